@@ -1,0 +1,177 @@
+//! Types and values of features and join keys.
+
+use std::fmt;
+
+/// The type of one feature. The tag is embedded in the catalog on disk.
+/// DO NOT CHANGE THESE TAGS: they are part of the stored format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeatureType {
+    Int64 = 1,
+    Float64 = 2,
+    Float32 = 3,
+    Bool = 4,
+    String = 5,
+    Bytes = 6,
+    /// Microseconds since the Unix epoch, UTC.
+    Timestamp = 7,
+    /// A list of `float32`, e.g. an embedding.
+    ListFloat32 = 8,
+}
+
+impl FeatureType {
+    pub const ALL: [FeatureType; 8] = [
+        FeatureType::Int64,
+        FeatureType::Float64,
+        FeatureType::Float32,
+        FeatureType::Bool,
+        FeatureType::String,
+        FeatureType::Bytes,
+        FeatureType::Timestamp,
+        FeatureType::ListFloat32,
+    ];
+
+    /// The name used in definitions files: `int64`, `list<float32>`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            FeatureType::Int64 => "int64",
+            FeatureType::Float64 => "float64",
+            FeatureType::Float32 => "float32",
+            FeatureType::Bool => "bool",
+            FeatureType::String => "string",
+            FeatureType::Bytes => "bytes",
+            FeatureType::Timestamp => "timestamp",
+            FeatureType::ListFloat32 => "list<float32>",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<FeatureType> {
+        let n = name.trim();
+        FeatureType::ALL
+            .into_iter()
+            .find(|t| t.name() == n)
+            .or(match n {
+                "list[float32]" | "list_float32" => Some(FeatureType::ListFloat32),
+                _ => None,
+            })
+    }
+}
+
+impl fmt::Display for FeatureType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The type of one join-key column.
+/// DO NOT CHANGE THESE TAGS: they are part of the stored format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyType {
+    Int64 = 1,
+    String = 2,
+}
+
+impl KeyType {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::Int64 => "int64",
+            KeyType::String => "string",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<KeyType> {
+        match name.trim() {
+            "int64" => Some(KeyType::Int64),
+            "string" => Some(KeyType::String),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One feature value. Every feature may be null.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int64(i64),
+    Float64(f64),
+    Float32(f32),
+    Bool(bool),
+    String(String),
+    Bytes(Vec<u8>),
+    Timestamp(i64),
+    ListFloat32(Vec<f32>),
+}
+
+impl Value {
+    /// The type this value has, `None` for null.
+    pub fn feature_type(&self) -> Option<FeatureType> {
+        Some(match self {
+            Value::Null => return None,
+            Value::Int64(_) => FeatureType::Int64,
+            Value::Float64(_) => FeatureType::Float64,
+            Value::Float32(_) => FeatureType::Float32,
+            Value::Bool(_) => FeatureType::Bool,
+            Value::String(_) => FeatureType::String,
+            Value::Bytes(_) => FeatureType::Bytes,
+            Value::Timestamp(_) => FeatureType::Timestamp,
+            Value::ListFloat32(_) => FeatureType::ListFloat32,
+        })
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+}
+
+/// One join-key value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyValue {
+    Int64(i64),
+    String(String),
+}
+
+impl KeyValue {
+    pub fn key_type(&self) -> KeyType {
+        match self {
+            KeyValue::Int64(_) => KeyType::Int64,
+            KeyValue::String(_) => KeyType::String,
+        }
+    }
+
+    /// Parses the text form of a key column (as typed on a command line).
+    pub fn parse(ty: KeyType, text: &str) -> Option<KeyValue> {
+        match ty {
+            KeyType::Int64 => text.trim().parse().ok().map(KeyValue::Int64),
+            KeyType::String => Some(KeyValue::String(text.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for KeyValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyValue::Int64(v) => write!(f, "{v}"),
+            KeyValue::String(s) => f.write_str(s),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_round_trip() {
+        for t in FeatureType::ALL {
+            assert_eq!(FeatureType::parse(t.name()), Some(t));
+        }
+        assert_eq!(FeatureType::parse("int32"), None);
+        assert_eq!(KeyType::parse("string"), Some(KeyType::String));
+        assert_eq!(KeyType::parse("float64"), None);
+    }
+}
