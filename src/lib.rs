@@ -6,3 +6,7 @@
 //! (file import and export).
 
 pub mod format;
+pub mod engine;
+pub mod catalog;
+pub mod store;
+pub mod offline;

@@ -210,7 +210,13 @@ impl<'a> Block<'a> {
 
     /// A cursor positioned before the first entry.
     pub fn iter(&self) -> BlockIter {
-        BlockIter { next: 0, key: Vec::new(), value: (0, 0), valid: false }
+        self.iter_with(Vec::new())
+    }
+
+    /// A cursor positioned before the first entry, reusing `key_buf`.
+    pub fn iter_with(&self, mut key_buf: Vec<u8>) -> BlockIter {
+        key_buf.clear();
+        BlockIter { next: 0, key: key_buf, value: (0, 0), valid: false }
     }
 
     /// Key and value of the entry at restart point `i`, which stores its key

@@ -22,6 +22,10 @@
 //!   terminated by `0x00 0x01`, so that a shorter string sorts first and no
 //!   string is a prefix of another's encoding.
 //!
+//! Within one view, no entity-key encoding is a proper prefix of another
+//! (int64 columns have a fixed width, strings are terminated): the engine
+//! relies on it to find a prefix's versions as one contiguous run.
+//!
 //! The *tombstone* of a `(view, key)` (from `delete`) has the internal key
 //! `prefix | 0x00 * 16`, i.e. `event_ts = created_ts = i64::MAX`, and sorts
 //! before every version of the prefix. `event_ts = i64::MAX` is therefore

@@ -373,19 +373,15 @@ fn read_plain(file: &[u8], h: BlockHandle) -> Result<&[u8], DecodeError> {
     }
 }
 
-/// Reads data block `h`: verifies its checksum if `verify`, decompresses it
-/// into `scratch` if needed, and returns the block bytes.
-pub fn read_data_block<'a>(
-    file: &'a [u8],
-    h: BlockHandle,
-    verify: bool,
-    scratch: &'a mut Vec<u8>,
-) -> Result<&'a [u8], DecodeError> {
+/// Reads data block `h`: verifies its checksum if `verify`, and if it is
+/// compressed decompresses it into `scratch` and returns `true`. Otherwise
+/// the block is `file[h.offset..h.offset + h.len]`.
+pub fn read_data_block(file: &[u8], h: BlockHandle, verify: bool, scratch: &mut Vec<u8>) -> Result<bool, DecodeError> {
     match block::read_stored(file, h.offset, h.len, verify)? {
-        (data, Compression::None) => Ok(data),
+        (_, Compression::None) => Ok(false),
         (data, Compression::Zstd) => {
             block::decompress_into(data, scratch, h.offset)?;
-            Ok(scratch.as_slice())
+            Ok(true)
         }
     }
 }
@@ -424,7 +420,8 @@ mod tests {
     fn seek_all(file: &[u8], layout: &SegmentLayout, target: &[u8]) -> Option<Vec<u8>> {
         let (_, h) = layout.find_block(file, target).unwrap()?;
         let mut scratch = Vec::new();
-        let data = read_data_block(file, h, true, &mut scratch).unwrap();
+        let compressed = read_data_block(file, h, true, &mut scratch).unwrap();
+        let data = if compressed { &scratch[..] } else { &file[h.offset..h.offset + h.len] };
         let block = Block::new(data).unwrap();
         let it = block.seek(target, Vec::new()).unwrap();
         assert!(it.valid(), "the block whose last key is >= target has an entry >= target");

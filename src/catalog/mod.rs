@@ -1,0 +1,142 @@
+//! The registry: entities and feature views.
+//!
+//! Definitions come from a TOML file (`strata apply`, see [`defs`]), are
+//! given stable numeric view ids here, and are persisted in the store
+//! directory's `catalog` file ([`persist`]). The engine knows views only by
+//! id; everything that speaks names goes through a [`Catalog`].
+
+pub mod defs;
+pub mod duration;
+pub mod persist;
+
+use crate::format::key::ViewId;
+use crate::format::schema::{FeatureType, KeyType};
+
+/// One join-key column of an entity.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JoinKey {
+    pub name: String,
+    #[serde(with = "key_type_name")]
+    pub ty: KeyType,
+}
+
+/// A named key type, e.g. `user` keyed by `user_id: int64`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Entity {
+    pub name: String,
+    pub join_keys: Vec<JoinKey>,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// One feature of a view.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Feature {
+    pub name: String,
+    #[serde(with = "feature_type_name")]
+    pub ty: FeatureType,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// A named group of features about one or more entities.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FeatureView {
+    /// Stable id used in the engine's keys; never reused within a store.
+    pub id: ViewId,
+    pub name: String,
+    /// Schema version (`name@version`); 1 unless declared.
+    pub version: u32,
+    /// Entity names, in key order: the view's key is their join keys concatenated.
+    pub entities: Vec<String>,
+    /// Max age of a value that may be served or joined, µs; 0 = unlimited.
+    pub ttl_micros: i64,
+    pub features: Vec<Feature>,
+    /// Every other declared field (description, owner, team, tags,
+    /// freshness_sla, source, online, retention, ...), kept as written.
+    #[serde(default)]
+    pub metadata: toml::Table,
+}
+
+impl FeatureView {
+    /// The feature types in schema order, as rows are encoded.
+    pub fn schema(&self) -> Vec<FeatureType> {
+        self.features.iter().map(|f| f.ty).collect()
+    }
+
+    pub fn feature_index(&self, name: &str) -> Option<usize> {
+        self.features.iter().position(|f| f.name == name)
+    }
+
+    /// `name` for version 1, `name@N` otherwise.
+    pub fn qualified_name(&self) -> String {
+        if self.version == 1 { self.name.clone() } else { format!("{}@{}", self.name, self.version) }
+    }
+}
+
+/// All definitions of one store.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Catalog {
+    pub entities: Vec<Entity>,
+    pub views: Vec<FeatureView>,
+    /// The id the next new view gets.
+    pub next_view_id: ViewId,
+}
+
+impl Catalog {
+    pub fn entity(&self, name: &str) -> Option<&Entity> {
+        self.entities.iter().find(|e| e.name == name)
+    }
+
+    /// A view by `name` (its newest version) or `name@version`.
+    pub fn view(&self, name: &str) -> Option<&FeatureView> {
+        match name.split_once('@') {
+            Some((n, v)) => {
+                let v: u32 = v.parse().ok()?;
+                self.views.iter().find(|x| x.name == n && x.version == v)
+            }
+            None => self.views.iter().filter(|x| x.name == name).max_by_key(|x| x.version),
+        }
+    }
+
+    pub fn view_by_id(&self, id: ViewId) -> Option<&FeatureView> {
+        self.views.iter().find(|v| v.id == id)
+    }
+
+    /// The join keys of a view: its entities' join keys, concatenated.
+    pub fn key_columns(&self, view: &FeatureView) -> Vec<JoinKey> {
+        view.entities
+            .iter()
+            .filter_map(|e| self.entity(e))
+            .flat_map(|e| e.join_keys.iter().cloned())
+            .collect()
+    }
+}
+
+mod key_type_name {
+    use crate::format::schema::KeyType;
+    pub fn serialize<S: serde::Serializer>(t: &KeyType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(t.name())
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<KeyType, D::Error> {
+        let n: String = serde::Deserialize::deserialize(d)?;
+        KeyType::parse(&n).ok_or_else(|| serde::de::Error::custom(format!("unknown join key type {n:?} (int64 or string)")))
+    }
+}
+
+mod feature_type_name {
+    use crate::format::schema::FeatureType;
+    pub fn serialize<S: serde::Serializer>(t: &FeatureType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(t.name())
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<FeatureType, D::Error> {
+        let n: String = serde::Deserialize::deserialize(d)?;
+        FeatureType::parse(&n).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown feature type {n:?} (int64, float64, float32, bool, string, bytes, timestamp, list<float32>)"
+            ))
+        })
+    }
+}

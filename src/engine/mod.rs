@@ -1,0 +1,314 @@
+//! The time-travel LSM engine.
+//!
+//! Writes go to a write-ahead log (group commit), then into a skiplist
+//! memtable; full memtables are flushed by a background thread into
+//! immutable, mmap'd segment files listed in the manifest. Reads merge the
+//! memtables and segments, newest source first.
+//!
+//! The engine knows views by numeric id and rows as encoded bytes; names and
+//! schemas live in the catalog above it.
+
+mod commit;
+mod error;
+mod flush;
+mod lock;
+mod manifest;
+mod memtable;
+mod open;
+mod read;
+mod readset;
+mod segment;
+mod wal;
+
+pub use error::{Error, Result};
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use parking_lot::{Condvar, Mutex};
+
+use crate::format::manifest::Manifest;
+use readset::ReadSet;
+
+use crate::format::key::{self, ViewId};
+use crate::format::segment::{EntryKind, SegmentOptions};
+use crate::format::wal::BatchEncoder;
+
+/// When the WAL is synced to stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncPolicy {
+    /// Every acknowledged write is synced first (group commit shares syncs).
+    #[default]
+    Always,
+    /// A background thread syncs at this interval; a crash may lose the
+    /// writes of the last interval.
+    Interval(Duration),
+    /// Never sync explicitly (the OS writes back eventually).
+    Never,
+}
+
+/// Engine configuration.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub sync: SyncPolicy,
+    /// A memtable is sealed and flushed once it holds this many bytes.
+    pub memtable_bytes: usize,
+    pub segment: SegmentOptions,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { sync: SyncPolicy::Always, memtable_bytes: 64 << 20, segment: SegmentOptions::default() }
+    }
+}
+
+/// A version as read: its timestamps and encoded row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub event_ts: i64,
+    pub created_ts: i64,
+    pub row: Vec<u8>,
+}
+
+/// Writes applied atomically and durably together.
+#[derive(Debug, Clone, Default)]
+pub struct WriteBatch {
+    enc: BatchEncoder,
+    key: Vec<u8>,
+}
+
+impl WriteBatch {
+    /// Adds a version of `(view, entity key)`. `event_ts` may not be
+    /// `i64::MAX` (reserved for tombstones).
+    pub fn put(&mut self, view: ViewId, entity_key: &[u8], event_ts: i64, created_ts: i64, row: &[u8]) -> Result<()> {
+        if event_ts == key::TOMBSTONE_TS {
+            return Err(Error::InvalidWrite(format!("event_ts {event_ts} is reserved")));
+        }
+        if entity_key.len() > key::MAX_ENTITY_KEY_LEN {
+            return Err(Error::InvalidWrite(format!("entity key longer than {} bytes", key::MAX_ENTITY_KEY_LEN)));
+        }
+        key::internal_key(view, entity_key, event_ts, created_ts, &mut self.key);
+        self.enc.put(EntryKind::Version, &self.key, row);
+        Ok(())
+    }
+
+    /// Removes every version of `(view, entity key)` written before this batch.
+    pub fn delete(&mut self, view: ViewId, entity_key: &[u8]) -> Result<()> {
+        if entity_key.len() > key::MAX_ENTITY_KEY_LEN {
+            return Err(Error::InvalidWrite(format!("entity key longer than {} bytes", key::MAX_ENTITY_KEY_LEN)));
+        }
+        key::internal_key(view, entity_key, key::TOMBSTONE_TS, key::TOMBSTONE_TS, &mut self.key);
+        self.enc.put(EntryKind::Tombstone, &self.key, &[]);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.enc.count() as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.enc.count() == 0
+    }
+
+    pub fn clear(&mut self) {
+        self.enc.clear();
+    }
+
+    pub(crate) fn encoder(&self) -> &BatchEncoder {
+        &self.enc
+    }
+}
+
+/// What opening the store found and repaired.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// WAL files replayed.
+    pub wal_files: usize,
+    /// Write batches replayed from them.
+    pub batches: usize,
+    /// A torn tail dropped from a WAL file: `(file, bytes dropped)`.
+    pub torn_tails: Vec<(std::path::PathBuf, u64)>,
+    /// Files left by an interrupted flush and removed.
+    pub removed_orphans: Vec<std::path::PathBuf>,
+}
+
+/// Counters for monitoring.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub memtable_bytes: usize,
+    pub sealed_memtables: usize,
+    pub segments: usize,
+    pub segment_bytes: u64,
+    pub last_seqno: u64,
+}
+
+/// The engine. Share it by reference across threads; dropping it stops the
+/// background threads and syncs the WAL.
+pub struct Engine {
+    inner: Arc<Inner>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Opens or creates the store in `dir`, holding `dir/LOCK`, and recovers
+    /// from the manifest and the WAL.
+    pub fn open(dir: &Path, opts: Options) -> Result<Engine> {
+        let inner = Arc::new(open::open(dir, opts)?);
+        let mut threads = Vec::new();
+        let i = inner.clone();
+        threads.push(spawn("strata-flush", move || flush::run(&i))?);
+        if let SyncPolicy::Interval(every) = inner.opts.sync {
+            let i = inner.clone();
+            threads.push(spawn("strata-sync", move || commit::sync_every(&i, every))?);
+        }
+        Ok(Engine { inner, threads })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// What recovery found when the store was opened.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.inner.recovery
+    }
+
+    /// Applies a batch atomically; returns once it is durable per the sync
+    /// policy and visible to every read that starts afterwards.
+    pub fn write(&self, batch: &WriteBatch) -> Result<()> {
+        commit::write(&self.inner, batch)
+    }
+
+    /// The greatest version of `(view, entity key)`.
+    pub fn latest(&self, view: ViewId, entity_key: &[u8], known_at: Option<i64>) -> Result<Option<Version>> {
+        self.as_of(view, entity_key, key::TOMBSTONE_TS - 1, known_at)
+    }
+
+    /// The greatest version with `event_ts <= t` (and `created_ts <= known_at`).
+    pub fn as_of(&self, view: ViewId, entity_key: &[u8], t: i64, known_at: Option<i64>) -> Result<Option<Version>> {
+        self.as_of_with(view, entity_key, t, known_at, |v| {
+            v.map(|(event_ts, created_ts, row)| Version { event_ts, created_ts, row: row.to_vec() })
+        })
+    }
+
+    /// Like [`Engine::as_of`], handing the version to `f` without copying
+    /// it out: `f(Some((event_ts, created_ts, row)))`, or `f(None)`. Uses
+    /// per-thread buffers, so it does not allocate once warm.
+    pub fn as_of_with<R>(
+        &self,
+        view: ViewId,
+        entity_key: &[u8],
+        t: i64,
+        known_at: Option<i64>,
+        f: impl FnOnce(Option<(i64, i64, &[u8])>) -> R,
+    ) -> Result<R> {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<read::Scratch> = std::cell::RefCell::default();
+        }
+        let rs = self.inner.current.load();
+        SCRATCH.with(|cell| {
+            let mut fresh = read::Scratch::default();
+            let mut borrowed = cell.try_borrow_mut();
+            let s = match borrowed.as_deref_mut() {
+                Ok(s) => s,
+                Err(_) => &mut fresh,
+            };
+            read::as_of(&rs, view, entity_key, t, known_at, s)?;
+            let b = &s.best;
+            Ok(f(b.found.then_some((b.event_ts, b.created_ts, b.row.as_slice()))))
+        })
+    }
+
+    /// Every version with `from <= event_ts <= to`, newest first.
+    pub fn history(&self, view: ViewId, entity_key: &[u8], from: i64, to: i64, known_at: Option<i64>) -> Result<Vec<Version>> {
+        let rs = self.inner.current.load();
+        Ok(read::history(&rs, view, entity_key, from, to, known_at)?
+            .into_iter()
+            .map(|(event_ts, created_ts, row)| Version { event_ts, created_ts, row })
+            .collect())
+    }
+
+    /// The entity keys present in `view` (keys deleted since the last
+    /// compaction may be listed too).
+    pub fn keys_of_view(&self, view: ViewId) -> Result<Vec<Vec<u8>>> {
+        read::keys_of_view(&self.inner.current.load(), view)
+    }
+
+    /// Seals the memtable and waits until everything written before this
+    /// call is in segments.
+    pub fn flush(&self) -> Result<()> {
+        flush::flush_and_wait(&self.inner)
+    }
+
+    pub fn stats(&self) -> Stats {
+        let rs = self.inner.current.load();
+        Stats {
+            memtable_bytes: rs.memtables().map(|m| m.approximate_bytes()).sum(),
+            sealed_memtables: rs.imm.len(),
+            segments: rs.segments.len(),
+            segment_bytes: rs.segments.iter().map(|s| s.file_size()).sum(),
+            last_seqno: self.inner.last_seqno.load(Ordering::Acquire),
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.inner.shut_down();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        // Make what was acknowledged under a relaxed sync policy durable.
+        let _ = self.inner.wal.lock().sync();
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .map_err(|e| Error::io("spawn thread", name, e))
+}
+
+/// State shared by the engine's handle and its threads.
+pub(crate) struct Inner {
+    pub dir: PathBuf,
+    pub opts: Options,
+    _lock: lock::DirLock,
+    pub recovery: RecoveryReport,
+    /// What reads consult.
+    pub current: ArcSwap<ReadSet>,
+    /// Serializes changes of `current` and of the manifest.
+    pub state: Mutex<Manifest>,
+    pub next_file: AtomicU64,
+    pub last_seqno: AtomicU64,
+    /// The WAL being appended to; held by the commit leader.
+    pub wal: Mutex<wal::WalWriter>,
+    pub commit: Mutex<commit::Queue>,
+    pub commit_done: Condvar,
+    pub flush: Mutex<flush::FlushState>,
+    pub flush_cv: Condvar,
+    /// Set once a write, sync or flush failed: writes are refused after it.
+    pub poison: Mutex<Option<String>>,
+}
+
+impl Inner {
+    pub fn poisoned(&self) -> Option<String> {
+        self.poison.lock().clone()
+    }
+
+    pub fn set_poison(&self, why: &Error) {
+        let mut p = self.poison.lock();
+        if p.is_none() {
+            *p = Some(why.to_string());
+        }
+    }
+
+    fn shut_down(&self) {
+        self.flush.lock().shutdown = true;
+        self.flush_cv.notify_all();
+    }
+}

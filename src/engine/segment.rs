@@ -1,0 +1,223 @@
+//! Segment files on disk: writing them, and reading them through `mmap`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use memmap2::Mmap;
+
+use crate::format::block::{Block, BlockIter};
+use crate::format::bloom::Bloom;
+use crate::format::segment::{self, BlockHandle, EntryKind, SegmentBuilder, SegmentLayout, SegmentOptions, SegmentProps};
+use crate::format::DecodeError;
+
+use super::{Error, Result};
+
+pub fn segment_dir(dir: &Path) -> PathBuf {
+    dir.join("segments")
+}
+
+pub fn segment_path(dir: &Path, number: u64) -> PathBuf {
+    segment_dir(dir).join(format!("{number:06}.seg"))
+}
+
+/// An open, immutable segment file.
+pub struct Segment {
+    pub number: u64,
+    pub path: PathBuf,
+    map: Mmap,
+    layout: SegmentLayout,
+    /// One bit per data block: its checksum was verified since open.
+    verified: Box<[AtomicU64]>,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment").field("number", &self.number).field("bytes", &self.map.len()).finish()
+    }
+}
+
+impl Segment {
+    /// Maps and checks a segment file (footer, index, filter, props).
+    pub fn open(dir: &Path, number: u64) -> Result<Segment> {
+        let path = segment_path(dir, number);
+        let file = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+        // SAFETY: segment files are immutable once written and owned by this
+        // engine: nothing truncates or rewrites a mapped file (see UNSAFE.md).
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("mmap", &path, e))?;
+        let layout = SegmentLayout::parse(&map).map_err(|e| Error::corruption(&path, 0, e))?;
+        let words = layout.data_blocks().div_ceil(64);
+        let verified = (0..words).map(|_| AtomicU64::new(0)).collect();
+        Ok(Segment { number, path, map, layout, verified })
+    }
+
+    pub fn props(&self) -> &SegmentProps {
+        &self.layout.props
+    }
+
+    pub fn file_size(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    pub fn bloom(&self) -> Bloom<'_> {
+        self.layout.bloom(&self.map)
+    }
+
+    fn corrupt(&self, e: DecodeError) -> Error {
+        Error::corruption(&self.path, 0, e)
+    }
+
+    /// Checks data block `i` (its checksum, on first use since open) and,
+    /// if it is compressed, decompresses it into `scratch` and returns `true`.
+    fn load_block(&self, i: usize, h: BlockHandle, scratch: &mut Vec<u8>) -> Result<bool> {
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        let seen = self.verified.get(word).is_some_and(|w| w.load(Ordering::Relaxed) & bit != 0);
+        let compressed = segment::read_data_block(&self.map, h, !seen, scratch).map_err(|e| self.corrupt(e))?;
+        if !seen && let Some(w) = self.verified.get(word) {
+            w.fetch_or(bit, Ordering::Relaxed);
+        }
+        Ok(compressed)
+    }
+
+    pub fn cursor(&self) -> Cursor<'_> {
+        Cursor { seg: self, block_no: usize::MAX, handle: None, compressed: false, scratch: Vec::new(), iter: BlockIter::default() }
+    }
+}
+
+/// A position in a segment's entries, moving forward across blocks.
+pub struct Cursor<'a> {
+    seg: &'a Segment,
+    block_no: usize,
+    handle: Option<BlockHandle>,
+    /// The current block is compressed: its bytes are in `scratch`.
+    compressed: bool,
+    scratch: Vec<u8>,
+    iter: BlockIter,
+}
+
+impl<'a> Cursor<'a> {
+    fn block(&self) -> Result<Block<'_>> {
+        block_of(self.seg, self.handle, self.compressed, &self.scratch)
+    }
+
+    fn load(&mut self, block_no: usize, h: BlockHandle) -> Result<()> {
+        self.compressed = self.seg.load_block(block_no, h, &mut self.scratch)?;
+        self.block_no = block_no;
+        self.handle = Some(h);
+        Ok(())
+    }
+
+    /// Positions at the first entry `>= target`; `false` if there is none.
+    pub fn seek(&mut self, target: &[u8]) -> Result<bool> {
+        let Some((no, h)) = self.seg.layout.find_block(&self.seg.map, target).map_err(|e| self.seg.corrupt(e))? else {
+            self.handle = None;
+            return Ok(false);
+        };
+        self.load(no, h)?;
+        let block = block_of(self.seg, self.handle, self.compressed, &self.scratch)?;
+        let key_buf = std::mem::take(&mut self.iter).into_key_buf();
+        self.iter = block.seek(target, key_buf).map_err(|e| self.seg.corrupt(e))?;
+        if self.iter.valid() {
+            return Ok(true);
+        }
+        // The index said this block's last key is >= target: damage.
+        Err(self.seg.corrupt(DecodeError::invalid("segment index", h.offset, "block has no key at or after its index key")))
+    }
+
+    /// Moves to the first entry of the file; `false` if it is empty.
+    pub fn seek_first(&mut self) -> Result<bool> {
+        self.handle = None;
+        self.block_no = usize::MAX;
+        self.next_block()
+    }
+
+    fn next_block(&mut self) -> Result<bool> {
+        loop {
+            let no = self.block_no.wrapping_add(1);
+            if no >= self.seg.layout.data_blocks() {
+                self.handle = None;
+                return Ok(false);
+            }
+            let index = self.seg.layout.index(&self.seg.map).map_err(|e| self.seg.corrupt(e))?;
+            let h = self.seg.layout.block_handle(&index, no).map_err(|e| self.seg.corrupt(e))?;
+            self.load(no, h)?;
+            let block = block_of(self.seg, self.handle, self.compressed, &self.scratch)?;
+            let mut iter = block.iter_with(std::mem::take(&mut self.iter).into_key_buf());
+            let ok = iter.advance(&block).map_err(|e| self.seg.corrupt(e));
+            self.iter = iter;
+            if ok? {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Moves to the next entry; `false` at the end of the segment.
+    pub fn next(&mut self) -> Result<bool> {
+        if self.handle.is_none() {
+            return Ok(false);
+        }
+        let block = block_of(self.seg, self.handle, self.compressed, &self.scratch)?;
+        if self.iter.advance(&block).map_err(|e| self.seg.corrupt(e))? {
+            return Ok(true);
+        }
+        self.next_block()
+    }
+
+    pub fn valid(&self) -> bool {
+        self.handle.is_some() && self.iter.valid()
+    }
+
+    pub fn key(&self) -> &[u8] {
+        self.iter.key()
+    }
+
+    /// The current entry's kind and row.
+    pub fn entry(&self) -> Result<(EntryKind, &[u8])> {
+        let block = self.block()?;
+        segment::decode_value(self.iter.value(&block)).map_err(|e| self.seg.corrupt(e))
+    }
+}
+
+/// The current block of a cursor, borrowing only the fields it needs.
+fn block_of<'s>(seg: &'s Segment, handle: Option<BlockHandle>, compressed: bool, scratch: &'s [u8]) -> Result<Block<'s>> {
+    let bytes = match handle {
+        Some(_) if compressed => scratch,
+        Some(h) => seg.map.get(h.offset..h.offset + h.len).unwrap_or(&[]),
+        None => &[],
+    };
+    Block::new(bytes).map_err(|e| seg.corrupt(e))
+}
+
+/// Writes a segment file from entries in key order, synced. Returns its props,
+/// or `None` if there were no entries (no file is left behind).
+pub fn write_segment(
+    dir: &Path,
+    number: u64,
+    opts: SegmentOptions,
+    fill: impl FnOnce(&mut dyn FnMut(&[u8], EntryKind, &[u8]) -> Result<()>) -> Result<()>,
+) -> Result<Option<SegmentProps>> {
+    let path = segment_path(dir, number);
+    let file = OpenOptions::new().create_new(true).write(true).open(&path).map_err(|e| Error::io("create", &path, e))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut builder = SegmentBuilder::new(opts);
+    let mut add = |k: &[u8], kind: EntryKind, row: &[u8]| -> Result<()> {
+        builder.add(k, kind, row).map_err(|e| Error::InvalidWrite(e.to_string()))?;
+        if builder.size() > (1 << 20) {
+            out.write_all(&builder.take_output()).map_err(|e| Error::io("write", &path, e))?;
+        }
+        Ok(())
+    };
+    let filled = fill(&mut add);
+    if filled.is_err() || builder.entries() == 0 {
+        drop(out);
+        let _ = fs::remove_file(&path);
+        return filled.map(|()| None);
+    }
+    out.write_all(&builder.take_output()).map_err(|e| Error::io("write", &path, e))?;
+    let (tail, props) = builder.finish();
+    out.write_all(&tail).map_err(|e| Error::io("write", &path, e))?;
+    let file = out.into_inner().map_err(|e| Error::io("write", &path, e.into_error()))?;
+    file.sync_all().map_err(|e| Error::io("sync", &path, e))?;
+    Ok(Some(props))
+}

@@ -1,0 +1,310 @@
+//! The embedded store: the engine and the catalog, addressed by name.
+//!
+//! This is the API the CLI, the offline import/export and the server use.
+//! Reads follow DESIGN.md's semantics:
+//!
+//! - [`Store::get`] with no `as_of` is the online `latest` read: the greatest
+//!   version by `(event_ts, created_ts)`, whose age is checked against the
+//!   view's `ttl` relative to the current time. A version dated in the future
+//!   (clock skew at the writer) is still the latest.
+//! - With `as_of = t`: the greatest version with `event_ts <= t`; if
+//!   `ttl > 0` and its `event_ts < t - ttl`, the features are
+//!   `OUTSIDE_MAX_AGE` and carry no value.
+//! - `known_at = T` ignores versions with `created_ts > T`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::catalog::{Catalog, FeatureView};
+use crate::engine::{self, Engine, Version, WriteBatch};
+use crate::format::key::{self, ViewId};
+use crate::format::row;
+use crate::format::schema::{KeyValue, Value};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(transparent)]
+    Engine(#[from] engine::Error),
+    #[error("unknown feature view {0:?}; `strata registry list` shows the views of this store")]
+    UnknownView(String),
+    #[error("unknown entity {0:?}")]
+    UnknownEntity(String),
+    #[error("bad key for {what}: {reason}")]
+    BadKey { what: String, reason: String },
+    #[error("bad row {index} for view {view:?}: {reason}")]
+    BadRow { view: String, index: usize, reason: String },
+    #[error("catalog: {0}")]
+    Catalog(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The status of one returned feature value.
+/// DO NOT CHANGE THESE TAGS: they are sent over the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    Present = 0,
+    NullValue = 1,
+    NotFound = 2,
+    OutsideMaxAge = 3,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Present => "PRESENT",
+            Status::NullValue => "NULL_VALUE",
+            Status::NotFound => "NOT_FOUND",
+            Status::OutsideMaxAge => "OUTSIDE_MAX_AGE",
+        }
+    }
+}
+
+/// One version to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowWrite {
+    /// One value per join key of the view, in order.
+    pub key: Vec<KeyValue>,
+    pub event_ts: i64,
+    /// When the version was written; the store's clock if `None`.
+    pub created_ts: Option<i64>,
+    /// One value per feature of the view, in schema order.
+    pub values: Vec<Value>,
+}
+
+/// Options of a point read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Read as of this event time instead of the latest version.
+    pub as_of: Option<i64>,
+    /// Ignore versions created after this time (bitemporal read).
+    pub known_at: Option<i64>,
+}
+
+/// The features of one view for one key, as a read returned them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureRow {
+    /// The version the values come from (also set when it is outside the ttl).
+    pub event_ts: Option<i64>,
+    pub created_ts: Option<i64>,
+    /// One per feature, in schema order; `Value::Null` unless `Present`.
+    pub values: Vec<Value>,
+    pub statuses: Vec<Status>,
+}
+
+/// One version returned by [`Store::history`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    pub event_ts: i64,
+    pub created_ts: i64,
+    pub values: Vec<Value>,
+}
+
+/// Options to open a store.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    pub engine: engine::Options,
+}
+
+/// An open store directory.
+pub struct Store {
+    engine: Engine,
+    catalog: RwLock<Arc<Catalog>>,
+    dir: PathBuf,
+}
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_micros() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with(dir, StoreOptions::default())
+    }
+
+    pub fn open_with(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        let engine = Engine::open(&dir, opts.engine)?;
+        let catalog = crate::catalog::persist::load(&dir).map_err(Error::Catalog)?;
+        Ok(Store { engine, catalog: RwLock::new(Arc::new(catalog)), dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The current definitions.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().clone()
+    }
+
+    /// Replaces the definitions: persists `next` durably, then publishes it.
+    pub fn set_catalog(&self, next: Catalog) -> Result<()> {
+        let mut cur = self.catalog.write();
+        crate::catalog::persist::save(&self.dir, &next).map_err(Error::Catalog)?;
+        *cur = Arc::new(next);
+        Ok(())
+    }
+
+    fn resolve(&self, view: &str) -> Result<(Arc<Catalog>, FeatureView)> {
+        let cat = self.catalog();
+        let v = cat.view(view).cloned().ok_or_else(|| Error::UnknownView(view.to_string()))?;
+        Ok((cat, v))
+    }
+
+    /// Encodes a key of `view` into `out`.
+    pub fn encode_key(&self, cat: &Catalog, view: &FeatureView, key: &[KeyValue], out: &mut Vec<u8>) -> Result<()> {
+        let cols = cat.key_columns(view);
+        let types: Vec<_> = cols.iter().map(|c| c.ty).collect();
+        out.clear();
+        key::encode_entity_key(&types, key, out).map_err(|reason| Error::BadKey { what: view.qualified_name(), reason })
+    }
+
+    /// Writes versions of one view as one atomic, durable batch.
+    pub fn write(&self, view: &str, rows: &[RowWrite]) -> Result<()> {
+        let (cat, v) = self.resolve(view)?;
+        let schema = v.schema();
+        let now = now_micros();
+        let mut batch = WriteBatch::default();
+        let (mut ek, mut row) = (Vec::new(), Vec::new());
+        for (i, r) in rows.iter().enumerate() {
+            let bad = |reason: String| Error::BadRow { view: v.qualified_name(), index: i, reason };
+            self.encode_key(&cat, &v, &r.key, &mut ek).map_err(|e| bad(e.to_string()))?;
+            row::encode_row(&schema, &r.values, &mut row).map_err(bad)?;
+            batch.put(v.id, &ek, r.event_ts, r.created_ts.unwrap_or(now), &row).map_err(|e| bad(e.to_string()))?;
+        }
+        self.engine.write(&batch)?;
+        Ok(())
+    }
+
+    /// Reads one key of one view.
+    pub fn get(&self, view: &str, key: &[KeyValue], opts: ReadOptions) -> Result<FeatureRow> {
+        let (cat, v) = self.resolve(view)?;
+        let mut ek = Vec::new();
+        self.encode_key(&cat, &v, key, &mut ek)?;
+        let found = match opts.as_of {
+            Some(t) => self.engine.as_of(v.id, &ek, t, opts.known_at)?,
+            None => self.engine.latest(v.id, &ek, opts.known_at)?,
+        };
+        let at = opts.as_of.unwrap_or_else(now_micros);
+        feature_row(&v, found.as_ref(), at).map_err(Error::Engine)
+    }
+
+    /// Every version of one key with `from <= event_ts <= to`, newest first.
+    pub fn history(&self, view: &str, key: &[KeyValue], from: i64, to: i64, known_at: Option<i64>) -> Result<Vec<HistoryRow>> {
+        let (cat, v) = self.resolve(view)?;
+        let mut ek = Vec::new();
+        self.encode_key(&cat, &v, key, &mut ek)?;
+        let schema = v.schema();
+        self.engine
+            .history(v.id, &ek, from, to, known_at)?
+            .into_iter()
+            .map(|ver| {
+                let values = row::decode_row(&schema, &ver.row).map_err(|e| Error::Engine(engine::Error::corrupt_row(v.id, e)))?;
+                Ok(HistoryRow { event_ts: ver.event_ts, created_ts: ver.created_ts, values })
+            })
+            .collect()
+    }
+
+    /// Removes every version of `key` in every view keyed by `entity` alone,
+    /// durably. (Views keyed by several entities are keyed by tuples; their
+    /// rows with this key are found by a scan.)
+    pub fn delete(&self, entity: &str, key: &[KeyValue]) -> Result<()> {
+        let cat = self.catalog();
+        let e = cat.entity(entity).ok_or_else(|| Error::UnknownEntity(entity.to_string()))?;
+        let types: Vec<_> = e.join_keys.iter().map(|k| k.ty).collect();
+        let mut ek = Vec::new();
+        key::encode_entity_key(&types, key, &mut ek).map_err(|reason| Error::BadKey { what: entity.to_string(), reason })?;
+        let mut batch = WriteBatch::default();
+        for v in cat.views.iter().filter(|v| v.entities.iter().any(|n| n == entity)) {
+            if v.entities.len() == 1 {
+                batch.delete(v.id, &ek)?;
+            } else {
+                let position = v.entities.iter().position(|n| n == entity).unwrap_or(0);
+                let widths: Vec<Vec<_>> = v
+                    .entities
+                    .iter()
+                    .map(|n| cat.entity(n).map(|e| e.join_keys.iter().map(|k| k.ty).collect()).unwrap_or_default())
+                    .collect();
+                for full in self.engine.keys_of_view(v.id)? {
+                    if entity_part(&widths, position, &full).is_some_and(|part| part == ek.as_slice()) {
+                        batch.delete(v.id, &full)?;
+                    }
+                }
+            }
+        }
+        self.engine.write(&batch)?;
+        Ok(())
+    }
+
+    /// Moves everything written so far into segments and waits for it.
+    pub fn flush(&self) -> Result<()> {
+        Ok(self.engine.flush()?)
+    }
+
+    /// Ids of all views, for maintenance.
+    pub fn view_ids(&self) -> Vec<ViewId> {
+        self.catalog().views.iter().map(|v| v.id).collect()
+    }
+}
+
+/// The bytes of entity number `position` inside a composite view key.
+fn entity_part<'a>(widths: &[Vec<crate::format::schema::KeyType>], position: usize, full: &'a [u8]) -> Option<&'a [u8]> {
+    let mut at = 0;
+    for (i, types) in widths.iter().enumerate() {
+        let start = at;
+        for t in types {
+            at += match t {
+                crate::format::schema::KeyType::Int64 => 8,
+                crate::format::schema::KeyType::String => {
+                    let rest = full.get(at..)?;
+                    let mut j = 0;
+                    loop {
+                        match (rest.get(j)?, rest.get(j + 1)?) {
+                            (0, 1) => break j + 2,
+                            (0, _) => j += 2,
+                            _ => j += 1,
+                        }
+                    }
+                }
+            };
+        }
+        if i == position {
+            return full.get(start..at);
+        }
+    }
+    None
+}
+
+/// Turns the version a read found into per-feature values and statuses.
+pub fn feature_row(view: &FeatureView, found: Option<&Version>, at: i64) -> Result<FeatureRow, engine::Error> {
+    let n = view.features.len();
+    let Some(ver) = found else {
+        return Ok(FeatureRow { event_ts: None, created_ts: None, values: vec![Value::Null; n], statuses: vec![Status::NotFound; n] });
+    };
+    let expired = view.ttl_micros > 0 && ver.event_ts < at.saturating_sub(view.ttl_micros);
+    if expired {
+        return Ok(FeatureRow {
+            event_ts: Some(ver.event_ts),
+            created_ts: Some(ver.created_ts),
+            values: vec![Value::Null; n],
+            statuses: vec![Status::OutsideMaxAge; n],
+        });
+    }
+    let values = row::decode_row(&view.schema(), &ver.row).map_err(|e| engine::Error::corrupt_row(view.id, e))?;
+    let statuses = values.iter().map(|v| if v.is_null() { Status::NullValue } else { Status::Present }).collect();
+    Ok(FeatureRow { event_ts: Some(ver.event_ts), created_ts: Some(ver.created_ts), values, statuses })
+}
