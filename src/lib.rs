@@ -5,8 +5,8 @@
 //! [`store`] (the embedded store: catalog + engine by name) ← [`offline`]
 //! (file import and export).
 
-pub mod format;
-pub mod engine;
 pub mod catalog;
-pub mod store;
+pub mod engine;
+pub mod format;
 pub mod offline;
+pub mod store;

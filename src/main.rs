@@ -1,1 +1,149 @@
-fn main(){}
+//! `strata`: the command-line interface of the Strata feature store.
+//!
+//! Every command takes `--data DIR` (or `STRATA_DATA`; default
+//! `./strata-data`). Errors go to stderr as `error: ...` with their causes;
+//! the exit code is 1 for a failure and 2 for a usage error.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use cli::parse::time_arg;
+
+#[derive(Parser)]
+#[command(
+    name = "strata",
+    version,
+    about = "A feature store with time travel: every version of every feature, online and offline"
+)]
+struct Args {
+    /// The store directory [default: ./strata-data; for `demo`, a new temporary directory]
+    #[arg(long, global = true, env = "STRATA_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create or update entities and feature views from a definitions file
+    Apply {
+        /// The definitions file (TOML)
+        defs: PathBuf,
+        /// Only print what would change
+        #[arg(long)]
+        plan: bool,
+    },
+    /// Import a CSV or Parquet file into a feature view (all or nothing per file)
+    Ingest {
+        #[arg(long)]
+        view: String,
+        /// A .csv, .parquet or .pq file
+        file: PathBuf,
+    },
+    /// The features of one entity key: latest, or as of a time
+    Get {
+        /// The feature view (`name` or `name@version`)
+        #[arg(long)]
+        view: String,
+        /// The key; several join keys as K1,K2
+        #[arg(long)]
+        key: String,
+        /// Read as of this event time (RFC 3339, a date, or µs since the epoch)
+        #[arg(long, value_name = "T", value_parser = time_arg)]
+        as_of: Option<i64>,
+        /// Ignore versions written after this time
+        #[arg(long, value_name = "T", value_parser = time_arg)]
+        known_at: Option<i64>,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every version of one entity key, newest first
+    History {
+        #[arg(long)]
+        view: String,
+        #[arg(long)]
+        key: String,
+        /// Earliest event time (inclusive)
+        #[arg(long, value_name = "T", value_parser = time_arg)]
+        from: Option<i64>,
+        /// Latest event time (inclusive)
+        #[arg(long, value_name = "T", value_parser = time_arg)]
+        to: Option<i64>,
+        #[arg(long, value_name = "T", value_parser = time_arg)]
+        known_at: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every version of an entity key from every view that uses the entity
+    Delete {
+        #[arg(long)]
+        entity: String,
+        #[arg(long)]
+        key: String,
+    },
+    /// Move everything written so far into segment files
+    Flush,
+    /// Create an example store, ingest example data and read it back
+    Demo,
+}
+
+fn run(args: Args) -> cli::Result {
+    let data = args.data;
+    match args.command {
+        Command::Apply { defs, plan } => cli::apply(&cli::data_dir(data), &defs, plan),
+        Command::Ingest { view, file } => cli::ingest(&cli::data_dir(data), &view, &file),
+        Command::Get {
+            view,
+            key,
+            as_of,
+            known_at,
+            json,
+        } => cli::get(
+            &cli::data_dir(data),
+            &cli::ReadArgs {
+                view: &view,
+                key: &key,
+                known_at,
+                json,
+            },
+            as_of,
+        ),
+        Command::History {
+            view,
+            key,
+            from,
+            to,
+            known_at,
+            json,
+        } => cli::history(
+            &cli::data_dir(data),
+            &cli::ReadArgs {
+                view: &view,
+                key: &key,
+                known_at,
+                json,
+            },
+            from,
+            to,
+        ),
+        Command::Delete { entity, key } => cli::delete(&cli::data_dir(data), &entity, &key),
+        Command::Flush => cli::flush(&cli::data_dir(data)),
+        Command::Demo => cli::demo::run(data),
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", e.report());
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

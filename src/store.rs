@@ -36,7 +36,11 @@ pub enum Error {
     #[error("bad key for {what}: {reason}")]
     BadKey { what: String, reason: String },
     #[error("bad row {index} for view {view:?}: {reason}")]
-    BadRow { view: String, index: usize, reason: String },
+    BadRow {
+        view: String,
+        index: usize,
+        reason: String,
+    },
     #[error("catalog: {0}")]
     Catalog(String),
 }
@@ -135,7 +139,11 @@ impl Store {
         let dir = dir.as_ref().to_path_buf();
         let engine = Engine::open(&dir, opts.engine)?;
         let catalog = crate::catalog::persist::load(&dir).map_err(Error::Catalog)?;
-        Ok(Store { engine, catalog: RwLock::new(Arc::new(catalog)), dir })
+        Ok(Store {
+            engine,
+            catalog: RwLock::new(Arc::new(catalog)),
+            dir,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -161,16 +169,28 @@ impl Store {
 
     fn resolve(&self, view: &str) -> Result<(Arc<Catalog>, FeatureView)> {
         let cat = self.catalog();
-        let v = cat.view(view).cloned().ok_or_else(|| Error::UnknownView(view.to_string()))?;
+        let v = cat
+            .view(view)
+            .cloned()
+            .ok_or_else(|| Error::UnknownView(view.to_string()))?;
         Ok((cat, v))
     }
 
     /// Encodes a key of `view` into `out`.
-    pub fn encode_key(&self, cat: &Catalog, view: &FeatureView, key: &[KeyValue], out: &mut Vec<u8>) -> Result<()> {
+    pub fn encode_key(
+        &self,
+        cat: &Catalog,
+        view: &FeatureView,
+        key: &[KeyValue],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let cols = cat.key_columns(view);
         let types: Vec<_> = cols.iter().map(|c| c.ty).collect();
         out.clear();
-        key::encode_entity_key(&types, key, out).map_err(|reason| Error::BadKey { what: view.qualified_name(), reason })
+        key::encode_entity_key(&types, key, out).map_err(|reason| Error::BadKey {
+            what: view.qualified_name(),
+            reason,
+        })
     }
 
     /// Writes versions of one view as one atomic, durable batch.
@@ -181,10 +201,17 @@ impl Store {
         let mut batch = WriteBatch::default();
         let (mut ek, mut row) = (Vec::new(), Vec::new());
         for (i, r) in rows.iter().enumerate() {
-            let bad = |reason: String| Error::BadRow { view: v.qualified_name(), index: i, reason };
-            self.encode_key(&cat, &v, &r.key, &mut ek).map_err(|e| bad(e.to_string()))?;
+            let bad = |reason: String| Error::BadRow {
+                view: v.qualified_name(),
+                index: i,
+                reason,
+            };
+            self.encode_key(&cat, &v, &r.key, &mut ek)
+                .map_err(|e| bad(e.to_string()))?;
             row::encode_row(&schema, &r.values, &mut row).map_err(bad)?;
-            batch.put(v.id, &ek, r.event_ts, r.created_ts.unwrap_or(now), &row).map_err(|e| bad(e.to_string()))?;
+            batch
+                .put(v.id, &ek, r.event_ts, r.created_ts.unwrap_or(now), &row)
+                .map_err(|e| bad(e.to_string()))?;
         }
         self.engine.write(&batch)?;
         Ok(())
@@ -204,7 +231,14 @@ impl Store {
     }
 
     /// Every version of one key with `from <= event_ts <= to`, newest first.
-    pub fn history(&self, view: &str, key: &[KeyValue], from: i64, to: i64, known_at: Option<i64>) -> Result<Vec<HistoryRow>> {
+    pub fn history(
+        &self,
+        view: &str,
+        key: &[KeyValue],
+        from: i64,
+        to: i64,
+        known_at: Option<i64>,
+    ) -> Result<Vec<HistoryRow>> {
         let (cat, v) = self.resolve(view)?;
         let mut ek = Vec::new();
         self.encode_key(&cat, &v, key, &mut ek)?;
@@ -213,8 +247,13 @@ impl Store {
             .history(v.id, &ek, from, to, known_at)?
             .into_iter()
             .map(|ver| {
-                let values = row::decode_row(&schema, &ver.row).map_err(|e| Error::Engine(engine::Error::corrupt_row(v.id, e)))?;
-                Ok(HistoryRow { event_ts: ver.event_ts, created_ts: ver.created_ts, values })
+                let values = row::decode_row(&schema, &ver.row)
+                    .map_err(|e| Error::Engine(engine::Error::corrupt_row(v.id, e)))?;
+                Ok(HistoryRow {
+                    event_ts: ver.event_ts,
+                    created_ts: ver.created_ts,
+                    values,
+                })
             })
             .collect()
     }
@@ -224,12 +263,21 @@ impl Store {
     /// rows with this key are found by a scan.)
     pub fn delete(&self, entity: &str, key: &[KeyValue]) -> Result<()> {
         let cat = self.catalog();
-        let e = cat.entity(entity).ok_or_else(|| Error::UnknownEntity(entity.to_string()))?;
+        let e = cat
+            .entity(entity)
+            .ok_or_else(|| Error::UnknownEntity(entity.to_string()))?;
         let types: Vec<_> = e.join_keys.iter().map(|k| k.ty).collect();
         let mut ek = Vec::new();
-        key::encode_entity_key(&types, key, &mut ek).map_err(|reason| Error::BadKey { what: entity.to_string(), reason })?;
+        key::encode_entity_key(&types, key, &mut ek).map_err(|reason| Error::BadKey {
+            what: entity.to_string(),
+            reason,
+        })?;
         let mut batch = WriteBatch::default();
-        for v in cat.views.iter().filter(|v| v.entities.iter().any(|n| n == entity)) {
+        for v in cat
+            .views
+            .iter()
+            .filter(|v| v.entities.iter().any(|n| n == entity))
+        {
             if v.entities.len() == 1 {
                 batch.delete(v.id, &ek)?;
             } else {
@@ -237,10 +285,16 @@ impl Store {
                 let widths: Vec<Vec<_>> = v
                     .entities
                     .iter()
-                    .map(|n| cat.entity(n).map(|e| e.join_keys.iter().map(|k| k.ty).collect()).unwrap_or_default())
+                    .map(|n| {
+                        cat.entity(n)
+                            .map(|e| e.join_keys.iter().map(|k| k.ty).collect())
+                            .unwrap_or_default()
+                    })
                     .collect();
                 for full in self.engine.keys_of_view(v.id)? {
-                    if entity_part(&widths, position, &full).is_some_and(|part| part == ek.as_slice()) {
+                    if entity_part(&widths, position, &full)
+                        .is_some_and(|part| part == ek.as_slice())
+                    {
                         batch.delete(v.id, &full)?;
                     }
                 }
@@ -262,7 +316,11 @@ impl Store {
 }
 
 /// The bytes of entity number `position` inside a composite view key.
-fn entity_part<'a>(widths: &[Vec<crate::format::schema::KeyType>], position: usize, full: &'a [u8]) -> Option<&'a [u8]> {
+fn entity_part<'a>(
+    widths: &[Vec<crate::format::schema::KeyType>],
+    position: usize,
+    full: &'a [u8],
+) -> Option<&'a [u8]> {
     let mut at = 0;
     for (i, types) in widths.iter().enumerate() {
         let start = at;
@@ -290,10 +348,19 @@ fn entity_part<'a>(widths: &[Vec<crate::format::schema::KeyType>], position: usi
 }
 
 /// Turns the version a read found into per-feature values and statuses.
-pub fn feature_row(view: &FeatureView, found: Option<&Version>, at: i64) -> Result<FeatureRow, engine::Error> {
+pub fn feature_row(
+    view: &FeatureView,
+    found: Option<&Version>,
+    at: i64,
+) -> Result<FeatureRow, engine::Error> {
     let n = view.features.len();
     let Some(ver) = found else {
-        return Ok(FeatureRow { event_ts: None, created_ts: None, values: vec![Value::Null; n], statuses: vec![Status::NotFound; n] });
+        return Ok(FeatureRow {
+            event_ts: None,
+            created_ts: None,
+            values: vec![Value::Null; n],
+            statuses: vec![Status::NotFound; n],
+        });
     };
     let expired = view.ttl_micros > 0 && ver.event_ts < at.saturating_sub(view.ttl_micros);
     if expired {
@@ -304,7 +371,22 @@ pub fn feature_row(view: &FeatureView, found: Option<&Version>, at: i64) -> Resu
             statuses: vec![Status::OutsideMaxAge; n],
         });
     }
-    let values = row::decode_row(&view.schema(), &ver.row).map_err(|e| engine::Error::corrupt_row(view.id, e))?;
-    let statuses = values.iter().map(|v| if v.is_null() { Status::NullValue } else { Status::Present }).collect();
-    Ok(FeatureRow { event_ts: Some(ver.event_ts), created_ts: Some(ver.created_ts), values, statuses })
+    let values = row::decode_row(&view.schema(), &ver.row)
+        .map_err(|e| engine::Error::corrupt_row(view.id, e))?;
+    let statuses = values
+        .iter()
+        .map(|v| {
+            if v.is_null() {
+                Status::NullValue
+            } else {
+                Status::Present
+            }
+        })
+        .collect();
+    Ok(FeatureRow {
+        event_ts: Some(ver.event_ts),
+        created_ts: Some(ver.created_ts),
+        values,
+        statuses,
+    })
 }

@@ -22,7 +22,11 @@ const ROUNDS: usize = 24;
 
 fn options() -> Options {
     // Small memtables so that kills also land during seals and flushes.
-    Options { sync: SyncPolicy::Always, memtable_bytes: 16 << 10, segment: SegmentOptions::default() }
+    Options {
+        sync: SyncPolicy::Always,
+        memtable_bytes: 16 << 10,
+        segment: SegmentOptions::default(),
+    }
 }
 
 /// What batch `i` writes: deterministic, so the parent can rebuild it.
@@ -73,9 +77,17 @@ fn child(dir: &Path, start: u64) {
 fn snapshot(engine: &Engine) -> BTreeMap<u64, BTreeMap<(i64, i64), Vec<u8>>> {
     let mut out = BTreeMap::new();
     for key in 0..KEYS {
-        let versions = engine.history(1, &encode_int_key(key as i64), i64::MIN, i64::MAX - 1, None).unwrap();
+        let versions = engine
+            .history(1, &encode_int_key(key as i64), i64::MIN, i64::MAX - 1, None)
+            .unwrap();
         if !versions.is_empty() {
-            out.insert(key, versions.into_iter().map(|v| ((v.event_ts, v.created_ts), v.row)).collect());
+            out.insert(
+                key,
+                versions
+                    .into_iter()
+                    .map(|v| ((v.event_ts, v.created_ts), v.row))
+                    .collect(),
+            );
         }
     }
     out
@@ -99,8 +111,16 @@ fn acknowledged_writes_survive_sigkill() {
         rng ^= rng << 17;
         let run_for = Duration::from_millis(20 + rng % 150);
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["acknowledged_writes_survive_sigkill", "--exact", "--nocapture", "--test-threads=1"])
-            .env("STRATA_CRASH_CHILD", format!("{}|{next}", dir.path().display()))
+            .args([
+                "acknowledged_writes_survive_sigkill",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(
+                "STRATA_CRASH_CHILD",
+                format!("{}|{next}", dir.path().display()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -140,10 +160,16 @@ fn acknowledged_writes_survive_sigkill() {
             model = with_next;
             next += 1;
         } else {
-            assert_eq!(got, model, "round {round}: the store differs from every acknowledged write ({next} batches)");
+            assert_eq!(
+                got, model,
+                "round {round}: the store differs from every acknowledged write ({next} batches)"
+            );
         }
         drop(engine);
     }
-    assert!(next > ROUNDS as u64, "the children wrote only {next} batches");
+    assert!(
+        next > ROUNDS as u64,
+        "the children wrote only {next} batches"
+    );
     eprintln!("{ROUNDS} kills, {next} batches, {torn} torn WAL tails repaired");
 }

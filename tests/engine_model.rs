@@ -17,18 +17,35 @@ struct Model {
 
 impl Model {
     fn put(&mut self, view: u32, key: &[u8], e: i64, c: i64, row: &[u8]) {
-        self.versions.entry((view, key.to_vec())).or_default().insert((e, c), row.to_vec());
+        self.versions
+            .entry((view, key.to_vec()))
+            .or_default()
+            .insert((e, c), row.to_vec());
     }
     fn delete(&mut self, view: u32, key: &[u8]) {
         self.versions.remove(&(view, key.to_vec()));
     }
     fn as_of(&self, view: u32, key: &[u8], t: i64, known: Option<i64>) -> Option<Version> {
         let k = known.unwrap_or(i64::MAX);
-        self.versions.get(&(view, key.to_vec()))?.iter().rev().find(|((e, c), _)| *e <= t && *c <= k).map(
-            |((e, c), r)| Version { event_ts: *e, created_ts: *c, row: r.clone() },
-        )
+        self.versions
+            .get(&(view, key.to_vec()))?
+            .iter()
+            .rev()
+            .find(|((e, c), _)| *e <= t && *c <= k)
+            .map(|((e, c), r)| Version {
+                event_ts: *e,
+                created_ts: *c,
+                row: r.clone(),
+            })
     }
-    fn history(&self, view: u32, key: &[u8], from: i64, to: i64, known: Option<i64>) -> Vec<Version> {
+    fn history(
+        &self,
+        view: u32,
+        key: &[u8],
+        from: i64,
+        to: i64,
+        known: Option<i64>,
+    ) -> Vec<Version> {
         let k = known.unwrap_or(i64::MAX);
         self.versions
             .get(&(view, key.to_vec()))
@@ -36,7 +53,11 @@ impl Model {
                 m.iter()
                     .rev()
                     .filter(|((e, c), _)| *e >= from && *e <= to && *c <= k)
-                    .map(|((e, c), r)| Version { event_ts: *e, created_ts: *c, row: r.clone() })
+                    .map(|((e, c), r)| Version {
+                        event_ts: *e,
+                        created_ts: *c,
+                        row: r.clone(),
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -48,15 +69,23 @@ enum Op {
     Put(Vec<(u32, u8, i64, i64, Vec<u8>)>),
     Delete(u32, u8),
     Flush,
+    Compact,
     Reopen,
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let put = (1u32..3, 0u8..5, -3i64..12, 0i64..4, prop::collection::vec(any::<u8>(), 0..6));
+    let put = (
+        1u32..3,
+        0u8..5,
+        -3i64..12,
+        0i64..4,
+        prop::collection::vec(any::<u8>(), 0..6),
+    );
     prop_oneof![
         8 => prop::collection::vec(put, 1..6).prop_map(Op::Put),
         1 => (1u32..3, 0u8..5).prop_map(|(v, k)| Op::Delete(v, k)),
         1 => Just(Op::Flush),
+        1 => Just(Op::Compact),
         1 => Just(Op::Reopen),
     ]
 }
@@ -81,7 +110,11 @@ fn options() -> Options {
         sync: SyncPolicy::Never,
         // Tiny memtables and blocks: seals, several segments and multi-block scans.
         memtable_bytes: 600,
-        segment: SegmentOptions { block_size: 128, restart_interval: 3, ..SegmentOptions::default() },
+        segment: SegmentOptions {
+            block_size: 128,
+            restart_interval: 3,
+            ..SegmentOptions::default()
+        },
     }
 }
 
@@ -89,20 +122,35 @@ fn check(engine: &Engine, model: &Model) -> Result<(), TestCaseError> {
     for view in 1..3u32 {
         for k in 0..5u8 {
             let key = entity_key(k);
-            prop_assert_eq!(engine.latest(view, &key, None).unwrap(), model.as_of(view, &key, i64::MAX, None));
+            prop_assert_eq!(
+                engine.latest(view, &key, None).unwrap(),
+                model.as_of(view, &key, i64::MAX, None)
+            );
             for t in [-4, -1, 0, 3, 5, 11, 20] {
                 for known in [None, Some(0), Some(2)] {
                     prop_assert_eq!(
                         engine.as_of(view, &key, t, known).unwrap(),
                         model.as_of(view, &key, t, known),
-                        "as_of view {} key {} t {} known {:?}", view, k, t, known
+                        "as_of view {} key {} t {} known {:?}",
+                        view,
+                        k,
+                        t,
+                        known
                     );
                 }
             }
             for (from, to) in [(i64::MIN, i64::MAX), (0, 5), (4, 4), (6, 2)] {
-                prop_assert_eq!(engine.history(view, &key, from, to, None).unwrap(), model.history(view, &key, from, to, None));
+                prop_assert_eq!(
+                    engine.history(view, &key, from, to, None).unwrap(),
+                    model.history(view, &key, from, to, None)
+                );
             }
-            prop_assert_eq!(engine.history(view, &key, i64::MIN, i64::MAX, Some(1)).unwrap(), model.history(view, &key, i64::MIN, i64::MAX, Some(1)));
+            prop_assert_eq!(
+                engine
+                    .history(view, &key, i64::MIN, i64::MAX, Some(1))
+                    .unwrap(),
+                model.history(view, &key, i64::MIN, i64::MAX, Some(1))
+            );
         }
     }
     Ok(())
@@ -134,6 +182,9 @@ proptest! {
                     model.delete(view, &entity_key(k));
                 }
                 Op::Flush => e.flush().unwrap(),
+                Op::Compact => {
+                    e.compact().unwrap();
+                }
                 Op::Reopen => {
                     drop(engine.take());
                     engine = Some(Engine::open(dir.path(), options()).unwrap());

@@ -47,15 +47,17 @@
 //!   never removes anything (removal will be an explicit command).
 
 use std::collections::HashSet;
-use std::fmt;
 use std::path::Path;
 
 use serde::Deserialize;
 
 use super::duration::{self, Duration};
-use super::{Catalog, Entity, Feature, FeatureView, JoinKey};
-use crate::format::key::ViewId;
+use super::{Entity, Feature, FeatureView, JoinKey};
 use crate::format::schema::{FeatureType, KeyType};
+
+#[path = "defs_evolve.rs"]
+mod evolve;
+pub use evolve::{Change, Plan, apply, plan};
 
 /// Column names every input and export has besides join keys and features.
 pub const RESERVED_COLUMNS: [&str; 2] = ["event_timestamp", "created_timestamp"];
@@ -78,7 +80,10 @@ struct RawFile {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "an entity table with name and join_keys")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an entity table with name and join_keys"
+)]
 struct RawEntity {
     name: String,
     #[serde(default)]
@@ -88,7 +93,10 @@ struct RawEntity {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a join key such as { name = \"user_id\", type = \"int64\" }")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a join key such as { name = \"user_id\", type = \"int64\" }"
+)]
 struct RawColumn {
     name: String,
     #[serde(rename = "type")]
@@ -96,7 +104,10 @@ struct RawColumn {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a feature such as { name = \"txn_count\", type = \"int64\" }")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a feature such as { name = \"txn_count\", type = \"int64\" }"
+)]
 struct RawFeature {
     name: String,
     #[serde(rename = "type")]
@@ -137,29 +148,45 @@ pub fn parse(text: &str) -> Result<Definitions, String> {
         let mut join_keys = Vec::with_capacity(e.join_keys.len());
         for k in e.join_keys {
             let ty = KeyType::parse(&k.ty).ok_or_else(|| {
-                format!("{what}: join key {:?} has the unknown type {:?}; use int64 or string", k.name, k.ty)
+                format!(
+                    "{what}: join key {:?} has the unknown type {:?}; use int64 or string",
+                    k.name, k.ty
+                )
             })?;
             join_keys.push(JoinKey { name: k.name, ty });
         }
-        entities.push(Entity { name: e.name, join_keys, description: e.description });
+        entities.push(Entity {
+            name: e.name,
+            join_keys,
+            description: e.description,
+        });
     }
     let mut views = Vec::with_capacity(raw.feature_views.len());
     for v in raw.feature_views {
         let what = format!("feature view {:?}", v.name);
         let version = match v.version {
             None => 1,
-            Some(n) => u32::try_from(n)
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or_else(|| format!("{what}: version = {n}; a version is an integer from 1 up"))?,
+            Some(n) => u32::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| {
+                format!("{what}: version = {n}; a version is an integer from 1 up")
+            })?,
         };
         let mut features = Vec::with_capacity(v.features.len());
         for f in v.features {
             let ty = FeatureType::parse(&f.ty).ok_or_else(|| {
                 let known: Vec<_> = FeatureType::ALL.iter().map(|t| t.name()).collect();
-                format!("{what}: feature {:?} has the unknown type {:?}; use one of {}", f.name, f.ty, known.join(", "))
+                format!(
+                    "{what}: feature {:?} has the unknown type {:?}; use one of {}",
+                    f.name,
+                    f.ty,
+                    known.join(", ")
+                )
             })?;
-            features.push(Feature { name: f.name, ty, description: f.description, tags: f.tags });
+            features.push(Feature {
+                name: f.name,
+                ty,
+                description: f.description,
+                tags: f.tags,
+            });
         }
         check_metadata(&what, &v.metadata)?;
         views.push(FeatureView {
@@ -180,7 +207,9 @@ pub fn parse(text: &str) -> Result<Definitions, String> {
 /// Whether `s` is an identifier: `[A-Za-z_][A-Za-z0-9_]*`.
 pub fn is_identifier(s: &str) -> bool {
     let mut b = s.bytes();
-    b.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_') && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+    b.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 fn identifier(what: &str, kind: &str, name: &str) -> Result<(), String> {
@@ -202,7 +231,10 @@ pub fn validate(defs: &Definitions) -> Result<(), String> {
             return Err(format!("{what} is declared twice; keep one declaration"));
         }
         if e.join_keys.is_empty() {
-            return Err(format!("{what} has no join keys; add join_keys = [{{ name = \"{}_id\", type = \"int64\" }}]", e.name));
+            return Err(format!(
+                "{what} has no join keys; add join_keys = [{{ name = \"{}_id\", type = \"int64\" }}]",
+                e.name
+            ));
         }
         let mut keys = HashSet::new();
         for k in &e.join_keys {
@@ -211,7 +243,10 @@ pub fn validate(defs: &Definitions) -> Result<(), String> {
                 return Err(format!("{what}: join key {:?} appears twice", k.name));
             }
             if RESERVED_COLUMNS.contains(&k.name.as_str()) {
-                return Err(format!("{what}: {:?} is reserved for the timestamp columns; rename the join key", k.name));
+                return Err(format!(
+                    "{what}: {:?} is reserved for the timestamp columns; rename the join key",
+                    k.name
+                ));
             }
         }
     }
@@ -220,16 +255,23 @@ pub fn validate(defs: &Definitions) -> Result<(), String> {
         let what = format!("feature view {:?}", v.name);
         identifier(&what, "feature view", &v.name)?;
         if v.version == 0 {
-            return Err(format!("{what}: version = 0; a version is an integer from 1 up"));
+            return Err(format!(
+                "{what}: version = 0; a version is an integer from 1 up"
+            ));
         }
         if !seen.insert((v.name.as_str(), v.version)) {
-            return Err(format!("{what} version {} is declared twice; keep one or give the other a new version", v.version));
+            return Err(format!(
+                "{what} version {} is declared twice; keep one or give the other a new version",
+                v.version
+            ));
         }
         if v.ttl_micros < 0 {
             return Err(format!("{what}: ttl cannot be negative"));
         }
         if v.entities.is_empty() {
-            return Err(format!("{what} names no entities; add e.g. entities = [\"user\"]"));
+            return Err(format!(
+                "{what} names no entities; add e.g. entities = [\"user\"]"
+            ));
         }
         let mut key_names: Vec<(&str, &str)> = Vec::new();
         for (i, name) in v.entities.iter().enumerate() {
@@ -252,7 +294,9 @@ pub fn validate(defs: &Definitions) -> Result<(), String> {
             }
         }
         if v.features.is_empty() {
-            return Err(format!("{what} has no features; add features = [{{ name = \"...\", type = \"float64\" }}]"));
+            return Err(format!(
+                "{what} has no features; add features = [{{ name = \"...\", type = \"float64\" }}]"
+            ));
         }
         let mut names = HashSet::new();
         for f in &v.features {
@@ -261,7 +305,10 @@ pub fn validate(defs: &Definitions) -> Result<(), String> {
                 return Err(format!("{what}: feature {:?} is declared twice", f.name));
             }
             if RESERVED_COLUMNS.contains(&f.name.as_str()) {
-                return Err(format!("{what}: a feature cannot be named {:?} (a reserved column); rename it", f.name));
+                return Err(format!(
+                    "{what}: a feature cannot be named {:?} (a reserved column); rename it",
+                    f.name
+                ));
             }
             if let Some((_, ent)) = key_names.iter().find(|(n, _)| *n == f.name) {
                 return Err(format!(
@@ -279,7 +326,11 @@ pub fn validate(defs: &Definitions) -> Result<(), String> {
 fn check_metadata(what: &str, m: &toml::Table) -> Result<(), String> {
     for (k, v) in m {
         let ok = match k.as_str() {
-            "id" => return Err(format!("{what}: `id` is assigned by the store; remove it from the definitions")),
+            "id" => {
+                return Err(format!(
+                    "{what}: `id` is assigned by the store; remove it from the definitions"
+                ));
+            }
             "description" | "owner" | "team" | "source" => v.is_str(),
             "online" => v.is_bool(),
             "max_versions" => v.as_integer().is_some_and(|n| n >= 1),
@@ -301,239 +352,12 @@ fn check_metadata(what: &str, m: &toml::Table) -> Result<(), String> {
                 "tags" => "an array of strings or a table of strings",
                 _ => "a string",
             };
-            return Err(format!("{what}: {k} = {v} is not valid; expected {expected}"));
-        }
-    }
-    Ok(())
-}
-
-/// One difference between the current catalog and a definitions file.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    AddEntity { name: String, join_keys: Vec<JoinKey> },
-    /// Allowed edits of an existing entity (description, join-key names).
-    ChangeEntity { name: String, what: Vec<String> },
-    AddView { view: String, id: ViewId, ttl_micros: i64, features: Vec<Feature> },
-    /// Features appended to an existing view.
-    AddFeatures { view: String, features: Vec<Feature> },
-    /// Other allowed edits of an existing view (ttl, metadata, descriptions).
-    ChangeView { view: String, what: Vec<String> },
-    /// A view of the catalog that the file does not declare: kept as it is.
-    KeepView { view: String },
-}
-
-impl fmt::Display for Change {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let feats = |fs: &[Feature]| fs.iter().map(|x| format!("{} {}", x.name, x.ty)).collect::<Vec<_>>().join(", ");
-        match self {
-            Change::AddEntity { name, join_keys } => {
-                let keys: Vec<_> = join_keys.iter().map(|k| format!("{}: {}", k.name, k.ty)).collect();
-                write!(f, "+ entity {name} ({})", keys.join(", "))
-            }
-            Change::ChangeEntity { name, what } => write!(f, "~ entity {name}: {}", what.join("; ")),
-            Change::AddView { view, id, ttl_micros, features } => {
-                let ttl = if *ttl_micros == 0 { "unlimited".to_string() } else { duration::format(*ttl_micros) };
-                write!(f, "+ feature view {view} (id {id}, ttl {ttl}): {}", feats(features))
-            }
-            Change::AddFeatures { view, features } => write!(f, "~ feature view {view}: + {}", feats(features)),
-            Change::ChangeView { view, what } => write!(f, "~ feature view {view}: {}", what.join("; ")),
-            Change::KeepView { view } => {
-                write!(f, "= feature view {view}: not in the file, kept (applying never removes a view)")
-            }
-        }
-    }
-}
-
-/// What [`apply`] would do: the changes, and the catalog that results.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
-    pub changes: Vec<Change>,
-    pub catalog: Catalog,
-}
-
-impl Plan {
-    /// Whether applying changes nothing (views merely kept do not count).
-    pub fn is_noop(&self) -> bool {
-        self.changes.iter().all(|c| matches!(c, Change::KeepView { .. }))
-    }
-}
-
-/// The catalog that results from applying `defs` to `current`, and the
-/// changes, or every reason the definitions cannot be applied (one per line).
-pub fn plan(current: &Catalog, defs: &Definitions) -> Result<Plan, String> {
-    validate(defs)?;
-    let mut cat = current.clone();
-    let max_id = cat.views.iter().map(|v| v.id).max().unwrap_or(0);
-    cat.next_view_id = cat.next_view_id.max(max_id.saturating_add(1)).max(1);
-    let mut changes = Vec::new();
-    let mut errors = Vec::new();
-
-    for e in &defs.entities {
-        let Some(pos) = cat.entities.iter().position(|x| x.name == e.name) else {
-            changes.push(Change::AddEntity { name: e.name.clone(), join_keys: e.join_keys.clone() });
-            cat.entities.push(e.clone());
-            continue;
-        };
-        let old = &cat.entities[pos];
-        let types = |x: &Entity| x.join_keys.iter().map(|k| k.ty).collect::<Vec<_>>();
-        if types(old) != types(e) {
-            let users: Vec<_> = current
-                .views
-                .iter()
-                .filter(|v| v.entities.contains(&e.name))
-                .map(FeatureView::qualified_name)
-                .collect();
-            if !users.is_empty() {
-                let show = |x: &Entity| x.join_keys.iter().map(|k| format!("{}: {}", k.name, k.ty)).collect::<Vec<_>>().join(", ");
-                errors.push(format!(
-                    "entity {:?}: join keys change from ({}) to ({}), but feature view(s) {} store keys of the old types; \
-                     declare a new entity (e.g. {}_v2) and the views on it as version = 2 instead",
-                    e.name,
-                    show(old),
-                    show(e),
-                    users.join(", "),
-                    e.name
-                ));
-                continue;
-            }
-        }
-        let mut what = Vec::new();
-        if types(old) != types(e) {
-            what.push("join key types changed (no view uses it yet)".to_string());
-        } else {
-            for (a, b) in old.join_keys.iter().zip(&e.join_keys) {
-                if a.name != b.name {
-                    what.push(format!("join key {} renamed to {}", a.name, b.name));
-                }
-            }
-        }
-        if old.description != e.description {
-            what.push("description changed".into());
-        }
-        if !what.is_empty() {
-            changes.push(Change::ChangeEntity { name: e.name.clone(), what });
-            cat.entities[pos] = e.clone();
-        }
-    }
-
-    for v in &defs.views {
-        let Some(pos) = cat.views.iter().position(|x| x.name == v.name && x.version == v.version) else {
-            let mut nv = v.clone();
-            nv.id = cat.next_view_id;
-            let Some(next) = cat.next_view_id.checked_add(1) else {
-                errors.push(format!("feature view {:?}: this store has used up its view ids", v.name));
-                continue;
-            };
-            cat.next_view_id = next;
-            changes.push(Change::AddView {
-                view: nv.qualified_name(),
-                id: nv.id,
-                ttl_micros: nv.ttl_micros,
-                features: nv.features.clone(),
-            });
-            cat.views.push(nv);
-            continue;
-        };
-        let old = &cat.views[pos];
-        let next_version = cat.views.iter().filter(|x| x.name == v.name).map(|x| x.version).max().unwrap_or(1) + 1;
-        if let Err(why) = evolution(old, v) {
-            errors.push(format!(
-                "feature view {}: {why}; declare it as version = {next_version} instead (a new view with its own id and data)",
-                old.qualified_name()
+            return Err(format!(
+                "{what}: {k} = {v} is not valid; expected {expected}"
             ));
-            continue;
-        }
-        let added = v.features[old.features.len()..].to_vec();
-        if !added.is_empty() {
-            changes.push(Change::AddFeatures { view: v.qualified_name(), features: added });
-        }
-        let what = edits(old, v);
-        if !what.is_empty() {
-            changes.push(Change::ChangeView { view: v.qualified_name(), what });
-        }
-        let mut nv = v.clone();
-        nv.id = old.id;
-        cat.views[pos] = nv;
-    }
-
-    for old in &current.views {
-        if !defs.views.iter().any(|v| v.name == old.name && v.version == old.version) {
-            changes.push(Change::KeepView { view: old.qualified_name() });
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors.join("\n"));
-    }
-    Ok(Plan { changes, catalog: cat })
-}
-
-/// The catalog that results from applying `defs` to `current`; see [`plan`].
-pub fn apply(current: &Catalog, defs: &Definitions) -> Result<Catalog, String> {
-    plan(current, defs).map(|p| p.catalog)
-}
-
-/// Why `new` cannot replace `old` in place, if it cannot.
-fn evolution(old: &FeatureView, new: &FeatureView) -> Result<(), String> {
-    if old.entities != new.entities {
-        return Err(format!(
-            "its entities change from [{}] to [{}], so stored keys would no longer match",
-            old.entities.join(", "),
-            new.entities.join(", ")
-        ));
-    }
-    for (i, f) in old.features.iter().enumerate() {
-        match new.features.get(i) {
-            Some(n) if n.name == f.name => {
-                if n.ty != f.ty {
-                    return Err(format!(
-                        "feature {:?} changes type from {} to {}; stored rows could not be read as the new type",
-                        f.name, f.ty, n.ty
-                    ));
-                }
-            }
-            Some(n) if new.features.iter().any(|x| x.name == f.name) => {
-                return Err(format!(
-                    "features are reordered (position {} was {:?}, is now {:?}); stored rows are encoded by position, \
-                     so new features may only be added at the end",
-                    i + 1,
-                    f.name,
-                    n.name
-                ));
-            }
-            _ => {
-                return Err(format!(
-                    "feature {:?} is removed or renamed; stored rows hold it, so features may only be added at the end",
-                    f.name
-                ));
-            }
         }
     }
     Ok(())
-}
-
-/// Human-readable list of the allowed edits from `old` to `new`.
-fn edits(old: &FeatureView, new: &FeatureView) -> Vec<String> {
-    let mut what = Vec::new();
-    if old.ttl_micros != new.ttl_micros {
-        let show = |t: i64| if t == 0 { "unlimited".to_string() } else { duration::format(t) };
-        what.push(format!("ttl {} -> {}", show(old.ttl_micros), show(new.ttl_micros)));
-    }
-    for (a, b) in old.features.iter().zip(&new.features) {
-        if a.description != b.description || a.tags != b.tags {
-            what.push(format!("feature {} description or tags changed", a.name));
-        }
-    }
-    for (k, v) in &new.metadata {
-        match old.metadata.get(k) {
-            None => what.push(format!("{k} = {v} added")),
-            Some(o) if o != v => what.push(format!("{k} {o} -> {v}")),
-            Some(_) => {}
-        }
-    }
-    for k in old.metadata.keys().filter(|k| !new.metadata.contains_key(*k)) {
-        what.push(format!("{k} removed"));
-    }
-    what
 }
 
 #[cfg(test)]

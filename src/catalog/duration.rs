@@ -3,7 +3,7 @@
 //! unlimited). Values are microseconds (`i64`).
 //!
 //! Units: `w` (7 days), `d`, `h`, `m` (minutes), `s`, `ms`, and `us` (for
-//! values that are not whole milliseconds, so that [`format`] always
+//! values that are not whole milliseconds, so that [`format()`] always
 //! round-trips). In TOML a duration may also be an integer, read as seconds.
 
 use std::fmt;
@@ -47,22 +47,30 @@ pub fn parse(text: &str) -> Result<i64, String> {
             let c = rest.chars().next().unwrap_or(' ');
             return Err(bad(format!("expected a number at {rest:?}, found {c:?}")));
         }
-        let n: i64 = rest[..digits].parse().map_err(|_| bad("number too large".into()))?;
+        let n: i64 = rest[..digits]
+            .parse()
+            .map_err(|_| bad("number too large".into()))?;
         rest = &rest[digits..];
         if rest.starts_with(['.', ',']) {
-            return Err(bad("fractions are not supported; use a smaller unit, e.g. 90m for 1.5h".into()));
+            return Err(bad(
+                "fractions are not supported; use a smaller unit, e.g. 90m for 1.5h".into(),
+            ));
         }
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         if unit.is_empty() {
-            return Err(bad(format!("missing unit after {n}; use ms, s, m, h, d or w")));
+            return Err(bad(format!(
+                "missing unit after {n}; use ms, s, m, h, d or w"
+            )));
         }
         let Some(idx) = UNITS.iter().position(|(u, _)| *u == unit) else {
             return Err(bad(format!("unknown unit {unit}; use ms, s, m, h, d or w")));
         };
         if last_unit.is_some_and(|l| idx <= l) {
-            return Err(bad(format!("unit {unit} repeated or out of order; write larger units first, e.g. 1d12h")));
+            return Err(bad(format!(
+                "unit {unit} repeated or out of order; write larger units first, e.g. 1d12h"
+            )));
         }
         last_unit = Some(idx);
         total = n
@@ -83,7 +91,7 @@ pub fn format(micros: i64) -> String {
     let sign = if micros < 0 { "-" } else { "" };
     let abs = micros.unsigned_abs();
     // Try every subset of the units above `us` (64 subsets), decomposing
-    // greedily within each; keep the shortest text, preferring larger units
+    // greedily within each; keep the shortest text, preferring smaller units
     // on ties. `us` is always allowed last, so every subset can represent
     // every value.
     let mut best: Option<String> = None;
@@ -99,24 +107,35 @@ pub fn format(micros: i64) -> String {
                 left %= len;
             }
         }
-        if best.as_ref().is_none_or(|b| s.len() < b.len() || (s.len() == b.len() && larger_first(&s, b))) {
+        if best
+            .as_ref()
+            .is_none_or(|b| s.len() < b.len() || (s.len() == b.len() && smaller_first(&s, b)))
+        {
             best = Some(s);
         }
     }
     format!("{sign}{}", best.unwrap_or_default())
 }
 
-/// Whether `a` starts with a larger unit than `b` (tie-break of [`format`]).
-fn larger_first(a: &str, b: &str) -> bool {
+/// Whether `a` starts with a smaller unit than `b`: the tie-break of
+/// [`format()`], so that a week is `7d` rather than `1w`.
+fn smaller_first(a: &str, b: &str) -> bool {
     let first_unit = |s: &str| {
-        let u: String = s.chars().skip_while(char::is_ascii_digit).take_while(char::is_ascii_alphabetic).collect();
-        UNITS.iter().position(|(x, _)| *x == u).unwrap_or(UNITS.len())
+        let u: String = s
+            .chars()
+            .skip_while(char::is_ascii_digit)
+            .take_while(char::is_ascii_alphabetic)
+            .collect();
+        UNITS
+            .iter()
+            .position(|(x, _)| *x == u)
+            .unwrap_or(UNITS.len())
     };
-    first_unit(a) < first_unit(b)
+    first_unit(a) > first_unit(b)
 }
 
 /// A duration as written in TOML: a string such as `"30d"` or an integer
-/// number of seconds. Serializes as the [`format`]ted string.
+/// number of seconds. Serializes as the string [`format()`] gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Duration {
     pub micros: i64,
@@ -150,7 +169,8 @@ fn seconds(n: i64) -> Result<i64, String> {
     if n < 0 {
         return Err(format!("bad duration {n}: durations cannot be negative"));
     }
-    n.checked_mul(MICROS_PER_S).ok_or_else(|| format!("bad duration {n}: too many seconds"))
+    n.checked_mul(MICROS_PER_S)
+        .ok_or_else(|| format!("bad duration {n}: too many seconds"))
 }
 
 impl serde::Serialize for Duration {
@@ -168,13 +188,18 @@ impl<'de> serde::Deserialize<'de> for Duration {
                 f.write_str("a duration such as \"30d\", \"12h\", \"1d12h\" or \"0\", or an integer number of seconds")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
-                parse(v).map(|micros| Duration { micros }).map_err(E::custom)
+                parse(v)
+                    .map(|micros| Duration { micros })
+                    .map_err(E::custom)
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
-                seconds(v).map(|micros| Duration { micros }).map_err(E::custom)
+                seconds(v)
+                    .map(|micros| Duration { micros })
+                    .map_err(E::custom)
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
-                let v = i64::try_from(v).map_err(|_| E::custom(format!("bad duration {v}: too many seconds")))?;
+                let v = i64::try_from(v)
+                    .map_err(|_| E::custom(format!("bad duration {v}: too many seconds")))?;
                 self.visit_i64(v)
             }
         }
@@ -205,21 +230,39 @@ mod tests {
     #[test]
     fn parses_compound() {
         assert_eq!(parse("1d12h"), Ok(36 * 3_600 * S));
-        assert_eq!(parse("1h30m15s500ms"), Ok((3_600 + 30 * 60 + 15) * S + 500_000));
+        assert_eq!(
+            parse("1h30m15s500ms"),
+            Ok((3_600 + 30 * 60 + 15) * S + 500_000)
+        );
     }
 
     #[test]
     fn errors_are_specific() {
-        assert_eq!(parse("3x").unwrap_err(), "bad duration \"3x\": unknown unit x; use ms, s, m, h, d or w");
-        assert!(parse("30").unwrap_err().contains("missing unit; write e.g. 30s"));
+        assert_eq!(
+            parse("3x").unwrap_err(),
+            "bad duration \"3x\": unknown unit x; use ms, s, m, h, d or w"
+        );
+        assert!(
+            parse("30")
+                .unwrap_err()
+                .contains("missing unit; write e.g. 30s")
+        );
         assert!(parse("").unwrap_err().contains("empty"));
         assert!(parse("-5s").unwrap_err().contains("negative"));
         assert!(parse("d").unwrap_err().contains("expected a number"));
         assert!(parse("1h2").unwrap_err().contains("missing unit after 2"));
         assert!(parse("1m1h").unwrap_err().contains("out of order"));
         assert!(parse("1h1h").unwrap_err().contains("repeated"));
-        assert!(parse("1.5h").unwrap_err().contains("fractions are not supported"));
-        assert!(parse("99999999999999999999s").unwrap_err().contains("too large"));
+        assert!(
+            parse("1.5h")
+                .unwrap_err()
+                .contains("fractions are not supported")
+        );
+        assert!(
+            parse("99999999999999999999s")
+                .unwrap_err()
+                .contains("too large")
+        );
         assert!(parse("999999999w").unwrap_err().contains("too large"));
     }
 
@@ -228,6 +271,7 @@ mod tests {
         assert_eq!(format(0), "0");
         assert_eq!(format(30 * 86_400 * S), "30d");
         assert_eq!(format(14 * 86_400 * S), "2w");
+        assert_eq!(format(7 * 86_400 * S), "7d");
         assert_eq!(format(36 * 3_600 * S), "36h");
         assert_eq!(format(90 * 60 * S), "90m");
         assert_eq!(format(3_600 * S), "1h");
@@ -240,7 +284,17 @@ mod tests {
 
     #[test]
     fn format_round_trips() {
-        let samples = [1, 999, 1_000, 59 * S, 61 * S, 3_601 * S, 8 * 86_400 * S + 5, i64::MAX, 123_456_789_012];
+        let samples = [
+            1,
+            999,
+            1_000,
+            59 * S,
+            61 * S,
+            3_601 * S,
+            8 * 86_400 * S + 5,
+            i64::MAX,
+            123_456_789_012,
+        ];
         for v in samples {
             assert_eq!(parse(&format(v)), Ok(v), "{v} -> {}", format(v));
         }
@@ -261,15 +315,32 @@ mod tests {
         let t: T = toml::from_str("a = \"1d\"\nb = 90\n").unwrap();
         assert_eq!(t.a.micros, 86_400 * S);
         assert_eq!(t.b.micros, 90 * S);
-        let err = toml::from_str::<T>("a = \"3x\"\nb = 1\n").err().unwrap().to_string();
+        let err = toml::from_str::<T>("a = \"3x\"\nb = 1\n")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("unknown unit x"), "{err}");
-        let err = toml::from_str::<T>("a = \"1d\"\nb = -1\n").err().unwrap().to_string();
+        let err = toml::from_str::<T>("a = \"1d\"\nb = -1\n")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("negative"), "{err}");
-        let err = toml::from_str::<T>("a = 1.5\nb = 1\n").err().unwrap().to_string();
+        let err = toml::from_str::<T>("a = 1.5\nb = 1\n")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("a duration such as"), "{err}");
         assert_eq!(from_toml(&toml::Value::Integer(2)), Ok(2 * S));
         assert_eq!(from_toml(&toml::Value::String("2s".into())), Ok(2 * S));
         assert!(from_toml(&toml::Value::Boolean(true)).is_err());
-        assert_eq!(toml::to_string(&std::collections::BTreeMap::from([("a", Duration { micros: 60 * S })])).unwrap().trim(), "a = \"1m\"");
+        assert_eq!(
+            toml::to_string(&std::collections::BTreeMap::from([(
+                "a",
+                Duration { micros: 60 * S }
+            )]))
+            .unwrap()
+            .trim(),
+            "a = \"1m\""
+        );
     }
 }

@@ -72,7 +72,11 @@ impl FeatureView {
 
     /// `name` for version 1, `name@N` otherwise.
     pub fn qualified_name(&self) -> String {
-        if self.version == 1 { self.name.clone() } else { format!("{}@{}", self.name, self.version) }
+        if self.version == 1 {
+            self.name.clone()
+        } else {
+            format!("{}@{}", self.name, self.version)
+        }
     }
 }
 
@@ -97,7 +101,11 @@ impl Catalog {
                 let v: u32 = v.parse().ok()?;
                 self.views.iter().find(|x| x.name == n && x.version == v)
             }
-            None => self.views.iter().filter(|x| x.name == name).max_by_key(|x| x.version),
+            None => self
+                .views
+                .iter()
+                .filter(|x| x.name == name)
+                .max_by_key(|x| x.version),
         }
     }
 
@@ -122,7 +130,9 @@ mod key_type_name {
     }
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<KeyType, D::Error> {
         let n: String = serde::Deserialize::deserialize(d)?;
-        KeyType::parse(&n).ok_or_else(|| serde::de::Error::custom(format!("unknown join key type {n:?} (int64 or string)")))
+        KeyType::parse(&n).ok_or_else(|| {
+            serde::de::Error::custom(format!("unknown join key type {n:?} (int64 or string)"))
+        })
     }
 }
 

@@ -39,7 +39,12 @@ pub fn load(dir: &Path) -> Result<Catalog, String> {
     let bytes = match fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(empty()),
-        Err(e) => return Err(format!("cannot read the catalog file {}: {e}", path.display())),
+        Err(e) => {
+            return Err(format!(
+                "cannot read the catalog file {}: {e}",
+                path.display()
+            ));
+        }
     };
     decode(&bytes).map_err(|what| {
         format!(
@@ -55,7 +60,9 @@ pub fn save(dir: &Path, cat: &Catalog) -> Result<(), String> {
     let bytes = encode(cat)?;
     let tmp = dir.join(TMP_NAME);
     let dest = path(dir);
-    let io = |op: &str, p: &Path, e: std::io::Error| format!("cannot save the catalog: {op} {}: {e}", p.display());
+    let io = |op: &str, p: &Path, e: std::io::Error| {
+        format!("cannot save the catalog: {op} {}: {e}", p.display())
+    };
     let mut f = File::create(&tmp).map_err(|e| io("create", &tmp, e))?;
     f.write_all(&bytes).map_err(|e| io("write", &tmp, e))?;
     f.sync_all().map_err(|e| io("fsync", &tmp, e))?;
@@ -67,12 +74,17 @@ pub fn save(dir: &Path, cat: &Catalog) -> Result<(), String> {
 }
 
 fn empty() -> Catalog {
-    Catalog { entities: Vec::new(), views: Vec::new(), next_view_id: 1 }
+    Catalog {
+        entities: Vec::new(),
+        views: Vec::new(),
+        next_view_id: 1,
+    }
 }
 
 /// The file's bytes for `cat`.
 pub fn encode(cat: &Catalog) -> Result<Vec<u8>, String> {
-    let body = serde_json::to_vec_pretty(cat).map_err(|e| format!("cannot encode the catalog as JSON: {e}"))?;
+    let body = serde_json::to_vec_pretty(cat)
+        .map_err(|e| format!("cannot encode the catalog as JSON: {e}"))?;
     let crc = crc32c::crc32c(&body);
     let mut out = format!("{MAGIC} {FORMAT_VERSION} {crc:08x} {}\n", body.len()).into_bytes();
     out.extend_from_slice(&body);
@@ -85,22 +97,27 @@ pub fn decode(bytes: &[u8]) -> Result<Catalog, String> {
     if bytes.is_empty() {
         return Err("the file is empty".into());
     }
-    let nl = bytes
-        .iter()
-        .take(128)
-        .position(|&b| b == b'\n')
-        .ok_or("no header line in the first 128 bytes (expected \"STRATCAT <version> <crc32c> <length>\")")?;
-    let header = std::str::from_utf8(&bytes[..nl]).map_err(|_| "the header line is not text".to_string())?;
+    let nl = bytes.iter().take(128).position(|&b| b == b'\n').ok_or(
+        "no header line in the first 128 bytes (expected \"STRATCAT <version> <crc32c> <length>\")",
+    )?;
+    let header =
+        std::str::from_utf8(&bytes[..nl]).map_err(|_| "the header line is not text".to_string())?;
     let mut parts = header.split(' ');
     let magic = parts.next().unwrap_or("");
     if magic != MAGIC {
-        return Err(format!("bad magic {magic:?} at byte 0 (expected {MAGIC:?}): not a Strata catalog file"));
+        return Err(format!(
+            "bad magic {magic:?} at byte 0 (expected {MAGIC:?}): not a Strata catalog file"
+        ));
     }
     let fields: Vec<&str> = parts.collect();
     let [version, crc, len] = fields[..] else {
-        return Err(format!("bad header {header:?}: expected \"{MAGIC} <version> <crc32c> <length>\""));
+        return Err(format!(
+            "bad header {header:?}: expected \"{MAGIC} <version> <crc32c> <length>\""
+        ));
     };
-    let version: u32 = version.parse().map_err(|_| format!("bad format version {version:?} in the header"))?;
+    let version: u32 = version
+        .parse()
+        .map_err(|_| format!("bad format version {version:?} in the header"))?;
     if version != FORMAT_VERSION {
         return Err(format!(
             "format version {version} is not supported (this build reads version {FORMAT_VERSION}); use a matching strata build"
@@ -110,7 +127,9 @@ pub fn decode(bytes: &[u8]) -> Result<Catalog, String> {
         .ok()
         .filter(|_| crc.len() == 8)
         .ok_or_else(|| format!("bad checksum field {crc:?} in the header"))?;
-    let len: usize = len.parse().map_err(|_| format!("bad length field {len:?} in the header"))?;
+    let len: usize = len
+        .parse()
+        .map_err(|_| format!("bad length field {len:?} in the header"))?;
     let body = &bytes[nl + 1..];
     if body.len() != len {
         return Err(format!(
@@ -127,8 +146,12 @@ pub fn decode(bytes: &[u8]) -> Result<Catalog, String> {
             bytes.len()
         ));
     }
-    let cat: Catalog = serde_json::from_slice(body)
-        .map_err(|e| format!("the body (from byte {}) is not a valid catalog: {e}", nl + 1))?;
+    let cat: Catalog = serde_json::from_slice(body).map_err(|e| {
+        format!(
+            "the body (from byte {}) is not a valid catalog: {e}",
+            nl + 1
+        )
+    })?;
     check(&cat)?;
     Ok(cat)
 }
@@ -140,13 +163,26 @@ fn check(cat: &Catalog) -> Result<(), String> {
     }
     for (i, v) in cat.views.iter().enumerate() {
         if v.id == 0 || v.id >= cat.next_view_id {
-            return Err(format!("view {} has id {}, outside 1..{}", v.qualified_name(), v.id, cat.next_view_id));
+            return Err(format!(
+                "view {} has id {}, outside 1..{}",
+                v.qualified_name(),
+                v.id,
+                cat.next_view_id
+            ));
         }
         if let Some(w) = cat.views[..i].iter().find(|w| w.id == v.id) {
-            return Err(format!("views {} and {} share the id {}", w.qualified_name(), v.qualified_name(), v.id));
+            return Err(format!(
+                "views {} and {} share the id {}",
+                w.qualified_name(),
+                v.qualified_name(),
+                v.id
+            ));
         }
         if let Some(e) = v.entities.iter().find(|e| cat.entity(e).is_none()) {
-            return Err(format!("view {} uses the entity {e:?}, which is not in the catalog", v.qualified_name()));
+            return Err(format!(
+                "view {} uses the entity {e:?}, which is not in the catalog",
+                v.qualified_name()
+            ));
         }
     }
     Ok(())
@@ -165,12 +201,18 @@ mod tests {
         metadata.insert("max_versions".into(), toml::Value::Integer(3));
         metadata.insert(
             "tags".into(),
-            toml::Value::Array(vec![toml::Value::String("a".into()), toml::Value::String("b".into())]),
+            toml::Value::Array(vec![
+                toml::Value::String("a".into()),
+                toml::Value::String("b".into()),
+            ]),
         );
         Catalog {
             entities: vec![Entity {
                 name: "user".into(),
-                join_keys: vec![JoinKey { name: "user_id".into(), ty: KeyType::Int64 }],
+                join_keys: vec![JoinKey {
+                    name: "user_id".into(),
+                    ty: KeyType::Int64,
+                }],
                 description: "a user".into(),
             }],
             views: vec![FeatureView {
@@ -180,8 +222,18 @@ mod tests {
                 entities: vec!["user".into()],
                 ttl_micros: 30 * 86_400_000_000,
                 features: vec![
-                    Feature { name: "amount_avg".into(), ty: FeatureType::Float64, description: String::new(), tags: vec![] },
-                    Feature { name: "emb".into(), ty: FeatureType::ListFloat32, description: "x".into(), tags: vec!["t".into()] },
+                    Feature {
+                        name: "amount_avg".into(),
+                        ty: FeatureType::Float64,
+                        description: String::new(),
+                        tags: vec![],
+                    },
+                    Feature {
+                        name: "emb".into(),
+                        ty: FeatureType::ListFloat32,
+                        description: "x".into(),
+                        tags: vec!["t".into()],
+                    },
                 ],
                 metadata,
             }],
@@ -193,7 +245,14 @@ mod tests {
     fn missing_file_is_an_empty_catalog() {
         let dir = tempfile::tempdir().unwrap();
         let cat = load(dir.path()).unwrap();
-        assert_eq!(cat, Catalog { entities: vec![], views: vec![], next_view_id: 1 });
+        assert_eq!(
+            cat,
+            Catalog {
+                entities: vec![],
+                views: vec![],
+                next_view_id: 1
+            }
+        );
     }
 
     #[test]
@@ -202,7 +261,10 @@ mod tests {
         let cat = sample();
         save(dir.path(), &cat).unwrap();
         assert_eq!(load(dir.path()).unwrap(), cat);
-        assert!(!dir.path().join(TMP_NAME).exists(), "the temporary file is renamed away");
+        assert!(
+            !dir.path().join(TMP_NAME).exists(),
+            "the temporary file is renamed away"
+        );
         let text = fs::read_to_string(path(dir.path())).unwrap();
         assert!(text.starts_with("STRATCAT 1 "), "{text}");
         // Saving again replaces the file.
@@ -232,7 +294,10 @@ mod tests {
         for i in 0..bytes.iter().position(|&b| b == b'\n').unwrap() {
             let mut damaged = bytes.clone();
             damaged[i] ^= 0x01;
-            assert!(decode(&damaged).is_err(), "flip at header byte {i} went unnoticed");
+            assert!(
+                decode(&damaged).is_err(),
+                "flip at header byte {i} went unnoticed"
+            );
         }
     }
 

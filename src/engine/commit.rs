@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::format::wal::{self, BatchEncoder};
 
-use super::{flush, Error, Inner, Result, SyncPolicy, WriteBatch};
+use super::{Error, Inner, Result, SyncPolicy, WriteBatch, flush};
 
 /// Batches waiting for a leader.
 #[derive(Debug, Default)]
@@ -40,7 +40,9 @@ pub fn write(inner: &Inner, batch: &WriteBatch) -> Result<()> {
     loop {
         if q.done_below > ticket {
             return match q.failed_from {
-                Some(f) if ticket >= f => Err(Error::Poisoned(inner.poisoned().unwrap_or_default())),
+                Some(f) if ticket >= f => {
+                    Err(Error::Poisoned(inner.poisoned().unwrap_or_default()))
+                }
                 _ => Ok(()),
             };
         }
@@ -54,7 +56,10 @@ pub fn write(inner: &Inner, batch: &WriteBatch) -> Result<()> {
         let result = commit_group(inner, &group);
         q = inner.commit.lock();
         q.leader_active = false;
-        let (first, last) = (group.first().map_or(0, |g| g.0), group.last().map_or(0, |g| g.0));
+        let (first, last) = (
+            group.first().map_or(0, |g| g.0),
+            group.last().map_or(0, |g| g.0),
+        );
         q.done_below = q.done_below.max(last + 1);
         if let Err(e) = &result {
             inner.set_poison(e);
@@ -96,7 +101,9 @@ fn commit_group(inner: &Inner, group: &[(u64, BatchEncoder)]) -> Result<()> {
         Err(e) => bad = Some(e),
     });
     if let Some(e) = bad {
-        return Err(Error::InvalidWrite(format!("a batch failed to decode after encoding: {e}")));
+        return Err(Error::InvalidWrite(format!(
+            "a batch failed to decode after encoding: {e}"
+        )));
     }
     inner.last_seqno.store(seqno - 1, Ordering::Release);
     if rs.mem.approximate_bytes() >= inner.opts.memtable_bytes {

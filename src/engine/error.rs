@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::format::key::ViewId;
 use crate::format::DecodeError;
+use crate::format::key::ViewId;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -17,11 +17,17 @@ pub enum Error {
     },
     /// Stored bytes failed a check. Nothing read from them is returned.
     #[error("corruption in {path} at byte {offset}: {detail}")]
-    Corruption { path: PathBuf, offset: u64, detail: DecodeError },
+    Corruption {
+        path: PathBuf,
+        offset: u64,
+        detail: DecodeError,
+    },
     /// A stored row does not decode against its view's schema.
     #[error("corrupt row in view {view}: {detail}")]
     CorruptRow { view: ViewId, detail: DecodeError },
-    #[error("the store at {path} is in use by another process (it holds {path}/LOCK); stop that process or open another directory")]
+    #[error(
+        "the store at {path} is in use by another process (it holds {path}/LOCK); stop that process or open another directory"
+    )]
     Locked { path: PathBuf },
     #[error("{path} is not a Strata store: {reason}")]
     NotAStore { path: PathBuf, reason: String },
@@ -30,7 +36,9 @@ pub enum Error {
     InvalidWrite(String),
     /// An earlier write or sync failed; the engine refuses writes until it
     /// is reopened, because it cannot know what reached the disk.
-    #[error("the store refuses writes after an earlier failure: {0}; reads still work; reopen the store to recover")]
+    #[error(
+        "the store refuses writes after an earlier failure: {0}; reads still work; reopen the store to recover"
+    )]
     Poisoned(String),
     #[error("the store is closed")]
     Closed,
@@ -38,11 +46,19 @@ pub enum Error {
 
 impl Error {
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::Io { op, path: path.into(), source }
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 
     pub fn corruption(path: impl Into<PathBuf>, base: u64, detail: DecodeError) -> Error {
-        Error::Corruption { path: path.into(), offset: base + detail.offset() as u64, detail }
+        Error::Corruption {
+            path: path.into(),
+            offset: base + detail.offset() as u64,
+            detail,
+        }
     }
 
     pub fn corrupt_row(view: ViewId, detail: DecodeError) -> Error {

@@ -7,8 +7,8 @@
 //! the read set, and removes the WAL files that are no longer needed.
 
 use std::fs;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use crate::format::manifest::SegmentEntry;
 
@@ -16,7 +16,7 @@ use super::memtable::Memtable;
 use super::readset::ReadSet;
 use super::segment::{self, Segment};
 use super::wal::{self, WalWriter};
-use super::{manifest, Error, Inner, Result};
+use super::{Error, Inner, Result, manifest};
 
 /// Sealed memtables allowed to wait for the flush thread before writers
 /// wait too.
@@ -54,7 +54,11 @@ pub fn seal(inner: &Inner, wal: &mut WalWriter) -> Result<()> {
     let mut imm = Vec::with_capacity(cur.imm.len() + 1);
     imm.push(cur.mem.clone());
     imm.extend(cur.imm.iter().cloned());
-    inner.current.store(Arc::new(ReadSet { mem: Arc::new(Memtable::new(number)), imm, segments: cur.segments.clone() }));
+    inner.current.store(Arc::new(ReadSet {
+        mem: Arc::new(Memtable::new(number)),
+        imm,
+        segments: cur.segments.clone(),
+    }));
     drop(_state);
     // Notify under the lock the flush thread checks its condition under.
     let _st = inner.flush.lock();
@@ -90,11 +94,23 @@ fn flush_one(inner: &Inner) -> Result<bool> {
     let seg = write_memtable(inner, &oldest, number)?;
     let mut m = inner.state.lock();
     let cur = inner.current.load_full();
-    let imm: Vec<_> = cur.imm.iter().filter(|x| !Arc::ptr_eq(x, &oldest)).cloned().collect();
+    let imm: Vec<_> = cur
+        .imm
+        .iter()
+        .filter(|x| !Arc::ptr_eq(x, &oldest))
+        .cloned()
+        .collect();
     let first_live_wal = imm.last().map_or(cur.mem.wal_number, |x| x.wal_number);
     let mut next = m.clone();
     if let Some(seg) = &seg {
-        next.segments.insert(0, SegmentEntry { number, level: 0, size: seg.file_size() });
+        next.segments.insert(
+            0,
+            SegmentEntry {
+                number,
+                level: 0,
+                size: seg.file_size(),
+            },
+        );
     }
     next.last_seqno = next.last_seqno.max(oldest.last_seqno());
     next.first_live_wal = first_live_wal;
@@ -105,7 +121,11 @@ fn flush_one(inner: &Inner) -> Result<bool> {
     if let Some(seg) = seg {
         segments.insert(0, seg);
     }
-    inner.current.store(Arc::new(ReadSet { mem: cur.mem.clone(), imm, segments }));
+    inner.current.store(Arc::new(ReadSet {
+        mem: cur.mem.clone(),
+        imm,
+        segments,
+    }));
     drop(m);
     remove_wal_files_below(inner, first_live_wal);
     Ok(true)

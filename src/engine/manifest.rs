@@ -16,7 +16,9 @@ const TMP: &str = "MANIFEST.tmp";
 pub fn load(dir: &Path) -> Result<Option<Manifest>> {
     let path = dir.join(FILE);
     match fs::read(&path) {
-        Ok(bytes) => Manifest::decode(&bytes).map(Some).map_err(|e| Error::corruption(&path, 0, e)),
+        Ok(bytes) => Manifest::decode(&bytes)
+            .map(Some)
+            .map_err(|e| Error::corruption(&path, 0, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", &path, e)),
     }
@@ -27,7 +29,8 @@ pub fn load(dir: &Path) -> Result<Option<Manifest>> {
 pub fn store(dir: &Path, m: &Manifest) -> Result<()> {
     let tmp = dir.join(TMP);
     let mut f = fs::File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-    f.write_all(&m.encode()).map_err(|e| Error::io("write", &tmp, e))?;
+    f.write_all(&m.encode())
+        .map_err(|e| Error::io("write", &tmp, e))?;
     f.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
     drop(f);
     let path = dir.join(FILE);

@@ -45,7 +45,12 @@ pub fn same_prefix(key: &[u8], prefix: &[u8]) -> bool {
 
 impl Memtable {
     pub fn new(wal_number: u64) -> Self {
-        Memtable { map: SkipMap::new(), bytes: AtomicUsize::new(0), wal_number, last_seqno: AtomicU64::new(0) }
+        Memtable {
+            map: SkipMap::new(),
+            bytes: AtomicUsize::new(0),
+            wal_number,
+            last_seqno: AtomicU64::new(0),
+        }
     }
 
     pub fn approximate_bytes(&self) -> usize {
@@ -67,15 +72,25 @@ impl Memtable {
     /// Applies one op with sequence number `seqno`. Only one thread applies
     /// at a time (the commit leader); readers may run concurrently.
     pub fn apply(&self, seqno: u64, op: &Op<'_>) {
-        self.bytes.fetch_add(op.key.len() + op.row.len() + ENTRY_OVERHEAD, Ordering::Relaxed);
-        let value = MemValue { seqno, kind: op.kind, row: op.row.into() };
+        self.bytes.fetch_add(
+            op.key.len() + op.row.len() + ENTRY_OVERHEAD,
+            Ordering::Relaxed,
+        );
+        let value = MemValue {
+            seqno,
+            kind: op.kind,
+            row: op.row.into(),
+        };
         self.map.insert(op.key.into(), value);
         if op.kind == EntryKind::Tombstone {
             let prefix = &op.key[..op.key.len() - TS_SUFFIX_LEN];
             // The tombstone is already visible, so readers skip what follows
             // by seqno while it is being removed.
             let mut hidden = Vec::new();
-            for e in self.map.range::<[u8], _>((Bound::Excluded(op.key), Bound::Unbounded)) {
+            for e in self
+                .map
+                .range::<[u8], _>((Bound::Excluded(op.key), Bound::Unbounded))
+            {
                 if !same_prefix(e.key(), prefix) {
                     break;
                 }
@@ -98,9 +113,18 @@ impl Memtable {
     /// Calls `f(event_ts, created_ts, row)` for the versions of `prefix` from
     /// the first one `>= from_key` on, in key order (newest first), skipping
     /// those hidden by this memtable's tombstone, until `f` returns false.
-    pub fn scan_prefix(&self, prefix: &[u8], from_key: &[u8], tomb_seqno: Option<u64>, mut f: impl FnMut(i64, i64, &[u8]) -> bool) {
+    pub fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        from_key: &[u8],
+        tomb_seqno: Option<u64>,
+        mut f: impl FnMut(i64, i64, &[u8]) -> bool,
+    ) {
         let floor = tomb_seqno.unwrap_or(0);
-        for e in self.map.range::<[u8], _>((Bound::Included(from_key), Bound::Unbounded)) {
+        for e in self
+            .map
+            .range::<[u8], _>((Bound::Included(from_key), Bound::Unbounded))
+        {
             let k = e.key();
             if !same_prefix(k, prefix) {
                 break;
@@ -137,7 +161,10 @@ impl Memtable {
 
     /// Distinct prefixes of one view present in this memtable.
     pub fn prefixes_of_view(&self, view_prefix: &[u8], out: &mut Vec<Vec<u8>>) {
-        for e in self.map.range::<[u8], _>((Bound::Included(view_prefix), Bound::Unbounded)) {
+        for e in self
+            .map
+            .range::<[u8], _>((Bound::Included(view_prefix), Bound::Unbounded))
+        {
             let k = e.key();
             if !k.starts_with(view_prefix) {
                 break;

@@ -9,6 +9,7 @@
 //! schemas live in the catalog above it.
 
 mod commit;
+mod compact;
 mod error;
 mod flush;
 mod lock;
@@ -23,8 +24,8 @@ mod wal;
 pub use error::{Error, Result};
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -61,7 +62,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { sync: SyncPolicy::Always, memtable_bytes: 64 << 20, segment: SegmentOptions::default() }
+        Options {
+            sync: SyncPolicy::Always,
+            memtable_bytes: 64 << 20,
+            segment: SegmentOptions::default(),
+        }
     }
 }
 
@@ -83,12 +88,24 @@ pub struct WriteBatch {
 impl WriteBatch {
     /// Adds a version of `(view, entity key)`. `event_ts` may not be
     /// `i64::MAX` (reserved for tombstones).
-    pub fn put(&mut self, view: ViewId, entity_key: &[u8], event_ts: i64, created_ts: i64, row: &[u8]) -> Result<()> {
+    pub fn put(
+        &mut self,
+        view: ViewId,
+        entity_key: &[u8],
+        event_ts: i64,
+        created_ts: i64,
+        row: &[u8],
+    ) -> Result<()> {
         if event_ts == key::TOMBSTONE_TS {
-            return Err(Error::InvalidWrite(format!("event_ts {event_ts} is reserved")));
+            return Err(Error::InvalidWrite(format!(
+                "event_ts {event_ts} is reserved"
+            )));
         }
         if entity_key.len() > key::MAX_ENTITY_KEY_LEN {
-            return Err(Error::InvalidWrite(format!("entity key longer than {} bytes", key::MAX_ENTITY_KEY_LEN)));
+            return Err(Error::InvalidWrite(format!(
+                "entity key longer than {} bytes",
+                key::MAX_ENTITY_KEY_LEN
+            )));
         }
         key::internal_key(view, entity_key, event_ts, created_ts, &mut self.key);
         self.enc.put(EntryKind::Version, &self.key, row);
@@ -98,9 +115,18 @@ impl WriteBatch {
     /// Removes every version of `(view, entity key)` written before this batch.
     pub fn delete(&mut self, view: ViewId, entity_key: &[u8]) -> Result<()> {
         if entity_key.len() > key::MAX_ENTITY_KEY_LEN {
-            return Err(Error::InvalidWrite(format!("entity key longer than {} bytes", key::MAX_ENTITY_KEY_LEN)));
+            return Err(Error::InvalidWrite(format!(
+                "entity key longer than {} bytes",
+                key::MAX_ENTITY_KEY_LEN
+            )));
         }
-        key::internal_key(view, entity_key, key::TOMBSTONE_TS, key::TOMBSTONE_TS, &mut self.key);
+        key::internal_key(
+            view,
+            entity_key,
+            key::TOMBSTONE_TS,
+            key::TOMBSTONE_TS,
+            &mut self.key,
+        );
         self.enc.put(EntryKind::Tombstone, &self.key, &[]);
         Ok(())
     }
@@ -183,14 +209,29 @@ impl Engine {
     }
 
     /// The greatest version of `(view, entity key)`.
-    pub fn latest(&self, view: ViewId, entity_key: &[u8], known_at: Option<i64>) -> Result<Option<Version>> {
+    pub fn latest(
+        &self,
+        view: ViewId,
+        entity_key: &[u8],
+        known_at: Option<i64>,
+    ) -> Result<Option<Version>> {
         self.as_of(view, entity_key, key::TOMBSTONE_TS - 1, known_at)
     }
 
     /// The greatest version with `event_ts <= t` (and `created_ts <= known_at`).
-    pub fn as_of(&self, view: ViewId, entity_key: &[u8], t: i64, known_at: Option<i64>) -> Result<Option<Version>> {
+    pub fn as_of(
+        &self,
+        view: ViewId,
+        entity_key: &[u8],
+        t: i64,
+        known_at: Option<i64>,
+    ) -> Result<Option<Version>> {
         self.as_of_with(view, entity_key, t, known_at, |v| {
-            v.map(|(event_ts, created_ts, row)| Version { event_ts, created_ts, row: row.to_vec() })
+            v.map(|(event_ts, created_ts, row)| Version {
+                event_ts,
+                created_ts,
+                row: row.to_vec(),
+            })
         })
     }
 
@@ -218,16 +259,31 @@ impl Engine {
             };
             read::as_of(&rs, view, entity_key, t, known_at, s)?;
             let b = &s.best;
-            Ok(f(b.found.then_some((b.event_ts, b.created_ts, b.row.as_slice()))))
+            Ok(f(b.found.then_some((
+                b.event_ts,
+                b.created_ts,
+                b.row.as_slice(),
+            ))))
         })
     }
 
     /// Every version with `from <= event_ts <= to`, newest first.
-    pub fn history(&self, view: ViewId, entity_key: &[u8], from: i64, to: i64, known_at: Option<i64>) -> Result<Vec<Version>> {
+    pub fn history(
+        &self,
+        view: ViewId,
+        entity_key: &[u8],
+        from: i64,
+        to: i64,
+        known_at: Option<i64>,
+    ) -> Result<Vec<Version>> {
         let rs = self.inner.current.load();
         Ok(read::history(&rs, view, entity_key, from, to, known_at)?
             .into_iter()
-            .map(|(event_ts, created_ts, row)| Version { event_ts, created_ts, row })
+            .map(|(event_ts, created_ts, row)| Version {
+                event_ts,
+                created_ts,
+                row,
+            })
             .collect())
     }
 
@@ -241,6 +297,12 @@ impl Engine {
     /// call is in segments.
     pub fn flush(&self) -> Result<()> {
         flush::flush_and_wait(&self.inner)
+    }
+
+    /// Merges every segment into one, dropping versions hidden by deletes
+    /// and rewrites. Returns how many segments were merged.
+    pub fn compact(&self) -> Result<usize> {
+        compact::compact_all(&self.inner)
     }
 
     pub fn stats(&self) -> Stats {
@@ -291,6 +353,8 @@ pub(crate) struct Inner {
     pub commit_done: Condvar,
     pub flush: Mutex<flush::FlushState>,
     pub flush_cv: Condvar,
+    /// Held while a compaction runs.
+    pub compaction: Mutex<()>,
     /// Set once a write, sync or flush failed: writes are refused after it.
     pub poison: Mutex<Option<String>>,
 }

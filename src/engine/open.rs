@@ -8,8 +8,8 @@
 
 use std::fs;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
@@ -21,13 +21,18 @@ use super::memtable::Memtable;
 use super::readset::ReadSet;
 use super::segment::{self, Segment};
 use super::wal::{self, WalWriter};
-use super::{flush, lock, manifest, Error, Inner, Options, RecoveryReport, Result};
+use super::{Error, Inner, Options, RecoveryReport, Result, flush, lock, manifest};
 
 fn file_numbers(dir: &Path, suffix: &str) -> Result<Vec<u64>> {
     let mut out = Vec::new();
     for e in fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))? {
         let e = e.map_err(|e| Error::io("list", dir, e))?;
-        if let Some(n) = e.file_name().to_string_lossy().strip_suffix(suffix).and_then(|n| n.parse().ok()) {
+        if let Some(n) = e
+            .file_name()
+            .to_string_lossy()
+            .strip_suffix(suffix)
+            .and_then(|n| n.parse().ok())
+        {
             out.push(n);
         }
     }
@@ -44,14 +49,22 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
     let mut m = match manifest::load(dir)? {
         Some(m) => m,
         None => {
-            let has_data = [&seg_dir, &wal_dir].iter().any(|d| fs::read_dir(d).is_ok_and(|mut r| r.next().is_some()));
+            let has_data = [&seg_dir, &wal_dir]
+                .iter()
+                .any(|d| fs::read_dir(d).is_ok_and(|mut r| r.next().is_some()));
             if has_data {
                 return Err(Error::NotAStore {
                     path: dir.to_path_buf(),
-                    reason: "it has segments/ or wal/ files but no MANIFEST; refusing to guess".into(),
+                    reason: "it has segments/ or wal/ files but no MANIFEST; refusing to guess"
+                        .into(),
                 });
             }
-            Manifest { next_file_number: 1, last_seqno: 0, first_live_wal: 0, segments: Vec::new() }
+            Manifest {
+                next_file_number: 1,
+                last_seqno: 0,
+                first_live_wal: 0,
+                segments: Vec::new(),
+            }
         }
     };
     for d in [&seg_dir, &wal_dir] {
@@ -67,7 +80,12 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
             report.removed_orphans.push(p);
         }
     }
-    let max_seen = seg_numbers.iter().chain(&wal_numbers).copied().max().unwrap_or(0);
+    let max_seen = seg_numbers
+        .iter()
+        .chain(&wal_numbers)
+        .copied()
+        .max()
+        .unwrap_or(0);
     let next_file = AtomicU64::new(m.next_file_number.max(max_seen + 1));
     let mut segments = Vec::with_capacity(m.segments.len());
     for s in &m.segments {
@@ -79,12 +97,30 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
     let mut last_seqno = m.last_seqno;
     for &n in wal_numbers.iter().filter(|&&n| n >= m.first_live_wal) {
         let path = wal::wal_path(dir, n);
-        let replayed = wal::replay(dir, n, |payload| {
-            let batch = wal_format::decode_batch(payload).map_err(|e| Error::corruption(&path, 0, e))?;
+        let replayed = wal::replay(dir, n, |at, payload| {
+            let batch =
+                wal_format::decode_batch(payload).map_err(|e| Error::corruption(&path, at, e))?;
+            let count = batch.ops.len() as u64;
+            let last = batch
+                .first_seqno
+                .checked_add(count.saturating_sub(1))
+                .filter(|_| count > 0);
+            let Some(last) = last.filter(|&l| l < u64::MAX / 2) else {
+                let why = format!("batch of {count} ops numbered from {}", batch.first_seqno);
+                return Err(Error::corruption(
+                    &path,
+                    at,
+                    crate::format::DecodeError::Invalid {
+                        what: "wal batch",
+                        offset: 0,
+                        reason: why,
+                    },
+                ));
+            };
             for (i, op) in batch.ops.iter().enumerate() {
                 replay_mem.apply(batch.first_seqno + i as u64, op);
             }
-            last_seqno = last_seqno.max(batch.first_seqno + batch.ops.len() as u64 - 1);
+            last_seqno = last_seqno.max(last);
             report.batches += 1;
             Ok(())
         })?;
@@ -101,7 +137,11 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
         opts,
         _lock: lock,
         recovery: report,
-        current: ArcSwap::from_pointee(ReadSet { mem: Arc::new(Memtable::new(wal_number)), imm: Vec::new(), segments }),
+        current: ArcSwap::from_pointee(ReadSet {
+            mem: Arc::new(Memtable::new(wal_number)),
+            imm: Vec::new(),
+            segments,
+        }),
         state: Mutex::new(m.clone()),
         next_file,
         last_seqno: AtomicU64::new(last_seqno),
@@ -110,18 +150,32 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
         commit_done: Condvar::new(),
         flush: Mutex::default(),
         flush_cv: Condvar::new(),
+        compaction: Mutex::new(()),
         poison: Mutex::new(None),
     };
     // Write what was replayed to a segment, then record the new WAL as the
     // first live one: the replayed files are no longer needed.
     if !replay_mem.is_empty() {
-        let number = inner.next_file.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let number = inner
+            .next_file
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if let Some(seg) = flush::write_memtable(&inner, &replay_mem, number)? {
-            m.segments.insert(0, SegmentEntry { number, level: 0, size: seg.file_size() });
+            m.segments.insert(
+                0,
+                SegmentEntry {
+                    number,
+                    level: 0,
+                    size: seg.file_size(),
+                },
+            );
             let cur = inner.current.load_full();
             let mut segs = cur.segments.clone();
             segs.insert(0, seg);
-            inner.current.store(Arc::new(ReadSet { mem: cur.mem.clone(), imm: Vec::new(), segments: segs }));
+            inner.current.store(Arc::new(ReadSet {
+                mem: cur.mem.clone(),
+                imm: Vec::new(),
+                segments: segs,
+            }));
         }
     }
     m.last_seqno = last_seqno;

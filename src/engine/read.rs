@@ -12,13 +12,13 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use crate::format::bloom;
-use crate::format::key::{self, ViewId, TOMBSTONE_TS};
+use crate::format::key::{self, TOMBSTONE_TS, ViewId};
 use crate::format::segment::EntryKind;
 
+use super::Result;
 use super::memtable::same_prefix;
 use super::readset::ReadSet;
-use super::segment::Cursor;
-use super::Result;
+use super::segment::{Cursor, Segment};
 
 /// The best version found so far, its row copied into a reused buffer.
 #[derive(Debug, Default)]
@@ -54,24 +54,61 @@ pub struct Scratch {
     pub tomb_key: Vec<u8>,
     pub target: Vec<u8>,
     pub best: Best,
+    /// Lent to segment cursors for their current key.
+    pub key_buf: Vec<u8>,
 }
 
 impl Scratch {
     fn prepare(&mut self, view: ViewId, entity_key: &[u8], t: i64) {
         key::prefix(view, entity_key, &mut self.prefix);
-        key::internal_key(view, entity_key, TOMBSTONE_TS, TOMBSTONE_TS, &mut self.tomb_key);
+        key::internal_key(
+            view,
+            entity_key,
+            TOMBSTONE_TS,
+            TOMBSTONE_TS,
+            &mut self.tomb_key,
+        );
         // The first version with event_ts <= t, any created_ts.
         key::internal_key(view, entity_key, t, i64::MAX, &mut self.target);
         self.best.reset();
     }
 }
 
-/// Positions `cur` on the key's first entry at or after `target`, noting
-/// whether the segment holds the key's tombstone. Returns that flag.
-fn seek_with_tombstone(cur: &mut Cursor<'_>, has_tombstones: bool, s: &Scratch) -> Result<bool> {
-    if !has_tombstones {
+/// Entries a lookup scans forward through before it seeks instead.
+const SCAN_LIMIT: usize = 32;
+
+/// Positions `cur` on the key's first entry at or after `s.target` and says
+/// whether the segment holds the key's tombstone; `None` if the segment
+/// certainly lacks the key. Uses the segment's hash index (one probe, then
+/// a scan from a restart point) where it has one, else the bloom filter and
+/// the block index.
+fn position(seg: &Segment, cur: &mut Cursor<'_>, h: u64, s: &Scratch) -> Result<Option<bool>> {
+    let hidx = seg.hash_index();
+    if hidx.is_present() {
+        for (block, restart) in hidx.candidates(h) {
+            if !cur.seek_at(block, restart, &s.tomb_key)? || !same_prefix(cur.key(), &s.prefix) {
+                continue; // a fingerprint of another prefix
+            }
+            let tomb = cur.key() == s.tomb_key.as_slice();
+            let mut scanned = 0;
+            while cur.valid() && cur.key() < s.target.as_slice() {
+                if scanned == SCAN_LIMIT {
+                    cur.seek(&s.target)?;
+                    break;
+                }
+                cur.next()?;
+                scanned += 1;
+            }
+            return Ok(Some(tomb));
+        }
+        return Ok(None);
+    }
+    if !seg.bloom().may_contain(h) {
+        return Ok(None);
+    }
+    if seg.props().tombstones == 0 {
         cur.seek(&s.target)?;
-        return Ok(false);
+        return Ok(Some(false));
     }
     let mut tomb = false;
     if cur.seek(&s.tomb_key)? && cur.key() == s.tomb_key.as_slice() {
@@ -81,12 +118,19 @@ fn seek_with_tombstone(cur: &mut Cursor<'_>, has_tombstones: bool, s: &Scratch) 
     if cur.valid() && cur.key() < s.target.as_slice() {
         cur.seek(&s.target)?;
     }
-    Ok(tomb)
+    Ok(Some(tomb))
 }
 
 /// The greatest version of `(view, key)` with `event_ts <= t` and
 /// `created_ts <= known_at`, left in `s.best`.
-pub fn as_of(rs: &ReadSet, view: ViewId, entity_key: &[u8], t: i64, known_at: Option<i64>, s: &mut Scratch) -> Result<()> {
+pub fn as_of(
+    rs: &ReadSet,
+    view: ViewId,
+    entity_key: &[u8],
+    t: i64,
+    known_at: Option<i64>,
+    s: &mut Scratch,
+) -> Result<()> {
     s.prepare(view, entity_key, t);
     let kmax = known_at.unwrap_or(i64::MAX);
     for mem in rs.memtables() {
@@ -105,20 +149,22 @@ pub fn as_of(rs: &ReadSet, view: ViewId, entity_key: &[u8], t: i64, known_at: Op
     }
     let h = bloom::hash(&s.prefix);
     for seg in &rs.segments {
-        if !seg.bloom().may_contain(h) {
+        let mut cur = seg.cursor_with(std::mem::take(&mut s.key_buf));
+        let Some(tomb) = position(seg, &mut cur, h, s)? else {
+            s.key_buf = cur.into_key_buf();
             continue;
-        }
-        let mut cur = seg.cursor();
-        let tomb = seek_with_tombstone(&mut cur, seg.props().tombstones > 0, s)?;
+        };
         while cur.valid() && same_prefix(cur.key(), &s.prefix) {
             let (kind, row) = cur.entry()?;
-            let parts = key::split(cur.key()).map_err(|e| super::Error::corruption(&seg.path, 0, e))?;
+            let parts =
+                key::split(cur.key()).map_err(|e| super::Error::corruption(&seg.path, 0, e))?;
             if kind == EntryKind::Version && parts.created_ts <= kmax {
                 s.best.offer(parts.event_ts, parts.created_ts, row);
                 break;
             }
             cur.next()?;
         }
+        s.key_buf = cur.into_key_buf();
         if tomb {
             return Ok(());
         }
@@ -146,7 +192,8 @@ pub fn history(
     let mut out: BTreeMap<(Reverse<i64>, Reverse<i64>), Vec<u8>> = BTreeMap::new();
     let mut keep = |e: i64, c: i64, row: &[u8]| {
         if c <= kmax {
-            out.entry((Reverse(e), Reverse(c))).or_insert_with(|| row.to_vec());
+            out.entry((Reverse(e), Reverse(c)))
+                .or_insert_with(|| row.to_vec());
         }
     };
     if from <= to {
@@ -166,13 +213,13 @@ pub fn history(
             }
             let h = bloom::hash(&s.prefix);
             for seg in &rs.segments {
-                if !seg.bloom().may_contain(h) {
-                    continue;
-                }
                 let mut cur = seg.cursor();
-                let tomb = seek_with_tombstone(&mut cur, seg.props().tombstones > 0, &s)?;
+                let Some(tomb) = position(seg, &mut cur, h, &s)? else {
+                    continue;
+                };
                 while cur.valid() && same_prefix(cur.key(), &s.prefix) {
-                    let parts = key::split(cur.key()).map_err(|e| super::Error::corruption(&seg.path, 0, e))?;
+                    let parts = key::split(cur.key())
+                        .map_err(|e| super::Error::corruption(&seg.path, 0, e))?;
                     if parts.event_ts < from {
                         break;
                     }
@@ -188,7 +235,10 @@ pub fn history(
             }
         }
     }
-    Ok(out.into_iter().map(|((Reverse(e), Reverse(c)), row)| (e, c, row)).collect())
+    Ok(out
+        .into_iter()
+        .map(|((Reverse(e), Reverse(c)), row)| (e, c, row))
+        .collect())
 }
 
 /// Entity keys of `view` present in any source (deleted ones may be listed).
@@ -212,5 +262,8 @@ pub fn keys_of_view(rs: &ReadSet, view: ViewId) -> Result<Vec<Vec<u8>>> {
     }
     prefixes.sort_unstable();
     prefixes.dedup();
-    Ok(prefixes.into_iter().map(|p| p[key::VIEW_ID_LEN..].to_vec()).collect())
+    Ok(prefixes
+        .into_iter()
+        .map(|p| p[key::VIEW_ID_LEN..].to_vec())
+        .collect())
 }

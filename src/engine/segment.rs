@@ -3,14 +3,17 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use memmap2::Mmap;
 
+use crate::format::DecodeError;
 use crate::format::block::{Block, BlockIter};
 use crate::format::bloom::Bloom;
-use crate::format::segment::{self, BlockHandle, EntryKind, SegmentBuilder, SegmentLayout, SegmentOptions, SegmentProps};
-use crate::format::DecodeError;
+use crate::format::hash_index::HashIndex;
+use crate::format::segment::{
+    self, BlockHandle, EntryKind, SegmentBuilder, SegmentLayout, SegmentOptions, SegmentProps,
+};
 
 use super::{Error, Result};
 
@@ -30,11 +33,26 @@ pub struct Segment {
     layout: SegmentLayout,
     /// One bit per data block: its checksum was verified since open.
     verified: Box<[AtomicU64]>,
+    /// Replaced by a compaction: the file is removed when the last reader
+    /// drops this segment.
+    obsolete: AtomicBool,
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::Acquire) {
+            // A failure leaves an orphan file, removed at the next open.
+            let _ = fs::remove_file(&self.path);
+        }
+    }
 }
 
 impl std::fmt::Debug for Segment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Segment").field("number", &self.number).field("bytes", &self.map.len()).finish()
+        f.debug_struct("Segment")
+            .field("number", &self.number)
+            .field("bytes", &self.map.len())
+            .finish()
     }
 }
 
@@ -49,7 +67,19 @@ impl Segment {
         let layout = SegmentLayout::parse(&map).map_err(|e| Error::corruption(&path, 0, e))?;
         let words = layout.data_blocks().div_ceil(64);
         let verified = (0..words).map(|_| AtomicU64::new(0)).collect();
-        Ok(Segment { number, path, map, layout, verified })
+        Ok(Segment {
+            number,
+            path,
+            map,
+            layout,
+            verified,
+            obsolete: AtomicBool::new(false),
+        })
+    }
+
+    /// Marks the file for removal once no reader holds this segment.
+    pub fn mark_obsolete(&self) {
+        self.obsolete.store(true, Ordering::Release);
     }
 
     pub fn props(&self) -> &SegmentProps {
@@ -64,16 +94,30 @@ impl Segment {
         self.layout.bloom(&self.map)
     }
 
+    pub fn hash_index(&self) -> HashIndex<'_> {
+        self.layout.hash_index(&self.map)
+    }
+
     fn corrupt(&self, e: DecodeError) -> Error {
         Error::corruption(&self.path, 0, e)
+    }
+
+    /// Damage inside the block (or value) stored at `base`. (For a
+    /// compressed block the offset within it is in uncompressed bytes.)
+    fn corrupt_at(&self, base: usize, e: DecodeError) -> Error {
+        Error::corruption(&self.path, base as u64, e)
     }
 
     /// Checks data block `i` (its checksum, on first use since open) and,
     /// if it is compressed, decompresses it into `scratch` and returns `true`.
     fn load_block(&self, i: usize, h: BlockHandle, scratch: &mut Vec<u8>) -> Result<bool> {
         let (word, bit) = (i / 64, 1u64 << (i % 64));
-        let seen = self.verified.get(word).is_some_and(|w| w.load(Ordering::Relaxed) & bit != 0);
-        let compressed = segment::read_data_block(&self.map, h, !seen, scratch).map_err(|e| self.corrupt(e))?;
+        let seen = self
+            .verified
+            .get(word)
+            .is_some_and(|w| w.load(Ordering::Relaxed) & bit != 0);
+        let compressed =
+            segment::read_data_block(&self.map, h, !seen, scratch).map_err(|e| self.corrupt(e))?;
         if !seen && let Some(w) = self.verified.get(word) {
             w.fetch_or(bit, Ordering::Relaxed);
         }
@@ -81,7 +125,21 @@ impl Segment {
     }
 
     pub fn cursor(&self) -> Cursor<'_> {
-        Cursor { seg: self, block_no: usize::MAX, handle: None, compressed: false, scratch: Vec::new(), iter: BlockIter::default() }
+        self.cursor_with(Vec::new())
+    }
+
+    /// A cursor that reuses `key_buf` for its current key (see
+    /// [`Cursor::into_key_buf`]), so a warm lookup does not allocate.
+    pub fn cursor_with(&self, key_buf: Vec<u8>) -> Cursor<'_> {
+        let iter = Block::EMPTY.iter_with(key_buf);
+        Cursor {
+            seg: self,
+            block_no: usize::MAX,
+            handle: None,
+            compressed: false,
+            scratch: Vec::new(),
+            iter,
+        }
     }
 }
 
@@ -110,19 +168,61 @@ impl<'a> Cursor<'a> {
 
     /// Positions at the first entry `>= target`; `false` if there is none.
     pub fn seek(&mut self, target: &[u8]) -> Result<bool> {
-        let Some((no, h)) = self.seg.layout.find_block(&self.seg.map, target).map_err(|e| self.seg.corrupt(e))? else {
+        let Some((no, h)) = self
+            .seg
+            .layout
+            .find_block(&self.seg.map, target)
+            .map_err(|e| self.seg.corrupt(e))?
+        else {
             self.handle = None;
             return Ok(false);
         };
         self.load(no, h)?;
         let block = block_of(self.seg, self.handle, self.compressed, &self.scratch)?;
         let key_buf = std::mem::take(&mut self.iter).into_key_buf();
-        self.iter = block.seek(target, key_buf).map_err(|e| self.seg.corrupt(e))?;
+        self.iter = block
+            .seek(target, key_buf)
+            .map_err(|e| self.seg.corrupt_at(h.offset, e))?;
         if self.iter.valid() {
             return Ok(true);
         }
         // The index said this block's last key is >= target: damage.
-        Err(self.seg.corrupt(DecodeError::invalid("segment index", h.offset, "block has no key at or after its index key")))
+        Err(self.seg.corrupt(DecodeError::invalid(
+            "segment index",
+            h.offset,
+            "block has no key at or after its index key",
+        )))
+    }
+
+    /// Positions at the first entry `>= target`, scanning from restart point
+    /// `restart` of data block `block_no` (a hash index hint, which must not
+    /// be past the target); `false` if there is none.
+    pub fn seek_at(&mut self, block_no: usize, restart: usize, target: &[u8]) -> Result<bool> {
+        let hidx = self.seg.hash_index();
+        let bad = || {
+            DecodeError::invalid(
+                "segment hash index",
+                0,
+                format!("block {block_no} out of range"),
+            )
+        };
+        let (offset, len) = hidx
+            .block(block_no)
+            .ok_or_else(|| self.seg.corrupt(bad()))?;
+        if block_no >= self.seg.layout.data_blocks() || offset + len > self.seg.map.len() {
+            return Err(self.seg.corrupt(bad()));
+        }
+        self.load(block_no, BlockHandle { offset, len })?;
+        let block = block_of(self.seg, self.handle, self.compressed, &self.scratch)?;
+        let key_buf = std::mem::take(&mut self.iter).into_key_buf();
+        self.iter = block
+            .seek_from_restart(restart, target, key_buf)
+            .map_err(|e| self.seg.corrupt_at(offset, e))?;
+        if self.iter.valid() {
+            Ok(true)
+        } else {
+            self.next_block()
+        }
     }
 
     /// Moves to the first entry of the file; `false` if it is empty.
@@ -139,12 +239,22 @@ impl<'a> Cursor<'a> {
                 self.handle = None;
                 return Ok(false);
             }
-            let index = self.seg.layout.index(&self.seg.map).map_err(|e| self.seg.corrupt(e))?;
-            let h = self.seg.layout.block_handle(&index, no).map_err(|e| self.seg.corrupt(e))?;
+            let index = self
+                .seg
+                .layout
+                .index(&self.seg.map)
+                .map_err(|e| self.seg.corrupt(e))?;
+            let h = self
+                .seg
+                .layout
+                .block_handle(&index, no)
+                .map_err(|e| self.seg.corrupt(e))?;
             self.load(no, h)?;
             let block = block_of(self.seg, self.handle, self.compressed, &self.scratch)?;
             let mut iter = block.iter_with(std::mem::take(&mut self.iter).into_key_buf());
-            let ok = iter.advance(&block).map_err(|e| self.seg.corrupt(e));
+            let ok = iter
+                .advance(&block)
+                .map_err(|e| self.seg.corrupt_at(h.offset, e));
             self.iter = iter;
             if ok? {
                 return Ok(true);
@@ -158,7 +268,12 @@ impl<'a> Cursor<'a> {
             return Ok(false);
         }
         let block = block_of(self.seg, self.handle, self.compressed, &self.scratch)?;
-        if self.iter.advance(&block).map_err(|e| self.seg.corrupt(e))? {
+        let base = self.handle.map_or(0, |h| h.offset);
+        if self
+            .iter
+            .advance(&block)
+            .map_err(|e| self.seg.corrupt_at(base, e))?
+        {
             return Ok(true);
         }
         self.next_block()
@@ -172,21 +287,32 @@ impl<'a> Cursor<'a> {
         self.iter.key()
     }
 
+    /// Gives back the key buffer for the next cursor.
+    pub fn into_key_buf(self) -> Vec<u8> {
+        self.iter.into_key_buf()
+    }
+
     /// The current entry's kind and row.
     pub fn entry(&self) -> Result<(EntryKind, &[u8])> {
         let block = self.block()?;
-        segment::decode_value(self.iter.value(&block)).map_err(|e| self.seg.corrupt(e))
+        let base = self.handle.map_or(0, |h| h.offset) + self.iter.value_offset();
+        segment::decode_value(self.iter.value(&block)).map_err(|e| self.seg.corrupt_at(base, e))
     }
 }
 
 /// The current block of a cursor, borrowing only the fields it needs.
-fn block_of<'s>(seg: &'s Segment, handle: Option<BlockHandle>, compressed: bool, scratch: &'s [u8]) -> Result<Block<'s>> {
+fn block_of<'s>(
+    seg: &'s Segment,
+    handle: Option<BlockHandle>,
+    compressed: bool,
+    scratch: &'s [u8],
+) -> Result<Block<'s>> {
     let bytes = match handle {
         Some(_) if compressed => scratch,
         Some(h) => seg.map.get(h.offset..h.offset + h.len).unwrap_or(&[]),
         None => &[],
     };
-    Block::new(bytes).map_err(|e| seg.corrupt(e))
+    Block::new(bytes).map_err(|e| seg.corrupt_at(handle.map_or(0, |h| h.offset), e))
 }
 
 /// Writes a segment file from entries in key order, synced. Returns its props,
@@ -198,13 +324,20 @@ pub fn write_segment(
     fill: impl FnOnce(&mut dyn FnMut(&[u8], EntryKind, &[u8]) -> Result<()>) -> Result<()>,
 ) -> Result<Option<SegmentProps>> {
     let path = segment_path(dir, number);
-    let file = OpenOptions::new().create_new(true).write(true).open(&path).map_err(|e| Error::io("create", &path, e))?;
+    let file = OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("create", &path, e))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut builder = SegmentBuilder::new(opts);
     let mut add = |k: &[u8], kind: EntryKind, row: &[u8]| -> Result<()> {
-        builder.add(k, kind, row).map_err(|e| Error::InvalidWrite(e.to_string()))?;
+        builder
+            .add(k, kind, row)
+            .map_err(|e| Error::InvalidWrite(e.to_string()))?;
         if builder.size() > (1 << 20) {
-            out.write_all(&builder.take_output()).map_err(|e| Error::io("write", &path, e))?;
+            out.write_all(&builder.take_output())
+                .map_err(|e| Error::io("write", &path, e))?;
         }
         Ok(())
     };
@@ -214,10 +347,14 @@ pub fn write_segment(
         let _ = fs::remove_file(&path);
         return filled.map(|()| None);
     }
-    out.write_all(&builder.take_output()).map_err(|e| Error::io("write", &path, e))?;
+    out.write_all(&builder.take_output())
+        .map_err(|e| Error::io("write", &path, e))?;
     let (tail, props) = builder.finish();
-    out.write_all(&tail).map_err(|e| Error::io("write", &path, e))?;
-    let file = out.into_inner().map_err(|e| Error::io("write", &path, e.into_error()))?;
+    out.write_all(&tail)
+        .map_err(|e| Error::io("write", &path, e))?;
+    let file = out
+        .into_inner()
+        .map_err(|e| Error::io("write", &path, e.into_error()))?;
     file.sync_all().map_err(|e| Error::io("sync", &path, e))?;
     Ok(Some(props))
 }

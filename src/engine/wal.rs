@@ -36,22 +36,32 @@ impl WalWriter {
             .append(true)
             .open(&path)
             .map_err(|e| Error::io("create", &path, e))?;
-        file.write_all(&wal::encode_header(number)).map_err(|e| Error::io("write", &path, e))?;
+        file.write_all(&wal::encode_header(number))
+            .map_err(|e| Error::io("write", &path, e))?;
         file.sync_all().map_err(|e| Error::io("sync", &path, e))?;
         sync_dir(&wal_dir(dir))?;
-        Ok(WalWriter { number, path, file: Arc::new(file), unsynced: false })
+        Ok(WalWriter {
+            number,
+            path,
+            file: Arc::new(file),
+            unsynced: false,
+        })
     }
 
     /// Appends whole records with one write.
     pub fn append(&mut self, records: &[u8]) -> Result<()> {
-        (&*self.file).write_all(records).map_err(|e| Error::io("append to", &self.path, e))?;
+        (&*self.file)
+            .write_all(records)
+            .map_err(|e| Error::io("append to", &self.path, e))?;
         self.unsynced = true;
         Ok(())
     }
 
     pub fn sync(&mut self) -> Result<()> {
         if self.unsynced {
-            self.file.sync_data().map_err(|e| Error::io("sync", &self.path, e))?;
+            self.file
+                .sync_data()
+                .map_err(|e| Error::io("sync", &self.path, e))?;
             self.unsynced = false;
         }
         Ok(())
@@ -95,15 +105,24 @@ pub fn list(dir: &Path) -> Result<Vec<u64>> {
     Ok(out)
 }
 
-/// Reads WAL file `number` and calls `f(payload)` for each valid record.
+/// Reads WAL file `number` and calls `f(offset of the payload in the file,
+/// payload)` for each valid record.
 /// A torn tail is reported in the result; damage is an error naming the
 /// file and offset.
-pub fn replay(dir: &Path, number: u64, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<Replayed> {
+pub fn replay(
+    dir: &Path,
+    number: u64,
+    mut f: impl FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<Replayed> {
     let path = wal_path(dir, number);
     let bytes = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
     if bytes.len() < wal::HEADER_LEN {
         // Created but the header never reached the disk: nothing was acknowledged in it.
-        return Ok(Replayed { number, records: 0, torn_bytes: Some(bytes.len() as u64) });
+        return Ok(Replayed {
+            number,
+            records: 0,
+            torn_bytes: Some(bytes.len() as u64),
+        });
     }
     let got = wal::decode_header(&bytes).map_err(|e| Error::corruption(&path, 0, e))?;
     if got != number {
@@ -117,9 +136,12 @@ pub fn replay(dir: &Path, number: u64, mut f: impl FnMut(&[u8]) -> Result<()>) -
     let body = &bytes[wal::HEADER_LEN..];
     let mut records = 0;
     let mut failed = None;
-    let tail = wal::scan(body, |_, payload| {
+    let tail = wal::scan(body, |pos, payload| {
         if failed.is_none() {
-            match f(payload) {
+            match f(
+                (wal::HEADER_LEN + pos + wal::RECORD_HEADER_LEN) as u64,
+                payload,
+            ) {
                 Ok(()) => records += 1,
                 Err(e) => failed = Some(e),
             }
@@ -129,8 +151,16 @@ pub fn replay(dir: &Path, number: u64, mut f: impl FnMut(&[u8]) -> Result<()>) -
         return Err(e);
     }
     match tail {
-        Tail::Clean => Ok(Replayed { number, records, torn_bytes: None }),
-        Tail::Torn { offset } => Ok(Replayed { number, records, torn_bytes: Some((body.len() - offset) as u64) }),
+        Tail::Clean => Ok(Replayed {
+            number,
+            records,
+            torn_bytes: None,
+        }),
+        Tail::Torn { offset } => Ok(Replayed {
+            number,
+            records,
+            torn_bytes: Some((body.len() - offset) as u64),
+        }),
         Tail::Corrupt(e) => Err(Error::corruption(&path, wal::HEADER_LEN as u64, e)),
     }
 }

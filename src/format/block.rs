@@ -72,14 +72,25 @@ impl BlockBuilder {
         &self.last_key
     }
 
+    /// The restart point of the entry added last.
+    pub fn current_restart(&self) -> usize {
+        self.restarts.len() - 1
+    }
+
     pub fn add(&mut self, key: &[u8], value: &[u8]) {
-        debug_assert!(self.entries == 0 || key > self.last_key.as_slice(), "keys out of order");
+        debug_assert!(
+            self.entries == 0 || key > self.last_key.as_slice(),
+            "keys out of order"
+        );
         let shared = if self.since_restart == self.restart_interval {
             self.restarts.push(self.buf.len() as u32);
             self.since_restart = 0;
             0
         } else {
-            key.iter().zip(&self.last_key).take_while(|(a, b)| a == b).count()
+            key.iter()
+                .zip(&self.last_key)
+                .take_while(|(a, b)| a == b)
+                .count()
         };
         varint::put(&mut self.buf, shared as u64);
         varint::put(&mut self.buf, (key.len() - shared) as u64);
@@ -162,7 +173,13 @@ pub fn read_stored(
     let compression = match tag {
         0 => Compression::None,
         1 => Compression::Zstd,
-        t => return Err(DecodeError::invalid("block", offset + len, format!("unknown compression {t}"))),
+        t => {
+            return Err(DecodeError::invalid(
+                "block",
+                offset + len,
+                format!("unknown compression {t}"),
+            ));
+        }
     };
     Ok((data, compression))
 }
@@ -191,17 +208,34 @@ pub struct Block<'a> {
 }
 
 impl<'a> Block<'a> {
+    /// A block with no entries.
+    pub const EMPTY: Block<'static> = Block {
+        entries: &[],
+        restarts: &[],
+    };
+
     /// Parses the restart array. Entries are checked lazily as they are read.
     pub fn new(buf: &'a [u8]) -> Result<Block<'a>, DecodeError> {
         if buf.len() < 4 {
-            return Err(DecodeError::Truncated { what: "block", offset: 0, needed: 4, available: buf.len() });
+            return Err(DecodeError::Truncated {
+                what: "block",
+                offset: 0,
+                needed: 4,
+                available: buf.len(),
+            });
         }
         let (body, n) = buf.split_at(buf.len() - 4);
         let n = u32::from_le_bytes([n[0], n[1], n[2], n[3]]) as usize;
         let restarts_len = n
             .checked_mul(4)
             .filter(|&l| l <= body.len() && n > 0)
-            .ok_or_else(|| DecodeError::invalid("block", body.len(), format!("{n} restart points do not fit")))?;
+            .ok_or_else(|| {
+                DecodeError::invalid(
+                    "block",
+                    body.len(),
+                    format!("{n} restart points do not fit"),
+                )
+            })?;
         let (entries, restarts) = body.split_at(body.len() - restarts_len);
         let block = Block { entries, restarts };
         // Restart offsets are checked when used: a bad one fails the entry read.
@@ -216,7 +250,12 @@ impl<'a> Block<'a> {
     /// A cursor positioned before the first entry, reusing `key_buf`.
     pub fn iter_with(&self, mut key_buf: Vec<u8>) -> BlockIter {
         key_buf.clear();
-        BlockIter { next: 0, key: key_buf, value: (0, 0), valid: false }
+        BlockIter {
+            next: 0,
+            key: key_buf,
+            value: (0, 0),
+            valid: false,
+        }
     }
 
     /// Key and value of the entry at restart point `i`, which stores its key
@@ -226,7 +265,11 @@ impl<'a> Block<'a> {
         let off = self.restart(i) as usize;
         let e = decode_entry(self.entries, off)?;
         if e.shared != 0 {
-            return Err(DecodeError::invalid("block", off, "restart entry shares a prefix"));
+            return Err(DecodeError::invalid(
+                "block",
+                off,
+                "restart entry shares a prefix",
+            ));
         }
         Ok((e.key_delta, e.value))
     }
@@ -256,7 +299,43 @@ impl<'a> Block<'a> {
         // entry before it is < target too.
         let first_ge = self.search_restarts(target)?.unwrap_or(self.n_restarts());
         let start = first_ge.saturating_sub(1);
-        let mut it = BlockIter { next: self.restart(start) as usize, key: key_buf, value: (0, 0), valid: false };
+        let mut it = BlockIter {
+            next: self.restart(start) as usize,
+            key: key_buf,
+            value: (0, 0),
+            valid: false,
+        };
+        it.key.clear();
+        while it.advance(self)? {
+            if it.key.as_slice() >= target {
+                break;
+            }
+        }
+        Ok(it)
+    }
+
+    /// A cursor at the first entry `>= target`, scanning forward from
+    /// restart point `restart` (which must precede it; not valid if no entry
+    /// from there on is `>= target`).
+    pub fn seek_from_restart(
+        &self,
+        restart: usize,
+        target: &[u8],
+        key_buf: Vec<u8>,
+    ) -> Result<BlockIter, DecodeError> {
+        if restart >= self.n_restarts() {
+            return Err(DecodeError::invalid(
+                "block",
+                self.entries.len(),
+                format!("restart point {restart} out of range"),
+            ));
+        }
+        let mut it = BlockIter {
+            next: self.restart(restart) as usize,
+            key: key_buf,
+            value: (0, 0),
+            valid: false,
+        };
         it.key.clear();
         while it.advance(self)? {
             if it.key.as_slice() >= target {
@@ -292,7 +371,13 @@ fn decode_entry(buf: &[u8], off: usize) -> Result<RawEntry<'_>, DecodeError> {
     let key_delta = r.bytes(unshared)?;
     let value_at = r.pos();
     let value = r.bytes(value_len)?;
-    Ok(RawEntry { shared, key_delta, value, value_at, end: r.pos() })
+    Ok(RawEntry {
+        shared,
+        key_delta,
+        value,
+        value_at,
+        end: r.pos(),
+    })
 }
 
 /// A cursor over the entries of a block, in key order. It holds no borrow of
@@ -318,7 +403,11 @@ impl BlockIter {
         }
         let e = decode_entry(block.entries, self.next)?;
         if e.shared > self.key.len() {
-            return Err(DecodeError::invalid("block entry", self.next, "shares more than the previous key"));
+            return Err(DecodeError::invalid(
+                "block entry",
+                self.next,
+                "shares more than the previous key",
+            ));
         }
         self.key.truncate(e.shared);
         self.key.extend_from_slice(e.key_delta);
@@ -337,9 +426,17 @@ impl BlockIter {
         &self.key
     }
 
+    /// Where the current value starts in its block.
+    pub fn value_offset(&self) -> usize {
+        self.value.0
+    }
+
     /// The current value, from the block this cursor walks.
     pub fn value<'b>(&self, block: &Block<'b>) -> &'b [u8] {
-        block.entries.get(self.value.0..self.value.0 + self.value.1).unwrap_or(&[])
+        block
+            .entries
+            .get(self.value.0..self.value.0 + self.value.1)
+            .unwrap_or(&[])
     }
 
     /// Gives back the key buffer for reuse.
@@ -425,7 +522,10 @@ mod tests {
             assert_eq!(plain, raw);
             let mut bad = file.clone();
             bad[3 + len / 2] ^= 1;
-            assert!(matches!(read_stored(&bad, 3, len, true), Err(DecodeError::ChecksumMismatch { offset: 3, .. })));
+            assert!(matches!(
+                read_stored(&bad, 3, len, true),
+                Err(DecodeError::ChecksumMismatch { offset: 3, .. })
+            ));
         }
     }
 }

@@ -61,7 +61,11 @@ pub struct Bloom<'a> {
 
 impl<'a> Bloom<'a> {
     /// A filter that admits every key.
-    pub const EMPTY_ALL: Bloom<'static> = Bloom { bits: &[], n_lines: 1, k: 1 };
+    pub const EMPTY_ALL: Bloom<'static> = Bloom {
+        bits: &[],
+        n_lines: 1,
+        k: 1,
+    };
 
     pub fn parse(buf: &'a [u8]) -> Result<Bloom<'a>, DecodeError> {
         let tail = buf.len().checked_sub(5).ok_or(DecodeError::Truncated {
@@ -74,9 +78,17 @@ impl<'a> Bloom<'a> {
         let n_lines = r.u32()?;
         let k = r.u8()?;
         if n_lines == 0 || n_lines as usize * LINE_BYTES != tail || k == 0 || k > 16 {
-            return Err(DecodeError::invalid("bloom filter", tail, format!("{n_lines} lines and k = {k} do not fit {tail} bytes")));
+            return Err(DecodeError::invalid(
+                "bloom filter",
+                tail,
+                format!("{n_lines} lines and k = {k} do not fit {tail} bytes"),
+            ));
         }
-        Ok(Bloom { bits: &buf[..tail], n_lines, k })
+        Ok(Bloom {
+            bits: &buf[..tail],
+            n_lines,
+            k,
+        })
     }
 
     /// `false` means the key is certainly absent.
@@ -101,7 +113,9 @@ mod tests {
         build(&keys, 10, &mut buf);
         let bloom = Bloom::parse(&buf).unwrap();
         assert!(keys.iter().all(|&h| bloom.may_contain(h)));
-        let fp = (20_000..120_000u64).filter(|i| bloom.may_contain(hash(&i.to_le_bytes()))).count();
+        let fp = (20_000..120_000u64)
+            .filter(|i| bloom.may_contain(hash(&i.to_le_bytes())))
+            .count();
         // Blocked filters pay a little over the classic 0.8 % at 10 bits per key.
         assert!(fp < 2_000, "false-positive rate {} / 100000", fp);
     }

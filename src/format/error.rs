@@ -15,7 +15,9 @@ pub enum DecodeError {
         available: usize,
     },
     /// A stored checksum does not match the bytes it covers.
-    #[error("{what} checksum mismatch at offset {offset}: stored {expected:#010x}, computed {got:#010x}")]
+    #[error(
+        "{what} checksum mismatch at offset {offset}: stored {expected:#010x}, computed {got:#010x}"
+    )]
     ChecksumMismatch {
         what: &'static str,
         offset: usize,
@@ -147,7 +149,11 @@ impl<'a> Reader<'a> {
                 self.pos += n;
                 Ok(v)
             }
-            None => Err(DecodeError::invalid(self.what, start, "bad or truncated varint")),
+            None => Err(DecodeError::invalid(
+                self.what,
+                start,
+                "bad or truncated varint",
+            )),
         }
     }
 

@@ -81,10 +81,7 @@ pub fn encode_entity_key(
             (KeyType::String, KeyValue::String(s)) => encode_key_string(s.as_bytes(), out),
             (t, v) => {
                 out.truncate(start);
-                return Err(format!(
-                    "join key {i} is {t}, got a {} value",
-                    v.key_type()
-                ));
+                return Err(format!("join key {i} is {t}, got a {} value", v.key_type()));
             }
         }
     }
@@ -149,7 +146,13 @@ pub fn decode_entity_key(types: &[KeyType], buf: &[u8]) -> Result<Vec<KeyValue>,
 }
 
 /// Builds internal keys into a reusable buffer.
-pub fn internal_key(view: ViewId, entity_key: &[u8], event_ts: i64, created_ts: i64, out: &mut Vec<u8>) {
+pub fn internal_key(
+    view: ViewId,
+    entity_key: &[u8],
+    event_ts: i64,
+    created_ts: i64,
+    out: &mut Vec<u8>,
+) {
     out.clear();
     out.reserve(VIEW_ID_LEN + entity_key.len() + TS_SUFFIX_LEN);
     out.extend_from_slice(&view.to_be_bytes());
@@ -239,9 +242,19 @@ mod tests {
     #[test]
     fn rejects_type_mismatch_and_arity() {
         let mut out = vec![9];
-        assert!(encode_entity_key(&[KeyType::Int64], &[KeyValue::String("a".into())], &mut out).is_err());
+        assert!(
+            encode_entity_key(&[KeyType::Int64], &[KeyValue::String("a".into())], &mut out)
+                .is_err()
+        );
         assert_eq!(out, vec![9], "a failed encode leaves the buffer as it was");
-        assert!(encode_entity_key(&[KeyType::Int64, KeyType::Int64], &[KeyValue::Int64(1)], &mut out).is_err());
+        assert!(
+            encode_entity_key(
+                &[KeyType::Int64, KeyType::Int64],
+                &[KeyValue::Int64(1)],
+                &mut out
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -256,14 +269,20 @@ mod tests {
 
     fn value_of(t: KeyType) -> BoxedStrategy<KeyValue> {
         match t {
-            KeyType::Int64 => prop_oneof![any::<i64>(), -3i64..3].prop_map(KeyValue::Int64).boxed(),
+            KeyType::Int64 => prop_oneof![any::<i64>(), -3i64..3]
+                .prop_map(KeyValue::Int64)
+                .boxed(),
             KeyType::String => "[a\\x00b\\xff]{0,4}".prop_map(KeyValue::String).boxed(),
         }
     }
 
     /// Two keys of one shape, as one view's keys are.
     fn key_pair() -> impl Strategy<Value = (Vec<KeyType>, Vec<KeyValue>, Vec<KeyValue>)> {
-        prop::collection::vec(prop_oneof![Just(KeyType::Int64), Just(KeyType::String)], 1..4).prop_flat_map(|types| {
+        prop::collection::vec(
+            prop_oneof![Just(KeyType::Int64), Just(KeyType::String)],
+            1..4,
+        )
+        .prop_flat_map(|types| {
             let a: Vec<_> = types.iter().map(|t| value_of(*t)).collect();
             let b: Vec<_> = types.iter().map(|t| value_of(*t)).collect();
             (Just(types), a, b)

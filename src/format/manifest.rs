@@ -63,11 +63,19 @@ impl Manifest {
         let mut r = Reader::new(buf, "manifest");
         let magic = r.array::<8>()?;
         if magic != MAGIC {
-            return Err(DecodeError::BadMagic { what: "manifest", offset: 0, got: u64::from_le_bytes(magic) });
+            return Err(DecodeError::BadMagic {
+                what: "manifest",
+                offset: 0,
+                got: u64::from_le_bytes(magic),
+            });
         }
         let version = r.u32()?;
         if version != FORMAT_VERSION {
-            return Err(DecodeError::UnsupportedVersion { what: "manifest", version, supported: FORMAT_VERSION });
+            return Err(DecodeError::UnsupportedVersion {
+                what: "manifest",
+                version,
+                supported: FORMAT_VERSION,
+            });
         }
         let len = r.u32()? as usize;
         let payload = r.bytes(len)?;
@@ -75,7 +83,12 @@ impl Manifest {
         let crc = r.u32()?;
         let got = super::checksum(&[&buf[..covered]]);
         if got != crc {
-            return Err(DecodeError::ChecksumMismatch { what: "manifest", offset: covered, expected: crc, got });
+            return Err(DecodeError::ChecksumMismatch {
+                what: "manifest",
+                offset: covered,
+                expected: crc,
+                got,
+            });
         }
         if !r.is_empty() {
             return Err(r.invalid("trailing bytes after the checksum"));
@@ -90,7 +103,11 @@ impl Manifest {
         };
         let n = p.len(len / 17)?;
         for _ in 0..n {
-            m.segments.push(SegmentEntry { number: p.u64()?, level: p.u8()?, size: p.u64()? });
+            m.segments.push(SegmentEntry {
+                number: p.u64()?,
+                level: p.u8()?,
+                size: p.u64()?,
+            });
         }
         if p.pos() != covered {
             return Err(p.invalid("payload length disagrees with its contents"));
@@ -109,7 +126,18 @@ mod tests {
             next_file_number: 9,
             last_seqno: 1234,
             first_live_wal: 7,
-            segments: vec![SegmentEntry { number: 8, level: 0, size: 4096 }, SegmentEntry { number: 3, level: 1, size: 1 }],
+            segments: vec![
+                SegmentEntry {
+                    number: 8,
+                    level: 0,
+                    size: 4096,
+                },
+                SegmentEntry {
+                    number: 3,
+                    level: 1,
+                    size: 1,
+                },
+            ],
         };
         let buf = m.encode();
         assert_eq!(Manifest::decode(&buf), Ok(m));

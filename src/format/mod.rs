@@ -10,6 +10,7 @@
 pub mod block;
 pub mod bloom;
 pub mod error;
+pub mod hash_index;
 pub mod key;
 pub mod manifest;
 pub mod row;

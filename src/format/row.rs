@@ -31,10 +31,18 @@ pub const MAX_FIELD_LEN: usize = 16 << 20;
 
 /// Encodes `values` (one per schema field, in order) into `out` (cleared
 /// first). Fails, naming the field index, if a value does not fit its type.
-pub fn encode_row(schema: &[FeatureType], values: &[Value], out: &mut Vec<u8>) -> Result<(), String> {
+pub fn encode_row(
+    schema: &[FeatureType],
+    values: &[Value],
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     out.clear();
     if schema.len() != values.len() {
-        return Err(format!("the row has {} value(s), the schema {} field(s)", values.len(), schema.len()));
+        return Err(format!(
+            "the row has {} value(s), the schema {} field(s)",
+            values.len(),
+            schema.len()
+        ));
     }
     varint::put(out, schema.len() as u64);
     let bitmap_at = out.len();
@@ -42,7 +50,8 @@ pub fn encode_row(schema: &[FeatureType], values: &[Value], out: &mut Vec<u8>) -
     for (i, (ty, v)) in schema.iter().zip(values).enumerate() {
         match (ty, v) {
             (_, Value::Null) => out[bitmap_at + i / 8] |= 1 << (i % 8),
-            (FeatureType::Int64, Value::Int64(x)) | (FeatureType::Timestamp, Value::Timestamp(x)) => {
+            (FeatureType::Int64, Value::Int64(x))
+            | (FeatureType::Timestamp, Value::Timestamp(x)) => {
                 out.extend_from_slice(&x.to_le_bytes())
             }
             (FeatureType::Float64, Value::Float64(x)) => out.extend_from_slice(&x.to_le_bytes()),
@@ -63,7 +72,7 @@ pub fn encode_row(schema: &[FeatureType], values: &[Value], out: &mut Vec<u8>) -
                 return Err(format!(
                     "field {i} is {ty}, got a {} value",
                     v.feature_type().map_or("null", FeatureType::name)
-                ))
+                ));
             }
         }
     }
@@ -72,7 +81,9 @@ pub fn encode_row(schema: &[FeatureType], values: &[Value], out: &mut Vec<u8>) -
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8], field: usize) -> Result<(), String> {
     if b.len() > MAX_FIELD_LEN {
-        return Err(format!("field {field}: value longer than {MAX_FIELD_LEN} bytes"));
+        return Err(format!(
+            "field {field}: value longer than {MAX_FIELD_LEN} bytes"
+        ));
     }
     varint::put(out, b.len() as u64);
     out.extend_from_slice(b);
@@ -115,7 +126,8 @@ pub fn decode_row_with(
             FeatureType::String => {
                 let len = r.len(MAX_FIELD_LEN)?;
                 let s = r.bytes(len)?;
-                let s = std::str::from_utf8(s).map_err(|_| r.invalid(format!("field {i}: string is not UTF-8")))?;
+                let s = std::str::from_utf8(s)
+                    .map_err(|_| r.invalid(format!("field {i}: string is not UTF-8")))?;
                 Value::String(s.to_owned())
             }
             FeatureType::Bytes => {
@@ -124,7 +136,11 @@ pub fn decode_row_with(
             }
             FeatureType::ListFloat32 => {
                 let count = r.len(MAX_FIELD_LEN)?;
-                let raw = r.bytes(count.checked_mul(4).ok_or_else(|| r.invalid("list too long"))?)?;
+                let raw = r.bytes(
+                    count
+                        .checked_mul(4)
+                        .ok_or_else(|| r.invalid("list too long"))?,
+                )?;
                 Value::ListFloat32(
                     raw.chunks_exact(4)
                         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -149,21 +165,33 @@ mod tests {
         let v = match ty {
             FeatureType::Int64 => any::<i64>().prop_map(Value::Int64).boxed(),
             FeatureType::Timestamp => any::<i64>().prop_map(Value::Timestamp).boxed(),
-            FeatureType::Float64 => any::<f64>().prop_filter("nan", |x| !x.is_nan()).prop_map(Value::Float64).boxed(),
-            FeatureType::Float32 => any::<f32>().prop_filter("nan", |x| !x.is_nan()).prop_map(Value::Float32).boxed(),
+            FeatureType::Float64 => any::<f64>()
+                .prop_filter("nan", |x| !x.is_nan())
+                .prop_map(Value::Float64)
+                .boxed(),
+            FeatureType::Float32 => any::<f32>()
+                .prop_filter("nan", |x| !x.is_nan())
+                .prop_map(Value::Float32)
+                .boxed(),
             FeatureType::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
             FeatureType::String => ".{0,12}".prop_map(Value::String).boxed(),
-            FeatureType::Bytes => prop::collection::vec(any::<u8>(), 0..12).prop_map(Value::Bytes).boxed(),
-            FeatureType::ListFloat32 => prop::collection::vec(-1e6f32..1e6, 0..6).prop_map(Value::ListFloat32).boxed(),
+            FeatureType::Bytes => prop::collection::vec(any::<u8>(), 0..12)
+                .prop_map(Value::Bytes)
+                .boxed(),
+            FeatureType::ListFloat32 => prop::collection::vec(-1e6f32..1e6, 0..6)
+                .prop_map(Value::ListFloat32)
+                .boxed(),
         };
         prop_oneof![1 => Just(Value::Null), 4 => v].boxed()
     }
 
     fn schema_and_row() -> impl Strategy<Value = (Vec<FeatureType>, Vec<Value>)> {
-        prop::collection::vec(prop::sample::select(FeatureType::ALL.to_vec()), 0..12).prop_flat_map(|s| {
-            let vals: Vec<_> = s.iter().map(|t| value_of(*t)).collect();
-            (Just(s), vals)
-        })
+        prop::collection::vec(prop::sample::select(FeatureType::ALL.to_vec()), 0..12).prop_flat_map(
+            |s| {
+                let vals: Vec<_> = s.iter().map(|t| value_of(*t)).collect();
+                (Just(s), vals)
+            },
+        )
     }
 
     proptest! {
@@ -199,7 +227,12 @@ mod tests {
 
     #[test]
     fn type_mismatch_names_field() {
-        let err = encode_row(&[FeatureType::Int64, FeatureType::Bool], &[Value::Int64(1), Value::Float64(1.0)], &mut Vec::new()).unwrap_err();
+        let err = encode_row(
+            &[FeatureType::Int64, FeatureType::Bool],
+            &[Value::Int64(1), Value::Float64(1.0)],
+            &mut Vec::new(),
+        )
+        .unwrap_err();
         assert!(err.contains("field 1 is bool"), "{err}");
     }
 }

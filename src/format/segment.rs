@@ -1,14 +1,15 @@
 //! Segment files: immutable sorted runs of versions.
 //!
 //! ```text
-//! segment = data block* | bloom block | index block | props block | footer
+//! segment = data block* | bloom block | index block | props block | hash index block | footer
 //! stored block = bytes | compression: u8 | crc32c(bytes | compression): u32 LE
-//! footer (52 bytes) =
+//! footer (64 bytes) =
 //!     index offset: u64 | index len: u32      (the stored index block)
 //!     bloom offset: u64 | bloom len: u32      (the stored bloom block)
 //!     props offset: u64 | props len: u32      (the stored props block)
+//!     hash offset: u64  | hash len: u32       (the stored hash index block)
 //!     format version: u32
-//!     crc32c of the 40 bytes above: u32
+//!     crc32c of the 52 bytes above: u32
 //!     magic "STRATSEG": 8 bytes
 //! ```
 //! All integers little-endian. Data blocks hold entries `internal key ->
@@ -18,16 +19,20 @@
 //! `offset: varint | len: varint` of that stored block. The bloom block is a
 //! [`super::bloom`] filter over every distinct `view_id | entity key`. The
 //! props block holds counts, timestamp bounds and the first and last keys.
+//! The hash index block ([`super::hash_index`]) maps each prefix to the block
+//! and restart point of its first entry, and lists the data blocks' offsets.
 
 use super::block::{self, Block, BlockBuilder, Compression};
 use super::bloom::{self, Bloom};
 use super::error::{DecodeError, Reader};
+use super::hash_index::{self, HashIndex};
 use super::key;
 use super::varint;
 
 pub const MAGIC: [u8; 8] = *b"STRATSEG";
 pub const FORMAT_VERSION: u32 = 1;
-pub const FOOTER_LEN: usize = 52;
+pub const FOOTER_LEN: usize = 64;
+const HANDLES: usize = 4;
 
 /// What an entry of a data block is.
 /// DO NOT CHANGE THESE TAGS: they are part of the stored format.
@@ -43,7 +48,11 @@ pub fn decode_value(v: &[u8]) -> Result<(EntryKind, &[u8]), DecodeError> {
     match v.split_first() {
         Some((0, row)) => Ok((EntryKind::Version, row)),
         Some((1, [])) => Ok((EntryKind::Tombstone, &[])),
-        Some((k, _)) => Err(DecodeError::invalid("entry value", 0, format!("unknown entry kind {k}"))),
+        Some((k, _)) => Err(DecodeError::invalid(
+            "entry value",
+            0,
+            format!("unknown entry kind {k}"),
+        )),
         None => Err(DecodeError::invalid("entry value", 0, "empty value")),
     }
 }
@@ -61,7 +70,12 @@ pub struct SegmentOptions {
 
 impl Default for SegmentOptions {
     fn default() -> Self {
-        SegmentOptions { block_size: 4096, restart_interval: 16, bloom_bits_per_key: 10, zstd_level: None }
+        SegmentOptions {
+            block_size: 4096,
+            restart_interval: 16,
+            bloom_bits_per_key: 10,
+            zstd_level: None,
+        }
     }
 }
 
@@ -84,10 +98,20 @@ pub struct SegmentProps {
 
 impl SegmentProps {
     fn encode(&self, out: &mut Vec<u8>) {
-        for v in [self.entries, self.tombstones, self.prefixes, self.data_blocks] {
+        for v in [
+            self.entries,
+            self.tombstones,
+            self.prefixes,
+            self.data_blocks,
+        ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        for v in [self.min_event_ts, self.max_event_ts, self.min_created_ts, self.max_created_ts] {
+        for v in [
+            self.min_event_ts,
+            self.max_event_ts,
+            self.min_created_ts,
+            self.max_created_ts,
+        ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         for k in [&self.first_key, &self.last_key] {
@@ -128,7 +152,9 @@ pub struct SegmentBuilder {
     flushed: u64,
     block: BlockBuilder,
     index: BlockBuilder,
-    hashes: Vec<u64>,
+    /// `(hash, block, restart)` of each prefix's first entry.
+    prefixes: Vec<(u64, u64, usize)>,
+    block_offsets: Vec<u64>,
     last_prefix: Vec<u8>,
     props: SegmentProps,
     handle_buf: Vec<u8>,
@@ -142,7 +168,8 @@ impl SegmentBuilder {
             flushed: 0,
             block: BlockBuilder::new(opts.restart_interval),
             index: BlockBuilder::new(1),
-            hashes: Vec::new(),
+            prefixes: Vec::new(),
+            block_offsets: Vec::new(),
             last_prefix: Vec::new(),
             props: SegmentProps {
                 min_event_ts: i64::MAX,
@@ -159,13 +186,17 @@ impl SegmentBuilder {
     pub fn add(&mut self, key: &[u8], kind: EntryKind, row: &[u8]) -> Result<(), DecodeError> {
         let parts = key::split(key)?;
         if self.props.entries > 0 && key <= self.props.last_key.as_slice() {
-            return Err(DecodeError::invalid("segment builder", 0, "keys added out of order"));
+            return Err(DecodeError::invalid(
+                "segment builder",
+                0,
+                "keys added out of order",
+            ));
         }
         if self.props.entries == 0 {
             self.props.first_key = key.to_vec();
         }
-        if self.props.entries == 0 || parts.prefix != self.last_prefix.as_slice() {
-            self.hashes.push(bloom::hash(parts.prefix));
+        let new_prefix = self.props.entries == 0 || parts.prefix != self.last_prefix.as_slice();
+        if new_prefix {
             self.last_prefix.clear();
             self.last_prefix.extend_from_slice(parts.prefix);
             self.props.prefixes += 1;
@@ -188,6 +219,11 @@ impl SegmentBuilder {
         self.handle_buf.push(kind as u8);
         self.handle_buf.extend_from_slice(row);
         self.block.add(key, &self.handle_buf);
+        if new_prefix {
+            let h = bloom::hash(parts.prefix);
+            self.prefixes
+                .push((h, self.props.data_blocks, self.block.current_restart()));
+        }
         if self.block.size_estimate() >= self.opts.block_size {
             self.finish_block();
         }
@@ -205,6 +241,7 @@ impl SegmentBuilder {
         let last = self.block.last_key().to_vec();
         let raw = self.block.finish();
         let offset = self.offset();
+        self.block_offsets.push(offset);
         let len = block::write_stored(&mut self.out, &raw, self.opts.zstd_level);
         self.handle_buf.clear();
         varint::put(&mut self.handle_buf, offset);
@@ -232,9 +269,11 @@ impl SegmentBuilder {
     /// Finishes the segment: the last bytes to append, and its statistics.
     pub fn finish(mut self) -> (Vec<u8>, SegmentProps) {
         self.finish_block();
-        let mut handles = [(0u64, 0u32); 3];
+        self.block_offsets.push(self.offset());
+        let mut handles = [(0u64, 0u32); HANDLES];
         let mut filter = Vec::new();
-        bloom::build(&self.hashes, self.opts.bloom_bits_per_key, &mut filter);
+        let hashes: Vec<u64> = self.prefixes.iter().map(|p| p.0).collect();
+        bloom::build(&hashes, self.opts.bloom_bits_per_key, &mut filter);
         handles[1].0 = self.offset();
         handles[1].1 = block::write_stored(&mut self.out, &filter, None) as u32;
         let index = self.index.finish();
@@ -244,6 +283,10 @@ impl SegmentBuilder {
         self.props.encode(&mut props);
         handles[2].0 = self.offset();
         handles[2].1 = block::write_stored(&mut self.out, &props, None) as u32;
+        let mut hash = Vec::new();
+        hash_index::build(&self.prefixes, &self.block_offsets, &mut hash);
+        handles[3].0 = self.offset();
+        handles[3].1 = block::write_stored(&mut self.out, &hash, None) as u32;
         let footer_at = self.out.len();
         for (off, len) in handles {
             self.out.extend_from_slice(&off.to_le_bytes());
@@ -270,20 +313,24 @@ pub struct BlockHandle {
 pub struct SegmentLayout {
     index: BlockHandle,
     bloom: BlockHandle,
+    hash: BlockHandle,
     pub props: SegmentProps,
 }
 
 impl SegmentLayout {
     /// Parses and verifies the footer, props, filter and index of `file`.
     pub fn parse(file: &[u8]) -> Result<SegmentLayout, DecodeError> {
-        let footer_at = file.len().checked_sub(FOOTER_LEN).ok_or(DecodeError::Truncated {
-            what: "segment footer",
-            offset: 0,
-            needed: FOOTER_LEN,
-            available: file.len(),
-        })?;
+        let footer_at = file
+            .len()
+            .checked_sub(FOOTER_LEN)
+            .ok_or(DecodeError::Truncated {
+                what: "segment footer",
+                offset: 0,
+                needed: FOOTER_LEN,
+                available: file.len(),
+            })?;
         let mut r = Reader::at(file, footer_at, "segment footer");
-        let mut handles = [BlockHandle { offset: 0, len: 0 }; 3];
+        let mut handles = [BlockHandle { offset: 0, len: 0 }; HANDLES];
         for h in &mut handles {
             h.offset = usize::try_from(r.u64()?).unwrap_or(usize::MAX);
             h.len = r.u32()? as usize;
@@ -294,30 +341,68 @@ impl SegmentLayout {
         if magic != MAGIC {
             return Err(DecodeError::BadMagic {
                 what: "segment footer",
-                offset: footer_at + 44,
+                offset: footer_at + FOOTER_LEN - 8,
                 got: u64::from_le_bytes(magic),
             });
         }
-        let got = super::checksum(&[&file[footer_at..footer_at + 40]]);
+        let got = super::checksum(&[&file[footer_at..footer_at + FOOTER_LEN - 12]]);
         if got != crc {
-            return Err(DecodeError::ChecksumMismatch { what: "segment footer", offset: footer_at, expected: crc, got });
+            return Err(DecodeError::ChecksumMismatch {
+                what: "segment footer",
+                offset: footer_at,
+                expected: crc,
+                got,
+            });
         }
         if version != FORMAT_VERSION {
-            return Err(DecodeError::UnsupportedVersion { what: "segment", version, supported: FORMAT_VERSION });
+            return Err(DecodeError::UnsupportedVersion {
+                what: "segment",
+                version,
+                supported: FORMAT_VERSION,
+            });
         }
-        let [index, bloom_h, props_h] = handles;
+        let [index, bloom_h, props_h, hash_h] = handles;
         for h in handles {
-            if h.offset.checked_add(h.len + block::TRAILER_LEN).is_none_or(|end| end > footer_at) {
-                return Err(DecodeError::invalid("segment footer", footer_at, "a block handle points past the footer"));
+            if h.offset
+                .checked_add(h.len + block::TRAILER_LEN)
+                .is_none_or(|end| end > footer_at)
+            {
+                return Err(DecodeError::invalid(
+                    "segment footer",
+                    footer_at,
+                    "a block handle points past the footer",
+                ));
             }
         }
         let props = SegmentProps::decode(read_plain(file, props_h)?)
             .map_err(|e| DecodeError::invalid("segment props", props_h.offset, e.to_string()))?;
-        let layout = SegmentLayout { index, bloom: bloom_h, props };
+        let layout = SegmentLayout {
+            index,
+            bloom: bloom_h,
+            hash: hash_h,
+            props,
+        };
         Bloom::parse(layout.bloom_bytes(file)?)?;
+        let hash = HashIndex::parse(read_plain(file, hash_h)?)?;
+        if hash.is_present()
+            && (hash.blocks() as u64 != layout.props.data_blocks
+                || hash
+                    .block(hash.blocks().saturating_sub(1))
+                    .is_some_and(|(o, l)| o + l > bloom_h.offset))
+        {
+            return Err(DecodeError::invalid(
+                "segment hash index",
+                hash_h.offset,
+                "block offsets disagree with the segment",
+            ));
+        }
         let idx = Block::new(read_plain(file, index)?)?;
         if idx.n_restarts() as u64 != layout.props.data_blocks {
-            return Err(DecodeError::invalid("segment index", index.offset, "index and props disagree on the block count"));
+            return Err(DecodeError::invalid(
+                "segment index",
+                index.offset,
+                "index and props disagree on the block count",
+            ));
         }
         Ok(layout)
     }
@@ -333,14 +418,28 @@ impl SegmentLayout {
             .unwrap_or(Bloom::EMPTY_ALL)
     }
 
+    /// The hash index, without re-verifying its checksum (checked at parse).
+    pub fn hash_index<'a>(&self, file: &'a [u8]) -> HashIndex<'a> {
+        file.get(self.hash.offset..self.hash.offset + self.hash.len)
+            .and_then(|b| HashIndex::parse(b).ok())
+            .unwrap_or(HashIndex::EMPTY)
+    }
+
     /// The index block, without re-verifying its checksum (checked at parse).
     pub fn index<'a>(&self, file: &'a [u8]) -> Result<Block<'a>, DecodeError> {
-        Block::new(file.get(self.index.offset..self.index.offset + self.index.len).unwrap_or(&[]))
+        Block::new(
+            file.get(self.index.offset..self.index.offset + self.index.len)
+                .unwrap_or(&[]),
+        )
     }
 
     /// The first data block whose last key is `>= target`: its number and
     /// handle. `None` if every key of the segment is `< target`.
-    pub fn find_block(&self, file: &[u8], target: &[u8]) -> Result<Option<(usize, BlockHandle)>, DecodeError> {
+    pub fn find_block(
+        &self,
+        file: &[u8],
+        target: &[u8],
+    ) -> Result<Option<(usize, BlockHandle)>, DecodeError> {
         let index = self.index(file)?;
         match index.search_restarts(target)? {
             Some(i) => Ok(Some((i, self.block_handle(&index, i)?))),
@@ -354,8 +453,15 @@ impl SegmentLayout {
         let mut r = Reader::new(v, "segment index entry");
         let offset = r.len(usize::MAX)?;
         let len = r.len(block::MAX_BLOCK_LEN)?;
-        if offset.checked_add(len).is_none_or(|e| e > self.bloom.offset) {
-            return Err(DecodeError::invalid("segment index", self.index.offset, format!("data block {i} out of range")));
+        if offset
+            .checked_add(len)
+            .is_none_or(|e| e > self.bloom.offset)
+        {
+            return Err(DecodeError::invalid(
+                "segment index",
+                self.index.offset,
+                format!("data block {i} out of range"),
+            ));
         }
         Ok(BlockHandle { offset, len })
     }
@@ -369,14 +475,23 @@ impl SegmentLayout {
 fn read_plain(file: &[u8], h: BlockHandle) -> Result<&[u8], DecodeError> {
     match block::read_stored(file, h.offset, h.len, true)? {
         (data, Compression::None) => Ok(data),
-        _ => Err(DecodeError::invalid("segment", h.offset, "metadata block must not be compressed")),
+        _ => Err(DecodeError::invalid(
+            "segment",
+            h.offset,
+            "metadata block must not be compressed",
+        )),
     }
 }
 
 /// Reads data block `h`: verifies its checksum if `verify`, and if it is
 /// compressed decompresses it into `scratch` and returns `true`. Otherwise
 /// the block is `file[h.offset..h.offset + h.len]`.
-pub fn read_data_block(file: &[u8], h: BlockHandle, verify: bool, scratch: &mut Vec<u8>) -> Result<bool, DecodeError> {
+pub fn read_data_block(
+    file: &[u8],
+    h: BlockHandle,
+    verify: bool,
+    scratch: &mut Vec<u8>,
+) -> Result<bool, DecodeError> {
     match block::read_stored(file, h.offset, h.len, verify)? {
         (_, Compression::None) => Ok(false),
         (data, Compression::Zstd) => {
@@ -421,10 +536,17 @@ mod tests {
         let (_, h) = layout.find_block(file, target).unwrap()?;
         let mut scratch = Vec::new();
         let compressed = read_data_block(file, h, true, &mut scratch).unwrap();
-        let data = if compressed { &scratch[..] } else { &file[h.offset..h.offset + h.len] };
+        let data = if compressed {
+            &scratch[..]
+        } else {
+            &file[h.offset..h.offset + h.len]
+        };
         let block = Block::new(data).unwrap();
         let it = block.seek(target, Vec::new()).unwrap();
-        assert!(it.valid(), "the block whose last key is >= target has an entry >= target");
+        assert!(
+            it.valid(),
+            "the block whose last key is >= target has an entry >= target"
+        );
         Some(it.key().to_vec())
     }
 
@@ -432,11 +554,20 @@ mod tests {
     fn finds_every_key_and_the_next_one() {
         for zstd_level in [None, Some(1)] {
             let m = sample(2000);
-            let file = build(&m, SegmentOptions { zstd_level, ..SegmentOptions::default() });
+            let file = build(
+                &m,
+                SegmentOptions {
+                    zstd_level,
+                    ..SegmentOptions::default()
+                },
+            );
             let layout = SegmentLayout::parse(&file).unwrap();
             assert!(layout.data_blocks() > 10);
             assert_eq!(layout.props.prefixes, 2000);
-            assert_eq!((layout.props.min_event_ts, layout.props.max_event_ts), (0, 20));
+            assert_eq!(
+                (layout.props.min_event_ts, layout.props.max_event_ts),
+                (0, 20)
+            );
             let bloom = layout.bloom(&file);
             for k in m.keys().step_by(7) {
                 assert_eq!(seek_all(&file, &layout, k).as_deref(), Some(k.as_slice()));

@@ -39,7 +39,18 @@ mod tests {
 
     #[test]
     fn round_trips_edges() {
-        for v in [0, 1, 127, 128, 300, 16383, 16384, u32::MAX as u64, u64::MAX - 1, u64::MAX] {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16383,
+            16384,
+            u32::MAX as u64,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
             let mut b = Vec::new();
             put(&mut b, v);
             assert_eq!(b.len(), len(v), "len of {v}");
@@ -51,6 +62,9 @@ mod tests {
     #[test]
     fn rejects_overlong() {
         assert_eq!(decode(&[0xff; 11]), None);
-        assert_eq!(decode(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]), None);
+        assert_eq!(
+            decode(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]),
+            None
+        );
     }
 }

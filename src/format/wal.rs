@@ -4,8 +4,7 @@
 //! wal file = header | record*
 //! header   = magic "STRATWAL": 8 bytes | format version: u32 LE | file number: u64 LE
 //!          | crc32c of the 20 bytes before: u32 LE                       (24 bytes)
-//! record   = len: u32 LE | crc32c(payload): u32 LE | crc32c(the 8 bytes before): u32 LE
-//!          | payload: len bytes
+//! record   = len: u32 LE | crc32c(len): u32 LE | payload: len bytes | crc32c(payload): u32 LE
 //! payload  = first seqno: u64 LE | count: varint | op*          (one write batch)
 //! op       = kind: u8 | key len: varint | key | row len: varint | row
 //! ```
@@ -14,16 +13,18 @@
 //! (its internal key, row empty). Op `i` of a batch has seqno `first + i`.
 //!
 //! A record is written whole with one `write`; the tail of the last file may
-//! be torn by a crash. The record header has its own checksum so that a
-//! damaged length is never trusted; [`scan`] tells a torn tail from damage:
+//! be torn by a crash. The length has its own checksum, so a damaged length
+//! is never trusted, and the payload's checksum comes *after* the payload,
+//! so a record whose end never reached the disk ends in a zero checksum.
+//! [`scan`] tells a torn tail from damage:
 //!
-//! - fewer bytes left than a record header, or a valid header whose payload
-//!   runs past the end of the file, or a header of all zero bytes at the end:
-//!   torn (a crash during an append; such a record was never acknowledged);
-//! - the last record of the file, whole, with a payload checksum mismatch and
-//!   a payload that ends in at least 16 zero bytes: torn (the file system
-//!   extended the file but had not written all its data, which reads as
-//!   zeros);
+//! - fewer bytes left than a record header, or a valid header whose record
+//!   runs past the end of the file, or a header of zero bytes followed only
+//!   by zero bytes: torn (a crash during an append; such a record was never
+//!   acknowledged);
+//! - the file's last record, whole, whose stored payload checksum is 0 and
+//!   does not match: torn (the file system extended the file but had not
+//!   written its end, which reads as zeros);
 //! - anything else that fails a check: corruption, reported with its offset.
 
 use super::error::{DecodeError, Reader};
@@ -33,9 +34,9 @@ use super::varint;
 pub const MAGIC: [u8; 8] = *b"STRATWAL";
 pub const FORMAT_VERSION: u32 = 1;
 pub const HEADER_LEN: usize = 24;
-pub const RECORD_HEADER_LEN: usize = 12;
-/// Zero bytes that end a torn last record (see the module docs).
-const ZERO_TAIL: usize = 16;
+pub const RECORD_HEADER_LEN: usize = 8;
+/// The payload checksum after each record's payload.
+pub const RECORD_TRAILER_LEN: usize = 4;
 /// Largest record payload accepted.
 pub const MAX_RECORD_LEN: usize = 256 << 20;
 
@@ -54,17 +55,30 @@ pub fn decode_header(buf: &[u8]) -> Result<u64, DecodeError> {
     let mut r = Reader::new(buf, "wal header");
     let magic = r.array::<8>()?;
     if magic != MAGIC {
-        return Err(DecodeError::BadMagic { what: "wal header", offset: 0, got: u64::from_le_bytes(magic) });
+        return Err(DecodeError::BadMagic {
+            what: "wal header",
+            offset: 0,
+            got: u64::from_le_bytes(magic),
+        });
     }
     let version = r.u32()?;
     let number = r.u64()?;
     let crc = r.u32()?;
     let got = super::checksum(&[&buf[..20]]);
     if got != crc {
-        return Err(DecodeError::ChecksumMismatch { what: "wal header", offset: 0, expected: crc, got });
+        return Err(DecodeError::ChecksumMismatch {
+            what: "wal header",
+            offset: 0,
+            expected: crc,
+            got,
+        });
     }
     if version != FORMAT_VERSION {
-        return Err(DecodeError::UnsupportedVersion { what: "wal", version, supported: FORMAT_VERSION });
+        return Err(DecodeError::UnsupportedVersion {
+            what: "wal",
+            version,
+            supported: FORMAT_VERSION,
+        });
     }
     Ok(number)
 }
@@ -109,10 +123,10 @@ impl BatchEncoder {
         out.extend_from_slice(&self.buf);
         let len = (out.len() - start - RECORD_HEADER_LEN) as u32;
         let payload_crc = super::checksum(&[&out[start + RECORD_HEADER_LEN..]]);
+        out.extend_from_slice(&payload_crc.to_le_bytes());
         out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-        out[start + 4..start + 8].copy_from_slice(&payload_crc.to_le_bytes());
-        let header_crc = super::checksum(&[&out[start..start + 8]]);
-        out[start + 8..start + 12].copy_from_slice(&header_crc.to_le_bytes());
+        let header_crc = super::checksum(&[&out[start..start + 4]]);
+        out[start + 4..start + 8].copy_from_slice(&header_crc.to_le_bytes());
     }
 }
 
@@ -178,33 +192,49 @@ pub fn scan(buf: &[u8], mut f: impl FnMut(usize, &[u8])) -> Tail {
         let Some(header) = rest.get(..RECORD_HEADER_LEN) else {
             return Tail::Torn { offset: pos };
         };
-        let word = |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
-        let (len, payload_crc, header_crc) = (word(0) as usize, word(4), word(8));
-        let got = super::checksum(&[&header[..8]]);
+        let word = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let (len, header_crc) = (word(header, 0) as usize, word(header, 4));
+        let got = super::checksum(&[&header[..4]]);
         if got != header_crc {
             if rest.iter().all(|&b| b == 0) {
                 return Tail::Torn { offset: pos };
             }
             let what = "wal record header";
-            return Tail::Corrupt(DecodeError::ChecksumMismatch { what, offset: pos, expected: header_crc, got });
+            return Tail::Corrupt(DecodeError::ChecksumMismatch {
+                what,
+                offset: pos,
+                expected: header_crc,
+                got,
+            });
         }
         if len > MAX_RECORD_LEN {
-            return Tail::Corrupt(DecodeError::invalid("wal record", pos, "record length over the limit"));
+            return Tail::Corrupt(DecodeError::invalid(
+                "wal record",
+                pos,
+                "record length over the limit",
+            ));
         }
-        let Some(payload) = rest.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + len) else {
+        let end = RECORD_HEADER_LEN + len + RECORD_TRAILER_LEN;
+        let Some(record) = rest.get(..end) else {
             return Tail::Torn { offset: pos };
         };
+        let payload = &record[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len];
+        let stored = word(record, RECORD_HEADER_LEN + len);
         let got = super::checksum(&[payload]);
-        if got != payload_crc {
-            let last = rest.len() == RECORD_HEADER_LEN + len;
-            if last && payload.len() >= ZERO_TAIL && payload[payload.len() - ZERO_TAIL..].iter().all(|&b| b == 0) {
+        if got != stored {
+            if stored == 0 && rest.len() == end {
                 return Tail::Torn { offset: pos };
             }
             let what = "wal record";
-            return Tail::Corrupt(DecodeError::ChecksumMismatch { what, offset: pos, expected: payload_crc, got });
+            return Tail::Corrupt(DecodeError::ChecksumMismatch {
+                what,
+                offset: pos,
+                expected: stored,
+                got,
+            });
         }
         f(pos, payload);
-        pos += RECORD_HEADER_LEN + len;
+        pos += end;
     }
     Tail::Clean
 }
@@ -231,7 +261,10 @@ mod tests {
     fn round_trip_and_clean_tail() {
         let buf = records(5);
         let mut seen = Vec::new();
-        assert_eq!(scan(&buf, |_, p| seen.push(decode_batch(p).unwrap().first_seqno)), Tail::Clean);
+        assert_eq!(
+            scan(&buf, |_, p| seen.push(decode_batch(p).unwrap().first_seqno)),
+            Tail::Clean
+        );
         assert_eq!(seen, vec![0, 2, 4, 6, 8]);
         assert_eq!(decode_header(&encode_header(42)), Ok(42));
     }
@@ -257,7 +290,8 @@ mod tests {
     fn zero_filled_last_record_is_torn() {
         let mut buf = records(2);
         let one = buf.len() / 2;
-        buf[one + RECORD_HEADER_LEN..].fill(0);
+        let len = buf.len();
+        buf[len - 40..].fill(0);
         let mut n = 0;
         assert_eq!(scan(&buf, |_, _| n += 1), Tail::Torn { offset: one });
         assert_eq!(n, 1);

@@ -9,8 +9,14 @@ use crate::store::RowWrite;
 
 /// Reads a whole CSV file for `target`, validating every cell.
 pub fn read(target: &Target, path: &Path) -> Result<Vec<RowWrite>, Error> {
-    let invalid = |reason: String| Error::Invalid { path: path.to_path_buf(), reason };
-    let meta = std::fs::metadata(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let invalid = |reason: String| Error::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if meta.len() == 0 {
         return Err(invalid(format!(
             "the file is empty; a CSV input starts with a header row naming the columns {}",
@@ -21,14 +27,27 @@ pub fn read(target: &Target, path: &Path) -> Result<Vec<RowWrite>, Error> {
         .has_headers(true)
         .from_path(path)
         .map_err(|e| invalid(format!("cannot open as CSV: {e}")))?;
-    let headers = rdr.headers().map_err(|e| invalid(format!("bad header row: {e}")))?.clone();
+    let headers = rdr
+        .headers()
+        .map_err(|e| invalid(format!("bad header row: {e}")))?
+        .clone();
     let names: Vec<&str> = headers
         .iter()
         .enumerate()
-        .map(|(i, h)| if i == 0 { h.trim_start_matches('\u{feff}').trim() } else { h.trim() })
+        .map(|(i, h)| {
+            if i == 0 {
+                h.trim_start_matches('\u{feff}').trim()
+            } else {
+                h.trim()
+            }
+        })
         .collect();
     let find = |name: &str| -> Result<Option<usize>, String> {
-        let mut hits = names.iter().enumerate().filter(|(_, n)| **n == name).map(|(i, _)| i);
+        let mut hits = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n == name)
+            .map(|(i, _)| i);
         let first = hits.next();
         if hits.next().is_some() {
             return Err(format!("the header names the column {name} more than once"));
@@ -42,10 +61,20 @@ pub fn read(target: &Target, path: &Path) -> Result<Vec<RowWrite>, Error> {
             usize::MAX
         }))
     };
-    let key_cols: Vec<usize> = target.keys.iter().map(|k| locate(&k.name)).collect::<Result<_, _>>().map_err(invalid)?;
+    let key_cols: Vec<usize> = target
+        .keys
+        .iter()
+        .map(|k| locate(&k.name))
+        .collect::<Result<_, _>>()
+        .map_err(invalid)?;
     let event_col = locate(EVENT_TIMESTAMP).map_err(invalid)?;
-    let feature_cols: Vec<usize> =
-        target.view.features.iter().map(|f| locate(&f.name)).collect::<Result<_, _>>().map_err(invalid)?;
+    let feature_cols: Vec<usize> = target
+        .view
+        .features
+        .iter()
+        .map(|f| locate(&f.name))
+        .collect::<Result<_, _>>()
+        .map_err(invalid)?;
     if !missing.is_empty() {
         let missing: Vec<&str> = missing.iter().map(String::as_str).collect();
         return Err(invalid(missing_columns(&missing, &names)));
@@ -68,20 +97,38 @@ pub fn read(target: &Target, path: &Path) -> Result<Vec<RowWrite>, Error> {
             key.push(parse_key(k.ty, cell(i)).map_err(|e| at(&k.name, e))?);
         }
         let event_ts = match cell(event_col).trim() {
-            "" => return Err(at(EVENT_TIMESTAMP, "the event timestamp is empty; every row needs one".into())),
-            t => timestamp::parse(t).map_err(|e| at(EVENT_TIMESTAMP, format!("{} is not a timestamp: {e}", quote(t))))?,
+            "" => {
+                return Err(at(
+                    EVENT_TIMESTAMP,
+                    "the event timestamp is empty; every row needs one".into(),
+                ));
+            }
+            t => timestamp::parse(t).map_err(|e| {
+                at(
+                    EVENT_TIMESTAMP,
+                    format!("{} is not a timestamp: {e}", quote(t)),
+                )
+            })?,
         };
         let created_ts = match created_col.map(|i| cell(i).trim()) {
             None | Some("") => None,
-            Some(t) => Some(
-                timestamp::parse(t).map_err(|e| at(CREATED_TIMESTAMP, format!("{} is not a timestamp: {e}", quote(t))))?,
-            ),
+            Some(t) => Some(timestamp::parse(t).map_err(|e| {
+                at(
+                    CREATED_TIMESTAMP,
+                    format!("{} is not a timestamp: {e}", quote(t)),
+                )
+            })?),
         };
         let mut values = Vec::with_capacity(feature_cols.len());
         for (f, &i) in target.view.features.iter().zip(&feature_cols) {
             values.push(parse_value(f.ty, cell(i)).map_err(|e| at(&f.name, e))?);
         }
-        rows.push(RowWrite { key, event_ts, created_ts, values });
+        rows.push(RowWrite {
+            key,
+            event_ts,
+            created_ts,
+            values,
+        });
     }
     Ok(rows)
 }
@@ -121,20 +168,28 @@ pub fn parse_value(ty: FeatureType, text: &str) -> Result<Value, String> {
             _ => return Err(not("a bool (true, false, 1 or 0)")),
         },
         FeatureType::String => Value::String(text.to_string()),
-        FeatureType::Bytes => Value::Bytes(parse_hex(t).map_err(|e| format!("{} is not hex bytes: {e}", quote(text)))?),
-        FeatureType::Timestamp => {
-            Value::Timestamp(timestamp::parse(t).map_err(|e| format!("{} is not a timestamp: {e}", quote(text)))?)
-        }
+        FeatureType::Bytes => Value::Bytes(
+            parse_hex(t).map_err(|e| format!("{} is not hex bytes: {e}", quote(text)))?,
+        ),
+        FeatureType::Timestamp => Value::Timestamp(
+            timestamp::parse(t).map_err(|e| format!("{} is not a timestamp: {e}", quote(text)))?,
+        ),
         FeatureType::ListFloat32 => Value::ListFloat32(parse_list(t).map_err(|e| {
-            format!("{} is not a list<float32> ({e}); write [1.0, 2.5] or 1.0;2.5", quote(text))
+            format!(
+                "{} is not a list<float32> ({e}); write [1.0, 2.5] or 1.0;2.5",
+                quote(text)
+            )
         })?),
     })
 }
 
 /// Hex text (optionally `0x`-prefixed) to bytes.
 pub fn parse_hex(t: &str) -> Result<Vec<u8>, String> {
-    let h = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
-    if h.len() % 2 != 0 {
+    let h = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    if !h.len().is_multiple_of(2) {
         return Err("odd number of hex digits".into());
     }
     let digit = |c: u8| -> Result<u8, String> {
@@ -145,7 +200,10 @@ pub fn parse_hex(t: &str) -> Result<Vec<u8>, String> {
             _ => Err(format!("{:?} is not a hex digit", c as char)),
         }
     };
-    h.as_bytes().chunks_exact(2).map(|p| Ok(digit(p[0])? << 4 | digit(p[1])?)).collect()
+    h.as_bytes()
+        .chunks_exact(2)
+        .map(|p| Ok(digit(p[0])? << 4 | digit(p[1])?))
+        .collect()
 }
 
 /// Bytes to lower-case hex (the inverse of [`parse_hex`], without prefix).
@@ -173,7 +231,8 @@ fn parse_list(t: &str) -> Result<Vec<f32>, String> {
         .enumerate()
         .map(|(i, item)| {
             let item = item.trim();
-            item.parse::<f32>().map_err(|_| format!("item {} {item:?} is not a number", i + 1))
+            item.parse::<f32>()
+                .map_err(|_| format!("item {} {item:?} is not a number", i + 1))
         })
         .collect()
 }
@@ -184,33 +243,90 @@ mod tests {
 
     #[test]
     fn cells() {
-        assert_eq!(parse_value(FeatureType::Int64, " 42 "), Ok(Value::Int64(42)));
+        assert_eq!(
+            parse_value(FeatureType::Int64, " 42 "),
+            Ok(Value::Int64(42))
+        );
         assert_eq!(parse_value(FeatureType::Int64, ""), Ok(Value::Null));
-        assert_eq!(parse_value(FeatureType::Int64, "abc").unwrap_err(), "\"abc\" is not an int64");
-        assert_eq!(parse_value(FeatureType::Int64, "1.5").unwrap_err(), "\"1.5\" is not an int64");
-        assert_eq!(parse_value(FeatureType::Float64, "2.5"), Ok(Value::Float64(2.5)));
-        assert_eq!(parse_value(FeatureType::Float32, "-1e3"), Ok(Value::Float32(-1000.0)));
-        assert!(parse_value(FeatureType::Float64, "x").unwrap_err().contains("is not a float64"));
-        assert_eq!(parse_value(FeatureType::Bool, "TRUE"), Ok(Value::Bool(true)));
+        assert_eq!(
+            parse_value(FeatureType::Int64, "abc").unwrap_err(),
+            "\"abc\" is not an int64"
+        );
+        assert_eq!(
+            parse_value(FeatureType::Int64, "1.5").unwrap_err(),
+            "\"1.5\" is not an int64"
+        );
+        assert_eq!(
+            parse_value(FeatureType::Float64, "2.5"),
+            Ok(Value::Float64(2.5))
+        );
+        assert_eq!(
+            parse_value(FeatureType::Float32, "-1e3"),
+            Ok(Value::Float32(-1000.0))
+        );
+        assert!(
+            parse_value(FeatureType::Float64, "x")
+                .unwrap_err()
+                .contains("is not a float64")
+        );
+        assert_eq!(
+            parse_value(FeatureType::Bool, "TRUE"),
+            Ok(Value::Bool(true))
+        );
         assert_eq!(parse_value(FeatureType::Bool, "0"), Ok(Value::Bool(false)));
-        assert!(parse_value(FeatureType::Bool, "yes").unwrap_err().contains("true, false, 1 or 0"));
-        assert_eq!(parse_value(FeatureType::String, " a b "), Ok(Value::String(" a b ".into())));
-        assert_eq!(parse_value(FeatureType::Bytes, "0x00ff1A"), Ok(Value::Bytes(vec![0, 255, 26])));
-        assert!(parse_value(FeatureType::Bytes, "abc").unwrap_err().contains("odd number of hex digits"));
-        assert!(parse_value(FeatureType::Bytes, "zz").unwrap_err().contains("'z' is not a hex digit"));
-        assert_eq!(parse_value(FeatureType::Timestamp, "1970-01-01T00:00:01Z"), Ok(Value::Timestamp(1_000_000)));
-        assert_eq!(parse_value(FeatureType::Timestamp, "12"), Ok(Value::Timestamp(12)));
-        assert!(parse_value(FeatureType::Timestamp, "soon").unwrap_err().contains("is not a timestamp"));
+        assert!(
+            parse_value(FeatureType::Bool, "yes")
+                .unwrap_err()
+                .contains("true, false, 1 or 0")
+        );
+        assert_eq!(
+            parse_value(FeatureType::String, " a b "),
+            Ok(Value::String(" a b ".into()))
+        );
+        assert_eq!(
+            parse_value(FeatureType::Bytes, "0x00ff1A"),
+            Ok(Value::Bytes(vec![0, 255, 26]))
+        );
+        assert!(
+            parse_value(FeatureType::Bytes, "abc")
+                .unwrap_err()
+                .contains("odd number of hex digits")
+        );
+        assert!(
+            parse_value(FeatureType::Bytes, "zz")
+                .unwrap_err()
+                .contains("'z' is not a hex digit")
+        );
+        assert_eq!(
+            parse_value(FeatureType::Timestamp, "1970-01-01T00:00:01Z"),
+            Ok(Value::Timestamp(1_000_000))
+        );
+        assert_eq!(
+            parse_value(FeatureType::Timestamp, "12"),
+            Ok(Value::Timestamp(12))
+        );
+        assert!(
+            parse_value(FeatureType::Timestamp, "soon")
+                .unwrap_err()
+                .contains("is not a timestamp")
+        );
     }
 
     #[test]
     fn lists() {
         let l = |t: &str| parse_value(FeatureType::ListFloat32, t);
         assert_eq!(l("[1.0, 2.5]"), Ok(Value::ListFloat32(vec![1.0, 2.5])));
-        assert_eq!(l("1.0;2.5;-3"), Ok(Value::ListFloat32(vec![1.0, 2.5, -3.0])));
+        assert_eq!(
+            l("1.0;2.5;-3"),
+            Ok(Value::ListFloat32(vec![1.0, 2.5, -3.0]))
+        );
         assert_eq!(l("[]"), Ok(Value::ListFloat32(vec![])));
         assert_eq!(l("7"), Ok(Value::ListFloat32(vec![7.0])));
-        assert!(l("[1.0, x]").unwrap_err().contains("item 2 \"x\" is not a number"));
+        assert!(
+            l("[1.0, x]")
+                .unwrap_err()
+                .contains("item 2 \"x\" is not a number")
+        );
         assert!(l("[1.0").unwrap_err().contains("closing ]"));
         assert!(l("1.0]").unwrap_err().contains("opening ["));
         assert!(l("1;;2").unwrap_err().contains("item 2"));
@@ -219,9 +335,15 @@ mod tests {
     #[test]
     fn keys() {
         assert_eq!(parse_key(KeyType::Int64, "7"), Ok(KeyValue::Int64(7)));
-        assert_eq!(parse_key(KeyType::String, " a"), Ok(KeyValue::String(" a".into())));
+        assert_eq!(
+            parse_key(KeyType::String, " a"),
+            Ok(KeyValue::String(" a".into()))
+        );
         assert!(parse_key(KeyType::Int64, "").unwrap_err().contains("empty"));
-        assert_eq!(parse_key(KeyType::Int64, "x").unwrap_err(), "\"x\" is not an int64");
+        assert_eq!(
+            parse_key(KeyType::Int64, "x").unwrap_err(),
+            "\"x\" is not an int64"
+        );
     }
 
     #[test]

@@ -35,12 +35,23 @@ pub struct IngestReport {
 impl fmt::Display for IngestReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.elapsed.as_secs_f64();
-        write!(f, "ingested {} row(s) into {} from {} in {secs:.2} s", self.rows, self.view, self.path.display())?;
+        write!(
+            f,
+            "ingested {} row(s) into {} from {} in {secs:.2} s",
+            self.rows,
+            self.view,
+            self.path.display()
+        )?;
         if secs > 0.0 && self.rows > 0 {
             write!(f, " ({:.0} rows/s)", self.rows as f64 / secs)?;
         }
         if let Some((lo, hi)) = self.event_range {
-            write!(f, "; event times {} .. {}", timestamp::format(lo), timestamp::format(hi))?;
+            write!(
+                f,
+                "; event times {} .. {}",
+                timestamp::format(lo),
+                timestamp::format(hi)
+            )?;
         }
         Ok(())
     }
@@ -48,22 +59,37 @@ impl fmt::Display for IngestReport {
 
 /// Reads, validates and writes `path` into `view`. With `progress`, shows a
 /// progress bar when stderr is a terminal.
-pub fn ingest_file(store: &Store, view: &str, path: &Path, progress: bool) -> Result<IngestReport, Error> {
+pub fn ingest_file(
+    store: &Store,
+    view: &str,
+    path: &Path,
+    progress: bool,
+) -> Result<IngestReport, Error> {
     let start = Instant::now();
     let cat = store.catalog();
     let target = Target::new(&cat, view)?;
     let name = target.view.qualified_name();
     let show = progress && std::io::stderr().is_terminal();
 
-    let reading = if show { ProgressBar::new_spinner() } else { ProgressBar::hidden() };
+    let reading = if show {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::hidden()
+    };
     reading.set_message(format!("reading and checking {}", path.display()));
     reading.enable_steady_tick(Duration::from_millis(120));
     let rows = read_file(&cat, &name, path);
     reading.finish_and_clear();
     let rows = rows.map_err(|e| Error::NothingWritten(Box::new(e)))?;
 
-    let bar = if show { ProgressBar::new(rows.len() as u64) } else { ProgressBar::hidden() };
-    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} rows, {per_sec}, eta {eta}") {
+    let bar = if show {
+        ProgressBar::new(rows.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} [{bar:30}] {human_pos}/{human_len} rows ({per_sec:0}, eta {eta})",
+    ) {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(format!("writing {name}"));
@@ -76,16 +102,26 @@ pub fn ingest_file(store: &Store, view: &str, path: &Path, progress: bool) -> Re
                 view: name.clone(),
                 written: i * BATCH_ROWS,
                 total: rows.len(),
-                source,
+                source: Box::new(source),
             }
         })?;
         batches += 1;
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    let event_range = rows.iter().map(|r| r.event_ts).fold(None, |acc: Option<(i64, i64)>, t| match acc {
-        None => Some((t, t)),
-        Some((lo, hi)) => Some((lo.min(t), hi.max(t))),
-    });
-    Ok(IngestReport { view: name, path: path.to_path_buf(), rows: rows.len(), batches, event_range, elapsed: start.elapsed() })
+    let event_range = rows
+        .iter()
+        .map(|r| r.event_ts)
+        .fold(None, |acc: Option<(i64, i64)>, t| match acc {
+            None => Some((t, t)),
+            Some((lo, hi)) => Some((lo.min(t), hi.max(t))),
+        });
+    Ok(IngestReport {
+        view: name,
+        path: path.to_path_buf(),
+        rows: rows.len(),
+        batches,
+        event_range,
+        elapsed: start.elapsed(),
+    })
 }

@@ -68,14 +68,16 @@ pub enum Error {
     #[error("{0}; nothing was written")]
     NothingWritten(Box<Error>),
     /// A write failed part way: the first `written` rows are in the store.
-    #[error("writing {path} into {view} failed after {written} of {total} rows: {source}; re-running the ingest is safe for rows with a created_timestamp, others will get a second version")]
+    #[error(
+        "writing {path} into {view} failed after {written} of {total} rows: {source}; re-running the ingest is safe for rows with a created_timestamp, others will get a second version"
+    )]
     Write {
         path: PathBuf,
         view: String,
         written: usize,
         total: usize,
         #[source]
-        source: store::Error,
+        source: Box<store::Error>,
     },
 }
 
@@ -108,8 +110,13 @@ pub struct Target {
 
 impl Target {
     pub fn new(cat: &Catalog, view: &str) -> Result<Target, Error> {
-        let v = cat.view(view).ok_or_else(|| Error::UnknownView(view.to_string()))?;
-        Ok(Target { view: v.clone(), keys: cat.key_columns(v) })
+        let v = cat
+            .view(view)
+            .ok_or_else(|| Error::UnknownView(view.to_string()))?;
+        Ok(Target {
+            view: v.clone(),
+            keys: cat.key_columns(v),
+        })
     }
 
     /// Every column the input must have, in the order errors list them.
@@ -130,19 +137,28 @@ pub(crate) fn missing_columns(missing: &[&str], present: &[&str]) -> String {
     format!(
         "missing column(s) {}; the file has {}",
         missing.join(", "),
-        if present.is_empty() { "no columns".to_string() } else { present.join(", ") }
+        if present.is_empty() {
+            "no columns".to_string()
+        } else {
+            present.join(", ")
+        }
     )
 }
 
 /// Reads and validates a whole input file for `view`; writes nothing.
 pub fn read_file(cat: &Catalog, view: &str, path: &Path) -> Result<Vec<RowWrite>, Error> {
     let target = Target::new(cat, view)?;
-    let format = Format::of(path).ok_or_else(|| Error::UnknownFormat { path: path.to_path_buf() })?;
+    let format = Format::of(path).ok_or_else(|| Error::UnknownFormat {
+        path: path.to_path_buf(),
+    })?;
     let rows = match format {
         Format::Csv => csv::read(&target, path)?,
         Format::Parquet => parquet::read(&target, path)?,
     };
-    check_rows(&target, &rows).map_err(|reason| Error::Invalid { path: path.to_path_buf(), reason })?;
+    check_rows(&target, &rows).map_err(|reason| Error::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    })?;
     Ok(rows)
 }
 
@@ -156,10 +172,13 @@ pub fn check_rows(target: &Target, rows: &[RowWrite]) -> Result<(), String> {
     for (i, w) in rows.iter().enumerate() {
         let n = i + 1;
         if w.event_ts == TOMBSTONE_TS {
-            return Err(format!("row {n}, column {EVENT_TIMESTAMP}: {TOMBSTONE_TS} is reserved; use a smaller timestamp"));
+            return Err(format!(
+                "row {n}, column {EVENT_TIMESTAMP}: {TOMBSTONE_TS} is reserved; use a smaller timestamp"
+            ));
         }
         k.clear();
-        key::encode_entity_key(&types, &w.key, &mut k).map_err(|e| format!("row {n}: the key is not valid: {e}"))?;
+        key::encode_entity_key(&types, &w.key, &mut k)
+            .map_err(|e| format!("row {n}: the key is not valid: {e}"))?;
         row::encode_row(&schema, &w.values, &mut r).map_err(|e| {
             // encode_row names the field by index ("field 3 ..."); name it by column.
             let index = e.strip_prefix("field ").and_then(|rest| {
@@ -207,7 +226,14 @@ entities = ["user"]
 features = [{ name = "txn_count", type = "int64" }]
 "#;
     let defs = crate::catalog::defs::parse(text).expect("test definitions parse");
-    crate::catalog::defs::apply(&Catalog { next_view_id: 1, ..Catalog::default() }, &defs).expect("test definitions apply")
+    crate::catalog::defs::apply(
+        &Catalog {
+            next_view_id: 1,
+            ..Catalog::default()
+        },
+        &defs,
+    )
+    .expect("test definitions apply")
 }
 
 #[cfg(test)]

@@ -46,34 +46,64 @@ pub enum ColumnError {
 
 /// Reads a whole Parquet file for `target`, validating every cell.
 pub fn read(target: &Target, path: &Path) -> Result<Vec<RowWrite>, Error> {
-    let invalid = |reason: String| Error::Invalid { path: path.to_path_buf(), reason };
-    let file = File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    let len = file.metadata().map_err(|source| Error::Io { path: path.to_path_buf(), source })?.len();
+    let invalid = |reason: String| Error::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let len = file
+        .metadata()
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
     if len == 0 {
         return Err(invalid("the file is empty; expected a Parquet file".into()));
     }
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| invalid(format!("not a readable Parquet file (damaged or truncated?): {e}")))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
+        invalid(format!(
+            "not a readable Parquet file (damaged or truncated?): {e}"
+        ))
+    })?;
     let schema = builder.schema().clone();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
 
     // Locate and type-check every needed column before reading any data.
-    let mut wanted: Vec<(&str, FeatureType)> = target.keys.iter().map(|k| (k.name.as_str(), key_feature_type(k.ty))).collect();
+    let mut wanted: Vec<(&str, FeatureType)> = target
+        .keys
+        .iter()
+        .map(|k| (k.name.as_str(), key_feature_type(k.ty)))
+        .collect();
     wanted.push((EVENT_TIMESTAMP, FeatureType::Timestamp));
     wanted.extend(target.view.features.iter().map(|f| (f.name.as_str(), f.ty)));
     let has_created = names.contains(&CREATED_TIMESTAMP);
     if has_created {
         wanted.push((CREATED_TIMESTAMP, FeatureType::Timestamp));
     }
-    let missing: Vec<&str> = wanted.iter().map(|(n, _)| *n).filter(|n| !names.contains(n)).collect();
+    let missing: Vec<&str> = wanted
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| !names.contains(n))
+        .collect();
     if !missing.is_empty() {
         return Err(invalid(missing_columns(&missing, &names)));
     }
     let mut roots = Vec::with_capacity(wanted.len());
     for (name, ty) in &wanted {
-        let positions: Vec<usize> = names.iter().enumerate().filter(|(_, n)| *n == name).map(|(i, _)| i).collect();
+        let positions: Vec<usize> = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| *n == name)
+            .map(|(i, _)| i)
+            .collect();
         if positions.len() > 1 {
-            return Err(invalid(format!("the file has more than one column named {name}")));
+            return Err(invalid(format!(
+                "the file has more than one column named {name}"
+            )));
         }
         let dt = schema.field(positions[0]).data_type();
         if let Err(ColumnError::Type(why)) = convert(new_empty_array(dt).as_ref(), *ty) {
@@ -91,18 +121,30 @@ pub fn read(target: &Target, path: &Path) -> Result<Vec<RowWrite>, Error> {
 
     let mut rows: Vec<RowWrite> = Vec::with_capacity(total);
     for batch in reader {
-        let batch = batch.map_err(|e| invalid(format!("cannot read the Parquet data after row {}: {e}", rows.len())))?;
+        let batch = batch.map_err(|e| {
+            invalid(format!(
+                "cannot read the Parquet data after row {}: {e}",
+                rows.len()
+            ))
+        })?;
         let base = rows.len();
         let column = |name: &str, ty: FeatureType| -> Result<Vec<Value>, Error> {
-            let arr = batch.column_by_name(name).ok_or_else(|| invalid(format!("column {name} vanished while reading")))?;
+            let arr = batch
+                .column_by_name(name)
+                .ok_or_else(|| invalid(format!("column {name} vanished while reading")))?;
             convert(arr.as_ref(), ty).map_err(|e| match e {
                 ColumnError::Type(why) => invalid(format!("column {name}: {why}")),
-                ColumnError::Cell(i, why) => invalid(format!("row {}, column {name}: {why}", base + i + 1)),
+                ColumnError::Cell(i, why) => {
+                    invalid(format!("row {}, column {name}: {why}", base + i + 1))
+                }
             })
         };
         let null_at = |name: &str, values: &[Value], what: &str| -> Result<(), Error> {
             match values.iter().position(Value::is_null) {
-                Some(i) => Err(invalid(format!("row {}, column {name}: {what}", base + i + 1))),
+                Some(i) => Err(invalid(format!(
+                    "row {}, column {name}: {what}",
+                    base + i + 1
+                ))),
                 None => Ok(()),
             }
         };
@@ -113,8 +155,16 @@ pub fn read(target: &Target, path: &Path) -> Result<Vec<RowWrite>, Error> {
             keys.push(v);
         }
         let events = column(EVENT_TIMESTAMP, FeatureType::Timestamp)?;
-        null_at(EVENT_TIMESTAMP, &events, "the event timestamp is null; every row needs one")?;
-        let created = if has_created { Some(column(CREATED_TIMESTAMP, FeatureType::Timestamp)?) } else { None };
+        null_at(
+            EVENT_TIMESTAMP,
+            &events,
+            "the event timestamp is null; every row needs one",
+        )?;
+        let created = if has_created {
+            Some(column(CREATED_TIMESTAMP, FeatureType::Timestamp)?)
+        } else {
+            None
+        };
         let mut features = Vec::with_capacity(target.view.features.len());
         for f in &target.view.features {
             features.push(column(&f.name, f.ty)?.into_iter());
@@ -126,8 +176,16 @@ pub fn read(target: &Target, path: &Path) -> Result<Vec<RowWrite>, Error> {
                 Value::Timestamp(t) => Some(t),
                 _ => None,
             });
-            let values = features.iter_mut().map(|it| it.next().unwrap_or(Value::Null)).collect();
-            rows.push(RowWrite { key, event_ts, created_ts, values });
+            let values = features
+                .iter_mut()
+                .map(|it| it.next().unwrap_or(Value::Null))
+                .collect();
+            rows.push(RowWrite {
+                key,
+                event_ts,
+                created_ts,
+                values,
+            });
         }
     }
     Ok(rows)
@@ -171,7 +229,10 @@ fn suggestion(ty: FeatureType) -> &'static str {
 
 macro_rules! as_i128 {
     ($a:expr, $t:ty) => {
-        $a.as_primitive::<$t>().iter().map(|v| v.map(i128::from)).collect()
+        $a.as_primitive::<$t>()
+            .iter()
+            .map(|v| v.map(i128::from))
+            .collect()
     };
 }
 
@@ -193,7 +254,11 @@ fn integers(a: &dyn Array) -> Option<Vec<Option<i128>>> {
 /// The values of a float array, widened.
 fn floats(a: &dyn Array) -> Option<Vec<Option<f64>>> {
     Some(match a.data_type() {
-        DataType::Float32 => a.as_primitive::<Float32Type>().iter().map(|v| v.map(f64::from)).collect(),
+        DataType::Float32 => a
+            .as_primitive::<Float32Type>()
+            .iter()
+            .map(|v| v.map(f64::from))
+            .collect(),
         DataType::Float64 => a.as_primitive::<Float64Type>().iter().collect(),
         _ => return None,
     })
@@ -201,51 +266,87 @@ fn floats(a: &dyn Array) -> Option<Vec<Option<f64>>> {
 
 /// The values of a timestamp-like array, in microseconds.
 fn timestamps(a: &dyn Array) -> Option<Result<Vec<Option<i64>>, ColumnError>> {
-    let scaled = |vals: Vec<Option<i64>>, mul: i64, what: &str| -> Result<Vec<Option<i64>>, ColumnError> {
-        vals.into_iter()
-            .enumerate()
-            .map(|(i, v)| match v {
-                None => Ok(None),
-                Some(x) => x
-                    .checked_mul(mul)
-                    .map(Some)
-                    .ok_or_else(|| ColumnError::Cell(i, format!("{what} {x} is out of range for microseconds"))),
-            })
-            .collect()
-    };
+    let scaled =
+        |vals: Vec<Option<i64>>, mul: i64, what: &str| -> Result<Vec<Option<i64>>, ColumnError> {
+            vals.into_iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    None => Ok(None),
+                    Some(x) => x.checked_mul(mul).map(Some).ok_or_else(|| {
+                        ColumnError::Cell(i, format!("{what} {x} is out of range for microseconds"))
+                    }),
+                })
+                .collect()
+        };
     Some(match a.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => scaled(a.as_primitive::<TimestampSecondType>().iter().collect(), 1_000_000, "second"),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            scaled(a.as_primitive::<TimestampMillisecondType>().iter().collect(), 1_000, "millisecond")
-        }
-        DataType::Timestamp(TimeUnit::Microsecond, _) => Ok(a.as_primitive::<TimestampMicrosecondType>().iter().collect()),
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-            Ok(a.as_primitive::<TimestampNanosecondType>().iter().map(|v| v.map(|x| x.div_euclid(1_000))).collect())
-        }
+        DataType::Timestamp(TimeUnit::Second, _) => scaled(
+            a.as_primitive::<TimestampSecondType>().iter().collect(),
+            1_000_000,
+            "second",
+        ),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => scaled(
+            a.as_primitive::<TimestampMillisecondType>()
+                .iter()
+                .collect(),
+            1_000,
+            "millisecond",
+        ),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => Ok(a
+            .as_primitive::<TimestampMicrosecondType>()
+            .iter()
+            .collect()),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => Ok(a
+            .as_primitive::<TimestampNanosecondType>()
+            .iter()
+            .map(|v| v.map(|x| x.div_euclid(1_000)))
+            .collect()),
         DataType::Int64 => Ok(a.as_primitive::<Int64Type>().iter().collect()),
-        DataType::Date32 => Ok(a.as_primitive::<Date32Type>().iter().map(|v| v.map(|d| i64::from(d) * 86_400_000_000)).collect()),
-        DataType::Date64 => scaled(a.as_primitive::<Date64Type>().iter().collect(), 1_000, "Date64 millisecond"),
+        DataType::Date32 => Ok(a
+            .as_primitive::<Date32Type>()
+            .iter()
+            .map(|v| v.map(|d| i64::from(d) * 86_400_000_000))
+            .collect()),
+        DataType::Date64 => scaled(
+            a.as_primitive::<Date64Type>().iter().collect(),
+            1_000,
+            "Date64 millisecond",
+        ),
         _ => return None,
     })
 }
 
+/// The items of a list array (widened to f64), and each row's `start..end` in them.
+type ListItems = (Vec<Option<f64>>, Vec<(usize, usize)>);
+
 /// The float items of a list array's values, with the row spans.
-fn list_items(a: &dyn Array) -> Option<(Vec<Option<f64>>, Vec<(usize, usize)>)> {
+fn list_items(a: &dyn Array) -> Option<ListItems> {
     let (values, spans): (&dyn Array, Vec<(usize, usize)>) = match a.data_type() {
         DataType::List(_) => {
             let l = a.as_list::<i32>();
             let o = l.value_offsets();
-            (l.values().as_ref(), o.windows(2).map(|w| (w[0] as usize, w[1] as usize)).collect())
+            (
+                l.values().as_ref(),
+                o.windows(2)
+                    .map(|w| (w[0] as usize, w[1] as usize))
+                    .collect(),
+            )
         }
         DataType::LargeList(_) => {
             let l = a.as_list::<i64>();
             let o = l.value_offsets();
-            (l.values().as_ref(), o.windows(2).map(|w| (w[0] as usize, w[1] as usize)).collect())
+            (
+                l.values().as_ref(),
+                o.windows(2)
+                    .map(|w| (w[0] as usize, w[1] as usize))
+                    .collect(),
+            )
         }
         DataType::FixedSizeList(_, _) => {
             let l = a.as_fixed_size_list();
             let width = usize::try_from(l.value_length()).unwrap_or(0);
-            let spans = (0..l.len()).map(|i| (l.value_offset_at(i), l.value_offset_at(i) + width)).collect();
+            let spans = (0..l.len())
+                .map(|i| (l.value_offset_at(i), l.value_offset_at(i) + width))
+                .collect();
             (l.values().as_ref(), spans)
         }
         _ => return None,
@@ -258,7 +359,9 @@ fn list_items(a: &dyn Array) -> Option<(Vec<Option<f64>>, Vec<(usize, usize)>)> 
 pub fn convert(a: &dyn Array, ty: FeatureType) -> Result<Vec<Value>, ColumnError> {
     if let Some(d) = a.as_any_dictionary_opt() {
         let values = convert(d.values().as_ref(), ty).map_err(|e| match e {
-            ColumnError::Cell(i, why) => ColumnError::Cell(first_use(d.keys(), d.normalized_keys(), i), why),
+            ColumnError::Cell(i, why) => {
+                ColumnError::Cell(first_use(d.keys(), d.normalized_keys(), i), why)
+            }
             t => t,
         })?;
         if values.is_empty() {
@@ -266,10 +369,22 @@ pub fn convert(a: &dyn Array, ty: FeatureType) -> Result<Vec<Value>, ColumnError
         }
         let keys = d.normalized_keys();
         return Ok((0..a.len())
-            .map(|i| if a.is_null(i) { Value::Null } else { values.get(keys[i]).cloned().unwrap_or(Value::Null) })
+            .map(|i| {
+                if a.is_null(i) {
+                    Value::Null
+                } else {
+                    values.get(keys[i]).cloned().unwrap_or(Value::Null)
+                }
+            })
             .collect());
     }
-    let mismatch = || ColumnError::Type(format!("{} in the file cannot be read as {ty}; write it as {}", a.data_type(), suggestion(ty)));
+    let mismatch = || {
+        ColumnError::Type(format!(
+            "{} in the file cannot be read as {ty}; write it as {}",
+            a.data_type(),
+            suggestion(ty)
+        ))
+    };
     let opt = |v: Option<Value>| v.unwrap_or(Value::Null);
     Ok(match ty {
         FeatureType::Int64 => integers(a)
@@ -278,18 +393,39 @@ pub fn convert(a: &dyn Array, ty: FeatureType) -> Result<Vec<Value>, ColumnError
             .enumerate()
             .map(|(i, v)| match v {
                 None => Ok(Value::Null),
-                Some(x) => i64::try_from(x).map(Value::Int64).map_err(|_| ColumnError::Cell(i, format!("{x} does not fit an int64"))),
+                Some(x) => i64::try_from(x)
+                    .map(Value::Int64)
+                    .map_err(|_| ColumnError::Cell(i, format!("{x} does not fit an int64"))),
             })
             .collect::<Result<_, _>>()?,
         FeatureType::Float64 | FeatureType::Float32 => {
             let vals = match floats(a) {
                 Some(f) => f,
-                None => integers(a).ok_or_else(mismatch)?.into_iter().map(|v| v.map(|x| x as f64)).collect(),
+                None => integers(a)
+                    .ok_or_else(mismatch)?
+                    .into_iter()
+                    .map(|v| v.map(|x| x as f64))
+                    .collect(),
             };
             let f32s = ty == FeatureType::Float32;
-            vals.into_iter().map(|v| opt(v.map(|x| if f32s { Value::Float32(x as f32) } else { Value::Float64(x) }))).collect()
+            vals.into_iter()
+                .map(|v| {
+                    opt(v.map(|x| {
+                        if f32s {
+                            Value::Float32(x as f32)
+                        } else {
+                            Value::Float64(x)
+                        }
+                    }))
+                })
+                .collect()
         }
-        FeatureType::Bool => a.as_boolean_opt().ok_or_else(mismatch)?.iter().map(|v| opt(v.map(Value::Bool))).collect(),
+        FeatureType::Bool => a
+            .as_boolean_opt()
+            .ok_or_else(mismatch)?
+            .iter()
+            .map(|v| opt(v.map(Value::Bool)))
+            .collect(),
         FeatureType::String => {
             let s = |v: Option<&str>| opt(v.map(|s| Value::String(s.to_string())));
             match a.data_type() {
@@ -309,7 +445,11 @@ pub fn convert(a: &dyn Array, ty: FeatureType) -> Result<Vec<Value>, ColumnError
                 _ => return Err(mismatch()),
             }
         }
-        FeatureType::Timestamp => timestamps(a).ok_or_else(mismatch)??.into_iter().map(|v| opt(v.map(Value::Timestamp))).collect(),
+        FeatureType::Timestamp => timestamps(a)
+            .ok_or_else(mismatch)??
+            .into_iter()
+            .map(|v| opt(v.map(Value::Timestamp)))
+            .collect(),
         FeatureType::ListFloat32 => {
             let (items, spans) = list_items(a).ok_or_else(mismatch)?;
             let mut out = Vec::with_capacity(spans.len());
@@ -320,7 +460,15 @@ pub fn convert(a: &dyn Array, ty: FeatureType) -> Result<Vec<Value>, ColumnError
                 }
                 let mut list = Vec::with_capacity(end - start);
                 for (j, item) in items.get(start..end).unwrap_or(&[]).iter().enumerate() {
-                    let x = item.ok_or_else(|| ColumnError::Cell(i, format!("item {} of the list is null; list items cannot be null", j + 1)))?;
+                    let x = item.ok_or_else(|| {
+                        ColumnError::Cell(
+                            i,
+                            format!(
+                                "item {} of the list is null; list items cannot be null",
+                                j + 1
+                            ),
+                        )
+                    })?;
                     list.push(x as f32);
                 }
                 out.push(Value::ListFloat32(list));
@@ -332,7 +480,11 @@ pub fn convert(a: &dyn Array, ty: FeatureType) -> Result<Vec<Value>, ColumnError
 
 /// The first row of a dictionary array whose key is `index`.
 fn first_use(keys: &dyn Array, normalized: Vec<usize>, index: usize) -> usize {
-    normalized.iter().enumerate().position(|(i, k)| *k == index && !keys.is_null(i)).unwrap_or(0)
+    normalized
+        .iter()
+        .enumerate()
+        .position(|(i, k)| *k == index && !keys.is_null(i))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

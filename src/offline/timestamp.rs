@@ -10,8 +10,7 @@
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 
 /// What a bad timestamp error suggests.
-pub const HINT: &str =
-    "use RFC 3339 (e.g. 2024-05-01T12:00:00Z), a date (2024-05-01) or integer microseconds since the epoch";
+pub const HINT: &str = "use RFC 3339 (e.g. 2024-05-01T12:00:00Z), a date (2024-05-01) or integer microseconds since the epoch";
 
 /// Parses a timestamp into microseconds since the epoch. The error is a
 /// short reason, without the text itself.
@@ -22,13 +21,16 @@ pub fn parse(text: &str) -> Result<i64, String> {
     }
     let digits = t.strip_prefix('-').unwrap_or(t);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return t.parse::<i64>().map_err(|_| "out of range for microseconds since the epoch".to_string());
+        return t
+            .parse::<i64>()
+            .map_err(|_| "out of range for microseconds since the epoch".to_string());
     }
-    if t.len() == 10 && t.as_bytes()[4] == b'-' {
-        if let Ok(d) = t.parse::<NaiveDate>() {
-            let dt = d.and_hms_opt(0, 0, 0).ok_or("not a valid date")?;
-            return Ok(dt.and_utc().timestamp_micros());
-        }
+    if let Some(d) = (t.len() == 10)
+        .then(|| t.parse::<NaiveDate>().ok())
+        .flatten()
+    {
+        let dt = d.and_hms_opt(0, 0, 0).ok_or("not a valid date")?;
+        return Ok(dt.and_utc().timestamp_micros());
     }
     match DateTime::parse_from_rfc3339(t) {
         Ok(dt) => {
@@ -36,7 +38,8 @@ pub fn parse(text: &str) -> Result<i64, String> {
             Ok(dt.timestamp_micros())
         }
         Err(e) => {
-            let no_offset = t.len() >= 19 && !t.ends_with(['Z', 'z']) && !t[19..].contains(['+', '-']);
+            let no_offset =
+                t.len() >= 19 && !t.ends_with(['Z', 'z']) && !t[19..].contains(['+', '-']);
             if no_offset && DateTime::parse_from_rfc3339(&format!("{t}Z")).is_ok() {
                 Err("no UTC offset; add Z (UTC) or an offset such as +02:00".into())
             } else {
@@ -83,9 +86,17 @@ mod tests {
     fn errors() {
         assert_eq!(parse(""), Err("empty".to_string()));
         assert!(parse("yesterday").unwrap_err().contains(HINT));
-        assert!(parse("2024-05-01T00:00:00").unwrap_err().contains("no UTC offset"));
+        assert!(
+            parse("2024-05-01T00:00:00")
+                .unwrap_err()
+                .contains("no UTC offset")
+        );
         assert!(parse("2024-13-01").unwrap_err().contains("not a timestamp"));
-        assert!(parse("99999999999999999999").unwrap_err().contains("out of range"));
+        assert!(
+            parse("99999999999999999999")
+                .unwrap_err()
+                .contains("out of range")
+        );
         assert!(parse("-").is_err());
     }
 

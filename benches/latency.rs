@@ -1,0 +1,86 @@
+//! Latency distribution of `latest` on segments in page cache, beside a
+//! control measured in the same run: a 1-byte random read in a 1 GiB buffer
+//! (what one cache-missing memory access costs on this machine).
+//!
+//! `cargo bench --bench latency` (`STRATA_BENCH_VERSIONS`, default 10 M).
+
+mod common;
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use common::*;
+use strata::format::key::encode_int_key;
+
+const SAMPLES: usize = 2_000_000;
+
+fn percentiles(mut ns: Vec<u32>) -> String {
+    ns.sort_unstable();
+    let p = |q: f64| ns[((ns.len() as f64 * q) as usize).min(ns.len() - 1)];
+    format!(
+        "p50 {:>6} ns  p99 {:>6} ns  p99.9 {:>6} ns",
+        p(0.5),
+        p(0.99),
+        p(0.999)
+    )
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let versions: u64 = std::env::var("STRATA_BENCH_VERSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let dir = bench_dir("latency");
+    let t = Instant::now();
+    let (engine, keys) = build(&dir, versions);
+    let st = engine.stats();
+    eprintln!(
+        "built {versions} versions of {keys} keys in {:.1} s: {} segment(s), {} MB",
+        t.elapsed().as_secs_f64(),
+        st.segments,
+        st.segment_bytes >> 20
+    );
+
+    let buf = vec![1u8; 1 << 30];
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    // Warm the page cache and the control buffer.
+    for _ in 0..SAMPLES {
+        let k = (rng.next() % keys) as i64;
+        engine
+            .as_of_with(VIEW, &encode_int_key(k), i64::MAX - 1, None, |v| {
+                black_box(v.is_some())
+            })
+            .unwrap();
+    }
+    for _ in 0..3 {
+        let mut control = Vec::with_capacity(SAMPLES);
+        let mut lookups = Vec::with_capacity(SAMPLES);
+        for _ in 0..SAMPLES {
+            let i = (rng.next() as usize) & ((1 << 30) - 1);
+            let s = Instant::now();
+            black_box(unsafe_free_read(&buf, i));
+            control.push(s.elapsed().as_nanos() as u32);
+            let k = (rng.next() % keys) as i64;
+            let s = Instant::now();
+            engine
+                .as_of_with(VIEW, &encode_int_key(k), i64::MAX - 1, None, |v| {
+                    black_box(v.map(|x| x.0))
+                })
+                .unwrap();
+            lookups.push(s.elapsed().as_nanos() as u32);
+        }
+        println!("latest (segment hit): {}", percentiles(lookups));
+        println!(
+            "control (1 B random read in 1 GiB): {}",
+            percentiles(control)
+        );
+    }
+}
+
+#[inline(never)]
+fn unsafe_free_read(buf: &[u8], i: usize) -> u8 {
+    buf[i]
+}

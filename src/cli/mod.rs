@@ -1,0 +1,291 @@
+//! The commands of the `strata` binary. `main.rs` holds the argument
+//! definitions; this module does the work.
+
+pub mod demo;
+pub mod output;
+pub mod parse;
+
+use std::error::Error as StdError;
+use std::path::{Path, PathBuf};
+
+use strata::catalog::{self, Catalog, FeatureView};
+use strata::format::schema::KeyValue;
+use strata::offline;
+use strata::store::{ReadOptions, Store};
+
+/// `println!` that returns write errors (a closed pipe) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
+/// `print!` that returns write errors instead of panicking.
+macro_rules! outp {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
+pub(crate) use {out, outp};
+
+/// Why a command failed, and so its exit code.
+#[derive(Debug)]
+pub enum CliError {
+    /// The arguments make no sense for this store (exit code 2).
+    Usage(String),
+    /// The command failed (exit code 1).
+    Failed(Box<dyn StdError + Send + Sync>),
+}
+
+impl CliError {
+    pub fn msg(text: impl Into<String>) -> CliError {
+        CliError::Failed(text.into().into())
+    }
+
+    /// Whether stdout was closed by its reader (`strata history ... | head`):
+    /// not worth a message.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Failed(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Failed(_) => 1,
+        }
+    }
+
+    /// The message with its whole cause chain, each cause once.
+    pub fn report(&self) -> String {
+        match self {
+            CliError::Usage(m) => m.clone(),
+            CliError::Failed(e) => {
+                let mut text = e.to_string();
+                let mut cause = e.source();
+                while let Some(c) = cause {
+                    let t = c.to_string();
+                    if !text.contains(&t) {
+                        text.push_str(": ");
+                        text.push_str(&t);
+                    }
+                    cause = c.source();
+                }
+                text
+            }
+        }
+    }
+}
+
+impl<E: StdError + Send + Sync + 'static> From<E> for CliError {
+    fn from(e: E) -> CliError {
+        CliError::Failed(Box::new(e))
+    }
+}
+
+pub type Result<T = ()> = std::result::Result<T, CliError>;
+
+/// The store directory of commands that need an existing store.
+fn existing_store(dir: &Path) -> Result<Store> {
+    // A store has a MANIFEST (engine) or a catalog; refuse to turn any other
+    // directory into one by reading from it.
+    let is_store = dir.join("MANIFEST").exists() || catalog::persist::path(dir).exists();
+    if !is_store {
+        return Err(CliError::msg(format!(
+            "no store at {}; create one with `strata apply --data {} DEFS.toml` (or set --data / STRATA_DATA)",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Ok(Store::open(dir)?)
+}
+
+/// A view of the store by `name` or `name@version`, or a usage error
+/// listing the views there are.
+fn view_of(cat: &Catalog, name: &str) -> Result<FeatureView> {
+    cat.view(name).cloned().ok_or_else(|| {
+        let names: Vec<String> = cat.views.iter().map(FeatureView::qualified_name).collect();
+        CliError::Usage(if names.is_empty() {
+            format!("unknown feature view {name:?}: this store has no views yet; declare them with `strata apply`")
+        } else {
+            format!("unknown feature view {name:?}; this store has: {}", names.join(", "))
+        })
+    })
+}
+
+/// `user_id=7, country=fr`.
+fn key_text(cat: &Catalog, view: &FeatureView, key: &[KeyValue]) -> String {
+    cat.key_columns(view)
+        .iter()
+        .zip(key)
+        .map(|(c, k)| format!("{}={k}", c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `strata apply`: prints the plan, and applies it unless `plan_only`.
+pub fn apply(dir: &Path, defs_path: &Path, plan_only: bool) -> Result {
+    let defs = catalog::defs::load(defs_path).map_err(CliError::msg)?;
+    let print = |plan: &catalog::defs::Plan| -> Result {
+        for c in &plan.changes {
+            out!("{c}");
+        }
+        Ok(())
+    };
+    if plan_only {
+        let current = catalog::persist::load(dir).map_err(CliError::msg)?;
+        let plan = catalog::defs::plan(&current, &defs).map_err(CliError::msg)?;
+        print(&plan)?;
+        if plan.is_noop() {
+            out!("nothing to change");
+        } else {
+            out!("plan only: nothing was changed; run without --plan to apply");
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        CliError::msg(format!(
+            "cannot create the store directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let store = Store::open(dir)?;
+    let plan = catalog::defs::plan(&store.catalog(), &defs).map_err(CliError::msg)?;
+    print(&plan)?;
+    if plan.is_noop() {
+        out!("nothing to change");
+        return Ok(());
+    }
+    let n = plan
+        .changes
+        .iter()
+        .filter(|c| !matches!(c, catalog::defs::Change::KeepView { .. }))
+        .count();
+    store.set_catalog(plan.catalog)?;
+    out!("applied {n} change(s) to {}", dir.display());
+    Ok(())
+}
+
+/// `strata ingest`.
+pub fn ingest(dir: &Path, view: &str, file: &Path) -> Result {
+    let store = existing_store(dir)?;
+    view_of(&store.catalog(), view)?;
+    let report = offline::ingest_file(&store, view, file, true)?;
+    out!("{report}");
+    Ok(())
+}
+
+/// The options shared by `get` and `history`.
+pub struct ReadArgs<'a> {
+    pub view: &'a str,
+    pub key: &'a str,
+    pub known_at: Option<i64>,
+    pub json: bool,
+}
+
+/// `strata get`.
+pub fn get(dir: &Path, args: &ReadArgs, as_of: Option<i64>) -> Result {
+    let store = existing_store(dir)?;
+    let cat = store.catalog();
+    let view = view_of(&cat, args.view)?;
+    let key = parse::key_arg(&cat.key_columns(&view), args.key).map_err(CliError::Usage)?;
+    let row = store.get(
+        &view.qualified_name(),
+        &key,
+        ReadOptions {
+            as_of,
+            known_at: args.known_at,
+        },
+    )?;
+    if args.json {
+        out!("{}", output::feature_row_json(&view, &key, &row));
+    } else {
+        let mut title = format!("{} {}", view.qualified_name(), key_text(&cat, &view, &key));
+        match as_of {
+            Some(t) => title.push_str(&format!(", as of {}", offline::timestamp::format(t))),
+            None => title.push_str(", latest"),
+        }
+        if let Some(k) = args.known_at {
+            title.push_str(&format!(", known at {}", offline::timestamp::format(k)));
+        }
+        out!("{title}");
+        outp!("{}", output::feature_row_table(&view, &row));
+    }
+    Ok(())
+}
+
+/// `strata history`.
+pub fn history(dir: &Path, args: &ReadArgs, from: Option<i64>, to: Option<i64>) -> Result {
+    let store = existing_store(dir)?;
+    let cat = store.catalog();
+    let view = view_of(&cat, args.view)?;
+    let key = parse::key_arg(&cat.key_columns(&view), args.key).map_err(CliError::Usage)?;
+    let (from, to) = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX - 1));
+    if from > to {
+        return Err(CliError::Usage("--from is after --to".into()));
+    }
+    let rows = store.history(&view.qualified_name(), &key, from, to, args.known_at)?;
+    if args.json {
+        out!("{}", output::history_json(&view, &key, &rows));
+    } else {
+        out!(
+            "{} {}: {} version(s), newest first",
+            view.qualified_name(),
+            key_text(&cat, &view, &key),
+            rows.len()
+        );
+        if !rows.is_empty() {
+            outp!("{}", output::history_table(&view, &rows));
+        }
+    }
+    Ok(())
+}
+
+/// `strata delete`.
+pub fn delete(dir: &Path, entity: &str, key_text: &str) -> Result {
+    let store = existing_store(dir)?;
+    let cat = store.catalog();
+    let e = cat.entity(entity).ok_or_else(|| {
+        let names: Vec<&str> = cat.entities.iter().map(|e| e.name.as_str()).collect();
+        CliError::Usage(format!(
+            "unknown entity {entity:?}; this store has: {}",
+            if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            }
+        ))
+    })?;
+    let key = parse::key_arg(&e.join_keys, key_text).map_err(CliError::Usage)?;
+    store.delete(entity, &key)?;
+    let views: Vec<String> = cat
+        .views
+        .iter()
+        .filter(|v| v.entities.iter().any(|n| n == entity))
+        .map(FeatureView::qualified_name)
+        .collect();
+    out!(
+        "deleted every version of {entity} {key_text} in {}",
+        if views.is_empty() {
+            "no view (no view uses this entity)".into()
+        } else {
+            format!("view(s) {}", views.join(", "))
+        }
+    );
+    Ok(())
+}
+
+/// `strata flush`.
+pub fn flush(dir: &Path) -> Result {
+    let store = existing_store(dir)?;
+    store.flush()?;
+    out!("flushed {}", dir.display());
+    Ok(())
+}
+
+/// The store directory: `--data`, `STRATA_DATA`, or `./strata-data`.
+pub fn data_dir(arg: Option<PathBuf>) -> PathBuf {
+    arg.unwrap_or_else(|| PathBuf::from("./strata-data"))
+}

@@ -1,0 +1,144 @@
+//! End-to-end tests of the `strata` binary on temporary stores.
+
+mod apply;
+mod ingest;
+mod process;
+mod read;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow_array::{
+    ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, StringArray,
+    TimestampMillisecondArray,
+};
+use parquet::arrow::ArrowWriter;
+
+const DEFS: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[entities]]
+name = "country"
+join_keys = [{ name = "country", type = "string" }]
+
+[[feature_views]]
+name = "user_stats"
+entities = ["user"]
+ttl = "0"
+features = [
+  { name = "amount_avg", type = "float64" },
+  { name = "txn_count", type = "int64" },
+  { name = "segment", type = "string" },
+  { name = "embedding", type = "list<float32>" },
+]
+
+[[feature_views]]
+name = "user_country"
+entities = ["user", "country"]
+ttl = "7d"
+features = [{ name = "visits", type = "int64" }]
+"#;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn strata(dir: &Path, args: &[&str]) -> Run {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .env_remove("STRATA_DATA")
+        .current_dir(dir)
+        .output()
+        .expect("run strata");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs and expects success.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let r = strata(dir, args);
+    assert_eq!(
+        r.code, 0,
+        "strata {args:?} failed:\nstdout: {}\nstderr: {}",
+        r.stdout, r.stderr
+    );
+    r.stdout
+}
+
+/// Runs and expects failure with `code`; returns stderr.
+fn fails(dir: &Path, args: &[&str], code: i32) -> String {
+    let r = strata(dir, args);
+    assert_eq!(
+        r.code, code,
+        "strata {args:?}:\nstdout: {}\nstderr: {}",
+        r.stdout, r.stderr
+    );
+    assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
+    r.stderr
+}
+
+/// A temp dir with `defs.toml` applied to the store `data`.
+fn setup() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("defs.toml"), DEFS).unwrap();
+    ok(t.path(), &["apply", "--data", "data", "defs.toml"]);
+    t
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+const CSV: &str = "user_id,event_timestamp,amount_avg,txn_count,segment,embedding\n\
+    1,2024-05-03T00:00:00Z,2.5,7,vip,[1.0; 2.0]\n\
+    1,2024-05-01T00:00:00Z,1.5,3,new,\n\
+    2,2024-05-02T00:00:00Z,,9,regular,0.5;0.25\n";
+
+fn write_parquet(path: &Path, n: usize, bad_row: Option<usize>) {
+    let ids: Vec<i64> = (0..n as i64).map(|i| i % 100).collect();
+    let ts: Vec<i64> = (0..n as i64)
+        .map(|i| 1_714_521_600_000 + i * 1_000)
+        .collect();
+    let amounts: Vec<Option<f64>> = (0..n).map(|i| Some(i as f64 / 2.0)).collect();
+    let counts: Vec<Option<i64>> = (0..n as i64).map(Some).collect();
+    let mut segments: Vec<Option<String>> = (0..n).map(|i| Some(format!("s{i}"))).collect();
+    let emb = ListArray::from_iter_primitive::<arrow_array::types::Float32Type, _, _>(
+        (0..n).map(|i| Some(vec![Some(i as f32)])),
+    );
+    let mut id_col: Vec<Option<i64>> = ids.into_iter().map(Some).collect();
+    if let Some(b) = bad_row {
+        id_col[b] = None;
+        segments[b] = None;
+    }
+    let cols: Vec<(&str, ArrayRef)> = vec![
+        ("user_id", Arc::new(Int64Array::from(id_col))),
+        (
+            "event_timestamp",
+            Arc::new(TimestampMillisecondArray::from(ts).with_timezone_utc()),
+        ),
+        ("amount_avg", Arc::new(Float64Array::from(amounts))),
+        ("txn_count", Arc::new(Int64Array::from(counts))),
+        ("segment", Arc::new(StringArray::from(segments))),
+        ("embedding", Arc::new(emb)),
+        ("label", Arc::new(Int64Array::from(vec![0; n]))),
+    ];
+    let batch = RecordBatch::try_from_iter(cols).unwrap();
+    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
