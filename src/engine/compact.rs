@@ -76,10 +76,7 @@ pub fn compact_all(inner: &Inner) -> Result<usize> {
 }
 
 /// Feeds the merged, live entries of `inputs` (newest first) to `add`.
-fn merge(
-    inputs: &[Arc<Segment>],
-    add: &mut dyn FnMut(&[u8], EntryKind, &[u8]) -> Result<()>,
-) -> Result<()> {
+fn merge(inputs: &[Arc<Segment>], add: segment::EntrySink<'_>) -> Result<()> {
     let mut cursors: Vec<Cursor<'_>> = inputs.iter().map(|s| s.cursor()).collect();
     for c in &mut cursors {
         c.seek_first()?;

@@ -55,7 +55,7 @@ pub fn seal(inner: &Inner, wal: &mut WalWriter) -> Result<()> {
     imm.push(cur.mem.clone());
     imm.extend(cur.imm.iter().cloned());
     inner.current.store(Arc::new(ReadSet {
-        mem: Arc::new(Memtable::new(number)),
+        mem: Arc::new(Memtable::new(number, inner.opts.memtable_bytes)),
         imm,
         segments: cur.segments.clone(),
     }));

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_skiplist::SkipMap;
 
+use crate::format::bloom;
 use crate::format::key::{self, TS_SUFFIX_LEN};
 use crate::format::segment::EntryKind;
 use crate::format::wal::Op;
@@ -23,10 +24,45 @@ pub struct MemValue {
     pub row: Box<[u8]>,
 }
 
+/// A lock-free blocked bloom filter over the prefixes written to a
+/// memtable: a lookup of a key the memtable lacks costs one cache line
+/// instead of a skiplist search.
+#[derive(Debug)]
+struct PrefixFilter {
+    lines: Box<[[AtomicU64; 8]]>,
+}
+
+const FILTER_K: u8 = 6;
+
+impl PrefixFilter {
+    /// Sized for `capacity` prefixes at about 10 bits each.
+    fn new(capacity: usize) -> Self {
+        let n = (capacity * 10).div_ceil(512).clamp(1, u32::MAX as usize);
+        PrefixFilter { lines: (0..n).map(|_| Default::default()).collect() }
+    }
+
+    fn insert(&self, h: u64) {
+        let line = &self.lines[bloom::line_of(h, self.lines.len() as u32)];
+        for p in bloom::probes(h, FILTER_K) {
+            line[(p / 64) as usize].fetch_or(1 << (p % 64), Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    fn may_contain(&self, h: u64) -> bool {
+        let line = &self.lines[bloom::line_of(h, self.lines.len() as u32)];
+        bloom::probes(h, FILTER_K).all(|p| line[(p / 64) as usize].load(Ordering::Relaxed) & (1 << (p % 64)) != 0)
+    }
+}
+
+/// Entries a read scans forward through before it searches instead.
+const SCAN_LIMIT: usize = 32;
+
 /// A memtable, and the WAL file that holds its writes.
 #[derive(Debug)]
 pub struct Memtable {
     map: SkipMap<Box<[u8]>, MemValue>,
+    filter: PrefixFilter,
     bytes: AtomicUsize,
     /// The WAL file whose records this memtable holds.
     pub wal_number: u64,
@@ -44,9 +80,12 @@ pub fn same_prefix(key: &[u8], prefix: &[u8]) -> bool {
 }
 
 impl Memtable {
-    pub fn new(wal_number: u64) -> Self {
+    /// A memtable expected to hold about `capacity_bytes` (its filter is
+    /// sized for that; more still works, with more false positives).
+    pub fn new(wal_number: u64, capacity_bytes: usize) -> Self {
         Memtable {
             map: SkipMap::new(),
+            filter: PrefixFilter::new(capacity_bytes / ENTRY_OVERHEAD),
             bytes: AtomicUsize::new(0),
             wal_number,
             last_seqno: AtomicU64::new(0),
@@ -59,10 +98,6 @@ impl Memtable {
 
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
-    }
-
-    pub fn len(&self) -> usize {
-        self.map.len()
     }
 
     pub fn last_seqno(&self) -> u64 {
@@ -81,9 +116,10 @@ impl Memtable {
             kind: op.kind,
             row: op.row.into(),
         };
+        let prefix = &op.key[..op.key.len().saturating_sub(TS_SUFFIX_LEN)];
+        self.filter.insert(bloom::hash(prefix));
         self.map.insert(op.key.into(), value);
         if op.kind == EntryKind::Tombstone {
-            let prefix = &op.key[..op.key.len() - TS_SUFFIX_LEN];
             // The tombstone is already visible, so readers skip what follows
             // by seqno while it is being removed.
             let mut hidden = Vec::new();
@@ -105,39 +141,58 @@ impl Memtable {
         self.last_seqno.fetch_max(seqno, Ordering::Release);
     }
 
-    /// The tombstone of `prefix` in this memtable: its sequence number.
-    pub fn tombstone(&self, tomb_key: &[u8]) -> Option<u64> {
-        self.map.get(tomb_key).map(|e| e.value().seqno)
-    }
-
-    /// Calls `f(event_ts, created_ts, row)` for the versions of `prefix` from
-    /// the first one `>= from_key` on, in key order (newest first), skipping
-    /// those hidden by this memtable's tombstone, until `f` returns false.
-    pub fn scan_prefix(
+    /// Reads the versions of `prefix` (whose filter hash is `h`) from the
+    /// first one `>= target` on, in key order (newest first), calling
+    /// `f(event_ts, created_ts, row)` until it returns false. Versions hidden
+    /// by this memtable's tombstone of the prefix (`tomb_key`) are skipped.
+    /// Returns whether this memtable holds that tombstone.
+    pub fn read_prefix(
         &self,
+        h: u64,
         prefix: &[u8],
-        from_key: &[u8],
-        tomb_seqno: Option<u64>,
+        tomb_key: &[u8],
+        target: &[u8],
         mut f: impl FnMut(i64, i64, &[u8]) -> bool,
-    ) {
-        let floor = tomb_seqno.unwrap_or(0);
-        for e in self
-            .map
-            .range::<[u8], _>((Bound::Included(from_key), Bound::Unbounded))
+    ) -> bool {
+        if !self.filter.may_contain(h) {
+            return false;
+        }
+        let mut entry = self.map.lower_bound(Bound::Included(tomb_key));
+        let mut floor = 0;
+        let mut tomb = false;
+        if let Some(e) = &entry
+            && e.key().as_ref() == tomb_key
         {
+            tomb = true;
+            floor = e.value().seqno;
+            entry = e.next();
+        }
+        let mut scanned = 0;
+        while let Some(e) = &entry {
+            if !same_prefix(e.key(), prefix) || e.key().as_ref() >= target {
+                break;
+            }
+            scanned += 1;
+            entry = if scanned > SCAN_LIMIT { self.map.lower_bound(Bound::Included(target)) } else { e.next() };
+            if scanned > SCAN_LIMIT {
+                break;
+            }
+        }
+        while let Some(e) = entry {
             let k = e.key();
             if !same_prefix(k, prefix) {
                 break;
             }
             let v = e.value();
-            if v.kind != EntryKind::Version || v.seqno < floor {
-                continue;
+            if v.kind == EntryKind::Version && v.seqno >= floor {
+                let Ok(parts) = key::split(k) else { break };
+                if !f(parts.event_ts, parts.created_ts, &v.row) {
+                    break;
+                }
             }
-            let Ok(parts) = key::split(k) else { continue };
-            if !f(parts.event_ts, parts.created_ts, &v.row) {
-                break;
-            }
+            entry = e.next();
         }
+        tomb
     }
 
     /// Every entry in key order, for flushing: tombstones and versions,

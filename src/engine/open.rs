@@ -93,7 +93,13 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
     }
 
     // Replay the live WAL files into one memtable.
-    let replay_mem = Memtable::new(0);
+    let live_wal_bytes: u64 = wal_numbers
+        .iter()
+        .filter(|&&n| n >= m.first_live_wal)
+        .filter_map(|&n| fs::metadata(wal::wal_path(dir, n)).ok())
+        .map(|md| md.len())
+        .sum();
+    let replay_mem = Memtable::new(0, opts.memtable_bytes.max(live_wal_bytes as usize));
     let mut last_seqno = m.last_seqno;
     for &n in wal_numbers.iter().filter(|&&n| n >= m.first_live_wal) {
         let path = wal::wal_path(dir, n);
@@ -130,6 +136,7 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
         }
     }
 
+    let memtable_bytes = opts.memtable_bytes;
     let wal_number = next_file.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     let writer = WalWriter::create(dir, wal_number)?;
     let inner = Inner {
@@ -138,7 +145,7 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
         _lock: lock,
         recovery: report,
         current: ArcSwap::from_pointee(ReadSet {
-            mem: Arc::new(Memtable::new(wal_number)),
+            mem: Arc::new(Memtable::new(wal_number, memtable_bytes)),
             imm: Vec::new(),
             segments,
         }),

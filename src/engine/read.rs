@@ -133,21 +133,20 @@ pub fn as_of(
 ) -> Result<()> {
     s.prepare(view, entity_key, t);
     let kmax = known_at.unwrap_or(i64::MAX);
+    let h = bloom::hash(&s.prefix);
     for mem in rs.memtables() {
-        let tomb = mem.tombstone(&s.tomb_key);
         let best = &mut s.best;
-        mem.scan_prefix(&s.prefix, &s.target, tomb, |e, c, row| {
+        let tomb = mem.read_prefix(h, &s.prefix, &s.tomb_key, &s.target, |e, c, row| {
             if c > kmax {
                 return true;
             }
             best.offer(e, c, row);
             false
         });
-        if tomb.is_some() {
+        if tomb {
             return Ok(());
         }
     }
-    let h = bloom::hash(&s.prefix);
     for seg in &rs.segments {
         let mut cur = seg.cursor_with(std::mem::take(&mut s.key_buf));
         let Some(tomb) = position(seg, &mut cur, h, s)? else {
@@ -198,20 +197,19 @@ pub fn history(
     };
     if from <= to {
         'sources: {
+            let h = bloom::hash(&s.prefix);
             for mem in rs.memtables() {
-                let tomb = mem.tombstone(&s.tomb_key);
-                mem.scan_prefix(&s.prefix, &s.target, tomb, |e, c, row| {
+                let tomb = mem.read_prefix(h, &s.prefix, &s.tomb_key, &s.target, |e, c, row| {
                     if e < from {
                         return false;
                     }
                     keep(e, c, row);
                     true
                 });
-                if tomb.is_some() {
+                if tomb {
                     break 'sources;
                 }
             }
-            let h = bloom::hash(&s.prefix);
             for seg in &rs.segments {
                 let mut cur = seg.cursor();
                 let Some(tomb) = position(seg, &mut cur, h, &s)? else {

@@ -315,13 +315,16 @@ fn block_of<'s>(
     Block::new(bytes).map_err(|e| seg.corrupt_at(handle.map_or(0, |h| h.offset), e))
 }
 
+/// Receives the entries of a segment being written, in key order.
+pub type EntrySink<'a> = &'a mut dyn FnMut(&[u8], EntryKind, &[u8]) -> Result<()>;
+
 /// Writes a segment file from entries in key order, synced. Returns its props,
 /// or `None` if there were no entries (no file is left behind).
 pub fn write_segment(
     dir: &Path,
     number: u64,
     opts: SegmentOptions,
-    fill: impl FnOnce(&mut dyn FnMut(&[u8], EntryKind, &[u8]) -> Result<()>) -> Result<()>,
+    fill: impl FnOnce(EntrySink<'_>) -> Result<()>,
 ) -> Result<Option<SegmentProps>> {
     let path = segment_path(dir, number);
     let file = OpenOptions::new()

@@ -20,7 +20,6 @@ pub fn wal_path(dir: &Path, number: u64) -> PathBuf {
 /// The WAL file being appended to.
 #[derive(Debug)]
 pub struct WalWriter {
-    pub number: u64,
     path: PathBuf,
     file: Arc<File>,
     /// Bytes written and not yet synced.
@@ -41,7 +40,6 @@ impl WalWriter {
         file.sync_all().map_err(|e| Error::io("sync", &path, e))?;
         sync_dir(&wal_dir(dir))?;
         Ok(WalWriter {
-            number,
             path,
             file: Arc::new(file),
             unsynced: false,

@@ -490,11 +490,11 @@ mod tests {
 
         #[test]
         fn damaged_blocks_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200), target in prop::collection::vec(any::<u8>(), 0..8)) {
-            if let Ok(block) = Block::new(&bytes) {
-                if let Ok(mut it) = block.seek(&target, Vec::new()) {
-                    for _ in 0..50 {
-                        if !matches!(it.advance(&block), Ok(true)) { break; }
-                    }
+            if let Ok(block) = Block::new(&bytes)
+                && let Ok(mut it) = block.seek(&target, Vec::new())
+            {
+                for _ in 0..50 {
+                    if !matches!(it.advance(&block), Ok(true)) { break; }
                 }
             }
         }

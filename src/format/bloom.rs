@@ -20,15 +20,17 @@ pub fn hash(prefix: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(prefix)
 }
 
+/// The line (of `n_lines`) that key hash `h` uses.
 #[inline]
-fn line_of(h: u64, n_lines: u32) -> usize {
+pub fn line_of(h: u64, n_lines: u32) -> usize {
     (((h >> 32) * u64::from(n_lines)) >> 32) as usize
 }
 
+/// The `k` bit positions (within a 512-bit line) that key hash `h` sets.
 #[inline]
-fn probes(h: u64, k: u8) -> impl Iterator<Item = u32> {
+pub fn probes(h: u64, k: u8) -> impl Iterator<Item = u32> {
     let h1 = h as u32;
-    let h2 = (h1 >> 17) | (h1 << 15) | 1;
+    let h2 = h1.rotate_left(15) | 1;
     (0..u32::from(k)).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % LINE_BITS)
 }
 
