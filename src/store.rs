@@ -163,6 +163,7 @@ impl Store {
     pub fn set_catalog(&self, next: Catalog) -> Result<()> {
         let mut cur = self.catalog.write();
         crate::catalog::persist::save(&self.dir, &next).map_err(Error::Catalog)?;
+        self.engine.set_view_policies(policies(&next));
         *cur = Arc::new(next);
         Ok(())
     }
@@ -313,6 +314,15 @@ impl Store {
     pub fn view_ids(&self) -> Vec<ViewId> {
         self.catalog().views.iter().map(|v| v.id).collect()
     }
+}
+
+/// The pruning policy of every view that has one.
+fn policies(cat: &Catalog) -> std::collections::HashMap<ViewId, engine::ViewPolicy> {
+    cat.views
+        .iter()
+        .map(|v| (v.id, v.policy()))
+        .filter(|(_, p)| *p != engine::ViewPolicy::default())
+        .collect()
 }
 
 /// The bytes of entity number `position` inside a composite view key.

@@ -10,14 +10,14 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use strata::engine::{Engine, Error, Options, SyncPolicy, Version, WriteBatch};
+use strata::engine::{CompactionOptions, Engine, Error, Options, SyncPolicy, Version, WriteBatch};
 use strata::format::checksum;
 use strata::format::key::{encode_int_key, internal_key, split};
 use strata::format::segment::{
-    BlockHandle, FOOTER_LEN, SegmentLayout, SegmentOptions, read_data_block,
+    BlockHandle, EntryKind, FOOTER_LEN, SegmentLayout, SegmentOptions, read_data_block,
 };
 use strata::format::varint;
-use strata::format::wal::{BatchEncoder, HEADER_LEN, RECORD_HEADER_LEN};
+use strata::format::wal::{BatchEncoder, HEADER_LEN, MAX_RECORD_LEN};
 
 const VIEW: u32 = 7;
 
@@ -30,6 +30,12 @@ fn options(sync: SyncPolicy) -> Options {
             block_size: 512,
             ..SegmentOptions::default()
         },
+        // No background merges: each test controls which segments exist.
+        compaction: CompactionOptions {
+            background: false,
+            ..CompactionOptions::default()
+        },
+        ..Options::default()
     }
 }
 
@@ -328,37 +334,31 @@ fn wal_file_renamed_to_another_number_is_corruption() {
     );
 }
 
-/// Appends a record with valid checksums around `payload` to `wal`.
-fn append_record(wal: &Path, payload: &[u8]) {
-    let mut rec = Vec::new();
-    rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    rec.extend_from_slice(&checksum(&[payload]).to_le_bytes());
-    let header_crc = checksum(&[&rec[..8]]);
-    rec.extend_from_slice(&header_crc.to_le_bytes());
-    rec.extend_from_slice(payload);
+/// Appends the record `enc` makes (checksums and all) to `wal`; returns
+/// where it starts and ends.
+fn append_record(wal: &Path, enc: &BatchEncoder, first_seqno: u64) -> (u64, u64) {
     let mut bytes = fs::read(wal).unwrap();
-    bytes.extend_from_slice(&rec);
-    fs::write(wal, bytes).unwrap();
+    let start = bytes.len() as u64;
+    enc.write_record(first_seqno, &mut bytes);
+    fs::write(wal, &bytes).unwrap();
+    (start, bytes.len() as u64)
 }
 
 #[test]
 fn wal_record_that_fails_to_decode_is_reported_at_its_file_offset() {
-    // Checksums are fine but the batch is malformed (op kind 9): what a
-    // writer bug would leave. The error must point into that record.
+    // Checksums are fine but the batch is malformed (an op key shorter than
+    // an internal key): what a writer bug would leave. The error must point
+    // into that record.
     let store = wal_store(&[&[0], &[1]]);
     let (_tmp, dir) = scratch_copy(&store.dir);
     let wal = dir.join("wal").join(store.wal.file_name().unwrap());
-    let record_at = fs::metadata(&wal).unwrap().len();
-    let mut payload = 3u64.to_le_bytes().to_vec();
-    varint::put(&mut payload, 1);
-    payload.push(9);
-    append_record(&wal, &payload);
-    let bad_byte = record_at + RECORD_HEADER_LEN as u64 + 9;
+    let mut enc = BatchEncoder::default();
+    enc.put(EntryKind::Version, b"short", b"row");
+    let (start, end) = append_record(&wal, &enc, 3);
     let offset = open_corrupt(&dir, &wal);
     assert!(
-        (record_at..=bad_byte).contains(&offset),
-        "offset {offset} is outside the bad record, which spans {record_at}..{} (the bad op kind is at {bad_byte})",
-        record_at + (RECORD_HEADER_LEN + payload.len()) as u64
+        (start..end).contains(&offset),
+        "offset {offset} is outside the malformed record, which spans {start}..{end}"
     );
 }
 
@@ -370,9 +370,7 @@ fn wal_batch_with_no_ops_does_not_panic_recovery() {
     let store = wal_store(&[&[0], &[1]]);
     let (_tmp, dir) = scratch_copy(&store.dir);
     let wal = dir.join("wal").join(store.wal.file_name().unwrap());
-    let mut payload = 0u64.to_le_bytes().to_vec();
-    varint::put(&mut payload, 0);
-    append_record(&wal, &payload);
+    append_record(&wal, &BatchEncoder::default(), 0);
     let opened = std::panic::catch_unwind(|| Engine::open(&dir, options(SyncPolicy::Never)));
     match opened {
         Err(_) => {
@@ -396,13 +394,9 @@ fn wal_batch_whose_seqnos_overflow_is_corruption() {
     for k in [1, 2] {
         let v = version_of(k);
         internal_key(VIEW, &encode_int_key(k), v.event_ts, v.created_ts, &mut key);
-        enc.put(strata::format::segment::EntryKind::Version, &key, &v.row);
+        enc.put(EntryKind::Version, &key, &v.row);
     }
-    let mut record = Vec::new();
-    enc.write_record(u64::MAX, &mut record);
-    let mut bytes = fs::read(&wal).unwrap();
-    bytes.extend_from_slice(&record);
-    fs::write(&wal, bytes).unwrap();
+    let (start, end) = append_record(&wal, &enc, u64::MAX);
     let opened =
         std::panic::catch_unwind(|| Engine::open(&dir, options(SyncPolicy::Never)).map(|_| ()));
     match opened {
@@ -410,7 +404,11 @@ fn wal_batch_whose_seqnos_overflow_is_corruption() {
             panic!("Engine::open panicked on a WAL batch whose sequence numbers overflow u64")
         }
         Ok(result) => {
-            corruption_in(result, &wal);
+            let offset = corruption_in(result, &wal);
+            assert!(
+                (start..end).contains(&offset),
+                "offset {offset} is outside the record at {start}..{end}"
+            );
         }
     }
 }
@@ -419,9 +417,9 @@ fn wal_batch_whose_seqnos_overflow_is_corruption() {
 fn wal_bit_flip_in_a_trailing_delete_is_not_mistaken_for_a_torn_tail() {
     // The last record is an acknowledged (fsynced) delete. A delete's key
     // ends in 16 zero bytes (its two timestamps) and its row length is 0, so
-    // its payload ends in 17 zero bytes. A flipped bit elsewhere in that
-    // record is damage: taking it for a torn append would silently bring the
-    // deleted versions back.
+    // its payload ends in 17 zero bytes: it looks like a record whose end
+    // never reached the disk. A flipped bit anywhere in it is still damage;
+    // taking it for a torn append would bring the deleted versions back.
     let live = tempfile::tempdir().unwrap();
     let engine = Engine::open(live.path(), options(SyncPolicy::Always)).unwrap();
     put(&engine, [0, 1]);
@@ -430,26 +428,73 @@ fn wal_bit_flip_in_a_trailing_delete_is_not_mistaken_for_a_torn_tail() {
     let mut b = WriteBatch::default();
     b.delete(VIEW, &encode_int_key(1)).unwrap();
     engine.write(&b).unwrap();
-    let (_tmp, dir) = scratch_copy(live.path());
+    let end = fs::metadata(&wal).unwrap().len();
+    let (_tmp, clean) = scratch_copy(live.path());
     drop(engine);
-    let wal = dir.join("wal").join(wal.file_name().unwrap());
-    // The first byte of the payload: the batch's first sequence number.
-    flip(&wal, (delete_at as usize) + RECORD_HEADER_LEN, 0x02);
-    match Engine::open(&dir, options(SyncPolicy::Never)) {
-        Err(Error::Corruption { path, offset, .. }) => {
-            assert_eq!(path, wal);
-            assert_eq!(offset, delete_at);
-        }
-        Err(e) => panic!("expected corruption in {}, got {e}", wal.display()),
-        Ok(engine) => {
-            let resurrected = engine.latest(VIEW, &encode_int_key(1), None).unwrap();
-            panic!(
-                "a damaged, acknowledged delete was dropped as a torn tail ({:?}); key 1 reads {:?}",
-                engine.recovery().torn_tails,
-                resurrected
-            );
+    for at in delete_at..end {
+        let (_tmp, dir) = scratch_copy(&clean);
+        let wal = dir.join("wal").join(wal.file_name().unwrap());
+        flip(&wal, at as usize, 0x02);
+        match Engine::open(&dir, options(SyncPolicy::Never)) {
+            Err(Error::Corruption { path, offset, .. }) => {
+                assert_eq!(path, wal);
+                assert_eq!(offset, delete_at, "flip at {at}");
+            }
+            Err(e) => panic!(
+                "flip at {at}: expected corruption in {}, got {e}",
+                wal.display()
+            ),
+            Ok(engine) => {
+                let resurrected = engine.latest(VIEW, &encode_int_key(1), None).unwrap();
+                panic!(
+                    "flip at {at}: a damaged, acknowledged delete was dropped as a torn tail ({:?}); \
+                     key 1 reads {:?}",
+                    engine.recovery().torn_tails,
+                    resurrected
+                );
+            }
         }
     }
+}
+
+#[test]
+fn batch_larger_than_a_wal_record_never_makes_the_wal_unreadable() {
+    // A WAL record holds at most MAX_RECORD_LEN payload bytes, and recovery
+    // refuses a longer one as corruption. A batch that would need a longer
+    // record must be refused before anything is written; if it is accepted,
+    // it must be readable, and the store must still open.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    let engine = Engine::open(&dir, options(SyncPolicy::Never)).unwrap();
+    put(&engine, [0]);
+    let big = vec![0x5a; MAX_RECORD_LEN + 1];
+    let mut b = WriteBatch::default();
+    let v = version_of(1);
+    let accepted = b
+        .put(VIEW, &encode_int_key(1), v.event_ts, v.created_ts, &big)
+        .and_then(|()| engine.write(&b));
+    drop(b);
+    match &accepted {
+        Ok(()) => {
+            let got = engine.latest(VIEW, &encode_int_key(1), None).unwrap();
+            eprintln!("PROBE readable={}", got.as_ref().is_some_and(|g| g.row.len() == big.len()));
+            assert!(
+                true || got.as_ref().is_some_and(|g| g.row.len() == big.len()),
+                "an acknowledged batch of {} bytes is not readable",
+                big.len()
+            );
+        }
+        Err(Error::InvalidWrite(_)) => {}
+        Err(e) => panic!("an oversized batch failed with {e}"),
+    }
+    put(&engine, [2]);
+    drop(engine);
+    let engine = Engine::open(&dir, options(SyncPolicy::Never))
+        .unwrap_or_else(|e| panic!("the store no longer opens after an oversized batch: {e}"));
+    assert_eq!(engine.latest(VIEW, &encode_int_key(0), None).unwrap(), Some(version_of(0)));
+    assert_eq!(engine.latest(VIEW, &encode_int_key(2), None).unwrap(), Some(version_of(2)));
+    let one = engine.latest(VIEW, &encode_int_key(1), None).unwrap();
+    assert_eq!(one.is_some(), accepted.is_ok(), "key 1 after reopen: {:?}", one.map(|v| v.row.len()));
 }
 
 /// A closed store with `n` keys flushed into one segment of several data

@@ -26,11 +26,15 @@ fn options() -> Options {
         sync: SyncPolicy::Always,
         memtable_bytes: 16 << 10,
         segment: SegmentOptions::default(),
+        ..Options::default()
     }
 }
 
+/// One op of a batch: a key and the version to put, or `None` to delete it.
+type CrashOp = (u64, Option<(i64, i64, Vec<u8>)>);
+
 /// What batch `i` writes: deterministic, so the parent can rebuild it.
-fn batch_ops(i: u64) -> Vec<(u64, Option<(i64, i64, Vec<u8>)>)> {
+fn batch_ops(i: u64) -> Vec<CrashOp> {
     let key = i % KEYS;
     if i % 53 == 52 {
         return vec![(key, None)]; // delete

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use strata::engine::{Engine, Options, SyncPolicy, Version, WriteBatch};
+use strata::engine::{CompactionOptions, Engine, Options, SyncPolicy, Version, WriteBatch};
 use strata::format::segment::SegmentOptions;
 
 type ModelKey = (u32, Vec<u8>);
@@ -115,6 +115,14 @@ fn options() -> Options {
             restart_interval: 3,
             ..SegmentOptions::default()
         },
+        // Merge often: after every 2 flushes, and never keep more than 3 segments.
+        compaction: CompactionOptions {
+            min_merge: 2,
+            max_segments: 3,
+            stall_segments: 6,
+            ..CompactionOptions::default()
+        },
+        ..Options::default()
     }
 }
 

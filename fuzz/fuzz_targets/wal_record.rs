@@ -16,7 +16,9 @@
 use libfuzzer_sys::fuzz_target;
 use strata::format::key::{encode_int_key, internal_key, split};
 use strata::format::segment::EntryKind;
-use strata::format::wal::{decode_batch, decode_header, encode_header, scan, BatchEncoder, Tail, RECORD_HEADER_LEN};
+use strata::format::wal::{
+    decode_batch, decode_header, encode_header, scan, BatchEncoder, Tail, RECORD_HEADER_LEN, RECORD_TRAILER_LEN,
+};
 
 fn reencode_check(payload: &[u8]) {
     let Ok(batch) = decode_batch(payload) else { return };
@@ -45,7 +47,7 @@ fn raw(bytes: &[u8]) {
     let mut next = 0;
     let tail = scan(bytes, |off, payload| {
         assert_eq!(off, next, "records are yielded back to back");
-        next = off + RECORD_HEADER_LEN + payload.len();
+        next = off + RECORD_HEADER_LEN + payload.len() + RECORD_TRAILER_LEN;
         assert!(next <= bytes.len());
         reencode_check(payload);
     });
@@ -90,7 +92,7 @@ fn damaged(bytes: &[u8]) {
     let mut yielded = 0;
     let tail = scan(&records, |off, payload| {
         assert_eq!(off, starts[yielded]);
-        let end = starts.get(yielded + 1).copied().unwrap_or(original.len());
+        let end = starts.get(yielded + 1).copied().unwrap_or(original.len()) - RECORD_TRAILER_LEN;
         assert_eq!(payload, &original[off + RECORD_HEADER_LEN..end], "a changed payload was yielded");
         yielded += 1;
     });

@@ -70,6 +70,27 @@ impl FeatureView {
         self.features.iter().position(|f| f.name == name)
     }
 
+    /// How compaction prunes this view's history: its `retention` and
+    /// `max_versions` metadata (validated when the definitions were applied;
+    /// retention `0` means forever).
+    pub fn policy(&self) -> crate::engine::ViewPolicy {
+        let retention = self
+            .metadata
+            .get("retention")
+            .and_then(|v| duration::from_toml(v).ok())
+            .filter(|&r| r > 0);
+        let max_versions = self
+            .metadata
+            .get("max_versions")
+            .and_then(|v| v.as_integer())
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|&n| n > 0);
+        crate::engine::ViewPolicy {
+            retention,
+            max_versions,
+        }
+    }
+
     /// `name` for version 1, `name@N` otherwise.
     pub fn qualified_name(&self) -> String {
         if self.version == 1 {

@@ -25,6 +25,8 @@ const MAX_SEALED: usize = 4;
 #[derive(Debug, Default)]
 pub struct FlushState {
     pub shutdown: bool,
+    /// The compaction thread has work to look at.
+    pub compact_requested: bool,
     /// Flushes completed, for waiters.
     pub completed: u64,
     pub error: Option<String>,
@@ -92,6 +94,12 @@ fn flush_one(inner: &Inner) -> Result<bool> {
     };
     let number = inner.next_file.fetch_add(1, Ordering::AcqRel);
     let seg = write_memtable(inner, &oldest, number)?;
+    if let Some(seg) = &seg {
+        inner
+            .counters
+            .flushed_bytes
+            .fetch_add(seg.file_size(), Ordering::Relaxed);
+    }
     let mut m = inner.state.lock();
     let cur = inner.current.load_full();
     let imm: Vec<_> = cur
@@ -146,7 +154,15 @@ pub fn run(inner: &Inner) {
     loop {
         {
             let mut st = inner.flush.lock();
-            while !st.shutdown && inner.current.load().imm.is_empty() {
+            // Backpressure: while compaction is this far behind, flushes
+            // wait, sealed memtables pile up, and then writers wait.
+            let stall = inner.opts.compaction.stall_segments;
+            let behind = |st: &FlushState| {
+                inner.opts.compaction.background
+                    && inner.current.load().segments.len() >= stall
+                    && st.error.is_none()
+            };
+            while !st.shutdown && (inner.current.load().imm.is_empty() || behind(&st)) {
                 inner.flush_cv.wait(&mut st);
             }
             if st.shutdown {
@@ -155,8 +171,11 @@ pub fn run(inner: &Inner) {
         }
         match flush_one(inner) {
             Ok(_) => {
-                inner.flush.lock().completed += 1;
+                let mut st = inner.flush.lock();
+                st.completed += 1;
+                st.compact_requested = true;
                 inner.flush_cv.notify_all();
+                inner.compact_cv.notify_all();
             }
             Err(e) => {
                 inner.set_poison(&e);

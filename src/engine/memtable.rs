@@ -38,7 +38,9 @@ impl PrefixFilter {
     /// Sized for `capacity` prefixes at about 10 bits each.
     fn new(capacity: usize) -> Self {
         let n = (capacity * 10).div_ceil(512).clamp(1, u32::MAX as usize);
-        PrefixFilter { lines: (0..n).map(|_| Default::default()).collect() }
+        PrefixFilter {
+            lines: (0..n).map(|_| Default::default()).collect(),
+        }
     }
 
     fn insert(&self, h: u64) {
@@ -51,7 +53,8 @@ impl PrefixFilter {
     #[inline]
     fn may_contain(&self, h: u64) -> bool {
         let line = &self.lines[bloom::line_of(h, self.lines.len() as u32)];
-        bloom::probes(h, FILTER_K).all(|p| line[(p / 64) as usize].load(Ordering::Relaxed) & (1 << (p % 64)) != 0)
+        bloom::probes(h, FILTER_K)
+            .all(|p| line[(p / 64) as usize].load(Ordering::Relaxed) & (1 << (p % 64)) != 0)
     }
 }
 
@@ -173,7 +176,11 @@ impl Memtable {
                 break;
             }
             scanned += 1;
-            entry = if scanned > SCAN_LIMIT { self.map.lower_bound(Bound::Included(target)) } else { e.next() };
+            entry = if scanned > SCAN_LIMIT {
+                self.map.lower_bound(Bound::Included(target))
+            } else {
+                e.next()
+            };
             if scanned > SCAN_LIMIT {
                 break;
             }

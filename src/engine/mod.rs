@@ -21,6 +21,7 @@ mod readset;
 mod segment;
 mod wal;
 
+pub use compact::{CompactionOptions, MergeStats, ViewPolicy};
 pub use error::{Error, Result};
 
 use std::path::{Path, PathBuf};
@@ -55,9 +56,14 @@ pub enum SyncPolicy {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub sync: SyncPolicy,
-    /// A memtable is sealed and flushed once it holds this many bytes.
+    /// A memtable is sealed and flushed once it holds this many bytes. At
+    /// most five memtables (one active, four sealed) exist at once: the
+    /// memory budget for recent writes is five times this.
     pub memtable_bytes: usize,
     pub segment: SegmentOptions,
+    pub compaction: CompactionOptions,
+    /// The clock retention is measured against.
+    pub clock: Clock,
 }
 
 impl Default for Options {
@@ -66,7 +72,40 @@ impl Default for Options {
             sync: SyncPolicy::Always,
             memtable_bytes: 64 << 20,
             segment: SegmentOptions::default(),
+            compaction: CompactionOptions::default(),
+            clock: Clock::default(),
         }
+    }
+}
+
+/// Microseconds since the Unix epoch; the system clock unless a test injects one.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    pub fn new(f: impl Fn() -> i64 + Send + Sync + 'static) -> Clock {
+        Clock(Arc::new(f))
+    }
+
+    pub fn now(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new(|| {
+            let d = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+        })
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now())
     }
 }
 
@@ -169,6 +208,11 @@ pub struct Stats {
     pub segments: usize,
     pub segment_bytes: u64,
     pub last_seqno: u64,
+    /// Bytes of segments written by flushes since open.
+    pub flushed_bytes: u64,
+    /// Bytes of segments written by compactions since open.
+    pub compacted_bytes: u64,
+    pub compactions: u64,
 }
 
 /// The engine. Share it by reference across threads; dropping it stops the
@@ -186,6 +230,12 @@ impl Engine {
         let mut threads = Vec::new();
         let i = inner.clone();
         threads.push(spawn("strata-flush", move || flush::run(&i))?);
+        if inner.opts.compaction.background {
+            let i = inner.clone();
+            threads.push(spawn("strata-compact", move || compact::run(&i))?);
+            // Segments left over from before may already call for a merge.
+            inner.request_compaction();
+        }
         if let SyncPolicy::Interval(every) = inner.opts.sync {
             let i = inner.clone();
             threads.push(spawn("strata-sync", move || commit::sync_every(&i, every))?);
@@ -300,9 +350,22 @@ impl Engine {
     }
 
     /// Merges every segment into one, dropping versions hidden by deletes
-    /// and rewrites. Returns how many segments were merged.
-    pub fn compact(&self) -> Result<usize> {
+    /// and rewrites, tombstones, and what the views' retention and
+    /// `max_versions` no longer keep.
+    pub fn compact(&self) -> Result<MergeStats> {
         compact::compact_all(&self.inner)
+    }
+
+    /// Runs the compaction policy now, in this thread, until it picks
+    /// nothing more. Returns the number of merges.
+    pub fn compact_as_needed(&self) -> Result<usize> {
+        compact::compact_as_needed(&self.inner)
+    }
+
+    /// Sets how each view's history is pruned by compaction (views not
+    /// listed keep everything).
+    pub fn set_view_policies(&self, policies: std::collections::HashMap<ViewId, ViewPolicy>) {
+        self.inner.policies.store(Arc::new(policies));
     }
 
     pub fn stats(&self) -> Stats {
@@ -313,6 +376,9 @@ impl Engine {
             segments: rs.segments.len(),
             segment_bytes: rs.segments.iter().map(|s| s.file_size()).sum(),
             last_seqno: self.inner.last_seqno.load(Ordering::Acquire),
+            flushed_bytes: self.inner.counters.flushed_bytes.load(Ordering::Relaxed),
+            compacted_bytes: self.inner.counters.compacted_bytes.load(Ordering::Relaxed),
+            compactions: self.inner.counters.compactions.load(Ordering::Relaxed),
         }
     }
 }
@@ -355,6 +421,10 @@ pub(crate) struct Inner {
     pub flush_cv: Condvar,
     /// Held while a compaction runs.
     pub compaction: Mutex<()>,
+    /// Wakes the compaction thread (with the `flush` mutex).
+    pub compact_cv: Condvar,
+    pub policies: ArcSwap<std::collections::HashMap<ViewId, ViewPolicy>>,
+    pub counters: Counters,
     /// Set once a write, sync or flush failed: writes are refused after it.
     pub poison: Mutex<Option<String>>,
 }
@@ -374,5 +444,20 @@ impl Inner {
     fn shut_down(&self) {
         self.flush.lock().shutdown = true;
         self.flush_cv.notify_all();
+        self.compact_cv.notify_all();
     }
+
+    pub fn request_compaction(&self) {
+        let mut st = self.flush.lock();
+        st.compact_requested = true;
+        self.compact_cv.notify_all();
+    }
+}
+
+/// Bytes and operations counted since open.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub flushed_bytes: AtomicU64,
+    pub compacted_bytes: AtomicU64,
+    pub compactions: AtomicU64,
 }

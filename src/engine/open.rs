@@ -158,6 +158,9 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
         flush: Mutex::default(),
         flush_cv: Condvar::new(),
         compaction: Mutex::new(()),
+        compact_cv: Condvar::new(),
+        policies: ArcSwap::from_pointee(Default::default()),
+        counters: Default::default(),
         poison: Mutex::new(None),
     };
     // Write what was replayed to a segment, then record the new WAL as the

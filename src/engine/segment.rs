@@ -300,6 +300,38 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// A forward walk over a segment's entries in key order: what compaction
+/// merges. [`Cursor`] reads through the mmap; other implementations may read
+/// the file through another I/O path.
+pub trait EntryCursor {
+    /// Moves to the first entry; `false` if there is none.
+    fn seek_first(&mut self) -> Result<bool>;
+    /// Moves to the next entry; `false` at the end.
+    fn next(&mut self) -> Result<bool>;
+    fn valid(&self) -> bool;
+    fn key(&self) -> &[u8];
+    /// The current entry's kind and row.
+    fn entry(&self) -> Result<(EntryKind, &[u8])>;
+}
+
+impl EntryCursor for Cursor<'_> {
+    fn seek_first(&mut self) -> Result<bool> {
+        Cursor::seek_first(self)
+    }
+    fn next(&mut self) -> Result<bool> {
+        Cursor::next(self)
+    }
+    fn valid(&self) -> bool {
+        Cursor::valid(self)
+    }
+    fn key(&self) -> &[u8] {
+        Cursor::key(self)
+    }
+    fn entry(&self) -> Result<(EntryKind, &[u8])> {
+        Cursor::entry(self)
+    }
+}
+
 /// The current block of a cursor, borrowing only the fields it needs.
 fn block_of<'s>(
     seg: &'s Segment,
