@@ -18,7 +18,12 @@ use strata::format::key::encode_int_key;
 fn percentiles(mut ns: Vec<u32>) -> String {
     ns.sort_unstable();
     let p = |q: f64| ns[((ns.len() as f64 * q) as usize).min(ns.len() - 1)];
-    format!("p50 {:>6} ns  p99 {:>7} ns  p99.9 {:>7} ns", p(0.5), p(0.99), p(0.999))
+    format!(
+        "p50 {:>6} ns  p99 {:>7} ns  p99.9 {:>7} ns",
+        p(0.5),
+        p(0.99),
+        p(0.999)
+    )
 }
 
 fn lookups(engine: &Engine, keys: u64, n: usize, rng: &mut Rng) -> Vec<u32> {
@@ -26,7 +31,11 @@ fn lookups(engine: &Engine, keys: u64, n: usize, rng: &mut Rng) -> Vec<u32> {
     for _ in 0..n {
         let k = (rng.next() % keys) as i64;
         let s = Instant::now();
-        engine.as_of_with(VIEW, &encode_int_key(k), i64::MAX - 1, None, |v| black_box(v.map(|x| x.0))).unwrap();
+        engine
+            .as_of_with(VIEW, &encode_int_key(k), i64::MAX - 1, None, |v| {
+                black_box(v.map(|x| x.0))
+            })
+            .unwrap();
         out.push(s.elapsed().as_nanos() as u32);
     }
     out
@@ -36,7 +45,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let versions: u64 = std::env::var("STRATA_BENCH_VERSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
+    let versions: u64 = std::env::var("STRATA_BENCH_VERSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
     let keys = versions / 10;
     let dir = bench_dir("amplification");
     let engine = Engine::open(&dir, options()).unwrap();
@@ -48,10 +60,16 @@ fn main() {
         for k in 0..keys as i64 {
             // Every 10th version arrives late, with an event time 5 hours back.
             let late = (k + j) % 10 == 0;
-            let event = if late { T0 + (j - 5) * HOUR + 7 } else { T0 + j * HOUR };
+            let event = if late {
+                T0 + (j - 5) * HOUR + 7
+            } else {
+                T0 + j * HOUR
+            };
             row(k, j, &mut buf);
             user_bytes += (4 + 8 + 16 + buf.len()) as u64;
-            batch.put(VIEW, &encode_int_key(k), event, T0 + j * HOUR + 1, &buf).unwrap();
+            batch
+                .put(VIEW, &encode_int_key(k), event, T0 + j * HOUR + 1, &buf)
+                .unwrap();
             if batch.len() == 10_000 {
                 engine.write(&batch).unwrap();
                 batch.clear();
@@ -106,7 +124,14 @@ fn main() {
                 for _ in 0..1000 {
                     let k = (n % keys) as i64;
                     row(k, 99, &mut buf);
-                    b.put(VIEW, &encode_int_key(k), T0 + 20 * HOUR + n as i64, T0 + 20 * HOUR, &buf).unwrap();
+                    b.put(
+                        VIEW,
+                        &encode_int_key(k),
+                        T0 + 20 * HOUR + n as i64,
+                        T0 + 20 * HOUR,
+                        &buf,
+                    )
+                    .unwrap();
                     n += 1;
                 }
                 engine.write(&b).unwrap();
@@ -118,8 +143,15 @@ fn main() {
         let busy = lookups(&engine, keys, 1_000_000, &mut rng);
         stop.store(true, Ordering::Relaxed);
         let n = writer.join().unwrap();
-        println!("latest, writer ingesting at full speed: {}", percentiles(busy));
+        println!(
+            "latest, writer ingesting at full speed: {}",
+            percentiles(busy)
+        );
         (n, t.elapsed().as_secs_f64())
     });
-    println!("  (the writer wrote {} versions meanwhile: {:.2} M/s)", written.0, written.0 as f64 / written.1 / 1e6);
+    println!(
+        "  (the writer wrote {} versions meanwhile: {:.2} M/s)",
+        written.0,
+        written.0 as f64 / written.1 / 1e6
+    );
 }

@@ -10,3 +10,4 @@ pub mod engine;
 pub mod format;
 pub mod offline;
 pub mod store;
+pub mod sync;

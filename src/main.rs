@@ -88,7 +88,66 @@ enum Command {
     },
     /// Move everything written so far into segment files
     Flush,
-    /// Create an example store, ingest example data and read it back
+    /// Build a point-in-time-correct training set: each entity row gets the
+    /// features as of its event_timestamp
+    Export {
+        /// The entity table (.parquet, .arrow or .csv): the join keys, event_timestamp, and any label columns
+        #[arg(long, value_name = "FILE")]
+        entities: PathBuf,
+        /// Features as view:feature, view:* or view@2:feature, separated by commas
+        #[arg(long, value_name = "REFS")]
+        features: String,
+        /// The output file
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Name feature columns view__feature instead of feature
+        #[arg(long)]
+        full_feature_names: bool,
+        /// Ignore versions written (created) after T
+        #[arg(long, value_name = "T", value_parser = time_arg, alias = "known-at", conflicts_with = "no_future_writes")]
+        as_known_at: Option<i64>,
+        /// For each row, ignore versions written after the row's event_timestamp
+        #[arg(long)]
+        no_future_writes: bool,
+        /// The output format: parquet, arrow or csv [default: by --out's extension]
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
+        /// The entity table's format: parquet, arrow or csv [default: by its extension]
+        #[arg(long, value_name = "FORMAT")]
+        entities_format: Option<String>,
+        /// Memory for rows in flight, in MiB
+        #[arg(long, value_name = "MIB", default_value_t = 2048)]
+        memory_mb: usize,
+        /// Joining threads [default: one per core]
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+    },
+    /// Write a view's history as Hive-partitioned Parquet
+    /// (OUT/view=NAME/date=YYYY-MM-DD/part-N.parquet) for Spark, Trino or DuckDB
+    Snapshot {
+        /// The feature view (`name` or `name@version`)
+        #[arg(long)]
+        view: String,
+        /// The output directory
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Earliest event time (inclusive)
+        #[arg(long, value_name = "T", value_parser = time_arg)]
+        from: Option<i64>,
+        /// Latest event time (inclusive)
+        #[arg(long, value_name = "T", value_parser = time_arg)]
+        to: Option<i64>,
+        /// Ignore versions written (created) after T
+        #[arg(long, value_name = "T", value_parser = time_arg, alias = "as-known-at")]
+        known_at: Option<i64>,
+        /// Memory for buffered rows, in MiB
+        #[arg(long, value_name = "MIB", default_value_t = 2048)]
+        memory_mb: usize,
+        /// Threads [default: one per core]
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+    },
+    /// Create an example store, ingest example data, read it back and export a training set
     Demo,
 }
 
@@ -133,6 +192,52 @@ fn run(args: Args) -> cli::Result {
         ),
         Command::Delete { entity, key } => cli::delete(&cli::data_dir(data), &entity, &key),
         Command::Flush => cli::flush(&cli::data_dir(data)),
+        Command::Export {
+            entities,
+            features,
+            out,
+            full_feature_names,
+            as_known_at,
+            no_future_writes,
+            format,
+            entities_format,
+            memory_mb,
+            threads,
+        } => cli::export::export(
+            &cli::data_dir(data),
+            cli::export::ExportArgs {
+                entities,
+                entities_format,
+                features,
+                out,
+                format,
+                full_feature_names,
+                as_known_at,
+                no_future_writes,
+                memory_mb,
+                threads,
+            },
+        ),
+        Command::Snapshot {
+            view,
+            out,
+            from,
+            to,
+            known_at,
+            memory_mb,
+            threads,
+        } => cli::export::snapshot_cmd(
+            &cli::data_dir(data),
+            cli::export::SnapshotArgs {
+                view,
+                out,
+                from,
+                to,
+                known_at,
+                memory_mb,
+                threads,
+            },
+        ),
         Command::Demo => cli::demo::run(data),
     }
 }

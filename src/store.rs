@@ -139,6 +139,7 @@ impl Store {
         let dir = dir.as_ref().to_path_buf();
         let engine = Engine::open(&dir, opts.engine)?;
         let catalog = crate::catalog::persist::load(&dir).map_err(Error::Catalog)?;
+        engine.set_view_policies(policies(&catalog));
         Ok(Store {
             engine,
             catalog: RwLock::new(Arc::new(catalog)),

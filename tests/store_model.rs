@@ -13,8 +13,11 @@
 //!
 //! The ttl view's event times are seconds after the Unix epoch, so its online
 //! `latest` read (ttl checked against the wall clock) is `OUTSIDE_MAX_AGE`
-//! whenever a version exists; the model checks exactly that, with the
-//! version's timestamps set as `store::feature_row` documents.
+//! whenever a version exists, unless that version is dated in the future
+//! (the generator's rare `i64::MAX - 1`), which is served; the model ages
+//! versions against the clock read just before the call, which gives the
+//! same answer for such times, and expects the version's timestamps set
+//! even when it is outside the ttl, as `store::feature_row` does.
 //!
 //! Values are compared bit for bit (floats by their bits, so NaN payloads
 //! and `-0.0` must survive too).
@@ -26,7 +29,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use strata::catalog::{Catalog, defs};
-use strata::engine::{Options, SyncPolicy};
+use strata::engine::{CompactionOptions, Options, SyncPolicy};
 use strata::format::schema::{KeyValue, Value};
 use strata::format::segment::SegmentOptions;
 use strata::store::{
@@ -338,17 +341,27 @@ fn history_bits(h: &[HistoryRow]) -> Vec<(i64, i64, Vec<Bits>)> {
 // ---------------------------------------------------------------------------
 // The store.
 
-fn options() -> StoreOptions {
+/// Small memtables and blocks: seals, several segments, versions of one key
+/// spread over blocks; merges after every two flushes and never more than
+/// three segments for long. With `background`, merges run in the engine's
+/// thread at any time; without, only when an op asks, so that a failure
+/// replays exactly.
+fn options(background: bool) -> StoreOptions {
     StoreOptions {
         engine: Options {
             sync: SyncPolicy::Never,
-            // Small memtables and blocks: seals, several segments, versions of
-            // one key spread over blocks.
             memtable_bytes: 2048,
             segment: SegmentOptions {
                 block_size: 256,
                 restart_interval: 4,
                 ..SegmentOptions::default()
+            },
+            compaction: CompactionOptions {
+                background,
+                min_merge: 2,
+                max_segments: 3,
+                stall_segments: 6,
+                ..CompactionOptions::default()
             },
             ..Options::default()
         },
@@ -356,8 +369,8 @@ fn options() -> StoreOptions {
 }
 
 /// Opens a new store in `dir` and applies [`DEFS`]; returns the catalog.
-fn create(dir: &Path) -> (Store, Catalog) {
-    let store = Store::open_with(dir, options()).unwrap();
+fn create(dir: &Path, background: bool) -> (Store, Catalog) {
+    let store = Store::open_with(dir, options(background)).unwrap();
     let parsed = defs::parse(DEFS).unwrap();
     let cat = defs::apply(&store.catalog(), &parsed).unwrap();
     store.set_catalog(cat.clone()).unwrap();
@@ -369,9 +382,9 @@ fn create(dir: &Path) -> (Store, Catalog) {
     (store, cat)
 }
 
-fn reopen(store: &mut Option<Store>, dir: &Path, cat: &Catalog) {
+fn reopen(store: &mut Option<Store>, dir: &Path, cat: &Catalog, background: bool) {
     drop(store.take());
-    let s = Store::open_with(dir, options()).unwrap();
+    let s = Store::open_with(dir, options(background)).unwrap();
     assert_eq!(*s.catalog(), *cat, "the catalog survives a reopen");
     *store = Some(s);
 }
@@ -387,6 +400,13 @@ fn write(store: &Store, view: View, rows: &[(Key, i64, i64, Vec<Value>)]) {
         })
         .collect();
     store.write(view.name(), &rows).unwrap();
+}
+
+/// Writes one row to the store and the model.
+fn put(store: &Store, model: &mut Model, view: View, row: (Key, i64, i64, Vec<Value>)) {
+    write(store, view, std::slice::from_ref(&row));
+    let (k, e, c, v) = row;
+    model.put(view, k, e, c, v);
 }
 
 fn delete_user(store: &Store, u: usize) {
@@ -501,7 +521,11 @@ enum Op {
     DeleteUser(usize),
     DeleteMerchant(usize),
     Flush,
+    /// `Engine::compact`: everything into one bottom segment.
     Compact,
+    /// `Engine::compact_as_needed`: the size-tiered policy's merges, which
+    /// may leave older segments (and so must keep tombstones).
+    CompactAsNeeded,
     Reopen,
 }
 
@@ -601,6 +625,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..MERCHANTS.len()).prop_map(Op::DeleteMerchant),
         1 => Just(Op::Flush),
         1 => Just(Op::Compact),
+        1 => Just(Op::CompactAsNeeded),
         1 => Just(Op::Reopen),
     ]
 }
@@ -616,9 +641,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
-    fn typed_reads_match_the_model(ops in prop::collection::vec(op(), 1..40)) {
+    fn typed_reads_match_the_model(
+        background in any::<bool>(),
+        ops in prop::collection::vec(op(), 1..40),
+    ) {
         let dir = tempfile::tempdir().unwrap();
-        let (store, cat) = create(dir.path());
+        let (store, cat) = create(dir.path(), background);
         let mut store = Some(store);
         let mut model = Model::default();
         for op in ops {
@@ -651,7 +679,10 @@ proptest! {
                 Op::Compact => {
                     s.engine().compact().unwrap();
                 }
-                Op::Reopen => reopen(&mut store, dir.path(), &cat),
+                Op::CompactAsNeeded => {
+                    s.engine().compact_as_needed().unwrap();
+                }
+                Op::Reopen => reopen(&mut store, dir.path(), &cat, background),
             }
             check(store.as_ref().unwrap(), &model)?;
         }
@@ -707,7 +738,7 @@ fn assert_matches(store: &Store, model: &Model) {
 #[test]
 fn a_late_write_with_an_older_event_never_hides_the_newer_one() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = create(dir.path());
+    let (store, _) = create(dir.path(), false);
     let mut model = Model::default();
     let k = Key::User(1);
     for (e, c, n) in [(10 * SEC, SEC, 1), (5 * SEC, 3 * SEC, 2)] {
@@ -744,7 +775,7 @@ fn a_late_write_with_an_older_event_never_hides_the_newer_one() {
 #[test]
 fn an_exact_rewrite_replaces_the_version_across_flush_and_compaction() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, cat) = create(dir.path());
+    let (store, cat) = create(dir.path(), false);
     let mut store = Some(store);
     let mut model = Model::default();
     let k = Key::Merchant(2);
@@ -769,14 +800,14 @@ fn an_exact_rewrite_replaces_the_version_across_flush_and_compaction() {
     }
     store.as_ref().unwrap().engine().compact().unwrap();
     assert_matches(store.as_ref().unwrap(), &model);
-    reopen(&mut store, dir.path(), &cat);
+    reopen(&mut store, dir.path(), &cat, false);
     assert_matches(store.as_ref().unwrap(), &model);
 }
 
 #[test]
 fn ttl_boundary_and_latest_of_an_old_version_are_outside_max_age() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = create(dir.path());
+    let (store, _) = create(dir.path(), false);
     let k = Key::Merchant(0);
     write(&store, View::MerchantRisk, &[(k, 5 * SEC, 0, risk_row(1))]);
     let kv = k.values();
@@ -809,57 +840,28 @@ fn ttl_boundary_and_latest_of_an_old_version_are_outside_max_age() {
 #[test]
 fn delete_then_write_again_across_a_flush() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, cat) = create(dir.path());
+    let (store, cat) = create(dir.path(), false);
     let mut store = Some(store);
     let mut model = Model::default();
-    let mut put = |s: &Store, view: View, k: Key, e: i64, c: i64, v: Vec<Value>| {
-        write(s, view, &[(k, e, c, v.clone())]);
-        model.put(view, k, e, c, v);
-    };
     {
         let s = store.as_ref().unwrap();
         for u in 0..USERS.len() {
-            put(
-                s,
-                View::UserStats,
-                Key::User(u),
-                10 * SEC,
-                SEC,
-                stats_row(1),
-            );
+            let row = (Key::User(u), 10 * SEC, SEC, stats_row(1));
+            put(s, &mut model, View::UserStats, row);
             for m in 0..MERCHANTS.len() {
-                put(
-                    s,
-                    View::UserMerchant,
-                    Key::Pair(u, m),
-                    10 * SEC,
-                    SEC,
-                    pair_row(1),
-                );
+                let row = (Key::Pair(u, m), 10 * SEC, SEC, pair_row(1));
+                put(s, &mut model, View::UserMerchant, row);
             }
         }
         for m in 0..MERCHANTS.len() {
-            put(
-                s,
-                View::MerchantRisk,
-                Key::Merchant(m),
-                10 * SEC,
-                SEC,
-                risk_row(1),
-            );
+            let row = (Key::Merchant(m), 10 * SEC, SEC, risk_row(1));
+            put(s, &mut model, View::MerchantRisk, row);
         }
         s.flush().unwrap();
         // Some of the doomed versions are still in the memtable.
-        put(
-            s,
-            View::UserMerchant,
-            Key::Pair(1, 2),
-            12 * SEC,
-            SEC,
-            pair_row(2),
-        );
+        let row = (Key::Pair(1, 2), 12 * SEC, SEC, pair_row(2));
+        put(s, &mut model, View::UserMerchant, row);
     }
-    drop(put);
     let s = store.as_ref().unwrap();
     delete_user(s, 1);
     model.delete_user(1);
@@ -894,8 +896,7 @@ fn delete_then_write_again_across_a_flush() {
             View::MerchantRisk => risk_row(7),
             View::UserMerchant => pair_row(7),
         };
-        write(s, view, &[(k, 3 * SEC, 0, v.clone())]);
-        model.put(view, k, 3 * SEC, 0, v);
+        put(s, &mut model, view, (k, 3 * SEC, 0, v));
     }
     assert_matches(s, &model);
     let got = s
@@ -906,14 +907,14 @@ fn delete_then_write_again_across_a_flush() {
     assert_matches(s, &model);
     s.engine().compact().unwrap();
     assert_matches(s, &model);
-    reopen(&mut store, dir.path(), &cat);
+    reopen(&mut store, dir.path(), &cat, false);
     assert_matches(store.as_ref().unwrap(), &model);
 }
 
 #[test]
 fn reopen_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, cat) = create(dir.path());
+    let (store, cat) = create(dir.path(), false);
     let mut store = Some(store);
     let mut model = Model::default();
     let s = store.as_ref().unwrap();
@@ -945,8 +946,66 @@ fn reopen_keeps_everything() {
         }
     }
     assert_matches(s, &model);
-    reopen(&mut store, dir.path(), &cat);
+    reopen(&mut store, dir.path(), &cat, false);
     assert_matches(store.as_ref().unwrap(), &model);
-    reopen(&mut store, dir.path(), &cat);
+    reopen(&mut store, dir.path(), &cat, false);
     assert_matches(store.as_ref().unwrap(), &model);
+}
+
+/// A store whose only view keeps one version per key (`max_versions = 1`).
+const CAPPED: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[feature_views]]
+name = "capped"
+entities = ["user"]
+max_versions = 1
+features = [{ name = "n", type = "int64" }]
+"#;
+
+/// Writes three versions of one key to `capped`, flushes, optionally
+/// reopens, compacts fully, and returns the event times `history` lists.
+fn capped_history_after_compaction(reopen_first: bool) -> Vec<i64> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open_with(dir.path(), options(false)).unwrap();
+    let parsed = defs::parse(CAPPED).unwrap();
+    let cat = defs::apply(&store.catalog(), &parsed).unwrap();
+    store.set_catalog(cat).unwrap();
+    let key = [KeyValue::Int64(1)];
+    let rows: Vec<_> = (1..=3)
+        .map(|i| RowWrite {
+            key: key.to_vec(),
+            event_ts: i * SEC,
+            created_ts: Some(0),
+            values: vec![Value::Int64(i)],
+        })
+        .collect();
+    store.write("capped", &rows).unwrap();
+    store.flush().unwrap();
+    if reopen_first {
+        drop(store);
+        store = Store::open_with(dir.path(), options(false)).unwrap();
+    }
+    store.engine().compact().unwrap();
+    store
+        .history("capped", &key, i64::MIN, i64::MAX, None)
+        .unwrap()
+        .iter()
+        .map(|r| r.event_ts)
+        .collect()
+}
+
+#[test]
+fn max_versions_prunes_at_compaction() {
+    assert_eq!(capped_history_after_compaction(false), vec![3 * SEC]);
+}
+
+/// Regression: `Store::open_with` once loaded the catalog without handing
+/// the views' pruning policies to the engine, so compaction after a reopen
+/// kept every version.
+#[test]
+fn max_versions_prunes_at_compaction_after_a_reopen() {
+    assert_eq!(capped_history_after_compaction(true), vec![3 * SEC]);
 }

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use strata::format::block::{decompress_into, read_stored, Block, BlockBuilder, Compression};
+use strata::format::block::{Block, BlockBuilder, Compression, decompress_into, read_stored};
 
 const MAX_STEPS: usize = 4096;
 
@@ -39,7 +39,10 @@ fn raw(target: &[u8], bytes: &[u8]) {
             if let Ok(it) = block.seek_from_restart(r, target, Vec::new())
                 && it.valid()
             {
-                assert!(it.key() >= target, "seek_from_restart landed before its target");
+                assert!(
+                    it.key() >= target,
+                    "seek_from_restart landed before its target"
+                );
             }
         }
         let _ = block.seek_from_restart(n, target, Vec::new());
@@ -104,7 +107,9 @@ fn built(interval: u8, bytes: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [mode, tlen, bytes @ ..] = data else { return };
+    let [mode, tlen, bytes @ ..] = data else {
+        return;
+    };
     if mode % 2 == 0 {
         let (target, block) = bytes.split_at(usize::from(*tlen).min(bytes.len()));
         raw(target, block);

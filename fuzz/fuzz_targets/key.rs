@@ -9,7 +9,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strata::format::key::{decode_entity_key, encode_entity_key, internal_key, split, MAX_ENTITY_KEY_LEN, TS_SUFFIX_LEN, VIEW_ID_LEN};
+use strata::format::key::{
+    MAX_ENTITY_KEY_LEN, TS_SUFFIX_LEN, VIEW_ID_LEN, decode_entity_key, encode_entity_key,
+    internal_key, split,
+};
 use strata::format::schema::KeyType::{self, Int64, String};
 
 const SHAPES: &[&[KeyType]] = &[
@@ -27,7 +30,13 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(parts.prefix.len() + TS_SUFFIX_LEN, data.len());
         assert_eq!(parts.entity_key().len() + VIEW_ID_LEN, parts.prefix.len());
         let mut again = Vec::new();
-        internal_key(parts.view(), parts.entity_key(), parts.event_ts, parts.created_ts, &mut again);
+        internal_key(
+            parts.view(),
+            parts.entity_key(),
+            parts.event_ts,
+            parts.created_ts,
+            &mut again,
+        );
         assert_eq!(again, data, "split then reassemble");
         let _ = parts.is_tombstone();
     } else {
@@ -42,16 +51,26 @@ fuzz_target!(|data: &[u8]| {
         let mut out = Vec::new();
         match encode_entity_key(types, values, &mut out) {
             Ok(()) => assert_eq!(out, bytes, "the entity-key encoding is canonical"),
-            Err(_) => assert!(bytes.len() > MAX_ENTITY_KEY_LEN, "a decoded key fails to re-encode"),
+            Err(_) => assert!(
+                bytes.len() > MAX_ENTITY_KEY_LEN,
+                "a decoded key fails to re-encode"
+            ),
         }
     }
     let (a, b) = bytes.split_at((*cut as usize).min(bytes.len()));
     if let (Ok(va), Ok(vb)) = (decode_entity_key(types, a), decode_entity_key(types, b)) {
-        assert_eq!(a.cmp(b), va.cmp(&vb), "byte order of encodings is value order");
+        assert_eq!(
+            a.cmp(b),
+            va.cmp(&vb),
+            "byte order of encodings is value order"
+        );
         // Prefix-freeness: one key's encoding is never a proper prefix of
         // another's (of the same shape).
         if a.len() != b.len() {
-            assert!(!b.starts_with(a) && !a.starts_with(b), "an encoding is a prefix of another");
+            assert!(
+                !b.starts_with(a) && !a.starts_with(b),
+                "an encoding is a prefix of another"
+            );
         }
     }
 });

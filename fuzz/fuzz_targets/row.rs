@@ -19,9 +19,30 @@ const SCHEMAS: &[&[FeatureType]] = &[
     &[Float64, Float32, Bool],
     &[String, Bytes],
     &[Timestamp, ListFloat32],
-    &[Int64, Float64, Float32, Bool, String, Bytes, Timestamp, ListFloat32],
+    &[
+        Int64,
+        Float64,
+        Float32,
+        Bool,
+        String,
+        Bytes,
+        Timestamp,
+        ListFloat32,
+    ],
     &[Bool, Bool, Bool, Bool, Bool, Bool, Bool, Bool, Bool, String],
-    &[ListFloat32, ListFloat32, Int64, String, Bytes, Bool, Float32, Float64, Timestamp, Int64, Int64],
+    &[
+        ListFloat32,
+        ListFloat32,
+        Int64,
+        String,
+        Bytes,
+        Bool,
+        Float32,
+        Float64,
+        Timestamp,
+        Int64,
+        Int64,
+    ],
 ];
 
 /// Equality with floats compared by their bits (NaN == NaN).
@@ -41,12 +62,19 @@ fn same_row(a: &[Value], b: &[Value]) -> bool {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((sel, bytes)) = data.split_first() else { return };
+    let Some((sel, bytes)) = data.split_first() else {
+        return;
+    };
     let schema = SCHEMAS[*sel as usize % SCHEMAS.len()];
-    let Ok(values) = decode_row(schema, bytes) else { return };
+    let Ok(values) = decode_row(schema, bytes) else {
+        return;
+    };
     assert_eq!(values.len(), schema.len());
     for (ty, v) in schema.iter().zip(&values) {
-        assert!(v.feature_type().is_none_or(|t| t == *ty), "a {ty} field decoded as {v:?}");
+        assert!(
+            v.feature_type().is_none_or(|t| t == *ty),
+            "a {ty} field decoded as {v:?}"
+        );
     }
 
     let mut visited = Vec::new();
@@ -69,5 +97,8 @@ fuzz_target!(|data: &[u8]| {
     grown.extend([Int64, String]);
     let wider = decode_row(&grown, bytes).expect("a row decodes against a grown schema");
     assert!(same_row(&wider[..schema.len()], &values));
-    assert!(wider[schema.len()..].iter().all(Value::is_null), "fields the row predates are null");
+    assert!(
+        wider[schema.len()..].iter().all(Value::is_null),
+        "fields the row predates are null"
+    );
 });

@@ -2,36 +2,50 @@
 //! data blocks.
 //!
 //! Input: `mode: u8 | bytes`.
-//! - Mode even: the bytes are parsed as a segment file; if that succeeds,
+//! - Mode 0 (mod 3): the bytes are parsed as a segment file; if that succeeds,
 //!   every structure it names is walked (bounded): bloom probes, hash-index
 //!   candidates and block offsets, every data block through the block index
 //!   (checksum, decompression, `Block`, entries, values, keys), and
 //!   `find_block` seeks. Checks: no panic.
-//! - Mode odd: a segment is built from entries cut from the input, with
-//!   block size, restart interval, bloom bits and compression from the input.
-//!   Every entry must be found through the block index and through the hash
-//!   index, the bloom filter must admit every prefix, and the props must
-//!   match. Then one byte of the file is changed (position and mask from the
-//!   input): parsing may fail, but any read that succeeds must return exactly
-//!   what was written (every byte is under a checksum or a magic number).
+//! - Mode 1 and 2 (mod 3): a segment is built from entries cut from the
+//!   input, with block size, restart interval, bloom bits and compression
+//!   from the input. Every entry must be found through the block index and
+//!   through the hash index, the bloom filter must admit every prefix, and
+//!   the props must match. Then one byte of the file is changed (position and
+//!   mask from the input).
+//!   - Mode 1: parsing may fail, but any read that succeeds must return
+//!     exactly what was written (every byte is under a checksum or a magic
+//!     number).
+//!   - Mode 2: the checksum covering the changed byte is recomputed, so the
+//!     damage reaches the decoders behind it (index entries, props, filter
+//!     and hash-index geometry, block entries): everything is walked again
+//!     and nothing may panic.
 #![no_main]
 
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use strata::format::block::Block;
-use strata::format::bloom;
-use strata::format::key::{encode_int_key, internal_key, split, TOMBSTONE_TS};
-use strata::format::segment::{
-    decode_value, read_data_block, BlockHandle, EntryKind, SegmentBuilder, SegmentLayout, SegmentOptions,
-};
 use strata::format::DecodeError;
+use strata::format::block::Block;
+use strata::format::key::{TOMBSTONE_TS, encode_int_key, internal_key, split};
+use strata::format::segment::{
+    BlockHandle, EntryKind, FOOTER_LEN, SegmentBuilder, SegmentLayout, SegmentOptions,
+    decode_value, read_data_block,
+};
+use strata::format::{bloom, checksum};
 
 const MAX_BLOCKS: usize = 64;
+
+/// An entry as read: `(internal key, value)`.
+type Found = Option<(Vec<u8>, Vec<u8>)>;
 const MAX_ENTRIES: usize = 512;
 
 /// The bytes of data block `h`, decompressed into `scratch` if need be.
-fn block_bytes<'a>(file: &'a [u8], h: BlockHandle, scratch: &'a mut Vec<u8>) -> Result<&'a [u8], DecodeError> {
+fn block_bytes<'a>(
+    file: &'a [u8],
+    h: BlockHandle,
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8], DecodeError> {
     if read_data_block(file, h, true, scratch)? {
         Ok(&scratch[..])
     } else {
@@ -42,7 +56,12 @@ fn block_bytes<'a>(file: &'a [u8], h: BlockHandle, scratch: &'a mut Vec<u8>) -> 
 /// Walks everything `layout` names, discarding results: must not panic.
 fn walk(file: &[u8], layout: &SegmentLayout) {
     let bloom = layout.bloom(file);
-    for p in [&layout.props.first_key[..], &layout.props.last_key[..], b"", b"\x00\x00\x00\x01"] {
+    for p in [
+        &layout.props.first_key[..],
+        &layout.props.last_key[..],
+        b"",
+        b"\x00\x00\x00\x01",
+    ] {
         let h = bloom::hash(p);
         let _ = bloom.may_contain(h);
         let hidx = layout.hash_index(file);
@@ -63,12 +82,20 @@ fn walk(file: &[u8], layout: &SegmentLayout) {
         }
         let _ = layout.find_block(file, p);
     }
-    let Ok(index) = layout.index(file) else { return };
+    let Ok(index) = layout.index(file) else {
+        return;
+    };
     for i in 0..layout.data_blocks().min(MAX_BLOCKS) {
-        let Ok(h) = layout.block_handle(&index, i) else { continue };
+        let Ok(h) = layout.block_handle(&index, i) else {
+            continue;
+        };
         let mut scratch = Vec::new();
-        let Ok(bytes) = block_bytes(file, h, &mut scratch) else { continue };
-        let Ok(block) = Block::new(bytes) else { continue };
+        let Ok(bytes) = block_bytes(file, h, &mut scratch) else {
+            continue;
+        };
+        let Ok(block) = Block::new(bytes) else {
+            continue;
+        };
         let mut it = block.iter();
         for _ in 0..MAX_ENTRIES {
             match it.advance(&block) {
@@ -83,22 +110,37 @@ fn walk(file: &[u8], layout: &SegmentLayout) {
 }
 
 /// The entry at or after `target` through the block index.
-fn lookup(file: &[u8], layout: &SegmentLayout, target: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, DecodeError> {
-    let Some((_, h)) = layout.find_block(file, target)? else { return Ok(None) };
+fn lookup(file: &[u8], layout: &SegmentLayout, target: &[u8]) -> Result<Found, DecodeError> {
+    let Some((_, h)) = layout.find_block(file, target)? else {
+        return Ok(None);
+    };
     let mut scratch = Vec::new();
     let block = Block::new(block_bytes(file, h, &mut scratch)?)?;
     let it = block.seek(target, Vec::new())?;
-    Ok(it.valid().then(|| (it.key().to_vec(), it.value(&block).to_vec())))
+    Ok(it
+        .valid()
+        .then(|| (it.key().to_vec(), it.value(&block).to_vec())))
 }
 
 /// The first entry of `prefix` through the hash index: `Ok(None)` if no
 /// candidate position holds it.
-fn hash_lookup(file: &[u8], layout: &SegmentLayout, prefix: &[u8], first: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, DecodeError> {
+fn hash_lookup(
+    file: &[u8],
+    layout: &SegmentLayout,
+    prefix: &[u8],
+    first: &[u8],
+) -> Result<Found, DecodeError> {
     let hidx = layout.hash_index(file);
     for (b, r) in hidx.candidates(bloom::hash(prefix)) {
-        let Some((offset, len)) = hidx.block(b) else { continue };
+        let Some((offset, len)) = hidx.block(b) else {
+            continue;
+        };
         let mut scratch = Vec::new();
-        let block = Block::new(block_bytes(file, BlockHandle { offset, len }, &mut scratch)?)?;
+        let block = Block::new(block_bytes(
+            file,
+            BlockHandle { offset, len },
+            &mut scratch,
+        )?)?;
         let it = block.seek_from_restart(r, first, Vec::new())?;
         if it.valid() && it.key() == first {
             return Ok(Some((it.key().to_vec(), it.value(&block).to_vec())));
@@ -107,8 +149,33 @@ fn hash_lookup(file: &[u8], layout: &SegmentLayout, prefix: &[u8], first: &[u8])
     Ok(None)
 }
 
-fn built(bytes: &[u8]) {
-    let [o0, o1, o2, at_lo, at_hi, mask, rest @ ..] = bytes else { return };
+/// Every checksummed region of a well-formed segment: `(start, covered
+/// len, where its crc32c is stored)`. Stored blocks cover their bytes and
+/// compression byte; the footer covers everything before its checksum.
+fn checksummed_regions(file: &[u8], layout: &SegmentLayout) -> Vec<(usize, usize, usize)> {
+    let mut out = Vec::new();
+    let index = layout.index(file).expect("a built segment's index");
+    for i in 0..layout.data_blocks() {
+        let h = layout
+            .block_handle(&index, i)
+            .expect("a built segment's block handle");
+        out.push((h.offset, h.len + 1, h.offset + h.len + 1));
+    }
+    let footer_at = file.len() - FOOTER_LEN;
+    for i in 0..(FOOTER_LEN - 16) / 12 {
+        let f = &file[footer_at + 12 * i..];
+        let offset = u64::from_le_bytes(f[..8].try_into().unwrap()) as usize;
+        let len = u32::from_le_bytes(f[8..12].try_into().unwrap()) as usize;
+        out.push((offset, len + 1, offset + len + 1));
+    }
+    out.push((footer_at, FOOTER_LEN - 12, footer_at + FOOTER_LEN - 12));
+    out
+}
+
+fn built(bytes: &[u8], fix_checksum: bool) {
+    let [o0, o1, o2, at_lo, at_hi, mask, rest @ ..] = bytes else {
+        return;
+    };
     let opts = SegmentOptions {
         block_size: 64 + usize::from(*o0) * 8,
         restart_interval: 1 + usize::from(*o1 % 16),
@@ -122,7 +189,13 @@ fn built(bytes: &[u8]) {
         let (view, k) = (u32::from(c[0] / 64), i64::from(c[0] % 64));
         let ts = i64::from(c[1]) - 128;
         if c[2] % 7 == 0 {
-            internal_key(view, &encode_int_key(k), TOMBSTONE_TS, TOMBSTONE_TS, &mut key);
+            internal_key(
+                view,
+                &encode_int_key(k),
+                TOMBSTONE_TS,
+                TOMBSTONE_TS,
+                &mut key,
+            );
             entries.insert(key.clone(), vec![EntryKind::Tombstone as u8]);
         } else {
             internal_key(view, &encode_int_key(k), ts, ts * 3, &mut key);
@@ -137,7 +210,11 @@ fn built(bytes: &[u8]) {
     let mut b = SegmentBuilder::new(opts);
     let mut file = Vec::new();
     for (k, v) in &entries {
-        let kind = if v[0] == 0 { EntryKind::Version } else { EntryKind::Tombstone };
+        let kind = if v[0] == 0 {
+            EntryKind::Version
+        } else {
+            EntryKind::Tombstone
+        };
         b.add(k, kind, &v[1..]).expect("keys are added in order");
         file.extend(b.take_output());
     }
@@ -154,13 +231,22 @@ fn built(bytes: &[u8]) {
     let mut last_prefix: &[u8] = &[];
     for (k, v) in &entries {
         let want = Some((k.clone(), v.clone()));
-        assert_eq!(lookup(&file, &layout, k).expect("lookup in a built segment"), want);
+        assert_eq!(
+            lookup(&file, &layout, k).expect("lookup in a built segment"),
+            want
+        );
         let prefix = split(k).unwrap().prefix;
         if prefix != last_prefix {
             // The prefix's first (newest) entry.
-            assert!(bloom.may_contain(bloom::hash(prefix)), "bloom false negative");
+            assert!(
+                bloom.may_contain(bloom::hash(prefix)),
+                "bloom false negative"
+            );
             if hidx.is_present() {
-                assert_eq!(hash_lookup(&file, &layout, prefix, k).expect("hash lookup in a built segment"), want);
+                assert_eq!(
+                    hash_lookup(&file, &layout, prefix, k).expect("hash lookup in a built segment"),
+                    want
+                );
             }
             last_prefix = prefix;
         }
@@ -168,20 +254,54 @@ fn built(bytes: &[u8]) {
     walk(&file, &layout);
 
     let at = usize::from(u16::from_le_bytes([*at_lo, *at_hi])) % file.len();
+    let regions = checksummed_regions(&file, &layout);
     file[at] ^= if *mask == 0 { 1 } else { *mask };
-    let Ok(layout) = SegmentLayout::parse(&file) else { return };
+    if fix_checksum {
+        if let Some(&(start, len, crc_at)) = regions.iter().find(|r| (r.0..r.0 + r.1).contains(&at))
+        {
+            let crc = checksum(&[&file[start..start + len]]);
+            file[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+        }
+        if let Ok(layout) = SegmentLayout::parse(&file) {
+            walk(&file, &layout);
+            let mut last_prefix: &[u8] = &[];
+            for k in entries.keys() {
+                let _ = lookup(&file, &layout, k);
+                let prefix = split(k).unwrap().prefix;
+                if prefix != last_prefix {
+                    let _ = hash_lookup(&file, &layout, prefix, k);
+                    last_prefix = prefix;
+                }
+            }
+        }
+        return;
+    }
+    let Ok(layout) = SegmentLayout::parse(&file) else {
+        return;
+    };
     let mut last_prefix: &[u8] = &[];
     for (k, v) in &entries {
         if let Ok(found) = lookup(&file, &layout, k) {
-            assert_eq!(found, Some((k.clone(), v.clone())), "wrong entry read after a change at {at}");
+            assert_eq!(
+                found,
+                Some((k.clone(), v.clone())),
+                "wrong entry read after a change at {at}"
+            );
         }
         let prefix = split(k).unwrap().prefix;
         if prefix != last_prefix {
-            assert!(layout.bloom(&file).may_contain(bloom::hash(prefix)), "bloom false negative after a change at {at}");
+            assert!(
+                layout.bloom(&file).may_contain(bloom::hash(prefix)),
+                "bloom false negative after a change at {at}"
+            );
             if layout.hash_index(&file).is_present()
                 && let Ok(found) = hash_lookup(&file, &layout, prefix, k)
             {
-                assert_eq!(found, Some((k.clone(), v.clone())), "wrong entry through the hash index after a change at {at}");
+                assert_eq!(
+                    found,
+                    Some((k.clone(), v.clone())),
+                    "wrong entry through the hash index after a change at {at}"
+                );
             }
             last_prefix = prefix;
         }
@@ -190,12 +310,16 @@ fn built(bytes: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((mode, bytes)) = data.split_first() else { return };
-    if mode % 2 == 0 {
-        if let Ok(layout) = SegmentLayout::parse(bytes) {
-            walk(bytes, &layout);
+    let Some((mode, bytes)) = data.split_first() else {
+        return;
+    };
+    match mode % 3 {
+        0 => {
+            if let Ok(layout) = SegmentLayout::parse(bytes) {
+                walk(bytes, &layout);
+            }
         }
-    } else {
-        built(bytes);
+        1 => built(bytes, false),
+        _ => built(bytes, true),
     }
 });

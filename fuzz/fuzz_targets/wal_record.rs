@@ -17,14 +17,20 @@ use libfuzzer_sys::fuzz_target;
 use strata::format::key::{encode_int_key, internal_key, split};
 use strata::format::segment::EntryKind;
 use strata::format::wal::{
-    decode_batch, decode_header, encode_header, scan, BatchEncoder, Tail, RECORD_HEADER_LEN, RECORD_TRAILER_LEN,
+    BatchEncoder, RECORD_HEADER_LEN, RECORD_TRAILER_LEN, Tail, decode_batch, decode_header,
+    encode_header, scan,
 };
 
 fn reencode_check(payload: &[u8]) {
-    let Ok(batch) = decode_batch(payload) else { return };
+    let Ok(batch) = decode_batch(payload) else {
+        return;
+    };
     let mut enc = BatchEncoder::default();
     for op in &batch.ops {
-        assert!(split(op.key).is_ok(), "decode_batch let a short key through");
+        assert!(
+            split(op.key).is_ok(),
+            "decode_batch let a short key through"
+        );
         enc.put(op.kind, op.key, op.row);
     }
     let mut rec = Vec::new();
@@ -60,7 +66,9 @@ fn raw(bytes: &[u8]) {
 }
 
 fn damaged(bytes: &[u8]) {
-    let [at_lo, at_hi, mask, rest @ ..] = bytes else { return };
+    let [at_lo, at_hi, mask, rest @ ..] = bytes else {
+        return;
+    };
     // Records of 1..4 ops each, built from the input.
     let mut records = Vec::new();
     let mut starts = Vec::new();
@@ -93,10 +101,17 @@ fn damaged(bytes: &[u8]) {
     let tail = scan(&records, |off, payload| {
         assert_eq!(off, starts[yielded]);
         let end = starts.get(yielded + 1).copied().unwrap_or(original.len()) - RECORD_TRAILER_LEN;
-        assert_eq!(payload, &original[off + RECORD_HEADER_LEN..end], "a changed payload was yielded");
+        assert_eq!(
+            payload,
+            &original[off + RECORD_HEADER_LEN..end],
+            "a changed payload was yielded"
+        );
         yielded += 1;
     });
-    assert_eq!(yielded, bad_record, "the scan went past the changed byte at {at}");
+    assert_eq!(
+        yielded, bad_record,
+        "the scan went past the changed byte at {at}"
+    );
     match tail {
         Tail::Clean => panic!("a changed byte at {at} went unnoticed"),
         Tail::Torn { offset } => assert_eq!(offset, starts[bad_record]),
@@ -105,6 +120,12 @@ fn damaged(bytes: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((mode, bytes)) = data.split_first() else { return };
-    if mode % 2 == 0 { raw(bytes) } else { damaged(bytes) }
+    let Some((mode, bytes)) = data.split_first() else {
+        return;
+    };
+    if mode % 2 == 0 {
+        raw(bytes)
+    } else {
+        damaged(bytes)
+    }
 });

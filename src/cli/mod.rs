@@ -2,6 +2,7 @@
 //! definitions; this module does the work.
 
 pub mod demo;
+pub mod export;
 pub mod output;
 pub mod parse;
 

@@ -12,87 +12,57 @@ use std::time::Duration;
 
 use crate::format::wal::{self, BatchEncoder};
 
+use super::io::SyncKind;
 use super::{Error, Inner, Result, SyncPolicy, WriteBatch, flush};
-
-/// Batches waiting for a leader.
-#[derive(Debug, Default)]
-pub struct Queue {
-    pending: Vec<(u64, BatchEncoder)>,
-    next_ticket: u64,
-    /// Every ticket below this one is committed (or failed).
-    done_below: u64,
-    leader_active: bool,
-    /// Tickets from this one on failed.
-    failed_from: Option<u64>,
-}
 
 pub fn write(inner: &Inner, batch: &WriteBatch) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
+    // A record must fit the WAL's limit, or recovery could not read it back.
+    let payload = batch.encoder().ops_len() + 8 + 10;
+    if payload > wal::MAX_RECORD_LEN {
+        return Err(Error::InvalidWrite(format!(
+            "a batch of {payload} bytes exceeds the WAL record limit of {} bytes; split it into smaller batches",
+            wal::MAX_RECORD_LEN
+        )));
+    }
     if let Some(why) = inner.poisoned() {
         return Err(Error::Poisoned(why));
     }
-    let mut q = inner.commit.lock();
-    let ticket = q.next_ticket;
-    q.next_ticket += 1;
-    q.pending.push((ticket, batch.encoder().clone()));
-    loop {
-        if q.done_below > ticket {
-            return match q.failed_from {
-                Some(f) if ticket >= f => {
-                    Err(Error::Poisoned(inner.poisoned().unwrap_or_default()))
-                }
-                _ => Ok(()),
-            };
-        }
-        if q.leader_active {
-            inner.commit_done.wait(&mut q);
-            continue;
-        }
-        q.leader_active = true;
-        let group = std::mem::take(&mut q.pending);
-        drop(q);
-        let result = commit_group(inner, &group);
-        q = inner.commit.lock();
-        q.leader_active = false;
-        let (first, last) = (
-            group.first().map_or(0, |g| g.0),
-            group.last().map_or(0, |g| g.0),
-        );
-        q.done_below = q.done_below.max(last + 1);
-        if let Err(e) = &result {
-            inner.set_poison(e);
-            q.failed_from.get_or_insert(first);
-        }
-        inner.commit_done.notify_all();
-        if let Err(e) = result
-            && (first..=last).contains(&ticket)
-        {
-            return Err(e);
-        }
-    }
+    inner
+        .commit
+        .submit(batch.encoder().clone(), |group| {
+            let result = commit_group(inner, group);
+            if let Err(e) = &result {
+                inner.set_poison(e);
+            }
+            result
+        })
+        .map_err(Error::Poisoned)
 }
 
 /// Writes, syncs and applies one group; the caller is the only leader.
 fn commit_group(inner: &Inner, group: &[(u64, BatchEncoder)]) -> Result<()> {
+    if group.is_empty() {
+        return Ok(());
+    }
     if let Some(why) = inner.poisoned() {
         return Err(Error::Poisoned(why));
     }
     let mut wal = inner.wal.lock();
-    let mut records = Vec::with_capacity(group.iter().map(|(_, b)| b.ops_len() + 32).sum());
+    let mut records = wal.take_buffer();
+    records.reserve(group.iter().map(|(_, b)| b.ops_len() + 32).sum());
     let mut seqno = inner.last_seqno.load(Ordering::Acquire) + 1;
     for (_, b) in group {
         b.write_record(seqno, &mut records);
         seqno += b.count();
     }
-    wal.append(&records)?;
-    if inner.opts.sync == SyncPolicy::Always {
-        wal.sync()?;
-    }
+    // With `Always`, the write and its sync go to the backend together.
+    let records = wal.append(records, inner.opts.sync == SyncPolicy::Always)?;
     let rs = inner.current.load();
     let mut bad = None;
-    wal::scan(&records, |_, payload| match wal::decode_batch(payload) {
+    let tail = wal::scan(&records, |_, payload| match wal::decode_batch(payload) {
         Ok(batch) => {
             for (i, op) in batch.ops.iter().enumerate() {
                 rs.mem.apply(batch.first_seqno + i as u64, op);
@@ -100,9 +70,15 @@ fn commit_group(inner: &Inner, group: &[(u64, BatchEncoder)]) -> Result<()> {
         }
         Err(e) => bad = Some(e),
     });
+    wal.recycle(records);
     if let Some(e) = bad {
         return Err(Error::InvalidWrite(format!(
             "a batch failed to decode after encoding: {e}"
+        )));
+    }
+    if tail != wal::Tail::Clean {
+        return Err(Error::InvalidWrite(format!(
+            "the WAL records just written do not read back: {tail:?}"
         )));
     }
     inner.last_seqno.store(seqno - 1, Ordering::Release);
@@ -125,9 +101,10 @@ pub fn sync_every(inner: &Inner, every: Duration) {
                 return;
             }
         }
-        let (file, path) = inner.wal.lock().handle();
-        if let Err(e) = file.sync_data() {
-            inner.set_poison(&Error::io("sync", path, e));
+        let file = inner.wal.lock().handle();
+        // A failure poisons the engine (through the backend).
+        if let Err(e) = inner.io.sync(&file, SyncKind::Data) {
+            inner.set_poison(&e);
             return;
         }
     }

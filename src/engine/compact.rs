@@ -15,16 +15,18 @@
 //!   long (writers wait when flushes get `stall_segments` ahead).
 //!
 //! While merging, on equal internal keys the newest source wins, and a
-//! tombstone hides its key's versions in older sources. Views' retention
-//! drops versions older than `now - retention` in any merge. When the run
-//! includes the oldest segment (nothing older can reappear), tombstones are
-//! dropped too, and so are versions beyond a view's `max_versions` newest.
+//! tombstone hides its key's versions in older sources. Pruning happens only
+//! when the run includes the oldest segment, where nothing older can
+//! reappear: tombstones are dropped, and so are versions older than a view's
+//! `now - retention` and versions beyond its `max_versions` newest. (Dropping
+//! an expired version in a run above older segments could let an even older
+//! version of the key there become the latest again.)
 //! Replaced segment files are removed when the last reader that holds them
 //! lets go. See docs/ENGINE.md for the amplification analysis.
 
+use crate::sync::Arc;
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::format::key::{self, VIEW_ID_LEN, ViewId};
@@ -265,9 +267,10 @@ fn merge<C: EntryCursor>(
             }
             EntryKind::Version => {
                 let hidden = tomb_source.is_some_and(|t| w > t);
-                let expired = policy
-                    .retention
-                    .is_some_and(|r| parts.event_ts < now.saturating_sub(r));
+                let expired = bottom
+                    && policy
+                        .retention
+                        .is_some_and(|r| parts.event_ts < now.saturating_sub(r));
                 let surplus = bottom && policy.max_versions.is_some_and(|n| kept_versions >= n);
                 !(hidden || expired || surplus)
             }

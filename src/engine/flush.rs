@@ -6,8 +6,8 @@
 //! it in the manifest together with the first WAL file still needed, swaps
 //! the read set, and removes the WAL files that are no longer needed.
 
+use crate::sync::Arc;
 use std::fs;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::format::manifest::SegmentEntry;

@@ -12,24 +12,32 @@ mod commit;
 mod compact;
 mod error;
 mod flush;
+pub mod group_commit;
+mod io;
 mod lock;
+#[cfg(all(test, strata_loom))]
+mod loom_tests;
 mod manifest;
 mod memtable;
 mod open;
 mod read;
 mod readset;
+pub mod retire;
 mod segment;
 mod wal;
 
 pub use compact::{CompactionOptions, MergeStats, ViewPolicy};
 pub use error::{Error, Result};
+pub use io::IoMode;
+#[doc(hidden)]
+pub use io::{FaultOp, Faults};
 
+use crate::sync::Arc;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use crate::sync::SwapCell;
 use parking_lot::{Condvar, Mutex};
 
 use crate::format::manifest::Manifest;
@@ -64,6 +72,9 @@ pub struct Options {
     pub compaction: CompactionOptions,
     /// The clock retention is measured against.
     pub clock: Clock,
+    /// The I/O backend of WAL appends and syncs and of segment writes and
+    /// compaction reads.
+    pub io: IoMode,
 }
 
 impl Default for Options {
@@ -74,17 +85,18 @@ impl Default for Options {
             segment: SegmentOptions::default(),
             compaction: CompactionOptions::default(),
             clock: Clock::default(),
+            io: IoMode::default(),
         }
     }
 }
 
 /// Microseconds since the Unix epoch; the system clock unless a test injects one.
 #[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+pub struct Clock(std::sync::Arc<dyn Fn() -> i64 + Send + Sync>);
 
 impl Clock {
     pub fn new(f: impl Fn() -> i64 + Send + Sync + 'static) -> Clock {
-        Clock(Arc::new(f))
+        Clock(std::sync::Arc::new(f))
     }
 
     pub fn now(&self) -> i64 {
@@ -368,6 +380,27 @@ impl Engine {
         self.inner.policies.store(Arc::new(policies));
     }
 
+    /// The I/O backend in use: `"io_uring"`, `"syscalls"` (or
+    /// `"fault-injection"` in tests).
+    pub fn io_backend(&self) -> &'static str {
+        self.inner.io.name()
+    }
+
+    /// Why io_uring is not in use although the [`IoMode`] tried it (the
+    /// kernel refused it).
+    pub fn io_fallback_reason(&self) -> Option<&str> {
+        self.inner.io.fallback_reason()
+    }
+
+    /// Reads every entry of every segment as a compaction does: through the
+    /// I/O backend's sequential reader if `through_io`, else through the
+    /// mmap. Returns the entries read. For benchmarks.
+    #[doc(hidden)]
+    pub fn scan_segments(&self, through_io: bool) -> Result<u64> {
+        let rs = self.inner.current.load();
+        segment::scan_entries(&rs.segments, through_io.then_some(&self.inner.io))
+    }
+
     pub fn stats(&self) -> Stats {
         let rs = self.inner.current.load();
         Stats {
@@ -408,25 +441,26 @@ pub(crate) struct Inner {
     _lock: lock::DirLock,
     pub recovery: RecoveryReport,
     /// What reads consult.
-    pub current: ArcSwap<ReadSet>,
+    pub current: SwapCell<ReadSet>,
     /// Serializes changes of `current` and of the manifest.
     pub state: Mutex<Manifest>,
     pub next_file: AtomicU64,
     pub last_seqno: AtomicU64,
     /// The WAL being appended to; held by the commit leader.
     pub wal: Mutex<wal::WalWriter>,
-    pub commit: Mutex<commit::Queue>,
-    pub commit_done: Condvar,
+    pub commit: group_commit::GroupCommit<crate::format::wal::BatchEncoder>,
     pub flush: Mutex<flush::FlushState>,
     pub flush_cv: Condvar,
     /// Held while a compaction runs.
     pub compaction: Mutex<()>,
     /// Wakes the compaction thread (with the `flush` mutex).
     pub compact_cv: Condvar,
-    pub policies: ArcSwap<std::collections::HashMap<ViewId, ViewPolicy>>,
+    pub policies: SwapCell<std::collections::HashMap<ViewId, ViewPolicy>>,
     pub counters: Counters,
     /// Set once a write, sync or flush failed: writes are refused after it.
-    pub poison: Mutex<Option<String>>,
+    /// Shared with `io`, which sets it when a write or sync fails.
+    pub poison: std::sync::Arc<parking_lot::Mutex<Option<String>>>,
+    pub io: io::Io,
 }
 
 impl Inner {

@@ -6,17 +6,18 @@
 //! append) is dropped and reported in [`RecoveryReport`]; any other damage
 //! is an error naming the file and offset.
 
+use crate::sync::Arc;
 use std::fs;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use arc_swap::ArcSwap;
+use crate::sync::SwapCell;
 use parking_lot::{Condvar, Mutex};
 
 use crate::format::manifest::{Manifest, SegmentEntry};
 use crate::format::wal as wal_format;
 
+use super::io::Io;
 use super::memtable::Memtable;
 use super::readset::ReadSet;
 use super::segment::{self, Segment};
@@ -43,6 +44,9 @@ fn file_numbers(dir: &Path, suffix: &str) -> Result<Vec<u64>> {
 pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
     fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
     let lock = lock::DirLock::acquire(dir)?;
+    // Every write below, recovery's included, goes through the backend.
+    let poison = std::sync::Arc::new(parking_lot::Mutex::new(None));
+    let io = Io::start(&opts.io, dir, poison.clone())?;
     let seg_dir = segment::segment_dir(dir);
     let wal_dir = wal::wal_dir(dir);
     let mut report = RecoveryReport::default();
@@ -138,13 +142,13 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
 
     let memtable_bytes = opts.memtable_bytes;
     let wal_number = next_file.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    let writer = WalWriter::create(dir, wal_number)?;
+    let writer = WalWriter::create_with(&io, dir, wal_number)?;
     let inner = Inner {
         dir: dir.to_path_buf(),
         opts,
         _lock: lock,
         recovery: report,
-        current: ArcSwap::from_pointee(ReadSet {
+        current: SwapCell::new(ReadSet {
             mem: Arc::new(Memtable::new(wal_number, memtable_bytes)),
             imm: Vec::new(),
             segments,
@@ -153,15 +157,15 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
         next_file,
         last_seqno: AtomicU64::new(last_seqno),
         wal: Mutex::new(writer),
-        commit: Mutex::default(),
-        commit_done: Condvar::new(),
+        commit: Default::default(),
         flush: Mutex::default(),
         flush_cv: Condvar::new(),
         compaction: Mutex::new(()),
         compact_cv: Condvar::new(),
-        policies: ArcSwap::from_pointee(Default::default()),
+        policies: SwapCell::new(Default::default()),
         counters: Default::default(),
-        poison: Mutex::new(None),
+        poison,
+        io,
     };
     // Write what was replayed to a segment, then record the new WAL as the
     // first live one: the replayed files are no longer needed.

@@ -6,7 +6,7 @@
 //! that contains them, so a segment file is unmapped only after its last
 //! reader is done.
 
-use std::sync::Arc;
+use crate::sync::Arc;
 
 use super::memtable::Memtable;
 use super::segment::Segment;

@@ -1,9 +1,10 @@
 //! Segment files on disk: writing them, and reading them through `mmap`.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::retire::RemoveWhenUnused;
 
 use memmap2::Mmap;
 
@@ -15,7 +16,12 @@ use crate::format::segment::{
     self, BlockHandle, EntryKind, SegmentBuilder, SegmentLayout, SegmentOptions, SegmentProps,
 };
 
+use super::io::{FileKind, Io, IoFile, Pending, SyncKind};
 use super::{Error, Result};
+
+mod sequential;
+#[allow(unused_imports)] // Until `compact.rs` merges through it.
+pub use sequential::{SequentialCursor, scan_entries};
 
 pub fn segment_dir(dir: &Path) -> PathBuf {
     dir.join("segments")
@@ -34,17 +40,9 @@ pub struct Segment {
     /// One bit per data block: its checksum was verified since open.
     verified: Box<[AtomicU64]>,
     /// Replaced by a compaction: the file is removed when the last reader
-    /// drops this segment.
-    obsolete: AtomicBool,
-}
-
-impl Drop for Segment {
-    fn drop(&mut self) {
-        if self.obsolete.load(Ordering::Acquire) {
-            // A failure leaves an orphan file, removed at the next open.
-            let _ = fs::remove_file(&self.path);
-        }
-    }
+    /// drops this segment. (A failed removal leaves an orphan file, removed
+    /// at the next open.)
+    retire: RemoveWhenUnused<Box<dyn FnMut() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Segment {
@@ -66,6 +64,9 @@ impl Segment {
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("mmap", &path, e))?;
         let layout = SegmentLayout::parse(&map).map_err(|e| Error::corruption(&path, 0, e))?;
         let words = layout.data_blocks().div_ceil(64);
+        let retire = RemoveWhenUnused::new(
+            Box::new(remove_file(path.clone())) as Box<dyn FnMut() + Send + Sync>
+        );
         let verified = (0..words).map(|_| AtomicU64::new(0)).collect();
         Ok(Segment {
             number,
@@ -73,13 +74,13 @@ impl Segment {
             map,
             layout,
             verified,
-            obsolete: AtomicBool::new(false),
+            retire,
         })
     }
 
     /// Marks the file for removal once no reader holds this segment.
     pub fn mark_obsolete(&self) {
-        self.obsolete.store(true, Ordering::Release);
+        self.retire.mark_obsolete();
     }
 
     pub fn props(&self) -> &SegmentProps {
@@ -140,6 +141,12 @@ impl Segment {
             scratch: Vec::new(),
             iter,
         }
+    }
+}
+
+fn remove_file(path: PathBuf) -> impl FnMut() + Send + Sync {
+    move || {
+        let _ = fs::remove_file(&path);
     }
 }
 
@@ -350,9 +357,27 @@ fn block_of<'s>(
 /// Receives the entries of a segment being written, in key order.
 pub type EntrySink<'a> = &'a mut dyn FnMut(&[u8], EntryKind, &[u8]) -> Result<()>;
 
-/// Writes a segment file from entries in key order, synced. Returns its props,
-/// or `None` if there were no entries (no file is left behind).
+/// Bytes of a segment gathered before they are handed to the backend.
+const WRITE_CHUNK: u64 = 1 << 20;
+
+/// Writes a segment file from entries in key order, synced, through the I/O
+/// backend of the engine open on `dir`. Returns its props, or `None` if
+/// there were no entries (no file is left behind).
 pub fn write_segment(
+    dir: &Path,
+    number: u64,
+    opts: SegmentOptions,
+    fill: impl FnOnce(EntrySink<'_>) -> Result<()>,
+) -> Result<Option<SegmentProps>> {
+    write_segment_with(&Io::for_dir(dir), dir, number, opts, fill)
+}
+
+/// Like [`write_segment`], through `io`. Finished bytes go out in chunks of
+/// about a MiB, each written while the next one is built (with io_uring, by
+/// the I/O thread), and the last chunk is linked to the file's `fsync`. A
+/// failed write or sync poisons the engine.
+pub fn write_segment_with(
+    io: &Io,
     dir: &Path,
     number: u64,
     opts: SegmentOptions,
@@ -364,32 +389,48 @@ pub fn write_segment(
         .write(true)
         .open(&path)
         .map_err(|e| Error::io("create", &path, e))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let file = IoFile::new(file, &path, FileKind::Segment);
     let mut builder = SegmentBuilder::new(opts);
+    // Bytes taken from the builder so far, and the write of the last chunk.
+    let mut taken = 0u64;
+    let mut in_flight: Option<Pending> = None;
+    let put = |chunk: Vec<u8>, taken: &mut u64, sync, in_flight: &mut Option<Pending>| {
+        // One write at a time: the next starts once the previous is done,
+        // so the final sync covers every chunk.
+        if let Some(p) = in_flight.take() {
+            p.wait()?;
+        }
+        let at = *taken;
+        *taken += chunk.len() as u64;
+        *in_flight = Some(io.write(&file, at, chunk, sync, "write"));
+        Ok::<_, Error>(())
+    };
     let mut add = |k: &[u8], kind: EntryKind, row: &[u8]| -> Result<()> {
         builder
             .add(k, kind, row)
             .map_err(|e| Error::InvalidWrite(e.to_string()))?;
-        if builder.size() > (1 << 20) {
-            out.write_all(&builder.take_output())
-                .map_err(|e| Error::io("write", &path, e))?;
+        if builder.size() - taken > WRITE_CHUNK {
+            put(builder.take_output(), &mut taken, None, &mut in_flight)?;
         }
         Ok(())
     };
     let filled = fill(&mut add);
-    if filled.is_err() || builder.entries() == 0 {
-        drop(out);
+    let result = match filled {
+        Ok(()) if builder.entries() > 0 => {
+            let mut last = builder.take_output();
+            let (tail, props) = builder.finish();
+            last.extend_from_slice(&tail);
+            put(last, &mut taken, Some(SyncKind::All), &mut in_flight).map(|()| Some(props))
+        }
+        other => other.map(|()| None),
+    };
+    // Whatever happened, the write in flight is waited for (a failure of it
+    // poisons the engine too).
+    let waited = in_flight.take().map_or(Ok(()), |p| p.wait().map(drop));
+    let result = result.and_then(|props| waited.map(|()| props));
+    if !matches!(result, Ok(Some(_))) {
+        drop(file);
         let _ = fs::remove_file(&path);
-        return filled.map(|()| None);
     }
-    out.write_all(&builder.take_output())
-        .map_err(|e| Error::io("write", &path, e))?;
-    let (tail, props) = builder.finish();
-    out.write_all(&tail)
-        .map_err(|e| Error::io("write", &path, e))?;
-    let file = out
-        .into_inner()
-        .map_err(|e| Error::io("write", &path, e.into_error()))?;
-    file.sync_all().map_err(|e| Error::io("sync", &path, e))?;
-    Ok(Some(props))
+    result
 }

@@ -1,12 +1,11 @@
 //! WAL files on disk: appending records and replaying them.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::format::wal::{self, Tail};
 
+use super::io::{FileKind, Io, IoFile, SyncKind};
 use super::{Error, Result};
 
 pub fn wal_dir(dir: &Path) -> PathBuf {
@@ -17,57 +16,120 @@ pub fn wal_path(dir: &Path, number: u64) -> PathBuf {
     wal_dir(dir).join(format!("{number:06}.log"))
 }
 
-/// The WAL file being appended to.
+/// The WAL file being appended to. Appends and syncs go through the
+/// engine's I/O backend; after one of them fails the writer refuses more
+/// (the bytes on disk past the last good append are unknown, and a retried
+/// sync could falsely succeed).
 #[derive(Debug)]
 pub struct WalWriter {
-    path: PathBuf,
-    file: Arc<File>,
+    file: IoFile,
+    io: Io,
+    /// Bytes in the file: where the next append goes.
+    len: u64,
     /// Bytes written and not yet synced.
     unsynced: bool,
+    /// The buffer of the last append, for the next one to reuse.
+    spare: Vec<u8>,
+    /// Why an append or sync failed.
+    broken: Option<String>,
 }
 
 impl WalWriter {
-    /// Creates WAL file `number` with its header, synced along with its directory.
+    /// Creates WAL file `number` with its header, synced along with its
+    /// directory, writing through the backend of the engine open on `dir`.
     pub fn create(dir: &Path, number: u64) -> Result<WalWriter> {
+        WalWriter::create_with(&Io::for_dir(dir), dir, number)
+    }
+
+    /// Like [`WalWriter::create`], through `io`.
+    pub fn create_with(io: &Io, dir: &Path, number: u64) -> Result<WalWriter> {
         let path = wal_path(dir, number);
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .create_new(true)
-            .append(true)
+            .write(true)
             .open(&path)
             .map_err(|e| Error::io("create", &path, e))?;
-        file.write_all(&wal::encode_header(number))
-            .map_err(|e| Error::io("write", &path, e))?;
-        file.sync_all().map_err(|e| Error::io("sync", &path, e))?;
+        let file = IoFile::new(file, &path, FileKind::Wal);
+        let header = wal::encode_header(number);
+        io.write(&file, 0, header.to_vec(), Some(SyncKind::All), "write")
+            .wait()?;
         sync_dir(&wal_dir(dir))?;
         Ok(WalWriter {
-            path,
-            file: Arc::new(file),
+            file,
+            io: io.clone(),
+            len: header.len() as u64,
             unsynced: false,
+            spare: Vec::new(),
+            broken: None,
         })
     }
 
-    /// Appends whole records with one write.
-    pub fn append(&mut self, records: &[u8]) -> Result<()> {
-        (&*self.file)
-            .write_all(records)
-            .map_err(|e| Error::io("append to", &self.path, e))?;
-        self.unsynced = true;
-        Ok(())
+    /// An empty buffer to encode the next append into (the last append's,
+    /// reused).
+    pub fn take_buffer(&mut self) -> Vec<u8> {
+        let mut b = std::mem::take(&mut self.spare);
+        b.clear();
+        b
+    }
+
+    /// Appends whole records with one write, then syncs them (`fdatasync`)
+    /// if `sync`: with io_uring, as one linked submission. Gives the buffer
+    /// back (hand it to [`WalWriter::recycle`] when done with it).
+    pub fn append(&mut self, records: Vec<u8>, sync: bool) -> Result<Vec<u8>> {
+        self.check()?;
+        let n = records.len() as u64;
+        let done = self
+            .io
+            .write(
+                &self.file,
+                self.len,
+                records,
+                sync.then_some(SyncKind::Data),
+                "append to",
+            )
+            .wait();
+        match done {
+            Ok(buf) => {
+                self.len += n;
+                self.unsynced = !sync;
+                Ok(buf)
+            }
+            Err(e) => {
+                self.broken = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Keeps `buf` for [`WalWriter::take_buffer`] (unless it grew large).
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if buf.capacity() <= 4 << 20 {
+            self.spare = buf;
+        }
     }
 
     pub fn sync(&mut self) -> Result<()> {
+        self.check()?;
         if self.unsynced {
-            self.file
-                .sync_data()
-                .map_err(|e| Error::io("sync", &self.path, e))?;
+            if let Err(e) = self.io.sync(&self.file, SyncKind::Data) {
+                self.broken = Some(e.to_string());
+                return Err(e);
+            }
             self.unsynced = false;
         }
         Ok(())
     }
 
-    /// A handle for syncing from another thread.
-    pub fn handle(&self) -> (Arc<File>, PathBuf) {
-        (self.file.clone(), self.path.clone())
+    fn check(&self) -> Result<()> {
+        match &self.broken {
+            Some(why) => Err(Error::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// The file, for syncing from another thread (through the backend).
+    pub fn handle(&self) -> IoFile {
+        self.file.clone()
     }
 }
 

@@ -1,4 +1,4 @@
-//! File import (and, later, point-in-time export).
+//! File import, and point-in-time export ([`export`]).
 //!
 //! [`read_file`] reads a CSV or Parquet file into [`RowWrite`]s for one
 //! feature view and validates **all** of it before anything is written;
@@ -28,6 +28,7 @@
 //! counted) and the column: `row 17, column txn_count: "abc" is not an int64`.
 
 pub mod csv;
+pub mod export;
 pub mod ingest;
 pub mod parquet;
 pub mod timestamp;

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `strata` binary on temporary stores.
 
 mod apply;
+mod export;
 mod ingest;
 mod process;
 mod read;

@@ -1,0 +1,169 @@
+//! `strata export` and `strata snapshot`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use strata::offline::export::{
+    self, ExportFiles, ExportRequest, InputFormat, KnownAt, OutputFormat, Progress,
+    snapshot::{SnapshotRequest, snapshot},
+};
+
+use super::{CliError, Result, existing_store, out, view_of};
+
+/// The options of `strata export`.
+pub struct ExportArgs {
+    pub entities: PathBuf,
+    pub entities_format: Option<String>,
+    pub features: String,
+    pub out: PathBuf,
+    pub format: Option<String>,
+    pub full_feature_names: bool,
+    pub as_known_at: Option<i64>,
+    pub no_future_writes: bool,
+    pub memory_mb: usize,
+    pub threads: Option<usize>,
+}
+
+/// The options of `strata snapshot`.
+pub struct SnapshotArgs {
+    pub view: String,
+    pub out: PathBuf,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub known_at: Option<i64>,
+    pub memory_mb: usize,
+    pub threads: Option<usize>,
+}
+
+/// Request errors are usage errors (exit code 2); the rest failures.
+fn cli_error(e: export::Error) -> CliError {
+    match e {
+        export::Error::Request(m) => CliError::Usage(m),
+        e => CliError::from(e),
+    }
+}
+
+fn memory(mb: usize) -> Result<usize> {
+    if mb < 16 {
+        return Err(CliError::Usage(format!(
+            "--memory-mb {mb} is too small; give at least 16"
+        )));
+    }
+    Ok(mb.saturating_mul(1 << 20))
+}
+
+/// A bar on a terminal (hidden otherwise), starting as a spinner.
+fn progress_bar(message: &str) -> ProgressBar {
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+fn counting(bar: &ProgressBar, total: u64, unit: &str) {
+    bar.disable_steady_tick();
+    if let Ok(style) = ProgressStyle::with_template(&format!(
+        "{{msg}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec:0}}, eta {{eta}})"
+    )) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_length(total);
+}
+
+/// `strata export`.
+pub fn export(dir: &Path, args: ExportArgs) -> Result {
+    let store = existing_store(dir)?;
+    let mut req = ExportRequest::new(&args.features).map_err(cli_error)?;
+    req.full_feature_names = args.full_feature_names;
+    req.known_at = match (args.as_known_at, args.no_future_writes) {
+        (Some(t), false) => KnownAt::At(t),
+        (None, true) => KnownAt::EventTime,
+        (None, false) => KnownAt::Unbounded,
+        (Some(_), true) => {
+            return Err(CliError::Usage(
+                "--as-known-at and --no-future-writes exclude each other; pass one".into(),
+            ));
+        }
+    };
+    req.memory_budget = memory(args.memory_mb)?;
+    req.threads = args.threads.unwrap_or(0);
+    let entities_format = args
+        .entities_format
+        .as_deref()
+        .map(|f| {
+            InputFormat::parse(f).ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--entities-format {f:?}: use parquet, arrow or csv"
+                ))
+            })
+        })
+        .transpose()?;
+    let out_format = args
+        .format
+        .as_deref()
+        .map(|f| {
+            OutputFormat::parse(f).ok_or_else(|| {
+                CliError::Usage(format!("--format {f:?}: use parquet, arrow or csv"))
+            })
+        })
+        .transpose()?;
+    let files = ExportFiles {
+        entities: args.entities,
+        entities_format,
+        out: args.out,
+        out_format,
+    };
+    let bar = progress_bar(&format!("checking {}", files.entities.display()));
+    let started = AtomicBool::new(false);
+    let report = export::export_to_file(&store, &req, &files, &|p| match p {
+        Progress::Checking => {}
+        Progress::Writing { done, total } => {
+            if !started.swap(true, Ordering::Relaxed) {
+                counting(&bar, total, "rows");
+                bar.set_message(format!("exporting to {}", files.out.display()));
+            }
+            bar.set_position(done);
+        }
+    });
+    bar.finish_and_clear();
+    out!("{}", report.map_err(cli_error)?);
+    Ok(())
+}
+
+/// `strata snapshot`.
+pub fn snapshot_cmd(dir: &Path, args: SnapshotArgs) -> Result {
+    let store = existing_store(dir)?;
+    let view = view_of(&store.catalog(), &args.view)?;
+    let mut req = SnapshotRequest::new(&view.qualified_name());
+    if let Some(f) = args.from {
+        req.from = f;
+    }
+    if let Some(t) = args.to {
+        req.to = t;
+    }
+    if req.from > req.to {
+        return Err(CliError::Usage("--from is after --to".into()));
+    }
+    req.known_at = args.known_at;
+    req.memory_budget = memory(args.memory_mb)?;
+    req.threads = args.threads.unwrap_or(0);
+    let bar = progress_bar(&format!("listing the keys of {}", view.qualified_name()));
+    let started = AtomicBool::new(false);
+    let report = snapshot(&store, &req, &args.out, &|done, total| {
+        if !started.swap(true, Ordering::Relaxed) {
+            counting(&bar, total, "keys");
+            bar.set_message(format!("writing {}", view.qualified_name()));
+        }
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    out!("{}", report.map_err(cli_error)?);
+    Ok(())
+}

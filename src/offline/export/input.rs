@@ -1,0 +1,557 @@
+//! Entity tables: Parquet, Arrow IPC (file or stream) or CSV, read as
+//! Arrow record batches of bounded size.
+//!
+//! Parquet and Arrow IPC columns keep their Arrow types and pass through to
+//! the output untouched. A CSV table is typed by a first pass over the whole
+//! file (which also checks every join key and event time):
+//! - join-key columns get the key's type (`Int64` or `Utf8`); an empty cell
+//!   is a null key;
+//! - `event_timestamp` is parsed like ingest timestamps
+//!   ([`crate::offline::timestamp`]) into `Timestamp(µs, UTC)`; an empty cell
+//!   is an error;
+//! - every other column is `Int64` if all its non-empty cells are integers,
+//!   else `Float64` if all are numbers, else `Boolean` if all are
+//!   `true`/`false` (any case), else `Utf8` (verbatim). An empty cell is null.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::{EVENT_TIMESTAMP, Error, Plan};
+use crate::format::schema::KeyType;
+use crate::offline::timestamp;
+
+/// The formats of entity tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    Parquet,
+    /// Arrow IPC, file or stream format.
+    Arrow,
+    Csv,
+}
+
+impl InputFormat {
+    /// The format a file name's extension names: `.parquet`/`.pq`,
+    /// `.arrow`/`.arrows`/`.ipc`/`.feather`, `.csv`.
+    pub fn of(path: &Path) -> Option<InputFormat> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        InputFormat::parse(&ext)
+    }
+
+    pub fn parse(name: &str) -> Option<InputFormat> {
+        match name {
+            "parquet" | "pq" => Some(InputFormat::Parquet),
+            "arrow" | "arrows" | "ipc" | "feather" => Some(InputFormat::Arrow),
+            "csv" => Some(InputFormat::Csv),
+            _ => None,
+        }
+    }
+}
+
+/// A batch iterator over an entity table.
+pub type Batches = Box<dyn Iterator<Item = Result<RecordBatch, Error>> + Send>;
+
+/// The type of a CSV column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CsvType {
+    Int64,
+    Float64,
+    Bool,
+    Utf8,
+    Timestamp,
+}
+
+impl CsvType {
+    fn arrow(self) -> DataType {
+        match self {
+            CsvType::Int64 => DataType::Int64,
+            CsvType::Float64 => DataType::Float64,
+            CsvType::Bool => DataType::Boolean,
+            CsvType::Utf8 => DataType::Utf8,
+            CsvType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        }
+    }
+}
+
+/// An entity table file, opened.
+pub struct EntityTable {
+    path: PathBuf,
+    format: InputFormat,
+    schema: SchemaRef,
+    csv_types: Vec<CsvType>,
+    rows: Option<usize>,
+}
+
+impl EntityTable {
+    /// Opens `path` and reads its schema; `key_types` gives the type of each
+    /// join-key column (used to type a CSV file, whose cells are all checked
+    /// here).
+    pub fn open(
+        path: &Path,
+        format: Option<InputFormat>,
+        key_types: &HashMap<String, KeyType>,
+    ) -> Result<EntityTable, Error> {
+        let invalid = |reason: String| Error::Input {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let format = format.or_else(|| InputFormat::of(path)).ok_or_else(|| {
+            invalid(
+                "unknown file type; name it *.parquet, *.arrow or *.csv, or pass --entities-format"
+                    .into(),
+            )
+        })?;
+        let mut file = open_file(path)?;
+        let len = file
+            .metadata()
+            .map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
+        if len == 0 {
+            return Err(invalid(
+                "the file is empty; an entity table has the join-key columns, event_timestamp and any label columns".into(),
+            ));
+        }
+        let mut table = EntityTable {
+            path: path.to_path_buf(),
+            format,
+            schema: Arc::new(Schema::empty()),
+            csv_types: Vec::new(),
+            rows: None,
+        };
+        match format {
+            InputFormat::Parquet => {
+                let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
+                    invalid(format!(
+                        "not a readable Parquet file (damaged or truncated?): {e}"
+                    ))
+                })?;
+                table.schema = b.schema().clone();
+            }
+            InputFormat::Arrow => {
+                let stream = is_ipc_stream(&mut file).map_err(|source| Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                table.schema = if stream {
+                    arrow_ipc::reader::StreamReader::try_new_buffered(file, None)
+                        .map_err(|e| invalid(format!("not a readable Arrow IPC stream: {e}")))?
+                        .schema()
+                } else {
+                    arrow_ipc::reader::FileReader::try_new_buffered(file, None)
+                        .map_err(|e| invalid(format!("not a readable Arrow IPC file: {e}")))?
+                        .schema()
+                };
+            }
+            InputFormat::Csv => table.type_csv(key_types)?,
+        }
+        Ok(table)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn format(&self) -> InputFormat {
+        self.format
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// The number of rows, once known (after [`EntityTable::validate`]).
+    pub fn rows(&self) -> Option<usize> {
+        self.rows
+    }
+
+    /// Reads the join-key and event-time columns of every row and checks
+    /// them against `plan`; returns the number of rows. Nothing is written
+    /// before this succeeds.
+    pub fn validate(&mut self, plan: &Plan) -> Result<usize, Error> {
+        if let Some(n) = self.rows {
+            return Ok(n); // a CSV file was checked while it was typed
+        }
+        let cols = plan.checked_columns();
+        let mut rows = 0;
+        for batch in self.read(Some(&cols), 64 * 1024)? {
+            let batch = batch?;
+            plan.check_batch(&batch, &cols, rows)
+                .map_err(|e| e.in_file(&self.path))?;
+            rows += batch.num_rows();
+        }
+        self.rows = Some(rows);
+        Ok(rows)
+    }
+
+    /// The table's batches of at most `batch_rows` rows (Arrow IPC batches
+    /// keep their written sizes).
+    pub fn batches(&self, batch_rows: usize) -> Result<Batches, Error> {
+        self.read(None, batch_rows)
+    }
+
+    /// Batches of the columns `projection` (input column indices,
+    /// ascending), or of all columns.
+    fn read(&self, projection: Option<&[usize]>, batch_rows: usize) -> Result<Batches, Error> {
+        let path = self.path.clone();
+        let invalid = move |reason: String| Error::Input {
+            path: path.clone(),
+            reason,
+        };
+        let file = open_file(&self.path)?;
+        Ok(match self.format {
+            InputFormat::Parquet => {
+                let b = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .map_err(|e| invalid(format!("not a readable Parquet file: {e}")))?;
+                let b = match projection {
+                    Some(p) => {
+                        let mask = ProjectionMask::roots(b.parquet_schema(), p.iter().copied());
+                        b.with_projection(mask)
+                    }
+                    None => b,
+                };
+                let reader = b
+                    .with_batch_size(batch_rows.max(1))
+                    .build()
+                    .map_err(|e| invalid(format!("cannot read the Parquet data: {e}")))?;
+                Box::new(reader.map(move |b| {
+                    b.map_err(|e| invalid(format!("cannot read the Parquet data: {e}")))
+                }))
+            }
+            InputFormat::Arrow => {
+                let mut file = file;
+                let stream = is_ipc_stream(&mut file).map_err(|source| Error::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+                let p = projection.map(<[usize]>::to_vec);
+                let it: Box<dyn Iterator<Item = _> + Send> = if stream {
+                    Box::new(
+                        arrow_ipc::reader::StreamReader::try_new_buffered(file, p).map_err(
+                            |e| invalid(format!("not a readable Arrow IPC stream: {e}")),
+                        )?,
+                    )
+                } else {
+                    Box::new(
+                        arrow_ipc::reader::FileReader::try_new_buffered(file, p)
+                            .map_err(|e| invalid(format!("not a readable Arrow IPC file: {e}")))?,
+                    )
+                };
+                Box::new(it.map(move |b| {
+                    b.map_err(|e| invalid(format!("cannot read the Arrow IPC data: {e}")))
+                }))
+            }
+            InputFormat::Csv => {
+                let mut reader = csv_reader(file);
+                header(&self.path, &mut reader)?;
+                let all: Vec<usize> = (0..self.csv_types.len()).collect();
+                let cols = projection.map_or(all, <[usize]>::to_vec);
+                let fields: Vec<Field> =
+                    cols.iter().map(|&c| self.schema.field(c).clone()).collect();
+                Box::new(CsvBatches {
+                    path: self.path.clone(),
+                    reader,
+                    cols,
+                    types: self.csv_types.clone(),
+                    schema: Arc::new(Schema::new(fields)),
+                    batch_rows: batch_rows.max(1),
+                    row: 0,
+                    done: false,
+                })
+            }
+        })
+    }
+
+    /// Types the columns of a CSV file by reading all of it.
+    fn type_csv(&mut self, key_types: &HashMap<String, KeyType>) -> Result<(), Error> {
+        let mut reader = csv_reader(open_file(&self.path)?);
+        let names = header(&self.path, &mut reader)?;
+        let mut seen = HashMap::new();
+        for n in &names {
+            if seen.insert(n.as_str(), ()).is_some() {
+                return Err(Error::Input {
+                    path: self.path.clone(),
+                    reason: format!("the header names the column {n} more than once"),
+                });
+            }
+        }
+        let fixed: Vec<Option<CsvType>> = names
+            .iter()
+            .map(|n| match (n.as_str(), key_types.get(n)) {
+                (EVENT_TIMESTAMP, _) => Some(CsvType::Timestamp),
+                (_, Some(KeyType::Int64)) => Some(CsvType::Int64),
+                (_, Some(KeyType::String)) => Some(CsvType::Utf8),
+                _ => None,
+            })
+            .collect();
+        // Per free column: could it still be an int, a float, a bool?
+        let mut maybe = vec![[true; 3]; names.len()];
+        let mut filled = vec![false; names.len()];
+        let mut rec = csv::StringRecord::new();
+        let mut row = 0usize;
+        loop {
+            match reader.read_record(&mut rec) {
+                Ok(true) => row += 1,
+                Ok(false) => break,
+                Err(e) => {
+                    return Err(Error::Input {
+                        path: self.path.clone(),
+                        reason: format!("row {}: {e}", row + 1),
+                    });
+                }
+            }
+            for (c, cell) in rec.iter().enumerate() {
+                match fixed[c] {
+                    Some(ty) => {
+                        parse_cell(ty, cell).map_err(|reason| Error::Input {
+                            path: self.path.clone(),
+                            reason: format!("row {row}, column {}: {reason}", names[c]),
+                        })?;
+                    }
+                    None if cell.is_empty() => {}
+                    None => {
+                        filled[c] = true;
+                        let m = &mut maybe[c];
+                        let t = cell.trim();
+                        m[0] = m[0] && t.parse::<i64>().is_ok();
+                        m[1] = m[1] && t.parse::<f64>().is_ok();
+                        m[2] = m[2]
+                            && (t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false"));
+                    }
+                }
+            }
+        }
+        self.csv_types = fixed
+            .iter()
+            .zip(&maybe)
+            .map(|(f, m)| {
+                f.unwrap_or(match m {
+                    [true, _, _] => CsvType::Int64,
+                    [_, true, _] => CsvType::Float64,
+                    [_, _, true] => CsvType::Bool,
+                    _ => CsvType::Utf8,
+                })
+            })
+            .collect();
+        // A free column with no non-empty cell is Utf8 (all null).
+        for ((t, f), any) in self.csv_types.iter_mut().zip(&fixed).zip(&filled) {
+            if f.is_none() && !any {
+                *t = CsvType::Utf8;
+            }
+        }
+        let fields: Vec<Field> = names
+            .iter()
+            .zip(&self.csv_types)
+            .map(|(n, t)| Field::new(n, t.arrow(), true))
+            .collect();
+        self.schema = Arc::new(Schema::new(fields));
+        self.rows = Some(row);
+        Ok(())
+    }
+}
+
+fn open_file(path: &Path) -> Result<File, Error> {
+    File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Whether an Arrow IPC file is in the stream format (no `ARROW1` magic).
+fn is_ipc_stream(file: &mut File) -> std::io::Result<bool> {
+    let mut magic = [0u8; 6];
+    let n = file.read(&mut magic)?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(!(n == 6 && &magic == b"ARROW1"))
+}
+
+fn csv_reader(file: File) -> csv::Reader<BufReader<File>> {
+    csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(BufReader::with_capacity(1 << 20, file))
+}
+
+/// The column names of a CSV header (a byte-order mark and spaces trimmed).
+fn header(path: &Path, reader: &mut csv::Reader<BufReader<File>>) -> Result<Vec<String>, Error> {
+    let h = reader.headers().map_err(|e| Error::Input {
+        path: path.to_path_buf(),
+        reason: format!("bad header row: {e}"),
+    })?;
+    Ok(h.iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let n = if i == 0 {
+                n.trim_start_matches('\u{feff}')
+            } else {
+                n
+            };
+            n.trim().to_string()
+        })
+        .collect())
+}
+
+/// A parsed CSV cell of a typed column.
+enum Cell<'a> {
+    Null,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(&'a str),
+    Time(i64),
+}
+
+fn parse_cell(ty: CsvType, cell: &str) -> Result<Cell<'_>, String> {
+    if cell.is_empty() {
+        return match ty {
+            CsvType::Timestamp => {
+                Err("the event timestamp is empty; every entity row needs one".into())
+            }
+            _ => Ok(Cell::Null),
+        };
+    }
+    let t = cell.trim();
+    Ok(match ty {
+        CsvType::Int64 => Cell::Int(
+            t.parse()
+                .map_err(|_| format!("{cell:?} is not an int64 (the join key is int64)"))?,
+        ),
+        CsvType::Float64 => {
+            Cell::Float(t.parse().map_err(|_| format!("{cell:?} is not a number"))?)
+        }
+        CsvType::Bool => Cell::Bool(t.eq_ignore_ascii_case("true")),
+        CsvType::Utf8 => Cell::Str(cell),
+        CsvType::Timestamp => Cell::Time(
+            timestamp::parse(t).map_err(|e| format!("{cell:?} is not a timestamp: {e}"))?,
+        ),
+    })
+}
+
+/// Typed batches of a CSV file.
+struct CsvBatches {
+    path: PathBuf,
+    reader: csv::Reader<BufReader<File>>,
+    /// The columns read, ascending.
+    cols: Vec<usize>,
+    /// The type of every column of the file.
+    types: Vec<CsvType>,
+    schema: SchemaRef,
+    batch_rows: usize,
+    /// Data rows read so far.
+    row: usize,
+    done: bool,
+}
+
+enum ColBuilder {
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Bool(BooleanBuilder),
+    Str(StringBuilder),
+    Time(TimestampMicrosecondBuilder),
+}
+
+impl CsvBatches {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, Error> {
+        let n = self.batch_rows;
+        let mut builders: Vec<ColBuilder> = self
+            .cols
+            .iter()
+            .map(|&c| match self.types[c] {
+                CsvType::Int64 => ColBuilder::Int(Int64Builder::with_capacity(n)),
+                CsvType::Float64 => ColBuilder::Float(Float64Builder::with_capacity(n)),
+                CsvType::Bool => ColBuilder::Bool(BooleanBuilder::with_capacity(n)),
+                CsvType::Utf8 => ColBuilder::Str(StringBuilder::with_capacity(n, n * 8)),
+                CsvType::Timestamp => ColBuilder::Time(
+                    TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC"),
+                ),
+            })
+            .collect();
+        let mut rec = csv::StringRecord::new();
+        let mut got = 0;
+        while got < n {
+            let more = self
+                .reader
+                .read_record(&mut rec)
+                .map_err(|e| Error::Input {
+                    path: self.path.clone(),
+                    reason: format!("row {}: {e}", self.row + 1),
+                })?;
+            if !more {
+                self.done = true;
+                break;
+            }
+            self.row += 1;
+            got += 1;
+            for (j, (b, &c)) in builders.iter_mut().zip(&self.cols).enumerate() {
+                let text = rec.get(c).unwrap_or("");
+                let cell = parse_cell(self.types[c], text).map_err(|reason| Error::Input {
+                    path: self.path.clone(),
+                    reason: format!(
+                        "row {}, column {}: {reason}",
+                        self.row,
+                        self.schema.field(j).name()
+                    ),
+                })?;
+                match (b, cell) {
+                    (ColBuilder::Int(b), Cell::Int(x)) => b.append_value(x),
+                    (ColBuilder::Float(b), Cell::Float(x)) => b.append_value(x),
+                    (ColBuilder::Bool(b), Cell::Bool(x)) => b.append_value(x),
+                    (ColBuilder::Str(b), Cell::Str(s)) => b.append_value(s),
+                    (ColBuilder::Time(b), Cell::Time(t)) => b.append_value(t),
+                    (ColBuilder::Int(b), _) => b.append_null(),
+                    (ColBuilder::Float(b), _) => b.append_null(),
+                    (ColBuilder::Bool(b), _) => b.append_null(),
+                    (ColBuilder::Str(b), _) => b.append_null(),
+                    (ColBuilder::Time(b), _) => b.append_null(),
+                }
+            }
+        }
+        if got == 0 {
+            return Ok(None);
+        }
+        let columns: Vec<ArrayRef> = builders
+            .into_iter()
+            .map(|b| -> ArrayRef {
+                match b {
+                    ColBuilder::Int(mut b) => Arc::new(b.finish()),
+                    ColBuilder::Float(mut b) => Arc::new(b.finish()),
+                    ColBuilder::Bool(mut b) => Arc::new(b.finish()),
+                    ColBuilder::Str(mut b) => Arc::new(b.finish()),
+                    ColBuilder::Time(mut b) => Arc::new(b.finish()),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(self.schema.clone(), columns)
+            .map(Some)
+            .map_err(|e| Error::Internal(format!("assembling a CSV batch: {e}")))
+    }
+}
+
+impl Iterator for CsvBatches {
+    type Item = Result<RecordBatch, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.next_batch() {
+            Ok(Some(b)) => Some(Ok(b)),
+            Ok(None) => None,
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
