@@ -12,6 +12,7 @@ mod commit;
 mod compact;
 mod error;
 mod flush;
+mod ingest;
 pub mod group_commit;
 mod io;
 mod lock;
@@ -28,6 +29,7 @@ mod wal;
 
 pub use compact::{CompactionOptions, MergeStats, ViewPolicy};
 pub use error::{Error, Result};
+pub use segment::EntrySink;
 pub use io::IoMode;
 #[doc(hidden)]
 pub use io::{FaultOp, Faults};
@@ -366,6 +368,15 @@ impl Engine {
     /// `max_versions` no longer keep.
     pub fn compact(&self) -> Result<MergeStats> {
         compact::compact_all(&self.inner)
+    }
+
+    /// Bulk ingest: writes the entries `fill` produces (internal keys, see
+    /// [`crate::format::key::internal_key`], in strictly increasing order) as
+    /// one new segment and adds it to the store atomically, bypassing the
+    /// WAL and the memtable. The run is newer than every write acknowledged
+    /// before the call. Returns the segment's statistics (`None` if empty).
+    pub fn ingest_sorted(&self, fill: impl FnOnce(EntrySink<'_>) -> Result<()>) -> Result<Option<crate::format::segment::SegmentProps>> {
+        ingest::ingest_sorted(&self.inner, fill)
     }
 
     /// Runs the compaction policy now, in this thread, until it picks
