@@ -1,0 +1,98 @@
+//! A warm `latest` / `as_of` lookup allocates nothing: counted with a
+//! global allocator, over segment hits, memtable hits and misses.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use strata::engine::{Engine, Options, SyncPolicy, WriteBatch};
+use strata::format::key::encode_int_key;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; only counts calls made by the
+// current thread (thread-local, no allocation of its own).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(|c| c.get())
+}
+
+#[test]
+fn warm_lookups_do_not_allocate() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(
+        dir.path(),
+        Options {
+            sync: SyncPolicy::Never,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let mut b = WriteBatch::default();
+    for k in 0..2000i64 {
+        for e in 0..3 {
+            b.put(1, &encode_int_key(k), e * 10, e, &[k as u8; 40])
+                .unwrap();
+        }
+    }
+    engine.write(&b).unwrap();
+    engine.flush().unwrap();
+    // A second view stays in the memtable.
+    let mut b = WriteBatch::default();
+    for k in 0..2000i64 {
+        b.put(2, &encode_int_key(k), 5, 5, &[1; 40]).unwrap();
+    }
+    engine.write(&b).unwrap();
+
+    let mut found = 0u64;
+    let mut lookup = |view: u32, k: i64, t: i64| {
+        engine
+            .as_of_with(view, &encode_int_key(k), t, None, |v| {
+                if let Some((_, _, row)) = v {
+                    found += row.len() as u64;
+                }
+            })
+            .unwrap()
+    };
+    for k in 0..4000 {
+        lookup(1, k, i64::MAX - 1);
+        lookup(2, k, i64::MAX - 1);
+    }
+    let before = allocations();
+    for k in 0..4000 {
+        lookup(1, k, i64::MAX - 1); // segment hits, then misses (k >= 2000)
+        lookup(1, k, 15); // as_of, one version back
+        lookup(2, k, i64::MAX - 1); // memtable hits and misses
+    }
+    let during = allocations() - before;
+    assert!(found > 0);
+    assert_eq!(during, 0, "{during} allocations in 12000 warm lookups");
+    // The counter does see allocations: `latest` copies the row out.
+    let before = allocations();
+    assert!(
+        engine
+            .latest(1, &encode_int_key(7), None)
+            .unwrap()
+            .is_some()
+    );
+    assert!(allocations() > before);
+}
