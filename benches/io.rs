@@ -32,15 +32,21 @@ fn env(name: &str, default: u64) -> u64 {
 fn modes() -> Vec<(&'static str, IoMode)> {
     let mut m = vec![("syscalls", IoMode::Syscalls)];
     let probe = bench_dir("io-probe");
-    match Engine::open(
+    let e = Engine::open(
         &probe,
         Options {
             io: IoMode::IoUring,
             ..Options::default()
         },
-    ) {
-        Ok(_) => m.push(("io_uring", IoMode::IoUring)),
-        Err(e) => println!("io_uring unavailable, measuring syscalls only: {e}"),
+    )
+    .unwrap();
+    match e.io_fallback_reason() {
+        None => {
+            m.push(("io_uring", IoMode::IoUring));
+            // Syscalls for the WAL, io_uring for segments.
+            m.push(("auto", IoMode::Auto));
+        }
+        Some(why) => println!("io_uring unavailable, measuring syscalls only: {why}"),
     }
     m
 }

@@ -6,8 +6,10 @@
 //! (file import and export).
 
 pub mod catalog;
+pub mod client;
 pub mod engine;
 pub mod format;
 pub mod offline;
+pub mod server;
 pub mod store;
 pub mod sync;

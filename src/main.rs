@@ -23,6 +23,8 @@ struct Args {
     /// The store directory [default: ./strata-data; for `demo`, a new temporary directory]
     #[arg(long, global = true, env = "STRATA_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
+    #[command(flatten)]
+    remote: cli::remote::RemoteArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -149,11 +151,96 @@ enum Command {
     },
     /// Create an example store, ingest example data, read it back and export a training set
     Demo,
+    /// Serve the store over QUIC (TLS) until SIGTERM; clients use --server
+    Serve(cli::serve::ServeArgs),
+    /// Manage the access tokens of a store's server
+    Token {
+        #[command(subcommand)]
+        cmd: cli::token::TokenCmd,
+    },
+    /// Load-generate lookups against a server (and measure the bare QUIC echo baseline)
+    BenchClient(cli::bench::BenchArgs),
 }
 
 fn run(args: Args) -> cli::Result {
     let data = args.data;
+    let remote = args.remote;
     match args.command {
+        Command::Serve(a) => cli::serve::serve(&cli::data_dir(data), a),
+        Command::Token { cmd } => cli::token::run(&cli::data_dir(data), cmd),
+        Command::BenchClient(a) => cli::bench::run(&cli::data_dir(data), &remote, a),
+        Command::Ingest { view, file } if remote.active() => cli::remote::ingest(&remote, &view, &file),
+        Command::Get {
+            view,
+            key,
+            as_of,
+            known_at,
+            json,
+        } if remote.active() => cli::remote::get(
+            &remote,
+            &cli::ReadArgs {
+                view: &view,
+                key: &key,
+                known_at,
+                json,
+            },
+            as_of,
+        ),
+        Command::History {
+            view,
+            key,
+            from,
+            to,
+            known_at,
+            json,
+        } if remote.active() => cli::remote::history(
+            &remote,
+            &cli::ReadArgs {
+                view: &view,
+                key: &key,
+                known_at,
+                json,
+            },
+            from,
+            to,
+        ),
+        Command::Export {
+            entities,
+            features,
+            out,
+            full_feature_names,
+            as_known_at,
+            no_future_writes,
+            format,
+            entities_format,
+            memory_mb,
+            threads,
+        } if remote.active() => cli::remote::export(
+            &remote,
+            cli::export::ExportArgs {
+                entities,
+                entities_format,
+                features,
+                out,
+                format,
+                full_feature_names,
+                as_known_at,
+                no_future_writes,
+                memory_mb,
+                threads,
+            },
+        ),
+        Command::Apply { .. }
+        | Command::Delete { .. }
+        | Command::Flush
+        | Command::Snapshot { .. }
+        | Command::Demo
+            if remote.active() =>
+        {
+            Err(cli::CliError::Usage(
+                "only get, history, ingest and export work with --server; run this command on the server's --data directory".into(),
+            ))
+        }
         Command::Apply { defs, plan } => cli::apply(&cli::data_dir(data), &defs, plan),
         Command::Ingest { view, file } => cli::ingest(&cli::data_dir(data), &view, &file),
         Command::Get {

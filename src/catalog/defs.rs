@@ -52,12 +52,13 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::duration::{self, Duration};
+use super::meta;
 use super::{Entity, Feature, FeatureView, JoinKey};
 use crate::format::schema::{FeatureType, KeyType};
 
 #[path = "defs_evolve.rs"]
 mod evolve;
-pub use evolve::{Change, Plan, apply, plan};
+pub use evolve::{Change, Plan, apply, plan, plan_at};
 
 /// Column names every input and export has besides join keys and features.
 pub const RESERVED_COLUMNS: [&str; 2] = ["event_timestamp", "created_timestamp"];
@@ -104,10 +105,7 @@ struct RawColumn {
 }
 
 #[derive(Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "a feature such as { name = \"txn_count\", type = \"int64\" }"
-)]
+#[serde(expecting = "a feature such as { name = \"txn_count\", type = \"int64\" }")]
 struct RawFeature {
     name: String,
     #[serde(rename = "type")]
@@ -116,6 +114,9 @@ struct RawFeature {
     description: String,
     #[serde(default)]
     tags: Vec<String>,
+    /// `default` and the expectations ([`super::meta`]); anything else is refused.
+    #[serde(flatten)]
+    settings: toml::Table,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +171,13 @@ pub fn parse(text: &str) -> Result<Definitions, String> {
                 format!("{what}: version = {n}; a version is an integer from 1 up")
             })?,
         };
+        let mut metadata = v.metadata;
+        if let Some(k) = meta::SYSTEM_KEYS.iter().find(|k| metadata.contains_key(**k)) {
+            return Err(format!(
+                "{what}: `{k}` is assigned by the store; remove it from the definitions"
+            ));
+        }
+        let mut settings = toml::Table::new();
         let mut features = Vec::with_capacity(v.features.len());
         for f in v.features {
             let ty = FeatureType::parse(&f.ty).ok_or_else(|| {
@@ -181,14 +189,23 @@ pub fn parse(text: &str) -> Result<Definitions, String> {
                     known.join(", ")
                 )
             })?;
-            features.push(Feature {
+            let feature = Feature {
                 name: f.name,
                 ty,
                 description: f.description,
                 tags: f.tags,
-            });
+            };
+            if let Some(t) = meta::feature_settings(&feature, &f.settings)
+                .map_err(|e| format!("{what}: {e}"))?
+            {
+                settings.insert(feature.name.clone(), toml::Value::Table(t));
+            }
+            features.push(feature);
         }
-        check_metadata(&what, &v.metadata)?;
+        check_metadata(&what, &metadata)?;
+        if !settings.is_empty() {
+            metadata.insert(meta::FEATURE_SETTINGS.into(), toml::Value::Table(settings));
+        }
         views.push(FeatureView {
             id: 0,
             name: v.name,
@@ -196,7 +213,7 @@ pub fn parse(text: &str) -> Result<Definitions, String> {
             entities: v.entities,
             ttl_micros: v.ttl.map_or(0, |d| d.micros),
             features,
-            metadata: v.metadata,
+            metadata,
         });
     }
     let defs = Definitions { entities, views };
@@ -333,6 +350,12 @@ fn check_metadata(what: &str, m: &toml::Table) -> Result<(), String> {
             }
             "description" | "owner" | "team" | "source" => v.is_str(),
             "online" => v.is_bool(),
+            "quality" => matches!(v.as_str(), Some("reject" | "warn")),
+            "inputs" => v
+                .as_array()
+                .is_some_and(|a| a.iter().all(|x| x.as_str().is_some_and(meta::is_view_ref))),
+            meta::CREATED_AT | meta::CHANGED_AT => v.is_integer(),
+            meta::FEATURE_SETTINGS => v.is_table(),
             "max_versions" => v.as_integer().is_some_and(|n| n >= 1),
             "tags" => match v {
                 toml::Value::Array(a) => a.iter().all(toml::Value::is_str),
@@ -348,6 +371,10 @@ fn check_metadata(what: &str, m: &toml::Table) -> Result<(), String> {
         if !ok {
             let expected = match k.as_str() {
                 "online" => "true or false",
+                "quality" => "\"reject\" or \"warn\"",
+                "inputs" => "an array of view names such as [\"user_stats\", \"orders@2\"]",
+                meta::CREATED_AT | meta::CHANGED_AT => "an integer of microseconds",
+                meta::FEATURE_SETTINGS => "a table",
                 "max_versions" => "an integer of at least 1",
                 "tags" => "an array of strings or a table of strings",
                 _ => "a string",

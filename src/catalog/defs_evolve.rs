@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::Definitions;
 use super::validate;
-use crate::catalog::duration;
+use crate::catalog::{duration, lineage, meta};
 use crate::catalog::{Catalog, Entity, Feature, FeatureView, JoinKey};
 use crate::format::key::ViewId;
 
@@ -106,6 +106,12 @@ impl Plan {
 /// The catalog that results from applying `defs` to `current`, and the
 /// changes, or every reason the definitions cannot be applied (one per line).
 pub fn plan(current: &Catalog, defs: &Definitions) -> Result<Plan, String> {
+    plan_at(current, defs, now_micros())
+}
+
+/// [`plan`] with the clock given: new and changed views get `now` as their
+/// `changed_at` (and new ones as `created_at`).
+pub fn plan_at(current: &Catalog, defs: &Definitions, now: i64) -> Result<Plan, String> {
     validate(defs)?;
     let mut cat = current.clone();
     let max_id = cat.views.iter().map(|v| v.id).max().unwrap_or(0);
@@ -181,6 +187,10 @@ pub fn plan(current: &Catalog, defs: &Definitions) -> Result<Plan, String> {
         else {
             let mut nv = v.clone();
             nv.id = cat.next_view_id;
+            nv.metadata
+                .insert(meta::CREATED_AT.into(), toml::Value::Integer(now));
+            nv.metadata
+                .insert(meta::CHANGED_AT.into(), toml::Value::Integer(now));
             let Some(next) = cat.next_view_id.checked_add(1) else {
                 errors.push(format!(
                     "feature view {:?}: this store has used up its view ids",
@@ -215,13 +225,15 @@ pub fn plan(current: &Catalog, defs: &Definitions) -> Result<Plan, String> {
             continue;
         }
         let added = v.features[old.features.len()..].to_vec();
-        if !added.is_empty() {
+        let appended = !added.is_empty();
+        if appended {
             changes.push(Change::AddFeatures {
                 view: v.qualified_name(),
                 features: added,
             });
         }
         let what = edits(old, v);
+        let changed = appended || !what.is_empty();
         if !what.is_empty() {
             changes.push(Change::ChangeView {
                 view: v.qualified_name(),
@@ -230,6 +242,15 @@ pub fn plan(current: &Catalog, defs: &Definitions) -> Result<Plan, String> {
         }
         let mut nv = v.clone();
         nv.id = old.id;
+        for k in [meta::CREATED_AT, meta::CHANGED_AT] {
+            if let Some(t) = old.metadata.get(k) {
+                nv.metadata.insert(k.into(), t.clone());
+            }
+        }
+        if changed {
+            nv.metadata
+                .insert(meta::CHANGED_AT.into(), toml::Value::Integer(now));
+        }
         cat.views[pos] = nv;
     }
 
@@ -244,6 +265,7 @@ pub fn plan(current: &Catalog, defs: &Definitions) -> Result<Plan, String> {
             });
         }
     }
+    errors.extend(lineage::check(&cat));
     if !errors.is_empty() {
         return Err(errors.join("\n"));
     }
@@ -319,19 +341,49 @@ fn edits(old: &FeatureView, new: &FeatureView) -> Vec<String> {
             what.push(format!("feature {} description or tags changed", a.name));
         }
     }
+    let system = |k: &str| k == meta::CREATED_AT || k == meta::CHANGED_AT;
+    let settings = |v: &FeatureView| {
+        v.metadata
+            .get(meta::FEATURE_SETTINGS)
+            .and_then(toml::Value::as_table)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (os, ns) = (settings(old), settings(new));
+    for f in &new.features {
+        let (a, b) = (os.get(&f.name), ns.get(&f.name));
+        if a != b {
+            let show = |x: Option<&toml::Value>| x.map_or("none".to_string(), |t| t.to_string());
+            what.push(format!(
+                "feature {} settings {} -> {}",
+                f.name,
+                show(a),
+                show(b)
+            ));
+        }
+    }
     for (k, v) in &new.metadata {
+        if system(k) || k == meta::FEATURE_SETTINGS {
+            continue;
+        }
         match old.metadata.get(k) {
             None => what.push(format!("{k} = {v} added")),
             Some(o) if o != v => what.push(format!("{k} {o} -> {v}")),
             Some(_) => {}
         }
     }
-    for k in old
-        .metadata
-        .keys()
-        .filter(|k| !new.metadata.contains_key(*k))
-    {
+    for k in old.metadata.keys().filter(|k| {
+        !new.metadata.contains_key(*k) && !system(k) && k.as_str() != meta::FEATURE_SETTINGS
+    }) {
         what.push(format!("{k} removed"));
     }
     what
+}
+
+/// Microseconds since the Unix epoch, now.
+fn now_micros() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }

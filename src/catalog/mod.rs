@@ -4,10 +4,20 @@
 //! given stable numeric view ids here, and are persisted in the store
 //! directory's `catalog` file ([`persist`]). The engine knows views only by
 //! id; everything that speaks names goes through a [`Catalog`].
+//!
+//! The registry's other parts: the metadata a view may declare ([`meta`]:
+//! owner, team, tags, source, defaults, expectations, ...), [`search`],
+//! [`lineage`] between views, the data-quality checks of ingest
+//! ([`quality`]) and the statistics of each view's last ingest ([`stats`]).
 
 pub mod defs;
 pub mod duration;
+pub mod lineage;
+pub mod meta;
 pub mod persist;
+pub mod quality;
+pub mod search;
+pub mod stats;
 
 use crate::format::key::ViewId;
 use crate::format::schema::{FeatureType, KeyType};

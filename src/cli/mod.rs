@@ -1,10 +1,14 @@
 //! The commands of the `strata` binary. `main.rs` holds the argument
 //! definitions; this module does the work.
 
+pub mod bench;
 pub mod demo;
 pub mod export;
 pub mod output;
 pub mod parse;
+pub mod remote;
+pub mod serve;
+pub mod token;
 
 use std::error::Error as StdError;
 use std::path::{Path, PathBuf};

@@ -13,6 +13,7 @@ pub mod error;
 pub mod hash_index;
 pub mod key;
 pub mod manifest;
+pub mod protocol;
 pub mod row;
 pub mod schema;
 pub mod segment;

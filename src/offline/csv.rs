@@ -43,6 +43,7 @@ pub fn read(target: &Target, path: &Path) -> Result<Vec<RowWrite>, Error> {
         })
         .collect();
     let find = |name: &str| -> Result<Option<usize>, String> {
+        let name = target.source_name(name);
         let mut hits = names
             .iter()
             .enumerate()
@@ -57,7 +58,7 @@ pub fn read(target: &Target, path: &Path) -> Result<Vec<RowWrite>, Error> {
     let mut missing: Vec<String> = Vec::new();
     let mut locate = |name: &str| -> Result<usize, String> {
         Ok(find(name)?.unwrap_or_else(|| {
-            missing.push(name.to_string());
+            missing.push(target.describe(name));
             usize::MAX
         }))
     };
@@ -94,7 +95,7 @@ pub fn read(target: &Target, path: &Path) -> Result<Vec<RowWrite>, Error> {
         let at = |col: &str, why: String| invalid(format!("row {n}, column {col}: {why}"));
         let mut key = Vec::with_capacity(key_cols.len());
         for (k, &i) in target.keys.iter().zip(&key_cols) {
-            key.push(parse_key(k.ty, cell(i)).map_err(|e| at(&k.name, e))?);
+            key.push(parse_key(k.ty, cell(i)).map_err(|e| at(&target.describe(&k.name), e))?);
         }
         let event_ts = match cell(event_col).trim() {
             "" => {
@@ -121,7 +122,7 @@ pub fn read(target: &Target, path: &Path) -> Result<Vec<RowWrite>, Error> {
         };
         let mut values = Vec::with_capacity(feature_cols.len());
         for (f, &i) in target.view.features.iter().zip(&feature_cols) {
-            values.push(parse_value(f.ty, cell(i)).map_err(|e| at(&f.name, e))?);
+            values.push(parse_value(f.ty, cell(i)).map_err(|e| at(&target.describe(&f.name), e))?);
         }
         rows.push(RowWrite {
             key,

@@ -1,10 +1,25 @@
-//! `strata ingest`: a whole file into one view.
+//! `strata ingest`: files into one view, each file all or nothing.
 //!
-//! The file is read and validated completely first ([`super::read_file`]);
-//! a refused file leaves the store untouched. The rows are then written in
-//! batches of [`BATCH_ROWS`] through [`Store::write`], each batch atomic and
-//! durable. Rows without a `created_timestamp` get the store's clock at the
-//! time their batch is written.
+//! Each file is read, validated and encoded completely first
+//! ([`super::source`]), then checked against the view's expectations
+//! ([`crate::catalog::quality`]); a refused file leaves the store as it was.
+//! Then, by default (**the fast path**), its entries are sorted by internal
+//! key and written as one new segment that one manifest replacement adds to
+//! the store ([`Engine::ingest_sorted`](crate::engine::Engine::ingest_sorted)):
+//! a file is wholly in the store or not at all, even across a crash, and
+//! neither the WAL nor the memtable sees it. A row repeated in one file with
+//! the same `(key, event_timestamp, created_timestamp)` keeps its last copy.
+//! The fast path is used for every file, of any size: a small file makes a
+//! small segment, which compaction merges like any flushed one.
+//!
+//! With `via_wal` the entries are written in file order through the WAL in
+//! atomic batches of [`WAL_BATCH_ROWS`](super::encode::WAL_BATCH_ROWS)
+//! instead (a crash may then leave a prefix of the file).
+//!
+//! Rows without a `created_timestamp` get the store's clock at the start of
+//! the ingest. After the data is durable, the statistics of the ingest
+//! (per feature: rows, null fraction, min, max, mean) and any violations
+//! are recorded ([`crate::catalog::stats`]).
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -13,37 +28,73 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{Error, Target, read_file, timestamp};
-use crate::store::Store;
+use super::encode::{self, WAL_BATCH_ROWS};
+use super::source::read_encode;
+use super::{Error, Format, Target, timestamp};
+use crate::catalog::meta::QualityPolicy;
+use crate::catalog::quality::{self, Checker};
+use crate::catalog::stats::{self, IngestStats, Violation};
+use crate::store::{self, Store};
 
-/// Rows per write batch.
-pub const BATCH_ROWS: usize = 10_000;
+/// Rows per write batch of the WAL path.
+pub const BATCH_ROWS: usize = WAL_BATCH_ROWS;
+
+/// How to ingest.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// The input format; by each file's extension if `None`.
+    pub format: Option<Format>,
+    /// `(input column, view column)` renames.
+    pub renames: Vec<(String, String)>,
+    /// Write through the WAL in batches instead of as one segment per file.
+    pub via_wal: bool,
+    /// Show a progress bar when stderr is a terminal.
+    pub progress: bool,
+}
 
 /// What an ingest did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IngestReport {
     /// The view written, as `name` or `name@version`.
     pub view: String,
+    /// The first file (see `files` for all).
     pub path: PathBuf,
+    pub files: Vec<PathBuf>,
+    /// Rows read.
     pub rows: usize,
+    /// Versions written (rows repeating a key in one file count once on
+    /// the fast path).
+    pub written: u64,
+    /// WAL batches (WAL path) or segments (fast path) written.
     pub batches: usize,
+    pub via_wal: bool,
     /// The range of `event_timestamp`s written, if any row was.
     pub event_range: Option<(i64, i64)>,
+    /// Expectations broken (recorded, as the view's policy is `warn`).
+    pub violations: Vec<Violation>,
     pub elapsed: Duration,
 }
 
 impl fmt::Display for IngestReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.elapsed.as_secs_f64();
+        let from = match self.files.len() {
+            1 => self.path.display().to_string(),
+            n => format!("{n} files"),
+        };
         write!(
             f,
-            "ingested {} row(s) into {} from {} in {secs:.2} s",
-            self.rows,
-            self.view,
-            self.path.display()
+            "ingested {} row(s) into {} from {from} in {secs:.2} s",
+            self.rows, self.view,
         )?;
         if secs > 0.0 && self.rows > 0 {
-            write!(f, " ({:.0} rows/s)", self.rows as f64 / secs)?;
+            write!(f, " ({:.0} rows/s", self.rows as f64 / secs)?;
+            let how = if self.via_wal {
+                format!("{} WAL batch(es)", self.batches)
+            } else {
+                format!("{} segment(s)", self.batches)
+            };
+            write!(f, ", {how})")?;
         }
         if let Some((lo, hi)) = self.event_range {
             write!(
@@ -53,75 +104,195 @@ impl fmt::Display for IngestReport {
                 timestamp::format(hi)
             )?;
         }
+        if !self.violations.is_empty() {
+            let n: u64 = self.violations.iter().map(|v| v.count).sum();
+            write!(f, "; WARNING: {n} expectation violation(s) recorded:\n{}", quality::report(&self.violations))?;
+        }
         Ok(())
     }
 }
 
-/// Reads, validates and writes `path` into `view`. With `progress`, shows a
-/// progress bar when stderr is a terminal.
+/// Reads, validates and writes `path` into `view` (the fast path). With
+/// `progress`, shows a progress bar when stderr is a terminal.
 pub fn ingest_file(
     store: &Store,
     view: &str,
     path: &Path,
     progress: bool,
 ) -> Result<IngestReport, Error> {
-    let start = Instant::now();
-    let cat = store.catalog();
-    let target = Target::new(&cat, view)?;
-    let name = target.view.qualified_name();
-    let show = progress && std::io::stderr().is_terminal();
+    ingest(
+        store,
+        view,
+        &[path.to_path_buf()],
+        &IngestOptions {
+            progress,
+            ..IngestOptions::default()
+        },
+    )
+}
 
-    let reading = if show {
-        ProgressBar::new_spinner()
-    } else {
-        ProgressBar::hidden()
-    };
-    reading.set_message(format!("reading and checking {}", path.display()));
-    reading.enable_steady_tick(Duration::from_millis(120));
-    let rows = read_file(&cat, &name, path);
-    reading.finish_and_clear();
-    let rows = rows.map_err(|e| Error::NothingWritten(Box::new(e)))?;
-
-    let bar = if show {
-        ProgressBar::new(rows.len() as u64)
-    } else {
-        ProgressBar::hidden()
+fn bar(show: bool, len: Option<u64>, msg: String) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let b = match len {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::new_spinner(),
     };
     if let Ok(style) = ProgressStyle::with_template(
         "{msg} [{bar:30}] {human_pos}/{human_len} rows ({per_sec:0}, eta {eta})",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
+    ) && len.is_some()
+    {
+        b.set_style(style.progress_chars("=> "));
     }
-    bar.set_message(format!("writing {name}"));
-    let mut batches = 0;
-    for (i, chunk) in rows.chunks(BATCH_ROWS).enumerate() {
-        store.write(&name, chunk).map_err(|source| {
-            bar.abandon();
-            Error::Write {
-                path: path.to_path_buf(),
-                view: name.clone(),
-                written: i * BATCH_ROWS,
-                total: rows.len(),
-                source: Box::new(source),
+    b.set_message(msg);
+    b.enable_steady_tick(Duration::from_millis(120));
+    b
+}
+
+/// Ingests `files` into `view` in order, each file atomically (fast path)
+/// and refused as a whole if invalid. If a file fails after others were
+/// ingested, the error says which were.
+pub fn ingest(
+    store: &Store,
+    view: &str,
+    files: &[PathBuf],
+    opts: &IngestOptions,
+) -> Result<IngestReport, Error> {
+    let start = Instant::now();
+    let cat = store.catalog();
+    let mut target = Target::new(&cat, view)?;
+    target.renames = opts.renames.clone();
+    let name = target.view.qualified_name();
+    let show = opts.progress && std::io::stderr().is_terminal();
+    let now = store::now_micros();
+    let mut report = IngestReport {
+        view: name.clone(),
+        path: files.first().cloned().unwrap_or_default(),
+        files: Vec::new(),
+        rows: 0,
+        written: 0,
+        batches: 0,
+        via_wal: opts.via_wal,
+        event_range: None,
+        violations: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    let mut all = Checker::new(&target.view);
+    for path in files {
+        match one_file(store, &target, path, opts, now, show, &mut report) {
+            Ok(checker) => all.merge(checker),
+            Err(e) => {
+                if report.files.is_empty() {
+                    return Err(e);
+                }
+                record(store, &target, &report, all);
+                return Err(Error::AfterFiles {
+                    done: report.files.clone(),
+                    source: Box::new(e),
+                });
             }
-        })?;
-        batches += 1;
-        bar.inc(chunk.len() as u64);
+        }
     }
-    bar.finish_and_clear();
-    let event_range = rows
-        .iter()
-        .map(|r| r.event_ts)
-        .fold(None, |acc: Option<(i64, i64)>, t| match acc {
-            None => Some((t, t)),
-            Some((lo, hi)) => Some((lo.min(t), hi.max(t))),
-        });
-    Ok(IngestReport {
-        view: name,
+    report.elapsed = start.elapsed();
+    if !report.files.is_empty() {
+        record(store, &target, &report, all);
+    }
+    Ok(report)
+}
+
+/// Records the statistics; a failure to do so is reported on stderr, as
+/// the data is already in the store.
+fn record(store: &Store, target: &Target, report: &IngestReport, checker: Checker) {
+    let (features, violations) = checker.finish(report.rows as u64);
+    let s = IngestStats {
+        view: report.view.clone(),
+        at_micros: store::now_micros(),
+        files: report.files.iter().map(|p| p.display().to_string()).collect(),
+        rows: report.rows as u64,
+        policy: target.view.quality_policy().name().into(),
+        features,
+        violations,
+    };
+    if let Err(e) = stats::record(store.dir(), target.view.id, s) {
+        eprintln!("warning: the data was ingested, but its statistics were not saved: {e}");
+    }
+}
+
+fn one_file(
+    store: &Store,
+    target: &Target,
+    path: &Path,
+    opts: &IngestOptions,
+    now: i64,
+    show: bool,
+    report: &mut IngestReport,
+) -> Result<Checker, Error> {
+    let refused = |e: Error| Error::NothingWritten(Box::new(e));
+    let format = match opts.format {
+        Some(f) => f,
+        None => Format::of(path).ok_or_else(|| {
+            refused(Error::UnknownFormat {
+                path: path.to_path_buf(),
+            })
+        })?,
+    };
+    let reading = bar(show, parquet_rows(path, format), format!("reading {}", path.display()));
+    let enc = read_encode(target, path, format, now, &reading);
+    reading.finish_and_clear();
+    let enc = enc.map_err(refused)?;
+    let (_, violations) = enc.checker.clone().finish(enc.rows);
+    if !violations.is_empty() && target.view.quality_policy() == QualityPolicy::Reject {
+        return Err(refused(Error::Quality {
+            path: path.to_path_buf(),
+            view: target.view.qualified_name(),
+            report: quality::report(&violations),
+        }));
+    }
+    let total = enc.rows;
+    let write_err = |written: u64, source: store::Error| Error::Write {
         path: path.to_path_buf(),
-        rows: rows.len(),
-        batches,
-        event_range,
-        elapsed: start.elapsed(),
-    })
+        view: target.view.qualified_name(),
+        written: written as usize,
+        total: total as usize,
+        source: Box::new(source),
+    };
+    let written = if opts.via_wal {
+        let b = bar(show, Some(total), format!("writing {}", target.view.qualified_name()));
+        let r = encode::write_wal(store, &enc.runs, &b);
+        b.finish_and_clear();
+        let w = r.map_err(|(w, e)| write_err(w, e.into()))?;
+        report.batches += (total as usize).div_ceil(WAL_BATCH_ROWS);
+        w
+    } else {
+        let sorting = bar(show, None, format!("sorting {total} rows"));
+        let sorted = encode::sort(&enc.runs);
+        sorting.finish_and_clear();
+        let b = bar(show, Some(total), format!("writing a segment of {}", target.view.qualified_name()));
+        let r = encode::write_segment(store, &enc.runs, &sorted, &b);
+        b.finish_and_clear();
+        let w = r.map_err(|e| write_err(0, e.into()))?;
+        report.batches += usize::from(w > 0);
+        w
+    };
+    report.rows += total as usize;
+    report.written += written;
+    report.files.push(path.to_path_buf());
+    report.event_range = match (report.event_range, enc.event_range()) {
+        (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+        (a, b) => a.or(b),
+    };
+    report.violations.extend(violations);
+    Ok(enc.checker)
+}
+
+/// The row count of a Parquet file from its footer, for the progress bar.
+fn parquet_rows(path: &Path, format: Format) -> Option<u64> {
+    if format != Format::Parquet {
+        return None;
+    }
+    let f = std::fs::File::open(path).ok()?;
+    let r = parquet::file::reader::SerializedFileReader::new(f).ok()?;
+    use parquet::file::reader::FileReader;
+    u64::try_from(r.metadata().file_metadata().num_rows()).ok()
 }

@@ -27,10 +27,15 @@
 //! Errors name the file, the 1-based data row (the CSV header is not
 //! counted) and the column: `row 17, column txn_count: "abc" is not an int64`.
 
+pub mod arrow_in;
 pub mod csv;
+pub mod encode;
 pub mod export;
+pub mod glob;
 pub mod ingest;
+pub mod jsonl;
 pub mod parquet;
+pub mod source;
 pub mod timestamp;
 
 use std::path::{Path, PathBuf};
@@ -41,7 +46,7 @@ use crate::format::row;
 use crate::format::schema::KeyType;
 use crate::store::{self, RowWrite};
 
-pub use ingest::{IngestReport, ingest_file};
+pub use ingest::{IngestOptions, IngestReport, ingest, ingest_file};
 
 /// Name of the event-time column of inputs.
 pub const EVENT_TIMESTAMP: &str = "event_timestamp";
@@ -61,10 +66,28 @@ pub enum Error {
     /// The input is not acceptable; nothing was read into the store.
     #[error("{path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
-    #[error("{path}: unknown file type; name the file *.csv, *.parquet or *.pq")]
+    #[error(
+        "{path}: unknown file type; name the file *.csv, *.parquet, *.pq, *.arrow, *.arrows, *.ipc, *.feather, *.jsonl or *.ndjson, or pass --format"
+    )]
     UnknownFormat { path: PathBuf },
+    /// The file breaks the view's expectations and its policy is `reject`.
+    #[error(
+        "{path}: the file breaks the expectations of {view} (quality = \"reject\"):\n{report}"
+    )]
+    Quality {
+        path: PathBuf,
+        view: String,
+        report: String,
+    },
     #[error("unknown feature view {0:?}; `strata apply` declares views")]
     UnknownView(String),
+    /// A file failed after the files `done` were ingested (they stay).
+    #[error("{source}; the file(s) before it were ingested: {}", done.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    AfterFiles {
+        done: Vec<PathBuf>,
+        #[source]
+        source: Box<Error>,
+    },
     /// Validation failed: the store was not touched.
     #[error("{0}; nothing was written")]
     NothingWritten(Box<Error>),
@@ -87,16 +110,35 @@ pub enum Error {
 pub enum Format {
     Csv,
     Parquet,
+    /// Arrow IPC, file (`ARROW1` magic) or stream format (told apart by content).
+    Arrow,
+    /// JSON Lines: one JSON object per line.
+    JsonLines,
 }
 
 impl Format {
     /// The format a file name's extension names.
     pub fn of(path: &Path) -> Option<Format> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        match ext.as_str() {
+        Format::parse(path.extension()?.to_str()?)
+    }
+
+    /// A format by name or extension (`--format`).
+    pub fn parse(name: &str) -> Option<Format> {
+        match name.to_ascii_lowercase().as_str() {
             "csv" => Some(Format::Csv),
             "parquet" | "pq" => Some(Format::Parquet),
+            "arrow" | "arrows" | "ipc" | "feather" => Some(Format::Arrow),
+            "jsonl" | "ndjson" | "json" => Some(Format::JsonLines),
             _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+            Format::Arrow => "arrow",
+            Format::JsonLines => "jsonl",
         }
     }
 }
@@ -107,6 +149,8 @@ pub struct Target {
     pub view: FeatureView,
     /// The view's join keys, in key order.
     pub keys: Vec<JoinKey>,
+    /// Renames `(input column, view column)` from `--map`.
+    pub renames: Vec<(String, String)>,
 }
 
 impl Target {
@@ -117,7 +161,24 @@ impl Target {
         Ok(Target {
             view: v.clone(),
             keys: cat.key_columns(v),
+            renames: Vec::new(),
         })
+    }
+
+    /// The input column that provides the view column `col`.
+    pub fn source_name<'a>(&'a self, col: &'a str) -> &'a str {
+        self.renames
+            .iter()
+            .find(|(_, to)| to == col)
+            .map_or(col, |(from, _)| from.as_str())
+    }
+
+    /// `col`, or `src (mapped to col)` when renamed, for messages.
+    pub fn describe(&self, col: &str) -> String {
+        match self.source_name(col) {
+            s if s == col => col.to_string(),
+            s => format!("{s} (mapped to {col})"),
+        }
     }
 
     /// Every column the input must have, in the order errors list them.
@@ -155,6 +216,13 @@ pub fn read_file(cat: &Catalog, view: &str, path: &Path) -> Result<Vec<RowWrite>
     let rows = match format {
         Format::Csv => csv::read(&target, path)?,
         Format::Parquet => parquet::read(&target, path)?,
+        Format::JsonLines => jsonl::read(&target, path)?,
+        Format::Arrow => {
+            return Err(Error::Invalid {
+                path: path.to_path_buf(),
+                reason: "Arrow IPC files are read by `ingest` only".into(),
+            });
+        }
     };
     check_rows(&target, &rows).map_err(|reason| Error::Invalid {
         path: path.to_path_buf(),
@@ -180,19 +248,22 @@ pub fn check_rows(target: &Target, rows: &[RowWrite]) -> Result<(), String> {
         k.clear();
         key::encode_entity_key(&types, &w.key, &mut k)
             .map_err(|e| format!("row {n}: the key is not valid: {e}"))?;
-        row::encode_row(&schema, &w.values, &mut r).map_err(|e| {
-            // encode_row names the field by index ("field 3 ..."); name it by column.
-            let index = e.strip_prefix("field ").and_then(|rest| {
-                let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-                rest[..digits].parse::<usize>().ok()
-            });
-            let named = index
-                .and_then(|j| target.view.features.get(j))
-                .map_or(String::new(), |f| format!(", column {}", f.name));
-            format!("row {n}{named}: {e}")
-        })?;
+        row::encode_row(&schema, &w.values, &mut r)
+            .map_err(|e| name_field_error(target, &format!("row {n}"), &e))?;
     }
     Ok(())
+}
+
+/// An `encode_row` error ("field 3 ...") as `row N, column NAME: ...`.
+pub(crate) fn name_field_error(target: &Target, at: &str, e: &str) -> String {
+    let index = e.strip_prefix("field ").and_then(|rest| {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        rest[..digits].parse::<usize>().ok()
+    });
+    let named = index
+        .and_then(|j| target.view.features.get(j))
+        .map_or(String::new(), |f| format!(", column {}", target.describe(&f.name)));
+    format!("{at}{named}: {e}")
 }
 
 /// A catalog with one view of every feature type, for the tests.

@@ -91,10 +91,6 @@ impl Faulty {
 }
 
 impl Backend for Faulty {
-    fn name(&self) -> &'static str {
-        "fault-injection"
-    }
-
     fn submit(&self, op: Op) -> Ticket {
         let (write, sync) = match op.class {
             FileKind::Wal => (FaultOp::WalWrite, FaultOp::WalSync),

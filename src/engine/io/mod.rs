@@ -7,8 +7,12 @@
 //!   I/O thread (`strata-io`); callers hand it requests and wait on a
 //!   completion handle, or keep working while a write or a read-ahead is in
 //!   flight. A WAL append and its `fdatasync` go in as one linked pair.
-//! - [`IoMode::Auto`]: the faster of the two on the benchmarks (see the
-//!   README).
+//! - [`IoMode::Auto`]: the faster of the two for each kind of file on the
+//!   benchmarks (`benches/io.rs`, figures in the README): syscalls for the
+//!   WAL (group commit waits on every sync, and a hand-off to another thread
+//!   costs more than it saves) and io_uring for segments (flush and
+//!   compaction keep building the next chunk, or merging, while the I/O
+//!   thread writes or reads ahead).
 //!
 //! Wherever io_uring is tried and the kernel refuses it (a seccomp filter as
 //! in Docker's default profile, `kernel.io_uring_disabled`, a kernel without
@@ -44,7 +48,9 @@ use super::{Error, Result};
 /// Which I/O backend the engine uses; see the [module docs](self).
 #[derive(Debug, Clone, Default)]
 pub enum IoMode {
-    /// The faster backend on the benchmarks (see the README).
+    /// The faster backend for each kind of file on the benchmarks (see the
+    /// README): syscalls for the WAL, io_uring (or syscalls where the
+    /// kernel refuses it) for segments.
     #[default]
     Auto,
     /// Plain system calls in the calling thread.
@@ -57,9 +63,10 @@ pub enum IoMode {
     Faulty(Faults),
 }
 
-/// Whether [`IoMode::Auto`] tries io_uring first. Set from `benches/io.rs`
-/// (figures in the README).
-const AUTO_PREFERS_IO_URING: bool = false;
+/// Whether [`IoMode::Auto`] tries io_uring for the WAL and for segments:
+/// set from `benches/io.rs` (figures in the README).
+const AUTO_WAL_IO_URING: bool = false;
+const AUTO_SEGMENTS_IO_URING: bool = true;
 
 /// What a file is, for error messages and fault injection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,12 +160,14 @@ impl Ticket {
 }
 
 pub(crate) trait Backend: Send + Sync {
-    fn name(&self) -> &'static str;
     fn submit(&self, op: Op) -> Ticket;
 }
 
 struct Shared {
-    backend: Box<dyn Backend>,
+    /// The backends of WAL files and of segment files (often the same).
+    wal: Arc<dyn Backend>,
+    segments: Arc<dyn Backend>,
+    name: &'static str,
     /// Why `Auto` did not use io_uring, if it tried.
     fallback: Option<String>,
     /// The engine's poison cell (`Inner::poison`).
@@ -183,35 +192,66 @@ impl Io {
         dir: &Path,
         poison: Arc<Mutex<Option<String>>>,
     ) -> Result<Io> {
+        let (wal_uring, seg_uring) = match mode {
+            IoMode::Syscalls => (false, false),
+            IoMode::IoUring => (true, true),
+            IoMode::Auto => (AUTO_WAL_IO_URING, AUTO_SEGMENTS_IO_URING),
+            IoMode::Faulty(f) => {
+                let b: Arc<dyn Backend> = Arc::new(fault::Faulty::new(f.clone()));
+                let io = Io::with(b.clone(), b, "fault-injection", None, poison);
+                registry::register(dir, &io);
+                return Ok(io);
+            }
+        };
+        let plain: Arc<dyn Backend> = Arc::new(syscalls::Syscalls);
         let mut fallback = None;
-        let backend: Box<dyn Backend> = match mode {
-            IoMode::Syscalls => Box::new(syscalls::Syscalls),
-            IoMode::Faulty(f) => Box::new(fault::Faulty::new(f.clone())),
-            IoMode::Auto if !AUTO_PREFERS_IO_URING => Box::new(syscalls::Syscalls),
-            IoMode::Auto | IoMode::IoUring => match start_uring() {
-                Ok(b) => b,
+        let uring = if wal_uring || seg_uring {
+            match start_uring() {
+                Ok(b) => Some(b),
                 Err(e) => {
                     fallback = Some(format!("io_uring refused: {e}; using syscalls"));
-                    Box::new(syscalls::Syscalls)
+                    None
                 }
-            },
+            }
+        } else {
+            None
         };
-        let io = Io(Arc::new(Shared {
-            backend,
-            fallback,
-            poison,
-        }));
+        let pick = |want: bool| match (&uring, want) {
+            (Some(u), true) => u.clone(),
+            _ => plain.clone(),
+        };
+        let (wal, segments) = (pick(wal_uring), pick(seg_uring));
+        let name = match (uring.is_some() && wal_uring, uring.is_some() && seg_uring) {
+            (true, true) => "io_uring",
+            (false, false) => "syscalls",
+            (false, true) => "syscalls (WAL) + io_uring (segments)",
+            (true, false) => "io_uring (WAL) + syscalls (segments)",
+        };
+        let io = Io::with(wal, segments, name, fallback, poison);
         registry::register(dir, &io);
         Ok(io)
     }
 
+    fn with(
+        wal: Arc<dyn Backend>,
+        segments: Arc<dyn Backend>,
+        name: &'static str,
+        fallback: Option<String>,
+        poison: Arc<Mutex<Option<String>>>,
+    ) -> Io {
+        Io(Arc::new(Shared {
+            wal,
+            segments,
+            name,
+            fallback,
+            poison,
+        }))
+    }
+
     /// A syscall backend of its own, for files outside an open engine.
     pub(crate) fn detached() -> Io {
-        Io(Arc::new(Shared {
-            backend: Box::new(syscalls::Syscalls),
-            fallback: None,
-            poison: Arc::default(),
-        }))
+        let plain: Arc<dyn Backend> = Arc::new(syscalls::Syscalls);
+        Io::with(plain.clone(), plain, "syscalls", None, Arc::default())
     }
 
     /// The engine's backend for the store in `dir`, or a detached one.
@@ -219,9 +259,10 @@ impl Io {
         registry::lookup(dir).unwrap_or_else(Io::detached)
     }
 
-    /// `"syscalls"`, `"io_uring"` or `"fault-injection"`.
+    /// `"syscalls"`, `"io_uring"`, `"syscalls (WAL) + io_uring (segments)"`
+    /// (or `"fault-injection"`).
     pub fn name(&self) -> &'static str {
-        self.0.backend.name()
+        self.0.name
     }
 
     /// Why io_uring is not used although it was tried.
@@ -255,7 +296,11 @@ impl Io {
     }
 
     fn submit(&self, f: &IoFile, kind: OpKind, op: &'static str) -> Pending {
-        let ticket = self.0.backend.submit(Op {
+        let backend = match f.kind {
+            FileKind::Wal => &self.0.wal,
+            FileKind::Segment => &self.0.segments,
+        };
+        let ticket = backend.submit(Op {
             file: f.file.clone(),
             class: f.kind,
             kind,
@@ -323,12 +368,12 @@ impl Drop for Pending {
 }
 
 #[cfg(target_os = "linux")]
-fn start_uring() -> std::io::Result<Box<dyn Backend>> {
-    Ok(Box::new(uring::Uring::start()?))
+fn start_uring() -> std::io::Result<Arc<dyn Backend>> {
+    Ok(Arc::new(uring::Uring::start()?))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn start_uring() -> std::io::Result<Box<dyn Backend>> {
+fn start_uring() -> std::io::Result<Arc<dyn Backend>> {
     Err(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
         "io_uring exists only on Linux",

@@ -9,10 +9,6 @@ use super::{Backend, Op, OpKind, Outcome, Stage, SyncKind, Ticket};
 pub(crate) struct Syscalls;
 
 impl Backend for Syscalls {
-    fn name(&self) -> &'static str {
-        "syscalls"
-    }
-
     fn submit(&self, op: Op) -> Ticket {
         Ticket::Ready(run(&op.file, op.kind))
     }

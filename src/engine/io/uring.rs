@@ -102,10 +102,6 @@ impl Uring {
 }
 
 impl Backend for Uring {
-    fn name(&self) -> &'static str {
-        "io_uring"
-    }
-
     fn submit(&self, op: Op) -> Ticket {
         let (tx, rx) = mpsc::sync_channel(1);
         {

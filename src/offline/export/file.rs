@@ -22,6 +22,9 @@ use super::run::join_run;
 use super::{EntityTable, Error, ExportRequest, FileSink, InputFormat, OutputFormat, Plan, refs};
 use crate::store::Store;
 
+/// Rows per Parquet row group of the output.
+const ROW_GROUP_ROWS: usize = 1 << 20;
+
 /// The files of [`export_to_file`].
 #[derive(Debug, Clone)]
 pub struct ExportFiles {
@@ -112,10 +115,21 @@ pub fn export_to_file(
         path: files.out.clone(),
         reason,
     })?;
-    let total = table.validate(&plan)?;
+    // A table that fits in one run is checked as the run is read, before
+    // any of it is joined or written; a longer one first, in one pass.
+    let total = match table.rows_hint() {
+        Some(n) if n <= plan.run_rows => n,
+        _ => table.validate(&plan)?,
+    };
     // A table smaller than a run: batches that spread it over the threads.
     plan.batch_rows = plan.batch_rows.min(super::piece_rows(total, plan.threads));
-    let sink = FileSink::create(&files.out, out_format, plan.schema(), plan.batch_rows)?;
+    let sink = FileSink::create(
+        &files.out,
+        out_format,
+        plan.schema(),
+        ROW_GROUP_ROWS,
+        plan.threads,
+    )?;
     progress(Progress::Writing {
         done: 0,
         total: total as u64,
@@ -159,19 +173,22 @@ fn pipeline(
     // `move`: returning early drops `in_rx` and `out_tx`, which stops the
     // reader and the writer before the scope waits for them.
     std::thread::scope(move |s| {
-        s.spawn(move || match table.batches(plan.batch_rows) {
-            Ok(batches) => {
-                let pieces = Rechunk::new(batches, plan.batch_rows, plan.input.clone());
-                for b in pieces {
-                    if in_tx.send(b).is_err() {
-                        return;
+        let ahead = plan.run_rows / plan.threads;
+        s.spawn(
+            move || match table.batches(plan.batch_rows, plan.threads, ahead) {
+                Ok(batches) => {
+                    let pieces = Rechunk::new(batches, plan.batch_rows, plan.input.clone());
+                    for b in pieces {
+                        if in_tx.send(b).is_err() {
+                            return;
+                        }
                     }
                 }
-            }
-            Err(e) => {
-                let _ = in_tx.send(Err(e));
-            }
-        });
+                Err(e) => {
+                    let _ = in_tx.send(Err(e));
+                }
+            },
+        );
         let writer = s.spawn(move || -> Result<FileSink, Error> {
             let mut rows = 0u64;
             for b in out_rx {

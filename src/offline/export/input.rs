@@ -90,6 +90,9 @@ pub struct EntityTable {
     schema: SchemaRef,
     csv_types: Vec<CsvType>,
     rows: Option<usize>,
+    /// Parquet: the row count and row groups of the file's metadata.
+    parquet_rows: Option<usize>,
+    row_groups: usize,
 }
 
 impl EntityTable {
@@ -130,6 +133,8 @@ impl EntityTable {
             schema: Arc::new(Schema::empty()),
             csv_types: Vec::new(),
             rows: None,
+            parquet_rows: None,
+            row_groups: 0,
         };
         match format {
             InputFormat::Parquet => {
@@ -139,6 +144,8 @@ impl EntityTable {
                     ))
                 })?;
                 table.schema = b.schema().clone();
+                table.parquet_rows = usize::try_from(b.metadata().file_metadata().num_rows()).ok();
+                table.row_groups = b.metadata().num_row_groups();
             }
             InputFormat::Arrow => {
                 let stream = is_ipc_stream(&mut file).map_err(|source| Error::Io {
@@ -177,6 +184,12 @@ impl EntityTable {
         self.rows
     }
 
+    /// The number of rows as the file says before it is read (Parquet
+    /// metadata; CSV, which is read when opened), if it says.
+    pub fn rows_hint(&self) -> Option<usize> {
+        self.rows.or(self.parquet_rows)
+    }
+
     /// Reads the join-key and event-time columns of every row and checks
     /// them against `plan`; returns the number of rows. Nothing is written
     /// before this succeeds.
@@ -197,9 +210,70 @@ impl EntityTable {
     }
 
     /// The table's batches of at most `batch_rows` rows (Arrow IPC batches
-    /// keep their written sizes).
-    pub fn batches(&self, batch_rows: usize) -> Result<Batches, Error> {
+    /// keep their written sizes). A Parquet file of several row groups is
+    /// read by `readers` threads at once, each reading up to `ahead_rows`
+    /// rows ahead of the consumer.
+    pub fn batches(
+        &self,
+        batch_rows: usize,
+        readers: usize,
+        ahead_rows: usize,
+    ) -> Result<Batches, Error> {
+        if self.format == InputFormat::Parquet && readers > 1 && self.row_groups > 1 {
+            return self.parquet_parallel(batch_rows, readers, ahead_rows);
+        }
         self.read(None, batch_rows)
+    }
+
+    /// Contiguous ranges of row groups read by several threads, drained in
+    /// order.
+    fn parquet_parallel(
+        &self,
+        batch_rows: usize,
+        readers: usize,
+        ahead_rows: usize,
+    ) -> Result<Batches, Error> {
+        let per = self.row_groups.div_ceil(readers);
+        let ahead = ahead_rows.div_ceil(batch_rows.max(1)).max(1);
+        let mut receivers = Vec::with_capacity(readers);
+        for r in 0..readers {
+            let groups: Vec<usize> = (r * per..((r + 1) * per).min(self.row_groups)).collect();
+            if groups.is_empty() {
+                break;
+            }
+            let path = self.path.clone();
+            let invalid = move |reason: String| Error::Input {
+                path: path.clone(),
+                reason,
+            };
+            let reader = ParquetRecordBatchReaderBuilder::try_new(open_file(&self.path)?)
+                .and_then(|b| {
+                    b.with_row_groups(groups)
+                        .with_batch_size(batch_rows.max(1))
+                        .build()
+                })
+                .map_err(|e| invalid(format!("cannot read the Parquet data: {e}")))?;
+            let (tx, rx) = std::sync::mpsc::sync_channel(ahead);
+            std::thread::Builder::new()
+                .name("strata-export-read".into())
+                .spawn(move || {
+                    for b in reader {
+                        let b =
+                            b.map_err(|e| invalid(format!("cannot read the Parquet data: {e}")));
+                        if tx.send(b).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|source| Error::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            receivers.push(rx);
+        }
+        Ok(Box::new(
+            receivers.into_iter().flat_map(|rx| rx.into_iter()),
+        ))
     }
 
     /// Batches of the columns `projection` (input column indices,

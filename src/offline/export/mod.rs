@@ -33,6 +33,7 @@ pub mod input;
 mod join;
 mod keys;
 pub mod output;
+mod parquet_out;
 mod rechunk;
 pub mod refs;
 mod run;

@@ -4,7 +4,8 @@
 //! renamed over the output only once complete, so a failed export leaves
 //! no partial file behind (and an existing output untouched).
 //!
-//! - Parquet: Snappy-compressed, one row group per export batch.
+//! - Parquet: Snappy-compressed; the columns of a row group are encoded in
+//!   parallel ([`super::parquet_out`]).
 //! - Arrow IPC: the file format (`.arrow`), readable by pyarrow, DuckDB,
 //!   Polars and Spark. Dictionary-encoded columns of the entity table are
 //!   written decoded (the file format allows one dictionary per column for
@@ -21,18 +22,15 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::Error;
+use super::parquet_out::ParquetSink;
+use crate::offline::csv::to_hex;
+use crate::offline::timestamp;
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, SecondsFormat};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
-
-use super::Error;
-use crate::offline::csv::to_hex;
-use crate::offline::timestamp;
 
 /// The output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +119,7 @@ fn csv_writable(dt: &DataType) -> bool {
 }
 
 enum Writer {
-    Parquet(ArrowWriter<BufWriter<File>>),
+    Parquet(ParquetSink),
     /// With the schema written (dictionaries decoded).
     Arrow(arrow_ipc::writer::FileWriter<BufWriter<File>>, SchemaRef),
     Csv(csv::Writer<BufWriter<File>>),
@@ -137,12 +135,14 @@ pub struct FileSink {
 
 impl FileSink {
     /// Starts writing `out` (under a temporary name) with `schema`;
-    /// `row_group_rows` bounds a Parquet row group.
+    /// `row_group_rows` is the size of a Parquet row group, whose columns
+    /// are encoded on `threads` threads.
     pub fn create(
         out: &Path,
         format: OutputFormat,
         schema: SchemaRef,
         row_group_rows: usize,
+        threads: usize,
     ) -> Result<FileSink, Error> {
         let failed = |reason: String| Error::Output {
             path: out.to_path_buf(),
@@ -165,16 +165,10 @@ impl FileSink {
             .map_err(|e| failed(e.to_string()))?;
         let buf = BufWriter::with_capacity(1 << 20, file);
         let writer = match format {
-            OutputFormat::Parquet => {
-                let props = WriterProperties::builder()
-                    .set_compression(Compression::SNAPPY)
-                    .set_max_row_group_row_count(Some(row_group_rows.max(1)))
-                    .build();
-                Writer::Parquet(
-                    ArrowWriter::try_new(buf, schema, Some(props))
-                        .map_err(|e| failed(e.to_string()))?,
-                )
-            }
+            OutputFormat::Parquet => Writer::Parquet(
+                ParquetSink::new(buf, schema, row_group_rows, threads)
+                    .map_err(|e| failed(e.to_string()))?,
+            ),
             OutputFormat::Arrow => {
                 let fields: Vec<Field> = schema
                     .fields()
@@ -248,7 +242,7 @@ impl FileSink {
             reason,
         };
         let buf = match self.writer {
-            Writer::Parquet(w) => w.into_inner().map_err(|e| failed(e.to_string()))?,
+            Writer::Parquet(w) => w.finish().map_err(|e| failed(e.to_string()))?,
             Writer::Arrow(mut w, _) => {
                 w.finish().map_err(|e| failed(e.to_string()))?;
                 w.into_inner().map_err(|e| failed(e.to_string()))?
@@ -257,6 +251,13 @@ impl FileSink {
         };
         let file = buf.into_inner().map_err(|e| failed(e.to_string()))?;
         file.sync_all().map_err(|e| failed(e.to_string()))?;
+        // A temporary file is private (0600); the output gets the usual 0644.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| failed(e.to_string()))?;
+        }
         self.tmp
             .persist(&out)
             .map_err(|e| failed(format!("cannot move the finished file into place: {e}")))?;
@@ -292,7 +293,7 @@ fn printer<'a>(a: &'a dyn Array) -> Result<Printer<'a>, String> {
             Box::new(move |i, s: &mut String| s.push_str(&$to_micros(p.value(i))))
         }};
     }
-    let f: Box<dyn Fn(usize, &mut String) + 'a> = match a.data_type() {
+    let f: Printer<'a> = match a.data_type() {
         DataType::Null => Box::new(|_, _| {}),
         DataType::Boolean => {
             let b = a.as_boolean();
@@ -481,7 +482,7 @@ mod tests {
         let batch = RecordBatch::try_from_iter(cols).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("o.csv");
-        let mut sink = FileSink::create(&out, OutputFormat::Csv, batch.schema(), 10).unwrap();
+        let mut sink = FileSink::create(&out, OutputFormat::Csv, batch.schema(), 10, 1).unwrap();
         sink.write(&batch).unwrap();
         assert_eq!(sink.finish().unwrap(), 2);
         let text = std::fs::read_to_string(&out).unwrap();
@@ -516,6 +517,7 @@ mod tests {
             OutputFormat::Parquet,
             schema,
             10,
+            2,
         )
         .unwrap();
         drop(sink);

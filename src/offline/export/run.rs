@@ -25,7 +25,6 @@
 //! Memory: a history read holds the versions of one key in the window of
 //! its rows (at most its rows' time span plus the ttl).
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 
@@ -59,6 +58,9 @@ struct Found {
     arenas: Vec<Vec<u8>>,
     hits: u64,
 }
+
+/// A batch's event times and, per view, its encoded keys.
+type Encoded = (Vec<i64>, Vec<Keys>);
 
 /// Runs `f(i)` for `i` in `0..n` on `threads` threads; results in order.
 fn par_map<R: Send>(threads: usize, n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
@@ -112,29 +114,30 @@ pub(crate) fn join_run(
         column: column.to_string(),
         reason,
     };
-    let encoded: Vec<Result<(Vec<i64>, Vec<Keys>), Error>> = par_map(spec.threads, run.len(), |b| {
-        let batch = &run[b];
-        let times = event_times(batch.column(spec.ts_col).as_ref())
-            .map_err(|e| bad(b, e, EVENT_TIMESTAMP))?;
-        let mut keys = Vec::with_capacity(spec.views.len());
-        for (vp, cols) in spec.views.iter().zip(spec.key_cols) {
-            let arrays: Vec<_> = cols
-                .iter()
-                .zip(&vp.keys)
-                .map(|(&c, k)| (batch.column(c).as_ref(), k.ty))
-                .collect();
-            keys.push(Keys::encode(&arrays, batch.num_rows()).map_err(|e| {
-                // Name the column that fails on its own.
-                let col = arrays
+    let encoded: Vec<Result<Encoded, Error>> =
+        par_map(spec.threads, run.len(), |b| {
+            let batch = &run[b];
+            let times = event_times(batch.column(spec.ts_col).as_ref())
+                .map_err(|e| bad(b, e, EVENT_TIMESTAMP))?;
+            let mut keys = Vec::with_capacity(spec.views.len());
+            for (vp, cols) in spec.views.iter().zip(spec.key_cols) {
+                let arrays: Vec<_> = cols
                     .iter()
                     .zip(&vp.keys)
-                    .find(|(a, _)| Keys::encode(&[**a], batch.num_rows()).is_err())
-                    .map_or(vp.keys[0].name.as_str(), |(_, k)| k.name.as_str());
-                bad(b, e, col)
-            })?);
-        }
-        Ok((times, keys))
-    });
+                    .map(|(&c, k)| (batch.column(c).as_ref(), k.ty))
+                    .collect();
+                keys.push(Keys::encode(&arrays, batch.num_rows()).map_err(|e| {
+                    // Name the column that fails on its own.
+                    let col = arrays
+                        .iter()
+                        .zip(&vp.keys)
+                        .find(|(a, _)| Keys::encode(&[**a], batch.num_rows()).is_err())
+                        .map_or(vp.keys[0].name.as_str(), |(_, k)| k.name.as_str());
+                    bad(b, e, col)
+                })?);
+            }
+            Ok((times, keys))
+        });
     let mut times = Vec::with_capacity(n);
     let mut per_view: Vec<Vec<Keys>> = (0..spec.views.len()).map(|_| Vec::new()).collect();
     for r in encoded {
@@ -155,53 +158,62 @@ pub(crate) fn join_run(
 }
 
 /// Splits the rows with a key into one part per thread by key range, each
-/// sorted by `(key, time, row)`.
+/// sorted by `(key, time, row)`. Splitters come from a sample of the keys;
+/// the rows are bucketed by slices in parallel and each part gathers and
+/// sorts its buckets in parallel.
 fn partition(keys: &Keys, times: &[i64], threads: usize) -> Vec<Vec<u32>> {
-    let valid: Vec<u32> = (0..keys.len() as u32)
-        .filter(|&i| keys.is_valid(i as usize))
-        .collect();
-    let parts = if valid.len() < 64 { 1 } else { threads.max(1) };
+    let n = keys.len();
+    let parts = if n < 64 { 1 } else { threads.max(1) };
+    let step = (n / 1024).max(1);
+    let slices = |bucket: &(dyn Fn(usize) -> usize + Sync)| -> Vec<Vec<Vec<u32>>> {
+        let per = n.div_ceil(parts).max(1);
+        par_map(parts, parts, |c| {
+            let mut b = vec![Vec::with_capacity(per / parts + 16); parts];
+            for i in (c * per..((c + 1) * per).min(n)).filter(|&i| keys.is_valid(i)) {
+                b[bucket(i)].push(i as u32);
+            }
+            b
+        })
+    };
+    let gather = |buckets: &[Vec<Vec<u32>>], p: usize| -> Vec<u32> {
+        let mut v = Vec::with_capacity(buckets.iter().map(|b| b[p].len()).sum());
+        for b in buckets {
+            v.extend_from_slice(&b[p]);
+        }
+        v
+    };
     match keys {
         Keys::Int(k) => {
-            let key = |i: u32| k[i as usize].unwrap_or(0);
-            let mut sample: Vec<u64> = valid
-                .iter()
-                .step_by((valid.len() / 1024).max(1))
-                .map(|&i| key(i))
+            let key = |i: usize| k[i].unwrap_or(0);
+            let mut sample: Vec<u64> = (0..n)
+                .step_by(step)
+                .filter(|&i| keys.is_valid(i))
+                .map(key)
                 .collect();
             sample.sort_unstable();
-            let splitters: Vec<u64> = (1..parts).map(|p| sample[p * sample.len() / parts]).collect();
-            let mut split: Vec<Vec<(u64, i64, u32)>> = vec![Vec::new(); parts];
-            for &i in &valid {
-                let k = key(i);
-                split[splitters.partition_point(|s| *s <= k)].push((k, times[i as usize], i));
-            }
-            drop(valid);
-            let split: Vec<Mutex<Vec<(u64, i64, u32)>>> = split.into_iter().map(Mutex::new).collect();
+            let splitters: Vec<u64> = (1..parts)
+                .filter_map(|p| sample.get(p * sample.len() / parts).copied())
+                .collect();
+            let buckets = slices(&|i| splitters.partition_point(|s| *s <= key(i)));
             par_map(parts, parts, |p| {
-                let mut v = split[p].lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+                let mut v: Vec<(u64, i64, u32)> = gather(&buckets, p)
+                    .into_iter()
+                    .map(|i| (key(i as usize), times[i as usize], i))
+                    .collect();
                 v.sort_unstable();
                 v.into_iter().map(|(_, _, i)| i).collect()
             })
         }
         Keys::Bytes { .. } => {
-            let mut sample: Vec<u32> = valid
-                .iter()
-                .step_by((valid.len() / 1024).max(1))
-                .copied()
-                .collect();
-            sample.sort_unstable_by(|&a, &b| keys.bytes(a as usize).cmp(keys.bytes(b as usize)));
+            let mut sample: Vec<usize> =
+                (0..n).step_by(step).filter(|&i| keys.is_valid(i)).collect();
+            sample.sort_unstable_by(|&a, &b| keys.bytes(a).cmp(keys.bytes(b)));
             let splitters: Vec<&[u8]> = (1..parts)
-                .map(|p| keys.bytes(sample[p * sample.len() / parts] as usize))
+                .filter_map(|p| sample.get(p * sample.len() / parts).map(|&i| keys.bytes(i)))
                 .collect();
-            let mut split: Vec<Vec<u32>> = vec![Vec::new(); parts];
-            for &i in &valid {
-                let k = keys.bytes(i as usize);
-                split[splitters.partition_point(|s| *s <= k)].push(i);
-            }
-            let split: Vec<Mutex<Vec<u32>>> = split.into_iter().map(Mutex::new).collect();
+            let buckets = slices(&|i| splitters.partition_point(|s| *s <= keys.bytes(i)));
             par_map(parts, parts, |p| {
-                let mut v = split[p].lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+                let mut v = gather(&buckets, p);
                 v.sort_unstable_by(|&a, &b| {
                     let (a, b) = (a as usize, b as usize);
                     keys.bytes(a)

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Network benchmark: `strata serve` lookups over QUIC on loopback, beside a
+# bare quinn echo (the floor for any request/response over QUIC) and Redis
+# GET/MGET at the same concurrency, everything pinned to one core (waking a
+# thread on the other vCPU of this VM costs ~75 µs, more than a request).
+#
+#   scripts/bench-server.sh [SECONDS]      (default 5 per measurement)
+#
+# Needs redis-server and redis-benchmark (Debian: apt-get install redis-server).
+# Set CORE to pin elsewhere. Prints one line per measurement.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-5}"
+core="${CORE:-0}"
+cargo build --release --bin strata >&2
+bin="${CARGO_TARGET_DIR:-target}/release/strata"
+pin() { taskset -c "$core" "$@"; }
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+cat > "$tmp/defs.toml" <<'DEFS'
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[feature_views]]
+name = "bench"
+entities = ["user"]
+features = [
+  { name = "amount_avg", type = "float64" },
+  { name = "amount_max", type = "float64" },
+  { name = "score", type = "float64" },
+  { name = "txn_count", type = "int64" },
+  { name = "days_active", type = "int64" },
+]
+DEFS
+"$bin" apply --data "$tmp/d" "$tmp/defs.toml" >/dev/null
+token=$("$bin" token create --data "$tmp/d" --name bench --grant 'admin:*' 2>/dev/null)
+
+# The first line a server prints names its address.
+addr_of() {
+    local f=$1
+    for _ in $(seq 100); do
+        if [ -s "$f" ]; then sed -n 's/.* on \([0-9.:]*\)[ ;].*/\1/p' "$f" | head -1; return; fi
+        sleep 0.1
+    done
+    echo "no address in $f" >&2; exit 1
+}
+pin "$bin" serve --data "$tmp/d" --listen 127.0.0.1:0 --threads 1 > "$tmp/serve.out" 2>/dev/null &
+pids+=($!)
+addr=$(addr_of "$tmp/serve.out")
+pin "$bin" bench-client --data "$tmp/d" --echo-server 127.0.0.1:0 > "$tmp/echo.out" 2>/dev/null &
+pids+=($!)
+echo_addr=$(addr_of "$tmp/echo.out")
+
+remote=(--server "$addr" --token "$token" --server-cert "$tmp/d/tls/cert.pem")
+"$bin" bench-client "${remote[@]}" --view bench --populate --key-space 100000 --seconds 0.2 --warmup-seconds 0 >/dev/null
+echo "# $(date -u +%FT%TZ), $(nproc) vCPU, client and servers pinned to core $core, ${secs}s each"
+for inflight in 1 32; do
+    pin "$bin" bench-client "${remote[@]}" --echo "$echo_addr" --in-flight "$inflight" --seconds "$secs"
+    for keys in 1 100; do
+        pin "$bin" bench-client "${remote[@]}" --view bench --keys "$keys" --in-flight "$inflight" \
+            --key-space 100000 --seconds "$secs"
+    done
+done
+
+port=$((20000 + RANDOM % 20000))
+pin redis-server --port "$port" --save '' --appendonly no --daemonize no > "$tmp/redis.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+pin redis-benchmark -p "$port" -r 100000 -n 200000 -t set -q >/dev/null
+n=$((secs * 100000))
+mget=(MGET); for i in $(seq 100); do mget+=("key:__rand_int__"); done
+for c in 1 32; do
+    echo "redis GET, $c connection(s) x 1 in flight:"
+    pin redis-benchmark -p "$port" -r 100000 -n "$n" -c "$c" -t get --precision 3 | grep -E -A2 "throughput summary" 
+    echo "redis MGET of 100 keys, $c connection(s) x 1 in flight:"
+    pin redis-benchmark -p "$port" -r 100000 -n "$((n / 10))" -c "$c" --precision 3 "${mget[@]}" | grep -E -A2 "throughput summary" 
+done

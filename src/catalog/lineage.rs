@@ -1,0 +1,222 @@
+//! Lineage between feature views.
+//!
+//! A view reads another when its `source` names it (`view:NAME`, or a bare
+//! name of a view in the catalog) or when its `inputs` list names it. A
+//! name without `@N` means the newest version of that view. [`check`]
+//! (run by `strata apply`) refuses references to unknown views, a view that
+//! reads itself, and cycles; [`upstream`] and [`downstream`] walk the graph
+//! transitively, breadth first, each view once.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use super::meta::{self, Source};
+use super::{Catalog, FeatureView};
+
+/// The source of `view` as the catalog resolves it.
+pub fn source(cat: &Catalog, view: &FeatureView) -> Source {
+    match view.source_text() {
+        None => Source::None,
+        Some(t) => meta::parse_source(t, |n| meta::is_view_ref(n) && cat.view(n).is_some()),
+    }
+}
+
+/// The names (as written) of the views `view` reads directly.
+fn reads(cat: &Catalog, view: &FeatureView) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Source::View(v) = source(cat, view) {
+        out.push(v);
+    }
+    for i in view.inputs() {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// The qualified names of the views `view` reads directly (unknown
+/// references are left out).
+pub fn parents(cat: &Catalog, view: &FeatureView) -> Vec<String> {
+    reads(cat, view)
+        .iter()
+        .filter_map(|n| cat.view(n).map(FeatureView::qualified_name))
+        .collect()
+}
+
+/// The qualified names of the views that read `view` directly.
+pub fn children(cat: &Catalog, view: &FeatureView) -> Vec<String> {
+    let me = view.qualified_name();
+    cat.views
+        .iter()
+        .filter(|v| parents(cat, v).contains(&me))
+        .map(FeatureView::qualified_name)
+        .collect()
+}
+
+/// One view reached by a walk, and how many edges away it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reached {
+    pub view: String,
+    pub depth: usize,
+    /// The view it was reached from.
+    pub via: String,
+}
+
+fn walk(
+    cat: &Catalog,
+    start: &FeatureView,
+    next: impl Fn(&Catalog, &FeatureView) -> Vec<String>,
+) -> Vec<Reached> {
+    let mut seen = BTreeSet::from([start.qualified_name()]);
+    let mut queue = VecDeque::from([(start.qualified_name(), 0)]);
+    let mut out = Vec::new();
+    while let Some((name, depth)) = queue.pop_front() {
+        let Some(v) = cat.view(&name) else { continue };
+        for n in next(cat, v) {
+            if seen.insert(n.clone()) {
+                out.push(Reached {
+                    view: n.clone(),
+                    depth: depth + 1,
+                    via: name.clone(),
+                });
+                queue.push_back((n, depth + 1));
+            }
+        }
+    }
+    out
+}
+
+/// Every view `view` reads from, transitively.
+pub fn upstream(cat: &Catalog, view: &FeatureView) -> Vec<Reached> {
+    walk(cat, view, parents)
+}
+
+/// Every view that reads from `view`, transitively.
+pub fn downstream(cat: &Catalog, view: &FeatureView) -> Vec<Reached> {
+    walk(cat, view, children)
+}
+
+/// Every lineage problem of the catalog, one message each.
+pub fn check(cat: &Catalog) -> Vec<String> {
+    let mut errors = Vec::new();
+    for v in &cat.views {
+        let name = v.qualified_name();
+        for r in reads(cat, v) {
+            match cat.view(&r) {
+                None => errors.push(format!(
+                    "feature view {name}: it reads the view {r:?} (source or inputs), which is not declared; declare it or fix the name"
+                )),
+                Some(p) if p.qualified_name() == name => errors.push(format!(
+                    "feature view {name}: it reads itself (source or inputs); a view cannot be its own input"
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return errors;
+    }
+    for v in &cat.views {
+        let name = v.qualified_name();
+        if let Some(r) = upstream(cat, v).iter().find(|r| {
+            cat.view(&r.view)
+                .is_some_and(|p| parents(cat, p).contains(&name))
+        }) {
+            errors.push(format!(
+                "feature view {name}: its inputs form a cycle ({name} reads {} which reads {name}); lineage must be acyclic",
+                r.view
+            ));
+            break;
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::defs;
+
+    fn cat(extra: &str) -> Result<Catalog, String> {
+        let text = format!(
+            r#"
+[[entities]]
+name = "user"
+join_keys = [{{ name = "user_id", type = "int64" }}]
+
+[[feature_views]]
+name = "raw"
+entities = ["user"]
+source = "/data/raw/*.parquet"
+features = [{{ name = "x", type = "float64" }}]
+{extra}
+"#
+        );
+        let d = defs::parse(&text)?;
+        defs::apply(&Catalog::default(), &d)
+    }
+
+    const CHAIN: &str = r#"
+[[feature_views]]
+name = "clean"
+entities = ["user"]
+source = "raw"
+features = [{ name = "x", type = "float64" }]
+
+[[feature_views]]
+name = "agg"
+entities = ["user"]
+source = "push"
+inputs = ["clean", "raw"]
+features = [{ name = "x", type = "float64" }]
+
+[[feature_views]]
+name = "model_input"
+entities = ["user"]
+source = "view:agg"
+features = [{ name = "x", type = "float64" }]
+"#;
+
+    #[test]
+    fn sources_are_classified() {
+        let c = cat(CHAIN).unwrap();
+        assert_eq!(
+            source(&c, c.view("raw").unwrap()),
+            Source::Files("/data/raw/*.parquet".into())
+        );
+        assert_eq!(source(&c, c.view("clean").unwrap()), Source::View("raw".into()));
+        assert_eq!(source(&c, c.view("agg").unwrap()), Source::Push);
+        assert_eq!(
+            source(&c, c.view("model_input").unwrap()),
+            Source::View("agg".into())
+        );
+    }
+
+    #[test]
+    fn upstream_and_downstream_are_transitive() {
+        let c = cat(CHAIN).unwrap();
+        let names = |r: Vec<Reached>| r.into_iter().map(|r| (r.view, r.depth)).collect::<Vec<_>>();
+        assert_eq!(
+            names(upstream(&c, c.view("model_input").unwrap())),
+            vec![("agg".into(), 1), ("clean".into(), 2), ("raw".into(), 2)]
+        );
+        assert_eq!(
+            names(downstream(&c, c.view("raw").unwrap())),
+            vec![("clean".into(), 1), ("agg".into(), 1), ("model_input".into(), 2)]
+        );
+        assert!(upstream(&c, c.view("raw").unwrap()).is_empty());
+        assert!(downstream(&c, c.view("model_input").unwrap()).is_empty());
+    }
+
+    #[test]
+    fn unknown_self_and_cyclic_references_are_refused() {
+        let e = cat(&CHAIN.replace("inputs = [\"clean\", \"raw\"]", "inputs = [\"nope\"]")).unwrap_err();
+        assert!(e.contains("agg") && e.contains("\"nope\"") && e.contains("not declared"), "{e}");
+        let e = cat(&CHAIN.replace("source = \"view:agg\"", "source = \"view:model_input\"")).unwrap_err();
+        assert!(e.contains("reads itself"), "{e}");
+        let e = cat(&CHAIN.replace("source = \"raw\"", "source = \"view:model_input\"")).unwrap_err();
+        assert!(e.contains("cycle"), "{e}");
+        let e = cat("inputs = [\"not a name\"]").unwrap_err();
+        assert!(e.contains("inputs"), "{e}");
+    }
+}

@@ -1,0 +1,499 @@
+//! `get`, `history`, `ingest` and `export` against a server (`--server`):
+//! the same arguments and the same output as on a local store, through the
+//! native client.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::StreamDecoder;
+use arrow_ipc::writer::StreamWriter;
+
+use strata::catalog::{Catalog, Entity, Feature, FeatureView, JoinKey};
+use strata::client::{self, ClientConfig, Trust, blocking::Client};
+use strata::format::protocol::{self as p, ErrorCode};
+use strata::format::schema::{KeyType, KeyValue};
+use strata::offline::export::{
+    ExportReport, FileSink, InputFormat, OutputFormat, output::check_writable,
+};
+use strata::offline::{self, timestamp};
+use strata::store::{FeatureRow, HistoryRow, RowWrite, Status};
+
+use super::export::ExportArgs;
+use super::{CliError, ReadArgs, Result, out, outp, output, parse};
+
+/// Where the server is and how to trust it (global options).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RemoteArgs {
+    /// Run get, history, ingest and export against this server (HOST:PORT) instead of --data
+    #[arg(long, global = true, env = "STRATA_SERVER", value_name = "ADDR")]
+    pub server: Option<String>,
+    /// The access token (see `strata token create`)
+    #[arg(
+        long,
+        global = true,
+        env = "STRATA_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Pin the server's certificate (PEM), e.g. its DIR/tls/cert.pem
+    #[arg(long, global = true, env = "STRATA_SERVER_CERT", value_name = "FILE")]
+    pub server_cert: Option<PathBuf>,
+    /// Trust server certificates signed by this CA (PEM) instead of pinning one
+    #[arg(long, global = true, env = "STRATA_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// The name the server's certificate must carry with --ca [default: the host of --server]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub server_name: Option<String>,
+}
+
+impl RemoteArgs {
+    pub fn active(&self) -> bool {
+        self.server.is_some()
+    }
+
+    pub fn config(&self) -> Result<ClientConfig> {
+        use std::net::ToSocketAddrs;
+        let server = self.server.as_deref().unwrap_or_default();
+        let addr = server
+            .to_socket_addrs()
+            .map_err(|e| CliError::Usage(format!("--server {server:?}: {e}; give HOST:PORT")))?
+            .next()
+            .ok_or_else(|| {
+                CliError::Usage(format!("--server {server:?} resolves to no address"))
+            })?;
+        let token = self.token.clone().ok_or_else(|| {
+            CliError::Usage(
+                "--server needs --token (or STRATA_TOKEN); `strata token create` makes one".into(),
+            )
+        })?;
+        let trust = match (&self.server_cert, &self.ca) {
+            (Some(c), None) => Trust::pin_file(c)?,
+            (None, Some(c)) => Trust::ca_file(c)?,
+            (None, None) => {
+                return Err(CliError::Usage(
+                    "--server needs --server-cert FILE (the server's DIR/tls/cert.pem, pinned) or --ca FILE".into(),
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(CliError::Usage(
+                    "give --server-cert or --ca, not both".into(),
+                ));
+            }
+        };
+        let mut cfg = ClientConfig::new(addr, token, trust);
+        cfg.server_name = match &self.server_name {
+            Some(n) => n.clone(),
+            None => server
+                .rsplit_once(':')
+                .map_or(server, |(h, _)| h)
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        };
+        Ok(cfg)
+    }
+
+    pub fn connect(&self) -> Result<Client> {
+        Client::connect(self.config()?).map_err(client_error)
+    }
+}
+
+/// A refused request is a usage error if the request did not fit the store.
+pub fn client_error(e: client::Error) -> CliError {
+    match e.code() {
+        Some(ErrorCode::NotFound | ErrorCode::InvalidArgument) => CliError::Usage(match e {
+            client::Error::Server { message, .. } => message,
+            e => e.to_string(),
+        }),
+        _ => CliError::from(e),
+    }
+}
+
+/// A catalog holding just `d`, so that the local output code can print it.
+fn local_view(d: &p::ViewDescription) -> (Catalog, FeatureView) {
+    let key = Entity {
+        name: "key".into(),
+        join_keys: d
+            .join_keys
+            .iter()
+            .map(|(name, ty)| JoinKey {
+                name: name.clone(),
+                ty: *ty,
+            })
+            .collect(),
+        description: String::new(),
+    };
+    let base = d.name.split('@').next().unwrap_or(&d.name).to_string();
+    let view = FeatureView {
+        id: 0,
+        name: base,
+        version: d.version,
+        entities: vec!["key".into()],
+        ttl_micros: d.ttl_micros,
+        features: d
+            .features
+            .iter()
+            .map(|f| Feature {
+                name: f.name.clone(),
+                ty: f.ty,
+                description: f.description.clone(),
+                tags: f.tags.clone(),
+            })
+            .collect(),
+        metadata: Default::default(),
+    };
+    let cat = Catalog {
+        entities: vec![key],
+        views: vec![view.clone()],
+        next_view_id: 1,
+    };
+    (cat, view)
+}
+
+fn key_text(cols: &[JoinKey], key: &[KeyValue]) -> String {
+    cols.iter()
+        .zip(key)
+        .map(|(c, k)| format!("{}={k}", c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn local_status(s: p::Status) -> Status {
+    match s {
+        p::Status::Present => Status::Present,
+        p::Status::NullValue => Status::NullValue,
+        p::Status::NotFound => Status::NotFound,
+        p::Status::OutsideMaxAge => Status::OutsideMaxAge,
+    }
+}
+
+/// `strata get --server`.
+pub fn get(r: &RemoteArgs, args: &ReadArgs, as_of: Option<i64>) -> Result {
+    let c = r.connect()?;
+    let d = c.describe(args.view).map_err(client_error)?;
+    let (cat, view) = local_view(&d);
+    let cols = cat.key_columns(&view);
+    let key = parse::key_arg(&cols, args.key).map_err(CliError::Usage)?;
+    let entities = cols
+        .iter()
+        .zip(&key)
+        .map(|(c, k)| p::KeyColumn {
+            name: c.name.clone(),
+            values: match k {
+                KeyValue::Int64(x) => p::KeyColumnValues::Int64(vec![*x]),
+                KeyValue::String(s) => p::KeyColumnValues::String(vec![s.clone()]),
+            },
+        })
+        .collect();
+    let resp = c
+        .lookup(&p::LookupRequest {
+            features: vec![format!("{}:*", d.name)],
+            entities,
+            as_of,
+            known_at: args.known_at,
+            with_created_ts: true,
+        })
+        .map_err(client_error)?;
+    let row = FeatureRow {
+        event_ts: resp
+            .features
+            .iter()
+            .find_map(|f| f.event_ts.first().copied().flatten()),
+        created_ts: resp
+            .features
+            .iter()
+            .find_map(|f| f.created_ts.first().copied().flatten()),
+        values: resp
+            .features
+            .iter()
+            .map(|f| {
+                f.values
+                    .first()
+                    .cloned()
+                    .unwrap_or(strata::format::schema::Value::Null)
+            })
+            .collect(),
+        statuses: resp
+            .features
+            .iter()
+            .map(|f| local_status(f.statuses.first().copied().unwrap_or(p::Status::NotFound)))
+            .collect(),
+    };
+    if args.json {
+        out!("{}", output::feature_row_json(&view, &key, &row));
+    } else {
+        let mut title = format!("{} {}", view.qualified_name(), key_text(&cols, &key));
+        match as_of {
+            Some(t) => title.push_str(&format!(", as of {}", timestamp::format(t))),
+            None => title.push_str(", latest"),
+        }
+        if let Some(k) = args.known_at {
+            title.push_str(&format!(", known at {}", timestamp::format(k)));
+        }
+        out!("{title}");
+        outp!("{}", output::feature_row_table(&view, &row));
+    }
+    Ok(())
+}
+
+/// `strata history --server`.
+pub fn history(r: &RemoteArgs, args: &ReadArgs, from: Option<i64>, to: Option<i64>) -> Result {
+    let (from, to) = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX - 1));
+    if from > to {
+        return Err(CliError::Usage("--from is after --to".into()));
+    }
+    let c = r.connect()?;
+    let d = c.describe(args.view).map_err(client_error)?;
+    let (cat, view) = local_view(&d);
+    let cols = cat.key_columns(&view);
+    let key = parse::key_arg(&cols, args.key).map_err(CliError::Usage)?;
+    let resp = c
+        .history(&p::HistoryRequest {
+            view: d.name.clone(),
+            key: key.clone(),
+            from,
+            to,
+            known_at: args.known_at,
+            limit: 0,
+        })
+        .map_err(client_error)?;
+    if resp.truncated {
+        eprintln!(
+            "warning: the server sent only the newest {} versions; narrow --from/--to to see older ones",
+            resp.versions.len()
+        );
+    }
+    let rows: Vec<HistoryRow> = resp
+        .versions
+        .into_iter()
+        .map(|v| HistoryRow {
+            event_ts: v.event_ts,
+            created_ts: v.created_ts,
+            values: v.values,
+        })
+        .collect();
+    if args.json {
+        out!("{}", output::history_json(&view, &key, &rows));
+    } else {
+        out!(
+            "{} {}: {} version(s), newest first",
+            view.qualified_name(),
+            key_text(&cols, &key),
+            rows.len()
+        );
+        if !rows.is_empty() {
+            outp!("{}", output::history_table(&view, &rows));
+        }
+    }
+    Ok(())
+}
+
+/// Splits rows into pushes that fit the server's limits.
+fn chunks(rows: &[RowWrite], max_rows: usize, max_bytes: usize) -> Vec<&[RowWrite]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    let mut scratch = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        scratch.clear();
+        p::encode_push(&mut scratch, "", std::slice::from_ref(&to_push(r)));
+        let size = scratch.len();
+        if i > start && (i - start >= max_rows || bytes + size > max_bytes) {
+            out.push(&rows[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < rows.len() {
+        out.push(&rows[start..]);
+    }
+    out
+}
+
+fn to_push(r: &RowWrite) -> p::PushRow {
+    p::PushRow {
+        key: r.key.clone(),
+        event_ts: r.event_ts,
+        created_ts: r.created_ts,
+        values: r.values.clone(),
+    }
+}
+
+/// `strata ingest --server`: the file is read and checked here, then pushed
+/// in batches, each durable when acknowledged.
+pub fn ingest(r: &RemoteArgs, view_name: &str, file: &std::path::Path) -> Result {
+    let start = Instant::now();
+    let c = r.connect()?;
+    let d = c.describe(view_name).map_err(client_error)?;
+    let (cat, view) = local_view(&d);
+    let rows = offline::read_file(&cat, &view.qualified_name(), file)
+        .map_err(|e| offline::Error::NothingWritten(Box::new(e)))?;
+    let limits = c.limits().map_err(client_error)?;
+    let max_bytes = (limits.max_frame_bytes as usize)
+        .saturating_sub(4096)
+        .max(1024);
+    let mut written = 0;
+    let mut batches = 0;
+    for chunk in chunks(&rows, limits.max_rows_per_push.max(1) as usize, max_bytes) {
+        let push: Vec<p::PushRow> = chunk.iter().map(to_push).collect();
+        c.push(&d.name, &push).map_err(|e| {
+            CliError::msg(format!(
+                "pushing {} into {} failed after {written} of {} rows: {e}; re-running the ingest is safe for rows with a created_timestamp, others will get a second version",
+                file.display(),
+                d.name,
+                rows.len()
+            ))
+        })?;
+        written += chunk.len();
+        batches += 1;
+    }
+    let event_range = rows
+        .iter()
+        .map(|r| r.event_ts)
+        .fold(None, |acc: Option<(i64, i64)>, t| {
+            Some(acc.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))))
+        });
+    let secs = start.elapsed().as_secs_f64();
+    let mut report = format!(
+        "ingested {} row(s) into {} from {} in {secs:.2} s",
+        rows.len(),
+        d.name,
+        file.display()
+    );
+    if secs > 0.0 && !rows.is_empty() {
+        report.push_str(&format!(
+            " ({:.0} rows/s, {batches} push(es) to {})",
+            rows.len() as f64 / secs,
+            r.server.as_deref().unwrap_or_default()
+        ));
+    }
+    if let Some((lo, hi)) = event_range {
+        report.push_str(&format!(
+            "; event times {} .. {}",
+            timestamp::format(lo),
+            timestamp::format(hi)
+        ));
+    }
+    out!("{report}");
+    Ok(())
+}
+
+/// `strata export --server`: the entity table is read here and streamed to
+/// the server as Arrow IPC; the training set streams back into the output
+/// file.
+pub fn export(r: &RemoteArgs, args: ExportArgs) -> Result {
+    let start = Instant::now();
+    let features: Vec<String> = args
+        .features
+        .split(',')
+        .map(|f| f.trim().to_string())
+        .collect();
+    let known_at = match (args.as_known_at, args.no_future_writes) {
+        (Some(t), false) => p::ExportKnownAt::At(t),
+        (None, true) => p::ExportKnownAt::EventTime,
+        (None, false) => p::ExportKnownAt::Unbounded,
+        (Some(_), true) => {
+            return Err(CliError::Usage(
+                "--as-known-at and --no-future-writes exclude each other; pass one".into(),
+            ));
+        }
+    };
+    let out_format = match args.format.as_deref() {
+        Some(f) => OutputFormat::parse(f)
+            .ok_or_else(|| CliError::Usage(format!("--format {f:?}: use parquet, arrow or csv")))?,
+        None => OutputFormat::of(&args.out).ok_or_else(|| {
+            CliError::Usage(format!(
+                "{}: unknown file type; name it *.parquet, *.arrow or *.csv, or pass --format",
+                args.out.display()
+            ))
+        })?,
+    };
+    let in_format = match args.entities_format.as_deref() {
+        Some(f) => Some(InputFormat::parse(f).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--entities-format {f:?}: use parquet, arrow or csv"
+            ))
+        })?),
+        None => None,
+    };
+    let c = r.connect()?;
+    let mut key_types: HashMap<String, KeyType> = HashMap::new();
+    for f in &features {
+        let view = f.split(':').next().unwrap_or(f);
+        let d = c.describe(view).map_err(client_error)?;
+        key_types.extend(d.join_keys);
+    }
+    let table = offline::export::EntityTable::open(&args.entities, in_format, &key_types)?;
+    let schema = table.schema();
+    let mut batches = table.batches(64 * 1024, 1, 64 * 1024)?;
+    let mut writer = Some(
+        StreamWriter::try_new(Vec::new(), &schema)
+            .map_err(|e| CliError::msg(format!("encoding the entity table: {e}")))?,
+    );
+    let input = std::iter::from_fn(move || {
+        let w = writer.as_mut()?;
+        let step = match batches.next() {
+            Some(Ok(b)) => w.write(&b).map_err(|e| e.to_string()),
+            Some(Err(e)) => Err(e.to_string()),
+            None => {
+                let r = w.finish().map_err(|e| e.to_string());
+                let bytes = std::mem::take(w.get_mut());
+                writer = None;
+                return Some(r.map(|()| bytes).map_err(std::io::Error::other));
+            }
+        };
+        Some(
+            step.map(|()| std::mem::take(w.get_mut()))
+                .map_err(std::io::Error::other),
+        )
+    });
+    let mut dec = StreamDecoder::new();
+    let mut sink: Option<FileSink> = None;
+    let mut out_cols = 0;
+    let done = c
+        .export(
+            &p::ExportStart {
+                features,
+                full_feature_names: args.full_feature_names,
+                known_at,
+            },
+            input,
+            |bytes| {
+                let mut buf = Buffer::from(bytes.to_vec());
+                while !buf.is_empty() {
+                    let batch = dec.decode(&mut buf).map_err(|e| e.to_string())?;
+                    if sink.is_none()
+                        && let Some(s) = dec.schema()
+                    {
+                        check_writable(out_format, &s)
+                            .map_err(|e| format!("{}: {e}", args.out.display()))?;
+                        out_cols = s.fields().len();
+                        sink = Some(
+                            FileSink::create(&args.out, out_format, s, 64 * 1024, 1)
+                                .map_err(|e| e.to_string())?,
+                        );
+                    }
+                    if let (Some(b), Some(s)) = (batch, sink.as_mut()) {
+                        s.write(&b).map_err(|e| e.to_string())?;
+                    }
+                }
+                Ok(())
+            },
+        )
+        .map_err(client_error)?;
+    let sink = sink.ok_or_else(|| CliError::msg("the server sent no training set"))?;
+    let rows = sink.finish()?;
+    let report = ExportReport {
+        out: args.out.clone(),
+        format: out_format,
+        rows,
+        features: out_cols.saturating_sub(schema.fields().len()),
+        matched: done.matched,
+        elapsed: start.elapsed(),
+    };
+    out!("{report}");
+    Ok(())
+}

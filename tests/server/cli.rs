@@ -1,0 +1,219 @@
+//! `strata get|history|ingest|export --server` print what they print on a
+//! local directory.
+
+use super::*;
+
+const CSV: &str = "user_id,event_timestamp,amount_avg,txn_count,segment\n\
+    1,2024-05-03T00:00:00Z,2.5,7,vip\n\
+    1,2024-05-01T00:00:00Z,1.5,3,new\n\
+    2,2024-05-02T00:00:00Z,,9,regular\n";
+
+const ENTITIES: &str = "user_id,event_timestamp,label\n\
+    1,2024-05-02T00:00:00Z,1\n\
+    1,2024-05-04T00:00:00Z,0\n\
+    3,2024-05-04T00:00:00Z,1\n";
+
+fn cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .env_remove("STRATA_DATA")
+        .env_remove("STRATA_SERVER")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn remote_commands_match_local_ones() {
+    let store = Store::new();
+    let dir = store.tmp.path();
+    std::fs::write(dir.join("rows.csv"), CSV).unwrap();
+    std::fs::write(dir.join("entities.csv"), ENTITIES).unwrap();
+    let server = Server::start(&store, &[]);
+    let addr = server.addr.to_string();
+    let remote = |args: &[&str]| {
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend([
+            "--server",
+            &addr,
+            "--token",
+            &store.admin,
+            "--server-cert",
+            "data/tls/cert.pem",
+        ]);
+        cli(dir, &a)
+    };
+    let (code, out, err) = remote(&["ingest", "--view", "user_stats", "rows.csv"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("ingested 3 row(s) into user_stats from rows.csv"),
+        "{out}"
+    );
+    let reads: [&[&str]; 6] = [
+        &["get", "--view", "user_stats", "--key", "1"],
+        &["get", "--view", "user_stats", "--key", "1", "--json"],
+        &[
+            "get",
+            "--view",
+            "user_stats",
+            "--key",
+            "2",
+            "--as-of",
+            "2024-05-01T12:00:00Z",
+        ],
+        &["get", "--view", "user_stats", "--key", "404", "--json"],
+        &["history", "--view", "user_stats", "--key", "1"],
+        &[
+            "history",
+            "--view",
+            "user_stats",
+            "--key",
+            "1",
+            "--json",
+            "--to",
+            "2024-05-02T00:00:00Z",
+        ],
+    ];
+    let remote_out: Vec<String> = reads
+        .iter()
+        .map(|a| {
+            let (code, out, err) = remote(a);
+            assert_eq!(code, 0, "{a:?}: {err}");
+            out
+        })
+        .collect();
+    let (code, out, err) = remote(&[
+        "export",
+        "--entities",
+        "entities.csv",
+        "--features",
+        "user_stats:txn_count,user_stats:segment",
+        "--out",
+        "remote.csv",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("exported 3 row(s) with 2 feature(s) to remote.csv (csv)"),
+        "{out}"
+    );
+    // Usage errors keep their exit code and message.
+    let (code, _, err) = remote(&["get", "--view", "nope", "--key", "1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown feature view \"nope\""), "{err}");
+    let (code, _, err) = remote(&["get", "--view", "user_stats", "--key", "x"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = remote(&["flush"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = cli(
+        dir,
+        &[
+            "get",
+            "--view",
+            "user_stats",
+            "--key",
+            "1",
+            "--server",
+            &addr,
+            "--server-cert",
+            "data/tls/cert.pem",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--token"), "{err}");
+    let (code, _, err) = cli(
+        dir,
+        &[
+            "get",
+            "--view",
+            "user_stats",
+            "--key",
+            "1",
+            "--server",
+            &addr,
+            "--token",
+            "stk_x_y",
+            "--server-cert",
+            "data/tls/cert.pem",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("UNAUTHENTICATED"), "{err}");
+    // A certificate that is not the server's is refused.
+    let other = tempfile::tempdir().unwrap();
+    let files = strata::server::tls::cert_files(other.path(), None, None, &[]).unwrap();
+    let (code, _, err) = cli(
+        dir,
+        &[
+            "get",
+            "--view",
+            "user_stats",
+            "--key",
+            "1",
+            "--server",
+            &addr,
+            "--token",
+            &store.admin,
+            "--server-cert",
+            files.cert.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot connect"), "{err}");
+    // Trusting the self-signed certificate as a CA works too (for `localhost`).
+    let (code, _, err) = cli(
+        dir,
+        &[
+            "get",
+            "--view",
+            "user_stats",
+            "--key",
+            "1",
+            "--server",
+            &addr,
+            "--token",
+            &store.admin,
+            "--ca",
+            "data/tls/cert.pem",
+            "--server-name",
+            "localhost",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+
+    server.sigterm();
+    let (status, _) = server.wait(Duration::from_secs(30));
+    assert!(status.success());
+    for (a, remote) in reads.iter().zip(&remote_out) {
+        let mut local = a.to_vec();
+        local.extend(["--data", "data"]);
+        let (code, out, err) = cli(dir, &local);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(&out, remote, "{a:?}");
+    }
+    let (code, _, err) = cli(
+        dir,
+        &[
+            "export",
+            "--data",
+            "data",
+            "--entities",
+            "entities.csv",
+            "--features",
+            "user_stats:txn_count,user_stats:segment",
+            "--out",
+            "local.csv",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let local = std::fs::read_to_string(dir.join("local.csv")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("remote.csv")).unwrap(),
+        local
+    );
+    assert!(local.contains("vip"), "{local}");
+}

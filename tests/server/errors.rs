@@ -1,0 +1,401 @@
+//! Every error code a client can provoke, and auth refusals.
+
+use strata::client::Error;
+use strata::format::protocol::{self as p, ErrorCode, Kind};
+use strata::format::schema::{KeyValue, Value};
+
+use super::*;
+
+fn code<T: std::fmt::Debug>(r: Result<T, Error>) -> ErrorCode {
+    match r {
+        Err(e) => e
+            .code()
+            .unwrap_or_else(|| panic!("not a server error: {e}")),
+        Ok(v) => panic!("expected an error, got {v:?}"),
+    }
+}
+
+fn lookup(features: &[&str], col: &str, keys: &[i64]) -> p::LookupRequest {
+    p::LookupRequest {
+        features: features.iter().map(|s| s.to_string()).collect(),
+        entities: vec![int_keys(col, keys)],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn request_errors_keep_the_connection() {
+    let store = Store::new();
+    let server = Server::start(
+        &store,
+        &["--max-keys-per-lookup", "100", "--max-rows-per-push", "10"],
+    );
+    bounded(async {
+        let c = server.client(&store.admin).await;
+        // NOT_FOUND: view, feature.
+        assert_eq!(
+            code(c.lookup(&lookup(&["nope:*"], "user_id", &[1])).await),
+            ErrorCode::NotFound
+        );
+        assert_eq!(
+            code(
+                c.lookup(&lookup(&["user_stats:nope"], "user_id", &[1]))
+                    .await
+            ),
+            ErrorCode::NotFound
+        );
+        assert_eq!(code(c.describe("nope").await), ErrorCode::NotFound);
+        assert_eq!(
+            code(c.push("nope", &[user_row(1, 1, 1.0, 1)]).await),
+            ErrorCode::NotFound
+        );
+        // INVALID_ARGUMENT: missing key column, wrong key type, bad row, from > to.
+        assert_eq!(
+            code(c.lookup(&lookup(&["user_stats:*"], "uid", &[1])).await),
+            ErrorCode::InvalidArgument
+        );
+        let wrong = p::LookupRequest {
+            features: vec!["user_stats:*".into()],
+            entities: vec![p::KeyColumn {
+                name: "user_id".into(),
+                values: p::KeyColumnValues::String(vec!["1".into()]),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(code(c.lookup(&wrong).await), ErrorCode::InvalidArgument);
+        let mut bad = user_row(1, 1, 1.0, 1);
+        bad.values[1] = Value::String("x".into());
+        let e = c.push("user_stats", &[bad]).await.unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::InvalidArgument));
+        assert!(e.to_string().contains("field 1"), "{e}");
+        let mut reserved = user_row(1, i64::MAX, 1.0, 1);
+        reserved.values.pop();
+        assert_eq!(
+            code(c.push("user_stats", &[reserved]).await),
+            ErrorCode::InvalidArgument
+        );
+        let h = p::HistoryRequest {
+            view: "user_stats".into(),
+            key: vec![KeyValue::Int64(1)],
+            from: 5,
+            to: 4,
+            known_at: None,
+            limit: 0,
+        };
+        assert_eq!(code(c.history(&h).await), ErrorCode::InvalidArgument);
+        assert_eq!(code(c.search("  ", 0).await), ErrorCode::InvalidArgument);
+        // LIMIT_EXCEEDED: keys per lookup, rows per push.
+        let keys: Vec<i64> = (0..101).collect();
+        let e = c
+            .lookup(&lookup(&["user_stats:*"], "user_id", &keys))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::LimitExceeded));
+        assert!(
+            e.to_string()
+                .contains("keys per lookup: 101 exceeds the limit of 100"),
+            "{e}"
+        );
+        let rows: Vec<_> = (0..11).map(|i| user_row(i, 1, 1.0, 1)).collect();
+        assert_eq!(
+            code(c.push("user_stats", &rows).await),
+            ErrorCode::LimitExceeded
+        );
+        // Nothing of the refused push was written.
+        let r = c
+            .lookup(&lookup(&["user_stats:txn_count"], "user_id", &[1]))
+            .await
+            .unwrap();
+        assert_eq!(r.features[0].statuses, [p::Status::NotFound]);
+        // The connection is still the first one.
+        let stats = c.stats().await.unwrap();
+        assert_eq!(
+            stats
+                .iter()
+                .find(|(k, _)| k == "connections_total")
+                .unwrap()
+                .1,
+            1
+        );
+        assert!(stats.iter().find(|(k, _)| k == "errors").unwrap().1 >= 12);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn auth_refusals() {
+    let store = Store::new();
+    let server = Server::start(&store, &[]);
+    bounded(async {
+        // UNAUTHENTICATED: unknown, malformed, altered tokens.
+        for t in [
+            "",
+            "garbage",
+            "stk_0000000000000000_00",
+            &format!("{}0", store.admin),
+        ] {
+            let e = Client::connect(server.config(t))
+                .await
+                .err()
+                .expect("refused");
+            assert_eq!(e.code(), Some(ErrorCode::Unauthenticated), "{t:?}: {e}");
+        }
+        // PERMISSION_DENIED: a reader of user_stats only.
+        let r = server.client(&store.reader).await;
+        r.lookup(&lookup(&["user_stats:*"], "user_id", &[1]))
+            .await
+            .unwrap();
+        let risk = p::LookupRequest {
+            features: vec!["merchant_risk:*".into()],
+            entities: vec![p::KeyColumn {
+                name: "merchant".into(),
+                values: p::KeyColumnValues::String(vec!["a".into()]),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(code(r.lookup(&risk).await), ErrorCode::PermissionDenied);
+        assert_eq!(
+            code(r.push("user_stats", &[user_row(1, 1, 1.0, 1)]).await),
+            ErrorCode::PermissionDenied
+        );
+        assert_eq!(
+            code(r.describe("merchant_risk").await),
+            ErrorCode::PermissionDenied
+        );
+        assert_eq!(code(r.stats().await), ErrorCode::PermissionDenied);
+        r.health().await.unwrap();
+        let list = r.registry_list().await.unwrap();
+        assert_eq!(
+            list.views
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect::<Vec<_>>(),
+            ["user_stats"]
+        );
+        assert!(
+            r.search("score", 0).await.unwrap().is_empty(),
+            "search hides unreadable views"
+        );
+        // A team grant: write on fraud's views, nothing on risk's.
+        let w = server.client(&store.fraud_writer).await;
+        w.push("user_stats", &[user_row(1, 1, 1.0, 1)])
+            .await
+            .unwrap();
+        assert_eq!(code(w.lookup(&risk).await), ErrorCode::PermissionDenied);
+        // Revocation takes effect on open connections.
+        let id = &store.reader[4..20];
+        strata(store.tmp.path(), &["token", "revoke", "--data", "data", id]);
+        let start = std::time::Instant::now();
+        loop {
+            match r.lookup(&lookup(&["user_stats:*"], "user_id", &[1])).await {
+                Err(e) if e.code() == Some(ErrorCode::Unauthenticated) => break,
+                Ok(_) => assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "revocation not applied"
+                ),
+                Err(e) => panic!("{e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let e = Client::connect(server.config(&store.reader))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), Some(ErrorCode::Unauthenticated));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn framing_errors_on_raw_streams() {
+    let store = Store::new();
+    let server = Server::start(&store, &["--max-frame-bytes", "4096"]);
+    bounded(async {
+        let c = server.client(&store.admin).await;
+        let health = frame(Kind::Health, 9, &[]);
+        // MALFORMED body: the stream goes on (a Health after it is answered).
+        let mut bytes = frame(Kind::Lookup, 1, &[0xff, 0xff, 0xff]);
+        bytes.extend(frame(Kind::Push, 2, b"\x05hello\x99"));
+        bytes.extend(&health);
+        let got = c
+            .raw_exchange(&bytes, true, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(error_code(&got[0]), ErrorCode::Malformed);
+        assert_eq!(got[0].0.request_id, 1);
+        assert_eq!(error_code(&got[1]), ErrorCode::Malformed);
+        assert_eq!(got[2].0.kind(), Some(Kind::HealthResult));
+        // UNKNOWN_REQUEST: an unknown kind, a server frame, a second Hello,
+        // export data outside an export. The stream goes on.
+        let mut bytes = frame(Kind::Health, 3, &[]);
+        bytes[4] = 0x77;
+        bytes.extend(frame(Kind::Welcome, 4, &[]));
+        bytes.extend(hello(&store.admin));
+        bytes.extend(frame(Kind::ExportData, 5, b"x"));
+        bytes.extend(&health);
+        let got = c
+            .raw_exchange(&bytes, true, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 5, "{got:?}");
+        for f in &got[..4] {
+            assert_eq!(error_code(f), ErrorCode::UnknownRequest);
+        }
+        assert_eq!(got[4].0.kind(), Some(Kind::HealthResult));
+        // FRAME_TOO_LARGE: answered without reading the body; the stream ends.
+        let mut big = frame(Kind::Lookup, 6, &[]);
+        big[..4].copy_from_slice(&4097u32.to_le_bytes());
+        big.extend(&health);
+        let got = c
+            .raw_exchange(&big, false, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(error_code(&got[0]), ErrorCode::FrameTooLarge);
+        assert_eq!(got[0].0.request_id, 6);
+        // Undefined flags: MALFORMED, and the stream ends.
+        let mut flagged = frame(Kind::Health, 7, &[]);
+        flagged[5] = 0x80;
+        let got = c
+            .raw_exchange(&flagged, false, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(error_code(&got[0]), ErrorCode::Malformed);
+        // The client refuses to send a request above the server's limit.
+        let keys: Vec<i64> = (0..600).collect();
+        let e = c
+            .lookup(&lookup(&["user_stats:*"], "user_id", &keys))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Invalid(_)), "{e}");
+        // A response above the frame limit: LIMIT_EXCEEDED.
+        let rows: Vec<_> = (0..300).map(|i| user_row(i, 1, 1.0, 1)).collect();
+        for chunk in rows.chunks(50) {
+            c.push("user_stats", chunk).await.unwrap();
+        }
+        let keys: Vec<i64> = (0..300).collect();
+        let e = c
+            .lookup(&lookup(&["user_stats:*"], "user_id", &keys))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::LimitExceeded), "{e}");
+        c.health().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn handshake_errors_close_the_connection_with_their_code() {
+    let store = Store::new();
+    let server = Server::start(
+        &store,
+        &["--handshake-timeout-ms", "500", "--frame-timeout-ms", "500"],
+    );
+    bounded(async {
+        let app_code = |e: quinn::ConnectionError| match e {
+            quinn::ConnectionError::ApplicationClosed(c) => {
+                ErrorCode::from_u16(c.error_code.into_inner() as u16).unwrap()
+            }
+            e => panic!("{e}"),
+        };
+        // BAD_HANDSHAKE: a first frame that is not a Hello; garbage bytes.
+        for first in [
+            frame(Kind::Health, 1, &[]),
+            b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        ] {
+            let conn = raw_conn(&server).await;
+            let (mut s, mut r) = conn.open_bi().await.unwrap();
+            s.write_all(&first).await.unwrap();
+            let f = read_frame(&mut r).await.expect("an Error frame");
+            assert_eq!(error_code(&f), ErrorCode::BadHandshake);
+            assert_eq!(app_code(conn.closed().await), ErrorCode::BadHandshake);
+        }
+        // A Hello with a bad magic.
+        let conn = raw_conn(&server).await;
+        let (mut s, mut r) = conn.open_bi().await.unwrap();
+        let mut h = hello(&store.admin);
+        h[HEADER_LEN] = b'X';
+        s.write_all(&h).await.unwrap();
+        assert_eq!(
+            error_code(&read_frame(&mut r).await.unwrap()),
+            ErrorCode::BadHandshake
+        );
+        // UNSUPPORTED_VERSION.
+        let conn = raw_conn(&server).await;
+        let (mut s, mut r) = conn.open_bi().await.unwrap();
+        let mut body = Vec::new();
+        p::Hello {
+            min_version: 2,
+            max_version: 3,
+            token: store.admin.clone(),
+            client: "future".into(),
+        }
+        .encode(&mut body);
+        s.write_all(&frame(Kind::Hello, 0, &body)).await.unwrap();
+        assert_eq!(
+            error_code(&read_frame(&mut r).await.unwrap()),
+            ErrorCode::UnsupportedVersion
+        );
+        assert_eq!(app_code(conn.closed().await), ErrorCode::UnsupportedVersion);
+        // TIMEOUT: no Hello at all.
+        let conn = raw_conn(&server).await;
+        assert_eq!(app_code(conn.closed().await), ErrorCode::Timeout);
+        // TIMEOUT: a frame header whose body never comes.
+        let conn = raw_conn(&server).await;
+        let (mut s, mut r) = conn.open_bi().await.unwrap();
+        s.write_all(&hello(&store.admin)).await.unwrap();
+        assert_eq!(
+            read_frame(&mut r).await.unwrap().0.kind(),
+            Some(Kind::Welcome)
+        );
+        let mut partial = frame(Kind::Lookup, 5, &[0; 100]);
+        partial.truncate(HEADER_LEN + 10);
+        s.write_all(&partial).await.unwrap();
+        let f = read_frame(&mut r).await.unwrap();
+        assert_eq!(error_code(&f), ErrorCode::Timeout);
+        assert_eq!(f.0.request_id, 5);
+        // The connection itself is still good: a new stream is served.
+        let (mut s2, mut r2) = conn.open_bi().await.unwrap();
+        s2.write_all(&frame(Kind::Health, 6, &[])).await.unwrap();
+        assert_eq!(
+            read_frame(&mut r2).await.unwrap().0.kind(),
+            Some(Kind::HealthResult)
+        );
+        server.client(&store.admin).await.health().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn too_many_connections() {
+    let store = Store::new();
+    let server = Server::start(&store, &["--max-connections", "2"]);
+    bounded(async {
+        let a = server.client(&store.admin).await;
+        let b = server.client(&store.admin).await;
+        let e = Client::connect(server.config(&store.admin))
+            .await
+            .err()
+            .expect("third refused");
+        assert_eq!(e.code(), Some(ErrorCode::TooManyConnections), "{e}");
+        a.health().await.unwrap();
+        b.close().await;
+        // Once one closes, a new connection is accepted.
+        let start = std::time::Instant::now();
+        loop {
+            match Client::connect(server.config(&store.admin)).await {
+                Ok(c) => {
+                    c.health().await.unwrap();
+                    break;
+                }
+                Err(e) => {
+                    assert_eq!(e.code(), Some(ErrorCode::TooManyConnections));
+                    assert!(start.elapsed() < Duration::from_secs(10));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    })
+    .await;
+}

@@ -1,0 +1,286 @@
+//! End-to-end tests of `strata serve`: a real server process on loopback
+//! (an OS-assigned port), driven by the native client, the CLI, and raw
+//! QUIC connections that misbehave on purpose. Every test is bounded in
+//! time and stops its server.
+
+mod cli;
+mod errors;
+mod limits;
+mod requests;
+mod robustness;
+mod shutdown;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata::client::{Client, ClientConfig, Trust};
+use strata::format::protocol::{self as p, FrameHeader, HEADER_LEN, Kind};
+
+pub const DEFS: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[entities]]
+name = "merchant"
+join_keys = [{ name = "merchant", type = "string" }]
+
+[[feature_views]]
+name = "user_stats"
+entities = ["user"]
+ttl = "0"
+team = "fraud"
+description = "Spend statistics per user"
+tags = ["spend", "daily"]
+features = [
+  { name = "amount_avg", type = "float64", description = "average amount" },
+  { name = "txn_count", type = "int64" },
+  { name = "segment", type = "string", tags = ["pii"] },
+]
+
+[[feature_views]]
+name = "merchant_risk"
+entities = ["merchant"]
+ttl = "1d"
+team = "risk"
+features = [{ name = "score", type = "float32" }]
+"#;
+
+/// Runs the CLI to completion; panics on failure.
+pub fn strata(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .env_remove("STRATA_DATA")
+        .env_remove("STRATA_SERVER")
+        .env_remove("STRATA_TOKEN")
+        .current_dir(dir)
+        .output()
+        .expect("run strata");
+    assert!(
+        out.status.success(),
+        "strata {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A store directory with the definitions applied and tokens created.
+pub struct Store {
+    pub tmp: tempfile::TempDir,
+    pub admin: String,
+    pub reader: String,
+    pub fraud_writer: String,
+}
+
+impl Store {
+    #[allow(clippy::new_without_default)] // a test fixture that creates files
+    pub fn new() -> Store {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("defs.toml"), DEFS).unwrap();
+        strata(tmp.path(), &["apply", "--data", "data", "defs.toml"]);
+        let token = |name: &str, grants: &[&str]| {
+            let mut args = vec!["token", "create", "--data", "data", "--name", name];
+            for g in grants {
+                args.extend(["--grant", g]);
+            }
+            strata(tmp.path(), &args).trim().to_string()
+        };
+        let admin = token("admin", &["admin:*"]);
+        let reader = token("reader", &["read:view:user_stats"]);
+        let fraud_writer = token("fraud", &["write:team:fraud"]);
+        Store {
+            tmp,
+            admin,
+            reader,
+            fraud_writer,
+        }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.tmp.path().join("data")
+    }
+
+    pub fn cert(&self) -> PathBuf {
+        self.data().join("tls/cert.pem")
+    }
+}
+
+/// A running `strata serve`; killed when dropped if still running.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub cert: PathBuf,
+    stderr: Option<std::process::ChildStderr>,
+}
+
+impl Server {
+    pub fn start(store: &Store, extra: &[&str]) -> Server {
+        let data = store.data();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["serve", "--data"])
+            .arg(&data)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start strata serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .parse()
+            .unwrap();
+        let stderr = child.stderr.take();
+        Server {
+            child,
+            addr,
+            cert: store.cert(),
+            stderr,
+        }
+    }
+
+    pub fn config(&self, token: &str) -> ClientConfig {
+        let mut c = ClientConfig::new(self.addr, token, Trust::pin_file(&self.cert).unwrap());
+        c.request_timeout = Some(Duration::from_secs(20));
+        c
+    }
+
+    pub async fn client(&self, token: &str) -> Client {
+        Client::connect(self.config(token)).await.unwrap()
+    }
+
+    pub fn sigterm(&self) {
+        let r = unsafe_kill(self.child.id(), "TERM");
+        assert!(r, "kill -TERM failed");
+    }
+
+    /// Waits for the process to exit (bounded); returns its stderr.
+    pub fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                if let Some(mut e) = self.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                return (s, err);
+            }
+            assert!(
+                start.elapsed() < limit,
+                "the server did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+fn unsafe_kill(pid: u32, sig: &str) -> bool {
+    Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `f` with a deadline.
+pub async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(90), f)
+        .await
+        .expect("test exceeded its time bound")
+}
+
+/// A raw QUIC connection that speaks whatever the test sends.
+pub async fn raw_conn(s: &Server) -> quinn::Connection {
+    let trust = Trust::pin_file(&s.cert).unwrap();
+    let crypto = strata::client::quic_crypto(&trust).unwrap();
+    let mut ep = quinn::Endpoint::client((std::net::Ipv4Addr::LOCALHOST, 0).into()).unwrap();
+    ep.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    ep.connect(s.addr, "localhost").unwrap().await.unwrap()
+}
+
+pub fn frame(kind: Kind, id: u64, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    p::encode_frame(&mut out, kind, id, body);
+    out
+}
+
+pub fn hello(token: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    p::Hello {
+        min_version: p::VERSION,
+        max_version: p::VERSION,
+        token: token.into(),
+        client: "test".into(),
+    }
+    .encode(&mut body);
+    frame(Kind::Hello, 0, &body)
+}
+
+/// Reads one frame (bounded); `None` at the end of the stream or on error.
+pub async fn read_frame(recv: &mut quinn::RecvStream) -> Option<(FrameHeader, Vec<u8>)> {
+    let mut hdr = [0u8; HEADER_LEN];
+    tokio::time::timeout(Duration::from_secs(20), recv.read_exact(&mut hdr))
+        .await
+        .ok()?
+        .ok()?;
+    let h = FrameHeader::parse(&hdr);
+    let mut body = vec![0u8; h.body_len as usize];
+    recv.read_exact(&mut body).await.ok()?;
+    Some((h, body))
+}
+
+/// The code of an `Error` frame.
+pub fn error_code(f: &(FrameHeader, Vec<u8>)) -> p::ErrorCode {
+    assert_eq!(
+        f.0.kind(),
+        Some(Kind::Error),
+        "expected an Error frame, got {:?}",
+        f.0
+    );
+    p::ErrorBody::decode(&f.1).unwrap().code().unwrap()
+}
+
+/// Pushes `rows` of `user_stats` with the admin token.
+pub fn user_row(id: i64, event_ts: i64, amount: f64, count: i64) -> p::PushRow {
+    use strata::format::schema::{KeyValue, Value};
+    p::PushRow {
+        key: vec![KeyValue::Int64(id)],
+        event_ts,
+        created_ts: None,
+        values: vec![
+            Value::Float64(amount),
+            Value::Int64(count),
+            Value::String(format!("seg{id}")),
+        ],
+    }
+}
+
+pub fn int_keys(name: &str, keys: &[i64]) -> p::KeyColumn {
+    p::KeyColumn {
+        name: name.into(),
+        values: p::KeyColumnValues::Int64(keys.to_vec()),
+    }
+}
