@@ -143,11 +143,15 @@ fn compact_run(inner: &Inner, inputs: &[Arc<Segment>], bottom: bool) -> Result<M
         bytes_read: inputs.iter().map(|s| s.file_size()).sum(),
         ..MergeStats::default()
     };
-    let cursors: Vec<_> = inputs.iter().map(|s| s.cursor()).collect();
-    let props = segment::write_segment(&inner.dir, number, inner.opts.segment, |add| {
-        stats.entries_dropped = merge(cursors, bottom, &policies, now, add)?;
-        Ok(())
-    })?;
+    let cursors = inputs
+        .iter()
+        .map(|s| s.sequential_cursor(&inner.io))
+        .collect::<Result<Vec<_>>>()?;
+    let props =
+        segment::write_segment_with(&inner.io, &inner.dir, number, inner.opts.segment, |add| {
+            stats.entries_dropped = merge(cursors, bottom, &policies, now, add)?;
+            Ok(())
+        })?;
     let output = match props {
         Some(_) => {
             super::wal::sync_dir(&segment::segment_dir(&inner.dir))?;

@@ -50,7 +50,7 @@ pub fn seal(inner: &Inner, wal: &mut WalWriter) -> Result<()> {
     }
     wal.sync()?;
     let number = inner.next_file.fetch_add(1, Ordering::AcqRel);
-    *wal = WalWriter::create(&inner.dir, number)?;
+    *wal = WalWriter::create_with(&inner.io, &inner.dir, number)?;
     let _state = inner.state.lock();
     let cur = inner.current.load_full();
     let mut imm = Vec::with_capacity(cur.imm.len() + 1);
@@ -71,15 +71,16 @@ pub fn seal(inner: &Inner, wal: &mut WalWriter) -> Result<()> {
 /// Writes a memtable's live entries to segment `number`; `None` if it held
 /// nothing to write.
 pub fn write_memtable(inner: &Inner, mem: &Memtable, number: u64) -> Result<Option<Arc<Segment>>> {
-    let props = segment::write_segment(&inner.dir, number, inner.opts.segment, |add| {
-        let mut result = Ok(());
-        mem.for_each_live(|k, kind, row| {
-            if result.is_ok() {
-                result = add(k, kind, row);
-            }
-        });
-        result
-    })?;
+    let props =
+        segment::write_segment_with(&inner.io, &inner.dir, number, inner.opts.segment, |add| {
+            let mut result = Ok(());
+            mem.for_each_live(|k, kind, row| {
+                if result.is_ok() {
+                    result = add(k, kind, row);
+                }
+            });
+            result
+        })?;
     if props.is_none() {
         return Ok(None);
     }

@@ -46,7 +46,7 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
     let lock = lock::DirLock::acquire(dir)?;
     // Every write below, recovery's included, goes through the backend.
     let poison = std::sync::Arc::new(parking_lot::Mutex::new(None));
-    let io = Io::start(&opts.io, dir, poison.clone())?;
+    let io = Io::start(&opts.io, poison.clone())?;
     let seg_dir = segment::segment_dir(dir);
     let wal_dir = wal::wal_dir(dir);
     let mut report = RecoveryReport::default();

@@ -360,19 +360,9 @@ pub type EntrySink<'a> = &'a mut dyn FnMut(&[u8], EntryKind, &[u8]) -> Result<()
 /// Bytes of a segment gathered before they are handed to the backend.
 const WRITE_CHUNK: u64 = 1 << 20;
 
-/// Writes a segment file from entries in key order, synced, through the I/O
-/// backend of the engine open on `dir`. Returns its props, or `None` if
-/// there were no entries (no file is left behind).
-pub fn write_segment(
-    dir: &Path,
-    number: u64,
-    opts: SegmentOptions,
-    fill: impl FnOnce(EntrySink<'_>) -> Result<()>,
-) -> Result<Option<SegmentProps>> {
-    write_segment_with(&Io::for_dir(dir), dir, number, opts, fill)
-}
-
-/// Like [`write_segment`], through `io`. Finished bytes go out in chunks of
+/// Writes a segment file from entries in key order, through `io`, synced;
+/// returns its props, or `None` if there were no entries (no file is left
+/// behind). Finished bytes go out in chunks of
 /// about a MiB, each written while the next one is built (with io_uring, by
 /// the I/O thread), and the last chunk is linked to the file's `fsync`. A
 /// failed write or sync poisons the engine.

@@ -36,12 +36,7 @@ pub struct WalWriter {
 
 impl WalWriter {
     /// Creates WAL file `number` with its header, synced along with its
-    /// directory, writing through the backend of the engine open on `dir`.
-    pub fn create(dir: &Path, number: u64) -> Result<WalWriter> {
-        WalWriter::create_with(&Io::for_dir(dir), dir, number)
-    }
-
-    /// Like [`WalWriter::create`], through `io`.
+    /// directory, writing through `io`.
     pub fn create_with(io: &Io, dir: &Path, number: u64) -> Result<WalWriter> {
         let path = wal_path(dir, number);
         let file = OpenOptions::new()

@@ -37,7 +37,7 @@ mod uring;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak, mpsc};
+use std::sync::{Arc, mpsc};
 
 use parking_lot::Mutex;
 
@@ -186,12 +186,8 @@ impl std::fmt::Debug for Io {
 
 impl Io {
     /// Starts the backend `mode` asks for. Failures of writes and syncs are
-    /// recorded in `poison`. `dir` names the store in errors.
-    pub(crate) fn start(
-        mode: &IoMode,
-        dir: &Path,
-        poison: Arc<Mutex<Option<String>>>,
-    ) -> Result<Io> {
+    /// recorded in `poison`.
+    pub(crate) fn start(mode: &IoMode, poison: Arc<Mutex<Option<String>>>) -> Result<Io> {
         let (wal_uring, seg_uring) = match mode {
             IoMode::Syscalls => (false, false),
             IoMode::IoUring => (true, true),
@@ -199,7 +195,6 @@ impl Io {
             IoMode::Faulty(f) => {
                 let b: Arc<dyn Backend> = Arc::new(fault::Faulty::new(f.clone()));
                 let io = Io::with(b.clone(), b, "fault-injection", None, poison);
-                registry::register(dir, &io);
                 return Ok(io);
             }
         };
@@ -228,7 +223,6 @@ impl Io {
             (true, false) => "io_uring (WAL) + syscalls (segments)",
         };
         let io = Io::with(wal, segments, name, fallback, poison);
-        registry::register(dir, &io);
         Ok(io)
     }
 
@@ -248,15 +242,10 @@ impl Io {
         }))
     }
 
-    /// A syscall backend of its own, for files outside an open engine.
+    /// A syscall backend of its own (tests).
+    #[cfg(test)]
     pub(crate) fn detached() -> Io {
-        let plain: Arc<dyn Backend> = Arc::new(syscalls::Syscalls);
-        Io::with(plain.clone(), plain, "syscalls", None, Arc::default())
-    }
-
-    /// The engine's backend for the store in `dir`, or a detached one.
-    pub(crate) fn for_dir(dir: &Path) -> Io {
-        registry::lookup(dir).unwrap_or_else(Io::detached)
+        Io::start(&IoMode::Syscalls, Arc::default()).expect("the syscall backend always starts")
     }
 
     /// `"syscalls"`, `"io_uring"`, `"syscalls (WAL) + io_uring (segments)"`
@@ -380,30 +369,6 @@ fn start_uring() -> std::io::Result<Arc<dyn Backend>> {
     ))
 }
 
-/// The open engines' backends by store directory, so that code given only a
-/// directory (`write_segment`, `WalWriter::create`) writes through the
-/// engine's backend. The `LOCK` file allows one engine per directory.
-mod registry {
-    use super::*;
-
-    static OPEN: Mutex<Vec<(PathBuf, Weak<Shared>)>> = Mutex::new(Vec::new());
-
-    pub fn register(dir: &Path, io: &Io) {
-        let mut open = OPEN.lock();
-        open.retain(|(d, w)| w.strong_count() > 0 && d != dir);
-        open.push((dir.to_path_buf(), Arc::downgrade(&io.0)));
-    }
-
-    pub fn lookup(dir: &Path) -> Option<Io> {
-        let open = OPEN.lock();
-        open.iter()
-            .rev()
-            .find(|(d, _)| d == dir)
-            .and_then(|(_, w)| w.upgrade())
-            .map(Io)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,14 +412,14 @@ mod tests {
 
     #[test]
     fn syscalls_roundtrip() {
-        roundtrip(&Io::detached());
+        roundtrip(&Io::start(&IoMode::Syscalls, Arc::default()).unwrap());
     }
 
     #[cfg(target_os = "linux")]
     #[test]
     fn io_uring_roundtrip() {
         let dir = tempfile::tempdir().unwrap();
-        let io = Io::start(&IoMode::IoUring, dir.path(), Arc::default()).unwrap();
+        let io = Io::start(&IoMode::IoUring, Arc::default()).unwrap();
         assert_eq!(io.fallback_reason(), None);
         assert_eq!(io.name(), "io_uring");
         roundtrip(&io);
@@ -476,7 +441,7 @@ mod tests {
     fn failures_poison_but_reads_do_not() {
         let dir = tempfile::tempdir().unwrap();
         let cell = Arc::new(Mutex::new(None));
-        let io = Io::start(&IoMode::Syscalls, dir.path(), cell.clone()).unwrap();
+        let io = Io::start(&IoMode::Syscalls, cell.clone()).unwrap();
         let path = dir.path().join("ro");
         std::fs::write(&path, b"abc").unwrap();
         let ro = IoFile::new(File::open(&path).unwrap(), &path, FileKind::Segment);
@@ -488,6 +453,5 @@ mod tests {
         assert!(err.to_string().contains("write"), "{err}");
         assert!(err.to_string().contains("ro"), "{err}");
         assert_eq!(cell.lock().as_deref(), Some(err.to_string().as_str()));
-        assert!(Arc::ptr_eq(&Io::for_dir(dir.path()).0, &io.0));
     }
 }

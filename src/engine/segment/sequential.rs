@@ -341,17 +341,17 @@ mod tests {
         out
     }
 
-    fn backends(dir: &Path) -> Vec<Io> {
+    fn backends() -> Vec<Io> {
         let mut v = vec![Io::detached()];
         #[cfg(target_os = "linux")]
-        v.push(Io::start(&crate::engine::IoMode::IoUring, dir, Default::default()).unwrap());
+        v.push(Io::start(&crate::engine::IoMode::IoUring, Default::default()).unwrap());
         v
     }
 
     #[test]
     fn reads_what_the_mmap_cursor_reads() {
         let dir = tempfile::tempdir().unwrap();
-        for (number, io) in backends(dir.path()).iter().enumerate() {
+        for (number, io) in backends().iter().enumerate() {
             for (j, zstd) in [None, Some(3)].into_iter().enumerate() {
                 // Several MiB: many chunks, with read-ahead.
                 let seg = build(io, dir.path(), (number * 2 + j + 1) as u64, 60_000, zstd);
