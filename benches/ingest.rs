@@ -122,6 +122,9 @@ fn ingest(c: &mut Criterion) {
                     let r = ingest_file(&store, "user_stats", &file, false).unwrap();
                     total += t.elapsed();
                     assert_eq!(r.rows, rows);
+                    if std::env::var_os("STRATA_BENCH_PHASES").is_some() {
+                        eprintln!("{:?}", r.phases);
+                    }
                 }
                 total
             })

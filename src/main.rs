@@ -118,7 +118,7 @@ enum Command {
         #[arg(long, value_name = "FORMAT")]
         entities_format: Option<String>,
         /// Memory for rows in flight, in MiB
-        #[arg(long, value_name = "MIB", default_value_t = 2048)]
+        #[arg(long, value_name = "MIB", default_value_t = 4096)]
         memory_mb: usize,
         /// Joining threads [default: one per core]
         #[arg(long, value_name = "N")]
@@ -143,7 +143,7 @@ enum Command {
         #[arg(long, value_name = "T", value_parser = time_arg, alias = "as-known-at")]
         known_at: Option<i64>,
         /// Memory for buffered rows, in MiB
-        #[arg(long, value_name = "MIB", default_value_t = 2048)]
+        #[arg(long, value_name = "MIB", default_value_t = 4096)]
         memory_mb: usize,
         /// Threads [default: one per core]
         #[arg(long, value_name = "N")]

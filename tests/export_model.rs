@@ -150,7 +150,7 @@ impl WriteSpec {
             }
             1 => vec![
                 null(0, Value::Float64((s % 1000) as f64 / 8.0 - 50.0)),
-                null(1, Value::Bool(s % 2 == 0)),
+                null(1, Value::Bool(s.is_multiple_of(2))),
             ],
             _ => vec![
                 null(0, Value::Int64(-(s as i64))),

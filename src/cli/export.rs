@@ -47,9 +47,9 @@ fn cli_error(e: export::Error) -> CliError {
 }
 
 fn memory(mb: usize) -> Result<usize> {
-    if mb < 16 {
+    if mb < 64 {
         return Err(CliError::Usage(format!(
-            "--memory-mb {mb} is too small; give at least 16"
+            "--memory-mb {mb} is too small; give at least 64"
         )));
     }
     Ok(mb.saturating_mul(1 << 20))

@@ -18,7 +18,7 @@ use super::{Target, name_field_error};
 use crate::catalog::quality::Checker;
 use crate::engine::{self, WriteBatch};
 use crate::format::key::{self, TOMBSTONE_TS, TS_SUFFIX_LEN, VIEW_ID_LEN};
-use crate::format::row;
+use crate::format::{row, varint};
 use crate::format::segment::EntryKind;
 use crate::store::{RowWrite, Store};
 
@@ -51,10 +51,12 @@ pub struct Run {
 
 impl Run {
     /// An empty run; `id` tells runs of one file apart (at most 65 535).
-    pub fn new(id: u16, rows_hint: usize) -> Run {
+    /// `rows_hint` rows of about `bytes_hint` bytes each are expected (see
+    /// [`Run::row_bytes`]).
+    pub fn new(id: u16, rows_hint: usize, bytes_hint: usize) -> Run {
         Run {
             id: u64::from(id),
-            arena: Vec::with_capacity(rows_hint * 64),
+            arena: Vec::with_capacity(rows_hint * bytes_hint),
             entries: Vec::with_capacity(rows_hint),
             min_event: i64::MAX,
             max_event: i64::MIN,
@@ -68,6 +70,35 @@ impl Run {
 
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// The arena bytes an entry of `target` takes, exactly for fixed-width
+    /// keys and features (an upper bound with nulls), a guess otherwise.
+    pub fn row_bytes(target: &Target) -> usize {
+        let keys: usize = target
+            .keys
+            .iter()
+            .map(|k| match k.ty {
+                crate::format::schema::KeyType::Int64 => 8,
+                crate::format::schema::KeyType::String => 16,
+            })
+            .sum();
+        let n = target.view.features.len();
+        let values: usize = target
+            .view
+            .features
+            .iter()
+            .map(|f| {
+                use crate::format::schema::FeatureType as T;
+                match f.ty {
+                    T::Int64 | T::Float64 | T::Timestamp => 8,
+                    T::Float32 => 4,
+                    T::Bool => 1,
+                    T::String | T::Bytes | T::ListFloat32 => 24,
+                }
+            })
+            .sum();
+        6 + VIEW_ID_LEN + keys + TS_SUFFIX_LEN + varint::len(n as u64) + n.div_ceil(8) + values
     }
 
     pub fn is_empty(&self) -> bool {
@@ -130,87 +161,181 @@ fn cmp(runs: &[Run], a: &Entry, b: &Entry) -> Ordering {
         .then(a.seq.cmp(&b.seq))
 }
 
-/// Every entry of `runs` in internal-key order, equal keys in file order.
-pub fn sort(runs: &[Run]) -> Vec<Entry> {
-    let mut all: Vec<Entry> = Vec::with_capacity(runs.iter().map(Run::len).sum());
-    for r in runs {
-        all.extend_from_slice(&r.entries);
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if all.len() < PARALLEL_SORT_MIN || threads < 2 {
-        all.sort_unstable_by(|a, b| cmp(runs, a, b));
-        return all;
-    }
-    let mid = all.len() / 2;
-    let (lo, hi) = all.split_at_mut(mid);
-    std::thread::scope(|s| {
-        s.spawn(|| lo.sort_unstable_by(|a, b| cmp(runs, a, b)));
-        hi.sort_unstable_by(|a, b| cmp(runs, a, b));
-    });
-    let mut out = Vec::with_capacity(all.len());
-    let (mut i, mut j) = (0, mid);
-    while i < mid && j < all.len() {
-        if cmp(runs, &all[j], &all[i]) == Ordering::Less {
-            out.push(all[j]);
-            j += 1;
-        } else {
-            out.push(all[i]);
-            i += 1;
-        }
-    }
-    out.extend_from_slice(&all[i..mid]);
-    out.extend_from_slice(&all[j..]);
-    out
+/// Entries sorted in one or two parts (merged while they are written).
+#[derive(Debug, Default)]
+pub struct Sorted {
+    parts: Vec<Vec<Entry>>,
 }
 
-/// Entries copied per gather step of [`write_segment`].
-const GATHER: usize = 2048;
+impl Sorted {
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The entries in order: a two-way merge of the parts.
+    fn iter<'a>(&'a self, runs: &'a [Run]) -> impl Iterator<Item = &'a Entry> + 'a {
+        let empty: &[Entry] = &[];
+        let a = self.parts.first().map_or(empty, Vec::as_slice);
+        let b = self.parts.get(1).map_or(empty, Vec::as_slice);
+        let (mut i, mut j) = (0, 0);
+        std::iter::from_fn(move || {
+            let take_b = match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) => cmp(runs, y, x) == Ordering::Less,
+                (None, Some(_)) => true,
+                (_, None) => false,
+            };
+            if take_b {
+                j += 1;
+                b.get(j - 1)
+            } else {
+                i += 1;
+                a.get(i - 1)
+            }
+        })
+    }
+}
+
+/// Sorts every entry of `runs` by internal key, equal keys in file order,
+/// on two threads for large inputs. The runs' entry lists are moved out
+/// (their arenas stay).
+pub fn sort(runs: &mut [Run]) -> Sorted {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let total: usize = runs.iter().map(Run::len).sum();
+    let mut parts: Vec<Vec<Entry>> = runs
+        .iter_mut()
+        .map(|r| std::mem::take(&mut r.entries))
+        .filter(|e| !e.is_empty())
+        .collect();
+    let runs = &*runs;
+    if total < PARALLEL_SORT_MIN || threads < 2 || parts.len() > 2 {
+        let mut all = parts.concat();
+        all.sort_unstable_by(|a, b| cmp(runs, a, b));
+        return Sorted { parts: vec![all] };
+    }
+    if parts.len() == 1 {
+        let mut one = parts.pop().unwrap_or_default();
+        let hi = one.split_off(one.len() / 2);
+        parts = vec![one, hi];
+    }
+    if let [a, b] = &mut parts[..] {
+        std::thread::scope(|s| {
+            s.spawn(|| a.sort_unstable_by(|x, y| cmp(runs, x, y)));
+            b.sort_unstable_by(|x, y| cmp(runs, x, y));
+        });
+    }
+    Sorted { parts }
+}
+
+/// Entries gathered per chunk of [`write_segment`].
+const GATHER: usize = 4096;
+
+/// How many entries ahead of the one copied the gather prefetches.
+const PREFETCH_AHEAD: usize = 12;
+
+/// Asks the CPU to load the bytes of `e` into cache (the gather's loads are
+/// random over arenas of hundreds of MB; overlapping them is what makes it
+/// fast).
+#[inline]
+fn prefetch(runs: &[Run], e: &Entry) {
+    let arena = &runs[(e.loc >> 48) as usize].arena;
+    let off = (e.loc & ((1 << 48) - 1)) as usize;
+    #[cfg(target_arch = "x86_64")]
+    for line in [off, off + 64] {
+        if let Some(b) = arena.get(line) {
+            // SAFETY: a prefetch is only a hint; it never faults and has no
+            // effect on memory (the address is in bounds anyway).
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    std::ptr::from_ref(b).cast::<i8>(),
+                );
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (arena, off);
+}
+
+/// Gathered entries: their bytes in key order, and `(offset, key length,
+/// row length)` of each.
+#[derive(Default)]
+struct Chunk {
+    buf: Vec<u8>,
+    spans: Vec<(usize, usize, usize)>,
+}
 
 /// Writes sorted entries as one segment, atomically; returns the entries
-/// written (repeated keys count once).
+/// written. Of entries with equal keys only the last (in file order) is
+/// written, as if the rows had been written one after the other.
 ///
-/// The entries' bytes are scattered over the arenas in file order; they are
-/// first gathered, a few thousand at a time, into one buffer in key order
-/// (independent loads the CPU overlaps), then fed to the segment writer.
+/// The entries' bytes are scattered over the arenas in file order: a
+/// second thread merges the sorted parts and gathers the bytes, a few
+/// thousand entries at a time, into buffers in key order, while this
+/// thread feeds them to the segment writer.
 pub fn write_segment(
     store: &Store,
     runs: &[Run],
-    sorted: &[Entry],
+    sorted: &Sorted,
     bar: &ProgressBar,
 ) -> Result<u64, engine::Error> {
-    let mut written = 0u64;
-    let mut buf: Vec<u8> = Vec::with_capacity(GATHER * 96);
-    let mut spans: Vec<(usize, usize, usize)> = Vec::with_capacity(GATHER);
-    store.engine().ingest_sorted(|add| {
-        for (c, chunk) in sorted.chunks(GATHER).enumerate() {
-            buf.clear();
-            spans.clear();
-            for e in chunk {
-                let (k, r) = bytes(runs, e);
-                let at = buf.len();
-                buf.extend_from_slice(k);
-                buf.extend_from_slice(r);
-                spans.push((at, k.len(), r.len()));
-            }
-            let next_first = sorted.get((c + 1) * GATHER);
-            for (i, &(at, kl, rl)) in spans.iter().enumerate() {
-                let k = &buf[at..at + kl];
-                // A later row of the file with the same key replaces this one.
-                let dup = match spans.get(i + 1) {
-                    Some(&(nat, nkl, _)) => &buf[nat..nat + nkl] == k,
-                    None => next_first.is_some_and(|n| n.k == chunk[i].k && bytes(runs, n).0 == k),
-                };
-                if dup {
-                    continue;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(4);
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<Chunk>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut it = sorted.iter(runs).peekable();
+            let mut order: Vec<Entry> = Vec::with_capacity(GATHER);
+            let mut chunk = Chunk::default();
+            loop {
+                order.clear();
+                while order.len() < GATHER {
+                    let Some(e) = it.next() else { break };
+                    // A later row of the file with the same key replaces this one.
+                    if it
+                        .peek()
+                        .is_some_and(|n| n.k == e.k && bytes(runs, n).0 == bytes(runs, e).0)
+                    {
+                        continue;
+                    }
+                    order.push(*e);
                 }
-                add(k, EntryKind::Version, &buf[at + kl..at + kl + rl])?;
-                written += 1;
+                if order.is_empty() {
+                    return;
+                }
+                for (i, e) in order.iter().enumerate() {
+                    if let Some(ahead) = order.get(i + PREFETCH_AHEAD) {
+                        prefetch(runs, ahead);
+                    }
+                    let (k, r) = bytes(runs, e);
+                    let at = chunk.buf.len();
+                    chunk.buf.extend_from_slice(k);
+                    chunk.buf.extend_from_slice(r);
+                    chunk.spans.push((at, k.len(), r.len()));
+                }
+                let mut next = back_rx.try_recv().unwrap_or_default();
+                next.buf.clear();
+                next.spans.clear();
+                if tx.send(std::mem::replace(&mut chunk, next)).is_err() {
+                    return; // the writer stopped
+                }
             }
-            bar.set_position(((c + 1) * GATHER).min(sorted.len()) as u64);
-        }
-        Ok(())
-    })?;
-    Ok(written)
+        });
+        let mut written = 0u64;
+        store.engine().ingest_sorted(|add| {
+            for chunk in rx {
+                for &(at, kl, rl) in &chunk.spans {
+                    add(&chunk.buf[at..at + kl], EntryKind::Version, &chunk.buf[at + kl..at + kl + rl])?;
+                }
+                written += chunk.spans.len() as u64;
+                bar.set_position(written);
+                let _ = back_tx.send(chunk);
+            }
+            Ok(())
+        })?;
+        Ok(written)
+    })
 }
 
 /// Writes the entries in file order through the WAL, in atomic batches.
@@ -283,7 +408,7 @@ mod tests {
     use super::*;
 
     fn run_of(id: u16, items: &[(i64, i64, u8)], seq0: u64) -> Run {
-        let mut r = Run::new(id, 0);
+        let mut r = Run::new(id, 0, 0);
         let mut ik = Vec::new();
         for (i, (k, ev, tag)) in items.iter().enumerate() {
             key::internal_key(3, &key::encode_int_key(*k), *ev, 1, &mut ik);
@@ -297,8 +422,8 @@ mod tests {
         // Enough entries for the parallel sort, with many repeated keys.
         let a: Vec<(i64, i64, u8)> = (0..150_000).map(|i| ((i * 7919) % 1000, i % 3, 1)).collect();
         let b: Vec<(i64, i64, u8)> = (0..60_000).map(|i| ((i * 31) % 1000, i % 3, 2)).collect();
-        let runs = vec![run_of(0, &a, 0), run_of(1, &b, a.len() as u64)];
-        let s = sort(&runs);
+        let mut runs = vec![run_of(0, &a, 0), run_of(1, &b, a.len() as u64)];
+        let s: Vec<Entry> = sort(&mut runs).iter(&runs).copied().collect();
         assert_eq!(s.len(), a.len() + b.len());
         for w in s.windows(2) {
             let (ka, kb) = (bytes(&runs, &w[0]).0, bytes(&runs, &w[1]).0);

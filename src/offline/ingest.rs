@@ -73,6 +73,16 @@ pub struct IngestReport {
     /// Expectations broken (recorded, as the view's policy is `warn`).
     pub violations: Vec<Violation>,
     pub elapsed: Duration,
+    /// Time spent reading + validating + encoding, sorting, and writing.
+    pub phases: Phases,
+}
+
+/// Where an ingest's time went.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Phases {
+    pub read: Duration,
+    pub sort: Duration,
+    pub write: Duration,
 }
 
 impl fmt::Display for IngestReport {
@@ -177,6 +187,7 @@ pub fn ingest(
         event_range: None,
         violations: Vec::new(),
         elapsed: Duration::ZERO,
+        phases: Phases::default(),
     };
     let mut all = Checker::new(&target.view);
     for path in files {
@@ -238,9 +249,11 @@ fn one_file(
         })?,
     };
     let reading = bar(show, parquet_rows(path, format), format!("reading {}", path.display()));
+    let t = Instant::now();
     let enc = read_encode(target, path, format, now, &reading);
+    report.phases.read += t.elapsed();
     reading.finish_and_clear();
-    let enc = enc.map_err(refused)?;
+    let mut enc = enc.map_err(refused)?;
     let (_, violations) = enc.checker.clone().finish(enc.rows);
     if !violations.is_empty() && target.view.quality_policy() == QualityPolicy::Reject {
         return Err(refused(Error::Quality {
@@ -257,6 +270,7 @@ fn one_file(
         total: total as usize,
         source: Box::new(source),
     };
+    let t = Instant::now();
     let written = if opts.via_wal {
         let b = bar(show, Some(total), format!("writing {}", target.view.qualified_name()));
         let r = encode::write_wal(store, &enc.runs, &b);
@@ -266,7 +280,9 @@ fn one_file(
         w
     } else {
         let sorting = bar(show, None, format!("sorting {total} rows"));
-        let sorted = encode::sort(&enc.runs);
+        let t = Instant::now();
+        let sorted = encode::sort(&mut enc.runs);
+        report.phases.sort += t.elapsed();
         sorting.finish_and_clear();
         let b = bar(show, Some(total), format!("writing a segment of {}", target.view.qualified_name()));
         let r = encode::write_segment(store, &enc.runs, &sorted, &b);
@@ -275,6 +291,7 @@ fn one_file(
         report.batches += usize::from(w > 0);
         w
     };
+    report.phases.write += t.elapsed() - if opts.via_wal { Duration::ZERO } else { report.phases.sort };
     report.rows += total as usize;
     report.written += written;
     report.files.push(path.to_path_buf());

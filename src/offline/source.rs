@@ -19,7 +19,8 @@ use arrow_schema::ArrowError;
 use indicatif::ProgressBar;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelector,
 };
 
 use super::arrow_in::{Layout, encode_batch};
@@ -87,7 +88,7 @@ pub fn read_encode(
             } else {
                 jsonl::read(target, path)?
             };
-            let mut run = Run::new(0, rows.len());
+            let mut run = Run::new(0, rows.len(), Run::row_bytes(target));
             push_rows(target, &rows, 0, now, &mut run, &mut checker).map_err(invalid)?;
             bar.inc(rows.len() as u64);
             vec![run]
@@ -114,38 +115,49 @@ fn parquet(
     })?;
     let layout = Layout::new(target, meta.schema())?;
     let mask = ProjectionMask::roots(meta.parquet_schema(), layout.columns());
-    let groups: Vec<(usize, u64, usize)> = {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Work items (row group, first row of the file, offset in the group,
+    // rows); a file with fewer row groups than cores has its groups split.
+    let pieces = {
         let md = meta.metadata();
+        let per_group = threads.div_ceil(md.num_row_groups().max(1));
         let mut start = 0u64;
-        (0..md.num_row_groups())
-            .map(|g| {
-                let n = usize::try_from(md.row_group(g).num_rows()).unwrap_or(0);
-                let item = (g, start, n);
-                start += n as u64;
-                item
-            })
-            .collect()
+        let mut v: Vec<(usize, u64, usize, usize)> = Vec::new();
+        for g in 0..md.num_row_groups() {
+            let n = usize::try_from(md.row_group(g).num_rows()).unwrap_or(0);
+            let step = n.div_ceil(per_group).max(1);
+            for off in (0..n).step_by(step) {
+                let len = step.min(n - off);
+                v.push((g, start + off as u64, off, len));
+            }
+            start += n as u64;
+        }
+        v
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, groups.len().max(1));
+    let threads = threads.clamp(1, pieces.len().max(1));
     let results: Vec<Result<(Run, Checker), (u64, String)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let mine: Vec<(usize, u64, usize)> =
-                    groups.iter().copied().skip(t).step_by(threads).collect();
-                let (meta, mask, file) = (meta.clone(), mask.clone(), &file);
+                let mine: Vec<(usize, u64, usize, usize)> =
+                    pieces.iter().copied().skip(t).step_by(threads).collect();
+                let (meta, mask) = (meta.clone(), mask.clone());
                 s.spawn(move || -> Result<(Run, Checker), (u64, String)> {
-                    let rows: usize = mine.iter().map(|g| g.2).sum();
-                    let mut run = Run::new(t as u16, rows);
+                    let rows: usize = mine.iter().map(|g| g.3).sum();
+                    let mut run = Run::new(t as u16, rows, Run::row_bytes(target));
                     let mut checker = Checker::new(&target.view);
-                    for (g, start, _) in mine {
+                    for (g, start, off, len) in mine {
                         let fail = |e: String| (start, e);
-                        let f = file.try_clone().map_err(|e| fail(format!("cannot reopen: {e}")))?;
+                        // Its own descriptor: a cloned one would share the
+                        // file offset with the other threads.
+                        let f = File::open(path).map_err(|e| fail(format!("cannot reopen: {e}")))?;
                         let reader =
                             ParquetRecordBatchReaderBuilder::new_with_metadata(f, meta.clone())
                                 .with_projection(mask.clone())
                                 .with_row_groups(vec![g])
+                                .with_row_selection(RowSelection::from(vec![
+                                    RowSelector::skip(off),
+                                    RowSelector::select(len),
+                                ]))
                                 .with_batch_size(BATCH_ROWS)
                                 .build()
                                 .map_err(|e| fail(format!("cannot read the Parquet data: {e}")))?;
@@ -219,7 +231,7 @@ fn arrow_ipc(
             (r.schema(), Box::new(r))
         };
     let layout = Layout::new(target, &schema)?;
-    let mut run = Run::new(0, 0);
+    let mut run = Run::new(0, 0, 0);
     let mut base = 0u64;
     for batch in batches {
         let batch = batch.map_err(|e| format!("after row {base}: {}", bad(e)))?;

@@ -97,7 +97,7 @@ fn export_two_views_with_composite_keys_to_parquet() {
          7,fr,2024-05-09T00:00:00Z\n\
          7,de,2024-05-09T00:00:00Z\n\
          7,,2024-05-09T00:00:00Z\n\
-         107,de,2024-05-01T00:02:00Z\n",
+         8,de,2024-05-01T00:02:00Z\n",
     );
     let out = ok(
         t.path(),
@@ -115,7 +115,7 @@ fn export_two_views_with_composite_keys_to_parquet() {
         ],
     );
     assert!(
-        out.contains("user_country 3 (60.0 %), user_stats 5 (100.0 %)"),
+        out.contains("user_country 2 (40.0 %), user_stats 5 (100.0 %)"),
         "{out}"
     );
     let b = read_parquet(&t.path().join("train.parquet"));
@@ -142,11 +142,11 @@ fn export_two_views_with_composite_keys_to_parquet() {
         vec![Some(1), Some(2), None, None, None]
     );
     let counts = b.column(4).as_any().downcast_ref::<Int64Array>().unwrap();
-    // Key 7's versions are rows 7, 107, 207 (one second apart from
-    // 2024-05-01T00:00:00Z); key 107's is row 107.
+    // Row i of in.parquet is user i % 100 at 2024-05-01T00:00:00Z + i s:
+    // user 7's newest is row 207; as of 00:02:00, user 8's is row 108.
     assert_eq!(
         counts.iter().collect::<Vec<_>>(),
-        vec![Some(207), Some(207), Some(207), Some(207), Some(107)]
+        vec![Some(207), Some(207), Some(207), Some(207), Some(108)]
     );
 }
 

@@ -22,7 +22,8 @@ use super::run::join_run;
 use super::{EntityTable, Error, ExportRequest, FileSink, InputFormat, OutputFormat, Plan, refs};
 use crate::store::Store;
 
-/// Rows per Parquet row group of the output.
+/// Rows per Parquet row group of the output (fewer if a run is smaller:
+/// the writer buffers a row group).
 const ROW_GROUP_ROWS: usize = 1 << 20;
 
 /// The files of [`export_to_file`].
@@ -127,7 +128,7 @@ pub fn export_to_file(
         &files.out,
         out_format,
         plan.schema(),
-        ROW_GROUP_ROWS,
+        ROW_GROUP_ROWS.min(plan.run_rows),
         plan.threads,
     )?;
     progress(Progress::Writing {

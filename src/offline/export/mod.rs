@@ -28,6 +28,7 @@
 //! matter (the store is read through its mmap'd segments). The batches of a
 //! group are joined on all cores at once.
 
+mod csv_in;
 mod file;
 pub mod input;
 mod join;
@@ -139,8 +140,8 @@ pub struct ExportRequest {
     pub threads: usize,
 }
 
-/// The default memory budget: 2 GiB.
-pub const DEFAULT_MEMORY_BUDGET: usize = 2 << 30;
+/// The default memory budget: 4 GiB.
+pub const DEFAULT_MEMORY_BUDGET: usize = 4 << 30;
 
 impl ExportRequest {
     /// A request for `features` (`view:feature,view:*,...`) with the defaults.
@@ -369,11 +370,16 @@ impl Plan {
     }
 }
 
+/// Memory an export uses whatever its runs: threads' stacks, the readers'
+/// and the writer's buffers, the store's read buffers.
+const FIXED_MEMORY: usize = 32 << 20;
+
 /// Rows per run for a memory budget. A run in memory holds, per row, its
 /// input columns, its event time, per view its key, sort entry, answer
-/// slot and a copy of its version, and its output features; while it is
-/// joined, the writer may still hold the previous run's output. A quarter
-/// of the budget is kept for the rest (reader and writer buffers).
+/// slot and a copy of its version, and its output features; the writer
+/// holds a row group of output besides (at most a run). Measured peaks are
+/// about twice these live bytes (allocator slack, transient buffers of the
+/// reader and the store reads), so a run gets a third of the budget.
 fn run_rows(budget: usize, input: &Schema, r: &refs::Resolved) -> usize {
     let width = |dt: &arrow_schema::DataType| dt.primitive_width().unwrap_or(32) + 1;
     let input_bytes: usize = input.fields().iter().map(|f| width(f.data_type())).sum();
@@ -387,8 +393,8 @@ fn run_rows(budget: usize, input: &Schema, r: &refs::Resolved) -> usize {
             key + 24 + 16 + row
         })
         .sum();
-    let per_row = 8 + join_bytes + 2 * (input_bytes + output_bytes);
-    (budget / 4 * 3 / per_row.max(1)).clamp(64, 1 << 30)
+    let per_row = 8 + join_bytes + input_bytes + output_bytes;
+    (budget.saturating_sub(FIXED_MEMORY) / 3 / per_row.max(1)).clamp(64, 1 << 30)
 }
 
 /// Rows per batch inside a run: enough batches for every thread to decode

@@ -114,30 +114,29 @@ pub(crate) fn join_run(
         column: column.to_string(),
         reason,
     };
-    let encoded: Vec<Result<Encoded, Error>> =
-        par_map(spec.threads, run.len(), |b| {
-            let batch = &run[b];
-            let times = event_times(batch.column(spec.ts_col).as_ref())
-                .map_err(|e| bad(b, e, EVENT_TIMESTAMP))?;
-            let mut keys = Vec::with_capacity(spec.views.len());
-            for (vp, cols) in spec.views.iter().zip(spec.key_cols) {
-                let arrays: Vec<_> = cols
+    let encoded: Vec<Result<Encoded, Error>> = par_map(spec.threads, run.len(), |b| {
+        let batch = &run[b];
+        let times = event_times(batch.column(spec.ts_col).as_ref())
+            .map_err(|e| bad(b, e, EVENT_TIMESTAMP))?;
+        let mut keys = Vec::with_capacity(spec.views.len());
+        for (vp, cols) in spec.views.iter().zip(spec.key_cols) {
+            let arrays: Vec<_> = cols
+                .iter()
+                .zip(&vp.keys)
+                .map(|(&c, k)| (batch.column(c).as_ref(), k.ty))
+                .collect();
+            keys.push(Keys::encode(&arrays, batch.num_rows()).map_err(|e| {
+                // Name the column that fails on its own.
+                let col = arrays
                     .iter()
                     .zip(&vp.keys)
-                    .map(|(&c, k)| (batch.column(c).as_ref(), k.ty))
-                    .collect();
-                keys.push(Keys::encode(&arrays, batch.num_rows()).map_err(|e| {
-                    // Name the column that fails on its own.
-                    let col = arrays
-                        .iter()
-                        .zip(&vp.keys)
-                        .find(|(a, _)| Keys::encode(&[**a], batch.num_rows()).is_err())
-                        .map_or(vp.keys[0].name.as_str(), |(_, k)| k.name.as_str());
-                    bad(b, e, col)
-                })?);
-            }
-            Ok((times, keys))
-        });
+                    .find(|(a, _)| Keys::encode(&[**a], batch.num_rows()).is_err())
+                    .map_or(vp.keys[0].name.as_str(), |(_, k)| k.name.as_str());
+                bad(b, e, col)
+            })?);
+        }
+        Ok((times, keys))
+    });
     let mut times = Vec::with_capacity(n);
     let mut per_view: Vec<Vec<Keys>> = (0..spec.views.len()).map(|_| Vec::new()).collect();
     for r in encoded {
