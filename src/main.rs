@@ -39,12 +39,13 @@ enum Command {
         #[arg(long)]
         plan: bool,
     },
-    /// Import a CSV or Parquet file into a feature view (all or nothing per file)
-    Ingest {
-        #[arg(long)]
-        view: String,
-        /// A .csv, .parquet or .pq file
-        file: PathBuf,
+    /// Import Parquet, CSV, Arrow IPC or JSON Lines files into a feature view
+    /// (each file all or nothing, as one new segment)
+    Ingest(cli::ingest::IngestArgs),
+    /// The registry: list, describe, search and lineage of feature views
+    Registry {
+        #[command(subcommand)]
+        cmd: cli::registry::RegistryCmd,
     },
     /// The features of one entity key: latest, or as of a time
     Get {
@@ -169,7 +170,9 @@ fn run(args: Args) -> cli::Result {
         Command::Serve(a) => cli::serve::serve(&cli::data_dir(data), a),
         Command::Token { cmd } => cli::token::run(&cli::data_dir(data), cmd),
         Command::BenchClient(a) => cli::bench::run(&cli::data_dir(data), &remote, a),
-        Command::Ingest { view, file } if remote.active() => cli::remote::ingest(&remote, &view, &file),
+        Command::Ingest(a) if remote.active() => {
+            cli::remote::ingest(&remote, &a.view, &a.single_file()?)
+        }
         Command::Get {
             view,
             key,
@@ -231,6 +234,7 @@ fn run(args: Args) -> cli::Result {
             },
         ),
         Command::Apply { .. }
+        | Command::Registry { .. }
         | Command::Delete { .. }
         | Command::Flush
         | Command::Snapshot { .. }
@@ -242,7 +246,8 @@ fn run(args: Args) -> cli::Result {
             ))
         }
         Command::Apply { defs, plan } => cli::apply(&cli::data_dir(data), &defs, plan),
-        Command::Ingest { view, file } => cli::ingest(&cli::data_dir(data), &view, &file),
+        Command::Ingest(a) => cli::ingest::run(&cli::data_dir(data), a),
+        Command::Registry { cmd } => cli::registry::run(&cli::data_dir(data), cmd),
         Command::Get {
             view,
             key,

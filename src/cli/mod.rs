@@ -4,8 +4,10 @@
 pub mod bench;
 pub mod demo;
 pub mod export;
+pub mod ingest;
 pub mod output;
 pub mod parse;
+pub mod registry;
 pub mod remote;
 pub mod serve;
 pub mod token;
@@ -170,15 +172,6 @@ pub fn apply(dir: &Path, defs_path: &Path, plan_only: bool) -> Result {
         .count();
     store.set_catalog(plan.catalog)?;
     out!("applied {n} change(s) to {}", dir.display());
-    Ok(())
-}
-
-/// `strata ingest`.
-pub fn ingest(dir: &Path, view: &str, file: &Path) -> Result {
-    let store = existing_store(dir)?;
-    view_of(&store.catalog(), view)?;
-    let report = offline::ingest_file(&store, view, file, true)?;
-    out!("{report}");
     Ok(())
 }
 
