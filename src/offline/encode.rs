@@ -54,18 +54,21 @@ impl Run {
     /// `rows_hint` rows of about `bytes_hint` bytes each are expected (see
     /// [`Run::row_bytes`]).
     pub fn new(id: u16, rows_hint: usize, bytes_hint: usize) -> Run {
-        Run {
+        let run = Run {
             id: u64::from(id),
             arena: Vec::with_capacity(rows_hint * bytes_hint),
             entries: Vec::with_capacity(rows_hint),
             min_event: i64::MAX,
             max_event: i64::MIN,
-        }
+        };
+        huge_pages(&run.arena);
+        huge_pages(&run.entries);
+        run
     }
 
     /// The smallest and greatest event time pushed, if any.
     pub fn event_range(&self) -> Option<(i64, i64)> {
-        (!self.entries.is_empty()).then_some((self.min_event, self.max_event))
+        (self.min_event <= self.max_event).then_some((self.min_event, self.max_event))
     }
 
     pub fn len(&self) -> usize {
@@ -136,6 +139,33 @@ impl Run {
             loc: self.id << 48 | off,
         });
     }
+}
+
+/// Asks the kernel to back the (untouched) capacity of `v` with huge pages.
+/// The gather of [`write_segment`] reads the arena in random order; with
+/// 4 KiB pages nearly every read of a large file misses the TLB (about 4x
+/// slower at 10 M rows on this VM, where transparent huge pages are
+/// `madvise`-only).
+fn huge_pages<T>(v: &Vec<T>) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let bytes = v.capacity() * std::mem::size_of::<T>();
+        if bytes < 4 << 20 {
+            return;
+        }
+        let start = v.as_ptr() as usize;
+        let aligned = start.next_multiple_of(PAGE);
+        let len = (start + bytes - aligned) / PAGE * PAGE;
+        // SAFETY: the range lies inside `v`'s allocation, which this process
+        // owns; MADV_HUGEPAGE is advice that changes no contents (a failure
+        // is harmless and ignored).
+        unsafe {
+            libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = v;
 }
 
 /// The internal key and row of `e`.

@@ -23,6 +23,7 @@
 pub mod frame;
 pub mod messages;
 pub mod registry;
+pub mod rows;
 pub mod values;
 
 #[cfg(test)]
@@ -33,6 +34,7 @@ pub use frame::{
 };
 pub use messages::*;
 pub use registry::*;
+pub use rows::*;
 
 /// The first bytes of a `Hello` body.
 pub const MAGIC: [u8; 4] = *b"STRA";

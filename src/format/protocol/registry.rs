@@ -383,8 +383,8 @@ pub fn check_request(kind: super::Kind, body: &[u8], lim: &DecodeLimits) -> Resu
     let r: Result<(), WireError> = match kind {
         K::Hello => m::Hello::decode(body, lim).map(drop),
         K::Lookup => m::LookupRequest::decode(body, lim).map(drop),
-        K::History => m::HistoryRequest::decode(body, lim).map(drop),
-        K::Push => m::PushRequest::decode(body, lim).map(drop),
+        K::History => super::rows::HistoryRequest::decode(body, lim).map(drop),
+        K::Push => super::rows::PushRequest::decode(body, lim).map(drop),
         K::ExportStart => ExportStart::decode(body, lim).map(drop),
         K::ExportData => Ok(()),
         K::ExportEnd | K::RegistryList | K::Stats | K::Health => {
