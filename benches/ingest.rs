@@ -63,8 +63,8 @@ fn parquet_file(rows: usize) -> PathBuf {
         Field::new("e", DataType::Int64, true),
     ]));
     let tmp = p.with_extension("tmp");
-    let mut w = ArrowWriter::try_new(std::fs::File::create(&tmp).unwrap(), schema.clone(), None)
-        .unwrap();
+    let mut w =
+        ArrowWriter::try_new(std::fs::File::create(&tmp).unwrap(), schema.clone(), None).unwrap();
     let mut rng = 0x2545_f491_4f6c_dd1d_u64;
     let keys = (rows / 10).max(1) as u64;
     let chunk = 100_000;
@@ -89,7 +89,9 @@ fn parquet_file(rows: usize) -> PathBuf {
                 Arc::new(f(0.5)),
                 Arc::new(f(1.5)),
                 Arc::new(f(-2.0)),
-                Arc::new(Int64Array::from_iter_values((0..n).map(|i| (start + i) as i64))),
+                Arc::new(Int64Array::from_iter_values(
+                    (0..n).map(|i| (start + i) as i64),
+                )),
                 Arc::new(Int64Array::from_iter_values(ids.iter().map(|k| k % 7))),
             ],
         )

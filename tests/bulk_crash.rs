@@ -45,19 +45,40 @@ const T0: i64 = 1_700_000_000_000_000;
 fn write_file(path: &Path, base: i64, rows: i64) {
     let schema = Arc::new(Schema::new(vec![
         Field::new("user_id", DataType::Int64, false),
-        Field::new("event_timestamp", DataType::Timestamp(TimeUnit::Microsecond, None), false),
-        Field::new("created_timestamp", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+        Field::new(
+            "event_timestamp",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
+        Field::new(
+            "created_timestamp",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
         Field::new("a", DataType::Float64, true),
         Field::new("b", DataType::Int64, true),
     ]));
-    let props = WriterProperties::builder().set_max_row_group_row_count(Some(20_000)).build();
-    let mut w = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema.clone(), Some(props)).unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(20_000))
+        .build();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        schema.clone(),
+        Some(props),
+    )
+    .unwrap();
     let b = RecordBatch::try_new(
         schema,
         vec![
-            Arc::new(Int64Array::from_iter_values((0..rows).map(|i| (i * 7919) % KEYS))),
-            Arc::new(TimestampMicrosecondArray::from_iter_values((0..rows).map(|i| base + i))),
-            Arc::new(TimestampMicrosecondArray::from_iter_values((0..rows).map(|_| base))),
+            Arc::new(Int64Array::from_iter_values(
+                (0..rows).map(|i| (i * 7919) % KEYS),
+            )),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                (0..rows).map(|i| base + i),
+            )),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                (0..rows).map(|_| base),
+            )),
             Arc::new(Float64Array::from_iter_values((0..rows).map(|i| i as f64))),
             Arc::new(Int64Array::from_iter_values(0..rows)),
         ],
@@ -72,9 +93,14 @@ fn write_file(path: &Path, base: i64, rows: i64) {
 fn count(store: &Store, from: i64, to: i64) -> usize {
     let mut n = 0;
     for k in 0..KEYS {
-        for v in store.history("bulk", &[KeyValue::Int64(k)], from, to, None).unwrap() {
+        for v in store
+            .history("bulk", &[KeyValue::Int64(k)], from, to, None)
+            .unwrap()
+        {
             let i = v.values[1].clone();
-            let Value::Int64(i) = i else { panic!("bad row {v:?}") };
+            let Value::Int64(i) = i else {
+                panic!("bad row {v:?}")
+            };
             assert_eq!(v.event_ts - from, i, "row {i} has the wrong event time");
             assert_eq!(v.values[0], Value::Float64(i as f64));
             n += 1;
@@ -91,8 +117,16 @@ fn child(dir: &Path, file: &Path) {
 
 fn spawn(dir: &Path, file: &Path) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["a_killed_bulk_ingest_is_all_or_nothing", "--exact", "--nocapture", "--test-threads=1"])
-        .env("STRATA_BULK_CRASH_CHILD", format!("{}|{}", dir.display(), file.display()))
+        .args([
+            "a_killed_bulk_ingest_is_all_or_nothing",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(
+            "STRATA_BULK_CRASH_CHILD",
+            format!("{}|{}", dir.display(), file.display()),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -113,7 +147,8 @@ fn a_killed_bulk_ingest_is_all_or_nothing() {
     write_file(&big, T0 + 1_000_000_000, ROWS);
     let setup = |dir: &Path| {
         let s = Store::open(dir).unwrap();
-        s.set_catalog(defs::apply(&s.catalog(), &defs::parse(DEFS).unwrap()).unwrap()).unwrap();
+        s.set_catalog(defs::apply(&s.catalog(), &defs::parse(DEFS).unwrap()).unwrap())
+            .unwrap();
         // Data ingested before: must survive every kill.
         ingest_file(&s, "bulk", &before, false).unwrap();
     };
@@ -150,10 +185,18 @@ fn a_killed_bulk_ingest_is_all_or_nothing() {
         c.wait().unwrap();
         let s = Store::open(&dir).unwrap();
         orphans += s.engine().recovery().removed_orphans.len();
-        assert_eq!(count(&s, T0, T0 + 9_999), 10_000, "round {round}: earlier data damaged");
+        assert_eq!(
+            count(&s, T0, T0 + 9_999),
+            10_000,
+            "round {round}: earlier data damaged"
+        );
         for (b, was_in) in &outcomes {
             let want = if *was_in { ROWS as usize } else { 0 };
-            assert_eq!(count(&s, *b, b + ROWS), want, "round {round}: an earlier round's file changed");
+            assert_eq!(
+                count(&s, *b, b + ROWS),
+                want,
+                "round {round}: an earlier round's file changed"
+            );
         }
         match count(&s, base, base + ROWS) {
             0 => {

@@ -45,12 +45,16 @@ const T0: i64 = 1_714_521_600_000_000; // 2024-05-01T00:00:00Z
 fn store(dir: &Path) -> Store {
     let s = Store::open(dir).unwrap();
     let d = defs::parse(DEFS).unwrap();
-    s.set_catalog(defs::apply(&s.catalog(), &d).unwrap()).unwrap();
+    s.set_catalog(defs::apply(&s.catalog(), &d).unwrap())
+        .unwrap();
     s
 }
 
+/// Per key, its versions as `(event_ts, values)`, newest first.
+type Versions = Vec<(i64, Vec<(i64, Vec<Value>)>)>;
+
 /// Every version of keys 0..20 of `view`, the segment files and the stats.
-fn state(s: &Store, view: &str) -> (Vec<(i64, Vec<(i64, Vec<Value>)>)>, usize, String) {
+fn state(s: &Store, view: &str) -> (Versions, usize, String) {
     let mut out = Vec::new();
     for k in 0..20 {
         let h = s
@@ -69,7 +73,13 @@ fn opts() -> IngestOptions {
     IngestOptions::default()
 }
 
-fn batch(ids: Vec<i64>, ts: ArrayRef, x: Vec<Option<f64>>, n: Vec<Option<i64>>, s: Vec<Option<&str>>) -> RecordBatch {
+fn batch(
+    ids: Vec<i64>,
+    ts: ArrayRef,
+    x: Vec<Option<f64>>,
+    n: Vec<Option<i64>>,
+    s: Vec<Option<&str>>,
+) -> RecordBatch {
     let schema = Schema::new(vec![
         Field::new("user_id", DataType::Int64, true),
         Field::new("event_timestamp", ts.data_type().clone(), true),
@@ -93,7 +103,11 @@ fn batch(ids: Vec<i64>, ts: ArrayRef, x: Vec<Option<f64>>, n: Vec<Option<i64>>, 
 fn sample() -> RecordBatch {
     batch(
         vec![1, 2, 1],
-        Arc::new(arrow_array::TimestampMicrosecondArray::from(vec![T0, T0, T0 + 10])),
+        Arc::new(arrow_array::TimestampMicrosecondArray::from(vec![
+            T0,
+            T0,
+            T0 + 10,
+        ])),
         vec![Some(1.5), None, Some(3.0)],
         vec![Some(7), Some(8), None],
         vec![Some("a"), Some("b"), None],
@@ -101,7 +115,8 @@ fn sample() -> RecordBatch {
 }
 
 fn write_parquet(path: &Path, b: &RecordBatch) {
-    let mut w = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), b.schema(), None).unwrap();
+    let mut w =
+        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), b.schema(), None).unwrap();
     w.write(b).unwrap();
     w.close().unwrap();
 }
@@ -122,16 +137,29 @@ fn write_ipc(path: &Path, b: &RecordBatch, stream: bool) {
 const CSV: &str = "user_id,event_timestamp,x,n,s\n1,2024-05-01T00:00:00Z,1.5,7,a\n2,2024-05-01T00:00:00Z,,8,b\n1,1714521600000010,3.0,,\n";
 const JSONL: &str = "{\"user_id\": 1, \"event_timestamp\": \"2024-05-01T00:00:00Z\", \"x\": 1.5, \"n\": 7, \"s\": \"a\"}\n\n{\"user_id\": 2, \"event_timestamp\": 1714521600000000, \"n\": 8, \"s\": \"b\"}\n{\"user_id\": 1, \"event_timestamp\": 1714521600000010, \"x\": 3.0, \"n\": null}\n";
 
-fn expected() -> Vec<(i64, Vec<(i64, Vec<Value>)>)> {
+fn expected() -> Versions {
     vec![
         (
             1,
             vec![
                 (T0 + 10, vec![Value::Float64(3.0), Value::Null, Value::Null]),
-                (T0, vec![Value::Float64(1.5), Value::Int64(7), Value::String("a".into())]),
+                (
+                    T0,
+                    vec![
+                        Value::Float64(1.5),
+                        Value::Int64(7),
+                        Value::String("a".into()),
+                    ],
+                ),
             ],
         ),
-        (2, vec![(T0, vec![Value::Null, Value::Int64(8), Value::String("b".into())])]),
+        (
+            2,
+            vec![(
+                T0,
+                vec![Value::Null, Value::Int64(8), Value::String("b".into())],
+            )],
+        ),
     ]
 }
 
@@ -158,9 +186,17 @@ fn every_format_on_both_paths_reads_the_same() {
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!((r.rows, r.written), (3, 3), "{name}");
             assert_eq!(r.event_range, Some((T0, T0 + 10)));
-            assert_eq!(state(&s, "stats").0, expected(), "{name}, via_wal {via_wal}");
+            assert_eq!(
+                state(&s, "stats").0,
+                expected(),
+                "{name}, via_wal {via_wal}"
+            );
             let segments = state(&s, "stats").1;
-            assert_eq!(segments, usize::from(!via_wal), "{name}: the fast path adds one segment, the WAL none");
+            assert_eq!(
+                segments,
+                usize::from(!via_wal),
+                "{name}: the fast path adds one segment, the WAL none"
+            );
         }
     }
 }
@@ -171,9 +207,23 @@ fn format_flag_overrides_the_extension() {
     let s = store(&dir.path().join("store"));
     let p = dir.path().join("data.txt");
     std::fs::write(&p, CSV).unwrap();
-    let e = ingest(&s, "stats", std::slice::from_ref(&p), &opts()).unwrap_err().to_string();
-    assert!(e.contains("unknown file type") && e.contains("--format"), "{e}");
-    ingest(&s, "stats", &[p], &IngestOptions { format: Some(Format::Csv), ..opts() }).unwrap();
+    let e = ingest(&s, "stats", std::slice::from_ref(&p), &opts())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown file type") && e.contains("--format"),
+        "{e}"
+    );
+    ingest(
+        &s,
+        "stats",
+        &[p],
+        &IngestOptions {
+            format: Some(Format::Csv),
+            ..opts()
+        },
+    )
+    .unwrap();
     assert_eq!(state(&s, "stats").0, expected());
 }
 
@@ -184,28 +234,62 @@ fn renames_and_every_timestamp_unit() {
     let secs = T0 / 1_000_000;
     let units: Vec<ArrayRef> = vec![
         Arc::new(TimestampSecondArray::from(vec![secs, secs, secs])),
-        Arc::new(TimestampMillisecondArray::from(vec![secs * 1000, secs * 1000, secs * 1000])),
-        Arc::new(TimestampNanosecondArray::from(vec![T0 * 1000, T0 * 1000 + 999, T0 * 1000])),
+        Arc::new(TimestampMillisecondArray::from(vec![
+            secs * 1000,
+            secs * 1000,
+            secs * 1000,
+        ])),
+        Arc::new(TimestampNanosecondArray::from(vec![
+            T0 * 1000,
+            T0 * 1000 + 999,
+            T0 * 1000,
+        ])),
     ];
     for (i, ts) in units.into_iter().enumerate() {
-        let b = batch(vec![1, 2, 3], ts, vec![Some(1.0); 3], vec![Some(i as i64); 3], vec![Some("z"); 3]);
+        let b = batch(
+            vec![1, 2, 3],
+            ts,
+            vec![Some(1.0); 3],
+            vec![Some(i as i64); 3],
+            vec![Some("z"); 3],
+        );
         // Rename x to amount in the file, and map it back.
         let schema = Schema::new(
             b.schema()
                 .fields()
                 .iter()
-                .map(|f| if f.name() == "x" { f.as_ref().clone().with_name("amount") } else { f.as_ref().clone() })
+                .map(|f| {
+                    if f.name() == "x" {
+                        f.as_ref().clone().with_name("amount")
+                    } else {
+                        f.as_ref().clone()
+                    }
+                })
                 .collect::<Vec<_>>(),
         );
         let b = RecordBatch::try_new(Arc::new(schema), b.columns().to_vec()).unwrap();
         let p = dir.path().join(format!("u{i}.parquet"));
         write_parquet(&p, &b);
-        let e = ingest(&s, "stats", std::slice::from_ref(&p), &opts()).unwrap_err().to_string();
-        assert!(e.contains("missing column(s) x") && e.contains("nothing was written"), "{e}");
-        let o = IngestOptions { renames: vec![("amount".into(), "x".into())], ..opts() };
+        let e = ingest(&s, "stats", std::slice::from_ref(&p), &opts())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("missing column(s) x") && e.contains("nothing was written"),
+            "{e}"
+        );
+        let o = IngestOptions {
+            renames: vec![("amount".into(), "x".into())],
+            ..opts()
+        };
         ingest(&s, "stats", &[p], &o).unwrap();
-        let row = s.get("stats", &[KeyValue::Int64(2)], ReadOptions::default()).unwrap();
-        assert_eq!(row.event_ts, Some(T0), "unit {i}: nanoseconds truncate toward the past");
+        let row = s
+            .get("stats", &[KeyValue::Int64(2)], ReadOptions::default())
+            .unwrap();
+        assert_eq!(
+            row.event_ts,
+            Some(T0),
+            "unit {i}: nanoseconds truncate toward the past"
+        );
         assert_eq!(row.values[1], Value::Int64(i as i64));
     }
 }
@@ -216,10 +300,17 @@ fn several_files_and_globs_each_all_or_nothing() {
     let s = store(&dir.path().join("store"));
     let a = sample_file(dir.path(), "a.parquet");
     let b = dir.path().join("b.csv");
-    std::fs::write(&b, "user_id,event_timestamp,x,n,s\n5,2024-05-02T00:00:00Z,1,1,q\n").unwrap();
-    let files = strata::offline::glob::expand(&format!("{}/*.{{parquet,csv}}", dir.path().display())).unwrap();
+    std::fs::write(
+        &b,
+        "user_id,event_timestamp,x,n,s\n5,2024-05-02T00:00:00Z,1,1,q\n",
+    )
+    .unwrap();
+    let files =
+        strata::offline::glob::expand(&format!("{}/*.{{parquet,csv}}", dir.path().display()))
+            .unwrap();
     assert!(files.is_empty(), "braces are not glob syntax here");
-    let mut files = strata::offline::glob::expand(&format!("{}/[ab].*", dir.path().display())).unwrap();
+    let mut files =
+        strata::offline::glob::expand(&format!("{}/[ab].*", dir.path().display())).unwrap();
     assert_eq!(files, vec![a.clone(), b.clone()]);
     let r = ingest(&s, "stats", &files, &opts()).unwrap();
     assert_eq!((r.rows, r.files.len(), r.batches), (4, 2, 2));
@@ -228,10 +319,27 @@ fn several_files_and_globs_each_all_or_nothing() {
     std::fs::write(&bad, "user_id,event_timestamp,x,n,s\n6,yesterday,1,1,q\n").unwrap();
     files.push(bad);
     let s2 = store(&dir.path().join("store2"));
-    let e = ingest(&s2, "stats", &files, &opts()).unwrap_err().to_string();
-    assert!(e.contains("c.csv") && e.contains("row 1, column event_timestamp") && e.contains("were ingested"), "{e}");
-    assert!(s2.get("stats", &[KeyValue::Int64(5)], ReadOptions::default()).unwrap().event_ts.is_some());
-    assert!(s2.get("stats", &[KeyValue::Int64(6)], ReadOptions::default()).unwrap().event_ts.is_none());
+    let e = ingest(&s2, "stats", &files, &opts())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("c.csv")
+            && e.contains("row 1, column event_timestamp")
+            && e.contains("were ingested"),
+        "{e}"
+    );
+    assert!(
+        s2.get("stats", &[KeyValue::Int64(5)], ReadOptions::default())
+            .unwrap()
+            .event_ts
+            .is_some()
+    );
+    assert!(
+        s2.get("stats", &[KeyValue::Int64(6)], ReadOptions::default())
+            .unwrap()
+            .event_ts
+            .is_none()
+    );
 }
 
 #[test]
@@ -247,9 +355,15 @@ fn a_repeated_version_keeps_the_last_row_of_the_file() {
     let r = ingest(&s, "stats", &[p], &opts()).unwrap();
     assert_eq!((r.rows, r.written), (300, 3));
     for k in 0..3 {
-        let h = s.history("stats", &[KeyValue::Int64(k)], i64::MIN, i64::MAX - 1, None).unwrap();
+        let h = s
+            .history("stats", &[KeyValue::Int64(k)], i64::MIN, i64::MAX - 1, None)
+            .unwrap();
         assert_eq!(h.len(), 1);
-        assert_eq!(h[0].values[1], Value::Int64(297 + k), "the last row of key {k} wins");
+        assert_eq!(
+            h[0].values[1],
+            Value::Int64(297 + k),
+            "the last row of key {k} wins"
+        );
     }
 }
 
@@ -258,7 +372,13 @@ fn a_repeated_version_keeps_the_last_row_of_the_file() {
 fn bad_inputs_are_refused_and_leave_the_store_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir.path().join("store"));
-    ingest(&s, "stats", &[sample_file(dir.path(), "good.parquet")], &opts()).unwrap();
+    ingest(
+        &s,
+        "stats",
+        &[sample_file(dir.path(), "good.parquet")],
+        &opts(),
+    )
+    .unwrap();
     let before = state(&s, "stats");
     let d = dir.path();
     let mut cases: Vec<(PathBuf, &str)> = Vec::new();
@@ -268,61 +388,165 @@ fn bad_inputs_are_refused_and_leave_the_store_unchanged() {
         cases.push((p, want));
     };
     // Missing column, in every format.
-    file("m.csv", b"user_id,event_timestamp,x,n\n1,5,1,1\n".to_vec(), "missing column(s) s");
-    file("m.jsonl", b"{\"user_id\":1,\"event_timestamp\":5,\"x\":1,\"n\":1}\n".to_vec(), "missing field(s) s");
+    file(
+        "m.csv",
+        b"user_id,event_timestamp,x,n\n1,5,1,1\n".to_vec(),
+        "missing column(s) s",
+    );
+    file(
+        "m.jsonl",
+        b"{\"user_id\":1,\"event_timestamp\":5,\"x\":1,\"n\":1}\n".to_vec(),
+        "missing field(s) s",
+    );
     // Wrong type.
-    file("t.csv", b"user_id,event_timestamp,x,n,s\n1,5,1,abc,s\n".to_vec(), "row 1, column n: \"abc\" is not an int64");
-    file("t.jsonl", b"{\"user_id\":1,\"event_timestamp\":5,\"x\":\"hi\",\"n\":1,\"s\":\"a\"}\n".to_vec(), "field x: \"hi\" is not a float64");
+    file(
+        "t.csv",
+        b"user_id,event_timestamp,x,n,s\n1,5,1,abc,s\n".to_vec(),
+        "row 1, column n: \"abc\" is not an int64",
+    );
+    file(
+        "t.jsonl",
+        b"{\"user_id\":1,\"event_timestamp\":5,\"x\":\"hi\",\"n\":1,\"s\":\"a\"}\n".to_vec(),
+        "field x: \"hi\" is not a float64",
+    );
     // Null join key.
-    file("k.csv", b"user_id,event_timestamp,x,n,s\n1,5,1,1,s\n,5,1,1,s\n".to_vec(), "row 2, column user_id: the join key is empty");
-    file("k.jsonl", b"{\"user_id\":null,\"event_timestamp\":5,\"x\":1,\"n\":1,\"s\":\"a\"}\n".to_vec(), "field user_id: the join key is missing or null");
+    file(
+        "k.csv",
+        b"user_id,event_timestamp,x,n,s\n1,5,1,1,s\n,5,1,1,s\n".to_vec(),
+        "row 2, column user_id: the join key is empty",
+    );
+    file(
+        "k.jsonl",
+        b"{\"user_id\":null,\"event_timestamp\":5,\"x\":1,\"n\":1,\"s\":\"a\"}\n".to_vec(),
+        "field user_id: the join key is missing or null",
+    );
     // Unparseable timestamp.
-    file("ts.csv", b"user_id,event_timestamp,x,n,s\n1,2024-13-45,1,1,s\n".to_vec(), "row 1, column event_timestamp");
-    file("ts.jsonl", b"{\"user_id\":1,\"event_timestamp\":\"soon\",\"x\":1,\"n\":1,\"s\":\"a\"}\n".to_vec(), "field event_timestamp: \"\\\"soon\\\"\" is not a timestamp");
+    file(
+        "ts.csv",
+        b"user_id,event_timestamp,x,n,s\n1,2024-13-45,1,1,s\n".to_vec(),
+        "row 1, column event_timestamp",
+    );
+    file(
+        "ts.jsonl",
+        b"{\"user_id\":1,\"event_timestamp\":\"soon\",\"x\":1,\"n\":1,\"s\":\"a\"}\n".to_vec(),
+        "field event_timestamp: \"\\\"soon\\\"\" is not a timestamp",
+    );
     // Empty files.
     for name in ["e.csv", "e.jsonl", "e.parquet", "e.arrow"] {
         file(name, Vec::new(), "the file is empty");
     }
     // Not JSON.
-    file("j.jsonl", b"{\"user_id\": 1,\n".to_vec(), "row 1 (line 1): not a JSON object");
+    file(
+        "j.jsonl",
+        b"{\"user_id\": 1,\n".to_vec(),
+        "row 1 (line 1): not a JSON object",
+    );
     // Truncated Parquet and Arrow IPC files.
     let good = std::fs::read(d.join("good.parquet")).unwrap();
-    file("trunc.parquet", good[..good.len() - 20].to_vec(), "not a readable Parquet file");
-    file("trunc2.parquet", good[..good.len() / 2].to_vec(), "not a readable Parquet file");
+    file(
+        "trunc.parquet",
+        good[..good.len() - 20].to_vec(),
+        "not a readable Parquet file",
+    );
+    file(
+        "trunc2.parquet",
+        good[..good.len() / 2].to_vec(),
+        "not a readable Parquet file",
+    );
     let ipc = sample_file(d, "good.arrow");
     let ipc = std::fs::read(ipc).unwrap();
-    file("trunc.arrow", ipc[..ipc.len() - 30].to_vec(), "not a readable Arrow IPC");
+    file(
+        "trunc.arrow",
+        ipc[..ipc.len() - 30].to_vec(),
+        "not a readable Arrow IPC",
+    );
     // Arrow-typed problems: null key, wrong type, null event time.
     let mut arrow_case = |name: &str, b: RecordBatch, want: &'static str| {
         let p = d.join(name);
         write_parquet(&p, &b);
         cases.push((p, want));
     };
-    let ts = || -> ArrayRef { Arc::new(arrow_array::TimestampMicrosecondArray::from(vec![T0, T0])) };
-    let mut b = batch(vec![1, 2], ts(), vec![Some(1.0); 2], vec![Some(1); 2], vec![Some("a"); 2]);
+    let ts =
+        || -> ArrayRef { Arc::new(arrow_array::TimestampMicrosecondArray::from(vec![T0, T0])) };
+    let mut b = batch(
+        vec![1, 2],
+        ts(),
+        vec![Some(1.0); 2],
+        vec![Some(1); 2],
+        vec![Some("a"); 2],
+    );
     let mut cols = b.columns().to_vec();
     cols[0] = Arc::new(Int64Array::from(vec![Some(1), None]));
     b = RecordBatch::try_new(b.schema(), cols).unwrap();
-    arrow_case("nk.parquet", b, "row 2, column user_id: the join key is null");
-    let b = batch(vec![1, 2], ts(), vec![Some(1.0); 2], vec![Some(1); 2], vec![Some("a"); 2]);
-    let mut fields: Vec<Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    arrow_case(
+        "nk.parquet",
+        b,
+        "row 2, column user_id: the join key is null",
+    );
+    let b = batch(
+        vec![1, 2],
+        ts(),
+        vec![Some(1.0); 2],
+        vec![Some(1); 2],
+        vec![Some("a"); 2],
+    );
+    let mut fields: Vec<Field> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     fields[3] = Field::new("n", DataType::Utf8, true);
     let mut cols = b.columns().to_vec();
     cols[3] = Arc::new(StringArray::from(vec!["1", "2"]));
     let wrong = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
-    arrow_case("wt.parquet", wrong, "column n: Utf8 in the file cannot be read as int64");
-    let b = batch(vec![1, 2], Arc::new(arrow_array::TimestampMicrosecondArray::from(vec![Some(T0), None])), vec![Some(1.0); 2], vec![Some(1); 2], vec![Some("a"); 2]);
-    arrow_case("ne.parquet", b, "row 2, column event_timestamp: the event timestamp is null");
+    arrow_case(
+        "wt.parquet",
+        wrong,
+        "column n: Utf8 in the file cannot be read as int64",
+    );
+    let b = batch(
+        vec![1, 2],
+        Arc::new(arrow_array::TimestampMicrosecondArray::from(vec![
+            Some(T0),
+            None,
+        ])),
+        vec![Some(1.0); 2],
+        vec![Some(1); 2],
+        vec![Some("a"); 2],
+    );
+    arrow_case(
+        "ne.parquet",
+        b,
+        "row 2, column event_timestamp: the event timestamp is null",
+    );
 
     for (p, want) in &cases {
         for via_wal in [false, true] {
-            let e = ingest(&s, "stats", std::slice::from_ref(p), &IngestOptions { via_wal, ..opts() })
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains(want), "{}: expected {want:?} in: {e}", p.display());
-            assert!(e.contains(&p.display().to_string()), "the error names the file: {e}");
+            let e = ingest(
+                &s,
+                "stats",
+                std::slice::from_ref(p),
+                &IngestOptions { via_wal, ..opts() },
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains(want),
+                "{}: expected {want:?} in: {e}",
+                p.display()
+            );
+            assert!(
+                e.contains(&p.display().to_string()),
+                "the error names the file: {e}"
+            );
             assert!(e.contains("nothing was written"), "{e}");
-            assert_eq!(state(&s, "stats"), before, "{}: the store changed", p.display());
+            assert_eq!(
+                state(&s, "stats"),
+                before,
+                "{}: the store changed",
+                p.display()
+            );
         }
     }
 }
@@ -338,7 +562,9 @@ fn quality_reject_refuses_and_warn_records() {
     )
     .unwrap();
     let before = state(&s, "checked");
-    let e = ingest(&s, "checked", std::slice::from_ref(&p), &opts()).unwrap_err().to_string();
+    let e = ingest(&s, "checked", std::slice::from_ref(&p), &opts())
+        .unwrap_err()
+        .to_string();
     for want in [
         "breaks the expectations of checked",
         "column age: min 0 broken by 1 row(s): row 2 (-4)",
@@ -356,7 +582,11 @@ fn quality_reject_refuses_and_warn_records() {
     s.set_catalog(cat).unwrap();
     let r = ingest(&s, "checked", &[p], &opts()).unwrap();
     assert_eq!(r.violations.len(), 4);
-    assert!(r.to_string().contains("WARNING: 4 expectation violation(s) recorded"), "{r}");
+    assert!(
+        r.to_string()
+            .contains("WARNING: 4 expectation violation(s) recorded"),
+        "{r}"
+    );
     let id = s.catalog().view("checked").unwrap().id;
     let st = stats::load(s.dir()).unwrap().remove(&id).unwrap();
     assert_eq!((st.rows, st.policy.as_str()), (4, "warn"));
@@ -371,12 +601,21 @@ fn quality_reject_refuses_and_warn_records() {
 fn statistics_of_an_arrow_ingest() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir.path().join("store"));
-    ingest(&s, "stats", &[sample_file(dir.path(), "in.parquet")], &opts()).unwrap();
+    ingest(
+        &s,
+        "stats",
+        &[sample_file(dir.path(), "in.parquet")],
+        &opts(),
+    )
+    .unwrap();
     let id = s.catalog().view("stats").unwrap().id;
     let st = stats::load(s.dir()).unwrap().remove(&id).unwrap();
     assert_eq!(st.rows, 3);
     let x = &st.features[0];
-    assert_eq!((x.nulls, x.min, x.max, x.mean), (1, Some(1.5), Some(3.0), Some(2.25)));
+    assert_eq!(
+        (x.nulls, x.min, x.max, x.mean),
+        (1, Some(1.5), Some(3.0), Some(2.25))
+    );
     let sfeat = &st.features[2];
     assert_eq!((sfeat.nulls, sfeat.min), (1, None));
     // Int32 ids are widened to the int64 key.
@@ -400,6 +639,8 @@ fn statistics_of_an_arrow_ingest() {
     let p = dir.path().join("i32.parquet");
     write_parquet(&p, &b);
     ingest(&s, "stats", &[p], &opts()).unwrap();
-    let row = s.get("stats", &[KeyValue::Int64(9)], ReadOptions::default()).unwrap();
+    let row = s
+        .get("stats", &[KeyValue::Int64(9)], ReadOptions::default())
+        .unwrap();
     assert_eq!(row.values[0], Value::Float64(0.5));
 }

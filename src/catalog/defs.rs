@@ -33,7 +33,15 @@
 //! - the metadata fields Strata knows are checked for type: `description`,
 //!   `owner`, `team`, `source` (strings), `online` (bool), `tags` (strings,
 //!   as an array or a table), `freshness_sla` and `retention` (durations),
-//!   `max_versions` (an integer ≥ 1). Other fields are kept as written.
+//!   `max_versions` (an integer ≥ 1), `inputs` (view names), `quality`
+//!   (`"reject"` or `"warn"`). Other fields are kept as written; `id`,
+//!   `created_at`, `changed_at` and `feature_settings` are the store's;
+//! - a feature may also declare `default` and the expectations `not_null`,
+//!   `min`, `max`, `allowed`, `max_null_fraction`, checked against its type
+//!   (see [`super::meta`]); any other field of a feature is refused.
+//!
+//! `plan` also checks lineage ([`super::lineage`]): every view named by a
+//! `source` or `inputs` exists, and no view reads itself, even indirectly.
 //!
 //! Evolution rules checked by [`plan`] against the current catalog:
 //! - a view with a new `(name, version)` gets the next view id;
@@ -44,7 +52,9 @@
 //!   its own id and data;
 //! - an entity's join-key types may not change while views use it;
 //! - views and entities absent from the file are **kept**: applying a file
-//!   never removes anything (removal will be an explicit command).
+//!   never removes anything (removal will be an explicit command);
+//! - a new view gets `created_at` and `changed_at` (µs); an existing one
+//!   keeps `created_at`, and `changed_at` moves when anything changed.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -172,7 +182,10 @@ pub fn parse(text: &str) -> Result<Definitions, String> {
             })?,
         };
         let mut metadata = v.metadata;
-        if let Some(k) = meta::SYSTEM_KEYS.iter().find(|k| metadata.contains_key(**k)) {
+        if let Some(k) = meta::SYSTEM_KEYS
+            .iter()
+            .find(|k| metadata.contains_key(**k))
+        {
             return Err(format!(
                 "{what}: `{k}` is assigned by the store; remove it from the definitions"
             ));
@@ -195,8 +208,8 @@ pub fn parse(text: &str) -> Result<Definitions, String> {
                 description: f.description,
                 tags: f.tags,
             };
-            if let Some(t) = meta::feature_settings(&feature, &f.settings)
-                .map_err(|e| format!("{what}: {e}"))?
+            if let Some(t) =
+                meta::feature_settings(&feature, &f.settings).map_err(|e| format!("{what}: {e}"))?
             {
                 settings.insert(feature.name.clone(), toml::Value::Table(t));
             }

@@ -5,8 +5,8 @@ use std::fmt;
 
 use super::Definitions;
 use super::validate;
-use crate::catalog::{duration, lineage, meta};
 use crate::catalog::{Catalog, Entity, Feature, FeatureView, JoinKey};
+use crate::catalog::{duration, lineage, meta};
 use crate::format::key::ViewId;
 
 /// One difference between the current catalog and a definitions file.

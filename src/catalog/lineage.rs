@@ -184,7 +184,10 @@ features = [{ name = "x", type = "float64" }]
             source(&c, c.view("raw").unwrap()),
             Source::Files("/data/raw/*.parquet".into())
         );
-        assert_eq!(source(&c, c.view("clean").unwrap()), Source::View("raw".into()));
+        assert_eq!(
+            source(&c, c.view("clean").unwrap()),
+            Source::View("raw".into())
+        );
         assert_eq!(source(&c, c.view("agg").unwrap()), Source::Push);
         assert_eq!(
             source(&c, c.view("model_input").unwrap()),
@@ -202,7 +205,11 @@ features = [{ name = "x", type = "float64" }]
         );
         assert_eq!(
             names(downstream(&c, c.view("raw").unwrap())),
-            vec![("clean".into(), 1), ("agg".into(), 1), ("model_input".into(), 2)]
+            vec![
+                ("clean".into(), 1),
+                ("agg".into(), 1),
+                ("model_input".into(), 2)
+            ]
         );
         assert!(upstream(&c, c.view("raw").unwrap()).is_empty());
         assert!(downstream(&c, c.view("model_input").unwrap()).is_empty());
@@ -210,11 +217,17 @@ features = [{ name = "x", type = "float64" }]
 
     #[test]
     fn unknown_self_and_cyclic_references_are_refused() {
-        let e = cat(&CHAIN.replace("inputs = [\"clean\", \"raw\"]", "inputs = [\"nope\"]")).unwrap_err();
-        assert!(e.contains("agg") && e.contains("\"nope\"") && e.contains("not declared"), "{e}");
-        let e = cat(&CHAIN.replace("source = \"view:agg\"", "source = \"view:model_input\"")).unwrap_err();
+        let e = cat(&CHAIN.replace("inputs = [\"clean\", \"raw\"]", "inputs = [\"nope\"]"))
+            .unwrap_err();
+        assert!(
+            e.contains("agg") && e.contains("\"nope\"") && e.contains("not declared"),
+            "{e}"
+        );
+        let e = cat(&CHAIN.replace("source = \"view:agg\"", "source = \"view:model_input\""))
+            .unwrap_err();
         assert!(e.contains("reads itself"), "{e}");
-        let e = cat(&CHAIN.replace("source = \"raw\"", "source = \"view:model_input\"")).unwrap_err();
+        let e =
+            cat(&CHAIN.replace("source = \"raw\"", "source = \"view:model_input\"")).unwrap_err();
         assert!(e.contains("cycle"), "{e}");
         let e = cat("inputs = [\"not a name\"]").unwrap_err();
         assert!(e.contains("inputs"), "{e}");

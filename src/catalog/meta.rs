@@ -203,11 +203,15 @@ impl FeatureView {
     }
 
     pub fn created_at(&self) -> Option<i64> {
-        self.metadata.get(CREATED_AT).and_then(toml::Value::as_integer)
+        self.metadata
+            .get(CREATED_AT)
+            .and_then(toml::Value::as_integer)
     }
 
     pub fn changed_at(&self) -> Option<i64> {
-        self.metadata.get(CHANGED_AT).and_then(toml::Value::as_integer)
+        self.metadata
+            .get(CHANGED_AT)
+            .and_then(toml::Value::as_integer)
     }
 
     pub fn quality_policy(&self) -> QualityPolicy {
@@ -299,7 +303,10 @@ pub fn value_text(v: &Value) -> String {
         Value::Float32(x) => format!("{x:?}"),
         Value::Bool(b) => b.to_string(),
         Value::String(s) => format!("{s:?}"),
-        Value::Bytes(b) => format!("0x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+        Value::Bytes(b) => format!(
+            "0x{}",
+            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+        ),
         Value::ListFloat32(l) => format!("{l:?}"),
     }
 }
@@ -363,18 +370,17 @@ fn canonical(v: &Value) -> toml::Value {
         Value::Bytes(b) => {
             toml::Value::String(b.iter().map(|x| format!("{x:02x}")).collect::<String>())
         }
-        Value::ListFloat32(l) => {
-            toml::Value::Array(l.iter().map(|x| toml::Value::Float(f64::from(*x))).collect())
-        }
+        Value::ListFloat32(l) => toml::Value::Array(
+            l.iter()
+                .map(|x| toml::Value::Float(f64::from(*x)))
+                .collect(),
+        ),
     }
 }
 
 /// Checks the per-feature fields of `f` (as written) and returns their
 /// canonical table, or `None` if there are none.
-pub fn feature_settings(
-    f: &Feature,
-    raw: &toml::Table,
-) -> Result<Option<toml::Table>, String> {
+pub fn feature_settings(f: &Feature, raw: &toml::Table) -> Result<Option<toml::Table>, String> {
     let what = format!("feature {:?}", f.name);
     let mut out = toml::Table::new();
     let numeric = matches!(
@@ -383,14 +389,13 @@ pub fn feature_settings(
     );
     for (k, v) in raw {
         let canon = match k.as_str() {
-            "default" => canonical(&value_from_toml(f.ty, v).map_err(|e| {
-                format!("{what}: default = {v}: {e}")
-            })?),
-            "not_null" => {
-                toml::Value::Boolean(v.as_bool().ok_or_else(|| {
-                    format!("{what}: not_null = {v}; expected true or false")
-                })?)
-            }
+            "default" => canonical(
+                &value_from_toml(f.ty, v).map_err(|e| format!("{what}: default = {v}: {e}"))?,
+            ),
+            "not_null" => toml::Value::Boolean(
+                v.as_bool()
+                    .ok_or_else(|| format!("{what}: not_null = {v}; expected true or false"))?,
+            ),
             "min" | "max" => {
                 if !numeric {
                     return Err(format!(
@@ -407,10 +412,15 @@ pub fn feature_settings(
             }
             "allowed" => {
                 if matches!(f.ty, FeatureType::ListFloat32) {
-                    return Err(format!("{what}: allowed does not apply to list<float32> features"));
+                    return Err(format!(
+                        "{what}: allowed does not apply to list<float32> features"
+                    ));
                 }
                 let items = v.as_array().ok_or_else(|| {
-                    format!("{what}: allowed = {v}; expected an array of {} values", f.ty)
+                    format!(
+                        "{what}: allowed = {v}; expected an array of {} values",
+                        f.ty
+                    )
                 })?;
                 toml::Value::Array(
                     items
@@ -424,9 +434,13 @@ pub fn feature_settings(
                 )
             }
             "max_null_fraction" => {
-                let x = as_f64(v).filter(|x| (0.0..=1.0).contains(x)).ok_or_else(|| {
-                    format!("{what}: max_null_fraction = {v}; expected a number from 0.0 to 1.0")
-                })?;
+                let x = as_f64(v)
+                    .filter(|x| (0.0..=1.0).contains(x))
+                    .ok_or_else(|| {
+                        format!(
+                            "{what}: max_null_fraction = {v}; expected a number from 0.0 to 1.0"
+                        )
+                    })?;
                 toml::Value::Float(x)
             }
             other => {
@@ -438,8 +452,10 @@ pub fn feature_settings(
         };
         out.insert(k.clone(), canon);
     }
-    if let (Some(lo), Some(hi)) = (out.get("min").and_then(as_f64), out.get("max").and_then(as_f64))
-        && lo > hi
+    if let (Some(lo), Some(hi)) = (
+        out.get("min").and_then(as_f64),
+        out.get("max").and_then(as_f64),
+    ) && lo > hi
     {
         return Err(format!("{what}: min {lo} is greater than max {hi}"));
     }

@@ -101,7 +101,15 @@ impl FeatureView {
         }
     }
 
-    /// `name` for version 1, `name@N` otherwise.
+    /// `name@version`, always: the reference [`Catalog::view`] resolves to
+    /// exactly this view. (A bare `name` means the newest version, so
+    /// passing [`FeatureView::qualified_name`] of version 1 back to a
+    /// lookup reaches version 2 once it exists.)
+    pub fn reference(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+
+    /// `name` for version 1, `name@N` otherwise: for display.
     pub fn qualified_name(&self) -> String {
         if self.version == 1 {
             self.name.clone()

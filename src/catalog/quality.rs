@@ -7,9 +7,9 @@
 //! the count and the first [`EXAMPLES`] rows. `max_null_fraction` is
 //! checked once the whole file has been seen.
 
+use super::FeatureView;
 use super::meta::Expectations;
 use super::stats::{FeatureStats, Violation};
-use super::FeatureView;
 use crate::format::schema::{FeatureType, Value};
 
 /// Example rows kept per violated rule.
@@ -135,11 +135,11 @@ impl Checker {
             return;
         }
         let show = || exact.map_or_else(|| format!("{x:?}"), |i| i.to_string());
-        if ft.exp.min.is_some_and(|m| !(x >= m)) {
+        if ft.exp.min.is_some_and(|m| x < m || x.is_nan()) {
             let rule = format!("min {}", ft.exp.min.unwrap_or_default());
             ft.violate(&rule, row, show);
         }
-        if ft.exp.max.is_some_and(|m| !(x <= m)) {
+        if ft.exp.max.is_some_and(|m| x > m || x.is_nan()) {
             let rule = format!("max {}", ft.exp.max.unwrap_or_default());
             ft.violate(&rule, row, show);
         }
@@ -339,11 +339,26 @@ mod tests {
         }
         let (_, violations) = c.finish(5);
         let text = report(&violations);
-        assert!(text.contains("column age: min 0 broken by 1 row(s): row 2 (-1)"), "{text}");
-        assert!(text.contains("column age: max 150 broken by 1 row(s): row 4 (200)"), "{text}");
-        assert!(text.contains("column age: not_null broken by 1 row(s): row 3 (null)"), "{text}");
-        assert!(text.contains("column tier: allowed broken by 1 row(s): row 2 (\"bronze\")"), "{text}");
-        assert!(text.contains("column tier: max_null_fraction 0.2 broken by 2 row(s)"), "{text}");
+        assert!(
+            text.contains("column age: min 0 broken by 1 row(s): row 2 (-1)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("column age: max 150 broken by 1 row(s): row 4 (200)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("column age: not_null broken by 1 row(s): row 3 (null)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("column tier: allowed broken by 1 row(s): row 2 (\"bronze\")"),
+            "{text}"
+        );
+        assert!(
+            text.contains("column tier: max_null_fraction 0.2 broken by 2 row(s)"),
+            "{text}"
+        );
         assert_eq!(violations.len(), 5);
     }
 
@@ -358,6 +373,9 @@ mod tests {
             if i < 10 { &mut p1 } else { &mut p2 }.value(0, i + 1, &Value::Float64(x));
         }
         p1.merge(p2);
-        assert_eq!(format!("{:?}", one.finish(20)), format!("{:?}", p1.finish(20)));
+        assert_eq!(
+            format!("{:?}", one.finish(20)),
+            format!("{:?}", p1.finish(20))
+        );
     }
 }

@@ -35,7 +35,10 @@ fn eq(a: &str, b: &str) -> bool {
 
 /// The views matching `q`.
 pub fn search<'a>(cat: &'a Catalog, q: &Query) -> Vec<Hit<'a>> {
-    cat.views.iter().filter_map(|v| matches(cat, v, q)).collect()
+    cat.views
+        .iter()
+        .filter_map(|v| matches(cat, v, q))
+        .collect()
 }
 
 fn matches<'a>(cat: &Catalog, v: &'a FeatureView, q: &Query) -> Option<Hit<'a>> {
@@ -64,7 +67,11 @@ fn matches<'a>(cat: &Catalog, v: &'a FeatureView, q: &Query) -> Option<Hit<'a>> 
         let tag_hit = |tag: &str| eq(tag, t) || tag.split_once('=').is_some_and(|(k, _)| eq(k, t));
         if v.tags().iter().any(|x| tag_hit(x)) {
             reasons.push(format!("tag {t}"));
-        } else if let Some(f) = v.features.iter().find(|f| f.tags.iter().any(|x| tag_hit(x))) {
+        } else if let Some(f) = v
+            .features
+            .iter()
+            .find(|f| f.tags.iter().any(|x| tag_hit(x)))
+        {
             reasons.push(format!("feature {} tag {t}", f.name));
         } else {
             return None;
@@ -146,7 +153,10 @@ features = [{ name = "refunds", type = "int64" }]
             names(search(&c, &q))
         };
         assert_eq!(q(&|_| {}), ["user_stats", "merchant_stats"]);
-        assert_eq!(q(&|q| q.text = Some("STATS".into())), ["user_stats", "merchant_stats"]);
+        assert_eq!(
+            q(&|q| q.text = Some("STATS".into())),
+            ["user_stats", "merchant_stats"]
+        );
         assert_eq!(q(&|q| q.text = Some("spending".into())), ["user_stats"]);
         assert_eq!(q(&|q| q.text = Some("basket".into())), ["user_stats"]);
         assert_eq!(q(&|q| q.text = Some("refund".into())), ["merchant_stats"]);
@@ -156,7 +166,10 @@ features = [{ name = "refunds", type = "int64" }]
         assert_eq!(q(&|q| q.tag = Some("counts".into())), ["user_stats"]);
         assert_eq!(q(&|q| q.team = Some("risk".into())), ["user_stats"]);
         assert_eq!(q(&|q| q.owner = Some("bob".into())), ["merchant_stats"]);
-        assert_eq!(q(&|q| q.entity = Some("merchant".into())), ["merchant_stats"]);
+        assert_eq!(
+            q(&|q| q.entity = Some("merchant".into())),
+            ["merchant_stats"]
+        );
         assert_eq!(q(&|q| q.entity = Some("user_id".into())), ["user_stats"]);
         assert!(
             q(&|q| {
@@ -166,7 +179,13 @@ features = [{ name = "refunds", type = "int64" }]
             .is_empty(),
             "criteria combine with AND"
         );
-        let hits = search(&c, &Query { text: Some("amount".into()), ..Query::default() });
+        let hits = search(
+            &c,
+            &Query {
+                text: Some("amount".into()),
+                ..Query::default()
+            },
+        );
         assert_eq!(hits[0].reasons, ["feature amount_avg"]);
     }
 }

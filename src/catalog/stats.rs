@@ -90,7 +90,9 @@ pub fn load(dir: &Path) -> Result<BTreeMap<ViewId, IngestStats>, String> {
         return Err(damaged(format!("bad header {header:?}")));
     };
     if version != FORMAT_VERSION.to_string() {
-        return Err(damaged(format!("format version {version} is not supported")));
+        return Err(damaged(format!(
+            "format version {version} is not supported"
+        )));
     }
     let body = &bytes[nl + 1..];
     if len.parse::<usize>().ok() != Some(body.len()) {
@@ -187,8 +189,15 @@ mod tests {
         bytes[n] ^= 1;
         fs::write(&p, &bytes).unwrap();
         let e = load(dir.path()).unwrap_err();
-        assert!(e.contains("checksum mismatch") && e.contains("damaged"), "{e}");
+        assert!(
+            e.contains("checksum mismatch") && e.contains("damaged"),
+            "{e}"
+        );
         record(dir.path(), 1, sample(2)).unwrap();
-        assert_eq!(load(dir.path()).unwrap().len(), 1, "a damaged file is replaced");
+        assert_eq!(
+            load(dir.path()).unwrap().len(),
+            1,
+            "a damaged file is replaced"
+        );
     }
 }

@@ -97,9 +97,7 @@ pub fn run(dir: &Path, args: IngestArgs) -> Result {
     let format = match &args.format {
         None => None,
         Some(f) => Some(Format::parse(f).ok_or_else(|| {
-            CliError::Usage(format!(
-                "--format {f:?}: use parquet, csv, arrow or jsonl"
-            ))
+            CliError::Usage(format!("--format {f:?}: use parquet, csv, arrow or jsonl"))
         })?),
     };
     let files = inputs(&args, lineage::source(&cat, &view), &view.qualified_name())?;
@@ -109,7 +107,7 @@ pub fn run(dir: &Path, args: IngestArgs) -> Result {
         via_wal: args.via_wal,
         progress: true,
     };
-    let report = offline::ingest(&store, &view.qualified_name(), &files, &opts)?;
+    let report = offline::ingest(&store, &view.reference(), &files, &opts)?;
     out!("{report}");
     Ok(())
 }

@@ -190,7 +190,7 @@ pub fn get(dir: &Path, args: &ReadArgs, as_of: Option<i64>) -> Result {
     let view = view_of(&cat, args.view)?;
     let key = parse::key_arg(&cat.key_columns(&view), args.key).map_err(CliError::Usage)?;
     let row = store.get(
-        &view.qualified_name(),
+        &view.reference(),
         &key,
         ReadOptions {
             as_of,
@@ -224,7 +224,7 @@ pub fn history(dir: &Path, args: &ReadArgs, from: Option<i64>, to: Option<i64>) 
     if from > to {
         return Err(CliError::Usage("--from is after --to".into()));
     }
-    let rows = store.history(&view.qualified_name(), &key, from, to, args.known_at)?;
+    let rows = store.history(&view.reference(), &key, from, to, args.known_at)?;
     if args.json {
         out!("{}", output::history_json(&view, &key, &rows));
     } else {

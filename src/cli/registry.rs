@@ -196,13 +196,18 @@ pub fn run(dir: &Path, cmd: RegistryCmd) -> Result {
                 );
             } else {
                 out!("{} (source: {})", v.qualified_name(), source_text(&cat, &v));
-                for (title, list) in [("upstream (reads from)", &up), ("downstream (read by)", &down)] {
+                for (title, list) in [
+                    ("upstream (reads from)", &up),
+                    ("downstream (read by)", &down),
+                ] {
                     out!("{title}:");
                     if list.is_empty() {
                         out!("  none");
                     }
                     for r in list {
-                        let src = cat.view(&r.view).map_or("?".into(), |x| source_text(&cat, x));
+                        let src = cat
+                            .view(&r.view)
+                            .map_or("?".into(), |x| source_text(&cat, x));
                         out!(
                             "  {}{} (via {}; source: {src})",
                             "  ".repeat(r.depth - 1),
@@ -234,19 +239,25 @@ fn dur(t: Option<i64>) -> String {
 fn describe_json(cat: &Catalog, v: &FeatureView, last: Option<&stats::IngestStats>) -> Json {
     let mut j = summary_json(v);
     let policy = v.policy();
-    j["ttl"] = json!(if v.ttl_micros == 0 { "unlimited".into() } else { duration::format(v.ttl_micros) });
+    j["ttl"] = json!(if v.ttl_micros == 0 {
+        "unlimited".into()
+    } else {
+        duration::format(v.ttl_micros)
+    });
     j["retention"] = json!(policy.retention.map(duration::format));
     j["max_versions"] = json!(policy.max_versions);
     j["freshness_sla"] = json!(v.freshness_sla_micros().map(duration::format));
     j["source"] = json!(source_text(cat, v));
     j["inputs"] = json!(v.inputs());
     j["quality"] = json!(v.quality_policy().name());
-    j["join_keys"] = json!(cat
-        .key_columns(v)
-        .iter()
-        .map(|k| json!({"name": k.name, "type": k.ty.name()}))
-        .collect::<Vec<_>>());
-    j["features"] = json!(v
+    j["join_keys"] = json!(
+        cat.key_columns(v)
+            .iter()
+            .map(|k| json!({"name": k.name, "type": k.ty.name()}))
+            .collect::<Vec<_>>()
+    );
+    j["features"] =
+        json!(v
         .features
         .iter()
         .enumerate()
@@ -275,15 +286,38 @@ fn describe_text(cat: &Catalog, v: &FeatureView, last: Option<&stats::IngestStat
         .collect();
     let fields: Vec<(&str, String)> = vec![
         ("description", or_dash(Some(v.description()))),
-        ("entities", format!("{} ({})", v.entities.join(", "), keys.join(", "))),
+        (
+            "entities",
+            format!("{} ({})", v.entities.join(", "), keys.join(", ")),
+        ),
         ("versions", versions.join(", ")),
         ("owner", or_dash(v.owner())),
         ("team", or_dash(v.team())),
         ("tags", or_dash(Some(&v.tags().join(", ")))),
-        ("online", if v.online() { "yes".into() } else { "no (export-only)".into() }),
-        ("ttl", if v.ttl_micros == 0 { "unlimited".into() } else { duration::format(v.ttl_micros) }),
-        ("retention", policy.retention.map_or("forever".into(), duration::format)),
-        ("max_versions", policy.max_versions.map_or("all".into(), |n| n.to_string())),
+        (
+            "online",
+            if v.online() {
+                "yes".into()
+            } else {
+                "no (export-only)".into()
+            },
+        ),
+        (
+            "ttl",
+            if v.ttl_micros == 0 {
+                "unlimited".into()
+            } else {
+                duration::format(v.ttl_micros)
+            },
+        ),
+        (
+            "retention",
+            policy.retention.map_or("forever".into(), duration::format),
+        ),
+        (
+            "max_versions",
+            policy.max_versions.map_or("all".into(), |n| n.to_string()),
+        ),
         ("freshness_sla", dur(v.freshness_sla_micros())),
         ("source", source_text(cat, v)),
         ("inputs", or_dash(Some(&v.inputs().join(", ")))),
@@ -313,7 +347,14 @@ fn describe_text(cat: &Catalog, v: &FeatureView, last: Option<&stats::IngestStat
         })
         .collect();
     s.push_str(&table(
-        &["  NAME", "TYPE", "DEFAULT", "EXPECTATIONS", "TAGS", "DESCRIPTION"],
+        &[
+            "  NAME",
+            "TYPE",
+            "DEFAULT",
+            "EXPECTATIONS",
+            "TAGS",
+            "DESCRIPTION",
+        ],
         &rows,
     ));
     match last {
@@ -326,7 +367,14 @@ fn describe_text(cat: &Catalog, v: &FeatureView, last: Option<&stats::IngestStat
                 l.files.join(", "),
                 l.policy
             ));
-            let num = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.6}").trim_end_matches('0').trim_end_matches('.').to_string());
+            let num = |x: Option<f64>| {
+                x.map_or("-".into(), |v| {
+                    format!("{v:.6}")
+                        .trim_end_matches('0')
+                        .trim_end_matches('.')
+                        .to_string()
+                })
+            };
             let rows: Vec<Vec<String>> = l
                 .features
                 .iter()
@@ -341,7 +389,10 @@ fn describe_text(cat: &Catalog, v: &FeatureView, last: Option<&stats::IngestStat
                     ]
                 })
                 .collect();
-            s.push_str(&table(&["  FEATURE", "ROWS", "NULLS", "MIN", "MAX", "MEAN"], &rows));
+            s.push_str(&table(
+                &["  FEATURE", "ROWS", "NULLS", "MIN", "MAX", "MEAN"],
+                &rows,
+            ));
             if !l.violations.is_empty() {
                 s.push_str("violations (recorded, quality = warn):\n");
                 for line in strata::catalog::quality::report(&l.violations).lines() {

@@ -188,15 +188,18 @@ pub fn encode_batch(
         let a = batch.column(*idx);
         let name = target.describe(&k.name);
         let null_key = |i: usize| {
-            format!("row {}, column {name}: the join key is null; every row needs a key", row_no(i))
+            format!(
+                "row {}, column {name}: the join key is null; every row needs a key",
+                row_no(i)
+            )
         };
         if let Some(i) = null_at(a.logical_nulls().as_ref()) {
             return Err(null_key(i));
         }
         keys.push(match (ty, a.data_type()) {
-            (KeyType::Int64, DataType::Int64) => {
-                KeyCol::Int(Cow::Borrowed(a.as_primitive::<Int64Type>().values().as_ref()))
-            }
+            (KeyType::Int64, DataType::Int64) => KeyCol::Int(Cow::Borrowed(
+                a.as_primitive::<Int64Type>().values().as_ref(),
+            )),
             (KeyType::String, DataType::Utf8) => KeyCol::Utf8(a.as_string::<i32>()),
             _ => {
                 let v = values(batch, *idx, key_feature_type(*ty), &name, base)?;
@@ -235,11 +238,15 @@ pub fn encode_batch(
     };
     // Features, with their statistics and checks.
     let mut feats = Vec::with_capacity(layout.features.len());
-    for (f, (&idx, feat)) in layout.features.iter().zip(&target.view.features).enumerate() {
+    for (f, (&idx, feat)) in layout
+        .features
+        .iter()
+        .zip(&target.view.features)
+        .enumerate()
+    {
         let a = batch.column(idx);
         let col = match (feat.ty, a.data_type()) {
-            (FeatureType::Int64, DataType::Int64)
-            | (FeatureType::Timestamp, DataType::Int64) => {
+            (FeatureType::Int64, DataType::Int64) | (FeatureType::Timestamp, DataType::Int64) => {
                 let p = a.as_primitive::<Int64Type>();
                 FeatCol::I64(p.values().as_ref(), p.nulls())
             }
@@ -255,7 +262,13 @@ pub fn encode_batch(
                 let p = a.as_primitive::<Float32Type>();
                 FeatCol::F32(p.values().as_ref(), p.nulls())
             }
-            _ => FeatCol::Vals(values(batch, idx, feat.ty, &target.describe(&feat.name), base)?),
+            _ => FeatCol::Vals(values(
+                batch,
+                idx,
+                feat.ty,
+                &target.describe(&feat.name),
+                base,
+            )?),
         };
         check_column(checker, f, &col, base, n);
         feats.push(col);
@@ -320,9 +333,8 @@ pub fn encode_batch(
             for c in &feats {
                 scratch.push(cell(c, i));
             }
-            row::encode_row(&schema, &scratch, &mut rowbuf).map_err(|e| {
-                super::name_field_error(target, &format!("row {}", row_no(i)), &e)
-            })?;
+            row::encode_row(&schema, &scratch, &mut rowbuf)
+                .map_err(|e| super::name_field_error(target, &format!("row {}", row_no(i)), &e))?;
         }
         run.push(&ik, &rowbuf, base + i as u64);
     }

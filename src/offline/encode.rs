@@ -18,8 +18,8 @@ use super::{Target, name_field_error};
 use crate::catalog::quality::Checker;
 use crate::engine::{self, WriteBatch};
 use crate::format::key::{self, TOMBSTONE_TS, TS_SUFFIX_LEN, VIEW_ID_LEN};
-use crate::format::{row, varint};
 use crate::format::segment::EntryKind;
+use crate::format::{row, varint};
 use crate::store::{RowWrite, Store};
 
 /// Rows per write batch of [`write_wal`].
@@ -130,7 +130,8 @@ impl Run {
         };
         self.arena
             .extend_from_slice(&(ikey.len() as u16).to_le_bytes());
-        self.arena.extend_from_slice(&(row.len() as u32).to_le_bytes());
+        self.arena
+            .extend_from_slice(&(row.len() as u32).to_le_bytes());
         self.arena.extend_from_slice(ikey);
         self.arena.extend_from_slice(row);
         self.entries.push(Entry {
@@ -356,7 +357,11 @@ pub fn write_segment(
         store.engine().ingest_sorted(|add| {
             for chunk in rx {
                 for &(at, kl, rl) in &chunk.spans {
-                    add(&chunk.buf[at..at + kl], EntryKind::Version, &chunk.buf[at + kl..at + kl + rl])?;
+                    add(
+                        &chunk.buf[at..at + kl],
+                        EntryKind::Version,
+                        &chunk.buf[at + kl..at + kl + rl],
+                    )?;
                 }
                 written += chunk.spans.len() as u64;
                 bar.set_position(written);
@@ -370,8 +375,15 @@ pub fn write_segment(
 
 /// Writes the entries in file order through the WAL, in atomic batches.
 /// On failure, returns how many rows were written before it.
-pub fn write_wal(store: &Store, runs: &[Run], bar: &ProgressBar) -> Result<u64, (u64, engine::Error)> {
-    let mut order: Vec<Entry> = runs.iter().flat_map(|r| r.entries.iter().copied()).collect();
+pub fn write_wal(
+    store: &Store,
+    runs: &[Run],
+    bar: &ProgressBar,
+) -> Result<u64, (u64, engine::Error)> {
+    let mut order: Vec<Entry> = runs
+        .iter()
+        .flat_map(|r| r.entries.iter().copied())
+        .collect();
     order.sort_unstable_by_key(|e| e.seq);
     let mut batch = WriteBatch::default();
     let mut written = 0u64;
@@ -427,7 +439,13 @@ pub fn push_rows(
         for (f, v) in w.values.iter().enumerate() {
             checker.value(f, n, v);
         }
-        key::internal_key(target.view.id, &ek, w.event_ts, w.created_ts.unwrap_or(now), &mut ik);
+        key::internal_key(
+            target.view.id,
+            &ek,
+            w.event_ts,
+            w.created_ts.unwrap_or(now),
+            &mut ik,
+        );
         run.push(&ik, &rb, n - 1);
     }
     Ok(())
@@ -450,7 +468,9 @@ mod tests {
     #[test]
     fn sorted_by_key_then_file_order_across_runs() {
         // Enough entries for the parallel sort, with many repeated keys.
-        let a: Vec<(i64, i64, u8)> = (0..150_000).map(|i| ((i * 7919) % 1000, i % 3, 1)).collect();
+        let a: Vec<(i64, i64, u8)> = (0..150_000)
+            .map(|i| ((i * 7919) % 1000, i % 3, 1))
+            .collect();
         let b: Vec<(i64, i64, u8)> = (0..60_000).map(|i| ((i * 31) % 1000, i % 3, 2)).collect();
         let mut runs = vec![run_of(0, &a, 0), run_of(1, &b, a.len() as u64)];
         let s: Vec<Entry> = sort(&mut runs).iter(&runs).copied().collect();

@@ -22,7 +22,10 @@ pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, String> {
     } else {
         (PathBuf::from("."), pattern)
     };
-    let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let parts: Vec<&str> = rest
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
     let mut out = Vec::new();
     walk(&root, &parts, &mut out).map_err(|e| format!("cannot expand {pattern:?}: {e}"))?;
     out.sort();
@@ -138,7 +141,13 @@ mod tests {
     fn expands_in_directories_sorted() {
         let d = tempfile::tempdir().unwrap();
         let root = d.path();
-        for p in ["a/2.csv", "a/1.csv", "a/x.txt", "b/c/3.csv", "a/.hidden.csv"] {
+        for p in [
+            "a/2.csv",
+            "a/1.csv",
+            "a/x.txt",
+            "b/c/3.csv",
+            "a/.hidden.csv",
+        ] {
             let f = root.join(p);
             std::fs::create_dir_all(f.parent().unwrap()).unwrap();
             std::fs::write(f, "").unwrap();
@@ -149,9 +158,16 @@ mod tests {
         let got = expand(&format!("{r}/**/*.csv")).unwrap();
         assert_eq!(
             got,
-            vec![root.join("a/1.csv"), root.join("a/2.csv"), root.join("b/c/3.csv")]
+            vec![
+                root.join("a/1.csv"),
+                root.join("a/2.csv"),
+                root.join("b/c/3.csv")
+            ]
         );
         assert!(expand(&format!("{r}/nope/*.csv")).unwrap().is_empty());
-        assert_eq!(expand("plain.csv").unwrap(), vec![PathBuf::from("plain.csv")]);
+        assert_eq!(
+            expand("plain.csv").unwrap(),
+            vec![PathBuf::from("plain.csv")]
+        );
     }
 }

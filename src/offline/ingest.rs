@@ -116,7 +116,11 @@ impl fmt::Display for IngestReport {
         }
         if !self.violations.is_empty() {
             let n: u64 = self.violations.iter().map(|v| v.count).sum();
-            write!(f, "; WARNING: {n} expectation violation(s) recorded:\n{}", quality::report(&self.violations))?;
+            write!(
+                f,
+                "; WARNING: {n} expectation violation(s) recorded:\n{}",
+                quality::report(&self.violations)
+            )?;
         }
         Ok(())
     }
@@ -219,7 +223,11 @@ fn record(store: &Store, target: &Target, report: &IngestReport, checker: Checke
     let s = IngestStats {
         view: report.view.clone(),
         at_micros: store::now_micros(),
-        files: report.files.iter().map(|p| p.display().to_string()).collect(),
+        files: report
+            .files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
         rows: report.rows as u64,
         policy: target.view.quality_policy().name().into(),
         features,
@@ -248,7 +256,11 @@ fn one_file(
             })
         })?,
     };
-    let reading = bar(show, parquet_rows(path, format), format!("reading {}", path.display()));
+    let reading = bar(
+        show,
+        parquet_rows(path, format),
+        format!("reading {}", path.display()),
+    );
     let t = Instant::now();
     let enc = read_encode(target, path, format, now, &reading);
     report.phases.read += t.elapsed();
@@ -272,7 +284,11 @@ fn one_file(
     };
     let t = Instant::now();
     let written = if opts.via_wal {
-        let b = bar(show, Some(total), format!("writing {}", target.view.qualified_name()));
+        let b = bar(
+            show,
+            Some(total),
+            format!("writing {}", target.view.qualified_name()),
+        );
         let r = encode::write_wal(store, &enc.runs, &b);
         b.finish_and_clear();
         let w = r.map_err(|(w, e)| write_err(w, e.into()))?;
@@ -284,14 +300,23 @@ fn one_file(
         let sorted = encode::sort(&mut enc.runs);
         report.phases.sort += t.elapsed();
         sorting.finish_and_clear();
-        let b = bar(show, Some(total), format!("writing a segment of {}", target.view.qualified_name()));
+        let b = bar(
+            show,
+            Some(total),
+            format!("writing a segment of {}", target.view.qualified_name()),
+        );
         let r = encode::write_segment(store, &enc.runs, &sorted, &b);
         b.finish_and_clear();
         let w = r.map_err(|e| write_err(0, e.into()))?;
         report.batches += usize::from(w > 0);
         w
     };
-    report.phases.write += t.elapsed() - if opts.via_wal { Duration::ZERO } else { report.phases.sort };
+    report.phases.write += t.elapsed()
+        - if opts.via_wal {
+            Duration::ZERO
+        } else {
+            report.phases.sort
+        };
     report.rows += total as usize;
     report.written += written;
     report.files.push(path.to_path_buf());

@@ -97,16 +97,26 @@ pub fn read(target: &Target, path: &Path) -> Result<Vec<RowWrite>, Error> {
         }
         let n = rows.len() + 1;
         let at = |col: &str, why: String| {
-            invalid(format!("row {n} (line {}), field {}: {why}", lineno + 1, target.describe(col)))
+            invalid(format!(
+                "row {n} (line {}), field {}: {why}",
+                lineno + 1,
+                target.describe(col)
+            ))
         };
         let obj: serde_json::Map<String, Json> = serde_json::from_str(&line).map_err(|e| {
-            invalid(format!("row {n} (line {}): not a JSON object: {e}", lineno + 1))
+            invalid(format!(
+                "row {n} (line {}): not a JSON object: {e}",
+                lineno + 1
+            ))
         })?;
         let get = |col: &str| obj.get(target.source_name(col)).filter(|v| !v.is_null());
         let mut key = Vec::with_capacity(target.keys.len());
         for k in &target.keys {
             let v = get(&k.name).ok_or_else(|| {
-                at(&k.name, "the join key is missing or null; every row needs a key".into())
+                at(
+                    &k.name,
+                    "the join key is missing or null; every row needs a key".into(),
+                )
             })?;
             key.push(match (k.ty, v) {
                 (KeyType::Int64, Json::Number(x)) if x.as_i64().is_some() => {
@@ -117,7 +127,10 @@ pub fn read(target: &Target, path: &Path) -> Result<Vec<RowWrite>, Error> {
             });
         }
         let ev = get(EVENT_TIMESTAMP).ok_or_else(|| {
-            at(EVENT_TIMESTAMP, "the event timestamp is missing or null; every row needs one".into())
+            at(
+                EVENT_TIMESTAMP,
+                "the event timestamp is missing or null; every row needs one".into(),
+            )
         })?;
         let event_ts = ts(ev).map_err(|e| at(EVENT_TIMESTAMP, e))?;
         let created_ts = match get(CREATED_TIMESTAMP) {

@@ -71,9 +71,7 @@ pub enum Error {
     )]
     UnknownFormat { path: PathBuf },
     /// The file breaks the view's expectations and its policy is `reject`.
-    #[error(
-        "{path}: the file breaks the expectations of {view} (quality = \"reject\"):\n{report}"
-    )]
+    #[error("{path}: the file breaks the expectations of {view} (quality = \"reject\"):\n{report}")]
     Quality {
         path: PathBuf,
         view: String,
@@ -262,7 +260,9 @@ pub(crate) fn name_field_error(target: &Target, at: &str, e: &str) -> String {
     });
     let named = index
         .and_then(|j| target.view.features.get(j))
-        .map_or(String::new(), |f| format!(", column {}", target.describe(&f.name)));
+        .map_or(String::new(), |f| {
+            format!(", column {}", target.describe(&f.name))
+        });
     format!("{at}{named}: {e}")
 }
 

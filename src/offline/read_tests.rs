@@ -173,12 +173,12 @@ fn unknown_view_and_extension() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("unknown feature view \"nope\""), "{err}");
-    let p = csv_file(&dir, "in.json", "{}");
+    let p = csv_file(&dir, "in.xlsx", "{}");
     let err = read_file(&test_catalog(), "small", &p)
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("unknown file type; name the file *.csv, *.parquet or *.pq"),
+        err.contains("unknown file type; name the file *.csv, *.parquet, *.pq, *.arrow"),
         "{err}"
     );
     let err = read_file(&test_catalog(), "small", &dir.path().join("missing.csv"))

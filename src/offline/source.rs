@@ -110,9 +110,8 @@ fn parquet(
     bar: &ProgressBar,
 ) -> Result<(Vec<Run>, Checker), String> {
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default()).map_err(|e| {
-        format!("not a readable Parquet file (damaged or truncated?): {e}")
-    })?;
+    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
+        .map_err(|e| format!("not a readable Parquet file (damaged or truncated?): {e}"))?;
     let layout = Layout::new(target, meta.schema())?;
     let mask = ProjectionMask::roots(meta.parquet_schema(), layout.columns());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -149,7 +148,8 @@ fn parquet(
                         let fail = |e: String| (start, e);
                         // Its own descriptor: a cloned one would share the
                         // file offset with the other threads.
-                        let f = File::open(path).map_err(|e| fail(format!("cannot reopen: {e}")))?;
+                        let f =
+                            File::open(path).map_err(|e| fail(format!("cannot reopen: {e}")))?;
                         let reader =
                             ParquetRecordBatchReaderBuilder::new_with_metadata(f, meta.clone())
                                 .with_projection(mask.clone())
@@ -165,10 +165,20 @@ fn parquet(
                         let mut base = start;
                         for batch in reader {
                             let batch = batch.map_err(|e| {
-                                fail(format!("cannot read the Parquet data after row {base}: {e}"))
+                                fail(format!(
+                                    "cannot read the Parquet data after row {base}: {e}"
+                                ))
                             })?;
-                            encode_batch(target, &layout, &batch, base, now, &mut run, &mut checker)
-                                .map_err(|e| (base, e))?;
+                            encode_batch(
+                                target,
+                                &layout,
+                                &batch,
+                                base,
+                                now,
+                                &mut run,
+                                &mut checker,
+                            )
+                            .map_err(|e| (base, e))?;
                             base += batch.num_rows() as u64;
                             bar.inc(batch.num_rows() as u64);
                         }
@@ -179,7 +189,10 @@ fn parquet(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err((0, "a reader thread panicked".into()))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err((0, "a reader thread panicked".into())))
+            })
             .collect()
     });
     let mut runs = Vec::with_capacity(results.len());
@@ -218,16 +231,21 @@ fn arrow_ipc(
     let mut f = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let mut magic = [0u8; 6];
     let is_file = f.read_exact(&mut magic).is_ok() && &magic == b"ARROW1";
-    f.seek(SeekFrom::Start(0)).map_err(|e| format!("cannot seek: {e}"))?;
+    f.seek(SeekFrom::Start(0))
+        .map_err(|e| format!("cannot seek: {e}"))?;
     let bad = |e: ArrowError| {
-        format!("not a readable Arrow IPC {} (damaged or truncated?): {e}", if is_file { "file" } else { "stream" })
+        format!(
+            "not a readable Arrow IPC {} (damaged or truncated?): {e}",
+            if is_file { "file" } else { "stream" }
+        )
     };
     let (schema, batches): (_, Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>>>) =
         if is_file {
             let r = arrow_ipc::reader::FileReader::try_new(BufReader::new(f), None).map_err(bad)?;
             (r.schema(), Box::new(r))
         } else {
-            let r = arrow_ipc::reader::StreamReader::try_new(BufReader::new(f), None).map_err(bad)?;
+            let r =
+                arrow_ipc::reader::StreamReader::try_new(BufReader::new(f), None).map_err(bad)?;
             (r.schema(), Box::new(r))
         };
     let layout = Layout::new(target, &schema)?;

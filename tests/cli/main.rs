@@ -5,6 +5,7 @@ mod export;
 mod ingest;
 mod process;
 mod read;
+mod registry;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,327 @@
+//! `strata registry list|describe|search|lineage`, versions side by side,
+//! and `strata ingest` from a view's declared source, with --map, --format
+//! and several files.
+
+use super::*;
+
+const REG: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[feature_views]]
+name = "user_stats"
+entities = ["user"]
+description = "Spending per user"
+owner = "alice"
+team = "risk"
+tags = ["payments"]
+freshness_sla = "1h"
+source = "in/*.csv"
+quality = "warn"
+features = [
+  { name = "amount_avg", type = "float64", default = 0.5, min = 0, description = "average basket" },
+  { name = "txn_count", type = "int64", not_null = true },
+]
+
+[[feature_views]]
+name = "user_score"
+entities = ["user"]
+source = "user_stats"
+online = false
+features = [{ name = "score", type = "float64" }]
+
+[[feature_views]]
+name = "model_input"
+entities = ["user"]
+source = "push"
+inputs = ["user_score"]
+team = "ml"
+features = [{ name = "score", type = "float64" }]
+"#;
+
+fn reg() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), "defs.toml", REG);
+    ok(t.path(), &["apply", "--data", "data", "defs.toml"]);
+    t
+}
+
+#[test]
+fn list_describe_search_lineage() {
+    let t = reg();
+    let d = t.path();
+    let out = ok(d, &["registry", "list", "--data", "data"]);
+    assert!(out.starts_with("VIEW"), "{out}");
+    assert!(
+        out.contains("user_score") && out.contains("export-only"),
+        "{out}"
+    );
+    let j = json(&ok(d, &["registry", "list", "--data", "data", "--json"]));
+    assert_eq!(j.as_array().unwrap().len(), 3);
+    assert_eq!(j[0]["owner"], "alice");
+    assert!(j[0]["created_at"].is_string() && j[0]["changed_at"].is_string());
+
+    let j = json(&ok(
+        d,
+        &[
+            "registry",
+            "describe",
+            "user_stats",
+            "--data",
+            "data",
+            "--json",
+        ],
+    ));
+    assert_eq!(j["team"], "risk");
+    assert_eq!(j["freshness_sla"], "1h");
+    assert_eq!(j["source"], "files in/*.csv");
+    assert_eq!(j["quality"], "warn");
+    assert_eq!(j["features"][0]["default"], "0.5");
+    assert_eq!(j["features"][0]["expectations"][0], "min 0");
+    assert_eq!(j["features"][1]["expectations"][0], "not_null");
+    assert!(j["last_ingest"].is_null());
+
+    let hits = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["registry", "search", "--data", "data", "--json"];
+        a.extend_from_slice(args);
+        json(&ok(d, &a))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(hits(&["basket"]), ["user_stats"]);
+    assert_eq!(hits(&["score"]), ["user_score", "model_input"]);
+    assert_eq!(hits(&["--tag", "payments"]), ["user_stats"]);
+    assert_eq!(hits(&["--team", "ml"]), ["model_input"]);
+    assert_eq!(hits(&["--owner", "alice"]), ["user_stats"]);
+    assert_eq!(hits(&["--entity", "user"]).len(), 3);
+    assert!(hits(&["--owner", "nobody"]).is_empty());
+    let out = ok(d, &["registry", "search", "spending", "--data", "data"]);
+    assert!(
+        out.contains("user_stats") && out.contains("description"),
+        "{out}"
+    );
+
+    let j = json(&ok(
+        d,
+        &[
+            "registry",
+            "lineage",
+            "model_input",
+            "--data",
+            "data",
+            "--json",
+        ],
+    ));
+    let up: Vec<&str> = j["upstream"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["view"].as_str().unwrap())
+        .collect();
+    assert_eq!(up, ["user_score", "user_stats"]);
+    let out = ok(d, &["registry", "lineage", "user_stats", "--data", "data"]);
+    assert!(out.contains("downstream (read by):\n  user_score"), "{out}");
+    assert!(out.contains("model_input (via user_score"), "{out}");
+    let e = fails(d, &["registry", "describe", "nope", "--data", "data"], 2);
+    assert!(e.contains("unknown feature view \"nope\""), "{e}");
+}
+
+#[test]
+fn ingest_from_the_declared_source_then_describe_shows_statistics() {
+    let t = reg();
+    let d = t.path();
+    std::fs::create_dir_all(d.join("in")).unwrap();
+    write(
+        d,
+        "in/a.csv",
+        "user_id,event_timestamp,amount_avg,txn_count\n1,2024-05-01T00:00:00Z,2.0,3\n2,2024-05-01T00:00:00Z,-1.0,\n",
+    );
+    write(
+        d,
+        "in/b.csv",
+        "user_id,event_timestamp,amount_avg,txn_count\n3,2024-05-02T00:00:00Z,4.0,5\n",
+    );
+    let out = ok(d, &["ingest", "--data", "data", "--view", "user_stats"]);
+    assert!(
+        out.contains("ingested 3 row(s) into user_stats from 2 files"),
+        "{out}"
+    );
+    assert!(
+        out.contains("WARNING: 2 expectation violation(s) recorded"),
+        "{out}"
+    );
+    let j = json(&ok(
+        d,
+        &[
+            "registry",
+            "describe",
+            "user_stats",
+            "--data",
+            "data",
+            "--json",
+        ],
+    ));
+    let last = &j["last_ingest"];
+    assert_eq!(last["rows"], 3);
+    assert_eq!(last["features"][0]["min"], -1.0);
+    assert_eq!(last["features"][0]["max"], 4.0);
+    assert_eq!(last["features"][1]["nulls"], 1);
+    assert_eq!(last["violations"].as_array().unwrap().len(), 2);
+    let out = ok(d, &["registry", "describe", "user_stats", "--data", "data"]);
+    assert!(
+        out.contains("last ingest:") && out.contains("violations (recorded, quality = warn)"),
+        "{out}"
+    );
+
+    // No source declared: a clear usage error.
+    let e = fails(d, &["ingest", "--data", "data", "--view", "model_input"], 2);
+    assert!(e.contains("source of view model_input is Push"), "{e}");
+    // --map and --format.
+    write(
+        d,
+        "other.txt",
+        "uid,event_timestamp,score\n9,2024-05-01T00:00:00Z,0.25\n",
+    );
+    let out = ok(
+        d,
+        &[
+            "ingest",
+            "--data",
+            "data",
+            "--view",
+            "model_input",
+            "other.txt",
+            "--format",
+            "csv",
+            "--map",
+            "uid=user_id",
+        ],
+    );
+    assert!(out.contains("ingested 1 row(s)"), "{out}");
+    let e = fails(
+        d,
+        &[
+            "ingest",
+            "--data",
+            "data",
+            "--view",
+            "model_input",
+            "other.txt",
+            "--map",
+            "uid",
+        ],
+        2,
+    );
+    assert!(e.contains("SOURCE_COLUMN=FEATURE"), "{e}");
+    let e = fails(
+        d,
+        &[
+            "ingest",
+            "--data",
+            "data",
+            "--view",
+            "model_input",
+            "in/*.parquet",
+        ],
+        1,
+    );
+    assert!(e.contains("no file matches"), "{e}");
+}
+
+#[test]
+fn a_new_version_is_readable_beside_the_old_one() {
+    let t = reg();
+    let d = t.path();
+    write(
+        d,
+        "v1.csv",
+        "user_id,event_timestamp,amount_avg,txn_count\n1,2024-05-01T00:00:00Z,2.0,3\n",
+    );
+    ok(
+        d,
+        &["ingest", "--data", "data", "--view", "user_stats", "v1.csv"],
+    );
+    // Retyping in place is refused, with the way out.
+    write(
+        d,
+        "retyped.toml",
+        &REG.replace(
+            "{ name = \"txn_count\", type = \"int64\"",
+            "{ name = \"txn_count\", type = \"float64\"",
+        ),
+    );
+    let e = fails(d, &["apply", "--data", "data", "retyped.toml", "--plan"], 1);
+    assert!(
+        e.contains("changes type from int64 to float64") && e.contains("version = 2"),
+        "{e}"
+    );
+    let before = std::fs::read(d.join("data/catalog")).unwrap();
+    let v2 = format!(
+        "{REG}\n[[feature_views]]\nname = \"user_stats\"\nversion = 2\nentities = [\"user\"]\nfeatures = [{{ name = \"txn_count\", type = \"float64\" }}]\n"
+    );
+    write(d, "v2.toml", &v2);
+    let out = ok(d, &["apply", "--data", "data", "v2.toml", "--plan"]);
+    assert!(out.contains("+ feature view user_stats@2"), "{out}");
+    assert_eq!(
+        std::fs::read(d.join("data/catalog")).unwrap(),
+        before,
+        "--plan changed the catalog"
+    );
+    ok(d, &["apply", "--data", "data", "v2.toml"]);
+    write(
+        d,
+        "v2.csv",
+        "user_id,event_timestamp,txn_count\n1,2024-05-01T00:00:00Z,3.5\n",
+    );
+    ok(
+        d,
+        &[
+            "ingest",
+            "--data",
+            "data",
+            "--view",
+            "user_stats@2",
+            "v2.csv",
+        ],
+    );
+    let old = json(&ok(
+        d,
+        &[
+            "get",
+            "--data",
+            "data",
+            "--view",
+            "user_stats@1",
+            "--key",
+            "1",
+            "--json",
+        ],
+    ));
+    assert_eq!(old["features"]["txn_count"]["value"], 3, "{old}");
+    let new = json(&ok(
+        d,
+        &[
+            "get",
+            "--data",
+            "data",
+            "--view",
+            "user_stats",
+            "--key",
+            "1",
+            "--json",
+        ],
+    ));
+    assert_eq!(new["features"]["txn_count"]["value"], 3.5);
+    let out = ok(
+        d,
+        &["registry", "describe", "user_stats@1", "--data", "data"],
+    );
+    assert!(
+        out.contains("versions      user_stats, user_stats@2"),
+        "{out}"
+    );
+}
