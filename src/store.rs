@@ -95,7 +95,9 @@ pub struct FeatureRow {
     /// The version the values come from (also set when it is outside the ttl).
     pub event_ts: Option<i64>,
     pub created_ts: Option<i64>,
-    /// One per feature, in schema order; `Value::Null` unless `Present`.
+    /// One per feature, in schema order: the value if `Present`, null if
+    /// `NullValue`; for `NotFound` and `OutsideMaxAge` the feature's declared
+    /// `default`, else null.
     pub values: Vec<Value>,
     pub statuses: Vec<Status>,
 }
@@ -365,11 +367,18 @@ pub fn feature_row(
     at: i64,
 ) -> Result<FeatureRow, engine::Error> {
     let n = view.features.len();
+    // No value: the features' declared defaults, if any (the statuses still
+    // say why there is no value).
+    let defaults = || {
+        let mut values = vec![Value::Null; n];
+        crate::catalog::meta::fill_defaults(view, &mut values, |_| false);
+        values
+    };
     let Some(ver) = found else {
         return Ok(FeatureRow {
             event_ts: None,
             created_ts: None,
-            values: vec![Value::Null; n],
+            values: defaults(),
             statuses: vec![Status::NotFound; n],
         });
     };
@@ -378,7 +387,7 @@ pub fn feature_row(
         return Ok(FeatureRow {
             event_ts: Some(ver.event_ts),
             created_ts: Some(ver.created_ts),
-            values: vec![Value::Null; n],
+            values: defaults(),
             statuses: vec![Status::OutsideMaxAge; n],
         });
     }

@@ -141,7 +141,7 @@ pub fn export(dir: &Path, args: ExportArgs) -> Result {
 pub fn snapshot_cmd(dir: &Path, args: SnapshotArgs) -> Result {
     let store = existing_store(dir)?;
     let view = view_of(&store.catalog(), &args.view)?;
-    let mut req = SnapshotRequest::new(&view.qualified_name());
+    let mut req = SnapshotRequest::new(&view.reference());
     if let Some(f) = args.from {
         req.from = f;
     }

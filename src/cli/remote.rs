@@ -329,7 +329,7 @@ pub fn ingest(r: &RemoteArgs, view_name: &str, file: &std::path::Path) -> Result
     let c = r.connect()?;
     let d = c.describe(view_name).map_err(client_error)?;
     let (cat, view) = local_view(&d);
-    let rows = offline::read_file(&cat, &view.qualified_name(), file)
+    let rows = offline::read_file(&cat, &view.reference(), file)
         .map_err(|e| offline::Error::NothingWritten(Box::new(e)))?;
     let limits = c.limits().map_err(client_error)?;
     let max_bytes = (limits.max_frame_bytes as usize)

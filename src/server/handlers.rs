@@ -417,7 +417,7 @@ fn history(
             format!("from ({}) is after to ({})", req.from, req.to),
         ));
     }
-    let name = view.qualified_name();
+    let name = view.reference();
     let rows = store
         .history(&name, &req.key, req.from, req.to, req.known_at)
         .map_err(store_failure)?;
@@ -478,7 +478,7 @@ fn push(s: &Session, t: &Token, req: p::PushRequest, out: &mut Vec<u8>) -> Resul
         })
         .collect();
     store
-        .write(&view.qualified_name(), &rows)
+        .write(&view.reference(), &rows)
         .map_err(store_failure)?;
     super::Counters::add(&s.shared.counters.rows_pushed, n as u64);
     p::encode_push_ack(out, n as u64);

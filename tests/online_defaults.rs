@@ -1,0 +1,69 @@
+//! A feature's declared `default` is what an online lookup returns when
+//! there is no value; the status still says why.
+
+use strata::catalog::defs;
+use strata::format::schema::{KeyValue, Value};
+use strata::store::{ReadOptions, RowWrite, Status, Store};
+
+const DEFS: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[feature_views]]
+name = "stats"
+entities = ["user"]
+ttl = "1h"
+features = [
+  { name = "score", type = "float64", default = 0.5 },
+  { name = "label", type = "string" },
+]
+"#;
+
+#[test]
+fn defaults_fill_not_found_and_outside_max_age_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let next = defs::apply(&store.catalog(), &defs::parse(DEFS).unwrap()).unwrap();
+    store.set_catalog(next).unwrap();
+    let hour = 3_600_000_000;
+    store
+        .write(
+            "stats",
+            &[RowWrite {
+                key: vec![KeyValue::Int64(1)],
+                event_ts: 10 * hour,
+                created_ts: Some(1),
+                values: vec![Value::Null, Value::String("a".into())],
+            }],
+        )
+        .unwrap();
+    let get = |k: i64, t: i64| {
+        store
+            .get(
+                "stats",
+                &[KeyValue::Int64(k)],
+                ReadOptions {
+                    as_of: Some(t),
+                    known_at: None,
+                },
+            )
+            .unwrap()
+    };
+
+    let missing = get(2, 10 * hour);
+    assert_eq!(missing.statuses, vec![Status::NotFound, Status::NotFound]);
+    assert_eq!(missing.values, vec![Value::Float64(0.5), Value::Null]);
+
+    let expired = get(1, 12 * hour);
+    assert_eq!(
+        expired.statuses,
+        vec![Status::OutsideMaxAge, Status::OutsideMaxAge]
+    );
+    assert_eq!(expired.values, vec![Value::Float64(0.5), Value::Null]);
+
+    // A stored null is a value: NULL_VALUE, not the default.
+    let found = get(1, 10 * hour);
+    assert_eq!(found.statuses, vec![Status::NullValue, Status::Present]);
+    assert_eq!(found.values, vec![Value::Null, Value::String("a".into())]);
+}
