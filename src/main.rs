@@ -106,6 +106,9 @@ enum Command {
         /// Name feature columns view__feature instead of feature
         #[arg(long)]
         full_feature_names: bool,
+        /// Fill features that have no value with their declared defaults
+        #[arg(long)]
+        fill_defaults: bool,
         /// Ignore versions written (created) after T
         #[arg(long, value_name = "T", value_parser = time_arg, alias = "known-at", conflicts_with = "no_future_writes")]
         as_known_at: Option<i64>,
@@ -212,6 +215,7 @@ fn run(args: Args) -> cli::Result {
             features,
             out,
             full_feature_names,
+            fill_defaults,
             as_known_at,
             no_future_writes,
             format,
@@ -227,6 +231,7 @@ fn run(args: Args) -> cli::Result {
                 out,
                 format,
                 full_feature_names,
+                fill_defaults,
                 as_known_at,
                 no_future_writes,
                 memory_mb,
@@ -289,6 +294,7 @@ fn run(args: Args) -> cli::Result {
             features,
             out,
             full_feature_names,
+            fill_defaults,
             as_known_at,
             no_future_writes,
             format,
@@ -304,6 +310,7 @@ fn run(args: Args) -> cli::Result {
                 out,
                 format,
                 full_feature_names,
+                fill_defaults,
                 as_known_at,
                 no_future_writes,
                 memory_mb,

@@ -67,3 +67,66 @@ fn defaults_fill_not_found_and_outside_max_age_only() {
     assert_eq!(found.statuses, vec![Status::NullValue, Status::Present]);
     assert_eq!(found.values, vec![Value::Null, Value::String("a".into())]);
 }
+
+#[test]
+fn exports_fill_defaults_only_when_asked() {
+    use std::sync::Arc;
+
+    use arrow_array::{Array, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    use strata::offline::export::{ExportRequest, Plan, export};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let next = defs::apply(&store.catalog(), &defs::parse(DEFS).unwrap()).unwrap();
+    store.set_catalog(next).unwrap();
+    let hour = 3_600_000_000;
+    let row = |k: i64, score: f64| RowWrite {
+        key: vec![KeyValue::Int64(k)],
+        event_ts: 10 * hour,
+        created_ts: Some(1),
+        values: vec![Value::Float64(score), Value::Null],
+    };
+    store.write("stats", &[row(1, 9.0)]).unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("user_id", DataType::Int64, true),
+        Field::new(
+            "event_timestamp",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            true,
+        ),
+    ]));
+    // Found, unknown key, outside the 1 h ttl.
+    let table = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 1])),
+            Arc::new(TimestampMicrosecondArray::from(vec![
+                10 * hour,
+                10 * hour,
+                12 * hour,
+            ])),
+        ],
+    )
+    .unwrap();
+    let scores = |fill: bool| {
+        let mut req = ExportRequest::new("stats:score").unwrap();
+        req.fill_defaults = fill;
+        let plan = Plan::new(&store, &req, &schema).unwrap();
+        let out: Vec<RecordBatch> = export(&store, &plan, std::iter::once(Ok(table.clone())))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let col = out[0]
+            .column_by_name("score")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap()
+            .clone();
+        (0..col.len())
+            .map(|i| col.is_valid(i).then(|| col.value(i)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(scores(false), vec![Some(9.0), None, None]);
+    assert_eq!(scores(true), vec![Some(9.0), Some(0.5), Some(0.5)]);
+}

@@ -21,6 +21,7 @@ pub struct ExportArgs {
     pub out: PathBuf,
     pub format: Option<String>,
     pub full_feature_names: bool,
+    pub fill_defaults: bool,
     pub as_known_at: Option<i64>,
     pub no_future_writes: bool,
     pub memory_mb: usize,
@@ -82,6 +83,7 @@ pub fn export(dir: &Path, args: ExportArgs) -> Result {
     let store = existing_store(dir)?;
     let mut req = ExportRequest::new(&args.features).map_err(cli_error)?;
     req.full_feature_names = args.full_feature_names;
+    req.fill_defaults = args.fill_defaults;
     req.known_at = match (args.as_known_at, args.no_future_writes) {
         (Some(t), false) => KnownAt::At(t),
         (None, true) => KnownAt::EventTime,

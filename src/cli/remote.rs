@@ -385,6 +385,11 @@ pub fn ingest(r: &RemoteArgs, view_name: &str, file: &std::path::Path) -> Result
 /// the server as Arrow IPC; the training set streams back into the output
 /// file.
 pub fn export(r: &RemoteArgs, args: ExportArgs) -> Result {
+    if args.fill_defaults {
+        return Err(CliError::Usage(
+            "--fill-defaults is not supported with --server yet: export locally with --data, or omit it".into(),
+        ));
+    }
     let start = Instant::now();
     let features: Vec<String> = args
         .features

@@ -83,6 +83,8 @@ fn request(s: &Session, start: &p::ExportStart) -> Result<ExportRequest, Failure
     Ok(ExportRequest {
         features,
         full_feature_names: start.full_feature_names,
+        // The protocol does not carry --fill-defaults yet.
+        fill_defaults: false,
         known_at: match start.known_at {
             ExportKnownAt::Unbounded => KnownAt::Unbounded,
             ExportKnownAt::At(t) => KnownAt::At(t),

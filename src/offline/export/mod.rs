@@ -133,6 +133,9 @@ pub struct ExportRequest {
     pub features: Vec<FeatureRef>,
     /// Name columns `view__feature` instead of `feature`.
     pub full_feature_names: bool,
+    /// Fill features that have no value (no version, or outside the ttl)
+    /// with their declared defaults instead of nulls.
+    pub fill_defaults: bool,
     pub known_at: KnownAt,
     /// Bytes of memory the export may use for rows in flight.
     pub memory_budget: usize,
@@ -149,6 +152,7 @@ impl ExportRequest {
         Ok(ExportRequest {
             features: parse_refs(features).map_err(Error::Request)?,
             full_feature_names: false,
+            fill_defaults: false,
             known_at: KnownAt::Unbounded,
             memory_budget: DEFAULT_MEMORY_BUDGET,
             threads: 0,
@@ -178,8 +182,13 @@ impl Plan {
     /// Resolves `req` against the store's catalog and binds it to the
     /// entity table's schema.
     pub fn new(store: &Store, req: &ExportRequest, input: &SchemaRef) -> Result<Plan, Error> {
-        let resolved = refs::resolve(&store.catalog(), &req.features, req.full_feature_names)
+        let mut resolved = refs::resolve(&store.catalog(), &req.features, req.full_feature_names)
             .map_err(Error::Request)?;
+        if req.fill_defaults {
+            for vp in &mut resolved.views {
+                vp.defaults = vp.view.defaults();
+            }
+        }
         resolved.key_types().map_err(Error::Request)?;
         Plan::bind(resolved, req, input)
     }

@@ -91,6 +91,9 @@ pub struct ViewPlan {
     pub schema: Vec<FeatureType>,
     /// For each schema field, the index of its output column, if requested.
     pub wanted: Vec<Option<usize>>,
+    /// For each schema field, what to write when there is no value (`None`:
+    /// null); set by `--fill-defaults`.
+    pub defaults: Vec<Option<crate::format::schema::Value>>,
 }
 
 /// One output feature column.
@@ -169,6 +172,7 @@ pub fn resolve(cat: &Catalog, refs: &[FeatureRef], full_names: bool) -> Result<R
                     written: r.view.clone(),
                     keys: cat.key_columns(view),
                     wanted: vec![None; schema.len()],
+                    defaults: vec![None; schema.len()],
                     schema,
                 });
                 views.len() - 1

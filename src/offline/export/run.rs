@@ -454,8 +454,15 @@ fn decode_view(
     for r in rows {
         let s = found.slots[r];
         if s.arena == NO_SLOT.arena {
-            for o in vp.wanted.iter().flatten() {
-                builders[*o].push_null();
+            for (f, o) in vp.wanted.iter().enumerate() {
+                let Some(o) = o else { continue };
+                match vp.defaults.get(f).cloned().flatten() {
+                    // Defaults were type-checked when the definitions were applied.
+                    Some(d) => {
+                        builders[*o].push(d);
+                    }
+                    None => builders[*o].push_null(),
+                }
             }
             continue;
         }
