@@ -157,7 +157,9 @@ impl Memtable {
         target: &[u8],
         mut f: impl FnMut(i64, i64, &[u8]) -> bool,
     ) -> bool {
-        if !self.filter.may_contain(h) {
+        // An empty memtable (the common case right after a seal) costs no
+        // filter line.
+        if self.map.is_empty() || !self.filter.may_contain(h) {
             return false;
         }
         let mut entry = self.map.lower_bound(Bound::Included(tomb_key));
