@@ -26,15 +26,32 @@ fn options() -> Options {
     Options {
         sync: SyncPolicy::Never,
         memtable_bytes: 300,
-        segment: SegmentOptions { block_size: 96, restart_interval: 2, ..SegmentOptions::default() },
-        compaction: CompactionOptions { background: false, min_merge: 2, max_segments: 3, ..CompactionOptions::default() },
+        segment: SegmentOptions {
+            block_size: 96,
+            restart_interval: 2,
+            ..SegmentOptions::default()
+        },
+        compaction: CompactionOptions {
+            background: false,
+            min_merge: 2,
+            max_segments: 3,
+            ..CompactionOptions::default()
+        },
         ..Options::default()
     }
 }
 
 fn as_of(model: &Model, view: u32, k: &[u8], t: i64) -> Option<Version> {
     let versions = model.get(&(view, k.to_vec()))?;
-    versions.iter().rev().find(|((e, _), _)| *e <= t).map(|((e, c), r)| Version { event_ts: *e, created_ts: *c, row: r.clone() })
+    versions
+        .iter()
+        .rev()
+        .find(|((e, _), _)| *e <= t)
+        .map(|((e, c), r)| Version {
+            event_ts: *e,
+            created_ts: *c,
+            row: r.clone(),
+        })
 }
 
 fn check(engine: &Engine, model: &Model) {
@@ -42,13 +59,29 @@ fn check(engine: &Engine, model: &Model) {
         for k in 0..3u8 {
             let kb = key(k);
             for t in [-1, 0, 2, 5, i64::MAX - 1] {
-                assert_eq!(engine.as_of(view, &kb, t, None).unwrap(), as_of(model, view, &kb, t), "view {view} key {k} t {t}");
+                assert_eq!(
+                    engine.as_of(view, &kb, t, None).unwrap(),
+                    as_of(model, view, &kb, t),
+                    "view {view} key {k} t {t}"
+                );
             }
             let want: Vec<Version> = model
                 .get(&(view, kb.clone()))
-                .map(|m| m.iter().rev().map(|((e, c), r)| Version { event_ts: *e, created_ts: *c, row: r.clone() }).collect())
+                .map(|m| {
+                    m.iter()
+                        .rev()
+                        .map(|((e, c), r)| Version {
+                            event_ts: *e,
+                            created_ts: *c,
+                            row: r.clone(),
+                        })
+                        .collect()
+                })
                 .unwrap_or_default();
-            assert_eq!(engine.history(view, &kb, i64::MIN, i64::MAX, None).unwrap(), want);
+            assert_eq!(
+                engine.history(view, &kb, i64::MIN, i64::MAX, None).unwrap(),
+                want
+            );
         }
     }
 }
@@ -72,7 +105,10 @@ fuzz_target!(|data: &[u8]| {
                 let mut batch = WriteBatch::default();
                 batch.put(view, &k, event, created, &row).unwrap();
                 e.write(&batch).unwrap();
-                model.entry((view, k)).or_default().insert((event, created), row);
+                model
+                    .entry((view, k))
+                    .or_default()
+                    .insert((event, created), row);
             }
             4 => {
                 let mut batch = WriteBatch::default();

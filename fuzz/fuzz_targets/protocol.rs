@@ -14,15 +14,21 @@ fuzz_target!(|data: &[u8]| {
     while rest.len() >= HEADER_LEN {
         let mut hdr = [0u8; HEADER_LEN];
         hdr.copy_from_slice(&rest[..HEADER_LEN]);
-        let Ok(h) = FrameHeader::decode(&hdr, 1 << 16) else { break };
+        let Ok(h) = FrameHeader::decode(&hdr, 1 << 16) else {
+            break;
+        };
         let end = HEADER_LEN + h.body_len as usize;
-        let Some(body) = rest.get(HEADER_LEN..end) else { break };
+        let Some(body) = rest.get(HEADER_LEN..end) else {
+            break;
+        };
         if let Some(kind) = h.kind() {
             let _ = p::check_request(kind, body, &lim);
         }
         rest = &rest[end..];
     }
-    let Some((&k, body)) = data.split_first() else { return };
+    let Some((&k, body)) = data.split_first() else {
+        return;
+    };
     if let Some(kind) = Kind::from_u8(k) {
         let _ = p::check_request(kind, body, &lim);
     }
@@ -53,6 +59,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(resp) = p::LookupResponse::decode(body) {
         let mut out = Vec::new();
         resp.encode(&mut out).expect("a decoded answer re-encodes");
-        assert_eq!(p::LookupResponse::decode(&out).map(|r| r.rows), Ok(resp.rows));
+        assert_eq!(
+            p::LookupResponse::decode(&out).map(|r| r.rows),
+            Ok(resp.rows)
+        );
     }
 });

@@ -12,8 +12,8 @@ mod commit;
 mod compact;
 mod error;
 mod flush;
-mod ingest;
 pub mod group_commit;
+mod ingest;
 mod io;
 mod lock;
 #[cfg(all(test, strata_loom))]
@@ -29,10 +29,10 @@ mod wal;
 
 pub use compact::{CompactionOptions, MergeStats, ViewPolicy};
 pub use error::{Error, Result};
-pub use segment::EntrySink;
 pub use io::IoMode;
 #[doc(hidden)]
 pub use io::{FaultOp, Faults};
+pub use segment::EntrySink;
 
 use crate::sync::Arc;
 use std::path::{Path, PathBuf};
@@ -375,7 +375,10 @@ impl Engine {
     /// one new segment and adds it to the store atomically, bypassing the
     /// WAL and the memtable. The run is newer than every write acknowledged
     /// before the call. Returns the segment's statistics (`None` if empty).
-    pub fn ingest_sorted(&self, fill: impl FnOnce(EntrySink<'_>) -> Result<()>) -> Result<Option<crate::format::segment::SegmentProps>> {
+    pub fn ingest_sorted(
+        &self,
+        fill: impl FnOnce(EntrySink<'_>) -> Result<()>,
+    ) -> Result<Option<crate::format::segment::SegmentProps>> {
         ingest::ingest_sorted(&self.inner, fill)
     }
 
