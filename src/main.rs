@@ -176,68 +176,6 @@ fn run(args: Args) -> cli::Result {
         Command::Ingest(a) if remote.active() => {
             cli::remote::ingest(&remote, &a.view, &a.single_file()?)
         }
-        Command::Get {
-            view,
-            key,
-            as_of,
-            known_at,
-            json,
-        } if remote.active() => cli::remote::get(
-            &remote,
-            &cli::ReadArgs {
-                view: &view,
-                key: &key,
-                known_at,
-                json,
-            },
-            as_of,
-        ),
-        Command::History {
-            view,
-            key,
-            from,
-            to,
-            known_at,
-            json,
-        } if remote.active() => cli::remote::history(
-            &remote,
-            &cli::ReadArgs {
-                view: &view,
-                key: &key,
-                known_at,
-                json,
-            },
-            from,
-            to,
-        ),
-        Command::Export {
-            entities,
-            features,
-            out,
-            full_feature_names,
-            fill_defaults,
-            as_known_at,
-            no_future_writes,
-            format,
-            entities_format,
-            memory_mb,
-            threads,
-        } if remote.active() => cli::remote::export(
-            &remote,
-            cli::export::ExportArgs {
-                entities,
-                entities_format,
-                features,
-                out,
-                format,
-                full_feature_names,
-                fill_defaults,
-                as_known_at,
-                no_future_writes,
-                memory_mb,
-                threads,
-            },
-        ),
         Command::Apply { .. }
         | Command::Registry { .. }
         | Command::Delete { .. }
@@ -259,16 +197,14 @@ fn run(args: Args) -> cli::Result {
             as_of,
             known_at,
             json,
-        } => cli::get(
-            &cli::data_dir(data),
-            &cli::ReadArgs {
-                view: &view,
-                key: &key,
-                known_at,
-                json,
-            },
-            as_of,
-        ),
+        } => {
+            let read = cli::ReadArgs { view: &view, key: &key, known_at, json };
+            if remote.active() {
+                cli::remote::get(&remote, &read, as_of)
+            } else {
+                cli::get(&cli::data_dir(data), &read, as_of)
+            }
+        }
         Command::History {
             view,
             key,
@@ -276,17 +212,14 @@ fn run(args: Args) -> cli::Result {
             to,
             known_at,
             json,
-        } => cli::history(
-            &cli::data_dir(data),
-            &cli::ReadArgs {
-                view: &view,
-                key: &key,
-                known_at,
-                json,
-            },
-            from,
-            to,
-        ),
+        } => {
+            let read = cli::ReadArgs { view: &view, key: &key, known_at, json };
+            if remote.active() {
+                cli::remote::history(&remote, &read, from, to)
+            } else {
+                cli::history(&cli::data_dir(data), &read, from, to)
+            }
+        }
         Command::Delete { entity, key } => cli::delete(&cli::data_dir(data), &entity, &key),
         Command::Flush => cli::flush(&cli::data_dir(data)),
         Command::Export {
@@ -301,9 +234,8 @@ fn run(args: Args) -> cli::Result {
             entities_format,
             memory_mb,
             threads,
-        } => cli::export::export(
-            &cli::data_dir(data),
-            cli::export::ExportArgs {
+        } => {
+            let export = cli::export::ExportArgs {
                 entities,
                 entities_format,
                 features,
@@ -315,8 +247,13 @@ fn run(args: Args) -> cli::Result {
                 no_future_writes,
                 memory_mb,
                 threads,
-            },
-        ),
+            };
+            if remote.active() {
+                cli::remote::export(&remote, export)
+            } else {
+                cli::export::export(&cli::data_dir(data), export)
+            }
+        }
         Command::Snapshot {
             view,
             out,
