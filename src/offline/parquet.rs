@@ -318,28 +318,27 @@ fn timestamps(a: &dyn Array) -> Option<Result<Vec<Option<i64>>, ColumnError>> {
 /// The items of a list array (widened to f64), and each row's `start..end` in them.
 type ListItems = (Vec<Option<f64>>, Vec<(usize, usize)>);
 
-/// The float items of a list array's values, with the row spans.
-fn list_items(a: &dyn Array) -> Option<ListItems> {
-    let (values, spans): (&dyn Array, Vec<(usize, usize)>) = match a.data_type() {
+/// The values array of a list array (`List`, `LargeList` or
+/// `FixedSizeList`) and each row's `start..end` in it; `None` for other types.
+pub(crate) fn list_spans(a: &dyn Array) -> Option<(&dyn Array, Vec<(usize, usize)>)> {
+    let spans = |o: &mut dyn Iterator<Item = usize>| {
+        let o: Vec<usize> = o.collect();
+        o.windows(2).map(|w| (w[0], w[1])).collect::<Vec<_>>()
+    };
+    match a.data_type() {
         DataType::List(_) => {
             let l = a.as_list::<i32>();
-            let o = l.value_offsets();
-            (
+            Some((
                 l.values().as_ref(),
-                o.windows(2)
-                    .map(|w| (w[0] as usize, w[1] as usize))
-                    .collect(),
-            )
+                spans(&mut l.value_offsets().iter().map(|&x| x as usize)),
+            ))
         }
         DataType::LargeList(_) => {
             let l = a.as_list::<i64>();
-            let o = l.value_offsets();
-            (
+            Some((
                 l.values().as_ref(),
-                o.windows(2)
-                    .map(|w| (w[0] as usize, w[1] as usize))
-                    .collect(),
-            )
+                spans(&mut l.value_offsets().iter().map(|&x| x as usize)),
+            ))
         }
         DataType::FixedSizeList(_, _) => {
             let l = a.as_fixed_size_list();
@@ -347,10 +346,15 @@ fn list_items(a: &dyn Array) -> Option<ListItems> {
             let spans = (0..l.len())
                 .map(|i| (l.value_offset_at(i), l.value_offset_at(i) + width))
                 .collect();
-            (l.values().as_ref(), spans)
+            Some((l.values().as_ref(), spans))
         }
-        _ => return None,
-    };
+        _ => None,
+    }
+}
+
+/// The float items of a list array's values, with the row spans.
+fn list_items(a: &dyn Array) -> Option<ListItems> {
+    let (values, spans) = list_spans(a)?;
     Some((floats(values)?, spans))
 }
 

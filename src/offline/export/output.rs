@@ -358,38 +358,8 @@ fn printer<'a>(a: &'a dyn Array) -> Result<Printer<'a>, String> {
         DataType::Date32 => time!(Date32Type, |d: i32| date(i64::from(d))),
         DataType::Date64 => time!(Date64Type, |ms: i64| date(ms.div_euclid(86_400_000))),
         DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _) => {
-            let (values, spans): (&dyn Array, Vec<(usize, usize)>) = match a.data_type() {
-                DataType::List(_) => {
-                    let l = a.as_list::<i32>();
-                    let o = l.value_offsets();
-                    (
-                        l.values().as_ref(),
-                        o.windows(2)
-                            .map(|w| (w[0] as usize, w[1] as usize))
-                            .collect(),
-                    )
-                }
-                DataType::LargeList(_) => {
-                    let l = a.as_list::<i64>();
-                    let o = l.value_offsets();
-                    (
-                        l.values().as_ref(),
-                        o.windows(2)
-                            .map(|w| (w[0] as usize, w[1] as usize))
-                            .collect(),
-                    )
-                }
-                _ => {
-                    let l = a.as_fixed_size_list();
-                    let w = l.value_length().max(0) as usize;
-                    (
-                        l.values().as_ref(),
-                        (0..l.len())
-                            .map(|i| (l.value_offset_at(i), l.value_offset_at(i) + w))
-                            .collect(),
-                    )
-                }
-            };
+            let (values, spans) = crate::offline::parquet::list_spans(a)
+                .ok_or_else(|| format!("cannot print a {} column", a.data_type()))?;
             let item = printer(values)?;
             Box::new(move |i, s: &mut String| {
                 let (start, end) = spans[i];
