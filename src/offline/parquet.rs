@@ -318,9 +318,12 @@ fn timestamps(a: &dyn Array) -> Option<Result<Vec<Option<i64>>, ColumnError>> {
 /// The items of a list array (widened to f64), and each row's `start..end` in them.
 type ListItems = (Vec<Option<f64>>, Vec<(usize, usize)>);
 
+/// A list array's values and each row's `start..end` in them.
+pub(crate) type ListSpans<'a> = (&'a dyn Array, Vec<(usize, usize)>);
+
 /// The values array of a list array (`List`, `LargeList` or
 /// `FixedSizeList`) and each row's `start..end` in it; `None` for other types.
-pub(crate) fn list_spans(a: &dyn Array) -> Option<(&dyn Array, Vec<(usize, usize)>)> {
+pub(crate) fn list_spans(a: &dyn Array) -> Option<ListSpans<'_>> {
     let spans = |o: &mut dyn Iterator<Item = usize>| {
         let o: Vec<usize> = o.collect();
         o.windows(2).map(|w| (w[0], w[1])).collect::<Vec<_>>()
