@@ -5,10 +5,12 @@
 //! [`store`] (the embedded store: catalog + engine by name) ← [`offline`]
 //! (file import and export).
 
+pub mod aggregate;
 pub mod catalog;
 pub mod client;
 pub mod engine;
 pub mod format;
+pub mod freshness;
 pub mod offline;
 pub mod server;
 pub mod store;

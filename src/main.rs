@@ -2,7 +2,8 @@
 //!
 //! Every command takes `--data DIR` (or `STRATA_DATA`; default
 //! `./strata-data`). Errors go to stderr as `error: ...` with their causes;
-//! the exit code is 1 for a failure and 2 for a usage error.
+//! the exit code is 1 for a failure and 2 for a usage error (and 3 for
+//! `freshness` when an SLA is violated).
 
 mod cli;
 
@@ -155,6 +156,8 @@ enum Command {
     },
     /// Create an example store, ingest example data, read it back and export a training set
     Demo,
+    /// Every feature view's lag against its freshness_sla; exits 3 if any is violated
+    Freshness(cli::freshness::FreshnessArgs),
     /// Serve the store over QUIC (TLS) until SIGTERM; clients use --server
     Serve(cli::serve::ServeArgs),
     /// Manage the access tokens of a store's server
@@ -173,6 +176,7 @@ fn run(args: Args) -> cli::Result {
         Command::Serve(a) => cli::serve::serve(&cli::data_dir(data), a),
         Command::Token { cmd } => cli::token::run(&cli::data_dir(data), cmd),
         Command::BenchClient(a) => cli::bench::run(&cli::data_dir(data), &remote, a),
+        Command::Freshness(a) => cli::freshness::run(&cli::data_dir(data), &remote, a),
         Command::Ingest(a) if remote.active() => {
             cli::remote::ingest(&remote, &a.view, &a.single_file()?)
         }
@@ -185,7 +189,7 @@ fn run(args: Args) -> cli::Result {
             if remote.active() =>
         {
             Err(cli::CliError::Usage(
-                "only get, history, ingest and export work with --server; run this command on the server's --data directory".into(),
+                "only get, history, ingest, export and freshness work with --server; run this command on the server's --data directory".into(),
             ))
         }
         Command::Apply { defs, plan } => cli::apply(&cli::data_dir(data), &defs, plan),

@@ -15,7 +15,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use std::collections::HashMap;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::aggregate::{self, write::Event};
 
 use crate::catalog::{Catalog, FeatureView};
 use crate::engine::{self, Engine, Version, WriteBatch};
@@ -43,6 +47,14 @@ pub enum Error {
     },
     #[error("catalog: {0}")]
     Catalog(String),
+    #[error(
+        "feature view {0:?} is an aggregation view: it is computed from its source's events and cannot be written; write the source view instead"
+    )]
+    Computed(String),
+    #[error(
+        "feature view {0:?} is an aggregation view: it has no stored versions to list; read it at any time with --as-of"
+    )]
+    NoHistory(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -120,7 +132,28 @@ pub struct StoreOptions {
 pub struct Store {
     engine: Engine,
     catalog: RwLock<Arc<Catalog>>,
+    /// The aggregation views of `catalog`, resolved.
+    aggregations: RwLock<Arc<aggregate::Index>>,
+    /// Written while the events of a source of aggregations and their
+    /// tiles are read, combined and written (so tile updates never race)
+    /// and while the catalog changes (so no write misses a new view's
+    /// tiles); read by every other write.
+    tile_lock: RwLock<()>,
+    /// Late events per aggregation view since open.
+    late: Mutex<HashMap<ViewId, LateEvents>>,
     dir: PathBuf,
+}
+
+pub use crate::aggregate::write::LateEvents;
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// Versions written.
+    pub written: usize,
+    /// Events refused because they were later than an aggregation view
+    /// over this view allows (`late_events = "reject"`).
+    pub rejected_late: usize,
 }
 
 /// Microseconds since the Unix epoch, now.
@@ -144,7 +177,10 @@ impl Store {
         engine.set_view_policies(policies(&catalog));
         Ok(Store {
             engine,
+            aggregations: RwLock::new(Arc::new(aggregate::Index::build(&catalog))),
             catalog: RwLock::new(Arc::new(catalog)),
+            tile_lock: RwLock::new(()),
+            late: Mutex::new(HashMap::new()),
             dir,
         })
     }
@@ -163,12 +199,41 @@ impl Store {
     }
 
     /// Replaces the definitions: persists `next` durably, then publishes it.
+    /// A new aggregation view over a source that already has events gets
+    /// its tiles computed from them first.
     pub fn set_catalog(&self, next: Catalog) -> Result<()> {
+        let _tiles = self.tile_lock.write();
+        let index = aggregate::Index::build(&next);
+        let old = self.catalog();
+        for v in next.views.iter().filter(|v| v.is_aggregation()) {
+            if old.view_by_id(v.id).is_none()
+                && let Some(r) = index.view(v.id)
+            {
+                aggregate::write::backfill(&self.engine, r)?;
+            }
+        }
         let mut cur = self.catalog.write();
         crate::catalog::persist::save(&self.dir, &next).map_err(Error::Catalog)?;
         self.engine.set_view_policies(policies(&next));
+        *self.aggregations.write() = Arc::new(index);
         *cur = Arc::new(next);
         Ok(())
+    }
+
+    /// The aggregation views, resolved.
+    pub fn aggregations(&self) -> Arc<aggregate::Index> {
+        self.aggregations.read().clone()
+    }
+
+    /// Late events of each aggregation view since the store was opened.
+    pub fn late_events(&self) -> HashMap<ViewId, LateEvents> {
+        self.late.lock().clone()
+    }
+
+    /// Microseconds since the Unix epoch: the engine's clock (injectable
+    /// in tests), which `latest` reads, ttls and aggregation windows use.
+    pub fn now(&self) -> i64 {
+        self.engine.clock().now()
     }
 
     fn resolve(&self, view: &str) -> Result<(Arc<Catalog>, FeatureView)> {
@@ -197,13 +262,16 @@ impl Store {
         })
     }
 
-    /// Writes versions of one view as one atomic, durable batch.
-    pub fn write(&self, view: &str, rows: &[RowWrite]) -> Result<()> {
+    /// Writes versions of one view as one atomic, durable batch. Events
+    /// that an aggregation view over `view` finds too late are refused (and
+    /// counted) or written, per its `late_events`; the summary says how
+    /// many were refused.
+    pub fn write(&self, view: &str, rows: &[RowWrite]) -> Result<WriteSummary> {
         let (cat, v) = self.resolve(view)?;
         let schema = v.schema();
-        let now = now_micros();
-        let mut batch = WriteBatch::default();
-        let (mut ek, mut row) = (Vec::new(), Vec::new());
+        let now = self.now();
+        let mut events = Vec::with_capacity(rows.len());
+        let mut ek = Vec::new();
         for (i, r) in rows.iter().enumerate() {
             let bad = |reason: String| Error::BadRow {
                 view: v.qualified_name(),
@@ -212,13 +280,64 @@ impl Store {
             };
             self.encode_key(&cat, &v, &r.key, &mut ek)
                 .map_err(|e| bad(e.to_string()))?;
+            let mut row = Vec::new();
             row::encode_row(&schema, &r.values, &mut row).map_err(bad)?;
-            batch
-                .put(v.id, &ek, r.event_ts, r.created_ts.unwrap_or(now), &row)
-                .map_err(|e| bad(e.to_string()))?;
+            if r.event_ts == key::TOMBSTONE_TS {
+                return Err(bad(format!("event_ts {} is reserved", r.event_ts)));
+            }
+            events.push(Event {
+                key: ek.clone(),
+                event_ts: r.event_ts,
+                created_ts: r.created_ts.unwrap_or(now),
+                row,
+            });
+        }
+        self.write_events(&v, events)
+    }
+
+    /// Writes encoded events of `view` as one atomic, durable batch, with
+    /// the tiles of every aggregation view over it.
+    pub fn write_events(&self, view: &FeatureView, events: Vec<Event>) -> Result<WriteSummary> {
+        if view.is_aggregation() {
+            return Err(Error::Computed(view.qualified_name()));
+        }
+        let mut batch = WriteBatch::default();
+        {
+            let _shared = self.tile_lock.read();
+            if self.aggregations().over(view.id).is_empty() {
+                for e in &events {
+                    batch.put(view.id, &e.key, e.event_ts, e.created_ts, &e.row)?;
+                }
+                self.engine.write(&batch)?;
+                return Ok(WriteSummary {
+                    written: events.len(),
+                    rejected_late: 0,
+                });
+            }
+        }
+        let _tiles = self.tile_lock.write();
+        let index = self.aggregations();
+        let aggs = index.over(view.id);
+        let (accepted, late) = aggregate::write::admit(&self.engine, view.id, aggs, events);
+        let events = aggregate::write::dedup(accepted);
+        let replaces = aggregate::write::replaced(&self.engine, view.id, &events)?;
+        for e in &events {
+            batch.put(view.id, &e.key, e.event_ts, e.created_ts, &e.row)?;
+        }
+        for r in aggs {
+            aggregate::write::add_tiles(&self.engine, r, &events, &replaces, &mut batch)?;
         }
         self.engine.write(&batch)?;
-        Ok(())
+        let mut counts = self.late.lock();
+        for (id, l) in late.per_view {
+            let c = counts.entry(id).or_default();
+            c.rejected += l.rejected;
+            c.corrected += l.corrected;
+        }
+        Ok(WriteSummary {
+            written: events.len(),
+            rejected_late: late.rejected_events,
+        })
     }
 
     /// Reads one key of one view.
@@ -226,12 +345,35 @@ impl Store {
         let (cat, v) = self.resolve(view)?;
         let mut ek = Vec::new();
         self.encode_key(&cat, &v, key, &mut ek)?;
+        if v.is_aggregation() {
+            let at = opts.as_of.unwrap_or_else(|| self.now());
+            return self.aggregate_row(&v, &ek, at, opts.known_at);
+        }
         let found = match opts.as_of {
             Some(t) => self.engine.as_of(v.id, &ek, t, opts.known_at)?,
             None => self.engine.latest(v.id, &ek, opts.known_at)?,
         };
-        let at = opts.as_of.unwrap_or_else(now_micros);
+        let at = opts.as_of.unwrap_or_else(|| self.now());
         feature_row(&v, found.as_ref(), at).map_err(Error::Engine)
+    }
+
+    /// Reads aggregation view `view` for an encoded key at `at`.
+    pub fn aggregate_row(
+        &self,
+        view: &FeatureView,
+        key: &[u8],
+        at: i64,
+        known_at: Option<i64>,
+    ) -> Result<FeatureRow> {
+        let index = self.aggregations();
+        let r = index.view(view.id).ok_or_else(|| {
+            Error::Catalog(format!(
+                "aggregation view {} does not resolve",
+                view.qualified_name()
+            ))
+        })?;
+        let values = aggregate::read::read(&self.engine, r, key, at, known_at)?;
+        Ok(aggregate_row(view, values, at))
     }
 
     /// Every version of one key with `from <= event_ts <= to`, newest first.
@@ -244,6 +386,9 @@ impl Store {
         known_at: Option<i64>,
     ) -> Result<Vec<HistoryRow>> {
         let (cat, v) = self.resolve(view)?;
+        if v.is_aggregation() {
+            return Err(Error::NoHistory(v.qualified_name()));
+        }
         let mut ek = Vec::new();
         self.encode_key(&cat, &v, key, &mut ek)?;
         let schema = v.schema();
@@ -360,6 +505,39 @@ fn entity_part<'a>(
     None
 }
 
+/// The row of an aggregation read at `at`: `None` (no event yet) gives
+/// `NOT_FOUND` (and the declared defaults); otherwise every value is
+/// present or null. `event_ts` is the read time.
+pub fn aggregate_row(view: &FeatureView, values: Option<Vec<Value>>, at: i64) -> FeatureRow {
+    let n = view.features.len();
+    match values {
+        None => {
+            let mut values = vec![Value::Null; n];
+            crate::catalog::meta::fill_defaults(view, &mut values, |_| false);
+            FeatureRow {
+                event_ts: None,
+                created_ts: None,
+                values,
+                statuses: vec![Status::NotFound; n],
+            }
+        }
+        Some(values) => FeatureRow {
+            event_ts: Some(at),
+            created_ts: None,
+            statuses: values.iter().map(status_of).collect(),
+            values,
+        },
+    }
+}
+
+fn status_of(v: &Value) -> Status {
+    if v.is_null() {
+        Status::NullValue
+    } else {
+        Status::Present
+    }
+}
+
 /// Turns the version a read found into per-feature values and statuses.
 pub fn feature_row(
     view: &FeatureView,
@@ -393,16 +571,7 @@ pub fn feature_row(
     }
     let values = row::decode_row(&view.schema(), &ver.row)
         .map_err(|e| engine::Error::corrupt_row(view.id, e))?;
-    let statuses = values
-        .iter()
-        .map(|v| {
-            if v.is_null() {
-                Status::NullValue
-            } else {
-                Status::Present
-            }
-        })
-        .collect();
+    let statuses = values.iter().map(status_of).collect();
     Ok(FeatureRow {
         event_ts: Some(ver.event_ts),
         created_ts: Some(ver.created_ts),

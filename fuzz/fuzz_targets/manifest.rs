@@ -3,7 +3,7 @@
 //! Input: `mode: u8 | bytes`.
 //! - Mode 0 (mod 3): the bytes are decoded as a MANIFEST; what decodes must
 //!   encode and decode back to the same value.
-//! - Mode 1: a manifest is built from the bytes, encoded, and one byte of the
+//! - Mode 1: a manifest (segments and freshness marks) is built from the bytes, encoded, and one byte of the
 //!   encoding changed (position and xor mask from the input); the damaged
 //!   file must fail to decode (every byte is covered by the magic, the
 //!   checksum or the length check).
@@ -14,7 +14,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use strata::format::checksum;
-use strata::format::manifest::{FORMAT_VERSION, MAGIC, Manifest, SegmentEntry};
+use strata::format::manifest::{FORMAT_VERSION, MAGIC, Manifest, SegmentEntry, ViewMark};
 
 fn u64_at(b: &[u8], i: usize) -> u64 {
     let mut a = [0u8; 8];
@@ -56,6 +56,8 @@ fuzz_target!(|data: &[u8]| {
         last_seqno: u64_at(rest, 1),
         first_live_wal: u64_at(rest, 2),
         segments: Vec::new(),
+        freshness_seqno: u64_at(rest, 3),
+        views: Vec::new(),
     };
     for (i, c) in rest.chunks(3).skip(8).take(200).enumerate() {
         let number = u64::from(c[0]) * 7 + i as u64;
@@ -63,6 +65,17 @@ fuzz_target!(|data: &[u8]| {
             number,
             level: c.get(1).copied().unwrap_or(0),
             size: u64::from(*c.last().unwrap()) << 20,
+        });
+    }
+    // Freshness marks from the bytes after the segments' (each id adds 1 +
+    // a byte to the previous one, so they strictly increase).
+    let mut view = 0u32;
+    for (i, c) in rest.chunks(2).skip(312).take(100).enumerate() {
+        view += u32::from(c[0]) + 1;
+        m.views.push(ViewMark {
+            view,
+            newest_event_ts: u64_at(rest, i) as i64,
+            last_write_micros: -(i64::from(*c.last().unwrap())),
         });
     }
     let mut enc = m.encode();

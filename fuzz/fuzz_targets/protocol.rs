@@ -44,6 +44,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = p::decode_push_ack(body);
     let _ = p::Health::decode(body);
     let _ = p::ExportDone::decode(body);
+    let _ = p::FreshnessResponse::decode(body);
     // Round trips.
     if let Ok(req) = p::LookupRequest::decode(body, &lim) {
         let mut out = Vec::new();
@@ -55,6 +56,16 @@ fuzz_target!(|data: &[u8]| {
         req.encode(&mut out);
         let again = p::PushRequest::decode(&out, &lim).expect("re-encoded push decodes");
         assert_eq!(again.rows.len(), req.rows.len());
+    }
+    if let Ok(req) = p::FreshnessRequest::decode(body) {
+        let mut out = Vec::new();
+        req.encode(&mut out);
+        assert_eq!(p::FreshnessRequest::decode(&out), Ok(req));
+    }
+    if let Ok(resp) = p::FreshnessResponse::decode(body) {
+        let mut out = Vec::new();
+        resp.encode(&mut out);
+        assert_eq!(p::FreshnessResponse::decode(&out).as_ref(), Ok(&resp));
     }
     if let Ok(resp) = p::LookupResponse::decode(body) {
         let mut out = Vec::new();

@@ -40,6 +40,9 @@
 //!   `min`, `max`, `allowed`, `max_null_fraction`, checked against its type
 //!   (see [`super::meta`]); any other field of a feature is refused.
 //!
+//! A view with `aggregations` is an aggregation view: see
+//! [`super::aggregation`] for its fields and rules.
+//!
 //! `plan` also checks lineage ([`super::lineage`]): every view named by a
 //! `source` or `inputs` exists, and no view reads itself, even indirectly.
 //!
@@ -229,6 +232,10 @@ pub fn parse(text: &str) -> Result<Definitions, String> {
             metadata,
         });
     }
+    let snapshot = views.clone();
+    for v in views.iter_mut().filter(|v| v.is_aggregation()) {
+        super::aggregation::complete(v, &snapshot)?;
+    }
     let defs = Definitions { entities, views };
     validate(&defs)?;
     Ok(defs)
@@ -354,6 +361,13 @@ pub fn validate(defs: &Definitions) -> Result<(), String> {
 
 /// Type checks of the metadata fields Strata knows.
 fn check_metadata(what: &str, m: &toml::Table) -> Result<(), String> {
+    if !m.contains_key(super::aggregation::AGGREGATIONS)
+        && let Some(k) = super::aggregation::KEYS.iter().find(|k| m.contains_key(**k))
+    {
+        return Err(format!(
+            "{what}: {k} applies only to aggregation views (views with aggregations = [...])"
+        ));
+    }
     for (k, v) in m {
         let ok = match k.as_str() {
             "id" => {
@@ -364,6 +378,8 @@ fn check_metadata(what: &str, m: &toml::Table) -> Result<(), String> {
             "description" | "owner" | "team" | "source" => v.is_str(),
             "online" => v.is_bool(),
             "quality" => matches!(v.as_str(), Some("reject" | "warn")),
+            "late_events" => matches!(v.as_str(), Some("reject" | "correct")),
+            super::aggregation::AGGREGATIONS => v.is_array(),
             "inputs" => v
                 .as_array()
                 .is_some_and(|a| a.iter().all(|x| x.as_str().is_some_and(meta::is_view_ref))),
@@ -375,7 +391,7 @@ fn check_metadata(what: &str, m: &toml::Table) -> Result<(), String> {
                 toml::Value::Table(t) => t.values().all(toml::Value::is_str),
                 _ => false,
             },
-            "freshness_sla" | "retention" => {
+            "freshness_sla" | "retention" | "allowed_lateness" | "tile" => {
                 duration::from_toml(v).map_err(|e| format!("{what}: {k}: {e}"))?;
                 true
             }
@@ -385,6 +401,8 @@ fn check_metadata(what: &str, m: &toml::Table) -> Result<(), String> {
             let expected = match k.as_str() {
                 "online" => "true or false",
                 "quality" => "\"reject\" or \"warn\"",
+                "late_events" => "\"reject\" or \"correct\"",
+                super::aggregation::AGGREGATIONS => "an array of aggregation tables",
                 "inputs" => "an array of view names such as [\"user_stats\", \"orders@2\"]",
                 meta::CREATED_AT | meta::CHANGED_AT => "an integer of microseconds",
                 meta::FEATURE_SETTINGS => "a table",

@@ -282,6 +282,7 @@ pub fn apply(current: &Catalog, defs: &Definitions) -> Result<Catalog, String> {
 
 /// Why `new` cannot replace `old` in place, if it cannot.
 fn evolution(old: &FeatureView, new: &FeatureView) -> Result<(), String> {
+    crate::catalog::aggregation::evolution(old, new)?;
     if old.entities != new.entities {
         return Err(format!(
             "its entities change from [{}] to [{}], so stored keys would no longer match",

@@ -10,6 +10,7 @@
 //! [`lineage`] between views, the data-quality checks of ingest
 //! ([`quality`]) and the statistics of each view's last ingest ([`stats`]).
 
+pub mod aggregation;
 pub mod defs;
 pub mod duration;
 pub mod lineage;

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod demo;
 pub mod export;
+pub mod freshness;
 pub mod ingest;
 pub mod output;
 pub mod parse;
@@ -45,6 +46,9 @@ pub enum CliError {
     Usage(String),
     /// The command failed (exit code 1).
     Failed(Box<dyn StdError + Send + Sync>),
+    /// The command ran and found a condition with its own exit code (an
+    /// SLA violated: 3), said in the message.
+    Exit(u8, String),
 }
 
 impl CliError {
@@ -62,13 +66,14 @@ impl CliError {
         match self {
             CliError::Usage(_) => 2,
             CliError::Failed(_) => 1,
+            CliError::Exit(code, _) => *code,
         }
     }
 
     /// The message with its whole cause chain, each cause once.
     pub fn report(&self) -> String {
         match self {
-            CliError::Usage(m) => m.clone(),
+            CliError::Usage(m) | CliError::Exit(_, m) => m.clone(),
             CliError::Failed(e) => {
                 let mut text = e.to_string();
                 let mut cause = e.source();

@@ -26,7 +26,7 @@ use super::{CliError, ReadArgs, Result, out, outp, output, parse};
 /// Where the server is and how to trust it (global options).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct RemoteArgs {
-    /// Run get, history, ingest and export against this server (HOST:PORT) instead of --data
+    /// Run get, history, ingest, export and freshness against this server (HOST:PORT) instead of --data
     #[arg(long, global = true, env = "STRATA_SERVER", value_name = "ADDR")]
     pub server: Option<String>,
     /// The access token (see `strata token create`)

@@ -49,6 +49,9 @@ pub struct ServeArgs {
     /// Memory for request bodies being received, all connections together
     #[arg(long, value_name = "MIB", default_value_t = 512)]
     pub memory_mb: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics (TCP; no authentication: keep it private)
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
 }
 
 pub fn serve(dir: &Path, a: ServeArgs) -> Result {
@@ -69,6 +72,7 @@ pub fn serve(dir: &Path, a: ServeArgs) -> Result {
     cfg.key = a.key;
     cfg.tls_names = a.tls_names;
     cfg.limits = limits;
+    cfg.metrics = a.metrics;
     let rt = match a.threads {
         Some(1) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -96,15 +100,19 @@ async fn run(dir: &Path, cfg: Config) -> Result {
     {
         use std::io::Write as _;
         let mut o = std::io::stdout();
+        // One line (scripts read the addresses from it).
         writeln!(
             o,
-            "strata serve: listening on {addr} (QUIC); certificate {}{}",
+            "strata serve: listening on {addr} (QUIC); certificate {}{}{}",
             cert.cert.display(),
             if cert.generated {
                 " (generated now)"
             } else {
                 ""
-            }
+            },
+            server.metrics_addr().map_or(String::new(), |m| format!(
+                "; metrics on http://{m}/metrics"
+            ))
         )?;
         o.flush()?;
     }

@@ -65,6 +65,10 @@ impl Client {
         self.rt.block_on(self.inner.health())
     }
 
+    pub fn freshness(&self, req: &p::FreshnessRequest) -> Result<p::FreshnessResponse> {
+        self.rt.block_on(self.inner.freshness(req))
+    }
+
     pub fn export(
         &self,
         start: &p::ExportStart,

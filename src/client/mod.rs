@@ -211,6 +211,20 @@ impl Client {
         p::Health::decode(&body).map_err(protocol)
     }
 
+    /// The freshness of every view the token may read, against its
+    /// `freshness_sla`, at `req.at` (or the server's clock).
+    pub async fn freshness(&self, req: &p::FreshnessRequest) -> Result<p::FreshnessResponse> {
+        let body = self
+            .inner
+            .call(
+                Kind::Freshness,
+                |out| req.encode(out),
+                Kind::FreshnessResult,
+            )
+            .await?;
+        p::FreshnessResponse::decode(&body).map_err(protocol)
+    }
+
     /// Point-in-time export: `input` yields the entity table as Arrow IPC
     /// stream bytes (in pieces of any size); `output` receives the training
     /// set's Arrow IPC stream bytes as they arrive.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::format::wal::{self, BatchEncoder};
 
 use super::io::SyncKind;
-use super::{Error, Inner, Result, SyncPolicy, WriteBatch, flush};
+use super::{Error, Inner, Result, SyncPolicy, WriteBatch, flush, freshness};
 
 pub fn write(inner: &Inner, batch: &WriteBatch) -> Result<()> {
     if batch.is_empty() {
@@ -62,10 +62,12 @@ fn commit_group(inner: &Inner, group: &[(u64, BatchEncoder)]) -> Result<()> {
     let records = wal.append(records, inner.opts.sync == SyncPolicy::Always)?;
     let rs = inner.current.load();
     let mut bad = None;
+    let mut seen = freshness::Seen::default();
     let tail = wal::scan(&records, |_, payload| match wal::decode_batch(payload) {
         Ok(batch) => {
             for (i, op) in batch.ops.iter().enumerate() {
                 rs.mem.apply(batch.first_seqno + i as u64, op);
+                seen.observe(op.kind, op.key);
             }
         }
         Err(e) => bad = Some(e),
@@ -82,6 +84,10 @@ fn commit_group(inner: &Inner, group: &[(u64, BatchEncoder)]) -> Result<()> {
         )));
     }
     inner.last_seqno.store(seqno - 1, Ordering::Release);
+    // Before any writer of the group returns (the freshness watermark).
+    inner
+        .freshness
+        .record(&seen, inner.opts.clock.now(), Some(seqno - 1));
     if rs.mem.approximate_bytes() >= inner.opts.memtable_bytes {
         flush::seal(inner, &mut wal)?;
     }

@@ -35,7 +35,7 @@ use crate::format::segment::EntryKind;
 
 use super::readset::ReadSet;
 use super::segment::{self, EntryCursor, Segment};
-use super::{Error, Inner, Result, manifest};
+use super::{Error, Inner, Result};
 
 /// How history is pruned for one view.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -201,7 +201,7 @@ fn compact_run(inner: &Inner, inputs: &[Arc<Segment>], bottom: bool) -> Result<M
             .insert(at_entry.min(next.segments.len()), entry);
     }
     next.next_file_number = inner.next_file.load(Ordering::Acquire);
-    manifest::store(&inner.dir, &next)?;
+    super::freshness::store_manifest(inner, &mut next, None)?;
     *m = next;
     inner.current.store(Arc::new(ReadSet {
         mem: cur.mem.clone(),

@@ -16,7 +16,7 @@ use super::memtable::Memtable;
 use super::readset::ReadSet;
 use super::segment::{self, Segment};
 use super::wal::{self, WalWriter};
-use super::{Error, Inner, Result, manifest};
+use super::{Error, Inner, Result};
 
 /// Sealed memtables allowed to wait for the flush thread before writers
 /// wait too.
@@ -124,7 +124,7 @@ fn flush_one(inner: &Inner) -> Result<bool> {
     next.last_seqno = next.last_seqno.max(oldest.last_seqno());
     next.first_live_wal = first_live_wal;
     next.next_file_number = inner.next_file.load(Ordering::Acquire);
-    manifest::store(&inner.dir, &next)?;
+    super::freshness::store_manifest(inner, &mut next, None)?;
     *m = next;
     let mut segments = cur.segments.clone();
     if let Some(seg) = seg {

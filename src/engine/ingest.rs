@@ -15,7 +15,7 @@ use crate::sync::Arc;
 
 use super::readset::ReadSet;
 use super::segment::{self, EntrySink, Segment};
-use super::{Error, Inner, Result, flush, manifest};
+use super::{Error, Inner, Result, flush, freshness};
 
 /// Writes the entries `fill` produces (strictly increasing internal keys) as
 /// one segment and adds it to the store atomically. `None` if there were no
@@ -29,8 +29,15 @@ pub fn ingest_sorted(
     }
     flush::flush_and_wait(inner)?;
     let number = inner.next_file.fetch_add(1, Ordering::AcqRel);
+    let mut seen = freshness::Seen::default();
+    let observed = |sink: EntrySink<'_>| {
+        fill(&mut |k: &[u8], kind, row: &[u8]| {
+            seen.observe(kind, k);
+            sink(k, kind, row)
+        })
+    };
     let Some(props) =
-        segment::write_segment_with(&inner.io, &inner.dir, number, inner.opts.segment, fill)?
+        segment::write_segment_with(&inner.io, &inner.dir, number, inner.opts.segment, observed)?
     else {
         return Ok(None);
     };
@@ -47,7 +54,7 @@ pub fn ingest_sorted(
         },
     );
     next.next_file_number = inner.next_file.load(Ordering::Acquire);
-    manifest::store(&inner.dir, &next)?;
+    freshness::store_manifest(inner, &mut next, Some((&seen, inner.opts.clock.now())))?;
     *m = next;
     let cur = inner.current.load_full();
     let mut segments = Vec::with_capacity(cur.segments.len() + 1);

@@ -12,6 +12,7 @@ mod commit;
 mod compact;
 mod error;
 mod flush;
+mod freshness;
 pub mod group_commit;
 mod ingest;
 mod io;
@@ -29,6 +30,7 @@ mod wal;
 
 pub use compact::{CompactionOptions, MergeStats, ViewPolicy};
 pub use error::{Error, Result};
+pub use freshness::ViewFreshness;
 pub use io::IoMode;
 #[doc(hidden)]
 pub use io::{FaultOp, Faults};
@@ -72,7 +74,7 @@ pub struct Options {
     pub memtable_bytes: usize,
     pub segment: SegmentOptions,
     pub compaction: CompactionOptions,
-    /// The clock retention is measured against.
+    /// The clock retention is measured against, and freshness recorded by.
     pub clock: Clock,
     /// The I/O backend of WAL appends and syncs and of segment writes and
     /// compaction reads.
@@ -261,6 +263,23 @@ impl Engine {
         &self.inner.dir
     }
 
+    /// The clock the engine reads (the injected one in tests).
+    pub fn clock(&self) -> &Clock {
+        &self.inner.opts.clock
+    }
+
+    /// The freshness of `view` (`None` if no version was ever written to
+    /// it). Reflects every [`Engine::write`] that has returned and every
+    /// finished [`Engine::ingest_sorted`]. See [`ViewFreshness`].
+    pub fn freshness(&self, view: ViewId) -> Option<ViewFreshness> {
+        self.inner.freshness.get(view, self.inner.opts.clock.now())
+    }
+
+    /// The freshness of every view written to, by view id.
+    pub fn freshness_all(&self) -> Vec<(ViewId, ViewFreshness)> {
+        self.inner.freshness.all(self.inner.opts.clock.now())
+    }
+
     /// What recovery found when the store was opened.
     pub fn recovery(&self) -> &RecoveryReport {
         &self.inner.recovery
@@ -438,6 +457,7 @@ impl Drop for Engine {
         }
         // Make what was acknowledged under a relaxed sync policy durable.
         let _ = self.inner.wal.lock().sync();
+        freshness::persist_on_close(&self.inner);
     }
 }
 
@@ -471,6 +491,8 @@ pub(crate) struct Inner {
     pub compact_cv: Condvar,
     pub policies: SwapCell<std::collections::HashMap<ViewId, ViewPolicy>>,
     pub counters: Counters,
+    /// Freshness per view ([`freshness`]).
+    pub freshness: freshness::Tracker,
     /// Set once a write, sync or flush failed: writes are refused after it.
     /// Shared with `io`, which sets it when a write or sync fails.
     pub poison: std::sync::Arc<parking_lot::Mutex<Option<String>>>,

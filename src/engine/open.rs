@@ -22,7 +22,7 @@ use super::memtable::Memtable;
 use super::readset::ReadSet;
 use super::segment::{self, Segment};
 use super::wal::{self, WalWriter};
-use super::{Error, Inner, Options, RecoveryReport, Result, flush, lock, manifest};
+use super::{Error, Inner, Options, RecoveryReport, Result, flush, freshness, lock, manifest};
 
 fn file_numbers(dir: &Path, suffix: &str) -> Result<Vec<u64>> {
     let mut out = Vec::new();
@@ -65,9 +65,7 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
             }
             Manifest {
                 next_file_number: 1,
-                last_seqno: 0,
-                first_live_wal: 0,
-                segments: Vec::new(),
+                ..Manifest::default()
             }
         }
     };
@@ -105,6 +103,7 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
         .sum();
     let replay_mem = Memtable::new(0, opts.memtable_bytes.max(live_wal_bytes as usize));
     let mut last_seqno = m.last_seqno;
+    let mut replayed_marks = freshness::Replayed::new(&m);
     for &n in wal_numbers.iter().filter(|&&n| n >= m.first_live_wal) {
         let path = wal::wal_path(dir, n);
         let replayed = wal::replay(dir, n, |at, payload| {
@@ -130,6 +129,7 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
             for (i, op) in batch.ops.iter().enumerate() {
                 replay_mem.apply(batch.first_seqno + i as u64, op);
             }
+            replayed_marks.batch(&path, batch.first_seqno, &batch.ops);
             last_seqno = last_seqno.max(last);
             report.batches += 1;
             Ok(())
@@ -141,6 +141,7 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
     }
 
     let memtable_bytes = opts.memtable_bytes;
+    let freshness = replayed_marks.into_tracker(&m, opts.clock.now());
     let wal_number = next_file.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     let writer = WalWriter::create_with(&io, dir, wal_number)?;
     let inner = Inner {
@@ -164,6 +165,7 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
         compact_cv: Condvar::new(),
         policies: SwapCell::new(Default::default()),
         counters: Default::default(),
+        freshness,
         poison,
         io,
     };
@@ -195,8 +197,11 @@ pub fn open(dir: &Path, opts: Options) -> Result<Inner> {
     m.last_seqno = last_seqno;
     m.first_live_wal = wal_number;
     m.next_file_number = inner.next_file.load(std::sync::atomic::Ordering::Acquire);
-    manifest::store(dir, &m)?;
-    *inner.state.lock() = m;
+    {
+        let mut state = inner.state.lock();
+        freshness::store_manifest(&inner, &mut m, None)?;
+        *state = m;
+    }
     flush::remove_wal_files_below(&inner, wal_number);
     Ok(inner)
 }

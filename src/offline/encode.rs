@@ -15,12 +15,14 @@ use std::cmp::Ordering;
 use indicatif::ProgressBar;
 
 use super::{Target, name_field_error};
+use crate::aggregate::write::Event;
+use crate::catalog::FeatureView;
 use crate::catalog::quality::Checker;
-use crate::engine::{self, WriteBatch};
+use crate::engine;
 use crate::format::key::{self, TOMBSTONE_TS, TS_SUFFIX_LEN, VIEW_ID_LEN};
 use crate::format::segment::EntryKind;
 use crate::format::{row, varint};
-use crate::store::{RowWrite, Store};
+use crate::store::{self, RowWrite, Store};
 
 /// Rows per write batch of [`write_wal`].
 pub const WAL_BATCH_ROWS: usize = 10_000;
@@ -373,41 +375,49 @@ pub fn write_segment(
     })
 }
 
-/// Writes the entries in file order through the WAL, in atomic batches.
-/// On failure, returns how many rows were written before it.
+/// Writes the entries of `view` in file order through the WAL, in atomic
+/// batches (with the tiles of any aggregation view over `view`). On
+/// failure, returns how many rows were written before it; on success, the
+/// rows written and the late events refused.
 pub fn write_wal(
     store: &Store,
+    view: &FeatureView,
     runs: &[Run],
     bar: &ProgressBar,
-) -> Result<u64, (u64, engine::Error)> {
+) -> Result<(u64, u64), (u64, store::Error)> {
     let mut order: Vec<Entry> = runs
         .iter()
         .flat_map(|r| r.entries.iter().copied())
         .collect();
     order.sort_unstable_by_key(|e| e.seq);
-    let mut batch = WriteBatch::default();
-    let mut written = 0u64;
+    let (mut written, mut rejected) = (0u64, 0u64);
+    let mut done = 0u64;
     for chunk in order.chunks(WAL_BATCH_ROWS) {
-        batch.clear();
-        for e in chunk {
-            let (k, r) = bytes(runs, e);
-            let n = k.len();
-            let view = u32::from_be_bytes([k[0], k[1], k[2], k[3]]);
-            let ek = &k[VIEW_ID_LEN..n - TS_SUFFIX_LEN];
-            let ts = |at: usize| {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&k[at..at + 8]);
-                key::decode_ts_desc(b)
-            };
-            batch
-                .put(view, ek, ts(n - 16), ts(n - 8), r)
-                .map_err(|e| (written, e))?;
-        }
-        store.engine().write(&batch).map_err(|e| (written, e))?;
-        written += chunk.len() as u64;
-        bar.set_position(written);
+        let events = chunk
+            .iter()
+            .map(|e| {
+                let (k, r) = bytes(runs, e);
+                let n = k.len();
+                let ts = |at: usize| {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&k[at..at + 8]);
+                    key::decode_ts_desc(b)
+                };
+                Event {
+                    key: k[VIEW_ID_LEN..n - TS_SUFFIX_LEN].to_vec(),
+                    event_ts: ts(n - 16),
+                    created_ts: ts(n - 8),
+                    row: r.to_vec(),
+                }
+            })
+            .collect();
+        let s = store.write_events(view, events).map_err(|e| (written, e))?;
+        written += s.written as u64;
+        rejected += s.rejected_late as u64;
+        done += chunk.len() as u64;
+        bar.set_position(done);
     }
-    Ok(written)
+    Ok((written, rejected))
 }
 
 /// Validates rows read from text formats (CSV, JSON Lines) and appends

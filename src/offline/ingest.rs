@@ -72,6 +72,9 @@ pub struct IngestReport {
     pub event_range: Option<(i64, i64)>,
     /// Expectations broken (recorded, as the view's policy is `warn`).
     pub violations: Vec<Violation>,
+    /// Events refused as late by an aggregation view over this view
+    /// (`late_events = "reject"`).
+    pub late_rejected: u64,
     pub elapsed: Duration,
     /// Time spent reading + validating + encoding, sorting, and writing.
     pub phases: Phases,
@@ -112,6 +115,13 @@ impl fmt::Display for IngestReport {
                 "; event times {} .. {}",
                 timestamp::format(lo),
                 timestamp::format(hi)
+            )?;
+        }
+        if self.late_rejected > 0 {
+            write!(
+                f,
+                "; {} late event(s) refused by aggregation views (late_events = \"reject\")",
+                self.late_rejected
             )?;
         }
         if !self.violations.is_empty() {
@@ -178,6 +188,14 @@ pub fn ingest(
     let mut target = Target::new(&cat, view)?;
     target.renames = opts.renames.clone();
     let name = target.view.qualified_name();
+    if target.view.is_aggregation() {
+        return Err(Error::NothingWritten(Box::new(Error::Computed(name))));
+    }
+    // The tiles of aggregation views over the view are updated with its
+    // events, batch by batch, through the WAL.
+    let mut opts = opts.clone();
+    opts.via_wal |= !store.aggregations().over(target.view.id).is_empty();
+    let opts = &opts;
     let show = opts.progress && std::io::stderr().is_terminal();
     let now = store::now_micros();
     let mut report = IngestReport {
@@ -190,6 +208,7 @@ pub fn ingest(
         via_wal: opts.via_wal,
         event_range: None,
         violations: Vec::new(),
+        late_rejected: 0,
         elapsed: Duration::ZERO,
         phases: Phases::default(),
     };
@@ -289,10 +308,11 @@ fn one_file(
             Some(total),
             format!("writing {}", target.view.qualified_name()),
         );
-        let r = encode::write_wal(store, &enc.runs, &b);
+        let r = encode::write_wal(store, &target.view, &enc.runs, &b);
         b.finish_and_clear();
-        let w = r.map_err(|(w, e)| write_err(w, e.into()))?;
+        let (w, late) = r.map_err(|(w, e)| write_err(w, e))?;
         report.batches += (total as usize).div_ceil(WAL_BATCH_ROWS);
+        report.late_rejected += late;
         w
     } else {
         let sorting = bar(show, None, format!("sorting {total} rows"));

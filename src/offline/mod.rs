@@ -79,6 +79,10 @@ pub enum Error {
     },
     #[error("unknown feature view {0:?}; `strata apply` declares views")]
     UnknownView(String),
+    #[error(
+        "feature view {0:?} is an aggregation view, computed from its source's events; ingest the source view instead"
+    )]
+    Computed(String),
     /// A file failed after the files `done` were ingested (they stay).
     #[error("{source}; the file(s) before it were ingested: {}", done.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     AfterFiles {

@@ -15,7 +15,7 @@ use crate::format::key::{self, MAX_ENTITY_KEY_LEN, TOMBSTONE_TS};
 use crate::format::protocol::{
     self as p, ErrorBody, ErrorCode, FrameHeader, HEADER_LEN, Kind, WireError,
 };
-use crate::store::{self, FeatureRow, RowWrite, now_micros};
+use crate::store::{self, FeatureRow, RowWrite};
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +205,9 @@ fn handle(s: &Session, h: FrameHeader, body: &[u8], out: &mut Vec<u8>) -> Result
             p::decode_empty(body, "health")?;
             health(s, out)
         }
+        Kind::Freshness => {
+            super::freshness::freshness(s, t, p::FreshnessRequest::decode(body)?, out)
+        }
         Kind::Hello => Err(Failure::new(
             ErrorCode::UnknownRequest,
             "Hello is only the first frame of a connection",
@@ -345,7 +348,7 @@ fn lookup(
             outputs.push((vi, field, format!("{vname}:{}", view.features[field].name)));
         }
     }
-    let at = req.as_of.unwrap_or_else(now_micros);
+    let at = req.as_of.unwrap_or_else(|| store.now());
     let t_read = req.as_of.unwrap_or(TOMBSTONE_TS - 1);
     let engine = store.engine();
     let mut ek = Vec::with_capacity(64);
@@ -363,6 +366,13 @@ fn lookup(
                         &mut ek,
                     ),
                 }
+            }
+            if v.view.is_aggregation() {
+                let r = store
+                    .aggregate_row(v.view, &ek, at, req.known_at)
+                    .map_err(store_failure)?;
+                v.rows.push(r);
+                continue;
             }
             let found = if ek.len() > MAX_ENTITY_KEY_LEN {
                 None
@@ -466,7 +476,6 @@ fn push(s: &Session, t: &Token, req: p::PushRequest, out: &mut Vec<u8>) -> Resul
             "server shutting down; the rows were not written",
         ));
     }
-    let n = req.rows.len();
     let rows: Vec<RowWrite> = req
         .rows
         .into_iter()
@@ -477,11 +486,12 @@ fn push(s: &Session, t: &Token, req: p::PushRequest, out: &mut Vec<u8>) -> Resul
             values: r.values,
         })
         .collect();
-    store
+    let summary = store
         .write(&view.reference(), &rows)
         .map_err(store_failure)?;
-    super::Counters::add(&s.shared.counters.rows_pushed, n as u64);
-    p::encode_push_ack(out, n as u64);
+    let written = summary.written as u64;
+    super::Counters::add(&s.shared.counters.rows_pushed, written);
+    p::encode_push_ack(out, written);
     Ok(Kind::PushAck)
 }
 

@@ -22,7 +22,10 @@
 pub mod auth;
 mod conn;
 mod export;
+mod freshness;
 mod handlers;
+mod http;
+mod metrics;
 mod registry;
 mod stream;
 pub mod tls;
@@ -121,6 +124,8 @@ pub struct Config {
     pub tls_names: Vec<String>,
     pub limits: Limits,
     pub store: StoreOptions,
+    /// Serve Prometheus metrics over HTTP at `http://ADDR/metrics`.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Config {
@@ -133,6 +138,7 @@ impl Config {
             tls_names: Vec::new(),
             limits: Limits::default(),
             store: StoreOptions::default(),
+            metrics: None,
         }
     }
 }
@@ -190,6 +196,8 @@ pub(crate) struct Shared {
     pub exports: Semaphore,
     pub shutdown: watch::Receiver<bool>,
     pub counters: Counters,
+    /// Request latencies, for `--metrics`.
+    pub metrics: metrics::Metrics,
     pub started: Instant,
 }
 
@@ -207,6 +215,8 @@ pub struct Server {
     accept: tokio::task::JoinHandle<()>,
     reload: tokio::task::JoinHandle<()>,
     cert: tls::CertFiles,
+    /// The metrics listener's address and task.
+    metrics: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
 
 /// Bytes a client may send on a stream beyond what the server has read.
@@ -261,6 +271,14 @@ impl Server {
         )?;
         let crypto = tls::server_crypto(&cert)?;
         let tokens = auth::load(&cfg.data)?;
+        let metrics_listener = match cfg.metrics {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| Error::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let store = Store::open_with(&cfg.data, cfg.store.clone())?;
         let mut sc = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         sc.transport_config(Arc::new(transport(l)?));
@@ -284,10 +302,21 @@ impl Server {
             exports: Semaphore::new(2),
             shutdown,
             counters: Counters::default(),
+            metrics: metrics::Metrics::default(),
             started: Instant::now(),
         });
         let accept = tokio::spawn(accept_loop(endpoint.clone(), shared.clone()));
         let reload = tokio::spawn(reload_tokens(cfg.data.clone(), shared.clone()));
+        let metrics = match metrics_listener {
+            Some(l) => {
+                let addr = l.local_addr().map_err(|source| Error::Bind {
+                    addr: cfg.listen,
+                    source,
+                })?;
+                Some((addr, tokio::spawn(http::run(l, shared.clone()))))
+            }
+            None => None,
+        };
         Ok(Server {
             endpoint,
             shared,
@@ -295,6 +324,7 @@ impl Server {
             accept,
             reload,
             cert,
+            metrics,
         })
     }
 
@@ -309,6 +339,11 @@ impl Server {
 
     pub fn store(&self) -> &Store {
         &self.shared.store
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(a, _)| *a)
     }
 
     /// Stops gracefully (see the module docs) and closes the store.
@@ -326,6 +361,16 @@ impl Server {
             );
         }
         self.reload.abort();
+        if let Some((_, mut task)) = self.metrics {
+            // It ends on the shutdown signal; a scrape in flight is cut off.
+            if tokio::time::timeout(Duration::from_secs(1), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+                let _ = task.await;
+            }
+        }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
         // Every connection task has ended: this is the last reference, and
         // dropping it closes the store (syncing its WAL).

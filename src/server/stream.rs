@@ -8,7 +8,7 @@
 //! memory budget while it is buffered and handled.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use quinn::{ReadExactError, RecvStream, SendStream};
 
@@ -74,13 +74,16 @@ pub(crate) async fn serve(s: Arc<Session>, mut send: SendStream, mut recv: RecvS
                 break;
             }
         }
+        let started = Instant::now();
         if h.kind() == Some(Kind::ExportStart) {
             drop(permit);
             // The rest of the stream is the export's.
             super::export::run(s, h.request_id, body, send, recv).await;
+            shared.metrics.observe(h.kind(), started.elapsed());
             return;
         }
         let (b, o, failed) = handlers::dispatch(s.clone(), h, body, out).await;
+        shared.metrics.observe(h.kind(), started.elapsed());
         drop(permit);
         (body, out) = (b, o);
         if failed {

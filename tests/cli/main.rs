@@ -2,6 +2,7 @@
 
 mod apply;
 mod export;
+mod freshness;
 mod ingest;
 mod process;
 mod read;

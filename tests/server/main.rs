@@ -5,6 +5,7 @@
 
 mod cli;
 mod errors;
+mod freshness;
 mod limits;
 mod requests;
 mod robustness;
@@ -115,6 +116,8 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     pub cert: PathBuf,
+    /// The first line it printed (the addresses it listens on).
+    pub first_line: String,
     stderr: Option<std::process::ChildStderr>,
 }
 
@@ -146,6 +149,7 @@ impl Server {
             child,
             addr,
             cert: store.cert(),
+            first_line: line,
             stderr,
         }
     }

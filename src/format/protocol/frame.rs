@@ -33,6 +33,7 @@ pub enum Kind {
     Search = 0x22,
     Stats = 0x30,
     Health = 0x31,
+    Freshness = 0x32,
     // Server to client.
     Welcome = 0x81,
     LookupResult = 0x90,
@@ -45,11 +46,12 @@ pub enum Kind {
     SearchResult = 0xa2,
     StatsResult = 0xb0,
     HealthResult = 0xb1,
+    FreshnessResult = 0xb2,
     Error = 0xff,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 24] = [
+    pub const ALL: [Kind; 26] = [
         Kind::Hello,
         Kind::Lookup,
         Kind::History,
@@ -62,6 +64,7 @@ impl Kind {
         Kind::Search,
         Kind::Stats,
         Kind::Health,
+        Kind::Freshness,
         Kind::Welcome,
         Kind::LookupResult,
         Kind::HistoryResult,
@@ -73,6 +76,7 @@ impl Kind {
         Kind::SearchResult,
         Kind::StatsResult,
         Kind::HealthResult,
+        Kind::FreshnessResult,
         Kind::Error,
     ];
 

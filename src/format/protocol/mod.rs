@@ -21,6 +21,7 @@
 //! vector is reserved.
 
 pub mod frame;
+pub mod freshness;
 pub mod messages;
 pub mod registry;
 pub mod rows;
@@ -32,6 +33,7 @@ mod tests;
 pub use frame::{
     FrameHeader, HEADER_LEN, Kind, WireError, encode_frame, finish_frame, start_frame,
 };
+pub use freshness::*;
 pub use messages::*;
 pub use registry::*;
 pub use rows::*;

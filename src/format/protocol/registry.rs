@@ -392,6 +392,7 @@ pub fn check_request(kind: super::Kind, body: &[u8], lim: &DecodeLimits) -> Resu
         }
         K::Describe => decode_name(body, lim).map(drop),
         K::Search => SearchRequest::decode(body, lim).map(drop),
+        K::Freshness => return super::freshness::check(body),
         _ => return Err(ErrorCode::UnknownRequest),
     };
     r.map_err(|e| e.code())

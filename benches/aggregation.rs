@@ -1,0 +1,163 @@
+//! Windowed aggregations: ingest rate into a view with three windowed
+//! aggregations over it, against the same events into a plain view, and
+//! the `latest` read of an aggregation view against a plain view's, in the
+//! same run.
+//!
+//! `cargo bench --bench aggregation` (`STRATA_BENCH_AGG_EVENTS=200000` and
+//! `STRATA_BENCH_AGG_KEYS=10000` are the defaults). Events arrive in time
+//! order over the last day (a stream), in batches of 1 000 written with
+//! `Store::write` (fsync never, to measure the engine rather than the
+//! disk). The aggregation view computes `count` over 1 h, `sum(amount)`
+//! over 1 d and `mean(amount)` over 7 d, with its default tile (5 min).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use strata::catalog::defs;
+use strata::engine::{Options, SyncPolicy};
+use strata::format::schema::{KeyValue, Value};
+use strata::store::{ReadOptions, RowWrite, Store, StoreOptions, now_micros};
+
+const DEFS: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[feature_views]]
+name = "plain"
+entities = ["user"]
+features = [{ name = "amount", type = "float64" }, { name = "merchant", type = "int64" }]
+
+[[feature_views]]
+name = "txn"
+entities = ["user"]
+features = [{ name = "amount", type = "float64" }, { name = "merchant", type = "int64" }]
+
+[[feature_views]]
+name = "txn_stats"
+source = "txn"
+aggregations = [
+  { function = "count", window = "1h" },
+  { function = "sum", column = "amount", window = "1d" },
+  { function = "mean", column = "amount", window = "7d" },
+]
+"#;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn open(dir: &std::path::Path) -> Store {
+    let engine = Options {
+        sync: SyncPolicy::Never,
+        ..Options::default()
+    };
+    let store = Store::open_with(dir, StoreOptions { engine }).unwrap();
+    let d = defs::parse(DEFS).unwrap();
+    store
+        .set_catalog(defs::apply(&store.catalog(), &d).unwrap())
+        .unwrap();
+    store
+}
+
+/// `events` events over `keys` keys, in time order over the day before `now`.
+fn events(events: usize, keys: usize, now: i64) -> Vec<RowWrite> {
+    let day = 86_400_000_000i64;
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..events)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            RowWrite {
+                key: vec![KeyValue::Int64((x % keys as u64) as i64)],
+                event_ts: now - day + (i as i64) * day / events as i64,
+                created_ts: None,
+                values: vec![
+                    Value::Float64((x >> 20) as f64 / 1e9),
+                    Value::Int64((x >> 40) as i64 % 500),
+                ],
+            }
+        })
+        .collect()
+}
+
+fn ingest(c: &mut Criterion) {
+    let n = env("STRATA_BENCH_AGG_EVENTS", 200_000);
+    let keys = env("STRATA_BENCH_AGG_KEYS", 10_000);
+    let rows = events(n, keys, now_micros());
+    let mut g = c.benchmark_group("aggregation_ingest");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(n as u64));
+    for view in ["plain", "txn"] {
+        g.bench_function(format!("{view}_{n}_events"), |b| {
+            b.iter_batched(
+                || {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = open(dir.path());
+                    (dir, store)
+                },
+                |(dir, store)| {
+                    for chunk in rows.chunks(1_000) {
+                        let s = store.write(view, chunk).unwrap();
+                        assert_eq!(s.rejected_late, 0);
+                    }
+                    (dir, store)
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    g.finish();
+}
+
+fn latest(c: &mut Criterion) {
+    let n = env("STRATA_BENCH_AGG_EVENTS", 200_000);
+    let keys = env("STRATA_BENCH_AGG_KEYS", 10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let rows = events(n, keys, now_micros());
+    for chunk in rows.chunks(1_000) {
+        store.write("plain", chunk).unwrap();
+        store.write("txn", chunk).unwrap();
+    }
+    store.flush().unwrap();
+    let mut g = c.benchmark_group("aggregation_latest");
+    g.measurement_time(Duration::from_secs(5));
+    for view in ["plain", "txn_stats"] {
+        let mut k = 0i64;
+        g.bench_function(view, |b| {
+            b.iter(|| {
+                k = (k + 7919) % keys as i64;
+                black_box(
+                    store
+                        .get(view, &[KeyValue::Int64(k)], ReadOptions::default())
+                        .unwrap(),
+                )
+            })
+        });
+    }
+    g.finish();
+    // Where the aggregation read's time goes, once, for the notes.
+    let t = Instant::now();
+    let reads = 2_000;
+    for i in 0..reads {
+        let k = (i * 7919) % keys as i64;
+        black_box(
+            store
+                .get("txn_stats", &[KeyValue::Int64(k)], ReadOptions::default())
+                .unwrap(),
+        );
+    }
+    eprintln!(
+        "txn_stats latest: {:.1} µs per read over {reads} reads",
+        t.elapsed().as_secs_f64() * 1e6 / reads as f64
+    );
+}
+
+criterion_group!(benches, ingest, latest);
+criterion_main!(benches);
