@@ -1,5 +1,6 @@
 //! End-to-end tests of the `strata` binary on temporary stores.
 
+mod aggregation;
 mod apply;
 mod export;
 mod freshness;

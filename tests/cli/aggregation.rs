@@ -1,0 +1,139 @@
+//! Aggregation views from the command line: a view created over events
+//! already stored computes its tiles from them; ingest refuses late events
+//! and says so; `get` reads windows at any time; writing or listing the
+//! history of an aggregation view is refused with the reason.
+
+use super::*;
+
+const EVENTS_DEFS: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[feature_views]]
+name = "txn"
+entities = ["user"]
+features = [{ name = "amount", type = "float64" }, { name = "merchant", type = "string" }]
+"#;
+
+const AGG_DEFS: &str = r#"
+[[feature_views]]
+name = "txn_stats"
+source = "txn"
+allowed_lateness = "1h"
+aggregations = [
+  { function = "count", windows = ["1h", "1d"] },
+  { function = "sum", column = "amount", window = "1d" },
+  { function = "count_distinct", column = "merchant", window = "1d" },
+]
+"#;
+
+fn get(dir: &Path, at: &str) -> serde_json::Value {
+    json(&ok(
+        dir,
+        &[
+            "get",
+            "--data",
+            "data",
+            "--view",
+            "txn_stats",
+            "--key",
+            "1",
+            "--as-of",
+            at,
+            "--json",
+        ],
+    ))
+}
+
+#[test]
+fn aggregations_from_the_command_line() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    write(dir, "events.toml", EVENTS_DEFS);
+    ok(dir, &["apply", "--data", "data", "events.toml"]);
+    write(
+        dir,
+        "day1.csv",
+        "user_id,event_timestamp,amount,merchant\n\
+         1,2024-05-01T10:00:00Z,5.0,a\n\
+         1,2024-05-01T10:30:00Z,7.0,b\n\
+         2,2024-05-01T11:00:00Z,1.0,a\n",
+    );
+    ok(
+        dir,
+        &["ingest", "--data", "data", "--view", "txn", "day1.csv"],
+    );
+
+    // The aggregation view arrives after the events: apply computes its tiles.
+    write(dir, "all.toml", &format!("{EVENTS_DEFS}{AGG_DEFS}"));
+    ok(dir, &["apply", "--data", "data", "all.toml"]);
+    let j = get(dir, "2024-05-01T10:45:00Z");
+    assert_eq!(j["features"]["count_1h"]["value"], 2, "{j}");
+    assert_eq!(j["features"]["amount_sum_1d"]["value"], 12.0, "{j}");
+    assert_eq!(
+        j["features"]["merchant_count_distinct_1d"]["value"], 2,
+        "{j}"
+    );
+    // 11:00 excludes 10:00 from the hour window.
+    let j = get(dir, "2024-05-01T11:00:00Z");
+    assert_eq!(j["features"]["count_1h"]["value"], 1, "{j}");
+    assert_eq!(j["features"]["count_1d"]["value"], 2, "{j}");
+
+    // A new event, and one 3 h older than the newest (allowed: 1 h): refused.
+    write(
+        dir,
+        "day2.csv",
+        "user_id,event_timestamp,amount,merchant\n\
+         1,2024-05-02T12:00:00Z,2.0,c\n\
+         1,2024-05-02T09:00:00Z,100.0,d\n",
+    );
+    let out = ok(
+        dir,
+        &["ingest", "--data", "data", "--view", "txn", "day2.csv"],
+    );
+    assert!(out.contains("1 late event(s) refused"), "{out}");
+    let j = get(dir, "2024-05-02T12:00:00Z");
+    assert_eq!(j["features"]["count_1d"]["value"], 1, "{j}");
+    assert_eq!(j["features"]["amount_sum_1d"]["value"], 2.0, "{j}");
+    // The refused event is not in the source either.
+    let h = ok(
+        dir,
+        &[
+            "history", "--data", "data", "--view", "txn", "--key", "1", "--json",
+        ],
+    );
+    assert!(!h.contains("100.0"), "{h}");
+
+    // Before any event of the key: NOT_FOUND.
+    let j = get(dir, "2024-04-30T00:00:00Z");
+    assert_eq!(j["features"]["count_1h"]["status"], "NOT_FOUND", "{j}");
+
+    let e = fails(
+        dir,
+        &[
+            "ingest",
+            "--data",
+            "data",
+            "--view",
+            "txn_stats",
+            "day2.csv",
+        ],
+        1,
+    );
+    assert!(e.contains("ingest the source view instead"), "{e}");
+    let e = fails(
+        dir,
+        &[
+            "history",
+            "--data",
+            "data",
+            "--view",
+            "txn_stats",
+            "--key",
+            "1",
+        ],
+        1,
+    );
+    assert!(e.contains("aggregation view"), "{e}");
+}
