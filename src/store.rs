@@ -507,7 +507,8 @@ fn entity_part<'a>(
 
 /// The row of an aggregation read at `at`: `None` (no event yet) gives
 /// `NOT_FOUND` (and the declared defaults); otherwise every value is
-/// present or null. `event_ts` is the read time.
+/// present or null. `event_ts` and `created_ts` are the read time: the
+/// values are computed for it.
 pub fn aggregate_row(view: &FeatureView, values: Option<Vec<Value>>, at: i64) -> FeatureRow {
     let n = view.features.len();
     match values {
@@ -523,7 +524,7 @@ pub fn aggregate_row(view: &FeatureView, values: Option<Vec<Value>>, at: i64) ->
         }
         Some(values) => FeatureRow {
             event_ts: Some(at),
-            created_ts: None,
+            created_ts: Some(at),
             statuses: values.iter().map(status_of).collect(),
             values,
         },

@@ -3,6 +3,7 @@
 //! QUIC connections that misbehave on purpose. Every test is bounded in
 //! time and stops its server.
 
+mod aggregation;
 mod cli;
 mod errors;
 mod freshness;
