@@ -170,7 +170,7 @@ pub struct Quantiles {
 
 fn bump(buckets: &mut Vec<(i32, u64)>, index: i32, by: u64) {
     match buckets.binary_search_by_key(&index, |b| b.0) {
-        Ok(i) => buckets[i].1 += by,
+        Ok(i) => buckets[i].1 = buckets[i].1.saturating_add(by),
         Err(i) => buckets.insert(i, (index, by)),
     }
 }
@@ -182,7 +182,7 @@ impl Quantiles {
         }
         let a = x.abs();
         if a < ZERO_BELOW {
-            self.zeros += 1;
+            self.zeros = self.zeros.saturating_add(1);
             return;
         }
         let index = (a.ln() / gamma_ln()).ceil().clamp(-1e6, 1e6) as i32;
@@ -200,12 +200,14 @@ impl Quantiles {
         for &(i, c) in &other.negative {
             bump(&mut self.negative, i, c);
         }
-        self.zeros += other.zeros;
+        self.zeros = self.zeros.saturating_add(other.zeros);
     }
 
     pub fn count(&self) -> u64 {
-        let s = |b: &[(i32, u64)]| b.iter().map(|x| x.1).sum::<u64>();
-        s(&self.positive) + s(&self.negative) + self.zeros
+        let s = |b: &[(i32, u64)]| b.iter().fold(0u64, |n, x| n.saturating_add(x.1));
+        s(&self.positive)
+            .saturating_add(s(&self.negative))
+            .saturating_add(self.zeros)
     }
 
     /// The `q`-quantile (0 ≤ q ≤ 1), `None` when empty.
@@ -220,17 +222,17 @@ impl Quantiles {
         let mut seen = 0u64;
         // Ascending values: the most negative first.
         for &(i, c) in self.negative.iter().rev() {
-            seen += c;
+            seen = seen.saturating_add(c);
             if seen > rank {
                 return Some(-value(i));
             }
         }
-        seen += self.zeros;
+        seen = seen.saturating_add(self.zeros);
         if seen > rank {
             return Some(0.0);
         }
         for &(i, c) in &self.positive {
-            seen += c;
+            seen = seen.saturating_add(c);
             if seen > rank {
                 return Some(value(i));
             }

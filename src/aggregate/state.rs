@@ -158,7 +158,7 @@ impl State {
 
     /// Adds one event: its identity and its row's values (the source schema).
     pub fn add(&mut self, layout: &Layout, event_ts: i64, created_ts: i64, values: &[Value]) {
-        self.events += 1;
+        self.events = self.events.saturating_add(1);
         let newest = self.last.is_none_or(|l| (event_ts, created_ts) > l);
         if newest {
             self.last = Some((event_ts, created_ts));
@@ -171,7 +171,7 @@ impl State {
             if v.is_null() {
                 continue;
             }
-            col.count += 1;
+            col.count = col.count.saturating_add(1);
             if needs.distinct {
                 col.distinct.add_hash(value_hash(v));
             }
@@ -197,7 +197,7 @@ impl State {
         if other.events == 0 {
             return;
         }
-        self.events += other.events;
+        self.events = self.events.saturating_add(other.events);
         let newer = match (self.last, other.last) {
             (None, o) => o.is_some(),
             (Some(a), Some(b)) => b > a,
@@ -218,7 +218,7 @@ impl State {
                 continue;
             }
             let (na, nb) = (a.count as f64, b.count as f64);
-            a.count += b.count;
+            a.count = a.count.saturating_add(b.count);
             if needs.moments {
                 let n = na + nb;
                 let delta = b.mean - a.mean;
@@ -359,5 +359,82 @@ impl State {
             last,
             columns,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> (Vec<Aggregation>, Layout) {
+        let f = |function, column| Aggregation {
+            feature: String::new(),
+            function,
+            column,
+            window: 10,
+            slide: 0,
+        };
+        let aggs = vec![
+            f(Function::Count, None),
+            f(Function::Mean, Some(0)),
+            f(Function::Stddev, Some(0)),
+            f(Function::Max, Some(0)),
+            f(Function::Last, Some(1)),
+            f(Function::CountDistinct, Some(1)),
+            f(Function::Percentile(50), Some(0)),
+        ];
+        let l = Layout::new(&aggs, &[FeatureType::Int64, FeatureType::String]);
+        (aggs, l)
+    }
+
+    #[test]
+    fn split_states_merge_to_the_whole_and_round_trip() {
+        let (aggs, l) = layout();
+        let events: Vec<(i64, [Value; 2])> = (0..40)
+            .map(|i| {
+                let v = if i % 7 == 0 {
+                    Value::Null
+                } else {
+                    Value::Int64((i * 37) % 11)
+                };
+                (i, [v, Value::String(format!("s{}", i % 5))])
+            })
+            .collect();
+        let mut whole = State::new(&l);
+        let (mut a, mut b) = (State::new(&l), State::new(&l));
+        for (i, (t, vals)) in events.iter().enumerate() {
+            whole.add(&l, *t, 0, vals);
+            if i % 3 == 0 { &mut a } else { &mut b }.add(&l, *t, 0, vals);
+        }
+        let mut buf = Vec::new();
+        b.encode(&l, &mut buf);
+        let b = State::decode(&l, &buf).unwrap();
+        a.merge(&l, &b);
+        for agg in &aggs {
+            let (x, y) = (a.finish(&l, agg, 50), whole.finish(&l, agg, 50));
+            match (&x, &y) {
+                (Value::Float64(p), Value::Float64(q)) => assert!((p - q).abs() < 1e-9),
+                _ => assert_eq!(x, y, "{:?}", agg.function),
+            }
+        }
+        assert_eq!(a.finish(&l, &aggs[0], 50), Value::Int64(40));
+        assert_eq!(a.finish(&l, &aggs[4], 50), Value::String("s4".into()));
+        buf.push(0);
+        assert!(State::decode(&l, &buf).is_err(), "trailing bytes");
+    }
+
+    #[test]
+    fn huge_counts_saturate() {
+        let (aggs, l) = layout();
+        let mut s = State::new(&l);
+        s.add(&l, 1, 1, &[Value::Int64(1), Value::Null]);
+        s.events = u64::MAX;
+        s.columns[0].count = u64::MAX;
+        let copy = s.clone();
+        s.merge(&l, &copy);
+        assert_eq!(s.events, u64::MAX);
+        for a in &aggs {
+            let _ = s.finish(&l, a, 0);
+        }
     }
 }
