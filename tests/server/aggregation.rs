@@ -25,22 +25,6 @@ const EVENTS: &str = "user_id,event_timestamp,amount_avg,txn_count,segment\n\
     1,2024-05-02T06:00:00Z,3.0,5,vip\n\
     1,2024-04-01T00:00:00Z,9.0,100,late\n";
 
-fn cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .env_remove("STRATA_DATA")
-        .env_remove("STRATA_SERVER")
-        .env_remove("STRATA_TOKEN")
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn aggregations_over_the_server_equal_local_reads() {
     let store = Store::new();

@@ -13,21 +13,6 @@ const ENTITIES: &str = "user_id,event_timestamp,label\n\
     1,2024-05-04T00:00:00Z,0\n\
     3,2024-05-04T00:00:00Z,1\n";
 
-fn cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .env_remove("STRATA_DATA")
-        .env_remove("STRATA_SERVER")
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn remote_commands_match_local_ones() {
     let store = Store::new();

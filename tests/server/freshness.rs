@@ -15,22 +15,6 @@ const CSV: &str = "user_id,event_timestamp,amount_avg,txn_count,segment\n\
     1,2024-05-03T00:00:00Z,2.5,7,vip\n\
     2,2024-05-02T00:00:00Z,,9,regular\n";
 
-fn cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .env_remove("STRATA_DATA")
-        .env_remove("STRATA_SERVER")
-        .env_remove("STRATA_TOKEN")
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// The test store with a 1h `freshness_sla` on `user_stats`.
 fn store_with_sla() -> Store {
     let store = Store::new();

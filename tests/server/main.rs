@@ -52,8 +52,9 @@ team = "risk"
 features = [{ name = "score", type = "float32" }]
 "#;
 
-/// Runs the CLI to completion; panics on failure.
-pub fn strata(dir: &Path, args: &[&str]) -> String {
+/// Runs the CLI in `dir` (with no `STRATA_*` settings from the
+/// environment) to completion: its exit code, stdout and stderr.
+pub fn cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(args)
         .env_remove("STRATA_DATA")
@@ -62,13 +63,18 @@ pub fn strata(dir: &Path, args: &[&str]) -> String {
         .current_dir(dir)
         .output()
         .expect("run strata");
-    assert!(
-        out.status.success(),
-        "strata {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs the CLI to completion; panics on failure.
+pub fn strata(dir: &Path, args: &[&str]) -> String {
+    let (code, stdout, stderr) = cli(dir, args);
+    assert_eq!(code, 0, "strata {args:?}: {stdout}\n{stderr}");
+    stdout
 }
 
 /// A store directory with the definitions applied and tokens created.
