@@ -55,6 +55,10 @@ pub enum Error {
         "feature view {0:?} is an aggregation view: it has no stored versions to list; read it at any time with --as-of"
     )]
     NoHistory(String),
+    #[error(
+        "feature view {0:?} is export-only (online = false): it is not served latest; read it with --as-of, or export it"
+    )]
+    NotOnline(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -340,9 +344,13 @@ impl Store {
         })
     }
 
-    /// Reads one key of one view.
+    /// Reads one key of one view. A latest read (no `as_of`) of an
+    /// export-only view (`online = false`) is refused.
     pub fn get(&self, view: &str, key: &[KeyValue], opts: ReadOptions) -> Result<FeatureRow> {
         let (cat, v) = self.resolve(view)?;
+        if opts.as_of.is_none() && !v.online() {
+            return Err(Error::NotOnline(v.qualified_name()));
+        }
         let mut ek = Vec::new();
         self.encode_key(&cat, &v, key, &mut ek)?;
         if v.is_aggregation() {

@@ -130,3 +130,25 @@ fn exports_fill_defaults_only_when_asked() {
     assert_eq!(scores(false), vec![Some(9.0), None, None]);
     assert_eq!(scores(true), vec![Some(9.0), Some(0.5), Some(0.5)]);
 }
+
+#[test]
+fn export_only_views_refuse_latest_reads_but_answer_as_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let text = DEFS.replace("ttl = \"1h\"", "ttl = \"1h\"\nonline = false");
+    let next = defs::apply(&store.catalog(), &defs::parse(&text).unwrap()).unwrap();
+    store.set_catalog(next).unwrap();
+    let e = store
+        .get("stats", &[KeyValue::Int64(1)], ReadOptions::default())
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("export-only (online = false)"),
+        "{e}"
+    );
+    let as_of = ReadOptions {
+        as_of: Some(0),
+        known_at: None,
+    };
+    let row = store.get("stats", &[KeyValue::Int64(1)], as_of).unwrap();
+    assert_eq!(row.statuses, vec![Status::NotFound, Status::NotFound]);
+}

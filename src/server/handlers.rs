@@ -44,7 +44,11 @@ pub(crate) fn store_failure(e: store::Error) -> Failure {
     use crate::engine::Error as E;
     let code = match &e {
         store::Error::UnknownView(_) | store::Error::UnknownEntity(_) => ErrorCode::NotFound,
-        store::Error::BadKey { .. } | store::Error::BadRow { .. } => ErrorCode::InvalidArgument,
+        store::Error::BadKey { .. }
+        | store::Error::BadRow { .. }
+        | store::Error::Computed(_)
+        | store::Error::NoHistory(_)
+        | store::Error::NotOnline(_) => ErrorCode::InvalidArgument,
         store::Error::Engine(E::InvalidWrite(_)) => ErrorCode::InvalidArgument,
         _ => ErrorCode::Storage,
     };
@@ -347,6 +351,13 @@ fn lookup(
         for field in fields {
             outputs.push((vi, field, format!("{vname}:{}", view.features[field].name)));
         }
+    }
+    if req.as_of.is_none()
+        && let Some(v) = views.iter().find(|v| !v.view.online())
+    {
+        return Err(store_failure(store::Error::NotOnline(
+            v.view.qualified_name(),
+        )));
     }
     let at = req.as_of.unwrap_or_else(|| store.now());
     let t_read = req.as_of.unwrap_or(TOMBSTONE_TS - 1);
