@@ -1,4 +1,5 @@
-//! Aggregation reads (`latest`, `as_of`, bitemporal) checked against a
+//! Aggregation reads (`latest`, `as_of`, bitemporal, and training exports,
+//! also with `--as-known-at` and `--no-future-writes`) checked against a
 //! brute-force computation over the raw events, after random writes with
 //! out-of-order, late and rewritten events, deletes, flushes and reopens.
 //! Windows of 35 µs and 100 µs, one hopping (slide 20 µs), tiles of 10 µs,
@@ -8,11 +9,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use arrow_array::{
+    Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use proptest::prelude::*;
 use strata::aggregate::sketch::QUANTILE_ALPHA;
 use strata::catalog::defs;
 use strata::engine::{Clock, Options, SyncPolicy};
 use strata::format::schema::{KeyValue, Value};
+use strata::offline::export::{ExportRequest, KnownAt, Plan, export};
 use strata::store::{ReadOptions, RowWrite, Status, Store, StoreOptions};
 
 fn definitions(lateness: u32, policy: &str) -> String {
@@ -290,6 +296,73 @@ fn check(store: &Store, m: &Model, at: i64, known: Option<i64>, latest: bool) {
     }
 }
 
+/// Exports `stats:*` for every key at every time of `ts` and checks each
+/// cell against the model (a row with no event before it: all null).
+fn check_export(store: &Store, m: &Model, ts: &[i64], known_at: KnownAt) {
+    let rows: Vec<(i64, i64)> = (0..5)
+        .flat_map(|k| ts.iter().map(move |&t| (k, t)))
+        .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("user_id", DataType::Int64, true),
+        Field::new(
+            "event_timestamp",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            true,
+        ),
+    ]));
+    let table = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                rows.iter().map(|r| r.1),
+            )),
+        ],
+    )
+    .unwrap();
+    let mut req = ExportRequest::new("stats:*").unwrap();
+    req.known_at = known_at;
+    req.threads = 2;
+    let plan = Plan::new(store, &req, &schema).unwrap();
+    let out: Vec<RecordBatch> = export(store, &plan, std::iter::once(Ok(table)))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let batch = arrow_select::concat::concat_batches(&out[0].schema(), &out).unwrap();
+    for (i, &(key, t)) in rows.iter().enumerate() {
+        let known = match known_at {
+            KnownAt::Unbounded => None,
+            KnownAt::At(k) => Some(k),
+            KnownAt::EventTime => Some(t),
+        };
+        let any = m
+            .events
+            .keys()
+            .any(|(k, ts, c)| *k == key && *ts <= t && known.is_none_or(|kn| *c <= kn));
+        for (f, feature) in FEATURES.iter().enumerate() {
+            let col = batch.column(2 + f);
+            let got = if col.is_null(i) {
+                Value::Null
+            } else if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
+                Value::Int64(a.value(i))
+            } else if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
+                Value::Float64(a.value(i))
+            } else {
+                let a = col.as_any().downcast_ref::<StringArray>().unwrap();
+                Value::String(a.value(i).to_string())
+            };
+            let want = if any {
+                expected(m, key, t, known, *feature)
+            } else {
+                Value::Null
+            };
+            assert!(
+                close(feature.0, &got, &want),
+                "export {known_at:?} key {key} at {t} feature {f} {feature:?}: got {got:?}, want {want:?}"
+            );
+        }
+    }
+}
+
 fn run(ops: Vec<Op>, lateness: u32, correct: bool) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(AtomicI64::new(200));
@@ -356,11 +429,14 @@ fn run(ops: Vec<Op>, lateness: u32, correct: bool) {
                 store = open(dir.path(), &clock);
             }
             Op::Check(ts) => {
-                for t in ts {
+                for &t in &ts {
                     check(&store, &m, t, None, false);
                     check(&store, &m, t, Some(now - 3), false);
                 }
                 check(&store, &m, now, None, true);
+                for known in [KnownAt::Unbounded, KnownAt::At(now - 3), KnownAt::EventTime] {
+                    check_export(&store, &m, &ts, known);
+                }
             }
         }
     }

@@ -28,6 +28,7 @@
 //! matter (the store is read through its mmap'd segments). The batches of a
 //! group are joined on all cores at once.
 
+mod aggregate;
 mod csv_in;
 mod file;
 pub mod input;
@@ -188,6 +189,10 @@ impl Plan {
             for vp in &mut resolved.views {
                 vp.defaults = vp.view.defaults();
             }
+        }
+        let aggregations = store.aggregations();
+        for vp in &mut resolved.views {
+            vp.aggregation = aggregations.view(vp.view.id).cloned();
         }
         resolved.key_types().map_err(Error::Request)?;
         Plan::bind(resolved, req, input)

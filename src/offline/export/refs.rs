@@ -94,6 +94,8 @@ pub struct ViewPlan {
     /// For each schema field, what to write when there is no value (`None`:
     /// null); set by `--fill-defaults`.
     pub defaults: Vec<Option<crate::format::schema::Value>>,
+    /// Set for an aggregation view: its rows are computed per row's time.
+    pub aggregation: Option<std::sync::Arc<crate::aggregate::Resolved>>,
 }
 
 /// One output feature column.
@@ -173,6 +175,7 @@ pub fn resolve(cat: &Catalog, refs: &[FeatureRef], full_names: bool) -> Result<R
                     keys: cat.key_columns(view),
                     wanted: vec![None; schema.len()],
                     defaults: vec![None; schema.len()],
+                    aggregation: None,
                     schema,
                 });
                 views.len() - 1

@@ -228,6 +228,9 @@ fn partition(keys: &Keys, times: &[i64], threads: usize) -> Vec<Vec<u32>> {
 
 /// Answers every row of one view.
 fn lookup_view(spec: &JoinSpec, vp: &ViewPlan, keys: &Keys, times: &[i64]) -> Result<Found, Error> {
+    if let Some(r) = &vp.aggregation {
+        return aggregate_view(spec, r, keys, times);
+    }
     let parts = partition(keys, times, spec.threads);
     let results: Vec<Result<Part, Error>> = par_map(parts.len(), parts.len(), |p| {
         let mut part = Part {
@@ -267,6 +270,33 @@ fn lookup_view(spec: &JoinSpec, vp: &ViewPlan, keys: &Keys, times: &[i64]) -> Re
             };
         }
         found.hits += part.hits;
+        found.arenas.push(part.arena);
+    }
+    Ok(found)
+}
+
+/// Answers every row of an aggregation view: its windows at the row's time.
+fn aggregate_view(
+    spec: &JoinSpec,
+    r: &crate::aggregate::Resolved,
+    keys: &Keys,
+    times: &[i64],
+) -> Result<Found, Error> {
+    let parts = super::aggregate::answer(spec.engine, r, keys, times, spec.known_at, spec.threads)?;
+    let mut found = Found {
+        slots: vec![NO_SLOT; keys.len()],
+        arenas: Vec::with_capacity(parts.len()),
+        hits: 0,
+    };
+    for (a, part) in parts.into_iter().enumerate() {
+        for (row, off, len) in part.out {
+            found.slots[row as usize] = Slot {
+                arena: a as u32,
+                len,
+                off,
+            };
+            found.hits += 1;
+        }
         found.arenas.push(part.arena);
     }
     Ok(found)

@@ -147,6 +147,16 @@ pub fn snapshot(
     if req.from > req.to {
         return Err(Error::Request("--from is after --to".into()));
     }
+    if view.is_aggregation() {
+        return Err(Error::Request(format!(
+            "{} is an aggregation view: it has no stored versions to snapshot; snapshot its source {} (or export the aggregation at the times you need)",
+            view.qualified_name(),
+            view.metadata
+                .get("source")
+                .and_then(|s| s.as_str())
+                .unwrap_or("view")
+        )));
+    }
     let name = view.qualified_name();
     let fail = |path: &Path, e: std::io::Error| Error::Output {
         path: path.to_path_buf(),
