@@ -41,11 +41,11 @@ pub(crate) fn answer(
             if start >= keys.len() {
                 return Ok(a);
             }
-            for row in start..(start + CHUNK).min(keys.len()) {
+            let end = (start + CHUNK).min(keys.len());
+            for (row, &t) in times.iter().enumerate().take(end).skip(start) {
                 if !keys.is_valid(row) {
                     continue;
                 }
-                let t = times[row];
                 let known = match known_at {
                     KnownAt::Unbounded => None,
                     KnownAt::At(k) => Some(k),
