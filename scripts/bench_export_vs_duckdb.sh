@@ -114,7 +114,7 @@ PY
 s_times=(); d_times=()
 for i in $(seq "$RUNS"); do
     s=$(strata_run); d=$(duckdb_run)
-    echo "run $i: strata $s s, duckdb $d s"
+    echo "run $i: strata $s s, duckdb $d s (load average $(cut -d' ' -f1 /proc/loadavg))"
     s_times+=("$s"); d_times+=("$d")
 done
 cat "$OUT/strata.log"

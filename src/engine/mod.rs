@@ -25,6 +25,7 @@ mod open;
 mod read;
 mod readset;
 pub mod retire;
+pub mod scan;
 mod segment;
 mod wal;
 
@@ -368,6 +369,20 @@ impl Engine {
                 row,
             })
             .collect())
+    }
+
+    /// A merged sequential scan of `view`'s versions with entity keys in
+    /// `[from, to)`, in key order and newest first per key, skipping those
+    /// created after `known_at`; handed to `f`. See [`scan::ViewScan`].
+    pub fn scan_view<R>(
+        &self,
+        view: ViewId,
+        from: &[u8],
+        to: Option<&[u8]>,
+        known_at: Option<i64>,
+        f: impl FnOnce(&mut scan::ViewScan<'_>) -> R,
+    ) -> Result<R> {
+        scan::scan_view(&self.inner.current.load_full(), view, from, to, known_at, f)
     }
 
     /// The entity keys present in `view` (keys deleted since the last

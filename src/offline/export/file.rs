@@ -23,8 +23,9 @@ use super::{EntityTable, Error, ExportRequest, FileSink, InputFormat, OutputForm
 use crate::store::Store;
 
 /// Rows per Parquet row group of the output (fewer if a run is smaller:
-/// the writer buffers a row group).
-const ROW_GROUP_ROWS: usize = 1 << 20;
+/// the writer buffers a row group). About DuckDB's 122,880: row groups are
+/// encoded while the next rows are joined, and the last one is soon done.
+const ROW_GROUP_ROWS: usize = 1 << 17;
 
 /// The files of [`export_to_file`].
 #[derive(Debug, Clone)]
@@ -169,7 +170,9 @@ fn pipeline(
     written: &(dyn Fn(u64) + Sync),
 ) -> Result<(FileSink, Vec<u64>), Error> {
     let (in_tx, in_rx) = sync_channel::<Result<RecordBatch, Error>>(4);
-    let (out_tx, out_rx) = sync_channel::<RecordBatch>(4);
+    // Room for a row group: the joins go on while the writer encodes one.
+    let ahead = (ROW_GROUP_ROWS.min(plan.run_rows) / plan.batch_rows.max(1)).max(4);
+    let (out_tx, out_rx) = sync_channel::<RecordBatch>(ahead);
     let spec = plan.spec(store);
     // `move`: returning early drops `in_rx` and `out_tx`, which stops the
     // reader and the writer before the scope waits for them.

@@ -10,6 +10,8 @@
 //! A null `event_timestamp` is an error naming the row. A row with a null
 //! join key has no entity: its features are null.
 
+use std::borrow::Cow;
+
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Int64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
@@ -114,6 +116,57 @@ pub(crate) fn event_times(a: &dyn Array) -> Result<Vec<i64>, CellError> {
             Err(ColumnError::Type(why)) => return Err((0, why)),
         },
     })
+}
+
+/// [`event_times`], borrowing the column's values when they already are
+/// microseconds without nulls.
+pub(crate) fn event_times_ref(a: &dyn Array) -> Result<Cow<'_, [i64]>, CellError> {
+    if a.null_count() == 0 {
+        match a.data_type() {
+            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                return Ok(Cow::Borrowed(
+                    a.as_primitive::<TimestampMicrosecondType>().values(),
+                ));
+            }
+            DataType::Int64 => return Ok(Cow::Borrowed(a.as_primitive::<Int64Type>().values())),
+            _ => {}
+        }
+    }
+    event_times(a).map(Cow::Owned)
+}
+
+/// The keys of one view for the rows of a batch: one `Int64` column as it
+/// is (nothing to encode), else encoded.
+pub(crate) enum BatchKeys<'a> {
+    Int64(&'a Int64Array),
+    Encoded(Keys),
+}
+
+impl<'a> BatchKeys<'a> {
+    /// See [`Keys::encode`].
+    pub(crate) fn new(
+        cols: &[(&'a dyn Array, KeyType)],
+        rows: usize,
+    ) -> Result<BatchKeys<'a>, CellError> {
+        if let [(a, KeyType::Int64)] = cols
+            && a.data_type() == &DataType::Int64
+        {
+            return Ok(BatchKeys::Int64(a.as_primitive()));
+        }
+        Keys::encode(cols, rows).map(BatchKeys::Encoded)
+    }
+
+    /// The keys as [`Keys`].
+    pub(crate) fn into_keys(self) -> Keys {
+        match self {
+            BatchKeys::Int64(a) => Keys::Int(
+                a.iter()
+                    .map(|v| v.map(|v| u64::from_be_bytes(encode_int_key(v))))
+                    .collect(),
+            ),
+            BatchKeys::Encoded(k) => k,
+        }
+    }
 }
 
 /// One join-key column of a batch, for reading cell by cell.
@@ -283,8 +336,7 @@ impl Keys {
         }
     }
 
-    /// The encoded key of row `i` (empty for an `Int` key: use
-    /// [`Keys::with_key`]).
+    /// The encoded key of row `i` (empty for an `Int` key).
     pub(crate) fn bytes(&self, i: usize) -> &[u8] {
         match self {
             Keys::Int(_) => &[],

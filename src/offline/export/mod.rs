@@ -23,10 +23,11 @@
 //! join key (one pass over those columns), and the output's types.
 //!
 //! Memory is bounded by [`ExportRequest::memory_budget`]: rows are processed
-//! in batches whose size is derived from it, each a sorted run of lookups,
-//! with a bounded number of batches in flight; the history's size does not
-//! matter (the store is read through its mmap'd segments). The batches of a
-//! group are joined on all cores at once.
+//! in runs whose size is derived from it, each sorted by key and merged
+//! with sequential scans of the store ([`run`]), with a bounded number of
+//! batches in flight; the history's size does not matter (the store is read
+//! through its mmap'd segments). The batches of a run are joined on all
+//! cores at once.
 
 mod aggregate;
 mod csv_in;
@@ -40,6 +41,7 @@ mod rechunk;
 pub mod refs;
 mod run;
 pub mod snapshot;
+mod sort;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -389,11 +391,12 @@ impl Plan {
 const FIXED_MEMORY: usize = 32 << 20;
 
 /// Rows per run for a memory budget. A run in memory holds, per row, its
-/// input columns, its event time, per view its key, sort entry, answer
-/// slot and a copy of its version, and its output features; the writer
-/// holds a row group of output besides (at most a run). Measured peaks are
-/// about twice these live bytes (allocator slack, transient buffers of the
-/// reader and the store reads), so a run gets a third of the budget.
+/// input columns, its event time, per view its key, bucket, sort entry,
+/// and the record of its answer (a header and a copy of its version), and
+/// its output features; the writer holds a row group of output besides (at
+/// most a run). Measured peaks are about twice these live bytes (allocator
+/// slack, transient buffers of the reader and the store reads), so a run
+/// gets a third of the budget.
 fn run_rows(budget: usize, input: &Schema, r: &refs::Resolved) -> usize {
     let width = |dt: &arrow_schema::DataType| dt.primitive_width().unwrap_or(32) + 1;
     let input_bytes: usize = input.fields().iter().map(|f| width(f.data_type())).sum();
@@ -404,7 +407,7 @@ fn run_rows(budget: usize, input: &Schema, r: &refs::Resolved) -> usize {
         .map(|v| {
             let key = v.keys.len() * 12 + 8;
             let row = 2 + v.schema.len() * 9;
-            key + 24 + 16 + row
+            key + 2 + 24 + 8 + row
         })
         .sum();
     let per_row = 8 + join_bytes + input_bytes + output_bytes;
@@ -412,9 +415,11 @@ fn run_rows(budget: usize, input: &Schema, r: &refs::Resolved) -> usize {
 }
 
 /// Rows per batch inside a run: enough batches for every thread to decode
-/// several, at most 64 Ki rows.
+/// several, at most 16 Ki rows (a batch's answers are decoded into its
+/// columns in the order they were found, so its columns should fit in a
+/// core's cache).
 fn piece_rows(run_rows: usize, threads: usize) -> usize {
-    (run_rows / (threads * 4).max(1)).clamp(16, 1 << 16)
+    (run_rows / (threads * 4).max(1)).clamp(16, 1 << 14)
 }
 
 /// Counters of an export.

@@ -1,8 +1,10 @@
 //! Output files: Parquet, Arrow IPC (file format) or CSV.
 //!
 //! A file is written under a temporary name in the output's directory and
-//! renamed over the output only once complete, so a failed export leaves
-//! no partial file behind (and an existing output untouched).
+//! renamed over the output only once complete and synced, so a failed
+//! export leaves no partial file behind (and an existing output untouched).
+//! Its data is synced in the background as it is written (every 8 MiB),
+//! so that the final sync waits for little.
 //!
 //! - Parquet: Snappy-compressed; the columns of a row group are encoded in
 //!   parallel ([`super::parquet_out`]).
@@ -131,6 +133,55 @@ pub struct FileSink {
     tmp: tempfile::NamedTempFile,
     writer: Writer,
     rows: u64,
+    syncer: Option<Syncer>,
+}
+
+/// Bytes written between two background syncs of the output.
+const SYNC_EVERY: u64 = 8 << 20;
+
+/// A thread that syncs the output's data while it is written, so that the
+/// final sync only waits for the last bytes.
+struct Syncer {
+    wake: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+    /// The file's length at the last request.
+    requested: u64,
+}
+
+impl Syncer {
+    fn start(file: File) -> std::io::Result<Syncer> {
+        let (wake, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("strata-export-sync".into())
+            .spawn(move || {
+                for () in rx {
+                    file.sync_data()?;
+                }
+                Ok(())
+            })?;
+        Ok(Syncer {
+            wake,
+            thread,
+            requested: 0,
+        })
+    }
+
+    /// Asks for a sync if `len` bytes are written and a good deal more
+    /// than at the last request (a sync already asked for is not queued
+    /// twice).
+    fn written(&mut self, len: u64) {
+        if len >= self.requested + SYNC_EVERY && self.wake.try_send(()).is_ok() {
+            self.requested = len;
+        }
+    }
+
+    /// Stops the thread; its first failure, if any.
+    fn stop(self) -> std::io::Result<()> {
+        drop(self.wake);
+        self.thread
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
 }
 
 impl FileSink {
@@ -162,6 +213,11 @@ impl FileSink {
         let file = tmp
             .as_file()
             .try_clone()
+            .map_err(|e| failed(e.to_string()))?;
+        let syncer = tmp
+            .as_file()
+            .try_clone()
+            .and_then(Syncer::start)
             .map_err(|e| failed(e.to_string()))?;
         let buf = BufWriter::with_capacity(1 << 20, file);
         let writer = match format {
@@ -199,6 +255,7 @@ impl FileSink {
             tmp,
             writer,
             rows: 0,
+            syncer: Some(syncer),
         })
     }
 
@@ -226,6 +283,11 @@ impl FileSink {
             Writer::Csv(w) => write_csv(w, batch).map_err(failed)?,
         }
         self.rows += batch.num_rows() as u64;
+        if let Some(s) = &mut self.syncer
+            && let Ok(m) = self.tmp.as_file().metadata()
+        {
+            s.written(m.len());
+        }
         Ok(())
     }
 
@@ -235,7 +297,8 @@ impl FileSink {
     }
 
     /// Completes the file and moves it to the output path.
-    pub fn finish(self) -> Result<u64, Error> {
+    pub fn finish(mut self) -> Result<u64, Error> {
+        let synced = self.syncer.take().map_or(Ok(()), Syncer::stop);
         let out = self.out;
         let failed = |reason: String| Error::Output {
             path: out.clone(),
@@ -250,6 +313,7 @@ impl FileSink {
             Writer::Csv(w) => w.into_inner().map_err(|e| failed(e.to_string()))?,
         };
         let file = buf.into_inner().map_err(|e| failed(e.to_string()))?;
+        synced.map_err(|e| failed(e.to_string()))?;
         file.sync_all().map_err(|e| failed(e.to_string()))?;
         // A temporary file is private (0600); the output gets the usual 0644.
         #[cfg(unix)]
@@ -258,9 +322,18 @@ impl FileSink {
             file.set_permissions(std::fs::Permissions::from_mode(0o644))
                 .map_err(|e| failed(e.to_string()))?;
         }
+        // A file being replaced is released (its pages and blocks freed)
+        // when its last handle closes: hold one over the rename and close
+        // it in the background, instead of inside the rename.
+        let replaced = File::open(&out).ok();
         self.tmp
             .persist(&out)
             .map_err(|e| failed(format!("cannot move the finished file into place: {e}")))?;
+        if let Some(f) = replaced {
+            let _ = std::thread::Builder::new()
+                .name("strata-export-release".into())
+                .spawn(move || drop(f));
+        }
         Ok(self.rows)
     }
 }

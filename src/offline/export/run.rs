@@ -3,95 +3,62 @@
 //! A run is as many rows as the memory budget allows (the whole table when
 //! it fits), in batches. For each view:
 //!
-//! 1. every row's event time and encoded entity key are computed (batches
-//!    in parallel);
-//! 2. the rows with a key are split into one part per thread by key range
-//!    (splitters from a sample), and each part is sorted by `(key, time)`;
-//! 3. each thread walks its part key by key, in key order, so that
-//!    neighbouring reads touch neighbouring blocks of the store:
-//!    - a key with several rows in a view with a ttl is read once, with
-//!      [`Engine::history`] over `[earliest row − ttl, latest row]`: every
-//!      version any of its rows can be joined to;
-//!    - otherwise each row is read with [`Engine::as_of_with`], latest row
-//!      first, and a version found for a later row is reused for an earlier
-//!      one when it is also the answer there (its event time is not after
-//!      the earlier row's, and, per row for `--no-future-writes`, it was
-//!      created by then);
+//! 1. every row's event time and entity key are taken from its batch:
+//!    borrowed where the column already holds what the join compares (one
+//!    `Int64` key, microsecond times), else encoded (batches in parallel);
+//! 2. the rows with a key are sorted by `(key, time)` and split into a few
+//!    parts per thread by key range ([`super::sort`]): for `int64` keys each
+//!    batch finds its rows' buckets from sampled splitters and counts them,
+//!    the batches write their entries to their places in the parts (a
+//!    counting sort), and each part sorts its buckets one by one, each a
+//!    cache-sized slice of the key space;
+//! 3. the threads merge the parts, each with one sequential scan of its key
+//!    range of the store ([`engine::scan::ViewScan`]): a key's versions come
+//!    newest first and its rows are taken latest first, so each row's
+//!    answer (the greatest version with `event_ts <= t`, and, for
+//!    `--no-future-writes`, created by `t`) is found by moving two cursors
+//!    forward; keys far apart are reached by seeks. An answer within the
+//!    ttl is appended, with its row's place, to the part's record stream
+//!    of the row's batch: writes are sequential, never to a random place of
+//!    a large table;
+//! 4. every batch is decoded straight into its output columns (batches in
+//!    parallel): if every feature wanted of a view has a fixed width, the
+//!    batch's records are read in the order they were found and their
+//!    values scattered to their rows (a batch's columns fit in a core's
+//!    cache); else the records are indexed by row and decoded in row order.
+//!    The output batches are handed on in order.
 //!
-//!    a found version's bytes are copied once into the thread's arena;
-//! 4. every row is decoded in input order straight into Arrow builders
-//!    (batches in parallel) and the output batches are handed on in order.
-//!
-//! Memory: a history read holds the versions of one key in the window of
-//! its rows (at most its rows' time span plus the ttl).
+//! Memory per row and view: a sort entry and a bucket number, and for a row
+//! with an answer, a record (a header and a copy of its version).
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 
 use arrow_array::{ArrayRef, RecordBatch};
 
-use super::join::{FeatureBuilder, JoinSpec, within_ttl};
-use super::keys::{Keys, event_times};
+use super::join::{FeatureBuilder, FixedColumn, JoinSpec, all_fixed, decode_fixed_row, within_ttl};
+use super::keys::{BatchKeys, Keys, event_times_ref};
 use super::refs::ViewPlan;
+use super::sort::{Entry, KeyBytes, MEMTABLE_WALK, PARTS_PER_THREAD, par_map, sort_parts};
 use super::{EVENT_TIMESTAMP, Error, KnownAt};
 use crate::engine;
-use crate::format::key::TOMBSTONE_TS;
 use crate::format::row::decode_row_with;
 
-/// Where a row's version is: `arenas[arena][off..off + len]`.
-#[derive(Clone, Copy)]
-struct Slot {
-    arena: u32,
-    len: u32,
-    off: u64,
-}
+/// Bytes of a record's header: the row's place in its batch and the
+/// version's length, both `u32` LE.
+const RECORD_HEADER: usize = 8;
 
-const NO_SLOT: Slot = Slot {
-    arena: u32::MAX,
-    len: 0,
-    off: 0,
-};
-
-/// One view's answers for the rows of a run.
+/// One view's answers for the rows of a run: per part (thread), per batch
+/// of the run, the records `row in batch | len | version` of the rows of
+/// that batch the part answered, in key order.
 struct Found {
-    slots: Vec<Slot>,
-    arenas: Vec<Vec<u8>>,
+    streams: Vec<Vec<Vec<u8>>>,
     hits: u64,
 }
 
-/// A batch's event times and, per view, its encoded keys.
-type Encoded = (Vec<i64>, Vec<Keys>);
-
-/// Runs `f(i)` for `i` in `0..n` on `threads` threads; results in order.
-fn par_map<R: Send>(threads: usize, n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
-    if threads <= 1 || n <= 1 {
-        return (0..n).map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut parts: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads.min(n))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
-                            return out;
-                        }
-                        out.push((i, f(i)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    let mut all: Vec<(usize, R)> = parts.iter_mut().flat_map(std::mem::take).collect();
-    all.sort_unstable_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, r)| r).collect()
-}
+/// A batch's event times and, per view, its keys.
+type Encoded<'a> = (Cow<'a, [i64]>, Vec<BatchKeys<'a>>);
 
 /// Joins a run of batches (`first_row` is the 0-based table row of its
 /// first row); `emit` gets the output batches in order. Returns, per view,
@@ -109,14 +76,17 @@ pub(crate) fn join_run(
         n += b.num_rows();
     }
     starts.push(n);
+    if u32::try_from(n).is_err() {
+        return Err(Error::Internal(format!("a run of {n} rows is too long")));
+    }
     let bad = |b: usize, (i, reason): (usize, String), column: &str| Error::BadRow {
         row: first_row + starts[b] + i + 1,
         column: column.to_string(),
         reason,
     };
-    let encoded: Vec<Result<Encoded, Error>> = par_map(spec.threads, run.len(), |b| {
+    let encoded: Vec<Result<Encoded<'_>, Error>> = par_map(spec.threads, run.len(), |b| {
         let batch = &run[b];
-        let times = event_times(batch.column(spec.ts_col).as_ref())
+        let times = event_times_ref(batch.column(spec.ts_col).as_ref())
             .map_err(|e| bad(b, e, EVENT_TIMESTAMP))?;
         let mut keys = Vec::with_capacity(spec.views.len());
         for (vp, cols) in spec.views.iter().zip(spec.key_cols) {
@@ -125,7 +95,7 @@ pub(crate) fn join_run(
                 .zip(&vp.keys)
                 .map(|(&c, k)| (batch.column(c).as_ref(), k.ty))
                 .collect();
-            keys.push(Keys::encode(&arrays, batch.num_rows()).map_err(|e| {
+            keys.push(BatchKeys::new(&arrays, batch.num_rows()).map_err(|e| {
                 // Name the column that fails on its own.
                 let col = arrays
                     .iter()
@@ -137,274 +107,237 @@ pub(crate) fn join_run(
         }
         Ok((times, keys))
     });
-    let mut times = Vec::with_capacity(n);
-    let mut per_view: Vec<Vec<Keys>> = (0..spec.views.len()).map(|_| Vec::new()).collect();
+    let mut times = Vec::with_capacity(run.len());
+    let mut per_view: Vec<Vec<BatchKeys>> = (0..spec.views.len()).map(|_| Vec::new()).collect();
     for r in encoded {
         let (t, keys) = r?;
-        times.extend(t);
+        times.push(t);
         for (v, k) in per_view.iter_mut().zip(keys) {
             v.push(k);
         }
     }
     let mut found = Vec::with_capacity(spec.views.len());
     for (vp, keys) in spec.views.iter().zip(per_view) {
-        let keys = Keys::concat(keys);
-        found.push(lookup_view(spec, vp, &keys, &times)?);
+        found.push(lookup_view(spec, vp, keys, &times, &starts)?);
     }
     drop(times);
     decode_all(spec, run, &starts, &found, emit)?;
     Ok(found.iter().map(|f| f.hits).collect())
 }
 
-/// Splits the rows with a key into one part per thread by key range, each
-/// sorted by `(key, time, row)`. Splitters come from a sample of the keys;
-/// the rows are bucketed by slices in parallel and each part gathers and
-/// sorts its buckets in parallel.
-fn partition(keys: &Keys, times: &[i64], threads: usize) -> Vec<Vec<u32>> {
-    let n = keys.len();
-    let parts = if n < 64 { 1 } else { threads.max(1) };
-    let step = (n / 1024).max(1);
-    let slices = |bucket: &(dyn Fn(usize) -> usize + Sync)| -> Vec<Vec<Vec<u32>>> {
-        let per = n.div_ceil(parts).max(1);
-        par_map(parts, parts, |c| {
-            let mut b = vec![Vec::with_capacity(per / parts + 16); parts];
-            for i in (c * per..((c + 1) * per).min(n)).filter(|&i| keys.is_valid(i)) {
-                b[bucket(i)].push(i as u32);
-            }
-            b
-        })
-    };
-    let gather = |buckets: &[Vec<Vec<u32>>], p: usize| -> Vec<u32> {
-        let mut v = Vec::with_capacity(buckets.iter().map(|b| b[p].len()).sum());
-        for b in buckets {
-            v.extend_from_slice(&b[p]);
-        }
-        v
-    };
-    match keys {
-        Keys::Int(k) => {
-            let key = |i: usize| k[i].unwrap_or(0);
-            let mut sample: Vec<u64> = (0..n)
-                .step_by(step)
-                .filter(|&i| keys.is_valid(i))
-                .map(key)
-                .collect();
-            sample.sort_unstable();
-            let splitters: Vec<u64> = (1..parts)
-                .filter_map(|p| sample.get(p * sample.len() / parts).copied())
-                .collect();
-            let buckets = slices(&|i| splitters.partition_point(|s| *s <= key(i)));
-            par_map(parts, parts, |p| {
-                let mut v: Vec<(u64, i64, u32)> = gather(&buckets, p)
-                    .into_iter()
-                    .map(|i| (key(i as usize), times[i as usize], i))
-                    .collect();
-                v.sort_unstable();
-                v.into_iter().map(|(_, _, i)| i).collect()
-            })
-        }
-        Keys::Bytes { .. } => {
-            let mut sample: Vec<usize> =
-                (0..n).step_by(step).filter(|&i| keys.is_valid(i)).collect();
-            sample.sort_unstable_by(|&a, &b| keys.bytes(a).cmp(keys.bytes(b)));
-            let splitters: Vec<&[u8]> = (1..parts)
-                .filter_map(|p| sample.get(p * sample.len() / parts).map(|&i| keys.bytes(i)))
-                .collect();
-            let buckets = slices(&|i| splitters.partition_point(|s| *s <= keys.bytes(i)));
-            par_map(parts, parts, |p| {
-                let mut v = gather(&buckets, p);
-                v.sort_unstable_by(|&a, &b| {
-                    let (a, b) = (a as usize, b as usize);
-                    keys.bytes(a)
-                        .cmp(keys.bytes(b))
-                        .then(times[a].cmp(&times[b]))
-                        .then(a.cmp(&b))
-                });
-                v
-            })
-        }
-    }
-}
-
 /// Answers every row of one view.
-fn lookup_view(spec: &JoinSpec, vp: &ViewPlan, keys: &Keys, times: &[i64]) -> Result<Found, Error> {
+fn lookup_view(
+    spec: &JoinSpec,
+    vp: &ViewPlan,
+    keys: Vec<BatchKeys>,
+    times: &[Cow<[i64]>],
+    starts: &[usize],
+) -> Result<Found, Error> {
     if let Some(r) = &vp.aggregation {
-        return aggregate_view(spec, r, keys, times);
+        return aggregate_view(spec, r, keys, times, starts);
     }
-    let parts = partition(keys, times, spec.threads);
-    let results: Vec<Result<Part, Error>> = par_map(parts.len(), parts.len(), |p| {
+    let per_thread = if spec.engine.stats().memtable_bytes > MEMTABLE_WALK {
+        1
+    } else {
+        PARTS_PER_THREAD
+    };
+    let (sorted, byte_keys) = sort_parts(keys, times, starts, spec.threads, per_thread);
+    let parts: Vec<&[Entry]> = sorted.iter().map(Vec::as_slice).collect();
+    let byte_keys = byte_keys.as_ref();
+    let key_of = |e: &Entry| match byte_keys {
+        None => KeyBytes::Int(e.key.to_be_bytes()),
+        Some(k) => KeyBytes::Bytes(k.bytes(starts[e.batch as usize] + e.row as usize)),
+    };
+    let known = match spec.known_at {
+        KnownAt::At(k) => Some(k),
+        KnownAt::Unbounded | KnownAt::EventTime => None,
+    };
+    let batches = starts.len() - 1;
+    let results: Vec<Result<Answers, Error>> = par_map(spec.threads, parts.len(), |p| {
+        let rows = parts[p];
+        let Some(first) = rows.first() else {
+            return Ok(Answers::default());
+        };
+        // Up to the next part's first key.
+        let next = parts[p + 1..].iter().find_map(|r| r.first()).map(key_of);
+        let mut counts = vec![0u32; batches];
+        for e in rows {
+            counts[e.batch as usize] += 1;
+        }
         let mut part = Part {
             spec,
             vp,
-            keys,
-            times,
-            arena: Vec::new(),
-            out: Vec::with_capacity(parts[p].len()),
+            keys: byte_keys,
+            starts,
+            streams: (0..batches).map(|_| Vec::new()).collect(),
+            counts,
             hits: 0,
         };
-        let rows = &parts[p];
-        let mut i = 0;
-        while i < rows.len() {
-            let first = rows[i] as usize;
-            let mut j = i + 1;
-            while j < rows.len() && keys.same(first, rows[j] as usize) {
-                j += 1;
-            }
-            part.answer(&rows[i..j])?;
-            i = j;
-        }
-        Ok(part)
+        spec.engine.scan_view(
+            vp.view.id,
+            key_of(first).bytes(),
+            next.as_ref().map(KeyBytes::bytes),
+            known,
+            |scan| part.merge(scan, rows),
+        )??;
+        Ok(Answers {
+            streams: part.streams,
+            hits: part.hits,
+        })
     });
     let mut found = Found {
-        slots: vec![NO_SLOT; keys.len()],
-        arenas: Vec::with_capacity(results.len()),
+        streams: Vec::with_capacity(results.len()),
         hits: 0,
     };
-    for (a, r) in results.into_iter().enumerate() {
-        let part = r?;
-        for (row, off, len) in part.out {
-            found.slots[row as usize] = Slot {
-                arena: a as u32,
-                len,
-                off,
-            };
-        }
-        found.hits += part.hits;
-        found.arenas.push(part.arena);
+    for r in results {
+        let a = r?;
+        found.streams.push(a.streams);
+        found.hits += a.hits;
     }
     Ok(found)
 }
 
-/// Answers every row of an aggregation view: its windows at the row's time.
+/// Answers every row of an aggregation view: its windows at the row's time
+/// ([`super::aggregate`]), as records like any view's versions.
 fn aggregate_view(
     spec: &JoinSpec,
     r: &crate::aggregate::Resolved,
-    keys: &Keys,
-    times: &[i64],
+    keys: Vec<BatchKeys>,
+    times: &[Cow<[i64]>],
+    starts: &[usize],
 ) -> Result<Found, Error> {
-    let parts = super::aggregate::answer(spec.engine, r, keys, times, spec.known_at, spec.threads)?;
+    let keys = Keys::concat(keys.into_iter().map(BatchKeys::into_keys).collect());
+    let all: Vec<i64> = times.iter().flat_map(|t| t.iter().copied()).collect();
+    let parts = super::aggregate::answer(spec.engine, r, &keys, &all, spec.known_at, spec.threads)?;
+    let batches = starts.len() - 1;
     let mut found = Found {
-        slots: vec![NO_SLOT; keys.len()],
-        arenas: Vec::with_capacity(parts.len()),
+        streams: Vec::with_capacity(parts.len()),
         hits: 0,
     };
-    for (a, part) in parts.into_iter().enumerate() {
+    for part in parts {
+        let mut streams: Vec<Vec<u8>> = (0..batches).map(|_| Vec::new()).collect();
         for (row, off, len) in part.out {
-            found.slots[row as usize] = Slot {
-                arena: a as u32,
-                len,
-                off,
-            };
+            let row = row as usize;
+            let b = starts.partition_point(|s| *s <= row) - 1;
+            let (off, len) = (off as usize, len as usize);
+            let bytes = part
+                .arena
+                .get(off..off + len)
+                .ok_or_else(|| Error::Internal("an aggregate went astray".into()))?;
+            let s = &mut streams[b];
+            s.extend_from_slice(&((row - starts[b]) as u32).to_le_bytes());
+            s.extend_from_slice(&(len as u32).to_le_bytes());
+            s.extend_from_slice(bytes);
             found.hits += 1;
         }
-        found.arenas.push(part.arena);
+        found.streams.push(streams);
     }
     Ok(found)
 }
 
-/// One thread's share of a view's lookups.
+/// What a part found: per batch, the records of its rows answered; and
+/// how many.
+#[derive(Default)]
+struct Answers {
+    streams: Vec<Vec<u8>>,
+    hits: u64,
+}
+
+/// One thread's share of a view's rows.
 struct Part<'a> {
     spec: &'a JoinSpec<'a>,
     vp: &'a ViewPlan,
-    keys: &'a Keys,
-    times: &'a [i64],
-    arena: Vec<u8>,
-    /// `(row, offset, length)` of each row that got a version.
-    out: Vec<(u32, u64, u32)>,
+    /// The run's keys, by row of the run, unless they are `int64`.
+    keys: Option<&'a Keys>,
+    starts: &'a [usize],
+    /// Per batch, the records of its rows answered here.
+    streams: Vec<Vec<u8>>,
+    /// Per batch, its rows in this part.
+    counts: Vec<u32>,
     hits: u64,
 }
 
 impl Part<'_> {
-    fn known(&self, t: i64) -> Option<i64> {
-        match self.spec.known_at {
-            KnownAt::Unbounded => None,
-            KnownAt::At(k) => Some(k),
-            KnownAt::EventTime => Some(t),
-        }
-    }
-
-    fn copy(&mut self, row: &[u8]) -> (u64, u32) {
-        let off = self.arena.len() as u64;
-        self.arena.extend_from_slice(row);
-        (off, row.len() as u32)
-    }
-    /// Answers the rows of one key, sorted by time.
-    fn answer(&mut self, rows: &[u32]) -> Result<(), Error> {
+    /// Answers `rows` (sorted by key and time) from `scan`, which starts at
+    /// or before their first key.
+    fn merge(
+        &mut self,
+        scan: &mut engine::scan::ViewScan<'_>,
+        rows: &[Entry],
+    ) -> Result<(), Error> {
         let ttl = self.vp.view.ttl_micros;
-        if ttl > 0 && rows.len() >= 2 {
-            return self.answer_from_history(rows, ttl);
-        }
-        // Latest row first; `prev` is the last read's answer, if any read.
-        let mut prev: Option<Option<(i64, i64, u64, u32)>> = None;
-        let view = self.vp.view.id;
-        for &row in rows.iter().rev() {
-            let t = self.times[row as usize];
-            let known = self.known(t);
-            let reusable = match prev {
-                Some(None) => true,
-                Some(Some((e, c, _, _))) => e <= t && known.is_none_or(|k| c <= k),
-                None => false,
+        let per_row = self.spec.known_at == KnownAt::EventTime;
+        let global = |e: &Entry| self.starts[e.batch as usize] + e.row as usize;
+        let mut i = 0;
+        while i < rows.len() {
+            let first = rows[i];
+            let mut j = i + 1;
+            let key = match self.keys {
+                None => {
+                    while j < rows.len() && rows[j].key == first.key {
+                        j += 1;
+                    }
+                    KeyBytes::Int(first.key.to_be_bytes())
+                }
+                Some(keys) => {
+                    let g = global(&first);
+                    while j < rows.len() && keys.same(g, global(&rows[j])) {
+                        j += 1;
+                    }
+                    KeyBytes::Bytes(keys.bytes(g))
+                }
             };
-            if !reusable {
-                let (keys, engine, arena) = (self.keys, self.spec.engine, &mut self.arena);
-                let found = keys.with_key(row as usize, |key| {
-                    engine.as_of_with(view, key, t.min(TOMBSTONE_TS - 1), known, |f| {
-                        f.map(|(e, c, r)| {
-                            let off = arena.len() as u64;
-                            arena.extend_from_slice(r);
-                            (e, c, off, r.len() as u32)
-                        })
-                    })
-                })?;
-                prev = Some(found);
+            let key = key.bytes();
+            if !scan.seek(key)? {
+                return Ok(());
             }
-            if let Some(Some((e, _, off, len))) = prev
-                && within_ttl(ttl, e, t)
-            {
-                self.out.push((row, off, len));
-                self.hits += 1;
+            let int = self.keys.is_none();
+            let here = |scan: &engine::scan::ViewScan<'_>| {
+                let k = scan.entity_key();
+                if int {
+                    <[u8; 8]>::try_from(k).is_ok_and(|k| u64::from_be_bytes(k) == first.key)
+                } else {
+                    k == key
+                }
+            };
+            // The key's versions newest first against its rows latest first.
+            let mut r = j;
+            while r > i && here(scan) {
+                let row = rows[r - 1];
+                let (e, c) = (scan.event_ts(), scan.created_ts());
+                if e > row.t || (per_row && c > row.t) {
+                    scan.advance()?;
+                    continue;
+                }
+                if within_ttl(ttl, e, row.t) {
+                    self.record(&row, scan)?;
+                }
+                r -= 1;
             }
+            i = j;
         }
         Ok(())
     }
 
-    /// One history read for several rows of a key (ttl > 0).
-    fn answer_from_history(&mut self, rows: &[u32], ttl: i64) -> Result<(), Error> {
-        let t_min = self.times[rows[0] as usize];
-        let t_max = self.times[rows[rows.len() - 1] as usize];
-        let from = t_min.saturating_sub(ttl);
-        let to = t_max.min(TOMBSTONE_TS - 1);
-        let known = self.known(t_max);
-        let (view, keys) = (self.vp.view.id, self.keys);
-        // Newest first: by event time, then created time, descending.
-        let versions = keys.with_key(rows[0] as usize, |key| {
-            self.spec.engine.history(view, key, from, to, known)
-        })?;
-        let mut copied: Vec<Option<(u64, u32)>> = vec![None; versions.len()];
-        let per_row = self.spec.known_at == KnownAt::EventTime;
-        for &row in rows {
-            let t = self.times[row as usize];
-            let mut i = versions.partition_point(|v| v.event_ts > t);
-            if per_row {
-                while i < versions.len() && versions[i].created_ts > t {
-                    i += 1;
-                }
-            }
-            let Some(v) = versions.get(i) else { continue };
-            if !within_ttl(ttl, v.event_ts, t) {
-                continue;
-            }
-            let (off, len) = match copied[i] {
-                Some(s) => s,
-                None => {
-                    let s = self.copy(&v.row);
-                    copied[i] = Some(s);
-                    s
-                }
-            };
-            self.out.push((row, off, len));
-            self.hits += 1;
+    /// Appends row `e`'s answer, the scan's current version, to its batch's
+    /// stream.
+    #[inline]
+    fn record(&mut self, e: &Entry, scan: &engine::scan::ViewScan<'_>) -> Result<(), Error> {
+        let v = scan
+            .current()?
+            .ok_or_else(|| Error::Internal("a scan lost its version".into()))?;
+        let len = u32::try_from(v.row.len())
+            .map_err(|_| Error::Internal("a row longer than 4 GiB".into()))?;
+        let b = e.batch as usize;
+        let s = &mut self.streams[b];
+        if s.capacity() == 0 {
+            // Room for every row of the batch here, if alike.
+            s.reserve(self.counts[b] as usize * (RECORD_HEADER + v.row.len()));
         }
+        s.extend_from_slice(&e.row.to_le_bytes());
+        s.extend_from_slice(&len.to_le_bytes());
+        s.extend_from_slice(v.row);
+        self.hits += 1;
         Ok(())
     }
 }
@@ -420,17 +353,20 @@ fn decode_all(
 ) -> Result<(), Error> {
     let decode = |b: usize| -> Result<RecordBatch, Error> {
         let batch = &run[b];
-        let rows = starts[b]..starts[b + 1];
-        let mut builders: Vec<FeatureBuilder> = spec
-            .outputs
-            .iter()
-            .map(|o| FeatureBuilder::new(o.ty, rows.len()))
-            .collect();
+        let rows = starts[b + 1] - starts[b];
+        let mut out: Vec<Option<Column>> = spec.outputs.iter().map(|_| None).collect();
+        let mut index = Vec::new();
         for (vp, f) in spec.views.iter().zip(found) {
-            decode_view(vp, f, rows.clone(), &mut builders)?;
+            decode_view(vp, f, b, rows, &mut index, &mut out)?;
         }
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-        columns.extend(builders.into_iter().map(FeatureBuilder::finish));
+        for c in out {
+            columns.push(match c {
+                Some(Column::Fixed(c)) => c.finish(),
+                Some(Column::Built(b)) => b.finish(),
+                None => return Err(Error::Internal("an output column was not filled".into())),
+            });
+        }
         RecordBatch::try_new(spec.schema.clone(), columns)
             .map_err(|e| Error::Internal(format!("assembling an output batch: {e}")))
     };
@@ -473,47 +409,163 @@ fn decode_all(
     })
 }
 
-/// Decodes one view's versions (or nulls) for `rows` into its builders.
+/// An output feature column of a batch being filled.
+enum Column {
+    /// Filled in the order the answers come (fixed-width types).
+    Fixed(FixedColumn),
+    /// Filled row by row.
+    Built(FeatureBuilder),
+}
+
+/// Decodes one view's versions (or nulls, or defaults) for the `rows` rows
+/// of batch `b` into its output columns. If every feature wanted of the
+/// view has a fixed width, each part's records are decoded in the order
+/// they were found (sequential reads) and scattered to their rows; else
+/// the records are indexed by row (`index` is scratch space) and decoded
+/// row by row.
 fn decode_view(
     vp: &ViewPlan,
     found: &Found,
-    rows: std::ops::Range<usize>,
-    builders: &mut [FeatureBuilder],
+    b: usize,
+    rows: usize,
+    index: &mut Vec<u64>,
+    out: &mut [Option<Column>],
 ) -> Result<(), Error> {
     let corrupt = |e| Error::Engine(engine::Error::corrupt_row(vp.view.id, e));
-    for r in rows {
-        let s = found.slots[r];
-        if s.arena == NO_SLOT.arena {
-            for (f, o) in vp.wanted.iter().enumerate() {
-                let Some(o) = o else { continue };
-                match vp.defaults.get(f).cloned().flatten() {
+    let lost = || Error::Internal("a joined version went astray".into());
+    let mistyped = |f: usize| {
+        Error::Internal(format!(
+            "field {f} of a row of view {} does not decode as {}",
+            vp.view.qualified_name(),
+            vp.schema[f]
+        ))
+    };
+    let records = found.streams.iter().filter_map(|s| s.get(b));
+    let fixed: Option<Vec<Option<FixedColumn>>> = vp
+        .wanted
+        .iter()
+        .zip(&vp.schema)
+        .map(|(o, ty)| match o {
+            None => Some(None),
+            Some(_) => FixedColumn::new(*ty, rows).map(Some),
+        })
+        .collect();
+    if let Some(mut cols) = fixed {
+        let fill = vp.defaults.iter().any(Option::is_some);
+        let all_fixed = all_fixed(&vp.schema);
+        let mut answered = vec![0u64; if fill { rows.div_ceil(64) } else { 0 }];
+        for s in records {
+            let mut at = 0;
+            while at < s.len() {
+                let (row, len) = record_header(s, at).ok_or_else(lost)?;
+                let bytes = s
+                    .get(at + RECORD_HEADER..at + RECORD_HEADER + len)
+                    .ok_or_else(lost)?;
+                if row >= rows {
+                    return Err(lost());
+                }
+                if all_fixed {
+                    decode_fixed_row(&vp.schema, bytes, row, &mut cols).map_err(corrupt)?;
+                } else {
+                    let mut bad = None;
+                    decode_row_with(&vp.schema, bytes, |f, v| {
+                        if let Some(c) = &mut cols[f]
+                            && !c.set(row, v)
+                        {
+                            bad.get_or_insert(f);
+                        }
+                    })
+                    .map_err(corrupt)?;
+                    if let Some(f) = bad {
+                        return Err(mistyped(f));
+                    }
+                }
+                if let Some(w) = answered.get_mut(row / 64) {
+                    *w |= 1 << (row % 64);
+                }
+                at += RECORD_HEADER + len;
+            }
+        }
+        if fill {
+            for row in (0..rows).filter(|r| answered[r / 64] & (1 << (r % 64)) == 0) {
+                for (c, d) in cols.iter_mut().zip(&vp.defaults) {
+                    if let (Some(c), Some(d)) = (c, d) {
+                        c.set(row, d.clone());
+                    }
+                }
+            }
+        }
+        for (c, o) in cols.into_iter().zip(&vp.wanted) {
+            if let (Some(c), Some(o)) = (c, o) {
+                out[*o] = Some(Column::Fixed(c));
+            }
+        }
+        return Ok(());
+    }
+    // Where each row's record is: `part << 48 | offset + 1`, 0 for none.
+    index.clear();
+    index.resize(rows, 0);
+    for (p, streams) in found.streams.iter().enumerate() {
+        let Some(s) = streams.get(b) else { continue };
+        let mut at = 0;
+        while at < s.len() {
+            let (row, len) = record_header(s, at).ok_or_else(lost)?;
+            *index.get_mut(row).ok_or_else(lost)? = ((p as u64) << 48) | (at as u64 + 1);
+            at += RECORD_HEADER + len;
+        }
+    }
+    let mut builders: Vec<Option<FeatureBuilder>> = vp
+        .wanted
+        .iter()
+        .zip(&vp.schema)
+        .map(|(o, ty)| o.map(|_| FeatureBuilder::new(*ty, rows)))
+        .collect();
+    for &slot in index.iter() {
+        if slot == 0 {
+            for (f, b) in builders.iter_mut().enumerate() {
+                let Some(b) = b else { continue };
+                match vp.defaults.get(f).and_then(Option::as_ref) {
                     // Defaults were type-checked when the definitions were applied.
                     Some(d) => {
-                        builders[*o].push(d);
+                        b.push(d.clone());
                     }
-                    None => builders[*o].push_null(),
+                    None => b.push_null(),
                 }
             }
             continue;
         }
-        let arena = &found.arenas[s.arena as usize];
-        let bytes = &arena[s.off as usize..s.off as usize + s.len as usize];
+        let s = &found.streams[(slot >> 48) as usize][b];
+        let at = ((slot & ((1 << 48) - 1)) - 1) as usize;
+        let (_, len) = record_header(s, at).ok_or_else(lost)?;
+        let bytes = s
+            .get(at + RECORD_HEADER..at + RECORD_HEADER + len)
+            .ok_or_else(lost)?;
         let mut bad = None;
         decode_row_with(&vp.schema, bytes, |f, v| {
-            if let Some(o) = vp.wanted[f]
-                && !builders[o].push(v)
+            if let Some(b) = &mut builders[f]
+                && !b.push(v)
             {
                 bad.get_or_insert(f);
             }
         })
         .map_err(corrupt)?;
         if let Some(f) = bad {
-            return Err(Error::Internal(format!(
-                "field {f} of a row of view {} does not decode as {}",
-                vp.view.qualified_name(),
-                vp.schema[f]
-            )));
+            return Err(mistyped(f));
+        }
+    }
+    for (bl, o) in builders.into_iter().zip(&vp.wanted) {
+        if let (Some(bl), Some(o)) = (bl, o) {
+            out[*o] = Some(Column::Built(bl));
         }
     }
     Ok(())
+}
+
+/// The row (in its batch) and version length of the record at `at`.
+#[inline]
+fn record_header(s: &[u8], at: usize) -> Option<(usize, usize)> {
+    let h = s.get(at..at + RECORD_HEADER)?;
+    let row = u32::from_le_bytes(h[..4].try_into().ok()?);
+    let len = u32::from_le_bytes(h[4..].try_into().ok()?);
+    Some((row as usize, len as usize))
 }

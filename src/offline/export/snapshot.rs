@@ -14,6 +14,10 @@
 //! renamed to `view=NAME` once complete; an existing `view=NAME` is an
 //! error (readers would mix old and new parts).
 //!
+//! Each thread reads its range of keys with one sequential scan of the
+//! store ([`crate::engine::Engine::scan_view`]), which applies deletes,
+//! rewrites and `known_at` as a `history` read would.
+//!
 //! Memory: keys are split across threads; each buffers rows per date and
 //! writes the largest buffers as new parts when its share of the budget is
 //! used, so a long history spread over many dates makes more, smaller
@@ -35,6 +39,7 @@ use parquet::file::properties::WriterProperties;
 use super::Error;
 use super::join::{FeatureBuilder, arrow_type};
 use crate::catalog::FeatureView;
+use crate::engine::scan::ViewScan;
 use crate::format::key::decode_entity_key;
 use crate::format::row::decode_row_with;
 use crate::format::schema::{KeyType, KeyValue};
@@ -208,10 +213,16 @@ pub fn snapshot(
         progress,
     };
     let per = keys.len().div_ceil(threads).max(1);
+    let chunks: Vec<&[Vec<u8>]> = keys.chunks(per).collect();
     let results: Vec<Result<(), Error>> = std::thread::scope(|s| {
-        let handles: Vec<_> = keys
-            .chunks(per)
-            .map(|chunk| s.spawn(|| shared.run(chunk)))
+        let handles: Vec<_> = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, chunk)| {
+                let next = chunks.get(i + 1).and_then(|c| c.first()).map(Vec::as_slice);
+                let shared = &shared;
+                s.spawn(move || shared.run(chunk, next))
+            })
             .collect();
         handles
             .into_iter()
@@ -301,25 +312,51 @@ impl Shared<'_> {
         }
     }
 
-    fn run(&self, keys: &[Vec<u8>]) -> Result<(), Error> {
+    /// Writes the versions of `keys` (sorted), read with one scan that
+    /// ends before `next`.
+    fn run(&self, keys: &[Vec<u8>], next: Option<&[u8]>) -> Result<(), Error> {
+        let Some(first) = keys.first() else {
+            return Ok(());
+        };
+        self.store
+            .engine()
+            .scan_view(self.view.id, first, next, self.req.known_at, |scan| {
+                self.walk(scan, keys)
+            })?
+    }
+
+    fn walk(&self, scan: &mut ViewScan<'_>, keys: &[Vec<u8>]) -> Result<(), Error> {
         let schema = self.view.schema();
         let mut bufs: HashMap<i64, DayBuf> = HashMap::new();
         let mut buffered = 0usize;
         let mut since = 0u64;
+        // One key's versions in the time range, newest first: times and
+        // where the row is in `rows`.
+        let mut versions: Vec<(i64, i64, usize, usize)> = Vec::new();
+        let mut rows: Vec<u8> = Vec::new();
         for (n, k) in keys.iter().enumerate() {
-            let versions = self.store.engine().history(
-                self.view.id,
-                k,
-                self.req.from,
-                self.req.to,
-                self.req.known_at,
-            )?;
+            versions.clear();
+            rows.clear();
+            let mut more = scan.seek(k)?;
+            while more && scan.entity_key() == k.as_slice() {
+                let (e, c) = (scan.event_ts(), scan.created_ts());
+                if e < self.req.from {
+                    break; // the rest are older
+                }
+                if e <= self.req.to
+                    && let Some(v) = scan.current()?
+                {
+                    versions.push((e, c, rows.len(), v.row.len()));
+                    rows.extend_from_slice(v.row);
+                }
+                more = scan.advance()?;
+            }
             if !versions.is_empty() {
                 let key = decode_entity_key(self.key_types, k).map_err(|e| {
                     Error::Engine(crate::engine::Error::corrupt_row(self.view.id, e))
                 })?;
-                for v in versions.iter().rev() {
-                    let day = v.event_ts.div_euclid(DAY);
+                for &(event_ts, created_ts, at, len) in versions.iter().rev() {
+                    let day = event_ts.div_euclid(DAY);
                     let buf = bufs.entry(day).or_insert_with(|| self.new_buf());
                     for (b, kv) in buf.keys.iter_mut().zip(&key) {
                         match (b, kv) {
@@ -329,10 +366,10 @@ impl Shared<'_> {
                             (KeyBuilder::Str(b), _) => b.append_null(),
                         }
                     }
-                    buf.event.append_value(v.event_ts);
-                    buf.created.append_value(v.created_ts);
+                    buf.event.append_value(event_ts);
+                    buf.created.append_value(created_ts);
                     let mut bad = false;
-                    decode_row_with(&schema, &v.row, |f, val| {
+                    decode_row_with(&schema, &rows[at..at + len], |f, val| {
                         bad |= !buf.features[f].push(val);
                     })
                     .map_err(|e| {
