@@ -362,7 +362,9 @@ pub fn validate(defs: &Definitions) -> Result<(), String> {
 /// Type checks of the metadata fields Strata knows.
 fn check_metadata(what: &str, m: &toml::Table) -> Result<(), String> {
     if !m.contains_key(super::aggregation::AGGREGATIONS)
-        && let Some(k) = super::aggregation::KEYS.iter().find(|k| m.contains_key(**k))
+        && let Some(k) = super::aggregation::KEYS
+            .iter()
+            .find(|k| m.contains_key(**k))
     {
         return Err(format!(
             "{what}: {k} applies only to aggregation views (views with aggregations = [...])"

@@ -150,7 +150,10 @@ fn demo_runs() {
         "history shows the backfill: {out}"
     );
     assert!(out.contains("strata export"), "{out}");
-    assert!(out.contains("count_1d       12"), "aggregation window: {out}");
+    assert!(
+        out.contains("count_1d       12"),
+        "aggregation window: {out}"
+    );
     assert!(out.contains("1 refused"), "late event: {out}");
     // The store it leaves is usable.
     let j = json(&ok(
