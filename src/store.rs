@@ -272,10 +272,18 @@ impl Store {
     /// many were refused.
     pub fn write(&self, view: &str, rows: &[RowWrite]) -> Result<WriteSummary> {
         let (cat, v) = self.resolve(view)?;
+        if v.is_aggregation() {
+            return Err(Error::Computed(v.qualified_name()));
+        }
         let schema = v.schema();
         let now = self.now();
-        let mut events = Vec::with_capacity(rows.len());
-        let mut ek = Vec::new();
+        // A view no aggregation reads is written straight from the encoding
+        // buffers; a source of aggregations goes through `write_events`.
+        let shared = self.tile_lock.read();
+        let plain = self.aggregations().over(v.id).is_empty();
+        let mut batch = WriteBatch::default();
+        let mut events = Vec::new();
+        let (mut ek, mut row) = (Vec::new(), Vec::new());
         for (i, r) in rows.iter().enumerate() {
             let bad = |reason: String| Error::BadRow {
                 view: v.qualified_name(),
@@ -284,18 +292,31 @@ impl Store {
             };
             self.encode_key(&cat, &v, &r.key, &mut ek)
                 .map_err(|e| bad(e.to_string()))?;
-            let mut row = Vec::new();
             row::encode_row(&schema, &r.values, &mut row).map_err(bad)?;
-            if r.event_ts == key::TOMBSTONE_TS {
+            let created_ts = r.created_ts.unwrap_or(now);
+            if plain {
+                batch
+                    .put(v.id, &ek, r.event_ts, created_ts, &row)
+                    .map_err(|e| bad(e.to_string()))?;
+            } else if r.event_ts == key::TOMBSTONE_TS {
                 return Err(bad(format!("event_ts {} is reserved", r.event_ts)));
+            } else {
+                events.push(Event {
+                    key: ek.clone(),
+                    event_ts: r.event_ts,
+                    created_ts,
+                    row: row.clone(),
+                });
             }
-            events.push(Event {
-                key: ek.clone(),
-                event_ts: r.event_ts,
-                created_ts: r.created_ts.unwrap_or(now),
-                row,
+        }
+        if plain {
+            self.engine.write(&batch)?;
+            return Ok(WriteSummary {
+                written: rows.len(),
+                rejected_late: 0,
             });
         }
+        drop(shared);
         self.write_events(&v, events)
     }
 
