@@ -440,6 +440,8 @@ impl Store {
     /// durably. (Views keyed by several entities are keyed by tuples; their
     /// rows with this key are found by a scan.)
     pub fn delete(&self, entity: &str, key: &[KeyValue]) -> Result<()> {
+        // Exclusive of tile updates, which read a tile before writing it.
+        let _tiles = self.tile_lock.write();
         let cat = self.catalog();
         let e = cat
             .entity(entity)
