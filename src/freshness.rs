@@ -14,47 +14,27 @@
 //!
 //! `strata freshness` prints the report and exits non-zero when any view is
 //! `VIOLATED`; the server answers the same report to a `Freshness` request
-//! (converted with [`Report::to_wire`] and [`Report::from_wire`], so both
-//! print the same bytes).
+//! (a [`Report`] is the protocol's `FreshnessResponse`, so both print the
+//! same bytes).
 
 use crate::catalog::FeatureView;
-use crate::format::protocol::{FreshnessResponse, ViewFreshnessInfo};
 use crate::store::Store;
 
 pub use crate::format::protocol::FreshnessStatus as Status;
 
-/// One view's line of a [`Report`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ViewReport {
-    /// `name`, or `name@N` for versions after the first.
-    pub view: String,
-    /// The view's `freshness_sla`, µs.
-    pub sla_micros: Option<i64>,
-    /// The newest event time written to the view (`None`: never written).
-    pub newest_event_ts: Option<i64>,
-    /// The engine clock at the view's last write.
-    pub last_write_micros: Option<i64>,
-    /// Versions written since the store was opened.
-    pub rows_since_open: u64,
-    pub rows_last_minute: u64,
-    pub rows_last_hour: u64,
-    pub status: Status,
-}
+/// One view's line of a [`Report`]: the protocol's record, so that the
+/// local command and a server answer the same values.
+pub use crate::format::protocol::ViewFreshnessInfo as ViewReport;
+
+/// The freshness of a store's views at one time (lags measured at `now`,
+/// views in catalog order).
+pub use crate::format::protocol::FreshnessResponse as Report;
 
 impl ViewReport {
     /// `now − newest event_ts`, µs (`None` without data).
     pub fn lag_micros(&self, now: i64) -> Option<i64> {
         self.newest_event_ts.map(|t| now.saturating_sub(t))
     }
-}
-
-/// The freshness of a store's views at one time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
-    /// The time lags are measured at (µs since the epoch).
-    pub now: i64,
-    /// In catalog order.
-    pub views: Vec<ViewReport>,
 }
 
 impl Report {
@@ -69,46 +49,6 @@ impl Report {
     /// Whether every SLA is met.
     pub fn all_met(&self) -> bool {
         self.views.iter().all(|v| v.status != Status::Violated)
-    }
-
-    pub fn to_wire(&self) -> FreshnessResponse {
-        FreshnessResponse {
-            now: self.now,
-            views: self
-                .views
-                .iter()
-                .map(|v| ViewFreshnessInfo {
-                    view: v.view.clone(),
-                    sla_micros: v.sla_micros,
-                    newest_event_ts: v.newest_event_ts,
-                    last_write_micros: v.last_write_micros,
-                    rows_since_open: v.rows_since_open,
-                    rows_last_minute: v.rows_last_minute,
-                    rows_last_hour: v.rows_last_hour,
-                    status: v.status,
-                })
-                .collect(),
-        }
-    }
-
-    pub fn from_wire(r: FreshnessResponse) -> Report {
-        Report {
-            now: r.now,
-            views: r
-                .views
-                .into_iter()
-                .map(|v| ViewReport {
-                    view: v.view,
-                    sla_micros: v.sla_micros,
-                    newest_event_ts: v.newest_event_ts,
-                    last_write_micros: v.last_write_micros,
-                    rows_since_open: v.rows_since_open,
-                    rows_last_minute: v.rows_last_minute,
-                    rows_last_hour: v.rows_last_hour,
-                    status: v.status,
-                })
-                .collect(),
-        }
     }
 }
 

@@ -94,8 +94,4 @@ impl Index {
     pub fn over(&self, source: ViewId) -> &[Arc<Resolved>] {
         self.by_source.get(&source).map_or(&[], |v| v.as_slice())
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_view.is_empty()
-    }
 }

@@ -34,7 +34,7 @@ pub fn run(dir: &Path, remote: &RemoteArgs, a: FreshnessArgs) -> Result {
             .freshness(&FreshnessRequest { at: a.at })
             .map_err(client_error)?;
         client.close();
-        Report::from_wire(r)
+        r
     } else {
         let store = existing_store(dir)?;
         let now = a.at.unwrap_or_else(|| store.engine().clock().now());

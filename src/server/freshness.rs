@@ -24,6 +24,6 @@ pub(crate) fn freshness(
             ),
         ));
     }
-    report.to_wire().encode(out);
+    report.encode(out);
     Ok(Kind::FreshnessResult)
 }
