@@ -7,13 +7,13 @@ cd "$(dirname "$0")/.."
 fuzz_seconds="${1:-10}"
 
 echo "== cargo test"
-cargo test --locked
+cargo test --locked --workspace
 
 echo "== cargo clippy"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 echo "== loom models (--cfg strata_loom)"
-RUSTFLAGS="--cfg strata_loom" CARGO_TARGET_DIR=target/loom cargo test --locked --release --lib loom
+RUSTFLAGS="--cfg strata_loom" CARGO_TARGET_DIR=target/loom cargo test --locked --release -p strata-engine --lib loom
 
 if [ "$fuzz_seconds" != 0 ]; then
   echo "== fuzz smoke, ${fuzz_seconds}s per target"

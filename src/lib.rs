@@ -1,17 +1,15 @@
 //! Strata: a feature store built as one time-travel key-value engine.
 //!
-//! Layers, each depending only on those before it:
-//! [`format`] (bytes) ← [`engine`] (the LSM) ← [`catalog`] (the registry) ←
-//! [`store`] (the embedded store: catalog + engine by name) ← [`offline`]
-//! (file import and export).
+//! The layers are crates of their own, each depending only on those before
+//! it: [`format`] (bytes) ← [`engine`] (the LSM) ← [`store`] (catalog,
+//! aggregations, the store operations) ← [`offline`] (file import and
+//! export) ← [`server`]; [`client`] depends on [`format`] only. This crate
+//! is the `strata` CLI and re-exports the layers under one name.
 
-pub mod aggregate;
-pub mod catalog;
-pub mod client;
-pub mod engine;
-pub mod format;
-pub mod freshness;
-pub mod offline;
-pub mod server;
-pub mod store;
-pub mod sync;
+pub use strata_client as client;
+pub use strata_engine as engine;
+pub use strata_format as format;
+pub use strata_offline as offline;
+pub use strata_server as server;
+pub use strata_store as store;
+pub use strata_store::{aggregate, catalog, freshness};

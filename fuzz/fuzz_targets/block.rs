@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use strata::format::block::{Block, BlockBuilder, Compression, decompress_into, read_stored};
+use strata_format::block::{Block, BlockBuilder, Compression, decompress_into, read_stored};
 
 const MAX_STEPS: usize = 4096;
 

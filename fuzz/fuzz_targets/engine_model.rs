@@ -10,9 +10,9 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use strata::engine::{CompactionOptions, Engine, Options, SyncPolicy, Version, WriteBatch};
-use strata::format::key::encode_key_string;
-use strata::format::segment::SegmentOptions;
+use strata_engine::{CompactionOptions, Engine, Options, SyncPolicy, Version, WriteBatch};
+use strata_format::key::encode_key_string;
+use strata_format::segment::SegmentOptions;
 
 type Model = BTreeMap<(u32, Vec<u8>), BTreeMap<(i64, i64), Vec<u8>>>;
 

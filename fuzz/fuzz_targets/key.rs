@@ -9,11 +9,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strata::format::key::{
+use strata_format::key::{
     MAX_ENTITY_KEY_LEN, TS_SUFFIX_LEN, VIEW_ID_LEN, decode_entity_key, encode_entity_key,
     internal_key, split,
 };
-use strata::format::schema::KeyType::{self, Int64, String};
+use strata_format::schema::KeyType::{self, Int64, String};
 
 const SHAPES: &[&[KeyType]] = &[
     &[Int64],

@@ -13,8 +13,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strata::format::checksum;
-use strata::format::manifest::{FORMAT_VERSION, MAGIC, Manifest, SegmentEntry, ViewMark};
+use strata_format::checksum;
+use strata_format::manifest::{FORMAT_VERSION, MAGIC, Manifest, SegmentEntry, ViewMark};
 
 fn u64_at(b: &[u8], i: usize) -> u64 {
     let mut a = [0u8; 8];

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strata::format::protocol::{self as p, DecodeLimits, FrameHeader, HEADER_LEN, Kind};
+use strata_format::protocol::{self as p, DecodeLimits, FrameHeader, HEADER_LEN, Kind};
 
 fuzz_target!(|data: &[u8]| {
     let lim = DecodeLimits::default();

@@ -9,9 +9,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strata::format::row::{decode_row, decode_row_with, encode_row};
-use strata::format::schema::FeatureType::{self, *};
-use strata::format::schema::Value;
+use strata_format::row::{decode_row, decode_row_with, encode_row};
+use strata_format::schema::FeatureType::{self, *};
+use strata_format::schema::Value;
 
 const SCHEMAS: &[&[FeatureType]] = &[
     &[],

@@ -25,14 +25,14 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use strata::format::DecodeError;
-use strata::format::block::Block;
-use strata::format::key::{TOMBSTONE_TS, encode_int_key, internal_key, split};
-use strata::format::segment::{
+use strata_format::DecodeError;
+use strata_format::block::Block;
+use strata_format::key::{TOMBSTONE_TS, encode_int_key, internal_key, split};
+use strata_format::segment::{
     BlockHandle, EntryKind, FOOTER_LEN, SegmentBuilder, SegmentLayout, SegmentOptions,
     decode_value, read_data_block,
 };
-use strata::format::{bloom, checksum};
+use strata_format::{bloom, checksum};
 
 const MAX_BLOCKS: usize = 64;
 

@@ -7,9 +7,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strata::aggregate::{Layout, State};
-use strata::catalog::aggregation::{Aggregation, Function};
-use strata::format::schema::FeatureType;
+use strata_store::aggregate::{Layout, State};
+use strata_store::catalog::aggregation::{Aggregation, Function};
+use strata_format::schema::FeatureType;
 
 fn aggs() -> Vec<Aggregation> {
     let f = |function, column| Aggregation {

@@ -14,9 +14,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strata::format::key::{encode_int_key, internal_key, split};
-use strata::format::segment::EntryKind;
-use strata::format::wal::{
+use strata_format::key::{encode_int_key, internal_key, split};
+use strata_format::segment::EntryKind;
+use strata_format::wal::{
     BatchEncoder, RECORD_HEADER_LEN, RECORD_TRAILER_LEN, Tail, decode_batch, decode_header,
     encode_header, scan,
 };

@@ -1,0 +1,95 @@
+//! A synchronous client: the async [`super::Client`] on a runtime of its own.
+
+use std::time::Duration;
+
+use super::{ClientConfig, Result};
+use strata_format::protocol::{
+    self as p, HistoryRequest, HistoryResponse, LookupRequest, LookupResponse, PushRow,
+};
+
+/// A blocking client. Each call runs the request to completion on this
+/// client's single-threaded runtime.
+pub struct Client {
+    rt: tokio::runtime::Runtime,
+    inner: super::Client,
+}
+
+impl Client {
+    pub fn connect(cfg: ClientConfig) -> Result<Client> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| super::Error::Invalid(format!("cannot start a runtime: {e}")))?;
+        let inner = rt.block_on(super::Client::connect(cfg))?;
+        Ok(Client { rt, inner })
+    }
+
+    /// The async client this one drives.
+    pub fn as_async(&self) -> &super::Client {
+        &self.inner
+    }
+
+    pub fn limits(&self) -> Result<p::ServerLimits> {
+        self.rt.block_on(self.inner.limits())
+    }
+
+    pub fn lookup(&self, req: &LookupRequest) -> Result<LookupResponse> {
+        self.rt.block_on(self.inner.lookup(req))
+    }
+
+    pub fn history(&self, req: &HistoryRequest) -> Result<HistoryResponse> {
+        self.rt.block_on(self.inner.history(req))
+    }
+
+    pub fn push(&self, view: &str, rows: &[PushRow]) -> Result<u64> {
+        self.rt.block_on(self.inner.push(view, rows))
+    }
+
+    pub fn registry_list(&self) -> Result<p::RegistryList> {
+        self.rt.block_on(self.inner.registry_list())
+    }
+
+    pub fn describe(&self, view: &str) -> Result<p::ViewDescription> {
+        self.rt.block_on(self.inner.describe(view))
+    }
+
+    pub fn search(&self, query: &str, limit: u32) -> Result<Vec<p::SearchHit>> {
+        self.rt.block_on(self.inner.search(query, limit))
+    }
+
+    pub fn stats(&self) -> Result<Vec<(String, u64)>> {
+        self.rt.block_on(self.inner.stats())
+    }
+
+    pub fn health(&self) -> Result<p::Health> {
+        self.rt.block_on(self.inner.health())
+    }
+
+    pub fn freshness(&self, req: &p::FreshnessRequest) -> Result<p::FreshnessResponse> {
+        self.rt.block_on(self.inner.freshness(req))
+    }
+
+    pub fn export(
+        &self,
+        start: &p::ExportStart,
+        input: impl Iterator<Item = std::io::Result<Vec<u8>>>,
+        output: impl FnMut(&[u8]) -> std::result::Result<(), String>,
+    ) -> Result<p::ExportDone> {
+        self.rt.block_on(self.inner.export(start, input, output))
+    }
+
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn raw_exchange(
+        &self,
+        bytes: &[u8],
+        finish: bool,
+        wait: Duration,
+    ) -> Result<Vec<(p::FrameHeader, Vec<u8>)>> {
+        self.rt
+            .block_on(self.inner.raw_exchange(bytes, finish, wait))
+    }
+
+    pub fn close(self) {
+        self.rt.block_on(self.inner.close());
+    }
+}

@@ -1,0 +1,267 @@
+//! The reads: `as_of` (and so `latest`), `history`, key listing.
+//!
+//! Sources are consulted newest first: the active memtable, sealed
+//! memtables, then segments. For one `(view, key)`:
+//! - the answer is the greatest qualifying version over all sources; on an
+//!   exact tie of `(event_ts, created_ts)` the newer source wins (a rewrite
+//!   replaces);
+//! - a tombstone in a source hides the key's versions in every older source,
+//!   so the search stops after the source that holds it.
+
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+
+use strata_format::bloom;
+use strata_format::key::{self, TOMBSTONE_TS, ViewId};
+use strata_format::segment::EntryKind;
+
+use super::Result;
+use super::memtable::same_prefix;
+use super::readset::ReadSet;
+use super::segment::{Cursor, Segment};
+
+/// The best version found so far, its row copied into a reused buffer.
+#[derive(Debug, Default)]
+pub struct Best {
+    pub found: bool,
+    pub event_ts: i64,
+    pub created_ts: i64,
+    pub row: Vec<u8>,
+}
+
+impl Best {
+    #[inline]
+    fn offer(&mut self, e: i64, c: i64, row: &[u8]) {
+        if !self.found || (e, c) > (self.event_ts, self.created_ts) {
+            self.found = true;
+            self.event_ts = e;
+            self.created_ts = c;
+            self.row.clear();
+            self.row.extend_from_slice(row);
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.found = false;
+        self.row.clear();
+    }
+}
+
+/// Reusable buffers of one lookup.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    pub prefix: Vec<u8>,
+    pub tomb_key: Vec<u8>,
+    pub target: Vec<u8>,
+    pub best: Best,
+    /// Lent to segment cursors for their current key.
+    pub key_buf: Vec<u8>,
+}
+
+impl Scratch {
+    fn prepare(&mut self, view: ViewId, entity_key: &[u8], t: i64) {
+        key::prefix(view, entity_key, &mut self.prefix);
+        key::internal_key(
+            view,
+            entity_key,
+            TOMBSTONE_TS,
+            TOMBSTONE_TS,
+            &mut self.tomb_key,
+        );
+        // The first version with event_ts <= t, any created_ts.
+        key::internal_key(view, entity_key, t, i64::MAX, &mut self.target);
+        self.best.reset();
+    }
+}
+
+/// Entries a lookup scans forward through before it seeks instead.
+const SCAN_LIMIT: usize = 32;
+
+/// Positions `cur` on the key's first entry at or after `s.target` and says
+/// whether the segment holds the key's tombstone; `None` if the segment
+/// certainly lacks the key. Uses the segment's hash index (one probe, then
+/// a scan from a restart point) where it has one, else the bloom filter and
+/// the block index.
+fn position(seg: &Segment, cur: &mut Cursor<'_>, h: u64, s: &Scratch) -> Result<Option<bool>> {
+    let hidx = seg.hash_index();
+    if hidx.is_present() {
+        for (block, restart) in hidx.candidates(h) {
+            if !cur.seek_at(block, restart, &s.tomb_key)? || !same_prefix(cur.key(), &s.prefix) {
+                continue; // a fingerprint of another prefix
+            }
+            let tomb = cur.key() == s.tomb_key.as_slice();
+            let mut scanned = 0;
+            while cur.valid() && cur.key() < s.target.as_slice() {
+                if scanned == SCAN_LIMIT {
+                    cur.seek(&s.target)?;
+                    break;
+                }
+                cur.next()?;
+                scanned += 1;
+            }
+            return Ok(Some(tomb));
+        }
+        return Ok(None);
+    }
+    if !seg.bloom().may_contain(h) {
+        return Ok(None);
+    }
+    if seg.props().tombstones == 0 {
+        cur.seek(&s.target)?;
+        return Ok(Some(false));
+    }
+    let mut tomb = false;
+    if cur.seek(&s.tomb_key)? && cur.key() == s.tomb_key.as_slice() {
+        tomb = true;
+        cur.next()?;
+    }
+    if cur.valid() && cur.key() < s.target.as_slice() {
+        cur.seek(&s.target)?;
+    }
+    Ok(Some(tomb))
+}
+
+/// The greatest version of `(view, key)` with `event_ts <= t` and
+/// `created_ts <= known_at`, left in `s.best`.
+pub fn as_of(
+    rs: &ReadSet,
+    view: ViewId,
+    entity_key: &[u8],
+    t: i64,
+    known_at: Option<i64>,
+    s: &mut Scratch,
+) -> Result<()> {
+    s.prepare(view, entity_key, t);
+    let kmax = known_at.unwrap_or(i64::MAX);
+    let h = bloom::hash(&s.prefix);
+    for mem in rs.memtables() {
+        let best = &mut s.best;
+        let tomb = mem.read_prefix(h, &s.prefix, &s.tomb_key, &s.target, |e, c, row| {
+            if c > kmax {
+                return true;
+            }
+            best.offer(e, c, row);
+            false
+        });
+        if tomb {
+            return Ok(());
+        }
+    }
+    for seg in &rs.segments {
+        let mut cur = seg.cursor_with(std::mem::take(&mut s.key_buf));
+        let Some(tomb) = position(seg, &mut cur, h, s)? else {
+            s.key_buf = cur.into_key_buf();
+            continue;
+        };
+        while cur.valid() && same_prefix(cur.key(), &s.prefix) {
+            let (kind, row) = cur.entry()?;
+            let parts =
+                key::split(cur.key()).map_err(|e| super::Error::corruption(&seg.path, 0, e))?;
+            if kind == EntryKind::Version && parts.created_ts <= kmax {
+                s.best.offer(parts.event_ts, parts.created_ts, row);
+                break;
+            }
+            cur.next()?;
+        }
+        s.key_buf = cur.into_key_buf();
+        if tomb {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// One version returned by [`history`].
+pub type HistoryEntry = (i64, i64, Vec<u8>);
+
+/// Every version with `from <= event_ts <= to` and `created_ts <= known_at`,
+/// newest first.
+pub fn history(
+    rs: &ReadSet,
+    view: ViewId,
+    entity_key: &[u8],
+    from: i64,
+    to: i64,
+    known_at: Option<i64>,
+) -> Result<Vec<HistoryEntry>> {
+    let mut s = Scratch::default();
+    s.prepare(view, entity_key, to.min(TOMBSTONE_TS - 1));
+    let kmax = known_at.unwrap_or(i64::MAX);
+    // Earlier (newer) sources win ties, so insert only what is absent.
+    let mut out: BTreeMap<(Reverse<i64>, Reverse<i64>), Vec<u8>> = BTreeMap::new();
+    let mut keep = |e: i64, c: i64, row: &[u8]| {
+        if c <= kmax {
+            out.entry((Reverse(e), Reverse(c)))
+                .or_insert_with(|| row.to_vec());
+        }
+    };
+    if from <= to {
+        'sources: {
+            let h = bloom::hash(&s.prefix);
+            for mem in rs.memtables() {
+                let tomb = mem.read_prefix(h, &s.prefix, &s.tomb_key, &s.target, |e, c, row| {
+                    if e < from {
+                        return false;
+                    }
+                    keep(e, c, row);
+                    true
+                });
+                if tomb {
+                    break 'sources;
+                }
+            }
+            for seg in &rs.segments {
+                let mut cur = seg.cursor();
+                let Some(tomb) = position(seg, &mut cur, h, &s)? else {
+                    continue;
+                };
+                while cur.valid() && same_prefix(cur.key(), &s.prefix) {
+                    let parts = key::split(cur.key())
+                        .map_err(|e| super::Error::corruption(&seg.path, 0, e))?;
+                    if parts.event_ts < from {
+                        break;
+                    }
+                    let (kind, row) = cur.entry()?;
+                    if kind == EntryKind::Version {
+                        keep(parts.event_ts, parts.created_ts, row);
+                    }
+                    cur.next()?;
+                }
+                if tomb {
+                    break 'sources;
+                }
+            }
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|((Reverse(e), Reverse(c)), row)| (e, c, row))
+        .collect())
+}
+
+/// Entity keys of `view` present in any source (deleted ones may be listed).
+pub fn keys_of_view(rs: &ReadSet, view: ViewId) -> Result<Vec<Vec<u8>>> {
+    let view_prefix = view.to_be_bytes();
+    let mut prefixes = Vec::new();
+    for mem in rs.memtables() {
+        mem.prefixes_of_view(&view_prefix, &mut prefixes);
+    }
+    for seg in &rs.segments {
+        let mut cur = seg.cursor();
+        let mut ok = cur.seek(&view_prefix)?;
+        while ok && cur.key().starts_with(&view_prefix) {
+            let k = cur.key();
+            let p = &k[..k.len().saturating_sub(key::TS_SUFFIX_LEN)];
+            if prefixes.last().is_none_or(|l: &Vec<u8>| l.as_slice() != p) {
+                prefixes.push(p.to_vec());
+            }
+            ok = cur.next()?;
+        }
+    }
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    Ok(prefixes
+        .into_iter()
+        .map(|p| p[key::VIEW_ID_LEN..].to_vec())
+        .collect())
+}

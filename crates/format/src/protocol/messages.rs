@@ -1,0 +1,525 @@
+//! Message bodies: handshake, errors, lookups, history, push, export,
+//! stats and health. Layouts are in `docs/PROTOCOL.md`; the primitives in
+//! [`super::values`].
+
+use crate::error::Reader;
+use crate::schema::{FeatureType, KeyType, KeyValue, Value};
+use crate::varint;
+
+use super::frame::WireError;
+use super::values::*;
+use super::{DecodeLimits, ErrorCode, MAGIC, Status};
+
+/// Fails unless the whole body was read.
+pub fn expect_end(r: &Reader<'_>) -> Result<(), WireError> {
+    if r.is_empty() {
+        Ok(())
+    } else {
+        Err(r
+            .invalid(format!("{} trailing byte(s)", r.remaining()))
+            .into())
+    }
+}
+
+/// The first frame of a connection (client to server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    pub min_version: u16,
+    pub max_version: u16,
+    pub token: String,
+    /// Free text naming the client, for the server's log.
+    pub client: String,
+}
+
+impl Hello {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&self.min_version.to_le_bytes());
+        out.extend_from_slice(&self.max_version.to_le_bytes());
+        put_str(out, &self.token);
+        put_str(out, &self.client);
+    }
+
+    pub fn decode(body: &[u8], lim: &DecodeLimits) -> Result<Hello, WireError> {
+        let mut r = Reader::new(body, "hello");
+        let magic: [u8; 4] = r.array()?;
+        if magic != MAGIC {
+            return Err(crate::DecodeError::BadMagic {
+                what: "hello",
+                offset: 0,
+                got: u64::from(u32::from_le_bytes(magic)),
+            }
+            .into());
+        }
+        let min_version = u16::from_le_bytes(r.array()?);
+        let max_version = u16::from_le_bytes(r.array()?);
+        let token = get_string(&mut r, lim.max_name)?;
+        let client = get_string(&mut r, lim.max_name)?;
+        expect_end(&r)?;
+        Ok(Hello {
+            min_version,
+            max_version,
+            token,
+            client,
+        })
+    }
+}
+
+/// The limits a server enforces, announced in its `Welcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ServerLimits {
+    pub max_frame_bytes: u32,
+    pub max_keys_per_lookup: u32,
+    pub max_rows_per_push: u32,
+    pub max_streams: u32,
+    pub idle_timeout_ms: u32,
+}
+
+/// The server's answer to a good `Hello`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Welcome {
+    pub version: u16,
+    /// Free text naming the server.
+    pub server: String,
+    pub limits: ServerLimits,
+}
+
+impl Welcome {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.version.to_le_bytes());
+        put_str(out, &self.server);
+        let l = &self.limits;
+        for v in [
+            l.max_frame_bytes,
+            l.max_keys_per_lookup,
+            l.max_rows_per_push,
+            l.max_streams,
+            l.idle_timeout_ms,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    pub fn decode(body: &[u8]) -> Result<Welcome, WireError> {
+        let mut r = Reader::new(body, "welcome");
+        let version = u16::from_le_bytes(r.array()?);
+        let server = get_string(&mut r, 4096)?;
+        let limits = ServerLimits {
+            max_frame_bytes: r.u32()?,
+            max_keys_per_lookup: r.u32()?,
+            max_rows_per_push: r.u32()?,
+            max_streams: r.u32()?,
+            idle_timeout_ms: r.u32()?,
+        };
+        expect_end(&r)?;
+        Ok(Welcome {
+            version,
+            server,
+            limits,
+        })
+    }
+}
+
+/// An `Error` frame's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// The raw code: a newer server may send codes this build does not know.
+    pub code: u16,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
+        ErrorBody {
+            code: code as u16,
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> Option<ErrorCode> {
+        ErrorCode::from_u16(self.code)
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.code.to_le_bytes());
+        put_str(out, &self.message);
+    }
+
+    pub fn decode(body: &[u8]) -> Result<ErrorBody, WireError> {
+        let mut r = Reader::new(body, "error");
+        let code = u16::from_le_bytes(r.array()?);
+        let message = get_string(&mut r, usize::MAX)?;
+        expect_end(&r)?;
+        Ok(ErrorBody { code, message })
+    }
+}
+
+/// The values of one join-key column of a lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyColumnValues {
+    Int64(Vec<i64>),
+    String(Vec<String>),
+}
+
+impl KeyColumnValues {
+    pub fn len(&self) -> usize {
+        match self {
+            KeyColumnValues::Int64(v) => v.len(),
+            KeyColumnValues::String(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn key_type(&self) -> KeyType {
+        match self {
+            KeyColumnValues::Int64(_) => KeyType::Int64,
+            KeyColumnValues::String(_) => KeyType::String,
+        }
+    }
+
+    pub fn get(&self, i: usize) -> Option<KeyValue> {
+        match self {
+            KeyColumnValues::Int64(v) => v.get(i).map(|x| KeyValue::Int64(*x)),
+            KeyColumnValues::String(v) => v.get(i).map(|s| KeyValue::String(s.clone())),
+        }
+    }
+}
+
+/// One join-key column of a lookup's entity rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyColumn {
+    pub name: String,
+    pub values: KeyColumnValues,
+}
+
+/// Online lookup: features of several views for many entity rows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LookupRequest {
+    /// `view:feature`, `view:*`, `view@2:feature`.
+    pub features: Vec<String>,
+    /// The entity rows, column-major: every join key any requested view
+    /// needs, all columns of the same length.
+    pub entities: Vec<KeyColumn>,
+    pub as_of: Option<i64>,
+    pub known_at: Option<i64>,
+    /// Also answer each value's `created_ts` (Feast does not; the CLI does).
+    pub with_created_ts: bool,
+}
+
+impl LookupRequest {
+    /// Entity rows: the length of the columns.
+    pub fn rows(&self) -> usize {
+        self.entities.first().map_or(0, |c| c.values.len())
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.push(u8::from(self.with_created_ts));
+        put_opt_i64(out, self.as_of);
+        put_opt_i64(out, self.known_at);
+        varint::put(out, self.features.len() as u64);
+        for f in &self.features {
+            put_str(out, f);
+        }
+        varint::put(out, self.rows() as u64);
+        varint::put(out, self.entities.len() as u64);
+        for c in &self.entities {
+            put_str(out, &c.name);
+            out.push(c.values.key_type() as u8);
+            match &c.values {
+                KeyColumnValues::Int64(v) => {
+                    for x in v {
+                        out.extend_from_slice(&x.to_le_bytes());
+                    }
+                }
+                KeyColumnValues::String(v) => {
+                    for s in v {
+                        put_str(out, s);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn decode(body: &[u8], lim: &DecodeLimits) -> Result<LookupRequest, WireError> {
+        let mut r = Reader::new(body, "lookup");
+        let flags = r.u8()?;
+        if flags > 1 {
+            return Err(r
+                .invalid(format!("lookup flags {flags:#04x}; only bit 0 is defined"))
+                .into());
+        }
+        let as_of = get_opt_i64(&mut r)?;
+        let known_at = get_opt_i64(&mut r)?;
+        let n = get_count(&mut r, "features per lookup", lim.max_features, 1)?;
+        let mut features = Vec::with_capacity(n);
+        for _ in 0..n {
+            features.push(get_string(&mut r, lim.max_name)?);
+        }
+        let at = r.pos();
+        let rows = r.varint()?;
+        if rows > lim.max_keys as u64 {
+            return Err(WireError::Limit {
+                what: "keys per lookup",
+                count: rows,
+                limit: lim.max_keys,
+            });
+        }
+        let rows = rows as usize;
+        let ncol = get_count(&mut r, "key columns", lim.max_key_columns, 2)?;
+        let mut entities = Vec::with_capacity(ncol);
+        for _ in 0..ncol {
+            let name = get_string(&mut r, lim.max_name)?;
+            let ty = get_key_type(&mut r)?;
+            let min = if ty == KeyType::Int64 { 8 } else { 1 };
+            if rows.saturating_mul(min) > r.remaining() {
+                return Err(r
+                    .invalid(format!(
+                        "{rows} key values of column {name:?} (count at offset {at}) need at least {} bytes, {} left",
+                        rows.saturating_mul(min),
+                        r.remaining()
+                    ))
+                    .into());
+            }
+            let values = match ty {
+                KeyType::Int64 => {
+                    let mut v = Vec::with_capacity(rows);
+                    for _ in 0..rows {
+                        v.push(r.i64()?);
+                    }
+                    KeyColumnValues::Int64(v)
+                }
+                KeyType::String => {
+                    let mut v = Vec::with_capacity(rows);
+                    for _ in 0..rows {
+                        v.push(get_string(&mut r, crate::key::MAX_ENTITY_KEY_LEN)?);
+                    }
+                    KeyColumnValues::String(v)
+                }
+            };
+            entities.push(KeyColumn { name, values });
+        }
+        expect_end(&r)?;
+        Ok(LookupRequest {
+            features,
+            entities,
+            as_of,
+            known_at,
+            with_created_ts: flags & 1 != 0,
+        })
+    }
+}
+
+/// One feature of a lookup's answer, column-major over the entity rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureColumn {
+    /// `view:feature`, the view as `name` or `name@version`.
+    pub name: String,
+    pub ty: FeatureType,
+    pub statuses: Vec<Status>,
+    /// The event time of the version each value comes from (`None` when
+    /// `NOT_FOUND`).
+    pub event_ts: Vec<Option<i64>>,
+    /// The `created_ts` of that version, if the request asked for it
+    /// (empty otherwise).
+    pub created_ts: Vec<Option<i64>>,
+    /// `Value::Null` unless the status is `PRESENT`.
+    pub values: Vec<Value>,
+}
+
+/// The answer to a lookup (Feast's `GetOnlineFeaturesResponse` shape).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LookupResponse {
+    pub rows: usize,
+    pub features: Vec<FeatureColumn>,
+}
+
+/// Starts a `LookupResult` body of `rows` rows and `features` columns.
+pub fn put_lookup_header(out: &mut Vec<u8>, rows: usize, features: usize) {
+    varint::put(out, rows as u64);
+    varint::put(out, features as u64);
+}
+
+/// One cell of a feature column: status, event_ts, created_ts, value.
+pub type Cell<'a> = (Status, Option<i64>, Option<i64>, &'a Value);
+
+/// Appends one feature column: `cells` yields one [`Cell`] per entity row,
+/// in order (it is walked several times); created times are sent if
+/// `with_created`.
+pub fn put_feature_column<'a, I>(
+    out: &mut Vec<u8>,
+    name: &str,
+    ty: FeatureType,
+    with_created: bool,
+    cells: I,
+) -> Result<(), String>
+where
+    I: Iterator<Item = Cell<'a>> + Clone,
+{
+    put_str(out, name);
+    out.push(ty as u8);
+    out.push(u8::from(with_created));
+    out.extend(cells.clone().map(|(s, _, _, _)| s as u8));
+    for (s, ts, _, _) in cells.clone() {
+        if s.has_version() {
+            out.extend_from_slice(&ts.unwrap_or(0).to_le_bytes());
+        }
+    }
+    if with_created {
+        for (s, _, ts, _) in cells.clone() {
+            if s.has_version() {
+                out.extend_from_slice(&ts.unwrap_or(0).to_le_bytes());
+            }
+        }
+    }
+    for (s, _, _, v) in cells {
+        if s == Status::Present {
+            put_value(out, ty, v)?;
+        }
+    }
+    Ok(())
+}
+
+impl LookupResponse {
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        put_lookup_header(out, self.rows, self.features.len());
+        for c in &self.features {
+            let with_created = !c.created_ts.is_empty();
+            let cells = c
+                .statuses
+                .iter()
+                .enumerate()
+                .zip(&c.event_ts)
+                .zip(&c.values)
+                .map(|(((i, s), t), v)| (*s, *t, c.created_ts.get(i).copied().flatten(), v));
+            put_feature_column(out, &c.name, c.ty, with_created, cells)?;
+        }
+        Ok(())
+    }
+
+    pub fn decode(body: &[u8]) -> Result<LookupResponse, WireError> {
+        let mut r = Reader::new(body, "lookup result");
+        let rows = r.varint()?;
+        let nf = get_count(&mut r, "feature columns", usize::MAX, 2)?;
+        let mut features = Vec::with_capacity(nf);
+        for _ in 0..nf {
+            let name = get_string(&mut r, usize::MAX)?;
+            let ty = get_feature_type(&mut r)?;
+            let with_created = get_bool(&mut r)?;
+            if rows > r.remaining() as u64 {
+                return Err(r
+                    .invalid(format!("{rows} statuses, {} bytes left", r.remaining()))
+                    .into());
+            }
+            let rows = rows as usize;
+            let statuses = r
+                .bytes(rows)?
+                .iter()
+                .map(|b| Status::from_u8(*b))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| r.invalid("a status byte is not 0..=3"))?;
+            let mut event_ts = Vec::with_capacity(rows);
+            for s in &statuses {
+                event_ts.push(if s.has_version() {
+                    Some(r.i64()?)
+                } else {
+                    None
+                });
+            }
+            let mut created_ts = Vec::new();
+            if with_created {
+                created_ts.reserve(rows);
+                for s in &statuses {
+                    created_ts.push(if s.has_version() {
+                        Some(r.i64()?)
+                    } else {
+                        None
+                    });
+                }
+            }
+            let mut values = Vec::with_capacity(rows);
+            for s in &statuses {
+                values.push(if *s == Status::Present {
+                    get_value(&mut r, ty)?
+                } else {
+                    Value::Null
+                });
+            }
+            features.push(FeatureColumn {
+                name,
+                ty,
+                statuses,
+                event_ts,
+                created_ts,
+                values,
+            });
+        }
+        expect_end(&r)?;
+        Ok(LookupResponse {
+            rows: rows as usize,
+            features,
+        })
+    }
+}
+
+/// Named counters (`StatsResult`).
+pub fn encode_stats(out: &mut Vec<u8>, stats: &[(String, u64)]) {
+    varint::put(out, stats.len() as u64);
+    for (n, v) in stats {
+        put_str(out, n);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+pub fn decode_stats(body: &[u8]) -> Result<Vec<(String, u64)>, WireError> {
+    let mut r = Reader::new(body, "stats");
+    let n = get_count(&mut r, "counters", usize::MAX, 9)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let name = get_string(&mut r, usize::MAX)?;
+        out.push((name, r.u64()?));
+    }
+    expect_end(&r)?;
+    Ok(out)
+}
+
+/// The answer to a health check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// False once the server is shutting down.
+    pub serving: bool,
+    pub server_version: String,
+    pub uptime_ms: u64,
+    pub views: u32,
+}
+
+impl Health {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.push(u8::from(self.serving));
+        put_str(out, &self.server_version);
+        out.extend_from_slice(&self.uptime_ms.to_le_bytes());
+        out.extend_from_slice(&self.views.to_le_bytes());
+    }
+
+    pub fn decode(body: &[u8]) -> Result<Health, WireError> {
+        let mut r = Reader::new(body, "health");
+        let serving = get_bool(&mut r)?;
+        let server_version = get_string(&mut r, 4096)?;
+        let uptime_ms = r.u64()?;
+        let views = r.u32()?;
+        expect_end(&r)?;
+        Ok(Health {
+            serving,
+            server_version,
+            uptime_ms,
+            views,
+        })
+    }
+}
+
+/// Fails unless `body` is empty (requests without a body).
+pub fn decode_empty(body: &[u8], what: &'static str) -> Result<(), WireError> {
+    expect_end(&Reader::new(body, what))
+}

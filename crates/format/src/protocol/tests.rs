@@ -1,0 +1,278 @@
+//! Round trips of every message, and the decoders' refusals.
+
+use super::*;
+use crate::schema::{FeatureType, KeyType, KeyValue, Value};
+
+fn lookup_req() -> LookupRequest {
+    LookupRequest {
+        features: vec!["user_stats:*".into(), "risk@2:score".into()],
+        entities: vec![
+            KeyColumn {
+                name: "user_id".into(),
+                values: KeyColumnValues::Int64(vec![1, -2, i64::MAX]),
+            },
+            KeyColumn {
+                name: "merchant".into(),
+                values: KeyColumnValues::String(vec!["a".into(), "".into(), "é\0x".into()]),
+            },
+        ],
+        as_of: Some(-5),
+        known_at: None,
+        with_created_ts: true,
+    }
+}
+
+#[test]
+fn lookup_round_trips_and_is_bounded() {
+    let req = lookup_req();
+    let mut b = Vec::new();
+    req.encode(&mut b);
+    let lim = DecodeLimits::default();
+    assert_eq!(LookupRequest::decode(&b, &lim), Ok(req.clone()));
+    // Every truncation is refused, never a panic.
+    for cut in 0..b.len() {
+        assert!(LookupRequest::decode(&b[..cut], &lim).is_err(), "cut {cut}");
+    }
+    let small = DecodeLimits { max_keys: 2, ..lim };
+    let e = LookupRequest::decode(&b, &small).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::LimitExceeded);
+    let few = DecodeLimits {
+        max_features: 1,
+        ..lim
+    };
+    assert_eq!(
+        LookupRequest::decode(&b, &few).unwrap_err().code(),
+        ErrorCode::LimitExceeded
+    );
+    // A huge row count with no bytes behind it is refused before any allocation.
+    let mut huge = Vec::new();
+    LookupRequest {
+        entities: vec![],
+        ..req
+    }
+    .encode(&mut huge);
+    let bogus = [0u8, 0, 0, 0, 0xff, 0xff, 0xff, 0x0f, 1, 1, b'k', 1];
+    assert!(LookupRequest::decode(&bogus, &DecodeLimits::unbounded()).is_err());
+    assert!(LookupRequest::decode(&huge, &lim).is_ok());
+}
+
+#[test]
+fn lookup_response_round_trips() {
+    let resp = LookupResponse {
+        rows: 3,
+        features: vec![
+            FeatureColumn {
+                name: "v:a".into(),
+                ty: FeatureType::String,
+                statuses: vec![Status::Present, Status::NotFound, Status::OutsideMaxAge],
+                event_ts: vec![Some(1), None, Some(3)],
+                created_ts: vec![Some(10), None, Some(30)],
+                values: vec![Value::String("x".into()), Value::Null, Value::Null],
+            },
+            FeatureColumn {
+                name: "v:b".into(),
+                ty: FeatureType::ListFloat32,
+                statuses: vec![Status::NullValue, Status::Present, Status::Present],
+                event_ts: vec![Some(1), Some(2), Some(3)],
+                created_ts: vec![],
+                values: vec![
+                    Value::Null,
+                    Value::ListFloat32(vec![1.0]),
+                    Value::ListFloat32(vec![]),
+                ],
+            },
+        ],
+    };
+    let mut b = Vec::new();
+    resp.encode(&mut b).unwrap();
+    assert_eq!(LookupResponse::decode(&b), Ok(resp));
+    for cut in 0..b.len() {
+        assert!(LookupResponse::decode(&b[..cut]).is_err(), "cut {cut}");
+    }
+    b.push(0);
+    assert!(LookupResponse::decode(&b).is_err(), "trailing byte");
+}
+
+#[test]
+fn other_messages_round_trip() {
+    let lim = DecodeLimits::default();
+    let hello = Hello {
+        min_version: 1,
+        max_version: 3,
+        token: "stk_a_b".into(),
+        client: "c".into(),
+    };
+    let mut b = Vec::new();
+    hello.encode(&mut b);
+    assert_eq!(Hello::decode(&b, &lim), Ok(hello));
+    b[0] = b'X';
+    assert!(matches!(Hello::decode(&b, &lim), Err(WireError::Decode(_))));
+
+    let w = Welcome {
+        version: 1,
+        server: "s".into(),
+        limits: ServerLimits {
+            max_frame_bytes: 1,
+            max_keys_per_lookup: 2,
+            max_rows_per_push: 3,
+            max_streams: 4,
+            idle_timeout_ms: 5,
+        },
+    };
+    let mut b = Vec::new();
+    w.encode(&mut b);
+    assert_eq!(Welcome::decode(&b), Ok(w));
+
+    let h = HistoryRequest {
+        view: "v".into(),
+        key: vec![KeyValue::Int64(1), KeyValue::String("x".into())],
+        from: i64::MIN,
+        to: 7,
+        known_at: Some(9),
+        limit: 4,
+    };
+    let mut b = Vec::new();
+    h.encode(&mut b);
+    assert_eq!(HistoryRequest::decode(&b, &lim), Ok(h));
+
+    let hr = HistoryResponse {
+        view: "v@2".into(),
+        features: vec![
+            ("a".into(), FeatureType::Int64),
+            ("b".into(), FeatureType::Bool),
+        ],
+        versions: vec![HistoryVersion {
+            event_ts: 5,
+            created_ts: 6,
+            values: vec![Value::Int64(1), Value::Null],
+        }],
+        truncated: true,
+    };
+    let mut b = Vec::new();
+    hr.encode(&mut b).unwrap();
+    assert_eq!(HistoryResponse::decode(&b), Ok(hr));
+
+    let push = PushRequest {
+        view: "v".into(),
+        rows: vec![PushRow {
+            key: vec![KeyValue::Int64(1)],
+            event_ts: 2,
+            created_ts: None,
+            values: vec![Value::Float64(1.5), Value::Null, Value::Bytes(vec![1])],
+        }],
+    };
+    let mut b = Vec::new();
+    push.encode(&mut b);
+    assert_eq!(PushRequest::decode(&b, &lim), Ok(push.clone()));
+    let few = DecodeLimits {
+        max_values: 2,
+        ..lim
+    };
+    assert_eq!(
+        PushRequest::decode(&b, &few).unwrap_err().code(),
+        ErrorCode::LimitExceeded
+    );
+
+    let list = RegistryList {
+        entities: vec![EntityInfo {
+            name: "user".into(),
+            description: "d".into(),
+            join_keys: vec![("user_id".into(), KeyType::Int64)],
+        }],
+        views: vec![ViewSummary {
+            name: "v".into(),
+            version: 1,
+            entities: vec!["user".into()],
+            features: 2,
+            ttl_micros: 0,
+            description: "x".into(),
+            owner: "o".into(),
+            team: "t".into(),
+            tags: vec!["a".into()],
+            online: true,
+        }],
+    };
+    let mut b = Vec::new();
+    list.encode(&mut b);
+    assert_eq!(RegistryList::decode(&b), Ok(list));
+
+    let d = ViewDescription {
+        name: "v".into(),
+        version: 2,
+        entities: vec!["user".into()],
+        join_keys: vec![("user_id".into(), KeyType::Int64)],
+        ttl_micros: 5,
+        features: vec![FeatureInfo {
+            name: "f".into(),
+            ty: FeatureType::Timestamp,
+            description: "".into(),
+            tags: vec![],
+        }],
+        metadata: vec![("team".into(), "\"t\"".into())],
+    };
+    let mut b = Vec::new();
+    d.encode(&mut b);
+    assert_eq!(ViewDescription::decode(&b), Ok(d));
+
+    let hits = vec![SearchHit {
+        kind: HitKind::Feature,
+        view: "v".into(),
+        name: "f".into(),
+        matched: "tags".into(),
+    }];
+    let mut b = Vec::new();
+    encode_hits(&mut b, &hits);
+    assert_eq!(decode_hits(&b), Ok(hits));
+
+    let e = ExportStart {
+        features: vec!["v:*".into()],
+        full_feature_names: true,
+        known_at: ExportKnownAt::At(-1),
+    };
+    let mut b = Vec::new();
+    e.encode(&mut b);
+    assert_eq!(ExportStart::decode(&b, &lim), Ok(e));
+    let done = ExportDone {
+        rows: 9,
+        matched: vec![("v".into(), 3)],
+    };
+    let mut b = Vec::new();
+    done.encode(&mut b);
+    assert_eq!(ExportDone::decode(&b), Ok(done));
+
+    let err = ErrorBody::new(ErrorCode::NotFound, "no view");
+    let mut b = Vec::new();
+    err.encode(&mut b);
+    assert_eq!(ErrorBody::decode(&b), Ok(err));
+    let health = Health {
+        serving: false,
+        server_version: "1".into(),
+        uptime_ms: 3,
+        views: 2,
+    };
+    let mut b = Vec::new();
+    health.encode(&mut b);
+    assert_eq!(Health::decode(&b), Ok(health));
+}
+
+#[test]
+fn check_request_names_the_code() {
+    let lim = DecodeLimits::default();
+    assert_eq!(check_request(Kind::Health, &[], &lim), Ok(()));
+    assert_eq!(
+        check_request(Kind::Health, &[1], &lim),
+        Err(ErrorCode::Malformed)
+    );
+    assert_eq!(
+        check_request(Kind::Welcome, &[], &lim),
+        Err(ErrorCode::UnknownRequest)
+    );
+    assert_eq!(
+        check_request(Kind::Lookup, &[9], &lim),
+        Err(ErrorCode::Malformed)
+    );
+    for c in ErrorCode::ALL {
+        assert_eq!(ErrorCode::from_u16(c as u16), Some(c));
+    }
+    assert_eq!(ErrorCode::from_u16(0), None);
+}

@@ -1,0 +1,571 @@
+//! The point-in-time join of one run of entity rows.
+//!
+//! A run is as many rows as the memory budget allows (the whole table when
+//! it fits), in batches. For each view:
+//!
+//! 1. every row's event time and entity key are taken from its batch:
+//!    borrowed where the column already holds what the join compares (one
+//!    `Int64` key, microsecond times), else encoded (batches in parallel);
+//! 2. the rows with a key are sorted by `(key, time)` and split into a few
+//!    parts per thread by key range ([`super::sort`]): for `int64` keys each
+//!    batch finds its rows' buckets from sampled splitters and counts them,
+//!    the batches write their entries to their places in the parts (a
+//!    counting sort), and each part sorts its buckets one by one, each a
+//!    cache-sized slice of the key space;
+//! 3. the threads merge the parts, each with one sequential scan of its key
+//!    range of the store ([`engine::scan::ViewScan`]): a key's versions come
+//!    newest first and its rows are taken latest first, so each row's
+//!    answer (the greatest version with `event_ts <= t`, and, for
+//!    `--no-future-writes`, created by `t`) is found by moving two cursors
+//!    forward; keys far apart are reached by seeks. An answer within the
+//!    ttl is appended, with its row's place, to the part's record stream
+//!    of the row's batch: writes are sequential, never to a random place of
+//!    a large table;
+//! 4. every batch is decoded straight into its output columns (batches in
+//!    parallel): if every feature wanted of a view has a fixed width, the
+//!    batch's records are read in the order they were found and their
+//!    values scattered to their rows (a batch's columns fit in a core's
+//!    cache); else the records are indexed by row and decoded in row order.
+//!    The output batches are handed on in order.
+//!
+//! Memory per row and view: a sort entry and a bucket number, and for a row
+//! with an answer, a record (a header and a copy of its version).
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::sync_channel;
+
+use arrow_array::{ArrayRef, RecordBatch};
+
+use super::join::{FeatureBuilder, FixedColumn, JoinSpec, all_fixed, decode_fixed_row, within_ttl};
+use super::keys::{BatchKeys, Keys, event_times_ref};
+use super::refs::ViewPlan;
+use super::sort::{Entry, KeyBytes, MEMTABLE_WALK, PARTS_PER_THREAD, par_map, sort_parts};
+use super::{EVENT_TIMESTAMP, Error, KnownAt};
+use strata_engine as engine;
+use strata_format::row::decode_row_with;
+
+/// Bytes of a record's header: the row's place in its batch and the
+/// version's length, both `u32` LE.
+const RECORD_HEADER: usize = 8;
+
+/// One view's answers for the rows of a run: per part (thread), per batch
+/// of the run, the records `row in batch | len | version` of the rows of
+/// that batch the part answered, in key order.
+struct Found {
+    streams: Vec<Vec<Vec<u8>>>,
+    hits: u64,
+}
+
+/// A batch's event times and, per view, its keys.
+type Encoded<'a> = (Cow<'a, [i64]>, Vec<BatchKeys<'a>>);
+
+/// Joins a run of batches (`first_row` is the 0-based table row of its
+/// first row); `emit` gets the output batches in order. Returns, per view,
+/// the rows that got a version.
+pub(crate) fn join_run(
+    spec: &JoinSpec,
+    run: &[RecordBatch],
+    first_row: usize,
+    emit: &mut dyn FnMut(RecordBatch) -> Result<(), Error>,
+) -> Result<Vec<u64>, Error> {
+    let mut starts = Vec::with_capacity(run.len() + 1);
+    let mut n = 0;
+    for b in run {
+        starts.push(n);
+        n += b.num_rows();
+    }
+    starts.push(n);
+    if u32::try_from(n).is_err() {
+        return Err(Error::Internal(format!("a run of {n} rows is too long")));
+    }
+    let bad = |b: usize, (i, reason): (usize, String), column: &str| Error::BadRow {
+        row: first_row + starts[b] + i + 1,
+        column: column.to_string(),
+        reason,
+    };
+    let encoded: Vec<Result<Encoded<'_>, Error>> = par_map(spec.threads, run.len(), |b| {
+        let batch = &run[b];
+        let times = event_times_ref(batch.column(spec.ts_col).as_ref())
+            .map_err(|e| bad(b, e, EVENT_TIMESTAMP))?;
+        let mut keys = Vec::with_capacity(spec.views.len());
+        for (vp, cols) in spec.views.iter().zip(spec.key_cols) {
+            let arrays: Vec<_> = cols
+                .iter()
+                .zip(&vp.keys)
+                .map(|(&c, k)| (batch.column(c).as_ref(), k.ty))
+                .collect();
+            keys.push(BatchKeys::new(&arrays, batch.num_rows()).map_err(|e| {
+                // Name the column that fails on its own.
+                let col = arrays
+                    .iter()
+                    .zip(&vp.keys)
+                    .find(|(a, _)| Keys::encode(&[**a], batch.num_rows()).is_err())
+                    .map_or(vp.keys[0].name.as_str(), |(_, k)| k.name.as_str());
+                bad(b, e, col)
+            })?);
+        }
+        Ok((times, keys))
+    });
+    let mut times = Vec::with_capacity(run.len());
+    let mut per_view: Vec<Vec<BatchKeys>> = (0..spec.views.len()).map(|_| Vec::new()).collect();
+    for r in encoded {
+        let (t, keys) = r?;
+        times.push(t);
+        for (v, k) in per_view.iter_mut().zip(keys) {
+            v.push(k);
+        }
+    }
+    let mut found = Vec::with_capacity(spec.views.len());
+    for (vp, keys) in spec.views.iter().zip(per_view) {
+        found.push(lookup_view(spec, vp, keys, &times, &starts)?);
+    }
+    drop(times);
+    decode_all(spec, run, &starts, &found, emit)?;
+    Ok(found.iter().map(|f| f.hits).collect())
+}
+
+/// Answers every row of one view.
+fn lookup_view(
+    spec: &JoinSpec,
+    vp: &ViewPlan,
+    keys: Vec<BatchKeys>,
+    times: &[Cow<[i64]>],
+    starts: &[usize],
+) -> Result<Found, Error> {
+    if let Some(r) = &vp.aggregation {
+        return aggregate_view(spec, r, keys, times, starts);
+    }
+    let per_thread = if spec.engine.stats().memtable_bytes > MEMTABLE_WALK {
+        1
+    } else {
+        PARTS_PER_THREAD
+    };
+    let (sorted, byte_keys) = sort_parts(keys, times, starts, spec.threads, per_thread);
+    let parts: Vec<&[Entry]> = sorted.iter().map(Vec::as_slice).collect();
+    let byte_keys = byte_keys.as_ref();
+    let key_of = |e: &Entry| match byte_keys {
+        None => KeyBytes::Int(e.key.to_be_bytes()),
+        Some(k) => KeyBytes::Bytes(k.bytes(starts[e.batch as usize] + e.row as usize)),
+    };
+    let known = match spec.known_at {
+        KnownAt::At(k) => Some(k),
+        KnownAt::Unbounded | KnownAt::EventTime => None,
+    };
+    let batches = starts.len() - 1;
+    let results: Vec<Result<Answers, Error>> = par_map(spec.threads, parts.len(), |p| {
+        let rows = parts[p];
+        let Some(first) = rows.first() else {
+            return Ok(Answers::default());
+        };
+        // Up to the next part's first key.
+        let next = parts[p + 1..].iter().find_map(|r| r.first()).map(key_of);
+        let mut counts = vec![0u32; batches];
+        for e in rows {
+            counts[e.batch as usize] += 1;
+        }
+        let mut part = Part {
+            spec,
+            vp,
+            keys: byte_keys,
+            starts,
+            streams: (0..batches).map(|_| Vec::new()).collect(),
+            counts,
+            hits: 0,
+        };
+        spec.engine.scan_view(
+            vp.view.id,
+            key_of(first).bytes(),
+            next.as_ref().map(KeyBytes::bytes),
+            known,
+            |scan| part.merge(scan, rows),
+        )??;
+        Ok(Answers {
+            streams: part.streams,
+            hits: part.hits,
+        })
+    });
+    let mut found = Found {
+        streams: Vec::with_capacity(results.len()),
+        hits: 0,
+    };
+    for r in results {
+        let a = r?;
+        found.streams.push(a.streams);
+        found.hits += a.hits;
+    }
+    Ok(found)
+}
+
+/// Answers every row of an aggregation view: its windows at the row's time
+/// ([`super::aggregate`]), as records like any view's versions.
+fn aggregate_view(
+    spec: &JoinSpec,
+    r: &strata_store::aggregate::Resolved,
+    keys: Vec<BatchKeys>,
+    times: &[Cow<[i64]>],
+    starts: &[usize],
+) -> Result<Found, Error> {
+    let keys = Keys::concat(keys.into_iter().map(BatchKeys::into_keys).collect());
+    let all: Vec<i64> = times.iter().flat_map(|t| t.iter().copied()).collect();
+    let parts = super::aggregate::answer(spec.engine, r, &keys, &all, spec.known_at, spec.threads)?;
+    let batches = starts.len() - 1;
+    let mut found = Found {
+        streams: Vec::with_capacity(parts.len()),
+        hits: 0,
+    };
+    for part in parts {
+        let mut streams: Vec<Vec<u8>> = (0..batches).map(|_| Vec::new()).collect();
+        for (row, off, len) in part.out {
+            let row = row as usize;
+            let b = starts.partition_point(|s| *s <= row) - 1;
+            let (off, len) = (off as usize, len as usize);
+            let bytes = part
+                .arena
+                .get(off..off + len)
+                .ok_or_else(|| Error::Internal("an aggregate went astray".into()))?;
+            let s = &mut streams[b];
+            s.extend_from_slice(&((row - starts[b]) as u32).to_le_bytes());
+            s.extend_from_slice(&(len as u32).to_le_bytes());
+            s.extend_from_slice(bytes);
+            found.hits += 1;
+        }
+        found.streams.push(streams);
+    }
+    Ok(found)
+}
+
+/// What a part found: per batch, the records of its rows answered; and
+/// how many.
+#[derive(Default)]
+struct Answers {
+    streams: Vec<Vec<u8>>,
+    hits: u64,
+}
+
+/// One thread's share of a view's rows.
+struct Part<'a> {
+    spec: &'a JoinSpec<'a>,
+    vp: &'a ViewPlan,
+    /// The run's keys, by row of the run, unless they are `int64`.
+    keys: Option<&'a Keys>,
+    starts: &'a [usize],
+    /// Per batch, the records of its rows answered here.
+    streams: Vec<Vec<u8>>,
+    /// Per batch, its rows in this part.
+    counts: Vec<u32>,
+    hits: u64,
+}
+
+impl Part<'_> {
+    /// Answers `rows` (sorted by key and time) from `scan`, which starts at
+    /// or before their first key.
+    fn merge(
+        &mut self,
+        scan: &mut engine::scan::ViewScan<'_>,
+        rows: &[Entry],
+    ) -> Result<(), Error> {
+        let ttl = self.vp.view.ttl_micros;
+        let per_row = self.spec.known_at == KnownAt::EventTime;
+        let global = |e: &Entry| self.starts[e.batch as usize] + e.row as usize;
+        let mut i = 0;
+        while i < rows.len() {
+            let first = rows[i];
+            let mut j = i + 1;
+            let key = match self.keys {
+                None => {
+                    while j < rows.len() && rows[j].key == first.key {
+                        j += 1;
+                    }
+                    KeyBytes::Int(first.key.to_be_bytes())
+                }
+                Some(keys) => {
+                    let g = global(&first);
+                    while j < rows.len() && keys.same(g, global(&rows[j])) {
+                        j += 1;
+                    }
+                    KeyBytes::Bytes(keys.bytes(g))
+                }
+            };
+            let key = key.bytes();
+            if !scan.seek(key)? {
+                return Ok(());
+            }
+            let int = self.keys.is_none();
+            let here = |scan: &engine::scan::ViewScan<'_>| {
+                let k = scan.entity_key();
+                if int {
+                    <[u8; 8]>::try_from(k).is_ok_and(|k| u64::from_be_bytes(k) == first.key)
+                } else {
+                    k == key
+                }
+            };
+            // The key's versions newest first against its rows latest first.
+            let mut r = j;
+            while r > i && here(scan) {
+                let row = rows[r - 1];
+                let (e, c) = (scan.event_ts(), scan.created_ts());
+                if e > row.t || (per_row && c > row.t) {
+                    scan.advance()?;
+                    continue;
+                }
+                if within_ttl(ttl, e, row.t) {
+                    self.record(&row, scan)?;
+                }
+                r -= 1;
+            }
+            i = j;
+        }
+        Ok(())
+    }
+
+    /// Appends row `e`'s answer, the scan's current version, to its batch's
+    /// stream.
+    #[inline]
+    fn record(&mut self, e: &Entry, scan: &engine::scan::ViewScan<'_>) -> Result<(), Error> {
+        let v = scan
+            .current()?
+            .ok_or_else(|| Error::Internal("a scan lost its version".into()))?;
+        let len = u32::try_from(v.row.len())
+            .map_err(|_| Error::Internal("a row longer than 4 GiB".into()))?;
+        let b = e.batch as usize;
+        let s = &mut self.streams[b];
+        if s.capacity() == 0 {
+            // Room for every row of the batch here, if alike.
+            s.reserve(self.counts[b] as usize * (RECORD_HEADER + v.row.len()));
+        }
+        s.extend_from_slice(&e.row.to_le_bytes());
+        s.extend_from_slice(&len.to_le_bytes());
+        s.extend_from_slice(v.row);
+        self.hits += 1;
+        Ok(())
+    }
+}
+
+/// Decodes every row into the output columns, batches in parallel, and
+/// emits the output batches in order.
+fn decode_all(
+    spec: &JoinSpec,
+    run: &[RecordBatch],
+    starts: &[usize],
+    found: &[Found],
+    emit: &mut dyn FnMut(RecordBatch) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let decode = |b: usize| -> Result<RecordBatch, Error> {
+        let batch = &run[b];
+        let rows = starts[b + 1] - starts[b];
+        let mut out: Vec<Option<Column>> = spec.outputs.iter().map(|_| None).collect();
+        let mut index = Vec::new();
+        for (vp, f) in spec.views.iter().zip(found) {
+            decode_view(vp, f, b, rows, &mut index, &mut out)?;
+        }
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        for c in out {
+            columns.push(match c {
+                Some(Column::Fixed(c)) => c.finish(),
+                Some(Column::Built(b)) => b.finish(),
+                None => return Err(Error::Internal("an output column was not filled".into())),
+            });
+        }
+        RecordBatch::try_new(spec.schema.clone(), columns)
+            .map_err(|e| Error::Internal(format!("assembling an output batch: {e}")))
+    };
+    if spec.threads <= 1 || run.len() <= 1 {
+        for b in 0..run.len() {
+            emit(decode(b)?)?;
+        }
+        return Ok(());
+    }
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = sync_channel::<(usize, Result<RecordBatch, Error>)>(spec.threads * 2);
+    std::thread::scope(|s| {
+        for _ in 0..spec.threads.min(run.len()) {
+            let tx = tx.clone();
+            let (next, decode) = (&next, &decode);
+            s.spawn(move || {
+                loop {
+                    let b = next.fetch_add(1, Ordering::Relaxed);
+                    if b >= run.len() || tx.send((b, decode(b))).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        // In order; a failure drops `rx`, which stops the decoders.
+        let mut pending = std::collections::BTreeMap::new();
+        let mut want = 0;
+        for (b, r) in rx {
+            pending.insert(b, r);
+            while let Some(r) = pending.remove(&want) {
+                emit(r?)?;
+                want += 1;
+            }
+        }
+        if want < run.len() {
+            return Err(Error::Internal("a decoding thread stopped early".into()));
+        }
+        Ok(())
+    })
+}
+
+/// An output feature column of a batch being filled.
+enum Column {
+    /// Filled in the order the answers come (fixed-width types).
+    Fixed(FixedColumn),
+    /// Filled row by row.
+    Built(FeatureBuilder),
+}
+
+/// Decodes one view's versions (or nulls, or defaults) for the `rows` rows
+/// of batch `b` into its output columns. If every feature wanted of the
+/// view has a fixed width, each part's records are decoded in the order
+/// they were found (sequential reads) and scattered to their rows; else
+/// the records are indexed by row (`index` is scratch space) and decoded
+/// row by row.
+fn decode_view(
+    vp: &ViewPlan,
+    found: &Found,
+    b: usize,
+    rows: usize,
+    index: &mut Vec<u64>,
+    out: &mut [Option<Column>],
+) -> Result<(), Error> {
+    let corrupt = |e| Error::Engine(engine::Error::corrupt_row(vp.view.id, e));
+    let lost = || Error::Internal("a joined version went astray".into());
+    let mistyped = |f: usize| {
+        Error::Internal(format!(
+            "field {f} of a row of view {} does not decode as {}",
+            vp.view.qualified_name(),
+            vp.schema[f]
+        ))
+    };
+    let records = found.streams.iter().filter_map(|s| s.get(b));
+    let fixed: Option<Vec<Option<FixedColumn>>> = vp
+        .wanted
+        .iter()
+        .zip(&vp.schema)
+        .map(|(o, ty)| match o {
+            None => Some(None),
+            Some(_) => FixedColumn::new(*ty, rows).map(Some),
+        })
+        .collect();
+    if let Some(mut cols) = fixed {
+        let fill = vp.defaults.iter().any(Option::is_some);
+        let all_fixed = all_fixed(&vp.schema);
+        let mut answered = vec![0u64; if fill { rows.div_ceil(64) } else { 0 }];
+        for s in records {
+            let mut at = 0;
+            while at < s.len() {
+                let (row, len) = record_header(s, at).ok_or_else(lost)?;
+                let bytes = s
+                    .get(at + RECORD_HEADER..at + RECORD_HEADER + len)
+                    .ok_or_else(lost)?;
+                if row >= rows {
+                    return Err(lost());
+                }
+                if all_fixed {
+                    decode_fixed_row(&vp.schema, bytes, row, &mut cols).map_err(corrupt)?;
+                } else {
+                    let mut bad = None;
+                    decode_row_with(&vp.schema, bytes, |f, v| {
+                        if let Some(c) = &mut cols[f]
+                            && !c.set(row, v)
+                        {
+                            bad.get_or_insert(f);
+                        }
+                    })
+                    .map_err(corrupt)?;
+                    if let Some(f) = bad {
+                        return Err(mistyped(f));
+                    }
+                }
+                if let Some(w) = answered.get_mut(row / 64) {
+                    *w |= 1 << (row % 64);
+                }
+                at += RECORD_HEADER + len;
+            }
+        }
+        if fill {
+            for row in (0..rows).filter(|r| answered[r / 64] & (1 << (r % 64)) == 0) {
+                for (c, d) in cols.iter_mut().zip(&vp.defaults) {
+                    if let (Some(c), Some(d)) = (c, d) {
+                        c.set(row, d.clone());
+                    }
+                }
+            }
+        }
+        for (c, o) in cols.into_iter().zip(&vp.wanted) {
+            if let (Some(c), Some(o)) = (c, o) {
+                out[*o] = Some(Column::Fixed(c));
+            }
+        }
+        return Ok(());
+    }
+    // Where each row's record is: `part << 48 | offset + 1`, 0 for none.
+    index.clear();
+    index.resize(rows, 0);
+    for (p, streams) in found.streams.iter().enumerate() {
+        let Some(s) = streams.get(b) else { continue };
+        let mut at = 0;
+        while at < s.len() {
+            let (row, len) = record_header(s, at).ok_or_else(lost)?;
+            *index.get_mut(row).ok_or_else(lost)? = ((p as u64) << 48) | (at as u64 + 1);
+            at += RECORD_HEADER + len;
+        }
+    }
+    let mut builders: Vec<Option<FeatureBuilder>> = vp
+        .wanted
+        .iter()
+        .zip(&vp.schema)
+        .map(|(o, ty)| o.map(|_| FeatureBuilder::new(*ty, rows)))
+        .collect();
+    for &slot in index.iter() {
+        if slot == 0 {
+            for (f, b) in builders.iter_mut().enumerate() {
+                let Some(b) = b else { continue };
+                match vp.defaults.get(f).and_then(Option::as_ref) {
+                    // Defaults were type-checked when the definitions were applied.
+                    Some(d) => {
+                        b.push(d.clone());
+                    }
+                    None => b.push_null(),
+                }
+            }
+            continue;
+        }
+        let s = &found.streams[(slot >> 48) as usize][b];
+        let at = ((slot & ((1 << 48) - 1)) - 1) as usize;
+        let (_, len) = record_header(s, at).ok_or_else(lost)?;
+        let bytes = s
+            .get(at + RECORD_HEADER..at + RECORD_HEADER + len)
+            .ok_or_else(lost)?;
+        let mut bad = None;
+        decode_row_with(&vp.schema, bytes, |f, v| {
+            if let Some(b) = &mut builders[f]
+                && !b.push(v)
+            {
+                bad.get_or_insert(f);
+            }
+        })
+        .map_err(corrupt)?;
+        if let Some(f) = bad {
+            return Err(mistyped(f));
+        }
+    }
+    for (bl, o) in builders.into_iter().zip(&vp.wanted) {
+        if let (Some(bl), Some(o)) = (bl, o) {
+            out[*o] = Some(Column::Built(bl));
+        }
+    }
+    Ok(())
+}
+
+/// The row (in its batch) and version length of the record at `at`.
+#[inline]
+fn record_header(s: &[u8], at: usize) -> Option<(usize, usize)> {
+    let h = s.get(at..at + RECORD_HEADER)?;
+    let row = u32::from_le_bytes(h[..4].try_into().ok()?);
+    let len = u32::from_le_bytes(h[4..].try_into().ok()?);
+    Some((row as usize, len as usize))
+}

@@ -1,0 +1,433 @@
+//! `strata serve`: the store over QUIC.
+//!
+//! One QUIC endpoint (quinn + rustls, TLS 1.3 always); per connection a
+//! handshake on its first stream ([`conn`]), then any number of
+//! bidirectional streams, each carrying requests one after another
+//! ([`stream`]); handlers over [`Store`] ([`handlers`], [`export`]).
+//! Frames are `docs/PROTOCOL.md`'s, encoded by [`strata_format::protocol`].
+//!
+//! Every request is checked against the connection's token ([`auth`]),
+//! re-read from the token file when it changes, so a revoked token stops
+//! working within a second. Limits ([`Limits`]) bound frame sizes, keys,
+//! rows, streams, connections, idle and slow peers, and the bytes of
+//! request bodies buffered at once across all connections.
+//!
+//! Shutdown ([`Server::shutdown`], on SIGTERM or SIGINT in `strata serve`):
+//! no new connections or streams; each stream finishes the request it is
+//! in, waits for the client to acknowledge the answer, and ends; then the
+//! connections close with `SHUTTING_DOWN` and the store is closed (its WAL
+//! synced). A push is acknowledged only once durable, so nothing
+//! acknowledged is lost.
+
+pub mod auth;
+mod conn;
+mod export;
+mod freshness;
+mod handlers;
+mod http;
+mod metrics;
+mod registry;
+mod stream;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use strata_format::protocol::{DecodeLimits, ServerLimits};
+use strata_store::{Store, StoreOptions};
+
+/// What the server accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest frame body, either direction.
+    pub max_frame_bytes: u32,
+    pub max_keys_per_lookup: u32,
+    pub max_features_per_request: u32,
+    pub max_rows_per_push: u32,
+    /// Versions one history answer may hold.
+    pub max_history_rows: u32,
+    /// Bidirectional streams open at once per connection.
+    pub max_streams_per_connection: u32,
+    pub max_connections: u32,
+    /// A connection silent this long is closed (QUIC idle timeout).
+    pub idle_timeout: Duration,
+    /// Time for a new connection to send its `Hello`.
+    pub handshake_timeout: Duration,
+    /// Time for a frame's body to arrive once its header has.
+    pub frame_timeout: Duration,
+    /// Bytes of request bodies buffered at once, all connections together.
+    pub memory_bytes: u64,
+    /// How long shutdown waits for in-flight requests.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 16 << 20,
+            max_keys_per_lookup: 10_000,
+            max_features_per_request: 1_024,
+            max_rows_per_push: 50_000,
+            max_history_rows: 100_000,
+            max_streams_per_connection: 64,
+            max_connections: 256,
+            idle_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            frame_timeout: Duration::from_secs(30),
+            memory_bytes: 512 << 20,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Limits {
+    pub fn decode_limits(&self) -> DecodeLimits {
+        DecodeLimits {
+            max_keys: self.max_keys_per_lookup as usize,
+            max_features: self.max_features_per_request as usize,
+            max_key_columns: 16,
+            max_rows: self.max_rows_per_push as usize,
+            max_values: (self.max_rows_per_push as usize)
+                .saturating_mul(64)
+                .max(1 << 20),
+            max_name: 4096,
+        }
+    }
+
+    fn announced(&self) -> ServerLimits {
+        ServerLimits {
+            max_frame_bytes: self.max_frame_bytes,
+            max_keys_per_lookup: self.max_keys_per_lookup,
+            max_rows_per_push: self.max_rows_per_push,
+            max_streams: self.max_streams_per_connection,
+            idle_timeout_ms: u32::try_from(self.idle_timeout.as_millis()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// How to start a server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data: PathBuf,
+    pub listen: SocketAddr,
+    /// PEM certificate chain and key; both or neither (then self-signed).
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Extra names (hosts, IPs) for a generated certificate.
+    pub tls_names: Vec<String>,
+    pub limits: Limits,
+    pub store: StoreOptions,
+    /// Serve Prometheus metrics over HTTP at `http://ADDR/metrics`.
+    pub metrics: Option<SocketAddr>,
+}
+
+impl Config {
+    pub fn new(data: impl Into<PathBuf>, listen: SocketAddr) -> Config {
+        Config {
+            data: data.into(),
+            listen,
+            cert: None,
+            key: None,
+            tls_names: Vec::new(),
+            limits: Limits::default(),
+            store: StoreOptions::default(),
+            metrics: None,
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("opening the store: {0}")]
+    Store(#[from] strata_store::Error),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad limits: {0}")]
+    Limits(String),
+}
+
+/// Counters shown by `stats`.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub connections: AtomicU64,
+    pub connections_active: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+    pub lookups: AtomicU64,
+    pub keys_looked_up: AtomicU64,
+    pub rows_pushed: AtomicU64,
+    pub rows_exported: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    pub store: Store,
+    pub tokens: ArcSwap<auth::Tokens>,
+    pub limits: Limits,
+    pub decode: DecodeLimits,
+    pub announced: ServerLimits,
+    /// Permits are bytes of request bodies being buffered.
+    pub memory: Semaphore,
+    /// Exports running at once.
+    pub exports: Semaphore,
+    pub shutdown: watch::Receiver<bool>,
+    pub counters: Counters,
+    /// Request latencies, for `--metrics`.
+    pub metrics: metrics::Metrics,
+    pub started: Instant,
+}
+
+impl Shared {
+    pub fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// A running server.
+pub struct Server {
+    endpoint: quinn::Endpoint,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
+    reload: tokio::task::JoinHandle<()>,
+    cert: tls::CertFiles,
+    /// The metrics listener's address and task.
+    metrics: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
+}
+
+/// Bytes a client may send on a stream beyond what the server has read.
+const STREAM_WINDOW: u32 = 128 << 10;
+
+fn transport(limits: &Limits) -> Result<quinn::TransportConfig, Error> {
+    let mut t = quinn::TransportConfig::default();
+    let idle = quinn::IdleTimeout::try_from(limits.idle_timeout)
+        .map_err(|e| Error::Limits(format!("idle timeout: {e}")))?;
+    t.max_idle_timeout(Some(idle));
+    t.max_concurrent_bidi_streams(limits.max_streams_per_connection.into());
+    t.max_concurrent_uni_streams(0u32.into());
+    // Flow control bounds what QUIC buffers before the server reads it:
+    // STREAM_WINDOW per stream, and per connection room for every stream's
+    // window plus one more. So streams whose bodies wait for the memory
+    // budget can never use up the connection's credit that the stream
+    // holding the budget needs to finish its body (no deadlock), and a
+    // connection buffers at most (max_streams + 1) × STREAM_WINDOW unread.
+    let streams = u64::from(limits.max_streams_per_connection) + 1;
+    t.stream_receive_window(quinn::VarInt::from_u32(STREAM_WINDOW));
+    t.receive_window(
+        quinn::VarInt::from_u64(streams * u64::from(STREAM_WINDOW)).unwrap_or(quinn::VarInt::MAX),
+    );
+    Ok(t)
+}
+
+impl Server {
+    /// Opens the store, sets up TLS and tokens, and starts listening.
+    /// Must be called inside a Tokio runtime.
+    pub async fn start(cfg: Config) -> Result<Server, Error> {
+        let l = &cfg.limits;
+        if u64::from(l.max_frame_bytes) > l.memory_bytes {
+            return Err(Error::Limits(format!(
+                "the frame limit ({} bytes) is above the memory budget ({} bytes)",
+                l.max_frame_bytes, l.memory_bytes
+            )));
+        }
+        if l.max_frame_bytes < 1024 || l.max_streams_per_connection == 0 || l.max_connections == 0 {
+            return Err(Error::Limits(
+                "frames need at least 1024 bytes; streams and connections at least 1".into(),
+            ));
+        }
+        std::fs::create_dir_all(&cfg.data).map_err(|source| Error::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+        let cert = tls::cert_files(
+            &cfg.data,
+            cfg.cert.as_deref(),
+            cfg.key.as_deref(),
+            &cfg.tls_names,
+        )?;
+        let crypto = tls::server_crypto(&cert)?;
+        let tokens = auth::load(&cfg.data)?;
+        let metrics_listener = match cfg.metrics {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| Error::Bind { addr, source })?,
+            ),
+            None => None,
+        };
+        let store = Store::open_with(&cfg.data, cfg.store.clone())?;
+        let mut sc = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        sc.transport_config(Arc::new(transport(l)?));
+        sc.max_incoming(l.max_connections as usize);
+        let endpoint = quinn::Endpoint::server(sc, cfg.listen).map_err(|source| Error::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+        let (stop, shutdown) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            store,
+            tokens: ArcSwap::from_pointee(tokens),
+            limits: l.clone(),
+            decode: l.decode_limits(),
+            announced: l.announced(),
+            memory: Semaphore::new(
+                usize::try_from(l.memory_bytes)
+                    .unwrap_or(usize::MAX)
+                    .min(Semaphore::MAX_PERMITS),
+            ),
+            exports: Semaphore::new(2),
+            shutdown,
+            counters: Counters::default(),
+            metrics: metrics::Metrics::default(),
+            started: Instant::now(),
+        });
+        let accept = tokio::spawn(accept_loop(endpoint.clone(), shared.clone()));
+        let reload = tokio::spawn(reload_tokens(cfg.data.clone(), shared.clone()));
+        let metrics = match metrics_listener {
+            Some(l) => {
+                let addr = l.local_addr().map_err(|source| Error::Bind {
+                    addr: cfg.listen,
+                    source,
+                })?;
+                Some((addr, tokio::spawn(http::run(l, shared.clone()))))
+            }
+            None => None,
+        };
+        Ok(Server {
+            endpoint,
+            shared,
+            stop,
+            accept,
+            reload,
+            cert,
+            metrics,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// The certificate the server presents.
+    pub fn cert_files(&self) -> &tls::CertFiles {
+        &self.cert
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(a, _)| *a)
+    }
+
+    /// Stops gracefully (see the module docs) and closes the store.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        // Refuse new connections from now on.
+        self.endpoint.set_server_config(None);
+        let drain = self.shared.limits.drain_timeout;
+        let mut accept = self.accept;
+        if tokio::time::timeout(drain, &mut accept).await.is_err() {
+            accept.abort();
+            self.endpoint.close(
+                (strata_format::protocol::ErrorCode::ShuttingDown as u32).into(),
+                b"server shutting down",
+            );
+        }
+        self.reload.abort();
+        if let Some((_, mut task)) = self.metrics {
+            // It ends on the shutdown signal; a scrape in flight is cut off.
+            if tokio::time::timeout(Duration::from_secs(1), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+                let _ = task.await;
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        // Every connection task has ended: this is the last reference, and
+        // dropping it closes the store (syncing its WAL).
+        match Arc::try_unwrap(self.shared) {
+            Ok(shared) => drop(shared),
+            Err(shared) => {
+                // A blocking task still runs (a drain timeout cut it off):
+                // close the store once it ends.
+                let _ = tokio::task::spawn_blocking(move || drop(shared)).await;
+            }
+        }
+    }
+}
+
+async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
+    let mut conns = JoinSet::new();
+    let mut stop = shared.shutdown.clone();
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => match incoming {
+                Some(inc) => {
+                    conns.spawn(conn::handle(shared.clone(), inc));
+                }
+                None => break,
+            },
+            _ = stop.wait_for(|s| *s) => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    while conns.join_next().await.is_some() {}
+}
+
+/// Re-reads the token file when its modification time or size changes.
+async fn reload_tokens(dir: PathBuf, shared: Arc<Shared>) {
+    let stamp = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()))
+    };
+    let path = auth::path(&dir);
+    let mut last = stamp(&path);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let now = stamp(&path);
+        if now == last {
+            continue;
+        }
+        match auth::load(&dir) {
+            Ok(t) => {
+                shared.tokens.store(Arc::new(t));
+                last = now;
+            }
+            Err(e) => {
+                eprintln!("strata serve: keeping the previous tokens: {e}");
+                last = now;
+            }
+        }
+    }
+}

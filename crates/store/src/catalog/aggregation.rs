@@ -1,0 +1,583 @@
+//! Aggregation views: features computed by the engine over the events of
+//! another view, in time windows.
+//!
+//! ```toml
+//! [[feature_views]]
+//! name = "user_txn_stats"
+//! source = "transactions"        # the event view (declared in the same file)
+//! allowed_lateness = "1h"        # default 0
+//! late_events = "reject"         # or "correct"; default "reject"
+//! tile = "5m"                    # optional; see below
+//! aggregations = [
+//!   { function = "count", windows = ["1h", "1d"] },                   # count_1h, count_1d
+//!   { function = "sum", column = "amount", windows = ["1h", "30d"] },  # amount_sum_1h, ...
+//!   { function = "p95", column = "amount", window = "1d", slide = "1h", name = "amount_p95_hourly" },
+//! ]
+//! ```
+//!
+//! An aggregation view declares no `features` and no `entities`: its
+//! entities are its source's, and it has one feature per (aggregation,
+//! window), named `name` when given (one window only) or
+//! `{column}_{function}_{window}` (`{function}_{window}` without a column).
+//!
+//! Functions and the feature types they give:
+//!
+//! | function | column | type | over an empty window |
+//! |---|---|---|---|
+//! | `count` | optional: without, events; with, non-null values | int64 | 0 |
+//! | `sum`, `mean`, `min`, `max` | numeric | float64 | null |
+//! | `stddev` (sample, n − 1) | numeric | float64 | null (n < 2) |
+//! | `last` (value of the newest event) | any | the column's | null |
+//! | `age_of_last` (read time − newest event's `event_ts`, µs) | none | int64 | null |
+//! | `count_distinct` (HyperLogLog, ≈ 2.3 % standard error) | any | int64 | 0 |
+//! | `p50`, `p95`, `p99` (relative error ≤ 1 %) | numeric | float64 | null |
+//!
+//! Numeric columns are `int64`, `float64`, `float32`. Nulls are skipped by
+//! every function with a column except `last`.
+//!
+//! A read at time `t` covers events with `t − window < event_ts <= t`; with
+//! a `slide`, the window ends at the last multiple of `slide` not after `t`
+//! (a hopping window: the value changes once per slide).
+//!
+//! `tile` (default: the greatest common divisor of every window, every
+//! slide and the smallest window / 12, rounded down to whole seconds) is
+//! the width of the partial aggregates kept per key; it changes speed, not
+//! results. The specification of an existing view version cannot change
+//! (its tiles were computed for it), except `allowed_lateness` and
+//! `late_events`.
+
+use super::duration;
+use super::{Feature, FeatureView};
+use strata_format::schema::FeatureType;
+
+/// Metadata key of the aggregation list.
+pub const AGGREGATIONS: &str = "aggregations";
+/// Metadata keys that belong to aggregation views only.
+pub const KEYS: [&str; 4] = [AGGREGATIONS, "tile", "allowed_lateness", "late_events"];
+
+/// An aggregate function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    Count,
+    Sum,
+    Mean,
+    Min,
+    Max,
+    Stddev,
+    Last,
+    AgeOfLast,
+    CountDistinct,
+    /// A percentile, 1..=99.
+    Percentile(u8),
+}
+
+impl Function {
+    pub fn parse(name: &str) -> Option<Function> {
+        Some(match name {
+            "count" => Function::Count,
+            "sum" => Function::Sum,
+            "mean" | "avg" => Function::Mean,
+            "min" => Function::Min,
+            "max" => Function::Max,
+            "stddev" => Function::Stddev,
+            "last" => Function::Last,
+            "age_of_last" => Function::AgeOfLast,
+            "count_distinct" => Function::CountDistinct,
+            "p50" => Function::Percentile(50),
+            "p95" => Function::Percentile(95),
+            "p99" => Function::Percentile(99),
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Function::Count => "count".into(),
+            Function::Sum => "sum".into(),
+            Function::Mean => "mean".into(),
+            Function::Min => "min".into(),
+            Function::Max => "max".into(),
+            Function::Stddev => "stddev".into(),
+            Function::Last => "last".into(),
+            Function::AgeOfLast => "age_of_last".into(),
+            Function::CountDistinct => "count_distinct".into(),
+            Function::Percentile(p) => format!("p{p}"),
+        }
+    }
+
+    fn needs_number(self) -> bool {
+        matches!(
+            self,
+            Function::Sum
+                | Function::Mean
+                | Function::Min
+                | Function::Max
+                | Function::Stddev
+                | Function::Percentile(_)
+        )
+    }
+}
+
+/// What ingest does with an event older than the watermark minus the
+/// allowed lateness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LatePolicy {
+    /// The event is refused (not written at all) and counted.
+    Reject,
+    /// The event is written and the tiles it falls in are corrected.
+    Correct,
+}
+
+/// One computed feature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregation {
+    pub feature: String,
+    pub function: Function,
+    /// Index of the column in the source view's schema.
+    pub column: Option<usize>,
+    /// Window width, µs (> 0).
+    pub window: i64,
+    /// Hop, µs; 0 = a sliding window ending at the read time.
+    pub slide: i64,
+}
+
+impl Aggregation {
+    /// The window `(start, end]` of a read at `t`.
+    pub fn window_at(&self, t: i64) -> (i64, i64) {
+        let end = if self.slide > 0 {
+            t.div_euclid(self.slide).saturating_mul(self.slide)
+        } else {
+            t
+        };
+        (end.saturating_sub(self.window), end)
+    }
+}
+
+/// The parsed specification of an aggregation view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// The source view, `name@version`.
+    pub source: String,
+    pub tile: i64,
+    pub allowed_lateness: i64,
+    pub late: LatePolicy,
+    /// In the view's feature order.
+    pub aggregations: Vec<Aggregation>,
+}
+
+impl FeatureView {
+    /// Whether this view is an aggregation view.
+    pub fn is_aggregation(&self) -> bool {
+        self.metadata.contains_key(AGGREGATIONS)
+    }
+}
+
+/// The specification of `view`, an aggregation view of a valid catalog,
+/// given its source view.
+pub fn spec(view: &FeatureView, source: &FeatureView) -> Result<Spec, String> {
+    let m = &view.metadata;
+    let what = format!("aggregation view {:?}", view.name);
+    let dur = |k: &str| -> Result<Option<i64>, String> {
+        m.get(k)
+            .map(|v| duration::from_toml(v).map_err(|e| format!("{what}: {k}: {e}")))
+            .transpose()
+    };
+    let allowed_lateness = dur("allowed_lateness")?.unwrap_or(0);
+    let late = match m.get("late_events").map(|v| v.as_str()) {
+        None | Some(Some("reject")) => LatePolicy::Reject,
+        Some(Some("correct")) => LatePolicy::Correct,
+        _ => {
+            return Err(format!(
+                "{what}: late_events must be \"reject\" or \"correct\""
+            ));
+        }
+    };
+    let list = m.get(AGGREGATIONS).and_then(|v| v.as_array()).ok_or_else(|| {
+        format!("{what}: aggregations must be an array of tables such as {{ function = \"count\", window = \"1h\" }}")
+    })?;
+    let mut aggregations = Vec::new();
+    for (i, a) in list.iter().enumerate() {
+        aggregations.extend(one(&what, i, a, source)?);
+    }
+    if aggregations.is_empty() {
+        return Err(format!("{what}: aggregations is empty"));
+    }
+    let tile = match dur("tile")? {
+        Some(0) => return Err(format!("{what}: tile cannot be 0")),
+        Some(t) => t,
+        None => default_tile(&aggregations),
+    };
+    Ok(Spec {
+        source: source.reference(),
+        tile,
+        allowed_lateness,
+        late,
+        aggregations,
+    })
+}
+
+/// The features of one `aggregations` entry (one per window).
+fn one(
+    what: &str,
+    i: usize,
+    a: &toml::Value,
+    source: &FeatureView,
+) -> Result<Vec<Aggregation>, String> {
+    let at = format!("{what}: aggregation {}", i + 1);
+    let t = a.as_table().ok_or_else(|| format!("{at} is not a table"))?;
+    for k in t.keys() {
+        if !["function", "column", "window", "windows", "slide", "name"].contains(&k.as_str()) {
+            return Err(format!(
+                "{at}: unknown field {k:?} (function, column, window(s), slide, name)"
+            ));
+        }
+    }
+    let fname = t.get("function").and_then(|v| v.as_str()).ok_or_else(|| {
+        format!("{at}: function is missing (count, sum, mean, min, max, stddev, last, age_of_last, count_distinct, p50, p95, p99)")
+    })?;
+    let function = Function::parse(fname).ok_or_else(|| {
+        format!("{at}: unknown function {fname:?} (count, sum, mean, min, max, stddev, last, age_of_last, count_distinct, p50, p95, p99)")
+    })?;
+    let column = match t.get("column") {
+        None => None,
+        Some(c) => {
+            let name = c
+                .as_str()
+                .ok_or_else(|| format!("{at}: column must be a string"))?;
+            let idx = source.feature_index(name).ok_or_else(|| {
+                format!(
+                    "{at}: the source view {:?} has no feature {name:?}",
+                    source.name
+                )
+            })?;
+            Some((name, idx))
+        }
+    };
+    match (function, column) {
+        (Function::AgeOfLast, Some(_)) => {
+            return Err(format!(
+                "{at}: age_of_last takes no column (it is the age of the newest event)"
+            ));
+        }
+        (f, None) if f != Function::Count && f != Function::AgeOfLast => {
+            return Err(format!("{at}: {} needs a column", f.name()));
+        }
+        (f, Some((name, idx))) if f.needs_number() => {
+            let ty = source.features[idx].ty;
+            if !matches!(
+                ty,
+                FeatureType::Int64 | FeatureType::Float64 | FeatureType::Float32
+            ) {
+                return Err(format!(
+                    "{at}: {} needs a numeric column (int64, float64, float32); {name:?} is {ty}",
+                    f.name()
+                ));
+            }
+        }
+        _ => {}
+    }
+    let windows: Vec<i64> = match (t.get("window"), t.get("windows")) {
+        (Some(w), None) => vec![duration::from_toml(w).map_err(|e| format!("{at}: window: {e}"))?],
+        (None, Some(ws)) => ws
+            .as_array()
+            .ok_or_else(|| format!("{at}: windows must be an array such as [\"1h\", \"1d\"]"))?
+            .iter()
+            .map(|w| duration::from_toml(w).map_err(|e| format!("{at}: windows: {e}")))
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(format!(
+                "{at}: give exactly one of window = \"1h\" or windows = [\"1h\", \"1d\"]"
+            ));
+        }
+    };
+    if windows.is_empty() || windows.contains(&0) {
+        return Err(format!("{at}: every window must be longer than 0"));
+    }
+    let slide = match t.get("slide") {
+        None => 0,
+        Some(s) => duration::from_toml(s).map_err(|e| format!("{at}: slide: {e}"))?,
+    };
+    let name = t.get("name").map(|n| n.as_str());
+    if name.is_some() && windows.len() != 1 {
+        return Err(format!(
+            "{at}: name is only allowed with one window (each window is a feature)"
+        ));
+    }
+    windows
+        .into_iter()
+        .map(|window| {
+            let feature = match name {
+                Some(Some(n)) => n.to_string(),
+                Some(None) => return Err(format!("{at}: name must be a string")),
+                None => {
+                    let w = duration::format(window);
+                    match column {
+                        Some((c, _)) => format!("{c}_{}_{w}", function.name()),
+                        None => format!("{}_{w}", function.name()),
+                    }
+                }
+            };
+            Ok(Aggregation {
+                feature,
+                function,
+                column: column.map(|c| c.1),
+                window,
+                slide,
+            })
+        })
+        .collect()
+}
+
+/// The greatest common divisor of every window, every slide and the
+/// smallest window / 12 (whole seconds, at least 1 s).
+fn default_tile(aggs: &[Aggregation]) -> i64 {
+    const SECOND: i64 = 1_000_000;
+    let smallest = aggs.iter().map(|a| a.window).min().unwrap_or(SECOND);
+    let twelfth = (smallest / 12 / SECOND).max(1) * SECOND;
+    aggs.iter()
+        .flat_map(|a| [a.window, a.slide])
+        .filter(|&d| d > 0)
+        .fold(twelfth, gcd)
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// The type of the feature an aggregation computes.
+pub fn feature_type(a: &Aggregation, source: &FeatureView) -> FeatureType {
+    match a.function {
+        Function::Count | Function::CountDistinct | Function::AgeOfLast => FeatureType::Int64,
+        Function::Last => a
+            .column
+            .map_or(FeatureType::Int64, |c| source.features[c].ty),
+        _ => FeatureType::Float64,
+    }
+}
+
+/// Completes an aggregation view read from a definitions file: entities
+/// from its source, features from its aggregations, and `source`
+/// canonicalised to `name@version`. `views` are the file's views.
+pub fn complete(view: &mut FeatureView, views: &[FeatureView]) -> Result<(), String> {
+    let what = format!("aggregation view {:?}", view.name);
+    if !view.features.is_empty() || !view.entities.is_empty() {
+        return Err(format!(
+            "{what}: declares features or entities; an aggregation view takes them from its source and aggregations"
+        ));
+    }
+    if view.ttl_micros != 0 {
+        return Err(format!(
+            "{what}: ttl does not apply to an aggregation view (its windows say how far back it reads)"
+        ));
+    }
+    let src = view
+        .metadata
+        .get("source")
+        .and_then(|s| s.as_str())
+        .map(|s| s.strip_prefix("view:").unwrap_or(s).trim().to_string())
+        .ok_or_else(|| {
+            format!("{what}: source is missing; name the event view it aggregates, e.g. source = \"transactions\"")
+        })?;
+    let (name, version) = match src.split_once('@') {
+        Some((n, v)) => (n, v.parse::<u32>().ok()),
+        None => (src.as_str(), None),
+    };
+    let source = views
+        .iter()
+        .filter(|v| v.name == name && version.is_none_or(|x| x == v.version))
+        .max_by_key(|v| v.version)
+        .ok_or_else(|| {
+            format!("{what}: the source view {src:?} is not declared in this file; declare it beside the aggregation view")
+        })?;
+    if source.is_aggregation() {
+        return Err(format!(
+            "{what}: the source {src:?} is itself an aggregation view; aggregate raw events instead"
+        ));
+    }
+    for k in ["retention", "max_versions"] {
+        if source.metadata.contains_key(k) {
+            return Err(format!(
+                "{what}: its source {:?} declares {k}, but windows at any time in the past are read from the source's events; remove {k} from the source",
+                source.name
+            ));
+        }
+    }
+    let spec = spec(view, source)?;
+    view.entities = source.entities.clone();
+    view.features = spec
+        .aggregations
+        .iter()
+        .map(|a| Feature {
+            name: a.feature.clone(),
+            ty: feature_type(a, source),
+            description: String::new(),
+            tags: Vec::new(),
+        })
+        .collect();
+    view.metadata
+        .insert("source".into(), toml::Value::String(source.reference()));
+    Ok(())
+}
+
+/// Why `new` cannot replace `old` (both versions of one aggregation view):
+/// only `allowed_lateness` and `late_events` may change.
+pub fn evolution(old: &FeatureView, new: &FeatureView) -> Result<(), String> {
+    if old.is_aggregation() != new.is_aggregation() {
+        return Err("it changes between a plain and an aggregation view".into());
+    }
+    for k in [AGGREGATIONS, "tile", "source"] {
+        if old.is_aggregation() && old.metadata.get(k) != new.metadata.get(k) {
+            return Err(format!(
+                "its {k} changes, and its stored tiles were computed for the old one"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::defs;
+
+    const BASE: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[feature_views]]
+name = "txn"
+entities = ["user"]
+features = [{ name = "amount", type = "float64" }, { name = "merchant", type = "string" }]
+"#;
+
+    fn with(agg: &str) -> Result<defs::Definitions, String> {
+        defs::parse(&format!(
+            "{BASE}\n[[feature_views]]\nname = \"stats\"\nsource = \"txn\"\n{agg}"
+        ))
+    }
+
+    #[test]
+    fn an_aggregation_view_gets_its_features_entities_and_source() {
+        let d = with(
+            r#"aggregations = [
+  { function = "count", windows = ["1h", "1d"] },
+  { function = "sum", column = "amount", window = "1d" },
+  { function = "last", column = "merchant", window = "30d" },
+  { function = "p95", column = "amount", window = "1d", slide = "1h", name = "amount_p95_hourly" },
+]"#,
+        )
+        .unwrap();
+        let v = &d.views[1];
+        assert_eq!(v.entities, vec!["user".to_string()]);
+        let names: Vec<_> = v.features.iter().map(|f| (f.name.as_str(), f.ty)).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("count_1h", FeatureType::Int64),
+                ("count_1d", FeatureType::Int64),
+                ("amount_sum_1d", FeatureType::Float64),
+                ("merchant_last_30d", FeatureType::String),
+                ("amount_p95_hourly", FeatureType::Float64),
+            ]
+        );
+        assert_eq!(v.metadata["source"].as_str(), Some("txn@1"));
+        let s = spec(v, &d.views[0]).unwrap();
+        assert_eq!(
+            s.tile, 300_000_000,
+            "gcd of 1h, 1d, 30d, the slide and 1h / 12"
+        );
+        assert_eq!(s.late, LatePolicy::Reject);
+        assert_eq!(s.allowed_lateness, 0);
+        let hop = &s.aggregations[4];
+        assert_eq!(
+            hop.window_at(5_400_000_000),
+            (3_600_000_000 - 86_400_000_000, 3_600_000_000)
+        );
+    }
+
+    #[test]
+    fn bad_aggregations_are_refused_with_the_reason() {
+        let cases = [
+            (
+                r#"aggregations = [{ function = "median", column = "amount", window = "1h" }]"#,
+                "unknown function",
+            ),
+            (
+                r#"aggregations = [{ function = "sum", window = "1h" }]"#,
+                "sum needs a column",
+            ),
+            (
+                r#"aggregations = [{ function = "sum", column = "merchant", window = "1h" }]"#,
+                "needs a numeric column",
+            ),
+            (
+                r#"aggregations = [{ function = "sum", column = "nope", window = "1h" }]"#,
+                "has no feature \"nope\"",
+            ),
+            (
+                r#"aggregations = [{ function = "count", windows = ["1h", "2h"], name = "n" }]"#,
+                "only allowed with one window",
+            ),
+            (
+                r#"aggregations = [{ function = "count" }]"#,
+                "exactly one of window",
+            ),
+            (
+                r#"aggregations = [{ function = "count", window = "0" }]"#,
+                "longer than 0",
+            ),
+            (
+                r#"aggregations = [{ function = "age_of_last", column = "amount", window = "1h" }]"#,
+                "takes no column",
+            ),
+            (
+                r#"aggregations = [{ function = "count", window = "1h", every = "1h" }]"#,
+                "unknown field",
+            ),
+            (r#"aggregations = []"#, "aggregations is empty"),
+            (
+                "aggregations = [{ function = \"count\", window = \"1h\" }]\nlate_events = \"drop\"",
+                "late_events",
+            ),
+            (
+                "aggregations = [{ function = \"count\", window = \"1h\" }]\nttl = \"1d\"",
+                "ttl does not apply",
+            ),
+        ];
+        for (agg, want) in cases {
+            let e = with(agg).unwrap_err();
+            assert!(e.contains(want), "{agg}: {e}");
+        }
+        let e = defs::parse(&format!(
+            "{BASE}\n[[feature_views]]\nname = \"stats\"\nsource = \"other\"\naggregations = [{{ function = \"count\", window = \"1h\" }}]"
+        ))
+        .unwrap_err();
+        assert!(e.contains("not declared in this file"), "{e}");
+        let e = defs::parse(&format!(
+            "{}\nretention = \"30d\"\n[[feature_views]]\nname = \"stats\"\nsource = \"txn\"\naggregations = [{{ function = \"count\", window = \"1h\" }}]",
+            BASE.trim_end()
+        ))
+        .unwrap_err();
+        assert!(e.contains("declares retention"), "{e}");
+        let e = defs::parse(&format!("{}\ntile = \"5m\"", BASE.trim_end())).unwrap_err();
+        assert!(e.contains("applies only to aggregation views"), "{e}");
+    }
+
+    #[test]
+    fn only_lateness_may_change_in_place() {
+        let agg = r#"aggregations = [{ function = "count", window = "1h" }]"#;
+        let cat = defs::apply(&Default::default(), &with(agg).unwrap()).unwrap();
+        let relaxed = with(&format!(
+            "{agg}\nallowed_lateness = \"1h\"\nlate_events = \"correct\""
+        ))
+        .unwrap();
+        assert!(defs::apply(&cat, &relaxed).is_ok());
+        let wider = with(r#"aggregations = [{ function = "count", window = "2h" }]"#).unwrap();
+        let e = defs::apply(&cat, &wider).unwrap_err();
+        assert!(e.contains("declare it as version = 2"), "{e}");
+        let retiled = with(&format!("{agg}\ntile = \"1m\"")).unwrap();
+        let e = defs::apply(&cat, &retiled).unwrap_err();
+        assert!(e.contains("its tile changes"), "{e}");
+    }
+}

@@ -1,0 +1,192 @@
+//! The registry: entities and feature views.
+//!
+//! Definitions come from a TOML file (`strata apply`, see [`defs`]), are
+//! given stable numeric view ids here, and are persisted in the store
+//! directory's `catalog` file ([`persist`]). The engine knows views only by
+//! id; everything that speaks names goes through a [`Catalog`].
+//!
+//! The registry's other parts: the metadata a view may declare ([`meta`]:
+//! owner, team, tags, source, defaults, expectations, ...), [`search`],
+//! [`lineage`] between views, the data-quality checks of ingest
+//! ([`quality`]) and the statistics of each view's last ingest ([`stats`]).
+
+pub mod aggregation;
+pub mod defs;
+pub mod duration;
+pub mod lineage;
+pub mod meta;
+pub mod persist;
+pub mod quality;
+pub mod search;
+pub mod stats;
+
+use strata_format::key::ViewId;
+use strata_format::schema::{FeatureType, KeyType};
+
+/// One join-key column of an entity.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JoinKey {
+    pub name: String,
+    #[serde(with = "key_type_name")]
+    pub ty: KeyType,
+}
+
+/// A named key type, e.g. `user` keyed by `user_id: int64`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Entity {
+    pub name: String,
+    pub join_keys: Vec<JoinKey>,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// One feature of a view.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Feature {
+    pub name: String,
+    #[serde(with = "feature_type_name")]
+    pub ty: FeatureType,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// A named group of features about one or more entities.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FeatureView {
+    /// Stable id used in the engine's keys; never reused within a store.
+    pub id: ViewId,
+    pub name: String,
+    /// Schema version (`name@version`); 1 unless declared.
+    pub version: u32,
+    /// Entity names, in key order: the view's key is their join keys concatenated.
+    pub entities: Vec<String>,
+    /// Max age of a value that may be served or joined, µs; 0 = unlimited.
+    pub ttl_micros: i64,
+    pub features: Vec<Feature>,
+    /// Every other declared field (description, owner, team, tags,
+    /// freshness_sla, source, online, retention, ...), kept as written.
+    #[serde(default)]
+    pub metadata: toml::Table,
+}
+
+impl FeatureView {
+    /// The feature types in schema order, as rows are encoded.
+    pub fn schema(&self) -> Vec<FeatureType> {
+        self.features.iter().map(|f| f.ty).collect()
+    }
+
+    pub fn feature_index(&self, name: &str) -> Option<usize> {
+        self.features.iter().position(|f| f.name == name)
+    }
+
+    /// How compaction prunes this view's history: its `retention` and
+    /// `max_versions` metadata (validated when the definitions were applied;
+    /// retention `0` means forever).
+    pub fn policy(&self) -> strata_engine::ViewPolicy {
+        let retention = self
+            .metadata
+            .get("retention")
+            .and_then(|v| duration::from_toml(v).ok())
+            .filter(|&r| r > 0);
+        let max_versions = self
+            .metadata
+            .get("max_versions")
+            .and_then(|v| v.as_integer())
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|&n| n > 0);
+        strata_engine::ViewPolicy {
+            retention,
+            max_versions,
+        }
+    }
+
+    /// `name@version`, always: the reference [`Catalog::view`] resolves to
+    /// exactly this view. (A bare `name` means the newest version, so
+    /// passing [`FeatureView::qualified_name`] of version 1 back to a
+    /// lookup reaches version 2 once it exists.)
+    pub fn reference(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+
+    /// `name` for version 1, `name@N` otherwise: for display.
+    pub fn qualified_name(&self) -> String {
+        if self.version == 1 {
+            self.name.clone()
+        } else {
+            format!("{}@{}", self.name, self.version)
+        }
+    }
+}
+
+/// All definitions of one store.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Catalog {
+    pub entities: Vec<Entity>,
+    pub views: Vec<FeatureView>,
+    /// The id the next new view gets.
+    pub next_view_id: ViewId,
+}
+
+impl Catalog {
+    pub fn entity(&self, name: &str) -> Option<&Entity> {
+        self.entities.iter().find(|e| e.name == name)
+    }
+
+    /// A view by `name` (its newest version) or `name@version`.
+    pub fn view(&self, name: &str) -> Option<&FeatureView> {
+        match name.split_once('@') {
+            Some((n, v)) => {
+                let v: u32 = v.parse().ok()?;
+                self.views.iter().find(|x| x.name == n && x.version == v)
+            }
+            None => self
+                .views
+                .iter()
+                .filter(|x| x.name == name)
+                .max_by_key(|x| x.version),
+        }
+    }
+
+    pub fn view_by_id(&self, id: ViewId) -> Option<&FeatureView> {
+        self.views.iter().find(|v| v.id == id)
+    }
+
+    /// The join keys of a view: its entities' join keys, concatenated.
+    pub fn key_columns(&self, view: &FeatureView) -> Vec<JoinKey> {
+        view.entities
+            .iter()
+            .filter_map(|e| self.entity(e))
+            .flat_map(|e| e.join_keys.iter().cloned())
+            .collect()
+    }
+}
+
+mod key_type_name {
+    use strata_format::schema::KeyType;
+    pub fn serialize<S: serde::Serializer>(t: &KeyType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(t.name())
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<KeyType, D::Error> {
+        let n: String = serde::Deserialize::deserialize(d)?;
+        KeyType::parse(&n).ok_or_else(|| {
+            serde::de::Error::custom(format!("unknown join key type {n:?} (int64 or string)"))
+        })
+    }
+}
+
+mod feature_type_name {
+    use strata_format::schema::FeatureType;
+    pub fn serialize<S: serde::Serializer>(t: &FeatureType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(t.name())
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<FeatureType, D::Error> {
+        let n: String = serde::Deserialize::deserialize(d)?;
+        FeatureType::parse(&n).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown feature type {n:?} (int64, float64, float32, bool, string, bytes, timestamp, list<float32>)"
+            ))
+        })
+    }
+}

@@ -1,0 +1,548 @@
+//! The embedded store: the engine and the catalog, addressed by name.
+//!
+//! This crate holds the catalog ([`catalog`]), the windowed aggregations
+//! ([`aggregate`]), freshness ([`freshness`]) and [`Store`], the operations
+//! every surface (CLI, server, Python) calls.
+//!
+//! This is the API the CLI, the offline import/export and the server use.
+//! Reads follow DESIGN.md's semantics:
+//!
+//! - [`Store::get`] with no `as_of` is the online `latest` read: the greatest
+//!   version by `(event_ts, created_ts)`, whose age is checked against the
+//!   view's `ttl` relative to the current time. A version dated in the future
+//!   (clock skew at the writer) is still the latest.
+//! - With `as_of = t`: the greatest version with `event_ts <= t`; if
+//!   `ttl > 0` and its `event_ts < t - ttl`, the features are
+//!   `OUTSIDE_MAX_AGE` and carry no value.
+//! - `known_at = T` ignores versions with `created_ts > T`.
+
+pub mod aggregate;
+pub mod catalog;
+pub mod freshness;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use std::collections::HashMap;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::aggregate::write::Event;
+
+use crate::catalog::{Catalog, FeatureView};
+use strata_engine::{self as engine, Engine, WriteBatch};
+use strata_format::key::{self, ViewId};
+use strata_format::row;
+use strata_format::schema::{KeyValue, Value};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(transparent)]
+    Engine(#[from] engine::Error),
+    #[error("unknown feature view {0:?}; `strata registry list` shows the views of this store")]
+    UnknownView(String),
+    #[error("unknown entity {0:?}")]
+    UnknownEntity(String),
+    #[error("bad key for {what}: {reason}")]
+    BadKey { what: String, reason: String },
+    #[error("bad row {index} for view {view:?}: {reason}")]
+    BadRow {
+        view: String,
+        index: usize,
+        reason: String,
+    },
+    #[error("catalog: {0}")]
+    Catalog(String),
+    #[error(
+        "feature view {0:?} is an aggregation view: it is computed from its source's events and cannot be written; write the source view instead"
+    )]
+    Computed(String),
+    #[error(
+        "feature view {0:?} is an aggregation view: it has no stored versions to list; read it at any time with --as-of"
+    )]
+    NoHistory(String),
+    #[error(
+        "feature view {0:?} is export-only (online = false): it is not served latest; read it with --as-of, or export it"
+    )]
+    NotOnline(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The status of one returned feature value.
+/// DO NOT CHANGE THESE TAGS: they are sent over the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    Present = 0,
+    NullValue = 1,
+    NotFound = 2,
+    OutsideMaxAge = 3,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Present => "PRESENT",
+            Status::NullValue => "NULL_VALUE",
+            Status::NotFound => "NOT_FOUND",
+            Status::OutsideMaxAge => "OUTSIDE_MAX_AGE",
+        }
+    }
+}
+
+/// One version to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowWrite {
+    /// One value per join key of the view, in order.
+    pub key: Vec<KeyValue>,
+    pub event_ts: i64,
+    /// When the version was written; the store's clock if `None`.
+    pub created_ts: Option<i64>,
+    /// One value per feature of the view, in schema order.
+    pub values: Vec<Value>,
+}
+
+/// Options of a point read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Read as of this event time instead of the latest version.
+    pub as_of: Option<i64>,
+    /// Ignore versions created after this time (bitemporal read).
+    pub known_at: Option<i64>,
+}
+
+/// The features of one view for one key, as a read returned them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureRow {
+    /// The version the values come from (also set when it is outside the ttl).
+    pub event_ts: Option<i64>,
+    pub created_ts: Option<i64>,
+    /// One per feature, in schema order: the value if `Present`, null if
+    /// `NullValue`; for `NotFound` and `OutsideMaxAge` the feature's declared
+    /// `default`, else null.
+    pub values: Vec<Value>,
+    pub statuses: Vec<Status>,
+}
+
+/// One version returned by [`Store::history`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    pub event_ts: i64,
+    pub created_ts: i64,
+    pub values: Vec<Value>,
+}
+
+/// Options to open a store.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    pub engine: engine::Options,
+}
+
+/// An open store directory.
+pub struct Store {
+    engine: Engine,
+    catalog: RwLock<Arc<Catalog>>,
+    /// The aggregation views of `catalog`, resolved.
+    aggregations: RwLock<Arc<aggregate::Index>>,
+    /// Written while the events of a source of aggregations and their
+    /// tiles are read, combined and written (so tile updates never race)
+    /// and while the catalog changes (so no write misses a new view's
+    /// tiles); read by every other write.
+    tile_lock: RwLock<()>,
+    /// Late events per aggregation view since open.
+    late: Mutex<HashMap<ViewId, LateEvents>>,
+    dir: PathBuf,
+}
+
+pub use crate::aggregate::write::LateEvents;
+pub use rows::{aggregate_row, feature_row};
+
+mod rows;
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// Versions written.
+    pub written: usize,
+    /// Events refused because they were later than an aggregation view
+    /// over this view allows (`late_events = "reject"`).
+    pub rejected_late: usize,
+}
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_micros() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with(dir, StoreOptions::default())
+    }
+
+    pub fn open_with(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        let engine = Engine::open(&dir, opts.engine)?;
+        let catalog = crate::catalog::persist::load(&dir).map_err(Error::Catalog)?;
+        engine.set_view_policies(policies(&catalog));
+        Ok(Store {
+            engine,
+            aggregations: RwLock::new(Arc::new(aggregate::Index::build(&catalog))),
+            catalog: RwLock::new(Arc::new(catalog)),
+            tile_lock: RwLock::new(()),
+            late: Mutex::new(HashMap::new()),
+            dir,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The current definitions.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().clone()
+    }
+
+    /// Replaces the definitions: persists `next` durably, then publishes it.
+    /// A new aggregation view over a source that already has events gets
+    /// its tiles computed from them first.
+    pub fn set_catalog(&self, next: Catalog) -> Result<()> {
+        let _tiles = self.tile_lock.write();
+        let index = aggregate::Index::build(&next);
+        let old = self.catalog();
+        for v in next.views.iter().filter(|v| v.is_aggregation()) {
+            if old.view_by_id(v.id).is_none()
+                && let Some(r) = index.view(v.id)
+            {
+                aggregate::write::backfill(&self.engine, r)?;
+            }
+        }
+        let mut cur = self.catalog.write();
+        crate::catalog::persist::save(&self.dir, &next).map_err(Error::Catalog)?;
+        self.engine.set_view_policies(policies(&next));
+        *self.aggregations.write() = Arc::new(index);
+        *cur = Arc::new(next);
+        Ok(())
+    }
+
+    /// The aggregation views, resolved.
+    pub fn aggregations(&self) -> Arc<aggregate::Index> {
+        self.aggregations.read().clone()
+    }
+
+    /// Late events of each aggregation view since the store was opened.
+    pub fn late_events(&self) -> HashMap<ViewId, LateEvents> {
+        self.late.lock().clone()
+    }
+
+    /// Microseconds since the Unix epoch: the engine's clock (injectable
+    /// in tests), which `latest` reads, ttls and aggregation windows use.
+    pub fn now(&self) -> i64 {
+        self.engine.clock().now()
+    }
+
+    fn resolve(&self, view: &str) -> Result<(Arc<Catalog>, FeatureView)> {
+        let cat = self.catalog();
+        let v = cat
+            .view(view)
+            .cloned()
+            .ok_or_else(|| Error::UnknownView(view.to_string()))?;
+        Ok((cat, v))
+    }
+
+    /// Encodes a key of `view` into `out`.
+    pub fn encode_key(
+        &self,
+        cat: &Catalog,
+        view: &FeatureView,
+        key: &[KeyValue],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let cols = cat.key_columns(view);
+        let types: Vec<_> = cols.iter().map(|c| c.ty).collect();
+        out.clear();
+        key::encode_entity_key(&types, key, out).map_err(|reason| Error::BadKey {
+            what: view.qualified_name(),
+            reason,
+        })
+    }
+
+    /// Writes versions of one view as one atomic, durable batch. Events
+    /// that an aggregation view over `view` finds too late are refused (and
+    /// counted) or written, per its `late_events`; the summary says how
+    /// many were refused.
+    pub fn write(&self, view: &str, rows: &[RowWrite]) -> Result<WriteSummary> {
+        let (cat, v) = self.resolve(view)?;
+        if v.is_aggregation() {
+            return Err(Error::Computed(v.qualified_name()));
+        }
+        let schema = v.schema();
+        let now = self.now();
+        // A view no aggregation reads is written straight from the encoding
+        // buffers; a source of aggregations goes through `write_events`.
+        let shared = self.tile_lock.read();
+        let plain = self.aggregations().over(v.id).is_empty();
+        let mut batch = WriteBatch::default();
+        let mut events = Vec::new();
+        let (mut ek, mut row) = (Vec::new(), Vec::new());
+        for (i, r) in rows.iter().enumerate() {
+            let bad = |reason: String| Error::BadRow {
+                view: v.qualified_name(),
+                index: i,
+                reason,
+            };
+            self.encode_key(&cat, &v, &r.key, &mut ek)
+                .map_err(|e| bad(e.to_string()))?;
+            row::encode_row(&schema, &r.values, &mut row).map_err(bad)?;
+            let created_ts = r.created_ts.unwrap_or(now);
+            if plain {
+                batch
+                    .put(v.id, &ek, r.event_ts, created_ts, &row)
+                    .map_err(|e| bad(e.to_string()))?;
+            } else if r.event_ts == key::TOMBSTONE_TS {
+                return Err(bad(format!("event_ts {} is reserved", r.event_ts)));
+            } else {
+                events.push(Event {
+                    key: ek.clone(),
+                    event_ts: r.event_ts,
+                    created_ts,
+                    row: row.clone(),
+                });
+            }
+        }
+        if plain {
+            self.engine.write(&batch)?;
+            return Ok(WriteSummary {
+                written: rows.len(),
+                rejected_late: 0,
+            });
+        }
+        drop(shared);
+        self.write_events(&v, events)
+    }
+
+    /// Writes encoded events of `view` as one atomic, durable batch, with
+    /// the tiles of every aggregation view over it.
+    pub fn write_events(&self, view: &FeatureView, events: Vec<Event>) -> Result<WriteSummary> {
+        if view.is_aggregation() {
+            return Err(Error::Computed(view.qualified_name()));
+        }
+        let mut batch = WriteBatch::default();
+        {
+            let _shared = self.tile_lock.read();
+            if self.aggregations().over(view.id).is_empty() {
+                for e in &events {
+                    batch.put(view.id, &e.key, e.event_ts, e.created_ts, &e.row)?;
+                }
+                self.engine.write(&batch)?;
+                return Ok(WriteSummary {
+                    written: events.len(),
+                    rejected_late: 0,
+                });
+            }
+        }
+        let _tiles = self.tile_lock.write();
+        let index = self.aggregations();
+        let aggs = index.over(view.id);
+        let (accepted, late) = aggregate::write::admit(&self.engine, view.id, aggs, events);
+        let events = aggregate::write::dedup(accepted);
+        let replaces = aggregate::write::replaced(&self.engine, view.id, &events)?;
+        for e in &events {
+            batch.put(view.id, &e.key, e.event_ts, e.created_ts, &e.row)?;
+        }
+        for r in aggs {
+            aggregate::write::add_tiles(&self.engine, r, &events, &replaces, &mut batch)?;
+        }
+        self.engine.write(&batch)?;
+        let mut counts = self.late.lock();
+        for (id, l) in late.per_view {
+            let c = counts.entry(id).or_default();
+            c.rejected += l.rejected;
+            c.corrected += l.corrected;
+        }
+        Ok(WriteSummary {
+            written: events.len(),
+            rejected_late: late.rejected_events,
+        })
+    }
+
+    /// Reads one key of one view. A latest read (no `as_of`) of an
+    /// export-only view (`online = false`) is refused.
+    pub fn get(&self, view: &str, key: &[KeyValue], opts: ReadOptions) -> Result<FeatureRow> {
+        let (cat, v) = self.resolve(view)?;
+        if opts.as_of.is_none() && !v.online() {
+            return Err(Error::NotOnline(v.qualified_name()));
+        }
+        let mut ek = Vec::new();
+        self.encode_key(&cat, &v, key, &mut ek)?;
+        if v.is_aggregation() {
+            let at = opts.as_of.unwrap_or_else(|| self.now());
+            return self.aggregate_row(&v, &ek, at, opts.known_at);
+        }
+        let found = match opts.as_of {
+            Some(t) => self.engine.as_of(v.id, &ek, t, opts.known_at)?,
+            None => self.engine.latest(v.id, &ek, opts.known_at)?,
+        };
+        let at = opts.as_of.unwrap_or_else(|| self.now());
+        feature_row(&v, found.as_ref(), at).map_err(Error::Engine)
+    }
+
+    /// Reads aggregation view `view` for an encoded key at `at`.
+    pub fn aggregate_row(
+        &self,
+        view: &FeatureView,
+        key: &[u8],
+        at: i64,
+        known_at: Option<i64>,
+    ) -> Result<FeatureRow> {
+        let index = self.aggregations();
+        let r = index.view(view.id).ok_or_else(|| {
+            Error::Catalog(format!(
+                "aggregation view {} does not resolve",
+                view.qualified_name()
+            ))
+        })?;
+        let values = aggregate::read::read(&self.engine, r, key, at, known_at)?;
+        Ok(aggregate_row(view, values, at))
+    }
+
+    /// Every version of one key with `from <= event_ts <= to`, newest first.
+    pub fn history(
+        &self,
+        view: &str,
+        key: &[KeyValue],
+        from: i64,
+        to: i64,
+        known_at: Option<i64>,
+    ) -> Result<Vec<HistoryRow>> {
+        let (cat, v) = self.resolve(view)?;
+        if v.is_aggregation() {
+            return Err(Error::NoHistory(v.qualified_name()));
+        }
+        let mut ek = Vec::new();
+        self.encode_key(&cat, &v, key, &mut ek)?;
+        let schema = v.schema();
+        self.engine
+            .history(v.id, &ek, from, to, known_at)?
+            .into_iter()
+            .map(|ver| {
+                let values = row::decode_row(&schema, &ver.row)
+                    .map_err(|e| Error::Engine(engine::Error::corrupt_row(v.id, e)))?;
+                Ok(HistoryRow {
+                    event_ts: ver.event_ts,
+                    created_ts: ver.created_ts,
+                    values,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes every version of `key` in every view keyed by `entity` alone,
+    /// durably. (Views keyed by several entities are keyed by tuples; their
+    /// rows with this key are found by a scan.)
+    pub fn delete(&self, entity: &str, key: &[KeyValue]) -> Result<()> {
+        // Exclusive of tile updates, which read a tile before writing it.
+        let _tiles = self.tile_lock.write();
+        let cat = self.catalog();
+        let e = cat
+            .entity(entity)
+            .ok_or_else(|| Error::UnknownEntity(entity.to_string()))?;
+        let types: Vec<_> = e.join_keys.iter().map(|k| k.ty).collect();
+        let mut ek = Vec::new();
+        key::encode_entity_key(&types, key, &mut ek).map_err(|reason| Error::BadKey {
+            what: entity.to_string(),
+            reason,
+        })?;
+        let mut batch = WriteBatch::default();
+        for v in cat
+            .views
+            .iter()
+            .filter(|v| v.entities.iter().any(|n| n == entity))
+        {
+            if v.entities.len() == 1 {
+                batch.delete(v.id, &ek)?;
+            } else {
+                let position = v.entities.iter().position(|n| n == entity).unwrap_or(0);
+                let widths: Vec<Vec<_>> = v
+                    .entities
+                    .iter()
+                    .map(|n| {
+                        cat.entity(n)
+                            .map(|e| e.join_keys.iter().map(|k| k.ty).collect())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                for full in self.engine.keys_of_view(v.id)? {
+                    if entity_part(&widths, position, &full)
+                        .is_some_and(|part| part == ek.as_slice())
+                    {
+                        batch.delete(v.id, &full)?;
+                    }
+                }
+            }
+        }
+        self.engine.write(&batch)?;
+        Ok(())
+    }
+
+    /// Moves everything written so far into segments and waits for it.
+    pub fn flush(&self) -> Result<()> {
+        Ok(self.engine.flush()?)
+    }
+
+    /// Ids of all views, for maintenance.
+    pub fn view_ids(&self) -> Vec<ViewId> {
+        self.catalog().views.iter().map(|v| v.id).collect()
+    }
+}
+
+/// The pruning policy of every view that has one.
+fn policies(cat: &Catalog) -> std::collections::HashMap<ViewId, engine::ViewPolicy> {
+    cat.views
+        .iter()
+        .map(|v| (v.id, v.policy()))
+        .filter(|(_, p)| *p != engine::ViewPolicy::default())
+        .collect()
+}
+
+/// The bytes of entity number `position` inside a composite view key.
+fn entity_part<'a>(
+    widths: &[Vec<strata_format::schema::KeyType>],
+    position: usize,
+    full: &'a [u8],
+) -> Option<&'a [u8]> {
+    let mut at = 0;
+    for (i, types) in widths.iter().enumerate() {
+        let start = at;
+        for t in types {
+            at += match t {
+                strata_format::schema::KeyType::Int64 => 8,
+                strata_format::schema::KeyType::String => {
+                    let rest = full.get(at..)?;
+                    let mut j = 0;
+                    loop {
+                        match (rest.get(j)?, rest.get(j + 1)?) {
+                            (0, 1) => break j + 2,
+                            (0, _) => j += 2,
+                            _ => j += 1,
+                        }
+                    }
+                }
+            };
+        }
+        if i == position {
+            return full.get(start..at);
+        }
+    }
+    None
+}

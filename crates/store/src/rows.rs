@@ -1,0 +1,83 @@
+//! Reads turned into rows of values and statuses.
+
+use super::{FeatureRow, Status};
+use crate::catalog::FeatureView;
+use strata_engine::{self as engine, Version};
+use strata_format::row;
+use strata_format::schema::Value;
+
+/// The row of an aggregation read at `at`: `None` (no event yet) gives
+/// `NOT_FOUND` (and the declared defaults); otherwise every value is
+/// present or null. `event_ts` and `created_ts` are the read time: the
+/// values are computed for it.
+pub fn aggregate_row(view: &FeatureView, values: Option<Vec<Value>>, at: i64) -> FeatureRow {
+    let n = view.features.len();
+    match values {
+        None => {
+            let mut values = vec![Value::Null; n];
+            crate::catalog::meta::fill_defaults(view, &mut values, |_| false);
+            FeatureRow {
+                event_ts: None,
+                created_ts: None,
+                values,
+                statuses: vec![Status::NotFound; n],
+            }
+        }
+        Some(values) => FeatureRow {
+            event_ts: Some(at),
+            created_ts: Some(at),
+            statuses: values.iter().map(status_of).collect(),
+            values,
+        },
+    }
+}
+
+fn status_of(v: &Value) -> Status {
+    if v.is_null() {
+        Status::NullValue
+    } else {
+        Status::Present
+    }
+}
+
+/// Turns the version a read found into per-feature values and statuses.
+pub fn feature_row(
+    view: &FeatureView,
+    found: Option<&Version>,
+    at: i64,
+) -> Result<FeatureRow, engine::Error> {
+    let n = view.features.len();
+    // No value: the features' declared defaults, if any (the statuses still
+    // say why there is no value).
+    let defaults = || {
+        let mut values = vec![Value::Null; n];
+        crate::catalog::meta::fill_defaults(view, &mut values, |_| false);
+        values
+    };
+    let Some(ver) = found else {
+        return Ok(FeatureRow {
+            event_ts: None,
+            created_ts: None,
+            values: defaults(),
+            statuses: vec![Status::NotFound; n],
+        });
+    };
+    let expired = view.ttl_micros > 0 && ver.event_ts < at.saturating_sub(view.ttl_micros);
+    if expired {
+        return Ok(FeatureRow {
+            event_ts: Some(ver.event_ts),
+            created_ts: Some(ver.created_ts),
+            values: defaults(),
+            statuses: vec![Status::OutsideMaxAge; n],
+        });
+    }
+    let values = row::decode_row(&view.schema(), &ver.row)
+        .map_err(|e| engine::Error::corrupt_row(view.id, e))?;
+    let statuses = values.iter().map(status_of).collect();
+    Ok(FeatureRow {
+        event_ts: Some(ver.event_ts),
+        created_ts: Some(ver.created_ts),
+        values,
+        statuses,
+    })
+}
