@@ -135,8 +135,8 @@ async fn populate(c: &Client, d: &p::ViewDescription, n: i64) -> Result {
     let mut start = 0;
     while start < n {
         let end = (start + 10_000).min(n);
-        let rows: Vec<p::PushRow> = (start..end)
-            .map(|i| p::PushRow {
+        let rows: Vec<p::RowWrite> = (start..end)
+            .map(|i| p::RowWrite {
                 key: vec![strata::format::schema::KeyValue::Int64(i)],
                 event_ts: now - 1_000_000,
                 created_ts: None,

@@ -43,6 +43,9 @@ pub struct SnapshotArgs {
 fn cli_error(e: export::Error) -> CliError {
     match e {
         export::Error::Request(m) => CliError::Usage(m),
+        export::Error::Resolve(e @ strata::store::Error::Request(_)) => {
+            CliError::Usage(e.to_string())
+        }
         e => CliError::from(e),
     }
 }

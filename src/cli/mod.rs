@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use strata::catalog::{self, Catalog, FeatureView};
 use strata::format::schema::KeyValue;
 use strata::offline;
-use strata::store::{ReadOptions, Store};
+use strata::store::Store;
 
 /// `println!` that returns write errors (a closed pipe) instead of panicking.
 macro_rules! out {
@@ -193,15 +193,10 @@ pub fn get(dir: &Path, args: &ReadArgs, as_of: Option<i64>) -> Result {
     let store = existing_store(dir)?;
     let cat = store.catalog();
     let view = view_of(&cat, args.view)?;
-    let key = parse::key_arg(&cat.key_columns(&view), args.key).map_err(CliError::Usage)?;
-    let row = store.get(
-        &view.reference(),
-        &key,
-        ReadOptions {
-            as_of,
-            known_at: args.known_at,
-        },
-    )?;
+    let cols = cat.key_columns(&view);
+    let key = parse::key_arg(&cols, args.key).map_err(CliError::Usage)?;
+    let req = output::point_lookup(&view.reference(), &cols, &key, as_of, args.known_at);
+    let row = output::lookup_row(&store.lookup(&req)?, 0);
     if args.json {
         out!("{}", output::feature_row_json(&view, &key, &row));
     } else {

@@ -8,6 +8,8 @@
 //! bytes as hex strings, timestamps as RFC 3339 strings, `null` for no value.
 
 use strata::catalog::FeatureView;
+use strata::catalog::JoinKey;
+use strata::format::protocol as p;
 use strata::format::schema::{KeyValue, Value};
 use strata::offline::{csv::to_hex, timestamp};
 use strata::store::{FeatureRow, HistoryRow, Status};
@@ -126,8 +128,11 @@ pub fn feature_row_table(view: &FeatureView, row: &FeatureRow) -> String {
         .iter()
         .zip(row.values.iter().zip(&row.statuses))
         .map(|(f, (v, s))| {
+            // Without a value, the feature's declared default (the status
+            // says why), else `-`.
             let shown = match s {
                 Status::Present | Status::NullValue => value_text(v),
+                Status::NotFound | Status::OutsideMaxAge if !v.is_null() => value_text(v),
                 Status::NotFound | Status::OutsideMaxAge => "-".into(),
             };
             let ts = if *s == Status::NotFound {
@@ -139,6 +144,60 @@ pub fn feature_row_table(view: &FeatureView, row: &FeatureRow) -> String {
         })
         .collect();
     table(&["feature", "value", "status", "event_timestamp"], &rows)
+}
+
+/// The lookup of every feature of one view (`view` as `name@N`) for one
+/// key: what `strata get` asks the store or the server.
+pub fn point_lookup(
+    view: &str,
+    cols: &[JoinKey],
+    key: &[KeyValue],
+    as_of: Option<i64>,
+    known_at: Option<i64>,
+) -> p::LookupRequest {
+    let entities = cols
+        .iter()
+        .zip(key)
+        .map(|(c, k)| p::KeyColumn {
+            name: c.name.clone(),
+            values: match k {
+                KeyValue::Int64(x) => p::KeyColumnValues::Int64(vec![*x]),
+                KeyValue::String(s) => p::KeyColumnValues::String(vec![s.clone()]),
+            },
+        })
+        .collect();
+    p::LookupRequest {
+        features: vec![format!("{view}:*")],
+        entities,
+        as_of,
+        known_at,
+        with_created_ts: true,
+    }
+}
+
+/// Entity row `row` of a one-view lookup answer, as a row of the view's
+/// features.
+pub fn lookup_row(resp: &p::LookupResponse, row: usize) -> FeatureRow {
+    let cell = |f: &p::FeatureColumn, v: &[Option<i64>]| {
+        v.get(row)
+            .copied()
+            .flatten()
+            .filter(|_| f.statuses.get(row).is_some_and(|s| s.has_version()))
+    };
+    FeatureRow {
+        event_ts: resp.features.iter().find_map(|f| cell(f, &f.event_ts)),
+        created_ts: resp.features.iter().find_map(|f| cell(f, &f.created_ts)),
+        values: resp
+            .features
+            .iter()
+            .map(|f| f.values.get(row).cloned().unwrap_or(Value::Null))
+            .collect(),
+        statuses: resp
+            .features
+            .iter()
+            .map(|f| f.statuses.get(row).copied().unwrap_or(Status::NotFound))
+            .collect(),
+    }
 }
 
 /// The JSON object of a point read.

@@ -18,7 +18,7 @@ use strata::offline::export::{
     ExportReport, FileSink, InputFormat, OutputFormat, output::check_writable,
 };
 use strata::offline::{self, timestamp};
-use strata::store::{FeatureRow, HistoryRow, RowWrite, Status};
+use strata::store::{HistoryRow, RowWrite};
 
 use super::export::ExportArgs;
 use super::{CliError, ReadArgs, Result, out, outp, output, parse};
@@ -161,15 +161,6 @@ fn key_text(cols: &[JoinKey], key: &[KeyValue]) -> String {
         .join(", ")
 }
 
-fn local_status(s: p::Status) -> Status {
-    match s {
-        p::Status::Present => Status::Present,
-        p::Status::NullValue => Status::NullValue,
-        p::Status::NotFound => Status::NotFound,
-        p::Status::OutsideMaxAge => Status::OutsideMaxAge,
-    }
-}
-
 /// `strata get --server`.
 pub fn get(r: &RemoteArgs, args: &ReadArgs, as_of: Option<i64>) -> Result {
     let c = r.connect()?;
@@ -177,51 +168,12 @@ pub fn get(r: &RemoteArgs, args: &ReadArgs, as_of: Option<i64>) -> Result {
     let (cat, view) = local_view(&d);
     let cols = cat.key_columns(&view);
     let key = parse::key_arg(&cols, args.key).map_err(CliError::Usage)?;
-    let entities = cols
-        .iter()
-        .zip(&key)
-        .map(|(c, k)| p::KeyColumn {
-            name: c.name.clone(),
-            values: match k {
-                KeyValue::Int64(x) => p::KeyColumnValues::Int64(vec![*x]),
-                KeyValue::String(s) => p::KeyColumnValues::String(vec![s.clone()]),
-            },
-        })
-        .collect();
-    let resp = c
-        .lookup(&p::LookupRequest {
-            features: vec![format!("{}:*", d.name)],
-            entities,
-            as_of,
-            known_at: args.known_at,
-            with_created_ts: true,
-        })
-        .map_err(client_error)?;
-    let row = FeatureRow {
-        event_ts: resp
-            .features
-            .iter()
-            .find_map(|f| f.event_ts.first().copied().flatten()),
-        created_ts: resp
-            .features
-            .iter()
-            .find_map(|f| f.created_ts.first().copied().flatten()),
-        values: resp
-            .features
-            .iter()
-            .map(|f| {
-                f.values
-                    .first()
-                    .cloned()
-                    .unwrap_or(strata::format::schema::Value::Null)
-            })
-            .collect(),
-        statuses: resp
-            .features
-            .iter()
-            .map(|f| local_status(f.statuses.first().copied().unwrap_or(p::Status::NotFound)))
-            .collect(),
-    };
+    // `describe` answers the qualified name (`view`, or `view@N` past the
+    // first version); the lookup names the version it described.
+    let base = d.name.split_once('@').map_or(d.name.as_str(), |(n, _)| n);
+    let view_ref = format!("{base}@{}", d.version);
+    let req = output::point_lookup(&view_ref, &cols, &key, as_of, args.known_at);
+    let row = output::lookup_row(&c.lookup(&req).map_err(client_error)?, 0);
     if args.json {
         out!("{}", output::feature_row_json(&view, &key, &row));
     } else {
@@ -313,8 +265,8 @@ fn chunks(rows: &[RowWrite], max_rows: usize, max_bytes: usize) -> Vec<&[RowWrit
     out
 }
 
-fn to_push(r: &RowWrite) -> p::PushRow {
-    p::PushRow {
+fn to_push(r: &RowWrite) -> p::RowWrite {
+    p::RowWrite {
         key: r.key.clone(),
         event_ts: r.event_ts,
         created_ts: r.created_ts,
@@ -338,7 +290,7 @@ pub fn ingest(r: &RemoteArgs, view_name: &str, file: &std::path::Path) -> Result
     let mut written = 0;
     let mut batches = 0;
     for chunk in chunks(&rows, limits.max_rows_per_push.max(1) as usize, max_bytes) {
-        let push: Vec<p::PushRow> = chunk.iter().map(to_push).collect();
+        let push: Vec<p::RowWrite> = chunk.iter().map(to_push).collect();
         c.push(&d.name, &push).map_err(|e| {
             CliError::msg(format!(
                 "pushing {} into {} failed after {written} of {} rows: {e}; re-running the ingest is safe for rows with a created_timestamp, others will get a second version",

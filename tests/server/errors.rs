@@ -326,8 +326,8 @@ async fn handshake_errors_close_the_connection_with_their_code() {
         let (mut s, mut r) = conn.open_bi().await.unwrap();
         let mut body = Vec::new();
         p::Hello {
-            min_version: 2,
-            max_version: 3,
+            min_version: p::VERSION + 1,
+            max_version: p::VERSION + 2,
             token: store.admin.clone(),
             client: "future".into(),
         }

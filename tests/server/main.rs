@@ -275,9 +275,9 @@ pub fn error_code(f: &(FrameHeader, Vec<u8>)) -> p::ErrorCode {
 }
 
 /// Pushes `rows` of `user_stats` with the admin token.
-pub fn user_row(id: i64, event_ts: i64, amount: f64, count: i64) -> p::PushRow {
+pub fn user_row(id: i64, event_ts: i64, amount: f64, count: i64) -> p::RowWrite {
     use strata::format::schema::{KeyValue, Value};
-    p::PushRow {
+    p::RowWrite {
         key: vec![KeyValue::Int64(id)],
         event_ts,
         created_ts: None,

@@ -20,7 +20,7 @@ async fn push_lookup_history_registry_stats_health() {
         assert_eq!(c.push("user_stats", &rows).await.unwrap(), 100);
         let older = user_row(7, T0 - 10, 99.0, 99);
         assert_eq!(c.push("user_stats", &[older]).await.unwrap(), 1);
-        let risk = p::PushRow {
+        let risk = p::RowWrite {
             key: vec![KeyValue::String("shop".into())],
             event_ts: strata::store::now_micros() - 1_000,
             created_ts: Some(5),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{ClientConfig, Result};
 use strata_format::protocol::{
-    self as p, HistoryRequest, HistoryResponse, LookupRequest, LookupResponse, PushRow,
+    self as p, HistoryRequest, HistoryResponse, LookupRequest, LookupResponse, RowWrite,
 };
 
 /// A blocking client. Each call runs the request to completion on this
@@ -41,7 +41,7 @@ impl Client {
         self.rt.block_on(self.inner.history(req))
     }
 
-    pub fn push(&self, view: &str, rows: &[PushRow]) -> Result<u64> {
+    pub fn push(&self, view: &str, rows: &[RowWrite]) -> Result<u64> {
         self.rt.block_on(self.inner.push(view, rows))
     }
 

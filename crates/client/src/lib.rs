@@ -26,7 +26,7 @@ pub use tls::client_crypto as quic_crypto;
 
 use strata_format::protocol::{
     self as p, ErrorCode, HistoryRequest, HistoryResponse, Kind, LookupRequest, LookupResponse,
-    PushRow, ServerLimits,
+    RowWrite, ServerLimits,
 };
 
 /// Why a request failed.
@@ -146,7 +146,7 @@ impl Client {
     }
 
     /// Writes `rows` into `view` atomically; returns once they are durable.
-    pub async fn push(&self, view: &str, rows: &[PushRow]) -> Result<u64> {
+    pub async fn push(&self, view: &str, rows: &[RowWrite]) -> Result<u64> {
         let body = self
             .inner
             .call(

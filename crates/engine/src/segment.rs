@@ -21,7 +21,9 @@ use super::{Error, Result};
 
 mod sequential;
 #[allow(unused_imports)] // Until `compact.rs` merges through it.
-pub use sequential::{SequentialCursor, scan_entries};
+pub use sequential::SequentialCursor;
+#[cfg(any(test, feature = "test-util"))]
+pub use sequential::scan_entries;
 
 pub fn segment_dir(dir: &Path) -> PathBuf {
     dir.join("segments")

@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 
 use super::auth::Level;
 use super::conn::Session;
-use super::handlers::{Failure, check_grant, error_frame};
+use super::handlers::{Failure, check_grant, error_frame, store_failure};
 use strata_format::protocol::{self as p, ErrorCode, ExportKnownAt, FrameHeader, HEADER_LEN, Kind};
 use strata_offline::export::{self as ex, ExportRequest, KnownAt, Plan, parse_refs};
 
@@ -61,7 +61,7 @@ fn request(s: &Session, start: &p::ExportStart) -> Result<ExportRequest, Failure
     let invalid = |m: String| Failure::new(ErrorCode::InvalidArgument, m);
     let mut features = Vec::new();
     for f in &start.features {
-        features.extend(parse_refs(f).map_err(invalid)?);
+        features.extend(parse_refs(f).map_err(|e| invalid(e.to_string()))?);
     }
     let cat = s.shared.store.catalog();
     let tokens = s.shared.tokens.load();
@@ -299,13 +299,12 @@ impl Input {
 }
 
 fn failure(e: ex::Error, too_large: bool) -> Failure {
+    let e = match e {
+        ex::Error::Resolve(e) if !too_large => return store_failure(e),
+        e => e,
+    };
     let code = match &e {
         _ if too_large => ErrorCode::LimitExceeded,
-        ex::Error::Request(m)
-            if m.contains("unknown feature view") || m.contains("has no feature") =>
-        {
-            ErrorCode::NotFound
-        }
         ex::Error::Request(_)
         | ex::Error::Table(_)
         | ex::Error::BadRow { .. }

@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use super::auth::{Level, Token};
 use super::conn::Session;
-use strata_format::key::{self, MAX_ENTITY_KEY_LEN, TOMBSTONE_TS};
 use strata_format::protocol::{
     self as p, ErrorBody, ErrorCode, FrameHeader, HEADER_LEN, Kind, WireError,
 };
 use strata_store::catalog::FeatureView;
-use strata_store::{self as store, FeatureRow, RowWrite};
+use strata_store::refs::RefError;
+use strata_store::{self as store};
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +33,12 @@ impl Failure {
     }
 }
 
+impl From<store::Error> for Failure {
+    fn from(e: store::Error) -> Failure {
+        store_failure(e)
+    }
+}
+
 impl From<WireError> for Failure {
     fn from(e: WireError) -> Failure {
         Failure::new(e.code(), e.to_string())
@@ -43,13 +49,20 @@ impl From<WireError> for Failure {
 pub(crate) fn store_failure(e: store::Error) -> Failure {
     use strata_engine::Error as E;
     let code = match &e {
-        store::Error::UnknownView(_) | store::Error::UnknownEntity(_) => ErrorCode::NotFound,
+        store::Error::UnknownView(_)
+        | store::Error::UnknownEntity(_)
+        | store::Error::Request(RefError::UnknownView { .. } | RefError::UnknownFeature { .. }) => {
+            ErrorCode::NotFound
+        }
         store::Error::BadKey { .. }
         | store::Error::BadRow { .. }
+        | store::Error::BadRequest(_)
+        | store::Error::Request(_)
         | store::Error::Computed(_)
         | store::Error::NoHistory(_)
         | store::Error::NotOnline(_) => ErrorCode::InvalidArgument,
         store::Error::Engine(E::InvalidWrite(_)) => ErrorCode::InvalidArgument,
+        store::Error::Internal(_) => ErrorCode::Internal,
         _ => ErrorCode::Storage,
     };
     Failure::new(code, e.to_string())
@@ -227,22 +240,8 @@ fn handle(s: &Session, h: FrameHeader, body: &[u8], out: &mut Vec<u8>) -> Result
     })
 }
 
-fn protocol_status(s: store::Status) -> p::Status {
-    match s {
-        store::Status::Present => p::Status::Present,
-        store::Status::NullValue => p::Status::NullValue,
-        store::Status::NotFound => p::Status::NotFound,
-        store::Status::OutsideMaxAge => p::Status::OutsideMaxAge,
-    }
-}
-
-/// One view of a lookup: where its key columns are, and its answers.
-struct LookupView<'a> {
-    view: &'a FeatureView,
-    cols: Vec<&'a p::KeyColumn>,
-    rows: Vec<FeatureRow>,
-}
-
+/// `Lookup`: the store's lookup, with the token's read grant checked on
+/// every view it reads.
 fn lookup(
     s: &Session,
     t: &Token,
@@ -250,170 +249,15 @@ fn lookup(
     out: &mut Vec<u8>,
 ) -> Result<Kind, Failure> {
     let store = &s.shared.store;
-    let cat = store.catalog();
-    let n = req.rows();
-    if let Some(c) = req.entities.iter().find(|c| c.values.len() != n) {
-        return Err(Failure::new(
-            ErrorCode::InvalidArgument,
-            format!(
-                "key column {} has {} value(s), column {} has {n}: every column needs one value per entity row",
-                c.name,
-                c.values.len(),
-                req.entities[0].name
-            ),
-        ));
-    }
-    if req.features.is_empty() {
-        return Err(Failure::new(
-            ErrorCode::InvalidArgument,
-            "no features requested",
-        ));
-    }
-    let mut views: Vec<LookupView> = Vec::new();
-    // (view index, field, output name)
-    let mut outputs: Vec<(usize, usize, String)> = Vec::new();
-    for f in &req.features {
-        let (vname, feature) = f.split_once(':').ok_or_else(|| {
-            Failure::new(
-                ErrorCode::InvalidArgument,
-                format!("feature reference {f:?}: write view:feature or view:*"),
-            )
-        })?;
-        let view = cat.view(vname).ok_or_else(|| {
-            Failure::new(
-                ErrorCode::NotFound,
-                format!("{f}: unknown feature view {vname:?}"),
-            )
-        })?;
-        check_grant(t, Level::Read, view)?;
-        let vi = match views.iter().position(|v| v.view.id == view.id) {
-            Some(i) => i,
-            None => {
-                let mut cols = Vec::new();
-                for k in cat.key_columns(view) {
-                    let c = req
-                        .entities
-                        .iter()
-                        .find(|c| c.name == k.name)
-                        .ok_or_else(|| {
-                            let have: Vec<&str> =
-                                req.entities.iter().map(|c| c.name.as_str()).collect();
-                            Failure::new(
-                                ErrorCode::InvalidArgument,
-                                format!(
-                                    "view {} needs the join key column {} ({}); the request has {}",
-                                    view.qualified_name(),
-                                    k.name,
-                                    k.ty,
-                                    if have.is_empty() {
-                                        "none".into()
-                                    } else {
-                                        have.join(", ")
-                                    }
-                                ),
-                            )
-                        })?;
-                    if c.values.key_type() != k.ty {
-                        return Err(Failure::new(
-                            ErrorCode::InvalidArgument,
-                            format!(
-                                "join key column {} is {} in view {}, the request sends {}",
-                                k.name,
-                                k.ty,
-                                view.qualified_name(),
-                                c.values.key_type()
-                            ),
-                        ));
-                    }
-                    cols.push(c);
-                }
-                views.push(LookupView {
-                    view,
-                    cols,
-                    rows: Vec::new(),
-                });
-                views.len() - 1
-            }
-        };
-        let fields: Vec<usize> = if feature == "*" {
-            (0..view.features.len()).collect()
-        } else {
-            vec![view.feature_index(feature).ok_or_else(|| {
-                Failure::new(
-                    ErrorCode::NotFound,
-                    format!(
-                        "{f}: view {} has no feature {feature:?}",
-                        view.qualified_name()
-                    ),
-                )
-            })?]
-        };
-        for field in fields {
-            outputs.push((vi, field, format!("{vname}:{}", view.features[field].name)));
-        }
-    }
-    if req.as_of.is_none()
-        && let Some(v) = views.iter().find(|v| !v.view.online())
-    {
-        return Err(store_failure(store::Error::NotOnline(
-            v.view.qualified_name(),
-        )));
-    }
-    let at = req.as_of.unwrap_or_else(|| store.now());
-    let t_read = req.as_of.unwrap_or(TOMBSTONE_TS - 1);
-    let engine = store.engine();
-    let mut ek = Vec::with_capacity(64);
-    for v in &mut views {
-        v.rows.reserve(n);
-        for row in 0..n {
-            ek.clear();
-            for c in &v.cols {
-                match &c.values {
-                    p::KeyColumnValues::Int64(x) => {
-                        ek.extend_from_slice(&key::encode_int_key(x.get(row).copied().unwrap_or(0)))
-                    }
-                    p::KeyColumnValues::String(x) => key::encode_key_string(
-                        x.get(row).map_or(&[][..], |s| s.as_bytes()),
-                        &mut ek,
-                    ),
-                }
-            }
-            if v.view.is_aggregation() {
-                let r = store
-                    .aggregate_row(v.view, &ek, at, req.known_at)
-                    .map_err(store_failure)?;
-                v.rows.push(r);
-                continue;
-            }
-            let found = if ek.len() > MAX_ENTITY_KEY_LEN {
-                None
-            } else {
-                engine
-                    .as_of(v.view.id, &ek, t_read, req.known_at)
-                    .map_err(|e| store_failure(e.into()))?
-            };
-            let r = store::feature_row(v.view, found.as_ref(), at)
-                .map_err(|e| store_failure(e.into()))?;
-            v.rows.push(r);
-        }
-    }
+    let plan = store.plan_lookup(&req, |v| check_grant(t, Level::Read, v))?;
+    let resp = store.run_lookup(&req, &plan)?;
     super::Counters::add(&s.shared.counters.lookups, 1);
-    super::Counters::add(&s.shared.counters.keys_looked_up, (n * views.len()) as u64);
-    p::put_lookup_header(out, n, outputs.len());
-    for (vi, field, name) in &outputs {
-        let v = &views[*vi];
-        let ty = v.view.features[*field].ty;
-        let cells = v.rows.iter().map(|r| {
-            (
-                protocol_status(r.statuses[*field]),
-                r.event_ts,
-                r.created_ts,
-                &r.values[*field],
-            )
-        });
-        p::put_feature_column(out, name, ty, req.with_created_ts, cells)
-            .map_err(|e| Failure::new(ErrorCode::Internal, format!("encoding {name}: {e}")))?;
-    }
+    super::Counters::add(
+        &s.shared.counters.keys_looked_up,
+        (plan.rows() * plan.views().count()) as u64,
+    );
+    resp.encode(out)
+        .map_err(|e| Failure::new(ErrorCode::Internal, format!("encoding the lookup: {e}")))?;
     Ok(Kind::LookupResult)
 }
 
@@ -487,18 +331,8 @@ fn push(s: &Session, t: &Token, req: p::PushRequest, out: &mut Vec<u8>) -> Resul
             "server shutting down; the rows were not written",
         ));
     }
-    let rows: Vec<RowWrite> = req
-        .rows
-        .into_iter()
-        .map(|r| RowWrite {
-            key: r.key,
-            event_ts: r.event_ts,
-            created_ts: r.created_ts,
-            values: r.values,
-        })
-        .collect();
     let summary = store
-        .write(&view.reference(), &rows)
+        .write(&view.reference(), &req.rows)
         .map_err(store_failure)?;
     let written = summary.written as u64;
     super::Counters::add(&s.shared.counters.rows_pushed, written);

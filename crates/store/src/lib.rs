@@ -19,6 +19,8 @@
 pub mod aggregate;
 pub mod catalog;
 pub mod freshness;
+pub mod lookup;
+pub mod refs;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -55,6 +57,15 @@ pub enum Error {
     },
     #[error("catalog: {0}")]
     Catalog(String),
+    /// Feature references that do not resolve.
+    #[error(transparent)]
+    Request(#[from] refs::RefError),
+    /// A malformed request (key columns that do not fit the views).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A bug: the store's own state does not fit together.
+    #[error("internal error: {0}; please report it")]
+    Internal(String),
     #[error(
         "feature view {0:?} is an aggregation view: it is computed from its source's events and cannot be written; write the source view instead"
     )]
@@ -71,38 +82,13 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The status of one returned feature value.
-/// DO NOT CHANGE THESE TAGS: they are sent over the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    Present = 0,
-    NullValue = 1,
-    NotFound = 2,
-    OutsideMaxAge = 3,
-}
+/// The status of one returned feature value: the protocol's, so that a
+/// local read and a server's answer are the same value.
+pub use strata_format::protocol::Status;
 
-impl Status {
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Present => "PRESENT",
-            Status::NullValue => "NULL_VALUE",
-            Status::NotFound => "NOT_FOUND",
-            Status::OutsideMaxAge => "OUTSIDE_MAX_AGE",
-        }
-    }
-}
-
-/// One version to write.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RowWrite {
-    /// One value per join key of the view, in order.
-    pub key: Vec<KeyValue>,
-    pub event_ts: i64,
-    /// When the version was written; the store's clock if `None`.
-    pub created_ts: Option<i64>,
-    /// One value per feature of the view, in schema order.
-    pub values: Vec<Value>,
-}
+/// One version to write (`created_ts: None` takes the store's clock): the
+/// protocol's push row, so that a push is written as it arrives.
+pub use strata_format::protocol::RowWrite;
 
 /// Options of a point read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -376,8 +362,9 @@ impl Store {
         })
     }
 
-    /// Reads one key of one view. A latest read (no `as_of`) of an
-    /// export-only view (`online = false`) is refused.
+    /// Reads one key of one view, as [`Store::lookup`] reads each row. A
+    /// latest read (no `as_of`) of an export-only view (`online = false`)
+    /// is refused.
     pub fn get(&self, view: &str, key: &[KeyValue], opts: ReadOptions) -> Result<FeatureRow> {
         let (cat, v) = self.resolve(view)?;
         if opts.as_of.is_none() && !v.online() {
@@ -385,35 +372,27 @@ impl Store {
         }
         let mut ek = Vec::new();
         self.encode_key(&cat, &v, key, &mut ek)?;
-        if v.is_aggregation() {
-            let at = opts.as_of.unwrap_or_else(|| self.now());
-            return self.aggregate_row(&v, &ek, at, opts.known_at);
-        }
-        let found = match opts.as_of {
-            Some(t) => self.engine.as_of(v.id, &ek, t, opts.known_at)?,
-            None => self.engine.latest(v.id, &ek, opts.known_at)?,
-        };
-        let at = opts.as_of.unwrap_or_else(|| self.now());
-        feature_row(&v, found.as_ref(), at).map_err(Error::Engine)
+        self.read_row(&v, &ek, opts.as_of, opts.known_at, self.now())
     }
 
-    /// Reads aggregation view `view` for an encoded key at `at`.
-    pub fn aggregate_row(
+    /// Resolves feature references against the current catalog: the one
+    /// plan builder of lookups and exports. Sets each view's aggregation
+    /// and, if `fill_defaults`, the features' declared defaults.
+    pub fn resolve_features(
         &self,
-        view: &FeatureView,
-        key: &[u8],
-        at: i64,
-        known_at: Option<i64>,
-    ) -> Result<FeatureRow> {
-        let index = self.aggregations();
-        let r = index.view(view.id).ok_or_else(|| {
-            Error::Catalog(format!(
-                "aggregation view {} does not resolve",
-                view.qualified_name()
-            ))
-        })?;
-        let values = aggregate::read::read(&self.engine, r, key, at, known_at)?;
-        Ok(aggregate_row(view, values, at))
+        features: &[refs::FeatureRef],
+        names: refs::Names,
+        fill_defaults: bool,
+    ) -> Result<refs::Resolved> {
+        let mut resolved = refs::resolve(&self.catalog(), features, names)?;
+        let aggregations = self.aggregations();
+        for vp in &mut resolved.views {
+            if fill_defaults {
+                vp.defaults = vp.view.defaults();
+            }
+            vp.aggregation = aggregations.view(vp.view.id).cloned();
+        }
+        Ok(resolved)
     }
 
     /// Every version of one key with `from <= event_ts <= to`, newest first.

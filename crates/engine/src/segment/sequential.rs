@@ -245,6 +245,7 @@ impl EntryCursor for SequentialCursor<'_> {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// Walks every entry of `segments`, one after the other, as a compaction
 /// reads them: through `io` with sequential cursors, or through the mmap
 /// without. Returns the number of entries (for benchmarks).

@@ -294,7 +294,9 @@ impl LookupRequest {
                 KeyType::String => {
                     let mut v = Vec::with_capacity(rows);
                     for _ in 0..rows {
-                        v.push(get_string(&mut r, crate::key::MAX_ENTITY_KEY_LEN)?);
+                        // Bounded by the frame; a key too long to exist is
+                        // the store's answer (INVALID_ARGUMENT), as locally.
+                        v.push(get_string(&mut r, usize::MAX)?);
                     }
                     KeyColumnValues::String(v)
                 }
@@ -325,8 +327,11 @@ pub struct FeatureColumn {
     /// The `created_ts` of that version, if the request asked for it
     /// (empty otherwise).
     pub created_ts: Vec<Option<i64>>,
-    /// `Value::Null` unless the status is `PRESENT`.
+    /// The value if `PRESENT`; the feature's declared default (else null)
+    /// if `NOT_FOUND` or `OUTSIDE_MAX_AGE`; null if `NULL_VALUE`.
     pub values: Vec<Value>,
+    /// The feature's declared default, which the rows without a value carry.
+    pub default: Option<Value>,
 }
 
 /// The answer to a lookup (Feast's `GetOnlineFeaturesResponse` shape).
@@ -347,12 +352,14 @@ pub type Cell<'a> = (Status, Option<i64>, Option<i64>, &'a Value);
 
 /// Appends one feature column: `cells` yields one [`Cell`] per entity row,
 /// in order (it is walked several times); created times are sent if
-/// `with_created`.
+/// `with_created`; `default` is the feature's declared default, which the
+/// rows without a value (`NOT_FOUND`, `OUTSIDE_MAX_AGE`) carry.
 pub fn put_feature_column<'a, I>(
     out: &mut Vec<u8>,
     name: &str,
     ty: FeatureType,
     with_created: bool,
+    default: Option<&Value>,
     cells: I,
 ) -> Result<(), String>
 where
@@ -379,6 +386,13 @@ where
             put_value(out, ty, v)?;
         }
     }
+    match default {
+        Some(d) if !d.is_null() => {
+            out.push(1);
+            put_value(out, ty, d)?;
+        }
+        _ => out.push(0),
+    }
     Ok(())
 }
 
@@ -394,7 +408,7 @@ impl LookupResponse {
                 .zip(&c.event_ts)
                 .zip(&c.values)
                 .map(|(((i, s), t), v)| (*s, *t, c.created_ts.get(i).copied().flatten(), v));
-            put_feature_column(out, &c.name, c.ty, with_created, cells)?;
+            put_feature_column(out, &c.name, c.ty, with_created, c.default.as_ref(), cells)?;
         }
         Ok(())
     }
@@ -447,6 +461,17 @@ impl LookupResponse {
                     Value::Null
                 });
             }
+            let default = match get_bool(&mut r)? {
+                true => Some(get_value(&mut r, ty)?),
+                false => None,
+            };
+            if let Some(d) = &default {
+                for (v, s) in values.iter_mut().zip(&statuses) {
+                    if !s.has_value_or_null() {
+                        *v = d.clone();
+                    }
+                }
+            }
             features.push(FeatureColumn {
                 name,
                 ty,
@@ -454,6 +479,7 @@ impl LookupResponse {
                 event_ts,
                 created_ts,
                 values,
+                default,
             });
         }
         expect_end(&r)?;

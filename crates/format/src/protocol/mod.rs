@@ -41,7 +41,7 @@ pub use rows::*;
 /// The first bytes of a `Hello` body.
 pub const MAGIC: [u8; 4] = *b"STRA";
 /// The protocol version this build speaks (and the only one so far).
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// The ALPN protocol id of the QUIC connection.
 pub const ALPN: &[u8] = b"strata/1";
 
@@ -152,6 +152,12 @@ impl Status {
             3 => Status::OutsideMaxAge,
             _ => return None,
         })
+    }
+
+    /// Whether the row has a version whose value (or null) is answered:
+    /// `PRESENT` or `NULL_VALUE`. The others carry the feature's default.
+    pub fn has_value_or_null(self) -> bool {
+        matches!(self, Status::Present | Status::NullValue)
     }
 
     pub fn name(self) -> &'static str {

@@ -142,7 +142,7 @@ impl HistoryResponse {
 
 /// One version to write.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PushRow {
+pub struct RowWrite {
     pub key: Vec<KeyValue>,
     pub event_ts: i64,
     /// The server's clock if `None`.
@@ -156,7 +156,7 @@ pub struct PushRow {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PushRequest {
     pub view: String,
-    pub rows: Vec<PushRow>,
+    pub rows: Vec<RowWrite>,
 }
 
 impl PushRequest {
@@ -187,7 +187,7 @@ impl PushRequest {
             for _ in 0..nv {
                 values.push(get_tagged_value(&mut r)?);
             }
-            rows.push(PushRow {
+            rows.push(RowWrite {
                 key,
                 event_ts,
                 created_ts,
@@ -200,7 +200,7 @@ impl PushRequest {
 }
 
 /// Encodes a push body without owning the rows.
-pub fn encode_push(out: &mut Vec<u8>, view: &str, rows: &[PushRow]) {
+pub fn encode_push(out: &mut Vec<u8>, view: &str, rows: &[RowWrite]) {
     put_str(out, view);
     varint::put(out, rows.len() as u64);
     for row in rows {

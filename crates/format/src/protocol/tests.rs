@@ -67,7 +67,12 @@ fn lookup_response_round_trips() {
                 statuses: vec![Status::Present, Status::NotFound, Status::OutsideMaxAge],
                 event_ts: vec![Some(1), None, Some(3)],
                 created_ts: vec![Some(10), None, Some(30)],
-                values: vec![Value::String("x".into()), Value::Null, Value::Null],
+                values: vec![
+                    Value::String("x".into()),
+                    Value::String("dflt".into()),
+                    Value::String("dflt".into()),
+                ],
+                default: Some(Value::String("dflt".into())),
             },
             FeatureColumn {
                 name: "v:b".into(),
@@ -80,6 +85,7 @@ fn lookup_response_round_trips() {
                     Value::ListFloat32(vec![1.0]),
                     Value::ListFloat32(vec![]),
                 ],
+                default: None,
             },
         ],
     };
@@ -154,7 +160,7 @@ fn other_messages_round_trip() {
 
     let push = PushRequest {
         view: "v".into(),
-        rows: vec![PushRow {
+        rows: vec![RowWrite {
             key: vec![KeyValue::Int64(1)],
             event_ts: 2,
             created_ts: None,

@@ -19,7 +19,7 @@ use arrow_array::RecordBatch;
 
 use super::rechunk::Rechunk;
 use super::run::join_run;
-use super::{EntityTable, Error, ExportRequest, FileSink, InputFormat, OutputFormat, Plan, refs};
+use super::{EntityTable, Error, ExportRequest, FileSink, InputFormat, OutputFormat, Plan};
 use strata_store::Store;
 
 /// Rows per Parquet row group of the output (fewer if a run is smaller:
@@ -106,9 +106,8 @@ pub fn export_to_file(
             reason: "unknown file type; name it *.parquet, *.arrow or *.csv, or pass --format"
                 .into(),
         })?;
-    let resolved = refs::resolve(&store.catalog(), &req.features, req.full_feature_names)
-        .map_err(Error::Request)?;
-    let key_types = resolved.key_types().map_err(Error::Request)?;
+    let resolved = Plan::resolve(store, req)?;
+    let key_types = resolved.key_types().map_err(strata_store::Error::from)?;
     progress(Progress::Checking);
     let mut table = EntityTable::open(&files.entities, files.entities_format, &key_types)?;
     let path = files.entities.as_path();

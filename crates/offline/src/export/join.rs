@@ -15,11 +15,11 @@ use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer};
 use arrow_schema::{DataType, Field, SchemaRef, TimeUnit};
 
 use super::KnownAt;
-use super::refs::{OutputFeature, ViewPlan};
 use strata_engine::Engine;
 use strata_format::DecodeError;
 use strata_format::error::Reader;
 use strata_format::schema::{FeatureType, Value};
+use strata_store::refs::{OutputFeature, ViewPlan};
 
 /// The Arrow type of a feature column.
 pub fn arrow_type(ty: FeatureType) -> DataType {

@@ -38,7 +38,6 @@ mod keys;
 pub mod output;
 mod parquet_out;
 mod rechunk;
-pub mod refs;
 mod run;
 pub mod snapshot;
 mod sort;
@@ -53,7 +52,7 @@ pub use file::{ExportFiles, ExportReport, Progress, export_to_file};
 pub use input::{EntityTable, InputFormat};
 pub use join::{arrow_type, within_ttl};
 pub use output::{FileSink, OutputFormat};
-pub use refs::{FeatureRef, parse_refs};
+pub use strata_store::refs::{self, FeatureRef, parse_refs};
 
 use rechunk::Rechunk;
 use strata_engine as engine;
@@ -69,6 +68,10 @@ pub enum Error {
     /// The request does not fit the store (references, names).
     #[error("{0}")]
     Request(String),
+    /// The store refused the references (unknown views or features,
+    /// duplicates, join keys of different types).
+    #[error(transparent)]
+    Resolve(#[from] strata_store::Error),
     /// The entity table cannot be exported as it is.
     #[error("entity table {path}: {reason}")]
     Input { path: PathBuf, reason: String },
@@ -153,7 +156,7 @@ impl ExportRequest {
     /// A request for `features` (`view:feature,view:*,...`) with the defaults.
     pub fn new(features: &str) -> Result<ExportRequest, Error> {
         Ok(ExportRequest {
-            features: parse_refs(features).map_err(Error::Request)?,
+            features: parse_refs(features).map_err(|e| Error::Request(e.to_string()))?,
             full_feature_names: false,
             fill_defaults: false,
             known_at: KnownAt::Unbounded,
@@ -185,19 +188,21 @@ impl Plan {
     /// Resolves `req` against the store's catalog and binds it to the
     /// entity table's schema.
     pub fn new(store: &Store, req: &ExportRequest, input: &SchemaRef) -> Result<Plan, Error> {
-        let mut resolved = refs::resolve(&store.catalog(), &req.features, req.full_feature_names)
-            .map_err(Error::Request)?;
-        if req.fill_defaults {
-            for vp in &mut resolved.views {
-                vp.defaults = vp.view.defaults();
-            }
-        }
-        let aggregations = store.aggregations();
-        for vp in &mut resolved.views {
-            vp.aggregation = aggregations.view(vp.view.id).cloned();
-        }
-        resolved.key_types().map_err(Error::Request)?;
-        Plan::bind(resolved, req, input)
+        Plan::bind(Plan::resolve(store, req)?, req, input)
+    }
+
+    /// The references of `req` resolved by the store (every export plan is
+    /// built from this: aggregation views, `--fill-defaults`, join-key
+    /// types checked across views).
+    fn resolve(store: &Store, req: &ExportRequest) -> Result<refs::Resolved, Error> {
+        let names = if req.full_feature_names {
+            refs::Names::Full
+        } else {
+            refs::Names::Short
+        };
+        let resolved = store.resolve_features(&req.features, names, req.fill_defaults)?;
+        resolved.key_types().map_err(strata_store::Error::from)?;
+        Ok(resolved)
     }
 
     fn bind(

@@ -39,11 +39,11 @@ use arrow_array::{ArrayRef, RecordBatch};
 
 use super::join::{FeatureBuilder, FixedColumn, JoinSpec, all_fixed, decode_fixed_row, within_ttl};
 use super::keys::{BatchKeys, Keys, event_times_ref};
-use super::refs::ViewPlan;
 use super::sort::{Entry, KeyBytes, MEMTABLE_WALK, PARTS_PER_THREAD, par_map, sort_parts};
 use super::{EVENT_TIMESTAMP, Error, KnownAt};
 use strata_engine as engine;
 use strata_format::row::decode_row_with;
+use strata_store::refs::ViewPlan;
 
 /// Bytes of a record's header: the row's place in its batch and the
 /// version's length, both `u32` LE.

@@ -1,20 +1,57 @@
-//! Feature references and what they resolve to.
+//! Feature references and what they resolve to: the one place that turns
+//! `view:feature` references into views, fields and output names, for
+//! online lookups ([`crate::lookup`]), exports and every surface above.
 //!
 //! A request names features as `view:feature`, `view:*` (every feature of
 //! the view, in schema order) or `view@N:feature` (version `N` of the view;
 //! without `@N` the newest version). References are separated by commas;
 //! spaces around them are ignored.
 //!
-//! Output columns are named `feature`, or `view__feature` with full feature
-//! names, where `view` is written as in the reference (`driver@2__trips`
-//! for `driver@2:trips`). Two requested features with one output name, or
-//! an output name that is already a column of the entity table, is an error
-//! before any work starts; so is a feature requested twice.
+//! Output columns are named per [`Names`]: `feature`, or `view__feature`
+//! with full feature names (exports), or `view:feature` (lookups), where
+//! `view` is written as in the reference (`driver@2__trips` for
+//! `driver@2:trips`). Two requested features with one output name is an
+//! error before any work starts; so is a feature requested twice.
 
 use std::collections::HashMap;
 
-use strata_format::schema::{FeatureType, KeyType};
-use strata_store::catalog::{Catalog, FeatureView, JoinKey, defs::is_identifier};
+use crate::catalog::{Catalog, FeatureView, JoinKey, defs::is_identifier};
+use strata_format::schema::{FeatureType, KeyType, Value};
+
+/// Why references do not resolve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefError {
+    /// The request is malformed: a bad reference, a feature named twice,
+    /// two features with one output name, no features.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{reference}: unknown feature view {view:?}; this store has {known}")]
+    UnknownView {
+        reference: String,
+        view: String,
+        /// The views of the store, for the message.
+        known: String,
+    },
+    #[error("{reference}: view {view} has no feature {feature:?}; it has {known}")]
+    UnknownFeature {
+        reference: String,
+        view: String,
+        feature: String,
+        known: String,
+    },
+}
+
+/// How output features are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Names {
+    /// `feature` (an export's default).
+    Short,
+    /// `view__feature` (an export with `--full-feature-names`).
+    Full,
+    /// `view:feature` (a lookup's columns, as Feast names them).
+    Qualified,
+}
 
 /// One parsed reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +74,26 @@ impl std::fmt::Display for FeatureRef {
 }
 
 /// Parses `view:feature,view:*,view@2:feature`.
-pub fn parse_refs(text: &str) -> Result<Vec<FeatureRef>, String> {
+pub fn parse_refs(text: &str) -> Result<Vec<FeatureRef>, RefError> {
+    parse_text(text).map_err(RefError::Invalid)
+}
+
+/// Parses references given one per string (`["view:feature", "view:*"]`).
+pub fn parse_each<S: AsRef<str>>(refs: &[S]) -> Result<Vec<FeatureRef>, RefError> {
+    let mut out = Vec::with_capacity(refs.len());
+    for r in refs {
+        let r = r.as_ref();
+        if r.contains(',') {
+            return Err(RefError::Invalid(format!(
+                "{r:?}: one feature reference per item, without commas"
+            )));
+        }
+        out.extend(parse_refs(r)?);
+    }
+    Ok(out)
+}
+
+fn parse_text(text: &str) -> Result<Vec<FeatureRef>, String> {
     let hint = "write features as view:feature, view:* or view@2:feature, separated by commas";
     let mut refs = Vec::new();
     for (i, item) in text.split(',').enumerate() {
@@ -92,10 +148,11 @@ pub struct ViewPlan {
     /// For each schema field, the index of its output column, if requested.
     pub wanted: Vec<Option<usize>>,
     /// For each schema field, what to write when there is no value (`None`:
-    /// null); set by `--fill-defaults`.
-    pub defaults: Vec<Option<strata_format::schema::Value>>,
+    /// null): the declared defaults for lookups, and for exports with
+    /// `--fill-defaults`.
+    pub defaults: Vec<Option<Value>>,
     /// Set for an aggregation view: its rows are computed per row's time.
-    pub aggregation: Option<std::sync::Arc<strata_store::aggregate::Resolved>>,
+    pub aggregation: Option<std::sync::Arc<crate::aggregate::Resolved>>,
 }
 
 /// One output feature column.
@@ -120,16 +177,16 @@ pub struct Resolved {
 impl Resolved {
     /// The type every join-key column must have, by column name. A column
     /// that two views use with different types is an error.
-    pub fn key_types(&self) -> Result<HashMap<String, KeyType>, String> {
+    pub fn key_types(&self) -> Result<HashMap<String, KeyType>, RefError> {
         let mut types: HashMap<String, (KeyType, &str)> = HashMap::new();
         for vp in &self.views {
             for k in &vp.keys {
                 match types.get(&k.name) {
                     Some((t, other)) if *t != k.ty => {
-                        return Err(format!(
+                        return Err(RefError::Invalid(format!(
                             "the join key {} is {t} in view {other} but {} in view {}; export them separately",
                             k.name, k.ty, vp.written
-                        ));
+                        )));
                     }
                     Some(_) => {}
                     None => {
@@ -143,10 +200,14 @@ impl Resolved {
 }
 
 /// Resolves references: unknown views and features, duplicates and name
-/// clashes are errors.
-pub fn resolve(cat: &Catalog, refs: &[FeatureRef], full_names: bool) -> Result<Resolved, String> {
+/// clashes are errors. The views' `defaults` and `aggregation` are left
+/// unset: [`crate::Store::resolve_features`] sets them.
+pub fn resolve(cat: &Catalog, refs: &[FeatureRef], names_as: Names) -> Result<Resolved, RefError> {
+    let invalid = RefError::Invalid;
     if refs.is_empty() {
-        return Err("no features requested; pass e.g. --features user_stats:*".into());
+        return Err(invalid(
+            "no features requested; pass e.g. --features user_stats:*".into(),
+        ));
     }
     let mut views: Vec<ViewPlan> = Vec::new();
     let mut outputs: Vec<OutputFeature> = Vec::new();
@@ -155,15 +216,15 @@ pub fn resolve(cat: &Catalog, refs: &[FeatureRef], full_names: bool) -> Result<R
     for r in refs {
         let view = cat.view(&r.view).ok_or_else(|| {
             let known: Vec<String> = cat.views.iter().map(FeatureView::qualified_name).collect();
-            format!(
-                "{r}: unknown feature view {:?}; this store has {}",
-                r.view,
-                if known.is_empty() {
+            RefError::UnknownView {
+                reference: r.to_string(),
+                view: r.view.clone(),
+                known: if known.is_empty() {
                     "no views (declare them with `strata apply`)".to_string()
                 } else {
                     known.join(", ")
-                }
-            )
+                },
+            }
         })?;
         let vi = match views.iter().position(|v| v.view.id == view.id) {
             Some(i) => i,
@@ -185,36 +246,37 @@ pub fn resolve(cat: &Catalog, refs: &[FeatureRef], full_names: bool) -> Result<R
             None => (0..view.features.len()).collect(),
             Some(f) => vec![view.feature_index(f).ok_or_else(|| {
                 let known: Vec<&str> = view.features.iter().map(|f| f.name.as_str()).collect();
-                format!(
-                    "{r}: view {} has no feature {f:?}; it has {}",
-                    view.qualified_name(),
-                    known.join(", ")
-                )
+                RefError::UnknownFeature {
+                    reference: r.to_string(),
+                    view: view.qualified_name(),
+                    feature: f.clone(),
+                    known: known.join(", "),
+                }
             })?],
         };
         for field in fields {
             let feature = &view.features[field];
             let vp = &mut views[vi];
             if vp.wanted[field].is_some() {
-                return Err(format!(
+                return Err(invalid(format!(
                     "{}:{} is requested twice; name each feature once",
                     r.view, feature.name
-                ));
+                )));
             }
-            let name = if full_names {
-                format!("{}__{}", r.view, feature.name)
-            } else {
-                feature.name.clone()
-            };
             let this = format!("{}:{}", r.view, feature.name);
+            let name = match names_as {
+                Names::Short => feature.name.clone(),
+                Names::Full => format!("{}__{}", r.view, feature.name),
+                Names::Qualified => this.clone(),
+            };
             if let Some(other) = names.get(&name) {
-                return Err(if full_names {
-                    format!("{this} and {other} both give the column {name:?}")
-                } else {
+                return Err(invalid(if names_as == Names::Short {
                     format!(
                         "{this} and {other} both give the column {name:?}; pass --full-feature-names to name columns view__feature"
                     )
-                });
+                } else {
+                    format!("{this} and {other} both give the column {name:?}")
+                }));
             }
             names.insert(name.clone(), this);
             vp.wanted[field] = Some(outputs.len());
@@ -264,8 +326,8 @@ name = "s"
 entities = ["shop"]
 features = [{ name = "w", type = "int64" }]
 "#;
-        let defs = strata_store::catalog::defs::parse(text).unwrap();
-        strata_store::catalog::defs::apply(
+        let defs = crate::catalog::defs::parse(text).unwrap();
+        crate::catalog::defs::apply(
             &Catalog {
                 next_view_id: 1,
                 ..Catalog::default()
@@ -303,7 +365,7 @@ features = [{ name = "w", type = "int64" }]
             ("1a:x", "is not a view name"),
             ("", "reference 1 is empty"),
         ] {
-            let e = parse_refs(bad).unwrap_err();
+            let e = parse_refs(bad).unwrap_err().to_string();
             assert!(e.contains(why), "{bad}: {e}");
         }
     }
@@ -311,30 +373,47 @@ features = [{ name = "w", type = "int64" }]
     #[test]
     fn resolves_groups_and_names() {
         let c = cat();
-        let r = resolve(&c, &parse_refs("a@1:y,b:z,a@1:x").unwrap(), false).unwrap();
+        let r = resolve(&c, &parse_refs("a@1:y,b:z,a@1:x").unwrap(), Names::Short).unwrap();
         assert_eq!(r.views.len(), 2);
         let names: Vec<&str> = r.outputs.iter().map(|o| o.name.as_str()).collect();
         assert_eq!(names, ["y", "z", "x"]);
         assert_eq!(r.views[0].wanted, vec![Some(2), Some(0)]);
         // The newest version by default.
-        let r = resolve(&c, &parse_refs("a:x").unwrap(), false).unwrap();
+        let r = resolve(&c, &parse_refs("a:x").unwrap(), Names::Short).unwrap();
         assert_eq!(r.views[0].view.version, 2);
-        let r = resolve(&c, &parse_refs("a@1:*,b:*").unwrap(), true).unwrap();
+        let r = resolve(&c, &parse_refs("a@1:*,b:*").unwrap(), Names::Full).unwrap();
         let names: Vec<&str> = r.outputs.iter().map(|o| o.name.as_str()).collect();
         assert_eq!(names, ["a@1__x", "a@1__y", "b__x", "b__z"]);
+        let r = resolve(
+            &c,
+            &parse_each(&["a@1:x", "b:*"]).unwrap(),
+            Names::Qualified,
+        )
+        .unwrap();
+        let names: Vec<&str> = r.outputs.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["a@1:x", "b:x", "b:z"]);
     }
 
     #[test]
     fn refusals() {
         let c = cat();
-        let e = |t: &str, full: bool| resolve(&c, &parse_refs(t).unwrap(), full).unwrap_err();
+        let e = |t: &str, full: bool| {
+            let names = if full { Names::Full } else { Names::Short };
+            resolve(&c, &parse_refs(t).unwrap(), names)
+                .unwrap_err()
+                .to_string()
+        };
         assert!(e("a@1:x,b:x", false).contains("--full-feature-names"));
         assert!(e("a:x,a:x", true).contains("requested twice"));
         assert!(e("a@2:x,a:*", true).contains("requested twice"));
         assert!(e("nope:x", false).contains("unknown feature view \"nope\""));
         assert!(e("a:nope", false).contains("has no feature \"nope\"; it has x"));
-        let r = resolve(&c, &parse_refs("a:x,s:w").unwrap(), false).unwrap();
-        assert!(r.key_types().unwrap_err().contains("user_id is int64"));
-        assert!(resolve(&c, &[], false).unwrap_err().contains("no features"));
+        let r = resolve(&c, &parse_refs("a:x,s:w").unwrap(), Names::Short).unwrap();
+        let e = r.key_types().unwrap_err().to_string();
+        assert!(e.contains("user_id is int64"), "{e}");
+        let e = resolve(&c, &[], Names::Short).unwrap_err().to_string();
+        assert!(e.contains("no features"), "{e}");
+        let e = parse_each(&["a:x,b:z"]).unwrap_err().to_string();
+        assert!(e.contains("without commas"), "{e}");
     }
 }

@@ -1,0 +1,236 @@
+//! Online lookups: the features of several views for many entity rows.
+//!
+//! This is the one implementation of a feature read that every surface
+//! calls: [`Store::get`] (one key of one view), the local CLI, the server's
+//! `Lookup` request and the Python module. It owns what a read means:
+//!
+//! - references resolve as an export's do ([`crate::refs`]): `view:feature`,
+//!   `view:*`, `view@N:feature`; a feature named twice is an error;
+//! - each view takes its join keys from the entity columns of the same
+//!   name and type; every column has one value per entity row;
+//! - a latest read (no `as_of`) of an export-only view is refused
+//!   ([`Error::NotOnline`]);
+//! - per row and view: an aggregation view is computed at the read time;
+//!   any other view reads `as_of(view, key, t)` (or `latest`) with
+//!   `known_at`, and the version's age is checked against the ttl;
+//! - rows without a value (`NOT_FOUND`, `OUTSIDE_MAX_AGE`) carry the
+//!   feature's declared default, and the status says why;
+//! - an entity key longer than [`MAX_ENTITY_KEY_LEN`] is a bad request
+//!   ([`Error::BadKey`]): no such key can be stored.
+//!
+//! The answer is the protocol's [`LookupResponse`] (column-major, the shape
+//! of Feast's `GetOnlineFeaturesResponse`), so a local read and a server's
+//! answer are the same value.
+
+use strata_format::key::{self, MAX_ENTITY_KEY_LEN};
+use strata_format::protocol::{FeatureColumn, KeyColumnValues, LookupRequest, LookupResponse};
+use strata_format::schema::Value;
+
+use crate::catalog::FeatureView;
+use crate::refs::{self, Names, Resolved};
+use crate::{Error, FeatureRow, Result, Store, aggregate_row, feature_row};
+
+/// A lookup resolved against the catalog and bound to the request's entity
+/// columns; [`Store::run_lookup`] reads it.
+#[derive(Debug, Clone)]
+pub struct LookupPlan {
+    resolved: Resolved,
+    /// Per view, the request's entity column of each join key.
+    key_cols: Vec<Vec<usize>>,
+    rows: usize,
+}
+
+impl LookupPlan {
+    /// The views the lookup reads, in request order.
+    pub fn views(&self) -> impl Iterator<Item = &FeatureView> {
+        self.resolved.views.iter().map(|v| &v.view)
+    }
+
+    /// Entity rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+}
+
+impl Store {
+    /// Reads `req`: see the module docs.
+    pub fn lookup(&self, req: &LookupRequest) -> Result<LookupResponse> {
+        let plan = self.plan_lookup(req, |_| Ok::<(), Error>(()))?;
+        self.run_lookup(req, &plan)
+    }
+
+    /// Resolves and checks `req` without reading; `authorize` is asked about
+    /// every view before its key columns are checked (the server refuses
+    /// the views a token may not read).
+    pub fn plan_lookup<E: From<Error>>(
+        &self,
+        req: &LookupRequest,
+        mut authorize: impl FnMut(&FeatureView) -> std::result::Result<(), E>,
+    ) -> std::result::Result<LookupPlan, E> {
+        let rows = req.rows();
+        if let Some(c) = req.entities.iter().find(|c| c.values.len() != rows) {
+            return Err(Error::BadRequest(format!(
+                "key column {} has {} value(s), column {} has {rows}: every column needs one value per entity row",
+                c.name,
+                c.values.len(),
+                req.entities.first().map_or("", |c| c.name.as_str()),
+            ))
+            .into());
+        }
+        let features = refs::parse_each(&req.features).map_err(Error::from)?;
+        let resolved = self
+            .resolve_features(&features, Names::Qualified, true)
+            .map_err(E::from)?;
+        for v in &resolved.views {
+            authorize(&v.view)?;
+        }
+        let mut key_cols = Vec::with_capacity(resolved.views.len());
+        for vp in &resolved.views {
+            let mut cols = Vec::with_capacity(vp.keys.len());
+            for k in &vp.keys {
+                let Some(i) = req.entities.iter().position(|c| c.name == k.name) else {
+                    let have: Vec<&str> = req.entities.iter().map(|c| c.name.as_str()).collect();
+                    return Err(Error::BadRequest(format!(
+                        "view {} needs the join key column {} ({}); the request has {}",
+                        vp.view.qualified_name(),
+                        k.name,
+                        k.ty,
+                        if have.is_empty() {
+                            "none".into()
+                        } else {
+                            have.join(", ")
+                        }
+                    ))
+                    .into());
+                };
+                let sent = req.entities[i].values.key_type();
+                if sent != k.ty {
+                    return Err(Error::BadRequest(format!(
+                        "join key column {} is {} in view {}, the request sends {sent}",
+                        k.name,
+                        k.ty,
+                        vp.view.qualified_name(),
+                    ))
+                    .into());
+                }
+                cols.push(i);
+            }
+            key_cols.push(cols);
+        }
+        if req.as_of.is_none()
+            && let Some(v) = resolved.views.iter().find(|v| !v.view.online())
+        {
+            return Err(Error::NotOnline(v.view.qualified_name()).into());
+        }
+        Ok(LookupPlan {
+            resolved,
+            key_cols,
+            rows,
+        })
+    }
+
+    /// Reads a planned lookup (`req` must be the request it was planned
+    /// from).
+    pub fn run_lookup(&self, req: &LookupRequest, plan: &LookupPlan) -> Result<LookupResponse> {
+        let now = self.now();
+        let mut answers: Vec<Vec<FeatureRow>> = Vec::with_capacity(plan.resolved.views.len());
+        let mut ek = Vec::with_capacity(64);
+        for (vp, cols) in plan.resolved.views.iter().zip(&plan.key_cols) {
+            let mut rows = Vec::with_capacity(plan.rows);
+            for row in 0..plan.rows {
+                ek.clear();
+                for &c in cols {
+                    match &req.entities[c].values {
+                        KeyColumnValues::Int64(x) => {
+                            ek.extend_from_slice(&key::encode_int_key(x[row]))
+                        }
+                        KeyColumnValues::String(x) => {
+                            key::encode_key_string(x[row].as_bytes(), &mut ek)
+                        }
+                    }
+                }
+                if ek.len() > MAX_ENTITY_KEY_LEN {
+                    return Err(Error::BadKey {
+                        what: vp.view.qualified_name(),
+                        reason: format!(
+                            "entity row {}: the key is {} bytes encoded, longer than {MAX_ENTITY_KEY_LEN}: no such key can be stored",
+                            row + 1,
+                            ek.len()
+                        ),
+                    });
+                }
+                rows.push(self.read_row(&vp.view, &ek, req.as_of, req.known_at, now)?);
+            }
+            answers.push(rows);
+        }
+        Ok(columns(plan, answers, req.with_created_ts))
+    }
+
+    /// Reads one encoded key of `view` as of `as_of` (latest if `None`,
+    /// its age measured at `now`), ignoring versions created after
+    /// `known_at`. The one per-key read of the store.
+    pub(crate) fn read_row(
+        &self,
+        view: &FeatureView,
+        ek: &[u8],
+        as_of: Option<i64>,
+        known_at: Option<i64>,
+        now: i64,
+    ) -> Result<FeatureRow> {
+        let at = as_of.unwrap_or(now);
+        if view.is_aggregation() {
+            let index = self.aggregations();
+            let r = index.view(view.id).ok_or_else(|| {
+                Error::Internal(format!(
+                    "aggregation view {} does not resolve",
+                    view.qualified_name()
+                ))
+            })?;
+            let values = crate::aggregate::read::read(self.engine(), r, ek, at, known_at)?;
+            return Ok(aggregate_row(view, values, at));
+        }
+        let found = match as_of {
+            Some(t) => self.engine().as_of(view.id, ek, t, known_at)?,
+            None => self.engine().latest(view.id, ek, known_at)?,
+        };
+        Ok(feature_row(view, found.as_ref(), at)?)
+    }
+}
+
+/// Turns per-view rows into the answer's feature columns, in request order.
+fn columns(
+    plan: &LookupPlan,
+    mut answers: Vec<Vec<FeatureRow>>,
+    with_created: bool,
+) -> LookupResponse {
+    let outputs = &plan.resolved.outputs;
+    let mut features = Vec::with_capacity(outputs.len());
+    for o in outputs {
+        let vp = &plan.resolved.views[o.view];
+        let rows = &mut answers[o.view];
+        let field = o.field;
+        // Each (view, field) is named once (refs refuses duplicates), so
+        // its values move out of the rows.
+        let values: Vec<Value> = rows
+            .iter_mut()
+            .map(|r| std::mem::replace(&mut r.values[field], Value::Null))
+            .collect();
+        features.push(FeatureColumn {
+            name: o.name.clone(),
+            ty: o.ty,
+            statuses: rows.iter().map(|r| r.statuses[field]).collect(),
+            event_ts: rows.iter().map(|r| r.event_ts).collect(),
+            created_ts: if with_created {
+                rows.iter().map(|r| r.created_ts).collect()
+            } else {
+                Vec::new()
+            },
+            values,
+            default: vp.defaults[field].clone(),
+        });
+    }
+    LookupResponse {
+        rows: plan.rows,
+        features,
+    }
+}

@@ -1,0 +1,771 @@
+//! Surface parity: one table of read scenarios, each run through every way
+//! into Strata — the library (`Store::get`), the local CLI (`strata get
+//! --data`), the CLI over a real server (`strata get --server`) and the
+//! native client's lookup — asserting that all answer the same values,
+//! statuses, event times and errors, and that the answer is the expected
+//! one. Exports of an aggregation view are compared the same way: locally,
+//! over the server, and against a brute-force computation of the windows.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value as Json, json};
+use strata::client::{ClientConfig, Trust, blocking::Client};
+use strata::format::protocol as p;
+use strata::format::schema::{KeyValue, Value};
+use strata::offline::timestamp;
+use strata::store::{ReadOptions, RowWrite, Store};
+
+const HOUR: i64 = 3_600_000_000;
+/// 2024-01-01T00:00:00Z.
+const T0: i64 = 1_704_067_200_000_000;
+
+const DEFS: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[entities]]
+name = "merchant"
+join_keys = [{ name = "merchant_id", type = "string" }]
+
+[[feature_views]]
+name = "profile"
+entities = ["user"]
+team = "growth"
+features = [
+  { name = "tier", type = "string", default = "bronze" },
+  { name = "score", type = "float64" },
+]
+
+[[feature_views]]
+name = "activity"
+entities = ["user"]
+ttl = "1d"
+team = "growth"
+features = [{ name = "clicks", type = "int64" }]
+
+[[feature_views]]
+name = "device"
+entities = ["user"]
+team = "growth"
+features = [{ name = "os", type = "string" }]
+
+[[feature_views]]
+name = "label_only"
+entities = ["user"]
+online = false
+team = "growth"
+features = [{ name = "fraud", type = "bool" }]
+
+[[feature_views]]
+name = "merchant_risk"
+entities = ["merchant"]
+team = "risk"
+features = [{ name = "risk", type = "float64" }]
+
+[[feature_views]]
+name = "txn"
+entities = ["user"]
+team = "fraud"
+features = [{ name = "amount", type = "float64" }]
+
+[[feature_views]]
+name = "txn_stats"
+source = "txn"
+team = "fraud"
+aggregations = [
+  { function = "count", window = "1h" },
+  { function = "sum", column = "amount", window = "1d" },
+]
+"#;
+
+/// `device` gets a second version with another feature.
+const DEFS_V2: &str = r#"
+[[feature_views]]
+name = "device"
+version = 2
+entities = ["user"]
+team = "growth"
+features = [{ name = "os", type = "string" }, { name = "model", type = "string" }]
+"#;
+
+/// The events of `txn` (user, event time, amount).
+const TXN: &[(i64, i64, f64)] = &[
+    (1, T0 + HOUR / 6, 5.0),
+    (1, T0 + HOUR / 3, 7.5),
+    (1, T0 + 2 * HOUR, 1.0),
+    (2, T0 + 5 * HOUR, 2.25),
+];
+
+/// One read and what it must answer.
+struct Scenario {
+    name: &'static str,
+    view: &'static str,
+    key: String,
+    as_of: Option<i64>,
+    expect: Expect,
+}
+
+enum Expect {
+    /// Per feature, in schema order: value, status, event time.
+    Row(Vec<(&'static str, Json, &'static str, Option<i64>)>),
+    /// Every surface fails with a message containing this.
+    Error(&'static str),
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let s = |name, view, key: &str, as_of, expect| Scenario {
+        name,
+        view,
+        key: key.to_string(),
+        as_of,
+        expect,
+    };
+    let t1 = Some(T0 + HOUR);
+    vec![
+        s(
+            "plain",
+            "profile",
+            "1",
+            None,
+            Expect::Row(vec![
+                ("tier", json!("gold"), "PRESENT", t1),
+                ("score", json!(0.9), "PRESENT", t1),
+            ]),
+        ),
+        s(
+            "null value",
+            "profile",
+            "2",
+            None,
+            Expect::Row(vec![
+                ("tier", Json::Null, "NULL_VALUE", t1),
+                ("score", json!(0.5), "PRESENT", t1),
+            ]),
+        ),
+        s(
+            "unknown key, default-valued",
+            "profile",
+            "3",
+            None,
+            Expect::Row(vec![
+                ("tier", json!("bronze"), "NOT_FOUND", None),
+                ("score", Json::Null, "NOT_FOUND", None),
+            ]),
+        ),
+        s(
+            "as of before the first version",
+            "profile",
+            "1",
+            Some(T0),
+            Expect::Row(vec![
+                ("tier", json!("bronze"), "NOT_FOUND", None),
+                ("score", Json::Null, "NOT_FOUND", None),
+            ]),
+        ),
+        s(
+            "ttl: inside",
+            "activity",
+            "1",
+            Some(T0 + 2 * HOUR),
+            Expect::Row(vec![("clicks", json!(7), "PRESENT", Some(T0))]),
+        ),
+        s(
+            "ttl: expired as of",
+            "activity",
+            "1",
+            Some(T0 + 30 * HOUR),
+            Expect::Row(vec![("clicks", Json::Null, "OUTSIDE_MAX_AGE", Some(T0))]),
+        ),
+        s(
+            "ttl: expired latest",
+            "activity",
+            "1",
+            None,
+            Expect::Row(vec![("clicks", Json::Null, "OUTSIDE_MAX_AGE", Some(T0))]),
+        ),
+        s(
+            "versioned @1",
+            "device@1",
+            "1",
+            None,
+            Expect::Row(vec![("os", json!("ios"), "PRESENT", t1)]),
+        ),
+        s(
+            "versioned @2",
+            "device@2",
+            "1",
+            None,
+            Expect::Row(vec![
+                ("os", json!("android"), "PRESENT", t1),
+                ("model", json!("pixel"), "PRESENT", t1),
+            ]),
+        ),
+        s(
+            "aggregation",
+            "txn_stats",
+            "1",
+            Some(T0 + HOUR / 2),
+            Expect::Row(vec![
+                ("count_1h", json!(2), "PRESENT", Some(T0 + HOUR / 2)),
+                ("amount_sum_1d", json!(12.5), "PRESENT", Some(T0 + HOUR / 2)),
+            ]),
+        ),
+        s(
+            "aggregation, window edge",
+            "txn_stats",
+            "1",
+            Some(T0 + 2 * HOUR),
+            Expect::Row(vec![
+                ("count_1h", json!(1), "PRESENT", Some(T0 + 2 * HOUR)),
+                ("amount_sum_1d", json!(13.5), "PRESENT", Some(T0 + 2 * HOUR)),
+            ]),
+        ),
+        s(
+            "aggregation, unknown key",
+            "txn_stats",
+            "9",
+            Some(T0 + HOUR),
+            Expect::Row(vec![
+                ("count_1h", Json::Null, "NOT_FOUND", None),
+                ("amount_sum_1d", Json::Null, "NOT_FOUND", None),
+            ]),
+        ),
+        s(
+            "export-only view, as of",
+            "label_only",
+            "1",
+            Some(T0 + HOUR),
+            Expect::Row(vec![("fraud", json!(true), "PRESENT", Some(T0))]),
+        ),
+        s(
+            "export-only view, latest",
+            "label_only",
+            "1",
+            None,
+            Expect::Error("is export-only (online = false)"),
+        ),
+        s(
+            "unknown view",
+            "nope",
+            "1",
+            None,
+            Expect::Error("unknown feature view \"nope\""),
+        ),
+        s(
+            "over-long key",
+            "merchant_risk",
+            &"m".repeat(5000),
+            None,
+            Expect::Error("longer than 4096"),
+        ),
+        s(
+            "string key",
+            "merchant_risk",
+            "m-1",
+            None,
+            Expect::Row(vec![("risk", json!(0.25), "PRESENT", t1)]),
+        ),
+    ]
+}
+
+/// What a surface answered: per feature `(name, value, status, event
+/// time)`, or an error message.
+type Answer = Result<Vec<(String, Json, String, Option<String>)>, String>;
+
+fn expected(e: &Expect) -> Option<Answer> {
+    match e {
+        Expect::Row(r) => Some(Ok(r
+            .iter()
+            .map(|(f, v, s, t)| {
+                (
+                    f.to_string(),
+                    v.clone(),
+                    s.to_string(),
+                    t.map(timestamp::format),
+                )
+            })
+            .collect())),
+        Expect::Error(_) => None,
+    }
+}
+
+fn value_json(v: &Value) -> Json {
+    match v {
+        Value::Null => Json::Null,
+        Value::Int64(x) => json!(x),
+        Value::Float64(x) => json!(x),
+        Value::Bool(x) => json!(x),
+        Value::String(s) => json!(s),
+        other => panic!("no JSON form in this test for {other:?}"),
+    }
+}
+
+fn key_of(store: &Store, view: &str, text: &str) -> Vec<KeyValue> {
+    let cat = store.catalog();
+    match cat.view(view).map(|v| cat.key_columns(v)[0].ty) {
+        Some(strata::format::schema::KeyType::String) => vec![KeyValue::String(text.into())],
+        _ => vec![KeyValue::Int64(text.parse().unwrap())],
+    }
+}
+
+/// The library: `Store::get`.
+fn via_library(store: &Store, s: &Scenario) -> Answer {
+    let key = key_of(store, s.view, &s.key);
+    let opts = ReadOptions {
+        as_of: s.as_of,
+        known_at: None,
+    };
+    let row = store.get(s.view, &key, opts).map_err(|e| e.to_string())?;
+    let cat = store.catalog();
+    let view = cat.view(s.view).unwrap();
+    Ok(view
+        .features
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let ts = row
+                .event_ts
+                .filter(|_| row.statuses[i] != p::Status::NotFound);
+            (
+                f.name.clone(),
+                value_json(&row.values[i]),
+                row.statuses[i].name().to_string(),
+                ts.map(timestamp::format),
+            )
+        })
+        .collect())
+}
+
+/// The native client's lookup of `view:*` for one key.
+fn via_client(client: &Client, key_ty_string: bool, s: &Scenario) -> Answer {
+    let values = if key_ty_string {
+        p::KeyColumnValues::String(vec![s.key.clone()])
+    } else {
+        p::KeyColumnValues::Int64(vec![s.key.parse().unwrap()])
+    };
+    let name = if key_ty_string {
+        "merchant_id"
+    } else {
+        "user_id"
+    };
+    let resp = client
+        .lookup(&p::LookupRequest {
+            features: vec![format!("{}:*", s.view)],
+            entities: vec![p::KeyColumn {
+                name: name.into(),
+                values,
+            }],
+            as_of: s.as_of,
+            known_at: None,
+            with_created_ts: false,
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(resp
+        .features
+        .iter()
+        .map(|c| {
+            let feature = c.name.split_once(':').unwrap().1.to_string();
+            let ts = c.event_ts[0].filter(|_| c.statuses[0] != p::Status::NotFound);
+            (
+                feature,
+                value_json(&c.values[0]),
+                c.statuses[0].name().to_string(),
+                ts.map(timestamp::format),
+            )
+        })
+        .collect())
+}
+
+/// `strata get ... --json` with `args` choosing the store or the server.
+fn via_cli(dir: &Path, args: &[String], s: &Scenario) -> Answer {
+    let mut all: Vec<String> = args.to_vec();
+    all.extend(["get", "--view", s.view, "--key", &s.key, "--json"].map(String::from));
+    if let Some(t) = s.as_of {
+        all.extend(["--as-of".to_string(), t.to_string()]);
+    }
+    let (code, out, err) = cli(dir, &all);
+    if code != 0 {
+        return Err(err);
+    }
+    let j: Json = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let features = j["features"].as_object().unwrap();
+    Ok(features
+        .iter()
+        .map(|(name, f)| {
+            (
+                name.clone(),
+                f["value"].clone(),
+                f["status"].as_str().unwrap().to_string(),
+                f["event_timestamp"].as_str().map(String::from),
+            )
+        })
+        .collect())
+}
+
+fn cli(dir: &Path, args: &[String]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .env_remove("STRATA_DATA")
+        .env_remove("STRATA_SERVER")
+        .env_remove("STRATA_TOKEN")
+        .current_dir(dir)
+        .output()
+        .expect("run strata");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn strata(dir: &Path, args: &[&str]) -> String {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let (code, out, err) = cli(dir, &args);
+    assert_eq!(code, 0, "strata {args:?}: {out}\n{err}");
+    out
+}
+
+/// A running `strata serve`, killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(data: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["serve", "--data"])
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start strata serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .parse()
+            .unwrap();
+        Server { child, addr }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Builds the store: definitions (two versions of `device`), versions
+/// written through the library.
+fn build(dir: &Path) -> PathBuf {
+    std::fs::write(dir.join("defs.toml"), DEFS).unwrap();
+    std::fs::write(dir.join("defs2.toml"), format!("{DEFS}{DEFS_V2}")).unwrap();
+    strata(dir, &["apply", "--data", "data", "defs.toml"]);
+    let data = dir.join("data");
+    let store = Store::open(&data).unwrap();
+    let w = |view: &str, key: KeyValue, ts: i64, values: Vec<Value>| {
+        store
+            .write(
+                view,
+                &[RowWrite {
+                    key: vec![key],
+                    event_ts: ts,
+                    created_ts: Some(ts),
+                    values,
+                }],
+            )
+            .unwrap();
+    };
+    let t1 = T0 + HOUR;
+    let s = |x: &str| Value::String(x.into());
+    w(
+        "profile",
+        KeyValue::Int64(1),
+        t1,
+        vec![s("gold"), Value::Float64(0.9)],
+    );
+    w(
+        "profile",
+        KeyValue::Int64(2),
+        t1,
+        vec![Value::Null, Value::Float64(0.5)],
+    );
+    w("activity", KeyValue::Int64(1), T0, vec![Value::Int64(7)]);
+    w("device", KeyValue::Int64(1), t1, vec![s("ios")]);
+    w(
+        "label_only",
+        KeyValue::Int64(1),
+        T0,
+        vec![Value::Bool(true)],
+    );
+    w(
+        "merchant_risk",
+        KeyValue::String("m-1".into()),
+        t1,
+        vec![Value::Float64(0.25)],
+    );
+    for &(user, ts, amount) in TXN {
+        w(
+            "txn",
+            KeyValue::Int64(user),
+            ts,
+            vec![Value::Float64(amount)],
+        );
+    }
+    drop(store);
+    strata(dir, &["apply", "--data", "data", "defs2.toml"]);
+    let store = Store::open(&data).unwrap();
+    store
+        .write(
+            "device@2",
+            &[RowWrite {
+                key: vec![KeyValue::Int64(1)],
+                event_ts: t1,
+                created_ts: Some(t1),
+                values: vec![s("android"), s("pixel")],
+            }],
+        )
+        .unwrap();
+    data
+}
+
+/// The export's entity table: every TXN user at several times.
+fn entity_rows() -> Vec<(i64, i64)> {
+    let mut rows = Vec::new();
+    for user in [1, 2, 3] {
+        for t in [
+            T0,
+            T0 + HOUR / 6,
+            T0 + HOUR / 2,
+            T0 + HOUR,
+            T0 + 2 * HOUR,
+            T0 + 26 * HOUR,
+        ] {
+            rows.push((user, t));
+        }
+    }
+    rows
+}
+
+/// Brute force: `count_1h` and `amount_sum_1d` of `user` at `t` over TXN,
+/// as CSV cells: both empty (NOT_FOUND) when the key has no event at or
+/// before `t`.
+fn brute_force(user: i64, t: i64) -> (String, String) {
+    let any = TXN.iter().any(|&(u, ts, _)| u == user && ts <= t);
+    if !any {
+        return (String::new(), String::new());
+    }
+    let in_window = |w: i64, ts: i64| t - w < ts && ts <= t;
+    let count = TXN
+        .iter()
+        .filter(|&&(u, ts, _)| u == user && in_window(HOUR, ts))
+        .count();
+    let amounts: Vec<f64> = TXN
+        .iter()
+        .filter(|&&(u, ts, _)| u == user && in_window(24 * HOUR, ts))
+        .map(|&(_, _, a)| a)
+        .collect();
+    // The sum over an empty window is null; a count is 0.
+    let sum = match amounts.is_empty() {
+        true => String::new(),
+        false => amounts.iter().sum::<f64>().to_string(),
+    };
+    (count.to_string(), sum)
+}
+
+#[test]
+fn every_surface_answers_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = build(dir);
+    let scenarios = scenarios();
+    let mut answers: Vec<BTreeMap<&str, Answer>> =
+        scenarios.iter().map(|_| BTreeMap::new()).collect();
+
+    {
+        let store = Store::open(&data).unwrap();
+        for (s, a) in scenarios.iter().zip(&mut answers) {
+            a.insert("library", via_library(&store, s));
+        }
+    }
+    let local = ["--data".to_string(), data.display().to_string()];
+    for (s, a) in scenarios.iter().zip(&mut answers) {
+        a.insert("cli --data", via_cli(dir, &local, s));
+    }
+
+    let admin = strata(
+        dir,
+        &[
+            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
+        ],
+    );
+    let admin = admin.trim().to_string();
+    let reader = strata(
+        dir,
+        &[
+            "token",
+            "create",
+            "--data",
+            "data",
+            "--name",
+            "r",
+            "--grant",
+            "read:view:profile",
+        ],
+    );
+    let reader = reader.trim().to_string();
+    let server = Server::start(&data);
+    let cert = data.join("tls/cert.pem");
+    let remote = [
+        "--server".to_string(),
+        server.addr.to_string(),
+        "--token".to_string(),
+        admin.clone(),
+        "--server-cert".to_string(),
+        cert.display().to_string(),
+    ];
+    let mut config = ClientConfig::new(server.addr, &admin, Trust::pin_file(&cert).unwrap());
+    config.request_timeout = Some(Duration::from_secs(20));
+    let client = Client::connect(config).unwrap();
+    for (s, a) in scenarios.iter().zip(&mut answers) {
+        a.insert("cli --server", via_cli(dir, &remote, s));
+        a.insert("client", via_client(&client, s.view == "merchant_risk", s));
+    }
+
+    // Feature order is the schema's everywhere but in the CLI's JSON object
+    // (whose keys serde_json sorts): compare sorted by feature.
+    for a in &mut answers {
+        for features in a.values_mut().flatten() {
+            features.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+    }
+    for (s, a) in scenarios.iter().zip(&answers) {
+        let lib = &a["library"];
+        for (surface, answer) in a {
+            match &s.expect {
+                Expect::Error(m) => {
+                    let e = answer.as_ref().err().unwrap_or_else(|| {
+                        panic!(
+                            "{}: {surface} answered {answer:?}, expected an error",
+                            s.name
+                        )
+                    });
+                    assert!(e.contains(m), "{}: {surface}: {e:?} lacks {m:?}", s.name);
+                }
+                Expect::Row(_) => {
+                    assert_eq!(
+                        answer, lib,
+                        "{}: {surface} differs from the library",
+                        s.name
+                    );
+                }
+            }
+        }
+        if let Some(Ok(mut want)) = expected(&s.expect) {
+            want.sort_by(|a, b| a.0.cmp(&b.0));
+            assert_eq!(lib, &Ok(want), "{}: the library's answer", s.name);
+        }
+    }
+
+    // A token that may read only `profile` gets the same refusal from the
+    // CLI and the client for any other view, before anything is read.
+    let mut remote_reader = remote.clone();
+    remote_reader[3] = reader.clone();
+    let mut config = ClientConfig::new(server.addr, &reader, Trust::pin_file(&cert).unwrap());
+    config.request_timeout = Some(Duration::from_secs(20));
+    let reader_client = Client::connect(config).unwrap();
+    let forbidden = Scenario {
+        name: "forbidden view",
+        view: "txn_stats",
+        key: "1".into(),
+        as_of: Some(T0 + HOUR),
+        expect: Expect::Error("has no read grant on view txn_stats"),
+    };
+    for answer in [
+        via_cli(dir, &remote_reader, &forbidden),
+        via_client(&reader_client, false, &forbidden),
+    ] {
+        let e = answer.expect_err("a forbidden view must be refused");
+        assert!(e.contains("has no read grant on view txn_stats"), "{e}");
+    }
+}
+
+#[test]
+fn aggregation_exports_agree_with_brute_force_locally_and_over_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = build(dir);
+    let mut csv = String::from("user_id,event_timestamp,label\n");
+    for (i, (user, t)) in entity_rows().iter().enumerate() {
+        csv.push_str(&format!("{user},{},{}\n", timestamp::format(*t), i % 2));
+    }
+    std::fs::write(dir.join("entities.csv"), &csv).unwrap();
+    let export = |extra: &[&str], out: &str| {
+        let mut args = vec![
+            "export",
+            "--entities",
+            "entities.csv",
+            "--features",
+            "txn_stats:*,profile:tier",
+            "--out",
+            out,
+        ];
+        args.extend(extra);
+        strata(dir, &args);
+        std::fs::read_to_string(dir.join(out)).unwrap()
+    };
+    let local = export(&["--data", "data"], "local.csv");
+
+    let admin = strata(
+        dir,
+        &[
+            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
+        ],
+    );
+    let server = Server::start(&data);
+    let addr = server.addr.to_string();
+    let cert = data.join("tls/cert.pem").display().to_string();
+    let remote = export(
+        &[
+            "--server",
+            &addr,
+            "--token",
+            admin.trim(),
+            "--server-cert",
+            &cert,
+        ],
+        "remote.csv",
+    );
+    assert_eq!(local, remote, "the local and the server's export differ");
+
+    let mut lines = local.lines();
+    assert_eq!(
+        lines.next(),
+        Some("user_id,event_timestamp,label,count_1h,amount_sum_1d,tier")
+    );
+    for ((user, t), line) in entity_rows().into_iter().zip(lines) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let (count, sum) = brute_force(user, t);
+        let number = |c: &str| (!c.is_empty()).then(|| c.parse::<f64>().unwrap());
+        assert_eq!(
+            (cells[3], number(cells[4])),
+            (count.as_str(), number(&sum)),
+            "user {user} at {}: {line}",
+            timestamp::format(t)
+        );
+    }
+}
