@@ -18,7 +18,7 @@ use strata::offline::export::{
     ExportReport, FileSink, InputFormat, OutputFormat, output::check_writable,
 };
 use strata::offline::{self, timestamp};
-use strata::store::{HistoryRow, RowWrite};
+use strata::store::RowWrite;
 
 use super::export::ExportArgs;
 use super::{CliError, ReadArgs, Result, out, outp, output, parse};
@@ -218,15 +218,7 @@ pub fn history(r: &RemoteArgs, args: &ReadArgs, from: Option<i64>, to: Option<i6
             resp.versions.len()
         );
     }
-    let rows: Vec<HistoryRow> = resp
-        .versions
-        .into_iter()
-        .map(|v| HistoryRow {
-            event_ts: v.event_ts,
-            created_ts: v.created_ts,
-            values: v.values,
-        })
-        .collect();
+    let rows = resp.versions;
     if args.json {
         out!("{}", output::history_json(&view, &key, &rows));
     } else {
@@ -250,7 +242,7 @@ fn chunks(rows: &[RowWrite], max_rows: usize, max_bytes: usize) -> Vec<&[RowWrit
     let mut scratch = Vec::new();
     for (i, r) in rows.iter().enumerate() {
         scratch.clear();
-        p::encode_push(&mut scratch, "", std::slice::from_ref(&to_push(r)));
+        p::encode_push(&mut scratch, "", std::slice::from_ref(r));
         let size = scratch.len();
         if i > start && (i - start >= max_rows || bytes + size > max_bytes) {
             out.push(&rows[start..i]);
@@ -263,15 +255,6 @@ fn chunks(rows: &[RowWrite], max_rows: usize, max_bytes: usize) -> Vec<&[RowWrit
         out.push(&rows[start..]);
     }
     out
-}
-
-fn to_push(r: &RowWrite) -> p::RowWrite {
-    p::RowWrite {
-        key: r.key.clone(),
-        event_ts: r.event_ts,
-        created_ts: r.created_ts,
-        values: r.values.clone(),
-    }
 }
 
 /// `strata ingest --server`: the file is read and checked here, then pushed
@@ -290,8 +273,7 @@ pub fn ingest(r: &RemoteArgs, view_name: &str, file: &std::path::Path) -> Result
     let mut written = 0;
     let mut batches = 0;
     for chunk in chunks(&rows, limits.max_rows_per_push.max(1) as usize, max_bytes) {
-        let push: Vec<p::RowWrite> = chunk.iter().map(to_push).collect();
-        c.push(&d.name, &push).map_err(|e| {
+        c.push(&d.name, chunk).map_err(|e| {
             CliError::msg(format!(
                 "pushing {} into {} failed after {written} of {} rows: {e}; re-running the ingest is safe for rows with a created_timestamp, others will get a second version",
                 file.display(),

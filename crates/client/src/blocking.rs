@@ -1,7 +1,5 @@
 //! A synchronous client: the async [`super::Client`] on a runtime of its own.
 
-use std::time::Duration;
-
 use super::{ClientConfig, Result};
 use strata_format::protocol::{
     self as p, HistoryRequest, HistoryResponse, LookupRequest, LookupResponse, RowWrite,
@@ -83,7 +81,7 @@ impl Client {
         &self,
         bytes: &[u8],
         finish: bool,
-        wait: Duration,
+        wait: std::time::Duration,
     ) -> Result<Vec<(p::FrameHeader, Vec<u8>)>> {
         self.rt
             .block_on(self.inner.raw_exchange(bytes, finish, wait))

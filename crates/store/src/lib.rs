@@ -112,13 +112,9 @@ pub struct FeatureRow {
     pub statuses: Vec<Status>,
 }
 
-/// One version returned by [`Store::history`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistoryRow {
-    pub event_ts: i64,
-    pub created_ts: i64,
-    pub values: Vec<Value>,
-}
+/// One version returned by [`Store::history`]: the protocol's, so that a
+/// local history and a server's answer are the same value.
+pub use strata_format::protocol::HistoryVersion as HistoryRow;
 
 /// Options to open a store.
 #[derive(Debug, Clone, Default)]
