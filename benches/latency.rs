@@ -77,7 +77,54 @@ fn main() {
             "control (1 B random read in 1 GiB): {}",
             percentiles(control)
         );
+        batches(&engine, keys, &mut rng);
     }
+}
+
+/// 100 random keys read one by one beside the same 100 keys read as one
+/// batch (`Engine::as_of_many`), alternating, in the same run.
+fn batches(engine: &strata::engine::Engine, keys: u64, rng: &mut Rng) {
+    const BATCH: usize = 100;
+    const ROUNDS: usize = 20_000;
+    let mut batch = strata::engine::KeyBatch::new();
+    let (mut single, mut batched) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
+    for _ in 0..ROUNDS {
+        batch.clear();
+        for _ in 0..BATCH {
+            batch.push(&encode_int_key((rng.next() % keys) as i64));
+        }
+        let s = Instant::now();
+        for i in 0..BATCH {
+            engine
+                .as_of_with(VIEW, batch.get(i), i64::MAX - 1, None, |v| {
+                    black_box(v.map(|x| x.0))
+                })
+                .unwrap();
+        }
+        single.push(s.elapsed().as_nanos() as u32);
+        // Other keys for the batch, so neither side reads lines the other
+        // just brought in.
+        batch.clear();
+        for _ in 0..BATCH {
+            batch.push(&encode_int_key((rng.next() % keys) as i64));
+        }
+        let s = Instant::now();
+        engine
+            .as_of_many(VIEW, &batch, i64::MAX - 1, None, |_, v| {
+                black_box(v.map(|x| x.0));
+            })
+            .unwrap();
+        batched.push(s.elapsed().as_nanos() as u32);
+    }
+    let p50 = |v: &mut Vec<u32>| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let (a, b) = (p50(&mut single), p50(&mut batched));
+    println!(
+        "100 keys: one by one p50 {a} ns, as one batch p50 {b} ns ({:.2} of one by one)",
+        f64::from(b) / f64::from(a)
+    );
 }
 
 #[inline(never)]

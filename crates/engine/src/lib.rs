@@ -23,6 +23,7 @@ mod manifest;
 mod memtable;
 mod open;
 mod read;
+mod read_batch;
 mod readset;
 pub mod retire;
 pub mod scan;
@@ -36,6 +37,7 @@ pub use freshness::ViewFreshness;
 pub use io::IoMode;
 #[cfg(any(test, feature = "test-util"))]
 pub use io::{FaultOp, Faults};
+pub use read_batch::KeyBatch;
 pub use segment::EntrySink;
 
 use crate::sync::Arc;

@@ -59,7 +59,7 @@ pub struct Scratch {
 }
 
 impl Scratch {
-    fn prepare(&mut self, view: ViewId, entity_key: &[u8], t: i64) {
+    pub(crate) fn prepare(&mut self, view: ViewId, entity_key: &[u8], t: i64) {
         key::prefix(view, entity_key, &mut self.prefix);
         key::internal_key(
             view,
@@ -134,6 +134,21 @@ pub fn as_of(
     s.prepare(view, entity_key, t);
     let kmax = known_at.unwrap_or(i64::MAX);
     let h = bloom::hash(&s.prefix);
+    if read_memtables(rs, h, kmax, s) {
+        return Ok(());
+    }
+    for seg in &rs.segments {
+        if read_segment(seg, h, kmax, s)? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The memtables' part of [`as_of`] for the key `s` was prepared for (`h`
+/// its prefix hash): offers their qualifying versions to `s.best`; `true`
+/// if one holds the key's tombstone (older sources are hidden).
+pub(crate) fn read_memtables(rs: &ReadSet, h: u64, kmax: i64, s: &mut Scratch) -> bool {
     for mem in rs.memtables() {
         let best = &mut s.best;
         let tomb = mem.read_prefix(h, &s.prefix, &s.tomb_key, &s.target, |e, c, row| {
@@ -144,31 +159,31 @@ pub fn as_of(
             false
         });
         if tomb {
-            return Ok(());
+            return true;
         }
     }
-    for seg in &rs.segments {
-        let mut cur = seg.cursor_with(std::mem::take(&mut s.key_buf));
-        let Some(tomb) = position(seg, &mut cur, h, s)? else {
-            s.key_buf = cur.into_key_buf();
-            continue;
-        };
-        while cur.valid() && same_prefix(cur.key(), &s.prefix) {
-            let (kind, row) = cur.entry()?;
-            let parts =
-                key::split(cur.key()).map_err(|e| super::Error::corruption(&seg.path, 0, e))?;
-            if kind == EntryKind::Version && parts.created_ts <= kmax {
-                s.best.offer(parts.event_ts, parts.created_ts, row);
-                break;
-            }
-            cur.next()?;
-        }
+    false
+}
+
+/// One segment's part of [`as_of`]: offers the key's greatest qualifying
+/// version in `seg` to `s.best`; `true` if `seg` holds the key's tombstone.
+pub(crate) fn read_segment(seg: &Segment, h: u64, kmax: i64, s: &mut Scratch) -> Result<bool> {
+    let mut cur = seg.cursor_with(std::mem::take(&mut s.key_buf));
+    let Some(tomb) = position(seg, &mut cur, h, s)? else {
         s.key_buf = cur.into_key_buf();
-        if tomb {
-            return Ok(());
+        return Ok(false);
+    };
+    while cur.valid() && same_prefix(cur.key(), &s.prefix) {
+        let (kind, row) = cur.entry()?;
+        let parts = key::split(cur.key()).map_err(|e| super::Error::corruption(&seg.path, 0, e))?;
+        if kind == EntryKind::Version && parts.created_ts <= kmax {
+            s.best.offer(parts.event_ts, parts.created_ts, row);
+            break;
         }
+        cur.next()?;
     }
-    Ok(())
+    s.key_buf = cur.into_key_buf();
+    Ok(tomb)
 }
 
 /// One version returned by [`history`].

@@ -97,6 +97,11 @@ impl Segment {
         self.layout.bloom(&self.map)
     }
 
+    /// The mapped file.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
     pub fn hash_index(&self) -> HashIndex<'_> {
         self.layout.hash_index(&self.map)
     }

@@ -147,6 +147,31 @@ pub fn write_stored(out: &mut Vec<u8>, block: &[u8], zstd_level: Option<i32>) ->
     stored
 }
 
+/// Where restart point `restart` of the uncompressed stored block
+/// `buf[offset..offset + len]` points, as an offset into `buf`; `None` if
+/// the block is compressed or the numbers do not fit. It reads the block's
+/// tail and one restart entry and checks nothing else: a batch of lookups
+/// uses it to bring entries into the cache early, and then reads them
+/// through the checked path.
+pub fn peek_restart(buf: &[u8], offset: usize, len: usize, restart: usize) -> Option<usize> {
+    let end = offset.checked_add(len)?;
+    if *buf.get(end)? != 0 {
+        return None; // compressed
+    }
+    let word = |at: usize| -> Option<usize> {
+        let b = buf.get(at..at.checked_add(4)?)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let n = word(end.checked_sub(4)?)?;
+    if restart >= n {
+        return None;
+    }
+    let restarts = end.checked_sub(4)?.checked_sub(n.checked_mul(4)?)?;
+    let entry = word(restarts.checked_add(restart * 4)?)?;
+    let at = offset.checked_add(entry)?;
+    (at < restarts).then_some(at)
+}
+
 /// Checks the trailer of the stored block `buf[offset..offset + len]` (the
 /// trailer follows it) and returns the stored bytes and compression.
 pub fn read_stored(
@@ -498,6 +523,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn peek_restart_finds_each_restart_entry_of_a_plain_block() {
+        let map: BTreeMap<Vec<u8>, Vec<u8>> = (0..100u32)
+            .map(|i| (format!("key{i:05}").into_bytes(), vec![i as u8; 7]))
+            .collect();
+        let block = build(&map, 16);
+        let mut stored = vec![0xAA; 3]; // the block starts at offset 3
+        let len = write_stored(&mut stored, &block, None);
+        let b = Block::new(&block).unwrap();
+        for r in 0..b.n_restarts() {
+            let at = peek_restart(&stored, 3, len, r).unwrap();
+            assert_eq!(at, 3 + b.restart(r) as usize, "restart {r}");
+            // A restart entry stores its whole key: shared = 0.
+            assert_eq!(stored[at], 0, "restart {r}");
+        }
+        assert_eq!(peek_restart(&stored, 3, len, b.n_restarts()), None);
+        assert_eq!(peek_restart(&stored, 3, len + 100, 0), None);
+        // A compressed block has no restart array to peek at.
+        let big = build(&map, 16).repeat(4);
+        let mut z = Vec::new();
+        let zlen = write_stored(&mut z, &big, Some(3));
+        assert_eq!(peek_restart(&z, 0, zlen, 0), None);
     }
 
     #[test]

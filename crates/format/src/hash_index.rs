@@ -129,6 +129,17 @@ impl<'a> HashIndex<'a> {
         Some((usize::try_from(start).ok()?, usize::try_from(len).ok()?))
     }
 
+    /// The home slot of `h`, the first a lookup reads (0 without an
+    /// index). A batch of lookups loads the home slots of several keys
+    /// before probing any, so that their cache misses overlap.
+    #[inline]
+    pub fn home_slot(&self, h: u64) -> u64 {
+        if self.n == 0 {
+            return EMPTY;
+        }
+        self.slot(home(h, self.n))
+    }
+
     /// `false` if the segment has no hash index.
     pub fn is_present(&self) -> bool {
         self.n > 0

@@ -28,7 +28,9 @@ use strata_format::schema::Value;
 
 use crate::catalog::FeatureView;
 use crate::refs::{self, Names, Resolved};
+use crate::rows::feature_row_of;
 use crate::{Error, FeatureRow, Result, Store, aggregate_row, feature_row};
+use strata_engine::KeyBatch;
 
 /// A lookup resolved against the catalog and bound to the request's entity
 /// columns; [`Store::run_lookup`] reads it.
@@ -134,32 +136,59 @@ impl Store {
     pub fn run_lookup(&self, req: &LookupRequest, plan: &LookupPlan) -> Result<LookupResponse> {
         let now = self.now();
         let mut answers: Vec<Vec<FeatureRow>> = Vec::with_capacity(plan.resolved.views.len());
-        let mut ek = Vec::with_capacity(64);
+        let mut keys = KeyBatch::new();
         for (vp, cols) in plan.resolved.views.iter().zip(&plan.key_cols) {
-            let mut rows = Vec::with_capacity(plan.rows);
+            keys.clear();
             for row in 0..plan.rows {
-                ek.clear();
-                for &c in cols {
-                    match &req.entities[c].values {
-                        KeyColumnValues::Int64(x) => {
-                            ek.extend_from_slice(&key::encode_int_key(x[row]))
-                        }
-                        KeyColumnValues::String(x) => {
-                            key::encode_key_string(x[row].as_bytes(), &mut ek)
+                keys.push_with(|ek| {
+                    for &c in cols {
+                        match &req.entities[c].values {
+                            KeyColumnValues::Int64(x) => {
+                                ek.extend_from_slice(&key::encode_int_key(x[row]))
+                            }
+                            KeyColumnValues::String(x) => {
+                                key::encode_key_string(x[row].as_bytes(), ek)
+                            }
                         }
                     }
-                }
-                if ek.len() > MAX_ENTITY_KEY_LEN {
+                });
+                let len = keys.key_len(row);
+                if len > MAX_ENTITY_KEY_LEN {
                     return Err(Error::BadKey {
                         what: vp.view.qualified_name(),
                         reason: format!(
-                            "entity row {}: the key is {} bytes encoded, longer than {MAX_ENTITY_KEY_LEN}: no such key can be stored",
+                            "entity row {}: the key is {len} bytes encoded, longer than {MAX_ENTITY_KEY_LEN}: no such key can be stored",
                             row + 1,
-                            ek.len()
                         ),
                     });
                 }
-                rows.push(self.read_row(&vp.view, &ek, req.as_of, req.known_at, now)?);
+            }
+            let mut rows = Vec::with_capacity(plan.rows);
+            if vp.view.is_aggregation() {
+                for row in 0..plan.rows {
+                    let ek = keys.get(row);
+                    rows.push(self.read_row(&vp.view, ek, req.as_of, req.known_at, now)?);
+                }
+            } else {
+                // All keys of the view at once (the engine overlaps their
+                // cache misses), decoded as they come.
+                let at = req.as_of.unwrap_or(now);
+                let t = req.as_of.unwrap_or(key::TOMBSTONE_TS - 1);
+                let mut failed = None;
+                self.engine()
+                    .as_of_many(
+                        vp.view.id,
+                        &keys,
+                        t,
+                        req.known_at,
+                        |_, found| match feature_row_of(&vp.view, found, at) {
+                            Ok(r) => rows.push(r),
+                            Err(e) => failed = failed.take().or(Some(e)),
+                        },
+                    )?;
+                if let Some(e) = failed {
+                    return Err(e.into());
+                }
             }
             answers.push(rows);
         }

@@ -46,6 +46,20 @@ pub fn feature_row(
     found: Option<&Version>,
     at: i64,
 ) -> Result<FeatureRow, engine::Error> {
+    feature_row_of(
+        view,
+        found.map(|v| (v.event_ts, v.created_ts, v.row.as_slice())),
+        at,
+    )
+}
+
+/// [`feature_row`] of a version `(event_ts, created_ts, row)` borrowed from
+/// the engine.
+pub fn feature_row_of(
+    view: &FeatureView,
+    found: Option<(i64, i64, &[u8])>,
+    at: i64,
+) -> Result<FeatureRow, engine::Error> {
     let n = view.features.len();
     // No value: the features' declared defaults, if any (the statuses still
     // say why there is no value).
@@ -54,7 +68,7 @@ pub fn feature_row(
         crate::catalog::meta::fill_defaults(view, &mut values, |_| false);
         values
     };
-    let Some(ver) = found else {
+    let Some((event_ts, created_ts, stored)) = found else {
         return Ok(FeatureRow {
             event_ts: None,
             created_ts: None,
@@ -62,21 +76,21 @@ pub fn feature_row(
             statuses: vec![Status::NotFound; n],
         });
     };
-    let expired = view.ttl_micros > 0 && ver.event_ts < at.saturating_sub(view.ttl_micros);
+    let expired = view.ttl_micros > 0 && event_ts < at.saturating_sub(view.ttl_micros);
     if expired {
         return Ok(FeatureRow {
-            event_ts: Some(ver.event_ts),
-            created_ts: Some(ver.created_ts),
+            event_ts: Some(event_ts),
+            created_ts: Some(created_ts),
             values: defaults(),
             statuses: vec![Status::OutsideMaxAge; n],
         });
     }
-    let values = row::decode_row(&view.schema(), &ver.row)
+    let values = row::decode_row(&view.schema(), stored)
         .map_err(|e| engine::Error::corrupt_row(view.id, e))?;
     let statuses = values.iter().map(status_of).collect();
     Ok(FeatureRow {
-        event_ts: Some(ver.event_ts),
-        created_ts: Some(ver.created_ts),
+        event_ts: Some(event_ts),
+        created_ts: Some(created_ts),
         values,
         statuses,
     })
