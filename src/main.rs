@@ -48,14 +48,17 @@ enum Command {
         #[command(subcommand)]
         cmd: cli::registry::RegistryCmd,
     },
-    /// The features of one entity key: latest, or as of a time
+    /// The features of entity keys: latest, or as of a time (one row per key)
     Get {
         /// The feature view (`name` or `name@version`)
         #[arg(long)]
         view: String,
-        /// The key; several join keys as K1,K2
-        #[arg(long)]
-        key: String,
+        /// A key (repeat for several); several join keys as K1,K2
+        #[arg(long, required_unless_present = "keys")]
+        key: Vec<String>,
+        /// A file of keys, one per line (as --key writes them)
+        #[arg(long, value_name = "FILE")]
+        keys: Option<PathBuf>,
         /// Read as of this event time (RFC 3339, a date, or µs since the epoch)
         #[arg(long, value_name = "T", value_parser = time_arg)]
         as_of: Option<i64>,
@@ -198,15 +201,17 @@ fn run(args: Args) -> cli::Result {
         Command::Get {
             view,
             key,
+            keys,
             as_of,
             known_at,
             json,
         } => {
-            let read = cli::ReadArgs { view: &view, key: &key, known_at, json };
+            let keys = cli::parse::key_list(key, keys.as_deref())?;
+            let get = cli::GetArgs { view: &view, keys: &keys, known_at, json };
             if remote.active() {
-                cli::remote::get(&remote, &read, as_of)
+                cli::remote::get(&remote, &get, as_of)
             } else {
-                cli::get(&cli::data_dir(data), &read, as_of)
+                cli::get(&cli::data_dir(data), &get, as_of)
             }
         }
         Command::History {

@@ -769,3 +769,62 @@ fn aggregation_exports_agree_with_brute_force_locally_and_over_the_server() {
         );
     }
 }
+
+#[test]
+fn a_get_of_several_keys_answers_what_single_gets_answer_and_closes_its_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = build(dir);
+    // Every --key, then the lines of --keys.
+    let keys = ["1", "1", "2", "3"];
+    std::fs::write(dir.join("keys.txt"), "2\n\n3\n").unwrap();
+    let admin = strata(
+        dir,
+        &[
+            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
+        ],
+    );
+    let admin = admin.trim().to_string();
+    let local: Vec<String> = vec!["--data".into(), "data".into()];
+    let get = |surface: &[String], extra: &[&str]| {
+        let mut args = surface.to_vec();
+        args.extend(["get", "--view", "profile", "--json"].map(String::from));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let (code, out, err) = cli(dir, &args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    let singles = |surface: &[String]| -> String {
+        keys.iter().map(|k| get(surface, &["--key", k])).collect()
+    };
+    let several =
+        |surface: &[String]| get(surface, &["--key", "1", "--keys", "keys.txt", "--key", "1"]);
+    let want = singles(&local);
+    assert_eq!(want.lines().count(), 4);
+    assert_eq!(several(&local), want);
+
+    let server = Server::start(&data);
+    let cert = data.join("tls/cert.pem");
+    let remote: Vec<String> = vec![
+        "--server".into(),
+        server.addr.to_string(),
+        "--token".into(),
+        admin.clone(),
+        "--server-cert".into(),
+        cert.display().to_string(),
+    ];
+    assert_eq!(several(&remote), want);
+    assert_eq!(singles(&remote), want);
+    // Every CLI process above closed its connection as it exited: the
+    // server counts none active but the one asking.
+    let mut config = ClientConfig::new(server.addr, &admin, Trust::pin_file(&cert).unwrap());
+    config.request_timeout = Some(Duration::from_secs(20));
+    let client = Client::connect(config).unwrap();
+    let active = client
+        .stats()
+        .unwrap()
+        .into_iter()
+        .find(|(n, _)| n == "connections_active")
+        .map(|(_, v)| v);
+    assert_eq!(active, Some(1));
+}

@@ -128,9 +128,9 @@ fn view_of(cat: &Catalog, name: &str) -> Result<FeatureView> {
 }
 
 /// `user_id=7, country=fr`.
-fn key_text(cat: &Catalog, view: &FeatureView, key: &[KeyValue]) -> String {
-    cat.key_columns(view)
-        .iter()
+/// `user_id=42` (`a=1, b=x` for several join keys).
+pub fn key_text(cols: &[catalog::JoinKey], key: &[KeyValue]) -> String {
+    cols.iter()
         .zip(key)
         .map(|(c, k)| format!("{}={k}", c.name))
         .collect::<Vec<_>>()
@@ -188,28 +188,70 @@ pub struct ReadArgs<'a> {
     pub json: bool,
 }
 
+/// The options of `get`.
+pub struct GetArgs<'a> {
+    pub view: &'a str,
+    /// Keys as written (`K` or `K1,K2`).
+    pub keys: &'a [String],
+    pub known_at: Option<i64>,
+    pub json: bool,
+}
+
 /// `strata get`.
-pub fn get(dir: &Path, args: &ReadArgs, as_of: Option<i64>) -> Result {
+pub fn get(dir: &Path, args: &GetArgs, as_of: Option<i64>) -> Result {
     let store = existing_store(dir)?;
     let cat = store.catalog();
     let view = view_of(&cat, args.view)?;
     let cols = cat.key_columns(&view);
-    let key = parse::key_arg(&cols, args.key).map_err(CliError::Usage)?;
-    let req = output::point_lookup(&view.reference(), &cols, &key, as_of, args.known_at);
-    let row = output::lookup_row(&store.lookup(&req)?, 0);
+    let keys = parse_keys(&cols, args.keys)?;
+    let req = output::keys_lookup(&view.reference(), &cols, &keys, as_of, args.known_at);
+    print_get(&view, &cols, &keys, &store.lookup(&req)?, args, as_of)
+}
+
+/// The keys of `get`, parsed for the view's join keys.
+pub fn parse_keys(cols: &[catalog::JoinKey], keys: &[String]) -> Result<Vec<Vec<KeyValue>>> {
+    keys.iter()
+        .map(|k| parse::key_arg(cols, k).map_err(CliError::Usage))
+        .collect()
+}
+
+/// Prints a `get` answer, from the store or a server alike: one key as a
+/// table of its features (or one JSON object); several keys as one row per
+/// key (or one JSON object per line).
+pub fn print_get(
+    view: &FeatureView,
+    cols: &[catalog::JoinKey],
+    keys: &[Vec<KeyValue>],
+    resp: &strata::format::protocol::LookupResponse,
+    args: &GetArgs,
+    as_of: Option<i64>,
+) -> Result {
+    let rows: Vec<_> = (0..keys.len())
+        .map(|i| output::lookup_row(resp, i))
+        .collect();
     if args.json {
-        out!("{}", output::feature_row_json(&view, &key, &row));
+        for (key, row) in keys.iter().zip(&rows) {
+            out!("{}", output::feature_row_json(view, key, row));
+        }
+        return Ok(());
+    }
+    let mut title = view.qualified_name();
+    if let [key] = keys {
+        title.push_str(&format!(" {}", key_text(cols, key)));
     } else {
-        let mut title = format!("{} {}", view.qualified_name(), key_text(&cat, &view, &key));
-        match as_of {
-            Some(t) => title.push_str(&format!(", as of {}", offline::timestamp::format(t))),
-            None => title.push_str(", latest"),
-        }
-        if let Some(k) = args.known_at {
-            title.push_str(&format!(", known at {}", offline::timestamp::format(k)));
-        }
-        out!("{title}");
-        outp!("{}", output::feature_row_table(&view, &row));
+        title.push_str(&format!(", {} keys", keys.len()));
+    }
+    match as_of {
+        Some(t) => title.push_str(&format!(", as of {}", offline::timestamp::format(t))),
+        None => title.push_str(", latest"),
+    }
+    if let Some(k) = args.known_at {
+        title.push_str(&format!(", known at {}", offline::timestamp::format(k)));
+    }
+    out!("{title}");
+    match (keys, rows.as_slice()) {
+        ([_], [row]) => outp!("{}", output::feature_row_table(view, row)),
+        _ => outp!("{}", output::feature_rows_table(view, cols, keys, &rows)),
     }
     Ok(())
 }
@@ -231,7 +273,7 @@ pub fn history(dir: &Path, args: &ReadArgs, from: Option<i64>, to: Option<i64>) 
         out!(
             "{} {}: {} version(s), newest first",
             view.qualified_name(),
-            key_text(&cat, &view, &key),
+            key_text(&cat.key_columns(&view), &key),
             rows.len()
         );
         if !rows.is_empty() {

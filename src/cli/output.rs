@@ -10,7 +10,7 @@
 use strata::catalog::FeatureView;
 use strata::catalog::JoinKey;
 use strata::format::protocol as p;
-use strata::format::schema::{KeyValue, Value};
+use strata::format::schema::{KeyType, KeyValue, Value};
 use strata::offline::{csv::to_hex, timestamp};
 use strata::store::{FeatureRow, HistoryRow, Status};
 
@@ -146,23 +146,37 @@ pub fn feature_row_table(view: &FeatureView, row: &FeatureRow) -> String {
     table(&["feature", "value", "status", "event_timestamp"], &rows)
 }
 
-/// The lookup of every feature of one view (`view` as `name@N`) for one
-/// key: what `strata get` asks the store or the server.
-pub fn point_lookup(
+/// The lookup of every feature of one view (`view` as `name@N`) for
+/// `keys`: what `strata get` asks the store or the server.
+pub fn keys_lookup(
     view: &str,
     cols: &[JoinKey],
-    key: &[KeyValue],
+    keys: &[Vec<KeyValue>],
     as_of: Option<i64>,
     known_at: Option<i64>,
 ) -> p::LookupRequest {
     let entities = cols
         .iter()
-        .zip(key)
-        .map(|(c, k)| p::KeyColumn {
+        .enumerate()
+        .map(|(i, c)| p::KeyColumn {
             name: c.name.clone(),
-            values: match k {
-                KeyValue::Int64(x) => p::KeyColumnValues::Int64(vec![*x]),
-                KeyValue::String(s) => p::KeyColumnValues::String(vec![s.clone()]),
+            values: match c.ty {
+                KeyType::Int64 => p::KeyColumnValues::Int64(
+                    keys.iter()
+                        .map(|k| match k.get(i) {
+                            Some(KeyValue::Int64(x)) => *x,
+                            _ => 0,
+                        })
+                        .collect(),
+                ),
+                KeyType::String => p::KeyColumnValues::String(
+                    keys.iter()
+                        .map(|k| match k.get(i) {
+                            Some(KeyValue::String(s)) => s.clone(),
+                            _ => String::new(),
+                        })
+                        .collect(),
+                ),
             },
         })
         .collect();
@@ -198,6 +212,38 @@ pub fn lookup_row(resp: &p::LookupResponse, row: usize) -> FeatureRow {
             .map(|f| f.statuses.get(row).copied().unwrap_or(Status::NotFound))
             .collect(),
     }
+}
+
+/// The table of a read of several keys: the join keys, the version's
+/// event time, then one column per feature. A feature without a value
+/// shows its declared default, else `-`, followed by its status.
+pub fn feature_rows_table(
+    view: &FeatureView,
+    cols: &[JoinKey],
+    keys: &[Vec<KeyValue>],
+    rows: &[FeatureRow],
+) -> String {
+    let mut headers: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
+    headers.push("event_timestamp");
+    headers.extend(view.features.iter().map(|f| f.name.as_str()));
+    let cells: Vec<Vec<String>> = keys
+        .iter()
+        .zip(rows)
+        .map(|(key, row)| {
+            let mut c: Vec<String> = key.iter().map(|k| k.to_string()).collect();
+            c.push(
+                row.event_ts
+                    .map_or_else(|| "-".to_string(), timestamp::format),
+            );
+            c.extend(row.values.iter().zip(&row.statuses).map(|(v, s)| match s {
+                Status::Present | Status::NullValue => value_text(v),
+                _ if v.is_null() => format!("- ({})", s.name()),
+                _ => format!("{} ({})", value_text(v), s.name()),
+            }));
+            c
+        })
+        .collect();
+    table(&headers, &cells)
 }
 
 /// The JSON object of a point read.

@@ -20,6 +20,31 @@ pub fn time_arg(text: &str) -> Result<i64, String> {
 /// One join key: the whole text is the value (a string key may contain
 /// commas). Several: values separated by commas, in join-key order; write a
 /// comma inside a string value as `\,` and a backslash as `\\`.
+/// The keys of `get`: every `--key`, then the lines of `--keys FILE` (blank
+/// lines skipped), as the user wrote them.
+pub fn key_list(
+    keys: Vec<String>,
+    file: Option<&std::path::Path>,
+) -> Result<Vec<String>, super::CliError> {
+    let mut all = keys;
+    if let Some(f) = file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| super::CliError::Usage(format!("--keys {}: {e}", f.display())))?;
+        all.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from),
+        );
+    }
+    if all.is_empty() {
+        return Err(super::CliError::Usage(
+            "no keys: pass --key K (repeatable) or --keys FILE".into(),
+        ));
+    }
+    Ok(all)
+}
+
 pub fn key_arg(cols: &[JoinKey], text: &str) -> Result<Vec<KeyValue>, String> {
     let shape = || {
         cols.iter()

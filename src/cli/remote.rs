@@ -13,7 +13,7 @@ use arrow_ipc::writer::StreamWriter;
 use strata::catalog::{Catalog, Entity, Feature, FeatureView, JoinKey};
 use strata::client::{self, ClientConfig, Trust, blocking::Client};
 use strata::format::protocol::{self as p, ErrorCode};
-use strata::format::schema::{KeyType, KeyValue};
+use strata::format::schema::KeyType;
 use strata::offline::export::{
     ExportReport, FileSink, InputFormat, OutputFormat, output::check_writable,
 };
@@ -21,7 +21,7 @@ use strata::offline::{self, timestamp};
 use strata::store::RowWrite;
 
 use super::export::ExportArgs;
-use super::{CliError, ReadArgs, Result, out, outp, output, parse};
+use super::{CliError, GetArgs, ReadArgs, Result, out, outp, output, parse};
 
 /// Where the server is and how to trust it (global options).
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -153,42 +153,20 @@ fn local_view(d: &p::ViewDescription) -> (Catalog, FeatureView) {
     (cat, view)
 }
 
-fn key_text(cols: &[JoinKey], key: &[KeyValue]) -> String {
-    cols.iter()
-        .zip(key)
-        .map(|(c, k)| format!("{}={k}", c.name))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// `strata get --server`.
-pub fn get(r: &RemoteArgs, args: &ReadArgs, as_of: Option<i64>) -> Result {
+pub fn get(r: &RemoteArgs, args: &GetArgs, as_of: Option<i64>) -> Result {
     let c = r.connect()?;
     let d = c.describe(args.view).map_err(client_error)?;
     let (cat, view) = local_view(&d);
     let cols = cat.key_columns(&view);
-    let key = parse::key_arg(&cols, args.key).map_err(CliError::Usage)?;
+    let keys = super::parse_keys(&cols, args.keys)?;
     // `describe` answers the qualified name (`view`, or `view@N` past the
     // first version); the lookup names the version it described.
     let base = d.name.split_once('@').map_or(d.name.as_str(), |(n, _)| n);
     let view_ref = format!("{base}@{}", d.version);
-    let req = output::point_lookup(&view_ref, &cols, &key, as_of, args.known_at);
-    let row = output::lookup_row(&c.lookup(&req).map_err(client_error)?, 0);
-    if args.json {
-        out!("{}", output::feature_row_json(&view, &key, &row));
-    } else {
-        let mut title = format!("{} {}", view.qualified_name(), key_text(&cols, &key));
-        match as_of {
-            Some(t) => title.push_str(&format!(", as of {}", timestamp::format(t))),
-            None => title.push_str(", latest"),
-        }
-        if let Some(k) = args.known_at {
-            title.push_str(&format!(", known at {}", timestamp::format(k)));
-        }
-        out!("{title}");
-        outp!("{}", output::feature_row_table(&view, &row));
-    }
-    Ok(())
+    let req = output::keys_lookup(&view_ref, &cols, &keys, as_of, args.known_at);
+    let resp = c.lookup(&req).map_err(client_error)?;
+    super::print_get(&view, &cols, &keys, &resp, args, as_of)
 }
 
 /// `strata history --server`.
@@ -225,7 +203,7 @@ pub fn history(r: &RemoteArgs, args: &ReadArgs, from: Option<i64>, to: Option<i6
         out!(
             "{} {}: {} version(s), newest first",
             view.qualified_name(),
-            key_text(&cols, &key),
+            super::key_text(&cols, &key),
             rows.len()
         );
         if !rows.is_empty() {
