@@ -1,5 +1,6 @@
 //! A synchronous client: the async [`super::Client`] on a runtime of its own.
 
+#[cfg(any(test, feature = "test-util"))]
 use std::time::Duration;
 
 use super::{ClientConfig, Result};

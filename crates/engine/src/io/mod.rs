@@ -106,6 +106,10 @@ impl IoFile {
 /// gives them back in an [`Outcome`].
 pub(crate) struct Op {
     pub file: Arc<File>,
+    #[cfg_attr(
+        not(any(test, feature = "test-util")),
+        expect(dead_code, reason = "read only by the fault injector (test-util)")
+    )]
     pub class: FileKind,
     pub kind: OpKind,
 }
