@@ -10,6 +10,11 @@
 //! disk). The aggregation view computes `count` over 1 h, `sum(amount)`
 //! over 1 d and `mean(amount)` over 7 d, with its default tile (5 min).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a benchmark may unwrap: a failure aborts the run"
+)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -5,6 +5,11 @@
 //!
 //! `cargo bench --bench amplification` (`STRATA_BENCH_VERSIONS` to resize).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a benchmark may unwrap: a failure aborts the run"
+)]
+
 mod common;
 
 use std::hint::black_box;

@@ -3,6 +3,11 @@
 //! `cargo bench --bench engine` (set `STRATA_BENCH_SIZES=1000000,10000000`
 //! for the full sweep; the default is 1 M versions).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a benchmark may unwrap: a failure aborts the run"
+)]
+
 mod common;
 
 use std::hint::black_box;

@@ -7,6 +7,11 @@
 //! is the default; the file is generated once per size under the target
 //! directory). Criterion reports time per ingest and rows/s ("elements").
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a benchmark may unwrap: a failure aborts the run"
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

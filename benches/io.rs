@@ -12,6 +12,11 @@
 //! rounds (half as many for compaction), `STRATA_IO_BENCH_MB` (default 128)
 //! the size of the compacted store.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a benchmark may unwrap: a failure aborts the run"
+)]
+
 mod common;
 
 use std::path::Path;
@@ -130,7 +135,10 @@ fn evict(dir: &Path) {
     for f in std::fs::read_dir(dir.join("segments")).unwrap() {
         let f = std::fs::File::open(f.unwrap().path()).unwrap();
         // SAFETY: fadvise takes no pointers; `f` is an open descriptor.
-        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        #[expect(unsafe_code, reason = "UNSAFE.md §9: posix_fadvise")]
+        unsafe {
+            libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED)
+        };
     }
 }
 

@@ -4,6 +4,11 @@
 //!
 //! `cargo bench --bench latency` (`STRATA_BENCH_VERSIONS`, default 10 M).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a benchmark may unwrap: a failure aborts the run"
+)]
+
 mod common;
 
 use std::hint::black_box;

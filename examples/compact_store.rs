@@ -3,6 +3,11 @@
 //!
 //! `cargo run --release --example compact_store -- DIR`
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "an example may unwrap: a failure ends it with the error"
+)]
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args()
         .nth(1)

@@ -5,6 +5,11 @@
 //! events. (Without the store's tile lock around deletes, a delete landing
 //! between a tile's read and its write leaves deleted events in the tile.)
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 

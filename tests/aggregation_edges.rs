@@ -3,6 +3,11 @@
 //! at the window's edges: `t − w` is excluded, `t` included. Also for a
 //! hopping window, whose edges are multiples of the slide.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -5,6 +5,11 @@
 //! Windows of 35 µs and 100 µs, one hopping (slide 20 µs), tiles of 10 µs,
 //! so that reads combine tiles and raw events at both edges.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

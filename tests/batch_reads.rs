@@ -4,6 +4,11 @@
 //! indexes, plain and zstd blocks), then batches of random keys with
 //! duplicates and missing keys, at random times and `known_at`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use proptest::prelude::*;
 use strata::engine::{
     CompactionOptions, Engine, KeyBatch, Options, SyncPolicy, Version, WriteBatch,

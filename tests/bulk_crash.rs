@@ -8,6 +8,11 @@
 //! the test function ingests instead. Each round ingests its own file
 //! (its own range of event times) into the same store.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;

@@ -1,6 +1,11 @@
 //! Compaction: the policy bounds the segment count, and merges apply
 //! deletes, retention and max_versions without changing any other answer.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -7,6 +7,11 @@
 //! The test runs itself as the child: with `STRATA_CRASH_CHILD` set, the
 //! test function is the writer instead.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -2,6 +2,11 @@
 //! writes (out of order, equal timestamps, rewrites), deletes, flushes,
 //! memtable seals and reopens.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;

@@ -2,6 +2,11 @@
 //! the output is written (no file appears, and an existing output is left
 //! as it was), and null join keys give null features rather than an error.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

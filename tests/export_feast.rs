@@ -13,6 +13,11 @@
 //! out to have exactly that shape (hourly feature rows of drivers 1001 and
 //! 1002 on 2021-04-12, entity rows at minutes past the hour).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use arrow_array::{Array, Float32Array, Int64Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use strata::catalog::defs;

@@ -4,6 +4,11 @@
 //! time and the last write time exactly, and what recovery after a crash
 //! rebuilds from the WAL.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -3,6 +3,11 @@
 //! fallback where io_uring is refused by a seccomp filter (as in Docker's
 //! default profile): the store must open anyway, on syscalls, and say why.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::path::Path;
 
 use strata::engine::{CompactionOptions, Engine, IoMode, Options, SyncPolicy, WriteBatch};
@@ -181,6 +186,7 @@ mod refused {
         };
         // SAFETY: prctl with these options reads only `prog`, which points
         // at `filter`; both outlive the call (the kernel copies the program).
+        #[expect(unsafe_code, reason = "UNSAFE.md §8: seccomp filter via prctl")]
         unsafe {
             assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
             let r = libc::prctl(

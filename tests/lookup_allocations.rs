@@ -1,6 +1,11 @@
 //! A warm `latest` / `as_of` lookup allocates nothing: counted with a
 //! global allocator, over segment hits, memtable hits and misses.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -15,16 +20,24 @@ thread_local! {
 
 // SAFETY: forwards to the system allocator; only counts calls made by the
 // current thread (thread-local, no allocation of its own).
+#[expect(
+    unsafe_code,
+    reason = "UNSAFE.md §7: a counting GlobalAlloc over System"
+)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: the caller's contract for `alloc`, passed on unchanged.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` (every allocation here does) with
+        // this `layout`: the caller's contract for `dealloc`, passed on.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: as for `dealloc`, plus the caller's `new_size` contract.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }

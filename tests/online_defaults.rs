@@ -1,6 +1,11 @@
 //! A feature's declared `default` is what an online lookup returns when
 //! there is no value; the status still says why.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use strata::catalog::defs;
 use strata::format::schema::{KeyValue, Value};
 use strata::store::{ReadOptions, RowWrite, Status, Store};

@@ -6,6 +6,11 @@
 //! one. Exports of an aggregation view are compared the same way: locally,
 //! over the server, and against a brute-force computation of the windows.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -4,6 +4,11 @@
 //! acknowledged write. Failures are injected by the fault-injecting I/O
 //! backend (`IoMode::Faulty`).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -5,6 +5,11 @@
 //! Found while specifying the format (docs/FORMAT.md); see the report of the
 //! test `retention_in_a_partial_merge_never_resurrects_a_superseded_version`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

@@ -4,6 +4,11 @@
 //! segments: full scans of key ranges, with and without `known_at`, and
 //! scans that seek from key to key.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;

@@ -4,6 +4,11 @@
 //! had acknowledged before and after it; at the end every acknowledged
 //! version is present, also after a reopen.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 

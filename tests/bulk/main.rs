@@ -2,6 +2,11 @@
 //! against the WAL path, and statistics; [`errors`]: quality policies and
 //! every kind of bad input, after which the store must be exactly as before.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 mod errors;
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,10 @@
 //! End-to-end tests of the `strata` binary on temporary stores.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 mod aggregation;
 mod apply;
 mod export;

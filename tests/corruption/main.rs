@@ -7,6 +7,11 @@
 //! by copying the directory while the engine that wrote it is open (a clean
 //! reopen would flush the WAL into a segment and remove it).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 

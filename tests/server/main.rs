@@ -3,6 +3,11 @@
 //! QUIC connections that misbehave on purpose. Every test is bounded in
 //! time and stops its server.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 mod aggregation;
 mod cli;
 mod errors;

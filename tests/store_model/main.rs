@@ -24,6 +24,11 @@
 //!
 //! `PROPTEST_CASES` overrides the default of 32 cases.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -163,6 +163,7 @@ fn huge_pages<T>(v: &Vec<T>) {
         // SAFETY: the range lies inside `v`'s allocation, which this process
         // owns; MADV_HUGEPAGE is advice that changes no contents (a failure
         // is harmless and ignored).
+        #[expect(unsafe_code, reason = "UNSAFE.md §5: madvise(MADV_HUGEPAGE) of a Vec")]
         unsafe {
             libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
         }
@@ -281,6 +282,7 @@ fn prefetch(runs: &[Run], e: &Entry) {
         if let Some(b) = arena.get(line) {
             // SAFETY: a prefetch is only a hint; it never faults and has no
             // effect on memory (the address is in bounds anyway).
+            #[expect(unsafe_code, reason = "UNSAFE.md §6: prefetch hint")]
             unsafe {
                 std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
                     std::ptr::from_ref(b).cast::<i8>(),

@@ -129,13 +129,16 @@ impl Drop for Uring {
 
 fn eventfd() -> io::Result<File> {
     // SAFETY: eventfd(2) takes no pointers; it returns a new descriptor or -1.
+    #[expect(unsafe_code, reason = "UNSAFE.md §2: eventfd(2)")]
     let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: `fd` was just returned by eventfd(2): it is open and owned by
     // nothing else, so the `OwnedFd` may close it.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    #[expect(unsafe_code, reason = "UNSAFE.md §3: OwnedFd of the new eventfd")]
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(File::from(fd))
 }
 
 /// The outcome of a request that was never performed.
@@ -255,6 +258,7 @@ impl Worker {
             if self.in_kernel + n > self.cq_capacity {
                 break;
             }
+            #[expect(unsafe_code, reason = "UNSAFE.md §4: SQEs point at slot-owned buffers")]
             let pushed = match b {
                 // SAFETY: every buffer and descriptor these SQEs point at is
                 // owned by a slot that stays in `self.slots`, unmoved and

@@ -249,6 +249,10 @@ impl EntryCursor for SequentialCursor<'_> {
 /// Walks every entry of `segments`, one after the other, as a compaction
 /// reads them: through `io` with sequential cursors, or through the mmap
 /// without. Returns the number of entries (for benchmarks).
+#[cfg_attr(
+    not(any(test, feature = "test-util")),
+    expect(dead_code, reason = "called only by Engine::scan_segments (test-util)")
+)]
 pub fn scan_entries(segments: &[crate::sync::Arc<Segment>], io: Option<&Io>) -> Result<u64> {
     fn walk(mut c: impl EntryCursor) -> Result<u64> {
         let mut n = 0;
