@@ -54,7 +54,7 @@ pub enum Error {
         reason: String,
     },
     #[error("catalog: {0}")]
-    Catalog(String),
+    Catalog(#[from] catalog::Error),
     #[error(
         "feature view {0:?} is an aggregation view: it is computed from its source's events and cannot be written; write the source view instead"
     )]
@@ -407,9 +407,10 @@ impl Store {
     ) -> Result<FeatureRow> {
         let index = self.aggregations();
         let r = index.view(view.id).ok_or_else(|| {
-            Error::Catalog(format!(
-                "aggregation view {} does not resolve",
-                view.qualified_name()
+            Error::Catalog(catalog::Error::invalid(
+                catalog::Subject::AggregationView(view.qualified_name()),
+                "source",
+                "its source view does not resolve in this catalog",
             ))
         })?;
         let values = aggregate::read::read(&self.engine, r, key, at, known_at)?;
