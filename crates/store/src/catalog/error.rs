@@ -227,3 +227,7 @@ fn join(errors: &[Error]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+#[cfg(test)]
+#[path = "error_tests.rs"]
+mod tests;

@@ -389,4 +389,138 @@ mod tests {
         let err = decode(&encode(&cat).unwrap()).unwrap_err().to_string();
         assert!(err.contains("merchant"), "{err}");
     }
+
+    fn offset(e: &Error) -> u64 {
+        match e {
+            Error::Corrupt { offset, .. } => *offset,
+            other => panic!("not Corrupt: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn damage_is_reported_at_its_offset() {
+        let bytes = encode(&sample()).unwrap();
+        let body_at = bytes.iter().position(|&b| b == b'\n').unwrap() as u64 + 1;
+        let mut flipped = bytes.clone();
+        flipped[200] ^= 4;
+        assert_eq!(offset(&decode(&flipped).unwrap_err()), body_at);
+        assert_eq!(
+            offset(&decode(&bytes[..bytes.len() - 1]).unwrap_err()),
+            body_at
+        );
+        // Header fields: "STRATCAT 1 <crc> <len>".
+        let header = std::str::from_utf8(&bytes[..body_at as usize - 1]).unwrap();
+        let damaged = |field: usize, with: &str| {
+            let mut parts: Vec<&str> = header.split(' ').collect();
+            parts[field] = with;
+            let mut b = parts.join(" ").into_bytes();
+            b.extend_from_slice(&bytes[body_at as usize - 1..]);
+            decode(&b).unwrap_err()
+        };
+        assert_eq!(offset(&damaged(0, "STRATCAX")), 0);
+        assert_eq!(offset(&damaged(1, "x")), 9);
+        assert_eq!(offset(&damaged(2, "zz")), 11);
+        let e = damaged(3, "12x");
+        assert_eq!(offset(&e), 20);
+        assert!(
+            e.to_string()
+                .contains("damaged at byte 20: bad length field \"12x\""),
+            "{e}"
+        );
+        assert!(matches!(
+            damaged(1, "2"),
+            Error::UnsupportedVersion {
+                version: 2,
+                path: None
+            }
+        ));
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_catalog_is_reported_where_it_breaks() {
+        let body = b"{\n  \"entities\": [],\n  \"views\": 7\n}";
+        let mut bytes = format!(
+            "{MAGIC} {FORMAT_VERSION} {:08x} {}\n",
+            crc32c::crc32c(body),
+            body.len()
+        )
+        .into_bytes();
+        let body_at = bytes.len();
+        bytes.extend_from_slice(body);
+        let e = decode(&bytes).unwrap_err();
+        let at = offset(&e) as usize;
+        let seven = body.iter().position(|&b| b == b'7').unwrap();
+        // serde_json names the position just after the bad value.
+        assert!(
+            (body_at + seven..=body_at + seven + 1).contains(&at),
+            "{at}: {e}"
+        );
+        assert!(e.to_string().contains("not a valid catalog"), "{e}");
+    }
+
+    #[test]
+    fn io_errors_name_the_operation_and_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(path(dir.path())).unwrap(); // a directory where the file should be
+        let e = load(dir.path()).unwrap_err();
+        let Error::Io { op, path: p, .. } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(
+            (*op, p.as_path()),
+            ("read the catalog file", path(dir.path()).as_path())
+        );
+        assert!(
+            e.to_string().starts_with("cannot read the catalog file "),
+            "{e}"
+        );
+        let e = save(&dir.path().join("missing"), &sample()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Io {
+                    op: "save the catalog: create",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    /// `testdata/catalog-v1` was written by the code of commit ad1570e,
+    /// which kept metadata fields as written (integer durations, unknown
+    /// fields).
+    #[test]
+    fn a_catalog_written_before_typed_metadata_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = include_bytes!("testdata/catalog-v1");
+        fs::write(path(dir.path()), old).unwrap();
+        let cat = load(dir.path()).unwrap();
+        let txn = cat.view("txn").unwrap();
+        assert_eq!(txn.owner(), Some("alice"));
+        assert_eq!(txn.tags(), ["payments", "pii"]);
+        assert_eq!(txn.freshness_sla_micros(), Some(3_600_000_000));
+        assert!(!txn.online());
+        assert_eq!(txn.quality_policy().name(), "warn");
+        assert_eq!(txn.created_at(), Some(1_780_000_000_000_000));
+        assert_eq!(
+            txn.metadata.legacy.keys().collect::<Vec<_>>(),
+            ["sla_pager", "weights"]
+        );
+        assert_eq!(txn.expectations(0).min, Some(0.0));
+        let clean = cat.view("clean@2").unwrap();
+        assert_eq!(clean.policy().retention, Some(604_800_000_000));
+        assert_eq!(clean.policy().max_versions, Some(3));
+        assert_eq!(clean.inputs(), ["txn"]);
+        let stats = cat.view("txn_stats").unwrap();
+        assert_eq!(stats.tags(), ["domain=payments"]);
+        let spec = crate::catalog::aggregation::spec(stats, txn).unwrap();
+        assert_eq!(spec.allowed_lateness, 3_600_000_000);
+        assert_eq!(spec.aggregations.len(), 3);
+        // Written again, it reads back the same (unknown fields included).
+        save(dir.path(), &cat).unwrap();
+        assert_eq!(load(dir.path()).unwrap(), cat);
+        let text = fs::read_to_string(path(dir.path())).unwrap();
+        assert!(text.contains("\"sla_pager\"") && text.contains("\"freshness_sla\": \"1h\""));
+    }
 }

@@ -208,4 +208,28 @@ mod tests {
             "a damaged file is replaced"
         );
     }
+
+    #[test]
+    fn damage_is_typed_with_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        record(dir.path(), 1, sample(2)).unwrap();
+        let p = dir.path().join(FILE_NAME);
+        let bytes = fs::read(&p).unwrap();
+        let body_at = bytes.iter().position(|&b| b == b'\n').unwrap() as u64 + 1;
+        fs::write(&p, &bytes[..bytes.len() - 1]).unwrap();
+        match load(dir.path()).unwrap_err() {
+            Error::StatsCorrupt {
+                path,
+                offset,
+                reason,
+            } => {
+                assert_eq!((path, offset), (p.clone(), body_at));
+                assert!(reason.contains("truncated"), "{reason}");
+            }
+            e => panic!("{e:?}"),
+        }
+        fs::write(&p, b"STRATSTS 9 0 0\n").unwrap();
+        let e = load(dir.path()).unwrap_err();
+        assert!(matches!(e, Error::StatsCorrupt { offset: 9, .. }), "{e:?}");
+    }
 }
