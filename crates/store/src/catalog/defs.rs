@@ -352,7 +352,7 @@ fn validate_view<'a>(
             return Err(bad("entities", format!("entity {name:?} is listed twice")));
         }
         let Some(e) = defs.entities.iter().find(|e| &e.name == name) else {
-            return Err(Error::UnknownEntity {
+            return Err(Error::UndeclaredEntity {
                 view: v.name.clone(),
                 entity: name.clone(),
             });

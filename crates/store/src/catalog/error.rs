@@ -84,13 +84,17 @@ pub enum Error {
         offset: u64,
         reason: String,
     },
-    /// The catalog file has a format version this build does not read.
+    /// The catalog file has a format version this build does not read
+    /// (it reads `supported`).
     #[error(
-        "the catalog file{}: format version {version} is not supported (this build reads version {}); use a matching strata build",
-        show(path.as_deref()),
-        super::persist::FORMAT_VERSION
+        "the catalog file{}: format version {version} is not supported (this build reads version {supported}); use a matching strata build",
+        show(path.as_deref())
     )]
-    UnsupportedVersion { path: Option<PathBuf>, version: u32 },
+    UnsupportedVersion {
+        path: Option<PathBuf>,
+        version: u32,
+        supported: u32,
+    },
     /// The statistics file is damaged; the next ingest replaces it.
     #[error("the statistics file {} is damaged at byte {offset}: {reason}; the next ingest of each view replaces it", path.display())]
     StatsCorrupt {
@@ -140,16 +144,22 @@ pub enum Error {
         field: String,
         expected: String,
     },
-    /// A view names an entity that is not declared.
+    /// No view of the catalog has this name (`name` or `name@version`).
+    #[error("unknown feature view {name:?}; `strata registry list` shows the views of this store")]
+    UnknownView { name: String },
+    /// No entity of the catalog has this name.
+    #[error("unknown entity {name:?}; `strata registry list` shows the entities of this store")]
+    UnknownEntity { name: String },
+    /// A view of a definitions file names an entity the file does not declare.
     #[error(
         "feature view {view:?} uses the entity {entity:?}, which this file does not declare; add an [[entities]] table named {entity:?} or fix the name"
     )]
-    UnknownEntity { view: String, entity: String },
+    UndeclaredEntity { view: String, entity: String },
     /// A view reads (by `source` or `inputs`) a view that is not declared.
     #[error(
         "feature view {view}: it reads the view {target:?} (source or inputs), which is not declared; declare it or fix the name"
     )]
-    UnknownView { view: String, target: String },
+    UndeclaredInput { view: String, target: String },
     /// A view reads itself, directly (`via` = the view) or through others.
     #[error("feature view {view}: {}", cycle(view, via))]
     Cycle { view: String, via: String },

@@ -26,7 +26,7 @@ fn applied(text: &str) -> Catalog {
 #[test]
 fn declaration_errors_name_the_declaration() {
     match parse_err(&BASE.replace("[\"user\"]", "[\"usr\"]")) {
-        Error::UnknownEntity { view, entity } => {
+        Error::UndeclaredEntity { view, entity } => {
             assert_eq!((view, entity), ("stats".into(), "usr".into()))
         }
         e => panic!("{e:?}"),
@@ -150,7 +150,7 @@ fn lineage_errors_are_typed() {
         defs::apply(&Catalog::default(), &defs::parse(&text).unwrap()).unwrap_err()
     };
     match with("inputs = [\"nope\"]\n") {
-        Error::UnknownView { view, target } => {
+        Error::UndeclaredInput { view, target } => {
             assert_eq!((view, target), ("stats".into(), "nope".into()))
         }
         e => panic!("{e:?}"),
@@ -172,7 +172,7 @@ fn a_definitions_file_error_names_the_file() {
     };
     assert_eq!(path, &p);
     assert!(
-        matches!(**source, Error::UnknownEntity { .. }),
+        matches!(**source, Error::UndeclaredEntity { .. }),
         "{source:?}"
     );
     assert!(
@@ -204,4 +204,22 @@ fn reapplying_over_an_old_catalog_drops_its_unknown_fields_visibly() {
     let lines: Vec<String> = p.changes.iter().map(ToString::to_string).collect();
     assert_eq!(lines, ["~ feature view stats: pager removed"]);
     assert!(p.catalog.views[0].metadata.legacy.is_empty());
+}
+
+#[test]
+fn lookups_of_unknown_names_are_typed() {
+    let cat = applied(BASE);
+    assert_eq!(cat.require_view("stats@1").unwrap().name, "stats");
+    assert_eq!(cat.require_entity("user").unwrap().join_keys.len(), 1);
+    let e = cat.require_view("stats@2").unwrap_err();
+    assert!(
+        matches!(&e, Error::UnknownView { name } if name == "stats@2"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("strata registry list"), "{e}");
+    let e = cat.require_entity("merchant").unwrap_err();
+    assert!(
+        matches!(&e, Error::UnknownEntity { name } if name == "merchant"),
+        "{e:?}"
+    );
 }

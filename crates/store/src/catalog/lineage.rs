@@ -97,7 +97,7 @@ pub fn downstream(cat: &Catalog, view: &FeatureView) -> Vec<Reached> {
     walk(cat, view, children)
 }
 
-/// Every lineage problem of the catalog: [`Error::UnknownView`] and
+/// Every lineage problem of the catalog: [`Error::UndeclaredInput`] and
 /// [`Error::Cycle`] (a view that reads itself is a cycle through itself).
 pub fn check(cat: &Catalog) -> Vec<Error> {
     let mut errors = Vec::new();
@@ -105,7 +105,7 @@ pub fn check(cat: &Catalog) -> Vec<Error> {
         let name = v.qualified_name();
         for r in reads(cat, v) {
             match cat.view(&r) {
-                None => errors.push(Error::UnknownView {
+                None => errors.push(Error::UndeclaredInput {
                     view: name.clone(),
                     target: r,
                 }),

@@ -152,6 +152,20 @@ impl Catalog {
         }
     }
 
+    /// [`Catalog::view`], or [`Error::UnknownView`].
+    pub fn require_view(&self, name: &str) -> Result<&FeatureView> {
+        self.view(name).ok_or_else(|| Error::UnknownView {
+            name: name.to_string(),
+        })
+    }
+
+    /// [`Catalog::entity`], or [`Error::UnknownEntity`].
+    pub fn require_entity(&self, name: &str) -> Result<&Entity> {
+        self.entity(name).ok_or_else(|| Error::UnknownEntity {
+            name: name.to_string(),
+        })
+    }
+
     pub fn view_by_id(&self, id: ViewId) -> Option<&FeatureView> {
         self.views.iter().find(|v| v.id == id)
     }

@@ -48,9 +48,12 @@ pub fn load(dir: &Path) -> Result<Catalog> {
             offset,
             reason,
         },
-        Error::UnsupportedVersion { version, .. } => Error::UnsupportedVersion {
+        Error::UnsupportedVersion {
+            version, supported, ..
+        } => Error::UnsupportedVersion {
             path: Some(path),
             version,
+            supported,
         },
         other => other,
     })
@@ -152,6 +155,7 @@ pub fn decode(bytes: &[u8]) -> Result<Catalog> {
         return Err(Error::UnsupportedVersion {
             path: None,
             version,
+            supported: FORMAT_VERSION,
         });
     }
     let stored = u32::from_str_radix(crc, 16)
@@ -431,7 +435,8 @@ mod tests {
             damaged(1, "2"),
             Error::UnsupportedVersion {
                 version: 2,
-                path: None
+                path: None,
+                supported: 1,
             }
         ));
     }
