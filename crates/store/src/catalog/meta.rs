@@ -7,9 +7,10 @@
 //! The store adds `created_at` and `changed_at` (µs since the epoch) when a
 //! definition is applied; a definitions file may not set them.
 //!
-//! Per-feature fields (written inside the feature's table) are kept under
-//! the metadata key [`FEATURE_SETTINGS`], one table per feature name, in a
-//! canonical form (timestamps as integer µs, bytes as hex):
+//! Per-feature fields (written inside the feature's table) are kept in
+//! `ViewMeta::feature_settings` (the catalog file's key
+//! [`FEATURE_SETTINGS`]), one table per feature name, in a canonical form
+//! (timestamps as integer µs, bytes as hex):
 //!
 //! - `default`: what an online lookup returns for the feature when there is
 //!   no value (its status still says `NOT_FOUND`, `OUTSIDE_MAX_AGE` or
@@ -25,7 +26,6 @@
 //! (`view:NAME` or a bare `NAME` of a declared view), or a file glob read by
 //! `strata ingest` without a file. `inputs = ["a", "b@2"]` names the views a
 //! derived view reads; see [`super::lineage`].
-
 //!
 //! The per-feature fields are checked and made canonical by
 //! [`super::settings`].
