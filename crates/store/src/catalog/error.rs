@@ -117,9 +117,9 @@ pub enum Error {
         source: Box<Error>,
     },
     /// The definitions are not valid TOML of the expected shape (the
-    /// message names the line).
+    /// message names the line). Not a `source`: the message is its text.
     #[error("{}", .0.to_string().trim_end())]
-    Toml(#[source] toml::de::Error),
+    Toml(toml::de::Error),
     /// A field of a declaration has a value that is not allowed.
     #[error("{subject}: {reason}")]
     Invalid {

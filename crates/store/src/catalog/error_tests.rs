@@ -223,3 +223,25 @@ fn lookups_of_unknown_names_are_typed() {
         "{e:?}"
     );
 }
+
+/// A reporter that prints an error and then each cause not already in the
+/// text (as the CLI does) prints every message once.
+#[test]
+fn messages_contain_their_causes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("defs.toml");
+    std::fs::write(&p, "[[entities]]\nname = 1\n").unwrap();
+    let errors = [
+        defs::load(&p).unwrap_err(),
+        defs::load(&dir.path().join("none.toml")).unwrap_err(),
+        parse_err("[[feature_view]]\n"),
+    ];
+    for e in errors {
+        let text = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            assert!(text.contains(&c.to_string()), "{text:?} lacks {c:?}");
+            cause = c.source();
+        }
+    }
+}
