@@ -18,12 +18,12 @@ thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
-// SAFETY: forwards to the system allocator; only counts calls made by the
-// current thread (thread-local, no allocation of its own).
 #[expect(
     unsafe_code,
     reason = "UNSAFE.md §7: a counting GlobalAlloc over System"
 )]
+// SAFETY: forwards to the system allocator; only counts calls made by the
+// current thread (thread-local, no allocation of its own).
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.with(|c| c.set(c.get() + 1));

@@ -108,8 +108,8 @@ pub fn run(data: Option<PathBuf>) -> Result {
     let store = Store::open(&dir)?;
     let defs_path = input.join("definitions.toml");
     write_file(&defs_path, DEFINITIONS)?;
-    let defs = catalog::defs::load(&defs_path).map_err(CliError::msg)?;
-    let plan = catalog::defs::plan(&store.catalog(), &defs).map_err(CliError::msg)?;
+    let defs = catalog::defs::load(&defs_path)?;
+    let plan = catalog::defs::plan(&store.catalog(), &defs)?;
     out!("1. Applied {}:", defs_path.display());
     for c in &plan.changes {
         out!("   {c}");

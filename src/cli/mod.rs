@@ -139,7 +139,7 @@ pub fn key_text(cols: &[catalog::JoinKey], key: &[KeyValue]) -> String {
 
 /// `strata apply`: prints the plan, and applies it unless `plan_only`.
 pub fn apply(dir: &Path, defs_path: &Path, plan_only: bool) -> Result {
-    let defs = catalog::defs::load(defs_path).map_err(CliError::msg)?;
+    let defs = catalog::defs::load(defs_path)?;
     let print = |plan: &catalog::defs::Plan| -> Result {
         for c in &plan.changes {
             out!("{c}");
@@ -147,8 +147,8 @@ pub fn apply(dir: &Path, defs_path: &Path, plan_only: bool) -> Result {
         Ok(())
     };
     if plan_only {
-        let current = catalog::persist::load(dir).map_err(CliError::msg)?;
-        let plan = catalog::defs::plan(&current, &defs).map_err(CliError::msg)?;
+        let current = catalog::persist::load(dir)?;
+        let plan = catalog::defs::plan(&current, &defs)?;
         print(&plan)?;
         if plan.is_noop() {
             out!("nothing to change");
@@ -164,7 +164,7 @@ pub fn apply(dir: &Path, defs_path: &Path, plan_only: bool) -> Result {
         ))
     })?;
     let store = Store::open(dir)?;
-    let plan = catalog::defs::plan(&store.catalog(), &defs).map_err(CliError::msg)?;
+    let plan = catalog::defs::plan(&store.catalog(), &defs)?;
     print(&plan)?;
     if plan.is_noop() {
         out!("nothing to change");

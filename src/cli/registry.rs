@@ -128,9 +128,7 @@ pub fn run(dir: &Path, cmd: RegistryCmd) -> Result {
         }
         RegistryCmd::Describe { view, json } => {
             let v = view_of(&cat, &view)?;
-            let last = stats::load(dir)
-                .map_err(super::CliError::msg)?
-                .remove(&v.id);
+            let last = stats::load(dir)?.remove(&v.id);
             if json {
                 out!("{}", describe_json(&cat, &v, last.as_ref()));
             } else {

@@ -61,12 +61,12 @@ impl Segment {
     pub fn open(dir: &Path, number: u64) -> Result<Segment> {
         let path = segment_path(dir, number);
         let file = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
-        // SAFETY: segment files are immutable once written and owned by this
-        // engine: nothing truncates or rewrites a mapped file (see UNSAFE.md).
         #[expect(
             unsafe_code,
             reason = "UNSAFE.md §1: mmap of an immutable segment file"
         )]
+        // SAFETY: segment files are immutable once written and owned by this
+        // engine: nothing truncates or rewrites a mapped file (see UNSAFE.md).
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("mmap", &path, e))?;
         let layout = SegmentLayout::parse(&map).map_err(|e| Error::corruption(&path, 0, e))?;
         let words = layout.data_blocks().div_ceil(64);

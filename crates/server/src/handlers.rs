@@ -172,7 +172,7 @@ fn with_token<T>(s: &Session, f: impl FnOnce(&Token) -> Result<T, Failure>) -> R
 }
 
 fn team(view: &FeatureView) -> Option<&str> {
-    view.metadata.get("team").and_then(|v| v.as_str())
+    view.team()
 }
 
 fn may(t: &Token, level: Level, view: &FeatureView) -> bool {

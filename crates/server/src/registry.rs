@@ -5,29 +5,13 @@ use super::auth::{Level, Token};
 use super::conn::Session;
 use super::handlers::{Failure, check_grant, may_read};
 use strata_format::protocol::{self as p, ErrorCode, HitKind, Kind};
-use strata_store::catalog::{Catalog, FeatureView};
+use strata_store::catalog::Catalog;
 
 /// Hits a search returns at most.
 const MAX_HITS: usize = 1000;
 
-fn meta_str(v: &FeatureView, key: &str) -> String {
-    v.metadata
-        .get(key)
-        .and_then(|x| x.as_str())
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn tags(v: &FeatureView) -> Vec<String> {
-    v.metadata
-        .get("tags")
-        .and_then(|t| t.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+fn meta_str(field: Option<&str>) -> String {
+    field.unwrap_or_default().to_string()
 }
 
 fn entities(cat: &Catalog) -> Vec<p::EntityInfo> {
@@ -53,15 +37,11 @@ pub(crate) fn list(s: &Session, t: &Token, out: &mut Vec<u8>) -> Result<Kind, Fa
             entities: v.entities.clone(),
             features: v.features.len() as u32,
             ttl_micros: v.ttl_micros,
-            description: meta_str(v, "description"),
-            owner: meta_str(v, "owner"),
-            team: meta_str(v, "team"),
-            tags: tags(v),
-            online: v
-                .metadata
-                .get("online")
-                .and_then(|x| x.as_bool())
-                .unwrap_or(true),
+            description: v.description().to_string(),
+            owner: meta_str(v.owner()),
+            team: meta_str(v.team()),
+            tags: v.tags(),
+            online: v.online(),
         })
         .collect();
     p::RegistryList {
@@ -108,6 +88,7 @@ pub(crate) fn describe(
             .collect(),
         metadata: v
             .metadata
+            .to_table()
             .iter()
             .map(|(k, x)| (k.clone(), x.to_string()))
             .collect(),
@@ -156,13 +137,13 @@ pub(crate) fn search(
         let vname = v.qualified_name();
         let matched = if has(&v.name) {
             Some("name")
-        } else if has(&meta_str(v, "description")) {
+        } else if has(v.description()) {
             Some("description")
-        } else if any(&tags(v)) {
+        } else if any(&v.tags()) {
             Some("tags")
-        } else if has(&meta_str(v, "team")) {
+        } else if has(v.team().unwrap_or_default()) {
             Some("team")
-        } else if has(&meta_str(v, "owner")) {
+        } else if has(v.owner().unwrap_or_default()) {
             Some("owner")
         } else {
             None

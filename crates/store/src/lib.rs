@@ -56,7 +56,7 @@ pub enum Error {
         reason: String,
     },
     #[error("catalog: {0}")]
-    Catalog(String),
+    Catalog(#[from] catalog::Error),
     /// Feature references that do not resolve.
     #[error(transparent)]
     Request(#[from] refs::RefError),

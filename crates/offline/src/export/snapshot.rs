@@ -156,10 +156,7 @@ pub fn snapshot(
         return Err(Error::Request(format!(
             "{} is an aggregation view: it has no stored versions to snapshot; snapshot its source {} (or export the aggregation at the times you need)",
             view.qualified_name(),
-            view.metadata
-                .get("source")
-                .and_then(|s| s.as_str())
-                .unwrap_or("view")
+            view.source_text().unwrap_or("view")
         )));
     }
     let name = view.qualified_name();

@@ -60,12 +60,7 @@ impl Index {
     pub fn build(cat: &Catalog) -> Index {
         let mut ix = Index::default();
         for v in cat.views.iter().filter(|v| v.is_aggregation()) {
-            let Some(source) = v
-                .metadata
-                .get("source")
-                .and_then(|s| s.as_str())
-                .and_then(|s| cat.view(s))
-            else {
+            let Some(source) = v.metadata.source.as_deref().and_then(|s| cat.view(s)) else {
                 continue;
             };
             let Ok(spec) = aggregation::spec(v, source) else {

@@ -47,13 +47,11 @@
 //! `late_events`.
 
 use super::duration;
+use super::error::{Error, Result, Subject};
 use super::{Feature, FeatureView};
 use strata_format::schema::FeatureType;
 
-/// Metadata key of the aggregation list.
-pub const AGGREGATIONS: &str = "aggregations";
-/// Metadata keys that belong to aggregation views only.
-pub const KEYS: [&str; 4] = [AGGREGATIONS, "tile", "allowed_lateness", "late_events"];
+pub use super::metadata::{AGGREGATION_ONLY as KEYS, AGGREGATIONS, LatePolicy};
 
 /// An aggregate function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -118,16 +116,6 @@ impl Function {
     }
 }
 
-/// What ingest does with an event older than the watermark minus the
-/// allowed lateness.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LatePolicy {
-    /// The event is refused (not written at all) and counted.
-    Reject,
-    /// The event is written and the tiles it falls in are corrected.
-    Correct,
-}
-
 /// One computed feature.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Aggregation {
@@ -168,86 +156,90 @@ pub struct Spec {
 impl FeatureView {
     /// Whether this view is an aggregation view.
     pub fn is_aggregation(&self) -> bool {
-        self.metadata.contains_key(AGGREGATIONS)
+        self.metadata.aggregations.is_some()
     }
 }
 
 /// The specification of `view`, an aggregation view of a valid catalog,
 /// given its source view.
-pub fn spec(view: &FeatureView, source: &FeatureView) -> Result<Spec, String> {
+pub fn spec(view: &FeatureView, source: &FeatureView) -> Result<Spec> {
     let m = &view.metadata;
-    let what = format!("aggregation view {:?}", view.name);
-    let dur = |k: &str| -> Result<Option<i64>, String> {
-        m.get(k)
-            .map(|v| duration::from_toml(v).map_err(|e| format!("{what}: {k}: {e}")))
-            .transpose()
-    };
-    let allowed_lateness = dur("allowed_lateness")?.unwrap_or(0);
-    let late = match m.get("late_events").map(|v| v.as_str()) {
-        None | Some(Some("reject")) => LatePolicy::Reject,
-        Some(Some("correct")) => LatePolicy::Correct,
-        _ => {
-            return Err(format!(
-                "{what}: late_events must be \"reject\" or \"correct\""
-            ));
-        }
-    };
-    let list = m.get(AGGREGATIONS).and_then(|v| v.as_array()).ok_or_else(|| {
-        format!("{what}: aggregations must be an array of tables such as {{ function = \"count\", window = \"1h\" }}")
+    let subject = || Subject::AggregationView(view.name.clone());
+    let list = m.aggregations.as_ref().ok_or_else(|| {
+        Error::invalid(
+            subject(),
+            AGGREGATIONS,
+            "aggregations must be an array of tables such as { function = \"count\", window = \"1h\" }",
+        )
     })?;
     let mut aggregations = Vec::new();
     for (i, a) in list.iter().enumerate() {
-        aggregations.extend(one(&what, i, a, source)?);
+        let at = Subject::Aggregation {
+            view: view.name.clone(),
+            index: i + 1,
+        };
+        let bad = |field: &str, reason: String| Error::invalid(at.clone(), field, reason);
+        aggregations.extend(one(bad, a, source)?);
     }
     if aggregations.is_empty() {
-        return Err(format!("{what}: aggregations is empty"));
+        return Err(Error::invalid(
+            subject(),
+            AGGREGATIONS,
+            "aggregations is empty",
+        ));
     }
-    let tile = match dur("tile")? {
-        Some(0) => return Err(format!("{what}: tile cannot be 0")),
-        Some(t) => t,
+    let tile = match m.tile {
+        Some(t) if t.micros == 0 => {
+            return Err(Error::invalid(subject(), "tile", "tile cannot be 0"));
+        }
+        Some(t) => t.micros,
         None => default_tile(&aggregations),
     };
     Ok(Spec {
         source: source.reference(),
         tile,
-        allowed_lateness,
-        late,
+        allowed_lateness: m.allowed_lateness.map_or(0, |d| d.micros),
+        late: m.late_events.unwrap_or(LatePolicy::Reject),
         aggregations,
     })
 }
 
-/// The features of one `aggregations` entry (one per window).
+/// The features of one `aggregations` entry (one per window); `bad` makes
+/// the error of a field.
 fn one(
-    what: &str,
-    i: usize,
-    a: &toml::Value,
+    bad: impl Fn(&str, String) -> Error,
+    t: &toml::Table,
     source: &FeatureView,
-) -> Result<Vec<Aggregation>, String> {
-    let at = format!("{what}: aggregation {}", i + 1);
-    let t = a.as_table().ok_or_else(|| format!("{at} is not a table"))?;
-    for k in t.keys() {
-        if !["function", "column", "window", "windows", "slide", "name"].contains(&k.as_str()) {
-            return Err(format!(
-                "{at}: unknown field {k:?} (function, column, window(s), slide, name)"
-            ));
-        }
+) -> Result<Vec<Aggregation>> {
+    const FIELDS: [&str; 6] = ["function", "column", "window", "windows", "slide", "name"];
+    const FUNCTIONS: &str =
+        "count, sum, mean, min, max, stddev, last, age_of_last, count_distinct, p50, p95, p99";
+    if let Some(k) = t.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(bad(
+            k,
+            format!("unknown field {k:?} (function, column, window(s), slide, name)"),
+        ));
     }
-    let fname = t.get("function").and_then(|v| v.as_str()).ok_or_else(|| {
-        format!("{at}: function is missing (count, sum, mean, min, max, stddev, last, age_of_last, count_distinct, p50, p95, p99)")
-    })?;
+    let fname = t
+        .get("function")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| bad("function", format!("function is missing ({FUNCTIONS})")))?;
     let function = Function::parse(fname).ok_or_else(|| {
-        format!("{at}: unknown function {fname:?} (count, sum, mean, min, max, stddev, last, age_of_last, count_distinct, p50, p95, p99)")
+        bad(
+            "function",
+            format!("unknown function {fname:?} ({FUNCTIONS})"),
+        )
     })?;
     let column = match t.get("column") {
         None => None,
         Some(c) => {
             let name = c
                 .as_str()
-                .ok_or_else(|| format!("{at}: column must be a string"))?;
+                .ok_or_else(|| bad("column", "column must be a string".into()))?;
             let idx = source.feature_index(name).ok_or_else(|| {
-                format!(
-                    "{at}: the source view {:?} has no feature {name:?}",
-                    source.name
+                bad(
+                    "column",
+                    format!("the source view {:?} has no feature {name:?}", source.name),
                 )
             })?;
             Some((name, idx))
@@ -255,52 +247,66 @@ fn one(
     };
     match (function, column) {
         (Function::AgeOfLast, Some(_)) => {
-            return Err(format!(
-                "{at}: age_of_last takes no column (it is the age of the newest event)"
+            return Err(bad(
+                "column",
+                "age_of_last takes no column (it is the age of the newest event)".into(),
             ));
         }
         (f, None) if f != Function::Count && f != Function::AgeOfLast => {
-            return Err(format!("{at}: {} needs a column", f.name()));
+            return Err(bad("column", format!("{} needs a column", f.name())));
         }
         (f, Some((name, idx))) if f.needs_number() => {
-            let ty = source.features[idx].ty;
+            let ty = source.features.get(idx).map(|f| f.ty);
             if !matches!(
                 ty,
-                FeatureType::Int64 | FeatureType::Float64 | FeatureType::Float32
+                Some(FeatureType::Int64 | FeatureType::Float64 | FeatureType::Float32)
             ) {
-                return Err(format!(
-                    "{at}: {} needs a numeric column (int64, float64, float32); {name:?} is {ty}",
-                    f.name()
+                let ty = ty.map_or("missing".to_string(), |t| t.to_string());
+                return Err(bad(
+                    "column",
+                    format!(
+                        "{} needs a numeric column (int64, float64, float32); {name:?} is {ty}",
+                        f.name()
+                    ),
                 ));
             }
         }
         _ => {}
     }
     let windows: Vec<i64> = match (t.get("window"), t.get("windows")) {
-        (Some(w), None) => vec![duration::from_toml(w).map_err(|e| format!("{at}: window: {e}"))?],
+        (Some(w), None) => {
+            vec![duration::from_toml(w).map_err(|e| bad("window", format!("window: {e}")))?]
+        }
         (None, Some(ws)) => ws
             .as_array()
-            .ok_or_else(|| format!("{at}: windows must be an array such as [\"1h\", \"1d\"]"))?
+            .ok_or_else(|| {
+                bad(
+                    "windows",
+                    "windows must be an array such as [\"1h\", \"1d\"]".into(),
+                )
+            })?
             .iter()
-            .map(|w| duration::from_toml(w).map_err(|e| format!("{at}: windows: {e}")))
-            .collect::<Result<_, _>>()?,
+            .map(|w| duration::from_toml(w).map_err(|e| bad("windows", format!("windows: {e}"))))
+            .collect::<Result<_>>()?,
         _ => {
-            return Err(format!(
-                "{at}: give exactly one of window = \"1h\" or windows = [\"1h\", \"1d\"]"
+            return Err(bad(
+                "window",
+                "give exactly one of window = \"1h\" or windows = [\"1h\", \"1d\"]".into(),
             ));
         }
     };
     if windows.is_empty() || windows.contains(&0) {
-        return Err(format!("{at}: every window must be longer than 0"));
+        return Err(bad("window", "every window must be longer than 0".into()));
     }
     let slide = match t.get("slide") {
         None => 0,
-        Some(s) => duration::from_toml(s).map_err(|e| format!("{at}: slide: {e}"))?,
+        Some(s) => duration::from_toml(s).map_err(|e| bad("slide", format!("slide: {e}")))?,
     };
     let name = t.get("name").map(|n| n.as_str());
     if name.is_some() && windows.len() != 1 {
-        return Err(format!(
-            "{at}: name is only allowed with one window (each window is a feature)"
+        return Err(bad(
+            "name",
+            "name is only allowed with one window (each window is a feature)".into(),
         ));
     }
     windows
@@ -308,7 +314,7 @@ fn one(
         .map(|window| {
             let feature = match name {
                 Some(Some(n)) => n.to_string(),
-                Some(None) => return Err(format!("{at}: name must be a string")),
+                Some(None) => return Err(bad("name", "name must be a string".into())),
                 None => {
                     let w = duration::format(window);
                     match column {
@@ -350,7 +356,8 @@ pub fn feature_type(a: &Aggregation, source: &FeatureView) -> FeatureType {
         Function::Count | Function::CountDistinct | Function::AgeOfLast => FeatureType::Int64,
         Function::Last => a
             .column
-            .map_or(FeatureType::Int64, |c| source.features[c].ty),
+            .and_then(|c| source.features.get(c))
+            .map_or(FeatureType::Int64, |f| f.ty),
         _ => FeatureType::Float64,
     }
 }
@@ -358,25 +365,29 @@ pub fn feature_type(a: &Aggregation, source: &FeatureView) -> FeatureType {
 /// Completes an aggregation view read from a definitions file: entities
 /// from its source, features from its aggregations, and `source`
 /// canonicalised to `name@version`. `views` are the file's views.
-pub fn complete(view: &mut FeatureView, views: &[FeatureView]) -> Result<(), String> {
-    let what = format!("aggregation view {:?}", view.name);
+pub fn complete(view: &mut FeatureView, views: &[FeatureView]) -> Result<()> {
+    let subject = || Subject::AggregationView(view.name.clone());
+    let bad = |field: &str, reason: String| Error::invalid(subject(), field, reason);
     if !view.features.is_empty() || !view.entities.is_empty() {
-        return Err(format!(
-            "{what}: declares features or entities; an aggregation view takes them from its source and aggregations"
+        return Err(bad(
+            "features",
+            "declares features or entities; an aggregation view takes them from its source and aggregations".into(),
         ));
     }
     if view.ttl_micros != 0 {
-        return Err(format!(
-            "{what}: ttl does not apply to an aggregation view (its windows say how far back it reads)"
+        return Err(bad(
+            "ttl",
+            "ttl does not apply to an aggregation view (its windows say how far back it reads)"
+                .into(),
         ));
     }
     let src = view
         .metadata
-        .get("source")
-        .and_then(|s| s.as_str())
+        .source
+        .as_deref()
         .map(|s| s.strip_prefix("view:").unwrap_or(s).trim().to_string())
         .ok_or_else(|| {
-            format!("{what}: source is missing; name the event view it aggregates, e.g. source = \"transactions\"")
+            bad("source", "source is missing; name the event view it aggregates, e.g. source = \"transactions\"".into())
         })?;
     let (name, version) = match src.split_once('@') {
         Some((n, v)) => (n, v.parse::<u32>().ok()),
@@ -387,20 +398,28 @@ pub fn complete(view: &mut FeatureView, views: &[FeatureView]) -> Result<(), Str
         .filter(|v| v.name == name && version.is_none_or(|x| x == v.version))
         .max_by_key(|v| v.version)
         .ok_or_else(|| {
-            format!("{what}: the source view {src:?} is not declared in this file; declare it beside the aggregation view")
+            bad("source", format!("the source view {src:?} is not declared in this file; declare it beside the aggregation view"))
         })?;
     if source.is_aggregation() {
-        return Err(format!(
-            "{what}: the source {src:?} is itself an aggregation view; aggregate raw events instead"
+        return Err(bad(
+            "source",
+            format!(
+                "the source {src:?} is itself an aggregation view; aggregate raw events instead"
+            ),
         ));
     }
-    for k in ["retention", "max_versions"] {
-        if source.metadata.contains_key(k) {
-            return Err(format!(
-                "{what}: its source {:?} declares {k}, but windows at any time in the past are read from the source's events; remove {k} from the source",
+    let declared = [
+        ("retention", source.metadata.retention.is_some()),
+        ("max_versions", source.metadata.max_versions.is_some()),
+    ];
+    if let Some((k, _)) = declared.iter().find(|(_, set)| *set) {
+        return Err(bad(
+            "source",
+            format!(
+                "its source {:?} declares {k}, but windows at any time in the past are read from the source's events; remove {k} from the source",
                 source.name
-            ));
-        }
+            ),
+        ));
     }
     let spec = spec(view, source)?;
     view.entities = source.entities.clone();
@@ -414,170 +433,33 @@ pub fn complete(view: &mut FeatureView, views: &[FeatureView]) -> Result<(), Str
             tags: Vec::new(),
         })
         .collect();
-    view.metadata
-        .insert("source".into(), toml::Value::String(source.reference()));
+    view.metadata.source = Some(source.reference());
     Ok(())
 }
 
 /// Why `new` cannot replace `old` (both versions of one aggregation view):
-/// only `allowed_lateness` and `late_events` may change.
-pub fn evolution(old: &FeatureView, new: &FeatureView) -> Result<(), String> {
+/// only `allowed_lateness` and `late_events` may change. The reason
+/// completes "feature view NAME: ..." ([`Error::ViewEvolution`]).
+pub(crate) fn evolution(old: &FeatureView, new: &FeatureView) -> Result<(), String> {
     if old.is_aggregation() != new.is_aggregation() {
         return Err("it changes between a plain and an aggregation view".into());
     }
-    for k in [AGGREGATIONS, "tile", "source"] {
-        if old.is_aggregation() && old.metadata.get(k) != new.metadata.get(k) {
-            return Err(format!(
-                "its {k} changes, and its stored tiles were computed for the old one"
-            ));
-        }
+    let (o, n) = (&old.metadata, &new.metadata);
+    let changed = [
+        (AGGREGATIONS, o.aggregations != n.aggregations),
+        ("tile", o.tile != n.tile),
+        ("source", o.source != n.source),
+    ];
+    if old.is_aggregation()
+        && let Some((k, _)) = changed.iter().find(|(_, c)| *c)
+    {
+        return Err(format!(
+            "its {k} changes, and its stored tiles were computed for the old one"
+        ));
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::catalog::defs;
-
-    const BASE: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "txn"
-entities = ["user"]
-features = [{ name = "amount", type = "float64" }, { name = "merchant", type = "string" }]
-"#;
-
-    fn with(agg: &str) -> Result<defs::Definitions, String> {
-        defs::parse(&format!(
-            "{BASE}\n[[feature_views]]\nname = \"stats\"\nsource = \"txn\"\n{agg}"
-        ))
-    }
-
-    #[test]
-    fn an_aggregation_view_gets_its_features_entities_and_source() {
-        let d = with(
-            r#"aggregations = [
-  { function = "count", windows = ["1h", "1d"] },
-  { function = "sum", column = "amount", window = "1d" },
-  { function = "last", column = "merchant", window = "30d" },
-  { function = "p95", column = "amount", window = "1d", slide = "1h", name = "amount_p95_hourly" },
-]"#,
-        )
-        .unwrap();
-        let v = &d.views[1];
-        assert_eq!(v.entities, vec!["user".to_string()]);
-        let names: Vec<_> = v.features.iter().map(|f| (f.name.as_str(), f.ty)).collect();
-        assert_eq!(
-            names,
-            vec![
-                ("count_1h", FeatureType::Int64),
-                ("count_1d", FeatureType::Int64),
-                ("amount_sum_1d", FeatureType::Float64),
-                ("merchant_last_30d", FeatureType::String),
-                ("amount_p95_hourly", FeatureType::Float64),
-            ]
-        );
-        assert_eq!(v.metadata["source"].as_str(), Some("txn@1"));
-        let s = spec(v, &d.views[0]).unwrap();
-        assert_eq!(
-            s.tile, 300_000_000,
-            "gcd of 1h, 1d, 30d, the slide and 1h / 12"
-        );
-        assert_eq!(s.late, LatePolicy::Reject);
-        assert_eq!(s.allowed_lateness, 0);
-        let hop = &s.aggregations[4];
-        assert_eq!(
-            hop.window_at(5_400_000_000),
-            (3_600_000_000 - 86_400_000_000, 3_600_000_000)
-        );
-    }
-
-    #[test]
-    fn bad_aggregations_are_refused_with_the_reason() {
-        let cases = [
-            (
-                r#"aggregations = [{ function = "median", column = "amount", window = "1h" }]"#,
-                "unknown function",
-            ),
-            (
-                r#"aggregations = [{ function = "sum", window = "1h" }]"#,
-                "sum needs a column",
-            ),
-            (
-                r#"aggregations = [{ function = "sum", column = "merchant", window = "1h" }]"#,
-                "needs a numeric column",
-            ),
-            (
-                r#"aggregations = [{ function = "sum", column = "nope", window = "1h" }]"#,
-                "has no feature \"nope\"",
-            ),
-            (
-                r#"aggregations = [{ function = "count", windows = ["1h", "2h"], name = "n" }]"#,
-                "only allowed with one window",
-            ),
-            (
-                r#"aggregations = [{ function = "count" }]"#,
-                "exactly one of window",
-            ),
-            (
-                r#"aggregations = [{ function = "count", window = "0" }]"#,
-                "longer than 0",
-            ),
-            (
-                r#"aggregations = [{ function = "age_of_last", column = "amount", window = "1h" }]"#,
-                "takes no column",
-            ),
-            (
-                r#"aggregations = [{ function = "count", window = "1h", every = "1h" }]"#,
-                "unknown field",
-            ),
-            (r#"aggregations = []"#, "aggregations is empty"),
-            (
-                "aggregations = [{ function = \"count\", window = \"1h\" }]\nlate_events = \"drop\"",
-                "late_events",
-            ),
-            (
-                "aggregations = [{ function = \"count\", window = \"1h\" }]\nttl = \"1d\"",
-                "ttl does not apply",
-            ),
-        ];
-        for (agg, want) in cases {
-            let e = with(agg).unwrap_err();
-            assert!(e.contains(want), "{agg}: {e}");
-        }
-        let e = defs::parse(&format!(
-            "{BASE}\n[[feature_views]]\nname = \"stats\"\nsource = \"other\"\naggregations = [{{ function = \"count\", window = \"1h\" }}]"
-        ))
-        .unwrap_err();
-        assert!(e.contains("not declared in this file"), "{e}");
-        let e = defs::parse(&format!(
-            "{}\nretention = \"30d\"\n[[feature_views]]\nname = \"stats\"\nsource = \"txn\"\naggregations = [{{ function = \"count\", window = \"1h\" }}]",
-            BASE.trim_end()
-        ))
-        .unwrap_err();
-        assert!(e.contains("declares retention"), "{e}");
-        let e = defs::parse(&format!("{}\ntile = \"5m\"", BASE.trim_end())).unwrap_err();
-        assert!(e.contains("applies only to aggregation views"), "{e}");
-    }
-
-    #[test]
-    fn only_lateness_may_change_in_place() {
-        let agg = r#"aggregations = [{ function = "count", window = "1h" }]"#;
-        let cat = defs::apply(&Default::default(), &with(agg).unwrap()).unwrap();
-        let relaxed = with(&format!(
-            "{agg}\nallowed_lateness = \"1h\"\nlate_events = \"correct\""
-        ))
-        .unwrap();
-        assert!(defs::apply(&cat, &relaxed).is_ok());
-        let wider = with(r#"aggregations = [{ function = "count", window = "2h" }]"#).unwrap();
-        let e = defs::apply(&cat, &wider).unwrap_err();
-        assert!(e.contains("declare it as version = 2"), "{e}");
-        let retiled = with(&format!("{agg}\ntile = \"1m\"")).unwrap();
-        let e = defs::apply(&cat, &retiled).unwrap_err();
-        assert!(e.contains("its tile changes"), "{e}");
-    }
-}
+#[path = "aggregation_tests.rs"]
+mod tests;

@@ -15,7 +15,7 @@
 //!   { name = "amount_avg", type = "float64" },
 //!   { name = "txn_count",  type = "int64", description = "optional", tags = ["optional"] },
 //! ]
-//! owner = "risk-team"    # any other field is kept as metadata
+//! owner = "risk-team"    # metadata: see below; unknown fields are refused
 //! ```
 //!
 //! Rules checked by [`parse`]:
@@ -30,11 +30,13 @@
 //!   view or `event_timestamp` / `created_timestamp`;
 //! - `version` is at least 1 (default 1); `ttl` is a duration
 //!   ([`super::duration`]) or an integer of seconds;
-//! - the metadata fields Strata knows are checked for type: `description`,
-//!   `owner`, `team`, `source` (strings), `online` (bool), `tags` (strings,
-//!   as an array or a table), `freshness_sla` and `retention` (durations),
-//!   `max_versions` (an integer ≥ 1), `inputs` (view names), `quality`
-//!   (`"reject"` or `"warn"`). Other fields are kept as written; `id`,
+//! - the metadata fields are read into a [`ViewMeta`] and checked for type:
+//!   `description`, `owner`, `team`, `source` (strings), `online` (bool),
+//!   `tags` (strings, as an array or a table), `freshness_sla` and
+//!   `retention` (durations), `max_versions` (an integer ≥ 1), `inputs`
+//!   (view names), `quality` (`"reject"` or `"warn"`), and the fields of
+//!   aggregation views. Any other field is refused, naming the view and the
+//!   field (free-form information goes in `tags = { key = "value" }`); `id`,
 //!   `created_at`, `changed_at` and `feature_settings` are the store's;
 //! - a feature may also declare `default` and the expectations `not_null`,
 //!   `min`, `max`, `allowed`, `max_null_fraction`, checked against its type
@@ -59,18 +61,21 @@
 //! - a new view gets `created_at` and `changed_at` (µs); an existing one
 //!   keeps `created_at`, and `changed_at` moves when anything changed.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
 
-use super::duration::{self, Duration};
-use super::meta;
+use super::duration::Duration;
+use super::error::{Error, Result, Subject};
+use super::metadata::ViewMeta;
+use super::settings;
 use super::{Entity, Feature, FeatureView, JoinKey};
 use strata_format::schema::{FeatureType, KeyType};
 
 #[path = "defs_evolve.rs"]
 mod evolve;
+pub use super::metadata::is_identifier;
 pub use evolve::{Change, Plan, apply, plan, plan_at};
 
 /// Column names every input and export has besides join keys and features.
@@ -127,7 +132,7 @@ struct RawFeature {
     description: String,
     #[serde(default)]
     tags: Vec<String>,
-    /// `default` and the expectations ([`super::meta`]); anything else is refused.
+    /// `default` and the expectations ([`super::settings`]); anything else is refused.
     #[serde(flatten)]
     settings: toml::Table,
 }
@@ -142,29 +147,36 @@ struct RawView {
     version: Option<i64>,
     #[serde(default)]
     features: Vec<RawFeature>,
+    /// Read by [`ViewMeta::from_definition`], which refuses unknown fields.
     #[serde(flatten)]
     metadata: toml::Table,
 }
 
 /// Reads and validates a definitions file.
-pub fn load(path: &Path) -> Result<Definitions, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the definitions file {}: {e}", path.display()))?;
-    parse(&text).map_err(|e| format!("definitions file {}: {e}", path.display()))
+pub fn load(path: &Path) -> Result<Definitions> {
+    let text =
+        std::fs::read_to_string(path).map_err(Error::io("read the definitions file", path))?;
+    parse(&text).map_err(|e| Error::InFile {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    })
 }
 
 /// Parses and validates the text of a definitions file.
-pub fn parse(text: &str) -> Result<Definitions, String> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+pub fn parse(text: &str) -> Result<Definitions> {
+    let raw: RawFile = toml::from_str(text).map_err(Error::Toml)?;
     let mut entities = Vec::with_capacity(raw.entities.len());
     for e in raw.entities {
-        let what = format!("entity {:?}", e.name);
         let mut join_keys = Vec::with_capacity(e.join_keys.len());
         for k in e.join_keys {
             let ty = KeyType::parse(&k.ty).ok_or_else(|| {
-                format!(
-                    "{what}: join key {:?} has the unknown type {:?}; use int64 or string",
-                    k.name, k.ty
+                Error::invalid(
+                    Subject::Entity(e.name.clone()),
+                    "join_keys",
+                    format!(
+                        "join key {:?} has the unknown type {:?}; use int64 or string",
+                        k.name, k.ty
+                    ),
                 )
             })?;
             join_keys.push(JoinKey { name: k.name, ty });
@@ -177,32 +189,32 @@ pub fn parse(text: &str) -> Result<Definitions, String> {
     }
     let mut views = Vec::with_capacity(raw.feature_views.len());
     for v in raw.feature_views {
-        let what = format!("feature view {:?}", v.name);
+        let subject = || Subject::View(v.name.clone());
         let version = match v.version {
             None => 1,
             Some(n) => u32::try_from(n).ok().filter(|&n| n >= 1).ok_or_else(|| {
-                format!("{what}: version = {n}; a version is an integer from 1 up")
+                Error::invalid(
+                    subject(),
+                    "version",
+                    format!("version = {n}; a version is an integer from 1 up"),
+                )
             })?,
         };
-        let mut metadata = v.metadata;
-        if let Some(k) = meta::SYSTEM_KEYS
-            .iter()
-            .find(|k| metadata.contains_key(**k))
-        {
-            return Err(format!(
-                "{what}: `{k}` is assigned by the store; remove it from the definitions"
-            ));
-        }
-        let mut settings = toml::Table::new();
+        let mut metadata = ViewMeta::from_definition(&v.name, v.metadata)?;
+        let mut settings = BTreeMap::new();
         let mut features = Vec::with_capacity(v.features.len());
         for f in v.features {
             let ty = FeatureType::parse(&f.ty).ok_or_else(|| {
                 let known: Vec<_> = FeatureType::ALL.iter().map(|t| t.name()).collect();
-                format!(
-                    "{what}: feature {:?} has the unknown type {:?}; use one of {}",
-                    f.name,
-                    f.ty,
-                    known.join(", ")
+                Error::invalid(
+                    subject(),
+                    "features",
+                    format!(
+                        "feature {:?} has the unknown type {:?}; use one of {}",
+                        f.name,
+                        f.ty,
+                        known.join(", ")
+                    ),
                 )
             })?;
             let feature = Feature {
@@ -211,16 +223,13 @@ pub fn parse(text: &str) -> Result<Definitions, String> {
                 description: f.description,
                 tags: f.tags,
             };
-            if let Some(t) =
-                meta::feature_settings(&feature, &f.settings).map_err(|e| format!("{what}: {e}"))?
-            {
-                settings.insert(feature.name.clone(), toml::Value::Table(t));
+            if let Some(t) = settings::feature_settings(&v.name, &feature, &f.settings)? {
+                settings.insert(feature.name.clone(), t);
             }
             features.push(feature);
         }
-        check_metadata(&what, &metadata)?;
         if !settings.is_empty() {
-            metadata.insert(meta::FEATURE_SETTINGS.into(), toml::Value::Table(settings));
+            metadata.feature_settings = Some(settings);
         }
         views.push(FeatureView {
             id: 0,
@@ -241,183 +250,163 @@ pub fn parse(text: &str) -> Result<Definitions, String> {
     Ok(defs)
 }
 
-/// Whether `s` is an identifier: `[A-Za-z_][A-Za-z0-9_]*`.
-pub fn is_identifier(s: &str) -> bool {
-    let mut b = s.bytes();
-    b.next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
-        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
-}
-
-fn identifier(what: &str, kind: &str, name: &str) -> Result<(), String> {
+fn identifier(subject: &Subject, kind: &str, name: &str) -> Result<()> {
     if is_identifier(name) {
         return Ok(());
     }
-    Err(format!(
-        "{what}: the {kind} name {name:?} is not an identifier; use letters, digits and _ and start with a letter or _"
+    Err(Error::invalid(
+        subject.clone(),
+        "name",
+        format!(
+            "the {kind} name {name:?} is not an identifier; use letters, digits and _ and start with a letter or _"
+        ),
     ))
 }
 
 /// Checks the rules listed in the module docs that need no catalog.
-pub fn validate(defs: &Definitions) -> Result<(), String> {
+pub fn validate(defs: &Definitions) -> Result<()> {
     let mut seen = HashSet::new();
     for e in &defs.entities {
-        let what = format!("entity {:?}", e.name);
-        identifier(&what, "entity", &e.name)?;
+        let subject = Subject::Entity(e.name.clone());
+        let bad = |field: &str, reason: String| Error::invalid(subject.clone(), field, reason);
+        identifier(&subject, "entity", &e.name)?;
         if !seen.insert(e.name.as_str()) {
-            return Err(format!("{what} is declared twice; keep one declaration"));
+            return Err(Error::Duplicate {
+                subject,
+                reason: "is declared twice; keep one declaration".into(),
+            });
         }
         if e.join_keys.is_empty() {
-            return Err(format!(
-                "{what} has no join keys; add join_keys = [{{ name = \"{}_id\", type = \"int64\" }}]",
-                e.name
-            ));
+            return Err(Error::Missing {
+                subject,
+                field: "join_keys",
+                reason: format!(
+                    "has no join keys; add join_keys = [{{ name = \"{}_id\", type = \"int64\" }}]",
+                    e.name
+                ),
+            });
         }
         let mut keys = HashSet::new();
         for k in &e.join_keys {
-            identifier(&what, "join key", &k.name)?;
+            identifier(&subject, "join key", &k.name)?;
             if !keys.insert(k.name.as_str()) {
-                return Err(format!("{what}: join key {:?} appears twice", k.name));
+                return Err(bad(
+                    "join_keys",
+                    format!("join key {:?} appears twice", k.name),
+                ));
             }
             if RESERVED_COLUMNS.contains(&k.name.as_str()) {
-                return Err(format!(
-                    "{what}: {:?} is reserved for the timestamp columns; rename the join key",
-                    k.name
+                return Err(bad(
+                    "join_keys",
+                    format!(
+                        "{:?} is reserved for the timestamp columns; rename the join key",
+                        k.name
+                    ),
                 ));
             }
         }
     }
     let mut seen = HashSet::new();
     for v in &defs.views {
-        let what = format!("feature view {:?}", v.name);
-        identifier(&what, "feature view", &v.name)?;
-        if v.version == 0 {
-            return Err(format!(
-                "{what}: version = 0; a version is an integer from 1 up"
-            ));
-        }
-        if !seen.insert((v.name.as_str(), v.version)) {
-            return Err(format!(
-                "{what} version {} is declared twice; keep one or give the other a new version",
-                v.version
-            ));
-        }
-        if v.ttl_micros < 0 {
-            return Err(format!("{what}: ttl cannot be negative"));
-        }
-        if v.entities.is_empty() {
-            return Err(format!(
-                "{what} names no entities; add e.g. entities = [\"user\"]"
-            ));
-        }
-        let mut key_names: Vec<(&str, &str)> = Vec::new();
-        for (i, name) in v.entities.iter().enumerate() {
-            if v.entities[..i].contains(name) {
-                return Err(format!("{what}: entity {name:?} is listed twice"));
-            }
-            let Some(e) = defs.entities.iter().find(|e| &e.name == name) else {
-                return Err(format!(
-                    "{what} uses the entity {name:?}, which this file does not declare; add an [[entities]] table named {name:?} or fix the name"
-                ));
-            };
-            for k in &e.join_keys {
-                if let Some((_, other)) = key_names.iter().find(|(n, _)| *n == k.name) {
-                    return Err(format!(
-                        "{what}: entities {other:?} and {name:?} both have a join key named {:?}; the view's key columns must have distinct names",
-                        k.name
-                    ));
-                }
-                key_names.push((&k.name, name));
-            }
-        }
-        if v.features.is_empty() {
-            return Err(format!(
-                "{what} has no features; add features = [{{ name = \"...\", type = \"float64\" }}]"
-            ));
-        }
-        let mut names = HashSet::new();
-        for f in &v.features {
-            identifier(&what, "feature", &f.name)?;
-            if !names.insert(f.name.as_str()) {
-                return Err(format!("{what}: feature {:?} is declared twice", f.name));
-            }
-            if RESERVED_COLUMNS.contains(&f.name.as_str()) {
-                return Err(format!(
-                    "{what}: a feature cannot be named {:?} (a reserved column); rename it",
-                    f.name
-                ));
-            }
-            if let Some((_, ent)) = key_names.iter().find(|(n, _)| *n == f.name) {
-                return Err(format!(
-                    "{what}: feature {:?} has the name of a join key of entity {ent:?}; rename the feature",
-                    f.name
-                ));
-            }
-        }
-        check_metadata(&what, &v.metadata)?;
+        validate_view(defs, v, &mut seen)?;
     }
     Ok(())
 }
 
-/// Type checks of the metadata fields Strata knows.
-fn check_metadata(what: &str, m: &toml::Table) -> Result<(), String> {
-    if !m.contains_key(super::aggregation::AGGREGATIONS)
-        && let Some(k) = super::aggregation::KEYS
-            .iter()
-            .find(|k| m.contains_key(**k))
-    {
-        return Err(format!(
-            "{what}: {k} applies only to aggregation views (views with aggregations = [...])"
+fn validate_view<'a>(
+    defs: &'a Definitions,
+    v: &'a FeatureView,
+    seen: &mut HashSet<(&'a str, u32)>,
+) -> Result<()> {
+    let subject = Subject::View(v.name.clone());
+    let bad = |field: &str, reason: String| Error::invalid(subject.clone(), field, reason);
+    identifier(&subject, "feature view", &v.name)?;
+    if v.version == 0 {
+        return Err(bad(
+            "version",
+            "version = 0; a version is an integer from 1 up".into(),
         ));
     }
-    for (k, v) in m {
-        let ok = match k.as_str() {
-            "id" => {
-                return Err(format!(
-                    "{what}: `id` is assigned by the store; remove it from the definitions"
+    if !seen.insert((v.name.as_str(), v.version)) {
+        return Err(Error::Duplicate {
+            subject,
+            reason: format!(
+                "version {} is declared twice; keep one or give the other a new version",
+                v.version
+            ),
+        });
+    }
+    if v.ttl_micros < 0 {
+        return Err(bad("ttl", "ttl cannot be negative".into()));
+    }
+    if v.entities.is_empty() {
+        return Err(Error::Missing {
+            subject,
+            field: "entities",
+            reason: "names no entities; add e.g. entities = [\"user\"]".into(),
+        });
+    }
+    let mut key_names: Vec<(&str, &str)> = Vec::new();
+    for (i, name) in v.entities.iter().enumerate() {
+        if v.entities[..i].contains(name) {
+            return Err(bad("entities", format!("entity {name:?} is listed twice")));
+        }
+        let Some(e) = defs.entities.iter().find(|e| &e.name == name) else {
+            return Err(Error::UndeclaredEntity {
+                view: v.name.clone(),
+                entity: name.clone(),
+            });
+        };
+        for k in &e.join_keys {
+            if let Some((_, other)) = key_names.iter().find(|(n, _)| *n == k.name) {
+                return Err(bad(
+                    "entities",
+                    format!(
+                        "entities {other:?} and {name:?} both have a join key named {:?}; the view's key columns must have distinct names",
+                        k.name
+                    ),
                 ));
             }
-            "description" | "owner" | "team" | "source" => v.is_str(),
-            "online" => v.is_bool(),
-            "quality" => matches!(v.as_str(), Some("reject" | "warn")),
-            "late_events" => matches!(v.as_str(), Some("reject" | "correct")),
-            super::aggregation::AGGREGATIONS => v.is_array(),
-            "inputs" => v
-                .as_array()
-                .is_some_and(|a| a.iter().all(|x| x.as_str().is_some_and(meta::is_view_ref))),
-            meta::CREATED_AT | meta::CHANGED_AT => v.is_integer(),
-            meta::FEATURE_SETTINGS => v.is_table(),
-            "max_versions" => v.as_integer().is_some_and(|n| n >= 1),
-            "tags" => match v {
-                toml::Value::Array(a) => a.iter().all(toml::Value::is_str),
-                toml::Value::Table(t) => t.values().all(toml::Value::is_str),
-                _ => false,
-            },
-            "freshness_sla" | "retention" | "allowed_lateness" | "tile" => {
-                duration::from_toml(v).map_err(|e| format!("{what}: {k}: {e}"))?;
-                true
-            }
-            _ => true,
-        };
-        if !ok {
-            let expected = match k.as_str() {
-                "online" => "true or false",
-                "quality" => "\"reject\" or \"warn\"",
-                "late_events" => "\"reject\" or \"correct\"",
-                super::aggregation::AGGREGATIONS => "an array of aggregation tables",
-                "inputs" => "an array of view names such as [\"user_stats\", \"orders@2\"]",
-                meta::CREATED_AT | meta::CHANGED_AT => "an integer of microseconds",
-                meta::FEATURE_SETTINGS => "a table",
-                "max_versions" => "an integer of at least 1",
-                "tags" => "an array of strings or a table of strings",
-                _ => "a string",
-            };
-            return Err(format!(
-                "{what}: {k} = {v} is not valid; expected {expected}"
+            key_names.push((&k.name, name));
+        }
+    }
+    if v.features.is_empty() {
+        return Err(Error::Missing {
+            subject,
+            field: "features",
+            reason: "has no features; add features = [{ name = \"...\", type = \"float64\" }]"
+                .into(),
+        });
+    }
+    let mut names = HashSet::new();
+    for f in &v.features {
+        identifier(&subject, "feature", &f.name)?;
+        if !names.insert(f.name.as_str()) {
+            return Err(bad(
+                "features",
+                format!("feature {:?} is declared twice", f.name),
+            ));
+        }
+        if RESERVED_COLUMNS.contains(&f.name.as_str()) {
+            return Err(bad(
+                "features",
+                format!(
+                    "a feature cannot be named {:?} (a reserved column); rename it",
+                    f.name
+                ),
+            ));
+        }
+        if let Some((_, ent)) = key_names.iter().find(|(n, _)| *n == f.name) {
+            return Err(bad(
+                "features",
+                format!(
+                    "feature {:?} has the name of a join key of entity {ent:?}; rename the feature",
+                    f.name
+                ),
             ));
         }
     }
-    Ok(())
+    v.metadata.check(&subject)
 }
 
 #[cfg(test)]

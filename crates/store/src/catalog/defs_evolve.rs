@@ -5,8 +5,10 @@ use std::fmt;
 
 use super::Definitions;
 use super::validate;
+use crate::catalog::error::{Error, Result};
+use crate::catalog::metadata::{CHANGED_AT, CREATED_AT, FEATURE_SETTINGS};
 use crate::catalog::{Catalog, Entity, Feature, FeatureView, JoinKey};
-use crate::catalog::{duration, lineage, meta};
+use crate::catalog::{duration, lineage};
 use strata_format::key::ViewId;
 
 /// One difference between the current catalog and a definitions file.
@@ -104,14 +106,15 @@ impl Plan {
 }
 
 /// The catalog that results from applying `defs` to `current`, and the
-/// changes, or every reason the definitions cannot be applied (one per line).
-pub fn plan(current: &Catalog, defs: &Definitions) -> Result<Plan, String> {
+/// changes, or every reason the definitions cannot be applied
+/// ([`Error::Many`] when there are several, one per line).
+pub fn plan(current: &Catalog, defs: &Definitions) -> Result<Plan> {
     plan_at(current, defs, now_micros())
 }
 
 /// [`plan`] with the clock given: new and changed views get `now` as their
 /// `changed_at` (and new ones as `created_at`).
-pub fn plan_at(current: &Catalog, defs: &Definitions, now: i64) -> Result<Plan, String> {
+pub fn plan_at(current: &Catalog, defs: &Definitions, now: i64) -> Result<Plan> {
     validate(defs)?;
     let mut cat = current.clone();
     let max_id = cat.views.iter().map(|v| v.id).max().unwrap_or(0);
@@ -128,7 +131,9 @@ pub fn plan_at(current: &Catalog, defs: &Definitions, now: i64) -> Result<Plan, 
             cat.entities.push(e.clone());
             continue;
         };
-        let old = &cat.entities[pos];
+        let Some(old) = cat.entities.get(pos) else {
+            continue;
+        };
         let types = |x: &Entity| x.join_keys.iter().map(|k| k.ty).collect::<Vec<_>>();
         if types(old) != types(e) {
             let users: Vec<_> = current
@@ -145,15 +150,17 @@ pub fn plan_at(current: &Catalog, defs: &Definitions, now: i64) -> Result<Plan, 
                         .collect::<Vec<_>>()
                         .join(", ")
                 };
-                errors.push(format!(
-                    "entity {:?}: join keys change from ({}) to ({}), but feature view(s) {} store keys of the old types; \
-                     declare a new entity (e.g. {}_v2) and the views on it as version = 2 instead",
-                    e.name,
-                    show(old),
-                    show(e),
-                    users.join(", "),
-                    e.name
-                ));
+                errors.push(Error::EntityEvolution {
+                    entity: e.name.clone(),
+                    reason: format!(
+                        "join keys change from ({}) to ({}), but feature view(s) {} store keys of the old types; \
+                         declare a new entity (e.g. {}_v2) and the views on it as version = 2 instead",
+                        show(old),
+                        show(e),
+                        users.join(", "),
+                        e.name
+                    ),
+                });
                 continue;
             }
         }
@@ -175,7 +182,9 @@ pub fn plan_at(current: &Catalog, defs: &Definitions, now: i64) -> Result<Plan, 
                 name: e.name.clone(),
                 what,
             });
-            cat.entities[pos] = e.clone();
+            if let Some(slot) = cat.entities.get_mut(pos) {
+                *slot = e.clone();
+            }
         }
     }
 
@@ -187,15 +196,12 @@ pub fn plan_at(current: &Catalog, defs: &Definitions, now: i64) -> Result<Plan, 
         else {
             let mut nv = v.clone();
             nv.id = cat.next_view_id;
-            nv.metadata
-                .insert(meta::CREATED_AT.into(), toml::Value::Integer(now));
-            nv.metadata
-                .insert(meta::CHANGED_AT.into(), toml::Value::Integer(now));
+            nv.metadata.created_at = Some(now);
+            nv.metadata.changed_at = Some(now);
             let Some(next) = cat.next_view_id.checked_add(1) else {
-                errors.push(format!(
-                    "feature view {:?}: this store has used up its view ids",
-                    v.name
-                ));
+                errors.push(Error::IdsExhausted {
+                    view: v.name.clone(),
+                });
                 continue;
             };
             cat.next_view_id = next;
@@ -208,7 +214,9 @@ pub fn plan_at(current: &Catalog, defs: &Definitions, now: i64) -> Result<Plan, 
             cat.views.push(nv);
             continue;
         };
-        let old = &cat.views[pos];
+        let Some(old) = cat.views.get(pos) else {
+            continue;
+        };
         let next_version = cat
             .views
             .iter()
@@ -217,14 +225,19 @@ pub fn plan_at(current: &Catalog, defs: &Definitions, now: i64) -> Result<Plan, 
             .max()
             .unwrap_or(1)
             + 1;
-        if let Err(why) = evolution(old, v) {
-            errors.push(format!(
-                "feature view {}: {why}; declare it as version = {next_version} instead (a new view with its own id and data)",
-                old.qualified_name()
-            ));
+        if let Err(reason) = evolution(old, v) {
+            errors.push(Error::ViewEvolution {
+                view: old.qualified_name(),
+                reason,
+                next_version,
+            });
             continue;
         }
-        let added = v.features[old.features.len()..].to_vec();
+        let added = v
+            .features
+            .get(old.features.len()..)
+            .unwrap_or_default()
+            .to_vec();
         let appended = !added.is_empty();
         if appended {
             changes.push(Change::AddFeatures {
@@ -242,16 +255,14 @@ pub fn plan_at(current: &Catalog, defs: &Definitions, now: i64) -> Result<Plan, 
         }
         let mut nv = v.clone();
         nv.id = old.id;
-        for k in [meta::CREATED_AT, meta::CHANGED_AT] {
-            if let Some(t) = old.metadata.get(k) {
-                nv.metadata.insert(k.into(), t.clone());
-            }
-        }
+        nv.metadata.created_at = old.metadata.created_at;
+        nv.metadata.changed_at = old.metadata.changed_at;
         if changed {
-            nv.metadata
-                .insert(meta::CHANGED_AT.into(), toml::Value::Integer(now));
+            nv.metadata.changed_at = Some(now);
         }
-        cat.views[pos] = nv;
+        if let Some(slot) = cat.views.get_mut(pos) {
+            *slot = nv;
+        }
     }
 
     for old in &current.views {
@@ -266,8 +277,8 @@ pub fn plan_at(current: &Catalog, defs: &Definitions, now: i64) -> Result<Plan, 
         }
     }
     errors.extend(lineage::check(&cat));
-    if !errors.is_empty() {
-        return Err(errors.join("\n"));
+    if let Some(e) = Error::many(errors) {
+        return Err(e);
     }
     Ok(Plan {
         changes,
@@ -276,12 +287,14 @@ pub fn plan_at(current: &Catalog, defs: &Definitions, now: i64) -> Result<Plan, 
 }
 
 /// The catalog that results from applying `defs` to `current`; see [`plan`].
-pub fn apply(current: &Catalog, defs: &Definitions) -> Result<Catalog, String> {
+pub fn apply(current: &Catalog, defs: &Definitions) -> Result<Catalog> {
     plan(current, defs).map(|p| p.catalog)
 }
 
 /// Why `new` cannot replace `old` in place, if it cannot.
 fn evolution(old: &FeatureView, new: &FeatureView) -> Result<(), String> {
+    // The reason completes "feature view NAME: ..." in an
+    // [`Error::ViewEvolution`], which adds what to do.
     crate::catalog::aggregation::evolution(old, new)?;
     if old.entities != new.entities {
         return Err(format!(
@@ -342,19 +355,15 @@ fn edits(old: &FeatureView, new: &FeatureView) -> Vec<String> {
             what.push(format!("feature {} description or tags changed", a.name));
         }
     }
-    let system = |k: &str| k == meta::CREATED_AT || k == meta::CHANGED_AT;
-    let settings = |v: &FeatureView| {
-        v.metadata
-            .get(meta::FEATURE_SETTINGS)
-            .and_then(toml::Value::as_table)
-            .cloned()
-            .unwrap_or_default()
-    };
     let (os, ns) = (settings(old), settings(new));
     for f in &new.features {
         let (a, b) = (os.get(&f.name), ns.get(&f.name));
         if a != b {
-            let show = |x: Option<&toml::Value>| x.map_or("none".to_string(), |t| t.to_string());
+            let show = |x: Option<&toml::Table>| {
+                x.map_or("none".to_string(), |t| {
+                    toml::Value::Table(t.clone()).to_string()
+                })
+            };
             what.push(format!(
                 "feature {} settings {} -> {}",
                 f.name,
@@ -363,22 +372,31 @@ fn edits(old: &FeatureView, new: &FeatureView) -> Vec<String> {
             ));
         }
     }
-    for (k, v) in &new.metadata {
-        if system(k) || k == meta::FEATURE_SETTINGS {
-            continue;
+    // The declared fields, as written in a definitions file; the store's
+    // fields are compared above (settings) or not at all (times).
+    let declared = |v: &FeatureView| {
+        let mut t = v.metadata.to_table();
+        for k in [CREATED_AT, CHANGED_AT, FEATURE_SETTINGS] {
+            t.remove(k);
         }
-        match old.metadata.get(k) {
+        t
+    };
+    let (om, nm) = (declared(old), declared(new));
+    for (k, v) in &nm {
+        match om.get(k) {
             None => what.push(format!("{k} = {v} added")),
             Some(o) if o != v => what.push(format!("{k} {o} -> {v}")),
             Some(_) => {}
         }
     }
-    for k in old.metadata.keys().filter(|k| {
-        !new.metadata.contains_key(*k) && !system(k) && k.as_str() != meta::FEATURE_SETTINGS
-    }) {
+    for k in om.keys().filter(|k| !nm.contains_key(*k)) {
         what.push(format!("{k} removed"));
     }
     what
+}
+
+fn settings(v: &FeatureView) -> std::collections::BTreeMap<String, toml::Table> {
+    v.metadata.feature_settings.clone().unwrap_or_default()
 }
 
 /// Microseconds since the Unix epoch, now.

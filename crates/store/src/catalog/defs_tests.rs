@@ -35,7 +35,7 @@ fn applied(text: &str) -> Catalog {
 }
 
 fn err(text: &str) -> String {
-    parse(text).unwrap_err()
+    parse(text).unwrap_err().to_string()
 }
 
 /// `BASE` with its feature list replaced.
@@ -62,41 +62,53 @@ fn parses_the_example() {
     assert_eq!((v.name.as_str(), v.version, v.id), ("user_stats", 1, 0));
     assert_eq!(v.ttl_micros, 30 * 86_400_000_000);
     assert_eq!(v.schema(), vec![FeatureType::Float64, FeatureType::Int64]);
+    assert_eq!(v.owner(), Some("risk"));
     assert_eq!(
-        v.metadata.get("owner").and_then(|x| x.as_str()),
-        Some("risk")
-    );
-    assert_eq!(
-        v.metadata.get("freshness_sla").and_then(|x| x.as_str()),
+        v.metadata.freshness_sla.map(|d| d.to_string()).as_deref(),
         Some("1h")
     );
-    assert!(v.metadata.get("tags").is_some_and(|t| t.is_array()));
-    assert!(!v.metadata.contains_key("ttl") && !v.metadata.contains_key("features"));
+    assert!(matches!(
+        v.metadata.tags,
+        Some(crate::catalog::metadata::Tags::List(_))
+    ));
+    let table = v.metadata.to_table();
+    assert!(!table.contains_key("ttl") && !table.contains_key("features"));
 }
 
+/// Until the metadata was typed, unknown fields were kept as written; now
+/// they are refused, naming the view and the field.
 #[test]
-fn unknown_metadata_is_kept_and_ttl_defaults_to_unlimited() {
-    let text = BASE.replace(
-        "ttl = \"30d\"\n",
-        "team = \"ml\"\nsla_pager = { level = 2, when = 1979-05-27T07:32:00Z }\n",
-    );
+fn unknown_metadata_is_refused_and_ttl_defaults_to_unlimited() {
+    let text = BASE.replace("ttl = \"30d\"\n", "team = \"ml\"\n");
     let v = &parse(&text).unwrap().views[0];
     assert_eq!(v.ttl_micros, 0);
-    assert_eq!(v.metadata.get("team").and_then(|x| x.as_str()), Some("ml"));
-    let pager = v
-        .metadata
-        .get("sla_pager")
-        .and_then(|x| x.as_table())
-        .unwrap();
-    assert_eq!(pager.get("level").and_then(|x| x.as_integer()), Some(2));
-    assert!(pager.get("when").is_some_and(|x| x.is_datetime()));
+    assert_eq!(v.team(), Some("ml"));
+    let text = BASE.replace(
+        "ttl = \"30d\"\n",
+        "sla_pager = { level = 2, when = 1979-05-27T07:32:00Z }\n",
+    );
+    let e = parse(&text).unwrap_err();
+    let Error::UnknownField { subject, field, .. } = &e else {
+        panic!("{e:?}");
+    };
+    assert_eq!(
+        (subject, field.as_str()),
+        (&Subject::View("user_stats".into()), "sla_pager")
+    );
+    let e = e.to_string();
+    assert!(
+        e.contains("feature view \"user_stats\": unknown field \"sla_pager\""),
+        "{e}"
+    );
+    assert!(e.contains("freshness_sla") && e.contains("tags = {"), "{e}");
 }
 
 #[test]
 fn metadata_survives_the_catalog_file() {
     let text = BASE.replace(
         "owner = \"risk\"",
-        "owner = \"risk\"\nwhen = 1979-05-27T07:32:00Z\nweights = [1.5, 2]",
+        "owner = \"risk\"\nteam = \"t\"\ndescription = \"d\"\nsource = \"push\"\nonline = false\n\
+         retention = 86400\nmax_versions = 2\nquality = \"warn\"\ninputs = []",
     );
     let cat = applied(&text);
     let back =
@@ -327,7 +339,8 @@ fn removing_a_feature_is_refused() {
         ))
         .unwrap(),
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("feature view user_stats: feature \"txn_count\" is removed or renamed"),
         "{e}"
@@ -342,7 +355,8 @@ fn renaming_a_feature_is_refused() {
         &cat,
         &parse(&BASE.replace("txn_count", "txn_total")).unwrap(),
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("feature \"txn_count\" is removed or renamed"),
         "{e}"
@@ -355,7 +369,9 @@ fn reordering_features_is_refused() {
     let swapped = with_features(
         "{ name = \"txn_count\", type = \"int64\" }, { name = \"amount_avg\", type = \"float64\" }",
     );
-    let e = apply(&cat, &parse(&swapped).unwrap()).unwrap_err();
+    let e = apply(&cat, &parse(&swapped).unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("features are reordered (position 1 was \"amount_avg\", is now \"txn_count\")"),
         "{e}"
@@ -370,7 +386,8 @@ fn changing_a_type_is_refused() {
         &cat,
         &parse(&BASE.replace("type = \"int64\" },", "type = \"float64\" },")).unwrap(),
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("feature \"txn_count\" changes type from int64 to float64"),
         "{e}"
@@ -383,7 +400,7 @@ fn changing_entities_is_refused() {
     let cat = applied(BASE);
     let text = format!("{BASE}\n[[entities]]\nname = \"account\"\njoin_keys = [{{ name = \"account_id\", type = \"string\" }}]\n")
         .replace("entities = [\"user\"]", "entities = [\"account\"]");
-    let e = apply(&cat, &parse(&text).unwrap()).unwrap_err();
+    let e = apply(&cat, &parse(&text).unwrap()).unwrap_err().to_string();
     assert!(
         e.contains("entities change from [user] to [account]"),
         "{e}"
@@ -394,7 +411,7 @@ fn changing_entities_is_refused() {
 fn changing_join_key_types_is_refused_while_views_use_them() {
     let cat = applied(BASE);
     let text = BASE.replace("type = \"int64\" }]", "type = \"string\" }]");
-    let e = apply(&cat, &parse(&text).unwrap()).unwrap_err();
+    let e = apply(&cat, &parse(&text).unwrap()).unwrap_err().to_string();
     assert!(
         e.contains("entity \"user\": join keys change from (user_id: int64) to (user_id: string)"),
         "{e}"
@@ -455,7 +472,9 @@ fn a_new_version_is_a_new_view() {
     );
     // Refusing a change to version 2 now suggests version 3.
     let v2_changed = v2.replace("\"txn_count\"", "\"n\"");
-    let e = apply(&cat, &parse(&v2_changed).unwrap()).unwrap_err();
+    let e = apply(&cat, &parse(&v2_changed).unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("feature view user_stats@2:") && e.contains("version = 3"),
         "{e}"
@@ -487,7 +506,9 @@ fn all_refusals_are_reported_together() {
     let broken = two
         .replace("type = \"bool\"", "type = \"int64\"")
         .replace("type = \"int64\" },", "type = \"string\" },");
-    let e = apply(&cat, &parse(&broken).unwrap()).unwrap_err();
+    let e = apply(&cat, &parse(&broken).unwrap())
+        .unwrap_err()
+        .to_string();
     assert_eq!(e.lines().count(), 2, "{e}");
 }
 

@@ -22,10 +22,28 @@ const UNITS: [(&str, i64); 7] = [
     ("us", 1),
 ];
 
+/// A duration that cannot be read: the text as written and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad duration {text}: {reason}")]
+pub struct DurationError {
+    /// The value as written: a quoted string, or a TOML value.
+    pub text: String,
+    pub reason: String,
+}
+
+impl DurationError {
+    fn new(text: impl Into<String>, reason: impl Into<String>) -> DurationError {
+        DurationError {
+            text: text.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
 /// Parses a duration into microseconds.
-pub fn parse(text: &str) -> Result<i64, String> {
+pub fn parse(text: &str) -> Result<i64, DurationError> {
     let t = text.trim();
-    let bad = |why: String| format!("bad duration {text:?}: {why}");
+    let bad = |why: String| DurationError::new(format!("{text:?}"), why);
     if t.is_empty() {
         return Err(bad("it is empty; write e.g. 30d, 12h, 90m, 45s or 0".into()));
     }
@@ -148,29 +166,33 @@ impl fmt::Display for Duration {
 }
 
 impl std::str::FromStr for Duration {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = DurationError;
+    fn from_str(s: &str) -> Result<Self, DurationError> {
         parse(s).map(|micros| Duration { micros })
     }
 }
 
 /// Reads a duration from a TOML value: a string, or an integer of seconds.
-pub fn from_toml(v: &toml::Value) -> Result<i64, String> {
+pub fn from_toml(v: &toml::Value) -> Result<i64, DurationError> {
     match v {
         toml::Value::String(s) => parse(s),
         toml::Value::Integer(n) => seconds(*n),
-        other => Err(format!(
-            "bad duration {other}: expected a string such as \"30d\" or an integer number of seconds"
+        other => Err(DurationError::new(
+            other.to_string(),
+            "expected a string such as \"30d\" or an integer number of seconds",
         )),
     }
 }
 
-fn seconds(n: i64) -> Result<i64, String> {
+fn seconds(n: i64) -> Result<i64, DurationError> {
     if n < 0 {
-        return Err(format!("bad duration {n}: durations cannot be negative"));
+        return Err(DurationError::new(
+            n.to_string(),
+            "durations cannot be negative",
+        ));
     }
     n.checked_mul(MICROS_PER_S)
-        .ok_or_else(|| format!("bad duration {n}: too many seconds"))
+        .ok_or_else(|| DurationError::new(n.to_string(), "too many seconds"))
 }
 
 impl serde::Serialize for Duration {
@@ -198,8 +220,9 @@ impl<'de> serde::Deserialize<'de> for Duration {
                     .map_err(E::custom)
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
-                let v = i64::try_from(v)
-                    .map_err(|_| E::custom(format!("bad duration {v}: too many seconds")))?;
+                let v = i64::try_from(v).map_err(|_| {
+                    E::custom(DurationError::new(v.to_string(), "too many seconds"))
+                })?;
                 self.visit_i64(v)
             }
         }
@@ -239,31 +262,54 @@ mod tests {
     #[test]
     fn errors_are_specific() {
         assert_eq!(
-            parse("3x").unwrap_err(),
+            parse("3x").unwrap_err().to_string(),
             "bad duration \"3x\": unknown unit x; use ms, s, m, h, d or w"
         );
         assert!(
             parse("30")
                 .unwrap_err()
+                .to_string()
                 .contains("missing unit; write e.g. 30s")
         );
-        assert!(parse("").unwrap_err().contains("empty"));
-        assert!(parse("-5s").unwrap_err().contains("negative"));
-        assert!(parse("d").unwrap_err().contains("expected a number"));
-        assert!(parse("1h2").unwrap_err().contains("missing unit after 2"));
-        assert!(parse("1m1h").unwrap_err().contains("out of order"));
-        assert!(parse("1h1h").unwrap_err().contains("repeated"));
+        assert!(parse("").unwrap_err().to_string().contains("empty"));
+        assert!(parse("-5s").unwrap_err().to_string().contains("negative"));
+        assert!(
+            parse("d")
+                .unwrap_err()
+                .to_string()
+                .contains("expected a number")
+        );
+        assert!(
+            parse("1h2")
+                .unwrap_err()
+                .to_string()
+                .contains("missing unit after 2")
+        );
+        assert!(
+            parse("1m1h")
+                .unwrap_err()
+                .to_string()
+                .contains("out of order")
+        );
+        assert!(parse("1h1h").unwrap_err().to_string().contains("repeated"));
         assert!(
             parse("1.5h")
                 .unwrap_err()
+                .to_string()
                 .contains("fractions are not supported")
         );
         assert!(
             parse("99999999999999999999s")
                 .unwrap_err()
+                .to_string()
                 .contains("too large")
         );
-        assert!(parse("999999999w").unwrap_err().contains("too large"));
+        assert!(
+            parse("999999999w")
+                .unwrap_err()
+                .to_string()
+                .contains("too large")
+        );
     }
 
     #[test]

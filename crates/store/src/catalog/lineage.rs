@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
+use super::error::Error;
 use super::meta::{self, Source};
 use super::{Catalog, FeatureView};
 
@@ -96,19 +97,22 @@ pub fn downstream(cat: &Catalog, view: &FeatureView) -> Vec<Reached> {
     walk(cat, view, children)
 }
 
-/// Every lineage problem of the catalog, one message each.
-pub fn check(cat: &Catalog) -> Vec<String> {
+/// Every lineage problem of the catalog: [`Error::UndeclaredInput`] and
+/// [`Error::Cycle`] (a view that reads itself is a cycle through itself).
+pub fn check(cat: &Catalog) -> Vec<Error> {
     let mut errors = Vec::new();
     for v in &cat.views {
         let name = v.qualified_name();
         for r in reads(cat, v) {
             match cat.view(&r) {
-                None => errors.push(format!(
-                    "feature view {name}: it reads the view {r:?} (source or inputs), which is not declared; declare it or fix the name"
-                )),
-                Some(p) if p.qualified_name() == name => errors.push(format!(
-                    "feature view {name}: it reads itself (source or inputs); a view cannot be its own input"
-                )),
+                None => errors.push(Error::UndeclaredInput {
+                    view: name.clone(),
+                    target: r,
+                }),
+                Some(p) if p.qualified_name() == name => errors.push(Error::Cycle {
+                    view: name.clone(),
+                    via: name.clone(),
+                }),
                 Some(_) => {}
             }
         }
@@ -122,10 +126,10 @@ pub fn check(cat: &Catalog) -> Vec<String> {
             cat.view(&r.view)
                 .is_some_and(|p| parents(cat, p).contains(&name))
         }) {
-            errors.push(format!(
-                "feature view {name}: its inputs form a cycle ({name} reads {} which reads {name}); lineage must be acyclic",
-                r.view
-            ));
+            errors.push(Error::Cycle {
+                view: name.clone(),
+                via: r.view.clone(),
+            });
             break;
         }
     }
@@ -137,7 +141,7 @@ mod tests {
     use super::*;
     use crate::catalog::defs;
 
-    fn cat(extra: &str) -> Result<Catalog, String> {
+    fn cat(extra: &str) -> crate::catalog::Result<Catalog> {
         let text = format!(
             r#"
 [[entities]]
@@ -218,18 +222,21 @@ features = [{ name = "x", type = "float64" }]
     #[test]
     fn unknown_self_and_cyclic_references_are_refused() {
         let e = cat(&CHAIN.replace("inputs = [\"clean\", \"raw\"]", "inputs = [\"nope\"]"))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("agg") && e.contains("\"nope\"") && e.contains("not declared"),
             "{e}"
         );
         let e = cat(&CHAIN.replace("source = \"view:agg\"", "source = \"view:model_input\""))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("reads itself"), "{e}");
-        let e =
-            cat(&CHAIN.replace("source = \"raw\"", "source = \"view:model_input\"")).unwrap_err();
+        let e = cat(&CHAIN.replace("source = \"raw\"", "source = \"view:model_input\""))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cycle"), "{e}");
-        let e = cat("inputs = [\"not a name\"]").unwrap_err();
+        let e = cat("inputs = [\"not a name\"]").unwrap_err().to_string();
         assert!(e.contains("inputs"), "{e}");
     }
 }

@@ -5,23 +5,35 @@
 //! directory's `catalog` file ([`persist`]). The engine knows views only by
 //! id; everything that speaks names goes through a [`Catalog`].
 //!
-//! The registry's other parts: the metadata a view may declare ([`meta`]:
-//! owner, team, tags, source, defaults, expectations, ...), [`search`],
-//! [`lineage`] between views, the data-quality checks of ingest
-//! ([`quality`]) and the statistics of each view's last ingest ([`stats`]).
+//! The registry's other parts: the metadata a view may declare
+//! ([`metadata`], typed, and [`meta`]: what it means, defaults,
+//! expectations), [`search`], [`lineage`] between views, the data-quality
+//! checks of ingest ([`quality`]) and the statistics of each view's last
+//! ingest ([`stats`]). Every failure is an [`Error`].
+//!
+//! Dependencies inside the catalog point one way: [`duration`] and
+//! [`error`] <- [`metadata`] <- this module's types <- [`meta`] <-
+//! [`aggregation`], [`lineage`], [`search`], [`quality`] <- [`defs`];
+//! [`persist`] and [`stats`] read and write files.
 
 pub mod aggregation;
 pub mod defs;
 pub mod duration;
+pub mod error;
 pub mod lineage;
 pub mod meta;
+pub mod metadata;
 pub mod persist;
 pub mod quality;
 pub mod search;
+pub mod settings;
 pub mod stats;
 
 use strata_format::key::ViewId;
 use strata_format::schema::{FeatureType, KeyType};
+
+pub use error::{Error, Result, Subject};
+pub use metadata::ViewMeta;
 
 /// One join-key column of an entity.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -66,9 +78,9 @@ pub struct FeatureView {
     pub ttl_micros: i64,
     pub features: Vec<Feature>,
     /// Every other declared field (description, owner, team, tags,
-    /// freshness_sla, source, online, retention, ...), kept as written.
-    #[serde(default)]
-    pub metadata: toml::Table,
+    /// freshness_sla, source, online, retention, ...), typed.
+    #[serde(default, with = "metadata::persisted")]
+    pub metadata: ViewMeta,
 }
 
 impl FeatureView {
@@ -85,17 +97,8 @@ impl FeatureView {
     /// `max_versions` metadata (validated when the definitions were applied;
     /// retention `0` means forever).
     pub fn policy(&self) -> strata_engine::ViewPolicy {
-        let retention = self
-            .metadata
-            .get("retention")
-            .and_then(|v| duration::from_toml(v).ok())
-            .filter(|&r| r > 0);
-        let max_versions = self
-            .metadata
-            .get("max_versions")
-            .and_then(|v| v.as_integer())
-            .and_then(|n| u32::try_from(n).ok())
-            .filter(|&n| n > 0);
+        let retention = self.metadata.retention.map(|d| d.micros).filter(|&r| r > 0);
+        let max_versions = self.metadata.max_versions.filter(|&n| n > 0);
         strata_engine::ViewPolicy {
             retention,
             max_versions,
@@ -147,6 +150,20 @@ impl Catalog {
                 .filter(|x| x.name == name)
                 .max_by_key(|x| x.version),
         }
+    }
+
+    /// [`Catalog::view`], or [`Error::UnknownView`].
+    pub fn require_view(&self, name: &str) -> Result<&FeatureView> {
+        self.view(name).ok_or_else(|| Error::UnknownView {
+            name: name.to_string(),
+        })
+    }
+
+    /// [`Catalog::entity`], or [`Error::UnknownEntity`].
+    pub fn require_entity(&self, name: &str) -> Result<&Entity> {
+        self.entity(name).ok_or_else(|| Error::UnknownEntity {
+            name: name.to_string(),
+        })
     }
 
     pub fn view_by_id(&self, id: ViewId) -> Option<&FeatureView> {

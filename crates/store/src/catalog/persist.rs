@@ -17,6 +17,7 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 use super::Catalog;
+use super::error::{Error, Result};
 
 /// File name of the catalog inside a store directory.
 pub const FILE_NAME: &str = "catalog";
@@ -34,42 +35,45 @@ pub fn path(dir: &Path) -> PathBuf {
 
 /// Reads the catalog of the store in `dir`. A store without a catalog file
 /// (a new store) has an empty catalog whose first view id is 1.
-pub fn load(dir: &Path) -> Result<Catalog, String> {
+pub fn load(dir: &Path) -> Result<Catalog> {
     let path = path(dir);
     let bytes = match fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(empty()),
-        Err(e) => {
-            return Err(format!(
-                "cannot read the catalog file {}: {e}",
-                path.display()
-            ));
-        }
+        Err(e) => return Err(Error::io("read the catalog file", &path)(e)),
     };
-    decode(&bytes).map_err(|what| {
-        format!(
-            "the catalog file {} is damaged: {what}; restore it from a backup \
-             (the view ids in it must stay as they were for the stored data to be readable)",
-            path.display()
-        )
+    decode(&bytes).map_err(|e| match e {
+        Error::Corrupt { offset, reason, .. } => Error::Corrupt {
+            path: Some(path),
+            offset,
+            reason,
+        },
+        Error::UnsupportedVersion {
+            version, supported, ..
+        } => Error::UnsupportedVersion {
+            path: Some(path),
+            version,
+            supported,
+        },
+        other => other,
     })
 }
 
 /// Writes `cat` as the catalog of the store in `dir`, atomically and durably.
-pub fn save(dir: &Path, cat: &Catalog) -> Result<(), String> {
+pub fn save(dir: &Path, cat: &Catalog) -> Result<()> {
     let bytes = encode(cat)?;
     let tmp = dir.join(TMP_NAME);
     let dest = path(dir);
-    let io = |op: &str, p: &Path, e: std::io::Error| {
-        format!("cannot save the catalog: {op} {}: {e}", p.display())
-    };
-    let mut f = File::create(&tmp).map_err(|e| io("create", &tmp, e))?;
-    f.write_all(&bytes).map_err(|e| io("write", &tmp, e))?;
-    f.sync_all().map_err(|e| io("fsync", &tmp, e))?;
+    let mut f = File::create(&tmp).map_err(Error::io("save the catalog: create", &tmp))?;
+    f.write_all(&bytes)
+        .map_err(Error::io("save the catalog: write", &tmp))?;
+    f.sync_all()
+        .map_err(Error::io("save the catalog: fsync", &tmp))?;
     drop(f);
-    fs::rename(&tmp, &dest).map_err(|e| io("rename to catalog", &tmp, e))?;
-    let d = File::open(dir).map_err(|e| io("open directory", dir, e))?;
-    d.sync_all().map_err(|e| io("fsync directory", dir, e))?;
+    fs::rename(&tmp, &dest).map_err(Error::io("save the catalog: rename to catalog", &tmp))?;
+    let d = File::open(dir).map_err(Error::io("save the catalog: open directory", dir))?;
+    d.sync_all()
+        .map_err(Error::io("save the catalog: fsync directory", dir))?;
     Ok(())
 }
 
@@ -82,81 +86,130 @@ fn empty() -> Catalog {
 }
 
 /// The file's bytes for `cat`.
-pub fn encode(cat: &Catalog) -> Result<Vec<u8>, String> {
-    let body = serde_json::to_vec_pretty(cat)
-        .map_err(|e| format!("cannot encode the catalog as JSON: {e}"))?;
+pub fn encode(cat: &Catalog) -> Result<Vec<u8>> {
+    let body = serde_json::to_vec_pretty(cat).map_err(|source| Error::Encode {
+        what: "catalog",
+        source,
+    })?;
     let crc = crc32c::crc32c(&body);
     let mut out = format!("{MAGIC} {FORMAT_VERSION} {crc:08x} {}\n", body.len()).into_bytes();
     out.extend_from_slice(&body);
     Ok(out)
 }
 
-/// Parses and checks the file's bytes. The error says what is wrong and
-/// where (byte offsets are from the start of the file).
-pub fn decode(bytes: &[u8]) -> Result<Catalog, String> {
-    if bytes.is_empty() {
-        return Err("the file is empty".into());
+/// A damage report at byte `offset` of the file.
+fn corrupt(offset: usize, reason: impl Into<String>) -> Error {
+    Error::Corrupt {
+        path: None,
+        offset: offset as u64,
+        reason: reason.into(),
     }
-    let nl = bytes.iter().take(128).position(|&b| b == b'\n').ok_or(
-        "no header line in the first 128 bytes (expected \"STRATCAT <version> <crc32c> <length>\")",
-    )?;
-    let header =
-        std::str::from_utf8(&bytes[..nl]).map_err(|_| "the header line is not text".to_string())?;
-    let mut parts = header.split(' ');
-    let magic = parts.next().unwrap_or("");
+}
+
+/// Parses and checks the file's bytes. A damaged file is
+/// [`Error::Corrupt`] with the byte offset (from the start of the file) of
+/// the damage, or of the part that holds it; `path` is left `None`.
+pub fn decode(bytes: &[u8]) -> Result<Catalog> {
+    if bytes.is_empty() {
+        return Err(corrupt(0, "the file is empty"));
+    }
+    let nl = bytes.iter().take(128).position(|&b| b == b'\n').ok_or_else(|| {
+        corrupt(
+            0,
+            "no header line in the first 128 bytes (expected \"STRATCAT <version> <crc32c> <length>\")",
+        )
+    })?;
+    let (head, body) = bytes.split_at(nl);
+    let body = body.get(1..).unwrap_or_default();
+    let body_at = nl + 1;
+    let header = std::str::from_utf8(head)
+        .map_err(|e| corrupt(e.valid_up_to(), "the header line is not text"))?;
+    // Each field with its offset in the file.
+    let mut at = 0;
+    let mut parts = header.split(' ').map(|p| {
+        let field = (at, p);
+        at += p.len() + 1;
+        field
+    });
+    let (_, magic) = parts.next().unwrap_or((0, ""));
     if magic != MAGIC {
-        return Err(format!(
-            "bad magic {magic:?} at byte 0 (expected {MAGIC:?}): not a Strata catalog file"
+        return Err(corrupt(
+            0,
+            format!("bad magic {magic:?} (expected {MAGIC:?}): not a Strata catalog file"),
         ));
     }
-    let fields: Vec<&str> = parts.collect();
-    let [version, crc, len] = fields[..] else {
-        return Err(format!(
-            "bad header {header:?}: expected \"{MAGIC} <version> <crc32c> <length>\""
+    let fields: Vec<(usize, &str)> = parts.collect();
+    let [(version_at, version), (crc_at, crc), (len_at, len)] = fields[..] else {
+        return Err(corrupt(
+            0,
+            format!("bad header {header:?}: expected \"{MAGIC} <version> <crc32c> <length>\""),
         ));
     };
-    let version: u32 = version
-        .parse()
-        .map_err(|_| format!("bad format version {version:?} in the header"))?;
+    let version: u32 = version.parse().map_err(|_| {
+        corrupt(
+            version_at,
+            format!("bad format version {version:?} in the header"),
+        )
+    })?;
     if version != FORMAT_VERSION {
-        return Err(format!(
-            "format version {version} is not supported (this build reads version {FORMAT_VERSION}); use a matching strata build"
-        ));
+        return Err(Error::UnsupportedVersion {
+            path: None,
+            version,
+            supported: FORMAT_VERSION,
+        });
     }
     let stored = u32::from_str_radix(crc, 16)
         .ok()
         .filter(|_| crc.len() == 8)
-        .ok_or_else(|| format!("bad checksum field {crc:?} in the header"))?;
+        .ok_or_else(|| corrupt(crc_at, format!("bad checksum field {crc:?} in the header")))?;
     let len: usize = len
         .parse()
-        .map_err(|_| format!("bad length field {len:?} in the header"))?;
-    let body = &bytes[nl + 1..];
+        .map_err(|_| corrupt(len_at, format!("bad length field {len:?} in the header")))?;
     if body.len() != len {
-        return Err(format!(
-            "the body at byte {} is {} bytes long, the header says {len} (truncated or appended to)",
-            nl + 1,
-            body.len()
+        return Err(corrupt(
+            body_at,
+            format!(
+                "the body is {} bytes long, the header says {len} (truncated or appended to)",
+                body.len()
+            ),
         ));
     }
     let computed = crc32c::crc32c(body);
     if computed != stored {
-        return Err(format!(
-            "checksum mismatch over bytes {}..{}: stored {stored:08x}, computed {computed:08x}",
-            nl + 1,
-            bytes.len()
+        return Err(corrupt(
+            body_at,
+            format!(
+                "checksum mismatch over bytes {body_at}..{}: stored {stored:08x}, computed {computed:08x}",
+                bytes.len()
+            ),
         ));
     }
     let cat: Catalog = serde_json::from_slice(body).map_err(|e| {
-        format!(
-            "the body (from byte {}) is not a valid catalog: {e}",
-            nl + 1
+        corrupt(
+            body_at + json_offset(body, &e),
+            format!("the body is not a valid catalog: {e}"),
         )
     })?;
-    check(&cat)?;
+    check(&cat).map_err(|why| corrupt(body_at, why))?;
     Ok(cat)
 }
 
-/// Invariants a catalog written by this crate always has.
+/// The offset in `body` of the line and column a JSON error names.
+fn json_offset(body: &[u8], e: &serde_json::Error) -> usize {
+    let line_start = if e.line() <= 1 {
+        0
+    } else {
+        body.iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(e.line() - 2)
+            .map_or(body.len(), |(i, _)| i + 1)
+    };
+    (line_start + e.column().saturating_sub(1)).min(body.len())
+}
+
+/// Invariants a catalog written by this crate always has; the reason if
+/// one does not hold.
 fn check(cat: &Catalog) -> Result<(), String> {
     if cat.next_view_id == 0 {
         return Err("next_view_id is 0 (ids start at 1)".into());
@@ -170,7 +223,7 @@ fn check(cat: &Catalog) -> Result<(), String> {
                 cat.next_view_id
             ));
         }
-        if let Some(w) = cat.views[..i].iter().find(|w| w.id == v.id) {
+        if let Some(w) = cat.views.iter().take(i).find(|w| w.id == v.id) {
             return Err(format!(
                 "views {} and {} share the id {}",
                 w.qualified_name(),
@@ -195,17 +248,16 @@ mod tests {
     use strata_format::schema::{FeatureType, KeyType};
 
     fn sample() -> Catalog {
-        let mut metadata = toml::Table::new();
-        metadata.insert("owner".into(), toml::Value::String("risk-team".into()));
-        metadata.insert("online".into(), toml::Value::Boolean(false));
-        metadata.insert("max_versions".into(), toml::Value::Integer(3));
-        metadata.insert(
-            "tags".into(),
-            toml::Value::Array(vec![
-                toml::Value::String("a".into()),
-                toml::Value::String("b".into()),
-            ]),
-        );
+        let metadata = crate::catalog::ViewMeta {
+            owner: Some("risk-team".into()),
+            online: Some(false),
+            max_versions: Some(3),
+            tags: Some(crate::catalog::metadata::Tags::List(vec![
+                "a".into(),
+                "b".into(),
+            ])),
+            ..Default::default()
+        };
         Catalog {
             entities: vec![Entity {
                 name: "user".into(),
@@ -282,7 +334,7 @@ mod tests {
             for bit in [0, 5] {
                 let mut damaged = bytes.clone();
                 damaged[i] ^= 1 << bit;
-                let err = decode(&damaged).unwrap_err();
+                let err = decode(&damaged).unwrap_err().to_string();
                 assert!(err.contains("checksum mismatch"), "byte {i}: {err}");
             }
         }
@@ -310,7 +362,7 @@ mod tests {
         let last = bytes.len() - 3;
         bytes[last] ^= 0x10;
         fs::write(&p, &bytes).unwrap();
-        let err = load(dir.path()).unwrap_err();
+        let err = load(dir.path()).unwrap_err().to_string();
         assert!(err.contains(&p.display().to_string()), "{err}");
         assert!(err.contains("checksum mismatch"), "{err}");
         assert!(err.contains("restore it from a backup"), "{err}");
@@ -319,14 +371,14 @@ mod tests {
     #[test]
     fn truncated_empty_and_foreign_files() {
         let bytes = encode(&sample()).unwrap();
-        let err = decode(&bytes[..bytes.len() - 10]).unwrap_err();
+        let err = decode(&bytes[..bytes.len() - 10]).unwrap_err().to_string();
         assert!(err.contains("truncated"), "{err}");
-        assert!(decode(b"").unwrap_err().contains("empty"));
-        let err = decode(b"{\"entities\": []}\n").unwrap_err();
+        assert!(decode(b"").unwrap_err().to_string().contains("empty"));
+        let err = decode(b"{\"entities\": []}\n").unwrap_err().to_string();
         assert!(err.contains("bad magic"), "{err}");
-        let err = decode(b"STRATCAT 7 00000000 0\n").unwrap_err();
+        let err = decode(b"STRATCAT 7 00000000 0\n").unwrap_err().to_string();
         assert!(err.contains("format version 7"), "{err}");
-        let err = decode(b"STRATCAT 1 zz 0\n").unwrap_err();
+        let err = decode(b"STRATCAT 1 zz 0\n").unwrap_err().to_string();
         assert!(err.contains("checksum field"), "{err}");
     }
 
@@ -334,11 +386,146 @@ mod tests {
     fn inconsistent_catalog_is_refused() {
         let mut cat = sample();
         cat.next_view_id = 1;
-        let err = decode(&encode(&cat).unwrap()).unwrap_err();
+        let err = decode(&encode(&cat).unwrap()).unwrap_err().to_string();
         assert!(err.contains("outside 1..1"), "{err}");
         let mut cat = sample();
         cat.views[0].entities = vec!["merchant".into()];
-        let err = decode(&encode(&cat).unwrap()).unwrap_err();
+        let err = decode(&encode(&cat).unwrap()).unwrap_err().to_string();
         assert!(err.contains("merchant"), "{err}");
+    }
+
+    fn offset(e: &Error) -> u64 {
+        match e {
+            Error::Corrupt { offset, .. } => *offset,
+            other => panic!("not Corrupt: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn damage_is_reported_at_its_offset() {
+        let bytes = encode(&sample()).unwrap();
+        let body_at = bytes.iter().position(|&b| b == b'\n').unwrap() as u64 + 1;
+        let mut flipped = bytes.clone();
+        flipped[200] ^= 4;
+        assert_eq!(offset(&decode(&flipped).unwrap_err()), body_at);
+        assert_eq!(
+            offset(&decode(&bytes[..bytes.len() - 1]).unwrap_err()),
+            body_at
+        );
+        // Header fields: "STRATCAT 1 <crc> <len>".
+        let header = std::str::from_utf8(&bytes[..body_at as usize - 1]).unwrap();
+        let damaged = |field: usize, with: &str| {
+            let mut parts: Vec<&str> = header.split(' ').collect();
+            parts[field] = with;
+            let mut b = parts.join(" ").into_bytes();
+            b.extend_from_slice(&bytes[body_at as usize - 1..]);
+            decode(&b).unwrap_err()
+        };
+        assert_eq!(offset(&damaged(0, "STRATCAX")), 0);
+        assert_eq!(offset(&damaged(1, "x")), 9);
+        assert_eq!(offset(&damaged(2, "zz")), 11);
+        let e = damaged(3, "12x");
+        assert_eq!(offset(&e), 20);
+        assert!(
+            e.to_string()
+                .contains("damaged at byte 20: bad length field \"12x\""),
+            "{e}"
+        );
+        assert!(matches!(
+            damaged(1, "2"),
+            Error::UnsupportedVersion {
+                version: 2,
+                path: None,
+                supported: 1,
+            }
+        ));
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_catalog_is_reported_where_it_breaks() {
+        let body = b"{\n  \"entities\": [],\n  \"views\": 7\n}";
+        let mut bytes = format!(
+            "{MAGIC} {FORMAT_VERSION} {:08x} {}\n",
+            crc32c::crc32c(body),
+            body.len()
+        )
+        .into_bytes();
+        let body_at = bytes.len();
+        bytes.extend_from_slice(body);
+        let e = decode(&bytes).unwrap_err();
+        let at = offset(&e) as usize;
+        let seven = body.iter().position(|&b| b == b'7').unwrap();
+        // serde_json names the position just after the bad value.
+        assert!(
+            (body_at + seven..=body_at + seven + 1).contains(&at),
+            "{at}: {e}"
+        );
+        assert!(e.to_string().contains("not a valid catalog"), "{e}");
+    }
+
+    #[test]
+    fn io_errors_name_the_operation_and_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(path(dir.path())).unwrap(); // a directory where the file should be
+        let e = load(dir.path()).unwrap_err();
+        let Error::Io { op, path: p, .. } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(
+            (*op, p.as_path()),
+            ("read the catalog file", path(dir.path()).as_path())
+        );
+        assert!(
+            e.to_string().starts_with("cannot read the catalog file "),
+            "{e}"
+        );
+        let e = save(&dir.path().join("missing"), &sample()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Io {
+                    op: "save the catalog: create",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    /// `testdata/catalog-v1` was written by the code of commit ad1570e,
+    /// which kept metadata fields as written (integer durations, unknown
+    /// fields).
+    #[test]
+    fn a_catalog_written_before_typed_metadata_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = include_bytes!("testdata/catalog-v1");
+        fs::write(path(dir.path()), old).unwrap();
+        let cat = load(dir.path()).unwrap();
+        let txn = cat.view("txn").unwrap();
+        assert_eq!(txn.owner(), Some("alice"));
+        assert_eq!(txn.tags(), ["payments", "pii"]);
+        assert_eq!(txn.freshness_sla_micros(), Some(3_600_000_000));
+        assert!(!txn.online());
+        assert_eq!(txn.quality_policy().name(), "warn");
+        assert_eq!(txn.created_at(), Some(1_780_000_000_000_000));
+        assert_eq!(
+            txn.metadata.legacy.keys().collect::<Vec<_>>(),
+            ["sla_pager", "weights"]
+        );
+        assert_eq!(txn.expectations(0).min, Some(0.0));
+        let clean = cat.view("clean@2").unwrap();
+        assert_eq!(clean.policy().retention, Some(604_800_000_000));
+        assert_eq!(clean.policy().max_versions, Some(3));
+        assert_eq!(clean.inputs(), ["txn"]);
+        let stats = cat.view("txn_stats").unwrap();
+        assert_eq!(stats.tags(), ["domain=payments"]);
+        let spec = crate::catalog::aggregation::spec(stats, txn).unwrap();
+        assert_eq!(spec.allowed_lateness, 3_600_000_000);
+        assert_eq!(spec.aggregations.len(), 3);
+        // Written again, it reads back the same (unknown fields included).
+        save(dir.path(), &cat).unwrap();
+        assert_eq!(load(dir.path()).unwrap(), cat);
+        let text = fs::read_to_string(path(dir.path())).unwrap();
+        assert!(text.contains("\"sla_pager\"") && text.contains("\"freshness_sla\": \"1h\""));
     }
 }

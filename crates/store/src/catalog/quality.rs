@@ -51,17 +51,16 @@ struct Feature {
 
 impl Feature {
     fn violate(&mut self, rule: &str, row: u64, value: impl FnOnce() -> String) {
-        let v = match self.violations.iter_mut().find(|v| v.rule == rule) {
-            Some(v) => v,
-            None => {
-                self.violations.push(Violation {
-                    column: self.name.clone(),
-                    rule: rule.to_string(),
-                    count: 0,
-                    examples: Vec::new(),
-                });
-                self.violations.last_mut().expect("just pushed")
-            }
+        if !self.violations.iter().any(|v| v.rule == rule) {
+            self.violations.push(Violation {
+                column: self.name.clone(),
+                rule: rule.to_string(),
+                count: 0,
+                examples: Vec::new(),
+            });
+        }
+        let Some(v) = self.violations.iter_mut().find(|v| v.rule == rule) else {
+            return;
         };
         v.count += 1;
         if v.examples.len() < EXAMPLES {

@@ -19,6 +19,8 @@ use std::path::Path;
 
 use strata_format::key::ViewId;
 
+use super::error::{Error, Result};
+
 pub const FILE_NAME: &str = "stats";
 const TMP_NAME: &str = "stats.tmp";
 const MAGIC: &str = "STRATSTS";
@@ -67,42 +69,46 @@ struct StatsFile {
 }
 
 /// The recorded statistics of every view, by view id.
-pub fn load(dir: &Path) -> Result<BTreeMap<ViewId, IngestStats>, String> {
+pub fn load(dir: &Path) -> Result<BTreeMap<ViewId, IngestStats>> {
     let path = dir.join(FILE_NAME);
     let bytes = match fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => return Err(Error::io("read the statistics file", &path)(e)),
     };
-    let damaged = |why: String| {
-        format!(
-            "the statistics file {} is damaged: {why}; the next ingest of each view replaces it",
-            path.display()
-        )
+    let damaged = |offset: usize, reason: String| Error::StatsCorrupt {
+        path: path.clone(),
+        offset: offset as u64,
+        reason,
     };
     let nl = bytes
         .iter()
         .position(|&b| b == b'\n')
-        .ok_or_else(|| damaged("no header line".into()))?;
-    let header = std::str::from_utf8(&bytes[..nl]).map_err(|_| damaged("bad header".into()))?;
+        .ok_or_else(|| damaged(0, "no header line".into()))?;
+    let (head, body) = bytes.split_at(nl);
+    let body = body.get(1..).unwrap_or_default();
+    let header = std::str::from_utf8(head).map_err(|_| damaged(0, "bad header".into()))?;
     let parts: Vec<&str> = header.split(' ').collect();
     let [MAGIC, version, crc, len] = parts[..] else {
-        return Err(damaged(format!("bad header {header:?}")));
+        return Err(damaged(0, format!("bad header {header:?}")));
     };
     if version != FORMAT_VERSION.to_string() {
-        return Err(damaged(format!(
-            "format version {version} is not supported"
-        )));
+        return Err(damaged(
+            MAGIC.len() + 1,
+            format!("format version {version} is not supported"),
+        ));
     }
-    let body = &bytes[nl + 1..];
     if len.parse::<usize>().ok() != Some(body.len()) {
-        return Err(damaged("the length does not match (truncated?)".into()));
+        return Err(damaged(
+            nl + 1,
+            "the length does not match (truncated?)".into(),
+        ));
     }
     if u32::from_str_radix(crc, 16).ok() != Some(crc32c::crc32c(body)) {
-        return Err(damaged("checksum mismatch".into()));
+        return Err(damaged(nl + 1, "checksum mismatch".into()));
     }
     let file: StatsFile =
-        serde_json::from_slice(body).map_err(|e| damaged(format!("bad JSON: {e}")))?;
+        serde_json::from_slice(body).map_err(|e| damaged(nl + 1, format!("bad JSON: {e}")))?;
     Ok(file
         .views
         .into_iter()
@@ -112,7 +118,7 @@ pub fn load(dir: &Path) -> Result<BTreeMap<ViewId, IngestStats>, String> {
 
 /// Records `stats` as the last ingest of view `id`, atomically. A damaged
 /// file is replaced.
-pub fn record(dir: &Path, id: ViewId, stats: IngestStats) -> Result<(), String> {
+pub fn record(dir: &Path, id: ViewId, stats: IngestStats) -> Result<()> {
     static LOCK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
     let _guard = LOCK.lock();
     let mut all = load(dir).unwrap_or_default();
@@ -120,8 +126,10 @@ pub fn record(dir: &Path, id: ViewId, stats: IngestStats) -> Result<(), String> 
     let file = StatsFile {
         views: all.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
     };
-    let body =
-        serde_json::to_vec(&file).map_err(|e| format!("cannot encode the statistics: {e}"))?;
+    let body = serde_json::to_vec(&file).map_err(|source| Error::Encode {
+        what: "statistics",
+        source,
+    })?;
     let mut out = format!(
         "{MAGIC} {FORMAT_VERSION} {:08x} {}\n",
         crc32c::crc32c(&body),
@@ -130,17 +138,17 @@ pub fn record(dir: &Path, id: ViewId, stats: IngestStats) -> Result<(), String> 
     .into_bytes();
     out.extend_from_slice(&body);
     let tmp = dir.join(TMP_NAME);
-    let io = |op: &str, e: std::io::Error| {
-        format!("cannot save the statistics in {}: {op}: {e}", dir.display())
-    };
-    let mut f = File::create(&tmp).map_err(|e| io("create", e))?;
-    f.write_all(&out).map_err(|e| io("write", e))?;
-    f.sync_all().map_err(|e| io("fsync", e))?;
+    let mut f = File::create(&tmp).map_err(Error::io("save the statistics: create", &tmp))?;
+    f.write_all(&out)
+        .map_err(Error::io("save the statistics: write", &tmp))?;
+    f.sync_all()
+        .map_err(Error::io("save the statistics: fsync", &tmp))?;
     drop(f);
-    fs::rename(&tmp, dir.join(FILE_NAME)).map_err(|e| io("rename", e))?;
+    fs::rename(&tmp, dir.join(FILE_NAME))
+        .map_err(Error::io("save the statistics: rename", &tmp))?;
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| io("fsync directory", e))
+        .map_err(Error::io("save the statistics: fsync directory", dir))
 }
 
 #[cfg(test)]
@@ -188,7 +196,7 @@ mod tests {
         let n = bytes.len() - 5;
         bytes[n] ^= 1;
         fs::write(&p, &bytes).unwrap();
-        let e = load(dir.path()).unwrap_err();
+        let e = load(dir.path()).unwrap_err().to_string();
         assert!(
             e.contains("checksum mismatch") && e.contains("damaged"),
             "{e}"
@@ -199,5 +207,29 @@ mod tests {
             1,
             "a damaged file is replaced"
         );
+    }
+
+    #[test]
+    fn damage_is_typed_with_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        record(dir.path(), 1, sample(2)).unwrap();
+        let p = dir.path().join(FILE_NAME);
+        let bytes = fs::read(&p).unwrap();
+        let body_at = bytes.iter().position(|&b| b == b'\n').unwrap() as u64 + 1;
+        fs::write(&p, &bytes[..bytes.len() - 1]).unwrap();
+        match load(dir.path()).unwrap_err() {
+            Error::StatsCorrupt {
+                path,
+                offset,
+                reason,
+            } => {
+                assert_eq!((path, offset), (p.clone(), body_at));
+                assert!(reason.contains("truncated"), "{reason}");
+            }
+            e => panic!("{e:?}"),
+        }
+        fs::write(&p, b"STRATSTS 9 0 0\n").unwrap();
+        let e = load(dir.path()).unwrap_err();
+        assert!(matches!(e, Error::StatsCorrupt { offset: 9, .. }), "{e:?}");
     }
 }

@@ -1,0 +1,147 @@
+//! Tests of aggregation views: parsing, errors, evolution.
+
+use super::*;
+use crate::catalog::defs;
+
+const BASE: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[feature_views]]
+name = "txn"
+entities = ["user"]
+features = [{ name = "amount", type = "float64" }, { name = "merchant", type = "string" }]
+"#;
+
+fn with(agg: &str) -> Result<defs::Definitions> {
+    defs::parse(&format!(
+        "{BASE}\n[[feature_views]]\nname = \"stats\"\nsource = \"txn\"\n{agg}"
+    ))
+}
+
+#[test]
+fn an_aggregation_view_gets_its_features_entities_and_source() {
+    let d = with(
+        r#"aggregations = [
+  { function = "count", windows = ["1h", "1d"] },
+  { function = "sum", column = "amount", window = "1d" },
+  { function = "last", column = "merchant", window = "30d" },
+  { function = "p95", column = "amount", window = "1d", slide = "1h", name = "amount_p95_hourly" },
+]"#,
+    )
+    .unwrap();
+    let v = &d.views[1];
+    assert_eq!(v.entities, vec!["user".to_string()]);
+    let names: Vec<_> = v.features.iter().map(|f| (f.name.as_str(), f.ty)).collect();
+    assert_eq!(
+        names,
+        vec![
+            ("count_1h", FeatureType::Int64),
+            ("count_1d", FeatureType::Int64),
+            ("amount_sum_1d", FeatureType::Float64),
+            ("merchant_last_30d", FeatureType::String),
+            ("amount_p95_hourly", FeatureType::Float64),
+        ]
+    );
+    assert_eq!(v.metadata.source.as_deref(), Some("txn@1"));
+    let s = spec(v, &d.views[0]).unwrap();
+    assert_eq!(
+        s.tile, 300_000_000,
+        "gcd of 1h, 1d, 30d, the slide and 1h / 12"
+    );
+    assert_eq!(s.late, LatePolicy::Reject);
+    assert_eq!(s.allowed_lateness, 0);
+    let hop = &s.aggregations[4];
+    assert_eq!(
+        hop.window_at(5_400_000_000),
+        (3_600_000_000 - 86_400_000_000, 3_600_000_000)
+    );
+}
+
+#[test]
+fn bad_aggregations_are_refused_with_the_reason() {
+    let cases = [
+        (
+            r#"aggregations = [{ function = "median", column = "amount", window = "1h" }]"#,
+            "unknown function",
+        ),
+        (
+            r#"aggregations = [{ function = "sum", window = "1h" }]"#,
+            "sum needs a column",
+        ),
+        (
+            r#"aggregations = [{ function = "sum", column = "merchant", window = "1h" }]"#,
+            "needs a numeric column",
+        ),
+        (
+            r#"aggregations = [{ function = "sum", column = "nope", window = "1h" }]"#,
+            "has no feature \"nope\"",
+        ),
+        (
+            r#"aggregations = [{ function = "count", windows = ["1h", "2h"], name = "n" }]"#,
+            "only allowed with one window",
+        ),
+        (
+            r#"aggregations = [{ function = "count" }]"#,
+            "exactly one of window",
+        ),
+        (
+            r#"aggregations = [{ function = "count", window = "0" }]"#,
+            "longer than 0",
+        ),
+        (
+            r#"aggregations = [{ function = "age_of_last", column = "amount", window = "1h" }]"#,
+            "takes no column",
+        ),
+        (
+            r#"aggregations = [{ function = "count", window = "1h", every = "1h" }]"#,
+            "unknown field",
+        ),
+        (r#"aggregations = []"#, "aggregations is empty"),
+        (
+            "aggregations = [{ function = \"count\", window = \"1h\" }]\nlate_events = \"drop\"",
+            "late_events",
+        ),
+        (
+            "aggregations = [{ function = \"count\", window = \"1h\" }]\nttl = \"1d\"",
+            "ttl does not apply",
+        ),
+    ];
+    for (agg, want) in cases {
+        let e = with(agg).unwrap_err().to_string();
+        assert!(e.contains(want), "{agg}: {e}");
+    }
+    let e = defs::parse(&format!(
+        "{BASE}\n[[feature_views]]\nname = \"stats\"\nsource = \"other\"\naggregations = [{{ function = \"count\", window = \"1h\" }}]"
+    ))
+    .unwrap_err().to_string();
+    assert!(e.contains("not declared in this file"), "{e}");
+    let e = defs::parse(&format!(
+        "{}\nretention = \"30d\"\n[[feature_views]]\nname = \"stats\"\nsource = \"txn\"\naggregations = [{{ function = \"count\", window = \"1h\" }}]",
+        BASE.trim_end()
+    ))
+    .unwrap_err().to_string();
+    assert!(e.contains("declares retention"), "{e}");
+    let e = defs::parse(&format!("{}\ntile = \"5m\"", BASE.trim_end()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("applies only to aggregation views"), "{e}");
+}
+
+#[test]
+fn only_lateness_may_change_in_place() {
+    let agg = r#"aggregations = [{ function = "count", window = "1h" }]"#;
+    let cat = defs::apply(&Default::default(), &with(agg).unwrap()).unwrap();
+    let relaxed = with(&format!(
+        "{agg}\nallowed_lateness = \"1h\"\nlate_events = \"correct\""
+    ))
+    .unwrap();
+    assert!(defs::apply(&cat, &relaxed).is_ok());
+    let wider = with(r#"aggregations = [{ function = "count", window = "2h" }]"#).unwrap();
+    let e = defs::apply(&cat, &wider).unwrap_err().to_string();
+    assert!(e.contains("declare it as version = 2"), "{e}");
+    let retiled = with(&format!("{agg}\ntile = \"1m\"")).unwrap();
+    let e = defs::apply(&cat, &retiled).unwrap_err().to_string();
+    assert!(e.contains("its tile changes"), "{e}");
+}

@@ -1,0 +1,534 @@
+//! The metadata of a feature view as a typed struct, [`ViewMeta`]: parsed
+//! once when a definitions file is read ([`ViewMeta::from_definition`]),
+//! and read field by field by search, lineage, describe and freshness.
+//!
+//! In a definitions file the fields are written at the top level of a
+//! `[[feature_views]]` table (see [`super::meta`] for what they mean). A
+//! field Strata does not know is refused, naming the view and the field;
+//! free-form information goes in `tags = { key = "value" }`.
+//!
+//! In the catalog file the metadata is one JSON object, keyed by field name
+//! as in the definitions ([`persisted`]). Catalogs written before unknown
+//! fields were refused may hold such fields: they are kept, as written, in
+//! [`ViewMeta::legacy`] and written back unchanged.
+//!
+//! This module depends only on [`super::duration`] and [`super::error`]:
+//! the rest of the catalog depends on it, never the other way.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::duration::{self, Duration};
+use super::error::{Error, Subject};
+
+/// What ingest does with a file that breaks an expectation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QualityPolicy {
+    /// The file is refused; nothing is written.
+    Reject,
+    /// The file is ingested and the violations are recorded.
+    Warn,
+}
+
+impl QualityPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            QualityPolicy::Reject => "reject",
+            QualityPolicy::Warn => "warn",
+        }
+    }
+}
+
+/// What ingest does with an event older than the watermark minus the
+/// allowed lateness (aggregation views).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LatePolicy {
+    /// The event is refused (not written at all) and counted.
+    Reject,
+    /// The event is written and the tiles it falls in are corrected.
+    Correct,
+}
+
+impl LatePolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            LatePolicy::Reject => "reject",
+            LatePolicy::Correct => "correct",
+        }
+    }
+}
+
+/// `tags`: a list of strings, or a table of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Tags {
+    List(Vec<String>),
+    Table(BTreeMap<String, String>),
+}
+
+impl Tags {
+    /// The tags as text; a table's items become `key=value`.
+    pub fn items(&self) -> Vec<String> {
+        match self {
+            Tags::List(l) => l.clone(),
+            Tags::Table(t) => t.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        }
+    }
+}
+
+/// The metadata of a feature view. Every field is `None` unless declared
+/// (or, for the store's fields, set when the view was applied).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ViewMeta {
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub team: Option<String>,
+    pub tags: Option<Tags>,
+    /// How old the newest write may be before `strata freshness` flags it.
+    pub freshness_sla: Option<Duration>,
+    /// `push`, a view (`view:NAME` or `NAME`) or a file glob.
+    pub source: Option<String>,
+    /// The views a derived view reads (`name` or `name@N`).
+    pub inputs: Option<Vec<String>>,
+    /// Served online (the default) or export-only.
+    pub online: Option<bool>,
+    /// How long history is kept (0: forever).
+    pub retention: Option<Duration>,
+    /// Versions kept per key (at least 1).
+    pub max_versions: Option<u32>,
+    pub quality: Option<QualityPolicy>,
+    /// Aggregation views only: see [`super::aggregation`].
+    pub aggregations: Option<Vec<toml::Table>>,
+    pub tile: Option<Duration>,
+    pub allowed_lateness: Option<Duration>,
+    pub late_events: Option<LatePolicy>,
+    /// Set by the store: when the view was first applied (µs).
+    pub created_at: Option<i64>,
+    /// Set by the store: when the view's definition last changed (µs).
+    pub changed_at: Option<i64>,
+    /// Set by the store: the per-feature settings (default, expectations)
+    /// in canonical form, by feature name; see [`super::meta`].
+    pub feature_settings: Option<BTreeMap<String, toml::Table>>,
+    /// Fields of a catalog written before unknown fields were refused,
+    /// kept as written. Never set from a definitions file.
+    #[serde(skip)]
+    pub legacy: toml::Table,
+}
+
+/// The fields a definitions file may declare.
+pub const DECLARED: [&str; 15] = [
+    "description",
+    "owner",
+    "team",
+    "tags",
+    "freshness_sla",
+    "source",
+    "inputs",
+    "online",
+    "retention",
+    "max_versions",
+    "quality",
+    AGGREGATIONS,
+    "tile",
+    "allowed_lateness",
+    "late_events",
+];
+/// The aggregation list.
+pub const AGGREGATIONS: &str = "aggregations";
+/// Fields of aggregation views only.
+pub const AGGREGATION_ONLY: [&str; 4] = [AGGREGATIONS, "tile", "allowed_lateness", "late_events"];
+/// The per-feature settings.
+pub const FEATURE_SETTINGS: &str = "feature_settings";
+/// The time the view was first applied (µs).
+pub const CREATED_AT: &str = "created_at";
+/// The time the view's definition last changed (µs).
+pub const CHANGED_AT: &str = "changed_at";
+/// Fields set by the store, refused in a definitions file.
+pub const SYSTEM_KEYS: [&str; 4] = ["id", FEATURE_SETTINGS, CREATED_AT, CHANGED_AT];
+
+/// Whether `s` is an identifier: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_identifier(s: &str) -> bool {
+    let mut b = s.bytes();
+    b.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// Whether `s` looks like a view reference (`name` or `name@N`).
+pub fn is_view_ref(s: &str) -> bool {
+    let (name, version) = s.split_once('@').unwrap_or((s, "1"));
+    is_identifier(name) && version.parse::<u32>().is_ok_and(|v| v >= 1)
+}
+
+fn from_table(t: toml::Table) -> Result<ViewMeta, toml::de::Error> {
+    ViewMeta::deserialize(toml::Value::Table(t))
+}
+
+impl ViewMeta {
+    /// Reads the metadata fields of the view `view` of a definitions file
+    /// (every field of its table but name, version, entities, ttl and
+    /// features). Refuses unknown fields, the store's fields and values of
+    /// the wrong type, naming the view and the field.
+    pub fn from_definition(view: &str, fields: toml::Table) -> Result<ViewMeta, Error> {
+        let subject = || Subject::View(view.to_string());
+        for (k, v) in &fields {
+            if SYSTEM_KEYS.contains(&k.as_str()) {
+                return Err(Error::invalid(
+                    subject(),
+                    k,
+                    format!("`{k}` is assigned by the store; remove it from the definitions"),
+                ));
+            }
+            if !DECLARED.contains(&k.as_str()) {
+                return Err(Error::UnknownField {
+                    subject: subject(),
+                    field: k.clone(),
+                    expected: format!(
+                        "a feature view takes name, version, entities, ttl, features, {}; put other information in tags = {{ key = \"value\" }}",
+                        DECLARED.join(", ")
+                    ),
+                });
+            }
+            // One field at a time, so that an error names its field.
+            let one = toml::Table::from_iter([(k.clone(), v.clone())]);
+            if let Err(e) = from_table(one) {
+                return Err(Error::invalid(subject(), k, type_error(k, v, &e)));
+            }
+        }
+        let meta = from_table(fields)
+            .map_err(|e| Error::invalid(subject(), "", e.to_string().trim_end().to_string()))?;
+        meta.check(&subject())?;
+        Ok(meta)
+    }
+
+    /// The rules the field types do not express: `max_versions` ≥ 1,
+    /// `inputs` are view names, and the aggregation fields belong to
+    /// aggregation views.
+    pub fn check(&self, subject: &Subject) -> Result<(), Error> {
+        let bad = |field: &str, v: toml::Value, expected: &str| {
+            Error::invalid(
+                subject.clone(),
+                field,
+                format!("{field} = {v} is not valid; expected {expected}"),
+            )
+        };
+        if self.max_versions == Some(0) {
+            return Err(bad(
+                "max_versions",
+                toml::Value::Integer(0),
+                expected("max_versions"),
+            ));
+        }
+        if let Some(inputs) = &self.inputs
+            && !inputs.iter().all(|i| is_view_ref(i))
+        {
+            return Err(bad("inputs", strings(inputs), expected("inputs")));
+        }
+        if self.aggregations.is_none()
+            && let Some(k) = self.aggregation_fields().first()
+        {
+            return Err(Error::invalid(
+                subject.clone(),
+                k,
+                format!("{k} applies only to aggregation views (views with aggregations = [...])"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The aggregation-only fields that are set.
+    fn aggregation_fields(&self) -> Vec<&'static str> {
+        let set = [
+            self.aggregations.is_some(),
+            self.tile.is_some(),
+            self.allowed_lateness.is_some(),
+            self.late_events.is_some(),
+        ];
+        AGGREGATION_ONLY
+            .iter()
+            .zip(set)
+            .filter_map(|(k, s)| s.then_some(*k))
+            .collect()
+    }
+
+    /// The metadata as a TOML table, keyed as in a definitions file, with
+    /// durations in their shortest form: for display and for the catalog
+    /// file.
+    pub fn to_table(&self) -> toml::Table {
+        use toml::Value as V;
+        let mut t = self.legacy.clone();
+        let mut put = |k: &str, v: Option<V>| {
+            if let Some(v) = v {
+                t.insert(k.to_string(), v);
+            }
+        };
+        let text = |s: &Option<String>| s.clone().map(V::String);
+        let dur = |d: Option<Duration>| d.map(|d| V::String(d.to_string()));
+        put("description", text(&self.description));
+        put("owner", text(&self.owner));
+        put("team", text(&self.team));
+        put(
+            "tags",
+            self.tags.as_ref().map(|t| match t {
+                Tags::List(l) => strings(l),
+                Tags::Table(m) => V::Table(
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), V::String(v.clone())))
+                        .collect(),
+                ),
+            }),
+        );
+        put("freshness_sla", dur(self.freshness_sla));
+        put("source", text(&self.source));
+        put("inputs", self.inputs.as_deref().map(strings));
+        put("online", self.online.map(V::Boolean));
+        put("retention", dur(self.retention));
+        put(
+            "max_versions",
+            self.max_versions.map(|n| V::Integer(n.into())),
+        );
+        put("quality", self.quality.map(|q| V::String(q.name().into())));
+        put(
+            AGGREGATIONS,
+            self.aggregations
+                .as_ref()
+                .map(|a| V::Array(a.iter().cloned().map(V::Table).collect())),
+        );
+        put("tile", dur(self.tile));
+        put("allowed_lateness", dur(self.allowed_lateness));
+        put(
+            "late_events",
+            self.late_events.map(|p| V::String(p.name().into())),
+        );
+        put(CREATED_AT, self.created_at.map(V::Integer));
+        put(CHANGED_AT, self.changed_at.map(V::Integer));
+        put(
+            FEATURE_SETTINGS,
+            self.feature_settings.as_ref().map(|s| {
+                V::Table(
+                    s.iter()
+                        .map(|(k, v)| (k.clone(), V::Table(v.clone())))
+                        .collect(),
+                )
+            }),
+        );
+        t
+    }
+}
+
+fn strings(items: &[String]) -> toml::Value {
+    toml::Value::Array(items.iter().cloned().map(toml::Value::String).collect())
+}
+
+/// What a field's value must be, for messages.
+fn expected(field: &str) -> &'static str {
+    match field {
+        "online" => "true or false",
+        "quality" => "\"reject\" or \"warn\"",
+        "late_events" => "\"reject\" or \"correct\"",
+        AGGREGATIONS => "an array of aggregation tables",
+        "inputs" => "an array of view names such as [\"user_stats\", \"orders@2\"]",
+        "max_versions" => "an integer of at least 1",
+        "tags" => "an array of strings or a table of strings",
+        _ => "a string",
+    }
+}
+
+/// Why `field = v` does not fit its type.
+fn type_error(field: &str, v: &toml::Value, e: &toml::de::Error) -> String {
+    match field {
+        "freshness_sla" | "retention" | "tile" | "allowed_lateness" => {
+            match duration::from_toml(v) {
+                Err(d) => format!("{field}: {d}"),
+                Ok(_) => format!("{field}: {}", e.to_string().trim_end()),
+            }
+        }
+        _ => format!("{field} = {v} is not valid; expected {}", expected(field)),
+    }
+}
+
+/// The catalog file's form of [`ViewMeta`]: one object keyed by field name
+/// ([`ViewMeta::to_table`]). Reading keeps unknown fields in
+/// [`ViewMeta::legacy`] (catalogs written before they were refused).
+pub mod persisted {
+    use super::{DECLARED, SYSTEM_KEYS, ViewMeta, from_table};
+
+    pub fn serialize<S: serde::Serializer>(m: &ViewMeta, s: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&m.to_table(), s)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ViewMeta, D::Error> {
+        let all: toml::Table = serde::Deserialize::deserialize(d)?;
+        let (known, legacy): (toml::Table, toml::Table) = all.into_iter().partition(|(k, _)| {
+            DECLARED.contains(&k.as_str()) || (SYSTEM_KEYS.contains(&k.as_str()) && k != "id")
+        });
+        let mut meta = from_table(known).map_err(|e| {
+            serde::de::Error::custom(format!("metadata: {}", e.to_string().trim_end()))
+        })?;
+        meta.legacy = legacy;
+        Ok(meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        toml::from_str(text).unwrap()
+    }
+
+    /// Every field of the struct, declared.
+    fn full() -> ViewMeta {
+        let d = |s: &str| Some(s.parse::<Duration>().unwrap());
+        ViewMeta {
+            description: Some("d".into()),
+            owner: Some("o".into()),
+            team: Some("t".into()),
+            tags: Some(Tags::Table(BTreeMap::from([("k".into(), "v".into())]))),
+            freshness_sla: d("1h"),
+            source: Some("push".into()),
+            inputs: Some(vec!["a@2".into()]),
+            online: Some(false),
+            retention: d("30d"),
+            max_versions: Some(2),
+            quality: Some(QualityPolicy::Warn),
+            aggregations: Some(vec![table("function = \"count\"\nwindow = \"1h\"")]),
+            tile: d("5m"),
+            allowed_lateness: d("1m"),
+            late_events: Some(LatePolicy::Correct),
+            created_at: Some(5),
+            changed_at: Some(6),
+            feature_settings: Some(BTreeMap::from([("f".into(), table("not_null = true"))])),
+            legacy: toml::Table::new(),
+        }
+    }
+
+    #[test]
+    fn the_field_lists_match_the_struct() {
+        let t = full().to_table();
+        let mut listed: Vec<&str> = DECLARED.to_vec();
+        listed.extend([CREATED_AT, CHANGED_AT, FEATURE_SETTINGS]);
+        listed.sort_unstable();
+        assert_eq!(t.keys().map(String::as_str).collect::<Vec<_>>(), listed);
+        // Each declared field is read back into its own field.
+        for k in DECLARED {
+            let one = toml::Table::from_iter([(k.to_string(), t[k].clone())]);
+            let m = from_table(one).unwrap();
+            assert_ne!(m, ViewMeta::default(), "{k}");
+            assert_eq!(m.to_table().len(), 1, "{k}");
+        }
+        assert_eq!(from_table(t).unwrap(), full(), "to_table reads back");
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused_naming_view_and_field() {
+        let e = ViewMeta::from_definition("v", table("owner = \"x\"\nownr = \"y\"")).unwrap_err();
+        match &e {
+            Error::UnknownField { subject, field, .. } => {
+                assert_eq!(subject, &Subject::View("v".into()));
+                assert_eq!(field, "ownr");
+            }
+            other => panic!("{other:?}"),
+        }
+        let text = e.to_string();
+        assert!(
+            text.starts_with("feature view \"v\": unknown field \"ownr\";"),
+            "{text}"
+        );
+        assert!(
+            text.contains("owner") && text.contains("tags = {"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_field() {
+        let cases = [
+            (
+                "online = 1",
+                "online",
+                "online = 1 is not valid; expected true or false",
+            ),
+            (
+                "quality = \"drop\"",
+                "quality",
+                "expected \"reject\" or \"warn\"",
+            ),
+            (
+                "freshness_sla = \"1x\"",
+                "freshness_sla",
+                "freshness_sla: bad duration \"1x\"",
+            ),
+            (
+                "max_versions = -1",
+                "max_versions",
+                "expected an integer of at least 1",
+            ),
+            (
+                "max_versions = 0",
+                "max_versions",
+                "expected an integer of at least 1",
+            ),
+            (
+                "inputs = [\"a b\"]",
+                "inputs",
+                "expected an array of view names",
+            ),
+            ("tile = \"1m\"", "tile", "applies only to aggregation views"),
+            ("created_at = 3", "created_at", "assigned by the store"),
+        ];
+        for (text, want_field, want) in cases {
+            let e = ViewMeta::from_definition("v", table(text)).unwrap_err();
+            let Error::Invalid { subject, field, .. } = &e else {
+                panic!("{text}: {e:?}");
+            };
+            assert_eq!(
+                (subject.name(), field.as_str()),
+                ("v", want_field),
+                "{text}"
+            );
+            assert!(e.to_string().contains(want), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn fields_are_typed() {
+        let m = ViewMeta::from_definition(
+            "v",
+            table("tags = [\"a\", \"b\"]\nfreshness_sla = 90\nretention = \"1d12h\"\nquality = \"warn\""),
+        )
+        .unwrap();
+        assert_eq!(
+            m.tags.as_ref().map(Tags::items),
+            Some(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(m.freshness_sla.map(|d| d.micros), Some(90_000_000));
+        assert_eq!(m.retention.map(|d| d.to_string()).as_deref(), Some("36h"));
+        assert_eq!(m.quality, Some(QualityPolicy::Warn));
+        assert!(m.legacy.is_empty());
+    }
+
+    #[test]
+    fn the_persisted_form_keeps_unknown_fields_of_old_catalogs() {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct W {
+            #[serde(with = "persisted")]
+            m: ViewMeta,
+        }
+        let json = r#"{"m": {"owner": "o", "retention": 86400, "weights": [1.5, 2]}}"#;
+        let w: W = serde_json::from_str(json).unwrap();
+        assert_eq!(w.m.owner.as_deref(), Some("o"));
+        assert_eq!(w.m.retention.map(|d| d.micros), Some(86_400_000_000));
+        assert_eq!(w.m.legacy.keys().collect::<Vec<_>>(), ["weights"]);
+        let back: W = serde_json::from_str(&serde_json::to_string(&w).unwrap()).unwrap();
+        assert_eq!(back.m, w.m);
+        let bad = r#"{"m": {"online": "yes"}}"#;
+        let e = serde_json::from_str::<W>(bad).err().unwrap().to_string();
+        assert!(e.contains("metadata") && e.contains("online"), "{e}");
+    }
+}
