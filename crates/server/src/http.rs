@@ -1,6 +1,6 @@
 //! The metrics listener of `strata serve --metrics ADDR`: a minimal
 //! HTTP/1.1 server over TCP that answers `GET /metrics` (and `HEAD`) with
-//! [`super::metrics::render`], `404` for any other path and `405` for any
+//! [`crate::metrics::render`], `404` for any other path and `405` for any
 //! other method. One request per connection (`Connection: close`); a
 //! request head is at most [`MAX_HEAD`] bytes and must arrive within
 //! [`HEAD_TIMEOUT`]; at most [`MAX_CONNECTIONS`] are served at once (more
@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::Shared;
+use crate::state::Shared;
 
 /// Largest request head (request line and headers), bytes.
 pub const MAX_HEAD: usize = 8 << 10;
@@ -108,7 +108,7 @@ async fn serve(mut sock: TcpStream, shared: &Shared) -> std::io::Result<()> {
     if path != "/metrics" {
         return respond(sock, "404 Not Found", "only /metrics is served\n").await;
     }
-    let body = super::metrics::render(shared);
+    let body = crate::metrics::render(shared);
     let mut out = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",

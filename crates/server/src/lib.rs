@@ -3,8 +3,21 @@
 //! One QUIC endpoint (quinn + rustls, TLS 1.3 always); per connection a
 //! handshake on its first stream ([`conn`]), then any number of
 //! bidirectional streams, each carrying requests one after another
-//! ([`stream`]); handlers over [`Store`] ([`handlers`], [`export`]).
+//! ([`stream`]); each request is answered by [`respond`] ([`dispatch`],
+//! which calls the handlers over [`Store`]), an export by [`export`].
 //! Frames are `docs/PROTOCOL.md`'s, encoded by [`strata_format::protocol`].
+//!
+//! Modules depend one way (no module imports one above it):
+//!
+//! ```text
+//! lib (Server) ─→ conn ─→ stream ─→ dispatch ─→ handlers, registry, freshness ─→ session ─→ state
+//!            │                  └─→ export ───────────────────────────────────────┘
+//!            └─→ http ─→ metrics ─→ latency          (leaves: auth, limits, quic, tls, latency)
+//! ```
+//!
+//! [`Handler`] builds sessions over a [`Store`] without sockets, so request
+//! handling is callable in-process: `respond(&session, header, body)`
+//! returns exactly the frames a server's stream would send.
 //!
 //! Every request is checked against the connection's token ([`auth`]),
 //! re-read from the token file when it changes, so a revoked token stops
@@ -21,96 +34,35 @@
 
 pub mod auth;
 mod conn;
+mod dispatch;
 mod export;
 mod freshness;
 mod handlers;
 mod http;
+mod latency;
+mod limits;
 mod metrics;
+mod quic;
 mod registry;
+mod session;
+mod state;
 mod stream;
 pub mod tls;
+
+pub use dispatch::respond;
+pub use limits::Limits;
+pub use session::{Failure, Handler, Session};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use arc_swap::ArcSwap;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use strata_format::protocol::{DecodeLimits, ServerLimits};
+use state::Shared;
 use strata_store::{Store, StoreOptions};
-
-/// What the server accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest frame body, either direction.
-    pub max_frame_bytes: u32,
-    pub max_keys_per_lookup: u32,
-    pub max_features_per_request: u32,
-    pub max_rows_per_push: u32,
-    /// Versions one history answer may hold.
-    pub max_history_rows: u32,
-    /// Bidirectional streams open at once per connection.
-    pub max_streams_per_connection: u32,
-    pub max_connections: u32,
-    /// A connection silent this long is closed (QUIC idle timeout).
-    pub idle_timeout: Duration,
-    /// Time for a new connection to send its `Hello`.
-    pub handshake_timeout: Duration,
-    /// Time for a frame's body to arrive once its header has.
-    pub frame_timeout: Duration,
-    /// Bytes of request bodies buffered at once, all connections together.
-    pub memory_bytes: u64,
-    /// How long shutdown waits for in-flight requests.
-    pub drain_timeout: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_frame_bytes: 16 << 20,
-            max_keys_per_lookup: 10_000,
-            max_features_per_request: 1_024,
-            max_rows_per_push: 50_000,
-            max_history_rows: 100_000,
-            max_streams_per_connection: 64,
-            max_connections: 256,
-            idle_timeout: Duration::from_secs(30),
-            handshake_timeout: Duration::from_secs(10),
-            frame_timeout: Duration::from_secs(30),
-            memory_bytes: 512 << 20,
-            drain_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-impl Limits {
-    pub fn decode_limits(&self) -> DecodeLimits {
-        DecodeLimits {
-            max_keys: self.max_keys_per_lookup as usize,
-            max_features: self.max_features_per_request as usize,
-            max_key_columns: 16,
-            max_rows: self.max_rows_per_push as usize,
-            max_values: (self.max_rows_per_push as usize)
-                .saturating_mul(64)
-                .max(1 << 20),
-            max_name: 4096,
-        }
-    }
-
-    fn announced(&self) -> ServerLimits {
-        ServerLimits {
-            max_frame_bytes: self.max_frame_bytes,
-            max_keys_per_lookup: self.max_keys_per_lookup,
-            max_rows_per_push: self.max_rows_per_push,
-            max_streams: self.max_streams_per_connection,
-            idle_timeout_ms: u32::try_from(self.idle_timeout.as_millis()).unwrap_or(u32::MAX),
-        }
-    }
-}
 
 /// How to start a server.
 #[derive(Debug, Clone)]
@@ -161,50 +113,6 @@ pub enum Error {
     },
     #[error("bad limits: {0}")]
     Limits(String),
-}
-
-/// Counters shown by `stats`.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub connections: AtomicU64,
-    pub connections_active: AtomicU64,
-    pub connections_refused: AtomicU64,
-    pub requests: AtomicU64,
-    pub errors: AtomicU64,
-    pub lookups: AtomicU64,
-    pub keys_looked_up: AtomicU64,
-    pub rows_pushed: AtomicU64,
-    pub rows_exported: AtomicU64,
-}
-
-impl Counters {
-    pub fn add(c: &AtomicU64, n: u64) {
-        c.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-/// State shared by every connection.
-pub(crate) struct Shared {
-    pub store: Store,
-    pub tokens: ArcSwap<auth::Tokens>,
-    pub limits: Limits,
-    pub decode: DecodeLimits,
-    pub announced: ServerLimits,
-    /// Permits are bytes of request bodies being buffered.
-    pub memory: Semaphore,
-    /// Exports running at once.
-    pub exports: Semaphore,
-    pub shutdown: watch::Receiver<bool>,
-    pub counters: Counters,
-    /// Request latencies, for `--metrics`.
-    pub metrics: metrics::Metrics,
-    pub started: Instant,
-}
-
-impl Shared {
-    pub fn shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
-    }
 }
 
 /// A running server.
@@ -288,23 +196,7 @@ impl Server {
             source,
         })?;
         let (stop, shutdown) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            store,
-            tokens: ArcSwap::from_pointee(tokens),
-            limits: l.clone(),
-            decode: l.decode_limits(),
-            announced: l.announced(),
-            memory: Semaphore::new(
-                usize::try_from(l.memory_bytes)
-                    .unwrap_or(usize::MAX)
-                    .min(Semaphore::MAX_PERMITS),
-            ),
-            exports: Semaphore::new(2),
-            shutdown,
-            counters: Counters::default(),
-            metrics: metrics::Metrics::default(),
-            started: Instant::now(),
-        });
+        let shared = Arc::new(Shared::new(store, tokens, l, shutdown));
         let accept = tokio::spawn(accept_loop(endpoint.clone(), shared.clone()));
         let reload = tokio::spawn(reload_tokens(cfg.data.clone(), shared.clone()));
         let metrics = match metrics_listener {

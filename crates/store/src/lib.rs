@@ -21,6 +21,7 @@ pub mod catalog;
 pub mod freshness;
 pub mod lookup;
 pub mod refs;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
