@@ -18,14 +18,7 @@ pub(crate) fn lookup(
     req: p::LookupRequest,
     out: &mut Vec<u8>,
 ) -> Result<Kind, Failure> {
-    let store = &s.shared.store;
-    let plan = store.plan_lookup(&req, |v| check_grant(t, Level::Read, v))?;
-    let resp = store.run_lookup(&req, &plan)?;
-    Counters::add(&s.shared.counters.lookups, 1);
-    Counters::add(
-        &s.shared.counters.keys_looked_up,
-        (plan.rows() * plan.views().count()) as u64,
-    );
+    let (_, resp) = s.lookup::<Failure>(t, &req)?;
     resp.encode(out)
         .map_err(|e| Failure::new(ErrorCode::Internal, format!("encoding the lookup: {e}")))?;
     Ok(Kind::LookupResult)

@@ -36,6 +36,8 @@ pub mod auth;
 mod conn;
 mod dispatch;
 mod export;
+mod feast;
+mod feast_json;
 mod freshness;
 mod handlers;
 mod http;
@@ -78,6 +80,12 @@ pub struct Config {
     pub store: StoreOptions,
     /// Serve Prometheus metrics over HTTP at `http://ADDR/metrics`.
     pub metrics: Option<SocketAddr>,
+    /// Serve the Feast-compatible HTTP endpoint (`/get-online-features`,
+    /// `/health`) on this TCP address.
+    pub http: Option<SocketAddr>,
+    /// Serve `http` without TLS (for loopback tests and a TLS-terminating
+    /// proxy in front); TLS with the server's certificate otherwise.
+    pub http_plaintext: bool,
 }
 
 impl Config {
@@ -91,6 +99,8 @@ impl Config {
             limits: Limits::default(),
             store: StoreOptions::default(),
             metrics: None,
+            http: None,
+            http_plaintext: false,
         }
     }
 }
@@ -125,7 +135,12 @@ pub struct Server {
     cert: tls::CertFiles,
     /// The metrics listener's address and task.
     metrics: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
+    /// The Feast-compatible HTTP listener's address and task.
+    http: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
+
+/// Connections the metrics listener serves at once.
+const METRICS_CONNECTIONS: usize = 32;
 
 /// Bytes a client may send on a stream beyond what the server has read.
 const STREAM_WINDOW: u32 = 128 << 10;
@@ -179,13 +194,20 @@ impl Server {
         )?;
         let crypto = tls::server_crypto(&cert)?;
         let tokens = auth::load(&cfg.data)?;
-        let metrics_listener = match cfg.metrics {
-            Some(addr) => Some(
-                tokio::net::TcpListener::bind(addr)
+        let bind = |addr: Option<SocketAddr>| async move {
+            match addr {
+                Some(addr) => tokio::net::TcpListener::bind(addr)
                     .await
-                    .map_err(|source| Error::Bind { addr, source })?,
-            ),
-            None => None,
+                    .map(Some)
+                    .map_err(|source| Error::Bind { addr, source }),
+                None => Ok(None),
+            }
+        };
+        let metrics_listener = bind(cfg.metrics).await?;
+        let http_listener = bind(cfg.http).await?;
+        let http_tls = match cfg.http_plaintext {
+            true => None,
+            false => Some(tokio_rustls::TlsAcceptor::from(tls::http_config(&cert)?)),
         };
         let store = Store::open_with(&cfg.data, cfg.store.clone())?;
         let mut sc = quinn::ServerConfig::with_crypto(Arc::new(crypto));
@@ -199,16 +221,36 @@ impl Server {
         let shared = Arc::new(Shared::new(store, tokens, l, shutdown));
         let accept = tokio::spawn(accept_loop(endpoint.clone(), shared.clone()));
         let reload = tokio::spawn(reload_tokens(cfg.data.clone(), shared.clone()));
-        let metrics = match metrics_listener {
-            Some(l) => {
+        let spawn = |l: Option<tokio::net::TcpListener>, how: http::Listener| {
+            l.map(|l| {
                 let addr = l.local_addr().map_err(|source| Error::Bind {
                     addr: cfg.listen,
                     source,
                 })?;
-                Some((addr, tokio::spawn(http::run(l, shared.clone()))))
-            }
-            None => None,
+                Ok::<_, Error>((addr, tokio::spawn(http::run(l, shared.clone(), how))))
+            })
+            .transpose()
         };
+        let metrics = spawn(
+            metrics_listener,
+            http::Listener {
+                tls: None,
+                max_body: 0,
+                max_connections: METRICS_CONNECTIONS,
+                keep_alive: false,
+                route: metrics::route,
+            },
+        )?;
+        let http = spawn(
+            http_listener,
+            http::Listener {
+                tls: http_tls,
+                max_body: l.max_frame_bytes as usize,
+                max_connections: l.max_connections as usize,
+                keep_alive: true,
+                route: feast::route,
+            },
+        )?;
         Ok(Server {
             endpoint,
             shared,
@@ -217,6 +259,7 @@ impl Server {
             reload,
             cert,
             metrics,
+            http,
         })
     }
 
@@ -238,6 +281,11 @@ impl Server {
         self.metrics.as_ref().map(|(a, _)| *a)
     }
 
+    /// Where the Feast-compatible HTTP endpoint is served, if it is.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|(a, _)| *a)
+    }
+
     /// Stops gracefully (see the module docs) and closes the store.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -253,9 +301,10 @@ impl Server {
             );
         }
         self.reload.abort();
-        if let Some((_, mut task)) = self.metrics {
-            // It ends on the shutdown signal; a scrape in flight is cut off.
-            if tokio::time::timeout(Duration::from_secs(1), &mut task)
+        // They stop on the shutdown signal and let requests in flight
+        // finish for a few seconds.
+        for (_, mut task) in [self.metrics, self.http].into_iter().flatten() {
+            if tokio::time::timeout(Duration::from_secs(10), &mut task)
                 .await
                 .is_err()
             {

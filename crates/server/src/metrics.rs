@@ -29,6 +29,9 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::Arc;
+
+use crate::http::{Request, Response};
 use crate::latency::{BUCKETS, KINDS};
 use crate::state::Shared;
 
@@ -65,6 +68,25 @@ fn secs(micros: i64) -> f64 {
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// The route of the metrics listener: `GET /metrics` (and `HEAD`); `404`
+/// for any other path, `405` for any other method.
+pub(crate) fn route(shared: &Arc<Shared>, req: Request) -> Response {
+    let head_only = req.method == "HEAD";
+    if req.method != "GET" && !head_only {
+        return Response::text(405, "only GET /metrics\n");
+    }
+    if req.path != "/metrics" {
+        return Response::text(404, "only /metrics is served\n");
+    }
+    let mut r = Response::new(
+        200,
+        "text/plain; version=0.0.4; charset=utf-8",
+        render(shared),
+    );
+    r.head_only = head_only;
+    r
 }
 
 /// The text exposition of every metric.

@@ -15,9 +15,12 @@ use tokio::sync::watch;
 
 use crate::auth::{Level, Token, Tokens};
 use crate::limits::Limits;
-use crate::state::Shared;
-use strata_format::protocol::{self as p, ErrorBody, ErrorCode, Kind, WireError};
+use crate::state::{Counters, Shared};
+use strata_format::protocol::{
+    self as p, ErrorBody, ErrorCode, Kind, LookupRequest, LookupResponse, WireError,
+};
 use strata_store::catalog::FeatureView;
+use strata_store::lookup::LookupPlan;
 use strata_store::refs::RefError;
 use strata_store::{self as store, Store};
 
@@ -102,6 +105,26 @@ impl Session {
     /// The id of the session's token (`stk_<id>_...`).
     pub fn token_id(&self) -> &str {
         &self.token_id
+    }
+
+    /// The store's lookup (the one feature read), with the token's read
+    /// grant checked on every view it reads before anything is read;
+    /// counted in the `lookups` and `keys_looked_up` counters.
+    pub(crate) fn lookup<E: From<store::Error> + From<Failure>>(
+        &self,
+        t: &Token,
+        req: &LookupRequest,
+    ) -> Result<(LookupPlan, LookupResponse), E> {
+        let store = &self.shared.store;
+        let plan = store.plan_lookup(req, |v| check_grant(t, Level::Read, v).map_err(E::from))?;
+        let resp = store.run_lookup(req, &plan)?;
+        let c = &self.shared.counters;
+        Counters::add(&c.lookups, 1);
+        Counters::add(
+            &c.keys_looked_up,
+            (plan.rows() * plan.views().count()) as u64,
+        );
+        Ok((plan, resp))
     }
 
     /// Runs `f` with the session's token as the token file has it now.
