@@ -327,8 +327,14 @@ pub(crate) fn answer(
                 out.push(',');
             }
             match &k.values {
-                KeyColumnValues::Int64(x) => out.push_str(&x[r].to_string()),
-                KeyColumnValues::String(x) => push_str(&mut out, &x[r]),
+                KeyColumnValues::Int64(x) => match x.get(r) {
+                    Some(v) => out.push_str(&v.to_string()),
+                    None => out.push_str("null"),
+                },
+                KeyColumnValues::String(x) => match x.get(r) {
+                    Some(v) => push_str(&mut out, v),
+                    None => out.push_str("null"),
+                },
             }
         }
         out.push_str("],\"statuses\":[");

@@ -15,6 +15,7 @@
 //! Routes are plain functions from a [`Request`] to a [`Response`]; this
 //! module knows nothing of what they serve.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -217,7 +218,10 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 Err(_) => Response::text(500, "the server failed on this request\n"),
             }
         } else {
-            (how.route)(shared, req)
+            let route = how.route;
+            std::panic::catch_unwind(AssertUnwindSafe(|| route(shared, req))).unwrap_or_else(|_| {
+                Response::text(500, "the server failed on this request (a bug)\n")
+            })
         };
         drop(permit);
         if write(&mut sock, &resp, keep).await.is_err() || !keep {

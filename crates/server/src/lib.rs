@@ -1,4 +1,6 @@
-//! `strata serve`: the store over QUIC.
+//! `strata serve`: the store over QUIC, and (`--http`) over Feast's
+//! feature-server HTTP API ([`feast`], over the HTTP/1.1 code of [`http`]
+//! that also serves `--metrics`).
 //!
 //! One QUIC endpoint (quinn + rustls, TLS 1.3 always); per connection a
 //! handshake on its first stream ([`conn`]), then any number of
@@ -11,8 +13,10 @@
 //!
 //! ```text
 //! lib (Server) ─→ conn ─→ stream ─→ dispatch ─→ handlers, registry, freshness ─→ session ─→ state
-//!            │                  └─→ export ───────────────────────────────────────┘
-//!            └─→ http ─→ metrics ─→ latency          (leaves: auth, limits, quic, tls, latency)
+//!            │                  └─→ export ─────────────────────────────────────────┘
+//!            ├─→ feast ─→ feast_json; http; session
+//!            ├─→ metrics ─→ http, latency, state
+//!            └─→ http ─→ state            (leaves: auth, limits, quic, tls, latency, feast_json)
 //! ```
 //!
 //! [`Handler`] builds sessions over a [`Store`] without sockets, so request
