@@ -269,7 +269,10 @@ async fn errors_are_feasts() {
         };
         assert_eq!(get("/health"), (200, String::new()));
         assert_eq!(get("/nope"), (404, detail("Not Found")));
-        assert_eq!(get("/get-online-features"), (405, detail("Method Not Allowed")));
+        assert_eq!(
+            get("/get-online-features"),
+            (405, detail("Method Not Allowed"))
+        );
         // A body above the frame limit is refused before it is read.
         let s = TcpStream::connect(&addr).unwrap();
         let (status, _) = {

@@ -46,7 +46,12 @@ pub(crate) fn route(shared: &Arc<Shared>, req: Request) -> Response {
             Ok(s) => online_features(&s, &req.body),
             Err(r) => r,
         },
-        (_, "/health" | "/get-online-features") => detail(405, "Method Not Allowed"),
+        (_, path) if path == "/health" || path == "/get-online-features" => {
+            let mut r = detail(405, "Method Not Allowed");
+            let allow = if path == "/health" { "GET" } else { "POST" };
+            r.headers.push(format!("Allow: {allow}"));
+            r
+        }
         _ => detail(404, "Not Found"),
     }
 }
