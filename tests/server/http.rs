@@ -330,3 +330,51 @@ async fn tls_by_default_with_the_server_certificate() {
         )
     );
 }
+
+#[tokio::test]
+async fn keep_alive_pipelining_and_100_continue() {
+    let (store, _server, addr) = fixture().await;
+    let admin = store.admin.clone();
+    tokio::task::spawn_blocking(move || {
+        let body = r#"{"features":["user_stats:txn_count"],"entities":{"user_id":[1]}}"#;
+        let req = |close: bool| {
+            format!(
+                "POST /get-online-features HTTP/1.1\r\nAuthorization: Bearer {admin}\r\nContent-Length: {}\r\n{}\r\n{body}",
+                body.len(),
+                if close { "Connection: close\r\n" } else { "" }
+            )
+        };
+        let answer = format!(
+            r#"{{"results":[{{"values":[1],"statuses":["PRESENT"],"event_timestamps":["{E0}"]}},{{"values":[1],"statuses":["PRESENT"],"event_timestamps":["2024-05-01T00:00:00Z"]}}],"metadata":{{"feature_names":["user_id","txn_count"]}}}}"#
+        );
+        // Two requests in one write on one connection: two answers, the
+        // first keeps the connection open, the second closes it.
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(format!("{}{}", req(false), req(true)).as_bytes())
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 2, "{out}");
+        assert_eq!(out.matches(answer.as_str()).count(), 2, "{out}");
+        assert!(out.contains("Connection: keep-alive"), "{out}");
+        assert!(out.contains("Connection: close"), "{out}");
+        // Expect: 100-continue is answered before the body is sent.
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let r = req(true);
+        let (head, rest) = r.split_once("\r\n\r\n").unwrap();
+        s.write_all(format!("{head}\r\nExpect: 100-continue\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut buf = [0u8; 25];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 100 Continue\r\n\r\n");
+        s.write_all(rest.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+        assert!(out.ends_with(&answer), "{out}");
+    })
+    .await
+    .unwrap();
+}
