@@ -1,12 +1,12 @@
 //! `strata serve`: the store over QUIC, and (`--http`) over Feast's
-//! feature-server HTTP API ([`feast`], over the HTTP/1.1 code of [`http`]
+//! feature-server HTTP API (`feast`, over the HTTP/1.1 code of `http`
 //! that also serves `--metrics`).
 //!
 //! One QUIC endpoint (quinn + rustls, TLS 1.3 always); per connection a
-//! handshake on its first stream ([`conn`]), then any number of
+//! handshake on its first stream (`conn`), then any number of
 //! bidirectional streams, each carrying requests one after another
-//! ([`stream`]); each request is answered by [`respond`] ([`dispatch`],
-//! which calls the handlers over [`Store`]), an export by [`export`].
+//! (`stream`); each request is answered by [`respond`] (`dispatch`,
+//! which calls the handlers over [`Store`]), an export by `export`.
 //! Frames are `docs/PROTOCOL.md`'s, encoded by [`strata_format::protocol`].
 //!
 //! Modules depend one way (no module imports one above it):
