@@ -101,7 +101,7 @@ fn times(ts: &[&str]) -> String {
 
 #[tokio::test]
 async fn get_online_features_answers_what_feast_answers() {
-    let (store, _server, addr) = fixture().await;
+    let (store, server, addr) = fixture().await;
     let addr2 = addr.clone();
     let admin = store.admin.clone();
     let (status, body) = tokio::task::spawn_blocking(move || {
@@ -163,6 +163,10 @@ async fn get_online_features_answers_what_feast_answers() {
         u = u,
     );
     assert_eq!(body, expected);
+    // Counted as lookups.
+    let stats = server.client(&store.admin).await.stats().await.unwrap();
+    let get = |n: &str| stats.iter().find(|(k, _)| k == n).unwrap().1;
+    assert_eq!((get("lookups"), get("errors")), (2, 0));
 }
 
 #[tokio::test]

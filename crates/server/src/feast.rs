@@ -20,13 +20,14 @@
 //! the exception. docs/PROTOCOL.md's "HTTP endpoint" section lists them.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::auth::Token;
 use crate::feast_json::{self as fj, BadBody, Collision};
 use crate::http::{Request, Response};
 use crate::session::{Failure, Session, authenticate, store_failure};
-use crate::state::Shared;
-use strata_format::protocol::ErrorCode;
+use crate::state::{Counters, Shared};
+use strata_format::protocol::{ErrorCode, Kind};
 use strata_store::Error as StoreError;
 use strata_store::refs::RefError;
 
@@ -42,10 +43,23 @@ pub(crate) fn route(shared: &Arc<Shared>, req: Request) -> Response {
             r.head_only = req.method == "HEAD";
             r
         }
-        ("POST", "/get-online-features") => match session(shared, &req) {
-            Ok(s) => online_features(&s, &req.body),
-            Err(r) => r,
-        },
+        ("POST", "/get-online-features") => {
+            // Counted and timed as a QUIC lookup is.
+            let started = Instant::now();
+            let r = match session(shared, &req) {
+                Ok(s) => online_features(&s, &req.body),
+                Err(r) => r,
+            };
+            let c = &shared.counters;
+            Counters::add(&c.requests, 1);
+            if r.status != 200 {
+                Counters::add(&c.errors, 1);
+            }
+            shared
+                .metrics
+                .observe(Some(Kind::Lookup), started.elapsed());
+            r
+        }
         (_, path) if path == "/health" || path == "/get-online-features" => {
             let mut r = detail(405, "Method Not Allowed");
             let allow = if path == "/health" { "GET" } else { "POST" };

@@ -196,7 +196,7 @@ pub(crate) fn render(shared: &Shared) -> String {
         &mut out,
         name,
         "histogram",
-        "Time to handle a request, from its frame read to its answer built, by kind.",
+        "Time to handle a request, from its frame (or HTTP request) read to its answer built, by kind (HTTP lookups count as lookup).",
     );
     for ((_, kind), h) in KINDS.iter().zip(&shared.metrics.latency) {
         // Read the count first: buckets may run ahead of it, never behind.
@@ -226,13 +226,13 @@ pub(crate) fn render(shared: &Shared) -> String {
         (
             "strata_requests_total",
             "counter",
-            "Request frames received.",
+            "Request frames received, and HTTP lookups.",
             get(&c.requests),
         ),
         (
             "strata_request_errors_total",
             "counter",
-            "Requests answered with an Error frame.",
+            "Requests answered with an Error frame, and HTTP lookups answered with an error status.",
             get(&c.errors),
         ),
         (
