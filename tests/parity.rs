@@ -1,7 +1,8 @@
 //! Surface parity: one table of read scenarios, each run through every way
 //! into Strata — the library (`Store::get`), the local CLI (`strata get
-//! --data`), the CLI over a real server (`strata get --server`) and the
-//! native client's lookup — asserting that all answer the same values,
+//! --data`), the CLI over a real server (`strata get --server`), the
+//! native client's lookup and the Feast-compatible HTTP endpoint (latest
+//! reads only: Feast's API has no `as_of`) — asserting that all answer the same values,
 //! statuses, event times and errors, and that the answer is the expected
 //! one. Exports of an aggregation view are compared the same way: locally,
 //! over the server, and against a brute-force computation of the windows.
@@ -387,6 +388,52 @@ fn via_client(client: &Client, key_ty_string: bool, s: &Scenario) -> Answer {
         .collect())
 }
 
+/// `POST /get-online-features` of `view:*` for one key (a latest read).
+fn via_http(addr: &str, token: &str, s: &Scenario) -> Answer {
+    use std::io::{Read, Write};
+    let key = match s.view {
+        "merchant_risk" => json!({ "merchant_id": [s.key] }),
+        _ => json!({ "user_id": [s.key.parse::<i64>().unwrap()] }),
+    };
+    let body = json!({ "features": [format!("{}:*", s.view)], "entities": key }).to_string();
+    let mut sock = std::net::TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        sock,
+        "POST /get-online-features HTTP/1.1\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    sock.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(format!("{head}\n{body}"));
+    }
+    let j: Json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    let names = j["metadata"]["feature_names"].as_array().unwrap();
+    let results = j["results"].as_array().unwrap();
+    // The first column is the join key.
+    Ok(names
+        .iter()
+        .zip(results)
+        .skip(1)
+        .map(|(name, r)| {
+            let status = r["statuses"][0].as_str().unwrap().to_string();
+            let ts = r["event_timestamps"][0].as_str().unwrap();
+            let ts =
+                (status != "NOT_FOUND").then(|| timestamp::format(timestamp::parse(ts).unwrap()));
+            (
+                name.as_str().unwrap().to_string(),
+                r["values"][0].clone(),
+                status,
+                ts,
+            )
+        })
+        .collect())
+}
+
 /// `strata get ... --json` with `args` choosing the store or the server.
 fn via_cli(dir: &Path, args: &[String], s: &Scenario) -> Answer {
     let mut all: Vec<String> = args.to_vec();
@@ -440,6 +487,8 @@ fn strata(dir: &Path, args: &[&str]) -> String {
 struct Server {
     child: Child,
     addr: SocketAddr,
+    /// The Feast-compatible HTTP endpoint (plain HTTP).
+    http: String,
 }
 
 impl Server {
@@ -448,6 +497,7 @@ impl Server {
             .args(["serve", "--data"])
             .arg(data)
             .args(["--listen", "127.0.0.1:0"])
+            .args(["--http", "127.0.0.1:0", "--http-plaintext"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -463,7 +513,13 @@ impl Server {
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .parse()
             .unwrap();
-        Server { child, addr }
+        let http = line
+            .split("Feast HTTP on http://")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no HTTP address in {line:?}"))
+            .trim()
+            .to_string();
+        Server { child, addr, http }
     }
 }
 
@@ -649,6 +705,11 @@ fn every_surface_answers_the_same() {
     for (s, a) in scenarios.iter().zip(&mut answers) {
         a.insert("cli --server", via_cli(dir, &remote, s));
         a.insert("client", via_client(&client, s.view == "merchant_risk", s));
+    }
+    for (s, a) in scenarios.iter().zip(&mut answers) {
+        if s.as_of.is_none() && matches!(s.expect, Expect::Row(_)) {
+            a.insert("http", via_http(&server.http, &admin, s));
+        }
     }
 
     // Feature order is the schema's everywhere but in the CLI's JSON object

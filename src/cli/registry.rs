@@ -7,6 +7,7 @@ use serde_json::{Value as Json, json};
 use strata::catalog::search::{self, Query};
 use strata::catalog::{Catalog, FeatureView, duration, lineage, stats};
 use strata::offline::timestamp;
+use strata::store::registry;
 
 use super::{Result, existing_store, out, outp, view_of};
 
@@ -82,27 +83,35 @@ fn or_dash(s: Option<&str>) -> String {
     s.filter(|x| !x.is_empty()).unwrap_or("-").to_string()
 }
 
+/// A view's listing line: the store's summary (the server lists the same),
+/// with the id and times of the catalog.
 fn summary_json(v: &FeatureView) -> Json {
+    let s = registry::summary(v);
     json!({
-        "name": v.qualified_name(), "id": v.id, "version": v.version,
-        "entities": v.entities, "features": v.features.len(),
-        "online": v.online(), "owner": v.owner(), "team": v.team(),
-        "tags": v.tags(), "description": v.description(),
+        "name": s.name, "id": v.id, "version": s.version,
+        "entities": s.entities, "features": s.features,
+        "online": s.online, "owner": non_empty(&s.owner), "team": non_empty(&s.team),
+        "tags": s.tags, "description": s.description,
         "created_at": v.created_at().map(timestamp::format),
         "changed_at": v.changed_at().map(timestamp::format),
     })
 }
 
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
 fn summary_row(v: &FeatureView) -> Vec<String> {
+    let s = registry::summary(v);
     vec![
-        v.qualified_name(),
+        s.name,
         v.id.to_string(),
-        v.entities.join(","),
-        v.features.len().to_string(),
-        if v.online() { "yes" } else { "export-only" }.into(),
-        or_dash(v.owner()),
-        or_dash(v.team()),
-        or_dash(Some(&v.tags().join(","))),
+        s.entities.join(","),
+        s.features.to_string(),
+        if s.online { "yes" } else { "export-only" }.into(),
+        or_dash(Some(&s.owner)),
+        or_dash(Some(&s.team)),
+        or_dash(Some(&s.tags.join(","))),
         time(v.changed_at()),
     ]
 }
@@ -248,23 +257,25 @@ fn describe_json(cat: &Catalog, v: &FeatureView, last: Option<&stats::IngestStat
     j["source"] = json!(source_text(cat, v));
     j["inputs"] = json!(v.inputs());
     j["quality"] = json!(v.quality_policy().name());
+    // Keys and features as the store describes them (the server's Describe).
+    let d = registry::describe(cat, v);
     j["join_keys"] = json!(
-        cat.key_columns(v)
+        d.join_keys
             .iter()
-            .map(|k| json!({"name": k.name, "type": k.ty.name()}))
+            .map(|(name, ty)| json!({"name": name, "type": ty.name()}))
             .collect::<Vec<_>>()
     );
-    j["features"] =
-        json!(v
-        .features
-        .iter()
-        .enumerate()
-        .map(|(i, f)| json!({
-            "name": f.name, "type": f.ty.name(), "description": f.description, "tags": f.tags,
-            "default": v.feature_default(i).map(|d| strata::catalog::meta::value_text(&d)),
-            "expectations": v.expectations(i).describe(),
-        }))
-        .collect::<Vec<_>>());
+    j["features"] = json!(
+        d.features
+            .iter()
+            .enumerate()
+            .map(|(i, f)| json!({
+                "name": f.name, "type": f.ty.name(), "description": f.description, "tags": f.tags,
+                "default": v.feature_default(i).map(|d| strata::catalog::meta::value_text(&d)),
+                "expectations": v.expectations(i).describe(),
+            }))
+            .collect::<Vec<_>>()
+    );
     j["last_ingest"] = json!(last);
     j
 }

@@ -1,4 +1,5 @@
-//! `strata serve`: the store over QUIC until SIGTERM or SIGINT.
+//! `strata serve`: the store over QUIC (and, with `--http`, Feast's
+//! feature-server HTTP API) until SIGTERM or SIGINT.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,12 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics (TCP; no authentication: keep it private)
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    /// Serve Feast's feature-server HTTP API (POST /get-online-features, GET /health) on this TCP address, with the same tokens (Authorization: Bearer) and TLS certificate
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// Serve --http without TLS (loopback tests, or behind a TLS-terminating proxy)
+    #[arg(long, requires = "http")]
+    pub http_plaintext: bool,
 }
 
 pub fn serve(dir: &Path, a: ServeArgs) -> Result {
@@ -73,6 +80,8 @@ pub fn serve(dir: &Path, a: ServeArgs) -> Result {
     cfg.tls_names = a.tls_names;
     cfg.limits = limits;
     cfg.metrics = a.metrics;
+    cfg.http = a.http;
+    cfg.http_plaintext = a.http_plaintext;
     let rt = match a.threads {
         Some(1) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -91,11 +100,13 @@ pub fn serve(dir: &Path, a: ServeArgs) -> Result {
 }
 
 async fn run(dir: &Path, cfg: Config) -> Result {
+    let http_plaintext = cfg.http_plaintext;
     let server = Server::start(cfg).await.map_err(|e| match e {
         server::Error::Limits(m) => CliError::Usage(m),
         e => CliError::from(e),
     })?;
     let addr = server.local_addr()?;
+    let plaintext = http_plaintext;
     let cert = server.cert_files();
     {
         use std::io::Write as _;
@@ -103,7 +114,7 @@ async fn run(dir: &Path, cfg: Config) -> Result {
         // One line (scripts read the addresses from it).
         writeln!(
             o,
-            "strata serve: listening on {addr} (QUIC); certificate {}{}{}",
+            "strata serve: listening on {addr} (QUIC); certificate {}{}{}{}",
             cert.cert.display(),
             if cert.generated {
                 " (generated now)"
@@ -112,6 +123,10 @@ async fn run(dir: &Path, cfg: Config) -> Result {
             },
             server.metrics_addr().map_or(String::new(), |m| format!(
                 "; metrics on http://{m}/metrics"
+            )),
+            server.http_addr().map_or(String::new(), |h| format!(
+                "; Feast HTTP on {}://{h}",
+                if plaintext { "http" } else { "https" }
             ))
         )?;
         o.flush()?;

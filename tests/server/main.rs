@@ -12,6 +12,7 @@ mod aggregation;
 mod cli;
 mod errors;
 mod freshness;
+mod http;
 mod limits;
 mod requests;
 mod robustness;

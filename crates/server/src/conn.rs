@@ -14,21 +14,15 @@ use std::sync::atomic::Ordering;
 use quinn::{RecvStream, SendStream};
 use tokio::task::JoinSet;
 
-use super::Shared;
-use super::auth::Token;
-use super::handlers::Failure;
+use crate::auth::Token;
+use crate::quic::close_with;
+use crate::session::{Failure, Session};
+use crate::state::Shared;
+use crate::stream;
 use strata_format::protocol::{
     ErrorBody, ErrorCode, FrameHeader, HEADER_LEN, Hello, Kind, VERSION, Welcome, finish_frame,
     start_frame,
 };
-
-/// What every stream of a connection knows.
-pub(crate) struct Session {
-    pub shared: Arc<Shared>,
-    /// The token the connection authenticated with; looked up again on
-    /// every request, so that a revoked token stops working.
-    pub token_id: String,
-}
 
 /// Counts the connection as active while alive.
 struct Active(Arc<Shared>);
@@ -40,16 +34,6 @@ impl Drop for Active {
             .connections_active
             .fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// Closes `conn` with a typed error: the code, and the message as reason.
-pub(crate) fn close_with(conn: &quinn::Connection, code: ErrorCode, message: &str) {
-    // The reason must fit in one packet.
-    let mut end = message.len().min(900);
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    conn.close((code as u32).into(), &message.as_bytes()[..end]);
 }
 
 pub(crate) async fn handle(shared: Arc<Shared>, incoming: quinn::Incoming) {
@@ -102,18 +86,15 @@ pub(crate) async fn handle(shared: Arc<Shared>, incoming: quinn::Incoming) {
             return;
         }
     };
-    let session = Arc::new(Session {
-        shared: shared.clone(),
-        token_id: token.id,
-    });
+    let session = Arc::new(Session::new(shared.clone(), token.id));
     let mut streams = JoinSet::new();
-    streams.spawn(super::stream::serve(session.clone(), send, recv));
+    streams.spawn(stream::serve(session.clone(), send, recv));
     let mut stop = shared.shutdown.clone();
     loop {
         tokio::select! {
             s = conn.accept_bi() => match s {
                 Ok((send, recv)) => {
-                    streams.spawn(super::stream::serve(session.clone(), send, recv));
+                    streams.spawn(stream::serve(session.clone(), send, recv));
                 }
                 Err(_) => break,
             },

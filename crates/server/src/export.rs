@@ -24,9 +24,10 @@ use arrow_schema::SchemaRef;
 use quinn::{RecvStream, SendStream};
 use tokio::sync::mpsc;
 
-use super::auth::Level;
-use super::conn::Session;
-use super::handlers::{Failure, check_grant, error_frame, store_failure};
+use crate::auth::Level;
+use crate::quic::finish;
+use crate::session::{Failure, Session, check_grant, error_frame, store_failure};
+use crate::state::Counters;
 use strata_format::protocol::{self as p, ErrorCode, ExportKnownAt, FrameHeader, HEADER_LEN, Kind};
 use strata_offline::export::{self as ex, ExportRequest, KnownAt, Plan, parse_refs};
 
@@ -49,12 +50,12 @@ pub(crate) async fn run(
     recv: RecvStream,
 ) {
     if let Err(f) = go(&s, id, &body, &mut send, recv).await {
-        super::Counters::add(&s.shared.counters.errors, 1);
+        Counters::add(&s.shared.counters.errors, 1);
         let mut out = Vec::new();
         error_frame(&mut out, id, f.code, &f.message);
         let _ = send.write_all(&out).await;
     }
-    super::stream::finish(&mut send).await;
+    finish(&mut send).await;
 }
 
 fn request(s: &Session, start: &p::ExportStart) -> Result<ExportRequest, Failure> {
@@ -64,22 +65,18 @@ fn request(s: &Session, start: &p::ExportStart) -> Result<ExportRequest, Failure
         features.extend(parse_refs(f).map_err(|e| invalid(e.to_string()))?);
     }
     let cat = s.shared.store.catalog();
-    let tokens = s.shared.tokens.load();
-    let t = tokens.get(&s.token_id).ok_or_else(|| {
-        Failure::new(
-            ErrorCode::Unauthenticated,
-            "the connection's token was revoked",
-        )
+    s.with_token(|t| {
+        for r in &features {
+            let v = cat.view(&r.view).ok_or_else(|| {
+                Failure::new(
+                    ErrorCode::NotFound,
+                    format!("{r}: unknown feature view {:?}", r.view),
+                )
+            })?;
+            check_grant(t, Level::Read, v)?;
+        }
+        Ok(())
     })?;
-    for r in &features {
-        let v = cat.view(&r.view).ok_or_else(|| {
-            Failure::new(
-                ErrorCode::NotFound,
-                format!("{r}: unknown feature view {:?}", r.view),
-            )
-        })?;
-        check_grant(t, Level::Read, v)?;
-    }
     Ok(ExportRequest {
         features,
         full_feature_names: start.full_feature_names,
@@ -136,7 +133,7 @@ async fn go(
                     }
                 }
                 Some(Out::Done(d)) => {
-                    super::Counters::add(&s.shared.counters.rows_exported, d.rows);
+                    Counters::add(&s.shared.counters.rows_exported, d.rows);
                     frame.clear();
                     let at = p::start_frame(&mut frame, Kind::ExportDone, id);
                     d.encode(&mut frame);

@@ -1,9 +1,8 @@
 //! The `Freshness` request: [`strata_store::freshness::report_of`] over the views
 //! the token may read, measured at the request's time or the store's clock.
 
-use super::auth::Token;
-use super::conn::Session;
-use super::handlers::{Failure, may_read};
+use crate::auth::Token;
+use crate::session::{Failure, Session, may_read};
 use strata_format::protocol::{ErrorCode, FreshnessRequest, Kind};
 
 pub(crate) fn freshness(

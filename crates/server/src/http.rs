@@ -1,32 +1,135 @@
-//! The metrics listener of `strata serve --metrics ADDR`: a minimal
-//! HTTP/1.1 server over TCP that answers `GET /metrics` (and `HEAD`) with
-//! [`super::metrics::render`], `404` for any other path and `405` for any
-//! other method. One request per connection (`Connection: close`); a
-//! request head is at most [`MAX_HEAD`] bytes and must arrive within
-//! [`HEAD_TIMEOUT`]; at most [`MAX_CONNECTIONS`] are served at once (more
-//! wait in the kernel's backlog). No authentication: bind it to an address
-//! only your monitoring can reach.
+//! A minimal HTTP/1.1 server over TCP, optionally TLS, shared by the
+//! metrics listener (`--metrics ADDR`, plain, [`crate::metrics::route`])
+//! and the Feast-compatible endpoint (`--http ADDR`, [`crate::feast::route`]).
+//!
+//! Bounded everywhere: a request head is at most [`MAX_HEAD`] bytes and must
+//! arrive within [`HEAD_TIMEOUT`]; a body needs a `Content-Length` (no
+//! chunked bodies) of at most the listener's `max_body`, counted against the
+//! server's memory budget while it is read and handled, and must arrive
+//! within [`BODY_TIMEOUT`]; at most `max_connections` connections are served
+//! at once (more wait in the kernel's backlog). A listener either answers
+//! one request per connection (`Connection: close`) or keeps connections
+//! alive between requests ([`KEEP_ALIVE`] at most idle). A request whose
+//! body is large is handled on the blocking pool.
+//!
+//! Routes are plain functions from a [`Request`] to a [`Response`]; this
+//! module knows nothing of what they serve.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
-use super::Shared;
+use crate::state::Shared;
 
 /// Largest request head (request line and headers), bytes.
 pub const MAX_HEAD: usize = 8 << 10;
-/// Time for a request head to arrive.
+/// Time for a request head to arrive (once its first byte has).
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections served at once.
-pub const MAX_CONNECTIONS: usize = 32;
+/// Time for a request body to arrive once its head has.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a kept-alive connection may sit idle between requests.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
+/// Bodies above this size are handled on the blocking pool.
+const HEAVY_BODY: usize = 16 << 10;
 
-/// Serves until shutdown begins.
-pub(crate) async fn run(listener: TcpListener, shared: Arc<Shared>) {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+/// One request.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// Names lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// HTTP/1.1 without `Connection: close`.
+    pub keep_alive: bool,
+}
+
+impl Request {
+    /// The first header named `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    /// More header lines, `Name: value` without the line end.
+    pub headers: Vec<String>,
+    /// Send the headers only (a `HEAD` request).
+    pub head_only: bool,
+}
+
+impl Response {
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
+        Response {
+            status,
+            content_type,
+            body: body.into(),
+            headers: Vec::new(),
+            head_only: false,
+        }
+    }
+
+    pub fn text(status: u16, body: &str) -> Response {
+        Response::new(status, "text/plain; charset=utf-8", body)
+    }
+
+    pub fn json(status: u16, body: Vec<u8>) -> Response {
+        Response::new(status, "application/json", body)
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        422 => "Unprocessable Content",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+/// How a listener serves.
+#[derive(Clone)]
+pub(crate) struct Listener {
+    /// TLS, or plain TCP.
+    pub tls: Option<TlsAcceptor>,
+    pub max_body: usize,
+    pub max_connections: usize,
+    /// Keep connections open between requests.
+    pub keep_alive: bool,
+    pub route: fn(&Arc<Shared>, Request) -> Response,
+}
+
+/// Serves until shutdown begins; then lets the requests in flight finish
+/// (for a little while).
+pub(crate) async fn run(listener: TcpListener, shared: Arc<Shared>, how: Listener) {
+    let permits = Arc::new(Semaphore::new(how.max_connections));
     let mut stop = shared.shutdown.clone();
     let mut conns = JoinSet::new();
     loop {
@@ -40,9 +143,18 @@ pub(crate) async fn run(listener: TcpListener, shared: Arc<Shared>) {
         tokio::select! {
             r = listener.accept() => {
                 if let Ok((sock, _)) = r {
-                    let shared = shared.clone();
+                    let _ = sock.set_nodelay(true);
+                    let (shared, how) = (shared.clone(), how.clone());
                     conns.spawn(async move {
-                        let _ = serve(sock, &shared).await;
+                        match &how.tls {
+                            None => serve(sock, &shared, &how).await,
+                            Some(tls) => {
+                                let hs = tokio::time::timeout(HEAD_TIMEOUT, tls.accept(sock)).await;
+                                if let Ok(Ok(s)) = hs {
+                                    serve(s, &shared, &how).await;
+                                }
+                            }
+                        }
                         drop(permit);
                     });
                 }
@@ -51,92 +163,238 @@ pub(crate) async fn run(listener: TcpListener, shared: Arc<Shared>) {
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
-    conns.abort_all();
-    while conns.join_next().await.is_some() {}
-}
-
-/// What arrived of a request head.
-enum Head {
-    /// The request line and headers, without the blank line.
-    Complete(Vec<u8>),
-    TooLong,
-    /// The peer closed the connection first.
-    Closed,
-}
-
-async fn read_head(sock: &mut TcpStream) -> std::io::Result<Head> {
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    loop {
-        let n = sock.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(Head::Closed);
-        }
-        head.extend_from_slice(&buf[..n]);
-        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-            head.truncate(end);
-            return Ok(Head::Complete(head));
-        }
-        if head.len() > MAX_HEAD {
-            return Ok(Head::TooLong);
-        }
+    drop(listener);
+    let drain = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
+        conns.abort_all();
+        while conns.join_next().await.is_some() {}
     }
 }
 
-async fn serve(mut sock: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut sock)).await {
-        Ok(Ok(Head::Complete(h))) => h,
-        Ok(Ok(Head::Closed)) => return Ok(()),
-        Ok(Ok(Head::TooLong)) => {
-            return respond(sock, "431 Request Header Fields Too Large", "").await;
+/// What arrived of a request.
+enum Read<'a> {
+    /// The request, and its body's share of the memory budget.
+    Request(Request, Permit<'a>),
+    /// The peer closed the connection (or went silent) between requests.
+    Gone,
+    /// Answer this and close.
+    Refuse(Response),
+}
+
+/// The request's memory while it is handled: bytes of the server's budget.
+type Permit<'a> = Option<tokio::sync::SemaphorePermit<'a>>;
+
+/// Serves the requests of one connection.
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut sock: S,
+    shared: &Arc<Shared>,
+    how: &Listener,
+) {
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    let mut stop = shared.shutdown.clone();
+    let mut first = true;
+    loop {
+        let got = tokio::select! {
+            r = read_request(&mut sock, &mut buf, how, shared, first) => r,
+            _ = stop.wait_for(|s| *s), if buf.is_empty() && !first => Read::Gone,
+        };
+        first = false;
+        let (req, permit) = match got {
+            Read::Request(r, p) => (r, p),
+            Read::Gone => break,
+            Read::Refuse(resp) => {
+                let _ = write(&mut sock, &resp, false).await;
+                break;
+            }
+        };
+        let keep = how.keep_alive && req.keep_alive && !shared.shutting_down();
+        let resp = if req.body.len() > HEAVY_BODY {
+            let (s, route) = (shared.clone(), how.route);
+            match tokio::task::spawn_blocking(move || route(&s, req)).await {
+                Ok(r) => r,
+                Err(_) => Response::text(500, "the server failed on this request\n"),
+            }
+        } else {
+            let route = how.route;
+            std::panic::catch_unwind(AssertUnwindSafe(|| route(shared, req))).unwrap_or_else(|_| {
+                Response::text(500, "the server failed on this request (a bug)\n")
+            })
+        };
+        drop(permit);
+        if write(&mut sock, &resp, keep).await.is_err() || !keep {
+            break;
         }
-        Ok(Err(e)) => return Err(e),
-        Err(_) => return respond(sock, "408 Request Timeout", "").await,
+    }
+    close(&mut sock).await;
+}
+
+fn refuse<'a>(status: u16, message: &str) -> Read<'a> {
+    Read::Refuse(Response::text(status, &format!("{message}\n")))
+}
+
+/// Reads one request: its head (bounded in size and time), then its body.
+async fn read_request<'a, S: AsyncRead + AsyncWrite + Unpin>(
+    sock: &mut S,
+    buf: &mut Vec<u8>,
+    how: &Listener,
+    shared: &'a Shared,
+    first: bool,
+) -> Read<'a> {
+    let mut chunk = [0u8; 4096];
+    let mut started = (!buf.is_empty()).then(Instant::now);
+    let end = loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        if buf.len() > MAX_HEAD {
+            return refuse(431, "the request head is too long");
+        }
+        let wait = match started {
+            Some(t) => HEAD_TIMEOUT.saturating_sub(t.elapsed()),
+            None if first => HEAD_TIMEOUT,
+            None => KEEP_ALIVE,
+        };
+        match tokio::time::timeout(wait, sock.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Read::Gone,
+            Ok(Ok(n)) => {
+                started.get_or_insert_with(Instant::now);
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            Err(_) if started.is_some() => {
+                return refuse(408, "the request head did not arrive in time");
+            }
+            Err(_) => return Read::Gone,
+        }
     };
-    let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    buf.drain(..end + 4);
+    let mut lines = head.split("\r\n");
+    let line = lines.next().unwrap_or_default();
     let mut parts = line.split(' ');
     let (method, target, version) = (parts.next(), parts.next(), parts.next());
-    if !version.is_some_and(|v| v.starts_with("HTTP/1.")) || parts.next().is_some() {
-        return respond(sock, "400 Bad Request", "bad request line\n").await;
+    let (Some(method), Some(target), Some(version)) = (method, target, version) else {
+        return refuse(400, "bad request line");
+    };
+    if parts.next().is_some() || !matches!(version, "HTTP/1.1" | "HTTP/1.0") || method.is_empty() {
+        return refuse(400, "bad request line");
     }
-    let path = target.unwrap_or("").split('?').next().unwrap_or("");
-    let head_only = method == Some("HEAD");
-    if method != Some("GET") && !head_only {
-        return respond(sock, "405 Method Not Allowed", "only GET /metrics\n").await;
+    let mut headers = Vec::new();
+    for l in lines {
+        let Some((name, value)) = l.split_once(':') else {
+            return refuse(400, "bad header line");
+        };
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
     }
-    if path != "/metrics" {
-        return respond(sock, "404 Not Found", "only /metrics is served\n").await;
+    let mut req = Request {
+        method: method.to_string(),
+        path: target.split('?').next().unwrap_or_default().to_string(),
+        keep_alive: version == "HTTP/1.1",
+        headers,
+        body: Vec::new(),
+    };
+    if req
+        .header("connection")
+        .is_some_and(|c| c.eq_ignore_ascii_case("close"))
+    {
+        req.keep_alive = false;
     }
-    let body = super::metrics::render(shared);
+    if req.header("transfer-encoding").is_some() {
+        return refuse(
+            501,
+            "chunked request bodies are not supported; send a Content-Length",
+        );
+    }
+    let mut lengths = req
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "content-length")
+        .map(|(_, v)| v.parse::<usize>());
+    let len = match (lengths.next(), lengths.next()) {
+        (None, _) => 0,
+        (Some(Ok(n)), None) => n,
+        _ => return refuse(400, "bad Content-Length"),
+    };
+    if len > how.max_body {
+        return refuse(
+            413,
+            &format!(
+                "the request body ({len} bytes) is above the limit of {} bytes",
+                how.max_body
+            ),
+        );
+    }
+    let permit = if len == 0 {
+        None
+    } else {
+        match shared.memory.acquire_many(len as u32).await {
+            Ok(p) => Some(p),
+            Err(_) => return Read::Gone,
+        }
+    };
+    let expect = req.header("expect");
+    if len > buf.len()
+        && expect.is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+        && sock
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .is_err()
+    {
+        return Read::Gone;
+    }
+    let body = async {
+        while buf.len() < len {
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        true
+    };
+    match tokio::time::timeout(BODY_TIMEOUT, body).await {
+        Ok(true) => {}
+        Ok(false) => return Read::Gone,
+        Err(_) => return refuse(408, "the request body did not arrive in time"),
+    }
+    req.body = buf.drain(..len).collect();
+    Read::Request(req, permit)
+}
+
+async fn write<S: AsyncWrite + Unpin>(
+    sock: &mut S,
+    r: &Response,
+    keep: bool,
+) -> std::io::Result<()> {
     let mut out = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n",
+        r.status,
+        reason(r.status),
+        r.content_type,
+        r.body.len(),
+        if keep { "keep-alive" } else { "close" }
     )
     .into_bytes();
-    if !head_only {
-        out.extend_from_slice(body.as_bytes());
+    for h in &r.headers {
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !r.head_only {
+        out.extend_from_slice(&r.body);
     }
     sock.write_all(&out).await?;
-    close(sock).await
+    sock.flush().await
 }
 
-async fn respond(mut sock: TcpStream, status: &str, body: &str) -> std::io::Result<()> {
-    let out = format!(
-        "HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    sock.write_all(out.as_bytes()).await?;
-    close(sock).await
-}
-
-/// Ends the response, then reads (and drops) what the client still sends,
-/// a little, so that closing does not reset the connection before the
-/// client has read the answer.
-async fn close(mut sock: TcpStream) -> std::io::Result<()> {
-    sock.shutdown().await?;
+/// Ends the connection, then reads (and drops) what the client still
+/// sends, a little, so that closing does not reset the connection before
+/// the client has read the answer.
+async fn close<S: AsyncRead + AsyncWrite + Unpin>(sock: &mut S) {
+    if sock.shutdown().await.is_err() {
+        return;
+    }
     let mut buf = [0u8; 4096];
     let drain = async {
         let mut left = 64usize << 10;
@@ -148,5 +406,4 @@ async fn close(mut sock: TcpStream) -> std::io::Result<()> {
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
-    Ok(())
 }

@@ -1,10 +1,27 @@
-//! `strata serve`: the store over QUIC.
+//! `strata serve`: the store over QUIC, and (`--http`) over Feast's
+//! feature-server HTTP API (`feast`, over the HTTP/1.1 code of `http`
+//! that also serves `--metrics`).
 //!
 //! One QUIC endpoint (quinn + rustls, TLS 1.3 always); per connection a
-//! handshake on its first stream ([`conn`]), then any number of
+//! handshake on its first stream (`conn`), then any number of
 //! bidirectional streams, each carrying requests one after another
-//! ([`stream`]); handlers over [`Store`] ([`handlers`], [`export`]).
+//! (`stream`); each request is answered by [`respond`] (`dispatch`,
+//! which calls the handlers over [`Store`]), an export by `export`.
 //! Frames are `docs/PROTOCOL.md`'s, encoded by [`strata_format::protocol`].
+//!
+//! Modules depend one way (no module imports one above it):
+//!
+//! ```text
+//! lib (Server) ─→ conn ─→ stream ─→ dispatch ─→ handlers, registry, freshness ─→ session ─→ state
+//!            │                  └─→ export ─────────────────────────────────────────┘
+//!            ├─→ feast ─→ feast_json; http; session
+//!            ├─→ metrics ─→ http, latency, state
+//!            └─→ http ─→ state            (leaves: auth, limits, quic, tls, latency, feast_json)
+//! ```
+//!
+//! [`Handler`] builds sessions over a [`Store`] without sockets, so request
+//! handling is callable in-process: `respond(&session, header, body)`
+//! returns exactly the frames a server's stream would send.
 //!
 //! Every request is checked against the connection's token ([`auth`]),
 //! re-read from the token file when it changes, so a revoked token stops
@@ -21,96 +38,37 @@
 
 pub mod auth;
 mod conn;
+mod dispatch;
 mod export;
+mod feast;
+mod feast_json;
 mod freshness;
 mod handlers;
 mod http;
+mod latency;
+mod limits;
 mod metrics;
+mod quic;
 mod registry;
+mod session;
+mod state;
 mod stream;
 pub mod tls;
+
+pub use dispatch::respond;
+pub use limits::Limits;
+pub use session::{Failure, Handler, Session};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use arc_swap::ArcSwap;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use strata_format::protocol::{DecodeLimits, ServerLimits};
+use state::Shared;
 use strata_store::{Store, StoreOptions};
-
-/// What the server accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest frame body, either direction.
-    pub max_frame_bytes: u32,
-    pub max_keys_per_lookup: u32,
-    pub max_features_per_request: u32,
-    pub max_rows_per_push: u32,
-    /// Versions one history answer may hold.
-    pub max_history_rows: u32,
-    /// Bidirectional streams open at once per connection.
-    pub max_streams_per_connection: u32,
-    pub max_connections: u32,
-    /// A connection silent this long is closed (QUIC idle timeout).
-    pub idle_timeout: Duration,
-    /// Time for a new connection to send its `Hello`.
-    pub handshake_timeout: Duration,
-    /// Time for a frame's body to arrive once its header has.
-    pub frame_timeout: Duration,
-    /// Bytes of request bodies buffered at once, all connections together.
-    pub memory_bytes: u64,
-    /// How long shutdown waits for in-flight requests.
-    pub drain_timeout: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_frame_bytes: 16 << 20,
-            max_keys_per_lookup: 10_000,
-            max_features_per_request: 1_024,
-            max_rows_per_push: 50_000,
-            max_history_rows: 100_000,
-            max_streams_per_connection: 64,
-            max_connections: 256,
-            idle_timeout: Duration::from_secs(30),
-            handshake_timeout: Duration::from_secs(10),
-            frame_timeout: Duration::from_secs(30),
-            memory_bytes: 512 << 20,
-            drain_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-impl Limits {
-    pub fn decode_limits(&self) -> DecodeLimits {
-        DecodeLimits {
-            max_keys: self.max_keys_per_lookup as usize,
-            max_features: self.max_features_per_request as usize,
-            max_key_columns: 16,
-            max_rows: self.max_rows_per_push as usize,
-            max_values: (self.max_rows_per_push as usize)
-                .saturating_mul(64)
-                .max(1 << 20),
-            max_name: 4096,
-        }
-    }
-
-    fn announced(&self) -> ServerLimits {
-        ServerLimits {
-            max_frame_bytes: self.max_frame_bytes,
-            max_keys_per_lookup: self.max_keys_per_lookup,
-            max_rows_per_push: self.max_rows_per_push,
-            max_streams: self.max_streams_per_connection,
-            idle_timeout_ms: u32::try_from(self.idle_timeout.as_millis()).unwrap_or(u32::MAX),
-        }
-    }
-}
 
 /// How to start a server.
 #[derive(Debug, Clone)]
@@ -126,6 +84,12 @@ pub struct Config {
     pub store: StoreOptions,
     /// Serve Prometheus metrics over HTTP at `http://ADDR/metrics`.
     pub metrics: Option<SocketAddr>,
+    /// Serve the Feast-compatible HTTP endpoint (`/get-online-features`,
+    /// `/health`) on this TCP address.
+    pub http: Option<SocketAddr>,
+    /// Serve `http` without TLS (for loopback tests and a TLS-terminating
+    /// proxy in front); TLS with the server's certificate otherwise.
+    pub http_plaintext: bool,
 }
 
 impl Config {
@@ -139,6 +103,8 @@ impl Config {
             limits: Limits::default(),
             store: StoreOptions::default(),
             metrics: None,
+            http: None,
+            http_plaintext: false,
         }
     }
 }
@@ -163,50 +129,6 @@ pub enum Error {
     Limits(String),
 }
 
-/// Counters shown by `stats`.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub connections: AtomicU64,
-    pub connections_active: AtomicU64,
-    pub connections_refused: AtomicU64,
-    pub requests: AtomicU64,
-    pub errors: AtomicU64,
-    pub lookups: AtomicU64,
-    pub keys_looked_up: AtomicU64,
-    pub rows_pushed: AtomicU64,
-    pub rows_exported: AtomicU64,
-}
-
-impl Counters {
-    pub fn add(c: &AtomicU64, n: u64) {
-        c.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-/// State shared by every connection.
-pub(crate) struct Shared {
-    pub store: Store,
-    pub tokens: ArcSwap<auth::Tokens>,
-    pub limits: Limits,
-    pub decode: DecodeLimits,
-    pub announced: ServerLimits,
-    /// Permits are bytes of request bodies being buffered.
-    pub memory: Semaphore,
-    /// Exports running at once.
-    pub exports: Semaphore,
-    pub shutdown: watch::Receiver<bool>,
-    pub counters: Counters,
-    /// Request latencies, for `--metrics`.
-    pub metrics: metrics::Metrics,
-    pub started: Instant,
-}
-
-impl Shared {
-    pub fn shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
-    }
-}
-
 /// A running server.
 pub struct Server {
     endpoint: quinn::Endpoint,
@@ -217,7 +139,12 @@ pub struct Server {
     cert: tls::CertFiles,
     /// The metrics listener's address and task.
     metrics: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
+    /// The Feast-compatible HTTP listener's address and task.
+    http: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
+
+/// Connections the metrics listener serves at once.
+const METRICS_CONNECTIONS: usize = 32;
 
 /// Bytes a client may send on a stream beyond what the server has read.
 const STREAM_WINDOW: u32 = 128 << 10;
@@ -271,13 +198,20 @@ impl Server {
         )?;
         let crypto = tls::server_crypto(&cert)?;
         let tokens = auth::load(&cfg.data)?;
-        let metrics_listener = match cfg.metrics {
-            Some(addr) => Some(
-                tokio::net::TcpListener::bind(addr)
+        let bind = |addr: Option<SocketAddr>| async move {
+            match addr {
+                Some(addr) => tokio::net::TcpListener::bind(addr)
                     .await
-                    .map_err(|source| Error::Bind { addr, source })?,
-            ),
-            None => None,
+                    .map(Some)
+                    .map_err(|source| Error::Bind { addr, source }),
+                None => Ok(None),
+            }
+        };
+        let metrics_listener = bind(cfg.metrics).await?;
+        let http_listener = bind(cfg.http).await?;
+        let http_tls = match cfg.http_plaintext {
+            true => None,
+            false => Some(tokio_rustls::TlsAcceptor::from(tls::http_config(&cert)?)),
         };
         let store = Store::open_with(&cfg.data, cfg.store.clone())?;
         let mut sc = quinn::ServerConfig::with_crypto(Arc::new(crypto));
@@ -288,35 +222,39 @@ impl Server {
             source,
         })?;
         let (stop, shutdown) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            store,
-            tokens: ArcSwap::from_pointee(tokens),
-            limits: l.clone(),
-            decode: l.decode_limits(),
-            announced: l.announced(),
-            memory: Semaphore::new(
-                usize::try_from(l.memory_bytes)
-                    .unwrap_or(usize::MAX)
-                    .min(Semaphore::MAX_PERMITS),
-            ),
-            exports: Semaphore::new(2),
-            shutdown,
-            counters: Counters::default(),
-            metrics: metrics::Metrics::default(),
-            started: Instant::now(),
-        });
+        let shared = Arc::new(Shared::new(store, tokens, l, shutdown));
         let accept = tokio::spawn(accept_loop(endpoint.clone(), shared.clone()));
         let reload = tokio::spawn(reload_tokens(cfg.data.clone(), shared.clone()));
-        let metrics = match metrics_listener {
-            Some(l) => {
+        let spawn = |l: Option<tokio::net::TcpListener>, how: http::Listener| {
+            l.map(|l| {
                 let addr = l.local_addr().map_err(|source| Error::Bind {
                     addr: cfg.listen,
                     source,
                 })?;
-                Some((addr, tokio::spawn(http::run(l, shared.clone()))))
-            }
-            None => None,
+                Ok::<_, Error>((addr, tokio::spawn(http::run(l, shared.clone(), how))))
+            })
+            .transpose()
         };
+        let metrics = spawn(
+            metrics_listener,
+            http::Listener {
+                tls: None,
+                max_body: 0,
+                max_connections: METRICS_CONNECTIONS,
+                keep_alive: false,
+                route: metrics::route,
+            },
+        )?;
+        let http = spawn(
+            http_listener,
+            http::Listener {
+                tls: http_tls,
+                max_body: l.max_frame_bytes as usize,
+                max_connections: l.max_connections as usize,
+                keep_alive: true,
+                route: feast::route,
+            },
+        )?;
         Ok(Server {
             endpoint,
             shared,
@@ -325,6 +263,7 @@ impl Server {
             reload,
             cert,
             metrics,
+            http,
         })
     }
 
@@ -346,6 +285,11 @@ impl Server {
         self.metrics.as_ref().map(|(a, _)| *a)
     }
 
+    /// Where the Feast-compatible HTTP endpoint is served, if it is.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|(a, _)| *a)
+    }
+
     /// Stops gracefully (see the module docs) and closes the store.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -361,9 +305,10 @@ impl Server {
             );
         }
         self.reload.abort();
-        if let Some((_, mut task)) = self.metrics {
-            // It ends on the shutdown signal; a scrape in flight is cut off.
-            if tokio::time::timeout(Duration::from_secs(1), &mut task)
+        // They stop on the shutdown signal and let requests in flight
+        // finish for a few seconds.
+        for (_, mut task) in [self.metrics, self.http].into_iter().flatten() {
+            if tokio::time::timeout(Duration::from_secs(10), &mut task)
                 .await
                 .is_err()
             {

@@ -1,6 +1,7 @@
 //! Prometheus metrics of `strata serve --metrics ADDR`: request latency
 //! histograms recorded around each request's dispatch, and the text
-//! exposition (format 0.0.4) that [`super::http`] serves at `/metrics`.
+//! exposition (format 0.0.4) that `http` serves at `/metrics`
+//! (the histograms are [`crate::latency`]'s).
 //!
 //! Families (every one with `# HELP` and `# TYPE`):
 //!
@@ -27,86 +28,12 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use super::Shared;
-use strata_format::protocol::Kind;
+use std::sync::Arc;
 
-/// Upper bounds of the latency buckets, seconds (then `+Inf`).
-const BUCKETS: [f64; 17] = [
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5, 5.0, 10.0,
-];
-
-/// The request kinds with a histogram, by label; `other` is any other
-/// frame (unknown kinds, server kinds sent as requests).
-const KINDS: [(Option<Kind>, &str); 12] = [
-    (Some(Kind::Lookup), "lookup"),
-    (Some(Kind::History), "history"),
-    (Some(Kind::Push), "push"),
-    (Some(Kind::ExportStart), "export"),
-    (Some(Kind::RegistryList), "registry_list"),
-    (Some(Kind::Describe), "describe"),
-    (Some(Kind::Search), "search"),
-    (Some(Kind::Stats), "stats"),
-    (Some(Kind::Health), "health"),
-    (Some(Kind::Freshness), "freshness"),
-    (Some(Kind::Hello), "hello"),
-    (None, "other"),
-];
-
-#[derive(Debug)]
-struct Histogram {
-    /// Observations per bucket (not cumulative); the last is `+Inf`.
-    buckets: [AtomicU64; BUCKETS.len() + 1],
-    sum_nanos: AtomicU64,
-    count: AtomicU64,
-}
-
-impl Default for Histogram {
-    fn default() -> Self {
-        Histogram {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            sum_nanos: AtomicU64::new(0),
-            count: AtomicU64::new(0),
-        }
-    }
-}
-
-/// Latency histograms per request kind. Recording is three relaxed atomic
-/// additions.
-#[derive(Debug)]
-pub(crate) struct Metrics {
-    latency: [Histogram; KINDS.len()],
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics {
-            latency: std::array::from_fn(|_| Histogram::default()),
-        }
-    }
-}
-
-impl Metrics {
-    /// Records one request of `kind` that took `took`.
-    pub fn observe(&self, kind: Option<Kind>, took: Duration) {
-        let i = KINDS
-            .iter()
-            .position(|(k, _)| k.is_some() && *k == kind)
-            .unwrap_or(KINDS.len() - 1);
-        let h = &self.latency[i];
-        let secs = took.as_secs_f64();
-        let b = BUCKETS
-            .iter()
-            .position(|le| secs <= *le)
-            .unwrap_or(BUCKETS.len());
-        h.buckets[b].fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        h.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-        h.count.fetch_add(1, Ordering::Relaxed);
-    }
-}
+use crate::http::{Request, Response};
+use crate::latency::{BUCKETS, KINDS};
+use crate::state::Shared;
 
 /// A label value with `\`, `"` and newlines escaped.
 fn label(v: &str) -> String {
@@ -141,6 +68,25 @@ fn secs(micros: i64) -> f64 {
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// The route of the metrics listener: `GET /metrics` (and `HEAD`); `404`
+/// for any other path, `405` for any other method.
+pub(crate) fn route(shared: &Arc<Shared>, req: Request) -> Response {
+    let head_only = req.method == "HEAD";
+    if req.method != "GET" && !head_only {
+        return Response::text(405, "only GET /metrics\n");
+    }
+    if req.path != "/metrics" {
+        return Response::text(404, "only /metrics is served\n");
+    }
+    let mut r = Response::new(
+        200,
+        "text/plain; version=0.0.4; charset=utf-8",
+        render(shared),
+    );
+    r.head_only = head_only;
+    r
 }
 
 /// The text exposition of every metric.
@@ -250,7 +196,7 @@ pub(crate) fn render(shared: &Shared) -> String {
         &mut out,
         name,
         "histogram",
-        "Time to handle a request, from its frame read to its answer built, by kind.",
+        "Time to handle a request, from its frame (or HTTP request) read to its answer built, by kind (HTTP lookups count as lookup).",
     );
     for ((_, kind), h) in KINDS.iter().zip(&shared.metrics.latency) {
         // Read the count first: buckets may run ahead of it, never behind.
@@ -280,13 +226,13 @@ pub(crate) fn render(shared: &Shared) -> String {
         (
             "strata_requests_total",
             "counter",
-            "Request frames received.",
+            "Request frames received, and HTTP lookups.",
             get(&c.requests),
         ),
         (
             "strata_request_errors_total",
             "counter",
-            "Requests answered with an Error frame.",
+            "Requests answered with an Error frame, and HTTP lookups answered with an error status.",
             get(&c.errors),
         ),
         (
@@ -338,17 +284,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn observe_buckets_and_text() {
-        let m = Metrics::default();
-        m.observe(Some(Kind::Lookup), Duration::from_micros(30));
-        m.observe(Some(Kind::Lookup), Duration::from_secs(60));
-        m.observe(Some(Kind::Welcome), Duration::from_millis(2));
-        m.observe(None, Duration::from_millis(2));
-        let h = &m.latency[0];
-        assert_eq!(h.count.load(Ordering::Relaxed), 2);
-        assert_eq!(h.buckets[0].load(Ordering::Relaxed), 1);
-        assert_eq!(h.buckets[BUCKETS.len()].load(Ordering::Relaxed), 1);
-        assert_eq!(m.latency[KINDS.len() - 1].count.load(Ordering::Relaxed), 2);
+    fn text() {
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         assert_eq!(num(0.000_05), "0.00005");
         assert_eq!(num(3.0), "3");

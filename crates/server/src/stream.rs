@@ -8,12 +8,14 @@
 //! memory budget while it is buffered and handled.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use quinn::{ReadExactError, RecvStream, SendStream};
 
-use super::conn::Session;
-use super::handlers::{self, error_frame};
+use crate::quic::finish;
+use crate::session::{Session, error_frame};
+use crate::state::Counters;
+use crate::{dispatch, export};
 use strata_format::protocol::{FrameHeader, HEADER_LEN, Kind};
 
 /// Buffers above this size are not kept between requests.
@@ -38,13 +40,13 @@ pub(crate) async fn serve(s: Arc<Session>, mut send: SendStream, mut recv: RecvS
             Err(ReadExactError::FinishedEarly(0)) => break,
             Err(_) => return,
         }
-        super::Counters::add(&shared.counters.requests, 1);
+        Counters::add(&shared.counters.requests, 1);
         let raw = FrameHeader::parse(&hdr);
         out.clear();
         let h = match FrameHeader::decode(&hdr, max) {
             Ok(h) => h,
             Err(e) => {
-                super::Counters::add(&shared.counters.errors, 1);
+                Counters::add(&shared.counters.errors, 1);
                 error_frame(&mut out, raw.request_id, e.code(), &e.to_string());
                 let _ = send.write_all(&out).await;
                 let _ = recv.stop((e.code() as u32).into());
@@ -62,7 +64,7 @@ pub(crate) async fn serve(s: Arc<Session>, mut send: SendStream, mut recv: RecvS
             // The client went away mid-frame.
             Ok(Err(_)) => return,
             Err(_) => {
-                super::Counters::add(&shared.counters.errors, 1);
+                Counters::add(&shared.counters.errors, 1);
                 let code = strata_format::protocol::ErrorCode::Timeout;
                 let msg = format!(
                     "the body of a {len}-byte frame did not arrive within {} ms",
@@ -78,17 +80,15 @@ pub(crate) async fn serve(s: Arc<Session>, mut send: SendStream, mut recv: RecvS
         if h.kind() == Some(Kind::ExportStart) {
             drop(permit);
             // The rest of the stream is the export's.
-            super::export::run(s, h.request_id, body, send, recv).await;
+            export::run(s, h.request_id, body, send, recv).await;
             shared.metrics.observe(h.kind(), started.elapsed());
             return;
         }
-        let (b, o, failed) = handlers::dispatch(s.clone(), h, body, out).await;
+        // Errors are counted by dispatch.
+        let (b, o, _failed) = dispatch::run(s.clone(), h, body, out).await;
         shared.metrics.observe(h.kind(), started.elapsed());
         drop(permit);
         (body, out) = (b, o);
-        if failed {
-            super::Counters::add(&shared.counters.errors, 1);
-        }
         if send.write_all(&out).await.is_err() {
             return;
         }
@@ -100,12 +100,4 @@ pub(crate) async fn serve(s: Arc<Session>, mut send: SendStream, mut recv: RecvS
         }
     }
     finish(&mut send).await;
-}
-
-/// Ends the stream and waits (a little) for the client to have every byte,
-/// so that closing the connection afterwards loses no answer.
-pub(crate) async fn finish(send: &mut SendStream) {
-    if send.finish().is_ok() {
-        let _ = tokio::time::timeout(Duration::from_secs(5), send.stopped()).await;
-    }
 }

@@ -132,10 +132,9 @@ pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(certs)
 }
 
-/// The QUIC server crypto for `files`.
-pub fn server_crypto(
-    files: &CertFiles,
-) -> Result<quinn::crypto::rustls::QuicServerConfig, TlsError> {
+/// The rustls server configuration for `files`: TLS 1.3 only for QUIC,
+/// 1.2 and 1.3 for HTTP clients.
+fn rustls_config(files: &CertFiles, tls12: bool) -> Result<rustls::ServerConfig, TlsError> {
     install_provider();
     let certs = read_certs(&files.cert)?;
     let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| TlsError::Pem {
@@ -143,8 +142,13 @@ pub fn server_crypto(
         reason: e.to_string(),
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls12 {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13]
+    };
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
@@ -154,8 +158,23 @@ pub fn server_crypto(
                 files.cert.display(),
                 files.key.display()
             ))
-        })?;
+        })
+}
+
+/// The QUIC server crypto for `files`.
+pub fn server_crypto(
+    files: &CertFiles,
+) -> Result<quinn::crypto::rustls::QuicServerConfig, TlsError> {
+    let mut tls = rustls_config(files, false)?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| TlsError::Config(e.to_string()))
+}
+
+/// The TLS configuration of the HTTP endpoint (`--http`): the same
+/// certificate, ALPN `http/1.1`.
+pub fn http_config(files: &CertFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let mut tls = rustls_config(files, true)?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(tls))
 }

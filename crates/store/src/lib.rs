@@ -1,7 +1,8 @@
 //! The embedded store: the engine and the catalog, addressed by name.
 //!
 //! This crate holds the catalog ([`catalog`]), the windowed aggregations
-//! ([`aggregate`]), freshness ([`freshness`]) and [`Store`], the operations
+//! ([`aggregate`]), freshness ([`freshness`]), the registry's listing,
+//! description and search ([`registry`]) and [`Store`], the operations
 //! every surface (CLI, server, Python) calls.
 //!
 //! This is the API the CLI, the offline import/export and the server use.
@@ -21,6 +22,7 @@ pub mod catalog;
 pub mod freshness;
 pub mod lookup;
 pub mod refs;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

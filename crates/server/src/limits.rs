@@ -1,0 +1,74 @@
+//! What the server accepts: [`Limits`], and what it announces of them.
+
+use std::time::Duration;
+
+use strata_format::protocol::{DecodeLimits, ServerLimits};
+
+/// What the server accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest frame body, either direction.
+    pub max_frame_bytes: u32,
+    pub max_keys_per_lookup: u32,
+    pub max_features_per_request: u32,
+    pub max_rows_per_push: u32,
+    /// Versions one history answer may hold.
+    pub max_history_rows: u32,
+    /// Bidirectional streams open at once per connection.
+    pub max_streams_per_connection: u32,
+    pub max_connections: u32,
+    /// A connection silent this long is closed (QUIC idle timeout).
+    pub idle_timeout: Duration,
+    /// Time for a new connection to send its `Hello`.
+    pub handshake_timeout: Duration,
+    /// Time for a frame's body to arrive once its header has.
+    pub frame_timeout: Duration,
+    /// Bytes of request bodies buffered at once, all connections together.
+    pub memory_bytes: u64,
+    /// How long shutdown waits for in-flight requests.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 16 << 20,
+            max_keys_per_lookup: 10_000,
+            max_features_per_request: 1_024,
+            max_rows_per_push: 50_000,
+            max_history_rows: 100_000,
+            max_streams_per_connection: 64,
+            max_connections: 256,
+            idle_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            frame_timeout: Duration::from_secs(30),
+            memory_bytes: 512 << 20,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Limits {
+    pub fn decode_limits(&self) -> DecodeLimits {
+        DecodeLimits {
+            max_keys: self.max_keys_per_lookup as usize,
+            max_features: self.max_features_per_request as usize,
+            max_key_columns: 16,
+            max_rows: self.max_rows_per_push as usize,
+            max_values: (self.max_rows_per_push as usize)
+                .saturating_mul(64)
+                .max(1 << 20),
+            max_name: 4096,
+        }
+    }
+
+    pub(crate) fn announced(&self) -> ServerLimits {
+        ServerLimits {
+            max_frame_bytes: self.max_frame_bytes,
+            max_keys_per_lookup: self.max_keys_per_lookup,
+            max_rows_per_push: self.max_rows_per_push,
+            max_streams: self.max_streams_per_connection,
+            idle_timeout_ms: u32::try_from(self.idle_timeout.as_millis()).unwrap_or(u32::MAX),
+        }
+    }
+}

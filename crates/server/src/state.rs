@@ -1,0 +1,85 @@
+//! The state every connection, stream and in-process session shares:
+//! the store, the tokens (swapped when the token file changes), the
+//! limits and budgets, the shutdown signal and the counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use tokio::sync::{Semaphore, watch};
+
+use crate::auth::Tokens;
+use crate::latency::Metrics;
+use crate::limits::Limits;
+use strata_format::protocol::{DecodeLimits, ServerLimits};
+use strata_store::Store;
+
+/// Counters shown by `stats`.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub connections: AtomicU64,
+    pub connections_active: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+    pub lookups: AtomicU64,
+    pub keys_looked_up: AtomicU64,
+    pub rows_pushed: AtomicU64,
+    pub rows_exported: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    pub store: Store,
+    pub tokens: ArcSwap<Tokens>,
+    pub limits: Limits,
+    pub decode: DecodeLimits,
+    pub announced: ServerLimits,
+    /// Permits are bytes of request bodies being buffered.
+    pub memory: Semaphore,
+    /// Exports running at once.
+    pub exports: Semaphore,
+    pub shutdown: watch::Receiver<bool>,
+    pub counters: Counters,
+    /// Request latencies, for `--metrics`.
+    pub metrics: Metrics,
+    pub started: Instant,
+}
+
+impl Shared {
+    /// The state of a server (or an in-process handler) over `store`.
+    pub fn new(
+        store: Store,
+        tokens: Tokens,
+        limits: &Limits,
+        shutdown: watch::Receiver<bool>,
+    ) -> Shared {
+        Shared {
+            store,
+            tokens: ArcSwap::from_pointee(tokens),
+            limits: limits.clone(),
+            decode: limits.decode_limits(),
+            announced: limits.announced(),
+            memory: Semaphore::new(
+                usize::try_from(limits.memory_bytes)
+                    .unwrap_or(usize::MAX)
+                    .min(Semaphore::MAX_PERMITS),
+            ),
+            exports: Semaphore::new(2),
+            shutdown,
+            counters: Counters::default(),
+            metrics: Metrics::default(),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}

@@ -1,0 +1,260 @@
+//! In-process request handling: a store with the server tests'
+//! definitions and tokens, and requests answered by `strata_server::respond`
+//! with no network, decoded as the native client decodes them.
+
+#![allow(dead_code)] // each test file uses a part
+
+use strata_format::protocol::{self as p, ErrorCode, FrameHeader, HEADER_LEN, Kind, WireError};
+use strata_format::schema::{KeyValue, Value};
+use strata_server::auth::{self, Grant};
+use strata_server::{Handler, Limits, Session, respond};
+use strata_store::Store;
+use strata_store::catalog::defs;
+
+pub const DEFS: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[entities]]
+name = "merchant"
+join_keys = [{ name = "merchant", type = "string" }]
+
+[[feature_views]]
+name = "user_stats"
+entities = ["user"]
+ttl = "0"
+team = "fraud"
+description = "Spend statistics per user"
+tags = ["spend", "daily"]
+features = [
+  { name = "amount_avg", type = "float64", description = "average amount" },
+  { name = "txn_count", type = "int64" },
+  { name = "segment", type = "string", tags = ["pii"] },
+]
+
+[[feature_views]]
+name = "merchant_risk"
+entities = ["merchant"]
+ttl = "1d"
+team = "risk"
+features = [{ name = "score", type = "float32" }]
+"#;
+
+/// A store with [`DEFS`] applied, its tokens, and a handler over both.
+pub struct Fixture {
+    pub tmp: tempfile::TempDir,
+    pub handler: Handler,
+    pub admin: String,
+    pub reader: String,
+    pub fraud_writer: String,
+}
+
+impl Fixture {
+    pub fn new(limits: &Limits) -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&dir).unwrap();
+        let d = defs::parse(DEFS).unwrap();
+        let plan = defs::plan(&store.catalog(), &d).unwrap();
+        store.set_catalog(plan.catalog).unwrap();
+        let token = |name: &str, grants: &[&str]| {
+            let g: Vec<Grant> = grants.iter().map(|g| Grant::parse(g).unwrap()).collect();
+            auth::create(&dir, name, &g).unwrap().1
+        };
+        let admin = token("admin", &["admin:*"]);
+        let reader = token("reader", &["read:view:user_stats"]);
+        let fraud_writer = token("fraud", &["write:team:fraud"]);
+        let handler = Handler::new(store, auth::load(&dir).unwrap(), limits);
+        Fixture {
+            tmp,
+            handler,
+            admin,
+            reader,
+            fraud_writer,
+        }
+    }
+
+    pub fn dir(&self) -> std::path::PathBuf {
+        self.tmp.path().join("data")
+    }
+
+    pub fn session(&self, token: &str) -> Session {
+        self.handler.session(token).unwrap()
+    }
+}
+
+/// A refused request: its code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)
+    }
+}
+
+pub type Answer<T> = Result<T, Refused>;
+
+/// Answers one frame; checks that the answer is exactly one frame, with
+/// the request's id.
+pub fn exchange(s: &Session, h: FrameHeader, body: &[u8]) -> (FrameHeader, Vec<u8>) {
+    let out = respond(s, h, body);
+    assert!(out.len() >= HEADER_LEN, "no answer frame: {out:?}");
+    let hdr: [u8; HEADER_LEN] = out[..HEADER_LEN].try_into().unwrap();
+    let ah = FrameHeader::parse(&hdr);
+    assert_eq!(ah.body_len as usize, out.len() - HEADER_LEN, "one frame");
+    assert_eq!(ah.request_id, h.request_id);
+    (ah, out[HEADER_LEN..].to_vec())
+}
+
+/// The code of an `Error` answer.
+pub fn error_code(f: &(FrameHeader, Vec<u8>)) -> ErrorCode {
+    assert_eq!(f.0.kind(), Some(Kind::Error), "expected an Error frame");
+    p::ErrorBody::decode(&f.1).unwrap().code().unwrap()
+}
+
+/// A request of `kind` whose answer should be `answer`, decoded by `dec`.
+pub fn call<T>(
+    s: &Session,
+    kind: Kind,
+    enc: impl FnOnce(&mut Vec<u8>),
+    answer: Kind,
+    dec: impl FnOnce(&[u8]) -> Result<T, WireError>,
+) -> Answer<T> {
+    let mut body = Vec::new();
+    enc(&mut body);
+    let h = FrameHeader::new(kind, 42, body.len() as u32);
+    let (ah, b) = exchange(s, h, &body);
+    if ah.kind() == Some(Kind::Error) {
+        let e = p::ErrorBody::decode(&b).unwrap();
+        return Err(Refused {
+            code: e.code().unwrap(),
+            message: e.message,
+        });
+    }
+    assert_eq!(ah.kind(), Some(answer));
+    Ok(dec(&b).unwrap())
+}
+
+pub fn lookup(s: &Session, req: &p::LookupRequest) -> Answer<p::LookupResponse> {
+    call(
+        s,
+        Kind::Lookup,
+        |o| req.encode(o),
+        Kind::LookupResult,
+        p::LookupResponse::decode,
+    )
+}
+
+pub fn history(s: &Session, req: &p::HistoryRequest) -> Answer<p::HistoryResponse> {
+    call(
+        s,
+        Kind::History,
+        |o| req.encode(o),
+        Kind::HistoryResult,
+        p::HistoryResponse::decode,
+    )
+}
+
+pub fn push(s: &Session, view: &str, rows: &[p::RowWrite]) -> Answer<u64> {
+    call(
+        s,
+        Kind::Push,
+        |o| p::encode_push(o, view, rows),
+        Kind::PushAck,
+        p::decode_push_ack,
+    )
+}
+
+pub fn registry_list(s: &Session) -> Answer<p::RegistryList> {
+    call(
+        s,
+        Kind::RegistryList,
+        |_| {},
+        Kind::RegistryListResult,
+        p::RegistryList::decode,
+    )
+}
+
+pub fn describe(s: &Session, view: &str) -> Answer<p::ViewDescription> {
+    call(
+        s,
+        Kind::Describe,
+        |o| p::encode_name(o, view),
+        Kind::DescribeResult,
+        p::ViewDescription::decode,
+    )
+}
+
+pub fn search(s: &Session, query: &str, limit: u32) -> Answer<Vec<p::SearchHit>> {
+    let req = p::SearchRequest {
+        query: query.into(),
+        limit,
+    };
+    call(
+        s,
+        Kind::Search,
+        |o| req.encode(o),
+        Kind::SearchResult,
+        p::decode_hits,
+    )
+}
+
+pub fn stats(s: &Session) -> Answer<Vec<(String, u64)>> {
+    call(s, Kind::Stats, |_| {}, Kind::StatsResult, p::decode_stats)
+}
+
+pub fn health(s: &Session) -> Answer<p::Health> {
+    call(
+        s,
+        Kind::Health,
+        |_| {},
+        Kind::HealthResult,
+        p::Health::decode,
+    )
+}
+
+/// The code of a refused request.
+pub fn code<T: std::fmt::Debug>(r: Answer<T>) -> ErrorCode {
+    match r {
+        Err(e) => e.code,
+        Ok(v) => panic!("expected an error, got {v:?}"),
+    }
+}
+
+pub fn user_row(id: i64, event_ts: i64, amount: f64, count: i64) -> p::RowWrite {
+    p::RowWrite {
+        key: vec![KeyValue::Int64(id)],
+        event_ts,
+        created_ts: None,
+        values: vec![
+            Value::Float64(amount),
+            Value::Int64(count),
+            Value::String(format!("seg{id}")),
+        ],
+    }
+}
+
+pub fn int_keys(name: &str, keys: &[i64]) -> p::KeyColumn {
+    p::KeyColumn {
+        name: name.into(),
+        values: p::KeyColumnValues::Int64(keys.to_vec()),
+    }
+}
+
+pub fn frame(kind: Kind, id: u64, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    p::encode_frame(&mut out, kind, id, body);
+    out
+}
+
+/// Answers raw frame bytes (a header and its body) as a stream would.
+pub fn exchange_raw(s: &Session, bytes: &[u8]) -> (FrameHeader, Vec<u8>) {
+    let hdr: [u8; HEADER_LEN] = bytes[..HEADER_LEN].try_into().unwrap();
+    exchange(s, FrameHeader::parse(&hdr), &bytes[HEADER_LEN..])
+}
