@@ -6,10 +6,7 @@ use super::*;
 fn apply_plan_then_apply() {
     let t = tempfile::tempdir().unwrap();
     write(t.path(), "defs.toml", DEFS);
-    let out = ok(
-        t.path(),
-        &["apply", "--data", "data", "defs.toml", "--plan"],
-    );
+    let out = ok(t.path(), &argv("apply --data data defs.toml --plan"));
     assert!(out.contains("+ entity user (user_id: int64)"), "{out}");
     assert!(
         out.contains("+ feature view user_stats (id 1, ttl unlimited)"),
@@ -25,10 +22,10 @@ fn apply_plan_then_apply() {
         "--plan wrote a catalog"
     );
 
-    let out = ok(t.path(), &["apply", "defs.toml", "--data", "data"]);
+    let out = ok(t.path(), &argv("apply defs.toml --data data"));
     assert!(out.contains("applied 4 change(s)"), "{out}");
     assert!(t.path().join("data/catalog").exists());
-    let out = ok(t.path(), &["apply", "--data", "data", "defs.toml"]);
+    let out = ok(t.path(), &argv("apply --data data defs.toml"));
     assert!(out.contains("nothing to change"), "{out}");
 
     // An appended feature is fine; a type change is refused with advice.
@@ -40,7 +37,7 @@ fn apply_plan_then_apply() {
             "{ name = \"visits\", type = \"int64\" }, { name = \"x\", type = \"bool\" }]",
         ),
     );
-    let out = ok(t.path(), &["apply", "--data", "data", "grown.toml"]);
+    let out = ok(t.path(), &argv("apply --data data grown.toml"));
     assert!(
         out.contains("~ feature view user_country: + x bool"),
         "{out}"
@@ -53,7 +50,7 @@ fn apply_plan_then_apply() {
             "name = \"txn_count\", type = \"float64\"",
         ),
     );
-    let err = fails(t.path(), &["apply", "--data", "data", "bad.toml"], 1);
+    let err = fails(t.path(), &argv("apply --data data bad.toml"), 1);
     assert!(
         err.contains("feature \"txn_count\" changes type from int64 to float64"),
         "{err}"
@@ -65,7 +62,7 @@ fn apply_plan_then_apply() {
         "broken.toml",
         "[[entities]]\nname = \"u\"\njoin_keys = [{ name = \"id\", type = \"int32\" }]\n",
     );
-    let err = fails(t.path(), &["apply", "--data", "data", "broken.toml"], 1);
+    let err = fails(t.path(), &argv("apply --data data broken.toml"), 1);
     assert!(
         err.contains("broken.toml") && err.contains("unknown type \"int32\"; use int64 or string"),
         "{err}"

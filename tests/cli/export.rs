@@ -37,17 +37,7 @@ fn export_csv_to_csv() {
     );
     let r = strata(
         t.path(),
-        &[
-            "export",
-            "--data",
-            "data",
-            "--entities",
-            "entities.csv",
-            "--features",
-            "user_stats:*",
-            "--out",
-            "train.csv",
-        ],
+        &argv("export --data data --entities entities.csv --features user_stats:* --out train.csv"),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
@@ -213,20 +203,9 @@ fn bitemporal_exports() {
     assert_eq!(body(run(&["--no-future-writes"])), ["1", "2"]);
     let e = fails(
         t.path(),
-        &[
-            "export",
-            "--data",
-            "data",
-            "--entities",
-            "e.csv",
-            "--features",
-            "user_stats:txn_count",
-            "--out",
-            "o.csv",
-            "--no-future-writes",
-            "--as-known-at",
-            "2024-05-06T00:00:00Z",
-        ],
+        &argv(
+            "export --data data --entities e.csv --features user_stats:txn_count --out o.csv --no-future-writes --as-known-at 2024-05-06T00:00:00Z",
+        ),
         2,
     );
     assert!(e.contains("cannot be used with"), "{e}");
@@ -277,17 +256,7 @@ fn export_errors() {
     assert_eq!(r.schema().fields().len(), 6);
     let e = fails(
         t.path(),
-        &[
-            "export",
-            "--data",
-            "nowhere",
-            "--entities",
-            "e.csv",
-            "--features",
-            "a:b",
-            "--out",
-            "o.csv",
-        ],
+        &argv("export --data nowhere --entities e.csv --features a:b --out o.csv"),
         1,
     );
     assert!(e.contains("no store at nowhere"), "{e}");
@@ -300,15 +269,7 @@ fn snapshot_writes_hive_partitions() {
     ingest(t.path(), "user_stats", "a.csv");
     let out = ok(
         t.path(),
-        &[
-            "snapshot",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--out",
-            "snap",
-        ],
+        &argv("snapshot --data data --view user_stats --out snap"),
     );
     assert!(
         out.starts_with(
@@ -363,41 +324,21 @@ fn snapshot_writes_hive_partitions() {
     // A second snapshot into the same place is refused.
     let e = fails(
         t.path(),
-        &[
-            "snapshot",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--out",
-            "snap",
-        ],
+        &argv("snapshot --data data --view user_stats --out snap"),
         1,
     );
     assert!(e.contains("already exists"), "{e}");
     // A time range.
     let out = ok(
         t.path(),
-        &[
-            "snapshot",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--out",
-            "snap2",
-            "--from",
-            "2024-05-02T00:00:00Z",
-            "--to",
-            "2024-05-02T23:59:59Z",
-        ],
+        &argv(
+            "snapshot --data data --view user_stats --out snap2 --from 2024-05-02T00:00:00Z --to 2024-05-02T23:59:59Z",
+        ),
     );
     assert!(out.starts_with("wrote 1 version(s) of 2 key(s)"), "{out}");
     let e = fails(
         t.path(),
-        &[
-            "snapshot", "--data", "data", "--view", "nope", "--out", "snap3",
-        ],
+        &argv("snapshot --data data --view nope --out snap3"),
         2,
     );
     assert!(e.contains("unknown feature view \"nope\""), "{e}");
@@ -407,7 +348,7 @@ fn snapshot_writes_hive_partitions() {
 #[test]
 fn demo_exports_a_training_set() {
     let t = tempfile::tempdir().unwrap();
-    let out = ok(t.path(), &["demo", "--data", "store"]);
+    let out = ok(t.path(), &argv("demo --data store"));
     assert!(
         out.contains("5. Exported a point-in-time training set"),
         "{out}"

@@ -8,29 +8,13 @@ fn ingest_parquet() {
     write_parquet(&t.path().join("in.parquet"), 1_000, None);
     let out = ok(
         t.path(),
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "in.parquet",
-        ],
+        &argv("ingest --data data --view user_stats in.parquet"),
     );
     assert!(out.contains("ingested 1000 row(s)"), "{out}");
     // Key 7 has rows 7, 107, ..., 907; the newest is row 907.
     let j = json(&ok(
         t.path(),
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "7",
-            "--json",
-        ],
+        &argv("get --data data --view user_stats --key 7 --json"),
     ));
     assert_eq!(j["features"]["txn_count"]["value"], 907);
     assert_eq!(j["features"]["amount_avg"]["value"], 453.5);
@@ -42,16 +26,7 @@ fn ingest_parquet() {
     assert_eq!(j["event_timestamp"], "2024-05-01T00:15:07Z");
     let j = json(&ok(
         t.path(),
-        &[
-            "history",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "7",
-            "--json",
-        ],
+        &argv("history --data data --view user_stats --key 7 --json"),
     ));
     assert_eq!(j["versions"].as_array().unwrap().len(), 10);
 }
@@ -62,20 +37,11 @@ fn refused_ingest_leaves_the_store_unchanged() {
     write(t.path(), "a.csv", CSV);
     ok(
         t.path(),
-        &["ingest", "--data", "data", "--view", "user_stats", "a.csv"],
+        &argv("ingest --data data --view user_stats a.csv"),
     );
     let before = ok(
         t.path(),
-        &[
-            "history",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--json",
-        ],
+        &argv("history --data data --view user_stats --key 1 --json"),
     );
 
     // 25,000 good rows for key 1, then a bad cell past the first two batches.
@@ -87,14 +53,7 @@ fn refused_ingest_leaves_the_store_unchanged() {
     write(t.path(), "bad.csv", &csv);
     let err = fails(
         t.path(),
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "bad.csv",
-        ],
+        &argv("ingest --data data --view user_stats bad.csv"),
         1,
     );
     assert!(
@@ -106,16 +65,7 @@ fn refused_ingest_leaves_the_store_unchanged() {
     assert_eq!(
         ok(
             t.path(),
-            &[
-                "history",
-                "--data",
-                "data",
-                "--view",
-                "user_stats",
-                "--key",
-                "1",
-                "--json"
-            ]
+            &argv("history --data data --view user_stats --key 1 --json")
         ),
         before
     );
@@ -123,14 +73,7 @@ fn refused_ingest_leaves_the_store_unchanged() {
     write_parquet(&t.path().join("bad.parquet"), 30_000, Some(29_999));
     let err = fails(
         t.path(),
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "bad.parquet",
-        ],
+        &argv("ingest --data data --view user_stats bad.parquet"),
         1,
     );
     assert!(
@@ -140,16 +83,7 @@ fn refused_ingest_leaves_the_store_unchanged() {
     assert_eq!(
         ok(
             t.path(),
-            &[
-                "history",
-                "--data",
-                "data",
-                "--view",
-                "user_stats",
-                "--key",
-                "1",
-                "--json"
-            ]
+            &argv("history --data data --view user_stats --key 1 --json")
         ),
         before
     );
@@ -161,14 +95,7 @@ fn refused_ingest_leaves_the_store_unchanged() {
     );
     let err = fails(
         t.path(),
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "missing.csv",
-        ],
+        &argv("ingest --data data --view user_stats missing.csv"),
         1,
     );
     assert!(
@@ -177,14 +104,7 @@ fn refused_ingest_leaves_the_store_unchanged() {
     );
     let err = fails(
         t.path(),
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "nope.csv",
-        ],
+        &argv("ingest --data data --view user_stats nope.csv"),
         1,
     );
     assert!(
@@ -194,16 +114,7 @@ fn refused_ingest_leaves_the_store_unchanged() {
     assert_eq!(
         ok(
             t.path(),
-            &[
-                "history",
-                "--data",
-                "data",
-                "--view",
-                "user_stats",
-                "--key",
-                "1",
-                "--json"
-            ]
+            &argv("history --data data --view user_stats --key 1 --json")
         ),
         before
     );

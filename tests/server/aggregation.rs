@@ -30,7 +30,7 @@ fn aggregations_over_the_server_equal_local_reads() {
     let store = Store::new();
     let dir = store.tmp.path();
     std::fs::write(dir.join("agg.toml"), format!("{DEFS}{AGG}")).unwrap();
-    strata(dir, &["apply", "--data", "data", "agg.toml"]);
+    strata(dir, &argv("apply --data data agg.toml"));
     std::fs::write(dir.join("events.csv"), EVENTS).unwrap();
     let times = [
         "2024-05-01T00:00:00Z",
@@ -89,17 +89,6 @@ fn aggregations_over_the_server_equal_local_reads() {
     assert_eq!(value(&local_reads[3], "segment_last_7d"), "vip");
     assert_eq!(value(&local_reads[4], "count_1d"), 0);
     // The event a month late was refused: nothing counts it, it is not stored.
-    let (_, hist, _) = cli(
-        dir,
-        &[
-            "history",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-        ],
-    );
+    let (_, hist, _) = cli(dir, &argv("history --data data --view user_stats --key 1"));
     assert!(!hist.contains("late"), "{hist}");
 }

@@ -33,36 +33,19 @@ fn remote_commands_match_local_ones() {
         ]);
         cli(dir, &a)
     };
-    let (code, out, err) = remote(&["ingest", "--view", "user_stats", "rows.csv"]);
+    let (code, out, err) = remote(&argv("ingest --view user_stats rows.csv"));
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with("ingested 3 row(s) into user_stats from rows.csv"),
         "{out}"
     );
     let reads: [&[&str]; 6] = [
-        &["get", "--view", "user_stats", "--key", "1"],
-        &["get", "--view", "user_stats", "--key", "1", "--json"],
-        &[
-            "get",
-            "--view",
-            "user_stats",
-            "--key",
-            "2",
-            "--as-of",
-            "2024-05-01T12:00:00Z",
-        ],
-        &["get", "--view", "user_stats", "--key", "404", "--json"],
-        &["history", "--view", "user_stats", "--key", "1"],
-        &[
-            "history",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--json",
-            "--to",
-            "2024-05-02T00:00:00Z",
-        ],
+        &argv("get --view user_stats --key 1"),
+        &argv("get --view user_stats --key 1 --json"),
+        &argv("get --view user_stats --key 2 --as-of 2024-05-01T12:00:00Z"),
+        &argv("get --view user_stats --key 404 --json"),
+        &argv("history --view user_stats --key 1"),
+        &argv("history --view user_stats --key 1 --json --to 2024-05-02T00:00:00Z"),
     ];
     let remote_out: Vec<String> = reads
         .iter()
@@ -72,25 +55,19 @@ fn remote_commands_match_local_ones() {
             out
         })
         .collect();
-    let (code, out, err) = remote(&[
-        "export",
-        "--entities",
-        "entities.csv",
-        "--features",
-        "user_stats:txn_count,user_stats:segment",
-        "--out",
-        "remote.csv",
-    ]);
+    let (code, out, err) = remote(&argv(
+        "export --entities entities.csv --features user_stats:txn_count,user_stats:segment --out remote.csv",
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with("exported 3 row(s) with 2 feature(s) to remote.csv (csv)"),
         "{out}"
     );
     // Usage errors keep their exit code and message.
-    let (code, _, err) = remote(&["get", "--view", "nope", "--key", "1"]);
+    let (code, _, err) = remote(&argv("get --view nope --key 1"));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown feature view \"nope\""), "{err}");
-    let (code, _, err) = remote(&["get", "--view", "user_stats", "--key", "x"]);
+    let (code, _, err) = remote(&argv("get --view user_stats --key x"));
     assert_eq!(code, 2, "{err}");
     let (code, _, err) = remote(&["flush"]);
     assert_eq!(code, 2, "{err}");
@@ -182,17 +159,9 @@ fn remote_commands_match_local_ones() {
     }
     let (code, _, err) = cli(
         dir,
-        &[
-            "export",
-            "--data",
-            "data",
-            "--entities",
-            "entities.csv",
-            "--features",
-            "user_stats:txn_count,user_stats:segment",
-            "--out",
-            "local.csv",
-        ],
+        &argv(
+            "export --data data --entities entities.csv --features user_stats:txn_count,user_stats:segment --out local.csv",
+        ),
     );
     assert_eq!(code, 0, "{err}");
     let local = std::fs::read_to_string(dir.join("local.csv")).unwrap();

@@ -3,6 +3,9 @@
 //! QUIC connections that misbehave on purpose. Every test is bounded in
 //! time and stops its server.
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod aggregation;
 mod cli;
 mod errors;
@@ -19,6 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use common::cli::argv;
 use strata::client::{Client, ClientConfig, Trust};
 use strata::format::protocol::{self as p, FrameHeader, HEADER_LEN, Kind};
 
@@ -55,26 +59,13 @@ features = [{ name = "score", type = "float32" }]
 /// Runs the CLI in `dir` (with no `STRATA_*` settings from the
 /// environment) to completion: its exit code, stdout and stderr.
 pub fn cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .env_remove("STRATA_DATA")
-        .env_remove("STRATA_SERVER")
-        .env_remove("STRATA_TOKEN")
-        .current_dir(dir)
-        .output()
-        .expect("run strata");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let r = common::cli::strata(dir, args);
+    (r.code, r.stdout, r.stderr)
 }
 
 /// Runs the CLI to completion; panics on failure.
 pub fn strata(dir: &Path, args: &[&str]) -> String {
-    let (code, stdout, stderr) = cli(dir, args);
-    assert_eq!(code, 0, "strata {args:?}: {stdout}\n{stderr}");
-    stdout
+    common::cli::ok(dir, args)
 }
 
 /// A store directory with the definitions applied and tokens created.
@@ -90,7 +81,7 @@ impl Store {
     pub fn new() -> Store {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("defs.toml"), DEFS).unwrap();
-        strata(tmp.path(), &["apply", "--data", "data", "defs.toml"]);
+        strata(tmp.path(), &argv("apply --data data defs.toml"));
         let token = |name: &str, grants: &[&str]| {
             let mut args = vec!["token", "create", "--data", "data", "--name", name];
             for g in grants {

@@ -1,0 +1,84 @@
+//! Stores with definitions applied, and engine options.
+
+use std::path::Path;
+
+use strata::catalog::defs;
+use strata::engine::{CompactionOptions, Engine, Options, SyncPolicy, WriteBatch};
+use strata::format::key::encode_int_key;
+use strata::format::segment::SegmentOptions;
+use strata::store::{Store, StoreOptions};
+
+/// The entity most tests key by: `user`, joined on the int64 `user_id`.
+pub const USER: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+"#;
+
+/// [`USER`] followed by `rest` (more entities, feature views).
+pub fn user_defs(rest: &str) -> String {
+    format!("{USER}{rest}")
+}
+
+/// Applies the definitions `text` to `store`.
+pub fn apply(store: &Store, text: &str) {
+    let parsed = defs::parse(text).unwrap();
+    let next = defs::apply(&store.catalog(), &parsed).unwrap();
+    store.set_catalog(next).unwrap();
+}
+
+/// A store at `dir` with the definitions `text` applied.
+pub fn store_with(dir: impl AsRef<Path>, text: &str) -> Store {
+    let store = Store::open(dir.as_ref()).unwrap();
+    apply(&store, text);
+    store
+}
+
+/// Like [`store_with`], with `options`.
+pub fn store_with_options(dir: impl AsRef<Path>, options: StoreOptions, text: &str) -> Store {
+    let store = Store::open_with(dir.as_ref(), options).unwrap();
+    apply(&store, text);
+    store
+}
+
+/// Engine options with small memtables and blocks, so that a test of a few
+/// thousand versions seals memtables, writes several segments and reads
+/// across many blocks.
+pub fn small(sync: SyncPolicy, memtable_bytes: usize, block_size: usize) -> Options {
+    Options {
+        sync,
+        memtable_bytes,
+        segment: SegmentOptions {
+            block_size,
+            ..SegmentOptions::default()
+        },
+        ..Options::default()
+    }
+}
+
+/// Compaction that merges after `min_merge` flushes, keeps at most
+/// `max_segments` and stalls writers at `stall_segments`.
+pub fn merging(min_merge: usize, max_segments: usize, stall_segments: usize) -> CompactionOptions {
+    CompactionOptions {
+        min_merge,
+        max_segments,
+        stall_segments,
+        ..CompactionOptions::default()
+    }
+}
+
+/// Compaction only when the test asks for it.
+pub fn no_background() -> CompactionOptions {
+    CompactionOptions {
+        background: false,
+        ..CompactionOptions::default()
+    }
+}
+
+/// Writes one version of the int64 key `key` of `view` in a batch of its own.
+pub fn put_one(e: &Engine, view: u32, key: i64, event_ts: i64, created_ts: i64, row: &[u8]) {
+    let mut b = WriteBatch::default();
+    b.put(view, &encode_int_key(key), event_ts, created_ts, row)
+        .unwrap();
+    e.write(&b).unwrap();
+}

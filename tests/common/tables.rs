@@ -1,0 +1,49 @@
+//! Entity tables (the rows an export joins features onto) and Parquet files.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, TimestampMicrosecondArray};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use parquet::arrow::ArrowWriter;
+
+/// The schema of [`user_table`]: `user_id` int64 and `event_timestamp` in
+/// microseconds with no time zone, both nullable.
+pub fn user_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("user_id", DataType::Int64, true),
+        Field::new(
+            "event_timestamp",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            true,
+        ),
+    ]))
+}
+
+/// An entity table of `(user_id, event_timestamp)` rows.
+pub fn user_table(rows: impl IntoIterator<Item = (i64, i64)>) -> RecordBatch {
+    let (ids, ts): (Vec<i64>, Vec<i64>) = rows.into_iter().unzip();
+    RecordBatch::try_new(
+        user_schema(),
+        vec![
+            Arc::new(Int64Array::from(ids)),
+            Arc::new(TimestampMicrosecondArray::from(ts)),
+        ],
+    )
+    .unwrap()
+}
+
+/// A batch of named columns.
+pub fn columns(cols: Vec<(&str, ArrayRef)>) -> RecordBatch {
+    RecordBatch::try_from_iter(cols).unwrap()
+}
+
+/// Writes `batches` (of one schema) to a Parquet file at `path`.
+pub fn write_parquet(path: &Path, batches: &[RecordBatch]) {
+    let schema = batches[0].schema();
+    let mut w = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, None).unwrap();
+    for b in batches {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
+}
