@@ -2,6 +2,8 @@
 //! the output is written (no file appears, and an existing output is left
 //! as it was), and null join keys give null features rather than an error.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,30 +13,11 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
-use strata::catalog::defs;
 use strata::format::schema::{KeyValue, Value};
 use strata::offline::export::{self, Error, ExportFiles, ExportReport, ExportRequest, Plan};
 use strata::store::{RowWrite, Store};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[entities]]
-name = "shop"
-join_keys = [{ name = "shop", type = "string" }]
-
-[[feature_views]]
-name = "user_stats"
-entities = ["user"]
-features = [{ name = "txn_count", type = "int64" }, { name = "score", type = "float64" }]
-
-[[feature_views]]
-name = "shop_stats"
-entities = ["shop"]
-features = [{ name = "score", type = "float64" }]
-"#;
+const DEFS: &str = include_str!("fixtures/export-errors.toml");
 
 struct Env {
     dir: tempfile::TempDir,
@@ -44,10 +27,7 @@ struct Env {
 fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("store")).unwrap();
-    let parsed = defs::parse(DEFS).unwrap();
-    store
-        .set_catalog(defs::apply(&store.catalog(), &parsed).unwrap())
-        .unwrap();
+    common::stores::apply(&store, DEFS);
     store
         .write(
             "user_stats",

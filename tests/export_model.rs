@@ -26,6 +26,8 @@
 //!
 //! `PROPTEST_CASES` overrides the default of 24 cases.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -38,7 +40,6 @@ use arrow_array::{
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use proptest::prelude::*;
-use strata::catalog::defs;
 use strata::engine::{Options, SyncPolicy};
 use strata::format::schema::{FeatureType, KeyValue, Value};
 use strata::format::segment::SegmentOptions;
@@ -51,36 +52,7 @@ use strata::store::{RowWrite, Store, StoreOptions};
 
 const SEC: i64 = 1_000_000;
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[entities]]
-name = "merchant"
-join_keys = [{ name = "merchant_id", type = "string" }, { name = "country", type = "string" }]
-
-[[feature_views]]
-name = "u"
-entities = ["user"]
-features = [{ name = "a", type = "int64" }, { name = "b", type = "string" }]
-
-[[feature_views]]
-name = "m"
-entities = ["merchant"]
-ttl = "10s"
-features = [{ name = "score", type = "float64" }, { name = "flag", type = "bool" }]
-
-[[feature_views]]
-name = "um"
-entities = ["user", "merchant"]
-ttl = "5s"
-features = [
-  { name = "n", type = "int64" },
-  { name = "seen", type = "timestamp" },
-  { name = "raw", type = "bytes" },
-]
-"#;
+const DEFS: &str = include_str!("fixtures/export-model.toml");
 
 /// `u` with a feature appended.
 fn grown_defs() -> String {
@@ -336,20 +308,14 @@ fn options() -> StoreOptions {
     }
 }
 
-fn apply(store: &Store, text: &str) {
-    let parsed = defs::parse(text).unwrap();
-    let cat = defs::apply(&store.catalog(), &parsed).unwrap();
-    store.set_catalog(cat).unwrap();
-}
-
 /// Writes the case's versions; returns the model.
 fn load(store: &Store, case: &Case) -> Model {
-    apply(store, DEFS);
+    common::stores::apply(store, DEFS);
     let mut model = Model::default();
     let mut grown = false;
     for (i, (batch, flush)) in case.ops.iter().enumerate() {
         if i == case.grow_at {
-            apply(store, &grown_defs());
+            common::stores::apply(store, &grown_defs());
             grown = true;
         }
         for (v, name) in VIEWS.iter().enumerate() {
@@ -382,7 +348,7 @@ fn load(store: &Store, case: &Case) -> Model {
         }
     }
     if !grown {
-        apply(store, &grown_defs());
+        common::stores::apply(store, &grown_defs());
     }
     model
 }

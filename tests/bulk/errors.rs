@@ -213,8 +213,7 @@ fn quality_reject_refuses_and_warn_records() {
     assert_eq!(state(&s, "checked"), before);
     // The same file under `warn` is ingested, and the violations recorded.
     let warn = DEFS.replace("quality = \"reject\"", "quality = \"warn\"");
-    let cat = defs::apply(&s.catalog(), &defs::parse(&warn).unwrap()).unwrap();
-    s.set_catalog(cat).unwrap();
+    common::stores::apply(&s, &warn);
     let r = ingest(&s, "checked", &[p], &opts()).unwrap();
     assert_eq!(r.violations.len(), 4);
     assert!(

@@ -2,6 +2,8 @@
 //! against the WAL path, and statistics; [`errors`]: quality policies and
 //! every kind of bad input, after which the store must be exactly as before.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod errors;
 
 use std::path::{Path, PathBuf};
@@ -13,42 +15,18 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
-use strata::catalog::{defs, stats};
+use strata::catalog::stats;
 use strata::format::schema::{KeyValue, Value};
 use strata::offline::{Format, IngestOptions, ingest};
 use strata::store::{ReadOptions, Store};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "stats"
-entities = ["user"]
-features = [
-  { name = "x", type = "float64" },
-  { name = "n", type = "int64" },
-  { name = "s", type = "string" },
-]
-
-[[feature_views]]
-name = "checked"
-entities = ["user"]
-quality = "reject"
-features = [
-  { name = "age", type = "int64", not_null = true, min = 0, max = 150 },
-  { name = "tier", type = "string", allowed = ["gold", "silver"] },
-]
-"#;
+const DEFS: &str = include_str!("../fixtures/bulk.toml");
 
 const T0: i64 = 1_714_521_600_000_000; // 2024-05-01T00:00:00Z
 
 fn store(dir: &Path) -> Store {
     let s = Store::open(dir).unwrap();
-    let d = defs::parse(DEFS).unwrap();
-    s.set_catalog(defs::apply(&s.catalog(), &d).unwrap())
-        .unwrap();
+    common::stores::apply(&s, DEFS);
     s
 }
 

@@ -5,28 +5,9 @@
 
 use super::*;
 
-const EVENTS_DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
+const EVENTS_DEFS: &str = include_str!("../fixtures/cli-events.toml");
 
-[[feature_views]]
-name = "txn"
-entities = ["user"]
-features = [{ name = "amount", type = "float64" }, { name = "merchant", type = "string" }]
-"#;
-
-const AGG_DEFS: &str = r#"
-[[feature_views]]
-name = "txn_stats"
-source = "txn"
-allowed_lateness = "1h"
-aggregations = [
-  { function = "count", windows = ["1h", "1d"] },
-  { function = "sum", column = "amount", window = "1d" },
-  { function = "count_distinct", column = "merchant", window = "1d" },
-]
-"#;
+const AGG_DEFS: &str = include_str!("../fixtures/cli-aggregation.toml");
 
 fn get(dir: &Path, at: &str) -> serde_json::Value {
     json(&ok(

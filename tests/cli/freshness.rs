@@ -3,27 +3,7 @@
 
 use super::*;
 
-const FRESH_DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "clicks"
-entities = ["user"]
-freshness_sla = "1h"
-features = [{ name = "n", type = "int64" }]
-
-[[feature_views]]
-name = "profile"
-entities = ["user"]
-features = [{ name = "n", type = "int64" }]
-
-[[feature_views]]
-name = "spare"
-entities = ["user"]
-features = [{ name = "n", type = "int64" }]
-"#;
+const FRESH_DEFS: &str = include_str!("../fixtures/cli-freshness.toml");
 
 fn fresh_store() -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();

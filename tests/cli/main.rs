@@ -23,32 +23,7 @@ use arrow_array::{
 };
 pub use common::cli::{argv, fails, json, ok, strata, write};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[entities]]
-name = "country"
-join_keys = [{ name = "country", type = "string" }]
-
-[[feature_views]]
-name = "user_stats"
-entities = ["user"]
-ttl = "0"
-features = [
-  { name = "amount_avg", type = "float64" },
-  { name = "txn_count", type = "int64" },
-  { name = "segment", type = "string" },
-  { name = "embedding", type = "list<float32>" },
-]
-
-[[feature_views]]
-name = "user_country"
-entities = ["user", "country"]
-ttl = "7d"
-features = [{ name = "visits", type = "int64" }]
-"#;
+const DEFS: &str = include_str!("../fixtures/cli.toml");
 
 /// A temp dir with `defs.toml` applied to the store `data`.
 fn setup() -> tempfile::TempDir {

@@ -4,41 +4,7 @@
 
 use super::*;
 
-const REG: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "user_stats"
-entities = ["user"]
-description = "Spending per user"
-owner = "alice"
-team = "risk"
-tags = ["payments"]
-freshness_sla = "1h"
-source = "in/*.csv"
-quality = "warn"
-features = [
-  { name = "amount_avg", type = "float64", default = 0.5, min = 0, description = "average basket" },
-  { name = "txn_count", type = "int64", not_null = true },
-]
-
-[[feature_views]]
-name = "user_score"
-entities = ["user"]
-source = "user_stats"
-online = false
-features = [{ name = "score", type = "float64" }]
-
-[[feature_views]]
-name = "model_input"
-entities = ["user"]
-source = "push"
-inputs = ["user_score"]
-team = "ml"
-features = [{ name = "score", type = "float64" }]
-"#;
+const REG: &str = include_str!("../fixtures/cli-registry.toml");
 
 fn reg() -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();

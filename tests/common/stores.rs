@@ -2,29 +2,18 @@
 
 use std::path::Path;
 
-use strata::catalog::defs;
+use strata::catalog::{Catalog, defs};
 use strata::engine::{CompactionOptions, Engine, Options, SyncPolicy, WriteBatch};
 use strata::format::key::encode_int_key;
 use strata::format::segment::SegmentOptions;
 use strata::store::{Store, StoreOptions};
 
-/// The entity most tests key by: `user`, joined on the int64 `user_id`.
-pub const USER: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-"#;
-
-/// [`USER`] followed by `rest` (more entities, feature views).
-pub fn user_defs(rest: &str) -> String {
-    format!("{USER}{rest}")
-}
-
-/// Applies the definitions `text` to `store`.
-pub fn apply(store: &Store, text: &str) {
+/// Applies the definitions `text` to `store`; returns the new catalog.
+pub fn apply(store: &Store, text: &str) -> Catalog {
     let parsed = defs::parse(text).unwrap();
     let next = defs::apply(&store.catalog(), &parsed).unwrap();
-    store.set_catalog(next).unwrap();
+    store.set_catalog(next.clone()).unwrap();
+    next
 }
 
 /// A store at `dir` with the definitions `text` applied.

@@ -3,9 +3,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, TimestampMicrosecondArray};
+use arrow_array::types::ArrowPrimitiveType;
+use arrow_array::{
+    Array, ArrayRef, Int64Array, PrimitiveArray, RecordBatch, TimestampMicrosecondArray,
+};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
+use strata::offline::export::{ExportRequest, Plan, export};
+use strata::store::Store;
 
 /// The schema of [`user_table`]: `user_id` int64 and `event_timestamp` in
 /// microseconds with no time zone, both nullable.
@@ -46,4 +51,30 @@ pub fn write_parquet(path: &Path, batches: &[RecordBatch]) {
         w.write(b).unwrap();
     }
     w.close().unwrap();
+}
+
+/// Exports `req` over the one entity table `table`; returns the batches.
+pub fn export_one(store: &Store, req: &ExportRequest, table: RecordBatch) -> Vec<RecordBatch> {
+    let plan = Plan::new(store, req, &table.schema()).unwrap();
+    export(store, &plan, std::iter::once(Ok(table)))
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The column `name` of `batch` as a `T`.
+pub fn column<T: Array + Clone + 'static>(batch: &RecordBatch, name: &str) -> T {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .as_any()
+        .downcast_ref::<T>()
+        .unwrap_or_else(|| panic!("column {name} is not a {}", std::any::type_name::<T>()))
+        .clone()
+}
+
+/// The cells of a primitive column, `None` where null.
+pub fn cells<T: ArrowPrimitiveType>(col: &PrimitiveArray<T>) -> Vec<Option<T::Native>> {
+    (0..col.len())
+        .map(|i| col.is_valid(i).then(|| col.value(i)))
+        .collect()
 }

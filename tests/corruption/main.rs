@@ -192,6 +192,8 @@ fn scratch_copy(dir: &Path) -> (tempfile::TempDir, PathBuf) {
     (tmp, copy)
 }
 
+#[path = "../common/mod.rs"]
+mod common;
 mod manifest;
 mod segment;
 mod wal;

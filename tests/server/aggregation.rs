@@ -7,17 +7,7 @@ use std::time::Duration;
 
 use super::*;
 
-const AGG: &str = r#"
-[[feature_views]]
-name = "user_spend"
-source = "user_stats"
-team = "fraud"
-aggregations = [
-  { function = "count", window = "1d" },
-  { function = "sum", column = "txn_count", window = "1d" },
-  { function = "last", column = "segment", window = "7d" },
-]
-"#;
+const AGG: &str = include_str!("../fixtures/server-aggregation.toml");
 
 const EVENTS: &str = "user_id,event_timestamp,amount_avg,txn_count,segment\n\
     1,2024-05-01T00:00:00Z,1.0,3,new\n\

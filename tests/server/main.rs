@@ -26,35 +26,7 @@ pub use common::cli::argv;
 use strata::client::{Client, ClientConfig, Trust};
 use strata::format::protocol::{self as p, FrameHeader, HEADER_LEN, Kind};
 
-pub const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[entities]]
-name = "merchant"
-join_keys = [{ name = "merchant", type = "string" }]
-
-[[feature_views]]
-name = "user_stats"
-entities = ["user"]
-ttl = "0"
-team = "fraud"
-description = "Spend statistics per user"
-tags = ["spend", "daily"]
-features = [
-  { name = "amount_avg", type = "float64", description = "average amount" },
-  { name = "txn_count", type = "int64" },
-  { name = "segment", type = "string", tags = ["pii"] },
-]
-
-[[feature_views]]
-name = "merchant_risk"
-entities = ["merchant"]
-ttl = "1d"
-team = "risk"
-features = [{ name = "score", type = "float32" }]
-"#;
+pub const DEFS: &str = include_str!("../fixtures/server.toml");
 
 /// Runs the CLI in `dir` (with no `STRATA_*` settings from the
 /// environment) to completion: its exit code, stdout and stderr.
