@@ -71,81 +71,59 @@ fn remote_commands_match_local_ones() {
     assert_eq!(code, 2, "{err}");
     let (code, _, err) = remote(&["flush"]);
     assert_eq!(code, 2, "{err}");
-    let (code, _, err) = cli(
-        dir,
-        &[
-            "get",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--server",
-            &addr,
-            "--server-cert",
-            "data/tls/cert.pem",
-        ],
-    );
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--token"), "{err}");
-    let (code, _, err) = cli(
-        dir,
-        &[
-            "get",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--server",
-            &addr,
-            "--token",
-            "stk_x_y",
-            "--server-cert",
-            "data/tls/cert.pem",
-        ],
-    );
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("UNAUTHENTICATED"), "{err}");
-    // A certificate that is not the server's is refused.
+    // Connection options: none, an unknown token, a certificate that is not
+    // the server's (refused), and the self-signed certificate trusted as a
+    // CA (for `localhost`), which works too.
     let other = tempfile::tempdir().unwrap();
     let files = strata::server::tls::cert_files(other.path(), None, None, &[]).unwrap();
-    let (code, _, err) = cli(
-        dir,
-        &[
-            "get",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--server",
-            &addr,
-            "--token",
-            &store.admin,
-            "--server-cert",
-            files.cert.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("cannot connect"), "{err}");
-    // Trusting the self-signed certificate as a CA works too (for `localhost`).
-    let (code, _, err) = cli(
-        dir,
-        &[
-            "get",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--server",
-            &addr,
-            "--token",
-            &store.admin,
-            "--ca",
-            "data/tls/cert.pem",
-            "--server-name",
-            "localhost",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    let cases: [(&str, Vec<&str>, i32, Option<&str>); 4] = [
+        (
+            "no token",
+            vec!["--server-cert", "data/tls/cert.pem"],
+            2,
+            Some("--token"),
+        ),
+        (
+            "an unknown token",
+            argv("--token stk_x_y --server-cert data/tls/cert.pem"),
+            1,
+            Some("UNAUTHENTICATED"),
+        ),
+        (
+            "another certificate",
+            vec![
+                "--token",
+                &store.admin,
+                "--server-cert",
+                files.cert.to_str().unwrap(),
+            ],
+            1,
+            Some("cannot connect"),
+        ),
+        (
+            "the certificate as a CA",
+            vec![
+                "--token",
+                &store.admin,
+                "--ca",
+                "data/tls/cert.pem",
+                "--server-name",
+                "localhost",
+            ],
+            0,
+            None,
+        ),
+    ];
+    for (name, options, want, message) in cases {
+        let mut a = argv("get --view user_stats --key 1 --server");
+        a.push(&addr);
+        a.extend(options);
+        let (code, _, err) = cli(dir, &a);
+        assert_eq!(code, want, "{name}: {err}");
+        if let Some(m) = message {
+            assert!(err.contains(m), "{name}: {err}");
+        }
+    }
 
     server.sigterm();
     let (status, _) = server.wait(Duration::from_secs(30));

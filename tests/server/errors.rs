@@ -15,14 +15,6 @@ fn code<T: std::fmt::Debug>(r: Result<T, Error>) -> ErrorCode {
     }
 }
 
-fn lookup(features: &[&str], col: &str, keys: &[i64]) -> p::LookupRequest {
-    p::LookupRequest {
-        features: features.iter().map(|s| s.to_string()).collect(),
-        entities: vec![int_keys(col, keys)],
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn request_errors_keep_the_connection() {
     let store = Store::new();
@@ -56,10 +48,7 @@ async fn request_errors_keep_the_connection() {
         );
         let wrong = p::LookupRequest {
             features: vec!["user_stats:*".into()],
-            entities: vec![p::KeyColumn {
-                name: "user_id".into(),
-                values: p::KeyColumnValues::String(vec!["1".into()]),
-            }],
+            entities: vec![string_keys("user_id", &["1"])],
             ..Default::default()
         };
         assert_eq!(code(c.lookup(&wrong).await), ErrorCode::InvalidArgument);
@@ -109,15 +98,8 @@ async fn request_errors_keep_the_connection() {
         assert_eq!(r.features[0].statuses, [p::Status::NotFound]);
         // The connection is still the first one.
         let stats = c.stats().await.unwrap();
-        assert_eq!(
-            stats
-                .iter()
-                .find(|(k, _)| k == "connections_total")
-                .unwrap()
-                .1,
-            1
-        );
-        assert!(stats.iter().find(|(k, _)| k == "errors").unwrap().1 >= 12);
+        assert_eq!(stat(&stats, "connections_total"), 1);
+        assert!(stat(&stats, "errors") >= 12);
     })
     .await;
 }
@@ -147,10 +129,7 @@ async fn auth_refusals() {
             .unwrap();
         let risk = p::LookupRequest {
             features: vec!["merchant_risk:*".into()],
-            entities: vec![p::KeyColumn {
-                name: "merchant".into(),
-                values: p::KeyColumnValues::String(vec!["a".into()]),
-            }],
+            entities: vec![string_keys("merchant", &["a"])],
             ..Default::default()
         };
         assert_eq!(code(r.lookup(&risk).await), ErrorCode::PermissionDenied);
@@ -342,13 +321,7 @@ async fn handshake_errors_close_the_connection_with_their_code() {
         let conn = raw_conn(&server).await;
         assert_eq!(app_code(conn.closed().await), ErrorCode::Timeout);
         // TIMEOUT: a frame header whose body never comes.
-        let conn = raw_conn(&server).await;
-        let (mut s, mut r) = conn.open_bi().await.unwrap();
-        s.write_all(&hello(&store.admin)).await.unwrap();
-        assert_eq!(
-            read_frame(&mut r).await.unwrap().0.kind(),
-            Some(Kind::Welcome)
-        );
+        let (conn, mut s, mut r) = welcomed(&server, &store.admin).await;
         let mut partial = frame(Kind::Lookup, 5, &[0; 100]);
         partial.truncate(HEADER_LEN + 10);
         s.write_all(&partial).await.unwrap();

@@ -258,3 +258,56 @@ pub fn int_keys(name: &str, keys: &[i64]) -> p::KeyColumn {
         values: p::KeyColumnValues::Int64(keys.to_vec()),
     }
 }
+
+pub fn string_keys(name: &str, keys: &[&str]) -> p::KeyColumn {
+    p::KeyColumn {
+        name: name.into(),
+        values: p::KeyColumnValues::String(keys.iter().map(|k| k.to_string()).collect()),
+    }
+}
+
+/// A lookup of `features` for the int64 keys `keys` of the column `col`.
+pub fn lookup(features: &[&str], col: &str, keys: &[i64]) -> p::LookupRequest {
+    p::LookupRequest {
+        features: features.iter().map(|s| s.to_string()).collect(),
+        entities: vec![int_keys(col, keys)],
+        ..Default::default()
+    }
+}
+
+/// The whole history of the int64 key `key` of `view`, with no limit.
+pub fn full_history(view: &str, key: i64) -> p::HistoryRequest {
+    p::HistoryRequest {
+        view: view.into(),
+        key: vec![strata::format::schema::KeyValue::Int64(key)],
+        from: i64::MIN,
+        to: i64::MAX - 1,
+        known_at: None,
+        limit: 0,
+    }
+}
+
+/// The counter `name` of a `stats` answer.
+pub fn stat(stats: &[(String, u64)], name: &str) -> u64 {
+    stats
+        .iter()
+        .find(|(k, _)| k == name)
+        .unwrap_or_else(|| panic!("no counter {name}"))
+        .1
+}
+
+/// A raw connection whose first stream said `Hello` with `token` and was
+/// welcomed: the connection and that stream.
+pub async fn welcomed(
+    s: &Server,
+    token: &str,
+) -> (quinn::Connection, quinn::SendStream, quinn::RecvStream) {
+    let conn = raw_conn(s).await;
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    send.write_all(&hello(token)).await.unwrap();
+    assert_eq!(
+        read_frame(&mut recv).await.unwrap().0.kind(),
+        Some(Kind::Welcome)
+    );
+    (conn, send, recv)
+}

@@ -37,10 +37,7 @@ async fn push_lookup_history_registry_stats_health() {
                 features: vec!["user_stats:*".into(), "merchant_risk:score".into()],
                 entities: vec![
                     int_keys("user_id", &keys),
-                    p::KeyColumn {
-                        name: "merchant".into(),
-                        values: p::KeyColumnValues::String(vec!["shop".into(); n]),
-                    },
+                    string_keys("merchant", &vec!["shop"; n]),
                 ],
                 ..Default::default()
             })
@@ -99,10 +96,7 @@ async fn push_lookup_history_registry_stats_health() {
         let r = c
             .lookup(&p::LookupRequest {
                 features: vec!["merchant_risk:*".into()],
-                entities: vec![p::KeyColumn {
-                    name: "merchant".into(),
-                    values: p::KeyColumnValues::String(vec!["shop".into()]),
-                }],
+                entities: vec![string_keys("merchant", &["shop"])],
                 as_of: Some(strata::store::now_micros() + 3 * 86_400_000_000),
                 ..Default::default()
             })
@@ -112,17 +106,7 @@ async fn push_lookup_history_registry_stats_health() {
         assert!(r.features[0].event_ts[0].is_some());
 
         // History: newest first, limit and truncation.
-        let h = c
-            .history(&p::HistoryRequest {
-                view: "user_stats".into(),
-                key: vec![KeyValue::Int64(7)],
-                from: i64::MIN,
-                to: i64::MAX - 1,
-                known_at: None,
-                limit: 0,
-            })
-            .await
-            .unwrap();
+        let h = c.history(&full_history("user_stats", 7)).await.unwrap();
         assert_eq!(h.versions.len(), 2);
         assert!(!h.truncated);
         assert_eq!(h.versions[0].event_ts, T0 + 7);
@@ -131,14 +115,7 @@ async fn push_lookup_history_registry_stats_health() {
         let h1 = c
             .history(&p::HistoryRequest {
                 limit: 1,
-                ..p::HistoryRequest {
-                    view: "user_stats".into(),
-                    key: vec![KeyValue::Int64(7)],
-                    from: i64::MIN,
-                    to: i64::MAX - 1,
-                    known_at: None,
-                    limit: 0,
-                }
+                ..full_history("user_stats", 7)
             })
             .await
             .unwrap();
@@ -186,7 +163,7 @@ async fn push_lookup_history_registry_stats_health() {
 
         // Stats and health.
         let stats = c.stats().await.unwrap();
-        let get = |n: &str| stats.iter().find(|(k, _)| k == n).unwrap().1;
+        let get = |n: &str| stat(&stats, n);
         assert_eq!(get("rows_pushed"), 102);
         assert!(get("lookups") >= 5);
         assert!(get("keys_looked_up") >= 2 * n as u64);
@@ -227,7 +204,7 @@ async fn many_requests_in_flight_on_one_connection() {
             t.await.unwrap();
         }
         let stats = c.stats().await.unwrap();
-        let get = |n: &str| stats.iter().find(|(k, _)| k == n).unwrap().1;
+        let get = |n: &str| stat(&stats, n);
         assert_eq!(
             get("connections_total"),
             1,

@@ -91,10 +91,7 @@ async fn clients_that_vanish_mid_stream() {
         c.push("user_stats", &rows).await.unwrap();
         // A connection that sends half a frame and is dropped.
         for cut in [3usize, HEADER_LEN, HEADER_LEN + 20] {
-            let conn = raw_conn(&server).await;
-            let (mut s, mut r) = conn.open_bi().await.unwrap();
-            s.write_all(&hello(&store.admin)).await.unwrap();
-            assert!(read_frame(&mut r).await.is_some());
+            let (conn, mut s, _r) = welcomed(&server, &store.admin).await;
             let mut body = Vec::new();
             p::LookupRequest {
                 features: vec!["user_stats:*".into()],
@@ -107,10 +104,7 @@ async fn clients_that_vanish_mid_stream() {
             conn.close(0u32.into(), b"gone");
         }
         // A connection that asks for an export and vanishes while it streams.
-        let conn = raw_conn(&server).await;
-        let (mut s, mut r) = conn.open_bi().await.unwrap();
-        s.write_all(&hello(&store.admin)).await.unwrap();
-        assert!(read_frame(&mut r).await.is_some());
+        let (conn, _s, _r) = welcomed(&server, &store.admin).await;
         let (mut s, mut r) = conn.open_bi().await.unwrap();
         let mut start = Vec::new();
         p::ExportStart {
@@ -129,10 +123,7 @@ async fn clients_that_vanish_mid_stream() {
         let _ = tokio::time::timeout(Duration::from_millis(200), read_frame(&mut r)).await;
         conn.close(0u32.into(), b"gone");
         // A client that reads a streaming export's first batch and vanishes.
-        let conn = raw_conn(&server).await;
-        let (mut s, mut r) = conn.open_bi().await.unwrap();
-        s.write_all(&hello(&store.admin)).await.unwrap();
-        assert!(read_frame(&mut r).await.is_some());
+        let (conn, _s, _r) = welcomed(&server, &store.admin).await;
         let (mut s, mut r) = conn.open_bi().await.unwrap();
         s.write_all(&frame(Kind::ExportStart, 3, &start))
             .await
