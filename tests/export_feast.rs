@@ -81,12 +81,7 @@ fn feast_point_in_time_join_example() {
             .map(Result::unwrap)
             .collect();
     let t = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
-    let names: Vec<&str> = t
-        .schema_ref()
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect();
+    let names = common::tables::column_names(&t);
     assert_eq!(
         names,
         [

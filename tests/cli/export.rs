@@ -109,12 +109,7 @@ fn export_two_views_with_composite_keys_to_parquet() {
         "{out}"
     );
     let b = read_parquet(&t.path().join("train.parquet"));
-    let names: Vec<&str> = b
-        .schema_ref()
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect();
+    let names = common::tables::column_names(&b);
     assert_eq!(
         names,
         [
@@ -300,12 +295,7 @@ fn snapshot_writes_hive_partitions() {
             .starts_with("part-")
     );
     let b = read_parquet(&part);
-    let names: Vec<&str> = b
-        .schema_ref()
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect();
+    let names = common::tables::column_names(&b);
     assert_eq!(
         names,
         [
@@ -349,14 +339,13 @@ fn snapshot_writes_hive_partitions() {
 fn demo_exports_a_training_set() {
     let t = tempfile::tempdir().unwrap();
     let out = ok(t.path(), &argv("demo --data store"));
-    assert!(
-        out.contains("5. Exported a point-in-time training set"),
-        "{out}"
+    assert_contains(
+        &out,
+        &[
+            "5. Exported a point-in-time training set",
+            "user_id,event_timestamp,label,segment,txn_count",
+            "4 of 6 rows found a version",
+        ],
     );
-    assert!(
-        out.contains("user_id,event_timestamp,label,segment,txn_count"),
-        "{out}"
-    );
-    assert!(out.contains("4 of 6 rows found a version"), "{out}");
     assert!(t.path().join("store/training_set.csv").exists());
 }

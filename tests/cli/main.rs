@@ -21,7 +21,7 @@ use arrow_array::{
     ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, StringArray,
     TimestampMillisecondArray,
 };
-pub use common::cli::{argv, fails, json, ok, strata, write};
+pub use common::cli::{argv, assert_contains, fails, json, ok, strata, write};
 
 const DEFS: &str = include_str!("../fixtures/cli.toml");
 

@@ -68,8 +68,7 @@ fn a_second_process_gets_a_clear_lock_error() {
         &argv("get --data data --view user_stats --key 1"),
         1,
     );
-    assert!(err.contains("in use by another process"), "{err}");
-    assert!(err.contains("LOCK"), "{err}");
+    assert_contains(&err, &["in use by another process", "LOCK"]);
     drop(store);
     ok(t.path(), &argv("get --data data --view user_stats --key 1"));
 }
@@ -78,12 +77,14 @@ fn a_second_process_gets_a_clear_lock_error() {
 fn demo_runs() {
     let t = tempfile::tempdir().unwrap();
     let out = ok(t.path(), &argv("demo --data store"));
-    assert!(
-        out.contains("+ feature view user_stats (id 1, ttl 30d)"),
-        "{out}"
+    assert_contains(
+        &out,
+        &[
+            "+ feature view user_stats (id 1, ttl 30d)",
+            "Ingested 40 rows",
+            "does not hide",
+        ],
     );
-    assert!(out.contains("Ingested 40 rows"), "{out}");
-    assert!(out.contains("does not hide"), "{out}");
     assert!(
         out.contains("segment     vip"),
         "latest read shows the newest version: {out}"

@@ -76,8 +76,13 @@ fn list_describe_search_lineage() {
         .collect();
     assert_eq!(up, ["user_score", "user_stats"]);
     let out = ok(d, &argv("registry lineage user_stats --data data"));
-    assert!(out.contains("downstream (read by):\n  user_score"), "{out}");
-    assert!(out.contains("model_input (via user_score"), "{out}");
+    assert_contains(
+        &out,
+        &[
+            "downstream (read by):\n  user_score",
+            "model_input (via user_score",
+        ],
+    );
     let e = fails(d, &argv("registry describe nope --data data"), 2);
     assert!(e.contains("unknown feature view \"nope\""), "{e}");
 }
@@ -98,13 +103,12 @@ fn ingest_from_the_declared_source_then_describe_shows_statistics() {
         "user_id,event_timestamp,amount_avg,txn_count\n3,2024-05-02T00:00:00Z,4.0,5\n",
     );
     let out = ok(d, &argv("ingest --data data --view user_stats"));
-    assert!(
-        out.contains("ingested 3 row(s) into user_stats from 2 files"),
-        "{out}"
-    );
-    assert!(
-        out.contains("WARNING: 2 expectation violation(s) recorded"),
-        "{out}"
+    assert_contains(
+        &out,
+        &[
+            "ingested 3 row(s) into user_stats from 2 files",
+            "WARNING: 2 expectation violation(s) recorded",
+        ],
     );
     let j = json(&ok(
         d,

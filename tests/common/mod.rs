@@ -5,6 +5,7 @@
 //!
 //! - [`cli`]: running the `strata` binary and reading what it printed;
 //! - [`tables`]: entity tables and Parquet files;
+//! - [`engine_ops`]: random engine operations and what they leave;
 //! - [`stores`]: stores with definitions applied, and engine options.
 
 // Each test crate uses only some of these helpers; the rest would warn as
@@ -12,5 +13,6 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod engine_ops;
 pub mod stores;
 pub mod tables;

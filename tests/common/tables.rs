@@ -78,3 +78,13 @@ pub fn cells<T: ArrowPrimitiveType>(col: &PrimitiveArray<T>) -> Vec<Option<T::Na
         .map(|i| col.is_valid(i).then(|| col.value(i)))
         .collect()
 }
+
+/// The names of the columns of `batch`, in order.
+pub fn column_names(batch: &RecordBatch) -> Vec<&str> {
+    batch
+        .schema_ref()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect()
+}
