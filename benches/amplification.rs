@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -29,14 +28,7 @@ fn percentiles(mut ns: Vec<u32>) -> String {
 fn lookups(engine: &Engine, keys: u64, n: usize, rng: &mut Rng) -> Vec<u32> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        let k = (rng.next() % keys) as i64;
-        let s = Instant::now();
-        engine
-            .as_of_with(VIEW, &encode_int_key(k), i64::MAX - 1, None, |v| {
-                black_box(v.map(|x| x.0))
-            })
-            .unwrap();
-        out.push(s.elapsed().as_nanos() as u32);
+        out.push(timed_latest(engine, (rng.next() % keys) as i64));
     }
     out
 }
@@ -52,7 +44,7 @@ fn main() {
     let keys = versions / 10;
     let dir = bench_dir("amplification");
     let engine = Engine::open(&dir, options()).unwrap();
-    let mut batch = WriteBatch::default();
+    let mut batch = Batched::new(&engine);
     let mut buf = Vec::new();
     let mut user_bytes = 0u64;
     let t = Instant::now();
@@ -67,16 +59,10 @@ fn main() {
             };
             row(k, j, &mut buf);
             user_bytes += (4 + 8 + 16 + buf.len()) as u64;
-            batch
-                .put(VIEW, &encode_int_key(k), event, T0 + j * HOUR + 1, &buf)
-                .unwrap();
-            if batch.len() == 10_000 {
-                engine.write(&batch).unwrap();
-                batch.clear();
-            }
+            batch.put(k, event, T0 + j * HOUR + 1, &buf);
         }
     }
-    engine.write(&batch).unwrap();
+    batch.finish();
     engine.flush().unwrap();
     engine.compact_as_needed().unwrap();
     let ingest_s = t.elapsed().as_secs_f64();

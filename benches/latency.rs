@@ -63,14 +63,7 @@ fn main() {
             let s = Instant::now();
             black_box(unsafe_free_read(&buf, i));
             control.push(s.elapsed().as_nanos() as u32);
-            let k = (rng.next() % keys) as i64;
-            let s = Instant::now();
-            engine
-                .as_of_with(VIEW, &encode_int_key(k), i64::MAX - 1, None, |v| {
-                    black_box(v.map(|x| x.0))
-                })
-                .unwrap();
-            lookups.push(s.elapsed().as_nanos() as u32);
+            lookups.push(timed_latest(&engine, (rng.next() % keys) as i64));
         }
         println!("latest (segment hit): {}", percentiles(lookups));
         println!(

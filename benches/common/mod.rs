@@ -62,11 +62,52 @@ pub fn options() -> Options {
     }
 }
 
+/// Puts versions of int64 keys of [`VIEW`] into a batch, written whenever
+/// it holds 10 000 of them and by [`Batched::finish`].
+pub struct Batched<'a> {
+    engine: &'a Engine,
+    batch: WriteBatch,
+}
+
+impl<'a> Batched<'a> {
+    pub fn new(engine: &'a Engine) -> Batched<'a> {
+        Batched {
+            engine,
+            batch: WriteBatch::default(),
+        }
+    }
+
+    pub fn put(&mut self, k: i64, event_ts: i64, created_ts: i64, row: &[u8]) {
+        self.batch
+            .put(VIEW, &encode_int_key(k), event_ts, created_ts, row)
+            .unwrap();
+        if self.batch.len() == 10_000 {
+            self.engine.write(&self.batch).unwrap();
+            self.batch.clear();
+        }
+    }
+
+    pub fn finish(self) {
+        self.engine.write(&self.batch).unwrap();
+    }
+}
+
+/// The time one `latest` read of key `k` takes, in nanoseconds.
+pub fn timed_latest(engine: &Engine, k: i64) -> u32 {
+    let s = std::time::Instant::now();
+    engine
+        .as_of_with(VIEW, &encode_int_key(k), i64::MAX - 1, None, |v| {
+            std::hint::black_box(v.map(|x| x.0))
+        })
+        .unwrap();
+    s.elapsed().as_nanos() as u32
+}
+
 /// Builds the store; returns the engine and the number of keys.
 pub fn build(dir: &Path, versions: u64) -> (Engine, u64) {
     let engine = Engine::open(dir, options()).unwrap();
     let keys = versions / 10;
-    let mut batch = WriteBatch::default();
+    let mut batch = Batched::new(&engine);
     let mut buf = Vec::new();
     // Round j writes version j of every key: versions of one key reach
     // several memtables, as in a store fed hourly.
@@ -78,22 +119,10 @@ pub fn build(dir: &Path, versions: u64) -> (Engine, u64) {
                 T0 + j * HOUR
             };
             row(k, j, &mut buf);
-            batch
-                .put(
-                    VIEW,
-                    &encode_int_key(k),
-                    event,
-                    T0 + j * HOUR + 60_000_000,
-                    &buf,
-                )
-                .unwrap();
-            if batch.len() == 10_000 {
-                engine.write(&batch).unwrap();
-                batch.clear();
-            }
+            batch.put(k, event, T0 + j * HOUR + 60_000_000, &buf);
         }
     }
-    engine.write(&batch).unwrap();
+    batch.finish();
     engine.flush().unwrap();
     engine.compact().unwrap();
     (engine, keys)

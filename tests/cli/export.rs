@@ -166,17 +166,8 @@ fn bitemporal_exports() {
         "user_id,event_timestamp\n1,2024-05-05T00:00:00Z\n1,2024-05-11T00:00:00Z\n",
     );
     let run = |extra: &[&str]| -> String {
-        let mut args = vec![
-            "export",
-            "--data",
-            "data",
-            "--entities",
-            "e.csv",
-            "--features",
-            "user_stats:txn_count",
-            "--out",
-            "o.csv",
-        ];
+        let mut args =
+            argv("export --data data --entities e.csv --features user_stats:txn_count --out o.csv");
         args.extend_from_slice(extra);
         ok(t.path(), &args);
         std::fs::read_to_string(t.path().join("o.csv")).unwrap()
@@ -215,17 +206,9 @@ fn export_errors() {
         "user_id,event_timestamp\n1,2024-05-05T00:00:00Z\n",
     );
     let base = |features: &'static str, out: &'static str| {
-        vec![
-            "export",
-            "--data",
-            "data",
-            "--entities",
-            "e.csv",
-            "--features",
-            features,
-            "--out",
-            out,
-        ]
+        let mut args = argv("export --data data --entities e.csv --features");
+        args.extend([features, "--out", out]);
+        args
     };
     let e = fails(t.path(), &base("nope:x", "o.csv"), 2);
     assert!(e.contains("unknown feature view \"nope\""), "{e}");

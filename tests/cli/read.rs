@@ -103,18 +103,8 @@ fn known_at_and_composite_keys() {
         &argv("ingest --data data --view user_country v.csv"),
     );
     let get = |key: &str, extra: &[&str]| {
-        let mut args = vec![
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_country",
-            "--key",
-            key,
-            "--as-of",
-            "2024-05-02",
-            "--json",
-        ];
+        let mut args = argv("get --data data --view user_country --key");
+        args.extend([key, "--as-of", "2024-05-02", "--json"]);
         args.extend_from_slice(extra);
         json(&ok(t.path(), &args))
     };

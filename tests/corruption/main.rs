@@ -16,9 +16,7 @@ use std::path::{Path, PathBuf};
 use strata::engine::{Engine, Error, Options, SyncPolicy, Version, WriteBatch};
 use strata::format::checksum;
 use strata::format::key::{encode_int_key, internal_key, split};
-use strata::format::segment::{
-    BlockHandle, EntryKind, FOOTER_LEN, SegmentLayout, read_data_block,
-};
+use strata::format::segment::{BlockHandle, EntryKind, FOOTER_LEN, SegmentLayout, read_data_block};
 use strata::format::varint;
 use strata::format::wal::{BatchEncoder, HEADER_LEN, MAX_RECORD_LEN};
 

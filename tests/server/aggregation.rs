@@ -30,16 +30,8 @@ fn aggregations_over_the_server_equal_local_reads() {
         "2024-05-09T00:00:00Z",
     ];
     let read = |extra: &[&str], at: &str| {
-        let mut a = vec![
-            "get",
-            "--view",
-            "user_spend",
-            "--key",
-            "1",
-            "--as-of",
-            at,
-            "--json",
-        ];
+        let mut a = argv("get --view user_spend --key 1 --as-of");
+        a.extend([at, "--json"]);
         a.extend_from_slice(extra);
         let (code, out, err) = cli(dir, &a);
         assert_eq!(code, 0, "{err}");
