@@ -34,13 +34,9 @@ fn lookups(engine: &Engine, keys: u64, n: usize, rng: &mut Rng) -> Vec<u32> {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    let Some(versions) = bench_versions() else {
         return;
-    }
-    let versions: u64 = std::env::var("STRATA_BENCH_VERSIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000_000);
+    };
     let keys = versions / 10;
     let dir = bench_dir("amplification");
     let engine = Engine::open(&dir, options()).unwrap();

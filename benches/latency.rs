@@ -26,13 +26,9 @@ fn percentiles(mut ns: Vec<u32>) -> String {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    let Some(versions) = bench_versions() else {
         return;
-    }
-    let versions: u64 = std::env::var("STRATA_BENCH_VERSIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000_000);
+    };
     let dir = bench_dir("latency");
     let t = Instant::now();
     let (engine, keys) = build(&dir, versions);

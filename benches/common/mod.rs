@@ -49,6 +49,20 @@ impl Rng {
     }
 }
 
+/// How many versions a harness-less bench builds: `STRATA_BENCH_VERSIONS`,
+/// or 10 M; `None` when cargo only lists the benches (`--list`).
+pub fn bench_versions() -> Option<u64> {
+    if std::env::args().any(|a| a == "--list") {
+        return None;
+    }
+    Some(
+        std::env::var("STRATA_BENCH_VERSIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000_000),
+    )
+}
+
 pub fn bench_dir(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&d);

@@ -155,6 +155,18 @@ fn sample_file(dir: &Path, name: &str) -> PathBuf {
     p
 }
 
+/// A store in `dir/store` with [`sample_file`] `name` ingested into `stats`.
+fn sample_store(dir: &Path, name: &str) -> Store {
+    let s = store(&dir.join("store"));
+    ingest(&s, "stats", &[sample_file(dir, name)], &opts()).unwrap();
+    s
+}
+
+/// The error of an ingest that must be refused, as text.
+fn refused(s: &Store, view: &str, files: &[PathBuf], o: &IngestOptions) -> String {
+    ingest(s, view, files, o).unwrap_err().to_string()
+}
+
 #[test]
 fn every_format_on_both_paths_reads_the_same() {
     for name in ["in.parquet", "in.csv", "in.jsonl", "in.arrow", "in.arrows"] {
@@ -187,9 +199,7 @@ fn format_flag_overrides_the_extension() {
     let s = store(&dir.path().join("store"));
     let p = dir.path().join("data.txt");
     std::fs::write(&p, CSV).unwrap();
-    let e = ingest(&s, "stats", std::slice::from_ref(&p), &opts())
-        .unwrap_err()
-        .to_string();
+    let e = refused(&s, "stats", std::slice::from_ref(&p), &opts());
     assert!(
         e.contains("unknown file type") && e.contains("--format"),
         "{e}"
@@ -250,9 +260,7 @@ fn renames_and_every_timestamp_unit() {
         let b = RecordBatch::try_new(Arc::new(schema), b.columns().to_vec()).unwrap();
         let p = dir.path().join(format!("u{i}.parquet"));
         write_parquet(&p, &b);
-        let e = ingest(&s, "stats", std::slice::from_ref(&p), &opts())
-            .unwrap_err()
-            .to_string();
+        let e = refused(&s, "stats", std::slice::from_ref(&p), &opts());
         assert!(
             e.contains("missing column(s) x") && e.contains("nothing was written"),
             "{e}"
@@ -299,9 +307,7 @@ fn several_files_and_globs_each_all_or_nothing() {
     std::fs::write(&bad, "user_id,event_timestamp,x,n,s\n6,yesterday,1,1,q\n").unwrap();
     files.push(bad);
     let s2 = store(&dir.path().join("store2"));
-    let e = ingest(&s2, "stats", &files, &opts())
-        .unwrap_err()
-        .to_string();
+    let e = refused(&s2, "stats", &files, &opts());
     assert!(
         e.contains("c.csv")
             && e.contains("row 1, column event_timestamp")
@@ -350,14 +356,7 @@ fn a_repeated_version_keeps_the_last_row_of_the_file() {
 #[test]
 fn statistics_of_an_arrow_ingest() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(&dir.path().join("store"));
-    ingest(
-        &s,
-        "stats",
-        &[sample_file(dir.path(), "in.parquet")],
-        &opts(),
-    )
-    .unwrap();
+    let s = sample_store(dir.path(), "in.parquet");
     let id = s.catalog().view("stats").unwrap().id;
     let st = stats::load(s.dir()).unwrap().remove(&id).unwrap();
     assert_eq!(st.rows, 3);
