@@ -14,17 +14,6 @@ use common::*;
 use strata::engine::{Engine, WriteBatch};
 use strata::format::key::encode_int_key;
 
-fn percentiles(mut ns: Vec<u32>) -> String {
-    ns.sort_unstable();
-    let p = |q: f64| ns[((ns.len() as f64 * q) as usize).min(ns.len() - 1)];
-    format!(
-        "p50 {:>6} ns  p99 {:>7} ns  p99.9 {:>7} ns",
-        p(0.5),
-        p(0.99),
-        p(0.999)
-    )
-}
-
 fn lookups(engine: &Engine, keys: u64, n: usize, rng: &mut Rng) -> Vec<u32> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
@@ -95,7 +84,10 @@ fn main() {
     let mut rng = Rng(0xfeed_beef_1234_5678);
     lookups(&engine, keys, 1_000_000, &mut rng);
     let idle = lookups(&engine, keys, 1_000_000, &mut rng);
-    println!("latest, idle store:                  {}", percentiles(idle));
+    println!(
+        "latest, idle store:                  {}",
+        percentiles(idle, 7)
+    );
     let stop = AtomicBool::new(false);
     let written = std::thread::scope(|s| {
         let writer = s.spawn(|| {
@@ -127,7 +119,7 @@ fn main() {
         let n = writer.join().unwrap();
         println!(
             "latest, writer ingesting at full speed: {}",
-            percentiles(busy)
+            percentiles(busy, 7)
         );
         (n, t.elapsed().as_secs_f64())
     });

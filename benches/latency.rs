@@ -14,17 +14,6 @@ use strata::format::key::encode_int_key;
 
 const SAMPLES: usize = 2_000_000;
 
-fn percentiles(mut ns: Vec<u32>) -> String {
-    ns.sort_unstable();
-    let p = |q: f64| ns[((ns.len() as f64 * q) as usize).min(ns.len() - 1)];
-    format!(
-        "p50 {:>6} ns  p99 {:>6} ns  p99.9 {:>6} ns",
-        p(0.5),
-        p(0.99),
-        p(0.999)
-    )
-}
-
 fn main() {
     let Some(versions) = bench_versions() else {
         return;
@@ -61,10 +50,10 @@ fn main() {
             control.push(s.elapsed().as_nanos() as u32);
             lookups.push(timed_latest(&engine, (rng.next() % keys) as i64));
         }
-        println!("latest (segment hit): {}", percentiles(lookups));
+        println!("latest (segment hit): {}", percentiles(lookups, 6));
         println!(
             "control (1 B random read in 1 GiB): {}",
-            percentiles(control)
+            percentiles(control, 6)
         );
     }
 }

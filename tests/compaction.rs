@@ -1,6 +1,8 @@
 //! Compaction: the policy bounds the segment count, and merges apply
 //! deletes, retention and max_versions without changing any other answer.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -50,10 +52,7 @@ fn segment_files(dir: &std::path::Path) -> usize {
 #[test]
 fn the_policy_bounds_segments_and_keeps_every_version() {
     let dir = tempfile::tempdir().unwrap();
-    let manual = CompactionOptions {
-        background: false,
-        ..CompactionOptions::default()
-    };
+    let manual = common::stores::no_background();
     let e = Engine::open(dir.path(), options(manual, Clock::default())).unwrap();
     for round in 0..30i64 {
         for k in 0..50 {
@@ -110,10 +109,7 @@ fn background_compaction_keeps_up() {
 #[test]
 fn deletes_and_tombstones_are_dropped_at_the_bottom() {
     let dir = tempfile::tempdir().unwrap();
-    let manual = CompactionOptions {
-        background: false,
-        ..CompactionOptions::default()
-    };
+    let manual = common::stores::no_background();
     let e = Engine::open(dir.path(), options(manual, Clock::default())).unwrap();
     for k in 0..10 {
         put(&e, 1, k, 10, 1);
@@ -162,10 +158,7 @@ fn retention_and_max_versions_prune_history() {
         let now = now.clone();
         Clock::new(move || now.load(Ordering::SeqCst))
     };
-    let manual = CompactionOptions {
-        background: false,
-        ..CompactionOptions::default()
-    };
+    let manual = common::stores::no_background();
     let e = Engine::open(dir.path(), options(manual, clock)).unwrap();
     for h in 0..100 {
         put(&e, 1, 1, h * HOUR, h);

@@ -37,6 +37,19 @@ pub fn row(k: i64, j: i64, out: &mut Vec<u8>) {
     encode_row(&schema(), &v, out).unwrap();
 }
 
+/// The 50th, 99th and 99.9th percentiles of latencies in nanoseconds, the
+/// last two right-aligned in `width` columns.
+pub fn percentiles(mut ns: Vec<u32>, width: usize) -> String {
+    ns.sort_unstable();
+    let p = |q: f64| ns[((ns.len() as f64 * q) as usize).min(ns.len() - 1)];
+    format!(
+        "p50 {:>6} ns  p99 {:>width$} ns  p99.9 {:>width$} ns",
+        p(0.5),
+        p(0.99),
+        p(0.999)
+    )
+}
+
 /// Cheap deterministic random numbers.
 pub struct Rng(pub u64);
 impl Rng {
