@@ -34,8 +34,7 @@ fn fixture() -> Fixture {
         clock: Clock::new(move || c.load(Ordering::SeqCst)),
         ..Options::default()
     };
-    let store = Store::open_with(dir.path(), StoreOptions { engine }).unwrap();
-    common::stores::apply(&store, DEFS);
+    let store = common::stores::store_with_options(dir.path(), StoreOptions { engine }, DEFS);
     // One event at exactly 10 h (amount 1) and one at 11 h (amount 10).
     let ev = |t: i64, amount: i64| RowWrite {
         key: vec![KeyValue::Int64(7)],

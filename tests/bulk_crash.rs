@@ -135,8 +135,7 @@ fn a_killed_bulk_ingest_is_all_or_nothing() {
     let big = tmp.path().join("big.parquet");
     write_file(&big, T0 + 1_000_000_000, ROWS);
     let setup = |dir: &Path| {
-        let s = Store::open(dir).unwrap();
-        common::stores::apply(&s, DEFS);
+        let s = common::stores::store_with(dir, DEFS);
         // Data ingested before: must survive every kill.
         ingest_file(&s, "bulk", &before, false).unwrap();
     };

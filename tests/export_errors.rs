@@ -26,8 +26,7 @@ struct Env {
 
 fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("store")).unwrap();
-    common::stores::apply(&store, DEFS);
+    let store = common::stores::store_with(dir.path().join("store"), DEFS);
     store
         .write(
             "user_stats",

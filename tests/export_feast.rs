@@ -19,7 +19,6 @@ use arrow_array::{Array, Float32Array, Int64Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use strata::offline::export::{self, ExportFiles, ExportRequest};
 use strata::offline::ingest_file;
-use strata::store::Store;
 
 const DEFS: &str = include_str!("fixtures/export-feast.toml");
 
@@ -46,8 +45,7 @@ driver_id,event_timestamp,trip_success
 #[test]
 fn feast_point_in_time_join_example() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("store")).unwrap();
-    common::stores::apply(&store, DEFS);
+    let store = common::stores::store_with(dir.path().join("store"), DEFS);
     let features = dir.path().join("driver_hourly_stats.csv");
     std::fs::write(&features, FEATURES).unwrap();
     ingest_file(&store, "driver_hourly_stats", &features, false).unwrap();

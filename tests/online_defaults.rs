@@ -13,8 +13,7 @@ const DEFS: &str = include_str!("fixtures/online-defaults.toml");
 #[test]
 fn defaults_fill_not_found_and_outside_max_age_only() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    common::stores::apply(&store, DEFS);
+    let store = common::stores::store_with(dir.path(), DEFS);
     let hour = 3_600_000_000;
     store
         .write(
@@ -64,8 +63,7 @@ fn exports_fill_defaults_only_when_asked() {
     use strata::offline::export::ExportRequest;
 
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    common::stores::apply(&store, DEFS);
+    let store = common::stores::store_with(dir.path(), DEFS);
     let hour = 3_600_000_000;
     let row = |k: i64, score: f64| RowWrite {
         key: vec![KeyValue::Int64(k)],

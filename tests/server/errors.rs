@@ -17,11 +17,7 @@ fn code<T: std::fmt::Debug>(r: Result<T, Error>) -> ErrorCode {
 
 #[tokio::test]
 async fn request_errors_keep_the_connection() {
-    let store = Store::new();
-    let server = Server::start(
-        &store,
-        &["--max-keys-per-lookup", "100", "--max-rows-per-push", "10"],
-    );
+    let (store, server) = started(&["--max-keys-per-lookup", "100", "--max-rows-per-push", "10"]);
     bounded(async {
         let c = server.client(&store.admin).await;
         // NOT_FOUND: view, feature.
@@ -106,8 +102,7 @@ async fn request_errors_keep_the_connection() {
 
 #[tokio::test]
 async fn auth_refusals() {
-    let store = Store::new();
-    let server = Server::start(&store, &[]);
+    let (store, server) = started(&[]);
     bounded(async {
         // UNAUTHENTICATED: unknown, malformed, altered tokens.
         for t in [
@@ -187,8 +182,7 @@ async fn auth_refusals() {
 
 #[tokio::test]
 async fn framing_errors_on_raw_streams() {
-    let store = Store::new();
-    let server = Server::start(&store, &["--max-frame-bytes", "4096"]);
+    let (store, server) = started(&["--max-frame-bytes", "4096"]);
     bounded(async {
         let c = server.client(&store.admin).await;
         let health = frame(Kind::Health, 9, &[]);
@@ -266,11 +260,7 @@ async fn framing_errors_on_raw_streams() {
 
 #[tokio::test]
 async fn handshake_errors_close_the_connection_with_their_code() {
-    let store = Store::new();
-    let server = Server::start(
-        &store,
-        &["--handshake-timeout-ms", "500", "--frame-timeout-ms", "500"],
-    );
+    let (store, server) = started(&["--handshake-timeout-ms", "500", "--frame-timeout-ms", "500"]);
     bounded(async {
         let app_code = |e: quinn::ConnectionError| match e {
             quinn::ConnectionError::ApplicationClosed(c) => {
@@ -342,8 +332,7 @@ async fn handshake_errors_close_the_connection_with_their_code() {
 
 #[tokio::test]
 async fn too_many_connections() {
-    let store = Store::new();
-    let server = Server::start(&store, &["--max-connections", "2"]);
+    let (store, server) = started(&["--max-connections", "2"]);
     bounded(async {
         let a = server.client(&store.admin).await;
         let b = server.client(&store.admin).await;

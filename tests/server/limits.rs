@@ -6,8 +6,7 @@ use super::*;
 
 #[tokio::test]
 async fn streams_beyond_the_limit_wait_their_turn() {
-    let store = Store::new();
-    let server = Server::start(&store, &["--max-streams", "2"]);
+    let (store, server) = started(&["--max-streams", "2"]);
     bounded(async {
         let c = server.client(&store.admin).await;
         assert_eq!(c.limits().await.unwrap().max_streams, 2);
@@ -60,8 +59,7 @@ async fn streams_beyond_the_limit_wait_their_turn() {
 
 #[tokio::test]
 async fn idle_connections_are_closed_and_the_client_reconnects() {
-    let store = Store::new();
-    let server = Server::start(&store, &["--idle-timeout-ms", "600"]);
+    let (store, server) = started(&["--idle-timeout-ms", "600"]);
     bounded(async {
         // A raw connection that says nothing after its handshake.
         let (conn, _s, _r) = welcomed(&server, &store.admin).await;
@@ -87,12 +85,8 @@ async fn idle_connections_are_closed_and_the_client_reconnects() {
 
 #[tokio::test]
 async fn memory_budget_queues_large_frames() {
-    let store = Store::new();
     // Frames up to 1 MiB, but only 1 MiB buffered at once in all.
-    let server = Server::start(
-        &store,
-        &["--max-frame-bytes", "1048576", "--memory-mb", "1"],
-    );
+    let (store, server) = started(&["--max-frame-bytes", "1048576", "--memory-mb", "1"]);
     bounded(async {
         let c = server.client(&store.admin).await;
         let mut tasks = Vec::new();

@@ -311,3 +311,21 @@ pub async fn welcomed(
     );
     (conn, send, recv)
 }
+
+/// `batch` as an Arrow IPC stream of batches of up to `rows` rows.
+pub fn ipc_stream(batch: &arrow_array::RecordBatch, rows: usize) -> Vec<u8> {
+    let n = batch.num_rows();
+    let mut w = arrow_ipc::writer::StreamWriter::try_new(Vec::new(), &batch.schema()).unwrap();
+    for off in (0..n).step_by(rows) {
+        w.write(&batch.slice(off, rows.min(n - off))).unwrap();
+    }
+    w.finish().unwrap();
+    w.into_inner().unwrap()
+}
+
+/// A new [`Store`] served with the extra flags `extra`.
+pub fn started(extra: &[&str]) -> (Store, Server) {
+    let store = Store::new();
+    let server = Server::start(&store, extra);
+    (store, server)
+}

@@ -19,11 +19,8 @@ fn garbage(seed: u64, n: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn garbage_on_every_stream_does_not_hurt() {
-    let store = Store::new();
-    let mut server = Server::start(
-        &store,
-        &["--frame-timeout-ms", "300", "--handshake-timeout-ms", "300"],
-    );
+    let (store, mut server) =
+        started(&["--frame-timeout-ms", "300", "--handshake-timeout-ms", "300"]);
     bounded(async {
         let c = server.client(&store.admin).await;
         c.push("user_stats", &[user_row(1, 1, 1.0, 1)])
@@ -83,8 +80,7 @@ async fn garbage_on_every_stream_does_not_hurt() {
 
 #[tokio::test]
 async fn clients_that_vanish_mid_stream() {
-    let store = Store::new();
-    let mut server = Server::start(&store, &[]);
+    let (store, mut server) = started(&[]);
     bounded(async {
         let c = server.client(&store.admin).await;
         let rows: Vec<_> = (0..2000).map(|i| user_row(i, 1, 1.0, i)).collect();
@@ -174,11 +170,5 @@ pub fn entity_ipc(n: i64) -> Vec<u8> {
         ),
     ])
     .unwrap();
-    let mut w = arrow_ipc::writer::StreamWriter::try_new(Vec::new(), &batch.schema()).unwrap();
-    for off in (0..n as usize).step_by(50_000) {
-        w.write(&batch.slice(off, 50_000.min(n as usize - off)))
-            .unwrap();
-    }
-    w.finish().unwrap();
-    w.into_inner().unwrap()
+    ipc_stream(&batch, 50_000)
 }

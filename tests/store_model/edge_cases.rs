@@ -270,8 +270,7 @@ const CAPPED: &str = include_str!("../fixtures/store-model-capped.toml");
 /// reopens, compacts fully, and returns the event times `history` lists.
 fn capped_history_after_compaction(reopen_first: bool) -> Vec<i64> {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open_with(dir.path(), options(false)).unwrap();
-    common::stores::apply(&store, CAPPED);
+    let mut store = common::stores::store_with_options(dir.path(), options(false), CAPPED);
     let key = [KeyValue::Int64(1)];
     let rows: Vec<_> = (1..=3)
         .map(|i| RowWrite {
