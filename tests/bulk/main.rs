@@ -25,8 +25,7 @@ const DEFS: &str = include_str!("../fixtures/bulk.toml");
 const T0: i64 = 1_714_521_600_000_000; // 2024-05-01T00:00:00Z
 
 fn store(dir: &Path) -> Store {
-    let s = common::stores::store_with(dir, DEFS);
-    s
+    common::stores::store_with(dir, DEFS)
 }
 
 /// Per key, its versions as `(event_ts, values)`, newest first.
