@@ -7,6 +7,9 @@
 //! - [`tables`]: entity tables and Parquet files;
 //! - [`engine_ops`]: random engine operations and what they leave;
 //! - [`stores`]: stores with definitions applied, and engine options.
+//!
+//! The catalog definitions the tests apply are TOML files in
+//! `tests/fixtures/`, read with `include_str!`.
 
 // Each test crate uses only some of these helpers; the rest would warn as
 // dead code in that crate. Acceptable for test support, not for the library.

@@ -3,8 +3,7 @@
 use std::path::Path;
 
 use strata::catalog::{Catalog, defs};
-use strata::engine::{CompactionOptions, Engine, Options, SyncPolicy, WriteBatch};
-use strata::format::key::encode_int_key;
+use strata::engine::{CompactionOptions, Options, SyncPolicy};
 use strata::format::segment::SegmentOptions;
 use strata::store::{Store, StoreOptions};
 
@@ -62,12 +61,4 @@ pub fn no_background() -> CompactionOptions {
         background: false,
         ..CompactionOptions::default()
     }
-}
-
-/// Writes one version of the int64 key `key` of `view` in a batch of its own.
-pub fn put_one(e: &Engine, view: u32, key: i64, event_ts: i64, created_ts: i64, row: &[u8]) {
-    let mut b = WriteBatch::default();
-    b.put(view, &encode_int_key(key), event_ts, created_ts, row)
-        .unwrap();
-    e.write(&b).unwrap();
 }
