@@ -24,30 +24,7 @@ use strata::engine::{Options, SyncPolicy};
 use strata::format::schema::{KeyValue, Value};
 use strata::store::{ReadOptions, RowWrite, Store, StoreOptions, now_micros};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "plain"
-entities = ["user"]
-features = [{ name = "amount", type = "float64" }, { name = "merchant", type = "int64" }]
-
-[[feature_views]]
-name = "txn"
-entities = ["user"]
-features = [{ name = "amount", type = "float64" }, { name = "merchant", type = "int64" }]
-
-[[feature_views]]
-name = "txn_stats"
-source = "txn"
-aggregations = [
-  { function = "count", window = "1h" },
-  { function = "sum", column = "amount", window = "1d" },
-  { function = "mean", column = "amount", window = "7d" },
-]
-"#;
+const DEFS: &str = include_str!("fixtures/aggregation.toml");
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -20,44 +19,22 @@ use common::*;
 use strata::engine::{Engine, WriteBatch};
 use strata::format::key::encode_int_key;
 
-fn percentiles(mut ns: Vec<u32>) -> String {
-    ns.sort_unstable();
-    let p = |q: f64| ns[((ns.len() as f64 * q) as usize).min(ns.len() - 1)];
-    format!(
-        "p50 {:>6} ns  p99 {:>7} ns  p99.9 {:>7} ns",
-        p(0.5),
-        p(0.99),
-        p(0.999)
-    )
-}
-
 fn lookups(engine: &Engine, keys: u64, n: usize, rng: &mut Rng) -> Vec<u32> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        let k = (rng.next() % keys) as i64;
-        let s = Instant::now();
-        engine
-            .as_of_with(VIEW, &encode_int_key(k), i64::MAX - 1, None, |v| {
-                black_box(v.map(|x| x.0))
-            })
-            .unwrap();
-        out.push(s.elapsed().as_nanos() as u32);
+        out.push(timed_latest(engine, (rng.next() % keys) as i64));
     }
     out
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    let Some(versions) = bench_versions() else {
         return;
-    }
-    let versions: u64 = std::env::var("STRATA_BENCH_VERSIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000_000);
+    };
     let keys = versions / 10;
     let dir = bench_dir("amplification");
     let engine = Engine::open(&dir, options()).unwrap();
-    let mut batch = WriteBatch::default();
+    let mut batch = Batched::new(&engine);
     let mut buf = Vec::new();
     let mut user_bytes = 0u64;
     let t = Instant::now();
@@ -72,16 +49,10 @@ fn main() {
             };
             row(k, j, &mut buf);
             user_bytes += (4 + 8 + 16 + buf.len()) as u64;
-            batch
-                .put(VIEW, &encode_int_key(k), event, T0 + j * HOUR + 1, &buf)
-                .unwrap();
-            if batch.len() == 10_000 {
-                engine.write(&batch).unwrap();
-                batch.clear();
-            }
+            batch.put(k, event, T0 + j * HOUR + 1, &buf);
         }
     }
-    engine.write(&batch).unwrap();
+    batch.finish();
     engine.flush().unwrap();
     engine.compact_as_needed().unwrap();
     let ingest_s = t.elapsed().as_secs_f64();
@@ -118,7 +89,10 @@ fn main() {
     let mut rng = Rng(0xfeed_beef_1234_5678);
     lookups(&engine, keys, 1_000_000, &mut rng);
     let idle = lookups(&engine, keys, 1_000_000, &mut rng);
-    println!("latest, idle store:                  {}", percentiles(idle));
+    println!(
+        "latest, idle store:                  {}",
+        percentiles(idle, 7)
+    );
     let stop = AtomicBool::new(false);
     let written = std::thread::scope(|s| {
         let writer = s.spawn(|| {
@@ -150,7 +124,7 @@ fn main() {
         let n = writer.join().unwrap();
         println!(
             "latest, writer ingesting at full speed: {}",
-            percentiles(busy)
+            percentiles(busy, 7)
         );
         (n, t.elapsed().as_secs_f64())
     });

@@ -24,22 +24,7 @@ use strata::catalog::defs;
 use strata::offline::ingest_file;
 use strata::store::Store;
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "user_stats"
-entities = ["user"]
-features = [
-  { name = "a", type = "float64" },
-  { name = "b", type = "float64" },
-  { name = "c", type = "float64" },
-  { name = "d", type = "int64" },
-  { name = "e", type = "int64" },
-]
-"#;
+const DEFS: &str = include_str!("fixtures/ingest.toml");
 
 fn sizes() -> Vec<usize> {
     std::env::var("STRATA_BENCH_INGEST_SIZES")

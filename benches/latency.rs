@@ -19,25 +19,10 @@ use strata::format::key::encode_int_key;
 
 const SAMPLES: usize = 2_000_000;
 
-fn percentiles(mut ns: Vec<u32>) -> String {
-    ns.sort_unstable();
-    let p = |q: f64| ns[((ns.len() as f64 * q) as usize).min(ns.len() - 1)];
-    format!(
-        "p50 {:>6} ns  p99 {:>6} ns  p99.9 {:>6} ns",
-        p(0.5),
-        p(0.99),
-        p(0.999)
-    )
-}
-
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    let Some(versions) = bench_versions() else {
         return;
-    }
-    let versions: u64 = std::env::var("STRATA_BENCH_VERSIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000_000);
+    };
     let dir = bench_dir("latency");
     let t = Instant::now();
     let (engine, keys) = build(&dir, versions);
@@ -68,19 +53,12 @@ fn main() {
             let s = Instant::now();
             black_box(unsafe_free_read(&buf, i));
             control.push(s.elapsed().as_nanos() as u32);
-            let k = (rng.next() % keys) as i64;
-            let s = Instant::now();
-            engine
-                .as_of_with(VIEW, &encode_int_key(k), i64::MAX - 1, None, |v| {
-                    black_box(v.map(|x| x.0))
-                })
-                .unwrap();
-            lookups.push(s.elapsed().as_nanos() as u32);
+            lookups.push(timed_latest(&engine, (rng.next() % keys) as i64));
         }
-        println!("latest (segment hit): {}", percentiles(lookups));
+        println!("latest (segment hit): {}", percentiles(lookups, 6));
         println!(
             "control (1 B random read in 1 GiB): {}",
-            percentiles(control)
+            percentiles(control, 6)
         );
         batches(&engine, keys, &mut rng);
     }

@@ -9,35 +9,16 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
+mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use strata::catalog::defs;
 use strata::engine::{Options, SyncPolicy};
 use strata::format::schema::{KeyValue, Value};
 use strata::store::{ReadOptions, RowWrite, Store, StoreOptions};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "events"
-entities = ["user"]
-features = [{ name = "n", type = "int64" }]
-
-[[feature_views]]
-name = "stats"
-source = "events"
-tile = "10us"
-allowed_lateness = "1000000us"
-aggregations = [
-  { function = "count", window = "1000us" },
-  { function = "sum", column = "n", window = "1000us" },
-]
-"#;
+const DEFS: &str = include_str!("fixtures/aggregation-concurrency.toml");
 
 const KEYS: i64 = 16;
 
@@ -50,10 +31,7 @@ fn tiles_match_events_after_concurrent_writes_and_deletes() {
         ..Options::default()
     };
     let store = Arc::new(Store::open_with(dir.path(), StoreOptions { engine }).unwrap());
-    let d = defs::parse(DEFS).unwrap();
-    store
-        .set_catalog(defs::apply(&store.catalog(), &d).unwrap())
-        .unwrap();
+    common::stores::apply(&store, DEFS);
     let ts = Arc::new(AtomicI64::new(0));
     let writers: Vec<_> = (0..2)
         .map(|w| {

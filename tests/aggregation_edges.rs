@@ -7,39 +7,22 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
+mod common;
+
+use common::tables::{cells, column, export_one, user_table};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use arrow_array::{Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use strata::catalog::defs;
+use arrow_array::Int64Array;
 use strata::engine::{Clock, Options};
 use strata::format::schema::{KeyValue, Value};
-use strata::offline::export::{ExportRequest, Plan, export};
+use strata::offline::export::ExportRequest;
 use strata::store::{ReadOptions, RowWrite, Store, StoreOptions};
 
 const H: i64 = 3_600_000_000;
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "txn"
-entities = ["user"]
-features = [{ name = "amount", type = "int64" }]
-
-[[feature_views]]
-name = "txn_stats"
-source = "txn"
-allowed_lateness = "30d"
-aggregations = [
-  { function = "count", window = "1h" },
-  { function = "sum", column = "amount", window = "1h", slide = "30m", name = "amount_sum_hop" },
-]
-"#;
+const DEFS: &str = include_str!("fixtures/aggregation-edges.toml");
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -55,11 +38,7 @@ fn fixture() -> Fixture {
         clock: Clock::new(move || c.load(Ordering::SeqCst)),
         ..Options::default()
     };
-    let store = Store::open_with(dir.path(), StoreOptions { engine }).unwrap();
-    let d = defs::parse(DEFS).unwrap();
-    store
-        .set_catalog(defs::apply(&store.catalog(), &d).unwrap())
-        .unwrap();
+    let store = common::stores::store_with_options(dir.path(), StoreOptions { engine }, DEFS);
     // One event at exactly 10 h (amount 1) and one at 11 h (amount 10).
     let ev = |t: i64, amount: i64| RowWrite {
         key: vec![KeyValue::Int64(7)],
@@ -98,50 +77,14 @@ fn online(f: &Fixture, t: i64) -> [(Value, Value); 2] {
 
 /// (count over 1 h, hopping sum) in an export, one row per time in `ts`.
 fn exported(f: &Fixture, ts: &[i64]) -> Vec<(Option<i64>, Option<f64>)> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("user_id", DataType::Int64, true),
-        Field::new(
-            "event_timestamp",
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            true,
-        ),
-    ]));
-    let table = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(Int64Array::from(vec![7; ts.len()])),
-            Arc::new(TimestampMicrosecondArray::from(ts.to_vec())),
-        ],
-    )
-    .unwrap();
-    let req = ExportRequest::new("txn_stats:*").unwrap();
-    let plan = Plan::new(&f.store, &req, &schema).unwrap();
-    let out: Vec<RecordBatch> = export(&f.store, &plan, std::iter::once(Ok(table)))
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let b = &out[0];
-    let count = b
-        .column_by_name("count_1h")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .unwrap()
-        .clone();
-    let sum = b
-        .column_by_name("amount_sum_hop")
-        .unwrap()
-        .as_any()
-        .downcast_ref::<arrow_array::Float64Array>()
-        .unwrap()
-        .clone();
-    (0..count.len())
-        .map(|i| {
-            (
-                count.is_valid(i).then(|| count.value(i)),
-                sum.is_valid(i).then(|| sum.value(i)),
-            )
-        })
-        .collect()
+    let table = user_table(ts.iter().map(|&t| (7, t)));
+    let out = export_one(&f.store, &ExportRequest::new("txn_stats:*").unwrap(), table);
+    let count = cells(&column::<Int64Array>(&out[0], "count_1h"));
+    let sum = cells(&column::<arrow_array::Float64Array>(
+        &out[0],
+        "amount_sum_hop",
+    ));
+    count.into_iter().zip(sum).collect()
 }
 
 #[test]

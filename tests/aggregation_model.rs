@@ -9,21 +9,20 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
+mod common;
+
+use common::tables::{export_one, user_table};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use arrow_array::{
-    Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use arrow_array::{Array, Float64Array, Int64Array, StringArray};
 use proptest::prelude::*;
 use strata::aggregate::sketch::QUANTILE_ALPHA;
-use strata::catalog::defs;
 use strata::engine::{Clock, Options, SyncPolicy};
 use strata::format::schema::{KeyValue, Value};
-use strata::offline::export::{ExportRequest, KnownAt, Plan, export};
+use strata::offline::export::{ExportRequest, KnownAt};
 use strata::store::{ReadOptions, RowWrite, Status, Store, StoreOptions};
 
 fn definitions(lateness: u32, policy: &str) -> String {
@@ -307,31 +306,11 @@ fn check_export(store: &Store, m: &Model, ts: &[i64], known_at: KnownAt) {
     let rows: Vec<(i64, i64)> = (0..5)
         .flat_map(|k| ts.iter().map(move |&t| (k, t)))
         .collect();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("user_id", DataType::Int64, true),
-        Field::new(
-            "event_timestamp",
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            true,
-        ),
-    ]));
-    let table = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
-            Arc::new(TimestampMicrosecondArray::from_iter_values(
-                rows.iter().map(|r| r.1),
-            )),
-        ],
-    )
-    .unwrap();
+    let table = user_table(rows.iter().copied());
     let mut req = ExportRequest::new("stats:*").unwrap();
     req.known_at = known_at;
     req.threads = 2;
-    let plan = Plan::new(store, &req, &schema).unwrap();
-    let out: Vec<RecordBatch> = export(store, &plan, std::iter::once(Ok(table)))
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let out = export_one(store, &req, table);
     let batch = arrow_select::concat::concat_batches(&out[0].schema(), &out).unwrap();
     for (i, &(key, t)) in rows.iter().enumerate() {
         let known = match known_at {
@@ -373,10 +352,7 @@ fn run(ops: Vec<Op>, lateness: u32, correct: bool) {
     let clock = Arc::new(AtomicI64::new(200));
     let mut store = open(dir.path(), &clock);
     let policy = if correct { "correct" } else { "reject" };
-    let d = defs::parse(&definitions(lateness, policy)).unwrap();
-    store
-        .set_catalog(defs::apply(&store.catalog(), &d).unwrap())
-        .unwrap();
+    common::stores::apply(&store, &definitions(lateness, policy));
     let mut m = Model::default();
     for op in ops {
         let now = clock.fetch_add(1, Ordering::SeqCst) + 1;

@@ -8,7 +8,6 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
-
 use proptest::prelude::*;
 use strata::engine::{
     CompactionOptions, Engine, KeyBatch, Options, SyncPolicy, Version, WriteBatch,

@@ -12,6 +12,7 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
+mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -22,24 +23,11 @@ use arrow_array::{Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArr
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
-use strata::catalog::defs;
 use strata::format::schema::{KeyValue, Value};
 use strata::offline::ingest_file;
 use strata::store::Store;
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "bulk"
-entities = ["user"]
-features = [
-  { name = "a", type = "float64" },
-  { name = "b", type = "int64" },
-]
-"#;
+const DEFS: &str = include_str!("fixtures/bulk-crash.toml");
 
 const KEYS: i64 = 5_000;
 const ROWS: i64 = 150_000;
@@ -151,9 +139,7 @@ fn a_killed_bulk_ingest_is_all_or_nothing() {
     let big = tmp.path().join("big.parquet");
     write_file(&big, T0 + 1_000_000_000, ROWS);
     let setup = |dir: &Path| {
-        let s = Store::open(dir).unwrap();
-        s.set_catalog(defs::apply(&s.catalog(), &defs::parse(DEFS).unwrap()).unwrap())
-            .unwrap();
+        let s = common::stores::store_with(dir, DEFS);
         // Data ingested before: must survive every kill.
         ingest_file(&s, "bulk", &before, false).unwrap();
     };

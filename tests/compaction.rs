@@ -5,6 +5,7 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
+mod common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,10 +56,7 @@ fn segment_files(dir: &std::path::Path) -> usize {
 #[test]
 fn the_policy_bounds_segments_and_keeps_every_version() {
     let dir = tempfile::tempdir().unwrap();
-    let manual = CompactionOptions {
-        background: false,
-        ..CompactionOptions::default()
-    };
+    let manual = common::stores::no_background();
     let e = Engine::open(dir.path(), options(manual, Clock::default())).unwrap();
     for round in 0..30i64 {
         for k in 0..50 {
@@ -115,10 +113,7 @@ fn background_compaction_keeps_up() {
 #[test]
 fn deletes_and_tombstones_are_dropped_at_the_bottom() {
     let dir = tempfile::tempdir().unwrap();
-    let manual = CompactionOptions {
-        background: false,
-        ..CompactionOptions::default()
-    };
+    let manual = common::stores::no_background();
     let e = Engine::open(dir.path(), options(manual, Clock::default())).unwrap();
     for k in 0..10 {
         put(&e, 1, k, 10, 1);
@@ -167,10 +162,7 @@ fn retention_and_max_versions_prune_history() {
         let now = now.clone();
         Clock::new(move || now.load(Ordering::SeqCst))
     };
-    let manual = CompactionOptions {
-        background: false,
-        ..CompactionOptions::default()
-    };
+    let manual = common::stores::no_background();
     let e = Engine::open(dir.path(), options(manual, clock)).unwrap();
     for h in 0..100 {
         put(&e, 1, 1, h * HOUR, h);

@@ -7,29 +7,14 @@
     reason = "a test may unwrap: the panic is its failure report"
 )]
 
-use std::collections::BTreeMap;
+mod common;
 
+use common::engine_ops::{self, Model, Op, string_key};
+use common::stores;
 use proptest::prelude::*;
-use strata::engine::{CompactionOptions, Engine, Options, SyncPolicy, Version, WriteBatch};
-use strata::format::segment::SegmentOptions;
-
-type ModelKey = (u32, Vec<u8>);
-
-#[derive(Default)]
-struct Model {
-    versions: BTreeMap<ModelKey, BTreeMap<(i64, i64), Vec<u8>>>,
-}
+use strata::engine::{Engine, Options, SyncPolicy, Version};
 
 impl Model {
-    fn put(&mut self, view: u32, key: &[u8], e: i64, c: i64, row: &[u8]) {
-        self.versions
-            .entry((view, key.to_vec()))
-            .or_default()
-            .insert((e, c), row.to_vec());
-    }
-    fn delete(&mut self, view: u32, key: &[u8]) {
-        self.versions.remove(&(view, key.to_vec()));
-    }
     fn as_of(&self, view: u32, key: &[u8], t: i64, known: Option<i64>) -> Option<Version> {
         let k = known.unwrap_or(i64::MAX);
         self.versions
@@ -69,66 +54,23 @@ impl Model {
     }
 }
 
-#[derive(Debug, Clone)]
-enum Op {
-    Put(Vec<(u32, u8, i64, i64, Vec<u8>)>),
-    Delete(u32, u8),
-    Flush,
-    Compact,
-    Reopen,
-}
-
 fn op() -> impl Strategy<Value = Op> {
-    let put = (
-        1u32..3,
-        0u8..5,
-        -3i64..12,
-        0i64..4,
-        prop::collection::vec(any::<u8>(), 0..6),
-    );
-    prop_oneof![
-        8 => prop::collection::vec(put, 1..6).prop_map(Op::Put),
-        1 => (1u32..3, 0u8..5).prop_map(|(v, k)| Op::Delete(v, k)),
-        1 => Just(Op::Flush),
-        1 => Just(Op::Compact),
-        1 => Just(Op::Reopen),
-    ]
+    engine_ops::op(5, 8, 6, 1, 1)
 }
 
-/// Entity keys as the catalog encodes string keys: of varying length, some
-/// sharing prefixes, none a prefix of another's encoding.
+/// Keys 0 to 3 of [`string_key`], and its last (`"\xff\xff"`) as key 4.
 fn entity_key(k: u8) -> Vec<u8> {
-    let s: &[u8] = match k {
-        0 => b"",
-        1 => b"a",
-        2 => b"a\0",
-        3 => b"ab",
-        _ => b"\xff\xff",
-    };
-    let mut out = Vec::new();
-    strata::format::key::encode_key_string(s, &mut out);
-    out
+    string_key([0, 1, 2, 3, 6][usize::from(k)])
 }
 
 fn options() -> Options {
-    Options {
-        sync: SyncPolicy::Never,
-        // Tiny memtables and blocks: seals, several segments and multi-block scans.
-        memtable_bytes: 600,
-        segment: SegmentOptions {
-            block_size: 128,
-            restart_interval: 3,
-            ..SegmentOptions::default()
-        },
-        // Merge often: after every 2 flushes, and never keep more than 3 segments.
-        compaction: CompactionOptions {
-            min_merge: 2,
-            max_segments: 3,
-            stall_segments: 6,
-            ..CompactionOptions::default()
-        },
-        ..Options::default()
-    }
+    // Tiny memtables and blocks: seals, several segments and multi-block
+    // scans. Merge often: after every 2 flushes, and never keep more than 3
+    // segments.
+    let mut o = stores::small(SyncPolicy::Never, 600, 128);
+    o.segment.restart_interval = 3;
+    o.compaction = stores::merging(2, 3, 6);
+    o
 }
 
 fn check(engine: &Engine, model: &Model) -> Result<(), TestCaseError> {
@@ -180,28 +122,11 @@ proptest! {
         for op in ops {
             let e = engine.as_ref().unwrap();
             match op {
-                Op::Put(puts) => {
-                    let mut b = WriteBatch::default();
-                    for (view, k, ev, cr, row) in &puts {
-                        b.put(*view, &entity_key(*k), *ev, *cr, row).unwrap();
-                        model.put(*view, &entity_key(*k), *ev, *cr, row);
-                    }
-                    e.write(&b).unwrap();
-                }
-                Op::Delete(view, k) => {
-                    let mut b = WriteBatch::default();
-                    b.delete(view, &entity_key(k)).unwrap();
-                    e.write(&b).unwrap();
-                    model.delete(view, &entity_key(k));
-                }
-                Op::Flush => e.flush().unwrap(),
-                Op::Compact => {
-                    e.compact().unwrap();
-                }
                 Op::Reopen => {
                     drop(engine.take());
                     engine = Some(Engine::open(dir.path(), options()).unwrap());
                 }
+                op => engine_ops::apply(e, &mut model, &op, entity_key),
             }
             check(engine.as_ref().unwrap(), &model)?;
         }

@@ -6,6 +6,7 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,30 +17,11 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
-use strata::catalog::defs;
 use strata::format::schema::{KeyValue, Value};
 use strata::offline::export::{self, Error, ExportFiles, ExportReport, ExportRequest, Plan};
 use strata::store::{RowWrite, Store};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[entities]]
-name = "shop"
-join_keys = [{ name = "shop", type = "string" }]
-
-[[feature_views]]
-name = "user_stats"
-entities = ["user"]
-features = [{ name = "txn_count", type = "int64" }, { name = "score", type = "float64" }]
-
-[[feature_views]]
-name = "shop_stats"
-entities = ["shop"]
-features = [{ name = "score", type = "float64" }]
-"#;
+const DEFS: &str = include_str!("fixtures/export-errors.toml");
 
 struct Env {
     dir: tempfile::TempDir,
@@ -48,11 +30,7 @@ struct Env {
 
 fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("store")).unwrap();
-    let parsed = defs::parse(DEFS).unwrap();
-    store
-        .set_catalog(defs::apply(&store.catalog(), &parsed).unwrap())
-        .unwrap();
+    let store = common::stores::store_with(dir.path().join("store"), DEFS);
     store
         .write(
             "user_stats",
@@ -302,34 +280,30 @@ fn null_timestamps_name_the_row() {
 fn unknown_views_features_and_bad_references() {
     let e = env();
     let p = e.csv("a.csv", GOOD_CSV);
-    e.refused(
-        "nope:x",
-        &p,
-        "o.parquet",
-        &[
-            "unknown feature view \"nope\"",
-            "this store has user_stats, shop_stats",
-        ],
-    );
-    e.refused(
-        "user_stats:nope",
-        &p,
-        "o.parquet",
-        &["view user_stats has no feature \"nope\"; it has txn_count, score"],
-    );
-    e.refused(
-        "user_stats@2:txn_count",
-        &p,
-        "o.parquet",
-        &["unknown feature view \"user_stats@2\""],
-    );
-    for bad in [
-        "user_stats",
-        "user_stats:",
-        "user_stats:a b",
-        ",user_stats:*",
-    ] {
-        e.refused(bad, &p, "o.parquet", &["view:feature"]);
+    // (features, what the error says)
+    let cases: [(&str, &[&str]); 7] = [
+        (
+            "nope:x",
+            &[
+                "unknown feature view \"nope\"",
+                "this store has user_stats, shop_stats",
+            ],
+        ),
+        (
+            "user_stats:nope",
+            &["view user_stats has no feature \"nope\"; it has txn_count, score"],
+        ),
+        (
+            "user_stats@2:txn_count",
+            &["unknown feature view \"user_stats@2\""],
+        ),
+        ("user_stats", &["view:feature"]),
+        ("user_stats:", &["view:feature"]),
+        ("user_stats:a b", &["view:feature"]),
+        (",user_stats:*", &["view:feature"]),
+    ];
+    for (features, needles) in cases {
+        e.refused(features, &p, "o.parquet", needles);
     }
 }
 
@@ -403,41 +377,22 @@ fn name_clashes_are_refused_before_any_work() {
 #[test]
 fn files_and_formats() {
     let e = env();
-    let p = e.csv("a.txt", GOOD_CSV);
-    e.refused(
-        "user_stats:*",
-        &p,
-        "o.parquet",
-        &["a.txt", "unknown file type"],
-    );
+    let txt = e.csv("a.txt", GOOD_CSV);
     let p = e.csv("a.csv", GOOD_CSV);
-    e.refused(
-        "user_stats:*",
-        &p,
-        "o.json",
-        &["o.json", "unknown file type"],
-    );
-    e.refused(
-        "user_stats:*",
-        &e.path("missing.csv"),
-        "o.parquet",
-        &["missing.csv"],
-    );
-    e.refused(
-        "user_stats:*",
-        &p,
-        "no/such/dir/o.parquet",
-        &["no/such/dir"],
-    );
     let empty = e.csv("empty.csv", "");
-    e.refused("user_stats:*", &empty, "o.parquet", &["the file is empty"]);
     let junk = e.csv("junk.parquet", "not parquet at all");
-    e.refused(
-        "user_stats:*",
-        &junk,
-        "o.parquet",
-        &["not a readable Parquet file"],
-    );
+    // (entities, output, what the error says)
+    let cases: [(&Path, &str, &[&str]); 6] = [
+        (&txt, "o.parquet", &["a.txt", "unknown file type"]),
+        (&p, "o.json", &["o.json", "unknown file type"]),
+        (&e.path("missing.csv"), "o.parquet", &["missing.csv"]),
+        (&p, "no/such/dir/o.parquet", &["no/such/dir"]),
+        (&empty, "o.parquet", &["the file is empty"]),
+        (&junk, "o.parquet", &["not a readable Parquet file"]),
+    ];
+    for (entities, out, needles) in cases {
+        e.refused("user_stats:*", entities, out, needles);
+    }
     // A column CSV cannot write.
     let p = e.parquet(
         "d.parquet",

@@ -17,28 +17,14 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
+mod common;
 
 use arrow_array::{Array, Float32Array, Int64Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use strata::catalog::defs;
 use strata::offline::export::{self, ExportFiles, ExportRequest};
 use strata::offline::ingest_file;
-use strata::store::Store;
 
-const DEFS: &str = r#"
-[[entities]]
-name = "driver"
-join_keys = [{ name = "driver_id", type = "int64" }]
-
-[[feature_views]]
-name = "driver_hourly_stats"
-entities = ["driver"]
-ttl = "2h"
-features = [
-  { name = "trips_today", type = "int64" },
-  { name = "earnings_today", type = "float32" },
-]
-"#;
+const DEFS: &str = include_str!("fixtures/export-feast.toml");
 
 /// The feature view's source rows (`driver_hourly_stats.parquet` in Feast).
 const FEATURES: &str = "\
@@ -63,11 +49,7 @@ driver_id,event_timestamp,trip_success
 #[test]
 fn feast_point_in_time_join_example() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("store")).unwrap();
-    let parsed = defs::parse(DEFS).unwrap();
-    store
-        .set_catalog(defs::apply(&store.catalog(), &parsed).unwrap())
-        .unwrap();
+    let store = common::stores::store_with(dir.path().join("store"), DEFS);
     let features = dir.path().join("driver_hourly_stats.csv");
     std::fs::write(&features, FEATURES).unwrap();
     ingest_file(&store, "driver_hourly_stats", &features, false).unwrap();
@@ -101,12 +83,7 @@ fn feast_point_in_time_join_example() {
             .map(Result::unwrap)
             .collect();
     let t = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
-    let names: Vec<&str> = t
-        .schema_ref()
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect();
+    let names = common::tables::column_names(&t);
     assert_eq!(
         names,
         [

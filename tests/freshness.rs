@@ -8,7 +8,6 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -54,11 +53,17 @@ fn put(e: &Engine, view: u32, rows: &[(i64, i64)]) {
     e.write(&b).unwrap();
 }
 
-#[test]
-fn writes_record_freshness_and_a_reopen_keeps_it() {
+/// A new engine in a tempdir on a test clock set to `T0`.
+fn at_t0() -> (tempfile::TempDir, TestClock, Engine) {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::new(T0);
     let e = Engine::open(dir.path(), opts(&clock)).unwrap();
+    (dir, clock, e)
+}
+
+#[test]
+fn writes_record_freshness_and_a_reopen_keeps_it() {
+    let (dir, clock, e) = at_t0();
     assert_eq!(e.clock().now(), T0);
     assert!(e.freshness(1).is_none());
 
@@ -131,9 +136,7 @@ fn writes_record_freshness_and_a_reopen_keeps_it() {
 
 #[test]
 fn a_bulk_ingest_records_its_views() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = TestClock::new(T0);
-    let e = Engine::open(dir.path(), opts(&clock)).unwrap();
+    let (dir, clock, e) = at_t0();
     put(&e, 7, &[(1, 10 * SEC)]);
     clock.set(T0 + 5 * SEC);
     e.ingest_sorted(|add| {
@@ -188,9 +191,7 @@ fn copy_store(from: &std::path::Path, to: &std::path::Path) {
 
 #[test]
 fn after_a_crash_replay_restores_the_newest_event_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = TestClock::new(T0);
-    let e = Engine::open(dir.path(), opts(&clock)).unwrap();
+    let (dir, clock, e) = at_t0();
     put(&e, 1, &[(1, 70 * SEC)]);
     e.flush().unwrap();
     clock.set(T0 + 10 * SEC);
@@ -231,9 +232,7 @@ fn after_a_crash_replay_restores_the_newest_event_time() {
 /// committed by another thread's group.
 #[test]
 fn the_watermark_covers_every_returned_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = TestClock::new(T0);
-    let e = Engine::open(dir.path(), opts(&clock)).unwrap();
+    let (_dir, _clock, e) = at_t0();
     std::thread::scope(|s| {
         for t in 0..4i64 {
             let e = &e;

@@ -5,7 +5,6 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
-
 use strata::engine::{Engine, Error, Options, SyncPolicy, WriteBatch};
 use strata::format::key::{encode_int_key, internal_key};
 use strata::format::segment::EntryKind;

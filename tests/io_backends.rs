@@ -7,33 +7,23 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
+mod common;
 
 use std::path::Path;
 
-use strata::engine::{CompactionOptions, Engine, IoMode, Options, SyncPolicy, WriteBatch};
+use strata::engine::{Engine, IoMode, Options, SyncPolicy, WriteBatch};
 use strata::format::key::encode_int_key;
-use strata::format::segment::SegmentOptions;
 
 const VIEW: u32 = 3;
 const WRITERS: i64 = 4;
 const BATCHES: i64 = 150;
 
 fn options(io: IoMode) -> Options {
-    Options {
-        sync: SyncPolicy::Always,
-        // Small memtables: seals (new WAL files) and flushes along the way.
-        memtable_bytes: 24 << 10,
-        segment: SegmentOptions {
-            block_size: 512,
-            ..SegmentOptions::default()
-        },
-        compaction: CompactionOptions {
-            background: false,
-            ..CompactionOptions::default()
-        },
-        io,
-        ..Options::default()
-    }
+    // Small memtables: seals (new WAL files) and flushes along the way.
+    let mut o = common::stores::small(SyncPolicy::Always, 24 << 10, 512);
+    o.compaction = common::stores::no_background();
+    o.io = io;
+    o
 }
 
 fn key(writer: i64, i: i64) -> [u8; 8] {

@@ -5,7 +5,6 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 

@@ -6,31 +6,19 @@
     reason = "a test may unwrap: the panic is its failure report"
 )]
 
-use strata::catalog::defs;
+mod common;
+
+use common::tables::{cells, column, export_one, user_table};
+
 use strata::format::schema::{KeyValue, Value};
 use strata::store::{ReadOptions, RowWrite, Status, Store};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "stats"
-entities = ["user"]
-ttl = "1h"
-features = [
-  { name = "score", type = "float64", default = 0.5 },
-  { name = "label", type = "string" },
-]
-"#;
+const DEFS: &str = include_str!("fixtures/online-defaults.toml");
 
 #[test]
 fn defaults_fill_not_found_and_outside_max_age_only() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let next = defs::apply(&store.catalog(), &defs::parse(DEFS).unwrap()).unwrap();
-    store.set_catalog(next).unwrap();
+    let store = common::stores::store_with(dir.path(), DEFS);
     let hour = 3_600_000_000;
     store
         .write(
@@ -75,16 +63,12 @@ fn defaults_fill_not_found_and_outside_max_age_only() {
 
 #[test]
 fn exports_fill_defaults_only_when_asked() {
-    use std::sync::Arc;
+    use arrow_array::Float64Array;
 
-    use arrow_array::{Array, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
-    use arrow_schema::{DataType, Field, Schema, TimeUnit};
-    use strata::offline::export::{ExportRequest, Plan, export};
+    use strata::offline::export::ExportRequest;
 
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let next = defs::apply(&store.catalog(), &defs::parse(DEFS).unwrap()).unwrap();
-    store.set_catalog(next).unwrap();
+    let store = common::stores::store_with(dir.path(), DEFS);
     let hour = 3_600_000_000;
     let row = |k: i64, score: f64| RowWrite {
         key: vec![KeyValue::Int64(k)],
@@ -93,44 +77,13 @@ fn exports_fill_defaults_only_when_asked() {
         values: vec![Value::Float64(score), Value::Null],
     };
     store.write("stats", &[row(1, 9.0)]).unwrap();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("user_id", DataType::Int64, true),
-        Field::new(
-            "event_timestamp",
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            true,
-        ),
-    ]));
     // Found, unknown key, outside the 1 h ttl.
-    let table = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(Int64Array::from(vec![1, 2, 1])),
-            Arc::new(TimestampMicrosecondArray::from(vec![
-                10 * hour,
-                10 * hour,
-                12 * hour,
-            ])),
-        ],
-    )
-    .unwrap();
+    let table = user_table([(1, 10 * hour), (2, 10 * hour), (1, 12 * hour)]);
     let scores = |fill: bool| {
         let mut req = ExportRequest::new("stats:score").unwrap();
         req.fill_defaults = fill;
-        let plan = Plan::new(&store, &req, &schema).unwrap();
-        let out: Vec<RecordBatch> = export(&store, &plan, std::iter::once(Ok(table.clone())))
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let col = out[0]
-            .column_by_name("score")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .unwrap()
-            .clone();
-        (0..col.len())
-            .map(|i| col.is_valid(i).then(|| col.value(i)))
-            .collect::<Vec<_>>()
+        let out = export_one(&store, &req, table.clone());
+        cells(&column::<Float64Array>(&out[0], "score"))
     };
     assert_eq!(scores(false), vec![Some(9.0), None, None]);
     assert_eq!(scores(true), vec![Some(9.0), Some(0.5), Some(0.5)]);
@@ -141,8 +94,7 @@ fn export_only_views_refuse_latest_reads_but_answer_as_of() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let text = DEFS.replace("ttl = \"1h\"", "ttl = \"1h\"\nonline = false");
-    let next = defs::apply(&store.catalog(), &defs::parse(&text).unwrap()).unwrap();
-    store.set_catalog(next).unwrap();
+    common::stores::apply(&store, &text);
     let e = store
         .get("stats", &[KeyValue::Int64(1)], ReadOptions::default())
         .unwrap_err();

@@ -8,13 +8,12 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
+mod common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use strata::engine::{
-    CompactionOptions, Engine, Error, FaultOp, Faults, IoMode, Options, SyncPolicy, WriteBatch,
-};
+use strata::engine::{Engine, Error, FaultOp, Faults, IoMode, Options, SyncPolicy, WriteBatch};
 use strata::format::key::encode_int_key;
 
 const VIEW: u32 = 9;
@@ -22,10 +21,7 @@ const VIEW: u32 = 9;
 fn options(io: IoMode, sync: SyncPolicy) -> Options {
     Options {
         sync,
-        compaction: CompactionOptions {
-            background: false,
-            ..CompactionOptions::default()
-        },
+        compaction: common::stores::no_background(),
         io,
         ..Options::default()
     }
@@ -39,6 +35,12 @@ fn put(e: &Engine, k: i64) -> Result<(), Error> {
     let mut b = WriteBatch::default();
     b.put(VIEW, &encode_int_key(k), 10 + k, 1, &row(k))?;
     e.write(&b)
+}
+
+fn put_all(e: &Engine, keys: std::ops::Range<i64>) {
+    for k in keys {
+        put(e, k).unwrap();
+    }
 }
 
 fn assert_present(e: &Engine, keys: impl IntoIterator<Item = i64>) {
@@ -101,9 +103,7 @@ fn failed_wal_fsync() {
     {
         let e = open(dir.path(), &faults, SyncPolicy::Always);
         assert_eq!(e.io_backend(), "fault-injection");
-        for k in 0..20 {
-            put(&e, k).unwrap();
-        }
+        put_all(&e, 0..20);
         faults.fail_nth(FaultOp::WalSync, 1);
         let msg = cause(put(&e, 20).unwrap_err());
         assert!(
@@ -126,9 +126,7 @@ fn failed_wal_write() {
     let faults = Faults::new();
     {
         let e = open(dir.path(), &faults, SyncPolicy::Always);
-        for k in 0..5 {
-            put(&e, k).unwrap();
-        }
+        put_all(&e, 0..5);
         faults.fail_nth(FaultOp::WalWrite, 2);
         put(&e, 5).unwrap();
         let msg = cause(put(&e, 6).unwrap_err());
@@ -211,9 +209,7 @@ fn failed_flush_write_and_sync() {
         let faults = Faults::new();
         {
             let e = open(dir.path(), &faults, SyncPolicy::Always);
-            for k in 0..50 {
-                put(&e, k).unwrap();
-            }
+            put_all(&e, 0..50);
             faults.fail_nth(op, 1);
             let err = e.flush().unwrap_err().to_string();
             assert!(

@@ -9,7 +9,6 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

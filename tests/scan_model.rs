@@ -9,35 +9,17 @@
     reason = "a test may unwrap: the panic is its failure report"
 )]
 
-use std::collections::BTreeMap;
+mod common;
 
+use common::engine_ops::{self, Model, Op, string_key};
+use common::stores;
 use proptest::prelude::*;
-use strata::engine::{CompactionOptions, Engine, Options, SyncPolicy, WriteBatch};
-use strata::format::segment::SegmentOptions;
+use strata::engine::{Engine, Options, SyncPolicy, WriteBatch};
 
 /// `(entity key, event_ts, created_ts, row)`, as a scan yields them.
 type Item = (Vec<u8>, i64, i64, Vec<u8>);
 
-/// A key's versions: `(event_ts, created_ts) -> row`.
-type Versions = BTreeMap<(i64, i64), Vec<u8>>;
-
-#[derive(Default)]
-struct Model {
-    versions: BTreeMap<(u32, Vec<u8>), Versions>,
-}
-
 impl Model {
-    fn put(&mut self, view: u32, key: &[u8], e: i64, c: i64, row: &[u8]) {
-        self.versions
-            .entry((view, key.to_vec()))
-            .or_default()
-            .insert((e, c), row.to_vec());
-    }
-
-    fn delete(&mut self, view: u32, key: &[u8]) {
-        self.versions.remove(&(view, key.to_vec()));
-    }
-
     /// What a scan of `view` over `[from, to)` must yield: keys ascending,
     /// each key's versions newest first.
     fn scan(&self, view: u32, from: &[u8], to: Option<&[u8]>, known: Option<i64>) -> Vec<Item> {
@@ -57,68 +39,19 @@ impl Model {
     }
 }
 
-#[derive(Debug, Clone)]
-enum Op {
-    Put(Vec<(u32, u8, i64, i64, Vec<u8>)>),
-    Delete(u32, u8),
-    Flush,
-    Compact,
-}
-
 const KEYS: u8 = 7;
 
 fn op() -> impl Strategy<Value = Op> {
-    let put = (
-        1u32..3,
-        0u8..KEYS,
-        -3i64..12,
-        0i64..4,
-        prop::collection::vec(any::<u8>(), 0..6),
-    );
-    prop_oneof![
-        10 => prop::collection::vec(put, 1..8).prop_map(Op::Put),
-        1 => (1u32..3, 0u8..KEYS).prop_map(|(v, k)| Op::Delete(v, k)),
-        2 => Just(Op::Flush),
-        1 => Just(Op::Compact),
-    ]
-}
-
-/// Entity keys encoded as string keys: of varying length, some sharing
-/// prefixes, none a prefix of another's encoding.
-fn entity_key(k: u8) -> Vec<u8> {
-    let s: &[u8] = match k {
-        0 => b"",
-        1 => b"a",
-        2 => b"a\0",
-        3 => b"ab",
-        4 => b"b",
-        5 => b"ba",
-        _ => b"\xff\xff",
-    };
-    let mut out = Vec::new();
-    strata::format::key::encode_key_string(s, &mut out);
-    out
+    engine_ops::op(KEYS, 10, 8, 2, 0)
 }
 
 fn options() -> Options {
-    Options {
-        sync: SyncPolicy::Never,
-        // Tiny memtables and blocks: seals, several segments, scans over
-        // many blocks.
-        memtable_bytes: 700,
-        segment: SegmentOptions {
-            block_size: 128,
-            restart_interval: 3,
-            ..SegmentOptions::default()
-        },
-        compaction: CompactionOptions {
-            min_merge: 3,
-            max_segments: 5,
-            stall_segments: 8,
-            ..CompactionOptions::default()
-        },
-        ..Options::default()
-    }
+    // Tiny memtables and blocks: seals, several segments, scans over many
+    // blocks.
+    let mut o = stores::small(SyncPolicy::Never, 700, 128);
+    o.segment.restart_interval = 3;
+    o.compaction = stores::merging(3, 5, 8);
+    o
 }
 
 fn collect(
@@ -148,7 +81,7 @@ fn collect(
 }
 
 fn check(engine: &Engine, model: &Model, seeks: &[u8]) -> Result<(), TestCaseError> {
-    let mut keys: Vec<Vec<u8>> = (0..KEYS).map(entity_key).collect();
+    let mut keys: Vec<Vec<u8>> = (0..KEYS).map(string_key).collect();
     keys.sort();
     // Bounds: every key, and a byte string between keys.
     let mut bounds: Vec<Vec<u8>> = keys.clone();
@@ -178,7 +111,7 @@ fn check(engine: &Engine, model: &Model, seeks: &[u8]) -> Result<(), TestCaseErr
                 .scan_view(view, &[], None, known, |s| {
                     let mut out = Vec::new();
                     for &k in seeks {
-                        let target = entity_key(k);
+                        let target = string_key(k);
                         let ended = !s.valid();
                         let here = s.entity_key().to_vec();
                         let more = s.seek(&target).unwrap();
@@ -238,26 +171,7 @@ proptest! {
         let engine = Engine::open(dir.path(), options()).unwrap();
         let mut model = Model::default();
         for op in ops {
-            match op {
-                Op::Put(puts) => {
-                    let mut b = WriteBatch::default();
-                    for (view, k, ev, cr, row) in &puts {
-                        b.put(*view, &entity_key(*k), *ev, *cr, row).unwrap();
-                        model.put(*view, &entity_key(*k), *ev, *cr, row);
-                    }
-                    engine.write(&b).unwrap();
-                }
-                Op::Delete(view, k) => {
-                    let mut b = WriteBatch::default();
-                    b.delete(view, &entity_key(k)).unwrap();
-                    engine.write(&b).unwrap();
-                    model.delete(view, &entity_key(k));
-                }
-                Op::Flush => engine.flush().unwrap(),
-                Op::Compact => {
-                    engine.compact().unwrap();
-                }
-            }
+            engine_ops::apply(&engine, &mut model, &op, string_key);
         }
         check(&engine, &model, &seeks)?;
         // Everything in segments, then everything in one segment.
@@ -281,8 +195,8 @@ fn long_runs_of_versions() {
             for e in 0..40i64 {
                 if (e + i64::from(k) + round) % 3 == 0 {
                     let row = [k, e as u8, round as u8];
-                    b.put(1, &entity_key(k), e, round, &row).unwrap();
-                    model.put(1, &entity_key(k), e, round, &row);
+                    b.put(1, &string_key(k), e, round, &row).unwrap();
+                    model.put(1, &string_key(k), e, round, &row);
                 }
             }
         }
@@ -292,12 +206,12 @@ fn long_runs_of_versions() {
         }
     }
     let mut b = WriteBatch::default();
-    b.delete(1, &entity_key(3)).unwrap();
+    b.delete(1, &string_key(3)).unwrap();
     engine.write(&b).unwrap();
-    model.delete(1, &entity_key(3));
+    model.delete(1, &string_key(3));
     let all = model.scan(1, &[], None, None);
     assert_eq!(collect(&engine, 1, &[], None, None), all);
-    let mut keys: Vec<Vec<u8>> = (0..KEYS).map(entity_key).collect();
+    let mut keys: Vec<Vec<u8>> = (0..KEYS).map(string_key).collect();
     keys.sort();
     // Every other key, by seeks.
     let got = engine

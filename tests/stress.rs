@@ -8,11 +8,12 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
+mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use strata::engine::{CompactionOptions, Engine, Options, SyncPolicy, WriteBatch};
+use strata::engine::{Engine, Options, SyncPolicy, WriteBatch};
 use strata::format::key::encode_int_key;
 
 const WRITERS: i64 = 3;
@@ -25,12 +26,7 @@ fn options() -> Options {
     Options {
         sync: SyncPolicy::Never,
         memtable_bytes: 32 << 10,
-        compaction: CompactionOptions {
-            min_merge: 2,
-            max_segments: 4,
-            stall_segments: 8,
-            ..CompactionOptions::default()
-        },
+        compaction: common::stores::merging(2, 4, 8),
         ..Options::default()
     }
 }

@@ -37,6 +37,19 @@ pub fn row(k: i64, j: i64, out: &mut Vec<u8>) {
     encode_row(&schema(), &v, out).unwrap();
 }
 
+/// The 50th, 99th and 99.9th percentiles of latencies in nanoseconds, the
+/// last two right-aligned in `width` columns.
+pub fn percentiles(mut ns: Vec<u32>, width: usize) -> String {
+    ns.sort_unstable();
+    let p = |q: f64| ns[((ns.len() as f64 * q) as usize).min(ns.len() - 1)];
+    format!(
+        "p50 {:>6} ns  p99 {:>width$} ns  p99.9 {:>width$} ns",
+        p(0.5),
+        p(0.99),
+        p(0.999)
+    )
+}
+
 /// Cheap deterministic random numbers.
 pub struct Rng(pub u64);
 impl Rng {
@@ -47,6 +60,20 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0
     }
+}
+
+/// How many versions a harness-less bench builds: `STRATA_BENCH_VERSIONS`,
+/// or 10 M; `None` when cargo only lists the benches (`--list`).
+pub fn bench_versions() -> Option<u64> {
+    if std::env::args().any(|a| a == "--list") {
+        return None;
+    }
+    Some(
+        std::env::var("STRATA_BENCH_VERSIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000_000),
+    )
 }
 
 pub fn bench_dir(name: &str) -> PathBuf {
@@ -62,11 +89,52 @@ pub fn options() -> Options {
     }
 }
 
+/// Puts versions of int64 keys of [`VIEW`] into a batch, written whenever
+/// it holds 10 000 of them and by [`Batched::finish`].
+pub struct Batched<'a> {
+    engine: &'a Engine,
+    batch: WriteBatch,
+}
+
+impl<'a> Batched<'a> {
+    pub fn new(engine: &'a Engine) -> Batched<'a> {
+        Batched {
+            engine,
+            batch: WriteBatch::default(),
+        }
+    }
+
+    pub fn put(&mut self, k: i64, event_ts: i64, created_ts: i64, row: &[u8]) {
+        self.batch
+            .put(VIEW, &encode_int_key(k), event_ts, created_ts, row)
+            .unwrap();
+        if self.batch.len() == 10_000 {
+            self.engine.write(&self.batch).unwrap();
+            self.batch.clear();
+        }
+    }
+
+    pub fn finish(self) {
+        self.engine.write(&self.batch).unwrap();
+    }
+}
+
+/// The time one `latest` read of key `k` takes, in nanoseconds.
+pub fn timed_latest(engine: &Engine, k: i64) -> u32 {
+    let s = std::time::Instant::now();
+    engine
+        .as_of_with(VIEW, &encode_int_key(k), i64::MAX - 1, None, |v| {
+            std::hint::black_box(v.map(|x| x.0))
+        })
+        .unwrap();
+    s.elapsed().as_nanos() as u32
+}
+
 /// Builds the store; returns the engine and the number of keys.
 pub fn build(dir: &Path, versions: u64) -> (Engine, u64) {
     let engine = Engine::open(dir, options()).unwrap();
     let keys = versions / 10;
-    let mut batch = WriteBatch::default();
+    let mut batch = Batched::new(&engine);
     let mut buf = Vec::new();
     // Round j writes version j of every key: versions of one key reach
     // several memtables, as in a store fed hourly.
@@ -78,22 +146,10 @@ pub fn build(dir: &Path, versions: u64) -> (Engine, u64) {
                 T0 + j * HOUR
             };
             row(k, j, &mut buf);
-            batch
-                .put(
-                    VIEW,
-                    &encode_int_key(k),
-                    event,
-                    T0 + j * HOUR + 60_000_000,
-                    &buf,
-                )
-                .unwrap();
-            if batch.len() == 10_000 {
-                engine.write(&batch).unwrap();
-                batch.clear();
-            }
+            batch.put(k, event, T0 + j * HOUR + 60_000_000, &buf);
         }
     }
-    engine.write(&batch).unwrap();
+    batch.finish();
     engine.flush().unwrap();
     engine.compact().unwrap();
     (engine, keys)

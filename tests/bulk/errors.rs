@@ -6,14 +6,7 @@ use super::*;
 #[test]
 fn bad_inputs_are_refused_and_leave_the_store_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(&dir.path().join("store"));
-    ingest(
-        &s,
-        "stats",
-        &[sample_file(dir.path(), "good.parquet")],
-        &opts(),
-    )
-    .unwrap();
+    let s = sample_store(dir.path(), "good.parquet");
     let before = state(&s, "stats");
     let d = dir.path();
     let mut cases: Vec<(PathBuf, &str)> = Vec::new();
@@ -158,14 +151,12 @@ fn bad_inputs_are_refused_and_leave_the_store_unchanged() {
 
     for (p, want) in &cases {
         for via_wal in [false, true] {
-            let e = ingest(
+            let e = refused(
                 &s,
                 "stats",
                 std::slice::from_ref(p),
                 &IngestOptions { via_wal, ..opts() },
-            )
-            .unwrap_err()
-            .to_string();
+            );
             assert!(
                 e.contains(want),
                 "{}: expected {want:?} in: {e}",
@@ -197,9 +188,7 @@ fn quality_reject_refuses_and_warn_records() {
     )
     .unwrap();
     let before = state(&s, "checked");
-    let e = ingest(&s, "checked", std::slice::from_ref(&p), &opts())
-        .unwrap_err()
-        .to_string();
+    let e = refused(&s, "checked", std::slice::from_ref(&p), &opts());
     for want in [
         "breaks the expectations of checked",
         "column age: min 0 broken by 1 row(s): row 2 (-4)",
@@ -213,8 +202,7 @@ fn quality_reject_refuses_and_warn_records() {
     assert_eq!(state(&s, "checked"), before);
     // The same file under `warn` is ingested, and the violations recorded.
     let warn = DEFS.replace("quality = \"reject\"", "quality = \"warn\"");
-    let cat = defs::apply(&s.catalog(), &defs::parse(&warn).unwrap()).unwrap();
-    s.set_catalog(cat).unwrap();
+    common::stores::apply(&s, &warn);
     let r = ingest(&s, "checked", &[p], &opts()).unwrap();
     assert_eq!(r.violations.len(), 4);
     assert!(

@@ -6,7 +6,8 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
-
+#[path = "../common/mod.rs"]
+mod common;
 mod errors;
 
 use std::path::{Path, PathBuf};
@@ -18,43 +19,17 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
-use strata::catalog::{defs, stats};
+use strata::catalog::stats;
 use strata::format::schema::{KeyValue, Value};
 use strata::offline::{Format, IngestOptions, ingest};
 use strata::store::{ReadOptions, Store};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "stats"
-entities = ["user"]
-features = [
-  { name = "x", type = "float64" },
-  { name = "n", type = "int64" },
-  { name = "s", type = "string" },
-]
-
-[[feature_views]]
-name = "checked"
-entities = ["user"]
-quality = "reject"
-features = [
-  { name = "age", type = "int64", not_null = true, min = 0, max = 150 },
-  { name = "tier", type = "string", allowed = ["gold", "silver"] },
-]
-"#;
+const DEFS: &str = include_str!("../fixtures/bulk.toml");
 
 const T0: i64 = 1_714_521_600_000_000; // 2024-05-01T00:00:00Z
 
 fn store(dir: &Path) -> Store {
-    let s = Store::open(dir).unwrap();
-    let d = defs::parse(DEFS).unwrap();
-    s.set_catalog(defs::apply(&s.catalog(), &d).unwrap())
-        .unwrap();
-    s
+    common::stores::store_with(dir, DEFS)
 }
 
 /// Per key, its versions as `(event_ts, values)`, newest first.
@@ -182,6 +157,18 @@ fn sample_file(dir: &Path, name: &str) -> PathBuf {
     p
 }
 
+/// A store in `dir/store` with [`sample_file`] `name` ingested into `stats`.
+fn sample_store(dir: &Path, name: &str) -> Store {
+    let s = store(&dir.join("store"));
+    ingest(&s, "stats", &[sample_file(dir, name)], &opts()).unwrap();
+    s
+}
+
+/// The error of an ingest that must be refused, as text.
+fn refused(s: &Store, view: &str, files: &[PathBuf], o: &IngestOptions) -> String {
+    ingest(s, view, files, o).unwrap_err().to_string()
+}
+
 #[test]
 fn every_format_on_both_paths_reads_the_same() {
     for name in ["in.parquet", "in.csv", "in.jsonl", "in.arrow", "in.arrows"] {
@@ -214,9 +201,7 @@ fn format_flag_overrides_the_extension() {
     let s = store(&dir.path().join("store"));
     let p = dir.path().join("data.txt");
     std::fs::write(&p, CSV).unwrap();
-    let e = ingest(&s, "stats", std::slice::from_ref(&p), &opts())
-        .unwrap_err()
-        .to_string();
+    let e = refused(&s, "stats", std::slice::from_ref(&p), &opts());
     assert!(
         e.contains("unknown file type") && e.contains("--format"),
         "{e}"
@@ -277,9 +262,7 @@ fn renames_and_every_timestamp_unit() {
         let b = RecordBatch::try_new(Arc::new(schema), b.columns().to_vec()).unwrap();
         let p = dir.path().join(format!("u{i}.parquet"));
         write_parquet(&p, &b);
-        let e = ingest(&s, "stats", std::slice::from_ref(&p), &opts())
-            .unwrap_err()
-            .to_string();
+        let e = refused(&s, "stats", std::slice::from_ref(&p), &opts());
         assert!(
             e.contains("missing column(s) x") && e.contains("nothing was written"),
             "{e}"
@@ -326,9 +309,7 @@ fn several_files_and_globs_each_all_or_nothing() {
     std::fs::write(&bad, "user_id,event_timestamp,x,n,s\n6,yesterday,1,1,q\n").unwrap();
     files.push(bad);
     let s2 = store(&dir.path().join("store2"));
-    let e = ingest(&s2, "stats", &files, &opts())
-        .unwrap_err()
-        .to_string();
+    let e = refused(&s2, "stats", &files, &opts());
     assert!(
         e.contains("c.csv")
             && e.contains("row 1, column event_timestamp")
@@ -377,14 +358,7 @@ fn a_repeated_version_keeps_the_last_row_of_the_file() {
 #[test]
 fn statistics_of_an_arrow_ingest() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(&dir.path().join("store"));
-    ingest(
-        &s,
-        "stats",
-        &[sample_file(dir.path(), "in.parquet")],
-        &opts(),
-    )
-    .unwrap();
+    let s = sample_store(dir.path(), "in.parquet");
     let id = s.catalog().view("stats").unwrap().id;
     let st = stats::load(s.dir()).unwrap().remove(&id).unwrap();
     assert_eq!(st.rows, 3);

@@ -5,28 +5,9 @@
 
 use super::*;
 
-const EVENTS_DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
+const EVENTS_DEFS: &str = include_str!("../fixtures/cli-events.toml");
 
-[[feature_views]]
-name = "txn"
-entities = ["user"]
-features = [{ name = "amount", type = "float64" }, { name = "merchant", type = "string" }]
-"#;
-
-const AGG_DEFS: &str = r#"
-[[feature_views]]
-name = "txn_stats"
-source = "txn"
-allowed_lateness = "1h"
-aggregations = [
-  { function = "count", windows = ["1h", "1d"] },
-  { function = "sum", column = "amount", window = "1d" },
-  { function = "count_distinct", column = "merchant", window = "1d" },
-]
-"#;
+const AGG_DEFS: &str = include_str!("../fixtures/cli-aggregation.toml");
 
 fn get(dir: &Path, at: &str) -> serde_json::Value {
     json(&ok(
@@ -51,7 +32,7 @@ fn aggregations_from_the_command_line() {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path();
     write(dir, "events.toml", EVENTS_DEFS);
-    ok(dir, &["apply", "--data", "data", "events.toml"]);
+    ok(dir, &argv("apply --data data events.toml"));
     write(
         dir,
         "day1.csv",
@@ -60,14 +41,11 @@ fn aggregations_from_the_command_line() {
          1,2024-05-01T10:30:00Z,7.0,b\n\
          2,2024-05-01T11:00:00Z,1.0,a\n",
     );
-    ok(
-        dir,
-        &["ingest", "--data", "data", "--view", "txn", "day1.csv"],
-    );
+    ok(dir, &argv("ingest --data data --view txn day1.csv"));
 
     // The aggregation view arrives after the events: apply computes its tiles.
     write(dir, "all.toml", &format!("{EVENTS_DEFS}{AGG_DEFS}"));
-    ok(dir, &["apply", "--data", "data", "all.toml"]);
+    ok(dir, &argv("apply --data data all.toml"));
     let j = get(dir, "2024-05-01T10:45:00Z");
     assert_eq!(j["features"]["count_1h"]["value"], 2, "{j}");
     assert_eq!(j["features"]["amount_sum_1d"]["value"], 12.0, "{j}");
@@ -88,21 +66,13 @@ fn aggregations_from_the_command_line() {
          1,2024-05-02T12:00:00Z,2.0,c\n\
          1,2024-05-02T09:00:00Z,100.0,d\n",
     );
-    let out = ok(
-        dir,
-        &["ingest", "--data", "data", "--view", "txn", "day2.csv"],
-    );
+    let out = ok(dir, &argv("ingest --data data --view txn day2.csv"));
     assert!(out.contains("1 late event(s) refused"), "{out}");
     let j = get(dir, "2024-05-02T12:00:00Z");
     assert_eq!(j["features"]["count_1d"]["value"], 1, "{j}");
     assert_eq!(j["features"]["amount_sum_1d"]["value"], 2.0, "{j}");
     // The refused event is not in the source either.
-    let h = ok(
-        dir,
-        &[
-            "history", "--data", "data", "--view", "txn", "--key", "1", "--json",
-        ],
-    );
+    let h = ok(dir, &argv("history --data data --view txn --key 1 --json"));
     assert!(!h.contains("100.0"), "{h}");
 
     // Before any event of the key: NOT_FOUND.
@@ -111,28 +81,13 @@ fn aggregations_from_the_command_line() {
 
     let e = fails(
         dir,
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "txn_stats",
-            "day2.csv",
-        ],
+        &argv("ingest --data data --view txn_stats day2.csv"),
         1,
     );
     assert!(e.contains("ingest the source view instead"), "{e}");
     let e = fails(
         dir,
-        &[
-            "history",
-            "--data",
-            "data",
-            "--view",
-            "txn_stats",
-            "--key",
-            "1",
-        ],
+        &argv("history --data data --view txn_stats --key 1"),
         1,
     );
     assert!(e.contains("aggregation view"), "{e}");

@@ -37,17 +37,7 @@ fn export_csv_to_csv() {
     );
     let r = strata(
         t.path(),
-        &[
-            "export",
-            "--data",
-            "data",
-            "--entities",
-            "entities.csv",
-            "--features",
-            "user_stats:*",
-            "--out",
-            "train.csv",
-        ],
+        &argv("export --data data --entities entities.csv --features user_stats:* --out train.csv"),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
@@ -119,12 +109,7 @@ fn export_two_views_with_composite_keys_to_parquet() {
         "{out}"
     );
     let b = read_parquet(&t.path().join("train.parquet"));
-    let names: Vec<&str> = b
-        .schema_ref()
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect();
+    let names = common::tables::column_names(&b);
     assert_eq!(
         names,
         [
@@ -181,17 +166,8 @@ fn bitemporal_exports() {
         "user_id,event_timestamp\n1,2024-05-05T00:00:00Z\n1,2024-05-11T00:00:00Z\n",
     );
     let run = |extra: &[&str]| -> String {
-        let mut args = vec![
-            "export",
-            "--data",
-            "data",
-            "--entities",
-            "e.csv",
-            "--features",
-            "user_stats:txn_count",
-            "--out",
-            "o.csv",
-        ];
+        let mut args =
+            argv("export --data data --entities e.csv --features user_stats:txn_count --out o.csv");
         args.extend_from_slice(extra);
         ok(t.path(), &args);
         std::fs::read_to_string(t.path().join("o.csv")).unwrap()
@@ -213,20 +189,9 @@ fn bitemporal_exports() {
     assert_eq!(body(run(&["--no-future-writes"])), ["1", "2"]);
     let e = fails(
         t.path(),
-        &[
-            "export",
-            "--data",
-            "data",
-            "--entities",
-            "e.csv",
-            "--features",
-            "user_stats:txn_count",
-            "--out",
-            "o.csv",
-            "--no-future-writes",
-            "--as-known-at",
-            "2024-05-06T00:00:00Z",
-        ],
+        &argv(
+            "export --data data --entities e.csv --features user_stats:txn_count --out o.csv --no-future-writes --as-known-at 2024-05-06T00:00:00Z",
+        ),
         2,
     );
     assert!(e.contains("cannot be used with"), "{e}");
@@ -241,17 +206,9 @@ fn export_errors() {
         "user_id,event_timestamp\n1,2024-05-05T00:00:00Z\n",
     );
     let base = |features: &'static str, out: &'static str| {
-        vec![
-            "export",
-            "--data",
-            "data",
-            "--entities",
-            "e.csv",
-            "--features",
-            features,
-            "--out",
-            out,
-        ]
+        let mut args = argv("export --data data --entities e.csv --features");
+        args.extend([features, "--out", out]);
+        args
     };
     let e = fails(t.path(), &base("nope:x", "o.csv"), 2);
     assert!(e.contains("unknown feature view \"nope\""), "{e}");
@@ -277,17 +234,7 @@ fn export_errors() {
     assert_eq!(r.schema().fields().len(), 6);
     let e = fails(
         t.path(),
-        &[
-            "export",
-            "--data",
-            "nowhere",
-            "--entities",
-            "e.csv",
-            "--features",
-            "a:b",
-            "--out",
-            "o.csv",
-        ],
+        &argv("export --data nowhere --entities e.csv --features a:b --out o.csv"),
         1,
     );
     assert!(e.contains("no store at nowhere"), "{e}");
@@ -300,15 +247,7 @@ fn snapshot_writes_hive_partitions() {
     ingest(t.path(), "user_stats", "a.csv");
     let out = ok(
         t.path(),
-        &[
-            "snapshot",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--out",
-            "snap",
-        ],
+        &argv("snapshot --data data --view user_stats --out snap"),
     );
     assert!(
         out.starts_with(
@@ -339,12 +278,7 @@ fn snapshot_writes_hive_partitions() {
             .starts_with("part-")
     );
     let b = read_parquet(&part);
-    let names: Vec<&str> = b
-        .schema_ref()
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect();
+    let names = common::tables::column_names(&b);
     assert_eq!(
         names,
         [
@@ -363,41 +297,21 @@ fn snapshot_writes_hive_partitions() {
     // A second snapshot into the same place is refused.
     let e = fails(
         t.path(),
-        &[
-            "snapshot",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--out",
-            "snap",
-        ],
+        &argv("snapshot --data data --view user_stats --out snap"),
         1,
     );
     assert!(e.contains("already exists"), "{e}");
     // A time range.
     let out = ok(
         t.path(),
-        &[
-            "snapshot",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--out",
-            "snap2",
-            "--from",
-            "2024-05-02T00:00:00Z",
-            "--to",
-            "2024-05-02T23:59:59Z",
-        ],
+        &argv(
+            "snapshot --data data --view user_stats --out snap2 --from 2024-05-02T00:00:00Z --to 2024-05-02T23:59:59Z",
+        ),
     );
     assert!(out.starts_with("wrote 1 version(s) of 2 key(s)"), "{out}");
     let e = fails(
         t.path(),
-        &[
-            "snapshot", "--data", "data", "--view", "nope", "--out", "snap3",
-        ],
+        &argv("snapshot --data data --view nope --out snap3"),
         2,
     );
     assert!(e.contains("unknown feature view \"nope\""), "{e}");
@@ -407,15 +321,14 @@ fn snapshot_writes_hive_partitions() {
 #[test]
 fn demo_exports_a_training_set() {
     let t = tempfile::tempdir().unwrap();
-    let out = ok(t.path(), &["demo", "--data", "store"]);
-    assert!(
-        out.contains("5. Exported a point-in-time training set"),
-        "{out}"
+    let out = ok(t.path(), &argv("demo --data store"));
+    assert_contains(
+        &out,
+        &[
+            "5. Exported a point-in-time training set",
+            "user_id,event_timestamp,label,segment,txn_count",
+            "4 of 6 rows found a version",
+        ],
     );
-    assert!(
-        out.contains("user_id,event_timestamp,label,segment,txn_count"),
-        "{out}"
-    );
-    assert!(out.contains("4 of 6 rows found a version"), "{out}");
     assert!(t.path().join("store/training_set.csv").exists());
 }

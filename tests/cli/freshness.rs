@@ -3,32 +3,12 @@
 
 use super::*;
 
-const FRESH_DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "clicks"
-entities = ["user"]
-freshness_sla = "1h"
-features = [{ name = "n", type = "int64" }]
-
-[[feature_views]]
-name = "profile"
-entities = ["user"]
-features = [{ name = "n", type = "int64" }]
-
-[[feature_views]]
-name = "spare"
-entities = ["user"]
-features = [{ name = "n", type = "int64" }]
-"#;
+const FRESH_DEFS: &str = include_str!("../fixtures/cli-freshness.toml");
 
 fn fresh_store() -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();
     write(t.path(), "defs.toml", FRESH_DEFS);
-    ok(t.path(), &["apply", "--data", "data", "defs.toml"]);
+    ok(t.path(), &argv("apply --data data defs.toml"));
     write(
         t.path(),
         "clicks.csv",
@@ -64,16 +44,7 @@ fn an_sla_met_then_violated_sets_the_exit_code() {
     let t = fresh_store();
     let d = t.path();
     // Half an hour after the newest click: within the 1h SLA.
-    let out = ok(
-        d,
-        &[
-            "freshness",
-            "--data",
-            "data",
-            "--at",
-            "2024-05-03T00:30:00Z",
-        ],
-    );
+    let out = ok(d, &argv("freshness --data data --at 2024-05-03T00:30:00Z"));
     assert!(
         out.starts_with("freshness at 2024-05-03T00:30:00Z: 3 view(s), 0 violated\n"),
         "{out}"
@@ -106,26 +77,8 @@ fn an_sla_met_then_violated_sets_the_exit_code() {
     );
 
     // Exactly at the SLA is still met; a second later is not.
-    ok(
-        d,
-        &[
-            "freshness",
-            "--data",
-            "data",
-            "--at",
-            "2024-05-03T01:00:00Z",
-        ],
-    );
-    let r = strata(
-        d,
-        &[
-            "freshness",
-            "--data",
-            "data",
-            "--at",
-            "2024-05-03T01:00:01Z",
-        ],
-    );
+    ok(d, &argv("freshness --data data --at 2024-05-03T01:00:00Z"));
+    let r = strata(d, &argv("freshness --data data --at 2024-05-03T01:00:01Z"));
     assert_eq!(r.code, 3, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
     assert_eq!(
         r.stderr.trim(),
@@ -138,7 +91,7 @@ fn an_sla_met_then_violated_sets_the_exit_code() {
     assert!(r.stdout.contains("3 view(s), 1 violated"), "{}", r.stdout);
 
     // A bad --at is a usage error.
-    let r = strata(d, &["freshness", "--data", "data", "--at", "yesterday"]);
+    let r = strata(d, &argv("freshness --data data --at yesterday"));
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
 
@@ -148,14 +101,7 @@ fn json_output() {
     let d = t.path();
     let j = json(&ok(
         d,
-        &[
-            "freshness",
-            "--data",
-            "data",
-            "--json",
-            "--at",
-            "2024-05-03T00:15:00Z",
-        ],
+        &argv("freshness --data data --json --at 2024-05-03T00:15:00Z"),
     ));
     assert_eq!(j["ok"], true);
     assert_eq!(j["now"], "2024-05-03T00:15:00Z");
@@ -180,14 +126,7 @@ fn json_output() {
     // Violated: the JSON still goes to stdout, and the exit code says so.
     let r = strata(
         d,
-        &[
-            "freshness",
-            "--data",
-            "data",
-            "--json",
-            "--at",
-            "2024-05-04T00:00:00Z",
-        ],
+        &argv("freshness --data data --json --at 2024-05-04T00:00:00Z"),
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
     let j = json(&r.stdout);
@@ -205,17 +144,8 @@ fn a_view_with_an_sla_and_no_data_is_violated() {
         "name = \"spare\"\nfreshness_sla = \"30m\"",
     );
     write(d, "defs2.toml", &defs);
-    ok(d, &["apply", "--data", "data", "defs2.toml"]);
-    let r = strata(
-        d,
-        &[
-            "freshness",
-            "--data",
-            "data",
-            "--at",
-            "2024-05-03T00:10:00Z",
-        ],
-    );
+    ok(d, &argv("apply --data data defs2.toml"));
+    let r = strata(d, &argv("freshness --data data --at 2024-05-03T00:10:00Z"));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
         r.stderr.contains("1 of 3 view(s): spare (no data)"),
@@ -228,6 +158,6 @@ fn a_view_with_an_sla_and_no_data_is_violated() {
 #[test]
 fn without_a_store() {
     let t = tempfile::tempdir().unwrap();
-    let err = fails(t.path(), &["freshness", "--data", "nothing"], 1);
+    let err = fails(t.path(), &argv("freshness --data nothing"), 1);
     assert!(err.contains("no store at"), "{err}");
 }

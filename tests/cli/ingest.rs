@@ -8,29 +8,13 @@ fn ingest_parquet() {
     write_parquet(&t.path().join("in.parquet"), 1_000, None);
     let out = ok(
         t.path(),
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "in.parquet",
-        ],
+        &argv("ingest --data data --view user_stats in.parquet"),
     );
     assert!(out.contains("ingested 1000 row(s)"), "{out}");
     // Key 7 has rows 7, 107, ..., 907; the newest is row 907.
     let j = json(&ok(
         t.path(),
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "7",
-            "--json",
-        ],
+        &argv("get --data data --view user_stats --key 7 --json"),
     ));
     assert_eq!(j["features"]["txn_count"]["value"], 907);
     assert_eq!(j["features"]["amount_avg"]["value"], 453.5);
@@ -42,16 +26,7 @@ fn ingest_parquet() {
     assert_eq!(j["event_timestamp"], "2024-05-01T00:15:07Z");
     let j = json(&ok(
         t.path(),
-        &[
-            "history",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "7",
-            "--json",
-        ],
+        &argv("history --data data --view user_stats --key 7 --json"),
     ));
     assert_eq!(j["versions"].as_array().unwrap().len(), 10);
 }
@@ -62,21 +37,10 @@ fn refused_ingest_leaves_the_store_unchanged() {
     write(t.path(), "a.csv", CSV);
     ok(
         t.path(),
-        &["ingest", "--data", "data", "--view", "user_stats", "a.csv"],
+        &argv("ingest --data data --view user_stats a.csv"),
     );
-    let before = ok(
-        t.path(),
-        &[
-            "history",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--json",
-        ],
-    );
+    let history = argv("history --data data --view user_stats --key 1 --json");
+    let before = ok(t.path(), &history);
 
     // 25,000 good rows for key 1, then a bad cell past the first two batches.
     let mut csv = String::from("user_id,event_timestamp,amount_avg,txn_count,segment,embedding\n");
@@ -85,126 +49,33 @@ fn refused_ingest_leaves_the_store_unchanged() {
     }
     csv.push_str("1,1900000000000000,1.0,abc,x,\n");
     write(t.path(), "bad.csv", &csv);
-    let err = fails(
-        t.path(),
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "bad.csv",
-        ],
-        1,
-    );
-    assert!(
-        err.contains(
-            "bad.csv: row 25001, column txn_count: \"abc\" is not an int64; nothing was written"
-        ),
-        "{err}"
-    );
-    assert_eq!(
-        ok(
-            t.path(),
-            &[
-                "history",
-                "--data",
-                "data",
-                "--view",
-                "user_stats",
-                "--key",
-                "1",
-                "--json"
-            ]
-        ),
-        before
-    );
-
     write_parquet(&t.path().join("bad.parquet"), 30_000, Some(29_999));
-    let err = fails(
-        t.path(),
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "bad.parquet",
-        ],
-        1,
-    );
-    assert!(
-        err.contains("row 30000, column user_id: the join key is null"),
-        "{err}"
-    );
-    assert_eq!(
-        ok(
-            t.path(),
-            &[
-                "history",
-                "--data",
-                "data",
-                "--view",
-                "user_stats",
-                "--key",
-                "1",
-                "--json"
-            ]
-        ),
-        before
-    );
-
     write(
         t.path(),
         "missing.csv",
         "user_id,event_timestamp,amount_avg\n1,2,3\n",
     );
-    let err = fails(
-        t.path(),
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "missing.csv",
-        ],
-        1,
-    );
-    assert!(
-        err.contains("missing column(s) txn_count, segment, embedding"),
-        "{err}"
-    );
-    let err = fails(
-        t.path(),
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "nope.csv",
-        ],
-        1,
-    );
-    assert!(
-        err.contains("cannot read nope.csv") && err.contains("No such file"),
-        "{err}"
-    );
-    assert_eq!(
-        ok(
-            t.path(),
-            &[
-                "history",
-                "--data",
-                "data",
-                "--view",
-                "user_stats",
-                "--key",
-                "1",
-                "--json"
-            ]
+    // (input, what the error says); nope.csv does not exist.
+    let cases: [(&str, &[&str]); 4] = [
+        (
+            "bad.csv",
+            &["bad.csv: row 25001, column txn_count: \"abc\" is not an int64; nothing was written"],
         ),
-        before
-    );
+        (
+            "bad.parquet",
+            &["row 30000, column user_id: the join key is null"],
+        ),
+        (
+            "missing.csv",
+            &["missing column(s) txn_count, segment, embedding"],
+        ),
+        ("nope.csv", &["cannot read nope.csv", "No such file"]),
+    ];
+    for (input, says) in cases {
+        let mut ingest = argv("ingest --data data --view user_stats");
+        ingest.push(input);
+        let err = fails(t.path(), &ingest, 1);
+        assert_contains(&err, says);
+        assert_eq!(ok(t.path(), &history), before, "after {input}");
+    }
 }

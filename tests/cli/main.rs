@@ -4,6 +4,8 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
+#[path = "../common/mod.rs"]
+mod common;
 
 mod aggregation;
 mod apply;
@@ -16,101 +18,23 @@ mod registry;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 
 use arrow_array::{
     ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, StringArray,
     TimestampMillisecondArray,
 };
-use parquet::arrow::ArrowWriter;
+pub use common::cli::{argv, assert_contains, fails, json, ok, strata, write};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[entities]]
-name = "country"
-join_keys = [{ name = "country", type = "string" }]
-
-[[feature_views]]
-name = "user_stats"
-entities = ["user"]
-ttl = "0"
-features = [
-  { name = "amount_avg", type = "float64" },
-  { name = "txn_count", type = "int64" },
-  { name = "segment", type = "string" },
-  { name = "embedding", type = "list<float32>" },
-]
-
-[[feature_views]]
-name = "user_country"
-entities = ["user", "country"]
-ttl = "7d"
-features = [{ name = "visits", type = "int64" }]
-"#;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn strata(dir: &Path, args: &[&str]) -> Run {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .env_remove("STRATA_DATA")
-        .current_dir(dir)
-        .output()
-        .expect("run strata");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Runs and expects success.
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let r = strata(dir, args);
-    assert_eq!(
-        r.code, 0,
-        "strata {args:?} failed:\nstdout: {}\nstderr: {}",
-        r.stdout, r.stderr
-    );
-    r.stdout
-}
-
-/// Runs and expects failure with `code`; returns stderr.
-fn fails(dir: &Path, args: &[&str], code: i32) -> String {
-    let r = strata(dir, args);
-    assert_eq!(
-        r.code, code,
-        "strata {args:?}:\nstdout: {}\nstderr: {}",
-        r.stdout, r.stderr
-    );
-    assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
-    r.stderr
-}
+const DEFS: &str = include_str!("../fixtures/cli.toml");
 
 /// A temp dir with `defs.toml` applied to the store `data`.
 fn setup() -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();
     std::fs::write(t.path().join("defs.toml"), DEFS).unwrap();
-    ok(t.path(), &["apply", "--data", "data", "defs.toml"]);
+    ok(t.path(), &argv("apply --data data defs.toml"));
     t
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 const CSV: &str = "user_id,event_timestamp,amount_avg,txn_count,segment,embedding\n\
@@ -146,8 +70,5 @@ fn write_parquet(path: &Path, n: usize, bad_row: Option<usize>) {
         ("embedding", Arc::new(emb)),
         ("label", Arc::new(Int64Array::from(vec![0; n]))),
     ];
-    let batch = RecordBatch::try_from_iter(cols).unwrap();
-    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    common::tables::write_parquet(path, &[common::tables::columns(cols)]);
 }

@@ -7,63 +7,29 @@ fn usage_errors_exit_2() {
     let t = setup();
     let err = fails(
         t.path(),
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "one",
-        ],
+        &argv("get --data data --view user_stats --key one"),
         2,
     );
     assert!(
         err.contains("user_id is int64, and \"one\" is not an integer"),
         "{err}"
     );
-    let err = fails(
-        t.path(),
-        &["get", "--data", "data", "--view", "nope", "--key", "1"],
-        2,
-    );
+    let err = fails(t.path(), &argv("get --data data --view nope --key 1"), 2);
     assert!(
         err.contains("unknown feature view \"nope\"; this store has: user_stats, user_country"),
         "{err}"
     );
     let err = fails(
         t.path(),
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--as-of",
-            "noon",
-        ],
+        &argv("get --data data --view user_stats --key 1 --as-of noon"),
         2,
     );
     assert!(err.contains("--as-of"), "{err}");
-    fails(
-        t.path(),
-        &["get", "--data", "data", "--view", "user_stats"],
-        2,
-    );
+    fails(t.path(), &argv("get --data data --view user_stats"), 2);
     fails(t.path(), &["frobnicate"], 2);
     let err = fails(
         t.path(),
-        &[
-            "get",
-            "--data",
-            "elsewhere",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-        ],
+        &argv("get --data elsewhere --view user_stats --key 1"),
         1,
     );
     assert!(err.contains("no store at elsewhere"), "{err}");
@@ -99,44 +65,26 @@ fn a_second_process_gets_a_clear_lock_error() {
         .expect("open the store in the test process");
     let err = fails(
         t.path(),
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-        ],
+        &argv("get --data data --view user_stats --key 1"),
         1,
     );
-    assert!(err.contains("in use by another process"), "{err}");
-    assert!(err.contains("LOCK"), "{err}");
+    assert_contains(&err, &["in use by another process", "LOCK"]);
     drop(store);
-    ok(
-        t.path(),
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-        ],
-    );
+    ok(t.path(), &argv("get --data data --view user_stats --key 1"));
 }
 
 #[test]
 fn demo_runs() {
     let t = tempfile::tempdir().unwrap();
-    let out = ok(t.path(), &["demo", "--data", "store"]);
-    assert!(
-        out.contains("+ feature view user_stats (id 1, ttl 30d)"),
-        "{out}"
+    let out = ok(t.path(), &argv("demo --data store"));
+    assert_contains(
+        &out,
+        &[
+            "+ feature view user_stats (id 1, ttl 30d)",
+            "Ingested 40 rows",
+            "does not hide",
+        ],
     );
-    assert!(out.contains("Ingested 40 rows"), "{out}");
-    assert!(out.contains("does not hide"), "{out}");
     assert!(
         out.contains("segment     vip"),
         "latest read shows the newest version: {out}"
@@ -158,20 +106,11 @@ fn demo_runs() {
     // The store it leaves is usable.
     let j = json(&ok(
         t.path(),
-        &[
-            "get",
-            "--data",
-            "store",
-            "--view",
-            "user_stats",
-            "--key",
-            "1001",
-            "--json",
-        ],
+        &argv("get --data store --view user_stats --key 1001 --json"),
     ));
     assert_eq!(j["features"]["segment"]["value"], "vip");
     // A second run on the same store works too.
-    ok(t.path(), &["demo", "--data", "store"]);
+    ok(t.path(), &argv("demo --data store"));
 }
 
 #[test]

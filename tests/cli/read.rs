@@ -8,41 +8,23 @@ fn ingest_csv_then_get_and_history() {
     write(t.path(), "a.csv", CSV);
     let out = ok(
         t.path(),
-        &["ingest", "--data", "data", "--view", "user_stats", "a.csv"],
+        &argv("ingest --data data --view user_stats a.csv"),
     );
     assert!(out.contains("ingested 3 row(s) into user_stats"), "{out}");
 
-    let out = ok(
-        t.path(),
+    let out = ok(t.path(), &argv("get --data data --view user_stats --key 1"));
+    assert_contains(
+        &out,
         &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
+            "user_stats user_id=1, latest",
+            "amount_avg  2.5         PRESENT  2024-05-03T00:00:00Z",
+            "embedding   [1.0, 2.0]  PRESENT",
         ],
     );
-    assert!(out.contains("user_stats user_id=1, latest"), "{out}");
-    assert!(
-        out.contains("amount_avg  2.5         PRESENT  2024-05-03T00:00:00Z"),
-        "{out}"
-    );
-    assert!(out.contains("embedding   [1.0, 2.0]  PRESENT"), "{out}");
 
     let j = json(&ok(
         t.path(),
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--json",
-        ],
+        &argv("get --data data --view user_stats --key 1 --json"),
     ));
     assert_eq!(j["view"], "user_stats");
     assert_eq!(j["key"], serde_json::json!([1]));
@@ -57,18 +39,7 @@ fn ingest_csv_then_get_and_history() {
 
     let j = json(&ok(
         t.path(),
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--as-of",
-            "2024-05-02T12:00:00Z",
-            "--json",
-        ],
+        &argv("get --data data --view user_stats --key 1 --as-of 2024-05-02T12:00:00Z --json"),
     ));
     assert_eq!(j["features"]["amount_avg"]["value"], 1.5);
     assert_eq!(j["features"]["embedding"]["status"], "NULL_VALUE");
@@ -76,34 +47,14 @@ fn ingest_csv_then_get_and_history() {
 
     let j = json(&ok(
         t.path(),
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--as-of",
-            "2024-04-01",
-            "--json",
-        ],
+        &argv("get --data data --view user_stats --key 1 --as-of 2024-04-01 --json"),
     ));
     assert_eq!(j["features"]["amount_avg"]["status"], "NOT_FOUND");
     assert_eq!(j["event_timestamp"], serde_json::Value::Null);
 
     let j = json(&ok(
         t.path(),
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "2",
-            "--json",
-        ],
+        &argv("get --data data --view user_stats --key 2 --json"),
     ));
     assert_eq!(j["features"]["amount_avg"]["status"], "NULL_VALUE");
     assert_eq!(
@@ -113,15 +64,7 @@ fn ingest_csv_then_get_and_history() {
 
     let out = ok(
         t.path(),
-        &[
-            "history",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-        ],
+        &argv("history --data data --view user_stats --key 1"),
     );
     assert!(out.contains("2 version(s), newest first"), "{out}");
     let first = out
@@ -136,18 +79,7 @@ fn ingest_csv_then_get_and_history() {
 
     let j = json(&ok(
         t.path(),
-        &[
-            "history",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--json",
-            "--to",
-            "2024-05-02",
-        ],
+        &argv("history --data data --view user_stats --key 1 --json --to 2024-05-02"),
     ));
     let versions = j["versions"].as_array().unwrap();
     assert_eq!(versions.len(), 1);
@@ -168,28 +100,11 @@ fn known_at_and_composite_keys() {
     );
     ok(
         t.path(),
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "user_country",
-            "v.csv",
-        ],
+        &argv("ingest --data data --view user_country v.csv"),
     );
     let get = |key: &str, extra: &[&str]| {
-        let mut args = vec![
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_country",
-            "--key",
-            key,
-            "--as-of",
-            "2024-05-02",
-            "--json",
-        ];
+        let mut args = argv("get --data data --view user_country --key");
+        args.extend([key, "--as-of", "2024-05-02", "--json"]);
         args.extend_from_slice(extra);
         json(&ok(t.path(), &args))
     };
@@ -206,33 +121,14 @@ fn known_at_and_composite_keys() {
     assert_eq!(get("5,de", &[])["key"], serde_json::json!([5, "de"]));
     let err = fails(
         t.path(),
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_country",
-            "--key",
-            "5",
-        ],
+        &argv("get --data data --view user_country --key 5"),
         2,
     );
     assert!(err.contains("give them as K1,K2"), "{err}");
     // ttl 7d: a read two weeks later is outside the max age.
     let j = json(&ok(
         t.path(),
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_country",
-            "--key",
-            "5,de",
-            "--as-of",
-            "2024-05-15",
-            "--json",
-        ],
+        &argv("get --data data --view user_country --key 5,de --as-of 2024-05-15 --json"),
     ));
     assert_eq!(j["features"]["visits"]["status"], "OUTSIDE_MAX_AGE");
 }
@@ -243,48 +139,27 @@ fn delete_and_flush() {
     write(t.path(), "a.csv", CSV);
     ok(
         t.path(),
-        &["ingest", "--data", "data", "--view", "user_stats", "a.csv"],
+        &argv("ingest --data data --view user_stats a.csv"),
     );
-    ok(t.path(), &["flush", "--data", "data"]);
-    let out = ok(
-        t.path(),
-        &["delete", "--data", "data", "--entity", "user", "--key", "1"],
-    );
+    ok(t.path(), &argv("flush --data data"));
+    let out = ok(t.path(), &argv("delete --data data --entity user --key 1"));
     assert!(
         out.contains("deleted every version of user 1 in view(s) user_stats, user_country"),
         "{out}"
     );
     let j = json(&ok(
         t.path(),
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--json",
-        ],
+        &argv("get --data data --view user_stats --key 1 --json"),
     ));
     assert_eq!(j["features"]["amount_avg"]["status"], "NOT_FOUND");
     let j = json(&ok(
         t.path(),
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "2",
-            "--json",
-        ],
+        &argv("get --data data --view user_stats --key 2 --json"),
     ));
     assert_eq!(j["features"]["txn_count"]["value"], 9, "other keys stay");
     let err = fails(
         t.path(),
-        &["delete", "--data", "data", "--entity", "usr", "--key", "1"],
+        &argv("delete --data data --entity usr --key 1"),
         2,
     );
     assert!(

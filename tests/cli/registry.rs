@@ -4,46 +4,12 @@
 
 use super::*;
 
-const REG: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "user_stats"
-entities = ["user"]
-description = "Spending per user"
-owner = "alice"
-team = "risk"
-tags = ["payments"]
-freshness_sla = "1h"
-source = "in/*.csv"
-quality = "warn"
-features = [
-  { name = "amount_avg", type = "float64", default = 0.5, min = 0, description = "average basket" },
-  { name = "txn_count", type = "int64", not_null = true },
-]
-
-[[feature_views]]
-name = "user_score"
-entities = ["user"]
-source = "user_stats"
-online = false
-features = [{ name = "score", type = "float64" }]
-
-[[feature_views]]
-name = "model_input"
-entities = ["user"]
-source = "push"
-inputs = ["user_score"]
-team = "ml"
-features = [{ name = "score", type = "float64" }]
-"#;
+const REG: &str = include_str!("../fixtures/cli-registry.toml");
 
 fn reg() -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();
     write(t.path(), "defs.toml", REG);
-    ok(t.path(), &["apply", "--data", "data", "defs.toml"]);
+    ok(t.path(), &argv("apply --data data defs.toml"));
     t
 }
 
@@ -51,27 +17,20 @@ fn reg() -> tempfile::TempDir {
 fn list_describe_search_lineage() {
     let t = reg();
     let d = t.path();
-    let out = ok(d, &["registry", "list", "--data", "data"]);
+    let out = ok(d, &argv("registry list --data data"));
     assert!(out.starts_with("VIEW"), "{out}");
     assert!(
         out.contains("user_score") && out.contains("export-only"),
         "{out}"
     );
-    let j = json(&ok(d, &["registry", "list", "--data", "data", "--json"]));
+    let j = json(&ok(d, &argv("registry list --data data --json")));
     assert_eq!(j.as_array().unwrap().len(), 3);
     assert_eq!(j[0]["owner"], "alice");
     assert!(j[0]["created_at"].is_string() && j[0]["changed_at"].is_string());
 
     let j = json(&ok(
         d,
-        &[
-            "registry",
-            "describe",
-            "user_stats",
-            "--data",
-            "data",
-            "--json",
-        ],
+        &argv("registry describe user_stats --data data --json"),
     ));
     assert_eq!(j["team"], "risk");
     assert_eq!(j["freshness_sla"], "1h");
@@ -99,7 +58,7 @@ fn list_describe_search_lineage() {
     assert_eq!(hits(&["--owner", "alice"]), ["user_stats"]);
     assert_eq!(hits(&["--entity", "user"]).len(), 3);
     assert!(hits(&["--owner", "nobody"]).is_empty());
-    let out = ok(d, &["registry", "search", "spending", "--data", "data"]);
+    let out = ok(d, &argv("registry search spending --data data"));
     assert!(
         out.contains("user_stats") && out.contains("description"),
         "{out}"
@@ -107,14 +66,7 @@ fn list_describe_search_lineage() {
 
     let j = json(&ok(
         d,
-        &[
-            "registry",
-            "lineage",
-            "model_input",
-            "--data",
-            "data",
-            "--json",
-        ],
+        &argv("registry lineage model_input --data data --json"),
     ));
     let up: Vec<&str> = j["upstream"]
         .as_array()
@@ -123,10 +75,15 @@ fn list_describe_search_lineage() {
         .map(|r| r["view"].as_str().unwrap())
         .collect();
     assert_eq!(up, ["user_score", "user_stats"]);
-    let out = ok(d, &["registry", "lineage", "user_stats", "--data", "data"]);
-    assert!(out.contains("downstream (read by):\n  user_score"), "{out}");
-    assert!(out.contains("model_input (via user_score"), "{out}");
-    let e = fails(d, &["registry", "describe", "nope", "--data", "data"], 2);
+    let out = ok(d, &argv("registry lineage user_stats --data data"));
+    assert_contains(
+        &out,
+        &[
+            "downstream (read by):\n  user_score",
+            "model_input (via user_score",
+        ],
+    );
+    let e = fails(d, &argv("registry describe nope --data data"), 2);
     assert!(e.contains("unknown feature view \"nope\""), "{e}");
 }
 
@@ -145,25 +102,17 @@ fn ingest_from_the_declared_source_then_describe_shows_statistics() {
         "in/b.csv",
         "user_id,event_timestamp,amount_avg,txn_count\n3,2024-05-02T00:00:00Z,4.0,5\n",
     );
-    let out = ok(d, &["ingest", "--data", "data", "--view", "user_stats"]);
-    assert!(
-        out.contains("ingested 3 row(s) into user_stats from 2 files"),
-        "{out}"
-    );
-    assert!(
-        out.contains("WARNING: 2 expectation violation(s) recorded"),
-        "{out}"
+    let out = ok(d, &argv("ingest --data data --view user_stats"));
+    assert_contains(
+        &out,
+        &[
+            "ingested 3 row(s) into user_stats from 2 files",
+            "WARNING: 2 expectation violation(s) recorded",
+        ],
     );
     let j = json(&ok(
         d,
-        &[
-            "registry",
-            "describe",
-            "user_stats",
-            "--data",
-            "data",
-            "--json",
-        ],
+        &argv("registry describe user_stats --data data --json"),
     ));
     let last = &j["last_ingest"];
     assert_eq!(last["rows"], 3);
@@ -171,14 +120,14 @@ fn ingest_from_the_declared_source_then_describe_shows_statistics() {
     assert_eq!(last["features"][0]["max"], 4.0);
     assert_eq!(last["features"][1]["nulls"], 1);
     assert_eq!(last["violations"].as_array().unwrap().len(), 2);
-    let out = ok(d, &["registry", "describe", "user_stats", "--data", "data"]);
+    let out = ok(d, &argv("registry describe user_stats --data data"));
     assert!(
         out.contains("last ingest:") && out.contains("violations (recorded, quality = warn)"),
         "{out}"
     );
 
     // No source declared: a clear usage error.
-    let e = fails(d, &["ingest", "--data", "data", "--view", "model_input"], 2);
+    let e = fails(d, &argv("ingest --data data --view model_input"), 2);
     assert!(e.contains("source of view model_input is Push"), "{e}");
     // --map and --format.
     write(
@@ -188,45 +137,18 @@ fn ingest_from_the_declared_source_then_describe_shows_statistics() {
     );
     let out = ok(
         d,
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "model_input",
-            "other.txt",
-            "--format",
-            "csv",
-            "--map",
-            "uid=user_id",
-        ],
+        &argv("ingest --data data --view model_input other.txt --format csv --map uid=user_id"),
     );
     assert!(out.contains("ingested 1 row(s)"), "{out}");
     let e = fails(
         d,
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "model_input",
-            "other.txt",
-            "--map",
-            "uid",
-        ],
+        &argv("ingest --data data --view model_input other.txt --map uid"),
         2,
     );
     assert!(e.contains("SOURCE_COLUMN=FEATURE"), "{e}");
     let e = fails(
         d,
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "model_input",
-            "in/*.parquet",
-        ],
+        &argv("ingest --data data --view model_input in/*.parquet"),
         1,
     );
     assert!(e.contains("no file matches"), "{e}");
@@ -241,10 +163,7 @@ fn a_new_version_is_readable_beside_the_old_one() {
         "v1.csv",
         "user_id,event_timestamp,amount_avg,txn_count\n1,2024-05-01T00:00:00Z,2.0,3\n",
     );
-    ok(
-        d,
-        &["ingest", "--data", "data", "--view", "user_stats", "v1.csv"],
-    );
+    ok(d, &argv("ingest --data data --view user_stats v1.csv"));
     // Retyping in place is refused, with the way out.
     write(
         d,
@@ -254,7 +173,7 @@ fn a_new_version_is_readable_beside_the_old_one() {
             "{ name = \"txn_count\", type = \"float64\"",
         ),
     );
-    let e = fails(d, &["apply", "--data", "data", "retyped.toml", "--plan"], 1);
+    let e = fails(d, &argv("apply --data data retyped.toml --plan"), 1);
     assert!(
         e.contains("changes type from int64 to float64") && e.contains("version = 2"),
         "{e}"
@@ -264,62 +183,31 @@ fn a_new_version_is_readable_beside_the_old_one() {
         "{REG}\n[[feature_views]]\nname = \"user_stats\"\nversion = 2\nentities = [\"user\"]\nfeatures = [{{ name = \"txn_count\", type = \"float64\" }}]\n"
     );
     write(d, "v2.toml", &v2);
-    let out = ok(d, &["apply", "--data", "data", "v2.toml", "--plan"]);
+    let out = ok(d, &argv("apply --data data v2.toml --plan"));
     assert!(out.contains("+ feature view user_stats@2"), "{out}");
     assert_eq!(
         std::fs::read(d.join("data/catalog")).unwrap(),
         before,
         "--plan changed the catalog"
     );
-    ok(d, &["apply", "--data", "data", "v2.toml"]);
+    ok(d, &argv("apply --data data v2.toml"));
     write(
         d,
         "v2.csv",
         "user_id,event_timestamp,txn_count\n1,2024-05-01T00:00:00Z,3.5\n",
     );
-    ok(
-        d,
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "user_stats@2",
-            "v2.csv",
-        ],
-    );
+    ok(d, &argv("ingest --data data --view user_stats@2 v2.csv"));
     let old = json(&ok(
         d,
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats@1",
-            "--key",
-            "1",
-            "--json",
-        ],
+        &argv("get --data data --view user_stats@1 --key 1 --json"),
     ));
     assert_eq!(old["features"]["txn_count"]["value"], 3, "{old}");
     let new = json(&ok(
         d,
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--json",
-        ],
+        &argv("get --data data --view user_stats --key 1 --json"),
     ));
     assert_eq!(new["features"]["txn_count"]["value"], 3.5);
-    let out = ok(
-        d,
-        &["registry", "describe", "user_stats@1", "--data", "data"],
-    );
+    let out = ok(d, &argv("registry describe user_stats@1 --data data"));
     assert!(
         out.contains("versions      user_stats, user_stats@2"),
         "{out}"

@@ -11,37 +11,27 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
+#[path = "../common/mod.rs"]
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use strata::engine::{CompactionOptions, Engine, Error, Options, SyncPolicy, Version, WriteBatch};
+use strata::engine::{Engine, Error, Options, SyncPolicy, Version, WriteBatch};
 use strata::format::checksum;
 use strata::format::key::{encode_int_key, internal_key, split};
-use strata::format::segment::{
-    BlockHandle, EntryKind, FOOTER_LEN, SegmentLayout, SegmentOptions, read_data_block,
-};
+use strata::format::segment::{BlockHandle, EntryKind, FOOTER_LEN, SegmentLayout, read_data_block};
 use strata::format::varint;
 use strata::format::wal::{BatchEncoder, HEADER_LEN, MAX_RECORD_LEN};
 
 const VIEW: u32 = 7;
 
 fn options(sync: SyncPolicy) -> Options {
-    Options {
-        sync,
-        memtable_bytes: 64 << 20,
-        // Small blocks, so that a few hundred versions fill several of them.
-        segment: SegmentOptions {
-            block_size: 512,
-            ..SegmentOptions::default()
-        },
-        // No background merges: each test controls which segments exist.
-        compaction: CompactionOptions {
-            background: false,
-            ..CompactionOptions::default()
-        },
-        ..Options::default()
-    }
+    // Small blocks, so that a few hundred versions fill several of them; no
+    // background merges: each test controls which segments exist.
+    let mut o = common::stores::small(sync, 64 << 20, 512);
+    o.compaction = common::stores::no_background();
+    o
 }
 
 fn row_of(k: i64) -> Vec<u8> {
@@ -195,6 +185,25 @@ fn scratch_copy(dir: &Path) -> (tempfile::TempDir, PathBuf) {
     let copy = tmp.path().join("store");
     copy_tree(dir, &copy);
     (tmp, copy)
+}
+
+/// A scratch copy of the store `dir` in which the file `sub/name` is cut to
+/// `len` bytes: the copy's tempdir, its directory and the cut file.
+fn truncated_copy(
+    dir: &Path,
+    sub: &str,
+    name: &std::ffi::OsStr,
+    len: u64,
+) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (tmp, copy) = scratch_copy(dir);
+    let file = copy.join(sub).join(name);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+    (tmp, copy, file)
 }
 
 mod manifest;

@@ -199,14 +199,8 @@ fn truncated_segment_fails_open_naming_the_file() {
         len - FOOTER_LEN as u64,
         len - 1,
     ] {
-        let (_tmp, dir) = scratch_copy(&store.dir);
-        let seg = dir.join("segments").join(store.seg.file_name().unwrap());
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&seg)
-            .unwrap()
-            .set_len(cut)
-            .unwrap();
+        let (_tmp, dir, seg) =
+            truncated_copy(&store.dir, "segments", store.seg.file_name().unwrap(), cut);
         open_corrupt(&dir, &seg);
     }
 }

@@ -11,14 +11,8 @@ fn wal_cut_anywhere_in_its_last_record_is_a_torn_tail() {
     let end = *store.record_starts.last().unwrap();
     let acknowledged_before_last = [0, 1, 2, 3, 4];
     for cut in last_start..=end {
-        let (_tmp, dir) = scratch_copy(&store.dir);
-        let wal = dir.join("wal").join(store.wal.file_name().unwrap());
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&wal)
-            .unwrap()
-            .set_len(cut)
-            .unwrap();
+        let (_tmp, dir, wal) =
+            truncated_copy(&store.dir, "wal", store.wal.file_name().unwrap(), cut);
         let engine = Engine::open(&dir, options(SyncPolicy::Never))
             .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
         let report = engine.recovery().clone();
@@ -68,14 +62,8 @@ fn wal_cut_inside_its_header_loses_nothing_acknowledged() {
     // acknowledged write: it is dropped as a torn tail.
     let store = wal_store(&[]);
     for cut in 0..HEADER_LEN as u64 {
-        let (_tmp, dir) = scratch_copy(&store.dir);
-        let wal = dir.join("wal").join(store.wal.file_name().unwrap());
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&wal)
-            .unwrap()
-            .set_len(cut)
-            .unwrap();
+        let (_tmp, dir, wal) =
+            truncated_copy(&store.dir, "wal", store.wal.file_name().unwrap(), cut);
         let engine = Engine::open(&dir, options(SyncPolicy::Never))
             .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
         assert_eq!(engine.recovery().torn_tails, vec![(wal.clone(), cut)]);

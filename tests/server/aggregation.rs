@@ -7,17 +7,7 @@ use std::time::Duration;
 
 use super::*;
 
-const AGG: &str = r#"
-[[feature_views]]
-name = "user_spend"
-source = "user_stats"
-team = "fraud"
-aggregations = [
-  { function = "count", window = "1d" },
-  { function = "sum", column = "txn_count", window = "1d" },
-  { function = "last", column = "segment", window = "7d" },
-]
-"#;
+const AGG: &str = include_str!("../fixtures/server-aggregation.toml");
 
 const EVENTS: &str = "user_id,event_timestamp,amount_avg,txn_count,segment\n\
     1,2024-05-01T00:00:00Z,1.0,3,new\n\
@@ -30,7 +20,7 @@ fn aggregations_over_the_server_equal_local_reads() {
     let store = Store::new();
     let dir = store.tmp.path();
     std::fs::write(dir.join("agg.toml"), format!("{DEFS}{AGG}")).unwrap();
-    strata(dir, &["apply", "--data", "data", "agg.toml"]);
+    strata(dir, &argv("apply --data data agg.toml"));
     std::fs::write(dir.join("events.csv"), EVENTS).unwrap();
     let times = [
         "2024-05-01T00:00:00Z",
@@ -40,16 +30,8 @@ fn aggregations_over_the_server_equal_local_reads() {
         "2024-05-09T00:00:00Z",
     ];
     let read = |extra: &[&str], at: &str| {
-        let mut a = vec![
-            "get",
-            "--view",
-            "user_spend",
-            "--key",
-            "1",
-            "--as-of",
-            at,
-            "--json",
-        ];
+        let mut a = argv("get --view user_spend --key 1 --as-of");
+        a.extend([at, "--json"]);
         a.extend_from_slice(extra);
         let (code, out, err) = cli(dir, &a);
         assert_eq!(code, 0, "{err}");
@@ -89,17 +71,6 @@ fn aggregations_over_the_server_equal_local_reads() {
     assert_eq!(value(&local_reads[3], "segment_last_7d"), "vip");
     assert_eq!(value(&local_reads[4], "count_1d"), 0);
     // The event a month late was refused: nothing counts it, it is not stored.
-    let (_, hist, _) = cli(
-        dir,
-        &[
-            "history",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-        ],
-    );
+    let (_, hist, _) = cli(dir, &argv("history --data data --view user_stats --key 1"));
     assert!(!hist.contains("late"), "{hist}");
 }

@@ -33,36 +33,19 @@ fn remote_commands_match_local_ones() {
         ]);
         cli(dir, &a)
     };
-    let (code, out, err) = remote(&["ingest", "--view", "user_stats", "rows.csv"]);
+    let (code, out, err) = remote(&argv("ingest --view user_stats rows.csv"));
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with("ingested 3 row(s) into user_stats from rows.csv"),
         "{out}"
     );
     let reads: [&[&str]; 6] = [
-        &["get", "--view", "user_stats", "--key", "1"],
-        &["get", "--view", "user_stats", "--key", "1", "--json"],
-        &[
-            "get",
-            "--view",
-            "user_stats",
-            "--key",
-            "2",
-            "--as-of",
-            "2024-05-01T12:00:00Z",
-        ],
-        &["get", "--view", "user_stats", "--key", "404", "--json"],
-        &["history", "--view", "user_stats", "--key", "1"],
-        &[
-            "history",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--json",
-            "--to",
-            "2024-05-02T00:00:00Z",
-        ],
+        &argv("get --view user_stats --key 1"),
+        &argv("get --view user_stats --key 1 --json"),
+        &argv("get --view user_stats --key 2 --as-of 2024-05-01T12:00:00Z"),
+        &argv("get --view user_stats --key 404 --json"),
+        &argv("history --view user_stats --key 1"),
+        &argv("history --view user_stats --key 1 --json --to 2024-05-02T00:00:00Z"),
     ];
     let remote_out: Vec<String> = reads
         .iter()
@@ -72,103 +55,75 @@ fn remote_commands_match_local_ones() {
             out
         })
         .collect();
-    let (code, out, err) = remote(&[
-        "export",
-        "--entities",
-        "entities.csv",
-        "--features",
-        "user_stats:txn_count,user_stats:segment",
-        "--out",
-        "remote.csv",
-    ]);
+    let (code, out, err) = remote(&argv(
+        "export --entities entities.csv --features user_stats:txn_count,user_stats:segment --out remote.csv",
+    ));
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with("exported 3 row(s) with 2 feature(s) to remote.csv (csv)"),
         "{out}"
     );
     // Usage errors keep their exit code and message.
-    let (code, _, err) = remote(&["get", "--view", "nope", "--key", "1"]);
+    let (code, _, err) = remote(&argv("get --view nope --key 1"));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown feature view \"nope\""), "{err}");
-    let (code, _, err) = remote(&["get", "--view", "user_stats", "--key", "x"]);
+    let (code, _, err) = remote(&argv("get --view user_stats --key x"));
     assert_eq!(code, 2, "{err}");
     let (code, _, err) = remote(&["flush"]);
     assert_eq!(code, 2, "{err}");
-    let (code, _, err) = cli(
-        dir,
-        &[
-            "get",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--server",
-            &addr,
-            "--server-cert",
-            "data/tls/cert.pem",
-        ],
-    );
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--token"), "{err}");
-    let (code, _, err) = cli(
-        dir,
-        &[
-            "get",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--server",
-            &addr,
-            "--token",
-            "stk_x_y",
-            "--server-cert",
-            "data/tls/cert.pem",
-        ],
-    );
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("UNAUTHENTICATED"), "{err}");
-    // A certificate that is not the server's is refused.
+    // Connection options: none, an unknown token, a certificate that is not
+    // the server's (refused), and the self-signed certificate trusted as a
+    // CA (for `localhost`), which works too.
     let other = tempfile::tempdir().unwrap();
     let files = strata::server::tls::cert_files(other.path(), None, None, &[]).unwrap();
-    let (code, _, err) = cli(
-        dir,
-        &[
-            "get",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--server",
-            &addr,
-            "--token",
-            &store.admin,
-            "--server-cert",
-            files.cert.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("cannot connect"), "{err}");
-    // Trusting the self-signed certificate as a CA works too (for `localhost`).
-    let (code, _, err) = cli(
-        dir,
-        &[
-            "get",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-            "--server",
-            &addr,
-            "--token",
-            &store.admin,
-            "--ca",
-            "data/tls/cert.pem",
-            "--server-name",
-            "localhost",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    let cases: [(&str, Vec<&str>, i32, Option<&str>); 4] = [
+        (
+            "no token",
+            vec!["--server-cert", "data/tls/cert.pem"],
+            2,
+            Some("--token"),
+        ),
+        (
+            "an unknown token",
+            argv("--token stk_x_y --server-cert data/tls/cert.pem"),
+            1,
+            Some("UNAUTHENTICATED"),
+        ),
+        (
+            "another certificate",
+            vec![
+                "--token",
+                &store.admin,
+                "--server-cert",
+                files.cert.to_str().unwrap(),
+            ],
+            1,
+            Some("cannot connect"),
+        ),
+        (
+            "the certificate as a CA",
+            vec![
+                "--token",
+                &store.admin,
+                "--ca",
+                "data/tls/cert.pem",
+                "--server-name",
+                "localhost",
+            ],
+            0,
+            None,
+        ),
+    ];
+    for (name, options, want, message) in cases {
+        let mut a = argv("get --view user_stats --key 1 --server");
+        a.push(&addr);
+        a.extend(options);
+        let (code, _, err) = cli(dir, &a);
+        assert_eq!(code, want, "{name}: {err}");
+        if let Some(m) = message {
+            assert!(err.contains(m), "{name}: {err}");
+        }
+    }
 
     server.sigterm();
     let (status, _) = server.wait(Duration::from_secs(30));
@@ -182,17 +137,9 @@ fn remote_commands_match_local_ones() {
     }
     let (code, _, err) = cli(
         dir,
-        &[
-            "export",
-            "--data",
-            "data",
-            "--entities",
-            "entities.csv",
-            "--features",
-            "user_stats:txn_count,user_stats:segment",
-            "--out",
-            "local.csv",
-        ],
+        &argv(
+            "export --data data --entities entities.csv --features user_stats:txn_count,user_stats:segment --out local.csv",
+        ),
     );
     assert_eq!(code, 0, "{err}");
     let local = std::fs::read_to_string(dir.join("local.csv")).unwrap();

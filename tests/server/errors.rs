@@ -14,14 +14,6 @@ fn code<T: std::fmt::Debug>(r: Result<T, Error>) -> ErrorCode {
     }
 }
 
-fn lookup(features: &[&str], col: &str, keys: &[i64]) -> p::LookupRequest {
-    p::LookupRequest {
-        features: features.iter().map(|s| s.to_string()).collect(),
-        entities: vec![int_keys(col, keys)],
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn request_errors_keep_the_connection() {
     // Every request error code is checked in-process
@@ -167,11 +159,7 @@ async fn framing_errors_on_raw_streams() {
 
 #[tokio::test]
 async fn handshake_errors_close_the_connection_with_their_code() {
-    let store = Store::new();
-    let server = Server::start(
-        &store,
-        &["--handshake-timeout-ms", "500", "--frame-timeout-ms", "500"],
-    );
+    let (store, server) = started(&["--handshake-timeout-ms", "500", "--frame-timeout-ms", "500"]);
     bounded(async {
         let app_code = |e: quinn::ConnectionError| match e {
             quinn::ConnectionError::ApplicationClosed(c) => {
@@ -222,13 +210,7 @@ async fn handshake_errors_close_the_connection_with_their_code() {
         let conn = raw_conn(&server).await;
         assert_eq!(app_code(conn.closed().await), ErrorCode::Timeout);
         // TIMEOUT: a frame header whose body never comes.
-        let conn = raw_conn(&server).await;
-        let (mut s, mut r) = conn.open_bi().await.unwrap();
-        s.write_all(&hello(&store.admin)).await.unwrap();
-        assert_eq!(
-            read_frame(&mut r).await.unwrap().0.kind(),
-            Some(Kind::Welcome)
-        );
+        let (conn, mut s, mut r) = welcomed(&server, &store.admin).await;
         let mut partial = frame(Kind::Lookup, 5, &[0; 100]);
         partial.truncate(HEADER_LEN + 10);
         s.write_all(&partial).await.unwrap();
@@ -249,8 +231,7 @@ async fn handshake_errors_close_the_connection_with_their_code() {
 
 #[tokio::test]
 async fn too_many_connections() {
-    let store = Store::new();
-    let server = Server::start(&store, &["--max-connections", "2"]);
+    let (store, server) = started(&["--max-connections", "2"]);
     bounded(async {
         let a = server.client(&store.admin).await;
         let b = server.client(&store.admin).await;

@@ -24,7 +24,7 @@ fn store_with_sla() -> Store {
         "team = \"fraud\"\nfreshness_sla = \"1h\"",
     );
     std::fs::write(dir.join("sla.toml"), defs).unwrap();
-    strata(dir, &["apply", "--data", "data", "sla.toml"]);
+    strata(dir, &argv("apply --data data sla.toml"));
     store
 }
 
@@ -33,17 +33,7 @@ fn freshness_over_the_protocol_equals_the_local_command() {
     let store = store_with_sla();
     let dir = store.tmp.path();
     std::fs::write(dir.join("rows.csv"), CSV).unwrap();
-    strata(
-        dir,
-        &[
-            "ingest",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "rows.csv",
-        ],
-    );
+    strata(dir, &argv("ingest --data data --view user_stats rows.csv"));
     let cases: [&[&str]; 4] = [
         &["--at", "2024-05-03T00:20:00Z"],
         &["--at", "2024-05-03T03:00:00Z"],

@@ -6,8 +6,7 @@ use super::*;
 
 #[tokio::test]
 async fn streams_beyond_the_limit_wait_their_turn() {
-    let store = Store::new();
-    let server = Server::start(&store, &["--max-streams", "2"]);
+    let (store, server) = started(&["--max-streams", "2"]);
     bounded(async {
         let c = server.client(&store.admin).await;
         assert_eq!(c.limits().await.unwrap().max_streams, 2);
@@ -15,13 +14,7 @@ async fn streams_beyond_the_limit_wait_their_turn() {
             .await
             .unwrap();
         // Two streams held open by raw exchanges that never finish...
-        let conn = raw_conn(&server).await;
-        let (mut s, mut r) = conn.open_bi().await.unwrap();
-        s.write_all(&hello(&store.admin)).await.unwrap();
-        assert_eq!(
-            read_frame(&mut r).await.unwrap().0.kind(),
-            Some(Kind::Welcome)
-        );
+        let (conn, mut s, mut r) = welcomed(&server, &store.admin).await;
         let (_s2, _r2) = conn.open_bi().await.unwrap();
         _ = (&_s2, &_r2);
         // ...so a third cannot be opened until one ends (QUIC flow control).
@@ -66,17 +59,10 @@ async fn streams_beyond_the_limit_wait_their_turn() {
 
 #[tokio::test]
 async fn idle_connections_are_closed_and_the_client_reconnects() {
-    let store = Store::new();
-    let server = Server::start(&store, &["--idle-timeout-ms", "600"]);
+    let (store, server) = started(&["--idle-timeout-ms", "600"]);
     bounded(async {
         // A raw connection that says nothing after its handshake.
-        let conn = raw_conn(&server).await;
-        let (mut s, mut r) = conn.open_bi().await.unwrap();
-        s.write_all(&hello(&store.admin)).await.unwrap();
-        assert_eq!(
-            read_frame(&mut r).await.unwrap().0.kind(),
-            Some(Kind::Welcome)
-        );
+        let (conn, _s, _r) = welcomed(&server, &store.admin).await;
         let t = std::time::Instant::now();
         let e = conn.closed().await;
         assert!(matches!(e, quinn::ConnectionError::TimedOut), "{e}");
@@ -88,11 +74,7 @@ async fn idle_connections_are_closed_and_the_client_reconnects() {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         c.health().await.unwrap();
         let stats = c.stats().await.unwrap();
-        let total = stats
-            .iter()
-            .find(|(k, _)| k == "connections_total")
-            .unwrap()
-            .1;
+        let total = stat(&stats, "connections_total");
         assert_eq!(
             total, 3,
             "the raw connection, the client's first and its second"
@@ -103,12 +85,8 @@ async fn idle_connections_are_closed_and_the_client_reconnects() {
 
 #[tokio::test]
 async fn memory_budget_queues_large_frames() {
-    let store = Store::new();
     // Frames up to 1 MiB, but only 1 MiB buffered at once in all.
-    let server = Server::start(
-        &store,
-        &["--max-frame-bytes", "1048576", "--memory-mb", "1"],
-    );
+    let (store, server) = started(&["--max-frame-bytes", "1048576", "--memory-mb", "1"]);
     bounded(async {
         let c = server.client(&store.admin).await;
         let mut tasks = Vec::new();
@@ -126,10 +104,7 @@ async fn memory_budget_queues_large_frames() {
             assert_eq!(t.await.unwrap(), 12_000);
         }
         let stats = c.stats().await.unwrap();
-        assert_eq!(
-            stats.iter().find(|(k, _)| k == "rows_pushed").unwrap().1,
-            96_000
-        );
+        assert_eq!(stat(&stats, "rows_pushed"), 96_000);
     })
     .await;
 }

@@ -7,6 +7,8 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
+#[path = "../common/mod.rs"]
+mod common;
 
 mod aggregation;
 mod cli;
@@ -25,62 +27,22 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use common::cli::argv;
 use strata::client::{Client, ClientConfig, Trust};
 use strata::format::protocol::{self as p, FrameHeader, HEADER_LEN, Kind};
 
-pub const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[entities]]
-name = "merchant"
-join_keys = [{ name = "merchant", type = "string" }]
-
-[[feature_views]]
-name = "user_stats"
-entities = ["user"]
-ttl = "0"
-team = "fraud"
-description = "Spend statistics per user"
-tags = ["spend", "daily"]
-features = [
-  { name = "amount_avg", type = "float64", description = "average amount" },
-  { name = "txn_count", type = "int64" },
-  { name = "segment", type = "string", tags = ["pii"] },
-]
-
-[[feature_views]]
-name = "merchant_risk"
-entities = ["merchant"]
-ttl = "1d"
-team = "risk"
-features = [{ name = "score", type = "float32" }]
-"#;
+pub const DEFS: &str = include_str!("../fixtures/server.toml");
 
 /// Runs the CLI in `dir` (with no `STRATA_*` settings from the
 /// environment) to completion: its exit code, stdout and stderr.
 pub fn cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .env_remove("STRATA_DATA")
-        .env_remove("STRATA_SERVER")
-        .env_remove("STRATA_TOKEN")
-        .current_dir(dir)
-        .output()
-        .expect("run strata");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let r = common::cli::strata(dir, args);
+    (r.code, r.stdout, r.stderr)
 }
 
 /// Runs the CLI to completion; panics on failure.
 pub fn strata(dir: &Path, args: &[&str]) -> String {
-    let (code, stdout, stderr) = cli(dir, args);
-    assert_eq!(code, 0, "strata {args:?}: {stdout}\n{stderr}");
-    stdout
+    common::cli::ok(dir, args)
 }
 
 /// A store directory with the definitions applied and tokens created.
@@ -96,7 +58,7 @@ impl Store {
     pub fn new() -> Store {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("defs.toml"), DEFS).unwrap();
-        strata(tmp.path(), &["apply", "--data", "data", "defs.toml"]);
+        strata(tmp.path(), &argv("apply --data data defs.toml"));
         let token = |name: &str, grants: &[&str]| {
             let mut args = vec!["token", "create", "--data", "data", "--name", name];
             for g in grants {
@@ -300,4 +262,75 @@ pub fn int_keys(name: &str, keys: &[i64]) -> p::KeyColumn {
         name: name.into(),
         values: p::KeyColumnValues::Int64(keys.to_vec()),
     }
+}
+
+pub fn string_keys(name: &str, keys: &[&str]) -> p::KeyColumn {
+    p::KeyColumn {
+        name: name.into(),
+        values: p::KeyColumnValues::String(keys.iter().map(|k| k.to_string()).collect()),
+    }
+}
+
+/// A lookup of `features` for the int64 keys `keys` of the column `col`.
+pub fn lookup(features: &[&str], col: &str, keys: &[i64]) -> p::LookupRequest {
+    p::LookupRequest {
+        features: features.iter().map(|s| s.to_string()).collect(),
+        entities: vec![int_keys(col, keys)],
+        ..Default::default()
+    }
+}
+
+/// The whole history of the int64 key `key` of `view`, with no limit.
+pub fn full_history(view: &str, key: i64) -> p::HistoryRequest {
+    p::HistoryRequest {
+        view: view.into(),
+        key: vec![strata::format::schema::KeyValue::Int64(key)],
+        from: i64::MIN,
+        to: i64::MAX - 1,
+        known_at: None,
+        limit: 0,
+    }
+}
+
+/// The counter `name` of a `stats` answer.
+pub fn stat(stats: &[(String, u64)], name: &str) -> u64 {
+    stats
+        .iter()
+        .find(|(k, _)| k == name)
+        .unwrap_or_else(|| panic!("no counter {name}"))
+        .1
+}
+
+/// A raw connection whose first stream said `Hello` with `token` and was
+/// welcomed: the connection and that stream.
+pub async fn welcomed(
+    s: &Server,
+    token: &str,
+) -> (quinn::Connection, quinn::SendStream, quinn::RecvStream) {
+    let conn = raw_conn(s).await;
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    send.write_all(&hello(token)).await.unwrap();
+    assert_eq!(
+        read_frame(&mut recv).await.unwrap().0.kind(),
+        Some(Kind::Welcome)
+    );
+    (conn, send, recv)
+}
+
+/// `batch` as an Arrow IPC stream of batches of up to `rows` rows.
+pub fn ipc_stream(batch: &arrow_array::RecordBatch, rows: usize) -> Vec<u8> {
+    let n = batch.num_rows();
+    let mut w = arrow_ipc::writer::StreamWriter::try_new(Vec::new(), &batch.schema()).unwrap();
+    for off in (0..n).step_by(rows) {
+        w.write(&batch.slice(off, rows.min(n - off))).unwrap();
+    }
+    w.finish().unwrap();
+    w.into_inner().unwrap()
+}
+
+/// A new [`Store`] served with the extra flags `extra`.
+pub fn started(extra: &[&str]) -> (Store, Server) {
+    let store = Store::new();
+    let server = Server::start(&store, extra);
+    (store, server)
 }

@@ -11,8 +11,7 @@ const T0: i64 = 1_714_521_600_000_000; // 2024-05-01T00:00:00Z
 
 #[tokio::test]
 async fn many_requests_in_flight_on_one_connection() {
-    let store = Store::new();
-    let server = Server::start(&store, &[]);
+    let (store, server) = started(&[]);
     bounded(async {
         let c = server.client(&store.admin).await;
         let rows: Vec<_> = (0..1000).map(|i| user_row(i, T0, i as f64, i)).collect();
@@ -39,7 +38,7 @@ async fn many_requests_in_flight_on_one_connection() {
             t.await.unwrap();
         }
         let stats = c.stats().await.unwrap();
-        let get = |n: &str| stats.iter().find(|(k, _)| k == n).unwrap().1;
+        let get = |n: &str| stat(&stats, n);
         assert_eq!(
             get("connections_total"),
             1,
@@ -53,8 +52,7 @@ async fn many_requests_in_flight_on_one_connection() {
 #[tokio::test]
 async fn export_streams_arrow_batches() {
     use arrow_array::{Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
-    let store = Store::new();
-    let server = Server::start(&store, &[]);
+    let (store, server) = started(&[]);
     bounded(async {
         let c = server.client(&store.admin).await;
         let rows: Vec<_> = (0..50).map(|i| user_row(i, T0 + 10, i as f64, i)).collect();
@@ -73,13 +71,7 @@ async fn export_streams_arrow_batches() {
             ("label", Arc::new(label) as _),
         ])
         .unwrap();
-        let mut w = arrow_ipc::writer::StreamWriter::try_new(Vec::new(), &batch.schema()).unwrap();
-        for off in (0..n as usize).step_by(3000) {
-            w.write(&batch.slice(off, 3000.min(n as usize - off)))
-                .unwrap();
-        }
-        w.finish().unwrap();
-        let bytes = w.into_inner().unwrap();
+        let bytes = ipc_stream(&batch, 3000);
         let input = bytes
             .chunks(7000)
             .map(|c| Ok(c.to_vec()))

@@ -19,11 +19,8 @@ fn garbage(seed: u64, n: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn garbage_on_every_stream_does_not_hurt() {
-    let store = Store::new();
-    let mut server = Server::start(
-        &store,
-        &["--frame-timeout-ms", "300", "--handshake-timeout-ms", "300"],
-    );
+    let (store, mut server) =
+        started(&["--frame-timeout-ms", "300", "--handshake-timeout-ms", "300"]);
     bounded(async {
         let c = server.client(&store.admin).await;
         c.push("user_stats", &[user_row(1, 1, 1.0, 1)])
@@ -83,18 +80,14 @@ async fn garbage_on_every_stream_does_not_hurt() {
 
 #[tokio::test]
 async fn clients_that_vanish_mid_stream() {
-    let store = Store::new();
-    let mut server = Server::start(&store, &[]);
+    let (store, mut server) = started(&[]);
     bounded(async {
         let c = server.client(&store.admin).await;
         let rows: Vec<_> = (0..2000).map(|i| user_row(i, 1, 1.0, i)).collect();
         c.push("user_stats", &rows).await.unwrap();
         // A connection that sends half a frame and is dropped.
         for cut in [3usize, HEADER_LEN, HEADER_LEN + 20] {
-            let conn = raw_conn(&server).await;
-            let (mut s, mut r) = conn.open_bi().await.unwrap();
-            s.write_all(&hello(&store.admin)).await.unwrap();
-            assert!(read_frame(&mut r).await.is_some());
+            let (conn, mut s, _r) = welcomed(&server, &store.admin).await;
             let mut body = Vec::new();
             p::LookupRequest {
                 features: vec!["user_stats:*".into()],
@@ -107,10 +100,7 @@ async fn clients_that_vanish_mid_stream() {
             conn.close(0u32.into(), b"gone");
         }
         // A connection that asks for an export and vanishes while it streams.
-        let conn = raw_conn(&server).await;
-        let (mut s, mut r) = conn.open_bi().await.unwrap();
-        s.write_all(&hello(&store.admin)).await.unwrap();
-        assert!(read_frame(&mut r).await.is_some());
+        let (conn, _s, _r) = welcomed(&server, &store.admin).await;
         let (mut s, mut r) = conn.open_bi().await.unwrap();
         let mut start = Vec::new();
         p::ExportStart {
@@ -129,10 +119,7 @@ async fn clients_that_vanish_mid_stream() {
         let _ = tokio::time::timeout(Duration::from_millis(200), read_frame(&mut r)).await;
         conn.close(0u32.into(), b"gone");
         // A client that reads a streaming export's first batch and vanishes.
-        let conn = raw_conn(&server).await;
-        let (mut s, mut r) = conn.open_bi().await.unwrap();
-        s.write_all(&hello(&store.admin)).await.unwrap();
-        assert!(read_frame(&mut r).await.is_some());
+        let (conn, _s, _r) = welcomed(&server, &store.admin).await;
         let (mut s, mut r) = conn.open_bi().await.unwrap();
         s.write_all(&frame(Kind::ExportStart, 3, &start))
             .await
@@ -183,11 +170,5 @@ pub fn entity_ipc(n: i64) -> Vec<u8> {
         ),
     ])
     .unwrap();
-    let mut w = arrow_ipc::writer::StreamWriter::try_new(Vec::new(), &batch.schema()).unwrap();
-    for off in (0..n as usize).step_by(50_000) {
-        w.write(&batch.slice(off, 50_000.min(n as usize - off)))
-            .unwrap();
-    }
-    w.finish().unwrap();
-    w.into_inner().unwrap()
+    ipc_stream(&batch, 50_000)
 }

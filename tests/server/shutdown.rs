@@ -10,8 +10,7 @@ use super::*;
 
 #[tokio::test]
 async fn sigterm_loses_nothing_acknowledged() {
-    let store = Store::new();
-    let server = Server::start(&store, &[]);
+    let (store, server) = started(&[]);
     let acked: Arc<Mutex<Vec<i64>>> = Arc::default();
     let refused = bounded(async {
         let c = server.client(&store.admin).await;
@@ -78,8 +77,7 @@ async fn sigterm_loses_nothing_acknowledged() {
 
 #[tokio::test]
 async fn sigterm_lets_a_running_export_finish() {
-    let store = Store::new();
-    let server = Server::start(&store, &[]);
+    let (store, server) = started(&[]);
     bounded(async {
         let c = server.client(&store.admin).await;
         let rows: Vec<_> = (0..3000).map(|i| user_row(i, 1, 1.0, i)).collect();

@@ -264,26 +264,13 @@ fn reopen_keeps_everything() {
 }
 
 /// A store whose only view keeps one version per key (`max_versions = 1`).
-const CAPPED: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "capped"
-entities = ["user"]
-max_versions = 1
-features = [{ name = "n", type = "int64" }]
-"#;
+const CAPPED: &str = include_str!("../fixtures/store-model-capped.toml");
 
 /// Writes three versions of one key to `capped`, flushes, optionally
 /// reopens, compacts fully, and returns the event times `history` lists.
 fn capped_history_after_compaction(reopen_first: bool) -> Vec<i64> {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open_with(dir.path(), options(false)).unwrap();
-    let parsed = defs::parse(CAPPED).unwrap();
-    let cat = defs::apply(&store.catalog(), &parsed).unwrap();
-    store.set_catalog(cat).unwrap();
+    let mut store = common::stores::store_with_options(dir.path(), options(false), CAPPED);
     let key = [KeyValue::Int64(1)];
     let rows: Vec<_> = (1..=3)
         .map(|i| RowWrite {

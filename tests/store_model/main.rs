@@ -28,12 +28,11 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use proptest::prelude::*;
-use strata::catalog::{Catalog, defs};
+use strata::catalog::Catalog;
 use strata::engine::{CompactionOptions, Options, SyncPolicy};
 use strata::format::schema::{KeyValue, Value};
 use strata::format::segment::SegmentOptions;
@@ -45,51 +44,7 @@ const SEC: i64 = 1_000_000;
 /// The ttl of `merchant_risk`.
 const TTL: i64 = 10 * SEC;
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[entities]]
-name = "merchant"
-join_keys = [
-  { name = "merchant_id", type = "string" },
-  { name = "country", type = "string" },
-]
-
-[[feature_views]]
-name = "user_stats"
-entities = ["user"]
-ttl = 0
-features = [
-  { name = "txn_count", type = "int64" },
-  { name = "amount_avg", type = "float64" },
-  { name = "segment", type = "string" },
-  { name = "is_active", type = "bool" },
-  { name = "embedding", type = "list<float32>" },
-  { name = "last_login", type = "timestamp" },
-  { name = "avatar", type = "bytes" },
-]
-
-[[feature_views]]
-name = "merchant_risk"
-entities = ["merchant"]
-ttl = "10s"
-features = [
-  { name = "risk_score", type = "float32" },
-  { name = "flagged", type = "bool" },
-  { name = "reason", type = "string" },
-]
-
-[[feature_views]]
-name = "user_merchant"
-entities = ["user", "merchant"]
-features = [
-  { name = "pair_txn_count", type = "int64" },
-  { name = "last_amount", type = "float64" },
-  { name = "last_seen", type = "timestamp" },
-]
-"#;
+const DEFS: &str = include_str!("../fixtures/store-model.toml");
 
 /// User ids: the extremes of the int64 key encoding and an ordinary one.
 const USERS: [i64; 3] = [i64::MIN, -1, 42];
@@ -170,6 +125,8 @@ impl Key {
     }
 }
 
+#[path = "../common/mod.rs"]
+mod common;
 mod model;
 use model::*;
 
@@ -206,9 +163,7 @@ fn options(background: bool) -> StoreOptions {
 /// Opens a new store in `dir` and applies [`DEFS`]; returns the catalog.
 fn create(dir: &Path, background: bool) -> (Store, Catalog) {
     let store = Store::open_with(dir, options(background)).unwrap();
-    let parsed = defs::parse(DEFS).unwrap();
-    let cat = defs::apply(&store.catalog(), &parsed).unwrap();
-    store.set_catalog(cat.clone()).unwrap();
+    let cat = common::stores::apply(&store, DEFS);
     let ttls: Vec<_> = VIEWS
         .iter()
         .map(|v| cat.view(v.name()).unwrap().ttl_micros)

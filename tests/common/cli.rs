@@ -1,0 +1,80 @@
+//! Running the `strata` binary on a temporary directory.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What one run of the CLI left behind.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the CLI in `dir` to completion, with no `STRATA_*` settings from
+/// the environment.
+pub fn strata(dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .env_remove("STRATA_DATA")
+        .env_remove("STRATA_SERVER")
+        .env_remove("STRATA_TOKEN")
+        .current_dir(dir)
+        .output()
+        .expect("run strata");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs and expects success; returns stdout.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let r = strata(dir, args);
+    assert_eq!(
+        r.code, 0,
+        "strata {args:?} failed:\nstdout: {}\nstderr: {}",
+        r.stdout, r.stderr
+    );
+    r.stdout
+}
+
+/// Runs and expects failure with `code` and an `error: ` message; returns
+/// stderr.
+pub fn fails(dir: &Path, args: &[&str], code: i32) -> String {
+    let r = strata(dir, args);
+    assert_eq!(
+        r.code, code,
+        "strata {args:?}:\nstdout: {}\nstderr: {}",
+        r.stdout, r.stderr
+    );
+    assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
+    r.stderr
+}
+
+/// The words of a command line: `argv("get --key 1")` is
+/// `["get", "--key", "1"]`. For arguments with no white space in them;
+/// write the others as an array.
+pub fn argv(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// Writes `text` to `dir/name`; returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Parses what a `--json` command printed.
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts that `text` contains each of `needles`.
+#[track_caller]
+pub fn assert_contains(text: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(text.contains(n), "{n:?} is missing from:\n{text}");
+    }
+}

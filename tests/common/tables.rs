@@ -1,0 +1,90 @@
+//! Entity tables (the rows an export joins features onto) and Parquet files.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::types::ArrowPrimitiveType;
+use arrow_array::{
+    Array, ArrayRef, Int64Array, PrimitiveArray, RecordBatch, TimestampMicrosecondArray,
+};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use strata::offline::export::{ExportRequest, Plan, export};
+use strata::store::Store;
+
+/// The schema of [`user_table`]: `user_id` int64 and `event_timestamp` in
+/// microseconds with no time zone, both nullable.
+pub fn user_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("user_id", DataType::Int64, true),
+        Field::new(
+            "event_timestamp",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            true,
+        ),
+    ]))
+}
+
+/// An entity table of `(user_id, event_timestamp)` rows.
+pub fn user_table(rows: impl IntoIterator<Item = (i64, i64)>) -> RecordBatch {
+    let (ids, ts): (Vec<i64>, Vec<i64>) = rows.into_iter().unzip();
+    RecordBatch::try_new(
+        user_schema(),
+        vec![
+            Arc::new(Int64Array::from(ids)),
+            Arc::new(TimestampMicrosecondArray::from(ts)),
+        ],
+    )
+    .unwrap()
+}
+
+/// A batch of named columns.
+pub fn columns(cols: Vec<(&str, ArrayRef)>) -> RecordBatch {
+    RecordBatch::try_from_iter(cols).unwrap()
+}
+
+/// Writes `batches` (of one schema) to a Parquet file at `path`.
+pub fn write_parquet(path: &Path, batches: &[RecordBatch]) {
+    let schema = batches[0].schema();
+    let mut w = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, None).unwrap();
+    for b in batches {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
+}
+
+/// Exports `req` over the one entity table `table`; returns the batches.
+pub fn export_one(store: &Store, req: &ExportRequest, table: RecordBatch) -> Vec<RecordBatch> {
+    let plan = Plan::new(store, req, &table.schema()).unwrap();
+    export(store, &plan, std::iter::once(Ok(table)))
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The column `name` of `batch` as a `T`.
+pub fn column<T: Array + Clone + 'static>(batch: &RecordBatch, name: &str) -> T {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .as_any()
+        .downcast_ref::<T>()
+        .unwrap_or_else(|| panic!("column {name} is not a {}", std::any::type_name::<T>()))
+        .clone()
+}
+
+/// The cells of a primitive column, `None` where null.
+pub fn cells<T: ArrowPrimitiveType>(col: &PrimitiveArray<T>) -> Vec<Option<T::Native>> {
+    (0..col.len())
+        .map(|i| col.is_valid(i).then(|| col.value(i)))
+        .collect()
+}
+
+/// The names of the columns of `batch`, in order.
+pub fn column_names(batch: &RecordBatch) -> Vec<&str> {
+    batch
+        .schema_ref()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect()
+}
