@@ -32,9 +32,10 @@ mod wal;
 pub use compact::{CompactionOptions, MergeStats, ViewPolicy};
 pub use error::{Error, Result};
 pub use freshness::ViewFreshness;
-pub use io::IoMode;
+pub use io::fs::{replace, replace_with_mode};
 #[doc(hidden)]
-pub use io::{FaultOp, Faults};
+pub use io::{FaultOp, Faults, crash::CrashFs, fs::Installed, fs::install};
+pub use io::{Fs, IoMode};
 pub use segment::EntrySink;
 
 use crate::sync::Arc;
@@ -65,9 +66,29 @@ pub enum SyncPolicy {
     Never,
 }
 
+/// How a store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenMode {
+    /// Recover, take `LOCK`, take writes. If the store cannot be written
+    /// when it is opened (no space left, a read-only file system or
+    /// directory), it still opens: reads work and writes are refused with
+    /// [`Error::ReadOnly`] saying why.
+    #[default]
+    ReadWrite,
+    /// Read only: nothing is created, written or removed, and no lock is
+    /// taken, so it works on a full disk, a read-only directory, and beside
+    /// a process that holds the store open. The WAL is replayed into
+    /// memory; reads see the store as it was at open (later writes of
+    /// another process are not seen). Writes, flush, compaction and ingest
+    /// are refused with [`Error::ReadOnly`].
+    ReadOnly,
+}
+
 /// Engine configuration.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Read-write (the default) or read-only.
+    pub mode: OpenMode,
     pub sync: SyncPolicy,
     /// A memtable is sealed and flushed once it holds this many bytes. At
     /// most five memtables (one active, four sealed) exist at once: the
@@ -85,6 +106,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            mode: OpenMode::ReadWrite,
             sync: SyncPolicy::Always,
             memtable_bytes: 64 << 20,
             segment: SegmentOptions::default(),
@@ -245,6 +267,9 @@ impl Engine {
     pub fn open(dir: &Path, opts: Options) -> Result<Engine> {
         let inner = Arc::new(open::open(dir, opts)?);
         let mut threads = Vec::new();
+        if inner.read_only.is_some() {
+            return Ok(Engine { inner, threads });
+        }
         let i = inner.clone();
         threads.push(spawn("strata-flush", move || flush::run(&i))?);
         if inner.opts.compaction.background {
@@ -279,6 +304,12 @@ impl Engine {
     /// The freshness of every view written to, by view id.
     pub fn freshness_all(&self) -> Vec<(ViewId, ViewFreshness)> {
         self.inner.freshness.all(self.inner.opts.clock.now())
+    }
+
+    /// Why the store takes no writes (opened read-only, or no space or
+    /// permission to write when it was opened); `None` if it takes writes.
+    pub fn read_only_reason(&self) -> Option<&str> {
+        self.inner.read_only.as_deref()
     }
 
     /// What recovery found when the store was opened.
@@ -487,7 +518,10 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<std::thread::J
 pub(crate) struct Inner {
     pub dir: PathBuf,
     pub opts: Options,
-    _lock: lock::DirLock,
+    /// `None` for a read-only open (which takes no lock).
+    _lock: Option<lock::DirLock>,
+    /// Why this store takes no writes, if it takes none.
+    pub read_only: Option<String>,
     pub recovery: RecoveryReport,
     /// What reads consult.
     pub current: SwapCell<ReadSet>,
@@ -517,6 +551,20 @@ pub(crate) struct Inner {
 impl Inner {
     pub fn poisoned(&self) -> Option<String> {
         self.poison.lock().clone()
+    }
+
+    /// Refuses a write if the store takes none (read-only) or is poisoned.
+    pub fn check_writable(&self) -> Result<()> {
+        if let Some(reason) = &self.read_only {
+            return Err(Error::ReadOnly {
+                path: self.dir.clone(),
+                reason: reason.clone(),
+            });
+        }
+        match self.poisoned() {
+            Some(why) => Err(Error::Poisoned(why)),
+            None => Ok(()),
+        }
     }
 
     pub fn set_poison(&self, why: &Error) {

@@ -30,7 +30,10 @@
 //! `fsync` could report success for data that never reached the disk. Reads
 //! never poison.
 
+#[doc(hidden)]
+pub mod crash;
 mod fault;
+pub mod fs;
 mod syscalls;
 #[cfg(target_os = "linux")]
 mod uring;
@@ -42,6 +45,8 @@ use std::sync::{Arc, mpsc};
 use parking_lot::Mutex;
 
 pub use fault::{FaultOp, Faults};
+pub use fs::Fs;
+pub(crate) use fs::FsOp;
 
 use super::{Error, Result};
 
@@ -61,6 +66,9 @@ pub enum IoMode {
     /// Syscalls with injected failures (tests only).
     #[doc(hidden)]
     Faulty(Faults),
+    /// Syscalls, recorded by a power-loss simulator (tests only).
+    #[doc(hidden)]
+    Crash(crash::CrashFs),
 }
 
 /// Whether [`IoMode::Auto`] tries io_uring for the WAL and for segments:
@@ -73,6 +81,8 @@ const AUTO_SEGMENTS_IO_URING: bool = true;
 pub(crate) enum FileKind {
     Wal,
     Segment,
+    /// A small metadata file written by [`Fs::replace`].
+    Meta,
 }
 
 /// `fdatasync` (data and the metadata needed to read it) or `fsync` (all).
@@ -104,6 +114,8 @@ impl IoFile {
 /// gives them back in an [`Outcome`].
 pub(crate) struct Op {
     pub file: Arc<File>,
+    /// The file's name (for backends that record what was written where).
+    pub path: Arc<Path>,
     pub class: FileKind,
     pub kind: OpKind,
 }
@@ -145,7 +157,7 @@ pub(crate) enum Ticket {
 }
 
 impl Ticket {
-    fn wait(self) -> Outcome {
+    pub(crate) fn wait(self) -> Outcome {
         match self {
             Ticket::Ready(o) => o,
             Ticket::Waiting(rx) => rx.recv().unwrap_or_else(|_| Outcome {
@@ -161,6 +173,11 @@ impl Ticket {
 
 pub(crate) trait Backend: Send + Sync {
     fn submit(&self, op: Op) -> Ticket;
+
+    /// Creates, renames, removes, truncates, or syncs a directory.
+    fn fs(&self, op: FsOp<'_>) -> std::io::Result<Option<File>> {
+        fs::run_os(op)
+    }
 }
 
 struct Shared {
@@ -196,6 +213,10 @@ impl Io {
                 let b: Arc<dyn Backend> = Arc::new(fault::Faulty::new(f.clone()));
                 let io = Io::with(b.clone(), b, "fault-injection", None, poison);
                 return Ok(io);
+            }
+            IoMode::Crash(c) => {
+                let b: Arc<dyn Backend> = Arc::new(c.clone());
+                return Ok(Io::with(b.clone(), b, "crash-simulation", None, poison));
             }
         };
         let plain: Arc<dyn Backend> = Arc::new(syscalls::Syscalls);
@@ -259,6 +280,11 @@ impl Io {
         self.0.fallback.as_deref()
     }
 
+    /// The namespace operations and small-file replacement of this backend.
+    pub fn fs(&self) -> Fs {
+        Fs(self.0.wal.clone())
+    }
+
     /// Writes all of `buf` at `offset` of `f` (then syncs it if `sync`),
     /// possibly in the background: the result, and the buffer, come from
     /// [`Pending::wait`]. `op` names the write in errors ("append to").
@@ -286,11 +312,12 @@ impl Io {
 
     fn submit(&self, f: &IoFile, kind: OpKind, op: &'static str) -> Pending {
         let backend = match f.kind {
-            FileKind::Wal => &self.0.wal,
+            FileKind::Wal | FileKind::Meta => &self.0.wal,
             FileKind::Segment => &self.0.segments,
         };
         let ticket = backend.submit(Op {
             file: f.file.clone(),
+            path: f.path.clone(),
             class: f.kind,
             kind,
         });
