@@ -12,8 +12,8 @@
 //! the new catalog, never a mix. [`load`] refuses any damage and says what
 //! is wrong; it never guesses.
 
-use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use super::Catalog;
@@ -24,8 +24,6 @@ pub const FILE_NAME: &str = "catalog";
 pub const MAGIC: &str = "STRATCAT";
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
-
-const TMP_NAME: &str = "catalog.tmp";
 
 /// The path of the catalog file of the store in `dir`.
 pub fn path(dir: &Path) -> PathBuf {
@@ -55,22 +53,17 @@ pub fn load(dir: &Path) -> Result<Catalog, String> {
     })
 }
 
-/// Writes `cat` as the catalog of the store in `dir`, atomically and durably.
+/// Writes `cat` as the catalog of the store in `dir`, atomically and durably
+/// (through the backend for `dir`, [`crate::engine::Fs::for_dir`]).
 pub fn save(dir: &Path, cat: &Catalog) -> Result<(), String> {
+    save_with(&crate::engine::Fs::for_dir(dir), dir, cat)
+}
+
+/// [`save`] through `fs` (the store's engine's backend).
+pub fn save_with(fs: &crate::engine::Fs, dir: &Path, cat: &Catalog) -> Result<(), String> {
     let bytes = encode(cat)?;
-    let tmp = dir.join(TMP_NAME);
-    let dest = path(dir);
-    let io = |op: &str, p: &Path, e: std::io::Error| {
-        format!("cannot save the catalog: {op} {}: {e}", p.display())
-    };
-    let mut f = File::create(&tmp).map_err(|e| io("create", &tmp, e))?;
-    f.write_all(&bytes).map_err(|e| io("write", &tmp, e))?;
-    f.sync_all().map_err(|e| io("fsync", &tmp, e))?;
-    drop(f);
-    fs::rename(&tmp, &dest).map_err(|e| io("rename to catalog", &tmp, e))?;
-    let d = File::open(dir).map_err(|e| io("open directory", dir, e))?;
-    d.sync_all().map_err(|e| io("fsync directory", dir, e))?;
-    Ok(())
+    fs.replace(dir, FILE_NAME, &bytes)
+        .map_err(|e| format!("cannot save the catalog: {e}"))
 }
 
 fn empty() -> Catalog {
@@ -262,7 +255,7 @@ mod tests {
         save(dir.path(), &cat).unwrap();
         assert_eq!(load(dir.path()).unwrap(), cat);
         assert!(
-            !dir.path().join(TMP_NAME).exists(),
+            !dir.path().join("catalog.tmp").exists(),
             "the temporary file is renamed away"
         );
         let text = fs::read_to_string(path(dir.path())).unwrap();

@@ -13,14 +13,13 @@
 //! and replaced by the next [`record`].
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::fs;
+use std::io::ErrorKind;
 use std::path::Path;
 
 use crate::format::key::ViewId;
 
 pub const FILE_NAME: &str = "stats";
-const TMP_NAME: &str = "stats.tmp";
 const MAGIC: &str = "STRATSTS";
 const FORMAT_VERSION: u32 = 1;
 
@@ -129,18 +128,8 @@ pub fn record(dir: &Path, id: ViewId, stats: IngestStats) -> Result<(), String> 
     )
     .into_bytes();
     out.extend_from_slice(&body);
-    let tmp = dir.join(TMP_NAME);
-    let io = |op: &str, e: std::io::Error| {
-        format!("cannot save the statistics in {}: {op}: {e}", dir.display())
-    };
-    let mut f = File::create(&tmp).map_err(|e| io("create", e))?;
-    f.write_all(&out).map_err(|e| io("write", e))?;
-    f.sync_all().map_err(|e| io("fsync", e))?;
-    drop(f);
-    fs::rename(&tmp, dir.join(FILE_NAME)).map_err(|e| io("rename", e))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io("fsync directory", e))
+    crate::engine::replace(dir, FILE_NAME, &out)
+        .map_err(|e| format!("cannot save the statistics: {e}"))
 }
 
 #[cfg(test)]

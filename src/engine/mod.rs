@@ -459,6 +459,12 @@ impl Engine {
         self.inner.policies.store(Arc::new(policies));
     }
 
+    /// The backend's durable file operations ([`Fs::replace`] for small
+    /// metadata files next to the engine's).
+    pub fn fs(&self) -> Fs {
+        self.inner.io.fs()
+    }
+
     /// The I/O backend in use: `"io_uring"`, `"syscalls"` (or
     /// `"fault-injection"` in tests).
     pub fn io_backend(&self) -> &'static str {

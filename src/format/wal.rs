@@ -30,6 +30,13 @@
 //! An *intact* record is one at any byte offset after the bad one whose
 //! header checksum, length limit and payload checksum hold and whose payload
 //! decodes as a batch numbered after the last good record's.
+//!
+//! One exception keeps bit rot in the last record from passing for a torn
+//! append (which would drop an acknowledged write, or bring back what an
+//! acknowledged delete removed): a complete record that is exactly **one
+//! flipped bit** away from an intact one (CRC-32C locates any single-bit
+//! error) is corruption, unless every byte from that bit's byte to the end
+//! of the file is zero (a zero-filled tail explains it as well).
 
 use super::error::{DecodeError, Reader};
 use super::segment::EntryKind;
@@ -248,6 +255,76 @@ fn intact_record_after(buf: &[u8], from: usize, after: Option<u64>) -> bool {
     })
 }
 
+/// The raw CRC-32C register stepped over one zero byte.
+fn zero_byte_step(mut reg: u32) -> u32 {
+    for _ in 0..8 {
+        reg = (reg >> 1) ^ if reg & 1 != 0 { 0x82f6_3b78 } else { 0 };
+    }
+    reg
+}
+
+/// The byte offset in `msg` of a single flipped bit that would make
+/// `crc32c(msg) == stored`, if there is one. CRC-32C is affine, so flipping
+/// bit `b` of byte `j` changes the checksum by a value that depends only on
+/// `b` and `msg.len() - j`; a flipped bit of `stored` itself changes one bit.
+fn one_bit_off(msg: &[u8], stored: u32) -> Option<usize> {
+    let diff = super::checksum(&[msg]) ^ stored;
+    if diff.count_ones() == 1 {
+        return Some(msg.len());
+    }
+    for b in 0..8 {
+        let mut d = zero_byte_step(1 << b);
+        for j in (0..msg.len()).rev() {
+            if d == diff {
+                return Some(j);
+            }
+            d = zero_byte_step(d);
+        }
+    }
+    None
+}
+
+/// Whether the damaged record at `buf[pos..]` is one flipped bit away from
+/// an intact record, the bit not being explained by a zero-filled tail.
+fn is_bit_rot(buf: &[u8], pos: usize) -> bool {
+    let rest = &buf[pos..];
+    let Some(header) = rest.get(..RECORD_HEADER_LEN) else {
+        return false;
+    };
+    let zeros_to_end = |at: usize| buf[at..].iter().all(|&b| b == 0);
+    let payload_ok = |len: usize| {
+        let end = RECORD_HEADER_LEN + len + RECORD_TRAILER_LEN;
+        rest.get(..end).is_some_and(|r| {
+            let stored = word(r, RECORD_HEADER_LEN + len);
+            super::checksum(&[&r[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len]]) == stored
+        })
+    };
+    let (len, header_crc) = (word(header, 0) as usize, word(header, 4));
+    if super::checksum(&[&header[..4]]) != header_crc {
+        // A flipped bit in the header, and the rest of the record intact?
+        if (super::checksum(&[&header[..4]]) ^ header_crc).count_ones() == 1 {
+            return payload_ok(len) && !zeros_to_end(pos + 4);
+        }
+        return (0..32).any(|bit| {
+            let l = (len as u32 ^ (1 << bit)).to_le_bytes();
+            super::checksum(&[&l[..]]) == header_crc
+                && u32::from_le_bytes(l) as usize <= MAX_RECORD_LEN
+                && payload_ok(u32::from_le_bytes(l) as usize)
+                && !zeros_to_end(pos + bit / 8)
+        });
+    }
+    let end = RECORD_HEADER_LEN + len + RECORD_TRAILER_LEN;
+    let Some(record) = rest.get(..end) else {
+        return false;
+    };
+    let payload = &record[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len];
+    let stored = word(record, RECORD_HEADER_LEN + len);
+    match one_bit_off(payload, stored) {
+        Some(j) => !zeros_to_end(pos + RECORD_HEADER_LEN + j),
+        None => false,
+    }
+}
+
 /// Walks the records of `buf` (a WAL file without its header; offsets are
 /// relative to `buf`), calling `f(offset, payload)` for each valid one.
 pub fn scan(buf: &[u8], mut f: impl FnMut(usize, &[u8])) -> Tail {
@@ -265,7 +342,8 @@ pub fn scan(buf: &[u8], mut f: impl FnMut(usize, &[u8])) -> Tail {
             }
             Err((true, _)) => return Tail::Torn { offset: pos },
             Err((false, e)) => {
-                return match intact_record_after(buf, pos + 1, last_seqno) {
+                let damage = intact_record_after(buf, pos + 1, last_seqno) || is_bit_rot(buf, pos);
+                return match damage {
                     true => Tail::Corrupt(e),
                     false => Tail::Torn { offset: pos },
                 };
@@ -401,9 +479,24 @@ mod tests {
             Tail::Corrupt(e) => assert_eq!(e.offset(), one),
             other => panic!("{other:?}"),
         }
-        // A flip in the last record has nothing intact after it: torn.
+        // A single flipped bit in the last record is bit rot, not a torn
+        // append, wherever it is; two are taken for a torn tail.
+        for at in 3 * one..buf.len() {
+            for bit in 0..8 {
+                let mut bad = buf.clone();
+                bad[at] ^= 1 << bit;
+                match scan(&bad, |_, _| ()) {
+                    Tail::Corrupt(e) => assert_eq!(e.offset(), 3 * one, "flip at {at}.{bit}"),
+                    other => assert!(
+                        bad[at..].iter().all(|&b| b == 0),
+                        "flip at {at}.{bit}: {other:?}"
+                    ),
+                }
+            }
+        }
         let mut bad = buf.clone();
         bad[3 * one + 10] ^= 1;
+        bad[3 * one + 12] ^= 1;
         assert_eq!(scan(&bad, |_, _| ()), Tail::Torn { offset: 3 * one });
     }
 }
