@@ -60,6 +60,8 @@ fn file_numbers(dir: &Path, suffix: &str) -> Result<Vec<u64>> {
 /// What the read phase found.
 struct Found {
     manifest: Manifest,
+    /// There was no `MANIFEST`: a new store.
+    new_store: bool,
     segments: Vec<Arc<Segment>>,
     /// Segment files the manifest does not list.
     orphans: Vec<u64>,
@@ -199,7 +201,9 @@ fn read_phase(dir: &Path, opts: &Options, fs: &Fs) -> Result<Found> {
     let wal_dir = wal::wal_dir(dir);
     let seg_numbers = file_numbers(&seg_dir, ".seg")?;
     let wal_numbers = file_numbers(&wal_dir, ".log")?;
-    let m = match manifest::load(dir)? {
+    let loaded = manifest::load(dir)?;
+    let new_store = loaded.is_none();
+    let m = match loaded {
         Some(m) => m,
         None if seg_numbers.is_empty() && wal_numbers.is_empty() => Manifest {
             next_file_number: 1,
@@ -277,6 +281,7 @@ fn read_phase(dir: &Path, opts: &Options, fs: &Fs) -> Result<Found> {
         .collect();
     Ok(Found {
         manifest: m,
+        new_store,
         segments,
         orphans,
         mem: Arc::new(mem),
@@ -301,6 +306,11 @@ fn write_phase(
     }
     for &n in &found.orphans {
         fs.remove_if_exists(&segment::segment_path(dir, n))?;
+    }
+    if found.new_store {
+        // The manifest first: a crash before it is in place must not leave
+        // a WAL file without a manifest (which open refuses as not a store).
+        manifest::store(&fs, dir, &found.manifest)?;
     }
     let next_file = AtomicU64::new(found.next_file);
     let wal_number = next_file.fetch_add(1, Ordering::AcqRel);

@@ -199,7 +199,19 @@ pub fn replay(
             torn_bytes: Some(bytes.len() as u64),
         });
     }
-    let got = wal::decode_header(&bytes).map_err(|e| Error::corruption(&path, 0, e))?;
+    let got = match wal::decode_header(&bytes) {
+        Ok(n) => n,
+        // Created, but its header never (fully) reached the disk and no
+        // record follows: nothing in it was acknowledged.
+        Err(_) if !wal::has_intact_record(&bytes[wal::HEADER_LEN..]) => {
+            return Ok(Replayed {
+                number,
+                records: 0,
+                torn_bytes: Some(bytes.len() as u64),
+            });
+        }
+        Err(e) => return Err(Error::corruption(&path, 0, e)),
+    };
     if got != number {
         let detail = crate::format::DecodeError::Invalid {
             what: "wal header",

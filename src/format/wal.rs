@@ -325,6 +325,13 @@ fn is_bit_rot(buf: &[u8], pos: usize) -> bool {
     }
 }
 
+/// Whether any intact record starts anywhere in `buf` (a WAL file without
+/// its header). A file whose header is damaged but that holds no intact
+/// record was created and never (fully) written: a torn tail, not damage.
+pub fn has_intact_record(buf: &[u8]) -> bool {
+    intact_record_after(buf, 0, None)
+}
+
 /// Walks the records of `buf` (a WAL file without its header; offsets are
 /// relative to `buf`), calling `f(offset, payload)` for each valid one.
 pub fn scan(buf: &[u8], mut f: impl FnMut(usize, &[u8])) -> Tail {
