@@ -97,34 +97,24 @@ fn a_second_process_gets_a_clear_lock_error() {
     let t = setup();
     let store = strata::store::Store::open(t.path().join("data"))
         .expect("open the store in the test process");
-    let err = fails(
-        t.path(),
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-        ],
-        1,
-    );
+    // A command that writes needs the lock.
+    let err = fails(t.path(), &["flush", "--data", "data"], 1);
     assert!(err.contains("in use by another process"), "{err}");
     assert!(err.contains("LOCK"), "{err}");
+    // A command that only reads opens the store read-only: no lock needed.
+    let get = [
+        "get",
+        "--data",
+        "data",
+        "--view",
+        "user_stats",
+        "--key",
+        "1",
+    ];
+    ok(t.path(), &get);
     drop(store);
-    ok(
-        t.path(),
-        &[
-            "get",
-            "--data",
-            "data",
-            "--view",
-            "user_stats",
-            "--key",
-            "1",
-        ],
-    );
+    ok(t.path(), &get);
+    ok(t.path(), &["flush", "--data", "data"]);
 }
 
 #[test]
