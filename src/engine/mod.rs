@@ -36,6 +36,7 @@ pub use io::fs::{replace, replace_with_mode};
 #[doc(hidden)]
 pub use io::{FaultOp, Faults, crash::CrashFs, fs::Installed, fs::install};
 pub use io::{Fs, IoMode};
+pub use open::OpenMode;
 pub use segment::EntrySink;
 
 use crate::sync::Arc;
@@ -64,24 +65,6 @@ pub enum SyncPolicy {
     Interval(Duration),
     /// Never sync explicitly (the OS writes back eventually).
     Never,
-}
-
-/// How a store is opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OpenMode {
-    /// Recover, take `LOCK`, take writes. If the store cannot be written
-    /// when it is opened (no space left, a read-only file system or
-    /// directory), it still opens: reads work and writes are refused with
-    /// [`Error::ReadOnly`] saying why.
-    #[default]
-    ReadWrite,
-    /// Read only: nothing is created, written or removed, and no lock is
-    /// taken, so it works on a full disk, a read-only directory, and beside
-    /// a process that holds the store open. The WAL is replayed into
-    /// memory; reads see the store as it was at open (later writes of
-    /// another process are not seen). Writes, flush, compaction and ingest
-    /// are refused with [`Error::ReadOnly`].
-    ReadOnly,
 }
 
 /// Engine configuration.

@@ -30,9 +30,25 @@ use super::memtable::Memtable;
 use super::readset::ReadSet;
 use super::segment::{self, Segment};
 use super::wal::{self, WalWriter};
-use super::{
-    Error, Inner, OpenMode, Options, RecoveryReport, Result, flush, freshness, lock, manifest,
-};
+use super::{Error, Inner, Options, RecoveryReport, Result, flush, freshness, lock, manifest};
+
+/// How a store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenMode {
+    /// Recover, take `LOCK`, take writes. If the store cannot be written
+    /// when it is opened (no space left, a read-only file system or
+    /// directory), it still opens: reads work and writes are refused with
+    /// [`Error::ReadOnly`] saying why.
+    #[default]
+    ReadWrite,
+    /// Read only: nothing is created, written or removed, and no lock is
+    /// taken, so it works on a full disk, a read-only directory, and beside
+    /// a process that holds the store open. The WAL is replayed into
+    /// memory; reads see the store as it was at open (later writes of
+    /// another process are not seen). Writes, flush, compaction and ingest
+    /// are refused with [`Error::ReadOnly`].
+    ReadOnly,
+}
 
 /// File numbers in `dir` with `suffix`, ascending; none if `dir` is missing.
 fn file_numbers(dir: &Path, suffix: &str) -> Result<Vec<u64>> {
