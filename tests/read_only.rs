@@ -267,3 +267,86 @@ fn reads_work_on_a_read_only_file_system_or_directory() {
     r.unwrap();
     w.unwrap();
 }
+
+/// Runs the CLI in `cwd`; returns (exit code, stdout + stderr).
+fn cli(cwd: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .env_remove("STRATA_DATA")
+        .env_remove("STRATA_SERVER")
+        .env_remove("STRATA_TOKEN")
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn cli_read_commands_work_on_a_full_disk() {
+    let Some(fs) = Tmpfs::mount("8m", "cli_read_commands_work_on_a_full_disk") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let data = fs.path().join("data");
+    let data = data.to_str().unwrap();
+    let w = work.path();
+    std::fs::write(
+        w.join("defs.toml"),
+        "[[entities]]\nname = \"user\"\njoin_keys = [{ name = \"user_id\", type = \"int64\" }]\n\
+         [[feature_views]]\nname = \"s\"\nentities = [\"user\"]\nfeatures = [{ name = \"n\", type = \"int64\" }]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        w.join("a.csv"),
+        "user_id,event_timestamp,n\n1,2024-05-01T00:00:00Z,7\n2,2024-05-02T00:00:00Z,9\n",
+    )
+    .unwrap();
+    std::fs::write(
+        w.join("entities.csv"),
+        "user_id,event_timestamp\n1,2024-05-03T00:00:00Z\n2,2024-05-03T00:00:00Z\n",
+    )
+    .unwrap();
+    let run_ok = |args: &[&str]| {
+        let (code, text) = cli(w, args);
+        assert_eq!(code, 0, "strata {args:?}: {text}");
+        text
+    };
+    run_ok(&["apply", "--data", data, "defs.toml"]);
+    // Through the WAL: reading needs a replay, which must not write.
+    run_ok(&[
+        "ingest",
+        "--data",
+        data,
+        "--view",
+        "s",
+        "--via-wal",
+        "a.csv",
+    ]);
+    fill(fs.path());
+    let got = run_ok(&["get", "--data", data, "--view", "s", "--key", "1", "--json"]);
+    assert!(
+        got.contains("\"value\":7") || got.contains("\"value\": 7"),
+        "{got}"
+    );
+    run_ok(&["history", "--data", data, "--view", "s", "--key", "2"]);
+    run_ok(&[
+        "export",
+        "--data",
+        data,
+        "--entities",
+        "entities.csv",
+        "--features",
+        "s:*",
+        "--out",
+        "train.csv",
+    ]);
+    let train = std::fs::read_to_string(w.join("train.csv")).unwrap();
+    assert!(train.contains(",7") && train.contains(",9"), "{train}");
+    run_ok(&["registry", "--data", data, "list"]);
+    // A command that writes says why it cannot.
+    let (code, text) = cli(w, &["flush", "--data", data]);
+    assert_ne!(code, 0);
+    assert!(text.contains("No space left"), "{text}");
+}
