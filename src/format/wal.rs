@@ -263,23 +263,38 @@ fn zero_byte_step(mut reg: u32) -> u32 {
     reg
 }
 
+/// The inverse of [`zero_byte_step`] (each bit step is invertible: the
+/// polynomial's top bit tells whether the low bit was shifted out set).
+fn zero_byte_unstep(mut reg: u32) -> u32 {
+    for _ in 0..8 {
+        reg = if reg & 0x8000_0000 != 0 {
+            ((reg ^ 0x82f6_3b78) << 1) | 1
+        } else {
+            reg << 1
+        };
+    }
+    reg
+}
+
 /// The byte offset in `msg` of a single flipped bit that would make
-/// `crc32c(msg) == stored`, if there is one. CRC-32C is affine, so flipping
-/// bit `b` of byte `j` changes the checksum by a value that depends only on
-/// `b` and `msg.len() - j`; a flipped bit of `stored` itself changes one bit.
+/// `crc32c(msg) == stored`, if there is one (`msg.len()` if the flipped bit
+/// is in `stored`). CRC-32C is affine: flipping bit `b` of byte `j` changes
+/// the checksum by `Z^(len-1-j)(s_b)`, `Z` being a step over a zero byte
+/// and `s_b` the step of a byte holding only bit `b`. So the difference is
+/// walked back one byte at a time and compared with the eight `s_b`
+/// (8 bit steps per byte of `msg`).
 fn one_bit_off(msg: &[u8], stored: u32) -> Option<usize> {
     let diff = super::checksum(&[msg]) ^ stored;
     if diff.count_ones() == 1 {
         return Some(msg.len());
     }
-    for b in 0..8 {
-        let mut d = zero_byte_step(1 << b);
-        for j in (0..msg.len()).rev() {
-            if d == diff {
-                return Some(j);
-            }
-            d = zero_byte_step(d);
+    let s: [u32; 8] = std::array::from_fn(|b| zero_byte_step(1 << b));
+    let mut d = diff;
+    for m in 0..msg.len() {
+        if s.contains(&d) {
+            return Some(msg.len() - 1 - m);
         }
+        d = zero_byte_unstep(d);
     }
     None
 }
@@ -461,6 +476,27 @@ mod tests {
                 "cut at {from}: {tail:?}"
             );
         }
+    }
+
+    #[test]
+    fn one_bit_off_finds_every_single_flipped_bit() {
+        let msg: Vec<u8> = (0..300u32).map(|i| (i * 37 + 11) as u8).collect();
+        let crc = crate::format::checksum(&[&msg]);
+        assert_eq!(one_bit_off(&msg, crc), None, "no flip: nothing to find");
+        for j in 0..msg.len() {
+            for b in 0..8 {
+                let mut bad = msg.clone();
+                bad[j] ^= 1 << b;
+                assert_eq!(one_bit_off(&bad, crc), Some(j), "byte {j} bit {b}");
+            }
+        }
+        for b in 0..32 {
+            assert_eq!(one_bit_off(&msg, crc ^ (1 << b)), Some(300));
+        }
+        let mut two = msg.clone();
+        two[3] ^= 1;
+        two[200] ^= 4;
+        assert_eq!(one_bit_off(&two, crc), None);
     }
 
     #[test]
