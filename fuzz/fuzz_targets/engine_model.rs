@@ -5,12 +5,28 @@
 //! delete, a flush, a full compaction, a run of the compaction policy, or a
 //! reopen. After every operation, `latest`, `as_of` at a few times and
 //! `history` of every key must equal the model's answers.
+//!
+//! The first byte picks a schedule of storage trouble:
+//!
+//! - even: the store runs on the power-loss simulator (`CrashFs`, sync
+//!   policy `always`), and operation 7 with an odd second byte is a power
+//!   loss: the store is reopened from a crash image (what a real file
+//!   system could keep), which must hold exactly the model (every write
+//!   was acknowledged, so none may be lost; none is half applied);
+//! - odd: the store runs on the fault-injecting backend, and operation 7
+//!   with an odd second byte arms a failure of one kind of I/O (the second
+//!   byte picks which and when). An operation that then fails is followed
+//!   by a reopen on healthy I/O; a failed write or delete may be present or
+//!   not, but wholly, and the model follows what the store kept.
 #![no_main]
 
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use strata_engine::{CompactionOptions, Engine, Options, SyncPolicy, Version, WriteBatch};
+use strata_engine::{
+    CompactionOptions, CrashFs, Engine, FaultOp, Faults, IoMode, Options, SyncPolicy, Version,
+    WriteBatch,
+};
 use strata_format::key::encode_key_string;
 use strata_format::segment::SegmentOptions;
 
@@ -22,9 +38,10 @@ fn key(k: u8) -> Vec<u8> {
     out
 }
 
-fn options() -> Options {
+fn options(io: IoMode) -> Options {
     Options {
-        sync: SyncPolicy::Never,
+        io,
+        sync: SyncPolicy::Always,
         memtable_bytes: 300,
         segment: SegmentOptions {
             block_size: 96,
@@ -86,47 +103,162 @@ fn check(engine: &Engine, model: &Model) {
     }
 }
 
+const FAULTS: [FaultOp; 12] = [
+    FaultOp::WalWrite,
+    FaultOp::WalSync,
+    FaultOp::SegmentWrite,
+    FaultOp::SegmentSync,
+    FaultOp::Read,
+    FaultOp::MetaWrite,
+    FaultOp::MetaSync,
+    FaultOp::Create,
+    FaultOp::Rename,
+    FaultOp::Remove,
+    FaultOp::DirSync,
+    FaultOp::SetLen,
+];
+
+/// The store under test and what it runs on.
+struct Store {
+    root: tempfile::TempDir,
+    /// The current store directory (a new one after each power loss).
+    dir: std::path::PathBuf,
+    generation: u32,
+    crash: Option<CrashFs>,
+    faults: Faults,
+}
+
+impl Store {
+    fn io(&mut self) -> IoMode {
+        match &self.crash {
+            Some(_) => {
+                let c = CrashFs::new(&self.dir).unwrap();
+                self.crash = Some(c.clone());
+                IoMode::Crash(c)
+            }
+            None => {
+                self.faults = Faults::new();
+                IoMode::Faulty(self.faults.clone())
+            }
+        }
+    }
+
+    fn open(&mut self) -> Engine {
+        let io = self.io();
+        Engine::open(&self.dir, options(io)).unwrap()
+    }
+
+    /// A power loss now: the next store is a crash image of this one.
+    fn power_loss(&mut self, seed: u64) {
+        self.generation += 1;
+        let next = self.root.path().join(self.generation.to_string());
+        let c = self.crash.as_ref().unwrap();
+        c.crash_image(&next, seed).unwrap();
+        self.dir = next;
+    }
+}
+
+/// After a failed write of `(view, k)`: the model follows what the store
+/// kept, which must be all of the write or none of it.
+fn reconcile(engine: &Engine, model: &mut Model, view: u32, k: &[u8], put: Option<(i64, i64, Vec<u8>)>) {
+    let got = engine.history(view, k, i64::MIN, i64::MAX, None).unwrap();
+    let entry = (view, k.to_vec());
+    match put {
+        Some((event, created, row)) => {
+            if got.iter().any(|v| (v.event_ts, v.created_ts, &v.row) == (event, created, &row)) {
+                model.entry(entry).or_default().insert((event, created), row);
+            }
+        }
+        None => {
+            if got.is_empty() {
+                model.remove(&entry);
+            }
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
-    if data.len() > 400 {
+    if data.len() > 400 || data.is_empty() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let mut engine = Some(Engine::open(dir.path(), options()).unwrap());
+    let root = tempfile::tempdir().unwrap();
+    let crash_schedule = data[0] & 1 == 0;
+    let mut store = Store {
+        dir: root.path().join("0"),
+        root,
+        generation: 0,
+        crash: None,
+        faults: Faults::new(),
+    };
+    if crash_schedule {
+        store.crash = Some(CrashFs::new(&store.dir).unwrap());
+    }
+    let mut engine = Some(store.open());
     let mut model = Model::new();
-    for op in data.chunks(2) {
+    for op in data[1..].chunks(2) {
         let (a, b) = (op[0], op.get(1).copied().unwrap_or(0));
         let e = engine.as_ref().unwrap();
         let view = 1 + u32::from(a & 1);
         let k = key((a >> 1) & 3);
-        match a >> 5 {
+        // What a failed operation may have half done, to reconcile.
+        let mut failed_write = None;
+        let outcome = match a >> 5 {
             0..=3 => {
                 let (event, created) = (i64::from(b & 7), i64::from(b >> 6));
                 let row = vec![b; usize::from(a & 3)];
                 let mut batch = WriteBatch::default();
                 batch.put(view, &k, event, created, &row).unwrap();
-                e.write(&batch).unwrap();
-                model
-                    .entry((view, k))
-                    .or_default()
-                    .insert((event, created), row);
+                let r = e.write(&batch);
+                match r {
+                    Ok(()) => {
+                        model
+                            .entry((view, k.clone()))
+                            .or_default()
+                            .insert((event, created), row);
+                    }
+                    Err(_) => failed_write = Some(Some((event, created, row))),
+                }
+                r
             }
             4 => {
                 let mut batch = WriteBatch::default();
                 batch.delete(view, &k).unwrap();
-                e.write(&batch).unwrap();
-                model.remove(&(view, k));
-            }
-            5 => e.flush().unwrap(),
-            6 => {
-                if b & 1 == 0 {
-                    e.compact().unwrap();
-                } else {
-                    e.compact_as_needed().unwrap();
+                let r = e.write(&batch);
+                match r {
+                    Ok(()) => {
+                        model.remove(&(view, k.clone()));
+                    }
+                    Err(_) => failed_write = Some(None),
                 }
+                r
+            }
+            5 => e.flush(),
+            6 if b & 1 == 0 => e.compact().map(drop),
+            6 => e.compact_as_needed().map(drop),
+            _ if b & 1 == 1 && crash_schedule => {
+                store.power_loss(u64::from(b));
+                drop(engine.take());
+                engine = Some(store.open());
+                Ok(())
+            }
+            _ if b & 1 == 1 => {
+                let which = FAULTS[usize::from(b >> 1) % FAULTS.len()];
+                store.faults.fail_nth(which, 1 + u64::from(b >> 5));
+                Ok(())
             }
             _ => {
                 drop(engine.take());
-                engine = Some(Engine::open(dir.path(), options()).unwrap());
+                engine = Some(store.open());
+                Ok(())
+            }
+        };
+        if outcome.is_err() {
+            // Only injected faults may fail an operation.
+            assert!(!crash_schedule && store.faults.injected() > 0, "{outcome:?}");
+            drop(engine.take());
+            engine = Some(store.open());
+            if let Some(put) = failed_write {
+                reconcile(engine.as_ref().unwrap(), &mut model, view, &k, put);
             }
         }
         check(engine.as_ref().unwrap(), &model);

@@ -11,7 +11,7 @@ use strata::offline::export::{
     snapshot::{SnapshotRequest, snapshot},
 };
 
-use super::{CliError, Result, existing_store, out, view_of};
+use super::{CliError, Result, out, store_for_reading, view_of};
 
 /// The options of `strata export`.
 pub struct ExportArgs {
@@ -83,7 +83,7 @@ fn counting(bar: &ProgressBar, total: u64, unit: &str) {
 
 /// `strata export`.
 pub fn export(dir: &Path, args: ExportArgs) -> Result {
-    let store = existing_store(dir)?;
+    let store = store_for_reading(dir)?;
     let mut req = ExportRequest::new(&args.features).map_err(cli_error)?;
     req.full_feature_names = args.full_feature_names;
     req.fill_defaults = args.fill_defaults;
@@ -144,7 +144,7 @@ pub fn export(dir: &Path, args: ExportArgs) -> Result {
 
 /// `strata snapshot`.
 pub fn snapshot_cmd(dir: &Path, args: SnapshotArgs) -> Result {
-    let store = existing_store(dir)?;
+    let store = store_for_reading(dir)?;
     let view = view_of(&store.catalog(), &args.view)?;
     let mut req = SnapshotRequest::new(&view.reference());
     if let Some(f) = args.from {

@@ -12,7 +12,7 @@ use strata::offline::timestamp;
 
 use super::parse::time_arg;
 use super::remote::{RemoteArgs, client_error};
-use super::{CliError, Result, existing_store, outp};
+use super::{CliError, Result, outp, store_for_reading};
 
 /// The exit code when at least one view violates its SLA.
 pub const EXIT_VIOLATED: u8 = 3;
@@ -36,7 +36,7 @@ pub fn run(dir: &Path, remote: &RemoteArgs, a: FreshnessArgs) -> Result {
         client.close();
         r
     } else {
-        let store = existing_store(dir)?;
+        let store = store_for_reading(dir)?;
         let now = a.at.unwrap_or_else(|| store.engine().clock().now());
         freshness::report(&store, now)
     };

@@ -114,6 +114,21 @@ fn existing_store(dir: &Path) -> Result<Store> {
     Ok(Store::open(dir)?)
 }
 
+/// The store for a command that only reads (get, history, export,
+/// snapshot, registry, freshness): always opened read-only. Such a command
+/// never writes, so it works beside a running server or ingest (which
+/// holds `LOCK`), on a full disk and on a read-only directory; it reads the
+/// store as it was when the command started.
+fn store_for_reading(dir: &Path) -> Result<Store> {
+    let is_store = dir.join("MANIFEST").exists() || catalog::persist::path(dir).exists();
+    if !is_store {
+        return existing_store(dir);
+    }
+    let mut opts = strata::store::StoreOptions::default();
+    opts.engine.mode = strata::engine::OpenMode::ReadOnly;
+    Ok(Store::open_with(dir, opts)?)
+}
+
 /// A view of the store by `name` or `name@version`, or a usage error
 /// listing the views there are.
 fn view_of(cat: &Catalog, name: &str) -> Result<FeatureView> {
@@ -199,7 +214,7 @@ pub struct GetArgs<'a> {
 
 /// `strata get`.
 pub fn get(dir: &Path, args: &GetArgs, as_of: Option<i64>) -> Result {
-    let store = existing_store(dir)?;
+    let store = store_for_reading(dir)?;
     let cat = store.catalog();
     let view = view_of(&cat, args.view)?;
     let cols = cat.key_columns(&view);
@@ -258,7 +273,7 @@ pub fn print_get(
 
 /// `strata history`.
 pub fn history(dir: &Path, args: &ReadArgs, from: Option<i64>, to: Option<i64>) -> Result {
-    let store = existing_store(dir)?;
+    let store = store_for_reading(dir)?;
     let cat = store.catalog();
     let view = view_of(&cat, args.view)?;
     let key = parse::key_arg(&cat.key_columns(&view), args.key).map_err(CliError::Usage)?;

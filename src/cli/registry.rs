@@ -9,7 +9,7 @@ use strata::catalog::{Catalog, FeatureView, duration, lineage, stats};
 use strata::offline::timestamp;
 use strata::store::registry;
 
-use super::{Result, existing_store, out, outp, view_of};
+use super::{Result, out, outp, store_for_reading, view_of};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum RegistryCmd {
@@ -121,7 +121,7 @@ const SUMMARY: [&str; 9] = [
 ];
 
 pub fn run(dir: &Path, cmd: RegistryCmd) -> Result {
-    let store = existing_store(dir)?;
+    let store = store_for_reading(dir)?;
     let cat = store.catalog();
     match cmd {
         RegistryCmd::List { json } => {

@@ -27,9 +27,7 @@ pub fn write(inner: &Inner, batch: &WriteBatch) -> Result<()> {
             wal::MAX_RECORD_LEN
         )));
     }
-    if let Some(why) = inner.poisoned() {
-        return Err(Error::Poisoned(why));
-    }
+    inner.check_writable()?;
     inner
         .commit
         .submit(batch.encoder().clone(), |group| {
@@ -39,7 +37,10 @@ pub fn write(inner: &Inner, batch: &WriteBatch) -> Result<()> {
             }
             result
         })
-        .map_err(Error::Poisoned)
+        .map_err(|f| match f.earlier {
+            true => Error::Poisoned(f.why),
+            false => Error::WriteFailed(f.why),
+        })
 }
 
 /// Writes, syncs and applies one group; the caller is the only leader.
@@ -107,7 +108,9 @@ pub fn sync_every(inner: &Inner, every: Duration) {
                 return;
             }
         }
-        let file = inner.wal.lock().handle();
+        let Some(file) = inner.wal.lock().handle() else {
+            return;
+        };
         // A failure poisons the engine (through the backend).
         if let Err(e) = inner.io.sync(&file, SyncKind::Data) {
             inner.set_poison(&e);

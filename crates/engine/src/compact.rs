@@ -105,6 +105,7 @@ pub struct MergeStats {
 
 /// Merges every segment into one (the whole store's history at the bottom).
 pub fn compact_all(inner: &Inner) -> Result<MergeStats> {
+    inner.check_writable()?;
     let _one_at_a_time = inner.compaction.lock();
     let segments = inner.current.load().segments.clone();
     let needed = segments.len() > 1
@@ -118,6 +119,7 @@ pub fn compact_all(inner: &Inner) -> Result<MergeStats> {
 
 /// Runs the policy until it picks nothing. Returns the merges done.
 pub fn compact_as_needed(inner: &Inner) -> Result<usize> {
+    inner.check_writable()?;
     let mut merges = 0;
     loop {
         let _one_at_a_time = inner.compaction.lock();
@@ -154,8 +156,12 @@ fn compact_run(inner: &Inner, inputs: &[Arc<Segment>], bottom: bool) -> Result<M
         })?;
     let output = match props {
         Some(_) => {
-            super::wal::sync_dir(&segment::segment_dir(&inner.dir))?;
-            Some(Arc::new(Segment::open(&inner.dir, number)?))
+            super::wal::sync_dir(&inner.io.fs(), &segment::segment_dir(&inner.dir))?;
+            Some(Arc::new(Segment::open_with(
+                &inner.io.fs(),
+                &inner.dir,
+                number,
+            )?))
         }
         None => None,
     };

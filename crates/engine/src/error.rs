@@ -40,6 +40,16 @@ pub enum Error {
         "the store refuses writes after an earlier failure: {0}; reads still work; reopen the store to recover"
     )]
     Poisoned(String),
+    /// This write's own commit failed in the storage layer: it was not
+    /// acknowledged, and may or may not be present after a restart.
+    #[error(
+        "the write failed and is not acknowledged: {0}; it may or may not be present after the store is reopened; the store refuses writes until it is reopened, reads still work"
+    )]
+    WriteFailed(String),
+    /// The store was opened read-only, or could not take writes when it was
+    /// opened (no space, a read-only file system): reads work.
+    #[error("the store at {path} takes no writes: {reason}")]
+    ReadOnly { path: PathBuf, reason: String },
     #[error("the store is closed")]
     Closed,
 }

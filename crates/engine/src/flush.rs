@@ -7,10 +7,14 @@
 //! the read set, and removes the WAL files that are no longer needed.
 
 use crate::sync::Arc;
-use std::fs;
 use std::sync::atomic::Ordering;
 
+use std::path::Path;
+
 use strata_format::manifest::SegmentEntry;
+use strata_format::segment::SegmentOptions;
+
+use super::io::Io;
 
 use super::memtable::Memtable;
 use super::readset::ReadSet;
@@ -71,21 +75,32 @@ pub fn seal(inner: &Inner, wal: &mut WalWriter) -> Result<()> {
 /// Writes a memtable's live entries to segment `number`; `None` if it held
 /// nothing to write.
 pub fn write_memtable(inner: &Inner, mem: &Memtable, number: u64) -> Result<Option<Arc<Segment>>> {
-    let props =
-        segment::write_segment_with(&inner.io, &inner.dir, number, inner.opts.segment, |add| {
-            let mut result = Ok(());
-            mem.for_each_live(|k, kind, row| {
-                if result.is_ok() {
-                    result = add(k, kind, row);
-                }
-            });
-            result
-        })?;
+    write_memtable_with(&inner.io, &inner.dir, mem, number, inner.opts.segment)
+}
+
+/// [`write_memtable`] before there is an engine (recovery).
+pub fn write_memtable_with(
+    io: &Io,
+    dir: &Path,
+    mem: &Memtable,
+    number: u64,
+    opts: SegmentOptions,
+) -> Result<Option<Arc<Segment>>> {
+    let props = segment::write_segment_with(io, dir, number, opts, |add| {
+        let mut result = Ok(());
+        mem.for_each_live(|k, kind, row| {
+            if result.is_ok() {
+                result = add(k, kind, row);
+            }
+        });
+        result
+    })?;
     if props.is_none() {
         return Ok(None);
     }
-    wal::sync_dir(&segment::segment_dir(&inner.dir))?;
-    Ok(Some(Arc::new(Segment::open(&inner.dir, number)?)))
+    let fs = io.fs();
+    wal::sync_dir(&fs, &segment::segment_dir(dir))?;
+    Ok(Some(Arc::new(Segment::open_with(&fs, dir, number)?)))
 }
 
 /// Flushes the oldest sealed memtable. Returns `false` if there was none.
@@ -145,7 +160,7 @@ fn flush_one(inner: &Inner) -> Result<bool> {
 pub fn remove_wal_files_below(inner: &Inner, first_live: u64) {
     if let Ok(numbers) = wal::list(&inner.dir) {
         for n in numbers.into_iter().filter(|&n| n < first_live) {
-            let _ = fs::remove_file(wal::wal_path(&inner.dir, n));
+            let _ = inner.io.fs().remove(&wal::wal_path(&inner.dir, n));
         }
     }
 }
@@ -190,9 +205,7 @@ pub fn run(inner: &Inner) {
 
 /// Seals the memtable and waits until no sealed memtable is left.
 pub fn flush_and_wait(inner: &Inner) -> Result<()> {
-    if let Some(why) = inner.poisoned() {
-        return Err(Error::Poisoned(why));
-    }
+    inner.check_writable()?;
     {
         let mut wal = inner.wal.lock();
         seal(inner, &mut wal)?;

@@ -243,7 +243,7 @@ pub(crate) fn store_manifest(
     let (seqno, views) = inner.freshness.marks(extra);
     next.freshness_seqno = seqno;
     next.views = views;
-    manifest::store(&inner.dir, next)?;
+    manifest::store(&inner.io.fs(), &inner.dir, next)?;
     if let Some((seen, now)) = extra {
         inner.freshness.record(seen, now, None);
     }
@@ -254,7 +254,7 @@ pub(crate) fn store_manifest(
 /// since it was written. Errors are ignored (the marks are then recovered
 /// as after a crash).
 pub(crate) fn persist_on_close(inner: &Inner) {
-    if inner.poisoned().is_some() {
+    if inner.poisoned().is_some() || inner.read_only.is_some() {
         return;
     }
     let mut m = inner.state.lock();
@@ -265,7 +265,7 @@ pub(crate) fn persist_on_close(inner: &Inner) {
     let mut next = m.clone();
     next.freshness_seqno = seqno;
     next.views = views;
-    if manifest::store(&inner.dir, &next).is_ok() {
+    if manifest::store(&inner.io.fs(), &inner.dir, &next).is_ok() {
         *m = next;
     }
 }
@@ -326,7 +326,7 @@ impl Replayed {
 
     /// The tracker: the persisted marks, raised by what was replayed. `now`
     /// is the clock at open.
-    pub fn into_tracker(self, m: &Manifest, now: i64) -> Tracker {
+    pub fn tracker(&self, m: &Manifest, now: i64) -> Tracker {
         let mut st = State {
             views: HashMap::new(),
             seqno: m.freshness_seqno.max(self.last_seqno),
@@ -337,7 +337,7 @@ impl Replayed {
                 ViewState::new(mark.newest_event_ts, mark.last_write_micros),
             );
         }
-        for (view, newest, _) in self.seen.views {
+        for &(view, newest, _) in &self.seen.views {
             let written = self.unaccounted.get(&view).map(|t| (*t).min(now));
             let v = st
                 .views

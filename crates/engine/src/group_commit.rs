@@ -20,8 +20,18 @@ struct Queue<T> {
     /// Every ticket below this one is finished.
     done_below: u64,
     leader_active: bool,
-    /// Tickets from this one on failed, and why.
-    failed: Option<(u64, String)>,
+    /// The first and last ticket of the group that failed, and why; every
+    /// later ticket fails too.
+    failed: Option<(u64, u64, String)>,
+}
+
+/// Why a submitted item was not committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    pub why: String,
+    /// `false` if the item's own group failed, `true` if an earlier group
+    /// did and the item was never tried.
+    pub earlier: bool,
 }
 
 /// A queue of items committed in groups by whichever writer leads.
@@ -54,7 +64,7 @@ impl<T> GroupCommit<T> {
         &self,
         item: T,
         commit: impl FnOnce(&[(u64, T)]) -> Result<(), E>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failed> {
         let mut commit = Some(commit);
         let mut q = self.queue.lock();
         let ticket = q.next_ticket;
@@ -63,15 +73,18 @@ impl<T> GroupCommit<T> {
         loop {
             if q.done_below > ticket {
                 return match &q.failed {
-                    Some((from, why)) if ticket >= *from => Err(why.clone()),
+                    Some((from, to, why)) if ticket >= *from => Err(Failed {
+                        why: why.clone(),
+                        earlier: ticket > *to,
+                    }),
                     _ => Ok(()),
                 };
             }
-            if let Some((_, why)) = &q.failed {
+            if let Some((_, _, why)) = &q.failed {
                 // Never commit after a failure: the log may be in any state.
                 let why = why.clone();
                 q.pending.retain(|(t, _)| *t != ticket);
-                return Err(why);
+                return Err(Failed { why, earlier: true });
             }
             if q.leader_active {
                 self.done.wait(&mut q);
@@ -93,7 +106,7 @@ impl<T> GroupCommit<T> {
             let last = group.last().map_or(ticket, |g| g.0);
             q.done_below = q.done_below.max(last + 1);
             if let Err(why) = &result {
-                q.failed.get_or_insert((first, why.clone()));
+                q.failed.get_or_insert((first, last, why.clone()));
             }
             self.done.notify_all();
         }

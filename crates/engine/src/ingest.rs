@@ -15,7 +15,7 @@ use strata_format::segment::SegmentProps;
 
 use super::readset::ReadSet;
 use super::segment::{self, EntrySink, Segment};
-use super::{Error, Inner, Result, flush, freshness};
+use super::{Inner, Result, flush, freshness};
 
 /// Writes the entries `fill` produces (strictly increasing internal keys) as
 /// one segment and adds it to the store atomically. `None` if there were no
@@ -24,9 +24,6 @@ pub fn ingest_sorted(
     inner: &Inner,
     fill: impl FnOnce(EntrySink<'_>) -> Result<()>,
 ) -> Result<Option<SegmentProps>> {
-    if let Some(why) = inner.poisoned() {
-        return Err(Error::Poisoned(why));
-    }
     flush::flush_and_wait(inner)?;
     let number = inner.next_file.fetch_add(1, Ordering::AcqRel);
     let mut seen = freshness::Seen::default();
@@ -41,8 +38,8 @@ pub fn ingest_sorted(
     else {
         return Ok(None);
     };
-    super::wal::sync_dir(&segment::segment_dir(&inner.dir))?;
-    let seg = Arc::new(Segment::open(&inner.dir, number)?);
+    super::wal::sync_dir(&inner.io.fs(), &segment::segment_dir(&inner.dir))?;
+    let seg = Arc::new(Segment::open_with(&inner.io.fs(), &inner.dir, number)?);
     let mut m = inner.state.lock();
     let mut next = m.clone();
     next.segments.insert(

@@ -34,9 +34,13 @@ mod wal;
 pub use compact::{CompactionOptions, MergeStats, ViewPolicy};
 pub use error::{Error, Result};
 pub use freshness::ViewFreshness;
-pub use io::IoMode;
+#[doc(hidden)]
+pub use io::fs::{Installed, install};
+pub use io::fs::{replace, replace_with_mode};
 #[cfg(any(test, feature = "test-util"))]
-pub use io::{FaultOp, Faults};
+pub use io::{FaultOp, Faults, crash::CrashFs};
+pub use io::{Fs, IoMode};
+pub use open::OpenMode;
 pub use read_batch::KeyBatch;
 pub use segment::EntrySink;
 
@@ -71,6 +75,8 @@ pub enum SyncPolicy {
 /// Engine configuration.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Read-write (the default) or read-only.
+    pub mode: OpenMode,
     pub sync: SyncPolicy,
     /// A memtable is sealed and flushed once it holds this many bytes. At
     /// most five memtables (one active, four sealed) exist at once: the
@@ -88,6 +94,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            mode: OpenMode::ReadWrite,
             sync: SyncPolicy::Always,
             memtable_bytes: 64 << 20,
             segment: SegmentOptions::default(),
@@ -248,6 +255,9 @@ impl Engine {
     pub fn open(dir: &Path, opts: Options) -> Result<Engine> {
         let inner = Arc::new(open::open(dir, opts)?);
         let mut threads = Vec::new();
+        if inner.read_only.is_some() {
+            return Ok(Engine { inner, threads });
+        }
         let i = inner.clone();
         threads.push(spawn("strata-flush", move || flush::run(&i))?);
         if inner.opts.compaction.background {
@@ -282,6 +292,12 @@ impl Engine {
     /// The freshness of every view written to, by view id.
     pub fn freshness_all(&self) -> Vec<(ViewId, ViewFreshness)> {
         self.inner.freshness.all(self.inner.opts.clock.now())
+    }
+
+    /// Why the store takes no writes (opened read-only, or no space or
+    /// permission to write when it was opened); `None` if it takes writes.
+    pub fn read_only_reason(&self) -> Option<&str> {
+        self.inner.read_only.as_deref()
     }
 
     /// What recovery found when the store was opened.
@@ -431,6 +447,12 @@ impl Engine {
         self.inner.policies.store(Arc::new(policies));
     }
 
+    /// The backend's durable file operations ([`Fs::replace`] for small
+    /// metadata files next to the engine's).
+    pub fn fs(&self) -> Fs {
+        self.inner.io.fs()
+    }
+
     /// The I/O backend in use: `"io_uring"`, `"syscalls"` (or
     /// `"fault-injection"` in tests).
     pub fn io_backend(&self) -> &'static str {
@@ -490,7 +512,10 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<std::thread::J
 pub(crate) struct Inner {
     pub dir: PathBuf,
     pub opts: Options,
-    _lock: lock::DirLock,
+    /// `None` for a read-only open (which takes no lock).
+    _lock: Option<lock::DirLock>,
+    /// Why this store takes no writes, if it takes none.
+    pub read_only: Option<String>,
     pub recovery: RecoveryReport,
     /// What reads consult.
     pub current: SwapCell<ReadSet>,
@@ -520,6 +545,20 @@ pub(crate) struct Inner {
 impl Inner {
     pub fn poisoned(&self) -> Option<String> {
         self.poison.lock().clone()
+    }
+
+    /// Refuses a write if the store takes none (read-only) or is poisoned.
+    pub fn check_writable(&self) -> Result<()> {
+        if let Some(reason) = &self.read_only {
+            return Err(Error::ReadOnly {
+                path: self.dir.clone(),
+                reason: reason.clone(),
+            });
+        }
+        match self.poisoned() {
+            Some(why) => Err(Error::Poisoned(why)),
+            None => Ok(()),
+        }
     }
 
     pub fn set_poison(&self, why: &Error) {

@@ -72,8 +72,9 @@ fn loom_group_commit_failure_fails_the_group_and_everything_after() {
         };
         let a = thread::spawn(writer(1));
         let r = writer(2)();
-        assert_eq!(r, Err("disk full".to_string()));
-        assert_eq!(a.join().unwrap(), Err("disk full".to_string()));
+        let why = |r: Result<(), super::group_commit::Failed>| r.map_err(|f| f.why);
+        assert_eq!(why(r), Err("disk full".to_string()));
+        assert_eq!(why(a.join().unwrap()), Err("disk full".to_string()));
         assert_eq!(*commits.lock(), 1, "no commit is attempted after a failure");
     });
 }

@@ -1,16 +1,14 @@
 //! Reading and atomically replacing the `MANIFEST` file.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use strata_format::manifest::Manifest;
 
-use super::wal::sync_dir;
+use super::io::Fs;
 use super::{Error, Result};
 
 pub const FILE: &str = "MANIFEST";
-const TMP: &str = "MANIFEST.tmp";
 
 /// Reads the manifest; `None` if the store has none yet.
 pub fn load(dir: &Path) -> Result<Option<Manifest>> {
@@ -24,16 +22,8 @@ pub fn load(dir: &Path) -> Result<Option<Manifest>> {
     }
 }
 
-/// Replaces the manifest: write a temporary file, sync it, rename it over
-/// the old one, sync the directory.
-pub fn store(dir: &Path, m: &Manifest) -> Result<()> {
-    let tmp = dir.join(TMP);
-    let mut f = fs::File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-    f.write_all(&m.encode())
-        .map_err(|e| Error::io("write", &tmp, e))?;
-    f.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
-    drop(f);
-    let path = dir.join(FILE);
-    fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))?;
-    sync_dir(dir)
+/// Replaces the manifest atomically ([`Fs::replace`]: `MANIFEST.tmp`,
+/// sync, rename, sync the directory).
+pub fn store(fs: &Fs, dir: &Path, m: &Manifest) -> Result<()> {
+    fs.replace(dir, FILE, &m.encode())
 }

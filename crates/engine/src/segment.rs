@@ -1,6 +1,6 @@
 //! Segment files on disk: writing them, and reading them through `mmap`.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,7 +16,7 @@ use strata_format::segment::{
     self, BlockHandle, EntryKind, SegmentBuilder, SegmentLayout, SegmentOptions, SegmentProps,
 };
 
-use super::io::{FileKind, Io, IoFile, Pending, SyncKind};
+use super::io::{FileKind, Fs, Io, IoFile, Pending, SyncKind};
 use super::{Error, Result};
 
 mod sequential;
@@ -57,8 +57,15 @@ impl std::fmt::Debug for Segment {
 }
 
 impl Segment {
-    /// Maps and checks a segment file (footer, index, filter, props).
+    /// Maps and checks a segment file (footer, index, filter, props); an
+    /// obsolete file is removed through the operating system.
+    #[cfg(test)]
     pub fn open(dir: &Path, number: u64) -> Result<Segment> {
+        Segment::open_with(&Fs::os(), dir, number)
+    }
+
+    /// Maps and checks a segment file; once obsolete, it is removed through `fs`.
+    pub fn open_with(fs: &Fs, dir: &Path, number: u64) -> Result<Segment> {
         let path = segment_path(dir, number);
         let file = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
         #[expect(
@@ -71,7 +78,7 @@ impl Segment {
         let layout = SegmentLayout::parse(&map).map_err(|e| Error::corruption(&path, 0, e))?;
         let words = layout.data_blocks().div_ceil(64);
         let retire = RemoveWhenUnused::new(
-            Box::new(remove_file(path.clone())) as Box<dyn FnMut() + Send + Sync>
+            Box::new(remove_file(fs.clone(), path.clone())) as Box<dyn FnMut() + Send + Sync>
         );
         let verified = (0..words).map(|_| AtomicU64::new(0)).collect();
         Ok(Segment {
@@ -155,9 +162,9 @@ impl Segment {
     }
 }
 
-fn remove_file(path: PathBuf) -> impl FnMut() + Send + Sync {
+fn remove_file(fs: Fs, path: PathBuf) -> impl FnMut() + Send + Sync {
     move || {
-        let _ = fs::remove_file(&path);
+        let _ = fs.remove(&path);
     }
 }
 
@@ -385,11 +392,7 @@ pub fn write_segment_with(
     fill: impl FnOnce(EntrySink<'_>) -> Result<()>,
 ) -> Result<Option<SegmentProps>> {
     let path = segment_path(dir, number);
-    let file = OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io("create", &path, e))?;
+    let file = io.fs().create_new(&path, 0o644)?;
     let file = IoFile::new(file, &path, FileKind::Segment);
     let mut builder = SegmentBuilder::new(opts);
     // Bytes taken from the builder so far, and the write of the last chunk.
@@ -431,7 +434,7 @@ pub fn write_segment_with(
     let result = result.and_then(|props| waited.map(|()| props));
     if !matches!(result, Ok(Some(_))) {
         drop(file);
-        let _ = fs::remove_file(&path);
+        let _ = io.fs().remove(&path);
     }
     result
 }

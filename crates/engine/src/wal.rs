@@ -1,11 +1,11 @@
 //! WAL files on disk: appending records and replaying them.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use strata_format::wal::{self, Tail};
 
-use super::io::{FileKind, Io, IoFile, SyncKind};
+use super::io::{FileKind, Fs, Io, IoFile, SyncKind};
 use super::{Error, Result};
 
 pub fn wal_dir(dir: &Path) -> PathBuf {
@@ -22,7 +22,8 @@ pub fn wal_path(dir: &Path, number: u64) -> PathBuf {
 /// sync could falsely succeed).
 #[derive(Debug)]
 pub struct WalWriter {
-    file: IoFile,
+    /// `None` in a store that takes no writes (read-only).
+    file: Option<IoFile>,
     io: Io,
     /// Bytes in the file: where the next append goes.
     len: u64,
@@ -39,24 +40,33 @@ impl WalWriter {
     /// directory, writing through `io`.
     pub fn create_with(io: &Io, dir: &Path, number: u64) -> Result<WalWriter> {
         let path = wal_path(dir, number);
-        let file = OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io("create", &path, e))?;
+        let file = io.fs().create_new(&path, 0o644)?;
         let file = IoFile::new(file, &path, FileKind::Wal);
         let header = wal::encode_header(number);
         io.write(&file, 0, header.to_vec(), Some(SyncKind::All), "write")
             .wait()?;
-        sync_dir(&wal_dir(dir))?;
+        sync_dir(&io.fs(), &wal_dir(dir))?;
         Ok(WalWriter {
-            file,
+            file: Some(file),
             io: io.clone(),
             len: header.len() as u64,
             unsynced: false,
             spare: Vec::new(),
             broken: None,
         })
+    }
+
+    /// A writer that refuses every append: for a store that takes no
+    /// writes (the engine checks that first and says why).
+    pub fn none(io: &Io, why: &str) -> WalWriter {
+        WalWriter {
+            file: None,
+            io: io.clone(),
+            len: 0,
+            unsynced: false,
+            spare: Vec::new(),
+            broken: Some(why.to_string()),
+        }
     }
 
     /// An empty buffer to encode the next append into (the last append's,
@@ -71,12 +81,12 @@ impl WalWriter {
     /// if `sync`: with io_uring, as one linked submission. Gives the buffer
     /// back (hand it to [`WalWriter::recycle`] when done with it).
     pub fn append(&mut self, records: Vec<u8>, sync: bool) -> Result<Vec<u8>> {
-        self.check()?;
+        let file = self.check()?;
         let n = records.len() as u64;
         let done = self
             .io
             .write(
-                &self.file,
+                &file,
                 self.len,
                 records,
                 sync.then_some(SyncKind::Data),
@@ -91,8 +101,19 @@ impl WalWriter {
             }
             Err(e) => {
                 self.broken = Some(e.to_string());
+                self.roll_back(&file);
                 Err(e)
             }
+        }
+    }
+
+    /// After a failed append: cuts the file back to where the append
+    /// started and syncs that, so that the refused records do not come back
+    /// at recovery. Best effort: if this fails too, they may.
+    fn roll_back(&mut self, file: &IoFile) {
+        let fs = self.io.fs();
+        if fs.set_len(&file.file, &file.path, self.len).is_ok() {
+            let _ = self.io.sync(file, SyncKind::Data);
         }
     }
 
@@ -104,9 +125,9 @@ impl WalWriter {
     }
 
     pub fn sync(&mut self) -> Result<()> {
-        self.check()?;
+        let file = self.check()?;
         if self.unsynced {
-            if let Err(e) = self.io.sync(&self.file, SyncKind::Data) {
+            if let Err(e) = self.io.sync(&file, SyncKind::Data) {
                 self.broken = Some(e.to_string());
                 return Err(e);
             }
@@ -115,24 +136,23 @@ impl WalWriter {
         Ok(())
     }
 
-    fn check(&self) -> Result<()> {
-        match &self.broken {
-            Some(why) => Err(Error::Poisoned(why.clone())),
-            None => Ok(()),
+    fn check(&self) -> Result<IoFile> {
+        match (&self.broken, &self.file) {
+            (None, Some(f)) => Ok(f.clone()),
+            (Some(why), _) => Err(Error::Poisoned(why.clone())),
+            (None, None) => Err(Error::Poisoned("no WAL file is open".into())),
         }
     }
 
     /// The file, for syncing from another thread (through the backend).
-    pub fn handle(&self) -> IoFile {
+    pub fn handle(&self) -> Option<IoFile> {
         self.file.clone()
     }
 }
 
 /// Syncs a directory so that creations, renames and removals in it are durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("sync directory", dir, e))
+pub fn sync_dir(fs: &Fs, dir: &Path) -> Result<()> {
+    fs.sync_dir(dir)
 }
 
 /// What replaying one WAL file found.
@@ -179,7 +199,19 @@ pub fn replay(
             torn_bytes: Some(bytes.len() as u64),
         });
     }
-    let got = wal::decode_header(&bytes).map_err(|e| Error::corruption(&path, 0, e))?;
+    let got = match wal::decode_header(&bytes) {
+        Ok(n) => n,
+        // Created, but its header never (fully) reached the disk and no
+        // record follows: nothing in it was acknowledged.
+        Err(_) if !wal::has_intact_record(&bytes[wal::HEADER_LEN..]) => {
+            return Ok(Replayed {
+                number,
+                records: 0,
+                torn_bytes: Some(bytes.len() as u64),
+            });
+        }
+        Err(e) => return Err(Error::corruption(&path, 0, e)),
+    };
     if got != number {
         let detail = strata_format::DecodeError::Invalid {
             what: "wal header",

@@ -17,8 +17,7 @@
 //! running server re-reads the file when it changes.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::OpenOptions;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -159,6 +158,13 @@ pub enum AuthError {
     Damaged { path: PathBuf, reason: String },
     #[error("{0}")]
     Invalid(String),
+}
+
+fn engine_error(e: strata_engine::Error) -> AuthError {
+    match e {
+        strata_engine::Error::Io { path, source, .. } => AuthError::Io { path, source },
+        other => AuthError::Invalid(other.to_string()),
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AuthError + '_ {
@@ -313,23 +319,9 @@ fn modify<T>(
     let out = f(&mut file)?;
     let text = serde_json::to_string_pretty(&file)
         .map_err(|e| AuthError::Invalid(format!("cannot encode the token file: {e}")))?;
-    let tmp = dir.join("tokens.json.tmp");
-    let mut w = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io(&tmp))?;
-    // The mode applies only to a new file; a leftover tmp keeps its own.
-    w.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(io(&tmp))?;
-    w.write_all(text.as_bytes()).map_err(io(&tmp))?;
-    w.sync_all().map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io(&path))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))?;
+    // A new `tokens.json.tmp` (a leftover one is removed first), mode 0600.
+    strata_engine::replace_with_mode(dir, "tokens.json", text.as_bytes(), 0o600)
+        .map_err(engine_error)?;
     drop(lock);
     Ok(out)
 }

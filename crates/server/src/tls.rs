@@ -6,8 +6,6 @@
 //! (`--server-cert DIR/tls/cert.pem`) or trust the CA that signed a given
 //! certificate (`--ca`).
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -86,11 +84,12 @@ pub fn cert_files(
 }
 
 fn generate(tls: &Path, files: &CertFiles, names: &[String]) -> Result<(), TlsError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| TlsError::Io { path, source }
+    let fs = strata_engine::Fs::for_dir(tls);
+    let engine_error = |e| match e {
+        strata_engine::Error::Io { path, source, .. } => TlsError::Io { path, source },
+        other => TlsError::Config(other.to_string()),
     };
-    std::fs::create_dir_all(tls).map_err(io(tls))?;
+    fs.create_dir_all(tls).map_err(engine_error)?;
     let mut sans = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
     sans.extend(names.iter().filter(|n| !n.is_empty()).cloned());
     sans.dedup();
@@ -101,17 +100,14 @@ fn generate(tls: &Path, files: &CertFiles, names: &[String]) -> Result<(), TlsEr
         (&files.key, ck.signing_key.serialize_pem(), 0o600),
         (&files.cert, ck.cert.pem(), 0o644),
     ] {
-        let tmp = path.with_extension("pem.tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(mode)
-            .open(&tmp)
-            .map_err(io(&tmp))?;
-        f.write_all(text.as_bytes()).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io(path))?;
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(TlsError::Config(format!(
+                "{} is not a file path",
+                path.display()
+            )));
+        };
+        fs.replace_with_mode(dir, &name.to_string_lossy(), text.as_bytes(), mode)
+            .map_err(engine_error)?;
     }
     Ok(())
 }

@@ -212,7 +212,8 @@ impl Store {
             }
         }
         let mut cur = self.catalog.write();
-        crate::catalog::persist::save(&self.dir, &next).map_err(Error::Catalog)?;
+        crate::catalog::persist::save_with(&self.engine.fs(), &self.dir, &next)
+            .map_err(Error::Catalog)?;
         self.engine.set_view_policies(policies(&next));
         *self.aggregations.write() = Arc::new(index);
         *cur = Arc::new(next);

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Backend, FileKind, Op, OpKind, Outcome, Stage, Ticket, syscalls};
+use super::{Backend, FileKind, FsOp, Op, OpKind, Outcome, Stage, Ticket, syscalls};
 
 /// An operation [`Faults`] can fail.
 #[doc(hidden)]
@@ -22,9 +22,23 @@ pub enum FaultOp {
     SegmentSync,
     /// A read through the backend (compaction's sequential reads).
     Read,
+    /// A write of a small metadata file ([`super::Fs::replace`]).
+    MetaWrite,
+    /// The `fsync` of a small metadata file.
+    MetaSync,
+    /// Creating a file or a directory.
+    Create,
+    /// A rename.
+    Rename,
+    /// A removal.
+    Remove,
+    /// An `fsync` of a directory.
+    DirSync,
+    /// A truncation.
+    SetLen,
 }
 
-const OPS: usize = 5;
+const OPS: usize = 12;
 
 impl FaultOp {
     fn index(self) -> usize {
@@ -95,6 +109,7 @@ impl Backend for Faulty {
         let (write, sync) = match op.class {
             FileKind::Wal => (FaultOp::WalWrite, FaultOp::WalSync),
             FileKind::Segment => (FaultOp::SegmentWrite, FaultOp::SegmentSync),
+            FileKind::Meta => (FaultOp::MetaWrite, FaultOp::MetaSync),
         };
         let fail = |buf, stage, e| {
             Ticket::Ready(Outcome {
@@ -139,6 +154,20 @@ impl Backend for Faulty {
                 Some(e) => fail(Vec::new(), Stage::Read, e),
                 None => Ticket::Ready(syscalls::run(&op.file, kind)),
             },
+        }
+    }
+
+    fn fs(&self, op: FsOp<'_>) -> std::io::Result<Option<std::fs::File>> {
+        let which = match op {
+            FsOp::CreateNew { .. } | FsOp::CreateDir { .. } => FaultOp::Create,
+            FsOp::Rename { .. } => FaultOp::Rename,
+            FsOp::Remove { .. } => FaultOp::Remove,
+            FsOp::SyncDir { .. } => FaultOp::DirSync,
+            FsOp::SetLen { .. } => FaultOp::SetLen,
+        };
+        match self.faults.check(which) {
+            Some(e) => Err(e),
+            None => super::fs::run_os(op),
         }
     }
 }

@@ -31,7 +31,10 @@
 //! never poison.
 
 #[cfg(any(test, feature = "test-util"))]
+pub mod crash;
+#[cfg(any(test, feature = "test-util"))]
 mod fault;
+pub mod fs;
 mod syscalls;
 #[cfg(target_os = "linux")]
 mod uring;
@@ -44,6 +47,8 @@ use parking_lot::Mutex;
 
 #[cfg(any(test, feature = "test-util"))]
 pub use fault::{FaultOp, Faults};
+pub use fs::Fs;
+pub(crate) use fs::FsOp;
 
 use super::{Error, Result};
 
@@ -63,6 +68,10 @@ pub enum IoMode {
     /// Syscalls with injected failures (tests only).
     #[cfg(any(test, feature = "test-util"))]
     Faulty(Faults),
+    /// Syscalls, recorded by a power-loss simulator (tests only).
+    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-util"))]
+    Crash(crash::CrashFs),
 }
 
 /// Whether [`IoMode::Auto`] tries io_uring for the WAL and for segments:
@@ -75,6 +84,8 @@ const AUTO_SEGMENTS_IO_URING: bool = true;
 pub(crate) enum FileKind {
     Wal,
     Segment,
+    /// A small metadata file written by [`Fs::replace`].
+    Meta,
 }
 
 /// `fdatasync` (data and the metadata needed to read it) or `fsync` (all).
@@ -106,6 +117,12 @@ impl IoFile {
 /// gives them back in an [`Outcome`].
 pub(crate) struct Op {
     pub file: Arc<File>,
+    /// The file's name (for backends that record what was written where).
+    #[cfg_attr(
+        not(any(test, feature = "test-util")),
+        expect(dead_code, reason = "read by the crash simulator only")
+    )]
+    pub path: Arc<Path>,
     #[cfg_attr(
         not(any(test, feature = "test-util")),
         expect(dead_code, reason = "read by fault injection only")
@@ -151,7 +168,7 @@ pub(crate) enum Ticket {
 }
 
 impl Ticket {
-    fn wait(self) -> Outcome {
+    pub(crate) fn wait(self) -> Outcome {
         match self {
             Ticket::Ready(o) => o,
             Ticket::Waiting(rx) => rx.recv().unwrap_or_else(|_| Outcome {
@@ -167,6 +184,11 @@ impl Ticket {
 
 pub(crate) trait Backend: Send + Sync {
     fn submit(&self, op: Op) -> Ticket;
+
+    /// Creates, renames, removes, truncates, or syncs a directory.
+    fn fs(&self, op: FsOp<'_>) -> std::io::Result<Option<File>> {
+        fs::run_os(op)
+    }
 }
 
 struct Shared {
@@ -203,6 +225,11 @@ impl Io {
                 let b: Arc<dyn Backend> = Arc::new(fault::Faulty::new(f.clone()));
                 let io = Io::with(b.clone(), b, "fault-injection", None, poison);
                 return Ok(io);
+            }
+            #[cfg(any(test, feature = "test-util"))]
+            IoMode::Crash(c) => {
+                let b: Arc<dyn Backend> = Arc::new(c.clone());
+                return Ok(Io::with(b.clone(), b, "crash-simulation", None, poison));
             }
         };
         let plain: Arc<dyn Backend> = Arc::new(syscalls::Syscalls);
@@ -266,6 +293,11 @@ impl Io {
         self.0.fallback.as_deref()
     }
 
+    /// The namespace operations and small-file replacement of this backend.
+    pub fn fs(&self) -> Fs {
+        Fs(self.0.wal.clone())
+    }
+
     /// Writes all of `buf` at `offset` of `f` (then syncs it if `sync`),
     /// possibly in the background: the result, and the buffer, come from
     /// [`Pending::wait`]. `op` names the write in errors ("append to").
@@ -293,11 +325,12 @@ impl Io {
 
     fn submit(&self, f: &IoFile, kind: OpKind, op: &'static str) -> Pending {
         let backend = match f.kind {
-            FileKind::Wal => &self.0.wal,
+            FileKind::Wal | FileKind::Meta => &self.0.wal,
             FileKind::Segment => &self.0.segments,
         };
         let ticket = backend.submit(Op {
             file: f.file.clone(),
+            path: f.path.clone(),
             class: f.kind,
             kind,
         });

@@ -206,6 +206,23 @@ impl Error {
         move |source| Error::Io { op, path, source }
     }
 
+    /// An error of the engine's I/O seam while writing `path` (a small-file
+    /// replace): its operation and file when it names them.
+    pub fn from_engine(
+        what: &'static str,
+        path: &std::path::Path,
+        e: strata_engine::Error,
+    ) -> Error {
+        match e {
+            strata_engine::Error::Io { op, path, source } => Error::Io { op, path, source },
+            e => Error::Io {
+                op: what,
+                path: path.to_path_buf(),
+                source: std::io::Error::other(e),
+            },
+        }
+    }
+
     pub(crate) fn invalid(subject: Subject, field: &str, reason: impl Into<String>) -> Error {
         Error::Invalid {
             subject,

@@ -12,8 +12,8 @@
 //! the new catalog, never a mix. [`load`] refuses any damage and says what
 //! is wrong; it never guesses.
 
-use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use super::Catalog;
@@ -25,8 +25,6 @@ pub const FILE_NAME: &str = "catalog";
 pub const MAGIC: &str = "STRATCAT";
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
-
-const TMP_NAME: &str = "catalog.tmp";
 
 /// The path of the catalog file of the store in `dir`.
 pub fn path(dir: &Path) -> PathBuf {
@@ -59,22 +57,18 @@ pub fn load(dir: &Path) -> Result<Catalog> {
     })
 }
 
-/// Writes `cat` as the catalog of the store in `dir`, atomically and durably.
+/// Writes `cat` as the catalog of the store in `dir`, atomically and durably
+/// (through the backend for `dir`, [`strata_engine::Fs::for_dir`]).
 pub fn save(dir: &Path, cat: &Catalog) -> Result<()> {
+    save_with(&strata_engine::Fs::for_dir(dir), dir, cat)
+}
+
+/// [`save`] through `fs` (the store's engine's backend, so that fault
+/// injection and the crash simulator see the catalog's writes).
+pub fn save_with(fs: &strata_engine::Fs, dir: &Path, cat: &Catalog) -> Result<()> {
     let bytes = encode(cat)?;
-    let tmp = dir.join(TMP_NAME);
-    let dest = path(dir);
-    let mut f = File::create(&tmp).map_err(Error::io("save the catalog: create", &tmp))?;
-    f.write_all(&bytes)
-        .map_err(Error::io("save the catalog: write", &tmp))?;
-    f.sync_all()
-        .map_err(Error::io("save the catalog: fsync", &tmp))?;
-    drop(f);
-    fs::rename(&tmp, &dest).map_err(Error::io("save the catalog: rename to catalog", &tmp))?;
-    let d = File::open(dir).map_err(Error::io("save the catalog: open directory", dir))?;
-    d.sync_all()
-        .map_err(Error::io("save the catalog: fsync directory", dir))?;
-    Ok(())
+    fs.replace(dir, FILE_NAME, &bytes)
+        .map_err(|e| Error::from_engine("save the catalog", &path(dir), e))
 }
 
 fn empty() -> Catalog {
@@ -314,7 +308,7 @@ mod tests {
         save(dir.path(), &cat).unwrap();
         assert_eq!(load(dir.path()).unwrap(), cat);
         assert!(
-            !dir.path().join(TMP_NAME).exists(),
+            !dir.path().join("catalog.tmp").exists(),
             "the temporary file is renamed away"
         );
         let text = fs::read_to_string(path(dir.path())).unwrap();
@@ -480,16 +474,7 @@ mod tests {
             "{e}"
         );
         let e = save(&dir.path().join("missing"), &sample()).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                Error::Io {
-                    op: "save the catalog: create",
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, Error::Io { op: "create", .. }), "{e:?}");
     }
 
     /// `testdata/catalog-v1` was written by the code of commit ad1570e,

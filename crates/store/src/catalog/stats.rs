@@ -13,8 +13,8 @@
 //! and replaced by the next [`record`].
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::fs;
+use std::io::ErrorKind;
 use std::path::Path;
 
 use strata_format::key::ViewId;
@@ -22,7 +22,6 @@ use strata_format::key::ViewId;
 use super::error::{Error, Result};
 
 pub const FILE_NAME: &str = "stats";
-const TMP_NAME: &str = "stats.tmp";
 const MAGIC: &str = "STRATSTS";
 const FORMAT_VERSION: u32 = 1;
 
@@ -137,18 +136,8 @@ pub fn record(dir: &Path, id: ViewId, stats: IngestStats) -> Result<()> {
     )
     .into_bytes();
     out.extend_from_slice(&body);
-    let tmp = dir.join(TMP_NAME);
-    let mut f = File::create(&tmp).map_err(Error::io("save the statistics: create", &tmp))?;
-    f.write_all(&out)
-        .map_err(Error::io("save the statistics: write", &tmp))?;
-    f.sync_all()
-        .map_err(Error::io("save the statistics: fsync", &tmp))?;
-    drop(f);
-    fs::rename(&tmp, dir.join(FILE_NAME))
-        .map_err(Error::io("save the statistics: rename", &tmp))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(Error::io("save the statistics: fsync directory", dir))
+    strata_engine::replace(dir, FILE_NAME, &out)
+        .map_err(|e| Error::from_engine("save the statistics", &dir.join(FILE_NAME), e))
 }
 
 #[cfg(test)]
