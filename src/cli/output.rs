@@ -9,7 +9,7 @@
 
 use strata::catalog::FeatureView;
 use strata::format::schema::{KeyValue, Value};
-use strata::offline::{csv::to_hex, timestamp};
+use strata::offline::{read::cells::to_hex, timestamp};
 use strata::store::{FeatureRow, HistoryRow, Status};
 
 /// A value as table text.

@@ -1,15 +1,22 @@
 //! Parquet reading: conversions of every accepted Arrow type, and files.
 
+use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_array::builder::{FixedSizeListBuilder, Float32Builder, StringDictionaryBuilder};
+use arrow_array::types::*;
 use arrow_array::*;
 use arrow_schema::{DataType, Field};
 use parquet::arrow::ArrowWriter;
 
-use super::*;
+use crate::read::convert::{ColumnError, convert};
 use crate::{read_file, test_catalog};
+use strata_format::schema::{FeatureType, KeyValue, Value};
+use strata_store::RowWrite;
+
+/// Rows per batch of the readers.
+const BATCH_ROWS: usize = 8192;
 
 fn col(a: impl Array + 'static) -> ArrayRef {
     Arc::new(a)

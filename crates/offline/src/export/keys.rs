@@ -1,7 +1,7 @@
 //! The event times and encoded entity keys of a batch of entity rows.
 //!
-//! Accepted Arrow types are those of the ingest readers
-//! ([`crate::parquet`]): `event_timestamp` as a `Timestamp` of any
+//! Accepted Arrow types are those of every reader
+//! ([`crate::read::convert`]): `event_timestamp` as a `Timestamp` of any
 //! unit with or without a zone (an instant, read as UTC; nanoseconds are
 //! truncated toward the past), `Int64` microseconds, `Date32` or `Date64`;
 //! `int64` join keys as any integer type; `string` join keys as `Utf8`,
@@ -22,7 +22,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, TimeUnit};
 
-use crate::parquet::{ColumnError, convert};
+use crate::read::convert::{ColumnError, convert};
 use strata_format::key::{encode_int_key, encode_key_string};
 use strata_format::schema::{FeatureType, KeyType, Value};
 
