@@ -7,10 +7,10 @@ use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
 use arrow_schema::{Field, Schema, SchemaRef};
 
 use super::cells::{self, Builder, Cell, CellType};
+use super::text::{Rows, TextBatches};
 use super::{Batches, Columns, ReadError, open_file};
 
 /// How one column of the file is read.
@@ -154,19 +154,18 @@ impl Table {
             .filter_map(|&c| self.schema.fields().get(c).map(|f| f.as_ref().clone()))
             .collect();
         let schema = Arc::new(Schema::new(fields));
-        let columns = cols
+        let columns: Vec<(usize, Column)> = cols
             .iter()
             .filter_map(|&c| self.columns.get(c).map(|col| (c, col.clone())))
             .collect();
-        let iter = CsvBatches {
+        let types = columns.iter().map(|(_, c)| c.ty).collect();
+        let rows = CsvRows {
             reader,
+            record: ::csv::StringRecord::new(),
             columns,
-            schema: schema.clone(),
-            batch_rows,
             row: 0,
-            pending: None,
-            done: false,
         };
+        let iter = TextBatches::new(rows, schema.clone(), types, batch_rows);
         Ok(Batches::new(schema, iter))
     }
 }
@@ -221,93 +220,32 @@ fn infer(
     Ok((types, row))
 }
 
-/// Typed batches of a CSV file. A row with a bad cell ends the batch
-/// before it; its error is the next item.
-struct CsvBatches {
+/// The records of a CSV file, read into the columns `columns`.
+struct CsvRows {
     reader: ::csv::Reader<BufReader<File>>,
+    record: ::csv::StringRecord,
     /// The columns read (file position, how), in output order.
     columns: Vec<(usize, Column)>,
-    schema: SchemaRef,
-    batch_rows: usize,
     /// Data rows read so far.
     row: usize,
-    pending: Option<ReadError>,
-    done: bool,
 }
 
-impl CsvBatches {
-    fn next_batch(&mut self) -> Result<Option<RecordBatch>, ReadError> {
-        let n = self.batch_rows;
-        let mut builders: Vec<Builder> = self
+impl Rows for CsvRows {
+    fn next_row(&mut self, builders: &mut [Builder]) -> Result<bool, ReadError> {
+        let row = self.row + 1;
+        if !next_record(&mut self.reader, &mut self.record, row)? {
+            return Ok(false);
+        }
+        let rec = &self.record;
+        let cells = self
             .columns
             .iter()
-            .map(|(_, c)| Builder::new(c.ty, n))
-            .collect();
-        let mut rec = ::csv::StringRecord::new();
-        let mut got = 0;
-        while got < n {
-            match next_record(&mut self.reader, &mut rec, self.row + 1) {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.done = true;
-                    break;
-                }
-                Err(e) => {
-                    self.pending = Some(e);
-                    break;
-                }
-            }
-            // Every cell of the row is read before any is appended.
-            let parsed: Result<Vec<Cell<'_>>, ReadError> = self
-                .columns
-                .iter()
-                .map(|(c, col)| cell(col, rec.get(*c).unwrap_or(""), self.row + 1))
-                .collect();
-            match parsed {
-                Ok(cells) => {
-                    for (b, c) in builders.iter_mut().zip(cells) {
-                        b.append(c);
-                    }
-                }
-                Err(e) => {
-                    self.pending = Some(e);
-                    break;
-                }
-            }
-            self.row += 1;
-            got += 1;
+            .map(|(c, col)| cell(col, rec.get(*c).unwrap_or(""), row))
+            .collect::<Result<Vec<Cell<'_>>, ReadError>>()?;
+        for (b, c) in builders.iter_mut().zip(cells) {
+            b.append(c);
         }
-        if got == 0 {
-            return match self.pending.take() {
-                Some(e) => Err(e),
-                None => Ok(None),
-            };
-        }
-        let columns = builders.iter_mut().map(Builder::finish).collect();
-        RecordBatch::try_new(self.schema.clone(), columns)
-            .map(Some)
-            .map_err(|e| ReadError::Invalid(format!("assembling a CSV batch: {e}")))
-    }
-}
-
-impl Iterator for CsvBatches {
-    type Item = Result<RecordBatch, ReadError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Some(e) = self.pending.take() {
-            self.done = true;
-            return Some(Err(e));
-        }
-        if self.done {
-            return None;
-        }
-        match self.next_batch() {
-            Ok(Some(b)) => Some(Ok(b)),
-            Ok(None) => None,
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        self.row = row;
+        Ok(true)
     }
 }

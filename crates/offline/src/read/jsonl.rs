@@ -9,11 +9,11 @@ use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
 use arrow_schema::{Field, Schema, SchemaRef};
 use serde_json::Value as Json;
 
 use super::cells::{self, Builder, Cell};
+use super::text::{Rows, TextBatches};
 use super::{Batches, Columns, Declared, ReadError, open_file};
 
 /// The declared columns of a JSON Lines file.
@@ -41,36 +41,30 @@ impl Table {
 
     pub(super) fn batches(&self, path: &Path, batch_rows: usize) -> Result<Batches, ReadError> {
         let lines = BufReader::with_capacity(1 << 20, open_file(path)?).lines();
-        let iter = JsonBatches {
+        let rows = JsonRows {
             lines,
             seen: vec![false; self.columns.len()],
             columns: self.columns.clone(),
-            schema: self.schema.clone(),
-            batch_rows,
             line: 0,
             row: 0,
-            pending: None,
-            done: false,
         };
+        let types = self.columns.iter().map(|d| d.ty).collect();
+        let iter = TextBatches::new(rows, self.schema.clone(), types, batch_rows);
         Ok(Batches::new(self.schema.clone(), iter))
     }
 }
 
-struct JsonBatches {
+struct JsonRows {
     lines: Lines<BufReader<File>>,
     columns: Vec<Declared>,
     /// Per column, whether a line had the field.
     seen: Vec<bool>,
-    schema: SchemaRef,
-    batch_rows: usize,
     /// Lines and rows read so far.
     line: usize,
     row: usize,
-    pending: Option<ReadError>,
-    done: bool,
 }
 
-impl JsonBatches {
+impl JsonRows {
     /// The next object, or `None` at the end.
     fn next_object(&mut self) -> Result<Option<serde_json::Map<String, Json>>, ReadError> {
         loop {
@@ -92,13 +86,33 @@ impl JsonBatches {
         }
     }
 
-    /// Reads the cells of one object, every one before any is appended.
-    fn cells<'a>(
-        &mut self,
-        obj: &'a serde_json::Map<String, Json>,
-    ) -> Result<Vec<Cell<'a>>, ReadError> {
+    /// At the end: the columns no line had, if there were lines.
+    fn missing(&self) -> Result<(), ReadError> {
+        let missing: Vec<&str> = self
+            .columns
+            .iter()
+            .zip(&self.seen)
+            .filter(|(d, seen)| !**seen && !d.optional)
+            .map(|(d, _)| d.label.as_str())
+            .collect();
+        if self.row > 0 && !missing.is_empty() {
+            return Err(ReadError::Invalid(format!(
+                "missing field(s) {}: no line has them",
+                missing.join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Rows for JsonRows {
+    fn next_row(&mut self, builders: &mut [Builder]) -> Result<bool, ReadError> {
+        let Some(obj) = self.next_object()? else {
+            self.missing()?;
+            return Ok(false);
+        };
         let (row, line) = (self.row + 1, self.line);
-        let mut out = Vec::with_capacity(self.columns.len());
+        let mut cells = Vec::with_capacity(self.columns.len());
         for (d, seen) in self.columns.iter().zip(self.seen.iter_mut()) {
             let at = |why: &str| {
                 ReadError::Invalid(format!("row {row} (line {line}), field {}: {why}", d.label))
@@ -111,94 +125,13 @@ impl JsonBatches {
             };
             match (&c, &d.required) {
                 (Cell::Null, Some(why)) => return Err(at(why)),
-                _ => out.push(c),
+                _ => cells.push(c),
             }
         }
-        Ok(out)
-    }
-
-    fn next_batch(&mut self) -> Result<Option<RecordBatch>, ReadError> {
-        let mut builders: Vec<Builder> = self
-            .columns
-            .iter()
-            .map(|d| Builder::new(d.ty, self.batch_rows))
-            .collect();
-        let mut got = 0;
-        while got < self.batch_rows {
-            let obj = match self.next_object() {
-                Ok(Some(o)) => o,
-                Ok(None) => {
-                    self.done = true;
-                    self.pending = self.missing();
-                    break;
-                }
-                Err(e) => {
-                    self.pending = Some(e);
-                    break;
-                }
-            };
-            match self.cells(&obj) {
-                Ok(cells) => {
-                    for (b, c) in builders.iter_mut().zip(cells) {
-                        b.append(c);
-                    }
-                }
-                Err(e) => {
-                    self.pending = Some(e);
-                    break;
-                }
-            }
-            self.row += 1;
-            got += 1;
+        for (b, c) in builders.iter_mut().zip(cells) {
+            b.append(c);
         }
-        if got == 0 {
-            return match self.pending.take() {
-                Some(e) => Err(e),
-                None => Ok(None),
-            };
-        }
-        let columns = builders.iter_mut().map(Builder::finish).collect();
-        RecordBatch::try_new(self.schema.clone(), columns)
-            .map(Some)
-            .map_err(|e| ReadError::Invalid(format!("assembling a JSON Lines batch: {e}")))
-    }
-
-    /// At the end: the columns no line had, if there were lines.
-    fn missing(&self) -> Option<ReadError> {
-        let missing: Vec<&str> = self
-            .columns
-            .iter()
-            .zip(&self.seen)
-            .filter(|(d, seen)| !**seen && !d.optional)
-            .map(|(d, _)| d.label.as_str())
-            .collect();
-        (self.row > 0 && !missing.is_empty()).then(|| {
-            ReadError::Invalid(format!(
-                "missing field(s) {}: no line has them",
-                missing.join(", ")
-            ))
-        })
-    }
-}
-
-impl Iterator for JsonBatches {
-    type Item = Result<RecordBatch, ReadError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Some(e) = self.pending.take() {
-            self.done = true;
-            return Some(Err(e));
-        }
-        if self.done {
-            return None;
-        }
-        match self.next_batch() {
-            Ok(Some(b)) => Some(Ok(b)),
-            Ok(None) => None,
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        self.row = row;
+        Ok(true)
     }
 }

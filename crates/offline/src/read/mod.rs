@@ -26,6 +26,7 @@ mod csv;
 mod ipc;
 mod jsonl;
 mod parquet;
+mod text;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
