@@ -225,3 +225,6 @@ pub use parquet::Part;
 fn open_file(path: &Path) -> Result<File, ReadError> {
     File::open(path).map_err(ReadError::Io)
 }
+
+#[cfg(test)]
+mod tests;
