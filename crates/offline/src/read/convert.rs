@@ -94,50 +94,56 @@ fn floats(a: &dyn Array) -> Option<Vec<Option<f64>>> {
     })
 }
 
-/// The values of a timestamp-like array, in microseconds.
-fn timestamps(a: &dyn Array) -> Option<Result<Vec<Option<i64>>, ColumnError>> {
-    let scaled =
-        |vals: Vec<Option<i64>>, mul: i64, what: &str| -> Result<Vec<Option<i64>>, ColumnError> {
-            vals.into_iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    None => Ok(None),
-                    Some(x) => x.checked_mul(mul).map(Some).ok_or_else(|| {
-                        ColumnError::Cell(i, format!("{what} {x} is out of range for microseconds"))
-                    }),
-                })
-                .collect()
-        };
+/// The values of a timestamp-like array in microseconds since the epoch,
+/// one per slot (a null slot's value is unspecified); `None` if the type
+/// is not timestamp-like. The one rule for instants in Arrow, for ingest
+/// and for the export's event times: any `Timestamp` unit with or without
+/// a zone (nanoseconds truncated toward the past), `Int64` microseconds,
+/// `Date32` (midnight UTC) and `Date64`.
+pub fn micros(a: &dyn Array) -> Option<Result<Vec<i64>, ColumnError>> {
+    let scaled = |vals: &[i64], mul: i64, unit: &str| -> Result<Vec<i64>, ColumnError> {
+        vals.iter()
+            .enumerate()
+            .map(|(i, &x)| match x.checked_mul(mul) {
+                Some(t) => Ok(t),
+                None if a.is_null(i) => Ok(0),
+                None => Err(ColumnError::Cell(
+                    i,
+                    format!("{unit} {x} is out of range for microseconds since the epoch"),
+                )),
+            })
+            .collect()
+    };
     Some(match a.data_type() {
         DataType::Timestamp(TimeUnit::Second, _) => scaled(
-            a.as_primitive::<TimestampSecondType>().iter().collect(),
+            a.as_primitive::<TimestampSecondType>().values(),
             1_000_000,
             "second",
         ),
         DataType::Timestamp(TimeUnit::Millisecond, _) => scaled(
-            a.as_primitive::<TimestampMillisecondType>()
-                .iter()
-                .collect(),
+            a.as_primitive::<TimestampMillisecondType>().values(),
             1_000,
             "millisecond",
         ),
         DataType::Timestamp(TimeUnit::Microsecond, _) => Ok(a
             .as_primitive::<TimestampMicrosecondType>()
-            .iter()
-            .collect()),
+            .values()
+            .to_vec()),
         DataType::Timestamp(TimeUnit::Nanosecond, _) => Ok(a
             .as_primitive::<TimestampNanosecondType>()
+            .values()
             .iter()
-            .map(|v| v.map(|x| x.div_euclid(1_000)))
+            .map(|x| x.div_euclid(1_000))
             .collect()),
-        DataType::Int64 => Ok(a.as_primitive::<Int64Type>().iter().collect()),
+        DataType::Int64 => Ok(a.as_primitive::<Int64Type>().values().to_vec()),
         DataType::Date32 => Ok(a
             .as_primitive::<Date32Type>()
+            .values()
             .iter()
-            .map(|v| v.map(|d| i64::from(d) * 86_400_000_000))
+            .map(|&d| i64::from(d) * 86_400_000_000)
             .collect()),
         DataType::Date64 => scaled(
-            a.as_primitive::<Date64Type>().iter().collect(),
+            a.as_primitive::<Date64Type>().values(),
             1_000,
             "Date64 millisecond",
         ),
@@ -285,10 +291,17 @@ pub fn convert(a: &dyn Array, ty: FeatureType) -> Result<Vec<Value>, ColumnError
                 _ => return Err(mismatch()),
             }
         }
-        FeatureType::Timestamp => timestamps(a)
+        FeatureType::Timestamp => micros(a)
             .ok_or_else(mismatch)??
             .into_iter()
-            .map(|v| opt(v.map(Value::Timestamp)))
+            .enumerate()
+            .map(|(i, t)| {
+                if a.is_null(i) {
+                    Value::Null
+                } else {
+                    Value::Timestamp(t)
+                }
+            })
             .collect(),
         FeatureType::ListFloat32 => {
             let (items, spans) = list_items(a).ok_or_else(mismatch)?;
