@@ -369,7 +369,8 @@ fn bad_parquet_inputs() {
     let counts = || col(Int64Array::from(vec![3, 4]));
     // `(user_id, event_timestamp, txn_count)` (`None`: no such column), and
     // what the error says.
-    let cases: Vec<(Option<ArrayRef>, Option<ArrayRef>, Option<ArrayRef>, &str)> = vec![
+    type Column = Option<ArrayRef>;
+    let cases: Vec<(Column, Column, Column, &str)> = vec![
         (
             Some(ids()),
             Some(ts()),

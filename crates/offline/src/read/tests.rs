@@ -292,7 +292,7 @@ fn null_typed_columns_are_all_null() {
             .all(|r| r.values == [Value::Null] && r.created_ts.is_none())
     );
 
-    let s = strata_store::Store::open(&dir.path().join("store")).unwrap();
+    let s = strata_store::Store::open(dir.path().join("store")).unwrap();
     s.set_catalog(test_catalog()).unwrap();
     let report = crate::ingest_file(&s, "small", &p, false).unwrap();
     assert_eq!((report.rows, report.written), (2, 2));
