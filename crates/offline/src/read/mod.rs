@@ -37,6 +37,7 @@ use arrow_schema::SchemaRef;
 
 use crate::Format;
 pub use cells::CellType;
+pub use parquet::Part;
 
 /// Why a file cannot be read.
 #[derive(Debug)]
@@ -186,8 +187,9 @@ impl Source {
     }
 
     /// The batches of the columns `projection` (schema positions,
-    /// ascending), or of every column, of at most `batch_rows` rows (Arrow
-    /// IPC batches keep their written sizes).
+    /// ascending; a CSV file's come in the order given, which is the order
+    /// a row's cells are checked in), or of every column, of at most
+    /// `batch_rows` rows (Arrow IPC batches keep their written sizes).
     pub fn batches(
         &self,
         projection: Option<&[usize]>,
@@ -219,8 +221,6 @@ impl Source {
         }
     }
 }
-
-pub use parquet::Part;
 
 fn open_file(path: &Path) -> Result<File, ReadError> {
     File::open(path).map_err(ReadError::Io)
