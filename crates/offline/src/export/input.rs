@@ -40,16 +40,17 @@ impl InputFormat {
     /// The format a file name's extension names: `.parquet`/`.pq`,
     /// `.arrow`/`.arrows`/`.ipc`/`.feather`, `.csv`.
     pub fn of(path: &Path) -> Option<InputFormat> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        InputFormat::parse(&ext)
+        InputFormat::parse(path.extension()?.to_str()?)
     }
 
+    /// A format by name or extension, as [`Format::parse`] (JSON Lines is
+    /// not an entity table format).
     pub fn parse(name: &str) -> Option<InputFormat> {
-        match name {
-            "parquet" | "pq" => Some(InputFormat::Parquet),
-            "arrow" | "arrows" | "ipc" | "feather" => Some(InputFormat::Arrow),
-            "csv" => Some(InputFormat::Csv),
-            _ => None,
+        match Format::parse(name)? {
+            Format::Parquet => Some(InputFormat::Parquet),
+            Format::Arrow => Some(InputFormat::Arrow),
+            Format::Csv => Some(InputFormat::Csv),
+            Format::JsonLines => None,
         }
     }
 }
