@@ -11,7 +11,7 @@ use strata::catalog::FeatureView;
 use strata::catalog::JoinKey;
 use strata::format::protocol as p;
 use strata::format::schema::{KeyType, KeyValue, Value};
-use strata::offline::{csv::to_hex, timestamp};
+use strata::offline::{read::cells::to_hex, timestamp};
 use strata::store::{FeatureRow, HistoryRow, Status};
 
 /// A value as table text.

@@ -59,7 +59,7 @@ use strata::format::segment::SegmentOptions;
 use strata::offline::export::{
     self, ExportFiles, ExportRequest, InputFormat, KnownAt, OutputFormat, Plan,
 };
-use strata::offline::parquet::convert;
+use strata::offline::read::convert::convert;
 use strata::offline::timestamp;
 use strata::store::{RowWrite, Store, StoreOptions};
 

@@ -2,13 +2,14 @@
 //! entries of a [`Run`], column by column, without a `Vec<Value>` per row.
 //!
 //! [`Layout::new`] finds and type-checks every needed column once per file
-//! (the Arrow types accepted are those of [`super::parquet`]);
+//! (the Arrow types accepted are those of [`crate::read::convert`]);
 //! [`encode_batch`] then validates and encodes one batch. Common column
 //! types are read from the Arrow buffers directly: `Int64` keys, `Utf8`
 //! keys, `Timestamp(µs)`/`Int64` timestamps, and `Int64`, `Float64`,
 //! `Float32`, `Timestamp(µs)` features (a row of only such features is
 //! encoded without any `Value`). Everything else goes through
-//! [`super::parquet::convert`], one column at a time.
+//! [`crate::read::convert`], one column at a time. [`Layout::rows`] makes
+//! [`RowWrite`]s of a batch instead (for a client's push).
 
 use std::borrow::Cow;
 
@@ -19,11 +20,12 @@ use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Schema, TimeUnit};
 
 use super::encode::Run;
-use super::parquet::{ColumnError, convert};
+use super::read::convert::{ColumnError, convert, key_feature_type};
 use super::{CREATED_TIMESTAMP, EVENT_TIMESTAMP, Target, missing_columns};
 use strata_format::key::{self, MAX_ENTITY_KEY_LEN, TOMBSTONE_TS};
-use strata_format::schema::{FeatureType, KeyType, Value};
+use strata_format::schema::{FeatureType, KeyType, KeyValue, Value};
 use strata_format::{row, varint};
+use strata_store::RowWrite;
 use strata_store::catalog::quality::Checker;
 
 /// Where each needed column is in the input's schema.
@@ -33,13 +35,6 @@ pub struct Layout {
     event: usize,
     created: Option<usize>,
     features: Vec<usize>,
-}
-
-fn key_feature_type(t: KeyType) -> FeatureType {
-    match t {
-        KeyType::Int64 => FeatureType::Int64,
-        KeyType::String => FeatureType::String,
-    }
 }
 
 impl Layout {
@@ -97,6 +92,78 @@ impl Layout {
         c.extend(self.created);
         c.extend(&self.features);
         c
+    }
+
+    /// Appends the rows of `batch` (whose first row is row `base + 1` of
+    /// the file) to `out`, validating every cell (the store's own limits
+    /// are not checked here: see [`crate::check_rows`]).
+    pub fn rows(
+        &self,
+        target: &Target,
+        batch: &RecordBatch,
+        base: u64,
+        out: &mut Vec<RowWrite>,
+    ) -> Result<(), String> {
+        let row_no = |i: usize| base + i as u64 + 1;
+        let column = |idx: usize, ty: FeatureType, name: &str| -> Result<Vec<Value>, String> {
+            values(batch, idx, ty, &target.describe(name), base)
+        };
+        let null_at = |name: &str, values: &[Value], what: &str| -> Result<(), String> {
+            match values.iter().position(Value::is_null) {
+                Some(i) => Err(format!(
+                    "row {}, column {}: {what}",
+                    row_no(i),
+                    target.describe(name)
+                )),
+                None => Ok(()),
+            }
+        };
+        let mut keys = Vec::with_capacity(self.keys.len());
+        for ((idx, ty), k) in self.keys.iter().zip(&target.keys) {
+            let v = column(*idx, key_feature_type(*ty), &k.name)?;
+            null_at(&k.name, &v, "the join key is null; every row needs a key")?;
+            keys.push(v.into_iter());
+        }
+        let events = column(self.event, FeatureType::Timestamp, EVENT_TIMESTAMP)?;
+        null_at(
+            EVENT_TIMESTAMP,
+            &events,
+            "the event timestamp is null; every row needs one",
+        )?;
+        let mut created = match self.created {
+            Some(c) => Some(column(c, FeatureType::Timestamp, CREATED_TIMESTAMP)?.into_iter()),
+            None => None,
+        };
+        let mut features = Vec::with_capacity(self.features.len());
+        for (&idx, f) in self.features.iter().zip(&target.view.features) {
+            features.push(column(idx, f.ty, &f.name)?.into_iter());
+        }
+        let time = |v: Option<Value>| match v {
+            Some(Value::Timestamp(t)) => Some(t),
+            _ => None,
+        };
+        for ev in events {
+            let key = keys
+                .iter_mut()
+                .map(|col| match col.next() {
+                    Some(Value::String(s)) => KeyValue::String(s),
+                    Some(Value::Int64(x)) => KeyValue::Int64(x),
+                    // Checked above: keys are not null, and convert only
+                    // yields these two for key types.
+                    _ => KeyValue::Int64(0),
+                })
+                .collect();
+            out.push(RowWrite {
+                key,
+                event_ts: time(Some(ev)).unwrap_or_default(),
+                created_ts: created.as_mut().and_then(|c| time(c.next())),
+                values: features
+                    .iter_mut()
+                    .map(|it| it.next().unwrap_or(Value::Null))
+                    .collect(),
+            });
+        }
+        Ok(())
     }
 }
 

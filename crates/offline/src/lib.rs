@@ -1,6 +1,6 @@
 //! File import, and point-in-time export ([`export`]).
 //!
-//! [`read_file`] reads a CSV or Parquet file into [`RowWrite`]s for one
+//! [`read_file`] reads a CSV, Parquet, Arrow IPC or JSON Lines file into [`RowWrite`]s for one
 //! feature view and validates **all** of it before anything is written;
 //! [`ingest::ingest_file`] then writes the rows in batches.
 //!
@@ -11,30 +11,27 @@
 //! - every feature of the view (a missing feature column is an error; a null
 //!   cell is a null value).
 //!
-//! Value forms:
-//! - CSV ([`self::csv`]): an empty cell is null (so an empty string cannot be
-//!   written from CSV); `int64` and floats as decimal text (`nan`, `inf`
-//!   accepted for floats); `bool` as `true`/`false`/`1`/`0` (any case);
-//!   `string` verbatim; `bytes` as **hex** (`0a1bff`, optionally prefixed
-//!   with `0x`); `timestamp` like `event_timestamp`; `list<float32>` as
-//!   `[1.0, 2.5]` or `1.0;2.5` (`[]` is the empty list).
-//! - Parquet ([`self::parquet`]): Arrow types matching the feature type
-//!   (see that module), dictionary-encoded columns included.
-//! - Timestamps: see [`timestamp`] for text; in Parquet any Arrow
-//!   `Timestamp` unit with or without a zone (instants, read as UTC), `Int64`
-//!   microseconds, `Date32` and `Date64`.
+//! Files are read by [`read`], one reader per format (the same readers
+//! the export's entity table uses); this crate's root and [`source`] bind
+//! the columns to the view:
+//! - CSV and JSON Lines cells as [`read::cells`] reads them, typed by the
+//!   view (`bytes` as hex, `list<float32>` as `[1.0, 2.5]` or `1.0;2.5`).
+//! - Parquet and Arrow IPC: Arrow types matching the feature type (see
+//!   [`read::convert`]), dictionary-encoded columns included; a column of
+//!   Arrow type `Null` is all nulls of the declared type.
+//! - Timestamps: see [`timestamp`] for text; in Arrow any `Timestamp` unit
+//!   with or without a zone (instants, read as UTC), `Int64` microseconds,
+//!   `Date32` and `Date64`.
 //!
 //! Errors name the file, the 1-based data row (the CSV header is not
 //! counted) and the column: `row 17, column txn_count: "abc" is not an int64`.
 
 pub mod arrow_in;
-pub mod csv;
 pub mod encode;
 pub mod export;
 pub mod glob;
 pub mod ingest;
-pub mod jsonl;
-pub mod parquet;
+pub mod read;
 pub mod source;
 pub mod timestamp;
 
@@ -215,17 +212,7 @@ pub fn read_file(cat: &Catalog, view: &str, path: &Path) -> Result<Vec<RowWrite>
     let format = Format::of(path).ok_or_else(|| Error::UnknownFormat {
         path: path.to_path_buf(),
     })?;
-    let rows = match format {
-        Format::Csv => csv::read(&target, path)?,
-        Format::Parquet => parquet::read(&target, path)?,
-        Format::JsonLines => jsonl::read(&target, path)?,
-        Format::Arrow => {
-            return Err(Error::Invalid {
-                path: path.to_path_buf(),
-                reason: "Arrow IPC files are read by `ingest` only".into(),
-            });
-        }
-    };
+    let rows = source::read_rows(&target, path, format)?;
     check_rows(&target, &rows).map_err(|reason| Error::Invalid {
         path: path.to_path_buf(),
         reason,
@@ -315,3 +302,7 @@ features = [{ name = "txn_count", type = "int64" }]
 #[cfg(test)]
 #[path = "read_tests.rs"]
 mod read_tests;
+
+#[cfg(test)]
+#[path = "parquet_tests.rs"]
+mod parquet_tests;

@@ -1,15 +1,22 @@
 //! Parquet reading: conversions of every accepted Arrow type, and files.
 
+use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_array::builder::{FixedSizeListBuilder, Float32Builder, StringDictionaryBuilder};
+use arrow_array::types::*;
 use arrow_array::*;
 use arrow_schema::{DataType, Field};
 use parquet::arrow::ArrowWriter;
 
-use super::*;
+use crate::read::convert::{ColumnError, convert};
 use crate::{read_file, test_catalog};
+use strata_format::schema::{FeatureType, KeyValue, Value};
+use strata_store::RowWrite;
+
+/// Rows per batch of the readers.
+const BATCH_ROWS: usize = 8192;
 
 fn col(a: impl Array + 'static) -> ArrayRef {
     Arc::new(a)
@@ -29,146 +36,158 @@ fn small(dir: &tempfile::TempDir, cols: Vec<(&str, ArrayRef)>) -> Result<Vec<Row
     read_file(&test_catalog(), "small", &p).map_err(|e| e.to_string())
 }
 
+/// What [`convert`] gives for one array read as one type.
+type Case = (ArrayRef, FeatureType, Result<Vec<Value>, ColumnError>);
+
+fn check(cases: Vec<Case>) {
+    for (i, (a, ty, want)) in cases.into_iter().enumerate() {
+        let dt = a.data_type().clone();
+        assert_eq!(convert(a.as_ref(), ty), want, "case {i}: {dt} as {ty}");
+    }
+}
+
+/// Arrays whose type cannot hold the feature type.
+fn refused(cases: Vec<(ArrayRef, FeatureType)>) {
+    for (a, ty) in cases {
+        let got = convert(a.as_ref(), ty);
+        assert!(
+            matches!(got, Err(ColumnError::Type(_))),
+            "{} as {ty}: {got:?}",
+            a.data_type()
+        );
+    }
+}
+
+fn ok(v: Vec<Value>) -> Result<Vec<Value>, ColumnError> {
+    Ok(v)
+}
+
 #[test]
 fn integers_and_floats() {
-    assert_eq!(
-        convert(&Int32Array::from(vec![Some(1), None]), FeatureType::Int64),
-        Ok(vec![Value::Int64(1), Value::Null])
-    );
-    assert_eq!(
-        convert(&UInt8Array::from(vec![200]), FeatureType::Int64),
-        Ok(vec![Value::Int64(200)])
-    );
-    assert_eq!(
-        convert(&UInt64Array::from(vec![1, u64::MAX]), FeatureType::Int64),
-        Err(ColumnError::Cell(
-            1,
-            format!("{} does not fit an int64", u64::MAX)
-        ))
-    );
-    assert_eq!(
-        convert(&Float32Array::from(vec![1.5]), FeatureType::Float64),
-        Ok(vec![Value::Float64(1.5)])
-    );
-    assert_eq!(
-        convert(&Float64Array::from(vec![0.1]), FeatureType::Float32),
-        Ok(vec![Value::Float32(0.1)])
-    );
-    assert_eq!(
-        convert(&Int64Array::from(vec![3]), FeatureType::Float64),
-        Ok(vec![Value::Float64(3.0)])
-    );
-    let err = convert(&StringArray::from(vec!["1"]), FeatureType::Int64).unwrap_err();
-    assert_eq!(
-        err,
-        ColumnError::Type(
-            "Utf8 in the file cannot be read as int64; write it as Int64 (or another integer type)"
-                .into()
-        )
-    );
-    assert!(convert(&Float64Array::from(vec![1.0]), FeatureType::Int64).is_err());
+    use FeatureType::*;
+    check(vec![
+        (
+            col(Int32Array::from(vec![Some(1), None])),
+            Int64,
+            ok(vec![Value::Int64(1), Value::Null]),
+        ),
+        (col(UInt8Array::from(vec![200])), Int64, ok(vec![Value::Int64(200)])),
+        (
+            col(UInt64Array::from(vec![1, u64::MAX])),
+            Int64,
+            Err(ColumnError::Cell(
+                1,
+                format!("{} does not fit an int64", u64::MAX),
+            )),
+        ),
+        (col(Float32Array::from(vec![1.5])), Float64, ok(vec![Value::Float64(1.5)])),
+        (col(Float64Array::from(vec![0.1])), Float32, ok(vec![Value::Float32(0.1)])),
+        (col(Int64Array::from(vec![3])), Float64, ok(vec![Value::Float64(3.0)])),
+        (
+            col(StringArray::from(vec!["1"])),
+            Int64,
+            Err(ColumnError::Type(
+                "Utf8 in the file cannot be read as int64; write it as Int64 (or another integer type)"
+                    .into(),
+            )),
+        ),
+    ]);
+    refused(vec![(col(Float64Array::from(vec![1.0])), Int64)]);
 }
 
 #[test]
 fn strings_bytes_bools() {
-    assert_eq!(
-        convert(
-            &BooleanArray::from(vec![Some(true), None]),
-            FeatureType::Bool
-        ),
-        Ok(vec![Value::Bool(true), Value::Null])
-    );
-    assert_eq!(
-        convert(&LargeStringArray::from(vec!["a"]), FeatureType::String),
-        Ok(vec![Value::String("a".into())])
-    );
-    assert_eq!(
-        convert(&StringViewArray::from(vec!["v"]), FeatureType::String),
-        Ok(vec![Value::String("v".into())])
-    );
-    assert_eq!(
-        convert(
-            &BinaryArray::from(vec![&b"\x00\x01"[..]]),
-            FeatureType::Bytes
-        ),
-        Ok(vec![Value::Bytes(vec![0, 1])])
-    );
+    use FeatureType::*;
     let fixed =
         FixedSizeBinaryArray::try_from_iter(vec![vec![1u8, 2], vec![3, 4]].into_iter()).unwrap();
-    assert_eq!(
-        convert(&fixed, FeatureType::Bytes),
-        Ok(vec![Value::Bytes(vec![1, 2]), Value::Bytes(vec![3, 4])])
-    );
-    assert!(convert(&BinaryArray::from(vec![&b"x"[..]]), FeatureType::String).is_err());
     let mut dict = StringDictionaryBuilder::<arrow_array::types::Int32Type>::new();
     dict.append_value("fr");
     dict.append_null();
     dict.append_value("fr");
     dict.append_value("de");
-    let dict = dict.finish();
-    assert_eq!(
-        convert(&dict, FeatureType::String),
-        Ok(vec![
-            Value::String("fr".into()),
-            Value::Null,
-            Value::String("fr".into()),
-            Value::String("de".into())
-        ])
-    );
+    let s = |x: &str| Value::String(x.into());
+    check(vec![
+        (
+            col(BooleanArray::from(vec![Some(true), None])),
+            Bool,
+            ok(vec![Value::Bool(true), Value::Null]),
+        ),
+        (
+            col(LargeStringArray::from(vec!["a"])),
+            String,
+            ok(vec![s("a")]),
+        ),
+        (
+            col(StringViewArray::from(vec!["v"])),
+            String,
+            ok(vec![s("v")]),
+        ),
+        (
+            col(BinaryArray::from(vec![&b"\x00\x01"[..]])),
+            Bytes,
+            ok(vec![Value::Bytes(vec![0, 1])]),
+        ),
+        (
+            col(fixed),
+            Bytes,
+            ok(vec![Value::Bytes(vec![1, 2]), Value::Bytes(vec![3, 4])]),
+        ),
+        (
+            col(dict.finish()),
+            String,
+            ok(vec![s("fr"), Value::Null, s("fr"), s("de")]),
+        ),
+    ]);
+    refused(vec![(col(BinaryArray::from(vec![&b"x"[..]])), String)]);
 }
 
 #[test]
 fn timestamps_of_every_unit() {
-    let want = Ok(vec![Value::Timestamp(1_500_000), Value::Null]);
-    assert_eq!(
-        convert(
-            &TimestampSecondArray::from(vec![Some(1), None]),
-            FeatureType::Timestamp
+    let t = |v: Vec<Option<i64>>| {
+        ok(v.into_iter()
+            .map(|x| x.map_or(Value::Null, Value::Timestamp))
+            .collect())
+    };
+    let want = || t(vec![Some(1_500_000), None]);
+    let cases: Vec<(ArrayRef, Result<Vec<Value>, ColumnError>)> = vec![
+        (
+            col(TimestampSecondArray::from(vec![Some(1), None])),
+            t(vec![Some(1_000_000), None]),
         ),
-        Ok(vec![Value::Timestamp(1_000_000), Value::Null])
-    );
-    assert_eq!(
-        convert(
-            &TimestampMillisecondArray::from(vec![Some(1_500), None]).with_timezone("+02:00"),
-            FeatureType::Timestamp
+        (
+            col(TimestampMillisecondArray::from(vec![Some(1_500), None]).with_timezone("+02:00")),
+            want(),
         ),
-        want
-    );
-    assert_eq!(
-        convert(
-            &TimestampMicrosecondArray::from(vec![Some(1_500_000), None]).with_timezone_utc(),
-            FeatureType::Timestamp
+        (
+            col(TimestampMicrosecondArray::from(vec![Some(1_500_000), None]).with_timezone_utc()),
+            want(),
         ),
-        want
-    );
-    assert_eq!(
-        convert(
-            &TimestampNanosecondArray::from(vec![Some(1_500_000_999), None]),
-            FeatureType::Timestamp
+        (
+            col(TimestampNanosecondArray::from(vec![
+                Some(1_500_000_999),
+                None,
+            ])),
+            want(),
         ),
-        want
-    );
-    assert_eq!(
-        convert(
-            &TimestampNanosecondArray::from(vec![-1]),
-            FeatureType::Timestamp
+        (
+            col(TimestampNanosecondArray::from(vec![-1])),
+            t(vec![Some(-1)]),
         ),
-        Ok(vec![Value::Timestamp(-1)])
-    );
-    assert_eq!(
-        convert(
-            &Int64Array::from(vec![Some(1_500_000), None]),
-            FeatureType::Timestamp
+        (col(Int64Array::from(vec![Some(1_500_000), None])), want()),
+        (
+            col(Date32Array::from(vec![1])),
+            t(vec![Some(86_400_000_000)]),
         ),
-        want
-    );
-    assert_eq!(
-        convert(&Date32Array::from(vec![1]), FeatureType::Timestamp),
-        Ok(vec![Value::Timestamp(86_400_000_000)])
-    );
-    assert_eq!(
-        convert(&Date64Array::from(vec![1_500]), FeatureType::Timestamp),
-        Ok(vec![Value::Timestamp(1_500_000)])
+        (
+            col(Date64Array::from(vec![1_500])),
+            t(vec![Some(1_500_000)]),
+        ),
+    ];
+    check(
+        cases
+            .into_iter()
+            .map(|(a, want)| (a, FeatureType::Timestamp, want))
+            .collect(),
     );
     assert!(matches!(
         convert(
@@ -177,72 +196,70 @@ fn timestamps_of_every_unit() {
         ),
         Err(ColumnError::Cell(1, _))
     ));
-    assert!(matches!(
-        convert(
-            &StringArray::from(vec!["2024-01-01"]),
-            FeatureType::Timestamp
-        ),
-        Err(ColumnError::Type(_))
-    ));
+    refused(vec![(
+        col(StringArray::from(vec!["2024-01-01"])),
+        FeatureType::Timestamp,
+    )]);
 }
 
 #[test]
 fn lists() {
-    let l = ListArray::from_iter_primitive::<Float32Type, _, _>(vec![
-        Some(vec![Some(1.0), Some(2.5)]),
-        None,
-        Some(vec![]),
-    ]);
-    assert_eq!(
-        convert(&l, FeatureType::ListFloat32),
-        Ok(vec![
-            Value::ListFloat32(vec![1.0, 2.5]),
-            Value::Null,
-            Value::ListFloat32(vec![])
-        ])
-    );
-    let l = LargeListArray::from_iter_primitive::<Float64Type, _, _>(vec![Some(vec![Some(0.5)])]);
-    assert_eq!(
-        convert(&l, FeatureType::ListFloat32),
-        Ok(vec![Value::ListFloat32(vec![0.5])])
-    );
-    let sliced = ListArray::from_iter_primitive::<Float32Type, _, _>(vec![
-        Some(vec![Some(9.0)]),
-        Some(vec![Some(3.0), Some(4.0)]),
-    ])
-    .slice(1, 1);
-    assert_eq!(
-        convert(&sliced, FeatureType::ListFloat32),
-        Ok(vec![Value::ListFloat32(vec![3.0, 4.0])])
-    );
+    let list = |v: &[f32]| Value::ListFloat32(v.to_vec());
     let mut fixed = FixedSizeListBuilder::new(Float32Builder::new(), 2);
     fixed.values().append_slice(&[1.0, 2.0]);
     fixed.append(true);
     fixed.values().append_slice(&[3.0, 4.0]);
     fixed.append(true);
-    assert_eq!(
-        convert(&fixed.finish(), FeatureType::ListFloat32),
-        Ok(vec![
-            Value::ListFloat32(vec![1.0, 2.0]),
-            Value::ListFloat32(vec![3.0, 4.0])
-        ])
+    let cases: Vec<(ArrayRef, Result<Vec<Value>, ColumnError>)> = vec![
+        (
+            col(ListArray::from_iter_primitive::<Float32Type, _, _>(vec![
+                Some(vec![Some(1.0), Some(2.5)]),
+                None,
+                Some(vec![]),
+            ])),
+            ok(vec![list(&[1.0, 2.5]), Value::Null, list(&[])]),
+        ),
+        (
+            col(LargeListArray::from_iter_primitive::<Float64Type, _, _>(
+                vec![Some(vec![Some(0.5)])],
+            )),
+            ok(vec![list(&[0.5])]),
+        ),
+        (
+            col(ListArray::from_iter_primitive::<Float32Type, _, _>(vec![
+                Some(vec![Some(9.0)]),
+                Some(vec![Some(3.0), Some(4.0)]),
+            ])
+            .slice(1, 1)),
+            ok(vec![list(&[3.0, 4.0])]),
+        ),
+        (
+            col(fixed.finish()),
+            ok(vec![list(&[1.0, 2.0]), list(&[3.0, 4.0])]),
+        ),
+        (
+            col(ListArray::from_iter_primitive::<Float32Type, _, _>(vec![
+                Some(vec![Some(1.0)]),
+                Some(vec![Some(1.0), None]),
+            ])),
+            Err(ColumnError::Cell(
+                1,
+                "item 2 of the list is null; list items cannot be null".into(),
+            )),
+        ),
+    ];
+    check(
+        cases
+            .into_iter()
+            .map(|(a, want)| (a, FeatureType::ListFloat32, want))
+            .collect(),
     );
-    let holes = ListArray::from_iter_primitive::<Float32Type, _, _>(vec![
-        Some(vec![Some(1.0)]),
-        Some(vec![Some(1.0), None]),
-    ]);
-    assert_eq!(
-        convert(&holes, FeatureType::ListFloat32),
-        Err(ColumnError::Cell(
-            1,
-            "item 2 of the list is null; list items cannot be null".into()
-        ))
-    );
-    let ints = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1)])]);
-    assert!(matches!(
-        convert(&ints, FeatureType::ListFloat32),
-        Err(ColumnError::Type(_))
-    ));
+    refused(vec![(
+        col(ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+            Some(vec![Some(1)]),
+        ])),
+        FeatureType::ListFloat32,
+    )]);
 }
 
 #[test]
@@ -350,102 +367,66 @@ fn bad_parquet_inputs() {
     let ids = || col(Int64Array::from(vec![1, 2]));
     let ts = || col(TimestampMicrosecondArray::from(vec![1, 2]));
     let counts = || col(Int64Array::from(vec![3, 4]));
-
-    let err = small(&dir, vec![("user_id", ids()), ("event_timestamp", ts())]).unwrap_err();
-    assert!(
-        err.contains("missing column(s) txn_count; the file has user_id, event_timestamp"),
-        "{err}"
-    );
-
-    let err = small(
-        &dir,
-        vec![
-            ("user_id", ids()),
-            ("event_timestamp", ts()),
-            ("txn_count", col(StringArray::from(vec!["a", "b"]))),
-        ],
-    )
-    .unwrap_err();
-    assert!(
-        err.contains("column txn_count: Utf8 in the file cannot be read as int64"),
-        "{err}"
-    );
-
-    let err = small(
-        &dir,
-        vec![
-            ("user_id", ids()),
-            ("event_timestamp", col(StringArray::from(vec!["x", "y"]))),
-            ("txn_count", counts()),
-        ],
-    )
-    .unwrap_err();
-    assert!(
-        err.contains("column event_timestamp: Utf8 in the file cannot be read as timestamp"),
-        "{err}"
-    );
-
-    let err = small(
-        &dir,
-        vec![
-            ("user_id", col(Int64Array::from(vec![Some(1), None]))),
-            ("event_timestamp", ts()),
-            ("txn_count", counts()),
-        ],
-    )
-    .unwrap_err();
-    assert!(
-        err.contains("row 2, column user_id: the join key is null; every row needs a key"),
-        "{err}"
-    );
-
-    let err = small(
-        &dir,
-        vec![
-            ("user_id", ids()),
-            (
-                "event_timestamp",
-                col(TimestampMicrosecondArray::from(vec![None, Some(1)])),
-            ),
-            ("txn_count", counts()),
-        ],
-    )
-    .unwrap_err();
-    assert!(
-        err.contains("row 1, column event_timestamp: the event timestamp is null"),
-        "{err}"
-    );
-
-    let err = small(
-        &dir,
-        vec![
-            ("user_id", ids()),
-            (
-                "event_timestamp",
-                col(TimestampSecondArray::from(vec![1, i64::MAX / 2])),
-            ),
-            ("txn_count", counts()),
-        ],
-    )
-    .unwrap_err();
-    assert!(
-        err.contains("row 2, column event_timestamp: second"),
-        "{err}"
-    );
-
-    let err = small(
-        &dir,
-        vec![
-            ("user_id", ids()),
-            ("event_timestamp", ts()),
-            ("txn_count", col(UInt64Array::from(vec![1, u64::MAX]))),
-        ],
-    )
-    .unwrap_err();
-    assert!(
-        err.contains("row 2, column txn_count: 18446744073709551615 does not fit an int64"),
-        "{err}"
-    );
+    // `(user_id, event_timestamp, txn_count)` (`None`: no such column), and
+    // what the error says.
+    type Column = Option<ArrayRef>;
+    let cases: Vec<(Column, Column, Column, &str)> = vec![
+        (
+            Some(ids()),
+            Some(ts()),
+            None,
+            "missing column(s) txn_count; the file has user_id, event_timestamp",
+        ),
+        (
+            Some(ids()),
+            Some(ts()),
+            Some(col(StringArray::from(vec!["a", "b"]))),
+            "column txn_count: Utf8 in the file cannot be read as int64",
+        ),
+        (
+            Some(ids()),
+            Some(col(StringArray::from(vec!["x", "y"]))),
+            Some(counts()),
+            "column event_timestamp: Utf8 in the file cannot be read as timestamp",
+        ),
+        (
+            Some(col(Int64Array::from(vec![Some(1), None]))),
+            Some(ts()),
+            Some(counts()),
+            "row 2, column user_id: the join key is null; every row needs a key",
+        ),
+        (
+            Some(ids()),
+            Some(col(TimestampMicrosecondArray::from(vec![None, Some(1)]))),
+            Some(counts()),
+            "row 1, column event_timestamp: the event timestamp is null",
+        ),
+        (
+            Some(ids()),
+            Some(col(TimestampSecondArray::from(vec![1, i64::MAX / 2]))),
+            Some(counts()),
+            "row 2, column event_timestamp: second",
+        ),
+        (
+            Some(ids()),
+            Some(ts()),
+            Some(col(UInt64Array::from(vec![1, u64::MAX]))),
+            "row 2, column txn_count: 18446744073709551615 does not fit an int64",
+        ),
+    ];
+    for (user_id, event_timestamp, txn_count, want) in cases {
+        let cols = [
+            ("user_id", user_id),
+            ("event_timestamp", event_timestamp),
+            ("txn_count", txn_count),
+        ];
+        let cols = cols
+            .into_iter()
+            .filter_map(|(n, c)| Some((n, c?)))
+            .collect();
+        let err = small(&dir, cols).unwrap_err();
+        assert!(err.contains(want), "want {want:?} in: {err}");
+    }
 
     let empty = dir.path().join("empty.parquet");
     std::fs::write(&empty, b"").unwrap();
@@ -464,23 +445,25 @@ fn bad_parquet_inputs() {
         ],
     );
     let bytes = std::fs::read(&good).unwrap();
-    for cut in [bytes.len() - 1, bytes.len() / 2, 4] {
-        let truncated = dir.path().join("cut.pq");
-        std::fs::write(&truncated, &bytes[..cut]).unwrap();
-        let err = read_file(&test_catalog(), "small", &truncated)
+    let truncated = dir.path().join("cut.pq");
+    let csv_named_pq = dir.path().join("text.pq");
+    let files = [
+        (&truncated, bytes[..bytes.len() - 1].to_vec()),
+        (&truncated, bytes[..bytes.len() / 2].to_vec()),
+        (&truncated, bytes[..4].to_vec()),
+        (
+            &csv_named_pq,
+            b"user_id,event_timestamp,txn_count\n1,2,3\n".to_vec(),
+        ),
+    ];
+    for (p, content) in files {
+        std::fs::write(p, &content).unwrap();
+        let err = read_file(&test_catalog(), "small", p)
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("cut.pq: not a readable Parquet file"),
-            "cut at {cut}: {err}"
-        );
+        let want = format!("{}: not a readable Parquet file", p.display());
+        assert!(err.contains(&want), "{} bytes: {err}", content.len());
     }
-    let csv_named_pq = dir.path().join("text.pq");
-    std::fs::write(&csv_named_pq, "user_id,event_timestamp,txn_count\n1,2,3\n").unwrap();
-    let err = read_file(&test_catalog(), "small", &csv_named_pq)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("not a readable Parquet file"), "{err}");
 }
 
 #[test]

@@ -1,31 +1,24 @@
-//! One input file, read, validated and encoded into [`Run`]s.
+//! One input file, read ([`crate::read`]), validated and encoded into
+//! [`Run`]s for one view: the ingest's binding of a file's columns to the
+//! view's schema (`--map` renames included, see [`columns`]).
 //!
 //! - Parquet: row groups are decoded on every core (two here), each thread
 //!   into its own run; only the needed columns are read.
-//! - Arrow IPC: the file format (`ARROW1` magic) or the stream format,
-//!   told apart by content.
-//! - CSV and JSON Lines: parsed into rows ([`super::csv`], [`super::jsonl`])
-//!   and encoded.
+//! - Arrow IPC, CSV and JSON Lines: read a batch at a time into one run.
 //!
-//! Every check happens here, before anything is written: a refused file
-//! leaves the store as it was.
+//! Every batch goes through [`encode_batch`], whatever the format. Every
+//! check happens here, before anything is written: a refused file leaves
+//! the store as it was.
 
-use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use arrow_array::{RecordBatch, RecordBatchReader};
-use arrow_schema::ArrowError;
 use indicatif::ProgressBar;
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
-    RowSelector,
-};
 
 use super::arrow_in::{Layout, encode_batch};
-use super::encode::{Run, push_rows};
-use super::{Error, Format, Target, csv, jsonl};
+use super::encode::Run;
+use super::read::{CellType, Columns, Declared, Part, ReadError, Source};
+use super::{CREATED_TIMESTAMP, EVENT_TIMESTAMP, Error, Format, Target};
+use strata_store::RowWrite;
 use strata_store::catalog::quality::Checker;
 
 /// Rows decoded per Arrow batch.
@@ -49,6 +42,96 @@ impl Encoded {
     }
 }
 
+/// The columns of a text file (CSV, JSON Lines) that `target` needs, with
+/// their types: join keys and `event_timestamp` required in every row,
+/// `created_timestamp` optional, and every feature.
+pub fn columns(target: &Target, format: Format) -> Columns {
+    let (key, event) = if format == Format::JsonLines {
+        (
+            "the join key is missing or null; every row needs a key",
+            "the event timestamp is missing or null; every row needs one",
+        )
+    } else {
+        (
+            "the join key is empty (null); every row needs a key",
+            "the event timestamp is empty; every row needs one",
+        )
+    };
+    let column = |name: &str, ty: CellType, required: Option<&str>| Declared {
+        name: target.source_name(name).to_string(),
+        label: target.describe(name),
+        ty,
+        required: required.map(str::to_string),
+        optional: name == CREATED_TIMESTAMP,
+    };
+    let mut declared: Vec<Declared> = target
+        .keys
+        .iter()
+        .map(|k| column(&k.name, CellType::of_key(k.ty), Some(key)))
+        .collect();
+    declared.push(column(EVENT_TIMESTAMP, CellType::Timestamp, Some(event)));
+    declared.push(column(CREATED_TIMESTAMP, CellType::Timestamp, None));
+    declared.extend(
+        target
+            .view
+            .features
+            .iter()
+            .map(|f| column(&f.name, CellType::of(f.ty), None)),
+    );
+    Columns {
+        declared,
+        infer_rest: false,
+    }
+}
+
+/// Opens `path` for `target`, and where its needed columns are.
+fn open(target: &Target, path: &Path, format: Format) -> Result<(Source, Layout), Error> {
+    let src = Source::open(path, format, &columns(target, format)).map_err(|e| match e {
+        ReadError::Empty => Error::Invalid {
+            path: path.to_path_buf(),
+            reason: match format {
+                Format::Csv => format!(
+                    "the file is empty; a CSV input starts with a header row naming the columns {}",
+                    target.required_columns().join(",")
+                ),
+                Format::JsonLines => format!(
+                    "the file is empty; a JSON Lines input has one object per line with the fields {}",
+                    target.required_columns().join(", ")
+                ),
+                f => format!("the file is empty; expected a {} file", f.name()),
+            },
+        },
+        e => read_error(path, e),
+    })?;
+    let layout = Layout::new(target, src.schema()).map_err(|reason| Error::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    Ok((src, layout))
+}
+
+fn read_error(path: &Path, e: ReadError) -> Error {
+    let path = path.to_path_buf();
+    match e {
+        ReadError::Io(source) => Error::Io { path, source },
+        ReadError::Empty => Error::Invalid {
+            path,
+            reason: "the file is empty".into(),
+        },
+        ReadError::Invalid(reason) => Error::Invalid { path, reason },
+    }
+}
+
+/// The needed columns of a file, as read: for CSV in the order the view
+/// names them (a row's cells are checked in that order), else ascending.
+fn projection(layout: &Layout, format: Format) -> Vec<usize> {
+    let mut cols = layout.columns();
+    if format != Format::Csv {
+        cols.sort_unstable();
+    }
+    cols
+}
+
 /// Reads, validates and encodes `path` for `target`. Rows without a
 /// `created_timestamp` get `now`. `bar` counts rows read.
 pub fn read_encode(
@@ -58,41 +141,29 @@ pub fn read_encode(
     now: i64,
     bar: &ProgressBar,
 ) -> Result<Encoded, Error> {
+    let (src, layout) = open(target, path, format)?;
     let invalid = |reason: String| Error::Invalid {
         path: path.to_path_buf(),
         reason,
     };
-    let len = std::fs::metadata(path)
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len();
-    if len == 0 && format != Format::Csv && format != Format::JsonLines {
-        return Err(invalid(format!(
-            "the file is empty; expected a {} file",
-            format.name()
-        )));
-    }
-    let mut checker = Checker::new(&target.view);
-    let runs = match format {
-        Format::Parquet => {
-            let (runs, c) = parquet(target, path, now, bar).map_err(invalid)?;
-            checker = c;
-            runs
+    let (runs, checker) = if format == Format::Parquet {
+        parquet(target, &src, &layout, now, bar).map_err(|e| read_error(path, e))?
+    } else {
+        let mut run = Run::new(0, src.rows_hint().unwrap_or(0), Run::row_bytes(target));
+        let mut checker = Checker::new(&target.view);
+        let batches = src
+            .batches(Some(&projection(&layout, format)), BATCH_ROWS)
+            .map_err(|e| read_error(path, e))?;
+        let layout = Layout::new(target, &batches.schema()).map_err(invalid)?;
+        let mut base = 0u64;
+        for batch in batches {
+            let batch = batch.map_err(|e| read_error(path, e))?;
+            encode_batch(target, &layout, &batch, base, now, &mut run, &mut checker)
+                .map_err(invalid)?;
+            base += batch.num_rows() as u64;
+            bar.inc(batch.num_rows() as u64);
         }
-        Format::Arrow => vec![arrow_ipc(target, path, now, bar, &mut checker).map_err(invalid)?],
-        Format::Csv | Format::JsonLines => {
-            let rows = if format == Format::Csv {
-                csv::read(target, path)?
-            } else {
-                jsonl::read(target, path)?
-            };
-            let mut run = Run::new(0, rows.len(), Run::row_bytes(target));
-            push_rows(target, &rows, 0, now, &mut run, &mut checker).map_err(invalid)?;
-            bar.inc(rows.len() as u64);
-            vec![run]
-        }
+        (vec![run], checker)
     };
     let rows = runs.iter().map(|r| r.len() as u64).sum();
     Ok(Encoded {
@@ -102,73 +173,89 @@ pub fn read_encode(
     })
 }
 
+/// Reads and validates a whole file for `target` into rows (the rows a
+/// client pushes); the store's own limits are checked by the caller.
+pub fn read_rows(target: &Target, path: &Path, format: Format) -> Result<Vec<RowWrite>, Error> {
+    let (src, layout) = open(target, path, format)?;
+    let invalid = |reason: String| Error::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let batches = src
+        .batches(Some(&projection(&layout, format)), BATCH_ROWS)
+        .map_err(|e| read_error(path, e))?;
+    let layout = Layout::new(target, &batches.schema()).map_err(invalid)?;
+    let mut rows = Vec::with_capacity(src.rows_hint().unwrap_or(0));
+    for batch in batches {
+        let batch = batch.map_err(|e| read_error(path, e))?;
+        layout
+            .rows(target, &batch, rows.len() as u64, &mut rows)
+            .map_err(invalid)?;
+    }
+    Ok(rows)
+}
+
 /// Reads the row groups of a Parquet file on all cores.
 fn parquet(
     target: &Target,
-    path: &Path,
+    src: &Source,
+    layout: &Layout,
     now: i64,
     bar: &ProgressBar,
-) -> Result<(Vec<Run>, Checker), String> {
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
-        .map_err(|e| format!("not a readable Parquet file (damaged or truncated?): {e}"))?;
-    let layout = Layout::new(target, meta.schema())?;
-    let mask = ProjectionMask::roots(meta.parquet_schema(), layout.columns());
+) -> Result<(Vec<Run>, Checker), ReadError> {
+    let Some(meta) = src.parquet_metadata() else {
+        return Err(ReadError::Invalid("not a Parquet file".into()));
+    };
+    let cols = projection(layout, Format::Parquet);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // Work items (row group, first row of the file, offset in the group,
-    // rows); a file with fewer row groups than cores has its groups split.
+    // Work items; a file with fewer row groups than cores has its groups split.
     let pieces = {
         let md = meta.metadata();
         let per_group = threads.div_ceil(md.num_row_groups().max(1));
         let mut start = 0u64;
-        let mut v: Vec<(usize, u64, usize, usize)> = Vec::new();
-        for g in 0..md.num_row_groups() {
-            let n = usize::try_from(md.row_group(g).num_rows()).unwrap_or(0);
+        let mut v: Vec<(Part, usize)> = Vec::new();
+        for group in 0..md.num_row_groups() {
+            let n = usize::try_from(md.row_group(group).num_rows()).unwrap_or(0);
             let step = n.div_ceil(per_group).max(1);
-            for off in (0..n).step_by(step) {
-                let len = step.min(n - off);
-                v.push((g, start + off as u64, off, len));
+            for offset in (0..n).step_by(step) {
+                let len = step.min(n - offset);
+                let part = Part::Rows {
+                    group,
+                    first_row: start,
+                    offset,
+                    len,
+                };
+                v.push((part, len));
             }
             start += n as u64;
         }
         v
     };
     let threads = threads.clamp(1, pieces.len().max(1));
-    let results: Vec<Result<(Run, Checker), (u64, String)>> = std::thread::scope(|s| {
+    let results: Vec<Result<(Run, Checker), (u64, ReadError)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let mine: Vec<(usize, u64, usize, usize)> =
-                    pieces.iter().copied().skip(t).step_by(threads).collect();
-                let (meta, mask) = (meta.clone(), mask.clone());
-                s.spawn(move || -> Result<(Run, Checker), (u64, String)> {
-                    let rows: usize = mine.iter().map(|g| g.3).sum();
+                let mine: Vec<&(Part, usize)> = pieces.iter().skip(t).step_by(threads).collect();
+                let cols = &cols;
+                s.spawn(move || -> Result<(Run, Checker), (u64, ReadError)> {
+                    let rows: usize = mine.iter().map(|p| p.1).sum();
                     let mut run = Run::new(t as u16, rows, Run::row_bytes(target));
                     let mut checker = Checker::new(&target.view);
-                    for (g, start, off, len) in mine {
-                        let fail = |e: String| (start, e);
-                        // Its own descriptor: a cloned one would share the
-                        // file offset with the other threads.
-                        let f =
-                            File::open(path).map_err(|e| fail(format!("cannot reopen: {e}")))?;
-                        let reader =
-                            ParquetRecordBatchReaderBuilder::new_with_metadata(f, meta.clone())
-                                .with_projection(mask.clone())
-                                .with_row_groups(vec![g])
-                                .with_row_selection(RowSelection::from(vec![
-                                    RowSelector::skip(off),
-                                    RowSelector::select(len),
-                                ]))
-                                .with_batch_size(BATCH_ROWS)
-                                .build()
-                                .map_err(|e| fail(format!("cannot read the Parquet data: {e}")))?;
-                        let layout = Layout::new(target, &reader.schema()).map_err(fail)?;
-                        let mut base = start;
-                        for batch in reader {
-                            let batch = batch.map_err(|e| {
-                                fail(format!(
-                                    "cannot read the Parquet data after row {base}: {e}"
-                                ))
-                            })?;
+                    for (part, _) in mine {
+                        let mut base = match part {
+                            Part::Rows {
+                                first_row, offset, ..
+                            } => first_row + *offset as u64,
+                            _ => 0,
+                        };
+                        let fail = |e: ReadError| (base, e);
+                        let batches = src
+                            .parquet_part(Some(cols), part, BATCH_ROWS)
+                            .map_err(fail)?;
+                        let layout = Layout::new(target, &batches.schema())
+                            .map_err(|e| fail(ReadError::Invalid(e)))?;
+                        for batch in batches {
+                            let batch = batch.map_err(|e| (base, e))?;
                             encode_batch(
                                 target,
                                 &layout,
@@ -178,7 +265,7 @@ fn parquet(
                                 &mut run,
                                 &mut checker,
                             )
-                            .map_err(|e| (base, e))?;
+                            .map_err(|e| (base, ReadError::Invalid(e)))?;
                             base += batch.num_rows() as u64;
                             bar.inc(batch.num_rows() as u64);
                         }
@@ -190,14 +277,15 @@ fn parquet(
         handles
             .into_iter()
             .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err((0, "a reader thread panicked".into())))
+                h.join().unwrap_or_else(|_| {
+                    Err((0, ReadError::Invalid("a reader thread panicked".into())))
+                })
             })
             .collect()
     });
     let mut runs = Vec::with_capacity(results.len());
     let mut checker: Option<Checker> = None;
-    let mut first_error: Option<(u64, String)> = None;
+    let mut first_error: Option<(u64, ReadError)> = None;
     for r in results {
         match r {
             Ok((run, c)) => {
@@ -218,44 +306,4 @@ fn parquet(
         return Err(e);
     }
     Ok((runs, checker.unwrap_or_else(|| Checker::new(&target.view))))
-}
-
-/// Reads an Arrow IPC file or stream.
-fn arrow_ipc(
-    target: &Target,
-    path: &Path,
-    now: i64,
-    bar: &ProgressBar,
-    checker: &mut Checker,
-) -> Result<Run, String> {
-    let mut f = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let mut magic = [0u8; 6];
-    let is_file = f.read_exact(&mut magic).is_ok() && &magic == b"ARROW1";
-    f.seek(SeekFrom::Start(0))
-        .map_err(|e| format!("cannot seek: {e}"))?;
-    let bad = |e: ArrowError| {
-        format!(
-            "not a readable Arrow IPC {} (damaged or truncated?): {e}",
-            if is_file { "file" } else { "stream" }
-        )
-    };
-    let (schema, batches): (_, Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>>>) =
-        if is_file {
-            let r = arrow_ipc::reader::FileReader::try_new(BufReader::new(f), None).map_err(bad)?;
-            (r.schema(), Box::new(r))
-        } else {
-            let r =
-                arrow_ipc::reader::StreamReader::try_new(BufReader::new(f), None).map_err(bad)?;
-            (r.schema(), Box::new(r))
-        };
-    let layout = Layout::new(target, &schema)?;
-    let mut run = Run::new(0, 0, 0);
-    let mut base = 0u64;
-    for batch in batches {
-        let batch = batch.map_err(|e| format!("after row {base}: {}", bad(e)))?;
-        encode_batch(target, &layout, &batch, base, now, &mut run, checker)?;
-        base += batch.num_rows() as u64;
-        bar.inc(batch.num_rows() as u64);
-    }
-    Ok(run)
 }

@@ -1,5 +1,6 @@
-//! Entity tables: Parquet, Arrow IPC (file or stream) or CSV, read as
-//! Arrow record batches of bounded size.
+//! Entity tables: Parquet, Arrow IPC (file or stream) or CSV, read by
+//! [`crate::read`] (the readers ingest uses) as Arrow record batches of
+//! bounded size.
 //!
 //! Parquet and Arrow IPC columns keep their Arrow types and pass through to
 //! the output untouched. A CSV table is typed by a first pass over the whole
@@ -9,23 +10,21 @@
 //! - `event_timestamp` is parsed like ingest timestamps
 //!   ([`crate::timestamp`]) into `Timestamp(µs, UTC)`; an empty cell
 //!   is an error;
+//! - cells are read by the rules of [`crate::read::cells`], with the same
+//!   messages as ingest;
 //! - every other column is `Int64` if all its non-empty cells are integers,
 //!   else `Float64` if all are numbers, else `Boolean` if all are
 //!   `true`/`false` (any case), else `Utf8` (verbatim). An empty cell is null.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_schema::{Field, Schema, SchemaRef};
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use arrow_schema::SchemaRef;
 
-use super::csv_in::{CsvBatches, CsvType, csv_reader, header, parse_cell};
 use super::{EVENT_TIMESTAMP, Error, Plan};
+use crate::Format;
+use crate::read::{self, CellType, Columns, Declared, Part, ReadError, Source};
 use strata_format::schema::KeyType;
 
 /// The formats of entity tables.
@@ -41,16 +40,27 @@ impl InputFormat {
     /// The format a file name's extension names: `.parquet`/`.pq`,
     /// `.arrow`/`.arrows`/`.ipc`/`.feather`, `.csv`.
     pub fn of(path: &Path) -> Option<InputFormat> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        InputFormat::parse(&ext)
+        InputFormat::parse(path.extension()?.to_str()?)
     }
 
+    /// A format by name or extension, as [`Format::parse`] (JSON Lines is
+    /// not an entity table format).
     pub fn parse(name: &str) -> Option<InputFormat> {
-        match name {
-            "parquet" | "pq" => Some(InputFormat::Parquet),
-            "arrow" | "arrows" | "ipc" | "feather" => Some(InputFormat::Arrow),
-            "csv" => Some(InputFormat::Csv),
-            _ => None,
+        match Format::parse(name)? {
+            Format::Parquet => Some(InputFormat::Parquet),
+            Format::Arrow => Some(InputFormat::Arrow),
+            Format::Csv => Some(InputFormat::Csv),
+            Format::JsonLines => None,
+        }
+    }
+}
+
+impl InputFormat {
+    fn format(self) -> Format {
+        match self {
+            InputFormat::Parquet => Format::Parquet,
+            InputFormat::Arrow => Format::Arrow,
+            InputFormat::Csv => Format::Csv,
         }
     }
 }
@@ -62,12 +72,35 @@ pub type Batches = Box<dyn Iterator<Item = Result<RecordBatch, Error>> + Send>;
 pub struct EntityTable {
     path: PathBuf,
     format: InputFormat,
-    schema: SchemaRef,
-    csv_types: Vec<CsvType>,
+    source: Source,
     rows: Option<usize>,
-    /// Parquet: the row count and row groups of the file's metadata.
-    parquet_rows: Option<usize>,
-    row_groups: usize,
+}
+
+/// How an entity table's CSV columns are read: join keys as their types,
+/// `event_timestamp` required, the others typed by their cells.
+fn columns(key_types: &HashMap<String, KeyType>) -> Columns {
+    let mut declared: Vec<Declared> = key_types
+        .iter()
+        .filter(|(name, _)| name.as_str() != EVENT_TIMESTAMP)
+        .map(|(name, ty)| Declared {
+            name: name.clone(),
+            label: name.clone(),
+            ty: CellType::of_key(*ty),
+            required: None,
+            optional: true,
+        })
+        .collect();
+    declared.push(Declared {
+        name: EVENT_TIMESTAMP.into(),
+        label: EVENT_TIMESTAMP.into(),
+        ty: CellType::Timestamp,
+        required: Some("the event timestamp is empty; every entity row needs one".into()),
+        optional: false,
+    });
+    Columns {
+        declared,
+        infer_rest: true,
+    }
 }
 
 impl EntityTable {
@@ -79,67 +112,23 @@ impl EntityTable {
         format: Option<InputFormat>,
         key_types: &HashMap<String, KeyType>,
     ) -> Result<EntityTable, Error> {
-        let invalid = |reason: String| Error::Input {
+        let format =
+            format.or_else(|| InputFormat::of(path)).ok_or_else(|| {
+                Error::Input {
             path: path.to_path_buf(),
-            reason,
-        };
-        let format = format.or_else(|| InputFormat::of(path)).ok_or_else(|| {
-            invalid(
+            reason:
                 "unknown file type; name it *.parquet, *.arrow or *.csv, or pass --entities-format"
                     .into(),
-            )
-        })?;
-        let mut file = open_file(path)?;
-        let len = file
-            .metadata()
-            .map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .len();
-        if len == 0 {
-            return Err(invalid(
-                "the file is empty; an entity table has the join-key columns, event_timestamp and any label columns".into(),
-            ));
         }
-        let mut table = EntityTable {
+            })?;
+        let source = Source::open(path, format.format(), &columns(key_types))
+            .map_err(|e| read_error(path, e))?;
+        Ok(EntityTable {
             path: path.to_path_buf(),
             format,
-            schema: Arc::new(Schema::empty()),
-            csv_types: Vec::new(),
-            rows: None,
-            parquet_rows: None,
-            row_groups: 0,
-        };
-        match format {
-            InputFormat::Parquet => {
-                let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-                    invalid(format!(
-                        "not a readable Parquet file (damaged or truncated?): {e}"
-                    ))
-                })?;
-                table.schema = b.schema().clone();
-                table.parquet_rows = usize::try_from(b.metadata().file_metadata().num_rows()).ok();
-                table.row_groups = b.metadata().num_row_groups();
-            }
-            InputFormat::Arrow => {
-                let stream = is_ipc_stream(&mut file).map_err(|source| Error::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                table.schema = if stream {
-                    arrow_ipc::reader::StreamReader::try_new_buffered(file, None)
-                        .map_err(|e| invalid(format!("not a readable Arrow IPC stream: {e}")))?
-                        .schema()
-                } else {
-                    arrow_ipc::reader::FileReader::try_new_buffered(file, None)
-                        .map_err(|e| invalid(format!("not a readable Arrow IPC file: {e}")))?
-                        .schema()
-                };
-            }
-            InputFormat::Csv => table.type_csv(key_types)?,
-        }
-        Ok(table)
+            rows: source.checked_rows(),
+            source,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -151,7 +140,7 @@ impl EntityTable {
     }
 
     pub fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        self.source.schema().clone()
     }
 
     /// The number of rows, once known (after [`EntityTable::validate`]).
@@ -162,7 +151,7 @@ impl EntityTable {
     /// The number of rows as the file says before it is read (Parquet
     /// metadata; CSV, which is read when opened), if it says.
     pub fn rows_hint(&self) -> Option<usize> {
-        self.rows.or(self.parquet_rows)
+        self.rows.or(self.source.rows_hint())
     }
 
     /// Reads the join-key and event-time columns of every row and checks
@@ -194,8 +183,12 @@ impl EntityTable {
         readers: usize,
         ahead_rows: usize,
     ) -> Result<Batches, Error> {
-        if self.format == InputFormat::Parquet && readers > 1 && self.row_groups > 1 {
-            return self.parquet_parallel(batch_rows, readers, ahead_rows);
+        let groups = self
+            .source
+            .parquet_metadata()
+            .map_or(0, |m| m.metadata().num_row_groups());
+        if readers > 1 && groups > 1 {
+            return self.parquet_parallel(groups, batch_rows, readers, ahead_rows);
         }
         self.read(None, batch_rows)
     }
@@ -204,38 +197,40 @@ impl EntityTable {
     /// order.
     fn parquet_parallel(
         &self,
+        row_groups: usize,
         batch_rows: usize,
         readers: usize,
         ahead_rows: usize,
     ) -> Result<Batches, Error> {
-        let per = self.row_groups.div_ceil(readers);
+        let per = row_groups.div_ceil(readers);
         let ahead = ahead_rows.div_ceil(batch_rows.max(1)).max(1);
+        let group_rows: Vec<u64> = self.source.parquet_metadata().map_or(Vec::new(), |m| {
+            let md = m.metadata();
+            (0..md.num_row_groups())
+                .map(|g| u64::try_from(md.row_group(g).num_rows()).unwrap_or(0))
+                .collect()
+        });
         let mut receivers = Vec::with_capacity(readers);
         for r in 0..readers {
-            let groups: Vec<usize> = (r * per..((r + 1) * per).min(self.row_groups)).collect();
-            if groups.is_empty() {
+            let groups: Vec<usize> = (r * per..((r + 1) * per).min(row_groups)).collect();
+            let Some(&first) = groups.first() else {
                 break;
-            }
-            let path = self.path.clone();
-            let invalid = move |reason: String| Error::Input {
-                path: path.clone(),
-                reason,
             };
-            let reader = ParquetRecordBatchReaderBuilder::try_new(open_file(&self.path)?)
-                .and_then(|b| {
-                    b.with_row_groups(groups)
-                        .with_batch_size(batch_rows.max(1))
-                        .build()
-                })
-                .map_err(|e| invalid(format!("cannot read the Parquet data: {e}")))?;
+            let part = Part::Groups {
+                groups,
+                first_row: group_rows.iter().take(first).sum(),
+            };
+            let reader = self
+                .source
+                .parquet_part(None, &part, batch_rows)
+                .map_err(|e| read_error(&self.path, e))?;
+            let path = self.path.clone();
             let (tx, rx) = std::sync::mpsc::sync_channel(ahead);
             std::thread::Builder::new()
                 .name("strata-export-read".into())
                 .spawn(move || {
                     for b in reader {
-                        let b =
-                            b.map_err(|e| invalid(format!("cannot read the Parquet data: {e}")));
-                        if tx.send(b).is_err() {
+                        if tx.send(b.map_err(|e| read_error(&path, e))).is_err() {
                             return;
                         }
                     }
@@ -255,173 +250,25 @@ impl EntityTable {
     /// ascending), or of all columns.
     fn read(&self, projection: Option<&[usize]>, batch_rows: usize) -> Result<Batches, Error> {
         let path = self.path.clone();
-        let invalid = move |reason: String| Error::Input {
-            path: path.clone(),
-            reason,
-        };
-        let file = open_file(&self.path)?;
-        Ok(match self.format {
-            InputFormat::Parquet => {
-                let b = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .map_err(|e| invalid(format!("not a readable Parquet file: {e}")))?;
-                let b = match projection {
-                    Some(p) => {
-                        let mask = ProjectionMask::roots(b.parquet_schema(), p.iter().copied());
-                        b.with_projection(mask)
-                    }
-                    None => b,
-                };
-                let reader = b
-                    .with_batch_size(batch_rows.max(1))
-                    .build()
-                    .map_err(|e| invalid(format!("cannot read the Parquet data: {e}")))?;
-                Box::new(reader.map(move |b| {
-                    b.map_err(|e| invalid(format!("cannot read the Parquet data: {e}")))
-                }))
-            }
-            InputFormat::Arrow => {
-                let mut file = file;
-                let stream = is_ipc_stream(&mut file).map_err(|source| Error::Io {
-                    path: self.path.clone(),
-                    source,
-                })?;
-                let p = projection.map(<[usize]>::to_vec);
-                let it: Box<dyn Iterator<Item = _> + Send> = if stream {
-                    Box::new(
-                        arrow_ipc::reader::StreamReader::try_new_buffered(file, p).map_err(
-                            |e| invalid(format!("not a readable Arrow IPC stream: {e}")),
-                        )?,
-                    )
-                } else {
-                    Box::new(
-                        arrow_ipc::reader::FileReader::try_new_buffered(file, p)
-                            .map_err(|e| invalid(format!("not a readable Arrow IPC file: {e}")))?,
-                    )
-                };
-                Box::new(it.map(move |b| {
-                    b.map_err(|e| invalid(format!("cannot read the Arrow IPC data: {e}")))
-                }))
-            }
-            InputFormat::Csv => {
-                let mut reader = csv_reader(file);
-                header(&self.path, &mut reader)?;
-                let all: Vec<usize> = (0..self.csv_types.len()).collect();
-                let cols = projection.map_or(all, <[usize]>::to_vec);
-                let fields: Vec<Field> =
-                    cols.iter().map(|&c| self.schema.field(c).clone()).collect();
-                Box::new(CsvBatches {
-                    path: self.path.clone(),
-                    reader,
-                    cols,
-                    types: self.csv_types.clone(),
-                    schema: Arc::new(Schema::new(fields)),
-                    batch_rows: batch_rows.max(1),
-                    row: 0,
-                    done: false,
-                })
-            }
-        })
-    }
-
-    /// Types the columns of a CSV file by reading all of it.
-    fn type_csv(&mut self, key_types: &HashMap<String, KeyType>) -> Result<(), Error> {
-        let mut reader = csv_reader(open_file(&self.path)?);
-        let names = header(&self.path, &mut reader)?;
-        let mut seen = HashMap::new();
-        for n in &names {
-            if seen.insert(n.as_str(), ()).is_some() {
-                return Err(Error::Input {
-                    path: self.path.clone(),
-                    reason: format!("the header names the column {n} more than once"),
-                });
-            }
-        }
-        let fixed: Vec<Option<CsvType>> = names
-            .iter()
-            .map(|n| match (n.as_str(), key_types.get(n)) {
-                (EVENT_TIMESTAMP, _) => Some(CsvType::Timestamp),
-                (_, Some(KeyType::Int64)) => Some(CsvType::Int64),
-                (_, Some(KeyType::String)) => Some(CsvType::Utf8),
-                _ => None,
-            })
-            .collect();
-        // Per free column: could it still be an int, a float, a bool?
-        let mut maybe = vec![[true; 3]; names.len()];
-        let mut filled = vec![false; names.len()];
-        let mut rec = csv::StringRecord::new();
-        let mut row = 0usize;
-        loop {
-            match reader.read_record(&mut rec) {
-                Ok(true) => row += 1,
-                Ok(false) => break,
-                Err(e) => {
-                    return Err(Error::Input {
-                        path: self.path.clone(),
-                        reason: format!("row {}: {e}", row + 1),
-                    });
-                }
-            }
-            for (c, cell) in rec.iter().enumerate() {
-                match fixed[c] {
-                    Some(ty) => {
-                        parse_cell(ty, cell).map_err(|reason| Error::Input {
-                            path: self.path.clone(),
-                            reason: format!("row {row}, column {}: {reason}", names[c]),
-                        })?;
-                    }
-                    None if cell.is_empty() => {}
-                    None => {
-                        filled[c] = true;
-                        let m = &mut maybe[c];
-                        let t = cell.trim();
-                        m[0] = m[0] && t.parse::<i64>().is_ok();
-                        m[1] = m[1] && t.parse::<f64>().is_ok();
-                        m[2] = m[2]
-                            && (t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false"));
-                    }
-                }
-            }
-        }
-        self.csv_types = fixed
-            .iter()
-            .zip(&maybe)
-            .map(|(f, m)| {
-                f.unwrap_or(match m {
-                    [true, _, _] => CsvType::Int64,
-                    [_, true, _] => CsvType::Float64,
-                    [_, _, true] => CsvType::Bool,
-                    _ => CsvType::Utf8,
-                })
-            })
-            .collect();
-        // A free column with no non-empty cell is Utf8 (all null).
-        for ((t, f), any) in self.csv_types.iter_mut().zip(&fixed).zip(&filled) {
-            if f.is_none() && !any {
-                *t = CsvType::Utf8;
-            }
-        }
-        let fields: Vec<Field> = names
-            .iter()
-            .zip(&self.csv_types)
-            .map(|(n, t)| Field::new(n, t.arrow(), true))
-            .collect();
-        self.schema = Arc::new(Schema::new(fields));
-        self.rows = Some(row);
-        Ok(())
+        let batches: read::Batches = self
+            .source
+            .batches(projection, batch_rows)
+            .map_err(|e| read_error(&path, e))?;
+        Ok(Box::new(
+            batches.map(move |b| b.map_err(|e| read_error(&path, e))),
+        ))
     }
 }
 
-fn open_file(path: &Path) -> Result<File, Error> {
-    File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// Whether an Arrow IPC file is in the stream format (no `ARROW1` magic).
-fn is_ipc_stream(file: &mut File) -> std::io::Result<bool> {
-    let mut magic = [0u8; 6];
-    let n = file.read(&mut magic)?;
-    file.seek(SeekFrom::Start(0))?;
-    Ok(!(n == 6 && &magic == b"ARROW1"))
+/// A reader's error about the entity table at `path`.
+fn read_error(path: &Path, e: ReadError) -> Error {
+    let path = path.to_path_buf();
+    match e {
+        ReadError::Io(source) => Error::Io { path, source },
+        ReadError::Empty => Error::Input {
+            path,
+            reason: "the file is empty; an entity table has the join-key columns, event_timestamp and any label columns".into(),
+        },
+        ReadError::Invalid(reason) => Error::Input { path, reason },
+    }
 }

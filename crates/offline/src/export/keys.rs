@@ -1,7 +1,7 @@
 //! The event times and encoded entity keys of a batch of entity rows.
 //!
-//! Accepted Arrow types are those of the ingest readers
-//! ([`crate::parquet`]): `event_timestamp` as a `Timestamp` of any
+//! Accepted Arrow types are those of every reader
+//! ([`crate::read::convert`]): `event_timestamp` as a `Timestamp` of any
 //! unit with or without a zone (an instant, read as UTC; nanoseconds are
 //! truncated toward the past), `Int64` microseconds, `Date32` or `Date64`;
 //! `int64` join keys as any integer type; `string` join keys as `Utf8`,
@@ -13,16 +13,13 @@
 use std::borrow::Cow;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Int64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType,
-};
+use arrow_array::types::{Int64Type, TimestampMicrosecondType};
 use arrow_array::{
     Array, Int64Array, LargeStringArray, StringArray, StringViewArray, new_empty_array,
 };
 use arrow_schema::{DataType, TimeUnit};
 
-use crate::parquet::{ColumnError, convert};
+use crate::read::convert::{ColumnError, convert, micros};
 use strata_format::key::{encode_int_key, encode_key_string};
 use strata_format::schema::{FeatureType, KeyType, Value};
 
@@ -68,53 +65,22 @@ pub(crate) fn event_times(a: &dyn Array) -> Result<Vec<i64>, CellError> {
     if let Some(i) = (0..a.len()).find(|&i| a.is_null(i)) {
         return Err(null_at(i));
     }
-    let scaled = |vals: &[i64], mul: i64, unit: &str| -> Result<Vec<i64>, CellError> {
-        vals.iter()
-            .enumerate()
-            .map(|(i, &x)| {
-                x.checked_mul(mul).ok_or_else(|| {
-                    (
-                        i,
-                        format!("{unit} {x} is out of range for microseconds since the epoch"),
-                    )
-                })
-            })
-            .collect()
+    let cell = |e: ColumnError| match e {
+        ColumnError::Cell(i, why) => (i, why),
+        ColumnError::Type(why) => (0, why),
     };
-    Ok(match a.data_type() {
-        DataType::Timestamp(TimeUnit::Microsecond, _) => a
-            .as_primitive::<TimestampMicrosecondType>()
-            .values()
-            .to_vec(),
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => a
-            .as_primitive::<TimestampNanosecondType>()
-            .values()
-            .iter()
-            .map(|x| x.div_euclid(1_000))
-            .collect(),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => scaled(
-            a.as_primitive::<TimestampMillisecondType>().values(),
-            1_000,
-            "millisecond",
-        )?,
-        DataType::Timestamp(TimeUnit::Second, _) => scaled(
-            a.as_primitive::<TimestampSecondType>().values(),
-            1_000_000,
-            "second",
-        )?,
-        DataType::Int64 => a.as_primitive::<Int64Type>().values().to_vec(),
-        _ => match convert(a, FeatureType::Timestamp) {
-            Ok(vals) => vals
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::Timestamp(t) => Ok(t),
-                    _ => Err(null_at(i)),
-                })
-                .collect::<Result<_, _>>()?,
-            Err(ColumnError::Cell(i, why)) => return Err((i, why)),
-            Err(ColumnError::Type(why)) => return Err((0, why)),
-        },
+    Ok(match micros(a) {
+        Some(times) => times.map_err(cell)?,
+        // Dictionary-encoded columns.
+        None => convert(a, FeatureType::Timestamp)
+            .map_err(cell)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::Timestamp(t) => Ok(t),
+                _ => Err(null_at(i)),
+            })
+            .collect::<Result<_, _>>()?,
     })
 }
 

@@ -30,7 +30,6 @@
 //! cores at once.
 
 mod aggregate;
-mod csv_in;
 mod file;
 pub mod input;
 mod join;

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use super::Error;
 use super::parquet_out::ParquetSink;
-use crate::csv::to_hex;
+use crate::read::cells::to_hex;
 use crate::timestamp;
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
@@ -431,7 +431,7 @@ fn printer<'a>(a: &'a dyn Array) -> Result<Printer<'a>, String> {
         DataType::Date32 => time!(Date32Type, |d: i32| date(i64::from(d))),
         DataType::Date64 => time!(Date64Type, |ms: i64| date(ms.div_euclid(86_400_000))),
         DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _) => {
-            let (values, spans) = crate::parquet::list_spans(a)
+            let (values, spans) = crate::read::convert::list_spans(a)
                 .ok_or_else(|| format!("cannot print a {} column", a.data_type()))?;
             let item = printer(values)?;
             Box::new(move |i, s: &mut String| {

@@ -1,4 +1,6 @@
-//! Parquet input, read through Arrow. Only the needed columns are decoded.
+//! Arrow arrays (of any reader) into typed [`Value`]s: the one place that
+//! says which Arrow types a feature type accepts, used by ingest and by the
+//! export's entity table alike.
 //!
 //! Arrow types accepted per feature type (dictionary-encoded columns of
 //! these are accepted too):
@@ -13,27 +15,18 @@
 //! | `bytes`         | Binary, LargeBinary, BinaryView, FixedSizeBinary             |
 //! | `timestamp`     | Timestamp (any unit, any zone), Int64 µs, Date32, Date64     |
 //! | `list<float32>` | List, LargeList or FixedSizeList of Float32 or Float64        |
+//! | any             | Null (all values null: what pandas writes for an all-`None` column) |
 //!
 //! Join keys follow the `int64` and `string` rows; `event_timestamp` and
 //! `created_timestamp` the `timestamp` row. Nanosecond timestamps are
 //! truncated toward the past to microseconds.
 
-use std::fs::File;
-use std::path::Path;
-
+use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
-use arrow_array::{Array, new_empty_array};
 use arrow_schema::{DataType, TimeUnit};
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::{CREATED_TIMESTAMP, EVENT_TIMESTAMP, Error, Target, missing_columns};
-use strata_format::schema::{FeatureType, KeyType, KeyValue, Value};
-use strata_store::RowWrite;
-
-/// Rows decoded per Arrow batch.
-const BATCH_ROWS: usize = 8192;
+use strata_format::schema::{FeatureType, KeyType, Value};
 
 /// Why a column could not be converted.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,174 +37,11 @@ pub enum ColumnError {
     Cell(usize, String),
 }
 
-/// Reads a whole Parquet file for `target`, validating every cell.
-pub fn read(target: &Target, path: &Path) -> Result<Vec<RowWrite>, Error> {
-    let invalid = |reason: String| Error::Invalid {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let file = File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let len = file
-        .metadata()
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len();
-    if len == 0 {
-        return Err(invalid("the file is empty; expected a Parquet file".into()));
-    }
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-        invalid(format!(
-            "not a readable Parquet file (damaged or truncated?): {e}"
-        ))
-    })?;
-    let schema = builder.schema().clone();
-    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-
-    // Locate and type-check every needed column before reading any data.
-    let mut wanted: Vec<(&str, FeatureType)> = target
-        .keys
-        .iter()
-        .map(|k| (k.name.as_str(), key_feature_type(k.ty)))
-        .collect();
-    wanted.push((EVENT_TIMESTAMP, FeatureType::Timestamp));
-    wanted.extend(target.view.features.iter().map(|f| (f.name.as_str(), f.ty)));
-    let has_created = names.contains(&CREATED_TIMESTAMP);
-    if has_created {
-        wanted.push((CREATED_TIMESTAMP, FeatureType::Timestamp));
-    }
-    let missing: Vec<&str> = wanted
-        .iter()
-        .map(|(n, _)| *n)
-        .filter(|n| !names.contains(n))
-        .collect();
-    if !missing.is_empty() {
-        return Err(invalid(missing_columns(&missing, &names)));
-    }
-    let mut roots = Vec::with_capacity(wanted.len());
-    for (name, ty) in &wanted {
-        let positions: Vec<usize> = names
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| *n == name)
-            .map(|(i, _)| i)
-            .collect();
-        if positions.len() > 1 {
-            return Err(invalid(format!(
-                "the file has more than one column named {name}"
-            )));
-        }
-        let dt = schema.field(positions[0]).data_type();
-        if let Err(ColumnError::Type(why)) = convert(new_empty_array(dt).as_ref(), *ty) {
-            return Err(invalid(format!("column {name}: {why}")));
-        }
-        roots.push(positions[0]);
-    }
-    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let total = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(|e| invalid(format!("cannot read the Parquet data: {e}")))?;
-
-    let mut rows: Vec<RowWrite> = Vec::with_capacity(total);
-    for batch in reader {
-        let batch = batch.map_err(|e| {
-            invalid(format!(
-                "cannot read the Parquet data after row {}: {e}",
-                rows.len()
-            ))
-        })?;
-        let base = rows.len();
-        let column = |name: &str, ty: FeatureType| -> Result<Vec<Value>, Error> {
-            let arr = batch
-                .column_by_name(name)
-                .ok_or_else(|| invalid(format!("column {name} vanished while reading")))?;
-            convert(arr.as_ref(), ty).map_err(|e| match e {
-                ColumnError::Type(why) => invalid(format!("column {name}: {why}")),
-                ColumnError::Cell(i, why) => {
-                    invalid(format!("row {}, column {name}: {why}", base + i + 1))
-                }
-            })
-        };
-        let null_at = |name: &str, values: &[Value], what: &str| -> Result<(), Error> {
-            match values.iter().position(Value::is_null) {
-                Some(i) => Err(invalid(format!(
-                    "row {}, column {name}: {what}",
-                    base + i + 1
-                ))),
-                None => Ok(()),
-            }
-        };
-        let mut keys = Vec::with_capacity(target.keys.len());
-        for k in &target.keys {
-            let v = column(&k.name, key_feature_type(k.ty))?;
-            null_at(&k.name, &v, "the join key is null; every row needs a key")?;
-            keys.push(v);
-        }
-        let events = column(EVENT_TIMESTAMP, FeatureType::Timestamp)?;
-        null_at(
-            EVENT_TIMESTAMP,
-            &events,
-            "the event timestamp is null; every row needs one",
-        )?;
-        let created = if has_created {
-            Some(column(CREATED_TIMESTAMP, FeatureType::Timestamp)?)
-        } else {
-            None
-        };
-        let mut features = Vec::with_capacity(target.view.features.len());
-        for f in &target.view.features {
-            features.push(column(&f.name, f.ty)?.into_iter());
-        }
-        for (i, ev) in events.iter().enumerate() {
-            let key = keys.iter().map(|col| to_key(&col[i])).collect();
-            let event_ts = timestamp_of(ev);
-            let created_ts = created.as_ref().and_then(|c| match c[i] {
-                Value::Timestamp(t) => Some(t),
-                _ => None,
-            });
-            let values = features
-                .iter_mut()
-                .map(|it| it.next().unwrap_or(Value::Null))
-                .collect();
-            rows.push(RowWrite {
-                key,
-                event_ts,
-                created_ts,
-                values,
-            });
-        }
-    }
-    Ok(rows)
-}
-
-fn key_feature_type(t: KeyType) -> FeatureType {
+/// The feature type whose Arrow types a join key of type `t` accepts.
+pub fn key_feature_type(t: KeyType) -> FeatureType {
     match t {
         KeyType::Int64 => FeatureType::Int64,
         KeyType::String => FeatureType::String,
-    }
-}
-
-/// A non-null key value converted by [`convert`].
-fn to_key(v: &Value) -> KeyValue {
-    match v {
-        Value::String(s) => KeyValue::String(s.clone()),
-        Value::Int64(x) => KeyValue::Int64(*x),
-        // `read` checked for nulls, and convert only yields these two for key types.
-        _ => KeyValue::Int64(0),
-    }
-}
-
-fn timestamp_of(v: &Value) -> i64 {
-    match v {
-        Value::Timestamp(t) => *t,
-        _ => 0,
     }
 }
 
@@ -264,50 +94,56 @@ fn floats(a: &dyn Array) -> Option<Vec<Option<f64>>> {
     })
 }
 
-/// The values of a timestamp-like array, in microseconds.
-fn timestamps(a: &dyn Array) -> Option<Result<Vec<Option<i64>>, ColumnError>> {
-    let scaled =
-        |vals: Vec<Option<i64>>, mul: i64, what: &str| -> Result<Vec<Option<i64>>, ColumnError> {
-            vals.into_iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    None => Ok(None),
-                    Some(x) => x.checked_mul(mul).map(Some).ok_or_else(|| {
-                        ColumnError::Cell(i, format!("{what} {x} is out of range for microseconds"))
-                    }),
-                })
-                .collect()
-        };
+/// The values of a timestamp-like array in microseconds since the epoch,
+/// one per slot (a null slot's value is unspecified); `None` if the type
+/// is not timestamp-like. The one rule for instants in Arrow, for ingest
+/// and for the export's event times: any `Timestamp` unit with or without
+/// a zone (nanoseconds truncated toward the past), `Int64` microseconds,
+/// `Date32` (midnight UTC) and `Date64`.
+pub fn micros(a: &dyn Array) -> Option<Result<Vec<i64>, ColumnError>> {
+    let scaled = |vals: &[i64], mul: i64, unit: &str| -> Result<Vec<i64>, ColumnError> {
+        vals.iter()
+            .enumerate()
+            .map(|(i, &x)| match x.checked_mul(mul) {
+                Some(t) => Ok(t),
+                None if a.is_null(i) => Ok(0),
+                None => Err(ColumnError::Cell(
+                    i,
+                    format!("{unit} {x} is out of range for microseconds since the epoch"),
+                )),
+            })
+            .collect()
+    };
     Some(match a.data_type() {
         DataType::Timestamp(TimeUnit::Second, _) => scaled(
-            a.as_primitive::<TimestampSecondType>().iter().collect(),
+            a.as_primitive::<TimestampSecondType>().values(),
             1_000_000,
             "second",
         ),
         DataType::Timestamp(TimeUnit::Millisecond, _) => scaled(
-            a.as_primitive::<TimestampMillisecondType>()
-                .iter()
-                .collect(),
+            a.as_primitive::<TimestampMillisecondType>().values(),
             1_000,
             "millisecond",
         ),
         DataType::Timestamp(TimeUnit::Microsecond, _) => Ok(a
             .as_primitive::<TimestampMicrosecondType>()
-            .iter()
-            .collect()),
+            .values()
+            .to_vec()),
         DataType::Timestamp(TimeUnit::Nanosecond, _) => Ok(a
             .as_primitive::<TimestampNanosecondType>()
+            .values()
             .iter()
-            .map(|v| v.map(|x| x.div_euclid(1_000)))
+            .map(|x| x.div_euclid(1_000))
             .collect()),
-        DataType::Int64 => Ok(a.as_primitive::<Int64Type>().iter().collect()),
+        DataType::Int64 => Ok(a.as_primitive::<Int64Type>().values().to_vec()),
         DataType::Date32 => Ok(a
             .as_primitive::<Date32Type>()
+            .values()
             .iter()
-            .map(|v| v.map(|d| i64::from(d) * 86_400_000_000))
+            .map(|&d| i64::from(d) * 86_400_000_000)
             .collect()),
         DataType::Date64 => scaled(
-            a.as_primitive::<Date64Type>().iter().collect(),
+            a.as_primitive::<Date64Type>().values(),
             1_000,
             "Date64 millisecond",
         ),
@@ -364,6 +200,9 @@ fn list_items(a: &dyn Array) -> Option<ListItems> {
 /// Converts an Arrow array into values of type `ty` (`Value::Null` for
 /// nulls). Key and timestamp columns use `Int64`/`String` and `Timestamp`.
 pub fn convert(a: &dyn Array, ty: FeatureType) -> Result<Vec<Value>, ColumnError> {
+    if a.data_type() == &DataType::Null {
+        return Ok(vec![Value::Null; a.len()]);
+    }
     if let Some(d) = a.as_any_dictionary_opt() {
         let values = convert(d.values().as_ref(), ty).map_err(|e| match e {
             ColumnError::Cell(i, why) => {
@@ -452,10 +291,17 @@ pub fn convert(a: &dyn Array, ty: FeatureType) -> Result<Vec<Value>, ColumnError
                 _ => return Err(mismatch()),
             }
         }
-        FeatureType::Timestamp => timestamps(a)
+        FeatureType::Timestamp => micros(a)
             .ok_or_else(mismatch)??
             .into_iter()
-            .map(|v| opt(v.map(Value::Timestamp)))
+            .enumerate()
+            .map(|(i, t)| {
+                if a.is_null(i) {
+                    Value::Null
+                } else {
+                    Value::Timestamp(t)
+                }
+            })
             .collect(),
         FeatureType::ListFloat32 => {
             let (items, spans) = list_items(a).ok_or_else(mismatch)?;
@@ -493,7 +339,3 @@ fn first_use(keys: &dyn Array, normalized: Vec<usize>, index: usize) -> usize {
         .position(|(i, k)| *k == index && !keys.is_null(i))
         .unwrap_or(0)
 }
-
-#[cfg(test)]
-#[path = "parquet_tests.rs"]
-mod tests;

@@ -1,0 +1,151 @@
+//! Text and JSON cells of every type.
+
+use super::*;
+use strata_format::schema::{KeyValue, Value};
+
+/// A text cell read as a feature value.
+fn parse_value(ty: FeatureType, text: &str) -> Result<Value, String> {
+    value(parse_text(CellType::of(ty), text)?)
+}
+
+fn value(c: Cell<'_>) -> Result<Value, String> {
+    Ok(match c {
+        Cell::Null => Value::Null,
+        Cell::Int(x) => Value::Int64(x),
+        Cell::F64(x) => Value::Float64(x),
+        Cell::F32(x) => Value::Float32(x),
+        Cell::Bool(x) => Value::Bool(x),
+        Cell::Str(s) => Value::String(s.into()),
+        Cell::Bytes(b) => Value::Bytes(b),
+        Cell::Time(t) => Value::Timestamp(t),
+        Cell::List(l) => Value::ListFloat32(l),
+    })
+}
+
+/// A text cell read as a join key (an empty key is refused by the readers'
+/// callers, see `read_tests.rs`).
+fn parse_key(ty: KeyType, text: &str) -> Result<KeyValue, String> {
+    match value(parse_text(CellType::of_key(ty), text)?)? {
+        Value::Int64(x) => Ok(KeyValue::Int64(x)),
+        Value::String(s) => Ok(KeyValue::String(s)),
+        _ => Err("the join key is empty (null); every row needs a key".into()),
+    }
+}
+
+#[test]
+fn cells() {
+    assert_eq!(
+        parse_value(FeatureType::Int64, " 42 "),
+        Ok(Value::Int64(42))
+    );
+    assert_eq!(parse_value(FeatureType::Int64, ""), Ok(Value::Null));
+    assert_eq!(
+        parse_value(FeatureType::Int64, "abc").unwrap_err(),
+        "\"abc\" is not an int64"
+    );
+    assert_eq!(
+        parse_value(FeatureType::Int64, "1.5").unwrap_err(),
+        "\"1.5\" is not an int64"
+    );
+    assert_eq!(
+        parse_value(FeatureType::Float64, "2.5"),
+        Ok(Value::Float64(2.5))
+    );
+    assert_eq!(
+        parse_value(FeatureType::Float32, "-1e3"),
+        Ok(Value::Float32(-1000.0))
+    );
+    assert!(
+        parse_value(FeatureType::Float64, "x")
+            .unwrap_err()
+            .contains("is not a float64")
+    );
+    assert_eq!(
+        parse_value(FeatureType::Bool, "TRUE"),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(parse_value(FeatureType::Bool, "0"), Ok(Value::Bool(false)));
+    assert!(
+        parse_value(FeatureType::Bool, "yes")
+            .unwrap_err()
+            .contains("true, false, 1 or 0")
+    );
+    assert_eq!(
+        parse_value(FeatureType::String, " a b "),
+        Ok(Value::String(" a b ".into()))
+    );
+    assert_eq!(
+        parse_value(FeatureType::Bytes, "0x00ff1A"),
+        Ok(Value::Bytes(vec![0, 255, 26]))
+    );
+    assert!(
+        parse_value(FeatureType::Bytes, "abc")
+            .unwrap_err()
+            .contains("odd number of hex digits")
+    );
+    assert!(
+        parse_value(FeatureType::Bytes, "zz")
+            .unwrap_err()
+            .contains("'z' is not a hex digit")
+    );
+    assert_eq!(
+        parse_value(FeatureType::Timestamp, "1970-01-01T00:00:01Z"),
+        Ok(Value::Timestamp(1_000_000))
+    );
+    assert_eq!(
+        parse_value(FeatureType::Timestamp, "12"),
+        Ok(Value::Timestamp(12))
+    );
+    assert!(
+        parse_value(FeatureType::Timestamp, "soon")
+            .unwrap_err()
+            .contains("is not a timestamp")
+    );
+}
+
+#[test]
+fn lists() {
+    let l = |t: &str| parse_value(FeatureType::ListFloat32, t);
+    assert_eq!(l("[1.0, 2.5]"), Ok(Value::ListFloat32(vec![1.0, 2.5])));
+    assert_eq!(
+        l("1.0;2.5;-3"),
+        Ok(Value::ListFloat32(vec![1.0, 2.5, -3.0]))
+    );
+    assert_eq!(l("[]"), Ok(Value::ListFloat32(vec![])));
+    assert_eq!(l("7"), Ok(Value::ListFloat32(vec![7.0])));
+    assert!(
+        l("[1.0, x]")
+            .unwrap_err()
+            .contains("item 2 \"x\" is not a number")
+    );
+    assert!(l("[1.0").unwrap_err().contains("closing ]"));
+    assert!(l("1.0]").unwrap_err().contains("opening ["));
+    assert!(l("1;;2").unwrap_err().contains("item 2"));
+}
+
+#[test]
+fn keys() {
+    assert_eq!(parse_key(KeyType::Int64, "7"), Ok(KeyValue::Int64(7)));
+    assert_eq!(
+        parse_key(KeyType::String, " a"),
+        Ok(KeyValue::String(" a".into()))
+    );
+    assert!(parse_key(KeyType::Int64, "").unwrap_err().contains("empty"));
+    assert_eq!(
+        parse_key(KeyType::Int64, "x").unwrap_err(),
+        "\"x\" is not an int64"
+    );
+}
+
+#[test]
+fn hex_round_trip() {
+    let b: Vec<u8> = (0..=255).collect();
+    assert_eq!(parse_hex(&to_hex(&b)), Ok(b));
+}
+
+#[test]
+fn long_cells_are_shortened() {
+    let long = "x".repeat(500);
+    let e = parse_value(FeatureType::Int64, &long).unwrap_err();
+    assert!(e.len() < 100 && e.ends_with("... is not an int64"), "{e}");
+}
