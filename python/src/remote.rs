@@ -78,9 +78,16 @@ impl Client {
                 .ok_or_else(|| {
                     Failure::invalid(format!("server address {addr:?} resolves to no address"))
                 })?;
+            if !(timeout > 0.0 && timeout.is_finite()) {
+                return Err(Failure::invalid(format!(
+                    "timeout {timeout}: give a positive number of seconds"
+                )));
+            }
+            // A certificate file that cannot be read is the caller's mistake.
+            let file = |e: strata_client::Error| Failure::invalid(e.to_string());
             let trust = match (&server_cert, &ca) {
-                (Some(c), None) => Trust::pin_file(c)?,
-                (None, Some(c)) => Trust::ca_file(c)?,
+                (Some(c), None) => Trust::pin_file(c).map_err(file)?,
+                (None, Some(c)) => Trust::ca_file(c).map_err(file)?,
                 (None, None) => {
                     return Err(Failure::invalid(
                         "connect needs server_cert=FILE (the server's DIR/tls/cert.pem, pinned) or ca=FILE",
@@ -90,14 +97,10 @@ impl Client {
                     return Err(Failure::invalid("give server_cert or ca, not both"));
                 }
             };
-            if !(timeout > 0.0 && timeout.is_finite()) {
-                return Err(Failure::invalid(format!(
-                    "timeout {timeout}: give a positive number of seconds"
-                )));
-            }
             let mut cfg = ClientConfig::new(sock, token, trust);
             cfg.client_name = format!("strata-python {}", env!("CARGO_PKG_VERSION"));
             cfg.request_timeout = Some(Duration::from_secs_f64(timeout));
+            cfg.connect_timeout = Duration::from_secs_f64(timeout.min(10.0));
             cfg.server_name = match server_name {
                 Some(n) => n,
                 None => addr
