@@ -21,9 +21,14 @@ fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet maturin pytest pandas polars pyarrow
 
-cargo build --locked --bin strata
+# The server binary the suite starts: `cargo test` has just built it when
+# scripts/test.sh calls this (STRATA_BIN); run alone, build it.
+if [ -z "${STRATA_BIN:-}" ]; then
+  cargo build --locked --bin strata
+  STRATA_BIN="$target/debug/strata"
+fi
 MATURIN_PEP517_ARGS="--profile $profile --locked" \
   "$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps ./python
 
 cd python
-STRATA_BIN="$target/debug/strata" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests
+STRATA_BIN="$STRATA_BIN" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests

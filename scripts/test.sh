@@ -14,7 +14,7 @@ echo "== cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
 echo "== python (the strata package: build, install into target/venv, pytest)"
-scripts/test-python.sh
+STRATA_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/strata" scripts/test-python.sh
 
 echo "== loom models (--cfg strata_loom)"
 RUSTFLAGS="--cfg strata_loom" CARGO_TARGET_DIR=target/loom cargo test --locked --release -p strata-engine --lib loom

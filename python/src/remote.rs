@@ -345,7 +345,10 @@ impl Client {
     fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let h = run(py, || Ok(self.client.health()?))?;
         let d = PyDict::new(py);
-        d.set_item("status", format!("{h:?}"))?;
+        d.set_item("serving", h.serving)?;
+        d.set_item("server_version", &h.server_version)?;
+        d.set_item("uptime_seconds", h.uptime_ms as f64 / 1e3)?;
+        d.set_item("views", h.views)?;
         Ok(d)
     }
 }

@@ -357,6 +357,8 @@ class RemoteStore(_Api):
         return {"view": view, "rows": written, "written": written}
 
     def health(self) -> Dict[str, Any]:
+        """The server's health: ``serving``, ``server_version``,
+        ``uptime_seconds``, ``views``."""
         return self._inner.health()
 
     def apply(self, path_or_toml: Any, plan: bool = False) -> ApplyResult:

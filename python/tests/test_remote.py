@@ -93,7 +93,8 @@ def test_registry_and_freshness(remote, twin):
     f = remote.freshness(at=dt.datetime(2024, 5, 12))
     assert {v["view"]: v["status"] for v in f["views"]}["user_stats"] == "VIOLATED"
     assert f["now"] == dt.datetime(2024, 5, 12, tzinfo=dt.timezone.utc)
-    assert remote.health()["status"]
+    h = remote.health()
+    assert h["serving"] is True and h["views"] == 3 and h["server_version"]
 
 
 def test_unsupported_remotely(remote):
