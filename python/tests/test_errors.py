@@ -159,3 +159,8 @@ def test_bad_connect(tmp_path):
 def test_arrow_that_is_not_a_stream(store):
     with pytest.raises(strata.InvalidArgument, match="not tabular data"):
         store.get_historical_features(pa.array([1, 2]), ["user_stats:txn_count"])
+
+
+def test_module_is_abi3():
+    # One wheel for every CPython >= 3.9: the extension is built on the stable ABI.
+    assert strata._strata.__file__.endswith(".abi3.so")

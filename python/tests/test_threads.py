@@ -6,7 +6,9 @@ from __future__ import annotations
 import gc
 import threading
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 import strata
 from conftest import T0, rss_bytes
@@ -92,3 +94,34 @@ def test_no_leak_over_1e5_calls(store):
     grown = after - before
     # A leak of 40 bytes per call would add 4 MB.
     assert grown < 4 * 1024 * 1024, f"RSS grew by {grown / 1e6:.1f} MB over 1e5 calls"
+
+
+def test_gil_is_released_during_a_long_call(store):
+    """While one thread is inside a long store call, another thread keeps
+    running Python: the longest pause it sees is far shorter than the call."""
+    import time
+
+    n = 200_000
+    table = pa.table({"user_id": pa.array(np.arange(n) % 50 + 1, pa.int64()),
+                      "event_timestamp": pa.array(np.datetime64("2024-05-01") + np.arange(n).astype("timedelta64[s]"))})
+    t = time.perf_counter()
+    store.get_historical_features(table, ["user_stats:*"])
+    alone = time.perf_counter() - t
+    assert alone > 0.2, f"the call took {alone:.3f} s: too short to tell"
+
+    done = threading.Event()
+
+    def call():
+        store.get_historical_features(table, ["user_stats:*"])
+        done.set()
+
+    worker = threading.Thread(target=call)
+    last = time.perf_counter()
+    longest = 0.0
+    worker.start()
+    while not done.is_set():
+        now = time.perf_counter()
+        longest = max(longest, now - last)
+        last = now
+    worker.join()
+    assert longest < alone / 2, f"Python stalled {longest:.3f} s during a {alone:.3f} s call"
