@@ -272,10 +272,10 @@ class Store(_Api):
         if isinstance(path_or_toml, os.PathLike):
             changes, applied = self._inner.apply(None, os.fspath(path_or_toml), plan)
         elif isinstance(path_or_toml, str):
-            if "\n" in path_or_toml or "[[" in path_or_toml or "=" in path_or_toml:
-                changes, applied = self._inner.apply(path_or_toml, None, plan)
-            elif os.path.exists(path_or_toml):
+            if "\n" not in path_or_toml and os.path.exists(path_or_toml):
                 changes, applied = self._inner.apply(None, path_or_toml, plan)
+            elif "\n" in path_or_toml or "[[" in path_or_toml or "=" in path_or_toml:
+                changes, applied = self._inner.apply(path_or_toml, None, plan)
             else:
                 raise _strata.NotFound(
                     f"no definitions file {path_or_toml!r}; give a path or the TOML text"

@@ -228,6 +228,30 @@ def test_push_then_read(store):
     assert r.statuses["tier"] == ["NULL_VALUE"]
 
 
+def test_push_with_created_timestamp(store):
+    """A backfill may give created_timestamp; known_at then sees it as written then."""
+    store.push("merchant_risk", pd.DataFrame({
+        "merchant_id": ["b1", "b1"],
+        "event_timestamp": [pd.Timestamp("2024-05-01"), pd.Timestamp("2024-05-02")],
+        "created_timestamp": [pd.Timestamp("2024-05-01T01:00"), pd.Timestamp("2024-05-03")],
+        "risk_score": [0.1, 0.2], "flagged": [False, True],
+    }))
+    h = store.history("merchant_risk", "b1").to_pandas()
+    assert h["created_timestamp"].tolist() == [pd.Timestamp("2024-05-03", tz="UTC"),
+                                               pd.Timestamp("2024-05-01T01:00", tz="UTC")]
+    r = store.get_online_features(["merchant_risk:risk_score"], [{"merchant_id": "b1"}],
+                                  as_of="2024-05-10T00:00:00Z", known_at=dt.datetime(2024, 5, 2))
+    assert r.to_dict()["risk_score"] == [0.1]
+
+
+def test_apply_path_with_equals_sign(tmp_path):
+    d = tmp_path / "a=b"
+    d.mkdir()
+    (d / "defs.toml").write_text(DEFS)
+    with strata.Store(tmp_path / "s") as s:
+        assert s.apply(str(d / "defs.toml")).applied
+
+
 def test_registry(store):
     views = store.registry.list()
     us = next(v for v in views if v["name"] == "user_stats")
