@@ -168,7 +168,7 @@ impl From<strata_offline::Error> for Failure {
             match e {
                 E::UnknownView(_) => Kind::NotFound,
                 E::Io { .. } => Kind::Storage,
-                E::Write { source, .. } => Failure::from_ref(source),
+                E::Write { source, .. } => store_kind(source),
                 E::NothingWritten(inner) | E::AfterFiles { source: inner, .. } => kind(inner),
                 _ => Kind::Invalid,
             }
@@ -177,13 +177,12 @@ impl From<strata_offline::Error> for Failure {
     }
 }
 
-impl Failure {
-    fn from_ref(e: &strata_store::Error) -> Kind {
-        match e {
-            strata_store::Error::Engine(inner) => engine_kind(inner),
-            strata_store::Error::Internal(_) => Kind::Internal,
-            _ => Kind::Invalid,
-        }
+/// The kind of a store error that arrives by reference (inside another error).
+fn store_kind(e: &strata_store::Error) -> Kind {
+    match e {
+        strata_store::Error::Engine(inner) => engine_kind(inner),
+        strata_store::Error::Internal(_) => Kind::Internal,
+        _ => Kind::Invalid,
     }
 }
 
