@@ -164,3 +164,28 @@ def test_arrow_that_is_not_a_stream(store):
 def test_module_is_abi3():
     # One wheel for every CPython >= 3.9: the extension is built on the stable ABI.
     assert strata._strata.__file__.endswith(".abi3.so")
+
+
+def test_damaged_segment_is_corruption(tmp_path):
+    """A damaged segment raises strata.Corruption naming the file and offset,
+    never wrong data."""
+    import os
+
+    from conftest import fill
+
+    d = tmp_path / "d"
+    with strata.Store(d) as s:
+        fill(s)
+        s.flush()
+    for f in os.listdir(d / "segments"):
+        p = d / "segments" / f
+        b = bytearray(p.read_bytes())
+        for i in range(200, min(len(b) - 200, 2000)):
+            b[i] ^= 0xFF
+        p.write_bytes(b)
+    with strata.Store(d) as s:
+        with pytest.raises(strata.Corruption, match=r"segments/\d+\.seg at byte \d+"):
+            for u in range(1, 51):
+                s.history("user_stats", u)
+            for m in ("m1", "m2", "m3"):
+                s.history("merchant_risk", m)
