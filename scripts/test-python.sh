@@ -6,8 +6,11 @@
 # `strata serve` from target/debug/strata (STRATA_BIN).
 #
 # The extension is built with the dev profile (PYTHON_PROFILE, default
-# `dev`): it reuses the debug build of the workspace that `cargo test` just
-# made, where a release build would compile the whole stack again.
+# `dev`): it reuses most of the debug build of the workspace that `cargo
+# test` just made, where a release build would compile the whole stack
+# again. Measured on a fresh checkout after `cargo test --no-run` (285 s):
+# this script took 101 s with a new virtualenv (PyPI downloads, the debug
+# extension build, pytest 23-30 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
