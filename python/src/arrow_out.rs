@@ -1,0 +1,172 @@
+//! Answers as Arrow arrays and pyarrow tables.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BinaryBuilder, BooleanBuilder, Float32Builder, Float64Builder, Int64Builder, ListBuilder,
+    StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_pyarrow::{IntoPyArrow, Table};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use pyo3::prelude::*;
+
+use strata_format::protocol::KeyColumnValues;
+use strata_format::schema::{FeatureType, Value};
+use strata_offline::export::arrow_type;
+
+use crate::Failure;
+
+/// An array of `ty` from values (a value of another type is null).
+pub fn values_array<'a>(ty: FeatureType, values: impl Iterator<Item = &'a Value>) -> ArrayRef {
+    match ty {
+        FeatureType::Int64 => {
+            let mut b = Int64Builder::new();
+            for v in values {
+                b.append_option(match v {
+                    Value::Int64(x) => Some(*x),
+                    _ => None,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        FeatureType::Float64 => {
+            let mut b = Float64Builder::new();
+            for v in values {
+                b.append_option(match v {
+                    Value::Float64(x) => Some(*x),
+                    _ => None,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        FeatureType::Float32 => {
+            let mut b = Float32Builder::new();
+            for v in values {
+                b.append_option(match v {
+                    Value::Float32(x) => Some(*x),
+                    _ => None,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        FeatureType::Bool => {
+            let mut b = BooleanBuilder::new();
+            for v in values {
+                b.append_option(match v {
+                    Value::Bool(x) => Some(*x),
+                    _ => None,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        FeatureType::String => {
+            let mut b = StringBuilder::new();
+            for v in values {
+                b.append_option(match v {
+                    Value::String(x) => Some(x.as_str()),
+                    _ => None,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        FeatureType::Bytes => {
+            let mut b = BinaryBuilder::new();
+            for v in values {
+                b.append_option(match v {
+                    Value::Bytes(x) => Some(x.as_slice()),
+                    _ => None,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        FeatureType::Timestamp => times_array(values.map(|v| match v {
+            Value::Timestamp(t) => Some(*t),
+            _ => None,
+        })),
+        FeatureType::ListFloat32 => {
+            let field = match arrow_type(ty) {
+                DataType::List(f) => f,
+                _ => Arc::new(Field::new_list_field(DataType::Float32, true)),
+            };
+            let mut b = ListBuilder::new(Float32Builder::new()).with_field(field);
+            for v in values {
+                match v {
+                    Value::ListFloat32(x) => {
+                        b.values().append_slice(x);
+                        b.append(true);
+                    }
+                    _ => b.append(false),
+                }
+            }
+            Arc::new(b.finish())
+        }
+    }
+}
+
+/// Times in µs as a UTC timestamp array.
+pub fn times_array(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
+    let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    for v in values {
+        b.append_option(v);
+    }
+    Arc::new(b.finish())
+}
+
+/// A lookup's key column as an array.
+pub fn key_array(values: &KeyColumnValues) -> ArrayRef {
+    match values {
+        KeyColumnValues::Int64(v) => Arc::new(Int64Array::from(v.clone())),
+        KeyColumnValues::String(v) => Arc::new(StringArray::from_iter_values(v.iter())),
+    }
+}
+
+/// One batch from named columns.
+pub fn batch(columns: Vec<(String, ArrayRef)>) -> Result<RecordBatch, Failure> {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(n, a.data_type().clone(), true))
+        .collect();
+    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    RecordBatch::try_new(schema, columns.into_iter().map(|c| c.1).collect())
+        .map_err(|e| Failure::internal(format!("building the answer: {e}")))
+}
+
+/// Batches as a `pyarrow.Table`.
+pub fn table<'py>(
+    py: Python<'py>,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let t = Table::try_new(batches, schema)
+        .map_err(|e| Failure::internal(format!("building the table: {e}")))?;
+    t.into_pyarrow(py)
+}
+
+/// History versions (newest first) as a table: `event_timestamp`,
+/// `created_timestamp`, then the features.
+pub fn history_batch(
+    features: &[(String, FeatureType)],
+    versions: &[(i64, i64, Vec<Value>)],
+) -> Result<RecordBatch, Failure> {
+    let mut cols: Vec<(String, ArrayRef)> = vec![
+        (
+            "event_timestamp".into(),
+            times_array(versions.iter().map(|v| Some(v.0))),
+        ),
+        (
+            "created_timestamp".into(),
+            times_array(versions.iter().map(|v| Some(v.1))),
+        ),
+    ];
+    for (i, (name, ty)) in features.iter().enumerate() {
+        cols.push((
+            name.clone(),
+            values_array(
+                *ty,
+                versions.iter().map(|v| v.2.get(i).unwrap_or(&Value::Null)),
+            ),
+        ));
+    }
+    batch(cols)
+}

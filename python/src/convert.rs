@@ -1,0 +1,248 @@
+//! Python values and Arrow batches into the store's and the protocol's
+//! request types.
+
+use arrow_array::RecordBatch;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyList, PyString, PyTuple};
+
+use strata_format::protocol::{KeyColumn, KeyColumnValues, RowWrite};
+use strata_format::schema::{FeatureType, KeyType, KeyValue, Value};
+use strata_offline::parquet::{ColumnError, convert};
+use strata_offline::{CREATED_TIMESTAMP, EVENT_TIMESTAMP};
+
+use crate::Failure;
+
+/// One key value: a Python `int` or `str`.
+fn key_value(v: &Bound<'_, PyAny>, what: &str) -> Result<KeyValue, Failure> {
+    if v.is_instance_of::<PyBool>() {
+        return Err(Failure::invalid(format!(
+            "{what}: a bool is not a key; use an int or a str"
+        )));
+    }
+    if v.is_instance_of::<PyString>() {
+        let s: String = v
+            .extract()
+            .map_err(|e| Failure::invalid(format!("{what}: {e}")))?;
+        return Ok(KeyValue::String(s));
+    }
+    if v.is_none() {
+        return Err(Failure::invalid(format!(
+            "{what}: None is not a key; every entity row needs its join keys"
+        )));
+    }
+    match v.extract::<i64>() {
+        Ok(i) => Ok(KeyValue::Int64(i)),
+        Err(_) => Err(Failure::invalid(format!(
+            "{what}: {} is not a key; use an int (int64 join keys) or a str (string join keys)",
+            type_name(v)
+        ))),
+    }
+}
+
+fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "this value".into())
+}
+
+/// A key: an `int`, a `str`, or a tuple (or list) of them for a composite key.
+pub fn key(v: &Bound<'_, PyAny>) -> Result<Vec<KeyValue>, Failure> {
+    if let Ok(t) = v.cast::<PyTuple>() {
+        return t
+            .iter()
+            .enumerate()
+            .map(|(i, x)| key_value(&x, &format!("key part {}", i + 1)))
+            .collect();
+    }
+    if let Ok(l) = v.cast::<PyList>() {
+        return l
+            .iter()
+            .enumerate()
+            .map(|(i, x)| key_value(&x, &format!("key part {}", i + 1)))
+            .collect();
+    }
+    Ok(vec![key_value(v, "key")?])
+}
+
+/// Entity columns `(name, list of values)` as the lookup's key columns; the
+/// type of each column is that of its values (all `int` or all `str`).
+pub fn key_columns(cols: Vec<(String, Bound<'_, PyAny>)>) -> Result<Vec<KeyColumn>, Failure> {
+    let mut out = Vec::with_capacity(cols.len());
+    for (name, values) in cols {
+        let list = values.cast::<PyList>().map_err(|_| {
+            Failure::invalid(format!("entity column {name}: expected a list of keys"))
+        })?;
+        let n = list.len();
+        let mut ints: Option<Vec<i64>> = None;
+        let mut strs: Option<Vec<String>> = None;
+        for (i, v) in list.iter().enumerate() {
+            let what = format!("entity row {}, column {name}", i + 1);
+            match key_value(&v, &what)? {
+                KeyValue::Int64(x) if strs.is_none() => {
+                    ints.get_or_insert_with(|| Vec::with_capacity(n)).push(x)
+                }
+                KeyValue::String(s) if ints.is_none() => {
+                    strs.get_or_insert_with(|| Vec::with_capacity(n)).push(s)
+                }
+                _ => {
+                    return Err(Failure::invalid(format!(
+                        "{what}: the column mixes int and str keys; a join key has one type"
+                    )));
+                }
+            }
+        }
+        let values = match (ints, strs) {
+            (_, Some(s)) => KeyColumnValues::String(s),
+            (Some(i), _) => KeyColumnValues::Int64(i),
+            (None, None) => KeyColumnValues::Int64(Vec::new()),
+        };
+        out.push(KeyColumn { name, values });
+    }
+    Ok(out)
+}
+
+/// What rows for one view look like: its join keys and features.
+pub struct RowShape {
+    pub view: String,
+    pub keys: Vec<(String, KeyType)>,
+    pub features: Vec<(String, FeatureType)>,
+}
+
+fn key_feature_type(t: KeyType) -> FeatureType {
+    match t {
+        KeyType::Int64 => FeatureType::Int64,
+        KeyType::String => FeatureType::String,
+    }
+}
+
+/// Rows to write from Arrow batches: the join-key columns,
+/// `event_timestamp`, optionally `created_timestamp`, and every feature, by
+/// name (other columns are ignored), with the Arrow types an ingest accepts
+/// (the offline crate's `convert`). `base` is the number of rows before
+/// `batch`, for messages.
+pub fn rows_of_batch(
+    shape: &RowShape,
+    batch: &RecordBatch,
+    base: usize,
+    out: &mut Vec<RowWrite>,
+) -> Result<(), Failure> {
+    let schema = batch.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut wanted: Vec<(&str, FeatureType)> = shape
+        .keys
+        .iter()
+        .map(|(n, t)| (n.as_str(), key_feature_type(*t)))
+        .collect();
+    wanted.push((EVENT_TIMESTAMP, FeatureType::Timestamp));
+    wanted.extend(shape.features.iter().map(|(n, t)| (n.as_str(), *t)));
+    let missing: Vec<&str> = wanted
+        .iter()
+        .map(|w| w.0)
+        .filter(|n| !names.contains(n))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Failure::invalid(format!(
+            "data for {}: missing column(s) {}; the data has {}",
+            shape.view,
+            missing.join(", "),
+            if names.is_empty() {
+                "no columns".to_string()
+            } else {
+                names.join(", ")
+            }
+        )));
+    }
+    let column = |name: &str, ty: FeatureType| -> Result<Vec<Value>, Failure> {
+        let arr = batch
+            .column_by_name(name)
+            .ok_or_else(|| Failure::invalid(format!("column {name} is missing")))?;
+        convert(arr.as_ref(), ty).map_err(|e| match e {
+            ColumnError::Type(why) => {
+                Failure::invalid(format!("data for {}: column {name}: {why}", shape.view))
+            }
+            ColumnError::Cell(i, why) => Failure::invalid(format!(
+                "data for {}: row {}, column {name}: {why}",
+                shape.view,
+                base + i + 1
+            )),
+        })
+    };
+    let null_at = |name: &str, values: &[Value], what: &str| -> Result<(), Failure> {
+        match values.iter().position(Value::is_null) {
+            Some(i) => Err(Failure::invalid(format!(
+                "data for {}: row {}, column {name}: {what}",
+                shape.view,
+                base + i + 1
+            ))),
+            None => Ok(()),
+        }
+    };
+    let mut keys = Vec::with_capacity(shape.keys.len());
+    for (name, t) in &shape.keys {
+        let v = column(name, key_feature_type(*t))?;
+        null_at(name, &v, "the join key is null; every row needs a key")?;
+        keys.push(v);
+    }
+    let events = column(EVENT_TIMESTAMP, FeatureType::Timestamp)?;
+    null_at(
+        EVENT_TIMESTAMP,
+        &events,
+        "the event timestamp is null; every row needs one",
+    )?;
+    let created = if names.contains(&CREATED_TIMESTAMP) {
+        Some(column(CREATED_TIMESTAMP, FeatureType::Timestamp)?)
+    } else {
+        None
+    };
+    let mut features = Vec::with_capacity(shape.features.len());
+    for (name, t) in &shape.features {
+        features.push(column(name, *t)?.into_iter());
+    }
+    out.reserve(batch.num_rows());
+    for (i, ev) in events.iter().enumerate() {
+        let key = keys
+            .iter()
+            .map(|col| match &col[i] {
+                Value::Int64(x) => KeyValue::Int64(*x),
+                Value::String(s) => KeyValue::String(s.clone()),
+                _ => KeyValue::Int64(0),
+            })
+            .collect();
+        let ts = |v: &Value| match v {
+            Value::Timestamp(t) | Value::Int64(t) => Some(*t),
+            _ => None,
+        };
+        out.push(RowWrite {
+            key,
+            event_ts: ts(ev).unwrap_or_default(),
+            created_ts: created.as_ref().and_then(|c| ts(&c[i])),
+            values: features
+                .iter_mut()
+                .map(|it| it.next().unwrap_or(Value::Null))
+                .collect(),
+        });
+    }
+    Ok(())
+}
+
+/// Every row of a stream of batches.
+pub fn rows_of_stream(
+    shape: &RowShape,
+    batches: impl Iterator<Item = Result<RecordBatch, arrow_schema::ArrowError>>,
+) -> Result<Vec<RowWrite>, Failure> {
+    let mut rows = Vec::new();
+    for b in batches {
+        let b = b.map_err(|e| {
+            Failure::invalid(format!("reading the data after row {}: {e}", rows.len()))
+        })?;
+        let base = rows.len();
+        rows_of_batch(shape, &b, base, &mut rows)?;
+    }
+    Ok(rows)
+}
+
+/// The rows of `rows` in pieces of at most `max_rows` rows.
+pub fn pieces<T>(rows: &[T], max_rows: usize) -> impl Iterator<Item = &[T]> {
+    rows.chunks(max_rows.max(1))
+}

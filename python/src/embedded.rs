@@ -1,0 +1,447 @@
+//! `strata._strata.Store`: an embedded store, in this process.
+//!
+//! Every method calls the store operation the CLI calls: definitions are
+//! planned and applied by the catalog, `ingest` is `strata_offline::ingest`
+//! (validation, expectations, statistics, one atomic segment), `push` is
+//! `Store::write`, lookups are `Store::lookup`, training sets are
+//! `strata_offline::export` over the caller's Arrow stream, `history`,
+//! `delete` and freshness are the store's.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use arrow_array::RecordBatchReader;
+use arrow_array::ffi_stream::RecordBatchStreamReader;
+use arrow_ipc::writer::StreamWriter;
+use arrow_pyarrow::FromPyArrow;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use strata_format::protocol::LookupRequest;
+use strata_offline::export::{self, ExportRequest, KnownAt, Plan};
+use strata_offline::{Format, IngestOptions};
+use strata_store::catalog::search::Query;
+use strata_store::catalog::{self, FeatureView};
+
+use crate::convert::{self, RowShape};
+use crate::errors::Kind;
+use crate::response::OnlineResponse;
+use crate::{Failure, arrow_out, registry, run};
+
+/// Rows per atomic write of `push`.
+const PUSH_BATCH_ROWS: usize = 10_000;
+
+/// An open store directory (the `LOCK` is held until `close()` or until
+/// the object is collected).
+#[pyclass(frozen, module = "strata._strata")]
+pub struct Store {
+    inner: RwLock<Option<Arc<strata_store::Store>>>,
+    dir: PathBuf,
+}
+
+impl Store {
+    fn store(&self) -> Result<Arc<strata_store::Store>, Failure> {
+        self.inner
+            .read()
+            .ok()
+            .and_then(|g| g.clone())
+            .ok_or_else(|| {
+                Failure::new(
+                    Kind::Unavailable,
+                    format!("the store {} is closed", self.dir.display()),
+                )
+            })
+    }
+}
+
+/// The Arrow stream of a Python object with `__arrow_c_stream__`.
+pub fn stream(data: &Bound<'_, PyAny>) -> PyResult<RecordBatchStreamReader> {
+    RecordBatchStreamReader::from_pyarrow_bound(data).map_err(|e| {
+        Failure::invalid(format!(
+            "expected Arrow data (an object with __arrow_c_stream__: a pyarrow Table or RecordBatchReader, a pandas or Polars DataFrame): {e}"
+        ))
+        .into()
+    })
+}
+
+fn shape(view: &FeatureView, cat: &catalog::Catalog) -> RowShape {
+    RowShape {
+        view: view.qualified_name(),
+        keys: cat
+            .key_columns(view)
+            .into_iter()
+            .map(|k| (k.name, k.ty))
+            .collect(),
+        features: view
+            .features
+            .iter()
+            .map(|f| (f.name.clone(), f.ty))
+            .collect(),
+    }
+}
+
+fn view_of(cat: &catalog::Catalog, name: &str) -> Result<FeatureView, Failure> {
+    cat.view(name).cloned().ok_or_else(|| {
+        let names: Vec<String> = cat.views.iter().map(FeatureView::qualified_name).collect();
+        Failure::not_found(format!(
+            "unknown feature view {name:?}; this store has: {}",
+            if names.is_empty() {
+                "no views yet (apply definitions first)".into()
+            } else {
+                names.join(", ")
+            }
+        ))
+    })
+}
+
+#[pymethods]
+impl Store {
+    /// Opens (creating it if `create`) the store in `path`.
+    #[new]
+    #[pyo3(signature = (path, create = true))]
+    fn new(py: Python<'_>, path: PathBuf, create: bool) -> PyResult<Store> {
+        let dir = path.clone();
+        let store = run(py, move || {
+            let is_store = path.join("MANIFEST").exists()
+                || strata_store::catalog::persist::path(&path).exists();
+            if !is_store && !create {
+                return Err(Failure::not_found(format!(
+                    "no store at {}; open it with create=True, or apply definitions there first",
+                    path.display()
+                )));
+            }
+            if create {
+                std::fs::create_dir_all(&path).map_err(|e| {
+                    Failure::new(
+                        Kind::Storage,
+                        format!("cannot create the store directory {}: {e}", path.display()),
+                    )
+                })?;
+            }
+            Ok(strata_store::Store::open(&path)?)
+        })?;
+        Ok(Store {
+            inner: RwLock::new(Some(Arc::new(store))),
+            dir,
+        })
+    }
+
+    /// The store directory.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.dir.clone()
+    }
+
+    /// Closes the store (releases its lock once no call is running).
+    fn close(&self, py: Python<'_>) {
+        let taken = self.inner.write().ok().and_then(|mut g| g.take());
+        py.detach(move || drop(taken));
+    }
+
+    /// Plans, and unless `plan_only` applies, definitions (TOML text, or
+    /// the file at `path`). Returns the changes, one line each.
+    #[pyo3(signature = (text = None, path = None, plan_only = false))]
+    fn apply(
+        &self,
+        py: Python<'_>,
+        text: Option<String>,
+        path: Option<PathBuf>,
+        plan_only: bool,
+    ) -> PyResult<(Vec<String>, bool)> {
+        let store = self.store()?;
+        run(py, move || {
+            let defs = match (text, path) {
+                (Some(t), None) => catalog::defs::parse(&t),
+                (None, Some(p)) => catalog::defs::load(&p),
+                _ => return Err(Failure::invalid("give definitions as text or a path")),
+            }
+            .map_err(|e| Failure::invalid(e.to_string()))?;
+            let plan = catalog::defs::plan(&store.catalog(), &defs)
+                .map_err(|e| Failure::invalid(e.to_string()))?;
+            let changes: Vec<String> = plan.changes.iter().map(|c| c.to_string()).collect();
+            let applied = !plan_only && !plan.is_noop();
+            if applied {
+                store.set_catalog(plan.catalog)?;
+            }
+            Ok((changes, applied))
+        })
+    }
+
+    /// Bulk ingest of Arrow data into `view`: `strata ingest`'s fast path
+    /// (all validated first, then one atomic segment; expectations checked,
+    /// statistics recorded). Returns the ingest report as a dict.
+    #[pyo3(signature = (view, data, renames = Vec::new()))]
+    fn ingest<'py>(
+        &self,
+        py: Python<'py>,
+        view: String,
+        data: &Bound<'py, PyAny>,
+        renames: Vec<(String, String)>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let store = self.store()?;
+        let reader = stream(data)?;
+        let report = run(py, move || {
+            // The offline ingest reads files: the stream is spooled to a
+            // temporary Arrow IPC stream file, then ingested as one.
+            let tmp = tempfile::Builder::new()
+                .prefix("strata-python-ingest-")
+                .suffix(".arrows")
+                .tempfile()
+                .map_err(|e| {
+                    Failure::new(
+                        Kind::Storage,
+                        format!("cannot create a temporary file: {e}"),
+                    )
+                })?;
+            let schema = reader.schema();
+            let io = |e: arrow_schema::ArrowError| {
+                Failure::new(Kind::Storage, format!("spooling the data: {e}"))
+            };
+            let mut w = StreamWriter::try_new(std::io::BufWriter::new(tmp.as_file()), &schema)
+                .map_err(io)?;
+            let mut rows = 0usize;
+            for b in reader {
+                let b = b.map_err(|e| {
+                    Failure::invalid(format!("reading the data after row {rows}: {e}"))
+                })?;
+                rows += b.num_rows();
+                w.write(&b).map_err(io)?;
+            }
+            w.finish().map_err(io)?;
+            drop(w);
+            let opts = IngestOptions {
+                format: Some(Format::Arrow),
+                renames,
+                via_wal: false,
+                progress: false,
+            };
+            let path = tmp.path().to_path_buf();
+            strata_offline::ingest(&store, &view, std::slice::from_ref(&path), &opts).map_err(|e| {
+                // Name the data, not the temporary file, in messages.
+                let f = Failure::from(e);
+                let spooled = path.display().to_string();
+                Failure::new(f.kind, f.message.replace(&spooled, "the data"))
+            })
+        })?;
+        let d = PyDict::new(py);
+        d.set_item("view", &report.view)?;
+        d.set_item("rows", report.rows)?;
+        d.set_item("written", report.written)?;
+        d.set_item("via_wal", report.via_wal)?;
+        d.set_item("seconds", report.elapsed.as_secs_f64())?;
+        d.set_item("event_range", report.event_range)?;
+        d.set_item("late_rejected", report.late_rejected)?;
+        d.set_item(
+            "violations",
+            report
+                .violations
+                .iter()
+                .map(|v| (v.column.clone(), v.rule.clone(), v.count))
+                .collect::<Vec<_>>(),
+        )?;
+        Ok(d)
+    }
+
+    /// Writes rows of Arrow data into `view` through the WAL, in atomic
+    /// batches of 10 000 rows, each durable when this returns. Returns the
+    /// versions written and the late events refused.
+    fn push(
+        &self,
+        py: Python<'_>,
+        view: String,
+        data: &Bound<'_, PyAny>,
+    ) -> PyResult<(usize, usize)> {
+        let store = self.store()?;
+        let reader = stream(data)?;
+        run(py, move || {
+            let cat = store.catalog();
+            let v = view_of(&cat, &view)?;
+            let rows = convert::rows_of_stream(&shape(&v, &cat), reader)?;
+            let (mut written, mut late) = (0, 0);
+            for piece in convert::pieces(&rows, PUSH_BATCH_ROWS) {
+                let s = store.write(&v.reference(), piece).map_err(|e| {
+                    let f = Failure::from(e);
+                    Failure::new(
+                        f.kind,
+                        format!(
+                            "{} (after {written} of {} rows were written)",
+                            f.message,
+                            rows.len()
+                        ),
+                    )
+                })?;
+                written += s.written;
+                late += s.rejected_late;
+            }
+            Ok((written, late))
+        })
+    }
+
+    /// One lookup (`Store::lookup`): `features` are references
+    /// (`view:feature`, `view:*`), `entities` the key columns.
+    #[pyo3(signature = (features, entities, as_of = None, known_at = None, full_feature_names = false))]
+    fn lookup(
+        &self,
+        py: Python<'_>,
+        features: Vec<String>,
+        entities: Vec<(String, Bound<'_, PyAny>)>,
+        as_of: Option<i64>,
+        known_at: Option<i64>,
+        full_feature_names: bool,
+    ) -> PyResult<OnlineResponse> {
+        let store = self.store()?;
+        let keys = convert::key_columns(entities)?;
+        let (resp, keys) = run(py, move || {
+            let req = LookupRequest {
+                features,
+                entities: keys,
+                as_of,
+                known_at,
+                with_created_ts: false,
+            };
+            let resp = store.lookup(&req)?;
+            Ok((resp, req.entities))
+        })?;
+        Ok(OnlineResponse::new(resp, keys, full_feature_names)?)
+    }
+
+    /// A training set: `strata_offline::export` (the join of `strata
+    /// export`) over the entity rows of `data`. `known_at`: None, an int
+    /// (µs: `--as-known-at`) or "event_time" (`--no-future-writes`).
+    #[pyo3(signature = (data, features, full_feature_names = false, as_known_at = None, no_future_writes = false))]
+    fn historical<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        features: Vec<String>,
+        full_feature_names: bool,
+        as_known_at: Option<i64>,
+        no_future_writes: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let store = self.store()?;
+        let reader = stream(data)?;
+        let (schema, batches) = run(py, move || {
+            let features = strata_store::refs::parse_each(&features)
+                .map_err(|e| Failure::invalid(e.to_string()))?;
+            let req = ExportRequest {
+                features,
+                full_feature_names,
+                fill_defaults: false,
+                known_at: match (as_known_at, no_future_writes) {
+                    (Some(t), false) => KnownAt::At(t),
+                    (None, true) => KnownAt::EventTime,
+                    (None, false) => KnownAt::Unbounded,
+                    (Some(_), true) => {
+                        return Err(Failure::invalid(
+                            "as_known_at and no_future_writes exclude each other; pass one",
+                        ));
+                    }
+                },
+                memory_budget: export::DEFAULT_MEMORY_BUDGET,
+                threads: 0,
+            };
+            let input_schema = reader.schema();
+            let plan = Plan::new(&store, &req, &input_schema)?;
+            let input =
+                reader.map(|b| b.map_err(|e| export::Error::Table(format!("cannot be read: {e}"))));
+            let batches = export::export(&store, &plan, input).collect::<Result<Vec<_>, _>>()?;
+            Ok((plan.schema(), batches))
+        })?;
+        arrow_out::table(py, schema, batches)
+    }
+
+    /// Every version of one key with `start <= event_ts <= end`, newest
+    /// first, as a table (`event_timestamp`, `created_timestamp`, features).
+    #[pyo3(signature = (view, key, start = None, end = None, known_at = None))]
+    fn history<'py>(
+        &self,
+        py: Python<'py>,
+        view: String,
+        key: &Bound<'py, PyAny>,
+        start: Option<i64>,
+        end: Option<i64>,
+        known_at: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let store = self.store()?;
+        let key = convert::key(key)?;
+        let b = run(py, move || {
+            let (from, to) = (start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX - 1));
+            if from > to {
+                return Err(Failure::invalid("start is after end"));
+            }
+            let cat = store.catalog();
+            let v = view_of(&cat, &view)?;
+            let rows = store.history(&v.reference(), &key, from, to, known_at)?;
+            let feats: Vec<_> = v.features.iter().map(|f| (f.name.clone(), f.ty)).collect();
+            let versions: Vec<_> = rows
+                .into_iter()
+                .map(|r| (r.event_ts, r.created_ts, r.values))
+                .collect();
+            arrow_out::history_batch(&feats, &versions)
+        })?;
+        arrow_out::table(py, b.schema(), vec![b])
+    }
+
+    /// Removes every version of `key` in every view of `entity`, durably.
+    fn delete(&self, py: Python<'_>, entity: String, key: &Bound<'_, PyAny>) -> PyResult<()> {
+        let store = self.store()?;
+        let key = convert::key(key)?;
+        run(py, move || Ok(store.delete(&entity, &key)?))
+    }
+
+    /// Moves everything written so far into segments.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let store = self.store()?;
+        run(py, move || Ok(store.flush()?))
+    }
+
+    fn registry_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let j = registry::list(&self.store()?.catalog());
+        registry::to_py(py, &j)
+    }
+
+    fn describe<'py>(&self, py: Python<'py>, view: String) -> PyResult<Bound<'py, PyAny>> {
+        let store = self.store()?;
+        let j = run(py, move || {
+            registry::describe(&store.catalog(), store.dir(), &view)
+        })?;
+        registry::to_py(py, &j)
+    }
+
+    #[pyo3(signature = (text = None, tag = None, team = None, owner = None, entity = None))]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        text: Option<String>,
+        tag: Option<String>,
+        team: Option<String>,
+        owner: Option<String>,
+        entity: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let q = Query {
+            text,
+            tag,
+            team,
+            owner,
+            entity,
+        };
+        let j = registry::search(&self.store()?.catalog(), &q);
+        registry::to_py(py, &j)
+    }
+
+    fn lineage<'py>(&self, py: Python<'py>, view: String) -> PyResult<Bound<'py, PyAny>> {
+        let j = registry::lineage(&self.store()?.catalog(), &view)?;
+        registry::to_py(py, &j)
+    }
+
+    /// Freshness of every view at `at` (µs; default: the store's clock).
+    #[pyo3(signature = (at = None))]
+    fn freshness<'py>(&self, py: Python<'py>, at: Option<i64>) -> PyResult<Bound<'py, PyDict>> {
+        let store = self.store()?;
+        let report = run(py, move || {
+            let now = at.unwrap_or_else(|| store.now());
+            Ok(strata_store::freshness::report(&store, now))
+        })?;
+        registry::freshness(py, &report)
+    }
+}

@@ -1,0 +1,223 @@
+//! The registry (list, describe, search, lineage) and freshness as plain
+//! Python dicts and lists: from the store's catalog (embedded) or from the
+//! protocol's answers (remote). The keys follow `strata registry ... --json`.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use serde_json::{Value as Json, json};
+
+use strata_format::protocol as p;
+use strata_store::catalog::meta::Source;
+use strata_store::catalog::search::{self, Query};
+use strata_store::catalog::{Catalog, FeatureView, duration, lineage, stats};
+use strata_store::freshness::Report;
+
+use crate::Failure;
+use crate::response::opt_datetime;
+
+/// JSON as Python objects (`json.loads`).
+pub fn to_py<'py>(py: Python<'py>, j: &Json) -> PyResult<Bound<'py, PyAny>> {
+    py.import("json")?.call_method1("loads", (j.to_string(),))
+}
+
+fn time(t: Option<i64>) -> Json {
+    json!(t.map(strata_offline::timestamp::format))
+}
+
+fn ttl(micros: i64) -> Json {
+    json!(if micros == 0 {
+        "unlimited".to_string()
+    } else {
+        duration::format(micros)
+    })
+}
+
+fn summary(v: &FeatureView) -> Json {
+    json!({
+        "name": v.qualified_name(), "version": v.version,
+        "entities": v.entities, "features": v.features.len(),
+        "ttl": ttl(v.ttl_micros),
+        "online": v.online(), "owner": v.owner(), "team": v.team(),
+        "tags": v.tags(), "description": v.description(),
+        "created_at": time(v.created_at()), "changed_at": time(v.changed_at()),
+    })
+}
+
+fn source_text(cat: &Catalog, v: &FeatureView) -> String {
+    match lineage::source(cat, v) {
+        Source::None => "not declared".into(),
+        Source::Push => "push".into(),
+        Source::View(n) => format!("view {n}"),
+        Source::Files(g) => format!("files {g}"),
+    }
+}
+
+fn view<'a>(cat: &'a Catalog, name: &str) -> Result<&'a FeatureView, Failure> {
+    cat.view(name).ok_or_else(|| {
+        let names: Vec<String> = cat.views.iter().map(FeatureView::qualified_name).collect();
+        Failure::not_found(format!(
+            "unknown feature view {name:?}; this store has: {}",
+            if names.is_empty() {
+                "no views yet (apply definitions first)".into()
+            } else {
+                names.join(", ")
+            }
+        ))
+    })
+}
+
+pub fn list(cat: &Catalog) -> Json {
+    Json::Array(cat.views.iter().map(summary).collect())
+}
+
+pub fn describe(cat: &Catalog, dir: &std::path::Path, name: &str) -> Result<Json, Failure> {
+    let v = view(cat, name)?;
+    let last = stats::load(dir)
+        .map_err(|e| Failure::new(crate::errors::Kind::Storage, e.to_string()))?
+        .remove(&v.id);
+    let mut j = summary(v);
+    let policy = v.policy();
+    j["retention"] = json!(policy.retention.map(duration::format));
+    j["max_versions"] = json!(policy.max_versions);
+    j["freshness_sla"] = json!(v.freshness_sla_micros().map(duration::format));
+    j["source"] = json!(source_text(cat, v));
+    j["inputs"] = json!(v.inputs());
+    j["quality"] = json!(v.quality_policy().name());
+    j["join_keys"] = json!(
+        cat.key_columns(v)
+            .iter()
+            .map(|k| json!({"name": k.name, "type": k.ty.name()}))
+            .collect::<Vec<_>>()
+    );
+    j["features"] = json!(
+        v.features
+            .iter()
+            .enumerate()
+            .map(|(i, f)| json!({
+                "name": f.name, "type": f.ty.name(), "description": f.description,
+                "tags": f.tags,
+                "default": v.feature_default(i).map(|d| strata_store::catalog::meta::value_text(&d)),
+                "expectations": v.expectations(i).describe(),
+            }))
+            .collect::<Vec<_>>()
+    );
+    j["last_ingest"] = json!(last);
+    Ok(j)
+}
+
+pub fn search(cat: &Catalog, q: &Query) -> Json {
+    Json::Array(
+        search::search(cat, q)
+            .iter()
+            .map(|h| {
+                let mut s = summary(h.view);
+                s["matched"] = json!(h.reasons);
+                s
+            })
+            .collect(),
+    )
+}
+
+pub fn lineage(cat: &Catalog, name: &str) -> Result<Json, Failure> {
+    let v = view(cat, name)?;
+    Ok(json!({
+        "view": v.qualified_name(), "source": source_text(cat, v),
+        "upstream": lineage::upstream(cat, v), "downstream": lineage::downstream(cat, v),
+    }))
+}
+
+/// A server's view list, with the keys the embedded list has where the
+/// protocol carries them.
+pub fn remote_list(l: &p::RegistryList) -> Json {
+    Json::Array(
+        l.views
+            .iter()
+            .map(|v| {
+                json!({
+                    "name": v.name, "version": v.version, "entities": v.entities,
+                    "features": v.features, "ttl": ttl(v.ttl_micros), "online": v.online,
+                    "owner": if v.owner.is_empty() { None } else { Some(&v.owner) },
+                    "team": if v.team.is_empty() { None } else { Some(&v.team) },
+                    "tags": v.tags, "description": v.description,
+                })
+            })
+            .collect(),
+    )
+}
+
+pub fn remote_describe(d: &p::ViewDescription) -> Json {
+    let meta: serde_json::Map<String, Json> = d
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    json!({
+        "name": d.name, "version": d.version, "entities": d.entities,
+        "ttl": ttl(d.ttl_micros),
+        "join_keys": d.join_keys.iter().map(|(n, t)| json!({"name": n, "type": t.name()})).collect::<Vec<_>>(),
+        "features": d.features.iter().map(|f| json!({
+            "name": f.name, "type": f.ty.name(), "description": f.description, "tags": f.tags,
+        })).collect::<Vec<_>>(),
+        "metadata": meta,
+    })
+}
+
+/// A server's search hits, grouped by view like the embedded search: one
+/// entry per view with the places the text matched (`feature NAME: how`
+/// for a feature hit); entity hits come as `{"entity": NAME, ...}`.
+pub fn remote_search(hits: &[p::SearchHit]) -> Json {
+    let mut out: Vec<Json> = Vec::new();
+    for h in hits {
+        match h.kind {
+            p::HitKind::Entity => out.push(json!({"entity": h.name, "matched": [h.matched]})),
+            kind => {
+                let reason = if kind == p::HitKind::Feature {
+                    format!("feature {}: {}", h.name, h.matched)
+                } else {
+                    h.matched.clone()
+                };
+                match out
+                    .iter_mut()
+                    .find(|j| j.get("name").and_then(Json::as_str) == Some(h.view.as_str()))
+                {
+                    Some(j) => {
+                        if let Some(m) = j["matched"].as_array_mut() {
+                            m.push(json!(reason));
+                        }
+                    }
+                    None => out.push(json!({"name": h.view, "matched": [reason]})),
+                }
+            }
+        }
+    }
+    Json::Array(out)
+}
+
+/// A freshness report as `{"now": datetime, "views": [{...}, ...]}`.
+pub fn freshness<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("now", opt_datetime(py, Some(r.now))?)?;
+    let views = PyList::empty(py);
+    for v in &r.views {
+        let x = PyDict::new(py);
+        x.set_item("view", &v.view)?;
+        x.set_item("status", v.status.name())?;
+        x.set_item("sla_seconds", v.sla_micros.map(|s| s as f64 / 1e6))?;
+        x.set_item(
+            "newest_event_timestamp",
+            opt_datetime(py, v.newest_event_ts)?,
+        )?;
+        x.set_item(
+            "lag_seconds",
+            v.newest_event_ts
+                .map(|t| r.now.saturating_sub(t) as f64 / 1e6),
+        )?;
+        x.set_item("last_write", opt_datetime(py, v.last_write_micros)?)?;
+        x.set_item("rows_since_open", v.rows_since_open)?;
+        x.set_item("rows_last_minute", v.rows_last_minute)?;
+        x.set_item("rows_last_hour", v.rows_last_hour)?;
+        views.append(x)?;
+    }
+    d.set_item("views", views)?;
+    Ok(d)
+}

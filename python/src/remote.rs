@@ -1,0 +1,354 @@
+//! `strata._strata.Client`: a connection to `strata serve` through the
+//! native client (`strata_client::blocking::Client`).
+//!
+//! The protocol has lookups, history, pushes, exports, the registry's
+//! list / describe / text search, and freshness; the Python package raises
+//! `strata.Unsupported` for the rest (apply, delete, lineage, search
+//! filters).
+
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use arrow_array::{RecordBatch, RecordBatchReader};
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::StreamDecoder;
+use arrow_ipc::writer::StreamWriter;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use strata_client::{ClientConfig, Trust, blocking};
+use strata_format::protocol::{self as p, HistoryRequest, LookupRequest};
+
+use crate::convert::{self, RowShape};
+use crate::embedded::stream;
+use crate::errors::Kind;
+use crate::response::OnlineResponse;
+use crate::{Failure, arrow_out, registry, run};
+
+/// A connection to a Strata server (QUIC + TLS), shared by every thread.
+#[pyclass(frozen, module = "strata._strata")]
+pub struct Client {
+    client: blocking::Client,
+    addr: String,
+}
+
+impl Client {
+    fn describe_shape(&self, view: &str) -> Result<(p::ViewDescription, RowShape), Failure> {
+        let d = self.client.describe(view)?;
+        let shape = RowShape {
+            view: d.name.clone(),
+            keys: d.join_keys.clone(),
+            features: d.features.iter().map(|f| (f.name.clone(), f.ty)).collect(),
+        };
+        Ok((d, shape))
+    }
+
+    /// The view reference a description names exactly (`name@version`).
+    fn reference(d: &p::ViewDescription) -> String {
+        let base = d.name.split_once('@').map_or(d.name.as_str(), |(n, _)| n);
+        format!("{base}@{}", d.version)
+    }
+}
+
+#[pymethods]
+impl Client {
+    /// Connects and authenticates. Trust the server by pinning its
+    /// certificate (`server_cert`, e.g. its `DIR/tls/cert.pem`) or by a CA
+    /// (`ca`), not both.
+    #[new]
+    #[pyo3(signature = (addr, token, server_cert = None, ca = None, server_name = None, timeout = 60.0))]
+    fn new(
+        py: Python<'_>,
+        addr: String,
+        token: String,
+        server_cert: Option<PathBuf>,
+        ca: Option<PathBuf>,
+        server_name: Option<String>,
+        timeout: f64,
+    ) -> PyResult<Client> {
+        let shown = addr.clone();
+        let client = run(py, move || {
+            let sock = addr
+                .to_socket_addrs()
+                .map_err(|e| {
+                    Failure::invalid(format!("server address {addr:?}: {e}; give HOST:PORT"))
+                })?
+                .next()
+                .ok_or_else(|| {
+                    Failure::invalid(format!("server address {addr:?} resolves to no address"))
+                })?;
+            if !(timeout > 0.0 && timeout.is_finite()) {
+                return Err(Failure::invalid(format!(
+                    "timeout {timeout}: give a positive number of seconds"
+                )));
+            }
+            // A certificate file that cannot be read is the caller's mistake.
+            let file = |e: strata_client::Error| Failure::invalid(e.to_string());
+            let trust = match (&server_cert, &ca) {
+                (Some(c), None) => Trust::pin_file(c).map_err(file)?,
+                (None, Some(c)) => Trust::ca_file(c).map_err(file)?,
+                (None, None) => {
+                    return Err(Failure::invalid(
+                        "connect needs server_cert=FILE (the server's DIR/tls/cert.pem, pinned) or ca=FILE",
+                    ));
+                }
+                (Some(_), Some(_)) => {
+                    return Err(Failure::invalid("give server_cert or ca, not both"));
+                }
+            };
+            let mut cfg = ClientConfig::new(sock, token, trust);
+            cfg.client_name = format!("strata-python {}", env!("CARGO_PKG_VERSION"));
+            cfg.request_timeout = Some(Duration::from_secs_f64(timeout));
+            cfg.connect_timeout = Duration::from_secs_f64(timeout.min(10.0));
+            cfg.server_name = match server_name {
+                Some(n) => n,
+                None => addr
+                    .rsplit_once(':')
+                    .map_or(addr.as_str(), |(h, _)| h)
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+            };
+            Ok(blocking::Client::connect(cfg)?)
+        })?;
+        Ok(Client {
+            client,
+            addr: shown,
+        })
+    }
+
+    #[getter]
+    fn addr(&self) -> String {
+        self.addr.clone()
+    }
+
+    #[pyo3(signature = (features, entities, as_of = None, known_at = None, full_feature_names = false))]
+    fn lookup(
+        &self,
+        py: Python<'_>,
+        features: Vec<String>,
+        entities: Vec<(String, Bound<'_, PyAny>)>,
+        as_of: Option<i64>,
+        known_at: Option<i64>,
+        full_feature_names: bool,
+    ) -> PyResult<OnlineResponse> {
+        let keys = convert::key_columns(entities)?;
+        let (resp, keys) = run(py, || {
+            let req = LookupRequest {
+                features,
+                entities: keys,
+                as_of,
+                known_at,
+                with_created_ts: false,
+            };
+            let resp = self.client.lookup(&req)?;
+            Ok((resp, req.entities))
+        })?;
+        Ok(OnlineResponse::new(resp, keys, full_feature_names)?)
+    }
+
+    /// Pushes rows of Arrow data into `view`, in pushes that fit the
+    /// server's limits, each durable when acknowledged. Returns the rows
+    /// written and 0 (the server does not report late events per push).
+    fn push(
+        &self,
+        py: Python<'_>,
+        view: String,
+        data: &Bound<'_, PyAny>,
+    ) -> PyResult<(usize, usize)> {
+        let reader = stream(data)?;
+        run(py, move || {
+            let (d, shape) = self.describe_shape(&view)?;
+            let rows = convert::rows_of_stream(&shape, reader)?;
+            let limits = self.client.limits()?;
+            let max_bytes = (limits.max_frame_bytes as usize)
+                .saturating_sub(4096)
+                .max(1024);
+            let max_rows = limits.max_rows_per_push.max(1) as usize;
+            let (mut written, mut start, mut bytes) = (0usize, 0usize, 0usize);
+            let mut scratch = Vec::new();
+            let name = Self::reference(&d);
+            let send = |piece: &[p::RowWrite], written: &mut usize| -> Result<(), Failure> {
+                self.client.push(&name, piece).map_err(|e| {
+                    let f = Failure::from(e);
+                    Failure::new(
+                        f.kind,
+                        format!(
+                            "{} (after {written} of {} rows were written)",
+                            f.message,
+                            rows.len()
+                        ),
+                    )
+                })?;
+                *written += piece.len();
+                Ok(())
+            };
+            for (i, r) in rows.iter().enumerate() {
+                scratch.clear();
+                p::encode_push(&mut scratch, "", std::slice::from_ref(r));
+                if i > start && (i - start >= max_rows || bytes + scratch.len() > max_bytes) {
+                    send(&rows[start..i], &mut written)?;
+                    start = i;
+                    bytes = 0;
+                }
+                bytes += scratch.len();
+            }
+            if start < rows.len() {
+                send(&rows[start..], &mut written)?;
+            }
+            Ok((written, 0))
+        })
+    }
+
+    #[pyo3(signature = (data, features, full_feature_names = false, as_known_at = None, no_future_writes = false))]
+    fn historical<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        features: Vec<String>,
+        full_feature_names: bool,
+        as_known_at: Option<i64>,
+        no_future_writes: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let reader = stream(data)?;
+        let (schema, batches) = run(py, move || {
+            let known_at = match (as_known_at, no_future_writes) {
+                (Some(t), false) => p::ExportKnownAt::At(t),
+                (None, true) => p::ExportKnownAt::EventTime,
+                (None, false) => p::ExportKnownAt::Unbounded,
+                (Some(_), true) => {
+                    return Err(Failure::invalid(
+                        "as_known_at and no_future_writes exclude each other; pass one",
+                    ));
+                }
+            };
+            let schema = reader.schema();
+            let mut batches_in = reader;
+            let mut writer = Some(
+                StreamWriter::try_new(Vec::new(), &schema)
+                    .map_err(|e| Failure::invalid(format!("encoding the entity rows: {e}")))?,
+            );
+            let input = std::iter::from_fn(move || {
+                let w = writer.as_mut()?;
+                let step = match batches_in.next() {
+                    Some(Ok(b)) => w.write(&b).map_err(|e| e.to_string()),
+                    Some(Err(e)) => Err(e.to_string()),
+                    None => {
+                        let r = w.finish().map_err(|e| e.to_string());
+                        let bytes = std::mem::take(w.get_mut());
+                        writer = None;
+                        return Some(r.map(|()| bytes).map_err(std::io::Error::other));
+                    }
+                };
+                Some(
+                    step.map(|()| std::mem::take(w.get_mut()))
+                        .map_err(std::io::Error::other),
+                )
+            });
+            let mut dec = StreamDecoder::new();
+            let mut out: Vec<RecordBatch> = Vec::new();
+            self.client.export(
+                &p::ExportStart {
+                    features,
+                    full_feature_names,
+                    known_at,
+                },
+                input,
+                |bytes| {
+                    let mut buf = Buffer::from(bytes.to_vec());
+                    while !buf.is_empty() {
+                        if let Some(b) = dec.decode(&mut buf).map_err(|e| e.to_string())? {
+                            out.push(b);
+                        }
+                    }
+                    Ok(())
+                },
+            )?;
+            let schema = dec
+                .schema()
+                .ok_or_else(|| Failure::new(Kind::Internal, "the server sent no training set"))?;
+            Ok((schema, out))
+        })?;
+        arrow_out::table(py, schema, batches)
+    }
+
+    #[pyo3(signature = (view, key, start = None, end = None, known_at = None))]
+    fn history<'py>(
+        &self,
+        py: Python<'py>,
+        view: String,
+        key: &Bound<'py, PyAny>,
+        start: Option<i64>,
+        end: Option<i64>,
+        known_at: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let key = convert::key(key)?;
+        let (b, truncated) = run(py, move || {
+            let (from, to) = (start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX - 1));
+            if from > to {
+                return Err(Failure::invalid("start is after end"));
+            }
+            let resp = self.client.history(&HistoryRequest {
+                view,
+                key,
+                from,
+                to,
+                known_at,
+                limit: 0,
+            })?;
+            let versions: Vec<_> = resp
+                .versions
+                .into_iter()
+                .map(|v| (v.event_ts, v.created_ts, v.values))
+                .collect();
+            Ok((
+                arrow_out::history_batch(&resp.features, &versions)?,
+                resp.truncated,
+            ))
+        })?;
+        if truncated {
+            PyErr::warn(
+                py,
+                &py.get_type::<pyo3::exceptions::PyUserWarning>(),
+                c"the server sent only the newest versions (its limit); narrow start/end to see older ones",
+                1,
+            )?;
+        }
+        arrow_out::table(py, b.schema(), vec![b])
+    }
+
+    fn registry_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let l = run(py, || Ok(self.client.registry_list()?))?;
+        registry::to_py(py, &registry::remote_list(&l))
+    }
+
+    fn describe<'py>(&self, py: Python<'py>, view: String) -> PyResult<Bound<'py, PyAny>> {
+        let d = run(py, || Ok(self.client.describe(&view)?))?;
+        registry::to_py(py, &registry::remote_describe(&d))
+    }
+
+    fn search<'py>(&self, py: Python<'py>, text: String) -> PyResult<Bound<'py, PyAny>> {
+        let hits = run(py, || Ok(self.client.search(&text, 0)?))?;
+        registry::to_py(py, &registry::remote_search(&hits))
+    }
+
+    #[pyo3(signature = (at = None))]
+    fn freshness<'py>(&self, py: Python<'py>, at: Option<i64>) -> PyResult<Bound<'py, PyDict>> {
+        let r = run(py, || {
+            Ok(self.client.freshness(&p::FreshnessRequest { at })?)
+        })?;
+        registry::freshness(py, &r)
+    }
+
+    /// The server's health answer, as a dict.
+    fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let h = run(py, || Ok(self.client.health()?))?;
+        let d = PyDict::new(py);
+        d.set_item("serving", h.serving)?;
+        d.set_item("server_version", &h.server_version)?;
+        d.set_item("uptime_seconds", h.uptime_ms as f64 / 1e3)?;
+        d.set_item("views", h.views)?;
+        Ok(d)
+    }
+}
