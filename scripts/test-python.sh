@@ -33,5 +33,8 @@ fi
 MATURIN_PEP517_ARGS="--profile $profile --locked" \
   "$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps ./python
 
+# `pytest` (not `python -m pytest`, which puts the current directory first
+# on sys.path) with importlib imports: the tests import the installed
+# package, never the sources beside them (which lack the compiled module).
 cd python
-STRATA_BIN="$STRATA_BIN" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests
+STRATA_BIN="$STRATA_BIN" "$venv/bin/pytest" -q -p no:cacheprovider --import-mode=importlib tests

@@ -7,7 +7,7 @@ use pyo3::types::{PyBool, PyList, PyString, PyTuple};
 
 use strata_format::protocol::{KeyColumn, KeyColumnValues, RowWrite};
 use strata_format::schema::{FeatureType, KeyType, KeyValue, Value};
-use strata_offline::parquet::{ColumnError, convert};
+use strata_offline::read::convert::{ColumnError, convert};
 use strata_offline::{CREATED_TIMESTAMP, EVENT_TIMESTAMP};
 
 use crate::Failure;
