@@ -13,7 +13,6 @@ use std::time::Duration;
 use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_buffer::Buffer;
 use arrow_ipc::reader::StreamDecoder;
-use arrow_ipc::writer::StreamWriter;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -162,14 +161,9 @@ impl Client {
             let (d, shape) = self.describe_shape(&view)?;
             let rows = convert::rows_of_stream(&shape, reader)?;
             let limits = self.client.limits()?;
-            let max_bytes = (limits.max_frame_bytes as usize)
-                .saturating_sub(4096)
-                .max(1024);
-            let max_rows = limits.max_rows_per_push.max(1) as usize;
-            let (mut written, mut start, mut bytes) = (0usize, 0usize, 0usize);
-            let mut scratch = Vec::new();
             let name = Self::reference(&d);
-            let send = |piece: &[p::RowWrite], written: &mut usize| -> Result<(), Failure> {
+            let mut written = 0usize;
+            for piece in strata_client::push_chunks(&rows, &limits) {
                 self.client.push(&name, piece).map_err(|e| {
                     let f = Failure::from(e);
                     Failure::new(
@@ -181,21 +175,7 @@ impl Client {
                         ),
                     )
                 })?;
-                *written += piece.len();
-                Ok(())
-            };
-            for (i, r) in rows.iter().enumerate() {
-                scratch.clear();
-                p::encode_push(&mut scratch, "", std::slice::from_ref(r));
-                if i > start && (i - start >= max_rows || bytes + scratch.len() > max_bytes) {
-                    send(&rows[start..i], &mut written)?;
-                    start = i;
-                    bytes = 0;
-                }
-                bytes += scratch.len();
-            }
-            if start < rows.len() {
-                send(&rows[start..], &mut written)?;
+                written += piece.len();
             }
             Ok((written, 0))
         })
@@ -224,28 +204,8 @@ impl Client {
                 }
             };
             let schema = reader.schema();
-            let mut batches_in = reader;
-            let mut writer = Some(
-                StreamWriter::try_new(Vec::new(), &schema)
-                    .map_err(|e| Failure::invalid(format!("encoding the entity rows: {e}")))?,
-            );
-            let input = std::iter::from_fn(move || {
-                let w = writer.as_mut()?;
-                let step = match batches_in.next() {
-                    Some(Ok(b)) => w.write(&b).map_err(|e| e.to_string()),
-                    Some(Err(e)) => Err(e.to_string()),
-                    None => {
-                        let r = w.finish().map_err(|e| e.to_string());
-                        let bytes = std::mem::take(w.get_mut());
-                        writer = None;
-                        return Some(r.map(|()| bytes).map_err(std::io::Error::other));
-                    }
-                };
-                Some(
-                    step.map(|()| std::mem::take(w.get_mut()))
-                        .map_err(std::io::Error::other),
-                )
-            });
+            let input = strata_offline::export::ipc_pieces(&schema, reader)
+                .map_err(|e| Failure::invalid(format!("encoding the entity rows: {e}")))?;
             let mut dec = StreamDecoder::new();
             let mut out: Vec<RecordBatch> = Vec::new();
             self.client.export(

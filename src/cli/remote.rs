@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use arrow_buffer::Buffer;
 use arrow_ipc::reader::StreamDecoder;
-use arrow_ipc::writer::StreamWriter;
 
 use strata::catalog::{Catalog, Entity, Feature, FeatureView, JoinKey};
 use strata::client::{self, ClientConfig, Trust, blocking::Client};
@@ -18,7 +17,6 @@ use strata::offline::export::{
     ExportReport, FileSink, InputFormat, OutputFormat, output::check_writable,
 };
 use strata::offline::{self, timestamp};
-use strata::store::RowWrite;
 
 use super::export::ExportArgs;
 use super::{CliError, GetArgs, ReadArgs, Result, out, outp, output, parse};
@@ -213,28 +211,6 @@ pub fn history(r: &RemoteArgs, args: &ReadArgs, from: Option<i64>, to: Option<i6
     Ok(())
 }
 
-/// Splits rows into pushes that fit the server's limits.
-fn chunks(rows: &[RowWrite], max_rows: usize, max_bytes: usize) -> Vec<&[RowWrite]> {
-    let mut out = Vec::new();
-    let (mut start, mut bytes) = (0, 0usize);
-    let mut scratch = Vec::new();
-    for (i, r) in rows.iter().enumerate() {
-        scratch.clear();
-        p::encode_push(&mut scratch, "", std::slice::from_ref(r));
-        let size = scratch.len();
-        if i > start && (i - start >= max_rows || bytes + size > max_bytes) {
-            out.push(&rows[start..i]);
-            start = i;
-            bytes = 0;
-        }
-        bytes += size;
-    }
-    if start < rows.len() {
-        out.push(&rows[start..]);
-    }
-    out
-}
-
 /// `strata ingest --server`: the file is read and checked here, then pushed
 /// in batches, each durable when acknowledged.
 pub fn ingest(r: &RemoteArgs, view_name: &str, file: &std::path::Path) -> Result {
@@ -245,12 +221,9 @@ pub fn ingest(r: &RemoteArgs, view_name: &str, file: &std::path::Path) -> Result
     let rows = offline::read_file(&cat, &view.reference(), file)
         .map_err(|e| offline::Error::NothingWritten(Box::new(e)))?;
     let limits = c.limits().map_err(client_error)?;
-    let max_bytes = (limits.max_frame_bytes as usize)
-        .saturating_sub(4096)
-        .max(1024);
     let mut written = 0;
     let mut batches = 0;
-    for chunk in chunks(&rows, limits.max_rows_per_push.max(1) as usize, max_bytes) {
+    for chunk in client::push_chunks(&rows, &limits) {
         c.push(&d.name, chunk).map_err(|e| {
             CliError::msg(format!(
                 "pushing {} into {} failed after {written} of {} rows: {e}; re-running the ingest is safe for rows with a created_timestamp, others will get a second version",
@@ -345,28 +318,9 @@ pub fn export(r: &RemoteArgs, args: ExportArgs) -> Result {
     }
     let table = offline::export::EntityTable::open(&args.entities, in_format, &key_types)?;
     let schema = table.schema();
-    let mut batches = table.batches(64 * 1024, 1, 64 * 1024)?;
-    let mut writer = Some(
-        StreamWriter::try_new(Vec::new(), &schema)
-            .map_err(|e| CliError::msg(format!("encoding the entity table: {e}")))?,
-    );
-    let input = std::iter::from_fn(move || {
-        let w = writer.as_mut()?;
-        let step = match batches.next() {
-            Some(Ok(b)) => w.write(&b).map_err(|e| e.to_string()),
-            Some(Err(e)) => Err(e.to_string()),
-            None => {
-                let r = w.finish().map_err(|e| e.to_string());
-                let bytes = std::mem::take(w.get_mut());
-                writer = None;
-                return Some(r.map(|()| bytes).map_err(std::io::Error::other));
-            }
-        };
-        Some(
-            step.map(|()| std::mem::take(w.get_mut()))
-                .map_err(std::io::Error::other),
-        )
-    });
+    let batches = table.batches(64 * 1024, 1, 64 * 1024)?;
+    let input = offline::export::ipc_pieces(&schema, batches)
+        .map_err(|e| CliError::msg(format!("encoding the entity table: {e}")))?;
     let mut dec = StreamDecoder::new();
     let mut sink: Option<FileSink> = None;
     let mut out_cols = 0;

@@ -13,12 +13,14 @@
 pub mod blocking;
 mod call;
 mod export;
+mod push;
 mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use push::push_chunks;
 pub use tls::Trust;
 /// The QUIC/TLS client configuration the client uses (for tools that
 /// speak QUIC directly, like the echo baseline of `strata bench-client`).

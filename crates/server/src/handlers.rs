@@ -6,7 +6,7 @@
 //! `session` (and the shared state it carries) only.
 
 use crate::auth::{Level, Token};
-use crate::session::{Failure, Session, check_grant, store_failure};
+use crate::session::{Failure, Session, granted_view, store_failure};
 use crate::state::Counters;
 use strata_format::protocol::{self as p, ErrorCode, Kind};
 
@@ -32,13 +32,7 @@ pub(crate) fn history(
 ) -> Result<Kind, Failure> {
     let store = &s.shared.store;
     let cat = store.catalog();
-    let view = cat.view(&req.view).ok_or_else(|| {
-        Failure::new(
-            ErrorCode::NotFound,
-            format!("unknown feature view {:?}", req.view),
-        )
-    })?;
-    check_grant(t, Level::Read, view)?;
+    let view = granted_view(&cat, t, Level::Read, &req.view)?;
     if req.from > req.to {
         return Err(Failure::new(
             ErrorCode::InvalidArgument,
@@ -62,15 +56,7 @@ pub(crate) fn history(
             .iter()
             .map(|f| (f.name.clone(), f.ty))
             .collect(),
-        versions: rows
-            .into_iter()
-            .take(cap)
-            .map(|r| p::HistoryVersion {
-                event_ts: r.event_ts,
-                created_ts: r.created_ts,
-                values: r.values,
-            })
-            .collect(),
+        versions: rows.into_iter().take(cap).collect(),
         truncated,
     };
     resp.encode(out)
@@ -86,13 +72,7 @@ pub(crate) fn push(
 ) -> Result<Kind, Failure> {
     let store = &s.shared.store;
     let cat = store.catalog();
-    let view = cat.view(&req.view).ok_or_else(|| {
-        Failure::new(
-            ErrorCode::NotFound,
-            format!("unknown feature view {:?}", req.view),
-        )
-    })?;
-    check_grant(t, Level::Write, view)?;
+    let view = granted_view(&cat, t, Level::Write, &req.view)?;
     if s.shared.shutting_down() {
         return Err(Failure::new(
             ErrorCode::ShuttingDown,

@@ -4,7 +4,7 @@
 //! read.
 
 use crate::auth::{Level, Token};
-use crate::session::{Failure, Session, check_grant, may_read};
+use crate::session::{Failure, Session, granted_view, may_read};
 use strata_format::protocol::{self as p, ErrorCode, Kind};
 use strata_store::registry;
 
@@ -21,13 +21,7 @@ pub(crate) fn describe(
     out: &mut Vec<u8>,
 ) -> Result<Kind, Failure> {
     let cat = s.shared.store.catalog();
-    let v = cat.view(name).ok_or_else(|| {
-        Failure::new(
-            ErrorCode::NotFound,
-            format!("unknown feature view {name:?}"),
-        )
-    })?;
-    check_grant(t, Level::Read, v)?;
+    let v = granted_view(&cat, t, Level::Read, name)?;
     registry::describe(&cat, v).encode(out);
     Ok(Kind::DescribeResult)
 }

@@ -19,7 +19,7 @@ use crate::state::{Counters, Shared};
 use strata_format::protocol::{
     self as p, ErrorBody, ErrorCode, Kind, LookupRequest, LookupResponse, WireError,
 };
-use strata_store::catalog::FeatureView;
+use strata_store::catalog::{Catalog, FeatureView};
 use strata_store::lookup::LookupPlan;
 use strata_store::refs::RefError;
 use strata_store::{self as store, Store};
@@ -175,6 +175,24 @@ pub(crate) fn check_grant(t: &Token, level: Level, view: &FeatureView) -> Result
             team(view).map_or(String::new(), |t| format!(" (team {t})"))
         ),
     ))
+}
+
+/// View `name` of `cat` if `t` has `level` on it: `NOT_FOUND` for an
+/// unknown view, `PERMISSION_DENIED` without the grant.
+pub(crate) fn granted_view<'c>(
+    cat: &'c Catalog,
+    t: &Token,
+    level: Level,
+    name: &str,
+) -> Result<&'c FeatureView, Failure> {
+    let view = cat.view(name).ok_or_else(|| {
+        Failure::new(
+            ErrorCode::NotFound,
+            format!("unknown feature view {name:?}"),
+        )
+    })?;
+    check_grant(t, level, view)?;
+    Ok(view)
 }
 
 /// Whether `t` may read `view` (listings show only those).

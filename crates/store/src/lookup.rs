@@ -28,7 +28,7 @@ use strata_format::schema::Value;
 
 use crate::catalog::FeatureView;
 use crate::refs::{self, Names, Resolved};
-use crate::rows::feature_row_of;
+use crate::rows::feature_row_in;
 use crate::{Error, FeatureRow, Result, Store, aggregate_row, feature_row};
 use strata_engine::KeyBatch;
 
@@ -165,9 +165,20 @@ impl Store {
             }
             let mut rows = Vec::with_capacity(plan.rows);
             if vp.view.is_aggregation() {
+                let agg = vp
+                    .aggregation
+                    .as_deref()
+                    .ok_or_else(|| unresolved(&vp.view))?;
+                let at = req.as_of.unwrap_or(now);
                 for row in 0..plan.rows {
-                    let ek = keys.get(row);
-                    rows.push(self.read_row(&vp.view, ek, req.as_of, req.known_at, now)?);
+                    let values = crate::aggregate::read::read(
+                        self.engine(),
+                        agg,
+                        keys.get(row),
+                        at,
+                        req.known_at,
+                    )?;
+                    rows.push(aggregate_row(&vp.view, values, at));
                 }
             } else {
                 // All keys of the view at once (the engine overlaps their
@@ -181,7 +192,13 @@ impl Store {
                         &keys,
                         t,
                         req.known_at,
-                        |_, found| match feature_row_of(&vp.view, found, at) {
+                        |_, found| match feature_row_in(
+                            &vp.view,
+                            &vp.schema,
+                            &vp.defaults,
+                            found,
+                            at,
+                        ) {
                             Ok(r) => rows.push(r),
                             Err(e) => failed = failed.take().or(Some(e)),
                         },
@@ -209,12 +226,7 @@ impl Store {
         let at = as_of.unwrap_or(now);
         if view.is_aggregation() {
             let index = self.aggregations();
-            let r = index.view(view.id).ok_or_else(|| {
-                Error::Internal(format!(
-                    "aggregation view {} does not resolve",
-                    view.qualified_name()
-                ))
-            })?;
+            let r = index.view(view.id).ok_or_else(|| unresolved(view))?;
             let values = crate::aggregate::read::read(self.engine(), r, ek, at, known_at)?;
             return Ok(aggregate_row(view, values, at));
         }
@@ -224,6 +236,14 @@ impl Store {
         };
         Ok(feature_row(view, found.as_ref(), at)?)
     }
+}
+
+/// An aggregation view the store's index does not hold: a bug.
+fn unresolved(view: &FeatureView) -> Error {
+    Error::Internal(format!(
+        "aggregation view {} does not resolve",
+        view.qualified_name()
+    ))
 }
 
 /// Turns per-view rows into the answer's feature columns, in request order.

@@ -4,7 +4,7 @@ use super::{FeatureRow, Status};
 use crate::catalog::FeatureView;
 use strata_engine::{self as engine, Version};
 use strata_format::row;
-use strata_format::schema::Value;
+use strata_format::schema::{FeatureType, Value};
 
 /// The row of an aggregation read at `at`: `None` (no event yet) gives
 /// `NOT_FOUND` (and the declared defaults); otherwise every value is
@@ -60,14 +60,42 @@ pub fn feature_row_of(
     found: Option<(i64, i64, &[u8])>,
     at: i64,
 ) -> Result<FeatureRow, engine::Error> {
-    let n = view.features.len();
-    // No value: the features' declared defaults, if any (the statuses still
-    // say why there is no value).
     let defaults = || {
-        let mut values = vec![Value::Null; n];
+        let mut values = vec![Value::Null; view.features.len()];
         crate::catalog::meta::fill_defaults(view, &mut values, |_| false);
         values
     };
+    row_from(view, &view.schema(), defaults, found, at)
+}
+
+/// [`feature_row_of`] with the view's schema and declared defaults already
+/// at hand (a lookup's plan holds them): nothing is derived per row.
+pub fn feature_row_in(
+    view: &FeatureView,
+    schema: &[FeatureType],
+    defaults: &[Option<Value>],
+    found: Option<(i64, i64, &[u8])>,
+    at: i64,
+) -> Result<FeatureRow, engine::Error> {
+    let defaults = || {
+        defaults
+            .iter()
+            .map(|d| d.clone().unwrap_or(Value::Null))
+            .collect()
+    };
+    row_from(view, schema, defaults, found, at)
+}
+
+/// A row from the version found: `defaults()` (the declared defaults, else
+/// nulls) when there is no value, and the statuses say why.
+fn row_from(
+    view: &FeatureView,
+    schema: &[FeatureType],
+    defaults: impl Fn() -> Vec<Value>,
+    found: Option<(i64, i64, &[u8])>,
+    at: i64,
+) -> Result<FeatureRow, engine::Error> {
+    let n = view.features.len();
     let Some((event_ts, created_ts, stored)) = found else {
         return Ok(FeatureRow {
             event_ts: None,
@@ -85,8 +113,8 @@ pub fn feature_row_of(
             statuses: vec![Status::OutsideMaxAge; n],
         });
     }
-    let values = row::decode_row(&view.schema(), stored)
-        .map_err(|e| engine::Error::corrupt_row(view.id, e))?;
+    let values =
+        row::decode_row(schema, stored).map_err(|e| engine::Error::corrupt_row(view.id, e))?;
     let statuses = values.iter().map(status_of).collect();
     Ok(FeatureRow {
         event_ts: Some(event_ts),

@@ -32,6 +32,7 @@
 mod aggregate;
 mod file;
 pub mod input;
+mod ipc_stream;
 mod join;
 mod keys;
 pub mod output;
@@ -49,6 +50,7 @@ use arrow_schema::{Field, Schema, SchemaRef};
 
 pub use file::{ExportFiles, ExportReport, Progress, export_to_file};
 pub use input::{EntityTable, InputFormat};
+pub use ipc_stream::ipc_pieces;
 pub use join::{arrow_type, within_ttl};
 pub use output::{FileSink, OutputFormat};
 pub use strata_store::refs::{self, FeatureRef, parse_refs};
