@@ -28,6 +28,9 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
+#[allow(dead_code, reason = "the test support module also serves the tests")]
+#[path = "../tests/common/serve.rs"]
+mod serve;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -224,24 +227,9 @@ fn read_log(child: &mut Child, log: Shared) -> std::thread::JoinHandle<()> {
 
 /// Starts `strata serve`, pushes from three clients, kills the server.
 fn server_round(strata: &Path, dir: &Path, token: &str, base: u64, delay: Duration) -> Shared {
-    let mut server = Command::new(strata)
-        .args(["serve", "--data"])
-        .arg(dir)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start strata serve");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let serving = serve::start(strata, dir, &[], Stdio::null());
+    let addr = serving.addr();
+    let mut server = serving.child;
     let trust = Trust::pin_file(&dir.join("tls/cert.pem")).unwrap();
     let log = Shared::default();
     let stop = Arc::new(AtomicBool::new(false));

@@ -11,11 +11,12 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
@@ -460,19 +461,9 @@ fn via_cli(dir: &Path, args: &[String], s: &Scenario) -> Answer {
 }
 
 fn cli(dir: &Path, args: &[String]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .env_remove("STRATA_DATA")
-        .env_remove("STRATA_SERVER")
-        .env_remove("STRATA_TOKEN")
-        .current_dir(dir)
-        .output()
-        .expect("run strata");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = common::cli::strata(dir, &args);
+    (r.code, r.stdout, r.stderr)
 }
 
 fn strata(dir: &Path, args: &[&str]) -> String {
@@ -492,33 +483,17 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(["serve", "--data"])
-            .arg(data)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(["--http", "127.0.0.1:0", "--http-plaintext"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start strata serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split(' ').next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .parse()
-            .unwrap();
-        let http = line
-            .split("Feast HTTP on http://")
-            .nth(1)
-            .unwrap_or_else(|| panic!("no HTTP address in {line:?}"))
-            .trim()
-            .to_string();
-        Server { child, addr, http }
+        let serving = common::serve::start(
+            Path::new(env!("CARGO_BIN_EXE_strata")),
+            data,
+            &["--http", "127.0.0.1:0", "--http-plaintext"],
+            Stdio::null(),
+        );
+        Server {
+            addr: serving.addr(),
+            http: serving.http(),
+            child: serving.child,
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 //! - [`cli`]: running the `strata` binary and reading what it printed;
 //! - [`tables`]: entity tables and Parquet files;
 //! - [`engine_ops`]: random engine operations and what they leave;
-//! - [`stores`]: stores with definitions applied, and engine options.
+//! - [`stores`]: stores with definitions applied, and engine options;
+//! - [`serve`]: starting `strata serve` and reading its addresses.
 //!
 //! The catalog definitions the tests apply are TOML files in
 //! `tests/fixtures/`, read with `include_str!`.
@@ -17,5 +18,6 @@
 
 pub mod cli;
 pub mod engine_ops;
+pub mod serve;
 pub mod stores;
 pub mod tables;

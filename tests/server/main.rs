@@ -9,6 +9,8 @@
 )]
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../../crates/server/tests/common/wire.rs"]
+mod wire;
 
 mod aggregation;
 mod cli;
@@ -20,7 +22,6 @@ mod requests;
 mod robustness;
 mod shutdown;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -28,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use common::cli::argv;
+pub use wire::{error_code, frame, int_keys, string_keys, user_row};
 use strata::client::{Client, ClientConfig, Trust};
 use strata::format::protocol::{self as p, FrameHeader, HEADER_LEN, Kind};
 
@@ -98,34 +100,18 @@ pub struct Server {
 
 impl Server {
     pub fn start(store: &Store, extra: &[&str]) -> Server {
-        let data = store.data();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(["serve", "--data"])
-            .arg(&data)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start strata serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split(' ').next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .parse()
-            .unwrap();
-        let stderr = child.stderr.take();
+        let mut serving = common::serve::start(
+            Path::new(env!("CARGO_BIN_EXE_strata")),
+            &store.data(),
+            extra,
+            Stdio::piped(),
+        );
         Server {
-            child,
-            addr,
+            addr: serving.addr(),
             cert: store.cert(),
-            first_line: line,
-            stderr,
+            stderr: serving.child.stderr.take(),
+            first_line: serving.first_line,
+            child: serving.child,
         }
     }
 
@@ -200,12 +186,6 @@ pub async fn raw_conn(s: &Server) -> quinn::Connection {
     ep.connect(s.addr, "localhost").unwrap().await.unwrap()
 }
 
-pub fn frame(kind: Kind, id: u64, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    p::encode_frame(&mut out, kind, id, body);
-    out
-}
-
 pub fn hello(token: &str) -> Vec<u8> {
     let mut body = Vec::new();
     p::Hello {
@@ -229,46 +209,6 @@ pub async fn read_frame(recv: &mut quinn::RecvStream) -> Option<(FrameHeader, Ve
     let mut body = vec![0u8; h.body_len as usize];
     recv.read_exact(&mut body).await.ok()?;
     Some((h, body))
-}
-
-/// The code of an `Error` frame.
-pub fn error_code(f: &(FrameHeader, Vec<u8>)) -> p::ErrorCode {
-    assert_eq!(
-        f.0.kind(),
-        Some(Kind::Error),
-        "expected an Error frame, got {:?}",
-        f.0
-    );
-    p::ErrorBody::decode(&f.1).unwrap().code().unwrap()
-}
-
-/// Pushes `rows` of `user_stats` with the admin token.
-pub fn user_row(id: i64, event_ts: i64, amount: f64, count: i64) -> p::RowWrite {
-    use strata::format::schema::{KeyValue, Value};
-    p::RowWrite {
-        key: vec![KeyValue::Int64(id)],
-        event_ts,
-        created_ts: None,
-        values: vec![
-            Value::Float64(amount),
-            Value::Int64(count),
-            Value::String(format!("seg{id}")),
-        ],
-    }
-}
-
-pub fn int_keys(name: &str, keys: &[i64]) -> p::KeyColumn {
-    p::KeyColumn {
-        name: name.into(),
-        values: p::KeyColumnValues::Int64(keys.to_vec()),
-    }
-}
-
-pub fn string_keys(name: &str, keys: &[&str]) -> p::KeyColumn {
-    p::KeyColumn {
-        name: name.into(),
-        values: p::KeyColumnValues::String(keys.iter().map(|k| k.to_string()).collect()),
-    }
 }
 
 /// A lookup of `features` for the int64 keys `keys` of the column `col`.

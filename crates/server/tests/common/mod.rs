@@ -4,8 +4,11 @@
 
 #![allow(dead_code)] // each test file uses a part
 
+pub mod wire;
+#[allow(unused_imports, reason = "each test file uses a part")]
+pub use wire::{error_code, frame, int_keys, string_keys, user_row};
+
 use strata_format::protocol::{self as p, ErrorCode, FrameHeader, HEADER_LEN, Kind, WireError};
-use strata_format::schema::{KeyValue, Value};
 use strata_server::auth::{self, Grant};
 use strata_server::{Handler, Limits, Session, respond};
 use strata_store::Store;
@@ -110,12 +113,6 @@ pub fn exchange(s: &Session, h: FrameHeader, body: &[u8]) -> (FrameHeader, Vec<u
     assert_eq!(ah.body_len as usize, out.len() - HEADER_LEN, "one frame");
     assert_eq!(ah.request_id, h.request_id);
     (ah, out[HEADER_LEN..].to_vec())
-}
-
-/// The code of an `Error` answer.
-pub fn error_code(f: &(FrameHeader, Vec<u8>)) -> ErrorCode {
-    assert_eq!(f.0.kind(), Some(Kind::Error), "expected an Error frame");
-    p::ErrorBody::decode(&f.1).unwrap().code().unwrap()
 }
 
 /// A request of `kind` whose answer should be `answer`, decoded by `dec`.
@@ -225,32 +222,6 @@ pub fn code<T: std::fmt::Debug>(r: Answer<T>) -> ErrorCode {
         Err(e) => e.code,
         Ok(v) => panic!("expected an error, got {v:?}"),
     }
-}
-
-pub fn user_row(id: i64, event_ts: i64, amount: f64, count: i64) -> p::RowWrite {
-    p::RowWrite {
-        key: vec![KeyValue::Int64(id)],
-        event_ts,
-        created_ts: None,
-        values: vec![
-            Value::Float64(amount),
-            Value::Int64(count),
-            Value::String(format!("seg{id}")),
-        ],
-    }
-}
-
-pub fn int_keys(name: &str, keys: &[i64]) -> p::KeyColumn {
-    p::KeyColumn {
-        name: name.into(),
-        values: p::KeyColumnValues::Int64(keys.to_vec()),
-    }
-}
-
-pub fn frame(kind: Kind, id: u64, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    p::encode_frame(&mut out, kind, id, body);
-    out
 }
 
 /// Answers raw frame bytes (a header and its body) as a stream would.
