@@ -48,16 +48,7 @@ use strata::format::schema::{KeyValue, Value};
 use strata::format::segment::EntryKind;
 use strata::store::{RowWrite, Store};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "v"
-entities = ["user"]
-features = [{ name = "n", type = "int64" }]
-"#;
+const DEFS: &str = include_str!("../tests/fixtures/crash-loop.toml");
 
 const KEYS: i64 = 40;
 const ROWS: usize = 3;

@@ -22,36 +22,7 @@ use strata::engine::{OpenMode, Options, SyncPolicy};
 use strata::format::schema::{KeyValue, Value};
 use strata::store::{ReadOptions, RowWrite, Status, Store, StoreOptions};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "profile"
-entities = ["user"]
-features = [
-  { name = "age", type = "int64" },
-  { name = "name", type = "string" },
-  { name = "score", type = "float64" },
-  { name = "embedding", type = "list<float32>" },
-]
-
-[[feature_views]]
-name = "clicks"
-entities = ["user"]
-features = [{ name = "n", type = "int64" }]
-
-[[feature_views]]
-name = "click_stats"
-source = "clicks"
-tile = "10us"
-allowed_lateness = "1000000us"
-aggregations = [
-  { function = "count", window = "100us" },
-  { function = "sum", column = "n", window = "100us" },
-]
-"#;
+const DEFS: &str = include_str!("fixtures/format-compat.toml");
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-v1")

@@ -19,43 +19,7 @@ use strata::store::{ReadOptions, RowWrite, Store, now_micros};
 
 use super::{CliError, Result, out, outp, output};
 
-const DEFINITIONS: &str = r#"# Strata demo definitions: one entity, a feature view, and an
-# aggregation view over a view of raw events.
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-description = "A customer"
-
-[[feature_views]]
-name = "user_stats"
-entities = ["user"]
-ttl = "30d"
-description = "Transaction statistics per user"
-owner = "demo"
-features = [
-  { name = "amount_avg", type = "float64", description = "Average transaction amount" },
-  { name = "txn_count", type = "int64" },
-  { name = "segment", type = "string" },
-  { name = "embedding", type = "list<float32>" },
-]
-
-[[feature_views]]
-name = "txn"
-entities = ["user"]
-description = "Raw transactions (events)"
-features = [{ name = "amount", type = "float64" }]
-
-[[feature_views]]
-name = "user_spend"
-source = "txn"
-description = "Spend per user over sliding windows, computed by the store"
-allowed_lateness = "1d"
-aggregations = [
-  { function = "count", windows = ["1h", "1d"] },
-  { function = "sum", column = "amount", window = "1d" },
-  { function = "max", column = "amount", window = "1h" },
-]
-"#;
+const DEFINITIONS: &str = include_str!("../../examples/demo.toml");
 
 const HOUR: i64 = 3_600_000_000;
 const DAY: i64 = 24 * HOUR;

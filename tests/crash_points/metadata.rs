@@ -13,28 +13,9 @@ use strata::store::{ReadOptions, RowWrite, Store, StoreOptions};
 
 use super::{Points, report, scale};
 
-const EVENTS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
+const EVENTS: &str = include_str!("../fixtures/crash-events.toml");
 
-[[feature_views]]
-name = "events"
-entities = ["user"]
-features = [{ name = "n", type = "int64" }]
-"#;
-
-const TILES: &str = r#"
-[[feature_views]]
-name = "stats"
-source = "events"
-tile = "10us"
-allowed_lateness = "1000000us"
-aggregations = [
-  { function = "count", window = "100us" },
-  { function = "sum", column = "n", window = "100us" },
-]
-"#;
+const TILES: &str = include_str!("../fixtures/crash-tiles.toml");
 
 const KEYS: i64 = 3;
 

@@ -260,34 +260,7 @@ pub(crate) fn name_field_error(target: &Target, at: &str, e: &str) -> String {
 /// A catalog with one view of every feature type, for the tests.
 #[cfg(test)]
 pub(crate) fn test_catalog() -> Catalog {
-    let text = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[entities]]
-name = "country"
-join_keys = [{ name = "country", type = "string" }]
-
-[[feature_views]]
-name = "all_types"
-entities = ["user", "country"]
-features = [
-  { name = "i", type = "int64" },
-  { name = "f", type = "float64" },
-  { name = "g", type = "float32" },
-  { name = "b", type = "bool" },
-  { name = "s", type = "string" },
-  { name = "y", type = "bytes" },
-  { name = "t", type = "timestamp" },
-  { name = "e", type = "list<float32>" },
-]
-
-[[feature_views]]
-name = "small"
-entities = ["user"]
-features = [{ name = "txn_count", type = "int64" }]
-"#;
+    let text = include_str!("testdata/all-types.toml");
     let defs = strata_store::catalog::defs::parse(text).expect("test definitions parse");
     strata_store::catalog::defs::apply(
         &Catalog {

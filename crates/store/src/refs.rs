@@ -296,36 +296,7 @@ mod tests {
     use super::*;
 
     fn cat() -> Catalog {
-        let text = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[entities]]
-name = "shop"
-join_keys = [{ name = "user_id", type = "string" }]
-
-[[feature_views]]
-name = "a"
-entities = ["user"]
-features = [{ name = "x", type = "int64" }, { name = "y", type = "float64" }]
-
-[[feature_views]]
-name = "a"
-version = 2
-entities = ["user"]
-features = [{ name = "x", type = "int64" }]
-
-[[feature_views]]
-name = "b"
-entities = ["user"]
-features = [{ name = "x", type = "string" }, { name = "z", type = "bool" }]
-
-[[feature_views]]
-name = "s"
-entities = ["shop"]
-features = [{ name = "w", type = "int64" }]
-"#;
+        let text = include_str!("testdata/refs.toml");
         let defs = crate::catalog::defs::parse(text).unwrap();
         crate::catalog::defs::apply(
             &Catalog {

@@ -3,16 +3,7 @@
 use super::*;
 use crate::catalog::defs;
 
-const BASE: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "txn"
-entities = ["user"]
-features = [{ name = "amount", type = "float64" }, { name = "merchant", type = "string" }]
-"#;
+const BASE: &str = include_str!("testdata/aggregation-base.toml");
 
 fn with(agg: &str) -> Result<defs::Definitions> {
     defs::parse(&format!(

@@ -4,16 +4,7 @@
 use super::*;
 use crate::catalog::{Catalog, defs};
 
-const BASE: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "stats"
-entities = ["user"]
-features = [{ name = "n", type = "int64" }]
-"#;
+const BASE: &str = include_str!("testdata/error-base.toml");
 
 fn parse_err(text: &str) -> Error {
     defs::parse(text).unwrap_err()

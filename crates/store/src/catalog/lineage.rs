@@ -160,26 +160,7 @@ features = [{{ name = "x", type = "float64" }}]
         defs::apply(&Catalog::default(), &d)
     }
 
-    const CHAIN: &str = r#"
-[[feature_views]]
-name = "clean"
-entities = ["user"]
-source = "raw"
-features = [{ name = "x", type = "float64" }]
-
-[[feature_views]]
-name = "agg"
-entities = ["user"]
-source = "push"
-inputs = ["clean", "raw"]
-features = [{ name = "x", type = "float64" }]
-
-[[feature_views]]
-name = "model_input"
-entities = ["user"]
-source = "view:agg"
-features = [{ name = "x", type = "float64" }]
-"#;
+    const CHAIN: &str = include_str!("testdata/lineage-chain.toml");
 
     #[test]
     fn sources_are_classified() {

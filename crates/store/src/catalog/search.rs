@@ -107,34 +107,7 @@ mod tests {
 
     fn cat() -> Catalog {
         let d = defs::parse(
-            r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-[[entities]]
-name = "merchant"
-join_keys = [{ name = "merchant_id", type = "string" }]
-
-[[feature_views]]
-name = "user_stats"
-entities = ["user"]
-description = "Spending per user"
-owner = "alice"
-team = "Risk"
-tags = ["payments", "pii"]
-features = [
-  { name = "amount_avg", type = "float64", description = "average basket" },
-  { name = "txn_count", type = "int64", tags = ["counts"] },
-]
-
-[[feature_views]]
-name = "merchant_stats"
-entities = ["merchant"]
-owner = "bob"
-team = "growth"
-tags = { domain = "payments" }
-features = [{ name = "refunds", type = "int64" }]
-"#,
+            include_str!("testdata/search.toml"),
         )
         .unwrap();
         defs::apply(&Catalog::default(), &d).unwrap()
