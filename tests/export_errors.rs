@@ -286,7 +286,7 @@ fn unknown_views_features_and_bad_references() {
             "nope:x",
             &[
                 "unknown feature view \"nope\"",
-                "this store has user_stats, shop_stats",
+                "this store has: user_stats, shop_stats",
             ],
         ),
         (

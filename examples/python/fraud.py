@@ -20,51 +20,14 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import tempfile
+from pathlib import Path
 
 import pandas as pd
 import polars as pl
 
 import strata
 
-DEFINITIONS = """
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[entities]]
-name = "merchant"
-join_keys = [{ name = "merchant_id", type = "string" }]
-
-[[feature_views]]
-name = "txn"                      # raw card transactions, pushed as they happen
-entities = ["user"]
-description = "Card transactions"
-team = "fraud"
-source = "push"
-features = [
-  { name = "amount", type = "float64" },
-  { name = "merchant", type = "string" },
-]
-
-[[feature_views]]
-name = "user_txn_stats"           # computed by the store from txn, online and in exports alike
-source = "txn"
-description = "Spending velocity of a user"
-team = "fraud"
-aggregations = [
-  { function = "count", windows = ["1h", "1d"] },
-  { function = "sum", column = "amount", windows = ["1d"] },
-]
-
-[[feature_views]]
-name = "merchant_risk"
-entities = ["merchant"]
-ttl = "30d"
-description = "Risk score of a merchant, from the nightly batch job"
-team = "risk"
-freshness_sla = "1d"
-features = [{ name = "risk_score", type = "float64" }, { name = "chargebacks", type = "int64" }]
-"""
+DEFINITIONS = (Path(__file__).parent / "fraud.toml").read_text()
 
 T0 = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
 

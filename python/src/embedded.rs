@@ -81,17 +81,9 @@ fn shape(view: &FeatureView, cat: &catalog::Catalog) -> RowShape {
 }
 
 fn view_of(cat: &catalog::Catalog, name: &str) -> Result<FeatureView, Failure> {
-    cat.view(name).cloned().ok_or_else(|| {
-        let names: Vec<String> = cat.views.iter().map(FeatureView::qualified_name).collect();
-        Failure::not_found(format!(
-            "unknown feature view {name:?}; this store has: {}",
-            if names.is_empty() {
-                "no views yet (apply definitions first)".into()
-            } else {
-                names.join(", ")
-            }
-        ))
-    })
+    strata_store::registry::find_view(cat, name)
+        .cloned()
+        .map_err(|e| Failure::not_found(e.to_string()))
 }
 
 #[pymethods]

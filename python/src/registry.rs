@@ -7,10 +7,10 @@ use pyo3::types::{PyDict, PyList};
 use serde_json::{Value as Json, json};
 
 use strata_format::protocol as p;
-use strata_store::catalog::meta::Source;
-use strata_store::catalog::search::{self, Query};
-use strata_store::catalog::{Catalog, FeatureView, duration, lineage, stats};
+use strata_store::catalog::search::Query;
+use strata_store::catalog::{Catalog, FeatureView, stats};
 use strata_store::freshness::Report;
+use strata_store::registry_json;
 
 use crate::Failure;
 use crate::response::opt_datetime;
@@ -20,54 +20,12 @@ pub fn to_py<'py>(py: Python<'py>, j: &Json) -> PyResult<Bound<'py, PyAny>> {
     py.import("json")?.call_method1("loads", (j.to_string(),))
 }
 
-fn time(t: Option<i64>) -> Json {
-    json!(t.map(strata_offline::timestamp::format))
-}
-
-fn ttl(micros: i64) -> Json {
-    json!(if micros == 0 {
-        "unlimited".to_string()
-    } else {
-        duration::format(micros)
-    })
-}
-
-fn summary(v: &FeatureView) -> Json {
-    json!({
-        "name": v.qualified_name(), "version": v.version,
-        "entities": v.entities, "features": v.features.len(),
-        "ttl": ttl(v.ttl_micros),
-        "online": v.online(), "owner": v.owner(), "team": v.team(),
-        "tags": v.tags(), "description": v.description(),
-        "created_at": time(v.created_at()), "changed_at": time(v.changed_at()),
-    })
-}
-
-fn source_text(cat: &Catalog, v: &FeatureView) -> String {
-    match lineage::source(cat, v) {
-        Source::None => "not declared".into(),
-        Source::Push => "push".into(),
-        Source::View(n) => format!("view {n}"),
-        Source::Files(g) => format!("files {g}"),
-    }
-}
-
 fn view<'a>(cat: &'a Catalog, name: &str) -> Result<&'a FeatureView, Failure> {
-    cat.view(name).ok_or_else(|| {
-        let names: Vec<String> = cat.views.iter().map(FeatureView::qualified_name).collect();
-        Failure::not_found(format!(
-            "unknown feature view {name:?}; this store has: {}",
-            if names.is_empty() {
-                "no views yet (apply definitions first)".into()
-            } else {
-                names.join(", ")
-            }
-        ))
-    })
+    strata_store::registry::find_view(cat, name).map_err(|e| Failure::not_found(e.to_string()))
 }
 
 pub fn list(cat: &Catalog) -> Json {
-    Json::Array(cat.views.iter().map(summary).collect())
+    registry_json::list(cat)
 }
 
 pub fn describe(cat: &Catalog, dir: &std::path::Path, name: &str) -> Result<Json, Failure> {
@@ -75,55 +33,15 @@ pub fn describe(cat: &Catalog, dir: &std::path::Path, name: &str) -> Result<Json
     let last = stats::load(dir)
         .map_err(|e| Failure::new(crate::errors::Kind::Storage, e.to_string()))?
         .remove(&v.id);
-    let mut j = summary(v);
-    let policy = v.policy();
-    j["retention"] = json!(policy.retention.map(duration::format));
-    j["max_versions"] = json!(policy.max_versions);
-    j["freshness_sla"] = json!(v.freshness_sla_micros().map(duration::format));
-    j["source"] = json!(source_text(cat, v));
-    j["inputs"] = json!(v.inputs());
-    j["quality"] = json!(v.quality_policy().name());
-    j["join_keys"] = json!(
-        cat.key_columns(v)
-            .iter()
-            .map(|k| json!({"name": k.name, "type": k.ty.name()}))
-            .collect::<Vec<_>>()
-    );
-    j["features"] = json!(
-        v.features
-            .iter()
-            .enumerate()
-            .map(|(i, f)| json!({
-                "name": f.name, "type": f.ty.name(), "description": f.description,
-                "tags": f.tags,
-                "default": v.feature_default(i).map(|d| strata_store::catalog::meta::value_text(&d)),
-                "expectations": v.expectations(i).describe(),
-            }))
-            .collect::<Vec<_>>()
-    );
-    j["last_ingest"] = json!(last);
-    Ok(j)
+    Ok(registry_json::describe(cat, v, last.as_ref()))
 }
 
 pub fn search(cat: &Catalog, q: &Query) -> Json {
-    Json::Array(
-        search::search(cat, q)
-            .iter()
-            .map(|h| {
-                let mut s = summary(h.view);
-                s["matched"] = json!(h.reasons);
-                s
-            })
-            .collect(),
-    )
+    registry_json::search(cat, q)
 }
 
 pub fn lineage(cat: &Catalog, name: &str) -> Result<Json, Failure> {
-    let v = view(cat, name)?;
-    Ok(json!({
-        "view": v.qualified_name(), "source": source_text(cat, v),
-        "upstream": lineage::upstream(cat, v), "downstream": lineage::downstream(cat, v),
-    }))
+    Ok(registry_json::lineage(cat, view(cat, name)?))
 }
 
 /// A server's view list, with the keys the embedded list has where the
@@ -135,7 +53,7 @@ pub fn remote_list(l: &p::RegistryList) -> Json {
             .map(|v| {
                 json!({
                     "name": v.name, "version": v.version, "entities": v.entities,
-                    "features": v.features, "ttl": ttl(v.ttl_micros), "online": v.online,
+                    "features": v.features, "ttl": registry_json::ttl(v.ttl_micros), "online": v.online,
                     "owner": if v.owner.is_empty() { None } else { Some(&v.owner) },
                     "team": if v.team.is_empty() { None } else { Some(&v.team) },
                     "tags": v.tags, "description": v.description,
@@ -153,7 +71,7 @@ pub fn remote_describe(d: &p::ViewDescription) -> Json {
         .collect();
     json!({
         "name": d.name, "version": d.version, "entities": d.entities,
-        "ttl": ttl(d.ttl_micros),
+        "ttl": registry_json::ttl(d.ttl_micros),
         "join_keys": d.join_keys.iter().map(|(n, t)| json!({"name": n, "type": t.name()})).collect::<Vec<_>>(),
         "features": d.features.iter().map(|f| json!({
             "name": f.name, "type": f.ty.name(), "description": f.description, "tags": f.tags,

@@ -20,46 +20,7 @@ import strata
 
 REPO = Path(__file__).resolve().parents[2]
 
-DEFS = """
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[entities]]
-name = "merchant"
-join_keys = [{ name = "merchant_id", type = "string" }]
-
-[[feature_views]]
-name = "user_stats"
-entities = ["user"]
-ttl = "2d"
-description = "Spending of a user"
-owner = "ana@example.com"
-team = "fraud"
-tags = ["fraud", "spend"]
-freshness_sla = "1h"
-features = [
-  { name = "amount_avg", type = "float64" },
-  { name = "txn_count", type = "int64" },
-  { name = "tier", type = "string" },
-]
-
-[[feature_views]]
-name = "merchant_risk"
-entities = ["merchant"]
-team = "risk"
-description = "Risk of a merchant"
-features = [
-  { name = "risk_score", type = "float64" },
-  { name = "flagged", type = "bool" },
-]
-
-[[feature_views]]
-name = "user_merchant"
-entities = ["user", "merchant"]
-inputs = ["user_stats"]
-features = [{ name = "pair_count", type = "int64" }]
-"""
+DEFS = (Path(__file__).parent / "definitions.toml").read_text()
 
 T0 = pd.Timestamp("2024-05-01T00:00:00")
 TTL = pd.Timedelta("2D")

@@ -132,14 +132,9 @@ fn store_for_reading(dir: &Path) -> Result<Store> {
 /// A view of the store by `name` or `name@version`, or a usage error
 /// listing the views there are.
 fn view_of(cat: &Catalog, name: &str) -> Result<FeatureView> {
-    cat.view(name).cloned().ok_or_else(|| {
-        let names: Vec<String> = cat.views.iter().map(FeatureView::qualified_name).collect();
-        CliError::Usage(if names.is_empty() {
-            format!("unknown feature view {name:?}: this store has no views yet; declare them with `strata apply`")
-        } else {
-            format!("unknown feature view {name:?}; this store has: {}", names.join(", "))
-        })
-    })
+    strata::store::registry::find_view(cat, name)
+        .cloned()
+        .map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// `user_id=7, country=fr`.

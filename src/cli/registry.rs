@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
-use serde_json::{Value as Json, json};
 use strata::catalog::search::{self, Query};
 use strata::catalog::{Catalog, FeatureView, duration, lineage, stats};
 use strata::offline::timestamp;
 use strata::store::registry;
+use strata::store::registry_json::{self, source_text};
 
 use super::{Result, out, outp, store_for_reading, view_of};
 
@@ -83,24 +83,6 @@ fn or_dash(s: Option<&str>) -> String {
     s.filter(|x| !x.is_empty()).unwrap_or("-").to_string()
 }
 
-/// A view's listing line: the store's summary (the server lists the same),
-/// with the id and times of the catalog.
-fn summary_json(v: &FeatureView) -> Json {
-    let s = registry::summary(v);
-    json!({
-        "name": s.name, "id": v.id, "version": s.version,
-        "entities": s.entities, "features": s.features,
-        "online": s.online, "owner": non_empty(&s.owner), "team": non_empty(&s.team),
-        "tags": s.tags, "description": s.description,
-        "created_at": v.created_at().map(timestamp::format),
-        "changed_at": v.changed_at().map(timestamp::format),
-    })
-}
-
-fn non_empty(s: &str) -> Option<&str> {
-    (!s.is_empty()).then_some(s)
-}
-
 fn summary_row(v: &FeatureView) -> Vec<String> {
     let s = registry::summary(v);
     vec![
@@ -126,8 +108,7 @@ pub fn run(dir: &Path, cmd: RegistryCmd) -> Result {
     match cmd {
         RegistryCmd::List { json } => {
             if json {
-                let all: Vec<Json> = cat.views.iter().map(summary_json).collect();
-                out!("{}", Json::Array(all));
+                out!("{}", registry_json::list(&cat));
             } else if cat.views.is_empty() {
                 out!("no feature views yet; declare them with `strata apply`");
             } else {
@@ -139,7 +120,7 @@ pub fn run(dir: &Path, cmd: RegistryCmd) -> Result {
             let v = view_of(&cat, &view)?;
             let last = stats::load(dir)?.remove(&v.id);
             if json {
-                out!("{}", describe_json(&cat, &v, last.as_ref()));
+                out!("{}", registry_json::describe(&cat, &v, last.as_ref()));
             } else {
                 outp!("{}", describe_text(&cat, &v, last.as_ref()));
             }
@@ -159,18 +140,12 @@ pub fn run(dir: &Path, cmd: RegistryCmd) -> Result {
                 owner,
                 entity,
             };
-            let hits = search::search(&cat, &q);
             if json {
-                let all: Vec<Json> = hits
-                    .iter()
-                    .map(|h| {
-                        let mut s = summary_json(h.view);
-                        s["matched"] = json!(h.reasons);
-                        s
-                    })
-                    .collect();
-                out!("{}", Json::Array(all));
-            } else if hits.is_empty() {
+                out!("{}", registry_json::search(&cat, &q));
+                return Ok(());
+            }
+            let hits = search::search(&cat, &q);
+            if hits.is_empty() {
                 out!("no view matches");
             } else {
                 let rows: Vec<Vec<String>> = hits
@@ -196,11 +171,7 @@ pub fn run(dir: &Path, cmd: RegistryCmd) -> Result {
             let up = lineage::upstream(&cat, &v);
             let down = lineage::downstream(&cat, &v);
             if json {
-                out!(
-                    "{}",
-                    json!({ "view": v.qualified_name(), "source": source_text(&cat, &v),
-                            "upstream": up, "downstream": down })
-                );
+                out!("{}", registry_json::lineage(&cat, &v));
             } else {
                 out!("{} (source: {})", v.qualified_name(), source_text(&cat, &v));
                 for (title, list) in [
@@ -229,55 +200,8 @@ pub fn run(dir: &Path, cmd: RegistryCmd) -> Result {
     Ok(())
 }
 
-fn source_text(cat: &Catalog, v: &FeatureView) -> String {
-    use strata::catalog::meta::Source;
-    match lineage::source(cat, v) {
-        Source::None => "not declared".into(),
-        Source::Push => "push".into(),
-        Source::View(n) => format!("view {n}"),
-        Source::Files(g) => format!("files {g}"),
-    }
-}
-
 fn dur(t: Option<i64>) -> String {
     t.map_or_else(|| "-".into(), duration::format)
-}
-
-fn describe_json(cat: &Catalog, v: &FeatureView, last: Option<&stats::IngestStats>) -> Json {
-    let mut j = summary_json(v);
-    let policy = v.policy();
-    j["ttl"] = json!(if v.ttl_micros == 0 {
-        "unlimited".into()
-    } else {
-        duration::format(v.ttl_micros)
-    });
-    j["retention"] = json!(policy.retention.map(duration::format));
-    j["max_versions"] = json!(policy.max_versions);
-    j["freshness_sla"] = json!(v.freshness_sla_micros().map(duration::format));
-    j["source"] = json!(source_text(cat, v));
-    j["inputs"] = json!(v.inputs());
-    j["quality"] = json!(v.quality_policy().name());
-    // Keys and features as the store describes them (the server's Describe).
-    let d = registry::describe(cat, v);
-    j["join_keys"] = json!(
-        d.join_keys
-            .iter()
-            .map(|(name, ty)| json!({"name": name, "type": ty.name()}))
-            .collect::<Vec<_>>()
-    );
-    j["features"] = json!(
-        d.features
-            .iter()
-            .enumerate()
-            .map(|(i, f)| json!({
-                "name": f.name, "type": f.ty.name(), "description": f.description, "tags": f.tags,
-                "default": v.feature_default(i).map(|d| strata::catalog::meta::value_text(&d)),
-                "expectations": v.expectations(i).describe(),
-            }))
-            .collect::<Vec<_>>()
-    );
-    j["last_ingest"] = json!(last);
-    j
 }
 
 fn describe_text(cat: &Catalog, v: &FeatureView, last: Option<&stats::IngestStats>) -> String {

@@ -29,9 +29,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use common::cli::argv;
-pub use wire::{error_code, frame, int_keys, string_keys, user_row};
 use strata::client::{Client, ClientConfig, Trust};
 use strata::format::protocol::{self as p, FrameHeader, HEADER_LEN, Kind};
+pub use wire::{error_code, frame, int_keys, string_keys, user_row};
 
 pub const DEFS: &str = include_str!("../fixtures/server.toml");
 

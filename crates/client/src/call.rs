@@ -48,8 +48,18 @@ impl Conn {
         Ok((self.open_stream().await?, false))
     }
 
-    pub fn pool_pop(&self) -> Option<Stream> {
-        self.pool.lock().pop()
+    /// A stream of its own for a request that keeps it to the end (an
+    /// export, a raw exchange), with the permit that holds its place: a
+    /// fresh stream, not a pooled one (an idle pooled stream is dropped to
+    /// make room for it).
+    pub async fn own_stream(&self) -> Result<(tokio::sync::SemaphorePermit<'_>, Stream)> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::Connection("the connection is closing".into()))?;
+        drop(self.pool.lock().pop());
+        Ok((permit, self.open_stream().await?))
     }
 
     fn put(&self, s: Stream) {
@@ -369,14 +379,7 @@ impl Inner {
         wait: Duration,
     ) -> Result<Vec<(FrameHeader, Vec<u8>)>> {
         let conn = self.conn().await?;
-        let _permit = conn
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| Error::Connection("the connection is closing".into()))?;
-        // A fresh stream, not a pooled one: drop an idle stream to make room.
-        drop(conn.pool_pop());
-        let mut st = conn.open_stream().await?;
+        let (_permit, mut st) = conn.own_stream().await?;
         st.send
             .write_all(bytes)
             .await

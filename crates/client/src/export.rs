@@ -13,15 +13,7 @@ pub(crate) async fn run(
 ) -> Result<ExportDone> {
     let conn = inner.conn().await?;
     let id = inner.next_id();
-    let _permit = conn
-        .permits
-        .acquire()
-        .await
-        .map_err(|_| Error::Connection("the connection is closing".into()))?;
-    // An export keeps its stream to the end: a fresh one, not a pooled one
-    // (an idle pooled stream is dropped to make room for it).
-    drop(conn.pool_pop());
-    let st = conn.open_stream().await?;
+    let (_permit, st) = conn.own_stream().await?;
     let (mut send, mut recv) = (st.send, st.recv);
     let max = conn.max_request.max(1);
     let sending = async {

@@ -323,20 +323,7 @@ impl<'a> Block<'a> {
         // Start from the last restart point whose key is < target: every
         // entry before it is < target too.
         let first_ge = self.search_restarts(target)?.unwrap_or(self.n_restarts());
-        let start = first_ge.saturating_sub(1);
-        let mut it = BlockIter {
-            next: self.restart(start) as usize,
-            key: key_buf,
-            value: (0, 0),
-            valid: false,
-        };
-        it.key.clear();
-        while it.advance(self)? {
-            if it.key.as_slice() >= target {
-                break;
-            }
-        }
-        Ok(it)
+        self.scan_from(first_ge.saturating_sub(1), target, key_buf)
     }
 
     /// A cursor at the first entry `>= target`, scanning forward from
@@ -355,6 +342,17 @@ impl<'a> Block<'a> {
                 format!("restart point {restart} out of range"),
             ));
         }
+        self.scan_from(restart, target, key_buf)
+    }
+
+    /// Scans forward from restart point `restart` (in range) to the first
+    /// entry `>= target`.
+    fn scan_from(
+        &self,
+        restart: usize,
+        target: &[u8],
+        key_buf: Vec<u8>,
+    ) -> Result<BlockIter, DecodeError> {
         let mut it = BlockIter {
             next: self.restart(restart) as usize,
             key: key_buf,

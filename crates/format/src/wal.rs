@@ -209,14 +209,7 @@ fn check_record(rest: &[u8], pos: usize) -> Result<usize, (bool, DecodeError)> {
     let (len, header_crc) = (word(header, 0) as usize, word(header, 4));
     let got = super::checksum(&[&header[..4]]);
     if got != header_crc {
-        let what = "wal record header";
-        let e = DecodeError::ChecksumMismatch {
-            what,
-            offset: pos,
-            expected: header_crc,
-            got,
-        };
-        return Err((false, e));
+        return Err((false, mismatch("wal record header", pos, header_crc, got)));
     }
     if len > MAX_RECORD_LEN {
         let e = DecodeError::invalid("wal record", pos, "record length over the limit");
@@ -230,16 +223,18 @@ fn check_record(rest: &[u8], pos: usize) -> Result<usize, (bool, DecodeError)> {
     let stored = word(record, RECORD_HEADER_LEN + len);
     let got = super::checksum(&[&record[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len]]);
     if got != stored {
-        let what = "wal record";
-        let e = DecodeError::ChecksumMismatch {
-            what,
-            offset: pos,
-            expected: stored,
-            got,
-        };
-        return Err((false, e));
+        return Err((false, mismatch("wal record", pos, stored, got)));
     }
     Ok(end)
+}
+
+fn mismatch(what: &'static str, offset: usize, expected: u32, got: u32) -> DecodeError {
+    DecodeError::ChecksumMismatch {
+        what,
+        offset,
+        expected,
+        got,
+    }
 }
 
 /// Whether an intact record (see the module docs) starts anywhere in

@@ -33,7 +33,8 @@ pub mod glob;
 pub mod ingest;
 pub mod read;
 pub mod source;
-pub mod timestamp;
+/// Timestamps as text (RFC 3339), kept in the store crate.
+pub use strata_store::timestamp;
 
 use std::path::{Path, PathBuf};
 

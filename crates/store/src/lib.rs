@@ -23,6 +23,8 @@ pub mod freshness;
 pub mod lookup;
 pub mod refs;
 pub mod registry;
+pub mod registry_json;
+pub mod timestamp;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -26,11 +26,11 @@ pub enum RefError {
     /// two features with one output name, no features.
     #[error("{0}")]
     Invalid(String),
-    #[error("{reference}: unknown feature view {view:?}; this store has {known}")]
+    #[error("{reference}: unknown feature view {view:?}; this store has: {known}")]
     UnknownView {
         reference: String,
         view: String,
-        /// The views of the store, for the message.
+        /// [`crate::registry::known_views`] of the store.
         known: String,
     },
     #[error("{reference}: view {view} has no feature {feature:?}; it has {known}")]
@@ -214,17 +214,10 @@ pub fn resolve(cat: &Catalog, refs: &[FeatureRef], names_as: Names) -> Result<Re
     // Output name -> the reference that claimed it.
     let mut names: HashMap<String, String> = HashMap::new();
     for r in refs {
-        let view = cat.view(&r.view).ok_or_else(|| {
-            let known: Vec<String> = cat.views.iter().map(FeatureView::qualified_name).collect();
-            RefError::UnknownView {
-                reference: r.to_string(),
-                view: r.view.clone(),
-                known: if known.is_empty() {
-                    "no views (declare them with `strata apply`)".to_string()
-                } else {
-                    known.join(", ")
-                },
-            }
+        let view = cat.view(&r.view).ok_or_else(|| RefError::UnknownView {
+            reference: r.to_string(),
+            view: r.view.clone(),
+            known: crate::registry::known_views(cat),
         })?;
         let vi = match views.iter().position(|v| v.view.id == view.id) {
             Some(i) => i,

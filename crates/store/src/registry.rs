@@ -19,6 +19,33 @@ use strata_format::protocol::{
 
 use crate::catalog::{Catalog, FeatureView};
 
+/// A view name that is not in the catalog; the message lists the views
+/// that are.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown feature view {name:?}; this store has: {known}")]
+pub struct UnknownView {
+    pub name: String,
+    /// [`known_views`] of the store.
+    pub known: String,
+}
+
+/// The views of a store as an error message lists them.
+pub fn known_views(cat: &Catalog) -> String {
+    if cat.views.is_empty() {
+        return "no views yet (declare them with `strata apply`)".to_string();
+    }
+    let names: Vec<String> = cat.views.iter().map(FeatureView::qualified_name).collect();
+    names.join(", ")
+}
+
+/// The view `name` or `name@version`.
+pub fn find_view<'a>(cat: &'a Catalog, name: &str) -> Result<&'a FeatureView, UnknownView> {
+    cat.view(name).ok_or_else(|| UnknownView {
+        name: name.to_string(),
+        known: known_views(cat),
+    })
+}
+
 /// Hits a search returns at most.
 pub const MAX_HITS: usize = 1000;
 

@@ -137,18 +137,9 @@ pub fn snapshot(
 ) -> Result<SnapshotReport, Error> {
     let start = Instant::now();
     let cat = store.catalog();
-    let view = cat.view(&req.view).cloned().ok_or_else(|| {
-        let known: Vec<String> = cat.views.iter().map(FeatureView::qualified_name).collect();
-        Error::Request(format!(
-            "unknown feature view {:?}; this store has {}",
-            req.view,
-            if known.is_empty() {
-                "no views".to_string()
-            } else {
-                known.join(", ")
-            }
-        ))
-    })?;
+    let view = strata_store::registry::find_view(&cat, &req.view)
+        .map_err(|e| Error::Request(e.to_string()))?
+        .clone();
     if req.from > req.to {
         return Err(Error::Request("--from is after --to".into()));
     }

@@ -106,10 +106,7 @@ mod tests {
     use crate::catalog::defs;
 
     fn cat() -> Catalog {
-        let d = defs::parse(
-            include_str!("testdata/search.toml"),
-        )
-        .unwrap();
+        let d = defs::parse(include_str!("testdata/search.toml")).unwrap();
         defs::apply(&Catalog::default(), &d).unwrap()
     }
 
