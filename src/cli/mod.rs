@@ -277,17 +277,28 @@ pub fn history(dir: &Path, args: &ReadArgs, from: Option<i64>, to: Option<i64>) 
         return Err(CliError::Usage("--from is after --to".into()));
     }
     let rows = store.history(&view.reference(), &key, from, to, args.known_at)?;
-    if args.json {
-        out!("{}", output::history_json(&view, &key, &rows));
+    print_history(&view, &cat.key_columns(&view), &key, &rows, args.json)
+}
+
+/// Prints one key's history (local or from a server) as a table or JSON.
+fn print_history(
+    view: &FeatureView,
+    cols: &[catalog::JoinKey],
+    key: &[KeyValue],
+    rows: &[strata::store::HistoryRow],
+    json: bool,
+) -> Result {
+    if json {
+        out!("{}", output::history_json(view, key, rows));
     } else {
         out!(
             "{} {}: {} version(s), newest first",
             view.qualified_name(),
-            key_text(&cat.key_columns(&view), &key),
+            key_text(cols, key),
             rows.len()
         );
         if !rows.is_empty() {
-            outp!("{}", output::history_table(&view, &rows));
+            outp!("{}", output::history_table(view, rows));
         }
     }
     Ok(())

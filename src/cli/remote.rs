@@ -19,7 +19,7 @@ use strata::offline::export::{
 use strata::offline::{self, timestamp};
 
 use super::export::ExportArgs;
-use super::{CliError, GetArgs, ReadArgs, Result, out, outp, output, parse};
+use super::{CliError, GetArgs, ReadArgs, Result, out, output, parse};
 
 /// Where the server is and how to trust it (global options).
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -194,21 +194,7 @@ pub fn history(r: &RemoteArgs, args: &ReadArgs, from: Option<i64>, to: Option<i6
             resp.versions.len()
         );
     }
-    let rows = resp.versions;
-    if args.json {
-        out!("{}", output::history_json(&view, &key, &rows));
-    } else {
-        out!(
-            "{} {}: {} version(s), newest first",
-            view.qualified_name(),
-            super::key_text(&cols, &key),
-            rows.len()
-        );
-        if !rows.is_empty() {
-            outp!("{}", output::history_table(&view, &rows));
-        }
-    }
-    Ok(())
+    super::print_history(&view, &cols, &key, &resp.versions, args.json)
 }
 
 /// `strata ingest --server`: the file is read and checked here, then pushed
