@@ -11,7 +11,7 @@ use arrow_pyarrow::{IntoPyArrow, Table};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use pyo3::prelude::*;
 
-use strata_format::protocol::KeyColumnValues;
+use strata_format::protocol::{HistoryVersion, KeyColumnValues};
 use strata_format::schema::{FeatureType, Value};
 use strata_offline::export::arrow_type;
 
@@ -147,16 +147,16 @@ pub fn table<'py>(
 /// `created_timestamp`, then the features.
 pub fn history_batch(
     features: &[(String, FeatureType)],
-    versions: &[(i64, i64, Vec<Value>)],
+    versions: &[HistoryVersion],
 ) -> Result<RecordBatch, Failure> {
     let mut cols: Vec<(String, ArrayRef)> = vec![
         (
             "event_timestamp".into(),
-            times_array(versions.iter().map(|v| Some(v.0))),
+            times_array(versions.iter().map(|v| Some(v.event_ts))),
         ),
         (
             "created_timestamp".into(),
-            times_array(versions.iter().map(|v| Some(v.1))),
+            times_array(versions.iter().map(|v| Some(v.created_ts))),
         ),
     ];
     for (i, (name, ty)) in features.iter().enumerate() {
@@ -164,7 +164,9 @@ pub fn history_batch(
             name.clone(),
             values_array(
                 *ty,
-                versions.iter().map(|v| v.2.get(i).unwrap_or(&Value::Null)),
+                versions
+                    .iter()
+                    .map(|v| v.values.get(i).unwrap_or(&Value::Null)),
             ),
         ));
     }

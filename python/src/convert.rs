@@ -246,3 +246,12 @@ pub fn rows_of_stream(
 pub fn pieces<T>(rows: &[T], max_rows: usize) -> impl Iterator<Item = &[T]> {
     rows.chunks(max_rows.max(1))
 }
+
+/// A history's `start`/`end` (inclusive, either open) as the store's range.
+pub fn history_range(start: Option<i64>, end: Option<i64>) -> Result<(i64, i64), Failure> {
+    let (from, to) = (start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX - 1));
+    if from > to {
+        return Err(Failure::invalid("start is after end"));
+    }
+    Ok((from, to))
+}

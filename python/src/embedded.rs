@@ -357,19 +357,12 @@ impl Store {
         let store = self.store()?;
         let key = convert::key(key)?;
         let b = run(py, move || {
-            let (from, to) = (start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX - 1));
-            if from > to {
-                return Err(Failure::invalid("start is after end"));
-            }
+            let (from, to) = convert::history_range(start, end)?;
             let cat = store.catalog();
             let v = view_of(&cat, &view)?;
             let rows = store.history(&v.reference(), &key, from, to, known_at)?;
             let feats: Vec<_> = v.features.iter().map(|f| (f.name.clone(), f.ty)).collect();
-            let versions: Vec<_> = rows
-                .into_iter()
-                .map(|r| (r.event_ts, r.created_ts, r.values))
-                .collect();
-            arrow_out::history_batch(&feats, &versions)
+            arrow_out::history_batch(&feats, &rows)
         })?;
         arrow_out::table(py, b.schema(), vec![b])
     }

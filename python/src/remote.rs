@@ -245,10 +245,7 @@ impl Client {
     ) -> PyResult<Bound<'py, PyAny>> {
         let key = convert::key(key)?;
         let (b, truncated) = run(py, move || {
-            let (from, to) = (start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX - 1));
-            if from > to {
-                return Err(Failure::invalid("start is after end"));
-            }
+            let (from, to) = convert::history_range(start, end)?;
             let resp = self.client.history(&HistoryRequest {
                 view,
                 key,
@@ -257,13 +254,8 @@ impl Client {
                 known_at,
                 limit: 0,
             })?;
-            let versions: Vec<_> = resp
-                .versions
-                .into_iter()
-                .map(|v| (v.event_ts, v.created_ts, v.values))
-                .collect();
             Ok((
-                arrow_out::history_batch(&resp.features, &versions)?,
+                arrow_out::history_batch(&resp.features, &resp.versions)?,
                 resp.truncated,
             ))
         })?;
