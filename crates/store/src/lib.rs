@@ -23,6 +23,7 @@ pub mod freshness;
 pub mod lookup;
 pub mod refs;
 pub mod registry;
+pub mod session;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -341,7 +342,13 @@ impl Store {
         let aggs = index.over(view.id);
         let (accepted, late) = aggregate::write::admit(&self.engine, view.id, aggs, events);
         let events = aggregate::write::dedup(accepted);
-        let replaces = aggregate::write::replaced(&self.engine, view.id, &events)?;
+        // Sessions are read from the events: only tiles need to know what
+        // an event replaces.
+        let replaces = if aggs.iter().all(|r| r.spec.session.is_some()) {
+            vec![false; events.len()]
+        } else {
+            aggregate::write::replaced(&self.engine, view.id, &events)?
+        };
         for e in &events {
             batch.put(view.id, &e.key, e.event_ts, e.created_ts, &e.row)?;
         }

@@ -12,7 +12,8 @@ use strata_format::schema::Value;
 ///
 /// The windows of a read share work: the tiles of all of them are read
 /// with one scan and decoded once, and windows that end together share
-/// their right edge's raw events.
+/// their right edge's raw events. A session view is read by
+/// [`crate::session::read`].
 pub fn read(
     engine: &Engine,
     r: &Resolved,
@@ -20,6 +21,9 @@ pub fn read(
     at: i64,
     known_at: Option<i64>,
 ) -> engine::Result<Option<Vec<Value>>> {
+    if let Some(s) = &r.spec.session {
+        return crate::session::read(engine, r, s, key, at, known_at);
+    }
     let at = at.min(TOMBSTONE_TS - 1);
     let mut windows: Vec<(i64, i64)> = Vec::new();
     for a in &r.spec.aggregations {

@@ -137,6 +137,9 @@ pub fn add_tiles(
     replaces: &[bool],
     batch: &mut WriteBatch,
 ) -> engine::Result<()> {
+    if r.spec.session.is_some() {
+        return Ok(()); // sessions are read from the events: no tiles
+    }
     let mut groups: BTreeMap<(&[u8], i64), Vec<usize>> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
         groups
@@ -181,6 +184,9 @@ pub fn add_tiles(
 /// Tiles for every stored event of `keys` in the source of `r`, for a view
 /// created over a source that already has data. Written in batches.
 pub fn backfill(engine: &Engine, r: &Resolved) -> engine::Result<u64> {
+    if r.spec.session.is_some() {
+        return Ok(0);
+    }
     let mut batch = WriteBatch::default();
     let mut buf = Vec::new();
     let mut tiles = 0u64;

@@ -149,8 +149,11 @@ pub struct Spec {
     pub tile: i64,
     pub allowed_lateness: i64,
     pub late: LatePolicy,
-    /// In the view's feature order.
+    /// In the view's feature order (empty for a session view).
     pub aggregations: Vec<Aggregation>,
+    /// A session view's sessions ([`super::session`]); its features are
+    /// computed from the source's events at each read, without tiles.
+    pub session: Option<super::session::Spec>,
 }
 
 impl FeatureView {
@@ -164,6 +167,16 @@ impl FeatureView {
 /// given its source view.
 pub fn spec(view: &FeatureView, source: &FeatureView) -> Result<Spec> {
     let m = &view.metadata;
+    if let Some(session) = super::session::spec(view, source)? {
+        return Ok(Spec {
+            source: source.reference(),
+            tile: default_tile(&[]),
+            allowed_lateness: m.allowed_lateness.map_or(0, |d| d.micros),
+            late: m.late_events.unwrap_or(LatePolicy::Reject),
+            aggregations: Vec::new(),
+            session: Some(session),
+        });
+    }
     let subject = || Subject::AggregationView(view.name.clone());
     let list = m.aggregations.as_ref().ok_or_else(|| {
         Error::invalid(
@@ -201,6 +214,7 @@ pub fn spec(view: &FeatureView, source: &FeatureView) -> Result<Spec> {
         allowed_lateness: m.allowed_lateness.map_or(0, |d| d.micros),
         late: m.late_events.unwrap_or(LatePolicy::Reject),
         aggregations,
+        session: None,
     })
 }
 
@@ -423,16 +437,24 @@ pub fn complete(view: &mut FeatureView, views: &[FeatureView]) -> Result<()> {
     }
     let spec = spec(view, source)?;
     view.entities = source.entities.clone();
-    view.features = spec
-        .aggregations
-        .iter()
-        .map(|a| Feature {
-            name: a.feature.clone(),
-            ty: feature_type(a, source),
-            description: String::new(),
-            tags: Vec::new(),
-        })
-        .collect();
+    let feature = |name: &str, ty| Feature {
+        name: name.to_string(),
+        ty,
+        description: String::new(),
+        tags: Vec::new(),
+    };
+    view.features = match &spec.session {
+        Some(s) => s
+            .features
+            .iter()
+            .map(|f| feature(&f.feature, super::session::feature_type(f, source)))
+            .collect(),
+        None => spec
+            .aggregations
+            .iter()
+            .map(|a| feature(&a.feature, feature_type(a, source)))
+            .collect(),
+    };
     view.metadata.source = Some(source.reference());
     Ok(())
 }
@@ -444,18 +466,25 @@ pub(crate) fn evolution(old: &FeatureView, new: &FeatureView) -> Result<(), Stri
     if old.is_aggregation() != new.is_aggregation() {
         return Err("it changes between a plain and an aggregation view".into());
     }
+    if old.is_session() != new.is_session() {
+        return Err("it changes between a session and a windowed aggregation view".into());
+    }
     let (o, n) = (&old.metadata, &new.metadata);
     let changed = [
         (AGGREGATIONS, o.aggregations != n.aggregations),
         ("tile", o.tile != n.tile),
         ("source", o.source != n.source),
+        (super::metadata::SESSION_GAP, o.session_gap != n.session_gap),
     ];
     if old.is_aggregation()
         && let Some((k, _)) = changed.iter().find(|(_, c)| *c)
     {
-        return Err(format!(
-            "its {k} changes, and its stored tiles were computed for the old one"
-        ));
+        let why = if old.is_session() {
+            "a version's sessions cannot change meaning; declare a new version"
+        } else {
+            "its stored tiles were computed for the old one"
+        };
+        return Err(format!("its {k} changes, and {why}"));
     }
     Ok(())
 }
