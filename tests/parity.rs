@@ -1018,3 +1018,113 @@ fn a_get_of_several_keys_answers_what_single_gets_answer_and_closes_its_connecti
         .map(|(_, v)| v);
     assert_eq!(active, Some(1));
 }
+
+/// Brute force: the CSV cells of `txn_sessions:*` for `user` at `t` over
+/// TXN (gap 1 h): all empty (NOT_FOUND) when the key has no event at or
+/// before `t`.
+fn brute_force_session(user: i64, t: i64) -> Vec<String> {
+    let mut evs: Vec<(i64, f64)> = TXN
+        .iter()
+        .filter(|&&(u, ts, _)| u == user && ts <= t)
+        .map(|&(_, ts, a)| (ts, a))
+        .collect();
+    evs.sort_by_key(|e| e.0);
+    let Some(&(end, _)) = evs.last() else {
+        return vec![String::new(); 7];
+    };
+    let mut first = evs.len() - 1;
+    while first > 0 && evs[first].0 - evs[first - 1].0 <= HOUR {
+        first -= 1;
+    }
+    let s = &evs[first..];
+    let start = s[0].0;
+    vec![
+        s.len().to_string(),
+        s.iter().map(|e| e.1).sum::<f64>().to_string(),
+        s[0].1.to_string(),
+        timestamp::format(start),
+        timestamp::format(end),
+        (end - start).to_string(),
+        (t - end <= HOUR).to_string(),
+    ]
+}
+
+#[test]
+fn session_exports_agree_with_brute_force_locally_and_over_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = build(dir);
+    let mut csv = String::from("user_id,event_timestamp\n");
+    let mut rows = entity_rows();
+    // At exactly each event, just after the 10-min gap closes, and at the
+    // edge of the 1 h gap after the event at 2 h.
+    rows.extend([
+        (1, T0 + HOUR / 3 + HOUR),
+        (1, T0 + HOUR / 3 + HOUR + 1),
+        (1, T0 + 3 * HOUR),
+        (1, T0 + 3 * HOUR + 1),
+    ]);
+    for (user, t) in &rows {
+        csv.push_str(&format!("{user},{}\n", timestamp::format(*t)));
+    }
+    std::fs::write(dir.join("entities.csv"), &csv).unwrap();
+    let export = |extra: &[&str], out: &str| {
+        let mut args = vec![
+            "export",
+            "--entities",
+            "entities.csv",
+            "--features",
+            "txn_sessions:*",
+            "--out",
+            out,
+        ];
+        args.extend(extra);
+        strata(dir, &args);
+        std::fs::read_to_string(dir.join(out)).unwrap()
+    };
+    let local = export(&["--data", "data"], "local.csv");
+    let admin = strata(
+        dir,
+        &[
+            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
+        ],
+    );
+    let server = Server::start(&data);
+    let addr = server.addr.to_string();
+    let cert = data.join("tls/cert.pem").display().to_string();
+    let remote = export(
+        &[
+            "--server",
+            &addr,
+            "--token",
+            admin.trim(),
+            "--server-cert",
+            &cert,
+        ],
+        "remote.csv",
+    );
+    assert_eq!(local, remote, "the local and the server's export differ");
+
+    let mut lines = local.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "user_id,event_timestamp,count,amount_sum,amount_first,session_start,session_end,duration,is_open"
+        )
+    );
+    for ((user, t), line) in rows.into_iter().zip(lines) {
+        let cells: Vec<String> = line.split(',').skip(2).map(String::from).collect();
+        let number = |c: &str| c.parse::<f64>().ok();
+        let want = brute_force_session(user, t);
+        assert_eq!(cells.len(), want.len(), "{line}");
+        for (i, (got, want)) in cells.iter().zip(&want).enumerate() {
+            let same =
+                got == want || (i < 3 && number(got).is_some() && number(got) == number(want));
+            assert!(
+                same,
+                "user {user} at {} cell {i}: got {got:?}, want {want:?}: {line}",
+                timestamp::format(t)
+            );
+        }
+    }
+}
