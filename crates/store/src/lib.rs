@@ -1,7 +1,7 @@
 //! The embedded store: the engine and the catalog, addressed by name.
 //!
 //! This crate holds the catalog ([`catalog`]), the windowed aggregations
-//! ([`aggregate`]), freshness ([`freshness`]), the registry's listing,
+//! ([`aggregate`]), session reads ([`session`]), freshness ([`freshness`]), the registry's listing,
 //! description and search ([`registry`]) and [`Store`], the operations
 //! every surface (CLI, server, Python) calls.
 //!
