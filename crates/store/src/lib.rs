@@ -19,6 +19,7 @@
 
 pub mod aggregate;
 pub mod catalog;
+pub mod expr;
 pub mod freshness;
 pub mod lookup;
 pub mod refs;

@@ -20,6 +20,12 @@
 //! window), named `name` when given (one window only) or
 //! `{column}_{function}_{window}` (`{function}_{window}` without a column).
 //!
+//! An aggregation may carry a filter, `where = "event_type = 'click'"`: a
+//! condition over the source event's columns in the expression language
+//! (docs/EXPRESSIONS.md); only the events for which it is true (not false,
+//! not null) enter that aggregation. An aggregation with `where` needs a
+//! `name` (its default name would be that of the unfiltered one).
+//!
 //! Functions and the feature types they give:
 //!
 //! | function | column | type | over an empty window |
@@ -49,7 +55,8 @@
 use super::duration;
 use super::error::{Error, Result, Subject};
 use super::{Feature, FeatureView};
-use strata_format::schema::FeatureType;
+use crate::expr::{self, Expr, ExprError, Type};
+use strata_format::schema::{FeatureType, Value};
 
 pub use super::metadata::{AGGREGATION_ONLY as KEYS, AGGREGATIONS, LatePolicy};
 
@@ -127,6 +134,50 @@ pub struct Aggregation {
     pub window: i64,
     /// Hop, µs; 0 = a sliding window ending at the read time.
     pub slide: i64,
+    /// `where`: only the events it matches enter the aggregation.
+    pub filter: Option<Filter>,
+}
+
+/// A `where` filter over the events of a source view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    pub expr: Expr,
+    /// The source column of each of the expression's inputs.
+    pub columns: Vec<usize>,
+}
+
+impl Filter {
+    /// Compiles `src` over the columns of `source`; the error is the
+    /// expression's (its column) for the caller to place.
+    pub fn compile(src: &str, source: &FeatureView) -> Result<Filter, ExprError> {
+        let mut columns = Vec::new();
+        let expr = Expr::predicate(src, |name| {
+            let i = source.feature_index(name).ok_or_else(|| {
+                let have: Vec<&str> = source.features.iter().map(|f| f.name.as_str()).collect();
+                format!(
+                    "the source view {:?} has no column {name:?} (it has {})",
+                    source.name,
+                    have.join(", ")
+                )
+            })?;
+            let ty = source.features[i].ty;
+            let t = Type::of(ty)
+                .ok_or_else(|| format!("column {name:?} is {ty}, which expressions cannot read"))?;
+            columns.push(i);
+            Ok(t)
+        })?;
+        Ok(Filter { expr, columns })
+    }
+
+    /// Whether the event with these values (the source schema) passes.
+    pub fn matches(&self, values: &[Value]) -> bool {
+        let inputs: Vec<Value> = self
+            .columns
+            .iter()
+            .map(|&c| expr::input(values.get(c).unwrap_or(&Value::Null)))
+            .collect();
+        self.expr.matches(&inputs)
+    }
 }
 
 impl Aggregation {
@@ -225,13 +276,15 @@ fn one(
     t: &toml::Table,
     source: &FeatureView,
 ) -> Result<Vec<Aggregation>> {
-    const FIELDS: [&str; 6] = ["function", "column", "window", "windows", "slide", "name"];
+    const FIELDS: [&str; 7] = [
+        "function", "column", "window", "windows", "slide", "name", "where",
+    ];
     const FUNCTIONS: &str =
         "count, sum, mean, min, max, stddev, last, age_of_last, count_distinct, p50, p95, p99";
     if let Some(k) = t.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(bad(
             k,
-            format!("unknown field {k:?} (function, column, window(s), slide, name)"),
+            format!("unknown field {k:?} (function, column, window(s), slide, name, where)"),
         ));
     }
     let fname = t
@@ -317,6 +370,29 @@ fn one(
         Some(s) => duration::from_toml(s).map_err(|e| bad("slide", format!("slide: {e}")))?,
     };
     let name = t.get("name").map(|n| n.as_str());
+    let filter = match t.get("where") {
+        None => None,
+        Some(w) => {
+            let src = w.as_str().ok_or_else(|| {
+                bad(
+                    "where",
+                    "where must be a string such as \"event_type = 'click'\"".into(),
+                )
+            })?;
+            let Some(Some(feature)) = name else {
+                return Err(bad(
+                    "where",
+                    "an aggregation with where needs a name (its default name is the unfiltered aggregation's)".into(),
+                ));
+            };
+            Some(Filter::compile(src, source).map_err(|e| {
+                bad(
+                    "where",
+                    format!("feature {feature:?}: where = {src:?}: {e}"),
+                )
+            })?)
+        }
+    };
     if name.is_some() && windows.len() != 1 {
         return Err(bad(
             "name",
@@ -343,6 +419,7 @@ fn one(
                 column: column.map(|c| c.1),
                 window,
                 slide,
+                filter: filter.clone(),
             })
         })
         .collect()
