@@ -63,26 +63,56 @@ aggregations = [
   {{ function = "session_end" }},
   {{ function = "duration" }},
   {{ function = "is_open" }},
+  {{ function = "count", where = "tag = 't1' or qty > 10", name = "count_f" }},
+  {{ function = "sum", column = "amount", where = "qty < 5", name = "amount_sum_f" }},
+  {{ function = "first", column = "tag", where = "amount > 0", name = "tag_first_f" }},
+  {{ function = "last", column = "qty", where = "tag in ('t2', 't3')", name = "qty_last_f" }},
+  {{ function = "count_distinct", column = "tag", where = "not (qty is null)", name = "tag_distinct_f" }},
 ]
 "#
     )
 }
 
-/// What each feature of `sess` computes: (function, column).
-const FEATURES: [(&str, Option<usize>); 13] = [
-    ("count", None),
-    ("count", Some(1)),
-    ("count_distinct", Some(2)),
-    ("first", Some(2)),
-    ("last", Some(2)),
-    ("min", Some(0)),
-    ("max", Some(1)),
-    ("sum", Some(0)),
-    ("mean", Some(1)),
-    ("session_start", None),
-    ("session_end", None),
-    ("duration", None),
-    ("is_open", None),
+/// A `where` filter, evaluated here directly (SQL's logic: an event
+/// matches when the condition is true, not false or null).
+type Filter = fn(&[Value; 3]) -> bool;
+
+fn tag_is(v: &[Value; 3], tags: &[&str]) -> bool {
+    matches!(&v[2], Value::String(t) if tags.contains(&t.as_str()))
+}
+
+/// What each feature of `sess` computes: (function, column, filter).
+const FEATURES: [(&str, Option<usize>, Option<Filter>); 18] = [
+    ("count", None, None),
+    ("count", Some(1), None),
+    ("count_distinct", Some(2), None),
+    ("first", Some(2), None),
+    ("last", Some(2), None),
+    ("min", Some(0), None),
+    ("max", Some(1), None),
+    ("sum", Some(0), None),
+    ("mean", Some(1), None),
+    ("session_start", None, None),
+    ("session_end", None, None),
+    ("duration", None, None),
+    ("is_open", None, None),
+    (
+        "count",
+        None,
+        Some(|v| tag_is(v, &["t1"]) || matches!(v[1], Value::Int64(q) if q > 10)),
+    ),
+    (
+        "sum",
+        Some(0),
+        Some(|v| matches!(v[1], Value::Int64(q) if q < 5)),
+    ),
+    (
+        "first",
+        Some(2),
+        Some(|v| matches!(v[0], Value::Float64(a) if a > 0.0)),
+    ),
+    ("last", Some(1), Some(|v| tag_is(v, &["t2", "t3"]))),
+    ("count_distinct", Some(2), Some(|v| !v[1].is_null())),
 ];
 
 #[derive(Debug, Clone)]
@@ -213,8 +243,20 @@ fn session(
 }
 
 /// The value of one feature over the session `s`, read at `at`.
-fn expected(s: &[((i64, i64), [Value; 3])], at: i64, gap: i64, f: (&str, Option<usize>)) -> Value {
-    let (func, col) = f;
+fn expected(
+    s: &[((i64, i64), [Value; 3])],
+    at: i64,
+    gap: i64,
+    f: (&str, Option<usize>, Option<Filter>),
+) -> Value {
+    let (func, col, filter) = f;
+    let (start, end) = (s[0].0.0, s[s.len() - 1].0.0);
+    // A filter selects the events of the feature, not the session.
+    let s: Vec<((i64, i64), [Value; 3])> = s
+        .iter()
+        .filter(|(_, v)| filter.is_none_or(|w| w(v)))
+        .cloned()
+        .collect();
     let vals: Vec<&Value> = col.map_or(Vec::new(), |c| {
         s.iter()
             .map(|(_, v)| &v[c])
@@ -229,7 +271,7 @@ fn expected(s: &[((i64, i64), [Value; 3])], at: i64, gap: i64, f: (&str, Option<
             Value::Float64(x)
         }
     };
-    let (start, end) = (s[0].0.0, s[s.len() - 1].0.0);
+    let edge = |i: Option<usize>| i.map_or(Value::Null, |i| s[i].1[col.unwrap()].clone());
     match func {
         "count" if col.is_none() => Value::Int64(s.len() as i64),
         "count" => Value::Int64(vals.len() as i64),
@@ -239,8 +281,8 @@ fn expected(s: &[((i64, i64), [Value; 3])], at: i64, gap: i64, f: (&str, Option<
             d.dedup();
             Value::Int64(d.len() as i64)
         }
-        "first" => s[0].1[col.unwrap()].clone(),
-        "last" => s[s.len() - 1].1[col.unwrap()].clone(),
+        "first" => edge((!s.is_empty()).then_some(0)),
+        "last" => edge(s.len().checked_sub(1)),
         "min" => float(nums.iter().copied().fold(f64::MAX, f64::min)),
         "max" => float(nums.iter().copied().fold(f64::MIN, f64::max)),
         "sum" => float(nums.iter().sum()),

@@ -27,8 +27,16 @@
 //!
 //! A session view declares no `features`, `entities`, `tile`, `window`,
 //! `windows` or `slide`; each entry of `aggregations` takes `function`,
-//! `column` and `name`, and is one feature named `name`, or
+//! `column`, `name` and `where`, and is one feature named `name`, or
 //! `{column}_{function}` (`{function}` without a column).
+//!
+//! `where = "event_type = 'click'"` (the expression language of
+//! docs/EXPRESSIONS.md, over the source's columns) lets only the session's
+//! events for which it is true enter that feature: `count` with `where` is
+//! the session's clicks, `first` with `where` the value of its first
+//! matching event (null if none). It does not change what the session is
+//! (all events make it), so `session_start`, `session_end`, `duration`
+//! and `is_open` take no `where`. A feature with `where` needs a `name`.
 //!
 //! | function | column | type | value |
 //! |---|---|---|---|
@@ -44,6 +52,7 @@
 //! `first` and `last`.
 
 use super::FeatureView;
+use super::aggregation::Filter;
 use super::error::{Error, Result, Subject};
 use super::metadata::{AGGREGATIONS, SESSION_GAP};
 use strata_format::schema::FeatureType;
@@ -121,6 +130,8 @@ pub struct SessionFeature {
     pub function: Function,
     /// Index of the column in the source view's schema.
     pub column: Option<usize>,
+    /// `where`: only the session's events it matches enter the feature.
+    pub filter: Option<Filter>,
 }
 
 /// The parsed specification of a session view.
@@ -198,14 +209,14 @@ fn one(
     t: &toml::Table,
     source: &FeatureView,
 ) -> Result<SessionFeature> {
-    const FIELDS: [&str; 3] = ["function", "column", "name"];
+    const FIELDS: [&str; 4] = ["function", "column", "name", "where"];
     if let Some(k) = t.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         let why = if matches!(k.as_str(), "window" | "windows" | "slide") {
             format!(
-                "{k} does not apply to a session view: its features cover the session (function, column, name)"
+                "{k} does not apply to a session view: its features cover the session (function, column, name, where)"
             )
         } else {
-            format!("unknown field {k:?} (function, column, name)")
+            format!("unknown field {k:?} (function, column, name, where)")
         };
         return Err(bad(k, why));
     }
@@ -260,20 +271,54 @@ fn one(
         }
         _ => {}
     }
-    let feature = match t.get("name") {
-        Some(n) => n
-            .as_str()
-            .ok_or_else(|| bad("name", "name must be a string".into()))?
-            .to_string(),
-        None => match column {
-            Some((c, _)) => format!("{c}_{f}"),
-            None => f.to_string(),
-        },
+    let name = match t.get("name") {
+        Some(n) => Some(
+            n.as_str()
+                .ok_or_else(|| bad("name", "name must be a string".into()))?
+                .to_string(),
+        ),
+        None => None,
     };
+    let filter = match t.get("where") {
+        None => None,
+        Some(w) => {
+            let src = w.as_str().ok_or_else(|| {
+                bad(
+                    "where",
+                    "where must be a string such as \"event_type = 'click'\"".into(),
+                )
+            })?;
+            if matches!(function.column(), ColumnRule::None) {
+                return Err(bad(
+                    "where",
+                    format!(
+                        "{f} describes the whole session and takes no where (a filter selects the events of a count, sum, first, ...)"
+                    ),
+                ));
+            }
+            let Some(feature) = &name else {
+                return Err(bad(
+                    "where",
+                    "a feature with where needs a name (its default name is the unfiltered feature's)".into(),
+                ));
+            };
+            Some(Filter::compile(src, source).map_err(|e| {
+                bad(
+                    "where",
+                    format!("feature {feature:?}: where = {src:?}: {e}"),
+                )
+            })?)
+        }
+    };
+    let feature = name.unwrap_or_else(|| match column {
+        Some((c, _)) => format!("{c}_{f}"),
+        None => f.to_string(),
+    });
     Ok(SessionFeature {
         feature,
         function,
         column: column.map(|c| c.1),
+        filter,
     })
 }
 

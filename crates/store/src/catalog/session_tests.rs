@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::catalog::defs;
+use strata_format::schema::Value;
 
 const BASE: &str = r#"
 [[entities]]
@@ -35,6 +36,7 @@ aggregations = [
   { function = "session_end" },
   { function = "duration" },
   { function = "is_open" },
+  { function = "count", where = "page = 'cart' and dwell > 1", name = "carts" },
 ]"#,
     )
     .unwrap();
@@ -54,6 +56,7 @@ aggregations = [
             ("session_end", FeatureType::Timestamp),
             ("duration", FeatureType::Int64),
             ("is_open", FeatureType::Bool),
+            ("carts", FeatureType::Int64),
         ]
     );
     let s = super::super::aggregation::spec(v, &d.views[0]).unwrap();
@@ -63,6 +66,14 @@ aggregations = [
     assert_eq!(session.gap, 1_800_000_000);
     assert_eq!(session.features[1].function, Function::CountDistinct);
     assert_eq!(session.features[1].column, Some(0));
+    let carts = session.features[9].filter.as_ref().unwrap();
+    let ev = |page: &str, dwell: f64| [Value::String(page.into()), Value::Float64(dwell)];
+    assert!(carts.matches(&ev("cart", 2.0)));
+    assert!(!carts.matches(&ev("cart", 0.5)) && !carts.matches(&ev("home", 2.0)));
+    assert!(
+        !carts.matches(&[Value::Null, Value::Float64(2.0)]),
+        "null is not true"
+    );
 }
 
 #[test]
@@ -109,6 +120,22 @@ fn bad_session_views_are_refused_with_the_reason() {
             "session_gap",
         ),
         ("session_gap = \"30m\"", "applies only to aggregation views"),
+        (
+            "session_gap = \"30m\"\naggregations = [{ function = \"count\", where = \"page = 'cart'\" }]",
+            "a feature with where needs a name",
+        ),
+        (
+            "session_gap = \"30m\"\naggregations = [{ function = \"duration\", where = \"page = 'cart'\", name = \"d\" }]",
+            "duration describes the whole session and takes no where",
+        ),
+        (
+            "session_gap = \"30m\"\naggregations = [{ function = \"count\", where = \"pge = 'cart'\", name = \"carts\" }]",
+            "feature \"carts\": where = \"pge = 'cart'\": at column 1: the source view \"clicks\" has no column \"pge\"",
+        ),
+        (
+            "session_gap = \"30m\"\naggregations = [{ function = \"count\", where = \"page = 1\", name = \"carts\" }]",
+            "where",
+        ),
     ];
     for (body, want) in cases {
         let e = with(body).unwrap_err().to_string();

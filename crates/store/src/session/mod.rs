@@ -87,8 +87,9 @@ enum Acc {
     /// Events, or non-null values of a column.
     Count(i64),
     Distinct(HashSet<DistinctKey>),
-    /// The value of the oldest / newest event so far.
-    Edge(Value),
+    /// The value of the oldest / newest event so far (that the feature's
+    /// filter matched), and that event's `(event_ts, created_ts)`.
+    Edge(Option<(i64, i64)>, Value),
     /// Non-null numbers: count, sum, min, max.
     Numbers {
         n: u64,
@@ -161,7 +162,7 @@ impl Summary {
             .map(|f| match f.function {
                 Function::Count => Acc::Count(0),
                 Function::CountDistinct => Acc::Distinct(HashSet::new()),
-                Function::First | Function::Last => Acc::Edge(Value::Null),
+                Function::First | Function::Last => Acc::Edge(None, Value::Null),
                 Function::Min | Function::Max | Function::Sum | Function::Mean => Acc::Numbers {
                     n: 0,
                     sum: 0.0,
@@ -189,6 +190,9 @@ impl Summary {
         let (older, newer) = (id < self.start, id > self.end);
         self.events += 1;
         for (f, acc) in s.features.iter().zip(&mut self.per_feature) {
+            if f.filter.as_ref().is_some_and(|w| !w.matches(values)) {
+                continue;
+            }
             let v = f.column.and_then(|c| values.get(c)).unwrap_or(&Value::Null);
             match acc {
                 Acc::Count(n) => {
@@ -201,12 +205,14 @@ impl Summary {
                         set.insert(k);
                     }
                 }
-                Acc::Edge(e) => {
-                    let take = match f.function {
-                        Function::First => older,
-                        _ => newer,
+                Acc::Edge(at, e) => {
+                    let take = match (*at, f.function) {
+                        (None, _) => true,
+                        (Some(a), Function::First) => id < a,
+                        (Some(a), _) => id > a,
                     };
                     if take {
+                        *at = Some(id);
                         *e = v.clone();
                     }
                 }
@@ -247,7 +253,7 @@ impl Summary {
         match (acc, f.function) {
             (Acc::Count(n), _) => Value::Int64(*n),
             (Acc::Distinct(set), _) => Value::Int64(set.len() as i64),
-            (Acc::Edge(v), _) => v.clone(),
+            (Acc::Edge(_, v), _) => v.clone(),
             (Acc::Numbers { n: 0, .. }, _) => Value::Null,
             (Acc::Numbers { min, .. }, Function::Min) => Value::Float64(*min),
             (Acc::Numbers { max, .. }, Function::Max) => Value::Float64(*max),

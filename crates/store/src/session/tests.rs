@@ -10,6 +10,7 @@ fn spec(features: &[(Function, Option<usize>)]) -> Spec {
                 feature: format!("f{i}"),
                 function,
                 column,
+                filter: None,
             })
             .collect(),
     }
@@ -98,4 +99,49 @@ fn distinct_floats_compare_zero_and_nan_as_one_value() {
         sum.add(&s, 1, 1, &[Value::Float64(x)]);
     }
     assert_eq!(sum.finish(&s, 1), vec![Value::Int64(3)]);
+}
+
+#[test]
+fn a_filter_selects_the_events_of_its_feature_only() {
+    let source: crate::catalog::FeatureView = {
+        let d = crate::catalog::defs::parse(
+            "[[entities]]\nname = \"u\"\njoin_keys = [{ name = \"id\", type = \"int64\" }]\n\
+             [[feature_views]]\nname = \"ev\"\nentities = [\"u\"]\n\
+             features = [{ name = \"kind\", type = \"string\" }, { name = \"x\", type = \"int64\" }]\n",
+        )
+        .unwrap();
+        d.views[0].clone()
+    };
+    let clicks = crate::catalog::aggregation::Filter::compile("kind = 'click'", &source).unwrap();
+    let mut s = spec(&[
+        (Function::Count, None),
+        (Function::First, Some(1)),
+        (Function::Last, Some(1)),
+        (Function::Sum, Some(1)),
+    ]);
+    for f in &mut s.features[1..] {
+        f.filter = Some(clicks.clone());
+    }
+    let mut sum = Summary::new(&s);
+    let ev = |k: &str, x: i64| [Value::String(k.into()), Value::Int64(x)];
+    sum.add(&s, 1, 1, &ev("view", 1));
+    sum.add(&s, 3, 1, &ev("click", 2));
+    sum.add(&s, 5, 1, &[Value::Null, Value::Int64(4)]);
+    sum.add(&s, 4, 1, &ev("click", 3));
+    sum.add(&s, 6, 1, &ev("view", 5));
+    assert_eq!(
+        sum.finish(&s, 6),
+        vec![
+            Value::Int64(5),
+            Value::Int64(2),
+            Value::Int64(3),
+            Value::Float64(5.0)
+        ]
+    );
+    let mut none = Summary::new(&s);
+    none.add(&s, 1, 1, &ev("view", 1));
+    assert_eq!(
+        none.finish(&s, 1),
+        vec![Value::Int64(1), Value::Null, Value::Null, Value::Null]
+    );
 }
