@@ -73,8 +73,7 @@ def main(path: str) -> None:
         "user_id": [2],
         "event_timestamp": [pd.Timestamp("2024-05-01T10:15:00Z")],
         "page": ["shoes"],
-        "clicked": [1],
-        "purchased": [0],
+        "event_type": ["click"],
         "time_on_page": [12.0],
     })
     late["event_timestamp"] = late["event_timestamp"].astype("datetime64[us, UTC]")

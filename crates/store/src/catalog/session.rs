@@ -11,6 +11,7 @@
 //! aggregations = [
 //!   { function = "count", name = "session_length" },
 //!   { function = "count_distinct", column = "page", name = "unique_pages" },
+//!   { function = "count", where = "event_type = 'click'", name = "clicks" },
 //!   { function = "first", column = "page", name = "landing_page" },
 //!   { function = "last", column = "page", name = "exit_page" },
 //!   { function = "session_start" },
