@@ -88,6 +88,21 @@ aggregations = [
   { function = "count", window = "1h" },
   { function = "sum", column = "amount", window = "1d" },
 ]
+
+[[feature_views]]
+name = "txn_sessions"
+source = "txn"
+team = "fraud"
+session_gap = "1h"
+aggregations = [
+  { function = "count" },
+  { function = "sum", column = "amount" },
+  { function = "first", column = "amount" },
+  { function = "session_start" },
+  { function = "session_end" },
+  { function = "duration" },
+  { function = "is_open" },
+]
 "#;
 
 /// `device` gets a second version with another feature.
@@ -115,6 +130,9 @@ struct Scenario {
     key: String,
     as_of: Option<i64>,
     expect: Expect,
+    /// A latest read of a computed view: its event time is the read time,
+    /// which differs between surfaces, so only its presence is compared.
+    read_time: bool,
 }
 
 enum Expect {
@@ -131,8 +149,11 @@ fn scenarios() -> Vec<Scenario> {
         key: key.to_string(),
         as_of,
         expect,
+        read_time: false,
     };
     let t1 = Some(T0 + HOUR);
+    let ts = |t: i64| json!(timestamp::format(t));
+    let min = 60_000_000;
     vec![
         s(
             "plain",
@@ -243,6 +264,93 @@ fn scenarios() -> Vec<Scenario> {
             ]),
         ),
         s(
+            "session: two events 10 min apart, open",
+            "txn_sessions",
+            "1",
+            Some(T0 + HOUR / 2),
+            Expect::Row(vec![
+                ("count", json!(2), "PRESENT", Some(T0 + HOUR / 2)),
+                ("amount_sum", json!(12.5), "PRESENT", Some(T0 + HOUR / 2)),
+                ("amount_first", json!(5.0), "PRESENT", Some(T0 + HOUR / 2)),
+                (
+                    "session_start",
+                    ts(T0 + 10 * min),
+                    "PRESENT",
+                    Some(T0 + HOUR / 2),
+                ),
+                (
+                    "session_end",
+                    ts(T0 + 20 * min),
+                    "PRESENT",
+                    Some(T0 + HOUR / 2),
+                ),
+                ("duration", json!(10 * min), "PRESENT", Some(T0 + HOUR / 2)),
+                ("is_open", json!(true), "PRESENT", Some(T0 + HOUR / 2)),
+            ]),
+        ),
+        s(
+            "session: a gap over 1 h starts a new one, at its event",
+            "txn_sessions",
+            "1",
+            Some(T0 + 2 * HOUR),
+            Expect::Row(vec![
+                ("count", json!(1), "PRESENT", Some(T0 + 2 * HOUR)),
+                ("amount_sum", json!(1.0), "PRESENT", Some(T0 + 2 * HOUR)),
+                ("amount_first", json!(1.0), "PRESENT", Some(T0 + 2 * HOUR)),
+                (
+                    "session_start",
+                    ts(T0 + 2 * HOUR),
+                    "PRESENT",
+                    Some(T0 + 2 * HOUR),
+                ),
+                (
+                    "session_end",
+                    ts(T0 + 2 * HOUR),
+                    "PRESENT",
+                    Some(T0 + 2 * HOUR),
+                ),
+                ("duration", json!(0), "PRESENT", Some(T0 + 2 * HOUR)),
+                ("is_open", json!(true), "PRESENT", Some(T0 + 2 * HOUR)),
+            ]),
+        ),
+        s(
+            "session: no event at or before t",
+            "txn_sessions",
+            "2",
+            Some(T0 + HOUR),
+            Expect::Row(
+                [
+                    "count",
+                    "amount_sum",
+                    "amount_first",
+                    "session_start",
+                    "session_end",
+                    "duration",
+                    "is_open",
+                ]
+                .map(|f| (f, Json::Null, "NOT_FOUND", None))
+                .to_vec(),
+            ),
+        ),
+        Scenario {
+            read_time: true,
+            ..s(
+                "session: latest, closed",
+                "txn_sessions",
+                "1",
+                None,
+                Expect::Row(vec![
+                    ("count", json!(1), "PRESENT", Some(0)),
+                    ("amount_sum", json!(1.0), "PRESENT", Some(0)),
+                    ("amount_first", json!(1.0), "PRESENT", Some(0)),
+                    ("session_start", ts(T0 + 2 * HOUR), "PRESENT", Some(0)),
+                    ("session_end", ts(T0 + 2 * HOUR), "PRESENT", Some(0)),
+                    ("duration", json!(0), "PRESENT", Some(0)),
+                    ("is_open", json!(false), "PRESENT", Some(0)),
+                ]),
+            )
+        },
+        s(
             "export-only view, as of",
             "label_only",
             "1",
@@ -308,6 +416,8 @@ fn value_json(v: &Value) -> Json {
         Value::Float64(x) => json!(x),
         Value::Bool(x) => json!(x),
         Value::String(s) => json!(s),
+        // As the CLI's JSON writes it.
+        Value::Timestamp(t) => json!(timestamp::format(*t)),
         other => panic!("no JSON form in this test for {other:?}"),
     }
 }
@@ -424,12 +534,15 @@ fn via_http(addr: &str, token: &str, s: &Scenario) -> Answer {
             let ts = r["event_timestamps"][0].as_str().unwrap();
             let ts =
                 (status != "NOT_FOUND").then(|| timestamp::format(timestamp::parse(ts).unwrap()));
-            (
-                name.as_str().unwrap().to_string(),
-                r["values"][0].clone(),
-                status,
-                ts,
-            )
+            let name = name.as_str().unwrap().to_string();
+            // Feast's JSON writes a timestamp feature as whole seconds.
+            let value = match (name.as_str(), &r["values"][0]) {
+                ("session_start" | "session_end", Json::Number(n)) => {
+                    json!(timestamp::format(n.as_i64().unwrap() * 1_000_000))
+                }
+                (_, v) => v.clone(),
+            };
+            (name, value, status, ts)
         })
         .collect())
 }
@@ -687,10 +800,16 @@ fn every_surface_answers_the_same() {
     }
 
     // Feature order is the schema's everywhere but in the CLI's JSON object
-    // (whose keys serde_json sorts): compare sorted by feature.
-    for a in &mut answers {
+    // (whose keys serde_json sorts): compare sorted by feature. A read
+    // time is compared as present only.
+    for (s, a) in scenarios.iter().zip(&mut answers) {
         for features in a.values_mut().flatten() {
             features.sort_by(|a, b| a.0.cmp(&b.0));
+            if s.read_time {
+                for f in features.iter_mut() {
+                    f.3 = f.3.as_ref().map(|_| "read time".into());
+                }
+            }
         }
     }
     for (s, a) in scenarios.iter().zip(&answers) {
@@ -717,6 +836,11 @@ fn every_surface_answers_the_same() {
         }
         if let Some(Ok(mut want)) = expected(&s.expect) {
             want.sort_by(|a, b| a.0.cmp(&b.0));
+            if s.read_time {
+                for f in want.iter_mut() {
+                    f.3 = f.3.as_ref().map(|_| "read time".into());
+                }
+            }
             assert_eq!(lib, &Ok(want), "{}: the library's answer", s.name);
         }
     }
@@ -734,6 +858,7 @@ fn every_surface_answers_the_same() {
         key: "1".into(),
         as_of: Some(T0 + HOUR),
         expect: Expect::Error("has no read grant on view txn_stats"),
+        read_time: false,
     };
     for answer in [
         via_cli(dir, &remote_reader, &forbidden),
@@ -867,4 +992,114 @@ fn a_get_of_several_keys_answers_what_single_gets_answer_and_closes_its_connecti
         .find(|(n, _)| n == "connections_active")
         .map(|(_, v)| v);
     assert_eq!(active, Some(1));
+}
+
+/// Brute force: the CSV cells of `txn_sessions:*` for `user` at `t` over
+/// TXN (gap 1 h): all empty (NOT_FOUND) when the key has no event at or
+/// before `t`.
+fn brute_force_session(user: i64, t: i64) -> Vec<String> {
+    let mut evs: Vec<(i64, f64)> = TXN
+        .iter()
+        .filter(|&&(u, ts, _)| u == user && ts <= t)
+        .map(|&(_, ts, a)| (ts, a))
+        .collect();
+    evs.sort_by_key(|e| e.0);
+    let Some(&(end, _)) = evs.last() else {
+        return vec![String::new(); 7];
+    };
+    let mut first = evs.len() - 1;
+    while first > 0 && evs[first].0 - evs[first - 1].0 <= HOUR {
+        first -= 1;
+    }
+    let s = &evs[first..];
+    let start = s[0].0;
+    vec![
+        s.len().to_string(),
+        s.iter().map(|e| e.1).sum::<f64>().to_string(),
+        s[0].1.to_string(),
+        timestamp::format(start),
+        timestamp::format(end),
+        (end - start).to_string(),
+        (t - end <= HOUR).to_string(),
+    ]
+}
+
+#[test]
+fn session_exports_agree_with_brute_force_locally_and_over_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = build(dir);
+    let mut csv = String::from("user_id,event_timestamp\n");
+    let mut rows = entity_rows();
+    // At exactly each event, just after the 10-min gap closes, and at the
+    // edge of the 1 h gap after the event at 2 h.
+    rows.extend([
+        (1, T0 + HOUR / 3 + HOUR),
+        (1, T0 + HOUR / 3 + HOUR + 1),
+        (1, T0 + 3 * HOUR),
+        (1, T0 + 3 * HOUR + 1),
+    ]);
+    for (user, t) in &rows {
+        csv.push_str(&format!("{user},{}\n", timestamp::format(*t)));
+    }
+    std::fs::write(dir.join("entities.csv"), &csv).unwrap();
+    let export = |extra: &[&str], out: &str| {
+        let mut args = vec![
+            "export",
+            "--entities",
+            "entities.csv",
+            "--features",
+            "txn_sessions:*",
+            "--out",
+            out,
+        ];
+        args.extend(extra);
+        strata(dir, &args);
+        std::fs::read_to_string(dir.join(out)).unwrap()
+    };
+    let local = export(&["--data", "data"], "local.csv");
+    let admin = strata(
+        dir,
+        &[
+            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
+        ],
+    );
+    let server = Server::start(&data);
+    let addr = server.addr.to_string();
+    let cert = data.join("tls/cert.pem").display().to_string();
+    let remote = export(
+        &[
+            "--server",
+            &addr,
+            "--token",
+            admin.trim(),
+            "--server-cert",
+            &cert,
+        ],
+        "remote.csv",
+    );
+    assert_eq!(local, remote, "the local and the server's export differ");
+
+    let mut lines = local.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "user_id,event_timestamp,count,amount_sum,amount_first,session_start,session_end,duration,is_open"
+        )
+    );
+    for ((user, t), line) in rows.into_iter().zip(lines) {
+        let cells: Vec<String> = line.split(',').skip(2).map(String::from).collect();
+        let number = |c: &str| c.parse::<f64>().ok();
+        let want = brute_force_session(user, t);
+        assert_eq!(cells.len(), want.len(), "{line}");
+        for (i, (got, want)) in cells.iter().zip(&want).enumerate() {
+            let same =
+                got == want || (i < 3 && number(got).is_some() && number(got) == number(want));
+            assert!(
+                same,
+                "user {user} at {} cell {i}: got {got:?}, want {want:?}: {line}",
+                timestamp::format(t)
+            );
+        }
+    }
 }

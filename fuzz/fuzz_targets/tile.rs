@@ -18,6 +18,7 @@ fn aggs() -> Vec<Aggregation> {
         column,
         window: 10,
         slide: 0,
+        filter: None,
     };
     vec![
         f(Function::Count, None),

@@ -16,3 +16,12 @@ def test_fraud_walkthrough(tmp_path):
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "online features:" in r.stdout and "deleted user 1" in r.stdout
+
+
+def test_sessions_walkthrough(tmp_path):
+    r = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "python" / "sessions.py"), str(tmp_path / "store")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "training set:" in r.stdout and "after the late page view" in r.stdout

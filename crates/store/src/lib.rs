@@ -1,7 +1,7 @@
 //! The embedded store: the engine and the catalog, addressed by name.
 //!
 //! This crate holds the catalog ([`catalog`]), the windowed aggregations
-//! ([`aggregate`]), freshness ([`freshness`]), the registry's listing,
+//! ([`aggregate`]), session reads ([`session`]), freshness ([`freshness`]), the registry's listing,
 //! description and search ([`registry`]) and [`Store`], the operations
 //! every surface (CLI, server, Python) calls.
 //!
@@ -19,11 +19,13 @@
 
 pub mod aggregate;
 pub mod catalog;
+pub mod expr;
 pub mod freshness;
 pub mod lookup;
 pub mod refs;
 pub mod registry;
 pub mod registry_json;
+pub mod session;
 pub mod timestamp;
 
 use std::path::{Path, PathBuf};
@@ -343,7 +345,13 @@ impl Store {
         let aggs = index.over(view.id);
         let (accepted, late) = aggregate::write::admit(&self.engine, view.id, aggs, events);
         let events = aggregate::write::dedup(accepted);
-        let replaces = aggregate::write::replaced(&self.engine, view.id, &events)?;
+        // Sessions are read from the events: only tiles need to know what
+        // an event replaces.
+        let replaces = if aggs.iter().all(|r| r.spec.session.is_some()) {
+            vec![false; events.len()]
+        } else {
+            aggregate::write::replaced(&self.engine, view.id, &events)?
+        };
         for e in &events {
             batch.put(view.id, &e.key, e.event_ts, e.created_ts, &e.row)?;
         }

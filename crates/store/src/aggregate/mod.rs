@@ -26,6 +26,7 @@
 pub mod read;
 pub mod sketch;
 pub mod state;
+pub mod tile;
 pub mod write;
 
 use std::collections::HashMap;
@@ -36,6 +37,7 @@ use crate::catalog::{Catalog, FeatureView};
 pub use state::{Layout, State};
 use strata_format::key::ViewId;
 use strata_format::schema::FeatureType;
+pub use tile::{Groups, Tile};
 
 /// An aggregation view with everything a read or write needs.
 #[derive(Debug, Clone)]
@@ -44,7 +46,9 @@ pub struct Resolved {
     pub source: FeatureView,
     pub source_schema: Vec<FeatureType>,
     pub spec: Spec,
-    pub layout: Layout,
+    /// The aggregations grouped by `where` filter; a tile holds one
+    /// state per group ([`Tile`]).
+    pub groups: Groups,
 }
 
 /// The aggregation views of a catalog, by view and by source.
@@ -68,7 +72,7 @@ impl Index {
             };
             let source_schema = source.schema();
             let r = Arc::new(Resolved {
-                layout: Layout::new(&spec.aggregations, &source_schema),
+                groups: Groups::new(&spec.aggregations, &source_schema),
                 view: v.clone(),
                 source: source.clone(),
                 source_schema,

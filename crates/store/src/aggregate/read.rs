@@ -1,6 +1,6 @@
 //! Window reads: tiles inside the window, raw events at its ragged edges.
 
-use super::{Resolved, State};
+use super::{Resolved, Tile};
 use strata_engine::{self as engine, Engine};
 use strata_format::key::TOMBSTONE_TS;
 use strata_format::row;
@@ -12,7 +12,8 @@ use strata_format::schema::Value;
 ///
 /// The windows of a read share work: the tiles of all of them are read
 /// with one scan and decoded once, and windows that end together share
-/// their right edge's raw events.
+/// their right edge's raw events. A session view is read by
+/// [`crate::session::read`].
 pub fn read(
     engine: &Engine,
     r: &Resolved,
@@ -20,6 +21,9 @@ pub fn read(
     at: i64,
     known_at: Option<i64>,
 ) -> engine::Result<Option<Vec<Value>>> {
+    if let Some(s) = &r.spec.session {
+        return crate::session::read(engine, r, s, key, at, known_at);
+    }
     let at = at.min(TOMBSTONE_TS - 1);
     let mut windows: Vec<(i64, i64)> = Vec::new();
     for a in &r.spec.aggregations {
@@ -36,8 +40,7 @@ pub fn read(
     } else {
         tiled_windows(engine, r, key, &windows)?
     };
-    if states.iter().all(|s| s.events == 0)
-        && engine.as_of(r.source.id, key, at, known_at)?.is_none()
+    if states.iter().all(Tile::is_empty) && engine.as_of(r.source.id, key, at, known_at)?.is_none()
     {
         return Ok(None);
     }
@@ -45,10 +48,11 @@ pub fn read(
         .spec
         .aggregations
         .iter()
-        .map(|a| {
+        .enumerate()
+        .map(|(n, a)| {
             let w = a.window_at(at);
             let i = windows.iter().position(|x| *x == w).unwrap_or(0);
-            states[i].finish(&r.layout, a, w.1)
+            states[i].finish(&r.groups, n, a, w.1)
         })
         .collect();
     Ok(Some(out))
@@ -60,7 +64,7 @@ fn tiled_windows(
     r: &Resolved,
     key: &[u8],
     windows: &[(i64, i64)],
-) -> engine::Result<Vec<State>> {
+) -> engine::Result<Vec<Tile>> {
     let tile = r.spec.tile;
     let spans: Vec<Option<(i64, i64)>> = windows
         .iter()
@@ -71,40 +75,40 @@ fn tiled_windows(
         })
         .collect();
     // Every tile any window needs, decoded once, ascending by start.
-    let mut tiles: Vec<(i64, State)> = Vec::new();
+    let mut tiles: Vec<(i64, Tile)> = Vec::new();
     let lo = spans.iter().flatten().map(|s| s.0).min();
     let hi = spans.iter().flatten().map(|s| s.1).max();
     if let (Some(lo), Some(hi)) = (lo, hi) {
         for v in engine.history(r.view.id, key, lo, hi - tile, None)? {
-            let st = State::decode(&r.layout, &v.row)
+            let st = Tile::decode(&r.groups, &v.row)
                 .map_err(|e| engine::Error::corrupt_row(r.view.id, e))?;
             tiles.push((v.event_ts, st));
         }
         tiles.reverse();
     }
-    let mut right_edges: Vec<((i64, i64), State)> = Vec::new();
+    let mut right_edges: Vec<((i64, i64), Tile)> = Vec::new();
     let mut out = Vec::with_capacity(windows.len());
     for (&(start, end), span) in windows.iter().zip(&spans) {
         let Some((first, past)) = *span else {
             out.push(raw_window(engine, r, key, start, end, None)?);
             continue;
         };
-        let mut st = State::new(&r.layout);
+        let mut st = Tile::new(&r.groups);
         raw(engine, r, key, start + 1, first - 1, None, &mut st)?;
         let from = tiles.partition_point(|t| t.0 < first);
         for (_, t) in tiles[from..].iter().take_while(|t| t.0 < past) {
-            st.merge(&r.layout, t);
+            st.merge(&r.groups, t);
         }
         let edge = match right_edges.iter().position(|e| e.0 == (past, end)) {
             Some(i) => i,
             None => {
-                let mut e = State::new(&r.layout);
+                let mut e = Tile::new(&r.groups);
                 raw(engine, r, key, past, end, None, &mut e)?;
                 right_edges.push(((past, end), e));
                 right_edges.len() - 1
             }
         };
-        st.merge(&r.layout, &right_edges[edge].1);
+        st.merge(&r.groups, &right_edges[edge].1);
         out.push(st);
     }
     Ok(out)
@@ -119,8 +123,8 @@ fn raw_window(
     start: i64,
     end: i64,
     known_at: Option<i64>,
-) -> engine::Result<State> {
-    let mut st = State::new(&r.layout);
+) -> engine::Result<Tile> {
+    let mut st = Tile::new(&r.groups);
     if end > start {
         raw(engine, r, key, start + 1, end, known_at, &mut st)?;
     }
@@ -146,7 +150,7 @@ fn raw(
     from: i64,
     to: i64,
     known_at: Option<i64>,
-    st: &mut State,
+    st: &mut Tile,
 ) -> engine::Result<()> {
     if from > to {
         return Ok(());
@@ -154,7 +158,7 @@ fn raw(
     for v in engine.history(r.source.id, key, from, to, known_at)? {
         let values = row::decode_row(&r.source_schema, &v.row)
             .map_err(|e| engine::Error::corrupt_row(r.source.id, e))?;
-        st.add(&r.layout, v.event_ts, v.created_ts, &values);
+        st.add(&r.groups, v.event_ts, v.created_ts, &values);
     }
     Ok(())
 }

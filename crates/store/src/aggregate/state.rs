@@ -373,6 +373,7 @@ mod tests {
             column,
             window: 10,
             slide: 0,
+            filter: None,
         };
         let aggs = vec![
             f(Function::Count, None),

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use super::{Resolved, State};
+use super::{Resolved, Tile};
 use crate::catalog::aggregation::LatePolicy;
 use strata_engine::{self as engine, Engine, WriteBatch};
 use strata_format::key::ViewId;
@@ -137,6 +137,9 @@ pub fn add_tiles(
     replaces: &[bool],
     batch: &mut WriteBatch,
 ) -> engine::Result<()> {
+    if r.spec.session.is_some() {
+        return Ok(()); // sessions are read from the events: no tiles
+    }
     let mut groups: BTreeMap<(&[u8], i64), Vec<usize>> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
         groups
@@ -152,27 +155,27 @@ pub fn add_tiles(
         let mut st = if idx.iter().any(|&i| replaces[i]) {
             let ids: HashSet<_> = idx.iter().map(|&i| events[i].identity()).collect();
             let end = start.saturating_add(r.spec.tile - 1);
-            let mut st = State::new(&r.layout);
+            let mut st = Tile::new(&r.groups);
             for v in engine.history(r.source.id, key, start, end, None)? {
                 if !ids.contains(&(key, v.event_ts, v.created_ts)) {
                     let values = decode(r.source.id, &r.source_schema, &v.row)?;
-                    st.add(&r.layout, v.event_ts, v.created_ts, &values);
+                    st.add(&r.groups, v.event_ts, v.created_ts, &values);
                 }
             }
             st
         } else {
             match engine.as_of(r.view.id, key, start, None)? {
-                Some(v) if v.event_ts == start => State::decode(&r.layout, &v.row)
+                Some(v) if v.event_ts == start => Tile::decode(&r.groups, &v.row)
                     .map_err(|e| engine::Error::corrupt_row(r.view.id, e))?,
-                _ => State::new(&r.layout),
+                _ => Tile::new(&r.groups),
             }
         };
         for &i in &idx {
             let e = &events[i];
             let values = decode(r.source.id, &r.source_schema, &e.row)?;
-            st.add(&r.layout, e.event_ts, e.created_ts, &values);
+            st.add(&r.groups, e.event_ts, e.created_ts, &values);
         }
-        st.encode(&r.layout, &mut buf);
+        st.encode(&r.groups, &mut buf);
         batch.put(r.view.id, key, start, 0, &buf)?;
     }
     Ok(())
@@ -181,21 +184,24 @@ pub fn add_tiles(
 /// Tiles for every stored event of `keys` in the source of `r`, for a view
 /// created over a source that already has data. Written in batches.
 pub fn backfill(engine: &Engine, r: &Resolved) -> engine::Result<u64> {
+    if r.spec.session.is_some() {
+        return Ok(0);
+    }
     let mut batch = WriteBatch::default();
     let mut buf = Vec::new();
     let mut tiles = 0u64;
     for key in engine.keys_of_view(r.source.id)? {
-        let mut by_tile: BTreeMap<i64, State> = BTreeMap::new();
+        let mut by_tile: BTreeMap<i64, Tile> = BTreeMap::new();
         for v in engine.history(r.source.id, &key, i64::MIN, i64::MAX - 1, None)? {
             let values = row::decode_row(&r.source_schema, &v.row)
                 .map_err(|e| engine::Error::corrupt_row(r.source.id, e))?;
             by_tile
                 .entry(tile_start(v.event_ts, r.spec.tile))
-                .or_insert_with(|| State::new(&r.layout))
-                .add(&r.layout, v.event_ts, v.created_ts, &values);
+                .or_insert_with(|| Tile::new(&r.groups))
+                .add(&r.groups, v.event_ts, v.created_ts, &values);
         }
         for (start, st) in by_tile {
-            st.encode(&r.layout, &mut buf);
+            st.encode(&r.groups, &mut buf);
             batch.put(r.view.id, &key, start, 0, &buf)?;
             tiles += 1;
         }

@@ -20,6 +20,12 @@
 //! window), named `name` when given (one window only) or
 //! `{column}_{function}_{window}` (`{function}_{window}` without a column).
 //!
+//! An aggregation may carry a filter, `where = "event_type = 'click'"`: a
+//! condition over the source event's columns in the expression language
+//! (docs/EXPRESSIONS.md); only the events for which it is true (not false,
+//! not null) enter that aggregation. An aggregation with `where` needs a
+//! `name` (its default name would be that of the unfiltered one).
+//!
 //! Functions and the feature types they give:
 //!
 //! | function | column | type | over an empty window |
@@ -49,7 +55,8 @@
 use super::duration;
 use super::error::{Error, Result, Subject};
 use super::{Feature, FeatureView};
-use strata_format::schema::FeatureType;
+use crate::expr::{self, Expr, ExprError, Type};
+use strata_format::schema::{FeatureType, Value};
 
 pub use super::metadata::{AGGREGATION_ONLY as KEYS, AGGREGATIONS, LatePolicy};
 
@@ -127,6 +134,50 @@ pub struct Aggregation {
     pub window: i64,
     /// Hop, µs; 0 = a sliding window ending at the read time.
     pub slide: i64,
+    /// `where`: only the events it matches enter the aggregation.
+    pub filter: Option<Filter>,
+}
+
+/// A `where` filter over the events of a source view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    pub expr: Expr,
+    /// The source column of each of the expression's inputs.
+    pub columns: Vec<usize>,
+}
+
+impl Filter {
+    /// Compiles `src` over the columns of `source`; the error is the
+    /// expression's (its column) for the caller to place.
+    pub fn compile(src: &str, source: &FeatureView) -> Result<Filter, ExprError> {
+        let mut columns = Vec::new();
+        let expr = Expr::predicate(src, |name| {
+            let i = source.feature_index(name).ok_or_else(|| {
+                let have: Vec<&str> = source.features.iter().map(|f| f.name.as_str()).collect();
+                format!(
+                    "the source view {:?} has no column {name:?} (it has {})",
+                    source.name,
+                    have.join(", ")
+                )
+            })?;
+            let ty = source.features[i].ty;
+            let t = Type::of(ty)
+                .ok_or_else(|| format!("column {name:?} is {ty}, which expressions cannot read"))?;
+            columns.push(i);
+            Ok(t)
+        })?;
+        Ok(Filter { expr, columns })
+    }
+
+    /// Whether the event with these values (the source schema) passes.
+    pub fn matches(&self, values: &[Value]) -> bool {
+        let inputs: Vec<Value> = self
+            .columns
+            .iter()
+            .map(|&c| expr::input(values.get(c).unwrap_or(&Value::Null)))
+            .collect();
+        self.expr.matches(&inputs)
+    }
 }
 
 impl Aggregation {
@@ -149,8 +200,11 @@ pub struct Spec {
     pub tile: i64,
     pub allowed_lateness: i64,
     pub late: LatePolicy,
-    /// In the view's feature order.
+    /// In the view's feature order (empty for a session view).
     pub aggregations: Vec<Aggregation>,
+    /// A session view's sessions ([`super::session`]); its features are
+    /// computed from the source's events at each read, without tiles.
+    pub session: Option<super::session::Spec>,
 }
 
 impl FeatureView {
@@ -164,6 +218,16 @@ impl FeatureView {
 /// given its source view.
 pub fn spec(view: &FeatureView, source: &FeatureView) -> Result<Spec> {
     let m = &view.metadata;
+    if let Some(session) = super::session::spec(view, source)? {
+        return Ok(Spec {
+            source: source.reference(),
+            tile: default_tile(&[]),
+            allowed_lateness: m.allowed_lateness.map_or(0, |d| d.micros),
+            late: m.late_events.unwrap_or(LatePolicy::Reject),
+            aggregations: Vec::new(),
+            session: Some(session),
+        });
+    }
     let subject = || Subject::AggregationView(view.name.clone());
     let list = m.aggregations.as_ref().ok_or_else(|| {
         Error::invalid(
@@ -201,6 +265,7 @@ pub fn spec(view: &FeatureView, source: &FeatureView) -> Result<Spec> {
         allowed_lateness: m.allowed_lateness.map_or(0, |d| d.micros),
         late: m.late_events.unwrap_or(LatePolicy::Reject),
         aggregations,
+        session: None,
     })
 }
 
@@ -211,13 +276,15 @@ fn one(
     t: &toml::Table,
     source: &FeatureView,
 ) -> Result<Vec<Aggregation>> {
-    const FIELDS: [&str; 6] = ["function", "column", "window", "windows", "slide", "name"];
+    const FIELDS: [&str; 7] = [
+        "function", "column", "window", "windows", "slide", "name", "where",
+    ];
     const FUNCTIONS: &str =
         "count, sum, mean, min, max, stddev, last, age_of_last, count_distinct, p50, p95, p99";
     if let Some(k) = t.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(bad(
             k,
-            format!("unknown field {k:?} (function, column, window(s), slide, name)"),
+            format!("unknown field {k:?} (function, column, window(s), slide, name, where)"),
         ));
     }
     let fname = t
@@ -303,6 +370,29 @@ fn one(
         Some(s) => duration::from_toml(s).map_err(|e| bad("slide", format!("slide: {e}")))?,
     };
     let name = t.get("name").map(|n| n.as_str());
+    let filter = match t.get("where") {
+        None => None,
+        Some(w) => {
+            let src = w.as_str().ok_or_else(|| {
+                bad(
+                    "where",
+                    "where must be a string such as \"event_type = 'click'\"".into(),
+                )
+            })?;
+            let Some(Some(feature)) = name else {
+                return Err(bad(
+                    "where",
+                    "an aggregation with where needs a name (its default name is the unfiltered aggregation's)".into(),
+                ));
+            };
+            Some(Filter::compile(src, source).map_err(|e| {
+                bad(
+                    "where",
+                    format!("feature {feature:?}: where = {src:?}: {e}"),
+                )
+            })?)
+        }
+    };
     if name.is_some() && windows.len() != 1 {
         return Err(bad(
             "name",
@@ -329,6 +419,7 @@ fn one(
                 column: column.map(|c| c.1),
                 window,
                 slide,
+                filter: filter.clone(),
             })
         })
         .collect()
@@ -423,16 +514,24 @@ pub fn complete(view: &mut FeatureView, views: &[FeatureView]) -> Result<()> {
     }
     let spec = spec(view, source)?;
     view.entities = source.entities.clone();
-    view.features = spec
-        .aggregations
-        .iter()
-        .map(|a| Feature {
-            name: a.feature.clone(),
-            ty: feature_type(a, source),
-            description: String::new(),
-            tags: Vec::new(),
-        })
-        .collect();
+    let feature = |name: &str, ty| Feature {
+        name: name.to_string(),
+        ty,
+        description: String::new(),
+        tags: Vec::new(),
+    };
+    view.features = match &spec.session {
+        Some(s) => s
+            .features
+            .iter()
+            .map(|f| feature(&f.feature, super::session::feature_type(f, source)))
+            .collect(),
+        None => spec
+            .aggregations
+            .iter()
+            .map(|a| feature(&a.feature, feature_type(a, source)))
+            .collect(),
+    };
     view.metadata.source = Some(source.reference());
     Ok(())
 }
@@ -444,18 +543,25 @@ pub(crate) fn evolution(old: &FeatureView, new: &FeatureView) -> Result<(), Stri
     if old.is_aggregation() != new.is_aggregation() {
         return Err("it changes between a plain and an aggregation view".into());
     }
+    if old.is_session() != new.is_session() {
+        return Err("it changes between a session and a windowed aggregation view".into());
+    }
     let (o, n) = (&old.metadata, &new.metadata);
     let changed = [
         (AGGREGATIONS, o.aggregations != n.aggregations),
         ("tile", o.tile != n.tile),
         ("source", o.source != n.source),
+        (super::metadata::SESSION_GAP, o.session_gap != n.session_gap),
     ];
     if old.is_aggregation()
         && let Some((k, _)) = changed.iter().find(|(_, c)| *c)
     {
-        return Err(format!(
-            "its {k} changes, and its stored tiles were computed for the old one"
-        ));
+        let why = if old.is_session() {
+            "a version's sessions cannot change meaning; declare a new version"
+        } else {
+            "its stored tiles were computed for the old one"
+        };
+        return Err(format!("its {k} changes, and {why}"));
     }
     Ok(())
 }

@@ -136,3 +136,42 @@ fn only_lateness_may_change_in_place() {
     let e = defs::apply(&cat, &retiled).unwrap_err().to_string();
     assert!(e.contains("its tile changes"), "{e}");
 }
+
+#[test]
+fn a_where_filter_is_checked_and_needs_a_name() {
+    let d = with(
+        r#"aggregations = [
+  { function = "count", window = "1d", where = "merchant in ('a', 'b') and amount > 0", name = "ab_1d" },
+  { function = "count", window = "1d" },
+]"#,
+    )
+    .unwrap();
+    let s = spec(&d.views[1], &d.views[0]).unwrap();
+    let f = s.aggregations[0].filter.as_ref().unwrap();
+    assert_eq!(f.columns, vec![1, 0], "merchant, then amount");
+    let row = |m: &str, a: f64| [Value::Float64(a), Value::String(m.into())];
+    assert!(f.matches(&row("a", 1.0)));
+    assert!(!f.matches(&row("c", 1.0)));
+    assert!(
+        !f.matches(&[Value::Null, Value::String("a".into())]),
+        "null is not true"
+    );
+    assert!(s.aggregations[1].filter.is_none());
+
+    let cases = [
+        (r#"where = "merchant = 'a'""#, "needs a name"),
+        (r#"where = "merchant = 1", name = "m""#, "feature \"m\""),
+        (r#"where = "merchant = 1", name = "m""#, "at column 10"),
+        (r#"where = "amount + 1", name = "m""#, "condition"),
+        (r#"where = 3, name = "m""#, "must be a string"),
+    ];
+    for (field, msg) in cases {
+        let e = with(&format!(
+            "aggregations = [{{ function = \"count\", window = \"1d\", {field} }}]"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(msg), "{field}: {e}");
+        assert!(e.contains("\"stats\""), "{field}: {e}");
+    }
+}

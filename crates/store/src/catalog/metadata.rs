@@ -106,6 +106,9 @@ pub struct ViewMeta {
     pub tile: Option<Duration>,
     pub allowed_lateness: Option<Duration>,
     pub late_events: Option<LatePolicy>,
+    /// Session views only (aggregation views whose features describe the
+    /// entity's session): see [`super::session`].
+    pub session_gap: Option<Duration>,
     /// Set by the store: when the view was first applied (µs).
     pub created_at: Option<i64>,
     /// Set by the store: when the view's definition last changed (µs).
@@ -120,7 +123,7 @@ pub struct ViewMeta {
 }
 
 /// The fields a definitions file may declare.
-pub const DECLARED: [&str; 15] = [
+pub const DECLARED: [&str; 16] = [
     "description",
     "owner",
     "team",
@@ -136,11 +139,20 @@ pub const DECLARED: [&str; 15] = [
     "tile",
     "allowed_lateness",
     "late_events",
+    SESSION_GAP,
 ];
 /// The aggregation list.
 pub const AGGREGATIONS: &str = "aggregations";
 /// Fields of aggregation views only.
-pub const AGGREGATION_ONLY: [&str; 4] = [AGGREGATIONS, "tile", "allowed_lateness", "late_events"];
+pub const AGGREGATION_ONLY: [&str; 5] = [
+    AGGREGATIONS,
+    "tile",
+    "allowed_lateness",
+    "late_events",
+    SESSION_GAP,
+];
+/// The inactivity gap that ends a session (session views).
+pub const SESSION_GAP: &str = "session_gap";
 /// The per-feature settings.
 pub const FEATURE_SETTINGS: &str = "feature_settings";
 /// The time the view was first applied (µs).
@@ -247,6 +259,7 @@ impl ViewMeta {
             self.tile.is_some(),
             self.allowed_lateness.is_some(),
             self.late_events.is_some(),
+            self.session_gap.is_some(),
         ];
         AGGREGATION_ONLY
             .iter()
@@ -304,6 +317,7 @@ impl ViewMeta {
             "late_events",
             self.late_events.map(|p| V::String(p.name().into())),
         );
+        put(SESSION_GAP, dur(self.session_gap));
         put(CREATED_AT, self.created_at.map(V::Integer));
         put(CHANGED_AT, self.changed_at.map(V::Integer));
         put(
@@ -341,7 +355,7 @@ fn expected(field: &str) -> &'static str {
 /// Why `field = v` does not fit its type.
 fn type_error(field: &str, v: &toml::Value, e: &toml::de::Error) -> String {
     match field {
-        "freshness_sla" | "retention" | "tile" | "allowed_lateness" => {
+        "freshness_sla" | "retention" | "tile" | "allowed_lateness" | SESSION_GAP => {
             match duration::from_toml(v) {
                 Err(d) => format!("{field}: {d}"),
                 Ok(_) => format!("{field}: {}", e.to_string().trim_end()),
@@ -401,6 +415,7 @@ mod tests {
             tile: d("5m"),
             allowed_lateness: d("1m"),
             late_events: Some(LatePolicy::Correct),
+            session_gap: d("30m"),
             created_at: Some(5),
             changed_at: Some(6),
             feature_settings: Some(BTreeMap::from([("f".into(), table("not_null = true"))])),

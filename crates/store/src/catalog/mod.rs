@@ -26,6 +26,7 @@ pub mod metadata;
 pub mod persist;
 pub mod quality;
 pub mod search;
+pub mod session;
 pub mod settings;
 pub mod stats;
 

@@ -1,0 +1,100 @@
+//! `examples/sessions/` runs as its README says: the commands it lists,
+//! through the CLI, print the export its README shows, and every exported
+//! row is what `strata get --as-of` answers for the same user and time.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+mod common;
+
+use common::cli::{json, ok};
+use std::path::PathBuf;
+
+fn example(file: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/sessions")
+        .join(file)
+        .display()
+        .to_string()
+}
+
+/// The lines of the README's code block after "The export as it prints:".
+fn readme_export() -> Vec<String> {
+    let readme = std::fs::read_to_string(example("README.md")).unwrap();
+    let (_, after) = readme.split_once("The export as it prints:").unwrap();
+    let block = after.split("```").nth(1).unwrap();
+    block
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn the_session_example_prints_what_its_readme_shows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(
+        dir,
+        &["apply", "--data", "shop", &example("definitions.toml")],
+    );
+    ok(
+        dir,
+        &[
+            "ingest",
+            "--data",
+            "shop",
+            "--view",
+            "page_views",
+            &example("page_views.csv"),
+        ],
+    );
+    ok(
+        dir,
+        &[
+            "export",
+            "--data",
+            "shop",
+            "--entities",
+            &example("entities.csv"),
+            "--features",
+            "user_sessions:*",
+            "--out",
+            "training.csv",
+        ],
+    );
+    let exported = std::fs::read_to_string(dir.join("training.csv")).unwrap();
+    let lines: Vec<&str> = exported.lines().collect();
+    assert_eq!(lines, readme_export(), "the export differs from the README");
+
+    let header: Vec<&str> = lines[0].split(',').collect();
+    for line in &lines[1..] {
+        let cells: Vec<&str> = line.split(',').collect();
+        let got = json(&ok(
+            dir,
+            &[
+                "get",
+                "--data",
+                "shop",
+                "--view",
+                "user_sessions",
+                "--key",
+                cells[0],
+                "--as-of",
+                cells[1],
+                "--json",
+            ],
+        ));
+        for (name, cell) in header.iter().zip(&cells).skip(2) {
+            let f = &got["features"][*name];
+            let online = match &f["value"] {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) if n.is_f64() => format!("{:?}", n.as_f64().unwrap()),
+                v => v.to_string(),
+            };
+            assert_eq!(&online, cell, "{name} of {line}: get --as-of says {f}");
+        }
+    }
+}
