@@ -140,9 +140,15 @@ fn value_hash(v: &Value) -> u64 {
         Value::Bool(x) => h(&[u8::from(*x)], 4),
         Value::String(s) => h(s.as_bytes(), 5),
         Value::Bytes(b) => h(b, 6),
-        Value::ListFloat32(l) => {
-            let bytes: Vec<u8> = l.iter().flat_map(|f| f.to_bits().to_le_bytes()).collect();
-            h(&bytes, 7)
+        Value::ListFloat32(_)
+        | Value::ListString(_)
+        | Value::ListInt64(_)
+        | Value::ListFloat64(_)
+        | Value::MapStringInt64(_) => {
+            let mut bytes = Vec::new();
+            // A too-long value hashes its prefix: still a stable hash.
+            let _ = strata_format::collection::put_collection(&mut bytes, v);
+            h(&bytes, 7 + v.feature_type().map_or(0, |t| t as u64))
         }
     }
 }

@@ -202,7 +202,7 @@ mod feature_type_name {
         let n: String = serde::Deserialize::deserialize(d)?;
         FeatureType::parse(&n).ok_or_else(|| {
             serde::de::Error::custom(format!(
-                "unknown feature type {n:?} (int64, float64, float32, bool, string, bytes, timestamp, list<float32>)"
+                "unknown feature type {n:?} (int64, float64, float32, bool, string, bytes, timestamp, list<float32>, list<string>, list<int64>, list<float64>, map<string,int64>)"
             ))
         })
     }
