@@ -87,6 +87,19 @@ aggregations = [
   { function = "count", window = "1h" },
   { function = "sum", column = "amount", window = "1d" },
 ]
+
+[[feature_views]]
+name = "txn_lists"
+source = "txn"
+team = "fraud"
+aggregations = [
+  { function = "last_k", column = "amount", k = 2, window = "1d" },
+  { function = "collect_set", column = "amount", limit = 10, window = "1d" },
+  { function = "first", column = "amount", window = "1d" },
+  { function = "variance", column = "amount", window = "1d" },
+  { function = "count_distinct_exact", column = "amount", limit = 10, window = "1d" },
+  { function = "top_k", column = "amount", k = 5, window = "1h" },
+]
 "#;
 
 /// `device` gets a second version with another feature.
@@ -242,6 +255,94 @@ fn scenarios() -> Vec<Scenario> {
             ]),
         ),
         s(
+            "aggregation to lists",
+            "txn_lists",
+            "1",
+            Some(T0 + 2 * HOUR),
+            Expect::Row(vec![
+                (
+                    "amount_last2_1d",
+                    json!([1.0, 7.5]),
+                    "PRESENT",
+                    Some(T0 + 2 * HOUR),
+                ),
+                (
+                    "amount_collect_set_1d",
+                    json!([1.0, 5.0, 7.5]),
+                    "PRESENT",
+                    Some(T0 + 2 * HOUR),
+                ),
+                (
+                    "amount_first_1d",
+                    json!(5.0),
+                    "PRESENT",
+                    Some(T0 + 2 * HOUR),
+                ),
+                (
+                    "amount_variance_1d",
+                    json!(10.75),
+                    "PRESENT",
+                    Some(T0 + 2 * HOUR),
+                ),
+                (
+                    "amount_count_distinct_exact_1d",
+                    json!(3),
+                    "PRESENT",
+                    Some(T0 + 2 * HOUR),
+                ),
+                (
+                    "amount_top5_1h",
+                    json!([1.0]),
+                    "PRESENT",
+                    Some(T0 + 2 * HOUR),
+                ),
+            ]),
+        ),
+        s(
+            "aggregation to lists, empty window",
+            "txn_lists",
+            "2",
+            Some(T0 + 30 * HOUR),
+            Expect::Row(vec![
+                (
+                    "amount_last2_1d",
+                    Json::Null,
+                    "NULL_VALUE",
+                    Some(T0 + 30 * HOUR),
+                ),
+                (
+                    "amount_collect_set_1d",
+                    Json::Null,
+                    "NULL_VALUE",
+                    Some(T0 + 30 * HOUR),
+                ),
+                (
+                    "amount_first_1d",
+                    Json::Null,
+                    "NULL_VALUE",
+                    Some(T0 + 30 * HOUR),
+                ),
+                (
+                    "amount_variance_1d",
+                    Json::Null,
+                    "NULL_VALUE",
+                    Some(T0 + 30 * HOUR),
+                ),
+                (
+                    "amount_count_distinct_exact_1d",
+                    json!(0),
+                    "PRESENT",
+                    Some(T0 + 30 * HOUR),
+                ),
+                (
+                    "amount_top5_1h",
+                    Json::Null,
+                    "NULL_VALUE",
+                    Some(T0 + 30 * HOUR),
+                ),
+            ]),
+        ),
+        s(
             "export-only view, as of",
             "label_only",
             "1",
@@ -307,6 +408,9 @@ fn value_json(v: &Value) -> Json {
         Value::Float64(x) => json!(x),
         Value::Bool(x) => json!(x),
         Value::String(s) => json!(s),
+        Value::ListFloat64(l) => json!(l),
+        Value::ListInt64(l) => json!(l),
+        Value::ListString(l) => json!(l),
         other => panic!("no JSON form in this test for {other:?}"),
     }
 }
