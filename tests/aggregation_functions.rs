@@ -251,6 +251,9 @@ fn list(ty: FeatureType, ks: Vec<K>) -> Value {
     }
 }
 
+/// A stored event: `(key, event_ts, created_ts)` and its values.
+type Stored<'a> = (&'a (i64, i64, i64), &'a [Value; 3]);
+
 fn expected(m: &Model, key: i64, at: i64, known: Option<i64>, f: F) -> Value {
     let (func, col, w, slide, p, ty) = f;
     let end = if slide > 0 {
@@ -259,7 +262,7 @@ fn expected(m: &Model, key: i64, at: i64, known: Option<i64>, f: F) -> Value {
         at
     };
     // Events of the window, oldest first.
-    let evs: Vec<(&(i64, i64, i64), &[Value; 3])> = m
+    let evs: Vec<Stored> = m
         .events
         .iter()
         .filter(|((kk, ts, c), _)| {
@@ -481,7 +484,7 @@ fn run(ops: Vec<Op>, lateness: u32, correct: bool) {
                 };
                 store.write("events", &[row]).unwrap();
                 let late = m.watermark.is_some_and(|w| ts < w - i64::from(lateness));
-                if !(late && !correct) {
+                if !late || correct {
                     m.events.insert((key, ts, created), values);
                 }
             }

@@ -56,7 +56,7 @@ pub(crate) enum FeatureBuilder {
     String(StringBuilder),
     Bytes(BinaryBuilder),
     Timestamp(TimestampMicrosecondBuilder),
-    Collection(CollectionBuilder),
+    Collection(Box<CollectionBuilder>),
 }
 
 impl FeatureBuilder {
@@ -80,7 +80,7 @@ impl FeatureBuilder {
             | FeatureType::ListInt64
             | FeatureType::ListFloat64
             | FeatureType::MapStringInt64 => match CollectionBuilder::new(ty, rows) {
-                Some(b) => FeatureBuilder::Collection(b),
+                Some(b) => FeatureBuilder::Collection(Box::new(b)),
                 None => FeatureBuilder::Bytes(BinaryBuilder::new()),
             },
         }

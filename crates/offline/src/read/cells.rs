@@ -332,7 +332,7 @@ pub(crate) enum Builder {
     Bin(BinaryBuilder),
     Time(TimestampMicrosecondBuilder),
     List(ListBuilder<Float32Builder>),
-    Collection(CollectionBuilder),
+    Collection(Box<CollectionBuilder>),
 }
 
 impl Builder {
@@ -351,7 +351,7 @@ impl Builder {
                 Builder::List(ListBuilder::with_capacity(Float32Builder::new(), rows))
             }
             CellType::Collection(ty) => match CollectionBuilder::new(ty, rows) {
-                Some(b) => Builder::Collection(b),
+                Some(b) => Builder::Collection(Box::new(b)),
                 None => Builder::List(ListBuilder::with_capacity(Float32Builder::new(), rows)),
             },
         }
