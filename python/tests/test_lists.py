@@ -80,3 +80,67 @@ def test_list_and_map_features_round_trip(tmp_path):
         assert hist.column("items").type == pa.list_(pa.string())
         assert hist.column("items").to_pylist() == [["a", "b"], ["c"]]
         assert hist.column("hist").to_pylist() == [[("a", 2), ("b", 1)], None]
+
+
+AGG_DEFS = """
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[feature_views]]
+name = "txn"
+entities = ["user"]
+features = [
+  { name = "amount", type = "float64" },
+  { name = "category", type = "string" },
+]
+
+[[feature_views]]
+name = "txn_stats"
+source = "txn"
+aggregations = [
+  { function = "collect_set", column = "category", limit = 10, window = "30d" },
+  { function = "last_k", column = "amount", k = 2, window = "30d" },
+  { function = "histogram", column = "category", k = 2, window = "30d" },
+  { function = "percentile", column = "amount", quantiles = [0.5], window = "30d" },
+]
+"""
+
+
+def test_aggregations_to_lists_agree_online_and_in_exports(tmp_path):
+    """The same windows read online as of a time and in an export at that
+    time: lists as pyarrow list columns, the histogram as a map."""
+    with strata.Store(tmp_path / "data") as s:
+        s.apply(AGG_DEFS)
+        times = [T0 + pd.Timedelta(hours=h) for h in (1, 2, 3, 4)]
+        s.push(
+            "txn",
+            pa.table(
+                {
+                    "user_id": pa.array([1, 1, 1, 1], pa.int64()),
+                    "event_timestamp": pa.array(times, pa.timestamp("us", tz="UTC")),
+                    "amount": [1.0, 4.0, 2.0, 8.0],
+                    "category": ["food", "fuel", "food", "toys"],
+                }
+            ),
+        )
+        at = T0 + pd.Timedelta(hours=3)
+        online = s.get_online_features(["txn_stats:*"], {"user_id": [1]}, as_of=at).to_dict()
+        assert online["category_collect_set_30d"] == [["food", "fuel"]]
+        assert online["amount_last2_30d"] == [[2.0, 4.0]]
+        assert online["category_histogram_30d"] == [{"food": 2, "fuel": 1}]
+        assert abs(online["amount_p50_30d"][0] - 2.0) <= 0.02
+        out = s.get_historical_features(
+            pa.table(
+                {
+                    "user_id": pa.array([1], pa.int64()),
+                    "event_timestamp": pa.array([at], pa.timestamp("us", tz="UTC")),
+                }
+            ),
+            ["txn_stats:*"],
+        ).to_arrow()
+        assert out.column("category_collect_set_30d").type == pa.list_(pa.string())
+        assert out.column("category_collect_set_30d").to_pylist() == [["food", "fuel"]]
+        assert out.column("amount_last2_30d").to_pylist() == [[2.0, 4.0]]
+        assert out.column("category_histogram_30d").to_pylist() == [[("food", 2), ("fuel", 1)]]
+        assert out.column("amount_p50_30d").to_pylist() == online["amount_p50_30d"]

@@ -334,7 +334,7 @@ fn one(
             ));
         }
         (f, None) if f != Function::Count && f != Function::AgeOfLast => {
-            return Err(bad("column", format!("{} needs a column", f.name())));
+            return Err(bad("column", format!("{} needs a column", f.base_name())));
         }
         (f, Some((name, idx))) if f.needs_number() => {
             let ty = source.features.get(idx).map(|f| f.ty);
@@ -347,7 +347,7 @@ fn one(
                     "column",
                     format!(
                         "{} needs a numeric column (int64, float64, float32); {name:?} is {ty}",
-                        f.name()
+                        f.base_name()
                     ),
                 ));
             }
