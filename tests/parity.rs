@@ -103,6 +103,19 @@ aggregations = [
   { function = "duration" },
   { function = "is_open" },
 ]
+
+[[feature_views]]
+name = "txn_lists"
+source = "txn"
+team = "fraud"
+aggregations = [
+  { function = "last_k", column = "amount", k = 2, window = "1d" },
+  { function = "collect_set", column = "amount", limit = 10, window = "1d" },
+  { function = "first", column = "amount", window = "1d" },
+  { function = "variance", column = "amount", window = "1d" },
+  { function = "count_distinct_exact", column = "amount", limit = 10, window = "1d" },
+  { function = "top_k", column = "amount", k = 5, window = "1h" },
+]
 "#;
 
 /// `device` gets a second version with another feature.
@@ -251,6 +264,94 @@ fn scenarios() -> Vec<Scenario> {
             Expect::Row(vec![
                 ("count_1h", json!(1), "PRESENT", Some(T0 + 2 * HOUR)),
                 ("amount_sum_1d", json!(13.5), "PRESENT", Some(T0 + 2 * HOUR)),
+            ]),
+        ),
+        s(
+            "aggregation to lists",
+            "txn_lists",
+            "1",
+            Some(T0 + 2 * HOUR),
+            Expect::Row(vec![
+                (
+                    "amount_last2_1d",
+                    json!([1.0, 7.5]),
+                    "PRESENT",
+                    Some(T0 + 2 * HOUR),
+                ),
+                (
+                    "amount_collect_set_1d",
+                    json!([1.0, 5.0, 7.5]),
+                    "PRESENT",
+                    Some(T0 + 2 * HOUR),
+                ),
+                (
+                    "amount_first_1d",
+                    json!(5.0),
+                    "PRESENT",
+                    Some(T0 + 2 * HOUR),
+                ),
+                (
+                    "amount_variance_1d",
+                    json!(10.75),
+                    "PRESENT",
+                    Some(T0 + 2 * HOUR),
+                ),
+                (
+                    "amount_count_distinct_exact_1d",
+                    json!(3),
+                    "PRESENT",
+                    Some(T0 + 2 * HOUR),
+                ),
+                (
+                    "amount_top5_1h",
+                    json!([1.0]),
+                    "PRESENT",
+                    Some(T0 + 2 * HOUR),
+                ),
+            ]),
+        ),
+        s(
+            "aggregation to lists, empty window",
+            "txn_lists",
+            "2",
+            Some(T0 + 30 * HOUR),
+            Expect::Row(vec![
+                (
+                    "amount_last2_1d",
+                    Json::Null,
+                    "NULL_VALUE",
+                    Some(T0 + 30 * HOUR),
+                ),
+                (
+                    "amount_collect_set_1d",
+                    Json::Null,
+                    "NULL_VALUE",
+                    Some(T0 + 30 * HOUR),
+                ),
+                (
+                    "amount_first_1d",
+                    Json::Null,
+                    "NULL_VALUE",
+                    Some(T0 + 30 * HOUR),
+                ),
+                (
+                    "amount_variance_1d",
+                    Json::Null,
+                    "NULL_VALUE",
+                    Some(T0 + 30 * HOUR),
+                ),
+                (
+                    "amount_count_distinct_exact_1d",
+                    json!(0),
+                    "PRESENT",
+                    Some(T0 + 30 * HOUR),
+                ),
+                (
+                    "amount_top5_1h",
+                    Json::Null,
+                    "NULL_VALUE",
+                    Some(T0 + 30 * HOUR),
+                ),
             ]),
         ),
         s(
@@ -418,6 +519,9 @@ fn value_json(v: &Value) -> Json {
         Value::String(s) => json!(s),
         // As the CLI's JSON writes it.
         Value::Timestamp(t) => json!(timestamp::format(*t)),
+        Value::ListFloat64(l) => json!(l),
+        Value::ListInt64(l) => json!(l),
+        Value::ListString(l) => json!(l),
         other => panic!("no JSON form in this test for {other:?}"),
     }
 }

@@ -30,6 +30,8 @@ const SCHEMAS: &[&[FeatureType]] = &[
         ListFloat32,
     ],
     &[Bool, Bool, Bool, Bool, Bool, Bool, Bool, Bool, Bool, String],
+    &[ListString, ListInt64, ListFloat64, MapStringInt64],
+    &[MapStringInt64, Int64, ListString, ListString, Bool],
     &[
         ListFloat32,
         ListFloat32,
@@ -51,6 +53,9 @@ fn same(a: &Value, b: &Value) -> bool {
         (Value::Float64(x), Value::Float64(y)) => x.to_bits() == y.to_bits(),
         (Value::Float32(x), Value::Float32(y)) => x.to_bits() == y.to_bits(),
         (Value::ListFloat32(x), Value::ListFloat32(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
+        }
+        (Value::ListFloat64(x), Value::ListFloat64(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
         }
         _ => a == b,

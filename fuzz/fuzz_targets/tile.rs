@@ -1,5 +1,6 @@
 //! Aggregation tile decoding (src/aggregate/state.rs) against a layout that
-//! uses every part (moments, min/max, last, distinct and quantile sketches).
+//! uses every part (moments, min/max, last, first, distinct and quantile
+//! sketches, the value set, the ranked and sorted lists).
 //!
 //! Input: tile bytes. Checks: no panic; a decoded tile re-encodes to bytes
 //! that decode to the same state; merging it into an empty state and
@@ -29,6 +30,16 @@ fn aggs() -> Vec<Aggregation> {
         f(Function::Percentile(95), Some(0)),
         f(Function::Last, Some(1)),
         f(Function::CountDistinct, Some(1)),
+        f(Function::Variance, Some(0)),
+        f(Function::Quantile(9000), Some(0)),
+        f(Function::TopK(3), Some(0)),
+        f(Function::CollectSet { limit: 4 }, Some(0)),
+        f(Function::First, Some(1)),
+        f(Function::FirstK(2), Some(1)),
+        f(Function::LastK(2), Some(1)),
+        f(Function::BottomK(2), Some(1)),
+        f(Function::Histogram { k: 2, limit: 3 }, Some(1)),
+        f(Function::CountDistinctExact { limit: 3 }, Some(1)),
     ]
 }
 

@@ -3,16 +3,17 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BinaryBuilder, BooleanBuilder, Float32Builder, Float64Builder, Int64Builder, ListBuilder,
-    StringBuilder, TimestampMicrosecondBuilder,
+    BinaryBuilder, BooleanBuilder, Float32Builder, Float64Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_pyarrow::{IntoPyArrow, Table};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_schema::{Field, Schema, SchemaRef};
 use pyo3::prelude::*;
 
 use strata_format::protocol::{HistoryVersion, KeyColumnValues};
 use strata_format::schema::{FeatureType, Value};
+use strata_offline::collections::CollectionBuilder;
 use strata_offline::export::arrow_type;
 
 use crate::Failure;
@@ -84,23 +85,22 @@ pub fn values_array<'a>(ty: FeatureType, values: impl Iterator<Item = &'a Value>
             Value::Timestamp(t) => Some(*t),
             _ => None,
         })),
-        FeatureType::ListFloat32 => {
-            let field = match arrow_type(ty) {
-                DataType::List(f) => f,
-                _ => Arc::new(Field::new_list_field(DataType::Float32, true)),
-            };
-            let mut b = ListBuilder::new(Float32Builder::new()).with_field(field);
-            for v in values {
-                match v {
-                    Value::ListFloat32(x) => {
-                        b.values().append_slice(x);
-                        b.append(true);
+        FeatureType::ListFloat32
+        | FeatureType::ListString
+        | FeatureType::ListInt64
+        | FeatureType::ListFloat64
+        | FeatureType::MapStringInt64 => match CollectionBuilder::new(ty, 0) {
+            // The export's builder: the same Arrow types as an export.
+            Some(mut b) => {
+                for v in values {
+                    if !b.push(v) {
+                        b.push_null();
                     }
-                    _ => b.append(false),
                 }
+                b.finish()
             }
-            Arc::new(b.finish())
-        }
+            None => arrow_array::new_null_array(&arrow_type(ty), values.count()),
+        },
     }
 }
 

@@ -45,6 +45,17 @@ pub fn value<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
         Value::Bytes(b) => PyBytes::new(py, b).into_any(),
         Value::Timestamp(t) => datetime(py, *t)?,
         Value::ListFloat32(x) => PyList::new(py, x.iter().map(|f| f64::from(*f)))?.into_any(),
+        Value::ListFloat64(x) => PyList::new(py, x)?.into_any(),
+        Value::ListInt64(x) => PyList::new(py, x)?.into_any(),
+        Value::ListString(x) => PyList::new(py, x)?.into_any(),
+        // A dict keeps the entries' order (a histogram's: largest first).
+        Value::MapStringInt64(m) => {
+            let d = pyo3::types::PyDict::new(py);
+            for (k, n) in m {
+                d.set_item(k, n)?;
+            }
+            d.into_any()
+        }
     })
 }
 

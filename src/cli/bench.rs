@@ -131,6 +131,10 @@ async fn populate(c: &Client, d: &p::ViewDescription, n: i64) -> Result {
         FeatureType::Bytes => Value::Bytes(i.to_le_bytes().to_vec()),
         FeatureType::Timestamp => Value::Timestamp(now - i),
         FeatureType::ListFloat32 => Value::ListFloat32(vec![i as f32; 4]),
+        FeatureType::ListFloat64 => Value::ListFloat64(vec![i as f64; 4]),
+        FeatureType::ListInt64 => Value::ListInt64(vec![i; 4]),
+        FeatureType::ListString => Value::ListString(vec![format!("s{i}"); 2]),
+        FeatureType::MapStringInt64 => Value::MapStringInt64(vec![(format!("s{i}"), i)]),
     };
     let mut start = 0;
     while start < n {

@@ -32,6 +32,11 @@ pub fn value_text(v: &Value) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        // The other lists and maps as JSON, the text CSV export writes.
+        Value::ListString(_)
+        | Value::ListInt64(_)
+        | Value::ListFloat64(_)
+        | Value::MapStringInt64(_) => value_json(v),
     }
 }
 
@@ -65,7 +70,21 @@ pub fn value_json(v: &Value) -> String {
             let items: Vec<String> = l.iter().map(|x| value_json(&Value::Float32(*x))).collect();
             format!("[{}]", items.join(","))
         }
+        Value::ListFloat64(l) => json_items(l.iter().map(|x| json_float(*x))),
+        Value::ListInt64(l) => json_items(l.iter().map(i64::to_string)),
+        Value::ListString(l) => json_items(l.iter().map(|s| json_str(s))),
+        Value::MapStringInt64(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, n)| format!("{}:{n}", json_str(k)))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
     }
+}
+
+fn json_items(items: impl Iterator<Item = String>) -> String {
+    format!("[{}]", items.collect::<Vec<_>>().join(","))
 }
 
 fn key_json(key: &[KeyValue]) -> String {
@@ -361,6 +380,22 @@ mod tests {
         assert_eq!(value_json(&Value::Float64(f64::NEG_INFINITY)), "\"-inf\"");
         assert_eq!(value_json(&Value::String("q\"".into())), "\"q\\\"\"");
         assert_eq!(value_json(&Value::ListFloat32(vec![0.5, 1.0])), "[0.5,1.0]");
+        assert_eq!(
+            value_json(&Value::ListString(vec!["a\"".into(), "b".into()])),
+            r#"["a\"","b"]"#
+        );
+        assert_eq!(value_text(&Value::ListInt64(vec![1, -2])), "[1,-2]");
+        assert_eq!(
+            value_json(&Value::ListFloat64(vec![0.5, f64::NAN])),
+            r#"[0.5,"NaN"]"#
+        );
+        assert_eq!(
+            value_text(&Value::MapStringInt64(vec![
+                ("b".into(), 2),
+                ("a".into(), 1)
+            ])),
+            r#"{"b":2,"a":1}"#
+        );
     }
 
     #[test]

@@ -53,6 +53,18 @@ impl WriteSpec {
                         2,
                         Value::ListFloat32(vec![(s % 5) as f32; (s % 3) as usize]),
                     ));
+                    v.push(null(
+                        3,
+                        Value::ListString((0..s % 3).map(|i| format!("t{}", s % 4 + i)).collect()),
+                    ));
+                    v.push(null(
+                        4,
+                        Value::MapStringInt64(
+                            (0..s % 3)
+                                .map(|i| (format!("k{}", 2 - i), (s % 7 + i) as i64))
+                                .collect(),
+                        ),
+                    ));
                 }
                 v
             }

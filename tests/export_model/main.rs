@@ -75,7 +75,7 @@ const DEFS: &str = include_str!("../fixtures/export-model.toml");
 fn grown_defs() -> String {
     DEFS.replace(
         r#"{ name = "b", type = "string" }]"#,
-        r#"{ name = "b", type = "string" }, { name = "c", type = "list<float32>" }]"#,
+        r#"{ name = "b", type = "string" }, { name = "c", type = "list<float32>" }, { name = "d", type = "list<string>" }, { name = "h", type = "map<string,int64>" }]"#,
     )
 }
 

@@ -19,7 +19,7 @@ impl Model {
         t: i64,
         known: KnownAt,
     ) -> Vec<Value> {
-        let width = [3, 2, 3][v];
+        let width = [5, 2, 3][v];
         let none = vec![Value::Null; width];
         let Some(key) = key else { return none };
         let Some(versions) = self.0.get(&(v, key)) else {
@@ -112,6 +112,8 @@ pub fn outputs(full: bool) -> Vec<(String, usize, usize, FeatureType)> {
             ("a", FeatureType::Int64),
             ("b", FeatureType::String),
             ("c", FeatureType::ListFloat32),
+            ("d", FeatureType::ListString),
+            ("h", FeatureType::MapStringInt64),
         ],
         &[("score", FeatureType::Float64), ("flag", FeatureType::Bool)],
         &[

@@ -24,6 +24,10 @@ fn risk_row(n: i64) -> Vec<Value> {
         Value::Float32(n as f32),
         Value::Null,
         Value::String(format!("r{n}")),
+        Value::ListString(vec![format!("t{n}"), String::new()]),
+        Value::ListInt64(vec![n, -n]),
+        Value::ListFloat64(vec![]),
+        Value::MapStringInt64(vec![(format!("k{n}"), n), ("a".into(), 1)]),
     ]
 }
 
@@ -98,7 +102,15 @@ fn an_exact_rewrite_replaces_the_version_across_flush_and_compaction() {
         assert_eq!(got.values, risk_row(n));
         assert_eq!(
             got.statuses,
-            [Status::Present, Status::NullValue, Status::Present]
+            [
+                Status::Present,
+                Status::NullValue,
+                Status::Present,
+                Status::Present,
+                Status::Present,
+                Status::Present,
+                Status::Present
+            ]
         );
         assert_eq!(
             s.history("merchant_risk", &k.values(), i64::MIN, i64::MAX, None)
@@ -130,12 +142,12 @@ fn ttl_boundary_and_latest_of_an_old_version_are_outside_max_age() {
     let past = store
         .get("merchant_risk", &kv, as_of(5 * SEC + TTL + 1))
         .unwrap();
-    assert_eq!(past.statuses, vec![Status::OutsideMaxAge; 3]);
-    assert_eq!(past.values, vec![Value::Null; 3]);
+    assert_eq!(past.statuses, vec![Status::OutsideMaxAge; 7]);
+    assert_eq!(past.values, vec![Value::Null; 7]);
     assert_eq!((past.event_ts, past.created_ts), (Some(5 * SEC), Some(0)));
     // `latest` ages against the wall clock: 1970 is long past.
     let l = store.get("merchant_risk", &kv, latest()).unwrap();
-    assert_eq!(l.statuses, vec![Status::OutsideMaxAge; 3]);
+    assert_eq!(l.statuses, vec![Status::OutsideMaxAge; 7]);
     assert_eq!(l.event_ts, Some(5 * SEC));
     // ... and a recent version is served.
     let now = now_micros();
@@ -144,7 +156,7 @@ fn ttl_boundary_and_latest_of_an_old_version_are_outside_max_age() {
     assert_eq!(l.values, risk_row(2));
     // Before every event: nothing.
     let before = store.get("merchant_risk", &kv, as_of(4 * SEC)).unwrap();
-    assert_eq!(before.statuses, vec![Status::NotFound; 3]);
+    assert_eq!(before.statuses, vec![Status::NotFound; 7]);
     assert_eq!((before.event_ts, before.created_ts), (None, None));
 }
 

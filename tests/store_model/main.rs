@@ -80,7 +80,7 @@ impl View {
     fn width(self) -> usize {
         match self {
             View::UserStats => 7,
-            View::MerchantRisk => 3,
+            View::MerchantRisk => 7,
             View::UserMerchant => 3,
         }
     }
@@ -354,8 +354,22 @@ fn values(view: View) -> BoxedStrategy<Vec<Value>> {
             nullable(any::<f32>(), Value::Float32),
             nullable(any::<bool>(), Value::Bool),
             nullable(short_string(), Value::String),
+            nullable(
+                prop::collection::vec(short_string(), 0..3),
+                Value::ListString,
+            ),
+            nullable(prop::collection::vec(any::<i64>(), 0..3), Value::ListInt64),
+            nullable(
+                prop::collection::vec(any::<f64>(), 0..3),
+                Value::ListFloat64,
+            ),
+            nullable(
+                prop::collection::btree_map(short_string(), any::<i64>(), 0..3),
+                // Entries in descending key order: order is kept, not sorted.
+                |m| Value::MapStringInt64(m.into_iter().rev().collect()),
+            ),
         )
-            .prop_map(|(a, b, c)| vec![a, b, c])
+            .prop_map(|(a, b, c, d, e, f, g)| vec![a, b, c, d, e, f, g])
             .boxed(),
         View::UserMerchant => (
             nullable(any::<i64>(), Value::Int64),

@@ -134,6 +134,10 @@ pub(crate) enum Bits {
     Bytes(Vec<u8>),
     Timestamp(i64),
     ListFloat32(Vec<u32>),
+    ListString(Vec<String>),
+    ListInt64(Vec<i64>),
+    ListFloat64(Vec<u64>),
+    MapStringInt64(Vec<(String, i64)>),
 }
 
 pub(crate) fn bits(v: &Value) -> Bits {
@@ -147,6 +151,10 @@ pub(crate) fn bits(v: &Value) -> Bits {
         Value::Bytes(b) => Bits::Bytes(b.clone()),
         Value::Timestamp(x) => Bits::Timestamp(*x),
         Value::ListFloat32(l) => Bits::ListFloat32(l.iter().map(|x| x.to_bits()).collect()),
+        Value::ListString(l) => Bits::ListString(l.clone()),
+        Value::ListInt64(l) => Bits::ListInt64(l.clone()),
+        Value::ListFloat64(l) => Bits::ListFloat64(l.iter().map(|x| x.to_bits()).collect()),
+        Value::MapStringInt64(m) => Bits::MapStringInt64(m.clone()),
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod block;
 pub mod bloom;
+pub mod collection;
 pub mod error;
 pub mod hash_index;
 pub mod key;

@@ -16,12 +16,13 @@
 //! | `bool`          | 1, `0` or `1`                           |
 //! | `string`        | varint length, UTF-8 bytes              |
 //! | `bytes`         | varint length, bytes                    |
-//! | `list<float32>` | varint count, count × 4 bytes LE        |
+//! | lists, maps     | see [`crate::collection`]               |
 //!
 //! `n_fields` lets a schema grow: a row written before nullable features were
 //! appended to its view decodes with the new fields null. A row with more
 //! fields than the schema is damage.
 
+use super::collection::{get_collection, put_collection};
 use super::error::{DecodeError, Reader};
 use super::schema::{FeatureType, Value};
 use super::varint;
@@ -59,14 +60,8 @@ pub fn encode_row(
             (FeatureType::Bool, Value::Bool(x)) => out.push(u8::from(*x)),
             (FeatureType::String, Value::String(s)) => put_bytes(out, s.as_bytes(), i)?,
             (FeatureType::Bytes, Value::Bytes(b)) => put_bytes(out, b, i)?,
-            (FeatureType::ListFloat32, Value::ListFloat32(l)) => {
-                if l.len() > MAX_FIELD_LEN {
-                    return Err(format!("field {i}: list longer than {MAX_FIELD_LEN} items"));
-                }
-                varint::put(out, l.len() as u64);
-                for x in l {
-                    out.extend_from_slice(&x.to_le_bytes());
-                }
+            (ty, v) if ty.is_collection() && v.feature_type() == Some(*ty) => {
+                put_collection(out, v).map_err(|e| format!("field {i}: {e}"))?;
             }
             (ty, v) => {
                 return Err(format!(
@@ -134,19 +129,14 @@ pub fn decode_row_with(
                 let len = r.len(MAX_FIELD_LEN)?;
                 Value::Bytes(r.bytes(len)?.to_vec())
             }
-            FeatureType::ListFloat32 => {
-                let count = r.len(MAX_FIELD_LEN)?;
-                let raw = r.bytes(
-                    count
-                        .checked_mul(4)
-                        .ok_or_else(|| r.invalid("list too long"))?,
-                )?;
-                Value::ListFloat32(
-                    raw.chunks_exact(4)
-                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect(),
-                )
-            }
+            FeatureType::ListFloat32
+            | FeatureType::ListString
+            | FeatureType::ListInt64
+            | FeatureType::ListFloat64
+            | FeatureType::MapStringInt64 => match get_collection(&mut r, *ty) {
+                Some(v) => v?,
+                None => return Err(r.invalid(format!("field {i}: {ty} is not a list"))),
+            },
         };
         f(i, v);
     }
@@ -181,6 +171,20 @@ mod tests {
             FeatureType::ListFloat32 => prop::collection::vec(-1e6f32..1e6, 0..6)
                 .prop_map(Value::ListFloat32)
                 .boxed(),
+            FeatureType::ListFloat64 => prop::collection::vec(-1e9f64..1e9, 0..6)
+                .prop_map(Value::ListFloat64)
+                .boxed(),
+            FeatureType::ListInt64 => prop::collection::vec(any::<i64>(), 0..6)
+                .prop_map(Value::ListInt64)
+                .boxed(),
+            FeatureType::ListString => prop::collection::vec(".{0,6}", 0..6)
+                .prop_map(Value::ListString)
+                .boxed(),
+            FeatureType::MapStringInt64 => {
+                prop::collection::btree_map(".{0,6}", any::<i64>(), 0..6)
+                    .prop_map(|m| Value::MapStringInt64(m.into_iter().rev().collect()))
+                    .boxed()
+            }
         };
         prop_oneof![1 => Just(Value::Null), 4 => v].boxed()
     }

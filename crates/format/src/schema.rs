@@ -16,10 +16,18 @@ pub enum FeatureType {
     Timestamp = 7,
     /// A list of `float32`, e.g. an embedding.
     ListFloat32 = 8,
+    /// A list of strings, e.g. a `collect_set` or `last_k` of a string column.
+    ListString = 9,
+    /// A list of `int64`.
+    ListInt64 = 10,
+    /// A list of `float64`.
+    ListFloat64 = 11,
+    /// Ordered (string key, `int64` count) entries, keys distinct: a histogram.
+    MapStringInt64 = 12,
 }
 
 impl FeatureType {
-    pub const ALL: [FeatureType; 8] = [
+    pub const ALL: [FeatureType; 12] = [
         FeatureType::Int64,
         FeatureType::Float64,
         FeatureType::Float32,
@@ -28,6 +36,10 @@ impl FeatureType {
         FeatureType::Bytes,
         FeatureType::Timestamp,
         FeatureType::ListFloat32,
+        FeatureType::ListString,
+        FeatureType::ListInt64,
+        FeatureType::ListFloat64,
+        FeatureType::MapStringInt64,
     ];
 
     /// The name used in definitions files: `int64`, `list<float32>`, ...
@@ -41,14 +53,49 @@ impl FeatureType {
             FeatureType::Bytes => "bytes",
             FeatureType::Timestamp => "timestamp",
             FeatureType::ListFloat32 => "list<float32>",
+            FeatureType::ListString => "list<string>",
+            FeatureType::ListInt64 => "list<int64>",
+            FeatureType::ListFloat64 => "list<float64>",
+            FeatureType::MapStringInt64 => "map<string,int64>",
         }
+    }
+
+    /// The width of a value of this type in a row, `None` when it varies
+    /// (strings, bytes, lists, maps).
+    pub fn fixed_width(self) -> Option<usize> {
+        match self {
+            FeatureType::Int64 | FeatureType::Float64 | FeatureType::Timestamp => Some(8),
+            FeatureType::Float32 => Some(4),
+            FeatureType::Bool => Some(1),
+            FeatureType::String
+            | FeatureType::Bytes
+            | FeatureType::ListFloat32
+            | FeatureType::ListString
+            | FeatureType::ListInt64
+            | FeatureType::ListFloat64
+            | FeatureType::MapStringInt64 => None,
+        }
+    }
+
+    /// Whether values of this type are lists or maps.
+    pub fn is_collection(self) -> bool {
+        matches!(
+            self,
+            FeatureType::ListFloat32
+                | FeatureType::ListString
+                | FeatureType::ListInt64
+                | FeatureType::ListFloat64
+                | FeatureType::MapStringInt64
+        )
     }
 
     pub fn parse(name: &str) -> Option<FeatureType> {
         let n = name.trim();
+        // `map<string, int64>` and `list< int64 >` name the same types.
+        let compact: String = n.chars().filter(|c| !c.is_whitespace()).collect();
         FeatureType::ALL
             .into_iter()
-            .find(|t| t.name() == n)
+            .find(|t| t.name() == compact)
             .or(match n {
                 "list[float32]" | "list_float32" => Some(FeatureType::ListFloat32),
                 _ => None,
@@ -105,6 +152,11 @@ pub enum Value {
     Bytes(Vec<u8>),
     Timestamp(i64),
     ListFloat32(Vec<f32>),
+    ListString(Vec<String>),
+    ListInt64(Vec<i64>),
+    ListFloat64(Vec<f64>),
+    /// Entries in their stored order; keys are distinct.
+    MapStringInt64(Vec<(String, i64)>),
 }
 
 impl Value {
@@ -120,6 +172,10 @@ impl Value {
             Value::Bytes(_) => FeatureType::Bytes,
             Value::Timestamp(_) => FeatureType::Timestamp,
             Value::ListFloat32(_) => FeatureType::ListFloat32,
+            Value::ListString(_) => FeatureType::ListString,
+            Value::ListInt64(_) => FeatureType::ListInt64,
+            Value::ListFloat64(_) => FeatureType::ListFloat64,
+            Value::MapStringInt64(_) => FeatureType::MapStringInt64,
         })
     }
 
@@ -171,6 +227,15 @@ mod tests {
             assert_eq!(FeatureType::parse(t.name()), Some(t));
         }
         assert_eq!(FeatureType::parse("int32"), None);
+        assert_eq!(
+            FeatureType::parse(" map<string, int64>"),
+            Some(FeatureType::MapStringInt64)
+        );
+        assert_eq!(
+            FeatureType::parse("list< int64 >"),
+            Some(FeatureType::ListInt64)
+        );
+        assert_eq!(FeatureType::parse("list<int32>"), None);
         assert_eq!(KeyType::parse("string"), Some(KeyType::String));
         assert_eq!(KeyType::parse("float64"), None);
     }

@@ -93,15 +93,7 @@ impl Run {
             .view
             .features
             .iter()
-            .map(|f| {
-                use strata_format::schema::FeatureType as T;
-                match f.ty {
-                    T::Int64 | T::Float64 | T::Timestamp => 8,
-                    T::Float32 => 4,
-                    T::Bool => 1,
-                    T::String | T::Bytes | T::ListFloat32 => 24,
-                }
-            })
+            .map(|f| f.ty.fixed_width().unwrap_or(24))
             .sum();
         6 + VIEW_ID_LEN + keys + TS_SUFFIX_LEN + varint::len(n as u64) + n.div_ceil(8) + values
     }

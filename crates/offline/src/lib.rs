@@ -27,6 +27,7 @@
 //! counted) and the column: `row 17, column txn_count: "abc" is not an int64`.
 
 pub mod arrow_in;
+pub mod collections;
 pub mod encode;
 pub mod export;
 pub mod glob;

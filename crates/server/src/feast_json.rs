@@ -198,7 +198,8 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
 
 /// A value as Feast's JSON has it: numbers, booleans, strings, bytes in
 /// base64, timestamps as Unix seconds (Feast's `unix_timestamp_val`),
-/// embeddings as arrays; null for null.
+/// embeddings and other lists as arrays, histograms (`map<string,int64>`)
+/// as objects in entry order; null for null.
 fn push_value(out: &mut String, v: &Value) {
     match v {
         Value::Null => out.push_str("null"),
@@ -219,7 +220,28 @@ fn push_value(out: &mut String, v: &Value) {
             }
             out.push(']');
         }
+        Value::ListFloat64(xs) => push_array(out, xs, |out, x| push_f64(out, *x)),
+        Value::ListInt64(xs) => push_array(out, xs, |out, x| out.push_str(&x.to_string())),
+        Value::ListString(xs) => push_array(out, xs, |out, x| push_str(out, x)),
+        Value::MapStringInt64(m) => {
+            out.push('{');
+            for (i, (k, n)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_str(out, k);
+                out.push(':');
+                out.push_str(&n.to_string());
+            }
+            out.push('}');
+        }
     }
+}
+
+fn push_array<T>(out: &mut String, xs: &[T], item: impl Fn(&mut String, &T)) {
+    out.push('[');
+    push_list(out, xs.len(), |out, i| item(out, &xs[i]));
+    out.push(']');
 }
 
 /// A time in µs as Feast's JSON writes a protobuf `Timestamp`: RFC 3339,
@@ -432,6 +454,17 @@ mod tests {
             s.push(' ');
         }
         assert_eq!(s, "3.0 0.10000000149011612 null -1 ");
+        let mut s = String::new();
+        for v in [
+            Value::ListString(vec!["a\"".into(), String::new()]),
+            Value::ListInt64(vec![]),
+            Value::ListFloat64(vec![0.5, f64::NAN]),
+            Value::MapStringInt64(vec![("z".into(), 2), ("a".into(), 1)]),
+        ] {
+            push_value(&mut s, &v);
+            s.push(' ');
+        }
+        assert_eq!(s, r#"["a\"",""] [] [0.5,null] {"z":2,"a":1} "#);
     }
 
     #[test]

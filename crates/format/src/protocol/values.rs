@@ -7,11 +7,13 @@
 //! - typed value ([`put_value`]): the value alone, its type known from the
 //!   context: `int64`, `timestamp`, `float64` 8 bytes LE; `float32` 4; `bool`
 //!   one byte 0 or 1; `string`, `bytes` varint length and bytes;
-//!   `list<float32>` varint count and 4 bytes LE per item.
+//!   lists and maps as [`crate::collection`] encodes them (the same bytes as
+//!   in a row).
 //! - tagged value ([`put_tagged_value`]): a tag byte, `0` for null or the
 //!   [`FeatureType`] tag, then the typed value.
 
 use crate::DecodeError;
+use crate::collection::{get_collection, put_collection};
 use crate::error::Reader;
 use crate::row::MAX_FIELD_LEN;
 use crate::schema::{FeatureType, KeyType, KeyValue, Value};
@@ -156,11 +158,8 @@ pub fn put_value(out: &mut Vec<u8>, ty: FeatureType, v: &Value) -> Result<(), St
         (FeatureType::Bool, Value::Bool(x)) => out.push(u8::from(*x)),
         (FeatureType::String, Value::String(s)) => put_str(out, s),
         (FeatureType::Bytes, Value::Bytes(b)) => put_bytes(out, b),
-        (FeatureType::ListFloat32, Value::ListFloat32(l)) => {
-            varint::put(out, l.len() as u64);
-            for x in l {
-                out.extend_from_slice(&x.to_le_bytes());
-            }
+        (ty, v) if ty.is_collection() && v.feature_type() == Some(ty) => {
+            put_collection(out, v)?;
         }
         (ty, v) => {
             return Err(format!(
@@ -182,14 +181,14 @@ pub fn get_value(r: &mut Reader<'_>, ty: FeatureType) -> Result<Value, WireError
         FeatureType::Bool => Value::Bool(get_bool(r)?),
         FeatureType::String => Value::String(get_string(r, MAX_FIELD_LEN)?),
         FeatureType::Bytes => Value::Bytes(get_bytes(r, MAX_FIELD_LEN)?.to_vec()),
-        FeatureType::ListFloat32 => {
-            let n = get_count(r, "list length", MAX_FIELD_LEN, 4)?;
-            let mut l = Vec::with_capacity(n);
-            for _ in 0..n {
-                l.push(f32::from_le_bytes(r.array()?));
-            }
-            Value::ListFloat32(l)
-        }
+        FeatureType::ListFloat32
+        | FeatureType::ListString
+        | FeatureType::ListInt64
+        | FeatureType::ListFloat64
+        | FeatureType::MapStringInt64 => match get_collection(r, ty) {
+            Some(v) => v?,
+            None => return Err(r.invalid(format!("{ty} is not a list")).into()),
+        },
     })
 }
 
@@ -230,6 +229,10 @@ mod tests {
             Value::Bytes(vec![0, 255]),
             Value::Timestamp(1_700_000_000_000_000),
             Value::ListFloat32(vec![1.0, 2.0]),
+            Value::ListString(vec!["a".into(), "bc".into()]),
+            Value::ListInt64(vec![-1, 2]),
+            Value::ListFloat64(vec![0.5]),
+            Value::MapStringInt64(vec![("k".into(), 4)]),
         ]
     }
 

@@ -5,16 +5,17 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BinaryBuilder, BooleanBuilder, Float32Builder, Float64Builder, Int64Builder, ListBuilder,
-    StringBuilder, TimestampMicrosecondBuilder,
+    BinaryBuilder, BooleanBuilder, Float32Builder, Float64Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
 use arrow_array::{
     ArrayRef, BooleanArray, Float32Array, Float64Array, Int64Array, TimestampMicrosecondArray,
 };
 use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer};
-use arrow_schema::{DataType, Field, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, SchemaRef, TimeUnit};
 
 use super::KnownAt;
+use crate::collections::{CollectionBuilder, collection_arrow_type};
 use strata_engine::Engine;
 use strata_format::DecodeError;
 use strata_format::error::Reader;
@@ -31,9 +32,11 @@ pub fn arrow_type(ty: FeatureType) -> DataType {
         FeatureType::String => DataType::Utf8,
         FeatureType::Bytes => DataType::Binary,
         FeatureType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        FeatureType::ListFloat32 => {
-            DataType::List(Arc::new(Field::new_list_field(DataType::Float32, true)))
-        }
+        FeatureType::ListFloat32
+        | FeatureType::ListString
+        | FeatureType::ListInt64
+        | FeatureType::ListFloat64
+        | FeatureType::MapStringInt64 => collection_arrow_type(ty).unwrap_or(DataType::Null),
     }
 }
 
@@ -53,7 +56,7 @@ pub(crate) enum FeatureBuilder {
     String(StringBuilder),
     Bytes(BinaryBuilder),
     Timestamp(TimestampMicrosecondBuilder),
-    List(ListBuilder<Float32Builder>),
+    Collection(Box<CollectionBuilder>),
 }
 
 impl FeatureBuilder {
@@ -72,10 +75,14 @@ impl FeatureBuilder {
             FeatureType::Timestamp => FeatureBuilder::Timestamp(
                 TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
             ),
-            FeatureType::ListFloat32 => FeatureBuilder::List(ListBuilder::with_capacity(
-                Float32Builder::with_capacity(rows),
-                rows,
-            )),
+            FeatureType::ListFloat32
+            | FeatureType::ListString
+            | FeatureType::ListInt64
+            | FeatureType::ListFloat64
+            | FeatureType::MapStringInt64 => match CollectionBuilder::new(ty, rows) {
+                Some(b) => FeatureBuilder::Collection(Box::new(b)),
+                None => FeatureBuilder::Bytes(BinaryBuilder::new()),
+            },
         }
     }
 
@@ -88,7 +95,7 @@ impl FeatureBuilder {
             FeatureBuilder::String(b) => b.append_null(),
             FeatureBuilder::Bytes(b) => b.append_null(),
             FeatureBuilder::Timestamp(b) => b.append_null(),
-            FeatureBuilder::List(b) => b.append_null(),
+            FeatureBuilder::Collection(b) => b.push_null(),
         }
     }
 
@@ -103,10 +110,7 @@ impl FeatureBuilder {
             (FeatureBuilder::String(b), Value::String(s)) => b.append_value(s),
             (FeatureBuilder::Bytes(b), Value::Bytes(x)) => b.append_value(x),
             (FeatureBuilder::Timestamp(b), Value::Timestamp(x)) => b.append_value(x),
-            (FeatureBuilder::List(b), Value::ListFloat32(l)) => {
-                b.values().append_slice(&l);
-                b.append(true);
-            }
+            (FeatureBuilder::Collection(b), v) => return b.push(&v),
             _ => return false,
         }
         true
@@ -121,7 +125,7 @@ impl FeatureBuilder {
             FeatureBuilder::String(mut b) => Arc::new(b.finish()),
             FeatureBuilder::Bytes(mut b) => Arc::new(b.finish()),
             FeatureBuilder::Timestamp(mut b) => Arc::new(b.finish()),
-            FeatureBuilder::List(mut b) => Arc::new(b.finish()),
+            FeatureBuilder::Collection(mut b) => b.finish(),
         }
     }
 }
@@ -155,7 +159,7 @@ impl FixedColumn {
             FeatureType::Float32 => FixedValues::Float32(vec![0.0; rows]),
             FeatureType::Bool => FixedValues::Bool(vec![0; rows.div_ceil(64)]),
             FeatureType::Timestamp => FixedValues::Timestamp(vec![0; rows]),
-            FeatureType::String | FeatureType::Bytes | FeatureType::ListFloat32 => return None,
+            _ => return None,
         };
         Some(FixedColumn {
             values,
@@ -256,12 +260,7 @@ impl FixedColumn {
 /// Whether every field of a schema has a fixed width: its rows can be read
 /// by [`decode_fixed_row`].
 pub(crate) fn all_fixed(schema: &[FeatureType]) -> bool {
-    schema.iter().all(|t| {
-        !matches!(
-            t,
-            FeatureType::String | FeatureType::Bytes | FeatureType::ListFloat32
-        )
-    })
+    schema.iter().all(|t| t.fixed_width().is_some())
 }
 
 /// Decodes a row of `schema` (every field of a fixed width, see
@@ -302,7 +301,7 @@ pub(crate) fn decode_fixed_row(
                 }
                 col.as_mut().is_none_or(|c| c.put_bool(r, b == 1))
             }
-            FeatureType::String | FeatureType::Bytes | FeatureType::ListFloat32 => {
+            _ => {
                 return Err(rd.invalid(format!("field {i}: not of a fixed width")));
             }
         };
@@ -353,10 +352,7 @@ mod tests {
         };
         for ty in FeatureType::ALL {
             let Some(mut c) = FixedColumn::new(ty, 70) else {
-                assert!(matches!(
-                    ty,
-                    FeatureType::String | FeatureType::Bytes | FeatureType::ListFloat32
-                ));
+                assert!(ty.fixed_width().is_none());
                 continue;
             };
             let [a, b] = vals(ty);

@@ -15,8 +15,10 @@
 //! - CSV: a header row, then one line per row; a null is an empty cell,
 //!   floats in their shortest round-trip form (`2.5`, `1.0`, `NaN`, `inf`),
 //!   timestamps as RFC 3339 UTC, dates as `YYYY-MM-DD`, binary as lower-case
-//!   hex, lists as `[1.0,2.5]`. Columns of other Arrow types (decimals,
-//!   structs, maps...) cannot be written as CSV: that is an error before
+//!   hex, lists as JSON arrays (`[1.0,2.5]`, `[1,2]`, `["a","b"]`), maps of
+//!   string keys to integers as JSON objects in entry order
+//!   (`{"a":3,"b":1}`). Columns of other Arrow types (decimals, structs,
+//!   other maps...) cannot be written as CSV: that is an error before
 //!   anything is written.
 
 use std::fs::File;
@@ -112,9 +114,22 @@ fn csv_writable(dt: &DataType) -> bool {
         DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
             matches!(
                 f.data_type(),
-                DataType::Float32 | DataType::Float64 | DataType::Int32 | DataType::Int64
+                DataType::Float32
+                    | DataType::Float64
+                    | DataType::Int32
+                    | DataType::Int64
+                    | DataType::Utf8
+                    | DataType::LargeUtf8
             )
         }
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) => {
+                kv.len() == 2
+                    && kv[0].data_type() == &DataType::Utf8
+                    && kv[1].data_type() == &DataType::Int64
+            }
+            _ => false,
+        },
         DataType::Dictionary(_, v) => csv_writable(v),
         _ => false,
     }
@@ -433,7 +448,7 @@ fn printer<'a>(a: &'a dyn Array) -> Result<Printer<'a>, String> {
         DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _) => {
             let (values, spans) = crate::read::convert::list_spans(a)
                 .ok_or_else(|| format!("cannot print a {} column", a.data_type()))?;
-            let item = printer(values)?;
+            let item = json_item_printer(values)?;
             Box::new(move |i, s: &mut String| {
                 let (start, end) = spans[i];
                 s.push('[');
@@ -448,6 +463,24 @@ fn printer<'a>(a: &'a dyn Array) -> Result<Printer<'a>, String> {
                     }
                 }
                 s.push(']');
+            })
+        }
+        DataType::Map(_, _) => {
+            let m = a.as_map();
+            let offsets = m.value_offsets();
+            let keys = m.keys().as_string::<i32>();
+            let counts = m.values().as_primitive::<Int64Type>();
+            Box::new(move |i, s: &mut String| {
+                s.push('{');
+                for j in offsets[i] as usize..offsets[i + 1] as usize {
+                    if j > offsets[i] as usize {
+                        s.push(',');
+                    }
+                    s.push_str(&json_string(keys.value(j)));
+                    s.push(':');
+                    s.push_str(&counts.value(j).to_string());
+                }
+                s.push('}');
             })
         }
         DataType::Dictionary(_, _) => {
@@ -466,6 +499,25 @@ fn printer<'a>(a: &'a dyn Array) -> Result<Printer<'a>, String> {
         other => return Err(format!("CSV output cannot write {other} columns")),
     };
     Ok(f)
+}
+
+/// A list item's printer: strings as JSON strings, others as in a cell.
+fn json_item_printer(values: &dyn Array) -> Result<Printer<'_>, String> {
+    Ok(match values.data_type() {
+        DataType::Utf8 => {
+            let x = values.as_string::<i32>();
+            Box::new(move |i, s: &mut String| s.push_str(&json_string(x.value(i))))
+        }
+        DataType::LargeUtf8 => {
+            let x = values.as_string::<i64>();
+            Box::new(move |i, s: &mut String| s.push_str(&json_string(x.value(i))))
+        }
+        _ => printer(values)?,
+    })
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
 }
 
 fn date(days: i64) -> String {
@@ -537,6 +589,61 @@ mod tests {
         );
         // Nothing but the output is left in the directory.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn csv_collections_are_json_text_that_ingest_reads_back() {
+        use crate::collections::CollectionBuilder;
+        use crate::read::cells::{Cell, CellType, parse_text};
+        use strata_format::schema::{FeatureType, Value};
+        let values = [
+            Value::ListString(vec!["a,\"b".into(), "é".into()]),
+            Value::ListInt64(vec![-1, 7]),
+            Value::ListFloat64(vec![0.5, 2.0]),
+            Value::MapStringInt64(vec![("z".into(), 3), ("a".into(), 1)]),
+        ];
+        let mut cols: Vec<(String, ArrayRef)> = Vec::new();
+        for (n, v) in values.iter().enumerate() {
+            let ty = v.feature_type().unwrap();
+            let mut b = CollectionBuilder::new(ty, 2).unwrap();
+            assert!(b.push(v) && b.push(&Value::Null));
+            cols.push((format!("c{n}"), b.finish()));
+        }
+        let batch = RecordBatch::try_from_iter(cols).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("o.csv");
+        let mut sink = FileSink::create(&out, OutputFormat::Csv, batch.schema(), 10, 1).unwrap();
+        sink.write(&batch).unwrap();
+        sink.finish().unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        let mut lines = csv::Reader::from_reader(text.as_bytes());
+        let rows: Vec<csv::StringRecord> = lines.records().map(Result::unwrap).collect();
+        assert_eq!(
+            rows[0].iter().collect::<Vec<_>>(),
+            [
+                r#"["a,\"b","é"]"#,
+                "[-1,7]",
+                "[0.5,2.0]",
+                r#"{"z":3,"a":1}"#
+            ]
+        );
+        assert!(rows[1].iter().all(str::is_empty));
+        for (cell, v) in rows[0].iter().zip(&values) {
+            let ty = v.feature_type().unwrap();
+            let read = parse_text(CellType::of(ty), cell).unwrap();
+            match (ty, read) {
+                // A JSON object is read in key order.
+                (FeatureType::MapStringInt64, Cell::Value(Value::MapStringInt64(mut m))) => {
+                    m.sort();
+                    let Value::MapStringInt64(mut want) = v.clone() else {
+                        unreachable!()
+                    };
+                    want.sort();
+                    assert_eq!(m, want);
+                }
+                (_, read) => assert_eq!(read, Cell::Value(v.clone())),
+            }
+        }
     }
 
     #[test]

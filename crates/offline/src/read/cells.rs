@@ -8,11 +8,14 @@
 //! numbers ignored); `bool` as `true`/`false`/`1`/`0` (any case); strings
 //! verbatim; bytes as **hex** (`0a1bff`, optionally prefixed with `0x`);
 //! timestamps as [`crate::timestamp`] reads them; `list<float32>` as
-//! `[1.0, 2.5]` or `1.0;2.5` (`[]` is the empty list).
+//! `[1.0, 2.5]` or `1.0;2.5` (`[]` is the empty list); the other lists
+//! and `map<string,int64>` as JSON text (`["a","b"]`, `[1,2]`,
+//! `{"a":3,"b":1}`), the form CSV export writes.
 //!
 //! JSON: `null` is null; integers for `int64`, any number for floats,
 //! `true`/`false`, strings, hex strings for bytes, integer microseconds or
-//! text for timestamps, arrays of numbers for lists.
+//! text for timestamps, arrays of numbers or strings for lists (items never
+//! null), objects of integers for maps (entries in key order).
 
 use std::sync::Arc;
 
@@ -24,8 +27,9 @@ use arrow_array::builder::{
 use arrow_schema::{DataType, Field, TimeUnit};
 use serde_json::Value as Json;
 
+use crate::collections::{CollectionBuilder, collection_arrow_type};
 use crate::timestamp;
-use strata_format::schema::{FeatureType, KeyType};
+use strata_format::schema::{FeatureType, KeyType, Value};
 
 /// What a text cell or JSON value is read as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +44,8 @@ pub enum CellType {
     /// Microseconds since the epoch, UTC.
     Timestamp,
     ListFloat32,
+    /// `list<string>`, `list<int64>`, `list<float64>` or `map<string,int64>`.
+    Collection(FeatureType),
 }
 
 impl CellType {
@@ -54,6 +60,10 @@ impl CellType {
             FeatureType::Bytes => CellType::Binary,
             FeatureType::Timestamp => CellType::Timestamp,
             FeatureType::ListFloat32 => CellType::ListFloat32,
+            FeatureType::ListString
+            | FeatureType::ListInt64
+            | FeatureType::ListFloat64
+            | FeatureType::MapStringInt64 => CellType::Collection(ty),
         }
     }
 
@@ -78,6 +88,7 @@ impl CellType {
             CellType::ListFloat32 => {
                 DataType::List(Arc::new(Field::new_list_field(DataType::Float32, true)))
             }
+            CellType::Collection(ty) => collection_arrow_type(ty).unwrap_or(DataType::Null),
         }
     }
 }
@@ -94,6 +105,8 @@ pub enum Cell<'a> {
     Bytes(Vec<u8>),
     Time(i64),
     List(Vec<f32>),
+    /// A list or map value.
+    Value(Value),
 }
 
 /// The text of a cell in an error message, quoted and shortened.
@@ -135,6 +148,70 @@ pub fn parse_text(ty: CellType, text: &str) -> Result<Cell<'_>, String> {
                 quote(text)
             )
         })?),
+        CellType::Collection(ty) => {
+            let json: Json = serde_json::from_str(t).map_err(|e| {
+                format!(
+                    "{} is not a {ty} written as JSON ({e}); write {}",
+                    quote(text),
+                    json_example(ty)
+                )
+            })?;
+            Cell::Value(collection_from_json(ty, &json)?)
+        }
+    })
+}
+
+fn json_example(ty: FeatureType) -> &'static str {
+    match ty {
+        FeatureType::ListString => r#"["a","b"]"#,
+        FeatureType::ListInt64 => "[1,2]",
+        FeatureType::MapStringInt64 => r#"{"a":3,"b":1}"#,
+        _ => "[1.5,2.0]",
+    }
+}
+
+/// A JSON array or object as a list or map value of type `ty`.
+fn collection_from_json(ty: FeatureType, v: &Json) -> Result<Value, String> {
+    let item =
+        |i: usize, x: &Json, what: &str| format!("item {} {} is not {what}", i + 1, short(x));
+    if ty == FeatureType::MapStringInt64 {
+        let o = v
+            .as_object()
+            .ok_or_else(|| format!("{} is not a {ty} (an object of integers)", short(v)))?;
+        return Ok(Value::MapStringInt64(
+            o.iter()
+                .map(|(k, n)| {
+                    n.as_i64()
+                        .map(|n| (k.clone(), n))
+                        .ok_or_else(|| format!("the value of {k:?}, {}, is not an int64", short(n)))
+                })
+                .collect::<Result<_, _>>()?,
+        ));
+    }
+    let a = v
+        .as_array()
+        .ok_or_else(|| format!("{} is not a {ty} (an array)", short(v)))?;
+    let items = a.iter().enumerate();
+    Ok(match ty {
+        FeatureType::ListString => Value::ListString(
+            items
+                .map(|(i, x)| {
+                    x.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| item(i, x, "a string"))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        FeatureType::ListInt64 => Value::ListInt64(
+            items
+                .map(|(i, x)| x.as_i64().ok_or_else(|| item(i, x, "an int64")))
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => Value::ListFloat64(
+            items
+                .map(|(i, x)| x.as_f64().ok_or_else(|| item(i, x, "a number")))
+                .collect::<Result<_, _>>()?,
+        ),
     })
 }
 
@@ -184,6 +261,7 @@ pub fn from_json(ty: CellType, v: &Json) -> Result<Cell<'_>, String> {
                 })
                 .collect::<Result<_, _>>()?,
         ),
+        CellType::Collection(ty) => Cell::Value(collection_from_json(ty, v)?),
     })
 }
 
@@ -254,6 +332,7 @@ pub(crate) enum Builder {
     Bin(BinaryBuilder),
     Time(TimestampMicrosecondBuilder),
     List(ListBuilder<Float32Builder>),
+    Collection(Box<CollectionBuilder>),
 }
 
 impl Builder {
@@ -271,6 +350,10 @@ impl Builder {
             CellType::ListFloat32 => {
                 Builder::List(ListBuilder::with_capacity(Float32Builder::new(), rows))
             }
+            CellType::Collection(ty) => match CollectionBuilder::new(ty, rows) {
+                Some(b) => Builder::Collection(Box::new(b)),
+                None => Builder::List(ListBuilder::with_capacity(Float32Builder::new(), rows)),
+            },
         }
     }
 
@@ -289,6 +372,12 @@ impl Builder {
                 b.values().append_slice(&items);
                 b.append(true);
             }
+            (Builder::Collection(b), Cell::Value(v)) => {
+                if !b.push(&v) {
+                    b.push_null();
+                }
+            }
+            (Builder::Collection(b), _) => b.push_null(),
             (Builder::Int(b), _) => b.append_null(),
             (Builder::F64(b), _) => b.append_null(),
             (Builder::F32(b), _) => b.append_null(),
@@ -310,6 +399,7 @@ impl Builder {
             Builder::Bin(b) => Arc::new(b.finish()),
             Builder::Time(b) => Arc::new(b.finish()),
             Builder::List(b) => Arc::new(b.finish()),
+            Builder::Collection(b) => b.finish(),
         }
     }
 }

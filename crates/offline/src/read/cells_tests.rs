@@ -19,6 +19,7 @@ fn value(c: Cell<'_>) -> Result<Value, String> {
         Cell::Bytes(b) => Value::Bytes(b),
         Cell::Time(t) => Value::Timestamp(t),
         Cell::List(l) => Value::ListFloat32(l),
+        Cell::Value(v) => v,
     })
 }
 
@@ -30,6 +31,42 @@ fn parse_key(ty: KeyType, text: &str) -> Result<KeyValue, String> {
         Value::String(s) => Ok(KeyValue::String(s)),
         _ => Err("the join key is empty (null); every row needs a key".into()),
     }
+}
+
+#[test]
+fn collection_cells_are_json_and_bad_ones_say_how_to_write_them() {
+    assert_eq!(
+        parse_value(FeatureType::ListString, r#"["a", "b"]"#),
+        Ok(Value::ListString(vec!["a".into(), "b".into()]))
+    );
+    assert_eq!(
+        parse_value(FeatureType::ListInt64, "[]"),
+        Ok(Value::ListInt64(vec![]))
+    );
+    assert_eq!(parse_value(FeatureType::ListFloat64, ""), Ok(Value::Null));
+    let e = parse_value(FeatureType::ListInt64, "[1, 2.5]").unwrap_err();
+    assert!(e.contains("item 2 2.5 is not an int64"), "{e}");
+    let e = parse_value(FeatureType::ListString, "a;b").unwrap_err();
+    assert!(e.contains(r#"write ["a","b"]"#), "{e}");
+    let e = parse_value(FeatureType::MapStringInt64, r#"{"a": null}"#).unwrap_err();
+    assert!(e.contains("is not an int64"), "{e}");
+    assert_eq!(
+        value(
+            from_json(
+                CellType::of(FeatureType::ListString),
+                &serde_json::json!(["x"])
+            )
+            .unwrap()
+        ),
+        Ok(Value::ListString(vec!["x".into()]))
+    );
+    assert!(
+        from_json(
+            CellType::of(FeatureType::ListString),
+            &serde_json::json!([null])
+        )
+        .is_err()
+    );
 }
 
 #[test]

@@ -15,6 +15,8 @@
 //! | `bytes`         | Binary, LargeBinary, BinaryView, FixedSizeBinary             |
 //! | `timestamp`     | Timestamp (any unit, any zone), Int64 µs, Date32, Date64     |
 //! | `list<float32>` | List, LargeList or FixedSizeList of Float32 or Float64        |
+//! | `list<T>`       | List, LargeList or FixedSizeList of what `T` accepts (items never null) |
+//! | `map<string,int64>` | Map of what `string` and `int64` accept (keys distinct, values never null) |
 //! | any             | Null (all values null: what pandas writes for an all-`None` column) |
 //!
 //! Join keys follow the `int64` and `string` rows; `event_timestamp` and
@@ -26,6 +28,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_schema::{DataType, TimeUnit};
 
+use crate::collections::{item_types, list_value};
 use strata_format::schema::{FeatureType, KeyType, Value};
 
 /// Why a column could not be converted.
@@ -54,6 +57,10 @@ fn suggestion(ty: FeatureType) -> &'static str {
         FeatureType::Bytes => "Binary",
         FeatureType::Timestamp => "Timestamp (any unit), Int64 microseconds, Date32 or Date64",
         FeatureType::ListFloat32 => "List<Float32>",
+        FeatureType::ListFloat64 => "List<Float64>",
+        FeatureType::ListInt64 => "List<Int64>",
+        FeatureType::ListString => "List<Utf8>",
+        FeatureType::MapStringInt64 => "Map<Utf8, Int64>",
     }
 }
 
@@ -328,7 +335,84 @@ pub fn convert(a: &dyn Array, ty: FeatureType) -> Result<Vec<Value>, ColumnError
             }
             out
         }
+        FeatureType::ListString | FeatureType::ListInt64 | FeatureType::ListFloat64 => {
+            let (values, spans) = list_spans(a).ok_or_else(mismatch)?;
+            let (item_ty, _) = item_types(ty).ok_or_else(mismatch)?;
+            let items = convert(values, item_ty).map_err(|e| in_items(e, &spans, "list"))?;
+            collection_rows(a, &spans, &items, |row| Ok(list_value(ty, row)))?
+        }
+        FeatureType::MapStringInt64 => {
+            let m = a.as_map_opt().ok_or_else(mismatch)?;
+            let offsets: Vec<usize> = m.value_offsets().iter().map(|&x| x as usize).collect();
+            let spans: Vec<(usize, usize)> = offsets.windows(2).map(|w| (w[0], w[1])).collect();
+            let keys = convert(m.keys().as_ref(), FeatureType::String)
+                .map_err(|e| in_items(e, &spans, "map key"))?;
+            let counts = convert(m.values().as_ref(), FeatureType::Int64)
+                .map_err(|e| in_items(e, &spans, "map value"))?;
+            let entries: Vec<Value> = keys
+                .into_iter()
+                .zip(counts)
+                .map(|(k, n)| match (k, n) {
+                    (Value::String(k), Value::Int64(n)) => Value::MapStringInt64(vec![(k, n)]),
+                    _ => Value::Null,
+                })
+                .collect();
+            collection_rows(a, &spans, &entries, |row| {
+                let m: Vec<(String, i64)> = row
+                    .iter()
+                    .filter_map(|e| match e {
+                        Value::MapStringInt64(kv) => kv.first().cloned(),
+                        _ => None,
+                    })
+                    .collect();
+                match strata_format::collection::repeated_key(&m) {
+                    Some(k) => Err(format!("map key {k:?} appears twice")),
+                    None => Ok(Value::MapStringInt64(m)),
+                }
+            })?
+        }
     })
+}
+
+/// An error converting the items of a list or map column, moved to the row
+/// holding the item.
+fn in_items(e: ColumnError, spans: &[(usize, usize)], what: &str) -> ColumnError {
+    match e {
+        ColumnError::Cell(j, why) => {
+            let row = spans.iter().position(|(s, e)| (*s..*e).contains(&j));
+            ColumnError::Cell(row.unwrap_or(0), format!("a {what}: {why}"))
+        }
+        ColumnError::Type(why) => ColumnError::Type(format!("the {what}s: {why}")),
+    }
+}
+
+/// One value per row of a list or map array `a`: null rows null, the others
+/// `make(items of the row)`, refused if an item is null.
+fn collection_rows(
+    a: &dyn Array,
+    spans: &[(usize, usize)],
+    items: &[Value],
+    make: impl Fn(&[Value]) -> Result<Value, String>,
+) -> Result<Vec<Value>, ColumnError> {
+    let mut out = Vec::with_capacity(spans.len());
+    for (i, &(start, end)) in spans.iter().enumerate() {
+        if a.is_null(i) {
+            out.push(Value::Null);
+            continue;
+        }
+        let row = items.get(start..end).unwrap_or(&[]);
+        if let Some(j) = row.iter().position(Value::is_null) {
+            return Err(ColumnError::Cell(
+                i,
+                format!(
+                    "item {} is null; list items and map values cannot be null",
+                    j + 1
+                ),
+            ));
+        }
+        out.push(make(row).map_err(|why| ColumnError::Cell(i, why))?);
+    }
+    Ok(out)
 }
 
 /// The first row of a dictionary array whose key is `index`.

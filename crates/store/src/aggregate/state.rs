@@ -19,8 +19,17 @@
 //!          | [len: varint | one-field row]         if last (the newest event's value)
 //!          | [distinct sketch]                     if count_distinct
 //!          | [quantile sketch]                     if percentiles
+//!          | [has: u8 | [event_ts: i64 | created_ts: i64 | len: varint | one-field row]]
+//!                                                  if first (the oldest event's value)
+//!          | [set]                                 if count_distinct_exact, collect_set, histogram
+//!          | [ranked]  [ranked]                    if first_k; if last_k
+//!          | [sorted]  [sorted]                    if top_k; if bottom_k
 //! ```
+//!
+//! (`set`, `ranked`, `sorted`: see [`super::collect`]. A layout without
+//! the functions that need them encodes as before they existed.)
 
+use super::collect::{self, Extremes, Item, Ranked, ValueSet};
 use super::sketch::{Distinct, Quantiles};
 use crate::catalog::aggregation::{Aggregation, Function};
 use strata_format::error::{DecodeError, Reader};
@@ -38,6 +47,14 @@ pub struct Needs {
     pub last: bool,
     pub distinct: bool,
     pub quantiles: bool,
+    pub first: bool,
+    /// How many distinct values to keep (0: no set).
+    pub set_cap: u32,
+    /// How many oldest, newest, largest, smallest values to keep.
+    pub oldest_k: u32,
+    pub newest_k: u32,
+    pub largest_k: u32,
+    pub smallest_k: u32,
 }
 
 /// The columns a view aggregates and what each needs.
@@ -66,7 +83,16 @@ impl Layout {
                 Function::Min | Function::Max => n.min_max = true,
                 Function::Last => n.last = true,
                 Function::CountDistinct => n.distinct = true,
-                Function::Percentile(_) => n.quantiles = true,
+                Function::Percentile(_) | Function::Quantile(_) => n.quantiles = true,
+                Function::First => n.first = true,
+                Function::Variance => n.moments = true,
+                Function::CountDistinctExact { limit }
+                | Function::CollectSet { limit }
+                | Function::Histogram { limit, .. } => n.set_cap = n.set_cap.max(limit),
+                Function::FirstK(k) => n.oldest_k = n.oldest_k.max(k),
+                Function::LastK(k) => n.newest_k = n.newest_k.max(k),
+                Function::TopK(k) => n.largest_k = n.largest_k.max(k),
+                Function::BottomK(k) => n.smallest_k = n.smallest_k.max(k),
             }
         }
         columns.sort_by_key(|c| c.0);
@@ -92,6 +118,13 @@ pub struct Column {
     pub last: Value,
     pub distinct: Distinct,
     pub quantiles: Quantiles,
+    /// `(event_ts, created_ts)` of the oldest event and its value.
+    pub first: Option<((i64, i64), Value)>,
+    pub set: ValueSet,
+    pub oldest: Ranked,
+    pub newest: Ranked,
+    pub largest: Extremes,
+    pub smallest: Extremes,
 }
 
 impl Default for Column {
@@ -106,6 +139,12 @@ impl Default for Column {
             last: Value::Null,
             distinct: Distinct::default(),
             quantiles: Quantiles::default(),
+            first: None,
+            set: ValueSet::default(),
+            oldest: Ranked::default(),
+            newest: Ranked::default(),
+            largest: Extremes::default(),
+            smallest: Extremes::default(),
         }
     }
 }
@@ -140,9 +179,15 @@ fn value_hash(v: &Value) -> u64 {
         Value::Bool(x) => h(&[u8::from(*x)], 4),
         Value::String(s) => h(s.as_bytes(), 5),
         Value::Bytes(b) => h(b, 6),
-        Value::ListFloat32(l) => {
-            let bytes: Vec<u8> = l.iter().flat_map(|f| f.to_bits().to_le_bytes()).collect();
-            h(&bytes, 7)
+        Value::ListFloat32(_)
+        | Value::ListString(_)
+        | Value::ListInt64(_)
+        | Value::ListFloat64(_)
+        | Value::MapStringInt64(_) => {
+            let mut bytes = Vec::new();
+            // A too-long value hashes its prefix: still a stable hash.
+            let _ = strata_format::collection::put_collection(&mut bytes, v);
+            h(&bytes, 7 + v.feature_type().map_or(0, |t| t as u64))
         }
     }
 }
@@ -168,12 +213,19 @@ impl State {
             if needs.last && newest {
                 col.last = v.clone();
             }
+            let at = (event_ts, created_ts);
+            if needs.first && col.first.as_ref().is_none_or(|f| at < f.0) {
+                col.first = Some((at, v.clone()));
+            }
             if v.is_null() {
                 continue;
             }
             col.count = col.count.saturating_add(1);
             if needs.distinct {
                 col.distinct.add_hash(value_hash(v));
+            }
+            if let Some(item) = collecting(needs).then(|| Item::of(v)).flatten() {
+                add_item(&mut *col, needs, at, item);
             }
             let Some(x) = number(v) else { continue };
             if needs.moments {
@@ -214,9 +266,15 @@ impl State {
             if needs.last && newer {
                 a.last = b.last.clone();
             }
+            if let Some(bf) = &b.first
+                && a.first.as_ref().is_none_or(|af| bf.0 < af.0)
+            {
+                a.first = Some(bf.clone());
+            }
             if b.count == 0 {
                 continue;
             }
+            merge_items(a, b, needs);
             let (na, nb) = (a.count as f64, b.count as f64);
             a.count = a.count.saturating_add(b.count);
             if needs.moments {
@@ -268,6 +326,21 @@ impl State {
                 .quantiles
                 .quantile(f64::from(p) / 100.0)
                 .map_or(Value::Null, Value::Float64),
+            (Function::First, Some(c)) => c.first.as_ref().map_or(Value::Null, |f| f.1.clone()),
+            (Function::Variance, Some(c)) => float(
+                c.count > 1,
+                c.m2.max(0.0) / c.count.saturating_sub(1).max(1) as f64,
+            ),
+            (Function::Quantile(q), Some(c)) => c
+                .quantiles
+                .quantile(f64::from(q) / 10_000.0)
+                .map_or(Value::Null, Value::Float64),
+            (f, Some(c)) => {
+                let ty = a
+                    .column
+                    .and_then(|i| layout.columns.iter().find(|x| x.0 == i));
+                finish_items(f, c, ty.is_some_and(|x| x.1 == FeatureType::Bool))
+            }
         }
     }
 
@@ -307,6 +380,20 @@ impl State {
             if needs.quantiles {
                 col.quantiles.encode(out);
             }
+            if needs.first {
+                match &col.first {
+                    None => out.push(0),
+                    Some(((e, c), v)) => {
+                        out.push(1);
+                        out.extend_from_slice(&e.to_le_bytes());
+                        out.extend_from_slice(&c.to_le_bytes());
+                        let _ = row::encode_row(&[*ty], std::slice::from_ref(v), &mut one);
+                        varint::put(out, one.len() as u64);
+                        out.extend_from_slice(&one);
+                    }
+                }
+            }
+            encode_items(col, needs, out);
         }
     }
 
@@ -349,6 +436,20 @@ impl State {
             if needs.quantiles {
                 c.quantiles = Quantiles::decode(&mut r)?;
             }
+            if needs.first {
+                c.first = match r.u8()? {
+                    0 => None,
+                    1 => {
+                        let at = (r.i64()?, r.i64()?);
+                        let n = r.len(row::MAX_FIELD_LEN)?;
+                        let bytes = r.bytes(n)?;
+                        let v = row::decode_row(&[*ty], bytes)?.pop().unwrap_or(Value::Null);
+                        Some((at, v))
+                    }
+                    k => return Err(r.invalid(format!("bad first flag {k}"))),
+                };
+            }
+            decode_items(&mut c, needs, &mut r)?;
             columns.push(c);
         }
         if !r.is_empty() {
@@ -360,6 +461,107 @@ impl State {
             columns,
         })
     }
+}
+
+/// Whether a column keeps any of [`collect`]'s partials.
+fn collecting(n: &Needs) -> bool {
+    n.set_cap > 0 || n.oldest_k > 0 || n.newest_k > 0 || n.largest_k > 0 || n.smallest_k > 0
+}
+
+fn add_item(col: &mut Column, n: &Needs, at: (i64, i64), item: Item) {
+    if n.oldest_k > 0 {
+        col.oldest.add(at, item.clone(), n.oldest_k as usize, false);
+    }
+    if n.newest_k > 0 {
+        col.newest.add(at, item.clone(), n.newest_k as usize, true);
+    }
+    if n.largest_k > 0 {
+        col.largest.add(item.clone(), n.largest_k as usize, true);
+    }
+    if n.smallest_k > 0 {
+        col.smallest.add(item.clone(), n.smallest_k as usize, false);
+    }
+    if n.set_cap > 0 {
+        col.set.add(item, n.set_cap as usize);
+    }
+}
+
+fn merge_items(a: &mut Column, b: &Column, n: &Needs) {
+    if n.set_cap > 0 {
+        a.set.merge(&b.set, n.set_cap as usize);
+    }
+    if n.oldest_k > 0 {
+        a.oldest.merge(&b.oldest, n.oldest_k as usize, false);
+    }
+    if n.newest_k > 0 {
+        a.newest.merge(&b.newest, n.newest_k as usize, true);
+    }
+    if n.largest_k > 0 {
+        a.largest.merge(&b.largest, n.largest_k as usize, true);
+    }
+    if n.smallest_k > 0 {
+        a.smallest.merge(&b.smallest, n.smallest_k as usize, false);
+    }
+}
+
+/// The value of a collecting function over a column's partial.
+fn finish_items(f: Function, c: &Column, bools: bool) -> Value {
+    let take = |k: u32| k as usize;
+    match f {
+        Function::CountDistinctExact { limit } => c
+            .set
+            .exact_len(limit as usize)
+            .map_or(Value::Null, |n| Value::Int64(n as i64)),
+        Function::CollectSet { limit } => {
+            collect::list_value(c.set.entries.iter().take(take(limit)).map(|e| &e.0))
+        }
+        Function::Histogram { k, limit } => match c.set.exact_len(limit as usize) {
+            Some(n) if n > 0 => collect::histogram(&c.set, take(k), bools),
+            _ => Value::Null,
+        },
+        Function::FirstK(k) => collect::list_value(c.oldest.0.iter().take(take(k)).map(|e| &e.2)),
+        Function::LastK(k) => collect::list_value(c.newest.0.iter().take(take(k)).map(|e| &e.2)),
+        Function::TopK(k) => collect::list_value(c.largest.0.iter().take(take(k))),
+        Function::BottomK(k) => collect::list_value(c.smallest.0.iter().take(take(k))),
+        _ => Value::Null,
+    }
+}
+
+fn encode_items(col: &Column, n: &Needs, out: &mut Vec<u8>) {
+    if n.set_cap > 0 {
+        col.set.encode(out);
+    }
+    if n.oldest_k > 0 {
+        col.oldest.encode(out);
+    }
+    if n.newest_k > 0 {
+        col.newest.encode(out);
+    }
+    if n.largest_k > 0 {
+        col.largest.encode(out);
+    }
+    if n.smallest_k > 0 {
+        col.smallest.encode(out);
+    }
+}
+
+fn decode_items(c: &mut Column, n: &Needs, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    if n.set_cap > 0 {
+        c.set = ValueSet::decode(r)?;
+    }
+    if n.oldest_k > 0 {
+        c.oldest = Ranked::decode(r)?;
+    }
+    if n.newest_k > 0 {
+        c.newest = Ranked::decode(r)?;
+    }
+    if n.largest_k > 0 {
+        c.largest = Extremes::decode(r)?;
+    }
+    if n.smallest_k > 0 {
+        c.smallest = Extremes::decode(r)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

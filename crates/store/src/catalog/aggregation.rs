@@ -38,8 +38,12 @@
 //! | `count_distinct` (HyperLogLog, ≈ 2.3 % standard error) | any | int64 | 0 |
 //! | `p50`, `p95`, `p99` (relative error ≤ 1 %) | numeric | float64 | null |
 //!
+//! and `first`, `variance`, `percentile`, `count_distinct_exact`,
+//! `collect_set`, `first_k`, `last_k`, `top_k`, `bottom_k`, `histogram`,
+//! whose parameters and types are in [`super::aggregation_params`].
+//!
 //! Numeric columns are `int64`, `float64`, `float32`. Nulls are skipped by
-//! every function with a column except `last`.
+//! every function with a column except `last` and `first`.
 //!
 //! A read at time `t` covers events with `t − window < event_ts <= t`; with
 //! a `slide`, the window ends at the last multiple of `slide` not after `t`
@@ -52,6 +56,7 @@
 //! (its tiles were computed for it), except `allowed_lateness` and
 //! `late_events`.
 
+use super::aggregation_params as params;
 use super::duration;
 use super::error::{Error, Result, Subject};
 use super::{Feature, FeatureView};
@@ -74,6 +79,34 @@ pub enum Function {
     CountDistinct,
     /// A percentile, 1..=99.
     Percentile(u8),
+    /// The value of the oldest event.
+    First,
+    /// Sample variance (n − 1).
+    Variance,
+    /// Any quantile, in parts per 10 000 (`percentile`, `quantiles = [...]`).
+    Quantile(u16),
+    /// The exact number of distinct values; null beyond `limit`.
+    CountDistinctExact {
+        limit: u32,
+    },
+    /// The `limit` smallest distinct values, ascending.
+    CollectSet {
+        limit: u32,
+    },
+    /// The `k` oldest values, oldest first.
+    FirstK(u32),
+    /// The `k` newest values, newest first.
+    LastK(u32),
+    /// The `k` largest values, largest first.
+    TopK(u32),
+    /// The `k` smallest values, smallest first.
+    BottomK(u32),
+    /// The `k` most frequent values with their counts; null beyond `limit`
+    /// distinct values.
+    Histogram {
+        k: u32,
+        limit: u32,
+    },
 }
 
 impl Function {
@@ -91,8 +124,32 @@ impl Function {
             "p50" => Function::Percentile(50),
             "p95" => Function::Percentile(95),
             "p99" => Function::Percentile(99),
+            // Parameters (0 here) come from the definition: see
+            // `aggregation_params::expand`.
+            "first" => Function::First,
+            "variance" => Function::Variance,
+            "percentile" => Function::Quantile(0),
+            "count_distinct_exact" => Function::CountDistinctExact { limit: 0 },
+            "collect_set" => Function::CollectSet { limit: 0 },
+            "first_k" => Function::FirstK(0),
+            "last_k" => Function::LastK(0),
+            "top_k" => Function::TopK(0),
+            "bottom_k" => Function::BottomK(0),
+            "histogram" => Function::Histogram { k: 0, limit: 0 },
             _ => return None,
         })
+    }
+
+    /// The function's name as written in definitions (`first_k`, `percentile`).
+    pub fn base_name(self) -> String {
+        match self {
+            Function::Quantile(_) => "percentile".into(),
+            Function::FirstK(_) => "first_k".into(),
+            Function::LastK(_) => "last_k".into(),
+            Function::TopK(_) => "top_k".into(),
+            Function::BottomK(_) => "bottom_k".into(),
+            f => f.name(),
+        }
     }
 
     pub fn name(self) -> String {
@@ -107,6 +164,16 @@ impl Function {
             Function::AgeOfLast => "age_of_last".into(),
             Function::CountDistinct => "count_distinct".into(),
             Function::Percentile(p) => format!("p{p}"),
+            Function::First => "first".into(),
+            Function::Variance => "variance".into(),
+            Function::Quantile(q) => params::quantile_name(q),
+            Function::CountDistinctExact { .. } => "count_distinct_exact".into(),
+            Function::CollectSet { .. } => "collect_set".into(),
+            Function::FirstK(k) => format!("first{k}"),
+            Function::LastK(k) => format!("last{k}"),
+            Function::TopK(k) => format!("top{k}"),
+            Function::BottomK(k) => format!("bottom{k}"),
+            Function::Histogram { .. } => "histogram".into(),
         }
     }
 
@@ -119,6 +186,8 @@ impl Function {
                 | Function::Max
                 | Function::Stddev
                 | Function::Percentile(_)
+                | Function::Variance
+                | Function::Quantile(_)
         )
     }
 }
@@ -276,15 +345,25 @@ fn one(
     t: &toml::Table,
     source: &FeatureView,
 ) -> Result<Vec<Aggregation>> {
-    const FIELDS: [&str; 7] = [
-        "function", "column", "window", "windows", "slide", "name", "where",
+    const FIELDS: [&str; 10] = [
+        "function",
+        "column",
+        "window",
+        "windows",
+        "slide",
+        "name",
+        "where",
+        "quantiles",
+        "k",
+        "limit",
     ];
-    const FUNCTIONS: &str =
-        "count, sum, mean, min, max, stddev, last, age_of_last, count_distinct, p50, p95, p99";
+    const FUNCTIONS: &str = "count, sum, mean, min, max, stddev, variance, first, last, age_of_last, count_distinct, count_distinct_exact, p50, p95, p99, percentile, collect_set, first_k, last_k, top_k, bottom_k, histogram";
     if let Some(k) = t.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(bad(
             k,
-            format!("unknown field {k:?} (function, column, window(s), slide, name, where)"),
+            format!(
+                "unknown field {k:?} (function, column, window(s), slide, name, where, quantiles, k, limit)"
+            ),
         ));
     }
     let fname = t
@@ -297,6 +376,7 @@ fn one(
             format!("unknown function {fname:?} ({FUNCTIONS})"),
         )
     })?;
+    let functions = params::expand(function, t).map_err(|(field, why)| bad(field, why))?;
     let column = match t.get("column") {
         None => None,
         Some(c) => {
@@ -320,7 +400,7 @@ fn one(
             ));
         }
         (f, None) if f != Function::Count && f != Function::AgeOfLast => {
-            return Err(bad("column", format!("{} needs a column", f.name())));
+            return Err(bad("column", format!("{} needs a column", f.base_name())));
         }
         (f, Some((name, idx))) if f.needs_number() => {
             let ty = source.features.get(idx).map(|f| f.ty);
@@ -333,7 +413,19 @@ fn one(
                     "column",
                     format!(
                         "{} needs a numeric column (int64, float64, float32); {name:?} is {ty}",
-                        f.name()
+                        f.base_name()
+                    ),
+                ));
+            }
+        }
+        (f, Some((name, idx))) => {
+            let ty = source.features.get(idx).map(|f| f.ty);
+            if let Some(why) = ty.and_then(|ty| params::column_error(f, ty)) {
+                return Err(bad(
+                    "column",
+                    format!(
+                        "{why} ({name:?} is {})",
+                        ty.map_or("missing".to_string(), |t| t.to_string())
                     ),
                 ));
             }
@@ -393,15 +485,16 @@ fn one(
             })?)
         }
     };
-    if name.is_some() && windows.len() != 1 {
+    if name.is_some() && windows.len() * functions.len() != 1 {
         return Err(bad(
             "name",
-            "name is only allowed with one window (each window is a feature)".into(),
+            "name is only allowed with one window and one quantile (each is a feature)".into(),
         ));
     }
     windows
         .into_iter()
-        .map(|window| {
+        .flat_map(|window| functions.iter().map(move |f| (window, *f)))
+        .map(|(window, function)| {
             let feature = match name {
                 Some(Some(n)) => n.to_string(),
                 Some(None) => return Err(bad("name", "name must be a string".into())),
@@ -443,6 +536,10 @@ fn gcd(a: i64, b: i64) -> i64 {
 
 /// The type of the feature an aggregation computes.
 pub fn feature_type(a: &Aggregation, source: &FeatureView) -> FeatureType {
+    let column = a.column.and_then(|c| source.features.get(c)).map(|f| f.ty);
+    if let Some(ty) = column.and_then(|c| params::feature_type(a.function, c)) {
+        return ty;
+    }
     match a.function {
         Function::Count | Function::CountDistinct | Function::AgeOfLast => FeatureType::Int64,
         Function::Last => a

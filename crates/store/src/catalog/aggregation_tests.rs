@@ -175,3 +175,100 @@ fn a_where_filter_is_checked_and_needs_a_name() {
         assert!(e.contains("\"stats\""), "{field}: {e}");
     }
 }
+
+#[test]
+fn parameterised_functions_name_their_features_and_check_their_parameters() {
+    let d = with(
+        r#"aggregations = [
+  { function = "percentile", column = "amount", quantiles = [0.5, 0.999], window = "1d" },
+  { function = "collect_set", column = "merchant", limit = 20, window = "30d" },
+  { function = "last_k", column = "amount", k = 5, window = "1d" },
+  { function = "histogram", column = "merchant", k = 3, window = "1d" },
+  { function = "first", column = "merchant", window = "1d" },
+  { function = "variance", column = "amount", window = "1d" },
+  { function = "count_distinct_exact", column = "merchant", limit = 100, window = "1d", name = "merchants" },
+]"#,
+    )
+    .unwrap();
+    let names: Vec<_> = d.views[1]
+        .features
+        .iter()
+        .map(|f| (f.name.as_str(), f.ty))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("amount_p50_1d", FeatureType::Float64),
+            ("amount_p99_9_1d", FeatureType::Float64),
+            ("merchant_collect_set_30d", FeatureType::ListString),
+            ("amount_last5_1d", FeatureType::ListFloat64),
+            ("merchant_histogram_1d", FeatureType::MapStringInt64),
+            ("merchant_first_1d", FeatureType::String),
+            ("amount_variance_1d", FeatureType::Float64),
+            ("merchants", FeatureType::Int64),
+        ]
+    );
+    let s = spec(&d.views[1], &d.views[0]).unwrap();
+    assert_eq!(s.aggregations[1].function, Function::Quantile(9990));
+    assert_eq!(
+        s.aggregations[4].function,
+        Function::Histogram { k: 3, limit: 1000 }
+    );
+    let cases = [
+        (
+            r#"{ function = "top_k", column = "amount", window = "1h" }"#,
+            "top_k needs k",
+        ),
+        (
+            r#"{ function = "top_k", column = "amount", k = 0, window = "1h" }"#,
+            "from 1 to 1000",
+        ),
+        (
+            r#"{ function = "sum", column = "amount", k = 3, window = "1h" }"#,
+            "sum takes no k",
+        ),
+        (
+            r#"{ function = "collect_set", column = "merchant", window = "1h" }"#,
+            "collect_set needs limit",
+        ),
+        (
+            r#"{ function = "count_distinct_exact", column = "merchant", limit = 1000000, window = "1h" }"#,
+            "from 1 to 100000",
+        ),
+        (
+            r#"{ function = "percentile", column = "amount", window = "1h" }"#,
+            "needs quantiles",
+        ),
+        (
+            r#"{ function = "percentile", column = "amount", quantiles = [1.5], window = "1h" }"#,
+            "from 0 to 1",
+        ),
+        (
+            r#"{ function = "percentile", column = "amount", quantiles = [0.5, 0.5], window = "1h" }"#,
+            "listed twice",
+        ),
+        (
+            r#"{ function = "percentile", column = "merchant", quantiles = [0.5], window = "1h" }"#,
+            "needs a numeric column",
+        ),
+        (
+            r#"{ function = "percentile", column = "amount", quantiles = [0.5, 0.9], window = "1h", name = "x" }"#,
+            "one quantile",
+        ),
+        (
+            r#"{ function = "histogram", column = "amount", k = 3, window = "1h" }"#,
+            "histogram needs a string, int64 or bool column",
+        ),
+        (
+            r#"{ function = "first_k", k = 3, window = "1h" }"#,
+            "needs a column",
+        ),
+    ];
+    for (agg, want) in cases {
+        let e = with(&format!("aggregations = [{agg}]"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{agg}: {e}");
+        assert!(e.contains("stats"), "the error names the view: {e}");
+    }
+}

@@ -232,5 +232,15 @@ pub fn value_text(v: &Value) -> String {
             b.iter().map(|x| format!("{x:02x}")).collect::<String>()
         ),
         Value::ListFloat32(l) => format!("{l:?}"),
+        Value::ListString(l) => format!("{l:?}"),
+        Value::ListInt64(l) => format!("{l:?}"),
+        Value::ListFloat64(l) => format!("{l:?}"),
+        Value::MapStringInt64(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, n)| format!("{k:?}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }

@@ -17,6 +17,7 @@
 //! [`persist`] and [`stats`] read and write files.
 
 pub mod aggregation;
+pub mod aggregation_params;
 pub mod defs;
 pub mod duration;
 pub mod error;
@@ -203,7 +204,7 @@ mod feature_type_name {
         let n: String = serde::Deserialize::deserialize(d)?;
         FeatureType::parse(&n).ok_or_else(|| {
             serde::de::Error::custom(format!(
-                "unknown feature type {n:?} (int64, float64, float32, bool, string, bytes, timestamp, list<float32>)"
+                "unknown feature type {n:?} (int64, float64, float32, bool, string, bytes, timestamp, list<float32>, list<string>, list<int64>, list<float64>, map<string,int64>)"
             ))
         })
     }

@@ -233,7 +233,7 @@ impl Checker {
                 });
             }
             violations.append(&mut f.violations);
-            let numeric = f.acc.numeric > 0 && f.ty != FeatureType::ListFloat32;
+            let numeric = f.acc.numeric > 0 && !f.ty.is_collection();
             stats.push(FeatureStats {
                 name: f.name,
                 rows,

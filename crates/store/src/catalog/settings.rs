@@ -69,7 +69,36 @@ pub(crate) fn value_from_toml(ty: FeatureType, v: &toml::Value) -> Result<Value,
                 .map(|x| as_f64(x).map(|f| f as f32).ok_or_else(wrong))
                 .collect::<Result<_, _>>()?,
         ),
+        FeatureType::ListFloat64 => Value::ListFloat64(
+            items(v, wrong)?
+                .iter()
+                .map(|x| as_f64(x).ok_or_else(wrong))
+                .collect::<Result<_, _>>()?,
+        ),
+        FeatureType::ListInt64 => Value::ListInt64(
+            items(v, wrong)?
+                .iter()
+                .map(|x| x.as_integer().ok_or_else(wrong))
+                .collect::<Result<_, _>>()?,
+        ),
+        FeatureType::ListString => Value::ListString(
+            items(v, wrong)?
+                .iter()
+                .map(|x| x.as_str().map(str::to_string).ok_or_else(wrong))
+                .collect::<Result<_, _>>()?,
+        ),
+        FeatureType::MapStringInt64 => Value::MapStringInt64(
+            v.as_table()
+                .ok_or_else(|| format!("{v} is not a {ty} value (write {{ key = 1 }})"))?
+                .iter()
+                .map(|(k, n)| n.as_integer().map(|n| (k.clone(), n)).ok_or_else(wrong))
+                .collect::<Result<_, _>>()?,
+        ),
     })
+}
+
+fn items(v: &toml::Value, wrong: impl Fn() -> String) -> Result<&Vec<toml::Value>, String> {
+    v.as_array().ok_or_else(wrong)
 }
 
 /// The canonical TOML form of a value (timestamps as µs, bytes as hex).
@@ -87,6 +116,20 @@ fn canonical(v: &Value) -> toml::Value {
         Value::ListFloat32(l) => toml::Value::Array(
             l.iter()
                 .map(|x| toml::Value::Float(f64::from(*x)))
+                .collect(),
+        ),
+        Value::ListFloat64(l) => {
+            toml::Value::Array(l.iter().map(|x| toml::Value::Float(*x)).collect())
+        }
+        Value::ListInt64(l) => {
+            toml::Value::Array(l.iter().map(|x| toml::Value::Integer(*x)).collect())
+        }
+        Value::ListString(l) => {
+            toml::Value::Array(l.iter().map(|x| toml::Value::String(x.clone())).collect())
+        }
+        Value::MapStringInt64(m) => toml::Value::Table(
+            m.iter()
+                .map(|(k, n)| (k.clone(), toml::Value::Integer(*n)))
                 .collect(),
         ),
     }
@@ -136,10 +179,10 @@ pub fn feature_settings(
                 }
             }
             "allowed" => {
-                if matches!(f.ty, FeatureType::ListFloat32) {
+                if f.ty.is_collection() {
                     return Err(bad(
                         k,
-                        "allowed does not apply to list<float32> features".into(),
+                        format!("allowed does not apply to {} features", f.ty),
                     ));
                 }
                 let items = v.as_array().ok_or_else(|| {

@@ -111,6 +111,10 @@ enum DistinctKey {
     Text(String),
     Bytes(Vec<u8>),
     Floats(Vec<u32>),
+    Texts(Vec<String>),
+    Ints(Vec<i64>),
+    Doubles(Vec<u64>),
+    Counts(Vec<(String, i64)>),
 }
 
 fn float_bits(x: f64) -> u64 {
@@ -141,6 +145,10 @@ fn distinct_key(v: &Value) -> Option<DistinctKey> {
                 })
                 .collect(),
         ),
+        Value::ListString(l) => DistinctKey::Texts(l.clone()),
+        Value::ListInt64(l) => DistinctKey::Ints(l.clone()),
+        Value::ListFloat64(l) => DistinctKey::Doubles(l.iter().map(|x| float_bits(*x)).collect()),
+        Value::MapStringInt64(m) => DistinctKey::Counts(m.clone()),
     })
 }
 
