@@ -202,26 +202,9 @@ pub fn run(dir: &Path, cmd: RegistryCmd) -> Result {
                             "upstream": up, "downstream": down })
                 );
             } else {
-                out!("{} (source: {})", v.qualified_name(), source_text(&cat, &v));
-                for (title, list) in [
-                    ("upstream (reads from)", &up),
-                    ("downstream (read by)", &down),
-                ] {
-                    out!("{title}:");
-                    if list.is_empty() {
-                        out!("  none");
-                    }
-                    for r in list {
-                        let src = cat
-                            .view(&r.view)
-                            .map_or("?".into(), |x| source_text(&cat, x));
-                        out!(
-                            "  {}{} (via {}; source: {src})",
-                            "  ".repeat(r.depth - 1),
-                            r.view,
-                            r.via
-                        );
-                    }
+                // Data flows down: sources first, each view's readers below it.
+                for l in lineage::tree(&cat, &v) {
+                    out!("{l}");
                 }
             }
         }
@@ -230,13 +213,7 @@ pub fn run(dir: &Path, cmd: RegistryCmd) -> Result {
 }
 
 fn source_text(cat: &Catalog, v: &FeatureView) -> String {
-    use strata::catalog::meta::Source;
-    match lineage::source(cat, v) {
-        Source::None => "not declared".into(),
-        Source::Push => "push".into(),
-        Source::View(n) => format!("view {n}"),
-        Source::Files(g) => format!("files {g}"),
-    }
+    lineage::source_text(cat, v)
 }
 
 fn dur(t: Option<i64>) -> String {

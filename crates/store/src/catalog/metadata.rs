@@ -106,6 +106,13 @@ pub struct ViewMeta {
     pub tile: Option<Duration>,
     pub allowed_lateness: Option<Duration>,
     pub late_events: Option<LatePolicy>,
+    /// The version an unversioned name of this view reads and writes (see
+    /// `Catalog::view`); declared on any version of the view.
+    pub serving_version: Option<u32>,
+    /// Set by the store: this version was added beside a serving one and
+    /// is not served by the unversioned name until promoted (a
+    /// `serving_version` at or above it).
+    pub staged: Option<bool>,
     /// Set by the store: when the view was first applied (µs).
     pub created_at: Option<i64>,
     /// Set by the store: when the view's definition last changed (µs).
@@ -120,7 +127,7 @@ pub struct ViewMeta {
 }
 
 /// The fields a definitions file may declare.
-pub const DECLARED: [&str; 15] = [
+pub const DECLARED: [&str; 16] = [
     "description",
     "owner",
     "team",
@@ -136,6 +143,7 @@ pub const DECLARED: [&str; 15] = [
     "tile",
     "allowed_lateness",
     "late_events",
+    "serving_version",
 ];
 /// The aggregation list.
 pub const AGGREGATIONS: &str = "aggregations";
@@ -147,8 +155,10 @@ pub const FEATURE_SETTINGS: &str = "feature_settings";
 pub const CREATED_AT: &str = "created_at";
 /// The time the view's definition last changed (µs).
 pub const CHANGED_AT: &str = "changed_at";
+/// Whether a version waits to be promoted (see [`ViewMeta::staged`]).
+pub const STAGED: &str = "staged";
 /// Fields set by the store, refused in a definitions file.
-pub const SYSTEM_KEYS: [&str; 4] = ["id", FEATURE_SETTINGS, CREATED_AT, CHANGED_AT];
+pub const SYSTEM_KEYS: [&str; 5] = ["id", FEATURE_SETTINGS, CREATED_AT, CHANGED_AT, STAGED];
 
 /// Whether `s` is an identifier: `[A-Za-z_][A-Za-z0-9_]*`.
 pub fn is_identifier(s: &str) -> bool {
@@ -216,6 +226,13 @@ impl ViewMeta {
                 format!("{field} = {v} is not valid; expected {expected}"),
             )
         };
+        if self.serving_version == Some(0) {
+            return Err(bad(
+                "serving_version",
+                toml::Value::Integer(0),
+                "a version of the view (at least 1)",
+            ));
+        }
         if self.max_versions == Some(0) {
             return Err(bad(
                 "max_versions",
@@ -304,6 +321,11 @@ impl ViewMeta {
             "late_events",
             self.late_events.map(|p| V::String(p.name().into())),
         );
+        put(
+            "serving_version",
+            self.serving_version.map(|n| V::Integer(n.into())),
+        );
+        put(STAGED, self.staged.map(V::Boolean));
         put(CREATED_AT, self.created_at.map(V::Integer));
         put(CHANGED_AT, self.changed_at.map(V::Integer));
         put(
@@ -333,6 +355,7 @@ fn expected(field: &str) -> &'static str {
         AGGREGATIONS => "an array of aggregation tables",
         "inputs" => "an array of view names such as [\"user_stats\", \"orders@2\"]",
         "max_versions" => "an integer of at least 1",
+        "serving_version" => "a version of the view (an integer of at least 1)",
         "tags" => "an array of strings or a table of strings",
         _ => "a string",
     }
@@ -401,6 +424,8 @@ mod tests {
             tile: d("5m"),
             allowed_lateness: d("1m"),
             late_events: Some(LatePolicy::Correct),
+            serving_version: Some(2),
+            staged: Some(true),
             created_at: Some(5),
             changed_at: Some(6),
             feature_settings: Some(BTreeMap::from([("f".into(), table("not_null = true"))])),
@@ -412,7 +437,7 @@ mod tests {
     fn the_field_lists_match_the_struct() {
         let t = full().to_table();
         let mut listed: Vec<&str> = DECLARED.to_vec();
-        listed.extend([CREATED_AT, CHANGED_AT, FEATURE_SETTINGS]);
+        listed.extend([CREATED_AT, CHANGED_AT, FEATURE_SETTINGS, STAGED]);
         listed.sort_unstable();
         assert_eq!(t.keys().map(String::as_str).collect::<Vec<_>>(), listed);
         // Each declared field is read back into its own field.
