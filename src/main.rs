@@ -95,6 +95,8 @@ enum Command {
     },
     /// Move everything written so far into segment files
     Flush,
+    /// Merge every segment into one (dropping what retention and deletes no longer keep)
+    Compact,
     /// Build a point-in-time-correct training set: each entity row gets the
     /// features as of its event_timestamp
     Export {
@@ -133,7 +135,8 @@ enum Command {
         threads: Option<usize>,
     },
     /// Write a view's history as Hive-partitioned Parquet
-    /// (OUT/view=NAME/date=YYYY-MM-DD/part-N.parquet) for Spark, Trino or DuckDB
+    /// (OUT/view=NAME/date=YYYY-MM-DD/part-N.parquet) for Spark, Trino or DuckDB;
+    /// with --server, the server writes OUT on its own file system
     Snapshot {
         /// The feature view (`name` or `name@version`)
         #[arg(long)]
@@ -177,24 +180,27 @@ fn run(args: Args) -> cli::Result {
     let remote = args.remote;
     match args.command {
         Command::Serve(a) => cli::serve::serve(&cli::data_dir(data), a),
+        Command::Token { cmd } if remote.active() => cli::admin::token(&remote, cmd),
         Command::Token { cmd } => cli::token::run(&cli::data_dir(data), cmd),
         Command::BenchClient(a) => cli::bench::run(&cli::data_dir(data), &remote, a),
         Command::Freshness(a) => cli::freshness::run(&cli::data_dir(data), &remote, a),
         Command::Ingest(a) if remote.active() => {
             cli::remote::ingest(&remote, &a.view, &a.single_file()?)
         }
-        Command::Apply { .. }
-        | Command::Registry { .. }
-        | Command::Delete { .. }
-        | Command::Flush
-        | Command::Snapshot { .. }
-        | Command::Demo
-            if remote.active() =>
-        {
-            Err(cli::CliError::Usage(
-                "only get, history, ingest, export and freshness work with --server; run this command on the server's --data directory".into(),
-            ))
+        Command::Apply { defs, plan } if remote.active() => cli::admin::apply(&remote, &defs, plan),
+        Command::Registry { cmd } if remote.active() => cli::admin::registry(&remote, cmd),
+        Command::Delete { entity, key } if remote.active() => {
+            cli::admin::delete(&remote, &entity, &key)
         }
+        Command::Flush if remote.active() => {
+            cli::admin::store_wide(&remote, strata::format::protocol::AdminOp::Flush)
+        }
+        Command::Compact if remote.active() => {
+            cli::admin::store_wide(&remote, strata::format::protocol::AdminOp::Compact)
+        }
+        Command::Demo if remote.active() => Err(cli::CliError::Usage(
+            "demo makes a store of its own; run it without --server".into(),
+        )),
         Command::Apply { defs, plan } => cli::apply(&cli::data_dir(data), &defs, plan),
         Command::Ingest(a) => cli::ingest::run(&cli::data_dir(data), a),
         Command::Registry { cmd } => cli::registry::run(&cli::data_dir(data), cmd),
@@ -207,7 +213,12 @@ fn run(args: Args) -> cli::Result {
             json,
         } => {
             let keys = cli::parse::key_list(key, keys.as_deref())?;
-            let get = cli::GetArgs { view: &view, keys: &keys, known_at, json };
+            let get = cli::GetArgs {
+                view: &view,
+                keys: &keys,
+                known_at,
+                json,
+            };
             if remote.active() {
                 cli::remote::get(&remote, &get, as_of)
             } else {
@@ -222,7 +233,12 @@ fn run(args: Args) -> cli::Result {
             known_at,
             json,
         } => {
-            let read = cli::ReadArgs { view: &view, key: &key, known_at, json };
+            let read = cli::ReadArgs {
+                view: &view,
+                key: &key,
+                known_at,
+                json,
+            };
             if remote.active() {
                 cli::remote::history(&remote, &read, from, to)
             } else {
@@ -231,6 +247,7 @@ fn run(args: Args) -> cli::Result {
         }
         Command::Delete { entity, key } => cli::delete(&cli::data_dir(data), &entity, &key),
         Command::Flush => cli::flush(&cli::data_dir(data)),
+        Command::Compact => cli::compact(&cli::data_dir(data)),
         Command::Export {
             entities,
             features,
@@ -271,9 +288,8 @@ fn run(args: Args) -> cli::Result {
             known_at,
             memory_mb,
             threads,
-        } => cli::export::snapshot_cmd(
-            &cli::data_dir(data),
-            cli::export::SnapshotArgs {
+        } => {
+            let args = cli::export::SnapshotArgs {
                 view,
                 out,
                 from,
@@ -281,8 +297,13 @@ fn run(args: Args) -> cli::Result {
                 known_at,
                 memory_mb,
                 threads,
-            },
-        ),
+            };
+            if remote.active() {
+                cli::admin::snapshot(&remote, &args)
+            } else {
+                cli::export::snapshot_cmd(&cli::data_dir(data), args)
+            }
+        }
         Command::Demo => cli::demo::run(data),
     }
 }

@@ -2,9 +2,9 @@
 //! native client (`strata_client::blocking::Client`).
 //!
 //! The protocol has lookups, history, pushes, exports, the registry's
-//! list / describe / text search, and freshness; the Python package raises
-//! `strata.Unsupported` for the rest (apply, delete, lineage, search
-//! filters).
+//! list / describe / text search / lineage, freshness, and administration
+//! (apply and its plan, flush); the Python package raises
+//! `strata.Unsupported` for the rest (delete, search filters).
 
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
@@ -302,5 +302,57 @@ impl Client {
         d.set_item("uptime_seconds", h.uptime_ms as f64 / 1e3)?;
         d.set_item("views", h.views)?;
         Ok(d)
+    }
+
+    /// Plans, and unless `plan_only` applies, definitions (TOML text, or
+    /// the file at `path`, read here) on the server, live (needs admin:*).
+    /// Returns the changes, one line each, and whether they were applied:
+    /// as the embedded store's `apply`.
+    #[pyo3(signature = (text = None, path = None, plan_only = false))]
+    fn apply(
+        &self,
+        py: Python<'_>,
+        text: Option<String>,
+        path: Option<PathBuf>,
+        plan_only: bool,
+    ) -> PyResult<(Vec<String>, bool)> {
+        let r = run(py, || {
+            let text = match (text, path) {
+                (Some(t), None) => t,
+                (None, Some(p)) => std::fs::read_to_string(&p)
+                    .map_err(|e| Failure::invalid(format!("cannot read {}: {e}", p.display())))?,
+                _ => return Err(Failure::invalid("give definitions as text or a path")),
+            };
+            let op = if plan_only {
+                p::AdminOp::Plan
+            } else {
+                p::AdminOp::Apply
+            };
+            Ok(self.client.admin(&p::AdminRequest::new(op, &[&text]))?)
+        })?;
+        let applied = r.count("applied") == Some(1);
+        // The report's last line says what happened; the changes precede it.
+        let mut lines = r.lines;
+        lines.pop();
+        Ok((lines, applied))
+    }
+
+    /// Moves the server's memtable into segments (needs admin:*).
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        run(py, || {
+            self.client
+                .admin(&p::AdminRequest::new(p::AdminOp::Flush, &[]))?;
+            Ok(())
+        })
+    }
+
+    /// The lineage tree of `view`, one line each, sources first.
+    fn lineage(&self, py: Python<'_>, view: String) -> PyResult<Vec<String>> {
+        let r = run(py, || {
+            Ok(self
+                .client
+                .admin(&p::AdminRequest::new(p::AdminOp::Lineage, &[&view]))?)
+        })?;
+        Ok(r.lines)
     }
 }

@@ -362,9 +362,22 @@ class RemoteStore(_Api):
         return self._inner.health()
 
     def apply(self, path_or_toml: Any, plan: bool = False) -> ApplyResult:
-        raise _strata.Unsupported(
-            "apply is not part of the protocol: run `strata apply --data DIR` where the server's store is"
-        )
+        """Applies definitions (a local path or TOML text) on the server,
+        live, as ``strata apply --server`` (needs an ``admin:*`` token).
+        With ``plan=True`` only the plan is returned and nothing changes."""
+        if isinstance(path_or_toml, os.PathLike) or (
+            isinstance(path_or_toml, str) and "\n" not in path_or_toml and os.path.exists(path_or_toml)
+        ):
+            changes, applied = self._inner.apply(None, os.fspath(path_or_toml), plan)
+        elif isinstance(path_or_toml, str) and ("\n" in path_or_toml or "[[" in path_or_toml or "=" in path_or_toml):
+            changes, applied = self._inner.apply(path_or_toml, None, plan)
+        elif isinstance(path_or_toml, str):
+            raise _strata.NotFound(f"no definitions file {path_or_toml!r}; give a path or the TOML text")
+        else:
+            raise _strata.InvalidArgument(
+                f"apply takes a path or TOML text, not {type(path_or_toml).__name__}"
+            )
+        return ApplyResult(changes=list(changes), applied=bool(applied))
 
     def delete(self, entity: str, key: Key) -> None:
         raise _strata.Unsupported(
@@ -372,7 +385,8 @@ class RemoteStore(_Api):
         )
 
     def flush(self) -> None:
-        raise _strata.Unsupported("flush is not part of the protocol")
+        """Moves the server's memtable into segments (needs ``admin:*``)."""
+        self._inner.flush()
 
     def _search(self, text: Optional[str], **filters: Optional[str]) -> List[Dict[str, Any]]:
         used = [k for k, v in filters.items() if v is not None]
@@ -383,7 +397,7 @@ class RemoteStore(_Api):
         return self._inner.search(text or "")
 
     def _lineage(self, view: str) -> Dict[str, Any]:
-        raise _strata.Unsupported("lineage is not part of the protocol; use `strata registry lineage`")
+        return {"view": view, "tree": self._inner.lineage(view)}
 
 
 def connect(

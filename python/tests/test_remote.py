@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 import strata
-from conftest import T0, entity_frame, fill, user_stats_frame
+from conftest import DEFS, T0, entity_frame, fill, user_stats_frame
 
 FEATURES = ["user_stats:amount_avg", "user_stats:txn_count", "user_stats:tier"]
 
@@ -98,16 +98,23 @@ def test_registry_and_freshness(remote, twin):
 
 
 def test_unsupported_remotely(remote):
-    with pytest.raises(strata.Unsupported, match="strata apply"):
-        remote.apply("x.toml")
     with pytest.raises(strata.Unsupported, match="strata delete"):
         remote.delete("user", 1)
-    with pytest.raises(strata.Unsupported, match="lineage"):
-        remote.registry.lineage("user_stats")
     with pytest.raises(strata.Unsupported, match="tag"):
         remote.registry.search(tag="fraud")
-    with pytest.raises(strata.Unsupported):
-        remote.flush()
+
+
+def test_admin_remotely(server, remote, twin):
+    # The served store's own definitions: the same (empty) plan as embedded.
+    done = remote.apply(DEFS, plan=True)
+    assert done == twin.apply(DEFS, plan=True)
+    assert done.applied is False and done.changes == []
+    tree = remote.registry.lineage("user_stats")["tree"]
+    assert any(l.startswith("user_stats") and l.endswith("<- this view") for l in tree), tree
+    remote.flush()
+    ro = strata.connect(server.addr, server.read_token, server_cert=server.cert)
+    with pytest.raises(strata.PermissionDenied, match="admin"):
+        ro.apply(DEFS)
 
 
 def test_remote_errors(server, remote):

@@ -1,6 +1,7 @@
 //! The commands of the `strata` binary. `main.rs` holds the argument
 //! definitions; this module does the work.
 
+pub mod admin;
 pub mod bench;
 pub mod demo;
 pub mod export;
@@ -147,46 +148,33 @@ pub fn key_text(cols: &[catalog::JoinKey], key: &[KeyValue]) -> String {
         .join(", ")
 }
 
-/// `strata apply`: prints the plan, and applies it unless `plan_only`.
+/// `strata apply`: prints the plan, and applies it unless `plan_only`
+/// (the store's [`Store::plan`] and [`Store::apply`], as a server runs
+/// them for `apply --server`).
 pub fn apply(dir: &Path, defs_path: &Path, plan_only: bool) -> Result {
     let defs = catalog::defs::load(defs_path)?;
-    let print = |plan: &catalog::defs::Plan| -> Result {
-        for c in &plan.changes {
-            out!("{c}");
-        }
-        Ok(())
-    };
-    if plan_only {
-        let current = catalog::persist::load(dir)?;
-        let plan = catalog::defs::plan(&current, &defs)?;
-        print(&plan)?;
-        if plan.is_noop() {
-            out!("nothing to change");
+    let report = if plan_only {
+        if dir.join("MANIFEST").exists() || catalog::persist::path(dir).exists() {
+            store_for_reading(dir)?.plan(&defs)?
         } else {
-            out!("plan only: nothing was changed; run without --plan to apply");
+            // No store yet: the plan against an empty catalog.
+            strata::store::ApplyReport {
+                plan: catalog::defs::plan(&Catalog::default(), &defs)?,
+                applied: false,
+            }
         }
-        return Ok(());
+    } else {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            CliError::msg(format!(
+                "cannot create the store directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        Store::open(dir)?.apply(&defs)?
+    };
+    for l in report.lines() {
+        out!("{l}");
     }
-    std::fs::create_dir_all(dir).map_err(|e| {
-        CliError::msg(format!(
-            "cannot create the store directory {}: {e}",
-            dir.display()
-        ))
-    })?;
-    let store = Store::open(dir)?;
-    let plan = catalog::defs::plan(&store.catalog(), &defs)?;
-    print(&plan)?;
-    if plan.is_noop() {
-        out!("nothing to change");
-        return Ok(());
-    }
-    let n = plan
-        .changes
-        .iter()
-        .filter(|c| !matches!(c, catalog::defs::Change::KeepView { .. }))
-        .count();
-    store.set_catalog(plan.catalog)?;
-    out!("applied {n} change(s) to {}", dir.display());
     Ok(())
 }
 
@@ -321,20 +309,7 @@ pub fn delete(dir: &Path, entity: &str, key_text: &str) -> Result {
     })?;
     let key = parse::key_arg(&e.join_keys, key_text).map_err(CliError::Usage)?;
     store.delete(entity, &key)?;
-    let views: Vec<String> = cat
-        .views
-        .iter()
-        .filter(|v| v.entities.iter().any(|n| n == entity))
-        .map(FeatureView::qualified_name)
-        .collect();
-    out!(
-        "deleted every version of {entity} {key_text} in {}",
-        if views.is_empty() {
-            "no view (no view uses this entity)".into()
-        } else {
-            format!("view(s) {}", views.join(", "))
-        }
-    );
+    out!("{}", strata::store::admin::deleted_line(&cat, entity, &key));
     Ok(())
 }
 
@@ -343,6 +318,14 @@ pub fn flush(dir: &Path) -> Result {
     let store = existing_store(dir)?;
     store.flush()?;
     out!("flushed {}", dir.display());
+    Ok(())
+}
+
+/// `strata compact`.
+pub fn compact(dir: &Path) -> Result {
+    let store = existing_store(dir)?;
+    let stats = store.compact()?;
+    out!("{}", strata::store::admin::compacted_line(&stats));
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use strata::catalog::search::{self, Query};
 use strata::catalog::{Catalog, FeatureView, duration, lineage, stats};
 use strata::offline::timestamp;
 use strata::store::registry;
-use strata::store::registry_json::{self, source_text};
+use strata::store::registry_json;
 
 use super::{Result, out, outp, store_for_reading, view_of};
 
@@ -168,31 +168,12 @@ pub fn run(dir: &Path, cmd: RegistryCmd) -> Result {
         }
         RegistryCmd::Lineage { view, json } => {
             let v = view_of(&cat, &view)?;
-            let up = lineage::upstream(&cat, &v);
-            let down = lineage::downstream(&cat, &v);
             if json {
                 out!("{}", registry_json::lineage(&cat, &v));
             } else {
-                out!("{} (source: {})", v.qualified_name(), source_text(&cat, &v));
-                for (title, list) in [
-                    ("upstream (reads from)", &up),
-                    ("downstream (read by)", &down),
-                ] {
-                    out!("{title}:");
-                    if list.is_empty() {
-                        out!("  none");
-                    }
-                    for r in list {
-                        let src = cat
-                            .view(&r.view)
-                            .map_or("?".into(), |x| source_text(&cat, x));
-                        out!(
-                            "  {}{} (via {}; source: {src})",
-                            "  ".repeat(r.depth - 1),
-                            r.view,
-                            r.via
-                        );
-                    }
+                // Data flows down: sources first, each view's readers below it.
+                for l in lineage::tree(&cat, &v) {
+                    out!("{l}");
                 }
             }
         }
@@ -252,7 +233,7 @@ fn describe_text(cat: &Catalog, v: &FeatureView, last: Option<&stats::IngestStat
             policy.max_versions.map_or("all".into(), |n| n.to_string()),
         ),
         ("freshness_sla", dur(v.freshness_sla_micros())),
-        ("source", source_text(cat, v)),
+        ("source", lineage::source_text(cat, v)),
         ("inputs", or_dash(Some(&v.inputs().join(", ")))),
         ("quality", v.quality_policy().name().into()),
         ("created", time(v.created_at())),

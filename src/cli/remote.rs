@@ -24,7 +24,7 @@ use super::{CliError, GetArgs, ReadArgs, Result, out, output, parse};
 /// Where the server is and how to trust it (global options).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct RemoteArgs {
-    /// Run get, history, ingest, export and freshness against this server (HOST:PORT) instead of --data
+    /// Run the command against this server (HOST:PORT) instead of --data (admin commands need an admin:* token)
     #[arg(long, global = true, env = "STRATA_SERVER", value_name = "ADDR")]
     pub server: Option<String>,
     /// The access token (see `strata token create`)
@@ -202,7 +202,14 @@ pub fn history(r: &RemoteArgs, args: &ReadArgs, from: Option<i64>, to: Option<i6
 pub fn ingest(r: &RemoteArgs, view_name: &str, file: &std::path::Path) -> Result {
     let start = Instant::now();
     let c = r.connect()?;
-    let d = c.describe(view_name).map_err(client_error)?;
+    let d = c.describe(view_name).map_err(|e| match e.code() {
+        // The schema is read first; a token that cannot read the view
+        // cannot write it either, and writing is what was asked.
+        Some(ErrorCode::PermissionDenied) => CliError::msg(format!(
+            "PERMISSION_DENIED: the token has no write grant on view {view_name:?}; ingest needs one (the server said: {e})"
+        )),
+        _ => client_error(e),
+    })?;
     let (cat, view) = local_view(&d);
     let rows = offline::read_file(&cat, &view.reference(), file)
         .map_err(|e| offline::Error::NothingWritten(Box::new(e)))?;

@@ -75,13 +75,15 @@ fn list_describe_search_lineage() {
         .map(|r| r["view"].as_str().unwrap())
         .collect();
     assert_eq!(up, ["user_score", "user_stats"]);
-    let out = ok(d, &argv("registry lineage user_stats --data data"));
-    assert_contains(
-        &out,
-        &[
-            "downstream (read by):\n  user_score",
-            "model_input (via user_score",
-        ],
+    // A tree in the direction data flows: the source on top, each view's
+    // readers below it.
+    let out = ok(d, &argv("registry lineage user_score --data data"));
+    assert_eq!(
+        out,
+        "user_stats (source: files in/*.csv)\n\
+         \u{2514}\u{2500}> user_score (source: view user_stats)  <- this view\n\
+         \u{20}   \u{2514}\u{2500}> model_input (source: push)\n",
+        "{out}"
     );
     let e = fails(d, &argv("registry describe nope --data data"), 2);
     assert!(e.contains("unknown feature view \"nope\""), "{e}");
@@ -185,6 +187,10 @@ fn a_new_version_is_readable_beside_the_old_one() {
     write(d, "v2.toml", &v2);
     let out = ok(d, &argv("apply --data data v2.toml --plan"));
     assert!(out.contains("+ feature view user_stats@2"), "{out}");
+    assert!(
+        out.contains("~ readers of user_stats stay on @1: user_stats@2 is staged"),
+        "{out}"
+    );
     assert_eq!(
         std::fs::read(d.join("data/catalog")).unwrap(),
         before,
@@ -202,11 +208,29 @@ fn a_new_version_is_readable_beside_the_old_one() {
         &argv("get --data data --view user_stats@1 --key 1 --json"),
     ));
     assert_eq!(old["features"]["txn_count"]["value"], 3, "{old}");
-    let new = json(&ok(
+    // The unversioned name stays on @1 until @2 is promoted, which the
+    // plan states first.
+    let bare = || {
+        json(&ok(
+            d,
+            &argv("get --data data --view user_stats --key 1 --json"),
+        ))["features"]["txn_count"]["value"]
+            .clone()
+    };
+    assert_eq!(bare(), 3);
+    write(
         d,
-        &argv("get --data data --view user_stats --key 1 --json"),
-    ));
-    assert_eq!(new["features"]["txn_count"]["value"], 3.5);
+        "promote.toml",
+        &v2.replace("version = 2\n", "version = 2\nserving_version = 2\n"),
+    );
+    let out = ok(d, &argv("apply --data data promote.toml --plan"));
+    assert!(
+        out.contains("~ readers of user_stats move from @1 to @2"),
+        "{out}"
+    );
+    assert_eq!(bare(), 3);
+    ok(d, &argv("apply --data data promote.toml"));
+    assert_eq!(bare(), 3.5);
     let out = ok(d, &argv("registry describe user_stats@1 --data data"));
     assert!(
         out.contains("versions      user_stats, user_stats@2"),

@@ -69,7 +69,7 @@ fn remote_commands_match_local_ones() {
     assert!(err.contains("unknown feature view \"nope\""), "{err}");
     let (code, _, err) = remote(&argv("get --view user_stats --key x"));
     assert_eq!(code, 2, "{err}");
-    let (code, _, err) = remote(&["flush"]);
+    let (code, _, err) = remote(&["demo"]);
     assert_eq!(code, 2, "{err}");
     // Connection options: none, an unknown token, a certificate that is not
     // the server's (refused), and the self-signed certificate trusted as a

@@ -12,6 +12,7 @@ mod common;
 #[path = "../../crates/server/tests/common/wire.rs"]
 mod wire;
 
+mod admin;
 mod aggregation;
 mod cli;
 mod errors;

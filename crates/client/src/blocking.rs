@@ -67,6 +67,10 @@ impl Client {
         self.rt.block_on(self.inner.freshness(req))
     }
 
+    pub fn admin(&self, req: &p::AdminRequest) -> Result<p::AdminReport> {
+        self.rt.block_on(self.inner.admin(req))
+    }
+
     pub fn export(
         &self,
         start: &p::ExportStart,

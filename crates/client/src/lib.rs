@@ -227,6 +227,16 @@ impl Client {
         p::FreshnessResponse::decode(&body).map_err(protocol)
     }
 
+    /// An administration request (needs an admin grant): apply, plan,
+    /// lineage, snapshot, delete, flush, compact, token admin.
+    pub async fn admin(&self, req: &p::AdminRequest) -> Result<p::AdminReport> {
+        let body = self
+            .inner
+            .call(Kind::Admin, |out| req.encode(out), Kind::AdminResult)
+            .await?;
+        p::AdminReport::decode(&body).map_err(protocol)
+    }
+
     /// Point-in-time export: `input` yields the entity table as Arrow IPC
     /// stream bytes (in pieces of any size); `output` receives the training
     /// set's Arrow IPC stream bytes as they arrive.

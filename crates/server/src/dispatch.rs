@@ -1,6 +1,6 @@
 //! From a request frame to its answer frames: decodes the frame's kind,
 //! calls its handler ([`crate::handlers`], [`crate::registry`],
-//! [`crate::freshness`]; this is the only module that imports them) and
+//! [`crate::freshness`], [`crate::admin`]; this is the only module that imports them) and
 //! frames the answer, or an `Error` frame.
 //!
 //! [`respond`] is the whole of it, with no I/O: a stream calls it for each
@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::session::{Failure, Session, error_frame};
 use crate::state::Counters;
-use crate::{freshness, handlers, registry};
+use crate::{admin, freshness, handlers, registry};
 use strata_format::protocol::{self as p, ErrorCode, FrameHeader, HEADER_LEN, Kind};
 
 /// The answer frames to one request frame of `s` (its header already
@@ -50,8 +50,8 @@ pub(crate) fn respond_into(s: &Session, h: FrameHeader, body: &[u8], out: &mut V
 }
 
 /// Answers a request read from a stream; returns the buffers and whether
-/// the answer is an error. Writes (which wait for the WAL's fsync) and
-/// large lookups run on the blocking pool, the rest on the caller's task.
+/// the answer is an error. Writes (which wait for the WAL's fsync), admin
+/// requests and large lookups run on the blocking pool, the rest on the caller's task.
 pub(crate) async fn run(
     s: Arc<Session>,
     h: FrameHeader,
@@ -59,7 +59,7 @@ pub(crate) async fn run(
     mut out: Vec<u8>,
 ) -> (Vec<u8>, Vec<u8>, bool) {
     let heavy = match h.kind() {
-        Some(Kind::Push) => true,
+        Some(Kind::Push) | Some(Kind::Admin) => true,
         Some(Kind::Lookup) | Some(Kind::History) => body.len() > 16 << 10,
         _ => false,
     };
@@ -148,6 +148,7 @@ fn handle(s: &Session, h: FrameHeader, body: &[u8], out: &mut Vec<u8>) -> Result
             handlers::health(s, out)
         }
         Kind::Freshness => freshness::freshness(s, t, p::FreshnessRequest::decode(body)?, out),
+        Kind::Admin => admin::admin(s, t, p::AdminRequest::decode(body, lim)?, out),
         Kind::Hello => Err(Failure::new(
             ErrorCode::UnknownRequest,
             "Hello is only the first frame of a connection",

@@ -14,7 +14,7 @@ pub(crate) const BUCKETS: [f64; 17] = [
 
 /// The request kinds with a histogram, by label; `other` is any other
 /// frame (unknown kinds, server kinds sent as requests).
-pub(crate) const KINDS: [(Option<Kind>, &str); 12] = [
+pub(crate) const KINDS: [(Option<Kind>, &str); 13] = [
     (Some(Kind::Lookup), "lookup"),
     (Some(Kind::History), "history"),
     (Some(Kind::Push), "push"),
@@ -25,6 +25,7 @@ pub(crate) const KINDS: [(Option<Kind>, &str); 12] = [
     (Some(Kind::Stats), "stats"),
     (Some(Kind::Health), "health"),
     (Some(Kind::Freshness), "freshness"),
+    (Some(Kind::Admin), "admin"),
     (Some(Kind::Hello), "hello"),
     (None, "other"),
 ];

@@ -36,6 +36,7 @@
 //! synced). A push is acknowledged only once durable, so nothing
 //! acknowledged is lost.
 
+mod admin;
 pub mod auth;
 mod conn;
 mod dispatch;

@@ -17,6 +17,7 @@
 //!   `OUTSIDE_MAX_AGE` and carry no value.
 //! - `known_at = T` ignores versions with `created_ts > T`.
 
+pub mod admin;
 pub mod aggregate;
 pub mod catalog;
 pub mod expr;
@@ -141,10 +142,13 @@ pub struct Store {
     tile_lock: RwLock<()>,
     /// Late events per aggregation view since open.
     late: Mutex<HashMap<ViewId, LateEvents>>,
+    /// Held by [`Store::apply`] from its plan to the catalog it publishes.
+    apply_lock: Mutex<()>,
     dir: PathBuf,
 }
 
 pub use crate::aggregate::write::LateEvents;
+pub use admin::ApplyReport;
 pub use rows::{aggregate_row, feature_row};
 
 mod rows;
@@ -184,6 +188,7 @@ impl Store {
             catalog: RwLock::new(Arc::new(catalog)),
             tile_lock: RwLock::new(()),
             late: Mutex::new(HashMap::new()),
+            apply_lock: Mutex::new(()),
             dir,
         })
     }

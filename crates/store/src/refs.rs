@@ -4,7 +4,7 @@
 //!
 //! A request names features as `view:feature`, `view:*` (every feature of
 //! the view, in schema order) or `view@N:feature` (version `N` of the view;
-//! without `@N` the newest version). References are separated by commas;
+//! without `@N` the serving version, `Catalog::serving`). References are separated by commas;
 //! spaces around them are ignored.
 //!
 //! Output columns are named per [`Names`]: `feature`, or `view__feature`
@@ -342,7 +342,7 @@ mod tests {
         let names: Vec<&str> = r.outputs.iter().map(|o| o.name.as_str()).collect();
         assert_eq!(names, ["y", "z", "x"]);
         assert_eq!(r.views[0].wanted, vec![Some(2), Some(0)]);
-        // The newest version by default.
+        // The serving version by default (here the newest: none is staged).
         let r = resolve(&c, &parse_refs("a:x").unwrap(), Names::Short).unwrap();
         assert_eq!(r.views[0].view.version, 2);
         let r = resolve(&c, &parse_refs("a@1:*,b:*").unwrap(), Names::Full).unwrap();

@@ -5,7 +5,7 @@
 
 use serde_json::{Value as Json, json};
 
-use crate::catalog::meta::{Source, value_text};
+use crate::catalog::meta::value_text;
 use crate::catalog::search::{self, Query};
 use crate::catalog::{Catalog, FeatureView, duration, lineage, stats};
 use crate::{registry, timestamp};
@@ -56,21 +56,10 @@ pub fn search(cat: &Catalog, q: &Query) -> Json {
     )
 }
 
-/// Where a view's rows come from, as text: `push`, `view NAME`,
-/// `files GLOB` or `not declared`.
-pub fn source_text(cat: &Catalog, v: &FeatureView) -> String {
-    match lineage::source(cat, v) {
-        Source::None => "not declared".into(),
-        Source::Push => "push".into(),
-        Source::View(n) => format!("view {n}"),
-        Source::Files(g) => format!("files {g}"),
-    }
-}
-
 /// A view's source, upstream and downstream views.
 pub fn lineage(cat: &Catalog, v: &FeatureView) -> Json {
     json!({
-        "view": v.qualified_name(), "source": source_text(cat, v),
+        "view": v.qualified_name(), "source": lineage::source_text(cat, v),
         "upstream": lineage::upstream(cat, v), "downstream": lineage::downstream(cat, v),
     })
 }
@@ -83,7 +72,7 @@ pub fn describe(cat: &Catalog, v: &FeatureView, last: Option<&stats::IngestStats
     j["retention"] = json!(policy.retention.map(duration::format));
     j["max_versions"] = json!(policy.max_versions);
     j["freshness_sla"] = json!(v.freshness_sla_micros().map(duration::format));
-    j["source"] = json!(source_text(cat, v));
+    j["source"] = json!(lineage::source_text(cat, v));
     j["inputs"] = json!(v.inputs());
     j["quality"] = json!(v.quality_policy().name());
     let d = registry::describe(cat, v);

@@ -34,6 +34,7 @@ pub enum Kind {
     Stats = 0x30,
     Health = 0x31,
     Freshness = 0x32,
+    Admin = 0x33,
     // Server to client.
     Welcome = 0x81,
     LookupResult = 0x90,
@@ -47,11 +48,12 @@ pub enum Kind {
     StatsResult = 0xb0,
     HealthResult = 0xb1,
     FreshnessResult = 0xb2,
+    AdminResult = 0xb3,
     Error = 0xff,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 26] = [
+    pub const ALL: [Kind; 28] = [
         Kind::Hello,
         Kind::Lookup,
         Kind::History,
@@ -65,6 +67,7 @@ impl Kind {
         Kind::Stats,
         Kind::Health,
         Kind::Freshness,
+        Kind::Admin,
         Kind::Welcome,
         Kind::LookupResult,
         Kind::HistoryResult,
@@ -77,6 +80,7 @@ impl Kind {
         Kind::StatsResult,
         Kind::HealthResult,
         Kind::FreshnessResult,
+        Kind::AdminResult,
         Kind::Error,
     ];
 

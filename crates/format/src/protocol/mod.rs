@@ -20,6 +20,7 @@
 //! element takes at least one byte) and against [`DecodeLimits`] before any
 //! vector is reserved.
 
+pub mod admin;
 pub mod frame;
 pub mod freshness;
 pub mod messages;
@@ -30,6 +31,7 @@ pub mod values;
 #[cfg(test)]
 mod tests;
 
+pub use admin::*;
 pub use frame::{
     FrameHeader, HEADER_LEN, Kind, WireError, encode_frame, finish_frame, start_frame,
 };

@@ -393,6 +393,7 @@ pub fn check_request(kind: super::Kind, body: &[u8], lim: &DecodeLimits) -> Resu
         K::Describe => decode_name(body, lim).map(drop),
         K::Search => SearchRequest::decode(body, lim).map(drop),
         K::Freshness => return super::freshness::check(body),
+        K::Admin => super::admin::AdminRequest::decode(body, lim).map(drop),
         _ => return Err(ErrorCode::UnknownRequest),
     };
     r.map_err(|e| e.code())

@@ -6,7 +6,7 @@ use std::fmt;
 use super::Definitions;
 use super::validate;
 use crate::catalog::error::{Error, Result};
-use crate::catalog::metadata::{CHANGED_AT, CREATED_AT, FEATURE_SETTINGS};
+use crate::catalog::metadata::{CHANGED_AT, CREATED_AT, FEATURE_SETTINGS, STAGED};
 use crate::catalog::{Catalog, Entity, Feature, FeatureView, JoinKey};
 use crate::catalog::{duration, lineage};
 use strata_format::key::ViewId;
@@ -35,6 +35,16 @@ pub enum Change {
     ChangeView { view: String, what: Vec<String> },
     /// A view of the catalog that the file does not declare: kept as it is.
     KeepView { view: String },
+    /// A new version added beside a served one: the unversioned name
+    /// keeps reading `serving` until a `serving_version` promotes it.
+    StagedVersion {
+        view: String,
+        name: String,
+        serving: u32,
+        version: u32,
+    },
+    /// The version the unversioned name reads changes.
+    Serving { name: String, from: u32, to: u32 },
 }
 
 impl fmt::Display for Change {
@@ -84,6 +94,18 @@ impl fmt::Display for Change {
                     f,
                     "= feature view {view}: not in the file, kept (applying never removes a view)"
                 )
+            }
+            Change::StagedVersion {
+                view,
+                name,
+                serving,
+                version,
+            } => write!(
+                f,
+                "~ readers of {name} stay on @{serving}: {view} is staged (read and write it as {view}) until `serving_version = {version}` promotes it"
+            ),
+            Change::Serving { name, from, to } => {
+                write!(f, "~ readers of {name} move from @{from} to @{to}")
             }
         }
     }
@@ -196,6 +218,11 @@ pub fn plan_at(current: &Catalog, defs: &Definitions, now: i64) -> Result<Plan> 
         else {
             let mut nv = v.clone();
             nv.id = cat.next_view_id;
+            // Beside a version that is already served, a new one waits
+            // for its promotion (see `Catalog::serving`).
+            if current.views.iter().any(|x| x.name == v.name) {
+                nv.metadata.staged = Some(true);
+            }
             nv.metadata.created_at = Some(now);
             nv.metadata.changed_at = Some(now);
             let Some(next) = cat.next_view_id.checked_add(1) else {
@@ -257,6 +284,7 @@ pub fn plan_at(current: &Catalog, defs: &Definitions, now: i64) -> Result<Plan> 
         nv.id = old.id;
         nv.metadata.created_at = old.metadata.created_at;
         nv.metadata.changed_at = old.metadata.changed_at;
+        nv.metadata.staged = old.metadata.staged;
         if changed {
             nv.metadata.changed_at = Some(now);
         }
@@ -276,6 +304,7 @@ pub fn plan_at(current: &Catalog, defs: &Definitions, now: i64) -> Result<Plan> 
             });
         }
     }
+    serving(current, &mut cat, &mut changes, &mut errors);
     errors.extend(lineage::check(&cat));
     if let Some(e) = Error::many(errors) {
         return Err(e);
@@ -376,7 +405,7 @@ fn edits(old: &FeatureView, new: &FeatureView) -> Vec<String> {
     // fields are compared above (settings) or not at all (times).
     let declared = |v: &FeatureView| {
         let mut t = v.metadata.to_table();
-        for k in [CREATED_AT, CHANGED_AT, FEATURE_SETTINGS] {
+        for k in [CREATED_AT, CHANGED_AT, FEATURE_SETTINGS, STAGED] {
             t.remove(k);
         }
         t
@@ -393,6 +422,72 @@ fn edits(old: &FeatureView, new: &FeatureView) -> Vec<String> {
         what.push(format!("{k} removed"));
     }
     what
+}
+
+/// Promotes the versions a declared `serving_version` reaches (unstaging
+/// every version up to it), refuses one that names no version, and states
+/// where the readers of each unversioned name go.
+fn serving(
+    current: &Catalog,
+    cat: &mut Catalog,
+    changes: &mut Vec<Change>,
+    errors: &mut Vec<Error>,
+) {
+    let mut names: Vec<String> = cat.views.iter().map(|v| v.name.clone()).collect();
+    names.dedup();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let declared = cat
+            .views
+            .iter()
+            .filter(|x| x.name == name && x.metadata.serving_version.is_some())
+            .max_by_key(|x| x.version)
+            .and_then(|x| x.metadata.serving_version);
+        if let Some(n) = declared {
+            if !cat.views.iter().any(|x| x.name == name && x.version == n) {
+                errors.push(Error::invalid(
+                    crate::catalog::error::Subject::View(name.clone()),
+                    "serving_version",
+                    format!("serving_version = {n}, but {name} has no version {n}"),
+                ));
+                continue;
+            }
+            for v in cat
+                .views
+                .iter_mut()
+                .filter(|x| x.name == name && x.version <= n)
+            {
+                v.metadata.staged = None;
+            }
+        }
+        let Some(to) = cat.serving(&name).map(|v| v.version) else {
+            continue;
+        };
+        if let Some(from) = current.serving(&name).map(|v| v.version)
+            && from != to
+        {
+            changes.push(Change::Serving {
+                name: name.clone(),
+                from,
+                to,
+            });
+        }
+        for v in cat
+            .views
+            .iter()
+            .filter(|x| x.name == name && x.metadata.staged == Some(true))
+        {
+            if !current.views.iter().any(|x| x.id == v.id) {
+                changes.push(Change::StagedVersion {
+                    view: v.qualified_name(),
+                    name: name.clone(),
+                    serving: to,
+                    version: v.version,
+                });
+            }
+        }
+    }
 }
 
 fn settings(v: &FeatureView) -> std::collections::BTreeMap<String, toml::Table> {

@@ -2,7 +2,8 @@
 //!
 //! A view reads another when its `source` names it (`view:NAME`, or a bare
 //! name of a view in the catalog) or when its `inputs` list names it. A
-//! name without `@N` means the newest version of that view. [`check`]
+//! name without `@N` means the serving version of that view
+//! (`Catalog::serving`). [`check`]
 //! (run by `strata apply`) refuses references to unknown views, a view that
 //! reads itself, and cycles; [`upstream`] and [`downstream`] walk the graph
 //! transitively, breadth first, each view once.
@@ -95,6 +96,81 @@ pub fn upstream(cat: &Catalog, view: &FeatureView) -> Vec<Reached> {
 /// Every view that reads from `view`, transitively.
 pub fn downstream(cat: &Catalog, view: &FeatureView) -> Vec<Reached> {
     walk(cat, view, children)
+}
+
+/// The source of `view` in words: `push`, `files GLOB`, `view NAME` or
+/// `not declared`.
+pub fn source_text(cat: &Catalog, view: &FeatureView) -> String {
+    match source(cat, view) {
+        Source::None => "not declared".into(),
+        Source::Push => "push".into(),
+        Source::View(n) => format!("view {n}"),
+        Source::Files(g) => format!("files {g}"),
+    }
+}
+
+/// The lineage of `view` as a tree in the direction data flows: each root
+/// of its upstream (a view that reads no other) first, each view's readers
+/// below it (`└─>`), down through `view` (marked) to every view that reads
+/// it, transitively. A view reached twice is expanded once and then
+/// marked `(see above)`.
+pub fn tree(cat: &Catalog, view: &FeatureView) -> Vec<String> {
+    let me = view.qualified_name();
+    let up = upstream(cat, view);
+    let mut relevant: BTreeSet<String> = up.iter().map(|r| r.view.clone()).collect();
+    relevant.insert(me.clone());
+    relevant.extend(downstream(cat, view).into_iter().map(|r| r.view));
+    let mut roots: Vec<String> = up
+        .iter()
+        .map(|r| r.view.clone())
+        .chain([me.clone()])
+        .filter(|n| cat.view(n).is_some_and(|v| parents(cat, v).is_empty()))
+        .collect();
+    roots.dedup();
+    let mut out = Vec::new();
+    let mut shown = BTreeSet::new();
+    for r in roots {
+        branch(cat, &r, &me, &relevant, "", None, &mut shown, &mut out);
+    }
+    out
+}
+
+/// One line of [`tree`] and the branches below it; `last` is `None` for a
+/// root, else whether this is its parent's last reader.
+#[expect(clippy::too_many_arguments, reason = "a recursive walk's state")]
+fn branch(
+    cat: &Catalog,
+    name: &str,
+    me: &str,
+    relevant: &BTreeSet<String>,
+    prefix: &str,
+    last: Option<bool>,
+    shown: &mut BTreeSet<String>,
+    out: &mut Vec<String>,
+) {
+    let Some(v) = cat.view(name) else { return };
+    let (connector, below) = match last {
+        None => ("", String::new()),
+        Some(true) => ("\u{2514}\u{2500}> ", format!("{prefix}    ")),
+        Some(false) => ("\u{251c}\u{2500}> ", format!("{prefix}\u{2502}   ")),
+    };
+    let mark = if name == me { "  <- this view" } else { "" };
+    if !shown.insert(name.to_string()) {
+        out.push(format!("{prefix}{connector}{name} (see above){mark}"));
+        return;
+    }
+    out.push(format!(
+        "{prefix}{connector}{name} (source: {}){mark}",
+        source_text(cat, v)
+    ));
+    let readers: Vec<String> = children(cat, v)
+        .into_iter()
+        .filter(|c| relevant.contains(c))
+        .collect();
+    for (i, c) in readers.iter().enumerate() {
+        let is_last = i + 1 == readers.len();
+        branch(cat, c, me, relevant, &below, Some(is_last), shown, out);
+    }
 }
 
 /// Every lineage problem of the catalog: [`Error::UndeclaredInput`] and
@@ -219,5 +295,40 @@ features = [{{ name = "x", type = "float64" }}]
         assert!(e.contains("cycle"), "{e}");
         let e = cat("inputs = [\"not a name\"]").unwrap_err().to_string();
         assert!(e.contains("inputs"), "{e}");
+    }
+
+    #[test]
+    fn the_tree_reads_from_sources_down_to_readers() {
+        let c = cat(CHAIN).unwrap();
+        let t = tree(&c, c.view("agg").unwrap());
+        assert_eq!(
+            t,
+            vec![
+                "raw (source: files /data/raw/*.parquet)",
+                "\u{251c}\u{2500}> clean (source: view raw)",
+                "\u{2502}   \u{2514}\u{2500}> agg (source: push)  <- this view",
+                "\u{2502}       \u{2514}\u{2500}> model_input (source: view agg)",
+                "\u{2514}\u{2500}> agg (see above)  <- this view",
+            ],
+            "{}",
+            t.join("\n")
+        );
+        // A view with neither parents nor readers is a tree of one line.
+        let lone = cat("").unwrap();
+        assert_eq!(
+            tree(&lone, lone.view("raw").unwrap()),
+            vec!["raw (source: files /data/raw/*.parquet)  <- this view"]
+        );
+        // From the top, only the branches through the view: raw's tree
+        // seen from model_input keeps every path to it.
+        let t = tree(&c, c.view("model_input").unwrap());
+        assert_eq!(
+            t.first().map(String::as_str),
+            Some("raw (source: files /data/raw/*.parquet)")
+        );
+        assert!(
+            t.iter()
+                .all(|l| !l.contains("model_input") || l.contains("<- this view"))
+        );
     }
 }

@@ -109,6 +109,13 @@ pub struct ViewMeta {
     /// Session views only (aggregation views whose features describe the
     /// entity's session): see [`super::session`].
     pub session_gap: Option<Duration>,
+    /// The version an unversioned name of this view reads and writes (see
+    /// `Catalog::view`); declared on any version of the view.
+    pub serving_version: Option<u32>,
+    /// Set by the store: this version was added beside a serving one and
+    /// is not served by the unversioned name until promoted (a
+    /// `serving_version` at or above it).
+    pub staged: Option<bool>,
     /// Set by the store: when the view was first applied (µs).
     pub created_at: Option<i64>,
     /// Set by the store: when the view's definition last changed (µs).
@@ -123,7 +130,7 @@ pub struct ViewMeta {
 }
 
 /// The fields a definitions file may declare.
-pub const DECLARED: [&str; 16] = [
+pub const DECLARED: [&str; 17] = [
     "description",
     "owner",
     "team",
@@ -140,6 +147,7 @@ pub const DECLARED: [&str; 16] = [
     "allowed_lateness",
     "late_events",
     SESSION_GAP,
+    "serving_version",
 ];
 /// The aggregation list.
 pub const AGGREGATIONS: &str = "aggregations";
@@ -159,8 +167,10 @@ pub const FEATURE_SETTINGS: &str = "feature_settings";
 pub const CREATED_AT: &str = "created_at";
 /// The time the view's definition last changed (µs).
 pub const CHANGED_AT: &str = "changed_at";
+/// Whether a version waits to be promoted (see [`ViewMeta::staged`]).
+pub const STAGED: &str = "staged";
 /// Fields set by the store, refused in a definitions file.
-pub const SYSTEM_KEYS: [&str; 4] = ["id", FEATURE_SETTINGS, CREATED_AT, CHANGED_AT];
+pub const SYSTEM_KEYS: [&str; 5] = ["id", FEATURE_SETTINGS, CREATED_AT, CHANGED_AT, STAGED];
 
 /// Whether `s` is an identifier: `[A-Za-z_][A-Za-z0-9_]*`.
 pub fn is_identifier(s: &str) -> bool {
@@ -228,6 +238,13 @@ impl ViewMeta {
                 format!("{field} = {v} is not valid; expected {expected}"),
             )
         };
+        if self.serving_version == Some(0) {
+            return Err(bad(
+                "serving_version",
+                toml::Value::Integer(0),
+                "a version of the view (at least 1)",
+            ));
+        }
         if self.max_versions == Some(0) {
             return Err(bad(
                 "max_versions",
@@ -318,6 +335,11 @@ impl ViewMeta {
             self.late_events.map(|p| V::String(p.name().into())),
         );
         put(SESSION_GAP, dur(self.session_gap));
+        put(
+            "serving_version",
+            self.serving_version.map(|n| V::Integer(n.into())),
+        );
+        put(STAGED, self.staged.map(V::Boolean));
         put(CREATED_AT, self.created_at.map(V::Integer));
         put(CHANGED_AT, self.changed_at.map(V::Integer));
         put(
@@ -347,6 +369,7 @@ fn expected(field: &str) -> &'static str {
         AGGREGATIONS => "an array of aggregation tables",
         "inputs" => "an array of view names such as [\"user_stats\", \"orders@2\"]",
         "max_versions" => "an integer of at least 1",
+        "serving_version" => "a version of the view (an integer of at least 1)",
         "tags" => "an array of strings or a table of strings",
         _ => "a string",
     }
@@ -416,6 +439,8 @@ mod tests {
             allowed_lateness: d("1m"),
             late_events: Some(LatePolicy::Correct),
             session_gap: d("30m"),
+            serving_version: Some(2),
+            staged: Some(true),
             created_at: Some(5),
             changed_at: Some(6),
             feature_settings: Some(BTreeMap::from([("f".into(), table("not_null = true"))])),
@@ -427,7 +452,7 @@ mod tests {
     fn the_field_lists_match_the_struct() {
         let t = full().to_table();
         let mut listed: Vec<&str> = DECLARED.to_vec();
-        listed.extend([CREATED_AT, CHANGED_AT, FEATURE_SETTINGS]);
+        listed.extend([CREATED_AT, CHANGED_AT, FEATURE_SETTINGS, STAGED]);
         listed.sort_unstable();
         assert_eq!(t.keys().map(String::as_str).collect::<Vec<_>>(), listed);
         // Each declared field is read back into its own field.

@@ -31,6 +31,9 @@ pub mod session;
 pub mod settings;
 pub mod stats;
 
+#[cfg(test)]
+mod serving_tests;
+
 use strata_format::key::ViewId;
 use strata_format::schema::{FeatureType, KeyType};
 
@@ -108,9 +111,9 @@ impl FeatureView {
     }
 
     /// `name@version`, always: the reference [`Catalog::view`] resolves to
-    /// exactly this view. (A bare `name` means the newest version, so
+    /// exactly this view. (A bare `name` means the serving version, so
     /// passing [`FeatureView::qualified_name`] of version 1 back to a
-    /// lookup reaches version 2 once it exists.)
+    /// lookup reaches version 2 once that is promoted.)
     pub fn reference(&self) -> String {
         format!("{}@{}", self.name, self.version)
     }
@@ -139,19 +142,37 @@ impl Catalog {
         self.entities.iter().find(|e| e.name == name)
     }
 
-    /// A view by `name` (its newest version) or `name@version`.
+    /// A view by `name@version`, or by `name`: its serving version
+    /// ([`Catalog::serving`]).
     pub fn view(&self, name: &str) -> Option<&FeatureView> {
         match name.split_once('@') {
             Some((n, v)) => {
                 let v: u32 = v.parse().ok()?;
                 self.views.iter().find(|x| x.name == n && x.version == v)
             }
-            None => self
-                .views
-                .iter()
-                .filter(|x| x.name == name)
-                .max_by_key(|x| x.version),
+            None => self.serving(name),
         }
+    }
+
+    /// The version an unversioned `name` reads and writes (docs/DESIGN.md,
+    /// "Versions"): the `serving_version` declared on the newest version
+    /// that declares one, if that version exists; else the newest version
+    /// that is not staged (a version `apply` added beside a served one
+    /// stays staged until a `serving_version` promotes it); else the
+    /// newest.
+    pub fn serving(&self, name: &str) -> Option<&FeatureView> {
+        let versions = || self.views.iter().filter(move |x| x.name == name);
+        let declared = versions()
+            .filter(|x| x.metadata.serving_version.is_some())
+            .max_by_key(|x| x.version)
+            .and_then(|x| x.metadata.serving_version);
+        if let Some(v) = declared.and_then(|n| versions().find(|x| x.version == n)) {
+            return Some(v);
+        }
+        versions()
+            .filter(|x| x.metadata.staged != Some(true))
+            .max_by_key(|x| x.version)
+            .or_else(|| versions().max_by_key(|x| x.version))
     }
 
     /// [`Catalog::view`], or [`Error::UnknownView`].
