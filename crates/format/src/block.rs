@@ -11,6 +11,10 @@
 //! is a *restart point*: it stores its whole key (`shared = 0`) and its
 //! offset is listed in the restart array, so a seek binary-searches the
 //! restart points and then scans at most `restart_interval` entries.
+//! A writer may also start a restart point at any entry
+//! ([`BlockBuilder::add_restart`]): segments of format version 2 start one
+//! at the first entry of every `view | entity key` prefix, so that entry
+//! decodes on its own ([`entry_at`]) straight from the hash index.
 //! Keys are strictly increasing in byte order.
 //!
 //! A block is stored followed by a 5-byte trailer (see [`BlockTrailer`]):
@@ -78,11 +82,25 @@ impl BlockBuilder {
     }
 
     pub fn add(&mut self, key: &[u8], value: &[u8]) {
+        self.add_entry(key, value, false);
+    }
+
+    /// Adds an entry that is a restart point, storing its whole key, and
+    /// returns its offset in the block.
+    pub fn add_restart(&mut self, key: &[u8], value: &[u8]) -> usize {
+        self.add_entry(key, value, true)
+    }
+
+    fn add_entry(&mut self, key: &[u8], value: &[u8], restart: bool) -> usize {
         debug_assert!(
             self.entries == 0 || key > self.last_key.as_slice(),
             "keys out of order"
         );
-        let shared = if self.since_restart == self.restart_interval {
+        let at = self.buf.len();
+        let shared = if self.entries == 0 {
+            self.since_restart = 0;
+            0
+        } else if restart || self.since_restart == self.restart_interval {
             self.restarts.push(self.buf.len() as u32);
             self.since_restart = 0;
             0
@@ -101,6 +119,7 @@ impl BlockBuilder {
         self.last_key.extend_from_slice(&key[shared..]);
         self.since_restart += 1;
         self.entries += 1;
+        at
     }
 
     /// Finishes the block and returns its bytes; the builder is reset.
@@ -283,6 +302,21 @@ impl<'a> Block<'a> {
         }
     }
 
+    /// A cursor positioned before the entry at `offset` (from the start of
+    /// the block), which must store its whole key (a restart point, or any
+    /// entry added with [`BlockBuilder::add_restart`]): its first
+    /// [`BlockIter::advance`] fails otherwise. `None` if `offset` is not
+    /// inside the entries.
+    pub fn iter_at(&self, offset: usize, mut key_buf: Vec<u8>) -> Option<BlockIter> {
+        key_buf.clear();
+        (offset < self.entries.len()).then_some(BlockIter {
+            next: offset,
+            key: key_buf,
+            value: (0, 0),
+            valid: false,
+        })
+    }
+
     /// Key and value of the entry at restart point `i`, which stores its key
     /// whole. In a block built with restart interval 1 (the segment index)
     /// that is entry `i`.
@@ -400,6 +434,37 @@ fn decode_entry(buf: &[u8], off: usize) -> Result<RawEntry<'_>, DecodeError> {
         value,
         value_at,
         end: r.pos(),
+    })
+}
+
+/// An entry that stores its whole key, decoded on its own.
+#[derive(Debug, Clone, Copy)]
+pub struct WholeEntry<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    /// Where the value starts in the buffer the entry was decoded from.
+    pub value_at: usize,
+}
+
+/// Decodes the entry at `buf[off..]`, which must be a restart point
+/// (`shared = 0`, checked); lengths are bounded by `buf`. Nothing else is
+/// read: no restart array, no trailer, no checksum. A segment of format
+/// version 2 reads a key's newest entry this way, straight from its hash
+/// index slot (`buf` is then the file's data region).
+#[inline]
+pub fn entry_at(buf: &[u8], off: usize) -> Result<WholeEntry<'_>, DecodeError> {
+    let e = decode_entry(buf, off)?;
+    if e.shared != 0 {
+        return Err(DecodeError::invalid(
+            "block entry",
+            off,
+            "an entry read on its own shares a prefix",
+        ));
+    }
+    Ok(WholeEntry {
+        key: e.key_delta,
+        value: e.value,
+        value_at: e.value_at,
     })
 }
 
