@@ -125,6 +125,11 @@ impl Segment {
         self.direct
     }
 
+    /// The segment's format version (see `strata_format::segment`).
+    pub fn format_version(&self) -> u32 {
+        self.layout.version()
+    }
+
     pub(crate) fn layout(&self) -> &SegmentLayout {
         &self.layout
     }
