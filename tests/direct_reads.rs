@@ -257,12 +257,23 @@ fn newest_entries_that_end_a_block_and_versions_across_blocks() {
         for k in 0..KEYS {
             let n = [1, 2, 40, 3, 17, 1, 9, 25][usize::from(k)];
             let puts = (0..n)
-                .map(|i| (k, i * 41 / n - 2, i % 3, 5 + (i as usize * 7 + usize::from(k)) % 30))
+                .map(|i| {
+                    (
+                        k,
+                        i * 41 / n - 2,
+                        i % 3,
+                        5 + (i as usize * 7 + usize::from(k)) % 30,
+                    )
+                })
                 .collect();
             apply(&engine, &mut model, &Op::Put(puts));
         }
         apply(&engine, &mut model, &Op::Delete(3));
-        apply(&engine, &mut model, &Op::Put(vec![(3, 5, 1, 9), (3, 1, 1, 4)]));
+        apply(
+            &engine,
+            &mut model,
+            &Op::Put(vec![(3, 5, 1, 9), (3, 1, 1, 4)]),
+        );
         engine.flush().unwrap();
         engine.compact().unwrap();
         assert_eq!(segment_formats(dir.path()), vec![(2, true)]);
@@ -315,7 +326,8 @@ fn fingerprint_collisions_are_told_apart() {
         let engine = Engine::open(dir.path(), options(2, 64, false)).unwrap();
         let mut w = WriteBatch::default();
         for e in 0..6 {
-            w.put(VIEW, &encode_int_key(a), e, 0, &[e as u8; 20]).unwrap();
+            w.put(VIEW, &encode_int_key(a), e, 0, &[e as u8; 20])
+                .unwrap();
         }
         engine.write(&w).unwrap();
         engine.flush().unwrap();
@@ -329,23 +341,43 @@ fn fingerprint_collisions_are_told_apart() {
         )
         .unwrap();
         let layout = SegmentLayout::parse(&file).unwrap();
-        if layout.hash_index(&file).candidates(bloom::hash(&prefix(b))).next().is_some() {
+        if layout
+            .hash_index(&file)
+            .candidates(bloom::hash(&prefix(b)))
+            .next()
+            .is_some()
+        {
             met += 1;
         }
         assert_eq!(engine.latest(VIEW, &encode_int_key(b), None).unwrap(), None);
-        assert_eq!(engine.as_of(VIEW, &encode_int_key(b), 3, None).unwrap(), None);
+        assert_eq!(
+            engine.as_of(VIEW, &encode_int_key(b), 3, None).unwrap(),
+            None
+        );
         let mut w = WriteBatch::default();
         w.put(VIEW, &encode_int_key(b), 2, 1, b"bee").unwrap();
         engine.write(&w).unwrap();
         engine.flush().unwrap();
         engine.compact().unwrap();
-        let a_latest = engine.latest(VIEW, &encode_int_key(a), None).unwrap().unwrap();
+        let a_latest = engine
+            .latest(VIEW, &encode_int_key(a), None)
+            .unwrap()
+            .unwrap();
         assert_eq!((a_latest.event_ts, a_latest.row), (5, vec![5u8; 20]));
-        let b_latest = engine.latest(VIEW, &encode_int_key(b), None).unwrap().unwrap();
+        let b_latest = engine
+            .latest(VIEW, &encode_int_key(b), None)
+            .unwrap()
+            .unwrap();
         assert_eq!((b_latest.event_ts, b_latest.row), (2, b"bee".to_vec()));
-        assert_eq!(engine.as_of(VIEW, &encode_int_key(b), 1, None).unwrap(), None);
         assert_eq!(
-            engine.as_of(VIEW, &encode_int_key(a), 2, None).unwrap().map(|v| v.row),
+            engine.as_of(VIEW, &encode_int_key(b), 1, None).unwrap(),
+            None
+        );
+        assert_eq!(
+            engine
+                .as_of(VIEW, &encode_int_key(a), 2, None)
+                .unwrap()
+                .map(|v| v.row),
             Some(vec![2u8; 20])
         );
         let mut batch = KeyBatch::new();
@@ -354,7 +386,9 @@ fn fingerprint_collisions_are_told_apart() {
         }
         let mut got = Vec::new();
         engine
-            .as_of_many(VIEW, &batch, i64::MAX - 1, None, |_, v| got.push(v.map(|x| x.0)))
+            .as_of_many(VIEW, &batch, i64::MAX - 1, None, |_, v| {
+                got.push(v.map(|x| x.0))
+            })
             .unwrap();
         assert_eq!(got, vec![Some(5), Some(2), Some(5)]);
     }

@@ -12,8 +12,8 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use strata_format::bloom;
-use strata_format::key::{self, TOMBSTONE_TS, ViewId};
 use strata_format::hash_index::Position;
+use strata_format::key::{self, TOMBSTONE_TS, ViewId};
 use strata_format::segment::{self, EntryKind};
 
 use super::Result;

@@ -317,8 +317,9 @@ impl<'a> Cursor<'a> {
 
     /// Positions at the entry stored at file offset `at` (a format-2 hash
     /// index position: a key's newest entry, which stores its whole key,
-    /// in an uncompressed block); `false` if no block holds `at`. Moving on
-    /// with [`Cursor::next`] crosses into the following blocks.
+    /// in an uncompressed block). A position in no uncompressed data block,
+    /// or an entry there that does not decode on its own, is damage.
+    /// Moving on with [`Cursor::next`] crosses into the following blocks.
     pub fn seek_entry(&mut self, at: usize) -> Result<bool> {
         let bad = |why: &str| {
             DecodeError::invalid("segment hash index", 0, format!("entry at {at}: {why}"))

@@ -348,9 +348,6 @@ mod tests {
             assert_eq!(idx.candidates(1).count(), 0);
             assert!(HashIndex::parse(&buf[1..], 2).is_err());
         }
-        assert_eq!(
-            Position::Entry((1 << 39) - 1).encode(),
-            Some((1 << 40) - 1)
-        );
+        assert_eq!(Position::Entry((1 << 39) - 1).encode(), Some((1 << 40) - 1));
     }
 }
