@@ -283,7 +283,7 @@ mod tests {
             restart: (i % 5) as usize,
         };
         let v2 = |i: u64| {
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 Position::Block((i / 7) as usize)
             } else {
                 Position::Entry((i * 100 + 3) as usize)
