@@ -2,7 +2,9 @@
 //! control measured in the same run: a 1-byte random read in a 1 GiB buffer
 //! (what one cache-missing memory access costs on this machine).
 //!
-//! `cargo bench --bench latency` (`STRATA_BENCH_VERSIONS`, default 10 M).
+//! `cargo bench --bench latency` (`STRATA_BENCH_VERSIONS`, default 10 M;
+//! `STRATA_BENCH_SEGMENT_FORMAT=1` stores the segments in format 1, whose
+//! lookups go through the block's restart array, to compare layouts).
 
 #![allow(
     clippy::unwrap_used,
@@ -28,9 +30,10 @@ fn main() {
     let (engine, keys) = build(&dir, versions);
     let st = engine.stats();
     eprintln!(
-        "built {versions} versions of {keys} keys in {:.1} s: {} segment(s), {} MB",
+        "built {versions} versions of {keys} keys in {:.1} s: {} segment(s) of format {}, {} MB",
         t.elapsed().as_secs_f64(),
         st.segments,
+        options().segment.format_version,
         st.segment_bytes >> 20
     );
 
@@ -55,11 +58,13 @@ fn main() {
             control.push(s.elapsed().as_nanos() as u32);
             lookups.push(timed_latest(&engine, (rng.next() % keys) as i64));
         }
+        let ratio = f64::from(p50(&mut lookups)) / f64::from(p50(&mut control));
         println!("latest (segment hit): {}", percentiles(lookups, 6));
         println!(
             "control (1 B random read in 1 GiB): {}",
             percentiles(control, 6)
         );
+        println!("latest p50 / control p50: {ratio:.2}");
         batches(&engine, keys, &mut rng);
     }
 }
@@ -99,15 +104,16 @@ fn batches(engine: &strata::engine::Engine, keys: u64, rng: &mut Rng) {
             .unwrap();
         batched.push(s.elapsed().as_nanos() as u32);
     }
-    let p50 = |v: &mut Vec<u32>| {
-        v.sort_unstable();
-        v[v.len() / 2]
-    };
     let (a, b) = (p50(&mut single), p50(&mut batched));
     println!(
         "100 keys: one by one p50 {a} ns, as one batch p50 {b} ns ({:.2} of one by one)",
         f64::from(b) / f64::from(a)
     );
+}
+
+fn p50(v: &mut [u32]) -> u32 {
+    v.sort_unstable();
+    v[v.len() / 2]
 }
 
 #[inline(never)]

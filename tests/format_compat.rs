@@ -1,14 +1,16 @@
-//! Format compatibility: `tests/fixtures/format-v1/` is a small store
-//! written by the format versions of docs/FORMAT.md's version table
-//! (segment 1, WAL 1, MANIFEST 2, catalog 1, aggregation tiles 1): views
-//! with several feature types, versions in a segment and in the WAL, a
-//! delete (a tombstone in the WAL), and an aggregation view's tiles.
-//! Every build must open it and answer the same queries, read-only in
-//! place and read-write on a copy.
+//! Format compatibility: `tests/fixtures/format-vN/` are small stores
+//! written by the format versions of docs/FORMAT.md's version table —
+//! `format-v1`: segment 1, WAL 1, MANIFEST 2, catalog 1, aggregation tiles
+//! 1; `format-v2`: the same with segment 2 — each with views of several
+//! feature types, versions in a segment and in the WAL, a delete (a
+//! tombstone in the WAL), and an aggregation view's tiles. Every build
+//! must open each and answer the same queries, read-only in place and
+//! read-write on a copy (where a compaction rewrites the segments in the
+//! current format).
 //!
-//! Regenerate it (only when the format version changes, keeping the old
-//! directory as `format-vN`) with
-//! `cargo test --test format_compat -- --ignored regenerate`.
+//! Write the current version's fixture (only when a format version
+//! changes: add it as `format-vN`, keeping the old ones, and bump
+//! [`CURRENT`]) with `cargo test --test format_compat -- --ignored regenerate`.
 
 #![allow(
     clippy::unwrap_used,
@@ -24,8 +26,27 @@ use strata::store::{ReadOptions, RowWrite, Status, Store, StoreOptions};
 
 const DEFS: &str = include_str!("fixtures/format-compat.toml");
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-v1")
+/// The fixture `regenerate` writes.
+const CURRENT: u32 = 2;
+/// Every fixture, and the segment format version its segment has.
+const FIXTURES: [(u32, u32); 2] = [(1, 1), (2, 2)];
+
+fn fixture(n: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/format-v{n}"))
+}
+
+/// The format versions of the segment files under `dir`.
+fn segment_versions(dir: &Path) -> Vec<u32> {
+    listing(dir)
+        .iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "seg"))
+        .map(|(p, _)| {
+            let bytes = std::fs::read(p).unwrap();
+            strata::format::segment::SegmentLayout::parse(&bytes)
+                .unwrap()
+                .version()
+        })
+        .collect()
 }
 
 fn user(u: i64) -> Vec<KeyValue> {
@@ -42,9 +63,9 @@ fn profile(u: i64, version: i64) -> Vec<Value> {
 }
 
 #[test]
-#[ignore = "writes tests/fixtures/format-v1; run only when the format version changes"]
+#[ignore = "writes tests/fixtures/format-vN; run only when a format version changes"]
 fn regenerate() {
-    let dir = fixture();
+    let dir = fixture(CURRENT);
     let _ = std::fs::remove_dir_all(&dir);
     let store = Store::open_with(&dir, options(OpenMode::ReadWrite)).unwrap();
     let d = defs::parse(DEFS).unwrap();
@@ -141,13 +162,19 @@ fn listing(dir: &Path) -> Vec<(PathBuf, u64)> {
 }
 
 #[test]
-fn format_v1_fixture_opens_read_only_in_place() {
+fn format_fixtures_open_read_only_in_place() {
+    for (n, segment_version) in FIXTURES {
+        read_only_in_place(n, segment_version);
+    }
+}
+
+fn read_only_in_place(n: u32, segment_version: u32) {
+    let fixture = || fixture(n);
     let before = listing(&fixture());
-    assert!(
-        before
-            .iter()
-            .any(|(p, _)| p.extension().is_some_and(|e| e == "seg")),
-        "the fixture has a segment"
+    assert_eq!(
+        segment_versions(&fixture()),
+        vec![segment_version],
+        "format-v{n} has one segment of format {segment_version}"
     );
     let store = Store::open_with(fixture(), options(OpenMode::ReadOnly)).unwrap();
     check(&store);
@@ -165,7 +192,14 @@ fn format_v1_fixture_opens_read_only_in_place() {
 }
 
 #[test]
-fn format_v1_fixture_recovers_read_write_on_a_copy() {
+fn format_fixtures_recover_read_write_on_a_copy() {
+    for (n, _) in FIXTURES {
+        read_write_on_a_copy(n);
+    }
+}
+
+fn read_write_on_a_copy(n: u32) {
+    let fixture = || fixture(n);
     let t = tempfile::tempdir().unwrap();
     for (p, _) in listing(&fixture()) {
         let to = t.path().join(p.strip_prefix(fixture()).unwrap());
@@ -178,6 +212,12 @@ fn format_v1_fixture_recovers_read_write_on_a_copy() {
         store.engine().compact().unwrap();
         check(&store);
     }
+    assert!(
+        segment_versions(t.path())
+            .iter()
+            .all(|&v| v == strata::format::segment::FORMAT_VERSION),
+        "format-v{n}: compaction rewrote the segments in the current format"
+    );
     let store = Store::open_with(t.path(), options(OpenMode::ReadWrite)).unwrap();
     check(&store);
 }

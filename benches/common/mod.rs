@@ -82,11 +82,21 @@ pub fn bench_dir(name: &str) -> PathBuf {
     d
 }
 
+/// Engine options of the benches: no syncs, and the segment format
+/// version `STRATA_BENCH_SEGMENT_FORMAT` (default: the current one), so a
+/// run can measure an older layout beside the current one.
 pub fn options() -> Options {
-    Options {
+    let mut o = Options {
         sync: SyncPolicy::Never,
         ..Options::default()
+    };
+    if let Some(v) = std::env::var("STRATA_BENCH_SEGMENT_FORMAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        o.segment.format_version = v;
     }
+    o
 }
 
 /// Puts versions of int64 keys of [`VIEW`] into a batch, written whenever

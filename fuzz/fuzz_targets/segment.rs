@@ -8,8 +8,8 @@
 //!   (checksum, decompression, `Block`, entries, values, keys), and
 //!   `find_block` seeks. Checks: no panic.
 //! - Mode 1 and 2 (mod 3): a segment is built from entries cut from the
-//!   input, with block size, restart interval, bloom bits and compression
-//!   from the input. Every entry must be found through the block index and
+//!   input, with block size, restart interval, bloom bits, compression and
+//!   format version (1 or 2) from the input. Every entry must be found through the block index and
 //!   through the hash index, the bloom filter must admit every prefix, and
 //!   the props must match. Then one byte of the file is changed (position and
 //!   mask from the input).
@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use libfuzzer_sys::fuzz_target;
 use strata_format::DecodeError;
 use strata_format::block::Block;
+use strata_format::hash_index::Position;
 use strata_format::key::{TOMBSTONE_TS, encode_int_key, internal_key, split};
 use strata_format::segment::{
     BlockHandle, EntryKind, FOOTER_LEN, SegmentBuilder, SegmentLayout, SegmentOptions,
@@ -65,17 +66,8 @@ fn walk(file: &[u8], layout: &SegmentLayout) {
         let h = bloom::hash(p);
         let _ = bloom.may_contain(h);
         let hidx = layout.hash_index(file);
-        for (b, r) in hidx.candidates(h).take(8) {
-            if let Some((offset, len)) = hidx.block(b)
-                && offset.checked_add(len).is_some_and(|e| e <= file.len())
-            {
-                let mut scratch = Vec::new();
-                if let Ok(bytes) = block_bytes(file, BlockHandle { offset, len }, &mut scratch)
-                    && let Ok(block) = Block::new(bytes)
-                {
-                    let _ = block.seek_from_restart(r, p, Vec::new());
-                }
-            }
+        for pos in hidx.candidates(h).take(8) {
+            let _ = position_entry(file, layout, pos, p);
         }
         for i in 0..hidx.blocks().min(MAX_BLOCKS) {
             let _ = hidx.block(i);
@@ -131,22 +123,62 @@ fn hash_lookup(
     first: &[u8],
 ) -> Result<Found, DecodeError> {
     let hidx = layout.hash_index(file);
-    for (b, r) in hidx.candidates(bloom::hash(prefix)) {
-        let Some((offset, len)) = hidx.block(b) else {
-            continue;
-        };
-        let mut scratch = Vec::new();
-        let block = Block::new(block_bytes(
-            file,
-            BlockHandle { offset, len },
-            &mut scratch,
-        )?)?;
-        let it = block.seek_from_restart(r, first, Vec::new())?;
-        if it.valid() && it.key() == first {
-            return Ok(Some((it.key().to_vec(), it.value(&block).to_vec())));
+    for pos in hidx.candidates(bloom::hash(prefix)) {
+        if let Some((k, v)) = position_entry(file, layout, pos, first)?
+            && k == first
+        {
+            return Ok(Some((k, v)));
         }
     }
     Ok(None)
+}
+
+/// The entry a hash index position leads to when looking for `target`:
+/// decoded on its own (format 2, a file offset; checksum of its block
+/// verified first, as the engine does at open), or the first entry
+/// `>= target` of the block named.
+fn position_entry(
+    file: &[u8],
+    layout: &SegmentLayout,
+    pos: Position,
+    target: &[u8],
+) -> Result<Found, DecodeError> {
+    let hidx = layout.hash_index(file);
+    let (b, restart) = match pos {
+        Position::Entry(at) => {
+            let Some(b) = hidx.block_containing(at) else {
+                return Ok(None);
+            };
+            let Some((offset, len)) = hidx.block(b) else {
+                return Ok(None);
+            };
+            let mut scratch = Vec::new();
+            block_bytes(file, BlockHandle { offset, len }, &mut scratch)?;
+            let e = layout.entry_at(file, at)?;
+            return Ok(Some((e.key.to_vec(), e.value.to_vec())));
+        }
+        Position::Restart { block, restart } => (block, Some(restart)),
+        Position::Block(block) => (block, None),
+    };
+    let Some((offset, len)) = hidx.block(b) else {
+        return Ok(None);
+    };
+    if offset.checked_add(len).is_none_or(|e| e > file.len()) {
+        return Ok(None);
+    }
+    let mut scratch = Vec::new();
+    let block = Block::new(block_bytes(
+        file,
+        BlockHandle { offset, len },
+        &mut scratch,
+    )?)?;
+    let it = match restart {
+        Some(r) => block.seek_from_restart(r, target, Vec::new())?,
+        None => block.seek(target, Vec::new())?,
+    };
+    Ok(it
+        .valid()
+        .then(|| (it.key().to_vec(), it.value(&block).to_vec())))
 }
 
 /// Every checksummed region of a well-formed segment: `(start, covered
@@ -181,6 +213,8 @@ fn built(bytes: &[u8], fix_checksum: bool) {
         restart_interval: 1 + usize::from(*o1 % 16),
         bloom_bits_per_key: 1 + u32::from(*o2 % 16),
         zstd_level: (*o1 & 0x80 != 0).then_some(1),
+        // Both versions the reader reads.
+        format_version: if *o1 & 0x40 != 0 { 1 } else { 2 },
     };
     // internal key -> stored value (kind | row)
     let mut entries: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();

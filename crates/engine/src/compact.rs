@@ -103,13 +103,18 @@ pub struct MergeStats {
     pub entries_dropped: u64,
 }
 
-/// Merges every segment into one (the whole store's history at the bottom).
+/// Merges every segment into one (the whole store's history at the bottom);
+/// a lone segment is rewritten too if it holds tombstones or is of an older
+/// format version than the one the engine writes.
 pub fn compact_all(inner: &Inner) -> Result<MergeStats> {
     inner.check_writable()?;
     let _one_at_a_time = inner.compaction.lock();
     let segments = inner.current.load().segments.clone();
+    // A segment of an older format version is rewritten in the current one.
     let needed = segments.len() > 1
-        || segments.iter().any(|s| s.props().tombstones > 0)
+        || segments.iter().any(|s| {
+            s.props().tombstones > 0 || s.format_version() < inner.opts.segment.format_version
+        })
         || !inner.policies.load().is_empty();
     if !needed || segments.is_empty() {
         return Ok(MergeStats::default());

@@ -12,8 +12,9 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use strata_format::bloom;
+use strata_format::hash_index::Position;
 use strata_format::key::{self, TOMBSTONE_TS, ViewId};
-use strata_format::segment::EntryKind;
+use strata_format::segment::{self, EntryKind};
 
 use super::Result;
 use super::memtable::same_prefix;
@@ -80,13 +81,18 @@ const SCAN_LIMIT: usize = 32;
 /// Positions `cur` on the key's first entry at or after `s.target` and says
 /// whether the segment holds the key's tombstone; `None` if the segment
 /// certainly lacks the key. Uses the segment's hash index (one probe, then
-/// a scan from a restart point) where it has one, else the bloom filter and
-/// the block index.
+/// the key's first entry, or a scan from a restart point in format 1) where
+/// it has one, else the bloom filter and the block index.
 fn position(seg: &Segment, cur: &mut Cursor<'_>, h: u64, s: &Scratch) -> Result<Option<bool>> {
     let hidx = seg.hash_index();
     if hidx.is_present() {
-        for (block, restart) in hidx.candidates(h) {
-            if !cur.seek_at(block, restart, &s.tomb_key)? || !same_prefix(cur.key(), &s.prefix) {
+        for p in hidx.candidates(h) {
+            let found = match p {
+                Position::Restart { block, restart } => cur.seek_at(block, restart, &s.tomb_key)?,
+                Position::Entry(at) => cur.seek_entry(at)?,
+                Position::Block(block) => cur.seek_in_block(block, &s.tomb_key)?,
+            };
+            if !found || !same_prefix(cur.key(), &s.prefix) {
                 continue; // a fingerprint of another prefix
             }
             let tomb = cur.key() == s.tomb_key.as_slice();
@@ -165,9 +171,49 @@ pub(crate) fn read_memtables(rs: &ReadSet, h: u64, kmax: i64, s: &mut Scratch) -
     false
 }
 
+/// The direct path of [`read_segment`] (format 2, every data block
+/// verified at open): the hash index slot gives the file offset of the
+/// key's newest entry, which is decoded on its own from the mmap — one
+/// cache miss for the slot, one for the entry, no checksum, no block
+/// trailer or restart array, no allocation. It answers when that entry is
+/// the answer (a version with `event_ts <= t` and `created_ts <= known_at`)
+/// or when no candidate holds the key (`Some(false)`: absent); otherwise
+/// (a tombstone, a newer version, a compressed block) `None`, and the
+/// cursor path goes on from that entry.
+#[inline]
+fn read_direct(seg: &Segment, h: u64, kmax: i64, s: &mut Scratch) -> Result<Option<bool>> {
+    let file = seg.bytes();
+    let layout = seg.layout();
+    for p in seg.hash_index().candidates(h) {
+        let Position::Entry(at) = p else {
+            return Ok(None);
+        };
+        let e = layout.entry_at(file, at).map_err(|e| seg.corrupt(e))?;
+        if !same_prefix(e.key, &s.prefix) {
+            continue; // a fingerprint of another prefix
+        }
+        if e.key >= s.target.as_slice() {
+            let (kind, row) =
+                segment::decode_value(e.value).map_err(|x| seg.corrupt_at(e.value_at, x))?;
+            let parts = key::split(e.key).map_err(|x| seg.corrupt_at(at, x))?;
+            if kind == EntryKind::Version && parts.created_ts <= kmax {
+                s.best.offer(parts.event_ts, parts.created_ts, row);
+                return Ok(Some(false));
+            }
+        }
+        return Ok(None);
+    }
+    Ok(Some(false))
+}
+
 /// One segment's part of [`as_of`]: offers the key's greatest qualifying
 /// version in `seg` to `s.best`; `true` if `seg` holds the key's tombstone.
 pub(crate) fn read_segment(seg: &Segment, h: u64, kmax: i64, s: &mut Scratch) -> Result<bool> {
+    if seg.is_direct()
+        && let Some(tomb) = read_direct(seg, h, kmax, s)?
+    {
+        return Ok(tomb);
+    }
     let mut cur = seg.cursor_with(std::mem::take(&mut s.key_buf));
     let Some(tomb) = position(seg, &mut cur, h, s)? else {
         s.key_buf = cur.into_key_buf();

@@ -1,15 +1,17 @@
 //! Batched point reads: `as_of` of many keys of one view at once.
 //!
-//! A point read in a segment waits on a chain of cache misses: the hash
-//! index's home slot, the block's offset, the block's tail (restart array),
+//! A point read in a segment waits on a chain of cache misses: in format 2,
+//! the hash index's home slot, then the key's newest entry; in format 1,
+//! the home slot, the block's offset, the block's tail (restart array),
 //! then the entry. One key at a time, each miss waits for the previous one.
 //! A batch walks its keys in groups of [`GROUP`] and, for each segment,
 //! loads the first link of every key's chain before the second of any:
 //!
 //! 1. the home slot of each key (independent loads: their misses overlap);
-//! 2. each key's candidate block offset (the slot is now cached);
-//! 3. each block's tail and the key's restart entry;
-//! 4. the real read of each key through the checked path of [`as_of`],
+//! 2. format 2: the first byte of each key's entry at its slot's file
+//!    offset; format 1: each key's candidate block offset (the slot is now
+//!    cached), then (3.) each block's tail and the key's restart entry;
+//! 4. the real read of each key through the single-key path of [`as_of`],
 //!    whose memory is now in the cache.
 //!
 //! Steps 1–3 only read and are never trusted: everything is read again and
@@ -23,6 +25,7 @@ use std::hint::black_box;
 
 use strata_format::block::peek_restart;
 use strata_format::bloom;
+use strata_format::hash_index::Position;
 use strata_format::key::ViewId;
 
 use crate::read::{Scratch, read_memtables, read_segment};
@@ -146,16 +149,23 @@ fn read_segments(rs: &ReadSet, kmax: i64, slots: &mut [Slot]) -> Result<()> {
             for s in slots.iter().filter(|s| !s.done) {
                 touched ^= hidx.home_slot(s.hash);
             }
-            // 2. Block offsets of the candidates.
+            // 2. Format 2: the entries; format 1: block offsets of the
+            // candidates.
             for s in slots.iter_mut() {
                 s.block = None;
                 if s.done {
                     continue;
                 }
-                if let Some((block, restart)) = hidx.candidates(s.hash).next()
-                    && let Some((offset, len)) = hidx.block(block)
-                {
-                    s.block = Some((offset, len, restart));
+                match hidx.candidates(s.hash).next() {
+                    Some(Position::Entry(at)) => {
+                        touched ^= u64::from(file.get(at).copied().unwrap_or(0));
+                    }
+                    Some(Position::Restart { block, restart }) => {
+                        if let Some((offset, len)) = hidx.block(block) {
+                            s.block = Some((offset, len, restart));
+                        }
+                    }
+                    Some(Position::Block(_)) | None => {}
                 }
             }
             // 3. Block tails and restart entries.

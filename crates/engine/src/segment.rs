@@ -41,6 +41,10 @@ pub struct Segment {
     layout: SegmentLayout,
     /// One bit per data block: its checksum was verified since open.
     verified: Box<[AtomicU64]>,
+    /// Format 2 with a hash index, and every data block passed its
+    /// checksum at open: lookups read a key's newest entry straight from
+    /// the mmap through its hash index position (see `read::read_direct`).
+    direct: bool,
     /// Replaced by a compaction: the file is removed when the last reader
     /// drops this segment. (A failed removal leaves an orphan file, removed
     /// at the next open.)
@@ -81,14 +85,53 @@ impl Segment {
             Box::new(remove_file(fs.clone(), path.clone())) as Box<dyn FnMut() + Send + Sync>
         );
         let verified = (0..words).map(|_| AtomicU64::new(0)).collect();
-        Ok(Segment {
+        let mut seg = Segment {
             number,
             path,
             map,
             layout,
             verified,
+            direct: false,
             retire,
-        })
+        };
+        seg.direct = seg.layout.version() >= 2 && seg.hash_index().is_present() && seg.verify_all();
+        Ok(seg)
+    }
+
+    /// Verifies the checksum of every data block (format 2, at open), so
+    /// that the direct lookup path reads entries without checking their
+    /// block; `true` if all pass. A block that fails is not an error here:
+    /// it stays unverified, the segment reads through the checked path, and
+    /// a read that touches that block fails naming it (the other blocks
+    /// stay readable, as with format 1).
+    fn verify_all(&self) -> bool {
+        let hidx = self.hash_index();
+        let mut all = true;
+        for i in 0..self.layout.data_blocks() {
+            let ok = hidx.block(i).is_some_and(|(offset, len)| {
+                strata_format::block::read_stored(&self.map, offset, len, true).is_ok()
+            });
+            if ok && let Some(w) = self.verified.get(i / 64) {
+                w.fetch_or(1 << (i % 64), Ordering::Relaxed);
+            }
+            all &= ok;
+        }
+        all
+    }
+
+    /// `true` if lookups may take the direct path (see the field).
+    #[inline]
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+
+    /// The segment's format version (see `strata_format::segment`).
+    pub fn format_version(&self) -> u32 {
+        self.layout.version()
+    }
+
+    pub(crate) fn layout(&self) -> &SegmentLayout {
+        &self.layout
     }
 
     /// Marks the file for removal once no reader holds this segment.
@@ -117,13 +160,13 @@ impl Segment {
         self.layout.hash_index(&self.map)
     }
 
-    fn corrupt(&self, e: DecodeError) -> Error {
+    pub(crate) fn corrupt(&self, e: DecodeError) -> Error {
         Error::corruption(&self.path, 0, e)
     }
 
     /// Damage inside the block (or value) stored at `base`. (For a
     /// compressed block the offset within it is in uncompressed bytes.)
-    fn corrupt_at(&self, base: usize, e: DecodeError) -> Error {
+    pub(crate) fn corrupt_at(&self, base: usize, e: DecodeError) -> Error {
         Error::corruption(&self.path, base as u64, e)
     }
 
@@ -243,6 +286,74 @@ impl<'a> Cursor<'a> {
         self.iter = block
             .seek_from_restart(restart, target, key_buf)
             .map_err(|e| self.seg.corrupt_at(offset, e))?;
+        if self.iter.valid() {
+            Ok(true)
+        } else {
+            self.next_block()
+        }
+    }
+
+    /// Loads data block `block_no` through the hash index's block offsets.
+    fn load_indexed(&mut self, block_no: usize) -> Result<BlockHandle> {
+        let bad = || {
+            DecodeError::invalid(
+                "segment hash index",
+                0,
+                format!("block {block_no} out of range"),
+            )
+        };
+        let (offset, len) = self
+            .seg
+            .hash_index()
+            .block(block_no)
+            .ok_or_else(|| self.seg.corrupt(bad()))?;
+        if block_no >= self.seg.layout.data_blocks() || offset + len > self.seg.layout.data_end() {
+            return Err(self.seg.corrupt(bad()));
+        }
+        let h = BlockHandle { offset, len };
+        self.load(block_no, h)?;
+        Ok(h)
+    }
+
+    /// Positions at the entry stored at file offset `at` (a format-2 hash
+    /// index position: a key's newest entry, which stores its whole key,
+    /// in an uncompressed block). A position in no uncompressed data block,
+    /// or an entry there that does not decode on its own, is damage.
+    /// Moving on with [`Cursor::next`] crosses into the following blocks.
+    pub fn seek_entry(&mut self, at: usize) -> Result<bool> {
+        let bad = |why: &str| {
+            DecodeError::invalid("segment hash index", 0, format!("entry at {at}: {why}"))
+        };
+        let Some(no) = self.seg.hash_index().block_containing(at) else {
+            return Err(self.seg.corrupt(bad("in no data block")));
+        };
+        let h = self.load_indexed(no)?;
+        if self.compressed {
+            return Err(self.seg.corrupt(bad("in a compressed block")));
+        }
+        let block = block_of(self.seg, self.handle, self.compressed, &self.scratch)?;
+        let key_buf = std::mem::take(&mut self.iter).into_key_buf();
+        let Some(mut iter) = block.iter_at(at - h.offset, key_buf) else {
+            self.iter = BlockIter::default();
+            return Err(self.seg.corrupt(bad("past the block's entries")));
+        };
+        let ok = iter
+            .advance(&block)
+            .map_err(|e| self.seg.corrupt_at(h.offset, e));
+        self.iter = iter;
+        ok
+    }
+
+    /// Positions at the first entry `>= target` from data block `block_no`
+    /// on (a format-2 hash index position for a compressed block); `false`
+    /// if there is none.
+    pub fn seek_in_block(&mut self, block_no: usize, target: &[u8]) -> Result<bool> {
+        let h = self.load_indexed(block_no)?;
+        let block = block_of(self.seg, self.handle, self.compressed, &self.scratch)?;
+        let key_buf = std::mem::take(&mut self.iter).into_key_buf();
+        self.iter = block
+            .seek(target, key_buf)
+            .map_err(|e| self.seg.corrupt_at(h.offset, e))?;
         if self.iter.valid() {
             Ok(true)
         } else {

@@ -11,6 +11,10 @@
 //! is a *restart point*: it stores its whole key (`shared = 0`) and its
 //! offset is listed in the restart array, so a seek binary-searches the
 //! restart points and then scans at most `restart_interval` entries.
+//! A writer may also start a restart point at any entry
+//! ([`BlockBuilder::add_restart`]): segments of format version 2 start one
+//! at the first entry of every `view | entity key` prefix, so that entry
+//! decodes on its own ([`entry_at`]) straight from the hash index.
 //! Keys are strictly increasing in byte order.
 //!
 //! A block is stored followed by a 5-byte trailer (see [`BlockTrailer`]):
@@ -78,11 +82,25 @@ impl BlockBuilder {
     }
 
     pub fn add(&mut self, key: &[u8], value: &[u8]) {
+        self.add_entry(key, value, false);
+    }
+
+    /// Adds an entry that is a restart point, storing its whole key, and
+    /// returns its offset in the block.
+    pub fn add_restart(&mut self, key: &[u8], value: &[u8]) -> usize {
+        self.add_entry(key, value, true)
+    }
+
+    fn add_entry(&mut self, key: &[u8], value: &[u8], restart: bool) -> usize {
         debug_assert!(
             self.entries == 0 || key > self.last_key.as_slice(),
             "keys out of order"
         );
-        let shared = if self.since_restart == self.restart_interval {
+        let at = self.buf.len();
+        let shared = if self.entries == 0 {
+            self.since_restart = 0;
+            0
+        } else if restart || self.since_restart == self.restart_interval {
             self.restarts.push(self.buf.len() as u32);
             self.since_restart = 0;
             0
@@ -101,6 +119,7 @@ impl BlockBuilder {
         self.last_key.extend_from_slice(&key[shared..]);
         self.since_restart += 1;
         self.entries += 1;
+        at
     }
 
     /// Finishes the block and returns its bytes; the builder is reset.
@@ -283,6 +302,21 @@ impl<'a> Block<'a> {
         }
     }
 
+    /// A cursor positioned before the entry at `offset` (from the start of
+    /// the block), which must store its whole key (a restart point, or any
+    /// entry added with [`BlockBuilder::add_restart`]): its first
+    /// [`BlockIter::advance`] fails otherwise. `None` if `offset` is not
+    /// inside the entries.
+    pub fn iter_at(&self, offset: usize, mut key_buf: Vec<u8>) -> Option<BlockIter> {
+        key_buf.clear();
+        (offset < self.entries.len()).then_some(BlockIter {
+            next: offset,
+            key: key_buf,
+            value: (0, 0),
+            valid: false,
+        })
+    }
+
     /// Key and value of the entry at restart point `i`, which stores its key
     /// whole. In a block built with restart interval 1 (the segment index)
     /// that is entry `i`.
@@ -403,6 +437,37 @@ fn decode_entry(buf: &[u8], off: usize) -> Result<RawEntry<'_>, DecodeError> {
     })
 }
 
+/// An entry that stores its whole key, decoded on its own.
+#[derive(Debug, Clone, Copy)]
+pub struct WholeEntry<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    /// Where the value starts in the buffer the entry was decoded from.
+    pub value_at: usize,
+}
+
+/// Decodes the entry at `buf[off..]`, which must be a restart point
+/// (`shared = 0`, checked); lengths are bounded by `buf`. Nothing else is
+/// read: no restart array, no trailer, no checksum. A segment of format
+/// version 2 reads a key's newest entry this way, straight from its hash
+/// index slot (`buf` is then the file's data region).
+#[inline]
+pub fn entry_at(buf: &[u8], off: usize) -> Result<WholeEntry<'_>, DecodeError> {
+    let e = decode_entry(buf, off)?;
+    if e.shared != 0 {
+        return Err(DecodeError::invalid(
+            "block entry",
+            off,
+            "an entry read on its own shares a prefix",
+        ));
+    }
+    Ok(WholeEntry {
+        key: e.key_delta,
+        value: e.value,
+        value_at: e.value_at,
+    })
+}
+
 /// A cursor over the entries of a block, in key order. It holds no borrow of
 /// the block (which may live in a buffer its owner replaces); every call
 /// takes the block it was made from.
@@ -469,110 +534,4 @@ impl BlockIter {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-    use std::collections::BTreeMap;
-
-    fn build(map: &BTreeMap<Vec<u8>, Vec<u8>>, interval: usize) -> Vec<u8> {
-        let mut b = BlockBuilder::new(interval);
-        for (k, v) in map {
-            b.add(k, v);
-        }
-        b.finish()
-    }
-
-    proptest! {
-        #[test]
-        fn seek_matches_model(
-            map in prop::collection::btree_map(prop::collection::vec(0u8..4, 0..6), prop::collection::vec(any::<u8>(), 0..5), 1..60),
-            target in prop::collection::vec(0u8..4, 0..7),
-            interval in 1usize..20,
-        ) {
-            let bytes = build(&map, interval);
-            let block = Block::new(&bytes).unwrap();
-            let it = block.seek(&target, Vec::new()).unwrap();
-            let first = block.search_restarts(&target).unwrap();
-            prop_assert!(first.is_none_or(|i| block.restart_entry(i).unwrap().0 >= target.as_slice()));
-            let want = map.range(target.clone()..).next();
-            match want {
-                Some((k, v)) => {
-                    prop_assert!(it.valid());
-                    prop_assert_eq!(it.key(), k.as_slice());
-                    prop_assert_eq!(it.value(&block), v.as_slice());
-                }
-                None => prop_assert!(!it.valid()),
-            }
-            let mut all = block.iter();
-            let mut seen = Vec::new();
-            while all.advance(&block).unwrap() {
-                seen.push((all.key().to_vec(), all.value(&block).to_vec()));
-            }
-            prop_assert_eq!(seen, map.into_iter().collect::<Vec<_>>());
-        }
-
-        #[test]
-        fn damaged_blocks_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200), target in prop::collection::vec(any::<u8>(), 0..8)) {
-            if let Ok(block) = Block::new(&bytes)
-                && let Ok(mut it) = block.seek(&target, Vec::new())
-            {
-                for _ in 0..50 {
-                    if !matches!(it.advance(&block), Ok(true)) { break; }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn peek_restart_finds_each_restart_entry_of_a_plain_block() {
-        let map: BTreeMap<Vec<u8>, Vec<u8>> = (0..100u32)
-            .map(|i| (format!("key{i:05}").into_bytes(), vec![i as u8; 7]))
-            .collect();
-        let block = build(&map, 16);
-        let mut stored = vec![0xAA; 3]; // the block starts at offset 3
-        let len = write_stored(&mut stored, &block, None);
-        let b = Block::new(&block).unwrap();
-        for r in 0..b.n_restarts() {
-            let at = peek_restart(&stored, 3, len, r).unwrap();
-            assert_eq!(at, 3 + b.restart(r) as usize, "restart {r}");
-            // A restart entry stores its whole key: shared = 0.
-            assert_eq!(stored[at], 0, "restart {r}");
-        }
-        assert_eq!(peek_restart(&stored, 3, len, b.n_restarts()), None);
-        assert_eq!(peek_restart(&stored, 3, len + 100, 0), None);
-        // A compressed block has no restart array to peek at.
-        let big = build(&map, 16).repeat(4);
-        let mut z = Vec::new();
-        let zlen = write_stored(&mut z, &big, Some(3));
-        assert_eq!(peek_restart(&z, 0, zlen, 0), None);
-    }
-
-    #[test]
-    fn stored_block_checksum_and_compression() {
-        let mut map = BTreeMap::new();
-        for i in 0u32..500 {
-            map.insert(i.to_be_bytes().to_vec(), vec![7u8; 20]);
-        }
-        let raw = build(&map, 16);
-        for level in [None, Some(3)] {
-            let mut file = vec![0xAA; 3];
-            let len = write_stored(&mut file, &raw, level);
-            let (data, c) = read_stored(&file, 3, len, true).unwrap();
-            let plain = if c == Compression::Zstd {
-                assert!(level.is_some() && len < raw.len());
-                let mut out = Vec::new();
-                decompress_into(data, &mut out, 3).unwrap();
-                out
-            } else {
-                data.to_vec()
-            };
-            assert_eq!(plain, raw);
-            let mut bad = file.clone();
-            bad[3 + len / 2] ^= 1;
-            assert!(matches!(
-                read_stored(&bad, 3, len, true),
-                Err(DecodeError::ChecksumMismatch { offset: 3, .. })
-            ));
-        }
-    }
-}
+mod tests;

@@ -19,18 +19,27 @@
 //! `offset: varint | len: varint` of that stored block. The bloom block is a
 //! [`super::bloom`] filter over every distinct `view_id | entity key`. The
 //! props block holds counts, timestamp bounds and the first and last keys.
-//! The hash index block ([`super::hash_index`]) maps each prefix to the block
-//! and restart point of its first entry, and lists the data blocks' offsets.
+//! The hash index block ([`super::hash_index`]) maps each prefix to its
+//! first entry, and lists the data blocks' offsets.
+//!
+//! Format version 2 (written now) differs from version 1 (still read) in
+//! two ways: the first entry of every prefix is a restart point of its data
+//! block (it stores its whole key), and the hash index names that entry by
+//! its file offset when its block is stored uncompressed (by the block
+//! number when it is compressed), instead of by block and restart point.
 
-use super::block::{self, Block, BlockBuilder, Compression};
+use super::block::{self, Block, BlockBuilder, Compression, WholeEntry};
 use super::bloom::{self, Bloom};
 use super::error::{DecodeError, Reader};
-use super::hash_index::{self, HashIndex};
+use super::hash_index::{self, HashIndex, Position};
 use super::key;
 use super::varint;
 
 pub const MAGIC: [u8; 8] = *b"STRATSEG";
-pub const FORMAT_VERSION: u32 = 1;
+/// The version written; readers also read every version from
+/// [`OLDEST_FORMAT_VERSION`] on.
+pub const FORMAT_VERSION: u32 = 2;
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 pub const FOOTER_LEN: usize = 64;
 const HANDLES: usize = 4;
 
@@ -66,6 +75,9 @@ pub struct SegmentOptions {
     pub bloom_bits_per_key: u32,
     /// zstd level to try on every data block (kept only where it saves 1/8).
     pub zstd_level: Option<i32>,
+    /// The format version to write: [`FORMAT_VERSION`]; tests may ask for
+    /// an older one the reader still reads, to compare the two.
+    pub format_version: u32,
 }
 
 impl Default for SegmentOptions {
@@ -75,6 +87,7 @@ impl Default for SegmentOptions {
             restart_interval: 16,
             bloom_bits_per_key: 10,
             zstd_level: None,
+            format_version: FORMAT_VERSION,
         }
     }
 }
@@ -152,8 +165,11 @@ pub struct SegmentBuilder {
     flushed: u64,
     block: BlockBuilder,
     index: BlockBuilder,
-    /// `(hash, block, restart)` of each prefix's first entry.
-    prefixes: Vec<(u64, u64, usize)>,
+    /// `(hash, position)` of each prefix's first entry, in finished blocks.
+    prefixes: Vec<(u64, Position)>,
+    /// `(hash, offset in the block, restart point)` of each prefix's first
+    /// entry in the block being built.
+    block_prefixes: Vec<(u64, usize, usize)>,
     block_offsets: Vec<u64>,
     last_prefix: Vec<u8>,
     props: SegmentProps,
@@ -161,7 +177,10 @@ pub struct SegmentBuilder {
 }
 
 impl SegmentBuilder {
-    pub fn new(opts: SegmentOptions) -> Self {
+    pub fn new(mut opts: SegmentOptions) -> Self {
+        opts.format_version = opts
+            .format_version
+            .clamp(OLDEST_FORMAT_VERSION, FORMAT_VERSION);
         SegmentBuilder {
             opts,
             out: Vec::new(),
@@ -169,6 +188,7 @@ impl SegmentBuilder {
             block: BlockBuilder::new(opts.restart_interval),
             index: BlockBuilder::new(1),
             prefixes: Vec::new(),
+            block_prefixes: Vec::new(),
             block_offsets: Vec::new(),
             last_prefix: Vec::new(),
             props: SegmentProps {
@@ -218,11 +238,20 @@ impl SegmentBuilder {
         self.handle_buf.clear();
         self.handle_buf.push(kind as u8);
         self.handle_buf.extend_from_slice(row);
-        self.block.add(key, &self.handle_buf);
         if new_prefix {
+            // Format 2: a prefix's first entry stores its whole key, so
+            // the hash index can point at it directly.
+            let at = if self.opts.format_version >= 2 {
+                self.block.add_restart(key, &self.handle_buf)
+            } else {
+                self.block.add(key, &self.handle_buf);
+                0
+            };
             let h = bloom::hash(parts.prefix);
-            self.prefixes
-                .push((h, self.props.data_blocks, self.block.current_restart()));
+            self.block_prefixes
+                .push((h, at, self.block.current_restart()));
+        } else {
+            self.block.add(key, &self.handle_buf);
         }
         if self.block.size_estimate() >= self.opts.block_size {
             self.finish_block();
@@ -243,6 +272,22 @@ impl SegmentBuilder {
         let offset = self.offset();
         self.block_offsets.push(offset);
         let len = block::write_stored(&mut self.out, &raw, self.opts.zstd_level);
+        let compressed = self.out.get(self.out.len() - block::TRAILER_LEN) != Some(&0);
+        let block_no = self.props.data_blocks as usize;
+        let file_offset = offset as usize;
+        for (h, at, restart) in self.block_prefixes.drain(..) {
+            let position = if self.opts.format_version < 2 {
+                Position::Restart {
+                    block: block_no,
+                    restart,
+                }
+            } else if compressed {
+                Position::Block(block_no)
+            } else {
+                Position::Entry(file_offset + at)
+            };
+            self.prefixes.push((h, position));
+        }
         self.handle_buf.clear();
         varint::put(&mut self.handle_buf, offset);
         varint::put(&mut self.handle_buf, len as u64);
@@ -292,7 +337,8 @@ impl SegmentBuilder {
             self.out.extend_from_slice(&off.to_le_bytes());
             self.out.extend_from_slice(&len.to_le_bytes());
         }
-        self.out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        self.out
+            .extend_from_slice(&self.opts.format_version.to_le_bytes());
         let crc = super::checksum(&[&self.out[footer_at..]]);
         self.out.extend_from_slice(&crc.to_le_bytes());
         self.out.extend_from_slice(&MAGIC);
@@ -311,6 +357,7 @@ pub struct BlockHandle {
 /// positions. It holds no borrow of the file's bytes; every method takes them.
 #[derive(Debug, Clone)]
 pub struct SegmentLayout {
+    version: u32,
     index: BlockHandle,
     bloom: BlockHandle,
     hash: BlockHandle,
@@ -354,7 +401,7 @@ impl SegmentLayout {
                 got,
             });
         }
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(DecodeError::UnsupportedVersion {
                 what: "segment",
                 version,
@@ -377,13 +424,14 @@ impl SegmentLayout {
         let props = SegmentProps::decode(read_plain(file, props_h)?)
             .map_err(|e| DecodeError::invalid("segment props", props_h.offset, e.to_string()))?;
         let layout = SegmentLayout {
+            version,
             index,
             bloom: bloom_h,
             hash: hash_h,
             props,
         };
         Bloom::parse(layout.bloom_bytes(file)?)?;
-        let hash = HashIndex::parse(read_plain(file, hash_h)?)?;
+        let hash = HashIndex::parse(read_plain(file, hash_h)?, version)?;
         if hash.is_present()
             && (hash.blocks() as u64 != layout.props.data_blocks
                 || hash
@@ -421,7 +469,7 @@ impl SegmentLayout {
     /// The hash index, without re-verifying its checksum (checked at parse).
     pub fn hash_index<'a>(&self, file: &'a [u8]) -> HashIndex<'a> {
         file.get(self.hash.offset..self.hash.offset + self.hash.len)
-            .and_then(|b| HashIndex::parse(b).ok())
+            .and_then(|b| HashIndex::parse(b, self.version).ok())
             .unwrap_or(HashIndex::EMPTY)
     }
 
@@ -469,6 +517,26 @@ impl SegmentLayout {
     pub fn data_blocks(&self) -> usize {
         self.props.data_blocks as usize
     }
+
+    /// The segment's format version.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The end of the data region: every data block (with its trailer) is
+    /// stored before this offset.
+    pub fn data_end(&self) -> usize {
+        self.bloom.offset
+    }
+
+    /// The entry at file offset `at` (a format-2 hash index position),
+    /// decoded on its own within the data region; see [`block::entry_at`].
+    /// The value offset it returns is a file offset. It verifies no
+    /// checksum: the caller has verified the data blocks.
+    #[inline]
+    pub fn entry_at<'a>(&self, file: &'a [u8], at: usize) -> Result<WholeEntry<'a>, DecodeError> {
+        block::entry_at(file.get(..self.bloom.offset).unwrap_or(&[]), at)
+    }
 }
 
 /// Reads and verifies an uncompressed stored block.
@@ -502,95 +570,4 @@ pub fn read_data_block(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::key::{encode_int_key, internal_key};
-    use std::collections::BTreeMap;
-
-    fn build(entries: &BTreeMap<Vec<u8>, Vec<u8>>, opts: SegmentOptions) -> Vec<u8> {
-        let mut b = SegmentBuilder::new(opts);
-        let mut file = Vec::new();
-        for (k, v) in entries {
-            b.add(k, EntryKind::Version, v).unwrap();
-            file.extend(b.take_output());
-        }
-        let (tail, props) = b.finish();
-        file.extend(tail);
-        assert_eq!(props.entries, entries.len() as u64);
-        file
-    }
-
-    fn sample(n: i64) -> BTreeMap<Vec<u8>, Vec<u8>> {
-        let mut m = BTreeMap::new();
-        for k in 0..n {
-            for t in 0..3 {
-                let mut key = Vec::new();
-                internal_key(1, &encode_int_key(k * 2), t * 10, t, &mut key);
-                m.insert(key, vec![(k % 251) as u8; 30]);
-            }
-        }
-        m
-    }
-
-    fn seek_all(file: &[u8], layout: &SegmentLayout, target: &[u8]) -> Option<Vec<u8>> {
-        let (_, h) = layout.find_block(file, target).unwrap()?;
-        let mut scratch = Vec::new();
-        let compressed = read_data_block(file, h, true, &mut scratch).unwrap();
-        let data = if compressed {
-            &scratch[..]
-        } else {
-            &file[h.offset..h.offset + h.len]
-        };
-        let block = Block::new(data).unwrap();
-        let it = block.seek(target, Vec::new()).unwrap();
-        assert!(
-            it.valid(),
-            "the block whose last key is >= target has an entry >= target"
-        );
-        Some(it.key().to_vec())
-    }
-
-    #[test]
-    fn finds_every_key_and_the_next_one() {
-        for zstd_level in [None, Some(1)] {
-            let m = sample(2000);
-            let file = build(
-                &m,
-                SegmentOptions {
-                    zstd_level,
-                    ..SegmentOptions::default()
-                },
-            );
-            let layout = SegmentLayout::parse(&file).unwrap();
-            assert!(layout.data_blocks() > 10);
-            assert_eq!(layout.props.prefixes, 2000);
-            assert_eq!(
-                (layout.props.min_event_ts, layout.props.max_event_ts),
-                (0, 20)
-            );
-            let bloom = layout.bloom(&file);
-            for k in m.keys().step_by(7) {
-                assert_eq!(seek_all(&file, &layout, k).as_deref(), Some(k.as_slice()));
-                assert!(bloom.may_contain(bloom::hash(key::split(k).unwrap().prefix)));
-                // A key between two stored ones finds the next one.
-                let mut probe = k.clone();
-                probe.push(0);
-                let want = m.range(probe.clone()..).next().map(|(k, _)| k.clone());
-                assert_eq!(seek_all(&file, &layout, &probe), want);
-            }
-        }
-    }
-
-    #[test]
-    fn every_damage_is_an_error_not_a_panic() {
-        let file = build(&sample(50), SegmentOptions::default());
-        for cut in [0, 10, file.len() / 2, file.len() - 1] {
-            assert!(SegmentLayout::parse(&file[..cut]).is_err(), "cut at {cut}");
-        }
-        for at in (file.len() - 200..file.len()).step_by(3) {
-            let mut bad = file.clone();
-            bad[at] ^= 0x10;
-            assert!(SegmentLayout::parse(&bad).is_err(), "flip at {at}");
-        }
-    }
-}
+mod tests;
