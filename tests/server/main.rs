@@ -15,6 +15,7 @@ mod cli;
 mod errors;
 mod freshness;
 mod http;
+mod ingest;
 mod limits;
 mod requests;
 mod robustness;

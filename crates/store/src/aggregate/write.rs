@@ -52,12 +52,14 @@ pub struct Late {
 /// is before the watermark minus the view's `allowed_lateness`. It is
 /// refused (written nowhere, so that events and tiles always agree) when it
 /// is late for a view with `late_events = "reject"`, and counted by every
-/// view it is late for.
+/// view it is late for. A `backfill` refuses nothing: its late events are
+/// written and their tiles corrected (counted as corrected).
 pub fn admit(
     engine: &Engine,
     source: ViewId,
     aggs: &[Arc<Resolved>],
     events: Vec<Event>,
+    backfill: bool,
 ) -> (Vec<Event>, Late) {
     let mut watermark = engine
         .freshness(source)
@@ -68,9 +70,10 @@ pub fn admit(
     for e in events {
         let late_for =
             |r: &Resolved| e.event_ts < watermark.saturating_sub(r.spec.allowed_lateness);
-        let refused = aggs
-            .iter()
-            .any(|r| late_for(r) && r.spec.late == LatePolicy::Reject);
+        let refused = !backfill
+            && aggs
+                .iter()
+                .any(|r| late_for(r) && r.spec.late == LatePolicy::Reject);
         for (r, c) in aggs.iter().zip(&mut counts) {
             if late_for(r) {
                 if refused {
@@ -137,6 +140,20 @@ pub fn add_tiles(
     replaces: &[bool],
     batch: &mut WriteBatch,
 ) -> engine::Result<()> {
+    tiles_into(engine, r, events, replaces, &mut |view, key, start, row| {
+        batch.put(view, key, start, 0, row)
+    })
+}
+
+/// [`add_tiles`] handing each new tile version `(view, key, tile start,
+/// state)` to `emit` (its `created_ts` is 0), in `(key, start)` order.
+pub fn tiles_into(
+    engine: &Engine,
+    r: &Resolved,
+    events: &[Event],
+    replaces: &[bool],
+    emit: &mut dyn FnMut(ViewId, &[u8], i64, &[u8]) -> engine::Result<()>,
+) -> engine::Result<()> {
     let mut groups: BTreeMap<(&[u8], i64), Vec<usize>> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
         groups
@@ -173,7 +190,7 @@ pub fn add_tiles(
             st.add(&r.layout, e.event_ts, e.created_ts, &values);
         }
         st.encode(&r.layout, &mut buf);
-        batch.put(r.view.id, key, start, 0, &buf)?;
+        emit(r.view.id, key, start, &buf)?;
     }
     Ok(())
 }
