@@ -96,9 +96,12 @@ fn opts() -> IngestOptions {
     IngestOptions::default()
 }
 
+/// `(event_ts, created_ts, values)` of each version of each key.
+type Versions = Vec<Vec<(i64, i64, Vec<Value>)>>;
+
 /// Every version of `txn` and the aggregation's values at a grid of times,
 /// for every key.
-fn state(store: &Store) -> (Vec<Vec<(i64, i64, Vec<Value>)>>, Vec<Vec<Value>>) {
+fn state(store: &Store) -> (Versions, Vec<Vec<Value>>) {
     let mut versions = Vec::new();
     let mut windows = Vec::new();
     for k in 0..KEYS {

@@ -322,17 +322,21 @@ fn one_file(
     report: &mut IngestReport,
 ) -> Result<Option<Checker>, Error> {
     let refused = |e: Error| Error::NothingWritten(Box::new(e));
-    let claim = store
-        .claim(target.view.id, wopts)
-        .map_err(|e| refused(Error::Store(Box::new(e))))?;
-    let (_claim, prior) = match claim {
-        Claim::Done(rec) => {
+    // The ledger is checked before the file is read (a file ingested
+    // before is not read again), and again, holding the claim, before it
+    // is written (another writer of the same batch may have come first).
+    let claim = |report: &mut IngestReport| match store.claim(target.view.id, wopts) {
+        Err(e) => Err(refused(Error::Store(Box::new(e)))),
+        Ok(Claim::Done(rec)) => {
             let s = ingest::repeated(rec.summary.rows, &rec);
             report.rows += s.rows as usize;
             report.summary.add(&s);
-            return Ok(None);
+            Ok(None)
         }
-        Claim::Fresh { guard, prior } => (guard, prior),
+        Ok(Claim::Fresh { guard, prior }) => Ok(Some((guard, prior))),
+    };
+    let Some((_, prior)) = claim(report)? else {
+        return Ok(None);
     };
     // Rows without a created_timestamp: the ingest's time, or the time
     // they were given by the run that this backfill retries.
@@ -369,6 +373,9 @@ fn one_file(
         }));
     }
     let total = enc.rows;
+    let Some((_claim, _)) = claim(report)? else {
+        return Ok(None);
+    };
     let write_err = |written: u64, source: store::Error| Error::Write {
         path: path.to_path_buf(),
         view: target.view.qualified_name(),

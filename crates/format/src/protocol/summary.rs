@@ -169,9 +169,16 @@ impl PushOptions {
         if *self == PushOptions::default() {
             return;
         }
-        let flags = u8::from(self.backfill) * BACKFILL
-            | u8::from(self.force) * FORCE
-            | u8::from(self.batch_id.is_some()) * BATCH_ID;
+        let mut flags = 0;
+        for (on, bit) in [
+            (self.backfill, BACKFILL),
+            (self.force, FORCE),
+            (self.batch_id.is_some(), BATCH_ID),
+        ] {
+            if on {
+                flags |= bit;
+            }
+        }
         out.push(flags);
         if let Some(id) = &self.batch_id {
             put_str(out, id);

@@ -145,6 +145,9 @@ pub fn add_tiles(
     })
 }
 
+/// Receives tile versions: `(aggregation view, key, tile start, state)`.
+pub type TileSink<'a> = dyn FnMut(ViewId, &[u8], i64, &[u8]) -> engine::Result<()> + 'a;
+
 /// [`add_tiles`] handing each new tile version `(view, key, tile start,
 /// state)` to `emit` (its `created_ts` is 0), in `(key, start)` order.
 pub fn tiles_into(
@@ -152,7 +155,7 @@ pub fn tiles_into(
     r: &Resolved,
     events: &[Event],
     replaces: &[bool],
-    emit: &mut dyn FnMut(ViewId, &[u8], i64, &[u8]) -> engine::Result<()>,
+    emit: &mut TileSink<'_>,
 ) -> engine::Result<()> {
     let mut groups: BTreeMap<(&[u8], i64), Vec<usize>> = BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
