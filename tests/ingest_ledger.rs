@@ -266,6 +266,23 @@ fn a_backfill_gives_the_store_that_received_the_events_in_time_order() {
         pushed.write("txn", &rows_of(l)).unwrap();
     }
     assert_eq!(state(&pushed), want, "pushed backfill");
+
+    // A bulk backfill while live pushes run in another thread: none fails,
+    // none waits for long, and the result is the same.
+    let racing = common::stores::store_with(tmp.path().join("d"), DEFS);
+    racing.write("txn", &rows_of(first_live)).unwrap();
+    std::thread::scope(|s| {
+        let live_pushes = s.spawn(|| {
+            for piece in rest_live.chunks(5) {
+                let w = racing.write("txn", &rows_of(piece)).unwrap();
+                assert_eq!(w.written as usize, piece.len(), "{w}");
+            }
+        });
+        let r = ingest(&racing, "txn", std::slice::from_ref(&file), &backfill).unwrap();
+        assert_eq!(r.summary.written as usize, old.len(), "{r}");
+        live_pushes.join().unwrap();
+    });
+    assert_eq!(state(&racing), want, "backfill beside live pushes");
 }
 
 #[test]

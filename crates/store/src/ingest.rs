@@ -370,9 +370,9 @@ impl Store {
     /// Writes the events of a source of aggregations (in file order) with
     /// their tiles and the ledger record of `opts.batch` as **one segment**
     /// ([`Engine::ingest_sorted`]): after a crash all of it is in the store
-    /// or none. Live writes of this source wait while the tiles are
-    /// computed and the segment written (the tile lock), other views'
-    /// writes go on. The caller holds the batch's claim.
+    /// or none. Other writes wait (the tile lock, held exclusively) while
+    /// the tiles are computed and the segment written; reads go on. The
+    /// caller holds the batch's claim.
     pub fn ingest_events(
         &self,
         view: &FeatureView,
@@ -389,12 +389,8 @@ impl Store {
         let (accepted, rejected_late) = self.admit(view, aggs, events, opts.backfill);
         let events = tiles::dedup(accepted);
         let replaces = tiles::replaced(&self.engine, view.id, &events)?;
+        let written = events.len() as u64;
         let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(events.len() * 2);
-        for e in &events {
-            let mut ik = Vec::new();
-            key::internal_key(view.id, &e.key, e.event_ts, e.created_ts, &mut ik);
-            entries.push((ik, e.row.clone()));
-        }
         for r in aggs {
             tiles::tiles_into(
                 &self.engine,
@@ -409,12 +405,18 @@ impl Store {
                 },
             )?;
         }
+        drop(replaces);
+        for e in events {
+            let mut ik = Vec::new();
+            key::internal_key(view.id, &e.key, e.event_ts, e.created_ts, &mut ik);
+            entries.push((ik, e.row));
+        }
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let summary = WriteSummary {
             rows,
-            written: events.len() as u64,
+            written,
             rejected_late,
-            duplicates: rows - events.len() as u64 - rejected_late,
+            duplicates: rows - written - rejected_late,
             violations: 0,
             already_ingested_at: None,
         };
