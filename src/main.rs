@@ -185,7 +185,7 @@ fn run(args: Args) -> cli::Result {
         Command::BenchClient(a) => cli::bench::run(&cli::data_dir(data), &remote, a),
         Command::Freshness(a) => cli::freshness::run(&cli::data_dir(data), &remote, a),
         Command::Ingest(a) if remote.active() => {
-            cli::remote::ingest(&remote, &a.view, &a.single_file()?)
+            cli::remote::ingest(&remote, &a, &a.single_file()?)
         }
         Command::Apply { defs, plan } if remote.active() => cli::admin::apply(&remote, &defs, plan),
         Command::Registry { cmd } if remote.active() => cli::admin::registry(&remote, cmd),

@@ -81,7 +81,7 @@ fn fixture(policy: &str) -> Fixture {
     }
 }
 
-fn write(f: &Fixture, ts: &[i64], created: i64) -> usize {
+fn write(f: &Fixture, ts: &[i64], created: i64) -> u64 {
     let rows: Vec<RowWrite> = ts
         .iter()
         .map(|&t| RowWrite {

@@ -161,14 +161,22 @@ impl Store {
 
     /// Bulk ingest of Arrow data into `view`: `strata ingest`'s fast path
     /// (all validated first, then one atomic segment; expectations checked,
-    /// statistics recorded). Returns the ingest report as a dict.
-    #[pyo3(signature = (view, data, renames = Vec::new()))]
+    /// statistics recorded). The data is identified by the digest of its
+    /// Arrow IPC bytes, or by `batch_id`: data the view has already
+    /// ingested is not written again unless `force`. `backfill` writes
+    /// events whatever the watermark. Returns the ingest report as a dict
+    /// (with `summary`, see [`crate::response::summary`]).
+    #[pyo3(signature = (view, data, renames = Vec::new(), batch_id = None, backfill = false, force = false))]
+    #[expect(clippy::too_many_arguments, reason = "the Python signature")]
     fn ingest<'py>(
         &self,
         py: Python<'py>,
         view: String,
         data: &Bound<'py, PyAny>,
         renames: Vec<(String, String)>,
+        batch_id: Option<String>,
+        backfill: bool,
+        force: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let store = self.store()?;
         let reader = stream(data)?;
@@ -206,6 +214,9 @@ impl Store {
                 renames,
                 via_wal: false,
                 progress: false,
+                force,
+                backfill,
+                batch_name: batch_id,
             };
             let path = tmp.path().to_path_buf();
             strata_offline::ingest(&store, &view, std::slice::from_ref(&path), &opts).map_err(|e| {
@@ -218,11 +229,12 @@ impl Store {
         let d = PyDict::new(py);
         d.set_item("view", &report.view)?;
         d.set_item("rows", report.rows)?;
-        d.set_item("written", report.written)?;
+        d.set_item("written", report.summary.written)?;
+        d.set_item("summary", crate::response::summary(py, &report.summary)?)?;
         d.set_item("via_wal", report.via_wal)?;
         d.set_item("seconds", report.elapsed.as_secs_f64())?;
         d.set_item("event_range", report.event_range)?;
-        d.set_item("late_rejected", report.late_rejected)?;
+        d.set_item("late_rejected", report.summary.rejected_late)?;
         d.set_item(
             "violations",
             report
@@ -235,38 +247,55 @@ impl Store {
     }
 
     /// Writes rows of Arrow data into `view` through the WAL, in atomic
-    /// batches of 10 000 rows, each durable when this returns. Returns the
-    /// versions written and the late events refused.
-    fn push(
+    /// batches of 10 000 rows, each durable when this returns. With
+    /// `batch_id`, piece `i` is the batch `ID/i`: a retry writes only the
+    /// pieces not written before. Returns the summary as a dict.
+    #[pyo3(signature = (view, data, batch_id = None, backfill = false, force = false))]
+    fn push<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         view: String,
-        data: &Bound<'_, PyAny>,
-    ) -> PyResult<(usize, usize)> {
+        data: &Bound<'py, PyAny>,
+        batch_id: Option<String>,
+        backfill: bool,
+        force: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let store = self.store()?;
         let reader = stream(data)?;
-        run(py, move || {
+        let total = run(py, move || {
             let cat = store.catalog();
             let v = view_of(&cat, &view)?;
             let rows = convert::rows_of_stream(&shape(&v, &cat), reader)?;
-            let (mut written, mut late) = (0, 0);
-            for piece in convert::pieces(&rows, PUSH_BATCH_ROWS) {
-                let s = store.write(&v.reference(), piece).map_err(|e| {
-                    let f = Failure::from(e);
-                    Failure::new(
-                        f.kind,
-                        format!(
-                            "{} (after {written} of {} rows were written)",
-                            f.message,
-                            rows.len()
-                        ),
-                    )
-                })?;
-                written += s.written;
-                late += s.rejected_late;
+            let mut total = strata_store::WriteSummary::default();
+            for (i, piece) in convert::pieces(&rows, PUSH_BATCH_ROWS).enumerate() {
+                let opts = strata_store::WriteOptions {
+                    batch: batch_id
+                        .as_deref()
+                        .map(|b| strata_store::BatchId::named(&format!("{b}/{i}"))),
+                    label: batch_id.clone().unwrap_or_default(),
+                    force,
+                    backfill,
+                    created_at: None,
+                };
+                let s = store
+                    .write_with(&v.reference(), piece, &opts)
+                    .map_err(|e| {
+                        let f = Failure::from(e);
+                        Failure::new(
+                            f.kind,
+                            format!(
+                                "{} (after {} of {} rows were written)",
+                                f.message,
+                                total.written,
+                                rows.len()
+                            ),
+                        )
+                    })?;
+                total.add(&s);
             }
-            Ok((written, late))
-        })
+            Ok(total)
+        })?;
+        crate::response::summary(py, &total)
     }
 
     /// One lookup (`Store::lookup`): `features` are references

@@ -148,37 +148,53 @@ impl Client {
     }
 
     /// Pushes rows of Arrow data into `view`, in pushes that fit the
-    /// server's limits, each durable when acknowledged. Returns the rows
-    /// written and 0 (the server does not report late events per push).
-    fn push(
+    /// server's limits, each durable when acknowledged. With `batch_id`,
+    /// push `i` carries the batch id `ID/i`: a retry writes only the pushes
+    /// the server does not have. Returns the summary the server acknowledged
+    /// (summed over the pushes) as a dict.
+    #[pyo3(signature = (view, data, batch_id = None, backfill = false, force = false))]
+    fn push<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         view: String,
-        data: &Bound<'_, PyAny>,
-    ) -> PyResult<(usize, usize)> {
+        data: &Bound<'py, PyAny>,
+        batch_id: Option<String>,
+        backfill: bool,
+        force: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let reader = stream(data)?;
-        run(py, move || {
+        let total = run(py, move || {
             let (d, shape) = self.describe_shape(&view)?;
             let rows = convert::rows_of_stream(&shape, reader)?;
             let limits = self.client.limits()?;
             let name = Self::reference(&d);
-            let mut written = 0usize;
-            for piece in strata_client::push_chunks(&rows, &limits) {
-                self.client.push(&name, piece).map_err(|e| {
+            let mut total = p::WriteSummary::default();
+            for (i, piece) in strata_client::push_chunks(&rows, &limits)
+                .into_iter()
+                .enumerate()
+            {
+                let opts = p::PushOptions {
+                    batch_id: batch_id.as_ref().map(|b| format!("{b}/{i}")),
+                    backfill,
+                    force,
+                };
+                let s = self.client.push_with(&name, piece, &opts).map_err(|e| {
                     let f = Failure::from(e);
                     Failure::new(
                         f.kind,
                         format!(
-                            "{} (after {written} of {} rows were written)",
+                            "{} (after {} of {} rows were written)",
                             f.message,
+                            total.written,
                             rows.len()
                         ),
                     )
                 })?;
-                written += piece.len();
+                total.add(&s);
             }
-            Ok((written, 0))
-        })
+            Ok(total)
+        })?;
+        crate::response::summary(py, &total)
     }
 
     #[pyo3(signature = (data, features, full_feature_names = false, as_known_at = None, no_future_writes = false))]

@@ -33,6 +33,29 @@ pub fn opt_datetime<'py>(py: Python<'py>, micros: Option<i64>) -> PyResult<Bound
     }
 }
 
+/// What a write did (`strata_format::protocol::WriteSummary`, the same
+/// numbers every surface prints) as a dict: `rows`, `written`,
+/// `rejected_late`, `duplicates`, `violations`, `already_ingested_at`
+/// (an aware datetime, or None), `complete`, `text` (the summary line).
+pub fn summary<'py>(
+    py: Python<'py>,
+    s: &strata_format::protocol::WriteSummary,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("rows", s.rows)?;
+    d.set_item("written", s.written)?;
+    d.set_item("rejected_late", s.rejected_late)?;
+    d.set_item("duplicates", s.duplicates)?;
+    d.set_item("violations", s.violations)?;
+    d.set_item(
+        "already_ingested_at",
+        opt_datetime(py, s.already_ingested_at)?,
+    )?;
+    d.set_item("complete", s.complete())?;
+    d.set_item("text", s.to_string())?;
+    Ok(d)
+}
+
 /// A feature value as a Python object.
 pub fn value<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match v {

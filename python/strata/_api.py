@@ -191,13 +191,38 @@ class _Api:
             )
         )
 
-    def push(self, view: str, data: Any) -> int:
+    def push(
+        self,
+        view: str,
+        data: Any,
+        *,
+        batch_id: Optional[str] = None,
+        backfill: bool = False,
+        force: bool = False,
+    ) -> int:
         """Writes rows (join keys, ``event_timestamp``, optional
         ``created_timestamp``, the features) into ``view`` through the
         write-ahead log; durable when this returns. Returns the versions
-        written."""
-        written, _late = self._inner.push(view, arrow_stream(data, "data"))
-        return written
+        written (:meth:`push_summary` says what happened to the others).
+        With ``batch_id``, a retry of the same batch writes nothing again;
+        ``backfill`` writes events older than the aggregations' watermark."""
+        return int(self.push_summary(view, data, batch_id=batch_id, backfill=backfill, force=force)["written"])
+
+    def push_summary(
+        self,
+        view: str,
+        data: Any,
+        *,
+        batch_id: Optional[str] = None,
+        backfill: bool = False,
+        force: bool = False,
+    ) -> Dict[str, Any]:
+        """:meth:`push`, returning the write summary (the numbers the CLI
+        prints): ``rows``, ``written``, ``rejected_late``, ``duplicates``,
+        ``violations``, ``already_ingested_at``, ``complete``, ``text``."""
+        return self._inner.push(
+            view, arrow_stream(data, "data"), batch_id, bool(backfill), bool(force)
+        )
 
     def history(
         self,
@@ -292,13 +317,27 @@ class Store(_Api):
         data: Any,
         *,
         renames: Optional[Dict[str, str]] = None,
+        batch_id: Optional[str] = None,
+        backfill: bool = False,
+        force: bool = False,
     ) -> Dict[str, Any]:
         """Bulk ingest, as ``strata ingest``: ``data`` (a DataFrame or Arrow
         table with the join keys, ``event_timestamp``, optionally
         ``created_timestamp``, and every feature) is validated whole, checked
-        against the view's expectations, and written as one atomic segment.
-        ``renames`` maps data columns to view columns. Returns the report."""
-        return self._inner.ingest(view, arrow_stream(data, "data"), list((renames or {}).items()))
+        against the view's expectations, and written as one atomic segment
+        (with the tiles of aggregations over the view).
+        ``renames`` maps data columns to view columns. The same data ingested
+        again (or the same ``batch_id``) writes nothing unless ``force``;
+        ``backfill`` writes events older than the aggregations' watermark.
+        Returns the report; its ``summary`` has the numbers the CLI prints."""
+        return self._inner.ingest(
+            view,
+            arrow_stream(data, "data"),
+            list((renames or {}).items()),
+            batch_id,
+            bool(backfill),
+            bool(force),
+        )
 
     def delete(self, entity: str, key: Key) -> None:
         """Removes every version of ``key`` in every view of ``entity``,
@@ -346,15 +385,20 @@ class RemoteStore(_Api):
         data: Any,
         *,
         renames: Optional[Dict[str, str]] = None,
+        batch_id: Optional[str] = None,
+        backfill: bool = False,
+        force: bool = False,
     ) -> Dict[str, Any]:
         """Over the network an ingest is a sequence of pushes (each durable
-        when acknowledged); returns ``{"view", "rows", "written"}``."""
+        when acknowledged; with ``batch_id``, push ``i`` is the batch
+        ``batch_id/i``, so a retry writes only what is missing); returns
+        ``{"view", "rows", "written", "summary"}``."""
         stream = arrow_stream(data, "data")
         if renames:
             table = pa.table(stream)
             stream = table.rename_columns([renames.get(c, c) for c in table.column_names])
-        written, _late = self._inner.push(view, stream)
-        return {"view": view, "rows": written, "written": written}
+        summary = self._inner.push(view, stream, batch_id, bool(backfill), bool(force))
+        return {"view": view, "rows": summary["rows"], "written": summary["written"], "summary": summary}
 
     def health(self) -> Dict[str, Any]:
         """The server's health: ``serving``, ``server_version``,

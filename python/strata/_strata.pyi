@@ -62,8 +62,23 @@ class Store:
     def apply(
         self, text: Optional[str] = None, path: Optional[str] = None, plan_only: bool = False
     ) -> Tuple[List[str], bool]: ...
-    def ingest(self, view: str, data: Any, renames: Sequence[Tuple[str, str]] = ...) -> Dict[str, Any]: ...
-    def push(self, view: str, data: Any) -> Tuple[int, int]: ...
+    def ingest(
+        self,
+        view: str,
+        data: Any,
+        renames: Sequence[Tuple[str, str]] = ...,
+        batch_id: Optional[str] = None,
+        backfill: bool = False,
+        force: bool = False,
+    ) -> Dict[str, Any]: ...
+    def push(
+        self,
+        view: str,
+        data: Any,
+        batch_id: Optional[str] = None,
+        backfill: bool = False,
+        force: bool = False,
+    ) -> Dict[str, Any]: ...
     def lookup(
         self,
         features: Sequence[str],
@@ -123,7 +138,14 @@ class Client:
         known_at: Optional[int] = None,
         full_feature_names: bool = False,
     ) -> OnlineResponse: ...
-    def push(self, view: str, data: Any) -> Tuple[int, int]: ...
+    def push(
+        self,
+        view: str,
+        data: Any,
+        batch_id: Optional[str] = None,
+        backfill: bool = False,
+        force: bool = False,
+    ) -> Dict[str, Any]: ...
     def historical(
         self,
         data: Any,

@@ -28,6 +28,38 @@ pub struct IngestArgs {
     /// segment per file (a crash may then leave part of a file)
     #[arg(long)]
     pub via_wal: bool,
+    /// Write a file again although the view's ledger says it was ingested
+    #[arg(long)]
+    pub force: bool,
+    /// Write historical events whatever the watermark of the aggregation
+    /// views over the view, correcting their tiles
+    #[arg(long)]
+    pub backfill: bool,
+    /// Name the batch (a retried run with the same name writes nothing
+    /// again) instead of identifying each file by the digest of its bytes
+    #[arg(long, value_name = "NAME")]
+    pub batch_id: Option<String>,
+}
+
+/// Exit code of an ingest that ran but did not write every row (rows
+/// refused as late): the summary line says how many.
+pub const EXIT_INCOMPLETE: u8 = 4;
+
+/// The command's outcome for a summary: exit 0 when every row is in the
+/// store, [`EXIT_INCOMPLETE`] when some were refused.
+pub fn outcome(line: String, summary: &strata::store::WriteSummary) -> Result {
+    out!("{line}");
+    if summary.complete() {
+        Ok(())
+    } else {
+        Err(CliError::Exit(
+            EXIT_INCOMPLETE,
+            format!(
+                "not every row was written: {} of {} refused as late",
+                summary.rejected_late, summary.rows
+            ),
+        ))
+    }
 }
 
 impl IngestArgs {
@@ -106,8 +138,10 @@ pub fn run(dir: &Path, args: IngestArgs) -> Result {
         renames: renames(&args.map)?,
         via_wal: args.via_wal,
         progress: true,
+        force: args.force,
+        backfill: args.backfill,
+        batch_name: args.batch_id.clone(),
     };
     let report = offline::ingest(&store, &view.reference(), &files, &opts)?;
-    out!("{report}");
-    Ok(())
+    outcome(report.to_string(), &report.summary)
 }

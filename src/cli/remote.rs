@@ -198,34 +198,47 @@ pub fn history(r: &RemoteArgs, args: &ReadArgs, from: Option<i64>, to: Option<i6
 }
 
 /// `strata ingest --server`: the file is read and checked here, then pushed
-/// in batches, each durable when acknowledged.
-pub fn ingest(r: &RemoteArgs, view_name: &str, file: &std::path::Path) -> Result {
+/// in batches, each durable when acknowledged. Push `i` carries the batch id
+/// `ID/i`, ID being `--batch-id` or the digest of the file's bytes: a re-run
+/// after a failure writes only the pushes the server does not have.
+pub fn ingest(r: &RemoteArgs, args: &super::ingest::IngestArgs, file: &std::path::Path) -> Result {
     let start = Instant::now();
     let c = r.connect()?;
-    let d = c.describe(view_name).map_err(|e| match e.code() {
+    let d = c.describe(&args.view).map_err(|e| match e.code() {
         // The schema is read first; a token that cannot read the view
         // cannot write it either, and writing is what was asked.
         Some(ErrorCode::PermissionDenied) => CliError::msg(format!(
-            "PERMISSION_DENIED: the token has no write grant on view {view_name:?}; ingest needs one (the server said: {e})"
+            "PERMISSION_DENIED: the token has no write grant on view {:?}; ingest needs one (the server said: {e})",
+            args.view
         )),
         _ => client_error(e),
     })?;
     let (cat, view) = local_view(&d);
+    let base = match &args.batch_id {
+        Some(n) => n.clone(),
+        None => offline::file_digest(file, &[])?.hex(),
+    };
     let rows = offline::read_file(&cat, &view.reference(), file)
         .map_err(|e| offline::Error::NothingWritten(Box::new(e)))?;
     let limits = c.limits().map_err(client_error)?;
-    let mut written = 0;
+    let mut summary = p::WriteSummary::default();
     let mut batches = 0;
-    for chunk in client::push_chunks(&rows, &limits) {
-        c.push(&d.name, chunk).map_err(|e| {
+    for (i, chunk) in client::push_chunks(&rows, &limits).into_iter().enumerate() {
+        let opts = p::PushOptions {
+            batch_id: Some(format!("{base}/{i}")),
+            backfill: args.backfill,
+            force: args.force,
+        };
+        let s = c.push_with(&d.name, chunk, &opts).map_err(|e| {
             CliError::msg(format!(
-                "pushing {} into {} failed after {written} of {} rows: {e}; re-running the ingest is safe for rows with a created_timestamp, others will get a second version",
+                "pushing {} into {} failed after {} of {} rows: {e}; re-running the same ingest writes only the rest",
                 file.display(),
                 d.name,
+                summary.rows,
                 rows.len()
             ))
         })?;
-        written += chunk.len();
+        summary.add(&s);
         batches += 1;
     }
     let event_range = rows
@@ -236,12 +249,11 @@ pub fn ingest(r: &RemoteArgs, view_name: &str, file: &std::path::Path) -> Result
         });
     let secs = start.elapsed().as_secs_f64();
     let mut report = format!(
-        "ingested {} row(s) into {} from {} in {secs:.2} s",
-        rows.len(),
+        "ingest into {} from {} in {secs:.2} s: {summary}",
         d.name,
         file.display()
     );
-    if secs > 0.0 && !rows.is_empty() {
+    if secs > 0.0 && summary.written > 0 {
         report.push_str(&format!(
             " ({:.0} rows/s, {batches} push(es) to {})",
             rows.len() as f64 / secs,
@@ -255,8 +267,7 @@ pub fn ingest(r: &RemoteArgs, view_name: &str, file: &std::path::Path) -> Result
             timestamp::format(hi)
         ));
     }
-    out!("{report}");
-    Ok(())
+    super::ingest::outcome(report, &summary)
 }
 
 /// `strata export --server`: the entity table is read here and streamed to

@@ -207,7 +207,9 @@ fn quality_reject_refuses_and_warn_records() {
     assert_eq!(r.violations.len(), 4);
     assert!(
         r.to_string()
-            .contains("WARNING: 4 expectation violation(s) recorded"),
+            .contains("4 row(s): 4 written, 4 expectation violation(s)")
+            && r.to_string()
+                .contains("WARNING: expectation violations recorded"),
         "{r}"
     );
     let id = s.catalog().view("checked").unwrap().id;

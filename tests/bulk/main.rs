@@ -178,7 +178,7 @@ fn every_format_on_both_paths_reads_the_same() {
             let f = sample_file(dir.path(), name);
             let r = ingest(&s, "stats", &[f], &IngestOptions { via_wal, ..opts() })
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!((r.rows, r.written), (3, 3), "{name}");
+            assert_eq!((r.rows, r.summary.written), (3, 3), "{name}");
             assert_eq!(r.event_range, Some((T0, T0 + 10)));
             assert_eq!(
                 state(&s, "stats").0,
@@ -341,7 +341,7 @@ fn a_repeated_version_keeps_the_last_row_of_the_file() {
     }
     std::fs::write(&p, text).unwrap();
     let r = ingest(&s, "stats", &[p], &opts()).unwrap();
-    assert_eq!((r.rows, r.written), (300, 3));
+    assert_eq!((r.rows, r.summary.written), (300, 3));
     for k in 0..3 {
         let h = s
             .history("stats", &[KeyValue::Int64(k)], i64::MIN, i64::MAX - 1, None)

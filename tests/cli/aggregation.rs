@@ -66,14 +66,40 @@ fn aggregations_from_the_command_line() {
          1,2024-05-02T12:00:00Z,2.0,c\n\
          1,2024-05-02T09:00:00Z,100.0,d\n",
     );
-    let out = ok(dir, &argv("ingest --data data --view txn day2.csv"));
-    assert!(out.contains("1 late event(s) refused"), "{out}");
+    // Not everything was written: the summary says so, the exit code too.
+    let r = strata(dir, &argv("ingest --data data --view txn day2.csv"));
+    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("2 row(s): 1 written, 1 refused as late"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("1 of 2 refused as late"), "{}", r.stderr);
     let j = get(dir, "2024-05-02T12:00:00Z");
     assert_eq!(j["features"]["count_1d"]["value"], 1, "{j}");
     assert_eq!(j["features"]["amount_sum_1d"]["value"], 2.0, "{j}");
     // The refused event is not in the source either.
     let h = ok(dir, &argv("history --data data --view txn --key 1 --json"));
     assert!(!h.contains("100.0"), "{h}");
+
+    // The same file again: the ledger has it, nothing is written.
+    let out = ok(dir, &argv("ingest --data data --view txn day1.csv"));
+    assert!(out.contains("3 row(s): already ingested at"), "{out}");
+    let j = get(dir, "2024-05-01T10:45:00Z");
+    assert_eq!(j["features"]["count_1h"]["value"], 2, "{j}");
+
+    // A backfill writes the late event and corrects the day's tiles.
+    let out = ok(
+        dir,
+        &argv("ingest --data data --view txn day2.csv --backfill --force"),
+    );
+    // --force: the file was ingested (in part); its rows have no
+    // created_timestamp, so 12:00 gets a second version, and the late
+    // 09:00 is admitted by the backfill.
+    assert!(out.contains("2 row(s): 2 written"), "{out}");
+    let j = get(dir, "2024-05-02T12:00:00Z");
+    assert_eq!(j["features"]["count_1d"]["value"], 3, "{j}");
+    assert_eq!(j["features"]["amount_sum_1d"]["value"], 104.0, "{j}");
 
     // Before any event of the key: NOT_FOUND.
     let j = get(dir, "2024-04-30T00:00:00Z");

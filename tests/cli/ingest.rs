@@ -10,7 +10,7 @@ fn ingest_parquet() {
         t.path(),
         &argv("ingest --data data --view user_stats in.parquet"),
     );
-    assert!(out.contains("ingested 1000 row(s)"), "{out}");
+    assert!(out.contains(": 1000 row(s): 1000 written"), "{out}");
     // Key 7 has rows 7, 107, ..., 907; the newest is row 907.
     let j = json(&ok(
         t.path(),

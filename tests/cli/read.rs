@@ -10,7 +10,8 @@ fn ingest_csv_then_get_and_history() {
         t.path(),
         &argv("ingest --data data --view user_stats a.csv"),
     );
-    assert!(out.contains("ingested 3 row(s) into user_stats"), "{out}");
+    assert!(out.contains("ingest into user_stats from a.csv"), "{out}");
+    assert!(out.contains(": 3 row(s): 3 written"), "{out}");
 
     let out = ok(t.path(), &argv("get --data data --view user_stats --key 1"));
     assert_contains(

@@ -108,8 +108,9 @@ fn ingest_from_the_declared_source_then_describe_shows_statistics() {
     assert_contains(
         &out,
         &[
-            "ingested 3 row(s) into user_stats from 2 files",
-            "WARNING: 2 expectation violation(s) recorded",
+            "ingest into user_stats from 2 files",
+            "3 row(s): 3 written, 2 expectation violation(s)",
+            "WARNING: expectation violations recorded",
         ],
     );
     let j = json(&ok(
@@ -141,7 +142,7 @@ fn ingest_from_the_declared_source_then_describe_shows_statistics() {
         d,
         &argv("ingest --data data --view model_input other.txt --format csv --map uid=user_id"),
     );
-    assert!(out.contains("ingested 1 row(s)"), "{out}");
+    assert!(out.contains("1 row(s): 1 written"), "{out}");
     let e = fails(
         d,
         &argv("ingest --data data --view model_input other.txt --map uid"),

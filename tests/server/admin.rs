@@ -70,7 +70,7 @@ fn admin_over_the_server_disturbs_no_lookup_in_flight() {
     let rows: Vec<_> = (1..=KEYS)
         .map(|k| user_row(k, t0 + k, k as f64, k))
         .collect();
-    assert_eq!(admin.push("user_stats", &rows).unwrap(), KEYS as u64);
+    assert_eq!(admin.push("user_stats", &rows).unwrap().written, KEYS as u64);
 
     // The reader: lookups of every key in a loop until told to stop.
     let stop = AtomicBool::new(false);
@@ -135,7 +135,7 @@ fn admin_over_the_server_disturbs_no_lookup_in_flight() {
             created_ts: None,
             values: vec![Value::String("ios".into())],
         };
-        assert_eq!(admin.push("user_device", &[w]).unwrap(), 1);
+        assert_eq!(admin.push("user_device", &[w]).unwrap().written, 1);
         let r = admin
             .lookup(&lookup(
                 &["user_device:os", "user_stats:risk"],

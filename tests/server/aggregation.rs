@@ -50,7 +50,12 @@ fn aggregations_over_the_server_equal_local_reads() {
     let mut push = vec!["ingest", "--view", "user_stats", "events.csv"];
     push.extend_from_slice(&remote);
     let (code, out, err) = cli(dir, &push);
-    assert_eq!(code, 0, "{err}");
+    // The late event is refused: the summary and the exit code say so.
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        out.contains("4 row(s): 3 written, 1 refused as late"),
+        "{out}"
+    );
     let remote_reads: Vec<String> = times.iter().map(|t| read(&remote, t)).collect();
     server.sigterm();
     let (status, _) = server.wait(Duration::from_secs(20));

@@ -222,8 +222,8 @@ fn metrics_scrape() {
     let c = blocking::Client::connect(server.config(&store.admin)).unwrap();
     let t0 = strata::store::now_micros() - 120_000_000;
     let rows: Vec<_> = (0..5).map(|i| user_row(i, t0 + i, 1.0, i)).collect();
-    assert_eq!(c.push("user_stats", &rows).unwrap(), 5);
-    assert_eq!(c.push("user_stats", &rows[..2]).unwrap(), 2);
+    assert_eq!(c.push("user_stats", &rows).unwrap().written, 5);
+    assert_eq!(c.push("user_stats", &rows[..2]).unwrap().written, 2);
     let s = scrape(&metrics);
     let counter = value(&s, "strata_view_rows_ingested_total", &us);
     assert!(

@@ -97,7 +97,7 @@ async fn memory_budget_queues_large_frames() {
                 let rows: Vec<_> = (0..12_000)
                     .map(|i| user_row(t * 100_000 + i, 1, 1.0, i))
                     .collect();
-                c.push("user_stats", &rows).await.unwrap()
+                c.push("user_stats", &rows).await.unwrap().written
             }));
         }
         for t in tasks {

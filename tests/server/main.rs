@@ -18,6 +18,7 @@ mod cli;
 mod errors;
 mod freshness;
 mod http;
+mod ingest;
 mod limits;
 mod requests;
 mod robustness;

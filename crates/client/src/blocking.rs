@@ -2,7 +2,8 @@
 
 use super::{ClientConfig, Result};
 use strata_format::protocol::{
-    self as p, HistoryRequest, HistoryResponse, LookupRequest, LookupResponse, RowWrite,
+    self as p, HistoryRequest, HistoryResponse, LookupRequest, LookupResponse, PushOptions,
+    RowWrite, WriteSummary,
 };
 
 /// A blocking client. Each call runs the request to completion on this
@@ -39,8 +40,18 @@ impl Client {
         self.rt.block_on(self.inner.history(req))
     }
 
-    pub fn push(&self, view: &str, rows: &[RowWrite]) -> Result<u64> {
+    pub fn push(&self, view: &str, rows: &[RowWrite]) -> Result<WriteSummary> {
         self.rt.block_on(self.inner.push(view, rows))
+    }
+
+    /// [`crate::Client::push_with`]: with a batch id, backfill or force.
+    pub fn push_with(
+        &self,
+        view: &str,
+        rows: &[RowWrite],
+        opts: &PushOptions,
+    ) -> Result<WriteSummary> {
+        self.rt.block_on(self.inner.push_with(view, rows, opts))
     }
 
     pub fn registry_list(&self) -> Result<p::RegistryList> {

@@ -147,13 +147,25 @@ impl Client {
         HistoryResponse::decode(&body).map_err(protocol)
     }
 
-    /// Writes `rows` into `view` atomically; returns once they are durable.
-    pub async fn push(&self, view: &str, rows: &[RowWrite]) -> Result<u64> {
+    /// Writes `rows` into `view` atomically; returns once they are durable,
+    /// with what the server did (rows refused as late are not written).
+    pub async fn push(&self, view: &str, rows: &[RowWrite]) -> Result<p::WriteSummary> {
+        self.push_with(view, rows, &p::PushOptions::default()).await
+    }
+
+    /// [`Client::push`] with a batch id (a retry of a batch the server has
+    /// written is acknowledged without writing), backfill or force.
+    pub async fn push_with(
+        &self,
+        view: &str,
+        rows: &[RowWrite],
+        opts: &p::PushOptions,
+    ) -> Result<p::WriteSummary> {
         let body = self
             .inner
             .call(
                 Kind::Push,
-                |out| p::encode_push(out, view, rows),
+                |out| p::encode_push_with(out, view, rows, opts),
                 Kind::PushAck,
             )
             .await?;

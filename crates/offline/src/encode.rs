@@ -22,6 +22,7 @@ use strata_format::{row, varint};
 use strata_store::aggregate::write::Event;
 use strata_store::catalog::FeatureView;
 use strata_store::catalog::quality::Checker;
+use strata_store::ingest::{WriteOptions, WriteSummary};
 use strata_store::{self as store, RowWrite, Store};
 
 /// Rows per write batch of [`write_wal`].
@@ -302,10 +303,14 @@ struct Chunk {
 /// second thread merges the sorted parts and gathers the bytes, a few
 /// thousand entries at a time, into buffers in key order, while this
 /// thread feeds them to the segment writer.
+///
+/// `trailer(written)` is the last entry of the segment: the batch's ledger
+/// record, whose view id sorts after every other.
 pub fn write_segment(
     store: &Store,
     runs: &[Run],
     sorted: &Sorted,
+    trailer: &dyn Fn(u64) -> (Vec<u8>, Vec<u8>),
     bar: &ProgressBar,
 ) -> Result<u64, engine::Error> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(4);
@@ -363,55 +368,79 @@ pub fn write_segment(
                 bar.set_position(written);
                 let _ = back_tx.send(chunk);
             }
-            Ok(())
+            let (k, r) = trailer(written);
+            add(&k, EntryKind::Version, &r)
         })?;
         Ok(written)
     })
 }
 
-/// Writes the entries of `view` in file order through the WAL, in atomic
-/// batches (with the tiles of any aggregation view over `view`). On
-/// failure, returns how many rows were written before it; on success, the
-/// rows written and the late events refused.
-pub fn write_wal(
-    store: &Store,
-    view: &FeatureView,
-    runs: &[Run],
-    bar: &ProgressBar,
-) -> Result<(u64, u64), (u64, store::Error)> {
+/// The event of an entry.
+fn event_of(runs: &[Run], e: &Entry) -> Event {
+    let (k, r) = bytes(runs, e);
+    let n = k.len();
+    let ts = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&k[at..at + 8]);
+        key::decode_ts_desc(b)
+    };
+    Event {
+        key: k[VIEW_ID_LEN..n - TS_SUFFIX_LEN].to_vec(),
+        event_ts: ts(n - 16),
+        created_ts: ts(n - 8),
+        row: r.to_vec(),
+    }
+}
+
+/// Every entry of `runs` as an event, in file order.
+pub fn events_in_file_order(runs: &[Run]) -> Vec<Event> {
     let mut order: Vec<Entry> = runs
         .iter()
         .flat_map(|r| r.entries.iter().copied())
         .collect();
     order.sort_unstable_by_key(|e| e.seq);
-    let (mut written, mut rejected) = (0u64, 0u64);
+    order.iter().map(|e| event_of(runs, e)).collect()
+}
+
+/// Writes the entries of `view` in file order through the WAL, in atomic
+/// batches (with the tiles of any aggregation view over `view`); the last
+/// batch carries the ledger record of `opts.batch` (a file cut by a crash
+/// has none, and is written again by a re-run). On failure, returns how
+/// many rows were written before it; on success, what was written.
+pub fn write_wal(
+    store: &Store,
+    view: &FeatureView,
+    runs: &[Run],
+    opts: &WriteOptions,
+    bar: &ProgressBar,
+) -> Result<WriteSummary, (u64, store::Error)> {
+    let mut order: Vec<Entry> = runs
+        .iter()
+        .flat_map(|r| r.entries.iter().copied())
+        .collect();
+    order.sort_unstable_by_key(|e| e.seq);
+    let mut total = WriteSummary::default();
     let mut done = 0u64;
-    for chunk in order.chunks(WAL_BATCH_ROWS) {
-        let events = chunk
-            .iter()
-            .map(|e| {
-                let (k, r) = bytes(runs, e);
-                let n = k.len();
-                let ts = |at: usize| {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(&k[at..at + 8]);
-                    key::decode_ts_desc(b)
-                };
-                Event {
-                    key: k[VIEW_ID_LEN..n - TS_SUFFIX_LEN].to_vec(),
-                    event_ts: ts(n - 16),
-                    created_ts: ts(n - 8),
-                    row: r.to_vec(),
-                }
-            })
-            .collect();
-        let s = store.write_events(view, events).map_err(|e| (written, e))?;
-        written += s.written as u64;
-        rejected += s.rejected_late as u64;
+    let chunks = order.len().div_ceil(WAL_BATCH_ROWS).max(1);
+    for (i, chunk) in order
+        .chunks(WAL_BATCH_ROWS)
+        .chain(order.is_empty().then_some(&[][..]))
+        .enumerate()
+    {
+        let events = chunk.iter().map(|e| event_of(runs, e)).collect();
+        let last = i + 1 == chunks;
+        let o = WriteOptions {
+            batch: if last { opts.batch } else { None },
+            ..opts.clone()
+        };
+        let s = store
+            .write_events_with(view, events, &o)
+            .map_err(|e| (total.written, e))?;
+        total.add(&s);
         done += chunk.len() as u64;
         bar.set_position(done);
     }
-    Ok((written, rejected))
+    Ok(total)
 }
 
 /// Validates rows read from text formats (CSV, JSON Lines) and appends

@@ -34,6 +34,7 @@ use super::{Error, Format, Target, timestamp};
 use strata_store::catalog::meta::QualityPolicy;
 use strata_store::catalog::quality::{self, Checker};
 use strata_store::catalog::stats::{self, IngestStats, Violation};
+use strata_store::ingest::{self, BatchId, Claim, ContentDigest, WriteOptions, WriteSummary};
 use strata_store::{self as store, Store};
 
 /// Rows per write batch of the WAL path.
@@ -50,6 +51,14 @@ pub struct IngestOptions {
     pub via_wal: bool,
     /// Show a progress bar when stderr is a terminal.
     pub progress: bool,
+    /// Write a file even if the view's ledger says it was ingested.
+    pub force: bool,
+    /// Write historical events whatever the watermark of the aggregation
+    /// views over the view, correcting their tiles.
+    pub backfill: bool,
+    /// The batch name of the data (instead of the files' digests): file
+    /// `i` of several is the batch `NAME/i`.
+    pub batch_name: Option<String>,
 }
 
 /// What an ingest did.
@@ -62,9 +71,10 @@ pub struct IngestReport {
     pub files: Vec<PathBuf>,
     /// Rows read.
     pub rows: usize,
-    /// Versions written (rows repeating a key in one file count once on
-    /// the fast path).
-    pub written: u64,
+    /// What the store did with them (the numbers every surface prints).
+    pub summary: WriteSummary,
+    /// Files the view's ledger already had (not written again).
+    pub skipped: Vec<PathBuf>,
     /// WAL batches (WAL path) or segments (fast path) written.
     pub batches: usize,
     pub via_wal: bool,
@@ -72,9 +82,6 @@ pub struct IngestReport {
     pub event_range: Option<(i64, i64)>,
     /// Expectations broken (recorded, as the view's policy is `warn`).
     pub violations: Vec<Violation>,
-    /// Events refused as late by an aggregation view over this view
-    /// (`late_events = "reject"`).
-    pub late_rejected: u64,
     pub elapsed: Duration,
     /// Time spent reading + validating + encoding, sorting, and writing.
     pub phases: Phases,
@@ -91,16 +98,28 @@ pub struct Phases {
 impl fmt::Display for IngestReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.elapsed.as_secs_f64();
-        let from = match self.files.len() {
+        let from = match self.files.len() + self.skipped.len() {
             1 => self.path.display().to_string(),
             n => format!("{n} files"),
         };
         write!(
             f,
-            "ingested {} row(s) into {} from {from} in {secs:.2} s",
-            self.rows, self.view,
+            "ingest into {} from {from} in {secs:.2} s: {}",
+            self.view, self.summary
         )?;
-        if secs > 0.0 && self.rows > 0 {
+        if !self.skipped.is_empty() && !self.files.is_empty() {
+            write!(
+                f,
+                " ({} file(s) already ingested: {})",
+                self.skipped.len(),
+                self.skipped
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )?;
+        }
+        if secs > 0.0 && self.summary.written > 0 {
             write!(f, " ({:.0} rows/s", self.rows as f64 / secs)?;
             let how = if self.via_wal {
                 format!("{} WAL batch(es)", self.batches)
@@ -117,18 +136,10 @@ impl fmt::Display for IngestReport {
                 timestamp::format(hi)
             )?;
         }
-        if self.late_rejected > 0 {
-            write!(
-                f,
-                "; {} late event(s) refused by aggregation views (late_events = \"reject\")",
-                self.late_rejected
-            )?;
-        }
         if !self.violations.is_empty() {
-            let n: u64 = self.violations.iter().map(|v| v.count).sum();
             write!(
                 f,
-                "; WARNING: {n} expectation violation(s) recorded:\n{}",
+                "; WARNING: expectation violations recorded:\n{}",
                 quality::report(&self.violations)
             )?;
         }
@@ -191,11 +202,6 @@ pub fn ingest(
     if target.view.is_aggregation() {
         return Err(Error::NothingWritten(Box::new(Error::Computed(name))));
     }
-    // The tiles of aggregation views over the view are updated with its
-    // events, batch by batch, through the WAL.
-    let mut opts = opts.clone();
-    opts.via_wal |= !store.aggregations().over(target.view.id).is_empty();
-    let opts = &opts;
     let show = opts.progress && std::io::stderr().is_terminal();
     let now = store::now_micros();
     let mut report = IngestReport {
@@ -203,19 +209,32 @@ pub fn ingest(
         path: files.first().cloned().unwrap_or_default(),
         files: Vec::new(),
         rows: 0,
-        written: 0,
+        summary: WriteSummary::default(),
+        skipped: Vec::new(),
         batches: 0,
         via_wal: opts.via_wal,
         event_range: None,
         violations: Vec::new(),
-        late_rejected: 0,
         elapsed: Duration::ZERO,
         phases: Phases::default(),
     };
     let mut all = Checker::new(&target.view);
-    for path in files {
-        match one_file(store, &target, path, opts, now, show, &mut report) {
-            Ok(checker) => all.merge(checker),
+    for (i, path) in files.iter().enumerate() {
+        let batch = match &opts.batch_name {
+            Some(n) if files.len() == 1 => BatchId::named(n),
+            Some(n) => BatchId::named(&format!("{n}/{i}")),
+            None => file_digest(path, &target.renames)?,
+        };
+        let wopts = WriteOptions {
+            batch: Some(batch),
+            label: path.display().to_string(),
+            force: opts.force,
+            backfill: opts.backfill,
+            created_at: Some(now),
+        };
+        match one_file(store, &target, path, opts, &wopts, now, show, &mut report) {
+            Ok(Some(checker)) => all.merge(checker),
+            Ok(None) => report.skipped.push(path.to_path_buf()),
             Err(e) => {
                 if report.files.is_empty() {
                     return Err(e);
@@ -257,16 +276,76 @@ fn record(store: &Store, target: &Target, report: &IngestReport, checker: Checke
     }
 }
 
+/// The batch id of a file: the digest of its bytes and of the renames
+/// applied to it (the same bytes read with other names are other data).
+pub fn file_digest(path: &Path, renames: &[(String, String)]) -> Result<BatchId, Error> {
+    use std::io::Read;
+    let io = |source| {
+        Error::NothingWritten(Box::new(Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }))
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut d = ContentDigest::default();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        d.update(&buf[..n]);
+    }
+    for (a, b) in renames {
+        d.update(&[0xff]);
+        d.update(a.as_bytes());
+        d.update(&[0]);
+        d.update(b.as_bytes());
+    }
+    Ok(d.finish())
+}
+
+/// Ingests one file; `None` if the view's ledger already has it (nothing
+/// is read or written, and the report counts its rows as already there).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site, all of it context"
+)]
 fn one_file(
     store: &Store,
     target: &Target,
     path: &Path,
     opts: &IngestOptions,
+    wopts: &WriteOptions,
     now: i64,
     show: bool,
     report: &mut IngestReport,
-) -> Result<Checker, Error> {
+) -> Result<Option<Checker>, Error> {
     let refused = |e: Error| Error::NothingWritten(Box::new(e));
+    // The ledger is checked before the file is read (a file ingested
+    // before is not read again), and again, holding the claim, before it
+    // is written (another writer of the same batch may have come first).
+    let claim = |report: &mut IngestReport| match store.claim(target.view.id, wopts) {
+        Err(e) => Err(refused(Error::Store(Box::new(e)))),
+        Ok(Claim::Done(rec)) => {
+            let s = ingest::repeated(rec.summary.rows, &rec);
+            report.rows += s.rows as usize;
+            report.summary.add(&s);
+            Ok(None)
+        }
+        Ok(Claim::Fresh { guard, prior }) => Ok(Some((guard, prior))),
+    };
+    let Some((_, prior)) = claim(report)? else {
+        return Ok(None);
+    };
+    // Rows without a created_timestamp: the ingest's time, or the time
+    // they were given by the run that this backfill retries.
+    let now = prior.map_or(now, |p| p.created_at);
+    let wopts = &WriteOptions {
+        created_at: Some(now),
+        ..wopts.clone()
+    };
+    let aggregated = !store.aggregations().over(target.view.id).is_empty();
     let format = match opts.format {
         Some(f) => f,
         None => Format::of(path).ok_or_else(|| {
@@ -294,6 +373,9 @@ fn one_file(
         }));
     }
     let total = enc.rows;
+    let Some((_claim, _)) = claim(report)? else {
+        return Ok(None);
+    };
     let write_err = |written: u64, source: store::Error| Error::Write {
         path: path.to_path_buf(),
         view: target.view.qualified_name(),
@@ -302,18 +384,31 @@ fn one_file(
         source: Box::new(source),
     };
     let t = Instant::now();
-    let written = if opts.via_wal {
+    let summary = if opts.via_wal {
         let b = bar(
             show,
             Some(total),
             format!("writing {}", target.view.qualified_name()),
         );
-        let r = encode::write_wal(store, &target.view, &enc.runs, &b);
+        let r = encode::write_wal(store, &target.view, &enc.runs, wopts, &b);
         b.finish_and_clear();
-        let (w, late) = r.map_err(|(w, e)| write_err(w, e))?;
+        let s = r.map_err(|(w, e)| write_err(w, e))?;
         report.batches += (total as usize).div_ceil(WAL_BATCH_ROWS);
-        report.late_rejected += late;
-        w
+        s
+    } else if aggregated {
+        // A source of aggregations: its events and their tiles (and the
+        // ledger record) as one segment.
+        let b = bar(
+            show,
+            None,
+            format!("writing {} with its tiles", target.view.qualified_name()),
+        );
+        let events = encode::events_in_file_order(&enc.runs);
+        let r = store.ingest_events(&target.view, events, wopts);
+        b.finish_and_clear();
+        let s = r.map_err(|e| write_err(0, e))?;
+        report.batches += usize::from(s.written > 0);
+        s
     } else {
         let sorting = bar(show, None, format!("sorting {total} rows"));
         let t = Instant::now();
@@ -325,11 +420,26 @@ fn one_file(
             Some(total),
             format!("writing a segment of {}", target.view.qualified_name()),
         );
-        let r = encode::write_segment(store, &enc.runs, &sorted, &b);
+        let ledger = |written: u64| {
+            let s = WriteSummary {
+                rows: total,
+                written,
+                duplicates: total - written,
+                ..WriteSummary::default()
+            };
+            let batch = wopts.batch.unwrap_or(BatchId([0; 16]));
+            ingest::ledger_entry(target.view.id, &batch, &store.ledger_record(wopts, s))
+        };
+        let r = encode::write_segment(store, &enc.runs, &sorted, &ledger, &b);
         b.finish_and_clear();
         let w = r.map_err(|e| write_err(0, e.into()))?;
         report.batches += usize::from(w > 0);
-        w
+        WriteSummary {
+            rows: total,
+            written: w,
+            duplicates: total - w,
+            ..WriteSummary::default()
+        }
     };
     report.phases.write += t.elapsed()
         - if opts.via_wal {
@@ -338,14 +448,18 @@ fn one_file(
             report.phases.sort
         };
     report.rows += total as usize;
-    report.written += written;
+    let violated: u64 = violations.iter().map(|v| v.count).sum();
+    report.summary.add(&WriteSummary {
+        violations: violated,
+        ..summary
+    });
     report.files.push(path.to_path_buf());
     report.event_range = match (report.event_range, enc.event_range()) {
         (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
         (a, b) => a.or(b),
     };
     report.violations.extend(violations);
-    Ok(enc.checker)
+    Ok(Some(enc.checker))
 }
 
 /// The row count of a Parquet file from its footer, for the progress bar.

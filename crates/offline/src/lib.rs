@@ -45,7 +45,7 @@ use strata_format::schema::KeyType;
 use strata_store::catalog::{Catalog, FeatureView, JoinKey};
 use strata_store::{self as store, RowWrite};
 
-pub use ingest::{IngestOptions, IngestReport, ingest, ingest_file};
+pub use ingest::{IngestOptions, IngestReport, file_digest, ingest, ingest_file};
 
 /// Name of the event-time column of inputs.
 pub const EVENT_TIMESTAMP: &str = "event_timestamp";
@@ -89,6 +89,9 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// The store refused an operation before anything was written.
+    #[error(transparent)]
+    Store(Box<store::Error>),
     /// Validation failed: the store was not touched.
     #[error("{0}; nothing was written")]
     NothingWritten(Box<Error>),

@@ -79,12 +79,22 @@ pub(crate) fn push(
             "server shutting down; the rows were not written",
         ));
     }
+    let opts = strata_store::WriteOptions {
+        batch: req
+            .options
+            .batch_id
+            .as_deref()
+            .map(strata_store::BatchId::named),
+        label: req.options.batch_id.clone().unwrap_or_default(),
+        force: req.options.force,
+        backfill: req.options.backfill,
+        created_at: None,
+    };
     let summary = store
-        .write(&view.reference(), &req.rows)
+        .write_with(&view.reference(), &req.rows, &opts)
         .map_err(store_failure)?;
-    let written = summary.written as u64;
-    Counters::add(&s.shared.counters.rows_pushed, written);
-    p::encode_push_ack(out, written);
+    Counters::add(&s.shared.counters.rows_pushed, summary.written);
+    p::encode_push_ack(out, &summary);
     Ok(Kind::PushAck)
 }
 

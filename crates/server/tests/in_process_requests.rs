@@ -25,9 +25,9 @@ fn push_lookup_history_registry_stats_health() {
     let rows: Vec<_> = (0..100)
         .map(|i| user_row(i, T0 + i, i as f64 / 2.0, i))
         .collect();
-    assert_eq!(push(&c, "user_stats", &rows).unwrap(), 100);
+    assert_eq!(push(&c, "user_stats", &rows).unwrap().written, 100);
     let older = user_row(7, T0 - 10, 99.0, 99);
-    assert_eq!(push(&c, "user_stats", &[older]).unwrap(), 1);
+    assert_eq!(push(&c, "user_stats", &[older]).unwrap().written, 1);
     let risk = p::RowWrite {
         key: vec![KeyValue::String("shop".into())],
         event_ts: strata_store::now_micros() - 1_000,

@@ -22,6 +22,7 @@ pub mod aggregate;
 pub mod catalog;
 pub mod expr;
 pub mod freshness;
+pub mod ingest;
 pub mod lookup;
 pub mod refs;
 pub mod registry;
@@ -144,6 +145,8 @@ pub struct Store {
     late: Mutex<HashMap<ViewId, LateEvents>>,
     /// Held by [`Store::apply`] from its plan to the catalog it publishes.
     apply_lock: Mutex<()>,
+    /// Held from a batch's ledger check to its write ([`ingest::Claim`]).
+    ledger_lock: ingest::LedgerLock,
     dir: PathBuf,
 }
 
@@ -153,15 +156,7 @@ pub use rows::{aggregate_row, feature_row};
 
 mod rows;
 
-/// What a write did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WriteSummary {
-    /// Versions written.
-    pub written: usize,
-    /// Events refused because they were later than an aggregation view
-    /// over this view allows (`late_events = "reject"`).
-    pub rejected_late: usize,
-}
+pub use ingest::{BatchId, WriteOptions, WriteSummary};
 
 /// Microseconds since the Unix epoch, now.
 pub fn now_micros() -> i64 {
@@ -189,6 +184,7 @@ impl Store {
             tile_lock: RwLock::new(()),
             late: Mutex::new(HashMap::new()),
             apply_lock: Mutex::new(()),
+            ledger_lock: ingest::LedgerLock::default(),
             dir,
         })
     }
@@ -274,106 +270,15 @@ impl Store {
     /// Writes versions of one view as one atomic, durable batch. Events
     /// that an aggregation view over `view` finds too late are refused (and
     /// counted) or written, per its `late_events`; the summary says how
-    /// many were refused.
+    /// many were refused. [`Store::write_with`] with default options.
     pub fn write(&self, view: &str, rows: &[RowWrite]) -> Result<WriteSummary> {
-        let (cat, v) = self.resolve(view)?;
-        if v.is_aggregation() {
-            return Err(Error::Computed(v.qualified_name()));
-        }
-        let schema = v.schema();
-        let now = self.now();
-        // A view no aggregation reads is written straight from the encoding
-        // buffers; a source of aggregations goes through `write_events`.
-        let shared = self.tile_lock.read();
-        let plain = self.aggregations().over(v.id).is_empty();
-        let mut batch = WriteBatch::default();
-        let mut events = Vec::new();
-        let (mut ek, mut row) = (Vec::new(), Vec::new());
-        for (i, r) in rows.iter().enumerate() {
-            let bad = |reason: String| Error::BadRow {
-                view: v.qualified_name(),
-                index: i,
-                reason,
-            };
-            self.encode_key(&cat, &v, &r.key, &mut ek)
-                .map_err(|e| bad(e.to_string()))?;
-            row::encode_row(&schema, &r.values, &mut row).map_err(bad)?;
-            let created_ts = r.created_ts.unwrap_or(now);
-            if plain {
-                batch
-                    .put(v.id, &ek, r.event_ts, created_ts, &row)
-                    .map_err(|e| bad(e.to_string()))?;
-            } else if r.event_ts == key::TOMBSTONE_TS {
-                return Err(bad(format!("event_ts {} is reserved", r.event_ts)));
-            } else {
-                events.push(Event {
-                    key: ek.clone(),
-                    event_ts: r.event_ts,
-                    created_ts,
-                    row: row.clone(),
-                });
-            }
-        }
-        if plain {
-            self.engine.write(&batch)?;
-            return Ok(WriteSummary {
-                written: rows.len(),
-                rejected_late: 0,
-            });
-        }
-        drop(shared);
-        self.write_events(&v, events)
+        self.write_with(view, rows, &WriteOptions::default())
     }
 
     /// Writes encoded events of `view` as one atomic, durable batch, with
     /// the tiles of every aggregation view over it.
     pub fn write_events(&self, view: &FeatureView, events: Vec<Event>) -> Result<WriteSummary> {
-        if view.is_aggregation() {
-            return Err(Error::Computed(view.qualified_name()));
-        }
-        let mut batch = WriteBatch::default();
-        {
-            let _shared = self.tile_lock.read();
-            if self.aggregations().over(view.id).is_empty() {
-                for e in &events {
-                    batch.put(view.id, &e.key, e.event_ts, e.created_ts, &e.row)?;
-                }
-                self.engine.write(&batch)?;
-                return Ok(WriteSummary {
-                    written: events.len(),
-                    rejected_late: 0,
-                });
-            }
-        }
-        let _tiles = self.tile_lock.write();
-        let index = self.aggregations();
-        let aggs = index.over(view.id);
-        let (accepted, late) = aggregate::write::admit(&self.engine, view.id, aggs, events);
-        let events = aggregate::write::dedup(accepted);
-        // Sessions are read from the events: only tiles need to know what
-        // an event replaces.
-        let replaces = if aggs.iter().all(|r| r.spec.session.is_some()) {
-            vec![false; events.len()]
-        } else {
-            aggregate::write::replaced(&self.engine, view.id, &events)?
-        };
-        for e in &events {
-            batch.put(view.id, &e.key, e.event_ts, e.created_ts, &e.row)?;
-        }
-        for r in aggs {
-            aggregate::write::add_tiles(&self.engine, r, &events, &replaces, &mut batch)?;
-        }
-        self.engine.write(&batch)?;
-        let mut counts = self.late.lock();
-        for (id, l) in late.per_view {
-            let c = counts.entry(id).or_default();
-            c.rejected += l.rejected;
-            c.corrected += l.corrected;
-        }
-        Ok(WriteSummary {
-            written: events.len(),
-            rejected_late: late.rejected_events,
-        })
+        self.write_events_with(view, events, &WriteOptions::default())
     }
 
     /// Reads one key of one view, as [`Store::lookup`] reads each row. A

@@ -26,6 +26,7 @@ pub mod freshness;
 pub mod messages;
 pub mod registry;
 pub mod rows;
+pub mod summary;
 pub mod values;
 
 #[cfg(test)]
@@ -39,6 +40,7 @@ pub use freshness::*;
 pub use messages::*;
 pub use registry::*;
 pub use rows::*;
+pub use summary::{PushOptions, WriteSummary};
 
 /// The first bytes of a `Hello` body.
 pub const MAGIC: [u8; 4] = *b"STRA";

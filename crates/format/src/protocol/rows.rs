@@ -9,6 +9,7 @@ use crate::varint;
 use super::DecodeLimits;
 use super::frame::WireError;
 use super::messages::expect_end;
+use super::summary::{PushOptions, WriteSummary};
 use super::values::*;
 
 /// Every version of one key of one view in `[from, to]`, newest first.
@@ -157,11 +158,15 @@ pub struct RowWrite {
 pub struct PushRequest {
     pub view: String,
     pub rows: Vec<RowWrite>,
+    /// Batch id, backfill, force: a trailer after the rows, absent when
+    /// all are defaults.
+    pub options: PushOptions,
 }
 
 impl PushRequest {
     pub fn encode(&self, out: &mut Vec<u8>) {
         encode_push(out, &self.view, &self.rows);
+        self.options.encode(out);
     }
 
     pub fn decode(body: &[u8], lim: &DecodeLimits) -> Result<PushRequest, WireError> {
@@ -194,8 +199,13 @@ impl PushRequest {
                 values,
             });
         }
+        let options = PushOptions::decode_from(&mut r, lim.max_name)?;
         expect_end(&r)?;
-        Ok(PushRequest { view, rows })
+        Ok(PushRequest {
+            view,
+            rows,
+            options,
+        })
     }
 }
 
@@ -217,14 +227,17 @@ pub fn encode_push(out: &mut Vec<u8>, view: &str, rows: &[RowWrite]) {
     }
 }
 
-/// A `PushAck` body: the rows written.
-pub fn encode_push_ack(out: &mut Vec<u8>, rows: u64) {
-    out.extend_from_slice(&rows.to_le_bytes());
+/// A push body with options (see [`PushOptions::encode`]).
+pub fn encode_push_with(out: &mut Vec<u8>, view: &str, rows: &[RowWrite], opts: &PushOptions) {
+    encode_push(out, view, rows);
+    opts.encode(out);
 }
 
-pub fn decode_push_ack(body: &[u8]) -> Result<u64, WireError> {
-    let mut r = Reader::new(body, "push ack");
-    let n = r.u64()?;
-    expect_end(&r)?;
-    Ok(n)
+/// A `PushAck` body: what the push did.
+pub fn encode_push_ack(out: &mut Vec<u8>, summary: &WriteSummary) {
+    summary.encode(out);
+}
+
+pub fn decode_push_ack(body: &[u8]) -> Result<WriteSummary, WireError> {
+    WriteSummary::decode(body)
 }

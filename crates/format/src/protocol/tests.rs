@@ -166,7 +166,17 @@ fn other_messages_round_trip() {
             created_ts: None,
             values: vec![Value::Float64(1.5), Value::Null, Value::Bytes(vec![1])],
         }],
+        options: PushOptions::default(),
     };
+    let mut with = push.clone();
+    with.options = PushOptions {
+        batch_id: Some("nightly-2024-05-01".into()),
+        backfill: true,
+        force: false,
+    };
+    let mut b = Vec::new();
+    with.encode(&mut b);
+    assert_eq!(PushRequest::decode(&b, &lim), Ok(with));
     let mut b = Vec::new();
     push.encode(&mut b);
     assert_eq!(PushRequest::decode(&b, &lim), Ok(push.clone()));

@@ -295,7 +295,7 @@ fn null_typed_columns_are_all_null() {
     let s = strata_store::Store::open(dir.path().join("store")).unwrap();
     s.set_catalog(test_catalog()).unwrap();
     let report = crate::ingest_file(&s, "small", &p, false).unwrap();
-    assert_eq!((report.rows, report.written), (2, 2));
+    assert_eq!((report.rows, report.summary.written), (2, 2));
 
     // A key column of Null type is a null key.
     let mut c = cols(Arc::new(Int64Array::from(vec![1, 2])));

@@ -158,11 +158,20 @@ pub fn history(s: &Session, req: &p::HistoryRequest) -> Answer<p::HistoryRespons
     )
 }
 
-pub fn push(s: &Session, view: &str, rows: &[p::RowWrite]) -> Answer<u64> {
+pub fn push(s: &Session, view: &str, rows: &[p::RowWrite]) -> Answer<p::WriteSummary> {
+    push_with(s, view, rows, &p::PushOptions::default())
+}
+
+pub fn push_with(
+    s: &Session,
+    view: &str,
+    rows: &[p::RowWrite],
+    opts: &p::PushOptions,
+) -> Answer<p::WriteSummary> {
     call(
         s,
         Kind::Push,
-        |o| p::encode_push(o, view, rows),
+        |o| p::encode_push_with(o, view, rows, opts),
         Kind::PushAck,
         p::decode_push_ack,
     )

@@ -52,12 +52,14 @@ pub struct Late {
 /// is before the watermark minus the view's `allowed_lateness`. It is
 /// refused (written nowhere, so that events and tiles always agree) when it
 /// is late for a view with `late_events = "reject"`, and counted by every
-/// view it is late for.
+/// view it is late for. A `backfill` refuses nothing: its late events are
+/// written and their tiles corrected (counted as corrected).
 pub fn admit(
     engine: &Engine,
     source: ViewId,
     aggs: &[Arc<Resolved>],
     events: Vec<Event>,
+    backfill: bool,
 ) -> (Vec<Event>, Late) {
     let mut watermark = engine
         .freshness(source)
@@ -68,9 +70,10 @@ pub fn admit(
     for e in events {
         let late_for =
             |r: &Resolved| e.event_ts < watermark.saturating_sub(r.spec.allowed_lateness);
-        let refused = aggs
-            .iter()
-            .any(|r| late_for(r) && r.spec.late == LatePolicy::Reject);
+        let refused = !backfill
+            && aggs
+                .iter()
+                .any(|r| late_for(r) && r.spec.late == LatePolicy::Reject);
         for (r, c) in aggs.iter().zip(&mut counts) {
             if late_for(r) {
                 if refused {
@@ -109,6 +112,21 @@ pub fn dedup(events: Vec<Event>) -> Vec<Event> {
     keep
 }
 
+/// [`replaced`] for a write that `aggs` read from: sessions are read from
+/// the events, so when every reader is a session view nothing needs to
+/// know what an event replaces.
+pub fn replaced_for(
+    engine: &Engine,
+    aggs: &[std::sync::Arc<Resolved>],
+    source: u32,
+    events: &[Event],
+) -> engine::Result<Vec<bool>> {
+    if aggs.iter().all(|r| r.spec.session.is_some()) {
+        return Ok(vec![false; events.len()]);
+    }
+    replaced(engine, source, events)
+}
+
 /// Whether each event replaces a version already stored in `source`.
 pub fn replaced(engine: &Engine, source: u32, events: &[Event]) -> engine::Result<Vec<bool>> {
     events
@@ -136,6 +154,23 @@ pub fn add_tiles(
     events: &[Event],
     replaces: &[bool],
     batch: &mut WriteBatch,
+) -> engine::Result<()> {
+    tiles_into(engine, r, events, replaces, &mut |view, key, start, row| {
+        batch.put(view, key, start, 0, row)
+    })
+}
+
+/// Receives tile versions: `(aggregation view, key, tile start, state)`.
+pub type TileSink<'a> = dyn FnMut(ViewId, &[u8], i64, &[u8]) -> engine::Result<()> + 'a;
+
+/// [`add_tiles`] handing each new tile version `(view, key, tile start,
+/// state)` to `emit` (its `created_ts` is 0), in `(key, start)` order.
+pub fn tiles_into(
+    engine: &Engine,
+    r: &Resolved,
+    events: &[Event],
+    replaces: &[bool],
+    emit: &mut TileSink<'_>,
 ) -> engine::Result<()> {
     if r.spec.session.is_some() {
         return Ok(()); // sessions are read from the events: no tiles
@@ -176,7 +211,7 @@ pub fn add_tiles(
             st.add(&r.groups, e.event_ts, e.created_ts, &values);
         }
         st.encode(&r.groups, &mut buf);
-        batch.put(r.view.id, key, start, 0, &buf)?;
+        emit(r.view.id, key, start, &buf)?;
     }
     Ok(())
 }
