@@ -132,7 +132,7 @@ fn handle(s: &Session, h: FrameHeader, body: &[u8], out: &mut Vec<u8>) -> Result
     s.with_token(|t| match kind {
         Kind::Lookup => handlers::lookup(s, t, p::LookupRequest::decode(body, lim)?, out),
         Kind::History => handlers::history(s, t, p::HistoryRequest::decode(body, lim)?, out),
-        Kind::Push => handlers::push(s, t, p::PushRequest::decode(body, lim)?, out),
+        Kind::Push => handlers::push(s, t, body, out),
         Kind::RegistryList => {
             p::decode_empty(body, "registry list")?;
             registry::list(s, t, out)
@@ -145,7 +145,7 @@ fn handle(s: &Session, h: FrameHeader, body: &[u8], out: &mut Vec<u8>) -> Result
         }
         Kind::Health => {
             p::decode_empty(body, "health")?;
-            handlers::health(s, out)
+            handlers::health(s, t, out)
         }
         Kind::Freshness => freshness::freshness(s, t, p::FreshnessRequest::decode(body)?, out),
         Kind::Hello => Err(Failure::new(

@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 
 use crate::auth::Level;
 use crate::quic::finish;
-use crate::session::{Failure, Session, check_grant, error_frame, store_failure};
+use crate::session::{Failure, Session, check_grant, error_frame, store_failure, unknown_view};
 use crate::state::Counters;
 use strata_format::protocol::{self as p, ErrorCode, ExportKnownAt, FrameHeader, HEADER_LEN, Kind};
 use strata_offline::export::{self as ex, ExportRequest, KnownAt, Plan, parse_refs};
@@ -67,13 +67,15 @@ fn request(s: &Session, start: &p::ExportStart) -> Result<ExportRequest, Failure
     let cat = s.shared.store.catalog();
     s.with_token(|t| {
         for r in &features {
-            let v = cat.view(&r.view).ok_or_else(|| {
-                Failure::new(
-                    ErrorCode::NotFound,
-                    format!("{r}: unknown feature view {:?}", r.view),
-                )
+            let unknown = || {
+                let f = unknown_view(&r.view);
+                Failure::new(f.code, format!("{r}: {}", f.message))
+            };
+            let v = cat.view(&r.view).ok_or_else(unknown)?;
+            check_grant(&cat, t, Level::Read, v, &r.view).map_err(|f| match f.code {
+                ErrorCode::NotFound => unknown(),
+                _ => f,
             })?;
-            check_grant(t, Level::Read, v)?;
         }
         Ok(())
     })?;

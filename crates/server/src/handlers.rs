@@ -64,15 +64,24 @@ pub(crate) fn history(
     Ok(Kind::HistoryResult)
 }
 
+/// `Push`: the write grant on the view the body names is checked before
+/// its rows are decoded (a decoded row takes many times its encoded bytes,
+/// and a token that may not write must not make the server spend them).
 pub(crate) fn push(
     s: &Session,
     t: &Token,
-    req: p::PushRequest,
+    body: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<Kind, Failure> {
     let store = &s.shared.store;
     let cat = store.catalog();
-    let view = granted_view(&cat, t, Level::Write, &req.view)?;
+    let view = granted_view(
+        &cat,
+        t,
+        Level::Write,
+        p::PushRequest::peek_view(body, &s.shared.decode)?,
+    )?;
+    let req = p::PushRequest::decode(body, &s.shared.decode)?;
     if s.shared.shutting_down() {
         return Err(Failure::new(
             ErrorCode::ShuttingDown,
@@ -128,12 +137,18 @@ pub(crate) fn stats(s: &Session, t: &Token, out: &mut Vec<u8>) -> Result<Kind, F
     Ok(Kind::StatsResult)
 }
 
-pub(crate) fn health(s: &Session, out: &mut Vec<u8>) -> Result<Kind, Failure> {
+/// `Health`: whether the server serves; the number of views only to an
+/// admin token (any other token learns nothing about views from it).
+pub(crate) fn health(s: &Session, t: &Token, out: &mut Vec<u8>) -> Result<Kind, Failure> {
+    let views = match t.is_admin() {
+        true => s.shared.store.catalog().views.len() as u32,
+        false => 0,
+    };
     p::Health {
         serving: !s.shared.shutting_down(),
         server_version: env!("CARGO_PKG_VERSION").to_string(),
         uptime_ms: s.shared.started.elapsed().as_millis() as u64,
-        views: s.shared.store.catalog().views.len() as u32,
+        views,
     }
     .encode(out);
     Ok(Kind::HealthResult)

@@ -49,6 +49,12 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Bytes an answer may hold in memory while it is built: a frame's
+    /// (an answer larger than a frame could not be sent anyway).
+    pub fn answer_bytes(&self) -> usize {
+        self.max_frame_bytes as usize
+    }
+
     pub fn decode_limits(&self) -> DecodeLimits {
         DecodeLimits {
             max_keys: self.max_keys_per_lookup as usize,

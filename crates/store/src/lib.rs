@@ -80,6 +80,10 @@ pub enum Error {
         "feature view {0:?} is export-only (online = false): it is not served latest; read it with --as-of, or export it"
     )]
     NotOnline(String),
+    /// An answer that would exceed a size limit, refused while it was
+    /// being built.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
