@@ -15,6 +15,7 @@ use quinn::{RecvStream, SendStream};
 use tokio::task::JoinSet;
 
 use crate::auth::Token;
+use crate::limits::Retry;
 use crate::quic::close_with;
 use crate::session::{Failure, Session};
 use crate::state::Shared;
@@ -36,36 +37,78 @@ impl Drop for Active {
     }
 }
 
-pub(crate) async fn handle(shared: Arc<Shared>, incoming: quinn::Incoming) {
+/// Counts an authenticated connection while alive.
+struct Authenticated(Arc<Shared>);
+
+impl Drop for Authenticated {
+    fn drop(&mut self) {
+        self.0.authenticated.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What to do with a new connection attempt, before any state is kept for
+/// it: validate its address with a QUIC Retry first (always, or once half
+/// the unauthenticated slots are taken: docs/PROTOCOL.md, "Limits"), or
+/// refuse it when every unauthenticated slot is taken, or go on.
+pub(crate) fn admit(shared: &Arc<Shared>, incoming: quinn::Incoming) -> Option<Admitted> {
+    let l = &shared.limits;
+    if !incoming.remote_address_validated() && incoming.may_retry() {
+        let taken = (l.max_unauthenticated as usize)
+            .saturating_sub(shared.unauthenticated.available_permits());
+        let retry = match l.retry {
+            Retry::Always => true,
+            Retry::UnderLoad => taken * 2 >= l.max_unauthenticated as usize,
+            Retry::Never => false,
+        };
+        if retry {
+            let _ = incoming.retry();
+            return None;
+        }
+    }
+    match shared.unauthenticated.clone().try_acquire_owned() {
+        Ok(slot) => Some(Admitted { incoming, slot }),
+        Err(_) => {
+            shared
+                .counters
+                .connections_refused
+                .fetch_add(1, Ordering::Relaxed);
+            incoming.refuse();
+            None
+        }
+    }
+}
+
+/// A connection attempt holding one of the unauthenticated slots.
+pub(crate) struct Admitted {
+    incoming: quinn::Incoming,
+    slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+pub(crate) async fn handle(shared: Arc<Shared>, admitted: Admitted) {
+    let Admitted { incoming, slot } = admitted;
     let c = &shared.counters;
-    let active = c.connections_active.fetch_add(1, Ordering::Relaxed) + 1;
+    c.connections_active.fetch_add(1, Ordering::Relaxed);
     let _active = Active(shared.clone());
-    let conn = match incoming.accept() {
-        Ok(connecting) => match connecting.await {
-            Ok(conn) => conn,
-            Err(_) => return,
-        },
-        Err(_) => return,
+    let limits = &shared.limits;
+    // The QUIC handshake and the Hello within the handshake timeout, on an
+    // unauthenticated slot; the authenticated limits count the connection
+    // only once its token is known.
+    let deadline = tokio::time::Instant::now() + limits.handshake_timeout;
+    let Ok(connecting) = incoming.accept() else {
+        return;
+    };
+    let conn = match tokio::time::timeout_at(deadline, connecting).await {
+        Ok(Ok(conn)) => conn,
+        // A QUIC handshake that fails or does not finish in time: dropping
+        // it closes the connection.
+        _ => return,
     };
     c.connections.fetch_add(1, Ordering::Relaxed);
-    let limits = &shared.limits;
-    if active > u64::from(limits.max_connections) {
-        c.connections_refused.fetch_add(1, Ordering::Relaxed);
-        close_with(
-            &conn,
-            ErrorCode::TooManyConnections,
-            &format!(
-                "the server has {} connections, its limit; retry later",
-                limits.max_connections
-            ),
-        );
-        return;
-    }
     if shared.shutting_down() {
         close_with(&conn, ErrorCode::ShuttingDown, "server shutting down");
         return;
     }
-    let hs = tokio::time::timeout(limits.handshake_timeout, handshake(&shared, &conn)).await;
+    let hs = tokio::time::timeout_at(deadline, handshake(&shared, &conn)).await;
     let (send, recv, token) = match hs {
         Ok(Ok(x)) => x,
         Ok(Err(f)) => {
@@ -86,7 +129,32 @@ pub(crate) async fn handle(shared: Arc<Shared>, incoming: quinn::Incoming) {
             return;
         }
     };
+    drop(slot);
+    let too_many = |why: String| {
+        c.connections_refused.fetch_add(1, Ordering::Relaxed);
+        close_with(&conn, ErrorCode::TooManyConnections, &why);
+    };
+    let counted = shared
+        .authenticated
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < limits.max_connections).then_some(n + 1)
+        });
+    if counted.is_err() {
+        too_many(format!(
+            "the server has {} connections, its limit; retry later",
+            limits.max_connections
+        ));
+        return;
+    }
+    let _authenticated = Authenticated(shared.clone());
     let session = Arc::new(Session::new(shared.clone(), token.id));
+    let Some(_connected) = session.quota.connect(limits.max_connections_per_token) else {
+        too_many(format!(
+            "token {} has {} connections, its limit; close one or retry later",
+            session.token_id, limits.max_connections_per_token
+        ));
+        return;
+    };
     let mut streams = JoinSet::new();
     streams.spawn(stream::serve(session.clone(), send, recv));
     let mut stop = shared.shutdown.clone();

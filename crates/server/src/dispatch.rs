@@ -59,8 +59,9 @@ pub(crate) async fn run(
     mut out: Vec<u8>,
 ) -> (Vec<u8>, Vec<u8>, bool) {
     let heavy = match h.kind() {
-        Some(Kind::Push) => true,
-        Some(Kind::Lookup) | Some(Kind::History) => body.len() > 16 << 10,
+        // A history's work is its versions', not its body's.
+        Some(Kind::Push) | Some(Kind::History) => true,
+        Some(Kind::Lookup) => body.len() > 16 << 10,
         _ => false,
     };
     if !heavy {
@@ -69,6 +70,19 @@ pub(crate) async fn run(
     }
     let id = h.request_id;
     let counters = s.clone();
+    // At most `max_blocking_requests` at once: the rest wait here, on no
+    // thread, so lookups keep the async workers and the pool stays small.
+    let shared = s.shared.clone();
+    let Ok(_slot) = shared.blocking.acquire().await else {
+        let mut out = Vec::new();
+        error_frame(
+            &mut out,
+            id,
+            ErrorCode::ShuttingDown,
+            "server shutting down",
+        );
+        return (body, out, true);
+    };
     match tokio::task::spawn_blocking(move || {
         let failed = respond_into(&s, h, &body, &mut out);
         (body, out, failed)

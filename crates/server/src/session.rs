@@ -11,10 +11,11 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::auth::{Level, Token, Tokens};
 use crate::limits::Limits;
+use crate::quota::{Reserved, TokenQuota};
 use crate::state::{Counters, Shared};
 use strata_format::protocol::{
     self as p, ErrorBody, ErrorCode, Kind, LookupRequest, LookupResponse, WireError,
@@ -100,11 +101,36 @@ pub struct Session {
     /// The token the client authenticated with; looked up again on every
     /// request, so that a revoked token stops working.
     pub(crate) token_id: String,
+    /// The token's quotas (shared by all its sessions).
+    pub(crate) quota: Arc<TokenQuota>,
+    /// The connection's share of the memory budget, in bytes.
+    pub(crate) memory: Semaphore,
 }
 
 impl Session {
     pub(crate) fn new(shared: Arc<Shared>, token_id: String) -> Session {
-        Session { shared, token_id }
+        let quota = shared.quotas.of(&token_id, &shared.limits);
+        let memory = Semaphore::new(
+            usize::try_from(shared.limits.connection_memory_bytes)
+                .unwrap_or(usize::MAX)
+                .min(Semaphore::MAX_PERMITS),
+        );
+        Session {
+            shared,
+            token_id,
+            quota,
+            memory,
+        }
+    }
+
+    /// Waits until `bytes` of the connection's, the token's and the
+    /// server's memory are free, and holds them until dropped.
+    pub(crate) async fn reserve(&self, bytes: u32) -> Option<Reserved<'_>> {
+        Reserved::wait(
+            [&self.memory, &self.quota.memory, &self.shared.memory],
+            bytes,
+        )
+        .await
     }
 
     /// The id of the session's token (`stk_<id>_...`).
