@@ -14,6 +14,7 @@ mod aggregation;
 mod cli;
 mod errors;
 mod freshness;
+mod hostile;
 mod http;
 mod limits;
 mod requests;

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use crate::auth::Token;
 use crate::limits::Retry;
 use crate::quic::close_with;
+use crate::quota::Pending;
 use crate::session::{Failure, Session};
 use crate::state::Shared;
 use crate::stream;
@@ -48,16 +49,15 @@ impl Drop for Authenticated {
 
 /// What to do with a new connection attempt, before any state is kept for
 /// it: validate its address with a QUIC Retry first (always, or once half
-/// the unauthenticated slots are taken: docs/PROTOCOL.md, "Limits"), or
-/// refuse it when every unauthenticated slot is taken, or go on.
+/// the unauthenticated slots are taken: docs/PROTOCOL.md, "Limits"), else
+/// count it as unauthenticated (evicting the oldest unauthenticated one
+/// if they are all taken).
 pub(crate) fn admit(shared: &Arc<Shared>, incoming: quinn::Incoming) -> Option<Admitted> {
     let l = &shared.limits;
     if !incoming.remote_address_validated() && incoming.may_retry() {
-        let taken = (l.max_unauthenticated as usize)
-            .saturating_sub(shared.unauthenticated.available_permits());
         let retry = match l.retry {
             Retry::Always => true,
-            Retry::UnderLoad => taken * 2 >= l.max_unauthenticated as usize,
+            Retry::UnderLoad => shared.unauthenticated.len() * 2 >= l.max_unauthenticated as usize,
             Retry::Never => false,
         };
         if retry {
@@ -65,23 +65,20 @@ pub(crate) fn admit(shared: &Arc<Shared>, incoming: quinn::Incoming) -> Option<A
             return None;
         }
     }
-    match shared.unauthenticated.clone().try_acquire_owned() {
-        Ok(slot) => Some(Admitted { incoming, slot }),
-        Err(_) => {
-            shared
-                .counters
-                .connections_refused
-                .fetch_add(1, Ordering::Relaxed);
-            incoming.refuse();
-            None
-        }
+    let (slot, evicted) = shared.unauthenticated.enter();
+    if evicted {
+        shared
+            .counters
+            .connections_refused
+            .fetch_add(1, Ordering::Relaxed);
     }
+    Some(Admitted { incoming, slot })
 }
 
-/// A connection attempt holding one of the unauthenticated slots.
+/// A connection attempt counted as unauthenticated.
 pub(crate) struct Admitted {
     incoming: quinn::Incoming,
-    slot: tokio::sync::OwnedSemaphorePermit,
+    slot: Pending,
 }
 
 pub(crate) async fn handle(shared: Arc<Shared>, admitted: Admitted) {
@@ -97,18 +94,31 @@ pub(crate) async fn handle(shared: Arc<Shared>, admitted: Admitted) {
     let Ok(connecting) = incoming.accept() else {
         return;
     };
-    let conn = match tokio::time::timeout_at(deadline, connecting).await {
-        Ok(Ok(conn)) => conn,
-        // A QUIC handshake that fails or does not finish in time: dropping
-        // it closes the connection.
-        _ => return,
+    let conn = tokio::select! {
+        r = tokio::time::timeout_at(deadline, connecting) => match r {
+            Ok(Ok(conn)) => conn,
+            // A QUIC handshake that fails or does not finish in time:
+            // dropping it closes the connection.
+            _ => return,
+        },
+        _ = slot.evicted() => return,
     };
     c.connections.fetch_add(1, Ordering::Relaxed);
     if shared.shutting_down() {
         close_with(&conn, ErrorCode::ShuttingDown, "server shutting down");
         return;
     }
-    let hs = tokio::time::timeout_at(deadline, handshake(&shared, &conn)).await;
+    let hs = tokio::select! {
+        r = tokio::time::timeout_at(deadline, handshake(&shared, &conn)) => r,
+        _ = slot.evicted() => {
+            close_with(
+                &conn,
+                ErrorCode::TooManyConnections,
+                "too many connections without a Hello; this one waited longest",
+            );
+            return;
+        }
+    };
     let (send, recv, token) = match hs {
         Ok(Ok(x)) => x,
         Ok(Err(f)) => {

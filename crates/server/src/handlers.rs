@@ -9,6 +9,7 @@ use crate::auth::{Level, Token};
 use crate::session::{Failure, Session, granted_view, store_failure};
 use crate::state::Counters;
 use strata_format::protocol::{self as p, ErrorCode, Kind};
+use tokio::sync::Semaphore;
 
 /// `Lookup`: the store's lookup, with the token's read grant checked on
 /// every view it reads.
@@ -115,6 +116,26 @@ pub(crate) fn stats(s: &Session, t: &Token, out: &mut Vec<u8>) -> Result<Kind, F
         ("connections_total", get(&c.connections)),
         ("connections_active", get(&c.connections_active)),
         ("connections_refused", get(&c.connections_refused)),
+        (
+            "connections_authenticated",
+            u64::from(
+                s.shared
+                    .authenticated
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+        ),
+        (
+            "connections_unauthenticated",
+            s.shared.unauthenticated.len() as u64,
+        ),
+        (
+            "memory_reserved_bytes",
+            s.shared
+                .limits
+                .memory_bytes
+                .min(Semaphore::MAX_PERMITS as u64)
+                - s.shared.memory.available_permits() as u64,
+        ),
         ("requests", get(&c.requests)),
         ("errors", get(&c.errors)),
         ("lookups", get(&c.lookups)),

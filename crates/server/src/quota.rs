@@ -8,11 +8,11 @@
 //! most its share, a token at most its share, and everyone else keeps the
 //! rest of the budget.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::limits::Limits;
 
@@ -103,12 +103,99 @@ impl<'a> Reserved<'a> {
     }
 }
 
+impl Reserved<'_> {
+    /// Gives back all but `bytes`.
+    pub fn shrink(&mut self, bytes: u32) {
+        if bytes < self.bytes {
+            for s in self.from {
+                s.add_permits((self.bytes - bytes) as usize);
+            }
+            self.bytes = bytes;
+        }
+    }
+}
+
 impl Drop for Reserved<'_> {
     fn drop(&mut self) {
         if self.bytes > 0 {
             for s in self.from {
                 s.add_permits(self.bytes as usize);
             }
+        }
+    }
+}
+
+/// Connections not yet authenticated, oldest first. There are at most
+/// `max`: a new one evicts the oldest, so connections that never say
+/// `Hello` can delay a real client's handshake by at most the time `max`
+/// newer attempts take to arrive, never refuse it.
+pub(crate) struct Unauthenticated {
+    max: usize,
+    next: AtomicU64,
+    queue: Mutex<VecDeque<(u64, Arc<Notify>)>>,
+}
+
+impl Unauthenticated {
+    pub fn new(max: u32) -> Unauthenticated {
+        Unauthenticated {
+            max: (max as usize).max(1),
+            next: AtomicU64::new(0),
+            queue: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, Arc<Notify>)>> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a new connection, evicting the oldest if there are `max`;
+    /// returns whether one was evicted. The pending connection ends its
+    /// handshake when its [`Pending::evicted`] fires.
+    pub fn enter(self: &Arc<Self>) -> (Pending, bool) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let notify = Arc::new(Notify::new());
+        let mut q = self.lock();
+        let mut evicted = false;
+        while q.len() >= self.max {
+            if let Some((_, n)) = q.pop_front() {
+                n.notify_one();
+                evicted = true;
+            }
+        }
+        q.push_back((id, notify.clone()));
+        let p = Pending {
+            id,
+            notify,
+            all: self.clone(),
+        };
+        (p, evicted)
+    }
+}
+
+/// A connection counted as unauthenticated until dropped.
+pub(crate) struct Pending {
+    id: u64,
+    notify: Arc<Notify>,
+    all: Arc<Unauthenticated>,
+}
+
+impl Pending {
+    /// Resolves once a newer connection evicted this one.
+    pub async fn evicted(&self) {
+        self.notify.notified().await;
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let mut q = self.all.lock();
+        if let Some(i) = q.iter().position(|(id, _)| *id == self.id) {
+            q.remove(i);
         }
     }
 }
@@ -141,6 +228,9 @@ mod tests {
         assert!(half.is_err());
         assert_eq!(other.available_permits(), 10);
         assert_eq!(token.available_permits(), 7);
+        let mut a = a;
+        a.shrink(3);
+        assert_eq!(conn.available_permits(), 7);
         drop(a);
         assert_eq!(
             [
@@ -150,6 +240,27 @@ mod tests {
             ],
             [10, 15, 100]
         );
+    }
+
+    #[tokio::test]
+    async fn a_new_unauthenticated_connection_evicts_the_oldest() {
+        let u = Arc::new(Unauthenticated::new(2));
+        let (a, e1) = u.enter();
+        let (b, e2) = u.enter();
+        assert!(!e1 && !e2);
+        let (c, e3) = u.enter();
+        assert!(e3);
+        assert_eq!(u.len(), 2);
+        // The oldest was told; the others were not.
+        tokio::time::timeout(std::time::Duration::from_secs(1), a.evicted())
+            .await
+            .unwrap();
+        let quiet = tokio::time::timeout(std::time::Duration::from_millis(20), b.evicted()).await;
+        assert!(quiet.is_err());
+        drop(c);
+        assert_eq!(u.len(), 1);
+        drop((a, b));
+        assert_eq!(u.len(), 0);
     }
 
     #[test]

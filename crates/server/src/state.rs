@@ -12,7 +12,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::auth::Tokens;
 use crate::latency::Metrics;
 use crate::limits::Limits;
-use crate::quota::Quotas;
+use crate::quota::{Quotas, Unauthenticated};
 use strata_format::protocol::{DecodeLimits, ServerLimits};
 use strata_store::Store;
 
@@ -50,7 +50,7 @@ pub(crate) struct Shared {
     /// Requests running on the blocking pool at once.
     pub blocking: Semaphore,
     /// Connections not yet authenticated.
-    pub unauthenticated: Arc<Semaphore>,
+    pub unauthenticated: Arc<Unauthenticated>,
     /// Authenticated connections.
     pub authenticated: AtomicU32,
     /// Per-token shares and counts.
@@ -93,7 +93,7 @@ impl Shared {
             ),
             exports: Semaphore::new(limits.max_exports as usize),
             blocking: Semaphore::new(limits.max_blocking_requests.max(1) as usize),
-            unauthenticated: Arc::new(Semaphore::new(limits.max_unauthenticated as usize)),
+            unauthenticated: Arc::new(Unauthenticated::new(limits.max_unauthenticated)),
             authenticated: AtomicU32::new(0),
             quotas: Quotas::default(),
             shutdown,

@@ -19,6 +19,9 @@ use crate::state::Counters;
 use crate::{dispatch, export};
 use strata_format::protocol::{ErrorCode, FrameHeader, HEADER_LEN, Kind};
 
+/// A lookup body above this size may ask for a large answer.
+const LARGE_LOOKUP: usize = 4 << 10;
+
 /// Buffers above this size are not kept between requests.
 const KEEP_BUFFER: usize = 1 << 20;
 
@@ -87,6 +90,18 @@ pub(crate) async fn serve(s: Arc<Session>, mut send: SendStream, mut recv: RecvS
             shared.metrics.observe(h.kind(), started.elapsed());
             return;
         }
+        // An answer that may be large (a history, a large lookup) has its
+        // memory reserved before it is built, at the answer limit, and
+        // shrunk to its size once built; others are reserved once built.
+        let large = match h.kind() {
+            Some(Kind::History) => true,
+            Some(Kind::Lookup) => body.len() > LARGE_LOOKUP,
+            _ => false,
+        };
+        let answer = match large {
+            true => Some(s.reserve(limits.max_frame_bytes).await),
+            false => None,
+        };
         // Errors are counted by dispatch.
         let (b, o, _failed) = dispatch::run(s.clone(), h, body, out).await;
         shared.metrics.observe(h.kind(), started.elapsed());
@@ -94,7 +109,8 @@ pub(crate) async fn serve(s: Arc<Session>, mut send: SendStream, mut recv: RecvS
         // never holds one reservation while waiting for another).
         drop(reserved);
         (body, out) = (b, o);
-        if !write_answer(&s, &mut send, &mut recv, h.request_id, &mut out).await {
+        let answer = answer.flatten();
+        if !write_answer(&s, &mut send, &mut recv, h.request_id, &mut out, answer).await {
             return;
         }
         drop(in_flight);
@@ -160,12 +176,19 @@ async fn write_answer(
     recv: &mut RecvStream,
     request_id: u64,
     out: &mut Vec<u8>,
+    before: Option<Reserved<'_>>,
 ) -> bool {
     let limits = &s.shared.limits;
     let bytes = u32::try_from(out.len())
         .unwrap_or(u32::MAX)
         .min(limits.max_frame_bytes);
-    let reserved = tokio::time::timeout(limits.write_timeout, s.reserve(bytes)).await;
+    let reserved = match before {
+        Some(mut r) => {
+            r.shrink(bytes);
+            Ok(Some(r))
+        }
+        None => tokio::time::timeout(limits.write_timeout, s.reserve(bytes)).await,
+    };
     let _reserved = match reserved {
         Ok(Some(r)) => Some(r),
         Ok(None) => return false,
