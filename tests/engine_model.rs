@@ -99,6 +99,17 @@ fn check(engine: &Engine, model: &Model) -> Result<(), TestCaseError> {
                     engine.history(view, &key, from, to, None).unwrap(),
                     model.history(view, &key, from, to, None)
                 );
+                // A limit stops the scan and keeps the newest.
+                for (limit, known) in [(0, None), (1, None), (2, Some(1)), (3, None)] {
+                    let mut want = model.history(view, &key, from, to, known);
+                    want.truncate(limit);
+                    prop_assert_eq!(
+                        engine
+                            .history_newest(view, &key, from, to, known, limit)
+                            .unwrap(),
+                        want
+                    );
+                }
             }
             prop_assert_eq!(
                 engine

@@ -379,15 +379,31 @@ impl Engine {
         to: i64,
         known_at: Option<i64>,
     ) -> Result<Vec<Version>> {
+        self.history_newest(view, entity_key, from, to, known_at, usize::MAX)
+    }
+
+    /// The newest `limit` of [`Engine::history`]'s versions, read with work
+    /// bounded by `limit` (not by the key's history).
+    pub fn history_newest(
+        &self,
+        view: ViewId,
+        entity_key: &[u8],
+        from: i64,
+        to: i64,
+        known_at: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Version>> {
         let rs = self.inner.current.load();
-        Ok(read::history(&rs, view, entity_key, from, to, known_at)?
-            .into_iter()
-            .map(|(event_ts, created_ts, row)| Version {
-                event_ts,
-                created_ts,
-                row,
-            })
-            .collect())
+        Ok(
+            read::history(&rs, view, entity_key, from, to, known_at, limit)?
+                .into_iter()
+                .map(|(event_ts, created_ts, row)| Version {
+                    event_ts,
+                    created_ts,
+                    row,
+                })
+                .collect(),
+        )
     }
 
     /// A merged sequential scan of `view`'s versions with entity keys in

@@ -189,8 +189,11 @@ pub(crate) fn read_segment(seg: &Segment, h: u64, kmax: i64, s: &mut Scratch) ->
 /// One version returned by [`history`].
 pub type HistoryEntry = (i64, i64, Vec<u8>);
 
-/// Every version with `from <= event_ts <= to` and `created_ts <= known_at`,
-/// newest first.
+/// The newest `limit` versions with `from <= event_ts <= to` and
+/// `created_ts <= known_at`, newest first. The work is bounded by the
+/// limit, not by the key's history: each source lists its versions newest
+/// first, so the newest `limit` of all are among the first `limit` each
+/// source keeps, and a source is left once it has given those.
 pub fn history(
     rs: &ReadSet,
     view: ViewId,
@@ -198,14 +201,22 @@ pub fn history(
     from: i64,
     to: i64,
     known_at: Option<i64>,
+    limit: usize,
 ) -> Result<Vec<HistoryEntry>> {
     let mut s = Scratch::default();
     s.prepare(view, entity_key, to.min(TOMBSTONE_TS - 1));
     let kmax = known_at.unwrap_or(i64::MAX);
     // Earlier (newer) sources win ties, so insert only what is absent.
     let mut out: BTreeMap<(Reverse<i64>, Reverse<i64>), Vec<u8>> = BTreeMap::new();
-    let mut keep = |e: i64, c: i64, row: &[u8]| {
+    // Distinct versions kept from the current source (they come sorted,
+    // so a repeated one is the last one again), and the last.
+    let (mut kept, mut last): (usize, Option<(i64, i64)>);
+    let mut keep = |e: i64, c: i64, row: &[u8], kept: &mut usize, last: &mut Option<(i64, i64)>| {
         if c <= kmax {
+            if *last != Some((e, c)) {
+                *kept += 1;
+                *last = Some((e, c));
+            }
             out.entry((Reverse(e), Reverse(c)))
                 .or_insert_with(|| row.to_vec());
         }
@@ -214,11 +225,12 @@ pub fn history(
         'sources: {
             let h = bloom::hash(&s.prefix);
             for mem in rs.memtables() {
+                (kept, last) = (0, None);
                 let tomb = mem.read_prefix(h, &s.prefix, &s.tomb_key, &s.target, |e, c, row| {
-                    if e < from {
+                    if e < from || kept >= limit {
                         return false;
                     }
-                    keep(e, c, row);
+                    keep(e, c, row, &mut kept, &mut last);
                     true
                 });
                 if tomb {
@@ -230,7 +242,8 @@ pub fn history(
                 let Some(tomb) = position(seg, &mut cur, h, &s)? else {
                     continue;
                 };
-                while cur.valid() && same_prefix(cur.key(), &s.prefix) {
+                (kept, last) = (0, None);
+                while kept < limit && cur.valid() && same_prefix(cur.key(), &s.prefix) {
                     let parts = key::split(cur.key())
                         .map_err(|e| super::Error::corruption(&seg.path, 0, e))?;
                     if parts.event_ts < from {
@@ -238,7 +251,7 @@ pub fn history(
                     }
                     let (kind, row) = cur.entry()?;
                     if kind == EntryKind::Version {
-                        keep(parts.event_ts, parts.created_ts, row);
+                        keep(parts.event_ts, parts.created_ts, row, &mut kept, &mut last);
                     }
                     cur.next()?;
                 }
@@ -250,6 +263,7 @@ pub fn history(
     }
     Ok(out
         .into_iter()
+        .take(limit)
         .map(|((Reverse(e), Reverse(c)), row)| (e, c, row))
         .collect())
 }

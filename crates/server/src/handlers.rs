@@ -41,14 +41,16 @@ pub(crate) fn history(
         ));
     }
     let name = view.reference();
-    let rows = store
-        .history(&name, &req.key, req.from, req.to, req.known_at)
-        .map_err(store_failure)?;
     let max = s.shared.limits.max_history_rows as usize;
     let cap = match req.limit {
         0 => max,
         n => (n as usize).min(max),
     };
+    // The limit stops the scan (one more version says whether there are
+    // more), so the work is the limit's, not the key's history's.
+    let rows = store
+        .history_newest(&name, &req.key, req.from, req.to, req.known_at, cap + 1)
+        .map_err(store_failure)?;
     let truncated = rows.len() > cap;
     let resp = p::HistoryResponse {
         view: name,

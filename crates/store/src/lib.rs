@@ -407,6 +407,20 @@ impl Store {
         to: i64,
         known_at: Option<i64>,
     ) -> Result<Vec<HistoryRow>> {
+        self.history_newest(view, key, from, to, known_at, usize::MAX)
+    }
+
+    /// The newest `limit` versions of [`Store::history`], read with work
+    /// bounded by `limit`, not by the key's history.
+    pub fn history_newest(
+        &self,
+        view: &str,
+        key: &[KeyValue],
+        from: i64,
+        to: i64,
+        known_at: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<HistoryRow>> {
         let (cat, v) = self.resolve(view)?;
         if v.is_aggregation() {
             return Err(Error::NoHistory(v.qualified_name()));
@@ -415,7 +429,7 @@ impl Store {
         self.encode_key(&cat, &v, key, &mut ek)?;
         let schema = v.schema();
         self.engine
-            .history(v.id, &ek, from, to, known_at)?
+            .history_newest(v.id, &ek, from, to, known_at, limit)?
             .into_iter()
             .map(|ver| {
                 let values = row::decode_row(&schema, &ver.row)
