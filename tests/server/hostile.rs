@@ -232,3 +232,95 @@ async fn row6_connections_without_hello_take_no_slots() {
     })
     .await;
 }
+
+/// Starts an export on a stream of its own and never reads its output.
+async fn unread_export(
+    conn: &quinn::Connection,
+    table: &[u8],
+) -> (quinn::SendStream, quinn::RecvStream) {
+    let (mut send, recv) = conn.open_bi().await.unwrap();
+    let mut start = Vec::new();
+    p::ExportStart {
+        features: vec!["user_stats:*".into()],
+        ..Default::default()
+    }
+    .encode(&mut start);
+    send.write_all(&frame(Kind::ExportStart, 1, &start))
+        .await
+        .unwrap();
+    for chunk in table.chunks(256 << 10) {
+        send.write_all(&frame(Kind::ExportData, 1, chunk))
+            .await
+            .unwrap();
+    }
+    send.write_all(&frame(Kind::ExportEnd, 1, &[]))
+        .await
+        .unwrap();
+    (send, recv)
+}
+
+/// Row 4: exports started and never read. One token holds at most one
+/// export slot; and once the write timeout passes, the unread exports end
+/// and their slots serve others.
+#[tokio::test]
+async fn row4_unread_exports_lose_their_slots() {
+    let (store, server) = started(&["--write-timeout-ms", "2000", "--max-exports", "2"]);
+    bounded(async {
+        let c = server.client(&store.admin).await;
+        let rows: Vec<_> = (0..3000).map(|i| user_row(i, 1, 1.0, i)).collect();
+        c.push("user_stats", &rows).await.unwrap();
+        let table = super::robustness::entity_ipc(300_000);
+        let small = super::robustness::entity_ipc(1_000);
+        let export = |c: strata::client::Client| {
+            let input: Vec<std::io::Result<Vec<u8>>> = vec![Ok(small.clone())];
+            async move {
+                c.export(
+                    &p::ExportStart {
+                        features: vec!["user_stats:*".into()],
+                        ..Default::default()
+                    },
+                    input.into_iter(),
+                    |_| Ok(()),
+                )
+                .await
+            }
+        };
+        // The reader's first export holds a slot; its second is refused.
+        let (conn, _s, _r) = welcomed(&server, &store.reader).await;
+        let _a = unread_export(&conn, &table).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (_b_send, mut b_recv) = unread_export(&conn, &small).await;
+        let refused = read_frame(&mut b_recv).await.unwrap();
+        assert_eq!(error_code(&refused), p::ErrorCode::LimitExceeded);
+        assert!(String::from_utf8_lossy(&refused.1).contains("its limit"));
+        // Another token takes the other slot, and the admin's export waits
+        // for neither: refused now…
+        let (conn2, _s2, _r2) = welcomed(&server, &store.fraud_writer).await;
+        let _c = unread_export(&conn2, &table).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let e = export(c.clone()).await.unwrap_err();
+        assert_eq!(e.code(), Some(p::ErrorCode::LimitExceeded), "{e}");
+        // …and served once the unread exports have timed out.
+        let started = Instant::now();
+        let done = loop {
+            match export(c.clone()).await {
+                Ok(d) => break d,
+                Err(e) => {
+                    assert_eq!(e.code(), Some(p::ErrorCode::LimitExceeded), "{e}");
+                    assert!(
+                        started.elapsed() < Duration::from_secs(20),
+                        "slots still held"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        };
+        assert_eq!(done.rows, 1_000);
+        println!(
+            "row 4: export slots free {:?} after they were all taken",
+            started.elapsed()
+        );
+        assert_peak("row 4", &server, 512 << 20);
+    })
+    .await;
+}

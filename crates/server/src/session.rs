@@ -221,13 +221,15 @@ fn team(view: &FeatureView) -> Option<&str> {
 /// Whether `t` may read `view`: a read grant on the view itself and on
 /// every view it reads from, transitively (an aggregation's source, a
 /// derived view's inputs), so that a computed view never shows what its
-/// sources would not (docs/PROTOCOL.md, "Policy").
+/// sources would not; unless its definition says `expose_sources = true`
+/// (its owner publishes it to its readers; docs/PROTOCOL.md, "Policy").
 pub(crate) fn may_read(cat: &Catalog, t: &Token, view: &FeatureView) -> bool {
     t.allows(Level::Read, &view.name, team(view))
-        && lineage::upstream(cat, view).iter().all(|r| {
-            cat.view(&r.view)
-                .is_some_and(|u| t.allows(Level::Read, &u.name, team(u)))
-        })
+        && (view.metadata.expose_sources == Some(true)
+            || lineage::upstream(cat, view).iter().all(|r| {
+                cat.view(&r.view)
+                    .is_some_and(|u| t.allows(Level::Read, &u.name, team(u)))
+            }))
 }
 
 /// The answer to a view the token may not read, the same as to an

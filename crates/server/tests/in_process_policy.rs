@@ -46,6 +46,13 @@ inputs = ["txn"]
 features = [{ name = "note", type = "string" }]
 
 [[feature_views]]
+name = "txn_published"
+source = "txn"
+team = "growth"
+expose_sources = true
+aggregations = [{ function = "count", window = "3650d" }]
+
+[[feature_views]]
 name = "growth_own"
 entities = ["merchant"]
 ttl = "0"
@@ -99,8 +106,11 @@ fn computed_views_need_read_on_what_they_read() {
     let s = scenario();
     let g = s.session("growth");
     let both = s.session("both");
-    // The team's own plain view: readable.
+    // The team's own plain view: readable; and the aggregation whose
+    // definition publishes it (expose_sources = true).
     lookup(&g, &read("growth_own:note")).unwrap();
+    let published = lookup(&g, &read("txn_published:*")).unwrap();
+    assert_eq!(published.features[0].values, [Value::Int64(1)]);
     // The aggregation over fraud's txn and the view derived from it: not
     // without read on txn, and they answer as unknown views do.
     for v in ["txn_stats:*", "txn_copy:note", "txn:note"] {
@@ -126,17 +136,21 @@ fn computed_views_need_read_on_what_they_read() {
     // Listings and searches show only what the token may read.
     let names =
         |l: p::RegistryList| -> Vec<String> { l.views.into_iter().map(|v| v.name).collect() };
-    assert_eq!(names(registry_list(&g).unwrap()), ["growth_own"]);
+    assert_eq!(
+        names(registry_list(&g).unwrap()),
+        ["txn_published", "growth_own"]
+    );
     assert_eq!(
         names(registry_list(&both).unwrap()).len(),
-        4,
+        5,
         "every view for a reader of both teams"
     );
     assert!(
         search(&g, "note", 0)
             .unwrap()
             .iter()
-            .all(|h| format!("{h:?}").contains("growth_own")),
+            .all(|h| !format!("{h:?}").contains("\"txn")
+                || format!("{h:?}").contains("txn_published")),
         "search hides unreadable views"
     );
 }

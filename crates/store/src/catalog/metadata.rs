@@ -96,6 +96,10 @@ pub struct ViewMeta {
     pub inputs: Option<Vec<String>>,
     /// Served online (the default) or export-only.
     pub online: Option<bool>,
+    /// A computed view (a `source` view, `inputs`) whose values its owner
+    /// publishes: reading it needs read on it alone, not on what it reads
+    /// (the server's policy, docs/PROTOCOL.md).
+    pub expose_sources: Option<bool>,
     /// How long history is kept (0: forever).
     pub retention: Option<Duration>,
     /// Versions kept per key (at least 1).
@@ -120,7 +124,7 @@ pub struct ViewMeta {
 }
 
 /// The fields a definitions file may declare.
-pub const DECLARED: [&str; 15] = [
+pub const DECLARED: [&str; 16] = [
     "description",
     "owner",
     "team",
@@ -129,6 +133,7 @@ pub const DECLARED: [&str; 15] = [
     "source",
     "inputs",
     "online",
+    "expose_sources",
     "retention",
     "max_versions",
     "quality",
@@ -286,6 +291,7 @@ impl ViewMeta {
         put("source", text(&self.source));
         put("inputs", self.inputs.as_deref().map(strings));
         put("online", self.online.map(V::Boolean));
+        put("expose_sources", self.expose_sources.map(V::Boolean));
         put("retention", dur(self.retention));
         put(
             "max_versions",
@@ -327,7 +333,7 @@ fn strings(items: &[String]) -> toml::Value {
 /// What a field's value must be, for messages.
 fn expected(field: &str) -> &'static str {
     match field {
-        "online" => "true or false",
+        "online" | "expose_sources" => "true or false",
         "quality" => "\"reject\" or \"warn\"",
         "late_events" => "\"reject\" or \"correct\"",
         AGGREGATIONS => "an array of aggregation tables",
@@ -394,6 +400,7 @@ mod tests {
             source: Some("push".into()),
             inputs: Some(vec!["a@2".into()]),
             online: Some(false),
+            expose_sources: Some(true),
             retention: d("30d"),
             max_versions: Some(2),
             quality: Some(QualityPolicy::Warn),
