@@ -144,6 +144,16 @@ pub struct Version {
     pub row: Vec<u8>,
 }
 
+impl From<read::HistoryEntry> for Version {
+    fn from((event_ts, created_ts, row): read::HistoryEntry) -> Version {
+        Version {
+            event_ts,
+            created_ts,
+            row,
+        }
+    }
+}
+
 /// Writes applied atomically and durably together.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
@@ -379,11 +389,25 @@ impl Engine {
         to: i64,
         known_at: Option<i64>,
     ) -> Result<Vec<Version>> {
-        self.history_newest(view, entity_key, from, to, known_at, usize::MAX)
+        let rs = self.inner.current.load();
+        let (all, _) = read::history(
+            &rs,
+            view,
+            entity_key,
+            from,
+            to,
+            known_at,
+            usize::MAX,
+            usize::MAX,
+        )?;
+        Ok(all.into_iter().map(Version::from).collect())
     }
 
-    /// The newest `limit` of [`Engine::history`]'s versions, read with work
-    /// bounded by `limit` (not by the key's history).
+    /// The newest of [`Engine::history`]'s versions: at most `limit`, and
+    /// past the first at most `max_bytes` of rows; and whether there are
+    /// more. Read with work bounded by the limits, not by the key's
+    /// history.
+    #[expect(clippy::too_many_arguments, reason = "a history's bounds")]
     pub fn history_newest(
         &self,
         view: ViewId,
@@ -392,18 +416,12 @@ impl Engine {
         to: i64,
         known_at: Option<i64>,
         limit: usize,
-    ) -> Result<Vec<Version>> {
+        max_bytes: usize,
+    ) -> Result<(Vec<Version>, bool)> {
         let rs = self.inner.current.load();
-        Ok(
-            read::history(&rs, view, entity_key, from, to, known_at, limit)?
-                .into_iter()
-                .map(|(event_ts, created_ts, row)| Version {
-                    event_ts,
-                    created_ts,
-                    row,
-                })
-                .collect(),
-        )
+        let (some, more) =
+            read::history(&rs, view, entity_key, from, to, known_at, limit, max_bytes)?;
+        Ok((some.into_iter().map(Version::from).collect(), more))
     }
 
     /// A merged sequential scan of `view`'s versions with entity keys in

@@ -189,11 +189,24 @@ pub(crate) fn read_segment(seg: &Segment, h: u64, kmax: i64, s: &mut Scratch) ->
 /// One version returned by [`history`].
 pub type HistoryEntry = (i64, i64, Vec<u8>);
 
-/// The newest `limit` versions with `from <= event_ts <= to` and
-/// `created_ts <= known_at`, newest first. The work is bounded by the
-/// limit, not by the key's history: each source lists its versions newest
-/// first, so the newest `limit` of all are among the first `limit` each
-/// source keeps, and a source is left once it has given those.
+/// A source's share of a history: the distinct versions and bytes it has
+/// given, and the last one (they come sorted, so a repeated one is the last
+/// again).
+#[derive(Default)]
+struct Taken {
+    versions: usize,
+    bytes: usize,
+    last: Option<(i64, i64)>,
+}
+
+/// The newest versions with `from <= event_ts <= to` and `created_ts <=
+/// known_at`, newest first: at most `limit`, and, past the first, at most
+/// `max_bytes` of rows; and whether there are more. The work is bounded by
+/// the limits, not by the key's history: each source lists its versions
+/// newest first and is left once it has given `limit + 1` of them or
+/// `max_bytes`; the answer ends at the newest point where a source was
+/// left, before which every source has given all it has.
+#[expect(clippy::too_many_arguments, reason = "a history's bounds")]
 pub fn history(
     rs: &ReadSet,
     view: ViewId,
@@ -202,20 +215,29 @@ pub fn history(
     to: i64,
     known_at: Option<i64>,
     limit: usize,
-) -> Result<Vec<HistoryEntry>> {
+    max_bytes: usize,
+) -> Result<(Vec<HistoryEntry>, bool)> {
     let mut s = Scratch::default();
     s.prepare(view, entity_key, to.min(TOMBSTONE_TS - 1));
     let kmax = known_at.unwrap_or(i64::MAX);
+    type Key = (Reverse<i64>, Reverse<i64>);
     // Earlier (newer) sources win ties, so insert only what is absent.
-    let mut out: BTreeMap<(Reverse<i64>, Reverse<i64>), Vec<u8>> = BTreeMap::new();
-    // Distinct versions kept from the current source (they come sorted,
-    // so a repeated one is the last one again), and the last.
-    let (mut kept, mut last): (usize, Option<(i64, i64)>);
-    let mut keep = |e: i64, c: i64, row: &[u8], kept: &mut usize, last: &mut Option<(i64, i64)>| {
+    let mut out: BTreeMap<Key, Vec<u8>> = BTreeMap::new();
+    // The newest place where a source was left with versions to give.
+    let mut cut: Option<Key> = None;
+    let full = |t: &Taken| t.versions > limit || (t.versions > 0 && t.bytes > max_bytes);
+    let leave = |t: &Taken, cut: &mut Option<Key>| {
+        if let Some((e, c)) = t.last {
+            let k = (Reverse(e), Reverse(c));
+            *cut = Some(cut.map_or(k, |x| x.min(k)));
+        }
+    };
+    let mut keep = |e: i64, c: i64, row: &[u8], t: &mut Taken| {
         if c <= kmax {
-            if *last != Some((e, c)) {
-                *kept += 1;
-                *last = Some((e, c));
+            if t.last != Some((e, c)) {
+                t.versions += 1;
+                t.bytes += row.len();
+                t.last = Some((e, c));
             }
             out.entry((Reverse(e), Reverse(c)))
                 .or_insert_with(|| row.to_vec());
@@ -225,14 +247,22 @@ pub fn history(
         'sources: {
             let h = bloom::hash(&s.prefix);
             for mem in rs.memtables() {
-                (kept, last) = (0, None);
+                let mut t = Taken::default();
+                let mut left = false;
                 let tomb = mem.read_prefix(h, &s.prefix, &s.tomb_key, &s.target, |e, c, row| {
-                    if e < from || kept >= limit {
+                    if e < from {
                         return false;
                     }
-                    keep(e, c, row, &mut kept, &mut last);
+                    if full(&t) {
+                        left = true;
+                        return false;
+                    }
+                    keep(e, c, row, &mut t);
                     true
                 });
+                if left {
+                    leave(&t, &mut cut);
+                }
                 if tomb {
                     break 'sources;
                 }
@@ -242,16 +272,20 @@ pub fn history(
                 let Some(tomb) = position(seg, &mut cur, h, &s)? else {
                     continue;
                 };
-                (kept, last) = (0, None);
-                while kept < limit && cur.valid() && same_prefix(cur.key(), &s.prefix) {
+                let mut t = Taken::default();
+                while cur.valid() && same_prefix(cur.key(), &s.prefix) {
                     let parts = key::split(cur.key())
                         .map_err(|e| super::Error::corruption(&seg.path, 0, e))?;
                     if parts.event_ts < from {
                         break;
                     }
+                    if full(&t) {
+                        leave(&t, &mut cut);
+                        break;
+                    }
                     let (kind, row) = cur.entry()?;
                     if kind == EntryKind::Version {
-                        keep(parts.event_ts, parts.created_ts, row, &mut kept, &mut last);
+                        keep(parts.event_ts, parts.created_ts, row, &mut t);
                     }
                     cur.next()?;
                 }
@@ -261,11 +295,24 @@ pub fn history(
             }
         }
     }
-    Ok(out
-        .into_iter()
-        .take(limit)
-        .map(|((Reverse(e), Reverse(c)), row)| (e, c, row))
-        .collect())
+    if let Some(k) = cut {
+        // Past the cut, a source that was left may have versions not read.
+        let mut rest = out.split_off(&k);
+        if let Some(row) = rest.remove(&k) {
+            out.insert(k, row);
+        }
+    }
+    let more = cut.is_some() || out.len() > limit;
+    let mut bytes = 0usize;
+    let mut versions = Vec::new();
+    for ((Reverse(e), Reverse(c)), row) in out {
+        if versions.len() == limit || (!versions.is_empty() && bytes + row.len() > max_bytes) {
+            return Ok((versions, true));
+        }
+        bytes += row.len();
+        versions.push((e, c, row));
+    }
+    Ok((versions, more))
 }
 
 /// Entity keys of `view` present in any source (deleted ones may be listed).

@@ -46,12 +46,20 @@ pub(crate) fn history(
         0 => max,
         n => (n as usize).min(max),
     };
-    // The limit stops the scan (one more version says whether there are
-    // more), so the work is the limit's, not the key's history's.
-    let rows = store
-        .history_newest(&name, &req.key, req.from, req.to, req.known_at, cap + 1)
+    // The limit and the answer's size stop the scan, so the work and the
+    // memory are theirs, not the key's history's.
+    let max_bytes = s.shared.limits.answer_bytes();
+    let (rows, truncated) = store
+        .history_newest(
+            &name,
+            &req.key,
+            req.from,
+            req.to,
+            req.known_at,
+            cap,
+            max_bytes,
+        )
         .map_err(store_failure)?;
-    let truncated = rows.len() > cap;
     let resp = p::HistoryResponse {
         view: name,
         features: view
@@ -59,7 +67,7 @@ pub(crate) fn history(
             .iter()
             .map(|f| (f.name.clone(), f.ty))
             .collect(),
-        versions: rows.into_iter().take(cap).collect(),
+        versions: rows,
         truncated,
     };
     resp.encode(out)

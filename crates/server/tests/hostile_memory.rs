@@ -191,3 +191,56 @@ fn row8_push_from_a_reader_is_refused_before_decoding() {
         );
     });
 }
+
+/// Row 1, for histories: 400 versions of 60 KB (24 MB) under a 4 MiB
+/// answer limit: the scan stops at the limit and the answer says it was
+/// truncated, instead of reading all and failing after.
+#[test]
+fn row1_history_of_wide_versions_is_bounded_while_built() {
+    in_own_process(
+        "row1_history_of_wide_versions_is_bounded_while_built",
+        || {
+            let s = wide_value();
+            let rows: Vec<p::RowWrite> = (2..402)
+                .map(|t| {
+                    let mut values = vec![Value::String("y".repeat(60_000))];
+                    values.extend((1..16).map(|_| Value::Null));
+                    p::RowWrite {
+                        key: vec![KeyValue::Int64(1)],
+                        event_ts: t,
+                        created_ts: None,
+                        values,
+                    }
+                })
+                .collect();
+            s.handler.store().write("profile", &rows).unwrap();
+            s.handler.store().engine().flush().unwrap();
+            let c = s.session("reader");
+            let req = p::HistoryRequest {
+                view: "profile".into(),
+                key: vec![KeyValue::Int64(1)],
+                from: i64::MIN,
+                to: i64::MAX - 1,
+                known_at: None,
+                limit: 0,
+            };
+            let base = reset_peak();
+            for _ in 0..4 {
+                let h = common::history(&c, &req).unwrap();
+                assert!(h.truncated);
+                assert!(
+                    !h.versions.is_empty() && h.versions.len() < 70,
+                    "{}",
+                    h.versions.len()
+                );
+                // The newest first.
+                assert_eq!(h.versions[0].event_ts, 401);
+            }
+            assert_peak_within(
+                "row 1, wide history",
+                base,
+                3 * u64::from(FRAME) + (16 << 20),
+            );
+        },
+    );
+}

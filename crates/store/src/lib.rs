@@ -407,11 +407,16 @@ impl Store {
         to: i64,
         known_at: Option<i64>,
     ) -> Result<Vec<HistoryRow>> {
-        self.history_newest(view, key, from, to, known_at, usize::MAX)
+        Ok(self
+            .history_newest(view, key, from, to, known_at, usize::MAX, usize::MAX)?
+            .0)
     }
 
-    /// The newest `limit` versions of [`Store::history`], read with work
-    /// bounded by `limit`, not by the key's history.
+    /// The newest of [`Store::history`]'s versions: at most `limit`, and
+    /// past the first at most `max_bytes` of encoded rows; and whether
+    /// there are more. Read with work bounded by the limits, not by the
+    /// key's history (`Engine::history_newest`).
+    #[expect(clippy::too_many_arguments, reason = "a history's bounds")]
     pub fn history_newest(
         &self,
         view: &str,
@@ -420,7 +425,8 @@ impl Store {
         to: i64,
         known_at: Option<i64>,
         limit: usize,
-    ) -> Result<Vec<HistoryRow>> {
+        max_bytes: usize,
+    ) -> Result<(Vec<HistoryRow>, bool)> {
         let (cat, v) = self.resolve(view)?;
         if v.is_aggregation() {
             return Err(Error::NoHistory(v.qualified_name()));
@@ -428,8 +434,10 @@ impl Store {
         let mut ek = Vec::new();
         self.encode_key(&cat, &v, key, &mut ek)?;
         let schema = v.schema();
-        self.engine
-            .history_newest(v.id, &ek, from, to, known_at, limit)?
+        let (versions, more) = self
+            .engine
+            .history_newest(v.id, &ek, from, to, known_at, limit, max_bytes)?;
+        let rows = versions
             .into_iter()
             .map(|ver| {
                 let values = row::decode_row(&schema, &ver.row)
@@ -440,7 +448,8 @@ impl Store {
                     values,
                 })
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok((rows, more))
     }
 
     /// Removes every version of `key` in every view keyed by `entity` alone,
