@@ -1,5 +1,13 @@
-//! One connection: the limit on connections, the handshake, and the
-//! streams.
+//! One connection: its admission, the handshake, the limits on
+//! connections, and the streams.
+//!
+//! Slots (docs/PROTOCOL.md, "Limits"): a new connection is first admitted
+//! ([`admit`]: a QUIC Retry when its address is not validated and the
+//! server is under load, or always) as *unauthenticated*, a small separate
+//! budget where a newcomer evicts the oldest; it must finish the QUIC
+//! handshake and its `Hello` within the handshake timeout. Only then does it
+//! count toward `max_connections` and its token's
+//! `max_connections_per_token`.
 //!
 //! The client's first bidirectional stream starts with a `Hello` (magic,
 //! versions, token); the server answers `Welcome` (version, limits) and the

@@ -4,8 +4,12 @@
 //! not arrive in time ends the stream after an `Error` frame: its framing
 //! can no longer be trusted. Any other bad request (a body that does not
 //! decode, an unknown kind, a refused request) gets an `Error` frame and the
-//! stream goes on. The bytes of a body are counted against the server's
-//! memory budget while it is buffered and handled.
+//! stream goes on. The bytes of a body are reserved (from the connection's,
+//! the token's and the server's memory, `quota`) once its first bytes have
+//! arrived and while it is handled; an answer's bytes while it is written
+//! (a history's and a large lookup's before it is built). Every write has
+//! the write timeout: a client that does not read loses the stream, and
+//! the memory comes back.
 
 use std::sync::Arc;
 use std::time::Instant;
