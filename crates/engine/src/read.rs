@@ -202,10 +202,8 @@ struct Taken {
 /// The newest versions with `from <= event_ts <= to` and `created_ts <=
 /// known_at`, newest first: at most `limit`, and, past the first, at most
 /// `max_bytes` of rows; and whether there are more. The work is bounded by
-/// the limits, not by the key's history: each source lists its versions
-/// newest first and is left once it has given `limit + 1` of them or
-/// `max_bytes`; the answer ends at the newest point where a source was
-/// left, before which every source has given all it has.
+/// `limit`, not by the key's history: each source lists its versions
+/// newest first and is left once it has given `limit + 1` of them.
 #[expect(clippy::too_many_arguments, reason = "a history's bounds")]
 pub fn history(
     rs: &ReadSet,
@@ -225,7 +223,9 @@ pub fn history(
     let mut out: BTreeMap<Key, Vec<u8>> = BTreeMap::new();
     // The newest place where a source was left with versions to give.
     let mut cut: Option<Key> = None;
-    let full = |t: &Taken| t.versions > limit || (t.versions > 0 && t.bytes > max_bytes);
+    // A source is left on the count only: leaving one on its bytes is not
+    // yet exact (see the issue notes); the bytes bound the answer below.
+    let full = |t: &Taken| t.versions > limit;
     let leave = |t: &Taken, cut: &mut Option<Key>| {
         if let Some((e, c)) = t.last {
             let k = (Reverse(e), Reverse(c));
@@ -295,13 +295,8 @@ pub fn history(
             }
         }
     }
-    if let Some(k) = cut {
-        // Past the cut, a source that was left may have versions not read.
-        let mut rest = out.split_off(&k);
-        if let Some(row) = rest.remove(&k) {
-            out.insert(k, row);
-        }
-    }
+    // A source left on the count had more than `limit`: the newest `limit`
+    // of all are among what each source gave.
     let more = cut.is_some() || out.len() > limit;
     let mut bytes = 0usize;
     let mut versions = Vec::new();
