@@ -193,8 +193,9 @@ fn row8_push_from_a_reader_is_refused_before_decoding() {
 }
 
 /// Row 1, for histories: 400 versions of 60 KB (24 MB) under a 4 MiB
-/// answer limit: the scan stops at the limit and the answer says it was
-/// truncated, instead of reading all and failing after.
+/// answer limit: the answer is cut at the limit and says it was truncated,
+/// instead of failing after it was built. (The scan itself is bounded by
+/// the version limit, not yet by bytes: it reads the 24 MB.)
 #[test]
 fn row1_history_of_wide_versions_is_bounded_while_built() {
     in_own_process(
