@@ -99,6 +99,36 @@ fn check(engine: &Engine, model: &Model) -> Result<(), TestCaseError> {
                     engine.history(view, &key, from, to, None).unwrap(),
                     model.history(view, &key, from, to, None)
                 );
+                // Limits stop the scan and keep the newest: at most
+                // `limit` versions, past the first at most `max_bytes`.
+                for (limit, bytes, known) in [
+                    (0, usize::MAX, None),
+                    (1, usize::MAX, None),
+                    (2, usize::MAX, Some(1)),
+                    (3, usize::MAX, None),
+                    (usize::MAX, 0, None),
+                    (usize::MAX, 40, None),
+                    (4, 100, Some(2)),
+                ] {
+                    let all = model.history(view, &key, from, to, known);
+                    let mut want = Vec::new();
+                    let mut used = 0;
+                    for v in &all {
+                        if want.len() == limit || (!want.is_empty() && used + v.row.len() > bytes) {
+                            break;
+                        }
+                        used += v.row.len();
+                        want.push(v.clone());
+                    }
+                    let more = want.len() < all.len();
+                    let (got, got_more) = engine
+                        .history_newest(view, &key, from, to, known, limit, bytes)
+                        .unwrap();
+                    prop_assert_eq!(&got, &want);
+                    // More is said when there are more; it may be said
+                    // when a source was left exactly at its end.
+                    prop_assert!(got_more || !more);
+                }
             }
             prop_assert_eq!(
                 engine

@@ -968,7 +968,8 @@ fn every_surface_answers_the_same() {
         view: "txn_stats",
         key: "1".into(),
         as_of: Some(T0 + HOUR),
-        expect: Expect::Error("has no read grant on view txn_stats"),
+        // Answered exactly as an unknown view (docs/PROTOCOL.md, "Policy").
+        expect: Expect::Error("unknown feature view \"txn_stats\""),
         read_time: false,
     };
     for answer in [
@@ -976,7 +977,7 @@ fn every_surface_answers_the_same() {
         via_client(&reader_client, false, &forbidden),
     ] {
         let e = answer.expect_err("a forbidden view must be refused");
-        assert!(e.contains("has no read grant on view txn_stats"), "{e}");
+        assert!(e.contains("unknown feature view \"txn_stats\""), "{e}");
     }
 }
 

@@ -206,9 +206,15 @@ pub fn ingest(r: &RemoteArgs, args: &super::ingest::IngestArgs, file: &std::path
     let c = r.connect()?;
     let d = c.describe(&args.view).map_err(|e| match e.code() {
         // The schema is read first; a token that cannot read the view
-        // cannot write it either, and writing is what was asked.
+        // cannot write it either, and writing is what was asked. (A view
+        // the token may not read answers as an unknown one: the server
+        // does not tell which it is.)
         Some(ErrorCode::PermissionDenied) => CliError::msg(format!(
             "PERMISSION_DENIED: the token has no write grant on view {:?}; ingest needs one (the server said: {e})",
+            args.view
+        )),
+        Some(ErrorCode::NotFound) => CliError::msg(format!(
+            "NOT_FOUND: no view {:?} that this token may use; ingest needs a write grant on it (the server said: {e})",
             args.view
         )),
         _ => client_error(e),

@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use strata::server::{self, Config, Limits, Server, auth};
+use strata::server::{self, Config, Limits, Retry, Server, auth};
+
+/// The server's defaults, shown by `--help`.
+const D: Limits = Limits::DEFAULT;
 
 use super::{CliError, Result};
 
@@ -26,30 +29,66 @@ pub struct ServeArgs {
     /// Runtime threads; 1 runs everything on one thread (lowest latency) [default: one per core]
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Largest frame, bytes
-    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_frame_bytes)]
+    /// Largest frame, bytes; also the most an answer may hold while it is built (a lookup or history above it is refused LIMIT_EXCEEDED before it is complete)
+    #[arg(long, value_name = "BYTES", default_value_t = D.max_frame_bytes)]
     pub max_frame_bytes: u32,
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_keys_per_lookup)]
+    /// Entity rows per lookup (each is read and answered)
+    #[arg(long, value_name = "N", default_value_t = D.max_keys_per_lookup)]
     pub max_keys_per_lookup: u32,
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_rows_per_push)]
+    /// Rows per push (decoded in memory before they are written)
+    #[arg(long, value_name = "N", default_value_t = D.max_rows_per_push)]
     pub max_rows_per_push: u32,
+    /// Versions per history answer
+    #[arg(long, value_name = "N", default_value_t = D.max_history_rows)]
+    pub max_history_rows: u32,
     /// Streams (requests in flight) per connection
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_streams_per_connection)]
+    #[arg(long, value_name = "N", default_value_t = D.max_streams_per_connection)]
     pub max_streams: u32,
-    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    /// Authenticated connections (counted once their Hello is accepted)
+    #[arg(long, value_name = "N", default_value_t = D.max_connections)]
     pub max_connections: u32,
+    /// Connections not yet authenticated (a separate small budget, so that clients that never say Hello cannot take the slots of those that do)
+    #[arg(long, value_name = "N", default_value_t = D.max_unauthenticated)]
+    pub max_unauthenticated: u32,
+    /// Authenticated connections of one token
+    #[arg(long, value_name = "N", default_value_t = D.max_connections_per_token)]
+    pub max_connections_per_token: u32,
+    /// Requests in flight of one token, all its connections together
+    #[arg(long, value_name = "N", default_value_t = D.max_requests_per_token)]
+    pub max_requests_per_token: u32,
+    /// Exports running at once (each joins with a 128 MiB budget)
+    #[arg(long, value_name = "N", default_value_t = D.max_exports)]
+    pub max_exports: u32,
+    /// Exports running at once per token (so that one token cannot take every export slot)
+    #[arg(long, value_name = "N", default_value_t = D.max_exports_per_token)]
+    pub max_exports_per_token: u32,
+    /// Pushes, histories and large lookups run at once on the blocking pool (the rest wait on no thread, so lookups keep the async workers)
+    #[arg(long, value_name = "N", default_value_t = D.max_blocking_requests)]
+    pub max_blocking_requests: u32,
     /// Close connections silent this long
-    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    #[arg(long, value_name = "MS", default_value_t = D.idle_timeout.as_millis() as u64)]
     pub idle_timeout_ms: u64,
-    /// Time for a new connection to authenticate
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    /// Time for a new connection to finish its QUIC handshake and authenticate (it holds an unauthenticated slot meanwhile)
+    #[arg(long, value_name = "MS", default_value_t = D.handshake_timeout.as_millis() as u64)]
     pub handshake_timeout_ms: u64,
     /// Time for a frame's body to arrive once it started
-    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    #[arg(long, value_name = "MS", default_value_t = D.frame_timeout.as_millis() as u64)]
     pub frame_timeout_ms: u64,
-    /// Memory for request bodies being received, all connections together
-    #[arg(long, value_name = "MIB", default_value_t = 512)]
+    /// Time for a client to take each answer frame; a client that does not read loses the stream (and its export), and the memory is freed
+    #[arg(long, value_name = "MS", default_value_t = D.write_timeout.as_millis() as u64)]
+    pub write_timeout_ms: u64,
+    /// Memory for request bodies and answers being sent, all connections together
+    #[arg(long, value_name = "MIB", default_value_t = D.memory_bytes >> 20)]
     pub memory_mb: u64,
+    /// The share of --memory-mb one connection may hold
+    #[arg(long, value_name = "MIB", default_value_t = D.connection_memory_bytes >> 20)]
+    pub connection_memory_mb: u64,
+    /// The share of --memory-mb one token may hold, all its connections together
+    #[arg(long, value_name = "MIB", default_value_t = D.token_memory_bytes >> 20)]
+    pub token_memory_mb: u64,
+    /// QUIC address validation (a Retry round trip before the server keeps any state for a new connection): always, under-load (once half the unauthenticated slots are taken) or never
+    #[arg(long, value_name = "WHEN", default_value = "under-load", value_parser = ["always", "under-load", "never"])]
+    pub retry: String,
     /// Serve Prometheus metrics at http://ADDR/metrics (TCP; no authentication: keep it private)
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
@@ -66,12 +105,27 @@ pub fn serve(dir: &Path, a: ServeArgs) -> Result {
         max_frame_bytes: a.max_frame_bytes,
         max_keys_per_lookup: a.max_keys_per_lookup,
         max_rows_per_push: a.max_rows_per_push,
+        max_history_rows: a.max_history_rows,
         max_streams_per_connection: a.max_streams,
         max_connections: a.max_connections,
+        max_unauthenticated: a.max_unauthenticated,
+        max_connections_per_token: a.max_connections_per_token,
+        max_requests_per_token: a.max_requests_per_token,
+        max_exports: a.max_exports,
+        max_exports_per_token: a.max_exports_per_token,
+        max_blocking_requests: a.max_blocking_requests,
         idle_timeout: Duration::from_millis(a.idle_timeout_ms),
         handshake_timeout: Duration::from_millis(a.handshake_timeout_ms),
         frame_timeout: Duration::from_millis(a.frame_timeout_ms),
+        write_timeout: Duration::from_millis(a.write_timeout_ms),
         memory_bytes: a.memory_mb.saturating_mul(1 << 20),
+        connection_memory_bytes: a.connection_memory_mb.saturating_mul(1 << 20),
+        token_memory_bytes: a.token_memory_mb.saturating_mul(1 << 20),
+        retry: match a.retry.as_str() {
+            "always" => Retry::Always,
+            "never" => Retry::Never,
+            _ => Retry::UnderLoad,
+        },
         ..Limits::default()
     };
     let mut cfg = Config::new(dir, a.listen);

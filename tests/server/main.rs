@@ -17,6 +17,7 @@ mod aggregation;
 mod cli;
 mod errors;
 mod freshness;
+mod hostile;
 mod http;
 mod ingest;
 mod limits;

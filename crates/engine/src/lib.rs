@@ -144,6 +144,16 @@ pub struct Version {
     pub row: Vec<u8>,
 }
 
+impl From<read::HistoryEntry> for Version {
+    fn from((event_ts, created_ts, row): read::HistoryEntry) -> Version {
+        Version {
+            event_ts,
+            created_ts,
+            row,
+        }
+    }
+}
+
 /// Writes applied atomically and durably together.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
@@ -380,14 +390,38 @@ impl Engine {
         known_at: Option<i64>,
     ) -> Result<Vec<Version>> {
         let rs = self.inner.current.load();
-        Ok(read::history(&rs, view, entity_key, from, to, known_at)?
-            .into_iter()
-            .map(|(event_ts, created_ts, row)| Version {
-                event_ts,
-                created_ts,
-                row,
-            })
-            .collect())
+        let (all, _) = read::history(
+            &rs,
+            view,
+            entity_key,
+            from,
+            to,
+            known_at,
+            usize::MAX,
+            usize::MAX,
+        )?;
+        Ok(all.into_iter().map(Version::from).collect())
+    }
+
+    /// The newest of [`Engine::history`]'s versions: at most `limit`, and
+    /// past the first at most `max_bytes` of rows; and whether there are
+    /// more. Read with work bounded by the limits, not by the key's
+    /// history.
+    #[expect(clippy::too_many_arguments, reason = "a history's bounds")]
+    pub fn history_newest(
+        &self,
+        view: ViewId,
+        entity_key: &[u8],
+        from: i64,
+        to: i64,
+        known_at: Option<i64>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<Version>, bool)> {
+        let rs = self.inner.current.load();
+        let (some, more) =
+            read::history(&rs, view, entity_key, from, to, known_at, limit, max_bytes)?;
+        Ok((some.into_iter().map(Version::from).collect(), more))
     }
 
     /// A merged sequential scan of `view`'s versions with entity keys in

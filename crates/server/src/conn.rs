@@ -1,5 +1,13 @@
-//! One connection: the limit on connections, the handshake, and the
-//! streams.
+//! One connection: its admission, the handshake, the limits on
+//! connections, and the streams.
+//!
+//! Slots (docs/PROTOCOL.md, "Limits"): a new connection is first admitted
+//! ([`admit`]: a QUIC Retry when its address is not validated and the
+//! server is under load, or always) as *unauthenticated*, a small separate
+//! budget where a newcomer evicts the oldest; it must finish the QUIC
+//! handshake and its `Hello` within the handshake timeout. Only then does it
+//! count toward `max_connections` and its token's
+//! `max_connections_per_token`.
 //!
 //! The client's first bidirectional stream starts with a `Hello` (magic,
 //! versions, token); the server answers `Welcome` (version, limits) and the
@@ -15,7 +23,9 @@ use quinn::{RecvStream, SendStream};
 use tokio::task::JoinSet;
 
 use crate::auth::Token;
+use crate::limits::Retry;
 use crate::quic::close_with;
+use crate::quota::Pending;
 use crate::session::{Failure, Session};
 use crate::state::Shared;
 use crate::stream;
@@ -36,36 +46,87 @@ impl Drop for Active {
     }
 }
 
-pub(crate) async fn handle(shared: Arc<Shared>, incoming: quinn::Incoming) {
+/// Counts an authenticated connection while alive.
+struct Authenticated(Arc<Shared>);
+
+impl Drop for Authenticated {
+    fn drop(&mut self) {
+        self.0.authenticated.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What to do with a new connection attempt, before any state is kept for
+/// it: validate its address with a QUIC Retry first (always, or once half
+/// the unauthenticated slots are taken: docs/PROTOCOL.md, "Limits"), else
+/// count it as unauthenticated (evicting the oldest unauthenticated one
+/// if they are all taken).
+pub(crate) fn admit(shared: &Arc<Shared>, incoming: quinn::Incoming) -> Option<Admitted> {
+    let l = &shared.limits;
+    if !incoming.remote_address_validated() && incoming.may_retry() {
+        let retry = match l.retry {
+            Retry::Always => true,
+            Retry::UnderLoad => shared.unauthenticated.len() * 2 >= l.max_unauthenticated as usize,
+            Retry::Never => false,
+        };
+        if retry {
+            let _ = incoming.retry();
+            return None;
+        }
+    }
+    let (slot, evicted) = shared.unauthenticated.enter();
+    if evicted {
+        shared
+            .counters
+            .connections_refused
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    Some(Admitted { incoming, slot })
+}
+
+/// A connection attempt counted as unauthenticated.
+pub(crate) struct Admitted {
+    incoming: quinn::Incoming,
+    slot: Pending,
+}
+
+pub(crate) async fn handle(shared: Arc<Shared>, admitted: Admitted) {
+    let Admitted { incoming, slot } = admitted;
     let c = &shared.counters;
-    let active = c.connections_active.fetch_add(1, Ordering::Relaxed) + 1;
+    c.connections_active.fetch_add(1, Ordering::Relaxed);
     let _active = Active(shared.clone());
-    let conn = match incoming.accept() {
-        Ok(connecting) => match connecting.await {
-            Ok(conn) => conn,
-            Err(_) => return,
+    let limits = &shared.limits;
+    // The QUIC handshake and the Hello within the handshake timeout, on an
+    // unauthenticated slot; the authenticated limits count the connection
+    // only once its token is known.
+    let deadline = tokio::time::Instant::now() + limits.handshake_timeout;
+    let Ok(connecting) = incoming.accept() else {
+        return;
+    };
+    let conn = tokio::select! {
+        r = tokio::time::timeout_at(deadline, connecting) => match r {
+            Ok(Ok(conn)) => conn,
+            // A QUIC handshake that fails or does not finish in time:
+            // dropping it closes the connection.
+            _ => return,
         },
-        Err(_) => return,
+        _ = slot.evicted() => return,
     };
     c.connections.fetch_add(1, Ordering::Relaxed);
-    let limits = &shared.limits;
-    if active > u64::from(limits.max_connections) {
-        c.connections_refused.fetch_add(1, Ordering::Relaxed);
-        close_with(
-            &conn,
-            ErrorCode::TooManyConnections,
-            &format!(
-                "the server has {} connections, its limit; retry later",
-                limits.max_connections
-            ),
-        );
-        return;
-    }
     if shared.shutting_down() {
         close_with(&conn, ErrorCode::ShuttingDown, "server shutting down");
         return;
     }
-    let hs = tokio::time::timeout(limits.handshake_timeout, handshake(&shared, &conn)).await;
+    let hs = tokio::select! {
+        r = tokio::time::timeout_at(deadline, handshake(&shared, &conn)) => r,
+        _ = slot.evicted() => {
+            close_with(
+                &conn,
+                ErrorCode::TooManyConnections,
+                "too many connections without a Hello; this one waited longest",
+            );
+            return;
+        }
+    };
     let (send, recv, token) = match hs {
         Ok(Ok(x)) => x,
         Ok(Err(f)) => {
@@ -86,7 +147,32 @@ pub(crate) async fn handle(shared: Arc<Shared>, incoming: quinn::Incoming) {
             return;
         }
     };
+    drop(slot);
+    let too_many = |why: String| {
+        c.connections_refused.fetch_add(1, Ordering::Relaxed);
+        close_with(&conn, ErrorCode::TooManyConnections, &why);
+    };
+    let counted = shared
+        .authenticated
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < limits.max_connections).then_some(n + 1)
+        });
+    if counted.is_err() {
+        too_many(format!(
+            "the server has {} connections, its limit; retry later",
+            limits.max_connections
+        ));
+        return;
+    }
+    let _authenticated = Authenticated(shared.clone());
     let session = Arc::new(Session::new(shared.clone(), token.id));
+    let Some(_connected) = session.quota.connect(limits.max_connections_per_token) else {
+        too_many(format!(
+            "token {} has {} connections, its limit; close one or retry later",
+            session.token_id, limits.max_connections_per_token
+        ));
+        return;
+    };
     let mut streams = JoinSet::new();
     streams.spawn(stream::serve(session.clone(), send, recv));
     let mut stop = shared.shutdown.clone();

@@ -59,8 +59,9 @@ pub(crate) async fn run(
     mut out: Vec<u8>,
 ) -> (Vec<u8>, Vec<u8>, bool) {
     let heavy = match h.kind() {
-        Some(Kind::Push) | Some(Kind::Admin) => true,
-        Some(Kind::Lookup) | Some(Kind::History) => body.len() > 16 << 10,
+        // A history's work is its versions', not its body's.
+        Some(Kind::Push) | Some(Kind::History) | Some(Kind::Admin) => true,
+        Some(Kind::Lookup) => body.len() > 16 << 10,
         _ => false,
     };
     if !heavy {
@@ -69,6 +70,19 @@ pub(crate) async fn run(
     }
     let id = h.request_id;
     let counters = s.clone();
+    // At most `max_blocking_requests` at once: the rest wait here, on no
+    // thread, so lookups keep the async workers and the pool stays small.
+    let shared = s.shared.clone();
+    let Ok(_slot) = shared.blocking.acquire().await else {
+        let mut out = Vec::new();
+        error_frame(
+            &mut out,
+            id,
+            ErrorCode::ShuttingDown,
+            "server shutting down",
+        );
+        return (body, out, true);
+    };
     match tokio::task::spawn_blocking(move || {
         let failed = respond_into(&s, h, &body, &mut out);
         (body, out, failed)
@@ -132,7 +146,7 @@ fn handle(s: &Session, h: FrameHeader, body: &[u8], out: &mut Vec<u8>) -> Result
     s.with_token(|t| match kind {
         Kind::Lookup => handlers::lookup(s, t, p::LookupRequest::decode(body, lim)?, out),
         Kind::History => handlers::history(s, t, p::HistoryRequest::decode(body, lim)?, out),
-        Kind::Push => handlers::push(s, t, p::PushRequest::decode(body, lim)?, out),
+        Kind::Push => handlers::push(s, t, body, out),
         Kind::RegistryList => {
             p::decode_empty(body, "registry list")?;
             registry::list(s, t, out)
@@ -145,7 +159,7 @@ fn handle(s: &Session, h: FrameHeader, body: &[u8], out: &mut Vec<u8>) -> Result
         }
         Kind::Health => {
             p::decode_empty(body, "health")?;
-            handlers::health(s, out)
+            handlers::health(s, t, out)
         }
         Kind::Freshness => freshness::freshness(s, t, p::FreshnessRequest::decode(body)?, out),
         Kind::Admin => admin::admin(s, t, p::AdminRequest::decode(body, lim)?, out),

@@ -12,7 +12,8 @@
 //! arrow's push decoder and encodes each output batch), and this task
 //! writing the output. Channels between them hold a few frames each; an
 //! input IPC message may not exceed [`MAX_MESSAGE_FACTOR`] frames, and at
-//! most two exports run at once, so memory stays bounded.
+//! most `max_exports` run at once (`max_exports_per_token` per token),
+//! and every write has the write timeout, so memory and slots stay bounded.
 
 use std::sync::Arc;
 
@@ -26,7 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::auth::Level;
 use crate::quic::finish;
-use crate::session::{Failure, Session, check_grant, error_frame, store_failure};
+use crate::session::{Failure, Session, check_grant, error_frame, store_failure, unknown_view};
 use crate::state::Counters;
 use strata_format::protocol::{self as p, ErrorCode, ExportKnownAt, FrameHeader, HEADER_LEN, Kind};
 use strata_offline::export::{self as ex, ExportRequest, KnownAt, Plan, parse_refs};
@@ -34,7 +35,7 @@ use strata_offline::export::{self as ex, ExportRequest, KnownAt, Plan, parse_ref
 /// An input IPC message may be this many frames long at most.
 pub const MAX_MESSAGE_FACTOR: usize = 4;
 /// Memory budget of one export's join.
-const EXPORT_MEMORY: usize = 256 << 20;
+const EXPORT_MEMORY: usize = 128 << 20;
 
 enum Out {
     Bytes(Vec<u8>),
@@ -53,7 +54,13 @@ pub(crate) async fn run(
         Counters::add(&s.shared.counters.errors, 1);
         let mut out = Vec::new();
         error_frame(&mut out, id, f.code, &f.message);
-        let _ = send.write_all(&out).await;
+        let wt = s.shared.limits.write_timeout;
+        if tokio::time::timeout(wt, send.write_all(&out))
+            .await
+            .is_err()
+        {
+            let _ = send.reset((ErrorCode::Timeout as u32).into());
+        }
     }
     finish(&mut send).await;
 }
@@ -67,13 +74,15 @@ fn request(s: &Session, start: &p::ExportStart) -> Result<ExportRequest, Failure
     let cat = s.shared.store.catalog();
     s.with_token(|t| {
         for r in &features {
-            let v = cat.view(&r.view).ok_or_else(|| {
-                Failure::new(
-                    ErrorCode::NotFound,
-                    format!("{r}: unknown feature view {:?}", r.view),
-                )
+            let unknown = || {
+                let f = unknown_view(&r.view);
+                Failure::new(f.code, format!("{r}: {}", f.message))
+            };
+            let v = cat.view(&r.view).ok_or_else(unknown)?;
+            check_grant(&cat, t, Level::Read, v, &r.view).map_err(|f| match f.code {
+                ErrorCode::NotFound => unknown(),
+                _ => f,
             })?;
-            check_grant(t, Level::Read, v)?;
         }
         Ok(())
     })?;
@@ -101,12 +110,37 @@ async fn go(
 ) -> Result<(), Failure> {
     let start = p::ExportStart::decode(body, &s.shared.decode)?;
     let req = request(s, &start)?;
+    let limits = &s.shared.limits;
+    let _mine = s.quota.exports.try_acquire().map_err(|_| {
+        Failure::new(
+            ErrorCode::LimitExceeded,
+            format!(
+                "token {} has {} export(s) running, its limit; retry when one ends",
+                s.token_id, limits.max_exports_per_token
+            ),
+        )
+    })?;
     let _permit = s.shared.exports.try_acquire().map_err(|_| {
         Failure::new(
             ErrorCode::LimitExceeded,
-            "two exports are already running on this server; retry when one ends",
+            format!(
+                "{} exports are already running on this server; retry when one ends",
+                limits.max_exports
+            ),
         )
     })?;
+    // Every frame must be taken within the write timeout; a client that
+    // does not read loses the export (its slot and memory) and the stream.
+    let wt = limits.write_timeout;
+    let late = || {
+        Failure::new(
+            ErrorCode::Timeout,
+            format!(
+                "the client did not read the export's output within {} ms",
+                wt.as_millis()
+            ),
+        )
+    };
     let max = s.shared.limits.max_frame_bytes as usize;
     let (in_tx, in_rx) = mpsc::channel::<Vec<u8>>(4);
     let (out_tx, mut out_rx) = mpsc::channel::<Out>(4);
@@ -119,17 +153,25 @@ async fn go(
         tokio::select! {
             m = out_rx.recv() => match m {
                 Some(Out::Bytes(bytes)) => {
-                    let mut gone = false;
+                    let mut gone = None;
                     for chunk in bytes.chunks(max.max(1)) {
                         frame.clear();
                         p::encode_frame(&mut frame, Kind::ExportBatch, id, chunk);
-                        if send.write_all(&frame).await.is_err() {
-                            gone = true;
-                            break;
+                        match tokio::time::timeout(wt, send.write_all(&frame)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => {
+                                gone = Some(Failure::new(ErrorCode::Internal, "the client went away"));
+                                break;
+                            }
+                            Err(_) => {
+                                let _ = send.reset((ErrorCode::Timeout as u32).into());
+                                gone = Some(late());
+                                break;
+                            }
                         }
                     }
-                    if gone {
-                        break Err(Failure::new(ErrorCode::Internal, "the client went away"));
+                    if let Some(f) = gone {
+                        break Err(f);
                     }
                 }
                 Some(Out::Done(d)) => {
@@ -138,7 +180,9 @@ async fn go(
                     let at = p::start_frame(&mut frame, Kind::ExportDone, id);
                     d.encode(&mut frame);
                     let _ = p::finish_frame(&mut frame, at, usize::MAX);
-                    let _ = send.write_all(&frame).await;
+                    if tokio::time::timeout(wt, send.write_all(&frame)).await.is_err() {
+                        let _ = send.reset((ErrorCode::Timeout as u32).into());
+                    }
                     break Ok(());
                 }
                 Some(Out::Failed(f)) => break Err(f),
@@ -170,12 +214,21 @@ async fn pump(
     let timeout = s.shared.limits.frame_timeout;
     loop {
         let mut hdr = [0u8; HEADER_LEN];
-        recv.read_exact(&mut hdr).await.map_err(|e| {
-            Failure::new(
-                ErrorCode::Malformed,
-                format!("the export's input ended early: {e}"),
-            )
-        })?;
+        // A client that stops sending its input loses the export too.
+        match tokio::time::timeout(timeout, recv.read_exact(&mut hdr)).await {
+            Ok(r) => r.map_err(|e| {
+                Failure::new(
+                    ErrorCode::Malformed,
+                    format!("the export's input ended early: {e}"),
+                )
+            })?,
+            Err(_) => {
+                return Err(Failure::new(
+                    ErrorCode::Timeout,
+                    format!("no ExportData frame within {} ms", timeout.as_millis()),
+                ));
+            }
+        }
         let h = FrameHeader::decode(&hdr, max)?;
         let mut body = vec![0u8; h.body_len as usize];
         match tokio::time::timeout(timeout, recv.read_exact(&mut body)).await {

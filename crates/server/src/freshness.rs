@@ -13,7 +13,8 @@ pub(crate) fn freshness(
 ) -> Result<Kind, Failure> {
     let store = &s.shared.store;
     let now = req.at.unwrap_or_else(|| store.engine().clock().now());
-    let report = strata_store::freshness::report_of(store, now, |v| may_read(t, v));
+    let cat = store.catalog();
+    let report = strata_store::freshness::report_of(store, now, |v| may_read(&cat, t, v));
     if report.views.is_empty() && !store.catalog().views.is_empty() {
         return Err(Failure::new(
             ErrorCode::PermissionDenied,

@@ -9,6 +9,7 @@ use crate::auth::{Level, Token};
 use crate::session::{Failure, Session, granted_view, store_failure};
 use crate::state::Counters;
 use strata_format::protocol::{self as p, ErrorCode, Kind};
+use tokio::sync::Semaphore;
 
 /// `Lookup`: the store's lookup, with the token's read grant checked on
 /// every view it reads.
@@ -40,15 +41,25 @@ pub(crate) fn history(
         ));
     }
     let name = view.reference();
-    let rows = store
-        .history(&name, &req.key, req.from, req.to, req.known_at)
-        .map_err(store_failure)?;
     let max = s.shared.limits.max_history_rows as usize;
     let cap = match req.limit {
         0 => max,
         n => (n as usize).min(max),
     };
-    let truncated = rows.len() > cap;
+    // The limit and the answer's size stop the scan, so the work and the
+    // memory are theirs, not the key's history's.
+    let max_bytes = s.shared.limits.answer_bytes();
+    let (rows, truncated) = store
+        .history_newest(
+            &name,
+            &req.key,
+            req.from,
+            req.to,
+            req.known_at,
+            cap,
+            max_bytes,
+        )
+        .map_err(store_failure)?;
     let resp = p::HistoryResponse {
         view: name,
         features: view
@@ -56,7 +67,7 @@ pub(crate) fn history(
             .iter()
             .map(|f| (f.name.clone(), f.ty))
             .collect(),
-        versions: rows.into_iter().take(cap).collect(),
+        versions: rows,
         truncated,
     };
     resp.encode(out)
@@ -64,15 +75,24 @@ pub(crate) fn history(
     Ok(Kind::HistoryResult)
 }
 
+/// `Push`: the write grant on the view the body names is checked before
+/// its rows are decoded (a decoded row takes many times its encoded bytes,
+/// and a token that may not write must not make the server spend them).
 pub(crate) fn push(
     s: &Session,
     t: &Token,
-    req: p::PushRequest,
+    body: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<Kind, Failure> {
     let store = &s.shared.store;
     let cat = store.catalog();
-    let view = granted_view(&cat, t, Level::Write, &req.view)?;
+    let view = granted_view(
+        &cat,
+        t,
+        Level::Write,
+        p::PushRequest::peek_view(body, &s.shared.decode)?,
+    )?;
+    let req = p::PushRequest::decode(body, &s.shared.decode)?;
     if s.shared.shutting_down() {
         return Err(Failure::new(
             ErrorCode::ShuttingDown,
@@ -116,6 +136,26 @@ pub(crate) fn stats(s: &Session, t: &Token, out: &mut Vec<u8>) -> Result<Kind, F
         ("connections_total", get(&c.connections)),
         ("connections_active", get(&c.connections_active)),
         ("connections_refused", get(&c.connections_refused)),
+        (
+            "connections_authenticated",
+            u64::from(
+                s.shared
+                    .authenticated
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+        ),
+        (
+            "connections_unauthenticated",
+            s.shared.unauthenticated.len() as u64,
+        ),
+        (
+            "memory_reserved_bytes",
+            s.shared
+                .limits
+                .memory_bytes
+                .min(Semaphore::MAX_PERMITS as u64)
+                - s.shared.memory.available_permits() as u64,
+        ),
         ("requests", get(&c.requests)),
         ("errors", get(&c.errors)),
         ("lookups", get(&c.lookups)),
@@ -138,12 +178,18 @@ pub(crate) fn stats(s: &Session, t: &Token, out: &mut Vec<u8>) -> Result<Kind, F
     Ok(Kind::StatsResult)
 }
 
-pub(crate) fn health(s: &Session, out: &mut Vec<u8>) -> Result<Kind, Failure> {
+/// `Health`: whether the server serves; the number of views only to an
+/// admin token (any other token learns nothing about views from it).
+pub(crate) fn health(s: &Session, t: &Token, out: &mut Vec<u8>) -> Result<Kind, Failure> {
+    let views = match t.is_admin() {
+        true => s.shared.store.catalog().views.len() as u32,
+        false => 0,
+    };
     p::Health {
         serving: !s.shared.shutting_down(),
         server_version: env!("CARGO_PKG_VERSION").to_string(),
         uptime_ms: s.shared.started.elapsed().as_millis() as u64,
-        views: s.shared.store.catalog().views.len() as u32,
+        views,
     }
     .encode(out);
     Ok(Kind::HealthResult)

@@ -50,6 +50,7 @@ mod latency;
 mod limits;
 mod metrics;
 mod quic;
+mod quota;
 mod registry;
 mod session;
 mod state;
@@ -57,7 +58,7 @@ mod stream;
 pub mod tls;
 
 pub use dispatch::respond;
-pub use limits::Limits;
+pub use limits::{Limits, Retry};
 pub use session::{Failure, Handler, Session};
 
 use std::net::SocketAddr;
@@ -182,6 +183,15 @@ impl Server {
                 l.max_frame_bytes, l.memory_bytes
             )));
         }
+        if l.max_unauthenticated == 0
+            || l.max_connections_per_token == 0
+            || l.max_requests_per_token == 0
+        {
+            return Err(Error::Limits(
+                "unauthenticated connections, connections and requests per token need at least 1"
+                    .into(),
+            ));
+        }
         if l.max_frame_bytes < 1024 || l.max_streams_per_connection == 0 || l.max_connections == 0 {
             return Err(Error::Limits(
                 "frames need at least 1024 bytes; streams and connections at least 1".into(),
@@ -217,7 +227,8 @@ impl Server {
         let store = Store::open_with(&cfg.data, cfg.store.clone())?;
         let mut sc = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         sc.transport_config(Arc::new(transport(l)?));
-        sc.max_incoming(l.max_connections as usize);
+        // Attempts waiting to be admitted (`conn::admit` runs at once).
+        sc.max_incoming((l.max_unauthenticated as usize).max(64));
         let endpoint = quinn::Endpoint::server(sc, cfg.listen).map_err(|source| Error::Bind {
             addr: cfg.listen,
             source,
@@ -338,7 +349,9 @@ async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
         tokio::select! {
             incoming = endpoint.accept() => match incoming {
                 Some(inc) => {
-                    conns.spawn(conn::handle(shared.clone(), inc));
+                    if let Some(a) = conn::admit(&shared, inc) {
+                        conns.spawn(conn::handle(shared.clone(), a));
+                    }
                 }
                 None => break,
             },

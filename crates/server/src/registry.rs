@@ -10,7 +10,7 @@ use strata_store::registry;
 
 pub(crate) fn list(s: &Session, t: &Token, out: &mut Vec<u8>) -> Result<Kind, Failure> {
     let cat = s.shared.store.catalog();
-    registry::list(&cat, |v| may_read(t, v)).encode(out);
+    registry::list(&cat, |v| may_read(&cat, t, v)).encode(out);
     Ok(Kind::RegistryListResult)
 }
 
@@ -33,7 +33,7 @@ pub(crate) fn search(
     out: &mut Vec<u8>,
 ) -> Result<Kind, Failure> {
     let cat = s.shared.store.catalog();
-    let hits = registry::search(&cat, &req.query, req.limit, |v| may_read(t, v))
+    let hits = registry::search(&cat, &req.query, req.limit, |v| may_read(&cat, t, v))
         .map_err(|e| Failure::new(ErrorCode::InvalidArgument, e.to_string()))?;
     p::encode_hits(out, &hits);
     Ok(Kind::SearchResult)

@@ -11,17 +11,18 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::auth::{Level, Token, Tokens};
 use crate::limits::Limits;
+use crate::quota::{Reserved, TokenQuota};
 use crate::state::{Counters, Shared};
 use strata_format::protocol::{
     self as p, ErrorBody, ErrorCode, Kind, LookupRequest, LookupResponse, WireError,
 };
-use strata_store::catalog::{Catalog, FeatureView};
+use strata_store::catalog::{Catalog, FeatureView, lineage};
 use strata_store::lookup::LookupPlan;
-use strata_store::refs::RefError;
+use strata_store::refs::{self, RefError};
 use strata_store::{self as store, Store};
 
 /// Why a request was refused: the protocol's error code and a message
@@ -59,6 +60,10 @@ impl From<WireError> for Failure {
     }
 }
 
+/// Bytes an answer's cell takes in memory before its value: a status and
+/// an event and a created time.
+const CELL_BYTES: usize = 33;
+
 /// The error code of a store error.
 pub(crate) fn store_failure(e: store::Error) -> Failure {
     use strata_engine::Error as E;
@@ -77,6 +82,7 @@ pub(crate) fn store_failure(e: store::Error) -> Failure {
         | store::Error::NotOnline(_) => ErrorCode::InvalidArgument,
         store::Error::Engine(E::InvalidWrite(_)) => ErrorCode::InvalidArgument,
         store::Error::Internal(_) => ErrorCode::Internal,
+        store::Error::TooLarge(_) => ErrorCode::LimitExceeded,
         _ => ErrorCode::Storage,
     };
     Failure::new(code, e.to_string())
@@ -95,11 +101,36 @@ pub struct Session {
     /// The token the client authenticated with; looked up again on every
     /// request, so that a revoked token stops working.
     pub(crate) token_id: String,
+    /// The token's quotas (shared by all its sessions).
+    pub(crate) quota: Arc<TokenQuota>,
+    /// The connection's share of the memory budget, in bytes.
+    pub(crate) memory: Semaphore,
 }
 
 impl Session {
     pub(crate) fn new(shared: Arc<Shared>, token_id: String) -> Session {
-        Session { shared, token_id }
+        let quota = shared.quotas.of(&token_id, &shared.limits);
+        let memory = Semaphore::new(
+            usize::try_from(shared.limits.connection_memory_bytes)
+                .unwrap_or(usize::MAX)
+                .min(Semaphore::MAX_PERMITS),
+        );
+        Session {
+            shared,
+            token_id,
+            quota,
+            memory,
+        }
+    }
+
+    /// Waits until `bytes` of the connection's, the token's and the
+    /// server's memory are free, and holds them until dropped.
+    pub(crate) async fn reserve(&self, bytes: u32) -> Option<Reserved<'_>> {
+        Reserved::wait(
+            [&self.memory, &self.quota.memory, &self.shared.memory],
+            bytes,
+        )
+        .await
     }
 
     /// The id of the session's token (`stk_<id>_...`).
@@ -108,16 +139,44 @@ impl Session {
     }
 
     /// The store's lookup (the one feature read), with the token's read
-    /// grant checked on every view it reads before anything is read;
-    /// counted in the `lookups` and `keys_looked_up` counters.
+    /// grant checked on every view it reads before anything is read (a
+    /// view it may not read answers as an unknown one), and the answer's
+    /// memory bounded while it is built ([`Limits::answer_bytes`]); counted
+    /// in the `lookups` and `keys_looked_up` counters.
     pub(crate) fn lookup<E: From<store::Error> + From<Failure>>(
         &self,
         t: &Token,
         req: &LookupRequest,
     ) -> Result<(LookupPlan, LookupResponse), E> {
         let store = &self.shared.store;
-        let plan = store.plan_lookup(req, |v| check_grant(t, Level::Read, v).map_err(E::from))?;
-        let resp = store.run_lookup(req, &plan)?;
+        let cat = store.catalog();
+        // Before the store resolves anything: its messages about an
+        // unknown view or feature name the views and features it has.
+        for r in refs::parse_each(&req.features).map_err(store::Error::from)? {
+            if !cat.view(&r.view).is_some_and(|v| may_read(&cat, t, v)) {
+                return Err(store::Error::UnknownView(r.view).into());
+            }
+        }
+        let plan = store.plan_lookup(req, |v| {
+            check_grant(&cat, t, Level::Read, v, &v.name).map_err(E::from)
+        })?;
+        let limit = self.shared.limits.answer_bytes();
+        // What the request alone says the answer needs: per row and
+        // feature a status and up to two times, before any value.
+        let cells = plan.rows().saturating_mul(plan.outputs());
+        if cells.saturating_mul(CELL_BYTES) > limit {
+            return Err(Failure::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "{} rows × {} features need at least {} bytes, above the answer limit of {limit} bytes; ask for fewer keys or features",
+                    plan.rows(),
+                    plan.outputs(),
+                    cells.saturating_mul(CELL_BYTES)
+                ),
+            )
+            .into());
+        }
+        let resp = store.run_lookup_within(req, &plan, limit)?;
         let c = &self.shared.counters;
         Counters::add(&c.lookups, 1);
         Counters::add(
@@ -159,8 +218,41 @@ fn team(view: &FeatureView) -> Option<&str> {
     view.team()
 }
 
-/// Refuses with `PERMISSION_DENIED` unless `t` has `level` on `view`.
-pub(crate) fn check_grant(t: &Token, level: Level, view: &FeatureView) -> Result<(), Failure> {
+/// Whether `t` may read `view`: a read grant on the view itself and on
+/// every view it reads from, transitively (an aggregation's source, a
+/// derived view's inputs), so that a computed view never shows what its
+/// sources would not; unless its definition says `expose_sources = true`
+/// (its owner publishes it to its readers; docs/PROTOCOL.md, "Policy").
+pub(crate) fn may_read(cat: &Catalog, t: &Token, view: &FeatureView) -> bool {
+    t.allows(Level::Read, &view.name, team(view))
+        && (view.metadata.expose_sources == Some(true)
+            || lineage::upstream(cat, view).iter().all(|r| {
+                cat.view(&r.view)
+                    .is_some_and(|u| t.allows(Level::Read, &u.name, team(u)))
+            }))
+}
+
+/// The answer to a view the token may not read, the same as to an
+/// unknown view (`written` is the name as the request wrote it), so that
+/// a token cannot learn which views exist.
+pub(crate) fn unknown_view(written: &str) -> Failure {
+    store_failure(store::Error::UnknownView(written.to_string()))
+}
+
+/// Refuses unless `t` has `level` on `view` (written `written` in the
+/// request): a view it may not read ([`may_read`]) is `NOT_FOUND` as an
+/// unknown view is; a readable view without a `level` grant is
+/// `PERMISSION_DENIED`.
+pub(crate) fn check_grant(
+    cat: &Catalog,
+    t: &Token,
+    level: Level,
+    view: &FeatureView,
+    written: &str,
+) -> Result<(), Failure> {
+    if !may_read(cat, t, view) {
+        return Err(unknown_view(written));
+    }
     if t.allows(level, &view.name, team(view)) {
         return Ok(());
     }
@@ -178,26 +270,17 @@ pub(crate) fn check_grant(t: &Token, level: Level, view: &FeatureView) -> Result
 }
 
 /// View `name` of `cat` if `t` has `level` on it: `NOT_FOUND` for an
-/// unknown view, `PERMISSION_DENIED` without the grant.
+/// unknown or unreadable view, `PERMISSION_DENIED` for a readable one
+/// without the grant.
 pub(crate) fn granted_view<'c>(
     cat: &'c Catalog,
     t: &Token,
     level: Level,
     name: &str,
 ) -> Result<&'c FeatureView, Failure> {
-    let view = cat.view(name).ok_or_else(|| {
-        Failure::new(
-            ErrorCode::NotFound,
-            format!("unknown feature view {name:?}"),
-        )
-    })?;
-    check_grant(t, level, view)?;
+    let view = cat.view(name).ok_or_else(|| unknown_view(name))?;
+    check_grant(cat, t, level, view, name)?;
     Ok(view)
-}
-
-/// Whether `t` may read `view` (listings show only those).
-pub(crate) fn may_read(t: &Token, view: &FeatureView) -> bool {
-    t.allows(Level::Read, &view.name, team(view))
 }
 
 /// Request handling without a network: a store, tokens and limits, and

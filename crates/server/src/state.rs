@@ -2,7 +2,8 @@
 //! the store, the tokens (swapped when the token file changes), the
 //! limits and budgets, the shutdown signal and the counters.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -11,6 +12,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::auth::Tokens;
 use crate::latency::Metrics;
 use crate::limits::Limits;
+use crate::quota::{Quotas, Unauthenticated};
 use strata_format::protocol::{DecodeLimits, ServerLimits};
 use strata_store::Store;
 
@@ -45,6 +47,14 @@ pub(crate) struct Shared {
     pub memory: Semaphore,
     /// Exports running at once.
     pub exports: Semaphore,
+    /// Requests running on the blocking pool at once.
+    pub blocking: Semaphore,
+    /// Connections not yet authenticated.
+    pub unauthenticated: Arc<Unauthenticated>,
+    /// Authenticated connections.
+    pub authenticated: AtomicU32,
+    /// Per-token shares and counts.
+    pub quotas: Quotas,
     pub shutdown: watch::Receiver<bool>,
     pub counters: Counters,
     /// Request latencies, for `--metrics`.
@@ -60,6 +70,16 @@ impl Shared {
         limits: &Limits,
         shutdown: watch::Receiver<bool>,
     ) -> Shared {
+        let mut limits = limits.clone();
+        // A share holds at least a frame and at most the whole budget.
+        let (frame, all) = (u64::from(limits.max_frame_bytes), limits.memory_bytes);
+        for share in [
+            &mut limits.connection_memory_bytes,
+            &mut limits.token_memory_bytes,
+        ] {
+            *share = (*share).min(all).max(frame);
+        }
+        let limits = &limits;
         Shared {
             store,
             tokens: ArcSwap::from_pointee(tokens),
@@ -71,7 +91,11 @@ impl Shared {
                     .unwrap_or(usize::MAX)
                     .min(Semaphore::MAX_PERMITS),
             ),
-            exports: Semaphore::new(2),
+            exports: Semaphore::new(limits.max_exports as usize),
+            blocking: Semaphore::new(limits.max_blocking_requests.max(1) as usize),
+            unauthenticated: Arc::new(Unauthenticated::new(limits.max_unauthenticated)),
+            authenticated: AtomicU32::new(0),
+            quotas: Quotas::default(),
             shutdown,
             counters: Counters::default(),
             metrics: Metrics::default(),

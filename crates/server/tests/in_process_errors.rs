@@ -130,17 +130,39 @@ fn auth_refusals() {
         }],
         ..Default::default()
     };
-    assert_eq!(code(lookup(&r, &risk)), ErrorCode::PermissionDenied);
+    // A view the token may not read answers exactly as an unknown one.
+    let mut unknown = risk.clone();
+    unknown.features = vec!["merchant_rizk:*".into()];
+    let denied = lookup(&r, &risk).unwrap_err();
+    assert_eq!(denied.code, ErrorCode::NotFound);
+    assert_eq!(
+        denied.message,
+        lookup(&r, &unknown)
+            .unwrap_err()
+            .message
+            .replace("merchant_rizk", "merchant_risk")
+    );
+    // Nor does a wrong feature name on it tell its features.
+    unknown.features = vec!["merchant_risk:nope".into()];
+    assert_eq!(lookup(&r, &unknown).unwrap_err(), denied);
+    let d = describe(&r, "merchant_risk").unwrap_err();
+    assert_eq!(d.code, ErrorCode::NotFound);
+    let u = describe(&r, "merchant_rizk").unwrap_err();
+    assert_eq!(u.code, d.code);
+    assert_eq!(
+        u.message.replace("merchant_rizk", "merchant_risk"),
+        d.message
+    );
+    // A readable view without the grant asked for: PERMISSION_DENIED.
     assert_eq!(
         code(push(&r, "user_stats", &[user_row(1, 1, 1.0, 1)])),
         ErrorCode::PermissionDenied
     );
-    assert_eq!(
-        code(describe(&r, "merchant_risk")),
-        ErrorCode::PermissionDenied
-    );
+    assert_eq!(code(push(&r, "merchant_risk", &[])), ErrorCode::NotFound);
     assert_eq!(code(stats(&r)), ErrorCode::PermissionDenied);
-    health(&r).unwrap();
+    // Health tells a non-admin token nothing about views.
+    assert_eq!(health(&r).unwrap().views, 0);
+    assert_eq!(health(&f.session(&f.admin)).unwrap().views, 2);
     let list = registry_list(&r).unwrap();
     assert_eq!(
         list.views
@@ -156,7 +178,7 @@ fn auth_refusals() {
     // A team grant: write on fraud's views, nothing on risk's.
     let w = f.session(&f.fraud_writer);
     push(&w, "user_stats", &[user_row(1, 1, 1.0, 1)]).unwrap();
-    assert_eq!(code(lookup(&w, &risk)), ErrorCode::PermissionDenied);
+    assert_eq!(code(lookup(&w, &risk)), ErrorCode::NotFound);
     // Revocation takes effect on the next request of an open session.
     let id = &f.reader[4..20];
     assert!(auth::revoke(&f.dir(), id).unwrap());
@@ -180,8 +202,11 @@ fn malformed_and_unknown_requests() {
     let got = exchange_raw(&c, &frame(Kind::Lookup, 1, &[0xff, 0xff, 0xff]));
     assert_eq!(error_code(&got), ErrorCode::Malformed);
     assert_eq!(got.0.request_id, 1);
-    let got = exchange_raw(&c, &frame(Kind::Push, 2, b"\x05hello\x99"));
+    let got = exchange_raw(&c, &frame(Kind::Push, 2, b"\x0auser_stats\x99"));
     assert_eq!(error_code(&got), ErrorCode::Malformed);
+    // A push's view is checked before its rows are decoded.
+    let got = exchange_raw(&c, &frame(Kind::Push, 2, b"\x05hello\x99"));
+    assert_eq!(error_code(&got), ErrorCode::NotFound);
     // UNKNOWN_REQUEST: an unknown kind, a server frame, a second Hello,
     // export data outside an export.
     let mut unknown = frame(Kind::Health, 3, &[]);

@@ -86,6 +86,10 @@ pub enum Error {
         "feature view {0:?} is export-only (online = false): it is not served latest; read it with --as-of, or export it"
     )]
     NotOnline(String),
+    /// An answer that would exceed a size limit, refused while it was
+    /// being built.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -323,6 +327,26 @@ impl Store {
         to: i64,
         known_at: Option<i64>,
     ) -> Result<Vec<HistoryRow>> {
+        Ok(self
+            .history_newest(view, key, from, to, known_at, usize::MAX, usize::MAX)?
+            .0)
+    }
+
+    /// The newest of [`Store::history`]'s versions: at most `limit`, and
+    /// past the first at most `max_bytes` of encoded rows; and whether
+    /// there are more. Read with work bounded by the limits, not by the
+    /// key's history (`Engine::history_newest`).
+    #[expect(clippy::too_many_arguments, reason = "a history's bounds")]
+    pub fn history_newest(
+        &self,
+        view: &str,
+        key: &[KeyValue],
+        from: i64,
+        to: i64,
+        known_at: Option<i64>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<HistoryRow>, bool)> {
         let (cat, v) = self.resolve(view)?;
         if v.is_aggregation() {
             return Err(Error::NoHistory(v.qualified_name()));
@@ -330,8 +354,10 @@ impl Store {
         let mut ek = Vec::new();
         self.encode_key(&cat, &v, key, &mut ek)?;
         let schema = v.schema();
-        self.engine
-            .history(v.id, &ek, from, to, known_at)?
+        let (versions, more) = self
+            .engine
+            .history_newest(v.id, &ek, from, to, known_at, limit, max_bytes)?;
+        let rows = versions
             .into_iter()
             .map(|ver| {
                 let values = row::decode_row(&schema, &ver.row)
@@ -342,7 +368,8 @@ impl Store {
                     values,
                 })
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok((rows, more))
     }
 
     /// Removes every version of `key` in every view keyed by `entity` alone,

@@ -48,6 +48,11 @@ impl LookupPlan {
         self.resolved.views.iter().map(|v| &v.view)
     }
 
+    /// Output feature columns (a `view:*` counts each of its features).
+    pub fn outputs(&self) -> usize {
+        self.resolved.outputs.len()
+    }
+
     /// Entity rows.
     pub fn rows(&self) -> usize {
         self.rows
@@ -134,7 +139,26 @@ impl Store {
     /// Reads a planned lookup (`req` must be the request it was planned
     /// from).
     pub fn run_lookup(&self, req: &LookupRequest, plan: &LookupPlan) -> Result<LookupResponse> {
+        self.run_lookup_within(req, plan, usize::MAX)
+    }
+
+    /// [`Store::run_lookup`], refused with [`Error::TooLarge`] as soon as
+    /// the rows read so far hold more than `max_bytes` ([`row_bytes`]: the
+    /// real sizes of their values), so that the answer's memory is bounded
+    /// while it is built, whatever the request asks for.
+    pub fn run_lookup_within(
+        &self,
+        req: &LookupRequest,
+        plan: &LookupPlan,
+        max_bytes: usize,
+    ) -> Result<LookupResponse> {
         let now = self.now();
+        let mut held = 0usize;
+        let too_large = |held: usize| {
+            Error::TooLarge(format!(
+                "the answer holds more than {max_bytes} bytes after {held} bytes of rows were read; ask for fewer keys or features"
+            ))
+        };
         let mut answers: Vec<Vec<FeatureRow>> = Vec::with_capacity(plan.resolved.views.len());
         let mut keys = KeyBatch::new();
         for (vp, cols) in plan.resolved.views.iter().zip(&plan.key_cols) {
@@ -178,7 +202,12 @@ impl Store {
                         at,
                         req.known_at,
                     )?;
-                    rows.push(aggregate_row(&vp.view, values, at));
+                    let r = aggregate_row(&vp.view, values, at);
+                    held = held.saturating_add(row_bytes(&r));
+                    if held > max_bytes {
+                        return Err(too_large(held));
+                    }
+                    rows.push(r);
                 }
             } else {
                 // All keys of the view at once (the engine overlaps their
@@ -199,12 +228,23 @@ impl Store {
                             found,
                             at,
                         ) {
-                            Ok(r) => rows.push(r),
-                            Err(e) => failed = failed.take().or(Some(e)),
+                            Ok(r) if failed.is_none() => {
+                                held = held.saturating_add(row_bytes(&r));
+                                if held > max_bytes {
+                                    // The rows read so far are dropped; the
+                                    // rest are read but not kept.
+                                    rows = Vec::new();
+                                    failed = Some(too_large(held));
+                                } else {
+                                    rows.push(r);
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => failed = failed.take().or(Some(e.into())),
                         },
                     )?;
                 if let Some(e) = failed {
-                    return Err(e.into());
+                    return Err(e);
                 }
             }
             answers.push(rows);
@@ -236,6 +276,25 @@ impl Store {
         };
         Ok(feature_row(view, found.as_ref(), at)?)
     }
+}
+
+/// The memory a row read by a lookup holds: per value its inline size and
+/// the bytes it owns, per feature its status, and the row's own fields.
+pub fn row_bytes(r: &FeatureRow) -> usize {
+    let values: usize = r
+        .values
+        .iter()
+        .map(|v| {
+            std::mem::size_of::<Value>()
+                + match v {
+                    Value::String(s) => s.len(),
+                    Value::Bytes(b) => b.len(),
+                    Value::ListFloat32(l) => l.len() * 4,
+                    _ => 0,
+                }
+        })
+        .sum();
+    values + r.statuses.len() + std::mem::size_of::<FeatureRow>()
 }
 
 /// An aggregation view the store's index does not hold: a bug.

@@ -169,6 +169,14 @@ impl PushRequest {
         self.options.encode(out);
     }
 
+    /// The view a push body names (its first field), without decoding its
+    /// rows: a server checks the write grant before it spends memory on
+    /// them.
+    pub fn peek_view<'a>(body: &'a [u8], lim: &DecodeLimits) -> Result<&'a str, WireError> {
+        let mut r = Reader::new(body, "push");
+        get_str(&mut r, lim.max_name)
+    }
+
     pub fn decode(body: &[u8], lim: &DecodeLimits) -> Result<PushRequest, WireError> {
         let mut r = Reader::new(body, "push");
         let view = get_string(&mut r, lim.max_name)?;

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 
+use super::pieces::join_run;
 use super::rechunk::Rechunk;
-use super::run::join_run;
 use super::{EntityTable, Error, ExportRequest, FileSink, InputFormat, OutputFormat, Plan};
 use strata_store::Store;
 

@@ -326,6 +326,9 @@ pub(crate) struct JoinSpec<'a> {
     pub known_at: KnownAt,
     pub schema: &'a SchemaRef,
     pub threads: usize,
+    /// Bytes of answers (copies of versions) a run may hold; a run above
+    /// it is split and joined in pieces.
+    pub record_budget: usize,
 }
 
 #[cfg(test)]

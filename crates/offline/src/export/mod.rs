@@ -37,6 +37,7 @@ mod join;
 mod keys;
 pub mod output;
 mod parquet_out;
+mod pieces;
 mod rechunk;
 mod run;
 pub mod snapshot;
@@ -99,6 +100,10 @@ pub enum Error {
     Engine(#[from] engine::Error),
     #[error("internal error: {0}; please report it")]
     Internal(String),
+    /// Internal to the join: a run's answers exceed its memory budget; the
+    /// run is split and joined in pieces, so an export never returns it.
+    #[error("a run of the export holds more than its memory budget")]
+    RunTooLarge,
 }
 
 impl Error {
@@ -182,6 +187,8 @@ pub struct Plan {
     batch_rows: usize,
     /// Rows per run: joined together, sorted by key.
     run_rows: usize,
+    /// Bytes of answers a run may hold ([`record_budget`]).
+    record_budget: usize,
     threads: usize,
 }
 
@@ -298,6 +305,7 @@ impl Plan {
             n => n,
         };
         let run_rows = run_rows(req.memory_budget, input, &resolved);
+        let record_budget = record_budget(req.memory_budget);
         let batch_rows = piece_rows(run_rows, threads);
         Ok(Plan {
             resolved,
@@ -308,6 +316,7 @@ impl Plan {
             known_at: req.known_at,
             batch_rows,
             run_rows,
+            record_budget,
             threads,
         })
     }
@@ -388,6 +397,7 @@ impl Plan {
             known_at: self.known_at,
             schema: &self.output,
             threads: self.threads,
+            record_budget: self.record_budget,
         }
     }
 }
@@ -420,6 +430,13 @@ fn run_rows(budget: usize, input: &Schema, r: &refs::Resolved) -> usize {
     (budget.saturating_sub(FIXED_MEMORY) / 3 / per_row.max(1)).clamp(64, 1 << 30)
 }
 
+/// Bytes of answers a run may hold (the versions it copies, at their real
+/// sizes): a third of the budget, like the run's fixed-width estimate;
+/// their decoded output takes as much again.
+fn record_budget(budget: usize) -> usize {
+    (budget.saturating_sub(FIXED_MEMORY) / 3).max(1 << 20)
+}
+
 /// Rows per batch inside a run: enough batches for every thread to decode
 /// several, at most 16 Ki rows (a batch's answers are decoded into its
 /// columns in the order they were found, so its columns should fit in a
@@ -442,6 +459,8 @@ pub struct Export<'a, I> {
     plan: &'a Plan,
     input: Rechunk<I>,
     ready: VecDeque<RecordBatch>,
+    /// The pieces of the current run still to join.
+    pieces: pieces::Pieces,
     next_row: usize,
     failed: bool,
     stats: ExportStats,
@@ -460,6 +479,7 @@ where
         plan,
         input: Rechunk::new(input, plan.batch_rows, plan.input.clone()),
         ready: VecDeque::new(),
+        pieces: Vec::new(),
         next_row: 0,
         failed: false,
         stats: ExportStats {
@@ -485,33 +505,40 @@ impl<I: Iterator<Item = Result<RecordBatch, Error>>> Iterator for Export<'_, I> 
         if self.failed {
             return None;
         }
-        let first = self.next_row;
-        let run = match read_run(&mut self.input, self.plan.run_rows) {
-            Ok(run) => run,
-            Err(e) => {
-                self.failed = true;
-                return Some(Err(e));
+        if self.pieces.is_empty() {
+            let run = match read_run(&mut self.input, self.plan.run_rows) {
+                Ok(run) => run,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            };
+            if run.is_empty() {
+                return None;
             }
-        };
-        if run.is_empty() {
-            return None;
+            let first = self.next_row;
+            self.next_row += run.iter().map(RecordBatch::num_rows).sum::<usize>();
+            self.pieces.push((run, first));
         }
-        self.next_row += run.iter().map(RecordBatch::num_rows).sum::<usize>();
+        // One piece of the run at a time, so that what waits to be taken
+        // is at most one piece's output.
         let spec = self.plan.spec(self.store);
         let ready = &mut self.ready;
-        match run::join_run(&spec, &run, first, &mut |b| {
+        match pieces::join_next_piece(&spec, &mut self.pieces, &mut |b| {
             ready.push_back(b);
             Ok(())
         }) {
-            Ok(hits) => {
-                self.stats.rows += (self.next_row - first) as u64;
+            Ok(Some((rows, hits))) => {
+                self.stats.rows += rows as u64;
                 for (m, n) in self.stats.matched.iter_mut().zip(hits) {
                     *m += n;
                 }
                 self.ready.pop_front().map(Ok)
             }
+            Ok(None) => self.next(),
             Err(e) => {
                 self.ready.clear();
+                self.pieces.clear();
                 self.failed = true;
                 Some(Err(e))
             }

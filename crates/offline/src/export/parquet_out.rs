@@ -39,6 +39,8 @@ pub(crate) struct ParquetSink {
     leaves: Vec<usize>,
     pending: Vec<RecordBatch>,
     pending_rows: usize,
+    /// The bytes of `pending` (its share of its batches' buffers).
+    pending_bytes: usize,
     row_group_rows: usize,
     row_groups: usize,
     threads: usize,
@@ -57,6 +59,11 @@ type EncodedColumn = (usize, Result<Vec<ArrowColumnChunk>, ParquetError>);
 
 /// Row groups encoded at once while the writer takes the next rows.
 const IN_FLIGHT: usize = 3;
+
+/// A row group is started once its rows hold this many bytes, however few
+/// they are (wide string values), so that the rows buffered are bounded in
+/// bytes and not only in rows.
+const ROW_GROUP_BYTES: usize = 16 << 20;
 
 /// Encodes field `f` of `batches` with its leaves' writers.
 fn encode_column(
@@ -95,6 +102,7 @@ impl ParquetSink {
             leaves,
             pending: Vec::new(),
             pending_rows: 0,
+            pending_bytes: 0,
             row_group_rows: row_group_rows.max(1),
             row_groups: 0,
             threads: threads.max(1),
@@ -142,12 +150,19 @@ impl ParquetSink {
 
     pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<(), ParquetError> {
         let mut at = 0;
+        let per_row = batch.get_array_memory_size() / batch.num_rows().max(1);
         while at < batch.num_rows() {
-            let n = (self.row_group_rows - self.pending_rows).min(batch.num_rows() - at);
+            // As many rows as fit the row group's rows and bytes (at least one).
+            let by_bytes =
+                (ROW_GROUP_BYTES.saturating_sub(self.pending_bytes) / per_row.max(1)).max(1);
+            let n = (self.row_group_rows - self.pending_rows)
+                .min(batch.num_rows() - at)
+                .min(by_bytes);
             self.pending.push(batch.slice(at, n));
             self.pending_rows += n;
+            self.pending_bytes += n * per_row;
             at += n;
-            if self.pending_rows == self.row_group_rows {
+            if self.pending_rows == self.row_group_rows || self.pending_bytes >= ROW_GROUP_BYTES {
                 self.flush()?;
             }
         }
@@ -178,6 +193,7 @@ impl ParquetSink {
         let queue = Arc::new(Mutex::new(columns));
         let batches = Arc::new(std::mem::take(&mut self.pending));
         self.pending_rows = 0;
+        self.pending_bytes = 0;
         self.row_groups += 1;
         let mut workers = Vec::with_capacity(self.threads);
         for _ in 0..self.threads.min(self.leaves.len()) {

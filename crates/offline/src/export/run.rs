@@ -60,15 +60,19 @@ struct Found {
 /// A batch's event times and, per view, its keys.
 type Encoded<'a> = (Cow<'a, [i64]>, Vec<BatchKeys<'a>>);
 
-/// Joins a run of batches (`first_row` is the 0-based table row of its
-/// first row); `emit` gets the output batches in order. Returns, per view,
-/// the rows that got a version.
-pub(crate) fn join_run(
+/// Joins one piece of a run, refused with [`Error::RunTooLarge`] (and
+/// nothing emitted) as soon as its answers hold more than `limit` bytes.
+pub(super) fn join_piece(
     spec: &JoinSpec,
     run: &[RecordBatch],
     first_row: usize,
+    limit: usize,
     emit: &mut dyn FnMut(RecordBatch) -> Result<(), Error>,
 ) -> Result<Vec<u64>, Error> {
+    let held = Held {
+        bytes: AtomicUsize::new(0),
+        limit,
+    };
     let mut starts = Vec::with_capacity(run.len() + 1);
     let mut n = 0;
     for b in run {
@@ -118,7 +122,7 @@ pub(crate) fn join_run(
     }
     let mut found = Vec::with_capacity(spec.views.len());
     for (vp, keys) in spec.views.iter().zip(per_view) {
-        found.push(lookup_view(spec, vp, keys, &times, &starts)?);
+        found.push(lookup_view(spec, vp, keys, &times, &starts, &held)?);
     }
     drop(times);
     decode_all(spec, run, &starts, &found, emit)?;
@@ -132,9 +136,13 @@ fn lookup_view(
     keys: Vec<BatchKeys>,
     times: &[Cow<[i64]>],
     starts: &[usize],
+    held: &Held,
 ) -> Result<Found, Error> {
     if let Some(r) = &vp.aggregation {
-        return aggregate_view(spec, r, keys, times, starts);
+        let found = aggregate_view(spec, r, keys, times, starts)?;
+        let bytes = found.streams.iter().flatten().map(Vec::len).sum();
+        held.add(bytes)?;
+        return Ok(found);
     }
     let per_thread = if spec.engine.stats().memtable_bytes > MEMTABLE_WALK {
         1
@@ -172,6 +180,7 @@ fn lookup_view(
             streams: (0..batches).map(|_| Vec::new()).collect(),
             counts,
             hits: 0,
+            held,
         };
         spec.engine.scan_view(
             vp.view.id,
@@ -255,6 +264,26 @@ struct Part<'a> {
     /// Per batch, its rows in this part.
     counts: Vec<u32>,
     hits: u64,
+    held: &'a Held,
+}
+
+/// The bytes of answers a piece of a run holds, all views and parts
+/// together, and the most it may hold: the export's budget counts the
+/// real bytes of every version copied, whatever its width.
+struct Held {
+    bytes: AtomicUsize,
+    limit: usize,
+}
+
+impl Held {
+    /// Counts `n` more bytes; [`Error::RunTooLarge`] above the limit.
+    fn add(&self, n: usize) -> Result<usize, Error> {
+        let now = self.bytes.fetch_add(n, Ordering::Relaxed).saturating_add(n);
+        match now > self.limit {
+            true => Err(Error::RunTooLarge),
+            false => Ok(self.limit - now),
+        }
+    }
 }
 
 impl Part<'_> {
@@ -328,11 +357,13 @@ impl Part<'_> {
             .ok_or_else(|| Error::Internal("a scan lost its version".into()))?;
         let len = u32::try_from(v.row.len())
             .map_err(|_| Error::Internal("a row longer than 4 GiB".into()))?;
+        let left = self.held.add(RECORD_HEADER + v.row.len())?;
         let b = e.batch as usize;
         let s = &mut self.streams[b];
         if s.capacity() == 0 {
-            // Room for every row of the batch here, if alike.
-            s.reserve(self.counts[b] as usize * (RECORD_HEADER + v.row.len()));
+            // Room for every row of the batch here, if alike (within the
+            // budget left).
+            s.reserve((self.counts[b] as usize * (RECORD_HEADER + v.row.len())).min(left));
         }
         s.extend_from_slice(&e.row.to_le_bytes());
         s.extend_from_slice(&len.to_le_bytes());

@@ -31,7 +31,8 @@
 //! - `version` is at least 1 (default 1); `ttl` is a duration
 //!   ([`super::duration`]) or an integer of seconds;
 //! - the metadata fields are read into a [`ViewMeta`] and checked for type:
-//!   `description`, `owner`, `team`, `source` (strings), `online` (bool),
+//!   `description`, `owner`, `team`, `source` (strings), `online` and
+//!   `expose_sources` (bools),
 //!   `tags` (strings, as an array or a table), `freshness_sla` and
 //!   `retention` (durations), `max_versions` (an integer ≥ 1), `inputs`
 //!   (view names), `quality` (`"reject"` or `"warn"`), and the fields of

@@ -96,6 +96,10 @@ pub struct ViewMeta {
     pub inputs: Option<Vec<String>>,
     /// Served online (the default) or export-only.
     pub online: Option<bool>,
+    /// A computed view (a `source` view, `inputs`) whose values its owner
+    /// publishes: reading it needs read on it alone, not on what it reads
+    /// (the server's policy, docs/PROTOCOL.md).
+    pub expose_sources: Option<bool>,
     /// How long history is kept (0: forever).
     pub retention: Option<Duration>,
     /// Versions kept per key (at least 1).
@@ -130,7 +134,7 @@ pub struct ViewMeta {
 }
 
 /// The fields a definitions file may declare.
-pub const DECLARED: [&str; 17] = [
+pub const DECLARED: [&str; 18] = [
     "description",
     "owner",
     "team",
@@ -139,6 +143,7 @@ pub const DECLARED: [&str; 17] = [
     "source",
     "inputs",
     "online",
+    "expose_sources",
     "retention",
     "max_versions",
     "quality",
@@ -316,6 +321,7 @@ impl ViewMeta {
         put("source", text(&self.source));
         put("inputs", self.inputs.as_deref().map(strings));
         put("online", self.online.map(V::Boolean));
+        put("expose_sources", self.expose_sources.map(V::Boolean));
         put("retention", dur(self.retention));
         put(
             "max_versions",
@@ -363,7 +369,7 @@ fn strings(items: &[String]) -> toml::Value {
 /// What a field's value must be, for messages.
 fn expected(field: &str) -> &'static str {
     match field {
-        "online" => "true or false",
+        "online" | "expose_sources" => "true or false",
         "quality" => "\"reject\" or \"warn\"",
         "late_events" => "\"reject\" or \"correct\"",
         AGGREGATIONS => "an array of aggregation tables",
@@ -431,6 +437,7 @@ mod tests {
             source: Some("push".into()),
             inputs: Some(vec!["a@2".into()]),
             online: Some(false),
+            expose_sources: Some(true),
             retention: d("30d"),
             max_versions: Some(2),
             quality: Some(QualityPolicy::Warn),

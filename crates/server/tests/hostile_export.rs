@@ -1,0 +1,139 @@
+//! Red-team row 2 of issue 15: an export whose rows all name one key with
+//! a wide string value. The export's memory budget counts the real bytes
+//! of the versions it copies (a run too large is joined in pieces), and a
+//! Parquet row group is bounded in bytes as well as rows: the peak stays
+//! near the budget, for the join the server runs ([`export`]) and for the
+//! file export the CLI runs ([`export_to_file`]). Each scenario runs in its
+//! own process (see `scenario`).
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
+mod scenario;
+
+use std::sync::Arc;
+
+use arrow_array::{Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use scenario::{Scenario, assert_peak_within, in_own_process, reset_peak};
+use strata_format::protocol as p;
+use strata_format::schema::{KeyValue, Value};
+use strata_offline::export::{self as ex, ExportFiles, ExportRequest, Plan};
+use strata_server::Limits;
+
+const DEFS: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[feature_views]]
+name = "profile"
+entities = ["user"]
+ttl = "0"
+features = [{ name = "bio", type = "string" }]
+"#;
+
+const WIDE: usize = 60_000;
+/// The export's budget in these scenarios (the server's is 256 MiB).
+const BUDGET: usize = 96 << 20;
+/// The peak's bound: one and a half budgets (the budget is what the rows
+/// in flight are sized for; allocator slack and threads come on top).
+const BOUND: u64 = (BUDGET + BUDGET / 2) as u64;
+/// The file export's: two and a half budgets.
+const FILE_BOUND: u64 = (BUDGET * 5 / 2) as u64;
+
+fn wide_store() -> Scenario {
+    let s = Scenario::new(DEFS, &[], &Limits::default());
+    s.handler
+        .store()
+        .write(
+            "profile",
+            &[p::RowWrite {
+                key: vec![KeyValue::Int64(1)],
+                event_ts: 1,
+                created_ts: None,
+                values: vec![Value::String("x".repeat(WIDE))],
+            }],
+        )
+        .unwrap();
+    s
+}
+
+fn request() -> ExportRequest {
+    ExportRequest {
+        memory_budget: BUDGET,
+        ..ExportRequest::new("profile:bio").unwrap()
+    }
+}
+
+/// 20,000 rows of key 1 would copy 1.2 GB of versions in one run.
+#[test]
+fn row2_export_join_counts_real_bytes() {
+    in_own_process("row2_export_join_counts_real_bytes", || {
+        let s = wide_store();
+        let rows = 20_000;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("user_id", DataType::Int64, false),
+            Field::new(
+                "event_timestamp",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+        ]));
+        let input: Vec<RecordBatch> = (0..rows / 4_000)
+            .map(|_| {
+                RecordBatch::try_new(
+                    schema.clone(),
+                    vec![
+                        Arc::new(Int64Array::from(vec![1; 4_000])),
+                        Arc::new(
+                            TimestampMicrosecondArray::from(vec![1_000_000; 4_000])
+                                .with_timezone("UTC"),
+                        ),
+                    ],
+                )
+                .unwrap()
+            })
+            .collect();
+        let store = s.handler.store();
+        let plan = Plan::new(store, &request(), &schema).unwrap();
+        let base = reset_peak();
+        let mut seen = 0;
+        for b in ex::export(store, &plan, input.into_iter().map(Ok)) {
+            let b = b.unwrap();
+            let bio = b.column(2).as_any().downcast_ref::<StringArray>().unwrap();
+            assert!((0..bio.len()).all(|i| bio.value(i).len() == WIDE));
+            seen += b.num_rows();
+        }
+        assert_eq!(seen, rows);
+        assert_peak_within("row 2, export join", base, BOUND);
+    });
+}
+
+/// The CLI's file export of 5,000 such rows to Parquet (300 MB of values).
+#[test]
+fn row2_file_export_counts_real_bytes() {
+    in_own_process("row2_file_export_counts_real_bytes", || {
+        let s = wide_store();
+        let dir = s.tmp.path();
+        let mut csv = String::from("user_id,event_timestamp\n");
+        for _ in 0..5_000 {
+            csv.push_str("1,2024-01-01T00:00:00Z\n");
+        }
+        std::fs::write(dir.join("entities.csv"), csv).unwrap();
+        let files = ExportFiles {
+            entities: dir.join("entities.csv"),
+            entities_format: None,
+            out: dir.join("out.parquet"),
+            out_format: None,
+        };
+        let base = reset_peak();
+        let report = ex::export_to_file(s.handler.store(), &request(), &files, &|_| {}).unwrap();
+        assert_eq!(report.rows, 5_000);
+        // The writer holds more besides: the batches queued for it, the row
+        // group it fills and those it encodes (16 MiB each at most).
+        assert_peak_within("row 2, file export", base, FILE_BOUND);
+    });
+}

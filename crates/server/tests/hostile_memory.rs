@@ -1,0 +1,247 @@
+//! Red-team rows 1 and 8 of issue 15, in-process against the request
+//! handler, each in its own process with a bound on its peak memory
+//! (docs/PROTOCOL.md, "Limits"):
+//!
+//! - row 1: a lookup whose answer would be huge (10,000 copies of a key
+//!   with a 60 KB value; or more cells than the answer limit holds) is
+//!   refused `LIMIT_EXCEEDED` while it is built, never after;
+//! - row 8: pushes of megabytes of nulls from a token that may not write
+//!   are refused before their rows are decoded.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+
+mod common;
+mod scenario;
+
+use std::sync::Arc;
+
+use common::{call, lookup};
+use scenario::{Scenario, assert_peak_within, in_own_process, reset_peak};
+use strata_format::protocol::{self as p, ErrorCode, Kind};
+use strata_format::schema::{KeyValue, Value};
+use strata_server::Limits;
+
+const DEFS: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[feature_views]]
+name = "profile"
+entities = ["user"]
+ttl = "0"
+team = "growth"
+features = [
+  { name = "bio", type = "string" },
+  { name = "f1", type = "string" }, { name = "f2", type = "string" },
+  { name = "f3", type = "string" }, { name = "f4", type = "string" },
+  { name = "f5", type = "string" }, { name = "f6", type = "string" },
+  { name = "f7", type = "string" }, { name = "f8", type = "string" },
+  { name = "f9", type = "string" }, { name = "f10", type = "string" },
+  { name = "f11", type = "string" }, { name = "f12", type = "string" },
+  { name = "f13", type = "string" }, { name = "f14", type = "string" },
+  { name = "f15", type = "string" },
+]
+"#;
+
+/// The answer limit of these scenarios.
+const FRAME: u32 = 4 << 20;
+
+fn limits() -> Limits {
+    Limits {
+        max_frame_bytes: FRAME,
+        ..Limits::default()
+    }
+}
+
+/// A store whose user 1 has a 60 KB `bio`; a reader and an admin.
+fn wide_value() -> Scenario {
+    let s = Scenario::new(
+        DEFS,
+        &[("reader", &["read:view:profile"]), ("admin", &["admin:*"])],
+        &limits(),
+    );
+    let mut values = vec![Value::String("x".repeat(60_000))];
+    values.extend((1..16).map(|_| Value::Null));
+    s.handler
+        .store()
+        .write(
+            "profile",
+            &[p::RowWrite {
+                key: vec![KeyValue::Int64(1)],
+                event_ts: 1,
+                created_ts: None,
+                values,
+            }],
+        )
+        .unwrap();
+    s
+}
+
+fn copies_of_key_1(features: &[&str], n: usize) -> p::LookupRequest {
+    p::LookupRequest {
+        features: features.iter().map(|f| f.to_string()).collect(),
+        entities: vec![common::int_keys("user_id", &vec![1; n])],
+        ..Default::default()
+    }
+}
+
+/// Row 1: 10,000 copies of one key with a 60 KB value would be a 600 MB
+/// answer; it is refused once the rows read hold the answer limit.
+#[test]
+fn row1_lookup_of_wide_values_is_bounded_while_built() {
+    in_own_process("row1_lookup_of_wide_values_is_bounded_while_built", || {
+        let s = wide_value();
+        let c = s.session("reader");
+        // Under the limit, the same lookup is answered.
+        let small = lookup(&c, &copies_of_key_1(&["profile:bio"], 10)).unwrap();
+        assert_eq!(small.features[0].values.len(), 10);
+        let base = reset_peak();
+        for _ in 0..4 {
+            let e = lookup(&c, &copies_of_key_1(&["profile:bio"], 10_000)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::LimitExceeded, "{e}");
+            assert!(e.message.contains("fewer keys or features"), "{e}");
+        }
+        // The rows held (at most the limit), the answer's columns (as
+        // much again) and the frame: 3 × the limit, and slack.
+        assert_peak_within(
+            "row 1, wide values",
+            base,
+            3 * u64::from(FRAME) + (16 << 20),
+        );
+    });
+}
+
+/// Row 1: more cells than the answer limit can hold are refused from the
+/// request alone, before anything is read.
+#[test]
+fn row1_lookup_of_many_cells_is_refused_before_reading() {
+    in_own_process(
+        "row1_lookup_of_many_cells_is_refused_before_reading",
+        || {
+            let s = wide_value();
+            let c = s.session("reader");
+            let base = reset_peak();
+            for _ in 0..4 {
+                // 10,000 rows × 16 features × 33 bytes > 4 MiB.
+                let e = lookup(&c, &copies_of_key_1(&["profile:*"], 10_000)).unwrap_err();
+                assert_eq!(e.code, ErrorCode::LimitExceeded, "{e}");
+                assert!(e.message.contains("10000 rows × 16 features"), "{e}");
+            }
+            assert_peak_within("row 1, many cells", base, 16 << 20);
+        },
+    );
+}
+
+/// Row 8: 32 pushes (8 at once) of 3.2 MB of nulls from a token that may
+/// read the view but not write it: refused before the 3.2 M values are
+/// decoded (about 100 MB each).
+#[test]
+fn row8_push_from_a_reader_is_refused_before_decoding() {
+    in_own_process("row8_push_from_a_reader_is_refused_before_decoding", || {
+        let s = Arc::new(Scenario::new(
+            DEFS,
+            &[("reader", &["read:view:profile"])],
+            &Limits::default(),
+        ));
+        let rows: Vec<p::RowWrite> = (0..50_000)
+            .map(|i| p::RowWrite {
+                key: vec![KeyValue::Int64(i)],
+                event_ts: 1,
+                created_ts: None,
+                values: vec![Value::Null; 64],
+            })
+            .collect();
+        let mut body = Vec::new();
+        p::encode_push(&mut body, "profile", &rows);
+        drop(rows);
+        assert!(body.len() > 3_000_000);
+        let body = Arc::new(body);
+        let base = reset_peak();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (s, body) = (s.clone(), body.clone());
+                std::thread::spawn(move || {
+                    let c = s.session("reader");
+                    for _ in 0..4 {
+                        let e = call(
+                            &c,
+                            Kind::Push,
+                            |o| o.extend_from_slice(&body),
+                            Kind::PushAck,
+                            p::decode_push_ack,
+                        )
+                        .unwrap_err();
+                        assert_eq!(e.code, ErrorCode::PermissionDenied, "{e}");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // The test's own copies of the body (one per request in `call`).
+        assert_peak_within(
+            "row 8, pushes of nulls",
+            base,
+            8 * body.len() as u64 + (16 << 20),
+        );
+    });
+}
+
+/// Row 1, for histories: 400 versions of 60 KB (24 MB) under a 4 MiB
+/// answer limit: the answer is cut at the limit and says it was truncated,
+/// instead of failing after it was built. (The scan itself is bounded by
+/// the version limit, not yet by bytes: it reads the 24 MB.)
+#[test]
+fn row1_history_of_wide_versions_is_bounded_while_built() {
+    in_own_process(
+        "row1_history_of_wide_versions_is_bounded_while_built",
+        || {
+            let s = wide_value();
+            let rows: Vec<p::RowWrite> = (2..402)
+                .map(|t| {
+                    let mut values = vec![Value::String("y".repeat(60_000))];
+                    values.extend((1..16).map(|_| Value::Null));
+                    p::RowWrite {
+                        key: vec![KeyValue::Int64(1)],
+                        event_ts: t,
+                        created_ts: None,
+                        values,
+                    }
+                })
+                .collect();
+            s.handler.store().write("profile", &rows).unwrap();
+            s.handler.store().engine().flush().unwrap();
+            let c = s.session("reader");
+            let req = p::HistoryRequest {
+                view: "profile".into(),
+                key: vec![KeyValue::Int64(1)],
+                from: i64::MIN,
+                to: i64::MAX - 1,
+                known_at: None,
+                limit: 0,
+            };
+            let base = reset_peak();
+            for _ in 0..4 {
+                let h = common::history(&c, &req).unwrap();
+                assert!(h.truncated);
+                assert!(
+                    !h.versions.is_empty() && h.versions.len() < 70,
+                    "{}",
+                    h.versions.len()
+                );
+                // The newest first.
+                assert_eq!(h.versions[0].event_ts, 401);
+            }
+            assert_peak_within(
+                "row 1, wide history",
+                base,
+                3 * u64::from(FRAME) + (16 << 20),
+            );
+        },
+    );
+}

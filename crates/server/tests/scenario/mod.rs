@@ -1,0 +1,125 @@
+//! What the hostile-load scenarios share: a handler over a store with the
+//! scenario's own definitions and tokens, and the peak-memory harness.
+//!
+//! Peak memory (`VmHWM` of `/proc/self/status`) belongs to the whole
+//! process, so each memory scenario runs alone in a child process: the
+//! test re-runs its own binary filtered to itself ([`in_own_process`]),
+//! the child resets the high-water mark once its setup is done
+//! (`/proc/self/clear_refs`), runs the attack, and asserts its bound.
+
+#![allow(dead_code)] // each test file uses a part
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use strata_server::auth::{self, Grant};
+use strata_server::{Handler, Limits};
+use strata_store::Store;
+use strata_store::catalog::defs;
+
+const SCENARIO_ENV: &str = "STRATA_SCENARIO";
+
+/// A handler over a store with `defs` applied, and one token per
+/// `(name, grants)`, by name.
+pub struct Scenario {
+    pub tmp: tempfile::TempDir,
+    pub handler: Handler,
+    pub tokens: HashMap<String, String>,
+}
+
+impl Scenario {
+    pub fn new(defs_text: &str, tokens: &[(&str, &[&str])], limits: &Limits) -> Scenario {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&dir).unwrap();
+        let d = defs::parse(defs_text).unwrap();
+        let plan = defs::plan(&store.catalog(), &d).unwrap();
+        store.set_catalog(plan.catalog).unwrap();
+        let mut made = HashMap::new();
+        for (name, grants) in tokens {
+            let g: Vec<Grant> = grants.iter().map(|g| Grant::parse(g).unwrap()).collect();
+            made.insert(name.to_string(), auth::create(&dir, name, &g).unwrap().1);
+        }
+        let handler = Handler::new(store, auth::load(&dir).unwrap(), limits);
+        Scenario {
+            tmp,
+            handler,
+            tokens: made,
+        }
+    }
+
+    pub fn session(&self, name: &str) -> strata_server::Session {
+        self.handler.session(&self.tokens[name]).unwrap()
+    }
+}
+
+/// Runs `scenario` in a child process of this test binary (the test named
+/// `name`, which must call this function); fails if the child fails
+/// (an assertion, or an abort on a failed allocation).
+pub fn in_own_process(name: &str, scenario: impl FnOnce()) {
+    if std::env::var(SCENARIO_ENV).as_deref() == Ok(name) {
+        scenario();
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(SCENARIO_ENV, name)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "scenario {name} failed: {text}");
+    // The filter must have run the scenario, not nothing.
+    assert!(
+        text.contains("1 passed"),
+        "scenario {name} did not run: {text}"
+    );
+    for line in text.lines().filter_map(|l| l.split_once("peak:")) {
+        println!("{name}: peak:{}", line.1);
+    }
+}
+
+fn status_kib(field: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
+}
+
+/// The peak resident memory of the process since the last
+/// [`reset_peak`], in bytes.
+pub fn peak_bytes() -> u64 {
+    status_kib("VmHWM:") << 10
+}
+
+/// Resets the peak to the current resident memory and returns it.
+pub fn reset_peak() -> u64 {
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let rss = status_kib("VmRSS:") << 10;
+    assert!(
+        peak_bytes() <= rss + (4 << 20),
+        "the peak did not reset: clear_refs unsupported?"
+    );
+    rss
+}
+
+/// Asserts that the peak since `base` (from [`reset_peak`]) grew by at
+/// most `bound` bytes; prints the growth for the report.
+pub fn assert_peak_within(what: &str, base: u64, bound: u64) {
+    let grew = peak_bytes().saturating_sub(base);
+    println!(
+        "peak: {what}: grew {} MiB over {} MiB (bound {} MiB)",
+        grew >> 20,
+        base >> 20,
+        bound >> 20
+    );
+    assert!(
+        grew <= bound,
+        "{what}: peak memory grew {grew} bytes, above the bound of {bound}"
+    );
+}
