@@ -369,6 +369,7 @@ fn via_client(client: &Client, key_ty_string: bool, s: &Scenario) -> Answer {
             as_of: s.as_of,
             known_at: None,
             with_created_ts: false,
+            request: Vec::new(),
         })
         .map_err(|e| e.to_string())?;
     Ok(resp

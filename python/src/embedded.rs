@@ -298,6 +298,7 @@ impl Store {
                 as_of,
                 known_at,
                 with_created_ts: false,
+                request: Vec::new(),
             };
             let resp = store.lookup(&req)?;
             Ok((resp, req.entities))

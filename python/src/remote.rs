@@ -140,6 +140,7 @@ impl Client {
                 as_of,
                 known_at,
                 with_created_ts: false,
+                request: Vec::new(),
             };
             let resp = self.client.lookup(&req)?;
             Ok((resp, req.entities))

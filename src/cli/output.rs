@@ -186,6 +186,7 @@ pub fn keys_lookup(
         as_of,
         known_at,
         with_created_ts: true,
+        request: Vec::new(),
     }
 }
 

@@ -191,6 +191,9 @@ pub fn ingest(
     if target.view.is_aggregation() {
         return Err(Error::NothingWritten(Box::new(Error::Computed(name))));
     }
+    if target.view.is_derived() {
+        return Err(Error::NothingWritten(Box::new(Error::Derived(name))));
+    }
     // The tiles of aggregation views over the view are updated with its
     // events, batch by batch, through the WAL.
     let mut opts = opts.clone();

@@ -106,6 +106,10 @@ pub struct ViewMeta {
     pub tile: Option<Duration>,
     pub allowed_lateness: Option<Duration>,
     pub late_events: Option<LatePolicy>,
+    /// Derived views only: see [`super::derived`].
+    pub derived: Option<Vec<toml::Table>>,
+    /// Derived views only: the values a lookup sends with its request.
+    pub request: Option<Vec<toml::Table>>,
     /// Set by the store: when the view was first applied (µs).
     pub created_at: Option<i64>,
     /// Set by the store: when the view's definition last changed (µs).
@@ -120,7 +124,7 @@ pub struct ViewMeta {
 }
 
 /// The fields a definitions file may declare.
-pub const DECLARED: [&str; 15] = [
+pub const DECLARED: [&str; 17] = [
     "description",
     "owner",
     "team",
@@ -136,7 +140,13 @@ pub const DECLARED: [&str; 15] = [
     "tile",
     "allowed_lateness",
     "late_events",
+    DERIVED,
+    REQUEST,
 ];
+/// The derived features of a derived view.
+pub const DERIVED: &str = "derived";
+/// The request-time inputs of a derived view.
+pub const REQUEST: &str = "request";
 /// The aggregation list.
 pub const AGGREGATIONS: &str = "aggregations";
 /// Fields of aggregation views only.
@@ -228,6 +238,20 @@ impl ViewMeta {
         {
             return Err(bad("inputs", strings(inputs), expected("inputs")));
         }
+        if self.derived.is_none() && self.request.is_some() {
+            return Err(Error::invalid(
+                subject.clone(),
+                REQUEST,
+                "request applies only to derived views (views with derived = [...])",
+            ));
+        }
+        if self.derived.is_some() && self.aggregations.is_some() {
+            return Err(Error::invalid(
+                subject.clone(),
+                DERIVED,
+                "a view has either aggregations or derived features; declare them in two views",
+            ));
+        }
         if self.aggregations.is_none()
             && let Some(k) = self.aggregation_fields().first()
         {
@@ -304,6 +328,12 @@ impl ViewMeta {
             "late_events",
             self.late_events.map(|p| V::String(p.name().into())),
         );
+        let tables = |t: &Option<Vec<toml::Table>>| {
+            t.as_ref()
+                .map(|a| V::Array(a.iter().cloned().map(V::Table).collect()))
+        };
+        put(DERIVED, tables(&self.derived));
+        put(REQUEST, tables(&self.request));
         put(CREATED_AT, self.created_at.map(V::Integer));
         put(CHANGED_AT, self.changed_at.map(V::Integer));
         put(
@@ -331,6 +361,8 @@ fn expected(field: &str) -> &'static str {
         "quality" => "\"reject\" or \"warn\"",
         "late_events" => "\"reject\" or \"correct\"",
         AGGREGATIONS => "an array of aggregation tables",
+        DERIVED => "an array of tables such as { name = \"range\", expr = \"a - b\" }",
+        REQUEST => "an array of tables such as { name = \"amount\", type = \"float64\" }",
         "inputs" => "an array of view names such as [\"user_stats\", \"orders@2\"]",
         "max_versions" => "an integer of at least 1",
         "tags" => "an array of strings or a table of strings",
@@ -401,6 +433,8 @@ mod tests {
             tile: d("5m"),
             allowed_lateness: d("1m"),
             late_events: Some(LatePolicy::Correct),
+            derived: Some(vec![table("name = \"d\"\nexpr = \"1\"")]),
+            request: Some(vec![table("name = \"r\"\ntype = \"int64\"")]),
             created_at: Some(5),
             changed_at: Some(6),
             feature_settings: Some(BTreeMap::from([("f".into(), table("not_null = true"))])),

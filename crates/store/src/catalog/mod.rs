@@ -18,6 +18,7 @@
 
 pub mod aggregation;
 pub mod defs;
+pub mod derived;
 pub mod duration;
 pub mod error;
 pub mod lineage;
