@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use cli::parse::time_arg;
+use cli::parse::{request_arg, time_arg};
 
 #[derive(Parser)]
 #[command(
@@ -65,6 +65,10 @@ enum Command {
         /// Ignore versions written after this time
         #[arg(long, value_name = "T", value_parser = time_arg)]
         known_at: Option<i64>,
+        /// A request-time value of a derived view, NAME=VALUE (repeat for
+        /// several; the same for every key)
+        #[arg(long, value_name = "NAME=VALUE", value_parser = request_arg)]
+        request: Vec<(String, String)>,
         /// Print one JSON object
         #[arg(long)]
         json: bool,
@@ -204,10 +208,17 @@ fn run(args: Args) -> cli::Result {
             keys,
             as_of,
             known_at,
+            request,
             json,
         } => {
             let keys = cli::parse::key_list(key, keys.as_deref())?;
-            let get = cli::GetArgs { view: &view, keys: &keys, known_at, json };
+            let get = cli::GetArgs {
+                view: &view,
+                keys: &keys,
+                known_at,
+                request: &request,
+                json,
+            };
             if remote.active() {
                 cli::remote::get(&remote, &get, as_of)
             } else {

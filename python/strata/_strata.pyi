@@ -71,6 +71,7 @@ class Store:
         as_of: Optional[int] = None,
         known_at: Optional[int] = None,
         full_feature_names: bool = False,
+        request: Sequence[Tuple[str, List[Optional[str]]]] = ...,
     ) -> OnlineResponse: ...
     def historical(
         self,
@@ -122,6 +123,7 @@ class Client:
         as_of: Optional[int] = None,
         known_at: Optional[int] = None,
         full_feature_names: bool = False,
+        request: Sequence[Tuple[str, List[Optional[str]]]] = ...,
     ) -> OnlineResponse: ...
     def push(self, view: str, data: Any) -> Tuple[int, int]: ...
     def historical(

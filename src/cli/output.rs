@@ -190,6 +190,18 @@ pub fn keys_lookup(
     }
 }
 
+/// `--request NAME=VALUE` pairs as request columns, the same value for
+/// each of `rows` keys.
+pub fn request_columns(pairs: &[(String, String)], rows: usize) -> Vec<p::RequestColumn> {
+    pairs
+        .iter()
+        .map(|(name, value)| p::RequestColumn {
+            name: name.clone(),
+            values: vec![Some(value.clone()); rows],
+        })
+        .collect()
+}
+
 /// Entity row `row` of a one-view lookup answer, as a row of the view's
 /// features.
 pub fn lookup_row(resp: &p::LookupResponse, row: usize) -> FeatureRow {
