@@ -1030,14 +1030,14 @@ fn derived_and_filtered_exports_agree_locally_over_the_server_and_with_brute_for
             let num = |c: &str| (!c.is_empty()).then(|| c.parse::<f64>().unwrap());
             let (count, sum) = (num(&count), num(&sum));
             let avg = sum.zip(count).map(|(s, c)| s / c).filter(|x| x.is_finite());
-            let txn = (i % 3 != 0).then(|| i as f64 * 1.5);
+            let txn = (i % 3 != 0).then_some(i as f64 * 1.5);
             let ratio = txn.zip(sum).map(|(x, s)| x / s).filter(|x| x.is_finite());
             let big = TXN
                 .iter()
                 .filter(|&&(u, ts, a)| u == user && t - 24 * HOUR < ts && ts <= t && a >= 5.0)
                 .count();
             let any = TXN.iter().any(|&(u, ts, _)| u == user && ts <= t);
-            let big = any.then(|| big as f64);
+            let big = any.then_some(big as f64);
             let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
                 (Some(x), Some(y)) => (x - y).abs() < 1e-9,
                 (x, y) => x == y,
