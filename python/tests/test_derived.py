@@ -47,11 +47,12 @@ T = dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc)
 def store(tmp_path):
     s = strata.Store(tmp_path / "d")
     s.apply(DEFS)
+    # In time order: a source of aggregations refuses late events.
     s.push("txn", pd.DataFrame({
-        "user_id": [1, 1, 1, 2],
-        "event_timestamp": [T, T + dt.timedelta(hours=1), T + dt.timedelta(hours=2), T],
-        "amount": [2.0, 3.0, 5.0, 4.0],
-        "kind": ["click", "view", "click", "view"],
+        "user_id": [2, 1, 1, 1],
+        "event_timestamp": [T, T, T + dt.timedelta(hours=1), T + dt.timedelta(hours=2)],
+        "amount": [4.0, 2.0, 3.0, 5.0],
+        "kind": ["view", "click", "view", "click"],
     }))
     yield s
     s.close()
