@@ -79,9 +79,13 @@ pub enum Error {
     )]
     Derived(String),
     #[error(
-        "feature view {0:?} is computed (an aggregation or derived view): it has no stored versions to list; read it at any time with --as-of"
+        "feature view {0:?} is an aggregation view: it has no stored versions to list; read it at any time with --as-of"
     )]
     NoHistory(String),
+    #[error(
+        "feature view {0:?} is a derived view: it stores nothing to list; read it at any time with --as-of"
+    )]
+    DerivedNoHistory(String),
     #[error(
         "feature view {0:?} is export-only (online = false): it is not served latest; read it with --as-of, or export it"
     )]
@@ -428,8 +432,11 @@ impl Store {
         known_at: Option<i64>,
     ) -> Result<Vec<HistoryRow>> {
         let (cat, v) = self.resolve(view)?;
-        if v.is_computed() {
+        if v.is_aggregation() {
             return Err(Error::NoHistory(v.qualified_name()));
+        }
+        if v.is_derived() {
+            return Err(Error::DerivedNoHistory(v.qualified_name()));
         }
         let mut ek = Vec::new();
         self.encode_key(&cat, &v, key, &mut ek)?;
