@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use cli::parse::time_arg;
+use cli::parse::{request_arg, time_arg};
 
 #[derive(Parser)]
 #[command(
@@ -65,6 +65,10 @@ enum Command {
         /// Ignore versions written after this time
         #[arg(long, value_name = "T", value_parser = time_arg)]
         known_at: Option<i64>,
+        /// A request-time value of a derived view, NAME=VALUE (repeat for
+        /// several; the same for every key)
+        #[arg(long, value_name = "NAME=VALUE", value_parser = request_arg)]
+        request: Vec<(String, String)>,
         /// Print one JSON object
         #[arg(long)]
         json: bool,
@@ -210,6 +214,7 @@ fn run(args: Args) -> cli::Result {
             keys,
             as_of,
             known_at,
+            request,
             json,
         } => {
             let keys = cli::parse::key_list(key, keys.as_deref())?;
@@ -217,6 +222,7 @@ fn run(args: Args) -> cli::Result {
                 view: &view,
                 keys: &keys,
                 known_at,
+                request: &request,
                 json,
             };
             if remote.active() {

@@ -116,6 +116,32 @@ aggregations = [
   { function = "count_distinct_exact", column = "amount", limit = 10, window = "1d" },
   { function = "top_k", column = "amount", k = 5, window = "1h" },
 ]
+
+[[feature_views]]
+name = "txn_big"
+source = "txn"
+team = "fraud"
+aggregations = [
+  { function = "count", window = "1d", where = "amount >= 5", name = "big_1d" },
+]
+
+[[feature_views]]
+name = "txn_derived"
+inputs = ["txn_stats", "profile"]
+request = [{ name = "txn_amount", type = "float64" }]
+team = "fraud"
+derived = [
+  { name = "avg_txn", expr = "amount_sum_1d / count_1h" },
+  { name = "txn_ratio", expr = "txn_amount / amount_sum_1d" },
+  { name = "gold", expr = "tier = 'gold'" },
+]
+
+[[feature_views]]
+name = "profile_plus"
+inputs = ["profile"]
+request = [{ name = "bonus", type = "float64" }]
+team = "growth"
+derived = [{ name = "score_plus", expr = "score + coalesce(bonus, 0)" }]
 "#;
 
 /// `device` gets a second version with another feature.
@@ -142,6 +168,8 @@ struct Scenario {
     view: &'static str,
     key: String,
     as_of: Option<i64>,
+    /// A request-time value (`--request NAME=VALUE`) of a derived view.
+    request: Option<(&'static str, &'static str)>,
     expect: Expect,
     /// A latest read of a computed view: its event time is the read time,
     /// which differs between surfaces, so only its presence is compared.
@@ -161,13 +189,74 @@ fn scenarios() -> Vec<Scenario> {
         view,
         key: key.to_string(),
         as_of,
+        request: None,
         expect,
         read_time: false,
+    };
+    let r = |name, view, key: &str, as_of, request, expect| Scenario {
+        request: Some(request),
+        ..s(name, view, key, as_of, expect)
     };
     let t1 = Some(T0 + HOUR);
     let ts = |t: i64| json!(timestamp::format(t));
     let min = 60_000_000;
+    let half = Some(T0 + HOUR / 2);
     vec![
+        s(
+            "filtered aggregation",
+            "txn_big",
+            "1",
+            Some(T0 + 2 * HOUR),
+            Expect::Row(vec![("big_1d", json!(2), "PRESENT", Some(T0 + 2 * HOUR))]),
+        ),
+        r(
+            "derived with a request value, as of",
+            "txn_derived",
+            "1",
+            half,
+            ("txn_amount", "25"),
+            // The profile has no version yet: tier reads as its default.
+            Expect::Row(vec![
+                ("avg_txn", json!(6.25), "PRESENT", half),
+                ("txn_ratio", json!(2.0), "PRESENT", half),
+                ("gold", json!(false), "PRESENT", half),
+            ]),
+        ),
+        s(
+            "derived without the request value",
+            "txn_derived",
+            "1",
+            half,
+            Expect::Row(vec![
+                ("avg_txn", json!(6.25), "PRESENT", half),
+                ("txn_ratio", Json::Null, "NULL_VALUE", half),
+                ("gold", json!(false), "PRESENT", half),
+            ]),
+        ),
+        r(
+            "derived, latest",
+            "profile_plus",
+            "1",
+            None,
+            ("bonus", "0.25"),
+            Expect::Row(vec![("score_plus", json!(0.9 + 0.25), "PRESENT", t1)]),
+        ),
+        r(
+            "derived, unknown key",
+            "profile_plus",
+            "7",
+            None,
+            ("bonus", "0.25"),
+            Expect::Row(vec![("score_plus", Json::Null, "NOT_FOUND", None)]),
+        ),
+        r(
+            "derived, a request value of the wrong type",
+            "profile_plus",
+            "1",
+            None,
+            ("bonus", "lots"),
+            Expect::Error("\"lots\" is not a float64"),
+        ),
         s(
             "plain",
             "profile",
@@ -541,8 +630,11 @@ fn key_of(store: &Store, view: &str, text: &str) -> Vec<KeyValue> {
     }
 }
 
-/// The library: `Store::get`.
+/// The library: `Store::get`, or `Store::lookup` with a request value.
 fn via_library(store: &Store, s: &Scenario) -> Answer {
+    if s.request.is_some() {
+        return lookup_answer(|req| store.lookup(req).map_err(|e| e.to_string()), false, s);
+    }
     let key = key_of(store, s.view, &s.key);
     let opts = ReadOptions {
         as_of: s.as_of,
@@ -571,6 +663,20 @@ fn via_library(store: &Store, s: &Scenario) -> Answer {
 
 /// The native client's lookup of `view:*` for one key.
 fn via_client(client: &Client, key_ty_string: bool, s: &Scenario) -> Answer {
+    lookup_answer(
+        |req| client.lookup(req).map_err(|e| e.to_string()),
+        key_ty_string,
+        s,
+    )
+}
+
+/// A lookup of `view:*` for one key (with the scenario's request value)
+/// through `lookup`.
+fn lookup_answer(
+    lookup: impl FnOnce(&p::LookupRequest) -> Result<p::LookupResponse, String>,
+    key_ty_string: bool,
+    s: &Scenario,
+) -> Answer {
     let values = if key_ty_string {
         p::KeyColumnValues::String(vec![s.key.clone()])
     } else {
@@ -581,18 +687,24 @@ fn via_client(client: &Client, key_ty_string: bool, s: &Scenario) -> Answer {
     } else {
         "user_id"
     };
-    let resp = client
-        .lookup(&p::LookupRequest {
-            features: vec![format!("{}:*", s.view)],
-            entities: vec![p::KeyColumn {
-                name: name.into(),
-                values,
-            }],
-            as_of: s.as_of,
-            known_at: None,
-            with_created_ts: false,
-        })
-        .map_err(|e| e.to_string())?;
+    let resp = lookup(&p::LookupRequest {
+        features: vec![format!("{}:*", s.view)],
+        entities: vec![p::KeyColumn {
+            name: name.into(),
+            values,
+        }],
+        as_of: s.as_of,
+        known_at: None,
+        with_created_ts: false,
+        request: s
+            .request
+            .iter()
+            .map(|(n, v)| p::RequestColumn {
+                name: n.to_string(),
+                values: vec![Some(v.to_string())],
+            })
+            .collect(),
+    })?;
     Ok(resp
         .features
         .iter()
@@ -616,7 +728,13 @@ fn via_http(addr: &str, token: &str, s: &Scenario) -> Answer {
         "merchant_risk" => json!({ "merchant_id": [s.key] }),
         _ => json!({ "user_id": [s.key.parse::<i64>().unwrap()] }),
     };
-    let body = json!({ "features": [format!("{}:*", s.view)], "entities": key }).to_string();
+    let mut body = json!({ "features": [format!("{}:*", s.view)], "entities": key });
+    if let Some((name, value)) = s.request {
+        let mut ctx = serde_json::Map::new();
+        ctx.insert(name.to_string(), json!([value.parse::<f64>().unwrap()]));
+        body["request_context"] = Json::Object(ctx);
+    }
+    let body = body.to_string();
     let mut sock = std::net::TcpStream::connect(addr).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
@@ -664,6 +782,9 @@ fn via_cli(dir: &Path, args: &[String], s: &Scenario) -> Answer {
     all.extend(["get", "--view", s.view, "--key", &s.key, "--json"].map(String::from));
     if let Some(t) = s.as_of {
         all.extend(["--as-of".to_string(), t.to_string()]);
+    }
+    if let Some((name, value)) = s.request {
+        all.extend(["--request".to_string(), format!("{name}={value}")]);
     }
     let (code, out, err) = cli(dir, &all);
     if code != 0 {
@@ -971,6 +1092,7 @@ fn every_surface_answers_the_same() {
         // Answered exactly as an unknown view (docs/PROTOCOL.md, "Policy").
         expect: Expect::Error("unknown feature view \"txn_stats\""),
         read_time: false,
+        request: None,
     };
     for answer in [
         via_cli(dir, &remote_reader, &forbidden),
@@ -1044,6 +1166,108 @@ fn aggregation_exports_agree_with_brute_force_locally_and_over_the_server() {
             "user {user} at {}: {line}",
             timestamp::format(t)
         );
+    }
+}
+
+#[test]
+fn derived_and_filtered_exports_agree_locally_over_the_server_and_with_brute_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = build(dir);
+    let mut csv = String::from("user_id,event_timestamp,txn_amount\n");
+    for (i, (user, t)) in entity_rows().iter().enumerate() {
+        let amount = if i % 3 == 0 {
+            String::new()
+        } else {
+            format!("{}", i as f64 * 1.5)
+        };
+        csv.push_str(&format!("{user},{},{amount}\n", timestamp::format(*t)));
+    }
+    std::fs::write(dir.join("entities.csv"), &csv).unwrap();
+    let admin = strata(
+        dir,
+        &[
+            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
+        ],
+    );
+    let server = Server::start(&data);
+    let addr = server.addr.to_string();
+    let cert = data.join("tls/cert.pem").display().to_string();
+    let remote_args = [
+        "--server",
+        &addr,
+        "--token",
+        admin.trim(),
+        "--server-cert",
+        &cert,
+    ];
+    for mode in [
+        &[][..],
+        &["--no-future-writes"][..],
+        &["--as-known-at", "2024-01-01T00:30:00Z"][..],
+    ] {
+        let export = |surface: &[&str], out: &str| {
+            let mut args = vec![
+                "export",
+                "--entities",
+                "entities.csv",
+                "--features",
+                "txn_derived:*,txn_big:*",
+                "--out",
+                out,
+            ];
+            args.extend(surface);
+            args.extend(mode);
+            strata(dir, &args);
+            std::fs::read_to_string(dir.join(out)).unwrap()
+        };
+        let local = export(&["--data", "data"], "local.csv");
+        let remote = export(&remote_args, "remote.csv");
+        assert_eq!(
+            local, remote,
+            "{mode:?}: the local and the server's export differ"
+        );
+        let mut lines = local.lines();
+        assert_eq!(
+            lines.next(),
+            Some("user_id,event_timestamp,txn_amount,avg_txn,txn_ratio,gold,big_1d")
+        );
+        if !mode.is_empty() {
+            continue;
+        }
+        // Unbounded: the brute force of avg_txn, txn_ratio and big_1d.
+        for ((i, (user, t)), line) in entity_rows().into_iter().enumerate().zip(lines) {
+            let cells: Vec<&str> = line.split(',').collect();
+            let (count, sum) = brute_force(user, t);
+            let num = |c: &str| (!c.is_empty()).then(|| c.parse::<f64>().unwrap());
+            let (count, sum) = (num(&count), num(&sum));
+            let avg = sum.zip(count).map(|(s, c)| s / c).filter(|x| x.is_finite());
+            let txn = (i % 3 != 0).then_some(i as f64 * 1.5);
+            let ratio = txn.zip(sum).map(|(x, s)| x / s).filter(|x| x.is_finite());
+            let big = TXN
+                .iter()
+                .filter(|&&(u, ts, a)| u == user && t - 24 * HOUR < ts && ts <= t && a >= 5.0)
+                .count();
+            let any = TXN.iter().any(|&(u, ts, _)| u == user && ts <= t);
+            let big = any.then_some(big as f64);
+            let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (Some(x), Some(y)) => (x - y).abs() < 1e-9,
+                (x, y) => x == y,
+            };
+            let at = timestamp::format(t);
+            assert!(
+                close(num(cells[3]), avg),
+                "avg_txn of {user} at {at}: {line}"
+            );
+            assert!(
+                close(num(cells[4]), ratio),
+                "txn_ratio of {user} at {at}: {line}"
+            );
+            assert!(
+                close(num(cells[6]), big),
+                "big_1d of {user} at {at}: {line}"
+            );
+        }
     }
 }
 

@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
         _ => Value::Timestamp(row * 1_000_000),
     };
     let rows: Vec<Vec<Value>> = (0..3)
-        .map(|r| e.inputs().iter().map(|(n, _)| value(n, r)).collect())
+        .map(|r| e.inputs().iter().map(|(n, _)| value(n.as_str(), r)).collect())
         .collect();
     let columns: Vec<Vec<Value>> = (0..e.inputs().len())
         .map(|i| rows.iter().map(|r| r[i].clone()).collect())

@@ -17,7 +17,7 @@ use arrow_pyarrow::FromPyArrow;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use strata_format::protocol::LookupRequest;
+use strata_format::protocol::{LookupRequest, RequestColumn};
 use strata_offline::export::{self, ExportRequest, KnownAt, Plan};
 use strata_offline::{Format, IngestOptions};
 use strata_store::catalog::search::Query;
@@ -300,7 +300,11 @@ impl Store {
 
     /// One lookup (`Store::lookup`): `features` are references
     /// (`view:feature`, `view:*`), `entities` the key columns.
-    #[pyo3(signature = (features, entities, as_of = None, known_at = None, full_feature_names = false))]
+    #[pyo3(signature = (features, entities, as_of = None, known_at = None, full_feature_names = false, request = Vec::new()))]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the Python signature, keyword arguments"
+    )]
     fn lookup(
         &self,
         py: Python<'_>,
@@ -309,6 +313,7 @@ impl Store {
         as_of: Option<i64>,
         known_at: Option<i64>,
         full_feature_names: bool,
+        request: Vec<(String, Vec<Option<String>>)>,
     ) -> PyResult<OnlineResponse> {
         let store = self.store()?;
         let keys = convert::key_columns(entities)?;
@@ -319,6 +324,10 @@ impl Store {
                 as_of,
                 known_at,
                 with_created_ts: false,
+                request: request
+                    .into_iter()
+                    .map(|(name, values)| RequestColumn { name, values })
+                    .collect(),
             };
             let resp = store.lookup(&req)?;
             Ok((resp, req.entities))

@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use strata_client::{ClientConfig, Trust, blocking};
-use strata_format::protocol::{self as p, HistoryRequest, LookupRequest};
+use strata_format::protocol::{self as p, HistoryRequest, LookupRequest, RequestColumn};
 
 use crate::convert::{self, RowShape};
 use crate::embedded::stream;
@@ -122,7 +122,11 @@ impl Client {
         self.addr.clone()
     }
 
-    #[pyo3(signature = (features, entities, as_of = None, known_at = None, full_feature_names = false))]
+    #[pyo3(signature = (features, entities, as_of = None, known_at = None, full_feature_names = false, request = Vec::new()))]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the Python signature, keyword arguments"
+    )]
     fn lookup(
         &self,
         py: Python<'_>,
@@ -131,6 +135,7 @@ impl Client {
         as_of: Option<i64>,
         known_at: Option<i64>,
         full_feature_names: bool,
+        request: Vec<(String, Vec<Option<String>>)>,
     ) -> PyResult<OnlineResponse> {
         let keys = convert::key_columns(entities)?;
         let (resp, keys) = run(py, || {
@@ -140,6 +145,10 @@ impl Client {
                 as_of,
                 known_at,
                 with_created_ts: false,
+                request: request
+                    .into_iter()
+                    .map(|(name, values)| RequestColumn { name, values })
+                    .collect(),
             };
             let resp = self.client.lookup(&req)?;
             Ok((resp, req.entities))

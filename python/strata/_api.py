@@ -119,6 +119,33 @@ class Registry:
         return self._owner._lineage(view)
 
 
+def _request_text(v: Any) -> Optional[str]:
+    """A request value as the text the store parses by the declared type."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def _request_columns(
+    data: Optional[Dict[str, Any]], rows: int
+) -> List[Tuple[str, List[Optional[str]]]]:
+    """``request_data`` as text columns of ``rows`` values (a scalar is
+    repeated for every row)."""
+    if not data:
+        return []
+    out = []
+    for name, values in data.items():
+        if isinstance(values, (list, tuple)):
+            out.append((str(name), [_request_text(v) for v in values]))
+        else:
+            out.append((str(name), [_request_text(values)] * rows))
+    return out
+
+
 class _Api:
     """What the embedded store and a server connection have in common."""
 
@@ -137,6 +164,7 @@ class _Api:
         as_of: Time = None,
         known_at: Time = None,
         full_feature_names: bool = False,
+        request_data: Optional[Dict[str, Any]] = None,
     ) -> _strata.OnlineResponse:
         """The features of each entity row: latest, or as of a time.
 
@@ -146,17 +174,22 @@ class _Api:
         table of join-key columns. ``as_of``: read as of this event time
         (default: latest, with the view's ttl measured from now).
         ``known_at``: ignore versions written after this time.
+        ``request_data``: request-time values of derived views, ``{name:
+        value}`` (the same for every row) or ``{name: [one per row]}``.
 
         Returns an :class:`OnlineResponse` with values, statuses
         (``PRESENT``, ``NULL_VALUE``, ``NOT_FOUND``, ``OUTSIDE_MAX_AGE``) and
         event times: ``.to_dict()`` (Feast's shape), ``.to_arrow()``.
         """
+        entities = entity_columns(entity_rows)
+        rows = len(entities[0][1]) if entities else 0
         return self._inner.lookup(
             features_list(features),
-            entity_columns(entity_rows),
+            entities,
             to_micros(as_of, "as_of"),
             to_micros(known_at, "known_at"),
             bool(full_feature_names),
+            _request_columns(request_data, rows),
         )
 
     def get_historical_features(

@@ -86,6 +86,7 @@ class Store:
         as_of: Optional[int] = None,
         known_at: Optional[int] = None,
         full_feature_names: bool = False,
+        request: Sequence[Tuple[str, List[Optional[str]]]] = ...,
     ) -> OnlineResponse: ...
     def historical(
         self,
@@ -137,6 +138,7 @@ class Client:
         as_of: Optional[int] = None,
         known_at: Optional[int] = None,
         full_feature_names: bool = False,
+        request: Sequence[Tuple[str, List[Optional[str]]]] = ...,
     ) -> OnlineResponse: ...
     def push(
         self,

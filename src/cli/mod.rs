@@ -192,6 +192,8 @@ pub struct GetArgs<'a> {
     /// Keys as written (`K` or `K1,K2`).
     pub keys: &'a [String],
     pub known_at: Option<i64>,
+    /// Request-time values (`--request NAME=VALUE`), sent for every key.
+    pub request: &'a [(String, String)],
     pub json: bool,
 }
 
@@ -202,7 +204,8 @@ pub fn get(dir: &Path, args: &GetArgs, as_of: Option<i64>) -> Result {
     let view = view_of(&cat, args.view)?;
     let cols = cat.key_columns(&view);
     let keys = parse_keys(&cols, args.keys)?;
-    let req = output::keys_lookup(&view.reference(), &cols, &keys, as_of, args.known_at);
+    let mut req = output::keys_lookup(&view.reference(), &cols, &keys, as_of, args.known_at);
+    req.request = output::request_columns(args.request, keys.len());
     print_get(&view, &cols, &keys, &store.lookup(&req)?, args, as_of)
 }
 

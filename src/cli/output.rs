@@ -205,7 +205,20 @@ pub fn keys_lookup(
         as_of,
         known_at,
         with_created_ts: true,
+        request: Vec::new(),
     }
+}
+
+/// `--request NAME=VALUE` pairs as request columns, the same value for
+/// each of `rows` keys.
+pub fn request_columns(pairs: &[(String, String)], rows: usize) -> Vec<p::RequestColumn> {
+    pairs
+        .iter()
+        .map(|(name, value)| p::RequestColumn {
+            name: name.clone(),
+            values: vec![Some(value.clone()); rows],
+        })
+        .collect()
 }
 
 /// Entity row `row` of a one-view lookup answer, as a row of the view's

@@ -15,6 +15,19 @@ pub fn time_arg(text: &str) -> Result<i64, String> {
     })
 }
 
+/// Parses `--request NAME=VALUE` (the value is parsed by the store, as
+/// the type the derived view declares).
+pub fn request_arg(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!(
+            "{text:?} is not NAME=VALUE (e.g. --request txn_amount=12.5)"
+        )),
+    }
+}
+
 /// Parses `--key` against the join keys of a view or entity.
 ///
 /// One join key: the whole text is the value (a string key may contain

@@ -162,7 +162,8 @@ pub fn get(r: &RemoteArgs, args: &GetArgs, as_of: Option<i64>) -> Result {
     // first version); the lookup names the version it described.
     let base = d.name.split_once('@').map_or(d.name.as_str(), |(n, _)| n);
     let view_ref = format!("{base}@{}", d.version);
-    let req = output::keys_lookup(&view_ref, &cols, &keys, as_of, args.known_at);
+    let mut req = output::keys_lookup(&view_ref, &cols, &keys, as_of, args.known_at);
+    req.request = output::request_columns(args.request, keys.len());
     let resp = c.lookup(&req).map_err(client_error)?;
     super::print_get(&view, &cols, &keys, &resp, args, as_of)
 }

@@ -202,6 +202,9 @@ pub fn ingest(
     if target.view.is_aggregation() {
         return Err(Error::NothingWritten(Box::new(Error::Computed(name))));
     }
+    if target.view.is_derived() {
+        return Err(Error::NothingWritten(Box::new(Error::Derived(name))));
+    }
     let show = opts.progress && std::io::stderr().is_terminal();
     let now = store::now_micros();
     let mut report = IngestReport {

@@ -82,6 +82,10 @@ pub enum Error {
         "feature view {0:?} is an aggregation view, computed from its source's events; ingest the source view instead"
     )]
     Computed(String),
+    #[error(
+        "feature view {0:?} is a derived view, evaluated from its inputs at read time; ingest its input views instead"
+    )]
+    Derived(String),
     /// A file failed after the files `done` were ingested (they stay).
     #[error("{source}; the file(s) before it were ingested: {}", done.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     AfterFiles {

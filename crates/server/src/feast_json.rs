@@ -8,7 +8,7 @@
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use strata_format::protocol::{
-    FeatureColumn, KeyColumn, KeyColumnValues, LookupRequest, LookupResponse, Status,
+    FeatureColumn, KeyColumn, KeyColumnValues, LookupRequest, LookupResponse, RequestColumn, Status,
 };
 use strata_format::schema::Value;
 
@@ -48,6 +48,11 @@ struct Body {
     features: Vec<String>,
     #[serde(default)]
     full_feature_names: bool,
+    /// Strata's extension: request-time values of derived views, one
+    /// column per input (`{"txn_amount": [12.5, null]}`), sent as text to
+    /// the store, which parses them as the declared type.
+    #[serde(default)]
+    request_context: Entities,
     /// Accepted; Feast's JSON answer never shows this metadata.
     #[serde(default)]
     #[allow(dead_code)]
@@ -95,10 +100,27 @@ pub(crate) fn parse(body: &[u8]) -> Result<Parsed, BadBody> {
     for (name, values) in b.entities.0 {
         entities.push(key_column(name, values)?);
     }
+    let request = b
+        .request_context
+        .0
+        .into_iter()
+        .map(|(name, values)| RequestColumn {
+            name,
+            values: values
+                .into_iter()
+                .map(|v| match v {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::String(s) => Some(s),
+                    v => Some(v.to_string()),
+                })
+                .collect(),
+        })
+        .collect();
     Ok(Parsed {
         lookup: LookupRequest {
             features: b.features,
             entities,
+            request,
             ..LookupRequest::default()
         },
         full_feature_names: b.full_feature_names,

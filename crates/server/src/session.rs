@@ -78,7 +78,9 @@ pub(crate) fn store_failure(e: store::Error) -> Failure {
         | store::Error::BadRequest(_)
         | store::Error::Request(_)
         | store::Error::Computed(_)
+        | store::Error::Derived(_)
         | store::Error::NoHistory(_)
+        | store::Error::DerivedNoHistory(_)
         | store::Error::NotOnline(_) => ErrorCode::InvalidArgument,
         store::Error::Engine(E::InvalidWrite(_)) => ErrorCode::InvalidArgument,
         store::Error::Internal(_) => ErrorCode::Internal,

@@ -224,6 +224,9 @@ impl Store {
         if v.is_aggregation() {
             return Err(Error::Computed(v.qualified_name()));
         }
+        if v.is_derived() {
+            return Err(Error::Derived(v.qualified_name()));
+        }
         let violations = check_quality(&v, rows)?;
         let claim = self.claim(v.id, opts)?;
         let (_guard, prior) = match claim {
@@ -277,6 +280,9 @@ impl Store {
     ) -> Result<WriteSummary> {
         if view.is_aggregation() {
             return Err(Error::Computed(view.qualified_name()));
+        }
+        if view.is_derived() {
+            return Err(Error::Derived(view.qualified_name()));
         }
         let rows = events.len() as u64;
         let mut batch = WriteBatch::default();
@@ -381,6 +387,9 @@ impl Store {
     ) -> Result<WriteSummary> {
         if view.is_aggregation() {
             return Err(Error::Computed(view.qualified_name()));
+        }
+        if view.is_derived() {
+            return Err(Error::Derived(view.qualified_name()));
         }
         let rows = events.len() as u64;
         let _tiles = self.tile_lock.write();

@@ -20,6 +20,7 @@
 pub mod admin;
 pub mod aggregate;
 pub mod catalog;
+pub mod derived;
 pub mod expr;
 pub mod freshness;
 pub mod ingest;
@@ -79,9 +80,17 @@ pub enum Error {
     )]
     Computed(String),
     #[error(
+        "feature view {0:?} is a derived view: its features are evaluated from its inputs at read time and cannot be written; write its inputs instead"
+    )]
+    Derived(String),
+    #[error(
         "feature view {0:?} is an aggregation view: it has no stored versions to list; read it at any time with --as-of"
     )]
     NoHistory(String),
+    #[error(
+        "feature view {0:?} is a derived view: it stores nothing to list; read it at any time with --as-of"
+    )]
+    DerivedNoHistory(String),
     #[error(
         "feature view {0:?} is export-only (online = false): it is not served latest; read it with --as-of, or export it"
     )]
@@ -140,6 +149,8 @@ pub struct Store {
     catalog: RwLock<Arc<Catalog>>,
     /// The aggregation views of `catalog`, resolved.
     aggregations: RwLock<Arc<aggregate::Index>>,
+    /// The derived views of `catalog`, resolved.
+    derived: RwLock<Arc<derived::Index>>,
     /// Written while the events of a source of aggregations and their
     /// tiles are read, combined and written (so tile updates never race)
     /// and while the catalog changes (so no write misses a new view's
@@ -181,9 +192,11 @@ impl Store {
         let engine = Engine::open(&dir, opts.engine)?;
         let catalog = crate::catalog::persist::load(&dir).map_err(Error::Catalog)?;
         engine.set_view_policies(policies(&catalog));
+        let aggregations = aggregate::Index::build(&catalog);
         Ok(Store {
             engine,
-            aggregations: RwLock::new(Arc::new(aggregate::Index::build(&catalog))),
+            derived: RwLock::new(Arc::new(derived::Index::build(&catalog, &aggregations))),
+            aggregations: RwLock::new(Arc::new(aggregations)),
             catalog: RwLock::new(Arc::new(catalog)),
             tile_lock: RwLock::new(()),
             late: Mutex::new(HashMap::new()),
@@ -224,6 +237,7 @@ impl Store {
         crate::catalog::persist::save_with(&self.engine.fs(), &self.dir, &next)
             .map_err(Error::Catalog)?;
         self.engine.set_view_policies(policies(&next));
+        *self.derived.write() = Arc::new(derived::Index::build(&next, &index));
         *self.aggregations.write() = Arc::new(index);
         *cur = Arc::new(next);
         Ok(())
@@ -232,6 +246,11 @@ impl Store {
     /// The aggregation views, resolved.
     pub fn aggregations(&self) -> Arc<aggregate::Index> {
         self.aggregations.read().clone()
+    }
+
+    /// The derived views, resolved.
+    pub fn derived(&self) -> Arc<derived::Index> {
+        self.derived.read().clone()
     }
 
     /// Late events of each aggregation view since the store was opened.
@@ -309,11 +328,13 @@ impl Store {
     ) -> Result<refs::Resolved> {
         let mut resolved = refs::resolve(&self.catalog(), features, names)?;
         let aggregations = self.aggregations();
+        let derived = self.derived();
         for vp in &mut resolved.views {
             if fill_defaults {
                 vp.defaults = vp.view.defaults();
             }
             vp.aggregation = aggregations.view(vp.view.id).cloned();
+            vp.derived = derived.view(vp.view.id).cloned();
         }
         Ok(resolved)
     }
@@ -350,6 +371,9 @@ impl Store {
         let (cat, v) = self.resolve(view)?;
         if v.is_aggregation() {
             return Err(Error::NoHistory(v.qualified_name()));
+        }
+        if v.is_derived() {
+            return Err(Error::DerivedNoHistory(v.qualified_name()));
         }
         let mut ek = Vec::new();
         self.encode_key(&cat, &v, key, &mut ek)?;

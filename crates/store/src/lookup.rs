@@ -124,6 +124,28 @@ impl Store {
             }
             key_cols.push(cols);
         }
+        for c in &req.request {
+            if c.values.len() != rows {
+                return Err(Error::BadRequest(format!(
+                    "request column {} has {} value(s) for {rows} entity row(s): every column needs one value per entity row",
+                    c.name,
+                    c.values.len()
+                ))
+                .into());
+            }
+            let used = resolved
+                .views
+                .iter()
+                .filter_map(|v| v.derived.as_deref())
+                .any(|d| d.request_index(&c.name).is_some());
+            if !used {
+                return Err(Error::BadRequest(format!(
+                    "request value {} is not a request input of any derived view the lookup reads",
+                    c.name
+                ))
+                .into());
+            }
+        }
         if req.as_of.is_none()
             && let Some(v) = resolved.views.iter().find(|v| !v.view.online())
         {
@@ -137,7 +159,8 @@ impl Store {
     }
 
     /// Reads a planned lookup (`req` must be the request it was planned
-    /// from).
+    /// from). Derived views are evaluated last, reusing the rows of their
+    /// inputs when the request reads those too.
     pub fn run_lookup(&self, req: &LookupRequest, plan: &LookupPlan) -> Result<LookupResponse> {
         self.run_lookup_within(req, plan, usize::MAX)
     }
@@ -153,103 +176,172 @@ impl Store {
         max_bytes: usize,
     ) -> Result<LookupResponse> {
         let now = self.now();
-        let mut held = 0usize;
-        let too_large = |held: usize| {
-            Error::TooLarge(format!(
-                "the answer holds more than {max_bytes} bytes after {held} bytes of rows were read; ask for fewer keys or features"
-            ))
+        let views = &plan.resolved.views;
+        let mut budget = Budget {
+            held: 0,
+            max: max_bytes,
         };
-        let mut answers: Vec<Vec<FeatureRow>> = Vec::with_capacity(plan.resolved.views.len());
-        let mut keys = KeyBatch::new();
-        for (vp, cols) in plan.resolved.views.iter().zip(&plan.key_cols) {
-            keys.clear();
-            for row in 0..plan.rows {
-                keys.push_with(|ek| {
-                    for &c in cols {
-                        match &req.entities[c].values {
-                            KeyColumnValues::Int64(x) => {
-                                ek.extend_from_slice(&key::encode_int_key(x[row]))
-                            }
-                            KeyColumnValues::String(x) => {
-                                key::encode_key_string(x[row].as_bytes(), ek)
-                            }
-                        }
-                    }
-                });
-                let len = keys.key_len(row);
-                if len > MAX_ENTITY_KEY_LEN {
-                    return Err(Error::BadKey {
-                        what: vp.view.qualified_name(),
-                        reason: format!(
-                            "entity row {}: the key is {len} bytes encoded, longer than {MAX_ENTITY_KEY_LEN}: no such key can be stored",
-                            row + 1,
-                        ),
-                    });
-                }
-            }
-            let mut rows = Vec::with_capacity(plan.rows);
-            if vp.view.is_aggregation() {
-                let agg = vp
-                    .aggregation
-                    .as_deref()
-                    .ok_or_else(|| unresolved(&vp.view))?;
-                let at = req.as_of.unwrap_or(now);
-                for row in 0..plan.rows {
-                    let values = crate::aggregate::read::read(
-                        self.engine(),
-                        agg,
-                        keys.get(row),
-                        at,
-                        req.known_at,
-                    )?;
-                    let r = aggregate_row(&vp.view, values, at);
-                    held = held.saturating_add(row_bytes(&r));
-                    if held > max_bytes {
-                        return Err(too_large(held));
-                    }
-                    rows.push(r);
-                }
-            } else {
-                // All keys of the view at once (the engine overlaps their
-                // cache misses), decoded as they come.
-                let at = req.as_of.unwrap_or(now);
-                let t = req.as_of.unwrap_or(key::TOMBSTONE_TS - 1);
-                let mut failed = None;
-                self.engine()
-                    .as_of_many(
-                        vp.view.id,
-                        &keys,
-                        t,
-                        req.known_at,
-                        |_, found| match feature_row_in(
-                            &vp.view,
-                            &vp.schema,
-                            &vp.defaults,
-                            found,
-                            at,
-                        ) {
-                            Ok(r) if failed.is_none() => {
-                                held = held.saturating_add(row_bytes(&r));
-                                if held > max_bytes {
-                                    // The rows read so far are dropped; the
-                                    // rest are read but not kept.
-                                    rows = Vec::new();
-                                    failed = Some(too_large(held));
-                                } else {
-                                    rows.push(r);
-                                }
-                            }
-                            Ok(_) => {}
-                            Err(e) => failed = failed.take().or(Some(e.into())),
-                        },
-                    )?;
-                if let Some(e) = failed {
-                    return Err(e);
-                }
-            }
-            answers.push(rows);
+        let mut answers: Vec<Option<Vec<FeatureRow>>> = vec![None; views.len()];
+        let mut keys: Vec<KeyBatch> = Vec::with_capacity(views.len());
+        for (vp, cols) in views.iter().zip(&plan.key_cols) {
+            keys.push(self.lookup_keys(req, plan.rows, &vp.view, cols)?);
         }
+        for (i, vp) in views.iter().enumerate() {
+            if vp.view.is_derived() {
+                continue;
+            }
+            answers[i] = Some(self.read_view(req, plan.rows, vp, &keys[i], now, &mut budget)?);
+        }
+        let mut evaluated = Vec::new();
+        for (i, vp) in views.iter().enumerate() {
+            let Some(d) = vp.derived.as_deref() else {
+                continue;
+            };
+            let request = request_values(req, d, plan.rows)?;
+            // Inputs the request does not read themselves are read here.
+            let mut own: Vec<Vec<FeatureRow>> = Vec::new();
+            let mut from: Vec<Option<usize>> = Vec::with_capacity(d.inputs.len());
+            for input in &d.inputs {
+                let j = views
+                    .iter()
+                    .position(|v| v.view.id == input.id && !v.view.is_derived());
+                if j.is_none() {
+                    own.push(
+                        (0..plan.rows)
+                            .map(|row| {
+                                self.read_row(input, keys[i].get(row), req.as_of, req.known_at, now)
+                            })
+                            .collect::<Result<_>>()?,
+                    );
+                }
+                from.push(j);
+            }
+            let mut own_iter = own.iter();
+            let input_rows: Vec<&Vec<FeatureRow>> = from
+                .iter()
+                .filter_map(|j| match j {
+                    Some(j) => answers[*j].as_ref(),
+                    None => own_iter.next(),
+                })
+                .collect();
+            let mut row_request = vec![Value::Null; request.len()];
+            let mut inputs: Vec<&FeatureRow> = Vec::with_capacity(input_rows.len());
+            let rows = (0..plan.rows)
+                .map(|row| {
+                    inputs.clear();
+                    inputs.extend(input_rows.iter().map(|r| &r[row]));
+                    for (slot, col) in row_request.iter_mut().zip(&request) {
+                        *slot = col[row].clone();
+                    }
+                    let r = crate::derived::evaluate_row(d, &inputs, &row_request);
+                    budget.add(&r)?;
+                    Ok(r)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            evaluated.push((i, rows));
+        }
+        for (i, rows) in evaluated {
+            answers[i] = Some(rows);
+        }
+        let answers = answers
+            .into_iter()
+            .map(|a| a.ok_or_else(|| Error::Internal("a lookup view was not read".into())))
+            .collect::<Result<Vec<_>>>()?;
         Ok(columns(plan, answers, req.with_created_ts))
+    }
+
+    /// The encoded keys of `view` for every entity row of `req`.
+    fn lookup_keys(
+        &self,
+        req: &LookupRequest,
+        rows: usize,
+        view: &FeatureView,
+        cols: &[usize],
+    ) -> Result<KeyBatch> {
+        let mut keys = KeyBatch::new();
+        for row in 0..rows {
+            keys.push_with(|ek| {
+                for &c in cols {
+                    match &req.entities[c].values {
+                        KeyColumnValues::Int64(x) => {
+                            ek.extend_from_slice(&key::encode_int_key(x[row]))
+                        }
+                        KeyColumnValues::String(x) => key::encode_key_string(x[row].as_bytes(), ek),
+                    }
+                }
+            });
+            let len = keys.key_len(row);
+            if len > MAX_ENTITY_KEY_LEN {
+                return Err(Error::BadKey {
+                    what: view.qualified_name(),
+                    reason: format!(
+                        "entity row {}: the key is {len} bytes encoded, longer than {MAX_ENTITY_KEY_LEN}: no such key can be stored",
+                        row + 1,
+                    ),
+                });
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The rows of one stored or aggregation view for every key.
+    fn read_view(
+        &self,
+        req: &LookupRequest,
+        n: usize,
+        vp: &crate::refs::ViewPlan,
+        keys: &KeyBatch,
+        now: i64,
+        budget: &mut Budget,
+    ) -> Result<Vec<FeatureRow>> {
+        let mut rows = Vec::with_capacity(n);
+        let at = req.as_of.unwrap_or(now);
+        if vp.view.is_aggregation() {
+            let agg = vp
+                .aggregation
+                .as_deref()
+                .ok_or_else(|| unresolved(&vp.view))?;
+            for row in 0..n {
+                let values = crate::aggregate::read::read(
+                    self.engine(),
+                    agg,
+                    keys.get(row),
+                    at,
+                    req.known_at,
+                )?;
+                let r = aggregate_row(&vp.view, values, at);
+                budget.add(&r)?;
+                rows.push(r);
+            }
+            return Ok(rows);
+        }
+        // All keys of the view at once (the engine overlaps their cache
+        // misses), decoded as they come.
+        let t = req.as_of.unwrap_or(key::TOMBSTONE_TS - 1);
+        let mut failed = None;
+        self.engine().as_of_many(
+            vp.view.id,
+            keys,
+            t,
+            req.known_at,
+            |_, found| match feature_row_in(&vp.view, &vp.schema, &vp.defaults, found, at) {
+                Ok(r) if failed.is_none() => match budget.add(&r) {
+                    Ok(()) => rows.push(r),
+                    // The rows read so far are dropped; the rest are read
+                    // but not kept.
+                    Err(e) => {
+                        rows = Vec::new();
+                        failed = Some(e);
+                    }
+                },
+                Ok(_) => {}
+                Err(e) => failed = failed.take().or(Some(e.into())),
+            },
+        )?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Ok(rows)
     }
 
     /// Reads one encoded key of `view` as of `as_of` (latest if `None`,
@@ -264,6 +356,18 @@ impl Store {
         now: i64,
     ) -> Result<FeatureRow> {
         let at = as_of.unwrap_or(now);
+        if view.is_derived() {
+            let index = self.derived();
+            let d = index.view(view.id).ok_or_else(|| unresolved(view))?;
+            let inputs = d
+                .inputs
+                .iter()
+                .map(|v| self.read_row(v, ek, as_of, known_at, now))
+                .collect::<Result<Vec<_>>>()?;
+            let refs: Vec<&FeatureRow> = inputs.iter().collect();
+            let request = vec![Value::Null; d.spec.request.len()];
+            return Ok(crate::derived::evaluate_row(d, &refs, &request));
+        }
         if view.is_aggregation() {
             let index = self.aggregations();
             let r = index.view(view.id).ok_or_else(|| unresolved(view))?;
@@ -281,6 +385,7 @@ impl Store {
 /// The memory a row read by a lookup holds: per value its inline size and
 /// the bytes it owns, per feature its status, and the row's own fields.
 pub fn row_bytes(r: &FeatureRow) -> usize {
+    const STRING: usize = std::mem::size_of::<String>();
     let values: usize = r
         .values
         .iter()
@@ -290,6 +395,10 @@ pub fn row_bytes(r: &FeatureRow) -> usize {
                     Value::String(s) => s.len(),
                     Value::Bytes(b) => b.len(),
                     Value::ListFloat32(l) => l.len() * 4,
+                    Value::ListInt64(l) => l.len() * 8,
+                    Value::ListFloat64(l) => l.len() * 8,
+                    Value::ListString(l) => l.iter().map(|s| STRING + s.len()).sum(),
+                    Value::MapStringInt64(m) => m.iter().map(|(k, _)| STRING + 8 + k.len()).sum(),
                     _ => 0,
                 }
         })
@@ -297,12 +406,63 @@ pub fn row_bytes(r: &FeatureRow) -> usize {
     values + r.statuses.len() + std::mem::size_of::<FeatureRow>()
 }
 
-/// An aggregation view the store's index does not hold: a bug.
+/// What the rows of a lookup hold so far, against its limit.
+struct Budget {
+    held: usize,
+    max: usize,
+}
+
+impl Budget {
+    /// Counts `r`; refused once the rows hold more than the limit.
+    fn add(&mut self, r: &FeatureRow) -> Result<()> {
+        self.held = self.held.saturating_add(row_bytes(r));
+        if self.held > self.max {
+            return Err(Error::TooLarge(format!(
+                "the answer holds more than {} bytes after {} bytes of rows were read; ask for fewer keys or features",
+                self.max, self.held
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A computed view the store's index does not hold: a bug.
 fn unresolved(view: &FeatureView) -> Error {
     Error::Internal(format!(
-        "aggregation view {} does not resolve",
+        "computed view {} does not resolve",
         view.qualified_name()
     ))
+}
+
+/// The request values of derived view `d`'s inputs, one column each (in
+/// its spec's order), parsed from the request's text; an input the request
+/// does not send is null.
+fn request_values(
+    req: &LookupRequest,
+    d: &crate::derived::Resolved,
+    rows: usize,
+) -> Result<Vec<Vec<Value>>> {
+    d.request()
+        .map(|(name, ty)| {
+            let Some(col) = req.request.iter().find(|c| c.name == name) else {
+                return Ok(vec![Value::Null; rows]);
+            };
+            col.values
+                .iter()
+                .enumerate()
+                .map(|(row, v)| match v {
+                    None => Ok(Value::Null),
+                    Some(text) => crate::derived::parse_request_value(ty, text).ok_or_else(|| {
+                        Error::BadRequest(format!(
+                            "request value {name} of entity row {}: {text:?} is not a {ty} (view {})",
+                            row + 1,
+                            d.view.qualified_name()
+                        ))
+                    }),
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Turns per-view rows into the answer's feature columns, in request order.

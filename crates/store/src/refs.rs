@@ -153,6 +153,8 @@ pub struct ViewPlan {
     pub defaults: Vec<Option<Value>>,
     /// Set for an aggregation view: its rows are computed per row's time.
     pub aggregation: Option<std::sync::Arc<crate::aggregate::Resolved>>,
+    /// Set for a derived view: its rows are evaluated from its inputs'.
+    pub derived: Option<std::sync::Arc<crate::derived::Resolved>>,
 }
 
 /// One output feature column.
@@ -230,6 +232,7 @@ pub fn resolve(cat: &Catalog, refs: &[FeatureRef], names_as: Names) -> Result<Re
                     wanted: vec![None; schema.len()],
                     defaults: vec![None; schema.len()],
                     aggregation: None,
+                    derived: None,
                     schema,
                 });
                 views.len() - 1

@@ -207,6 +207,17 @@ pub struct LookupRequest {
     pub known_at: Option<i64>,
     /// Also answer each value's `created_ts` (Feast does not; the CLI does).
     pub with_created_ts: bool,
+    /// Request-time values for derived views' `request` inputs, one
+    /// column per input, one cell per entity row (empty: none sent).
+    pub request: Vec<RequestColumn>,
+}
+
+/// The values of one request-time input of a lookup, as text (`None`:
+/// null); the store parses them as the type the derived view declares.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequestColumn {
+    pub name: String,
+    pub values: Vec<Option<String>>,
 }
 
 impl LookupRequest {
@@ -216,7 +227,8 @@ impl LookupRequest {
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.push(u8::from(self.with_created_ts));
+        let request = if self.request.is_empty() { 0 } else { 2 };
+        out.push(u8::from(self.with_created_ts) | request);
         put_opt_i64(out, self.as_of);
         put_opt_i64(out, self.known_at);
         varint::put(out, self.features.len() as u64);
@@ -241,14 +253,31 @@ impl LookupRequest {
                 }
             }
         }
+        if !self.request.is_empty() {
+            varint::put(out, self.request.len() as u64);
+            for c in &self.request {
+                put_str(out, &c.name);
+                for v in &c.values {
+                    match v {
+                        None => out.push(0),
+                        Some(text) => {
+                            out.push(1);
+                            put_str(out, text);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     pub fn decode(body: &[u8], lim: &DecodeLimits) -> Result<LookupRequest, WireError> {
         let mut r = Reader::new(body, "lookup");
         let flags = r.u8()?;
-        if flags > 1 {
+        if flags > 3 {
             return Err(r
-                .invalid(format!("lookup flags {flags:#04x}; only bit 0 is defined"))
+                .invalid(format!(
+                    "lookup flags {flags:#04x}; only bits 0 and 1 are defined"
+                ))
                 .into());
         }
         let as_of = get_opt_i64(&mut r)?;
@@ -303,6 +332,34 @@ impl LookupRequest {
             };
             entities.push(KeyColumn { name, values });
         }
+        let mut request = Vec::new();
+        if flags & 2 != 0 {
+            let n = get_count(&mut r, "request columns", lim.max_key_columns, 2)?;
+            for _ in 0..n {
+                let name = get_string(&mut r, lim.max_name)?;
+                if rows > r.remaining() {
+                    return Err(r
+                        .invalid(format!(
+                            "{rows} values of request column {name:?} need at least {rows} bytes, {} left",
+                            r.remaining()
+                        ))
+                        .into());
+                }
+                let mut values = Vec::with_capacity(rows);
+                for _ in 0..rows {
+                    values.push(match r.u8()? {
+                        0 => None,
+                        1 => Some(get_string(&mut r, usize::MAX)?),
+                        k => {
+                            return Err(r
+                                .invalid(format!("request value flag {k}; expected 0 or 1"))
+                                .into());
+                        }
+                    });
+                }
+                request.push(RequestColumn { name, values });
+            }
+        }
         expect_end(&r)?;
         Ok(LookupRequest {
             features,
@@ -310,6 +367,7 @@ impl LookupRequest {
             as_of,
             known_at,
             with_created_ts: flags & 1 != 0,
+            request,
         })
     }
 }

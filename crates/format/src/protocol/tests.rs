@@ -19,6 +19,10 @@ fn lookup_req() -> LookupRequest {
         as_of: Some(-5),
         known_at: None,
         with_created_ts: true,
+        request: vec![RequestColumn {
+            name: "txn_amount".into(),
+            values: vec![Some("12.5".into()), None, Some(String::new())],
+        }],
     }
 }
 
@@ -48,6 +52,7 @@ fn lookup_round_trips_and_is_bounded() {
     let mut huge = Vec::new();
     LookupRequest {
         entities: vec![],
+        request: vec![],
         ..req
     }
     .encode(&mut huge);

@@ -30,6 +30,7 @@
 //! cores at once.
 
 mod aggregate;
+mod derived;
 mod file;
 pub mod input;
 mod ipc_stream;

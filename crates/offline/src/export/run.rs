@@ -122,7 +122,11 @@ pub(super) fn join_piece(
     }
     let mut found = Vec::with_capacity(spec.views.len());
     for (vp, keys) in spec.views.iter().zip(per_view) {
-        found.push(lookup_view(spec, vp, keys, &times, &starts, &held)?);
+        let request = match &vp.derived {
+            Some(d) => request_columns(d, run, &|b, e, c| bad(b, e, c))?,
+            None => Vec::new(),
+        };
+        found.push(lookup_view(spec, vp, keys, &times, &starts, &held, &request)?);
     }
     drop(times);
     decode_all(spec, run, &starts, &found, emit)?;
@@ -137,9 +141,16 @@ fn lookup_view(
     times: &[Cow<[i64]>],
     starts: &[usize],
     held: &Held,
+    request: &[Vec<strata_format::schema::Value>],
 ) -> Result<Found, Error> {
     if let Some(r) = &vp.aggregation {
         let found = aggregate_view(spec, r, keys, times, starts)?;
+        let bytes = found.streams.iter().flatten().map(Vec::len).sum();
+        held.add(bytes)?;
+        return Ok(found);
+    }
+    if let Some(d) = &vp.derived {
+        let found = derived_view(spec, d, keys, times, starts, request)?;
         let bytes = found.streams.iter().flatten().map(Vec::len).sum();
         held.add(bytes)?;
         return Ok(found);
@@ -218,6 +229,72 @@ fn aggregate_view(
     let keys = Keys::concat(keys.into_iter().map(BatchKeys::into_keys).collect());
     let all: Vec<i64> = times.iter().flat_map(|t| t.iter().copied()).collect();
     let parts = super::aggregate::answer(spec.engine, r, &keys, &all, spec.known_at, spec.threads)?;
+    records(parts, starts)
+}
+
+/// Answers every row of a derived view: its inputs read at the row's time,
+/// its expressions evaluated a column at a time ([`super::derived`]), with
+/// request inputs taken from the entity table's columns of the same name.
+fn derived_view(
+    spec: &JoinSpec,
+    d: &strata_store::derived::Resolved,
+    keys: Vec<BatchKeys>,
+    times: &[Cow<[i64]>],
+    starts: &[usize],
+    request: &[Vec<strata_format::schema::Value>],
+) -> Result<Found, Error> {
+    let keys = Keys::concat(keys.into_iter().map(BatchKeys::into_keys).collect());
+    let all: Vec<i64> = times.iter().flat_map(|t| t.iter().copied()).collect();
+    let parts = super::derived::answer(
+        spec.engine,
+        d,
+        &keys,
+        &all,
+        request,
+        spec.known_at,
+        spec.threads,
+    )?;
+    records(parts, starts)
+}
+
+/// Makes the error of a bad cell: (batch, (row in batch, reason), column).
+type BadCell<'a> = dyn Fn(usize, (usize, String), &str) -> Error + 'a;
+
+/// The request inputs of derived view `d` from the run's columns of the
+/// same names, one column (over the whole run) per input; `bad` names a
+/// row and column of a batch.
+fn request_columns(
+    d: &strata_store::derived::Resolved,
+    run: &[RecordBatch],
+    bad: &BadCell,
+) -> Result<Vec<Vec<strata_format::schema::Value>>, Error> {
+    use crate::read::convert::{ColumnError, convert};
+    let mut request = Vec::new();
+    for (name, ty) in d.request() {
+        let ft = ty
+            .feature_type()
+            .ok_or_else(|| Error::Internal(format!("request input {name} has no type")))?;
+        let mut col = Vec::new();
+        for (b, batch) in run.iter().enumerate() {
+            let array = batch.column_by_name(name).ok_or_else(|| {
+                Error::Table(format!(
+                    "has no column {name}: the derived view {} reads it as its request input {name} ({ty}); add it",
+                    d.view.qualified_name()
+                ))
+            })?;
+            col.extend(convert(array.as_ref(), ft).map_err(|e| match e {
+                ColumnError::Type(why) => Error::Table(format!("column {name}: {why}")),
+                ColumnError::Cell(i, why) => bad(b, (i, why), name),
+            })?);
+        }
+        request.push(col);
+    }
+    Ok(request)
+}
+
+/// The records of computed rows (aggregation or derived views), per part
+/// and batch, as [`Found`].
+fn records(parts: Vec<super::aggregate::Answers>, starts: &[usize]) -> Result<Found, Error> {
     let batches = starts.len() - 1;
     let mut found = Found {
         streams: Vec::with_capacity(parts.len()),

@@ -150,6 +150,12 @@ pub fn snapshot(
             view.source_text().unwrap_or("view")
         )));
     }
+    if view.is_derived() {
+        return Err(Error::Request(format!(
+            "{} is a derived view: it stores nothing to snapshot; export it at the times you need",
+            view.qualified_name()
+        )));
+    }
     let name = view.qualified_name();
     let fail = |path: &Path, e: std::io::Error| Error::Output {
         path: path.to_path_buf(),

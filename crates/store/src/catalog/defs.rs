@@ -246,6 +246,10 @@ pub fn parse(text: &str) -> Result<Definitions> {
     for v in views.iter_mut().filter(|v| v.is_aggregation()) {
         super::aggregation::complete(v, &snapshot)?;
     }
+    let snapshot = views.clone();
+    for v in views.iter_mut().filter(|v| v.is_derived()) {
+        super::derived::complete(v, &snapshot)?;
+    }
     let defs = Definitions { entities, views };
     validate(&defs)?;
     Ok(defs)

@@ -120,6 +120,10 @@ pub struct ViewMeta {
     /// is not served by the unversioned name until promoted (a
     /// `serving_version` at or above it).
     pub staged: Option<bool>,
+    /// Derived views only: see [`super::derived`].
+    pub derived: Option<Vec<toml::Table>>,
+    /// Derived views only: the values a lookup sends with its request.
+    pub request: Option<Vec<toml::Table>>,
     /// Set by the store: when the view was first applied (µs).
     pub created_at: Option<i64>,
     /// Set by the store: when the view's definition last changed (µs).
@@ -134,7 +138,7 @@ pub struct ViewMeta {
 }
 
 /// The fields a definitions file may declare.
-pub const DECLARED: [&str; 18] = [
+pub const DECLARED: [&str; 20] = [
     "description",
     "owner",
     "team",
@@ -153,7 +157,13 @@ pub const DECLARED: [&str; 18] = [
     "late_events",
     SESSION_GAP,
     "serving_version",
+    DERIVED,
+    REQUEST,
 ];
+/// The derived features of a derived view.
+pub const DERIVED: &str = "derived";
+/// The request-time inputs of a derived view.
+pub const REQUEST: &str = "request";
 /// The aggregation list.
 pub const AGGREGATIONS: &str = "aggregations";
 /// Fields of aggregation views only.
@@ -262,6 +272,20 @@ impl ViewMeta {
         {
             return Err(bad("inputs", strings(inputs), expected("inputs")));
         }
+        if self.derived.is_none() && self.request.is_some() {
+            return Err(Error::invalid(
+                subject.clone(),
+                REQUEST,
+                "request applies only to derived views (views with derived = [...])",
+            ));
+        }
+        if self.derived.is_some() && self.aggregations.is_some() {
+            return Err(Error::invalid(
+                subject.clone(),
+                DERIVED,
+                "a view has either aggregations or derived features; declare them in two views",
+            ));
+        }
         if self.aggregations.is_none()
             && let Some(k) = self.aggregation_fields().first()
         {
@@ -346,6 +370,12 @@ impl ViewMeta {
             self.serving_version.map(|n| V::Integer(n.into())),
         );
         put(STAGED, self.staged.map(V::Boolean));
+        let tables = |t: &Option<Vec<toml::Table>>| {
+            t.as_ref()
+                .map(|a| V::Array(a.iter().cloned().map(V::Table).collect()))
+        };
+        put(DERIVED, tables(&self.derived));
+        put(REQUEST, tables(&self.request));
         put(CREATED_AT, self.created_at.map(V::Integer));
         put(CHANGED_AT, self.changed_at.map(V::Integer));
         put(
@@ -373,6 +403,8 @@ fn expected(field: &str) -> &'static str {
         "quality" => "\"reject\" or \"warn\"",
         "late_events" => "\"reject\" or \"correct\"",
         AGGREGATIONS => "an array of aggregation tables",
+        DERIVED => "an array of tables such as { name = \"range\", expr = \"a - b\" }",
+        REQUEST => "an array of tables such as { name = \"amount\", type = \"float64\" }",
         "inputs" => "an array of view names such as [\"user_stats\", \"orders@2\"]",
         "max_versions" => "an integer of at least 1",
         "serving_version" => "a version of the view (an integer of at least 1)",
@@ -448,6 +480,8 @@ mod tests {
             session_gap: d("30m"),
             serving_version: Some(2),
             staged: Some(true),
+            derived: Some(vec![table("name = \"d\"\nexpr = \"1\"")]),
+            request: Some(vec![table("name = \"r\"\ntype = \"int64\"")]),
             created_at: Some(5),
             changed_at: Some(6),
             feature_settings: Some(BTreeMap::from([("f".into(), table("not_null = true"))])),

@@ -19,6 +19,7 @@
 pub mod aggregation;
 pub mod aggregation_params;
 pub mod defs;
+pub mod derived;
 pub mod duration;
 pub mod error;
 pub mod lineage;

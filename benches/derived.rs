@@ -1,0 +1,158 @@
+//! What a derived feature adds to a lookup: a lookup of the three windowed
+//! aggregations of `txn_stats` for a batch of keys, against the same
+//! lookup with the two derived features of `txn_derived` (over those
+//! aggregations and a request value) added, in the same run; printed as a
+//! ratio (the target: ≤ 1.10).
+//!
+//! `cargo bench --bench derived` (`STRATA_BENCH_DERIVED_EVENTS=100000`,
+//! `STRATA_BENCH_DERIVED_KEYS=10000`, `STRATA_BENCH_DERIVED_BATCH=64` are
+//! the defaults). The store is the aggregation bench's (benches/fixtures/
+//! aggregation.toml, events in time order over the last day, fsync never)
+//! plus the derived view of benches/fixtures/derived.toml.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a benchmark may unwrap: a failure aborts the run"
+)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use strata::catalog::defs;
+use strata::engine::{Options, SyncPolicy};
+use strata::format::protocol as p;
+use strata::format::schema::{KeyValue, Value};
+use strata::store::{RowWrite, Store, StoreOptions, now_micros};
+
+const DEFS: &str = include_str!("fixtures/derived.toml");
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn store(dir: &std::path::Path, events: usize, keys: usize) -> Store {
+    let engine = Options {
+        sync: SyncPolicy::Never,
+        ..Options::default()
+    };
+    let store = Store::open_with(dir, StoreOptions { engine }).unwrap();
+    let d = defs::parse(DEFS).unwrap();
+    store
+        .set_catalog(defs::apply(&store.catalog(), &d).unwrap())
+        .unwrap();
+    let now = now_micros();
+    let day = 86_400_000_000i64;
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let rows: Vec<RowWrite> = (0..events)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            RowWrite {
+                key: vec![KeyValue::Int64((x % keys as u64) as i64)],
+                event_ts: now - day + (i as i64) * day / events as i64,
+                created_ts: None,
+                values: vec![
+                    Value::Float64((x >> 20) as f64 / 1e9),
+                    Value::Int64((x >> 40) as i64 % 500),
+                ],
+            }
+        })
+        .collect();
+    for chunk in rows.chunks(1_000) {
+        store.write("txn", chunk).unwrap();
+    }
+    store.flush().unwrap();
+    store
+}
+
+fn request(features: &[&str], keys: &[i64], with_request: bool) -> p::LookupRequest {
+    p::LookupRequest {
+        features: features.iter().map(|f| f.to_string()).collect(),
+        entities: vec![p::KeyColumn {
+            name: "user_id".into(),
+            values: p::KeyColumnValues::Int64(keys.to_vec()),
+        }],
+        request: if with_request {
+            vec![p::RequestColumn {
+                name: "txn_amount".into(),
+                values: keys
+                    .iter()
+                    .map(|k| Some(format!("{}.5", k % 100)))
+                    .collect(),
+            }]
+        } else {
+            Vec::new()
+        },
+        ..Default::default()
+    }
+}
+
+fn lookup(c: &mut Criterion) {
+    let events = env("STRATA_BENCH_DERIVED_EVENTS", 100_000);
+    let keys = env("STRATA_BENCH_DERIVED_KEYS", 10_000) as i64;
+    let batch = env("STRATA_BENCH_DERIVED_BATCH", 64);
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), events, keys as usize);
+    let batches: Vec<Vec<i64>> = (0..64)
+        .map(|b| {
+            (0..batch as i64)
+                .map(|i| (b * 7919 + i * 104_729) % keys)
+                .collect()
+        })
+        .collect();
+    let base: Vec<p::LookupRequest> = batches
+        .iter()
+        .map(|k| request(&["txn_stats:*"], k, false))
+        .collect();
+    let with: Vec<p::LookupRequest> = batches
+        .iter()
+        .map(|k| request(&["txn_stats:*", "txn_derived:*"], k, true))
+        .collect();
+    let mut g = c.benchmark_group("derived_lookup");
+    g.measurement_time(Duration::from_secs(5));
+    for (name, reqs) in [("aggregations", &base), ("aggregations_and_derived", &with)] {
+        let mut i = 0;
+        g.bench_function(format!("{name}_{batch}_keys"), |b| {
+            b.iter(|| {
+                i = (i + 1) % reqs.len();
+                black_box(store.lookup(&reqs[i]).unwrap())
+            })
+        });
+    }
+    g.finish();
+    // The ratio, measured interleaved in this run (rounds alternate which
+    // goes first, so drift and cache warmth fall on both alike).
+    let rounds = 20;
+    let (mut t_base, mut t_with) = (Duration::ZERO, Duration::ZERO);
+    for r in 0..rounds {
+        let time = |reqs: &[p::LookupRequest]| {
+            let t = Instant::now();
+            for q in reqs {
+                black_box(store.lookup(q).unwrap());
+            }
+            t.elapsed()
+        };
+        if r % 2 == 0 {
+            t_base += time(&base);
+            t_with += time(&with);
+        } else {
+            t_with += time(&with);
+            t_base += time(&base);
+        }
+    }
+    let n = (rounds * base.len() * batch) as f64;
+    eprintln!(
+        "derived lookup: {:.2} µs per key without, {:.2} µs with the derived features: ratio {:.3} (target ≤ 1.10)",
+        t_base.as_secs_f64() * 1e6 / n,
+        t_with.as_secs_f64() * 1e6 / n,
+        t_with.as_secs_f64() / t_base.as_secs_f64()
+    );
+}
+
+criterion_group!(benches, lookup);
+criterion_main!(benches);

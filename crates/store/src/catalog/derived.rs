@@ -1,0 +1,321 @@
+//! Derived views: features computed, at read time, by expressions over the
+//! features of other views of the same entity and over values the request
+//! sends (on-demand features).
+//!
+//! ```toml
+//! [[feature_views]]
+//! name = "user_txn_derived"
+//! inputs = ["user_txn_stats", "user_profile"]      # views of the same entities
+//! request = [{ name = "txn_amount", type = "float64" }]   # optional
+//! derived = [
+//!   { name = "amount_range", expr = "amount_max_30d - amount_min_30d" },
+//!   { name = "txn_ratio", expr = "txn_amount / amount_mean_30d" },
+//! ]
+//! ```
+//!
+//! A derived view declares no `features` and no `entities`: its entities
+//! are its inputs' (every input must have the same entities, in the same
+//! order) and its features are its `derived` entries, typed by their
+//! expressions (docs/EXPRESSIONS.md). In an expression a name is a request
+//! value, a feature of one input (`amount_max_30d`, when one input has it)
+//! or `view.feature`. Inputs are plain or aggregation views declared in the
+//! same file (not other derived views). A derived view stores nothing; a
+//! read at `t` (with `known_at`) reads its inputs at `t` (with `known_at`)
+//! and evaluates each expression over their values (an input feature
+//! without a value reads as its default, or null).
+
+use super::error::{Error, Result, Subject};
+use super::metadata::{DERIVED, REQUEST, is_identifier};
+use super::{Feature, FeatureView};
+use crate::expr::{Expr, Type};
+
+/// What an expression input is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// Feature `field` of input view `input` (index into [`Spec::inputs`]).
+    Feature { input: usize, field: usize },
+    /// Request value `index` (into [`Spec::request`]).
+    Request(usize),
+}
+
+/// A request-time input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestInput {
+    pub name: String,
+    pub ty: Type,
+}
+
+/// One derived feature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derived {
+    pub feature: String,
+    pub expr: Expr,
+    /// Per expression input (slot), where its value comes from.
+    pub bindings: Vec<Binding>,
+}
+
+/// The parsed specification of a derived view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// The input views, `name@version`, in declaration order.
+    pub inputs: Vec<String>,
+    pub request: Vec<RequestInput>,
+    /// In the view's feature order.
+    pub derived: Vec<Derived>,
+}
+
+impl FeatureView {
+    /// Whether this view is a derived view.
+    pub fn is_derived(&self) -> bool {
+        self.metadata.derived.is_some()
+    }
+
+    /// Whether the store computes this view's rows (an aggregation or a
+    /// derived view): it cannot be written and has no history.
+    pub fn is_computed(&self) -> bool {
+        self.is_aggregation() || self.is_derived()
+    }
+}
+
+/// The request inputs declared by `view`.
+fn request_inputs(view: &FeatureView) -> Result<Vec<RequestInput>> {
+    let subject = || Subject::View(view.name.clone());
+    let bad = |reason: String| Error::invalid(subject(), REQUEST, reason);
+    let mut out: Vec<RequestInput> = Vec::new();
+    for t in view.metadata.request.iter().flatten() {
+        if let Some(k) = t.keys().find(|k| *k != "name" && *k != "type") {
+            return Err(bad(format!(
+                "unknown field {k:?} in a request input (name, type)"
+            )));
+        }
+        let name = t
+            .get("name")
+            .and_then(|v| v.as_str())
+            .filter(|n| is_identifier(n))
+            .ok_or_else(|| bad("a request input needs name = \"identifier\"".into()))?;
+        let ty = t
+            .get("type")
+            .and_then(|v| v.as_str())
+            .and_then(Type::parse)
+            .ok_or_else(|| {
+                bad(format!(
+                    "request input {name:?} needs type = one of int64, float64, bool, string, timestamp"
+                ))
+            })?;
+        if out.iter().any(|r| r.name == name) {
+            return Err(bad(format!("request input {name:?} is declared twice")));
+        }
+        out.push(RequestInput {
+            name: name.to_string(),
+            ty,
+        });
+    }
+    Ok(out)
+}
+
+/// What a name in an expression of `view` reads.
+fn resolve(
+    name: &str,
+    request: &[RequestInput],
+    inputs: &[&FeatureView],
+) -> std::result::Result<(Binding, Type), String> {
+    let typed = |input: usize, field: usize| {
+        let f = &inputs[input].features[field];
+        Type::of(f.ty)
+            .map(|t| (Binding::Feature { input, field }, t))
+            .ok_or_else(|| format!("{name} is {}, which expressions cannot read", f.ty))
+    };
+    if let Some((view, feature)) = name.split_once('.') {
+        let input = inputs
+            .iter()
+            .position(|v| v.name == view)
+            .ok_or_else(|| format!("{view:?} is not one of this view's inputs"))?;
+        let field = inputs[input]
+            .feature_index(feature)
+            .ok_or_else(|| format!("the input view {view:?} has no feature {feature:?}"))?;
+        return typed(input, field);
+    }
+    let found: Vec<(usize, usize)> = inputs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.feature_index(name).map(|f| (i, f)))
+        .collect();
+    let req = request.iter().position(|r| r.name == name);
+    match (req, found.as_slice()) {
+        (Some(r), []) => Ok((Binding::Request(r), request[r].ty)),
+        (None, [(i, f)]) => typed(*i, *f),
+        (None, []) => {
+            let mut known: Vec<String> = request.iter().map(|r| r.name.clone()).collect();
+            for v in inputs {
+                known.extend(v.features.iter().map(|f| f.name.clone()));
+            }
+            Err(format!(
+                "unknown name {name:?}: not a request input nor a feature of an input (known: {})",
+                known.join(", ")
+            ))
+        }
+        _ => Err(format!(
+            "{name:?} is ambiguous (a request input or a feature of several inputs); write view.{name}"
+        )),
+    }
+}
+
+/// The specification of derived view `view`, given its input views (in
+/// the order of its `inputs`).
+pub fn spec(view: &FeatureView, inputs: &[&FeatureView]) -> Result<Spec> {
+    let subject = || Subject::View(view.name.clone());
+    let list = view.metadata.derived.as_deref().unwrap_or_default();
+    if list.is_empty() {
+        return Err(Error::invalid(subject(), DERIVED, "derived is empty"));
+    }
+    let request = request_inputs(view)?;
+    let mut derived: Vec<Derived> = Vec::new();
+    for (i, t) in list.iter().enumerate() {
+        let bad = |reason: String| Error::invalid(subject(), DERIVED, reason);
+        if let Some(k) = t
+            .keys()
+            .find(|k| !["name", "expr", "description"].contains(&k.as_str()))
+        {
+            return Err(bad(format!(
+                "derived entry {}: unknown field {k:?} (name, expr, description)",
+                i + 1
+            )));
+        }
+        let feature = t
+            .get("name")
+            .and_then(|v| v.as_str())
+            .filter(|n| is_identifier(n))
+            .ok_or_else(|| {
+                bad(format!(
+                    "derived entry {} needs name = \"identifier\"",
+                    i + 1
+                ))
+            })?;
+        let at = || Subject::Feature {
+            view: view.name.clone(),
+            feature: feature.to_string(),
+        };
+        if derived.iter().any(|d| d.feature == feature) {
+            return Err(Error::invalid(at(), DERIVED, "is declared twice"));
+        }
+        let src = t
+            .get("expr")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| Error::invalid(at(), "expr", "needs expr = \"an expression\""))?;
+        let mut bindings = Vec::new();
+        let expr = Expr::compile(src, |name| {
+            let (b, ty) = resolve(name, &request, inputs)?;
+            bindings.push(b);
+            Ok(ty)
+        })
+        .map_err(|e| Error::invalid(at(), "expr", format!("expr = {src:?}: {e}")))?;
+        if expr.ty().feature_type().is_none() {
+            return Err(Error::invalid(
+                at(),
+                "expr",
+                format!("expr = {src:?} is always null; cast it to the type it should have"),
+            ));
+        }
+        derived.push(Derived {
+            feature: feature.to_string(),
+            expr,
+            bindings,
+        });
+    }
+    Ok(Spec {
+        inputs: inputs.iter().map(|v| v.reference()).collect(),
+        request,
+        derived,
+    })
+}
+
+/// Completes a derived view read from a definitions file: entities from its
+/// inputs, features from its expressions, `inputs` canonicalised to
+/// `name@version`. `views` are the file's views (aggregation views already
+/// completed).
+pub fn complete(view: &mut FeatureView, views: &[FeatureView]) -> Result<()> {
+    let subject = || Subject::View(view.name.clone());
+    let bad = |field: &str, reason: String| Error::invalid(subject(), field, reason);
+    if !view.features.is_empty() || !view.entities.is_empty() {
+        return Err(bad(
+            "features",
+            "declares features or entities; a derived view takes them from its inputs and derived = [...]".into(),
+        ));
+    }
+    let names = view.metadata.inputs.clone().unwrap_or_default();
+    if names.is_empty() {
+        return Err(bad(
+            "inputs",
+            "a derived view needs inputs = [\"view\", ...]: the views its expressions read".into(),
+        ));
+    }
+    let mut inputs: Vec<&FeatureView> = Vec::new();
+    for src in &names {
+        let (name, version) = match src.split_once('@') {
+            Some((n, v)) => (n, v.parse::<u32>().ok()),
+            None => (src.as_str(), None),
+        };
+        let v = views
+            .iter()
+            .filter(|v| v.name == name && version.is_none_or(|x| x == v.version))
+            .max_by_key(|v| v.version)
+            .ok_or_else(|| {
+                bad("inputs", format!("the input view {src:?} is not declared in this file; declare it beside the derived view"))
+            })?;
+        if v.is_derived() {
+            return Err(bad(
+                "inputs",
+                format!("the input {src:?} is itself a derived view; read its inputs instead"),
+            ));
+        }
+        if let Some(first) = inputs.first()
+            && first.entities != v.entities
+        {
+            return Err(bad(
+                "inputs",
+                format!(
+                    "the inputs have different entities ({:?}: [{}], {:?}: [{}]); a derived view reads views of one entity key",
+                    first.name,
+                    first.entities.join(", "),
+                    v.name,
+                    v.entities.join(", ")
+                ),
+            ));
+        }
+        inputs.push(v);
+    }
+    let spec = spec(view, &inputs)?;
+    view.entities = inputs
+        .first()
+        .map(|v| v.entities.clone())
+        .unwrap_or_default();
+    let descriptions: Vec<String> = view
+        .metadata
+        .derived
+        .iter()
+        .flatten()
+        .map(|t| {
+            t.get("description")
+                .and_then(|d| d.as_str())
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    view.features = spec
+        .derived
+        .iter()
+        .zip(descriptions)
+        .map(|(d, description)| Feature {
+            name: d.feature.clone(),
+            ty: d
+                .expr
+                .ty()
+                .feature_type()
+                .unwrap_or(strata_format::schema::FeatureType::Int64),
+            description,
+            tags: Vec::new(),
+        })
+        .collect();
+    view.metadata.inputs = Some(spec.inputs);
+    Ok(())
+}
