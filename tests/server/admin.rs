@@ -70,7 +70,10 @@ fn admin_over_the_server_disturbs_no_lookup_in_flight() {
     let rows: Vec<_> = (1..=KEYS)
         .map(|k| user_row(k, t0 + k, k as f64, k))
         .collect();
-    assert_eq!(admin.push("user_stats", &rows).unwrap().written, KEYS as u64);
+    assert_eq!(
+        admin.push("user_stats", &rows).unwrap().written,
+        KEYS as u64
+    );
 
     // The reader: lookups of every key in a loop until told to stop.
     let stop = AtomicBool::new(false);

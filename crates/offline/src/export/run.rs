@@ -126,7 +126,9 @@ pub(super) fn join_piece(
             Some(d) => request_columns(d, run, &|b, e, c| bad(b, e, c))?,
             None => Vec::new(),
         };
-        found.push(lookup_view(spec, vp, keys, &times, &starts, &held, &request)?);
+        found.push(lookup_view(
+            spec, vp, keys, &times, &starts, &held, &request,
+        )?);
     }
     drop(times);
     decode_all(spec, run, &starts, &found, emit)?;
