@@ -22,6 +22,8 @@ use strata::format::key::encode_int_key;
 use strata::format::segment::SegmentOptions;
 
 const KEYS: u64 = 40;
+/// What the child prints when a batch is acknowledged, before its number.
+const ACK: &str = "strata-crash-ack ";
 const ROUNDS: usize = 24;
 
 fn options() -> Options {
@@ -77,7 +79,7 @@ fn child(dir: &Path, start: u64) {
         }
         engine.write(&b).expect("child write");
         use std::io::Write;
-        writeln!(out, "ack {i}").unwrap();
+        writeln!(out, "{ACK}{i}").unwrap();
         out.flush().unwrap();
     }
 }
@@ -138,8 +140,11 @@ fn acknowledged_writes_survive_sigkill() {
             let mut acked = None;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(n) = line.strip_prefix("ack ") {
-                    acked = Some(n.parse::<u64>().unwrap());
+                // Not a prefix: with one test thread, the harness prints
+                // "test NAME ... " without a newline before the test runs,
+                // so the first ack shares its line.
+                if let Some((_, n)) = line.split_once(ACK) {
+                    acked = Some(n.trim().parse::<u64>().unwrap());
                 }
             }
             acked
