@@ -298,6 +298,15 @@ impl LookupRequest {
         }
         let rows = rows as usize;
         let ncol = get_count(&mut r, "key columns", lim.max_key_columns, 2)?;
+        if ncol == 0 && rows != 0 {
+            // The row count is the key columns' length: without one, there
+            // are no rows (and request columns have no values).
+            return Err(r
+                .invalid(format!(
+                    "{rows} entity rows (count at offset {at}) but no key column"
+                ))
+                .into());
+        }
         let mut entities = Vec::with_capacity(ncol);
         for _ in 0..ncol {
             let name = get_string(&mut r, lim.max_name)?;

@@ -59,6 +59,13 @@ fn lookup_round_trips_and_is_bounded() {
     let bogus = [0u8, 0, 0, 0, 0xff, 0xff, 0xff, 0x0f, 1, 1, b'k', 1];
     assert!(LookupRequest::decode(&bogus, &DecodeLimits::unbounded()).is_err());
     assert!(LookupRequest::decode(&huge, &lim).is_ok());
+    // Rows without a key column are refused (found by the fuzz target:
+    // a request column's values would not survive a round trip, as the
+    // encoder counts rows from the key columns).
+    let mut b = vec![2u8, 0, 0, 0]; // request flag, no as_of, known_at, features
+    b.extend([1, 0, 1, 0, 1, 1, 0]); // 1 row, 0 key columns, 1 request column "" = [None]
+    let e = LookupRequest::decode(&b, &lim).unwrap_err();
+    assert!(e.to_string().contains("no key column"), "{e}");
 }
 
 #[test]
