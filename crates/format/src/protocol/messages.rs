@@ -343,7 +343,8 @@ impl LookupRequest {
         }
         let mut request = Vec::new();
         if flags & 2 != 0 {
-            let n = get_count(&mut r, "request columns", lim.max_key_columns, 2)?;
+            // At least a name's length byte each (no values when there are no rows).
+            let n = get_count(&mut r, "request columns", lim.max_key_columns, 1)?;
             for _ in 0..n {
                 let name = get_string(&mut r, lim.max_name)?;
                 if rows > r.remaining() {

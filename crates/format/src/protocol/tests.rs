@@ -66,6 +66,23 @@ fn lookup_round_trips_and_is_bounded() {
     b.extend([1, 0, 1, 0, 1, 1, 0]); // 1 row, 0 key columns, 1 request column "" = [None]
     let e = LookupRequest::decode(&b, &lim).unwrap_err();
     assert!(e.to_string().contains("no key column"), "{e}");
+    // Request columns of no rows round trip (a name is their only byte).
+    let no_rows = LookupRequest {
+        features: vec![],
+        entities: vec![],
+        as_of: None,
+        known_at: None,
+        with_created_ts: false,
+        request: ["", "&"]
+            .map(|name| RequestColumn {
+                name: name.into(),
+                values: vec![],
+            })
+            .to_vec(),
+    };
+    let mut b = Vec::new();
+    no_rows.encode(&mut b);
+    assert_eq!(LookupRequest::decode(&b, &lim), Ok(no_rows));
 }
 
 #[test]
