@@ -221,12 +221,7 @@ impl Store {
         opts: &WriteOptions,
     ) -> Result<WriteSummary> {
         let (cat, v) = self.resolve(view)?;
-        if v.is_aggregation() {
-            return Err(Error::Computed(v.qualified_name()));
-        }
-        if v.is_derived() {
-            return Err(Error::Derived(v.qualified_name()));
-        }
+        writable(&v)?;
         let violations = check_quality(&v, rows)?;
         let claim = self.claim(v.id, opts)?;
         let (_guard, prior) = match claim {
@@ -278,12 +273,7 @@ impl Store {
         events: Vec<Event>,
         opts: &WriteOptions,
     ) -> Result<WriteSummary> {
-        if view.is_aggregation() {
-            return Err(Error::Computed(view.qualified_name()));
-        }
-        if view.is_derived() {
-            return Err(Error::Derived(view.qualified_name()));
-        }
+        writable(view)?;
         let rows = events.len() as u64;
         let mut batch = WriteBatch::default();
         let shared = self.tile_lock.read();
@@ -385,12 +375,7 @@ impl Store {
         events: Vec<Event>,
         opts: &WriteOptions,
     ) -> Result<WriteSummary> {
-        if view.is_aggregation() {
-            return Err(Error::Computed(view.qualified_name()));
-        }
-        if view.is_derived() {
-            return Err(Error::Derived(view.qualified_name()));
-        }
+        writable(view)?;
         let rows = events.len() as u64;
         let _tiles = self.tile_lock.write();
         let index = self.aggregations();
@@ -478,3 +463,15 @@ fn check_quality(view: &FeatureView, rows: &[crate::RowWrite]) -> Result<u64> {
 
 /// The lock type of [`Claim`], for `Store`'s field.
 pub(crate) type LedgerLock = Mutex<()>;
+
+/// Refuses writes to views the store computes (aggregation and derived
+/// views): only stored views take rows.
+fn writable(view: &FeatureView) -> Result<()> {
+    if view.is_aggregation() {
+        return Err(Error::Computed(view.qualified_name()));
+    }
+    if view.is_derived() {
+        return Err(Error::Derived(view.qualified_name()));
+    }
+    Ok(())
+}
