@@ -69,6 +69,12 @@ team = "growth"
 features = [{ name = "fraud", type = "bool" }]
 
 [[feature_views]]
+name = "kyc"
+entities = ["user"]
+team = "risk"
+features = [{ name = "checked", type = "bool" }]
+
+[[feature_views]]
 name = "merchant_risk"
 entities = ["merchant"]
 team = "risk"
@@ -153,6 +159,14 @@ entities = ["user"]
 team = "growth"
 features = [{ name = "os", type = "string" }, { name = "model", type = "string" }]
 "#;
+
+/// `kyc` as evolved: a feature added with a default, which the versions
+/// written before it (and files without its column) read as `DEFAULTED`.
+const KYC_V1: &str = r#"features = [{ name = "checked", type = "bool" }]"#;
+const KYC_V2: &str = r#"features = [
+  { name = "checked", type = "bool" },
+  { name = "kyc_level", type = "int64", default = 1 },
+]"#;
 
 /// The events of `txn` (user, event time, amount).
 const TXN: &[(i64, i64, f64)] = &[
@@ -295,6 +309,56 @@ fn scenarios() -> Vec<Scenario> {
             Expect::Row(vec![
                 ("tier", json!("bronze"), "NOT_FOUND", None),
                 ("score", Json::Null, "NOT_FOUND", None),
+            ]),
+        ),
+        s(
+            "a feature added with a default, on a version written before it",
+            "kyc",
+            "1",
+            None,
+            Expect::Row(vec![
+                ("checked", json!(true), "PRESENT", t1),
+                ("kyc_level", json!(1), "DEFAULTED", t1),
+            ]),
+        ),
+        s(
+            "a feature added with a default, as of",
+            "kyc",
+            "1",
+            Some(T0 + 3 * HOUR),
+            Expect::Row(vec![
+                ("checked", json!(true), "PRESENT", t1),
+                ("kyc_level", json!(1), "DEFAULTED", t1),
+            ]),
+        ),
+        s(
+            "a feature added with a default, written since",
+            "kyc",
+            "2",
+            None,
+            Expect::Row(vec![
+                ("checked", json!(false), "PRESENT", t1),
+                ("kyc_level", json!(3), "PRESENT", t1),
+            ]),
+        ),
+        s(
+            "a feature added with a default, from a file without its column",
+            "kyc",
+            "4",
+            None,
+            Expect::Row(vec![
+                ("checked", json!(true), "PRESENT", t1),
+                ("kyc_level", json!(1), "DEFAULTED", t1),
+            ]),
+        ),
+        s(
+            "a feature added with a default, unknown key",
+            "kyc",
+            "3",
+            None,
+            Expect::Row(vec![
+                ("checked", Json::Null, "NOT_FOUND", None),
+                ("kyc_level", json!(1), "NOT_FOUND", None),
             ]),
         ),
         s(
@@ -853,7 +917,8 @@ impl Drop for Server {
 /// written through the library.
 fn build(dir: &Path) -> PathBuf {
     std::fs::write(dir.join("defs.toml"), DEFS).unwrap();
-    std::fs::write(dir.join("defs2.toml"), format!("{DEFS}{DEFS_V2}")).unwrap();
+    let evolved = DEFS.replace(KYC_V1, KYC_V2);
+    std::fs::write(dir.join("defs2.toml"), format!("{evolved}{DEFS_V2}")).unwrap();
     strata(dir, &["apply", "--data", "data", "defs.toml"]);
     let data = dir.join("data");
     let store = Store::open(&data).unwrap();
@@ -886,6 +951,7 @@ fn build(dir: &Path) -> PathBuf {
     );
     w("activity", KeyValue::Int64(1), T0, vec![Value::Int64(7)]);
     w("device", KeyValue::Int64(1), t1, vec![s("ios")]);
+    w("kyc", KeyValue::Int64(1), t1, vec![Value::Bool(true)]);
     w(
         "label_only",
         KeyValue::Int64(1),
@@ -920,6 +986,28 @@ fn build(dir: &Path) -> PathBuf {
             }],
         )
         .unwrap();
+    store
+        .write(
+            "kyc",
+            &[RowWrite {
+                key: vec![KeyValue::Int64(2)],
+                event_ts: t1,
+                created_ts: Some(t1),
+                values: vec![Value::Bool(false), Value::Int64(3)],
+            }],
+        )
+        .unwrap();
+    drop(store);
+    // A file written before `kyc_level` existed still ingests.
+    std::fs::write(
+        dir.join("kyc-old.csv"),
+        format!("user_id,event_timestamp,checked\n4,{t1},true\n"),
+    )
+    .unwrap();
+    strata(
+        dir,
+        &["ingest", "--data", "data", "--view", "kyc", "kyc-old.csv"],
+    );
     data
 }
 
@@ -1058,8 +1146,21 @@ fn every_surface_answers_the_same() {
                     assert!(e.contains(m), "{}: {surface}: {e:?} lacks {m:?}", s.name);
                 }
                 Expect::Row(_) => {
+                    // Feast has no DEFAULTED: its HTTP answer says PRESENT
+                    // (docs/PROTOCOL.md, "Where this differs from Feast").
+                    let feast = |a: &Answer| -> Answer {
+                        a.clone().map(|fs| {
+                            fs.into_iter()
+                                .map(|(f, v, st, t)| match st.as_str() {
+                                    "DEFAULTED" => (f, v, "PRESENT".into(), t),
+                                    _ => (f, v, st, t),
+                                })
+                                .collect()
+                        })
+                    };
+                    let want = if *surface == "http" { feast(lib) } else { lib.clone() };
                     assert_eq!(
-                        answer, lib,
+                        answer, &want,
                         "{}: {surface} differs from the library",
                         s.name
                     );
@@ -1452,7 +1553,8 @@ fn admin_operations_answer_the_same_locally_and_over_the_server() {
     build(dl);
     let data = build(dr);
     let promote = format!(
-        "{DEFS}{}\n[[feature_views]]\nname = \"device_seen\"\nentities = [\"user\"]\nsource = \"view:device\"\nfeatures = [{{ name = \"seen\", type = \"int64\" }}]\n",
+        "{}{}\n[[feature_views]]\nname = \"device_seen\"\nentities = [\"user\"]\nsource = \"view:device\"\nfeatures = [{{ name = \"seen\", type = \"int64\" }}]\n",
+        DEFS.replace(KYC_V1, KYC_V2),
         DEFS_V2.replace(
             "team = \"growth\"\n",
             "team = \"growth\"\nserving_version = 2\n"

@@ -85,7 +85,7 @@ pub fn value<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
 /// Online features of entity rows, as one lookup answered them.
 ///
 /// Each requested feature has a value per entity row, a status (`PRESENT`,
-/// `NULL_VALUE`, `NOT_FOUND`, `OUTSIDE_MAX_AGE`) and the event time of the
+/// `NULL_VALUE`, `NOT_FOUND`, `OUTSIDE_MAX_AGE`, `DEFAULTED`) and the event time of the
 /// version it comes from (None when `NOT_FOUND`).
 #[pyclass(frozen, module = "strata")]
 pub struct OnlineResponse {

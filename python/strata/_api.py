@@ -178,7 +178,8 @@ class _Api:
         value}`` (the same for every row) or ``{name: [one per row]}``.
 
         Returns an :class:`OnlineResponse` with values, statuses
-        (``PRESENT``, ``NULL_VALUE``, ``NOT_FOUND``, ``OUTSIDE_MAX_AGE``) and
+        (``PRESENT``, ``NULL_VALUE``, ``NOT_FOUND``, ``OUTSIDE_MAX_AGE``,
+        ``DEFAULTED``) and
         event times: ``.to_dict()`` (Feast's shape), ``.to_arrow()``.
         """
         entities = entity_columns(entity_rows)

@@ -305,3 +305,35 @@ def test_close_and_reopen(tmp_path):
         s.registry.list()
     with strata.Store(tmp_path / "d", create=False) as again:
         assert again.history("user_stats", 2).num_rows == 20
+
+
+def test_a_feature_added_with_a_default_reads_it_on_older_rows(tmp_path):
+    v1 = """
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[feature_views]]
+name = "kyc"
+entities = ["user"]
+features = [{ name = "checked", type = "bool" }]
+"""
+    v2 = v1.replace(
+        'features = [{ name = "checked", type = "bool" }]',
+        'features = [{ name = "checked", type = "bool" }, { name = "kyc_level", type = "int64", default = 1 }]',
+    )
+    t = pd.Timestamp("2024-05-01T00:00:00Z")
+    with strata.Store(tmp_path / "d") as s:
+        s.apply(v1)
+        s.ingest("kyc", pd.DataFrame({"user_id": [1], "event_timestamp": [t], "checked": [True]}))
+        s.apply(v2)
+        # A frame written before kyc_level existed still ingests.
+        s.ingest("kyc", pd.DataFrame({"user_id": [2], "event_timestamp": [t], "checked": [False]}))
+        s.ingest(
+            "kyc",
+            pd.DataFrame({"user_id": [3], "event_timestamp": [t], "checked": [True], "kyc_level": [3]}),
+        )
+        r = s.get_online_features(["kyc:kyc_level"], [{"user_id": u} for u in [1, 2, 3, 4]])
+        d = r.to_dict(include_statuses=True)
+        assert d["kyc_level"] == [1, 1, 3, 1]
+        assert d["kyc_level__status"] == ["DEFAULTED", "DEFAULTED", "PRESENT", "NOT_FOUND"]

@@ -150,7 +150,8 @@ pub fn feature_row_table(view: &FeatureView, row: &FeatureRow) -> String {
             // Without a value, the feature's declared default (the status
             // says why), else `-`.
             let shown = match s {
-                Status::Present | Status::NullValue => value_text(v),
+                // DEFAULTED: the version predates the feature.
+                Status::Present | Status::NullValue | Status::Defaulted => value_text(v),
                 Status::NotFound | Status::OutsideMaxAge if !v.is_null() => value_text(v),
                 Status::NotFound | Status::OutsideMaxAge => "-".into(),
             };
@@ -268,7 +269,8 @@ pub fn feature_rows_table(
                     .map_or_else(|| "-".to_string(), timestamp::format),
             );
             c.extend(row.values.iter().zip(&row.statuses).map(|(v, s)| match s {
-                Status::Present | Status::NullValue => value_text(v),
+                // DEFAULTED: the version predates the feature.
+                Status::Present | Status::NullValue | Status::Defaulted => value_text(v),
                 _ if v.is_null() => format!("- ({})", s.name()),
                 _ => format!("{} ({})", value_text(v), s.name()),
             }));

@@ -85,6 +85,13 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8], field: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The number of fields a row was written with (`n_fields`): a schema
+/// field at or past it is one the row predates (a feature appended to the
+/// view after the row was written, or one its input did not have).
+pub fn stored_fields(buf: &[u8]) -> Result<usize, DecodeError> {
+    Reader::new(buf, "row").len(usize::MAX)
+}
+
 /// Decodes a row against `schema`. Fields the row predates are null.
 pub fn decode_row(schema: &[FeatureType], buf: &[u8]) -> Result<Vec<Value>, DecodeError> {
     let mut values = Vec::with_capacity(schema.len());

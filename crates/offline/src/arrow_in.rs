@@ -70,12 +70,38 @@ impl Layout {
         let event = need(EVENT_TIMESTAMP, FeatureType::Timestamp)?;
         let mut features = Vec::new();
         for f in &target.view.features {
-            features.push(need(&f.name, f.ty)?);
+            features.push(find(&f.name, f.ty)?);
+        }
+        // The file may leave out the view's last features if each declares
+        // a default (it was written before they were added): its rows are
+        // written without them and read their defaults (`DEFAULTED`).
+        let view = &target.view;
+        let has_default = |i: usize| view.feature_default(i).is_some_and(|d| !d.is_null());
+        let mut given = features.len();
+        while given > 0 && features[given - 1].is_none() && has_default(given - 1) {
+            given -= 1;
+        }
+        let mut not_last = Vec::new();
+        for (i, f) in view.features.iter().enumerate().take(given) {
+            if features[i].is_none() {
+                missing.push(target.describe(&f.name));
+                if has_default(i) {
+                    not_last.push(f.name.as_str());
+                }
+            }
         }
         if !missing.is_empty() {
             let m: Vec<&str> = missing.iter().map(String::as_str).collect();
-            return Err(missing_columns(&m, &names));
+            let mut message = missing_columns(&m, &names);
+            if !not_last.is_empty() {
+                message.push_str(&format!(
+                    " ({} declare(s) a default, but a file may leave out only the view's last features, added after the columns it has)",
+                    not_last.join(", ")
+                ));
+            }
+            return Err(message);
         }
+        let features = features.into_iter().take(given).flatten().collect();
         let created = find(CREATED_TIMESTAMP, FeatureType::Timestamp)?;
         Ok(Layout {
             keys,
@@ -342,7 +368,8 @@ pub fn encode_batch(
     }
     // Entries.
     let direct = feats.iter().all(|c| !matches!(c, FeatCol::Vals(_)));
-    let schema = target.view.schema();
+    // The features the file has: all, or the first ones (see `Layout::new`).
+    let schema = &target.view.schema()[..layout.features.len()];
     let nf = schema.len();
     let (mut ek, mut ik, mut rowbuf) = (Vec::new(), Vec::new(), Vec::new());
     let mut scratch: Vec<Value> = Vec::with_capacity(nf);
@@ -400,7 +427,7 @@ pub fn encode_batch(
             for c in &feats {
                 scratch.push(cell(c, i));
             }
-            row::encode_row(&schema, &scratch, &mut rowbuf)
+            row::encode_row(schema, &scratch, &mut rowbuf)
                 .map_err(|e| super::name_field_error(target, &format!("row {}", row_no(i)), &e))?;
         }
         run.push(&ik, &rowbuf, base + i as u64);

@@ -18,7 +18,7 @@ use super::{Target, name_field_error};
 use strata_engine as engine;
 use strata_format::key::{self, TOMBSTONE_TS, TS_SUFFIX_LEN, VIEW_ID_LEN};
 use strata_format::segment::EntryKind;
-use strata_format::{row, varint};
+use strata_format::varint;
 use strata_store::aggregate::write::Event;
 use strata_store::catalog::FeatureView;
 use strata_store::catalog::quality::Checker;
@@ -467,7 +467,7 @@ pub fn push_rows(
         ek.clear();
         key::encode_entity_key(&types, &w.key, &mut ek)
             .map_err(|e| format!("row {n}: the key is not valid: {e}"))?;
-        row::encode_row(&schema, &w.values, &mut rb)
+        strata_store::encode_version_row(&target.view, &schema, &w.values, &mut rb)
             .map_err(|e| name_field_error(target, &format!("row {n}"), &e))?;
         for (f, v) in w.values.iter().enumerate() {
             checker.value(f, n, v);

@@ -40,7 +40,6 @@ pub use strata_store::timestamp;
 use std::path::{Path, PathBuf};
 
 use strata_format::key::{self, TOMBSTONE_TS};
-use strata_format::row;
 use strata_format::schema::KeyType;
 use strata_store::catalog::{Catalog, FeatureView, JoinKey};
 use strata_store::{self as store, RowWrite};
@@ -246,7 +245,7 @@ pub fn check_rows(target: &Target, rows: &[RowWrite]) -> Result<(), String> {
         k.clear();
         key::encode_entity_key(&types, &w.key, &mut k)
             .map_err(|e| format!("row {n}: the key is not valid: {e}"))?;
-        row::encode_row(&schema, &w.values, &mut r)
+        strata_store::encode_version_row(&target.view, &schema, &w.values, &mut r)
             .map_err(|e| name_field_error(target, &format!("row {n}"), &e))?;
     }
     Ok(())
@@ -288,3 +287,7 @@ mod read_tests;
 #[cfg(test)]
 #[path = "parquet_tests.rs"]
 mod parquet_tests;
+
+#[cfg(test)]
+#[path = "evolved_tests.rs"]
+mod evolved_tests;

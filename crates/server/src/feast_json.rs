@@ -159,10 +159,13 @@ fn key_column(name: String, values: Vec<serde_json::Value>) -> Result<KeyColumn,
     Ok(KeyColumn { name, values })
 }
 
-/// Feast's name of a status (its `FieldStatus` enum).
+/// Feast's name of a status (its `FieldStatus` enum). Feast has no
+/// `DEFAULTED`: a version that predates a feature with a default is
+/// answered as Feast answers a row written with that value, `PRESENT`
+/// (Feast's remote online store keeps only `PRESENT` values).
 fn status_name(s: Status) -> &'static str {
     match s {
-        Status::Present => "PRESENT",
+        Status::Present | Status::Defaulted => "PRESENT",
         Status::NullValue => "NULL_VALUE",
         Status::NotFound => "NOT_FOUND",
         Status::OutsideMaxAge => "OUTSIDE_MAX_AGE",

@@ -247,7 +247,7 @@ impl Store {
             };
             self.encode_key(&cat, &v, &r.key, &mut ek)
                 .map_err(|e| bad(e.to_string()))?;
-            strata_format::row::encode_row(&schema, &r.values, &mut row).map_err(bad)?;
+            crate::encode_version_row(&v, &schema, &r.values, &mut row).map_err(bad)?;
             if r.event_ts == key::TOMBSTONE_TS {
                 return Err(bad(format!("event_ts {} is reserved", r.event_ts)));
             }

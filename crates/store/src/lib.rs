@@ -15,6 +15,9 @@
 //! - With `as_of = t`: the greatest version with `event_ts <= t`; if
 //!   `ttl > 0` and its `event_ts < t - ttl`, the features are
 //!   `OUTSIDE_MAX_AGE` and carry no value.
+//! - A feature a version predates (added to the view after the version was
+//!   written) reads its declared default with the status `DEFAULTED`, or
+//!   null (`NULL_VALUE`) without one ([`predated`]).
 //! - `known_at = T` ignores versions with `created_ts > T`.
 
 pub mod admin;
@@ -128,7 +131,7 @@ pub struct FeatureRow {
     pub created_ts: Option<i64>,
     /// One per feature, in schema order: the value if `Present`, null if
     /// `NullValue`; for `NotFound` and `OutsideMaxAge` the feature's declared
-    /// `default`, else null.
+    /// `default`, else null; the default for `Defaulted`.
     pub values: Vec<Value>,
     pub statuses: Vec<Status>,
 }
@@ -167,7 +170,7 @@ pub struct Store {
 
 pub use crate::aggregate::write::LateEvents;
 pub use admin::ApplyReport;
-pub use rows::{aggregate_row, feature_row};
+pub use rows::{aggregate_row, decode_stored_with, encode_version_row, feature_row, predated};
 
 mod rows;
 

@@ -14,7 +14,9 @@
 //!   any other view reads `as_of(view, key, t)` (or `latest`) with
 //!   `known_at`, and the version's age is checked against the ttl;
 //! - rows without a value (`NOT_FOUND`, `OUTSIDE_MAX_AGE`) carry the
-//!   feature's declared default, and the status says why;
+//!   feature's declared default, and the status says why; so does a
+//!   version that predates a feature with a default (`DEFAULTED`,
+//!   [`crate::predated`]);
 //! - an entity key longer than [`MAX_ENTITY_KEY_LEN`] is a bad request
 //!   ([`Error::BadKey`]): no such key can be stored.
 //!
@@ -324,7 +326,7 @@ impl Store {
             keys,
             t,
             req.known_at,
-            |_, found| match feature_row_in(&vp.view, &vp.schema, &vp.defaults, found, at) {
+            |_, found| match feature_row_in(&vp.view, &vp.schema, &vp.declared, found, at) {
                 Ok(r) if failed.is_none() => match budget.add(&r) {
                     Ok(()) => rows.push(r),
                     // The rows read so far are dropped; the rest are read

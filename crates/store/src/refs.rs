@@ -151,6 +151,9 @@ pub struct ViewPlan {
     /// null): the declared defaults for lookups, and for exports with
     /// `--fill-defaults`.
     pub defaults: Vec<Option<Value>>,
+    /// For each schema field, its declared default, always: what a stored
+    /// row that predates the feature reads ([`crate::predated`]).
+    pub declared: Vec<Option<Value>>,
     /// Set for an aggregation view: its rows are computed per row's time.
     pub aggregation: Option<std::sync::Arc<crate::aggregate::Resolved>>,
     /// Set for a derived view: its rows are evaluated from its inputs'.
@@ -231,6 +234,7 @@ pub fn resolve(cat: &Catalog, refs: &[FeatureRef], names_as: Names) -> Result<Re
                     keys: cat.key_columns(view),
                     wanted: vec![None; schema.len()],
                     defaults: vec![None; schema.len()],
+                    declared: view.defaults(),
                     aggregation: None,
                     derived: None,
                     schema,

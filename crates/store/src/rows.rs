@@ -3,6 +3,7 @@
 use super::{FeatureRow, Status};
 use crate::catalog::FeatureView;
 use strata_engine::{self as engine, Version};
+use strata_format::error::DecodeError;
 use strata_format::row;
 use strata_format::schema::{FeatureType, Value};
 
@@ -60,42 +61,74 @@ pub fn feature_row_of(
     found: Option<(i64, i64, &[u8])>,
     at: i64,
 ) -> Result<FeatureRow, engine::Error> {
-    let defaults = || {
-        let mut values = vec![Value::Null; view.features.len()];
-        crate::catalog::meta::fill_defaults(view, &mut values, |_| false);
-        values
-    };
-    row_from(view, &view.schema(), defaults, found, at)
+    let declared = view.defaults();
+    row_from(view, &view.schema(), &declared, found, at)
 }
 
-/// [`feature_row_of`] with the view's schema and declared defaults already
-/// at hand (a lookup's plan holds them): nothing is derived per row.
+/// [`feature_row_of`] with the view's schema and declared defaults (one
+/// per feature) already at hand (a lookup's plan holds them): nothing is
+/// derived per row.
 pub fn feature_row_in(
     view: &FeatureView,
     schema: &[FeatureType],
-    defaults: &[Option<Value>],
+    declared: &[Option<Value>],
     found: Option<(i64, i64, &[u8])>,
     at: i64,
 ) -> Result<FeatureRow, engine::Error> {
-    let defaults = || {
-        defaults
-            .iter()
-            .map(|d| d.clone().unwrap_or(Value::Null))
-            .collect()
-    };
-    row_from(view, schema, defaults, found, at)
+    row_from(view, schema, declared, found, at)
 }
 
-/// A row from the version found: `defaults()` (the declared defaults, else
-/// nulls) when there is no value, and the statuses say why.
+/// What a feature reads on a stored row that predates it (the row was
+/// written before the feature was appended to its view, or from an input
+/// without its column), given the feature's declared default: the default
+/// with [`Status::Defaulted`], else null with [`Status::NullValue`].
+///
+/// The one rule for such fields: lookups (`row_from`) and exports
+/// (`strata-offline`'s join, through [`decode_stored_with`]) apply it.
+pub fn predated(declared: Option<&Value>) -> (Value, Status) {
+    match declared {
+        Some(d) if !d.is_null() => (d.clone(), Status::Defaulted),
+        _ => (Value::Null, Status::NullValue),
+    }
+}
+
+/// Decodes a stored row of `schema`, calling `f(field, value, status)` for
+/// every field in order: a stored value is `PRESENT`, a stored null
+/// `NULL_VALUE`, and a field the row predates reads [`predated`] of its
+/// declared default (`declared`, one per field).
+pub fn decode_stored_with(
+    schema: &[FeatureType],
+    declared: &[Option<Value>],
+    stored: &[u8],
+    mut f: impl FnMut(usize, Value, Status),
+) -> Result<(), DecodeError> {
+    let n = row::stored_fields(stored)?;
+    row::decode_row_with(schema, stored, |i, v| {
+        if i >= n {
+            let (v, s) = predated(declared.get(i).and_then(Option::as_ref));
+            f(i, v, s);
+        } else {
+            let s = status_of(&v);
+            f(i, v, s);
+        }
+    })
+}
+
+/// A row from the version found: the declared defaults (else nulls) when
+/// there is no value, and the statuses say why.
 fn row_from(
     view: &FeatureView,
     schema: &[FeatureType],
-    defaults: impl Fn() -> Vec<Value>,
+    declared: &[Option<Value>],
     found: Option<(i64, i64, &[u8])>,
     at: i64,
 ) -> Result<FeatureRow, engine::Error> {
     let n = view.features.len();
+    let defaults = || -> Vec<Value> {
+        (0..n)
+            .map(|i| declared.get(i).cloned().flatten().unwrap_or(Value::Null))
+            .collect()
+    };
     let Some((event_ts, created_ts, stored)) = found else {
         return Ok(FeatureRow {
             event_ts: None,
@@ -113,13 +146,37 @@ fn row_from(
             statuses: vec![Status::OutsideMaxAge; n],
         });
     }
-    let values =
-        row::decode_row(schema, stored).map_err(|e| engine::Error::corrupt_row(view.id, e))?;
-    let statuses = values.iter().map(status_of).collect();
+    let mut values = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    decode_stored_with(schema, declared, stored, |_, v, s| {
+        values.push(v);
+        statuses.push(s);
+    })
+    .map_err(|e| engine::Error::corrupt_row(view.id, e))?;
     Ok(FeatureRow {
         event_ts: Some(event_ts),
         created_ts: Some(created_ts),
         values,
         statuses,
     })
+}
+
+/// Encodes the values of a version to write into `out`: one per feature,
+/// or fewer when the features left out (the last ones) declare defaults
+/// ([`FeatureView::check_omitted`]): the row is then written with only
+/// its first fields, and reads the others as fields it predates
+/// ([`predated`]).
+pub fn encode_version_row(
+    view: &FeatureView,
+    schema: &[FeatureType],
+    values: &[Value],
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    match schema.get(..values.len()) {
+        Some(given) if values.len() < schema.len() => {
+            view.check_omitted(values.len())?;
+            row::encode_row(given, values, out)
+        }
+        _ => row::encode_row(schema, values, out),
+    }
 }

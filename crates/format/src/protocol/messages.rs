@@ -396,7 +396,8 @@ pub struct FeatureColumn {
     /// (empty otherwise).
     pub created_ts: Vec<Option<i64>>,
     /// The value if `PRESENT`; the feature's declared default (else null)
-    /// if `NOT_FOUND` or `OUTSIDE_MAX_AGE`; null if `NULL_VALUE`.
+    /// if `NOT_FOUND`, `OUTSIDE_MAX_AGE` or `DEFAULTED`; null if
+    /// `NULL_VALUE`.
     pub values: Vec<Value>,
     /// The feature's declared default, which the rows without a value carry.
     pub default: Option<Value>,
@@ -421,7 +422,8 @@ pub type Cell<'a> = (Status, Option<i64>, Option<i64>, &'a Value);
 /// Appends one feature column: `cells` yields one [`Cell`] per entity row,
 /// in order (it is walked several times); created times are sent if
 /// `with_created`; `default` is the feature's declared default, which the
-/// rows without a value (`NOT_FOUND`, `OUTSIDE_MAX_AGE`) carry.
+/// rows without a stored value (`NOT_FOUND`, `OUTSIDE_MAX_AGE`,
+/// `DEFAULTED`) carry.
 pub fn put_feature_column<'a, I>(
     out: &mut Vec<u8>,
     name: &str,
@@ -501,7 +503,7 @@ impl LookupResponse {
                 .iter()
                 .map(|b| Status::from_u8(*b))
                 .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| r.invalid("a status byte is not 0..=3"))?;
+                .ok_or_else(|| r.invalid("a status byte is not 0..=4"))?;
             let mut event_ts = Vec::with_capacity(rows);
             for s in &statuses {
                 event_ts.push(if s.has_version() {

@@ -45,7 +45,7 @@ pub use summary::{PushOptions, WriteSummary};
 /// The first bytes of a `Hello` body.
 pub const MAGIC: [u8; 4] = *b"STRA";
 /// The protocol version this build speaks (and the only one so far).
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 /// The ALPN protocol id of the QUIC connection.
 pub const ALPN: &[u8] = b"strata/1";
 
@@ -145,6 +145,10 @@ pub enum Status {
     NullValue = 1,
     NotFound = 2,
     OutsideMaxAge = 3,
+    /// The version read predates the feature (it was written before the
+    /// feature was added, or from a file without its column): the
+    /// feature's declared default is served. Protocol version 4.
+    Defaulted = 4,
 }
 
 impl Status {
@@ -154,12 +158,14 @@ impl Status {
             1 => Status::NullValue,
             2 => Status::NotFound,
             3 => Status::OutsideMaxAge,
+            4 => Status::Defaulted,
             _ => return None,
         })
     }
 
     /// Whether the row has a version whose value (or null) is answered:
-    /// `PRESENT` or `NULL_VALUE`. The others carry the feature's default.
+    /// `PRESENT` or `NULL_VALUE`. The others carry the feature's default
+    /// (`DEFAULTED` names a version, which predates the feature).
     pub fn has_value_or_null(self) -> bool {
         matches!(self, Status::Present | Status::NullValue)
     }
@@ -170,6 +176,7 @@ impl Status {
             Status::NullValue => "NULL_VALUE",
             Status::NotFound => "NOT_FOUND",
             Status::OutsideMaxAge => "OUTSIDE_MAX_AGE",
+            Status::Defaulted => "DEFAULTED",
         }
     }
 

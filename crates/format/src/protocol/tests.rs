@@ -88,16 +88,22 @@ fn lookup_round_trips_and_is_bounded() {
 #[test]
 fn lookup_response_round_trips() {
     let resp = LookupResponse {
-        rows: 3,
+        rows: 4,
         features: vec![
             FeatureColumn {
                 name: "v:a".into(),
                 ty: FeatureType::String,
-                statuses: vec![Status::Present, Status::NotFound, Status::OutsideMaxAge],
-                event_ts: vec![Some(1), None, Some(3)],
-                created_ts: vec![Some(10), None, Some(30)],
+                statuses: vec![
+                    Status::Present,
+                    Status::NotFound,
+                    Status::OutsideMaxAge,
+                    Status::Defaulted,
+                ],
+                event_ts: vec![Some(1), None, Some(3), Some(4)],
+                created_ts: vec![Some(10), None, Some(30), Some(40)],
                 values: vec![
                     Value::String("x".into()),
+                    Value::String("dflt".into()),
                     Value::String("dflt".into()),
                     Value::String("dflt".into()),
                 ],
@@ -106,13 +112,19 @@ fn lookup_response_round_trips() {
             FeatureColumn {
                 name: "v:b".into(),
                 ty: FeatureType::ListFloat32,
-                statuses: vec![Status::NullValue, Status::Present, Status::Present],
-                event_ts: vec![Some(1), Some(2), Some(3)],
+                statuses: vec![
+                    Status::NullValue,
+                    Status::Present,
+                    Status::Present,
+                    Status::Present,
+                ],
+                event_ts: vec![Some(1), Some(2), Some(3), Some(4)],
                 created_ts: vec![],
                 values: vec![
                     Value::Null,
                     Value::ListFloat32(vec![1.0]),
                     Value::ListFloat32(vec![]),
+                    Value::ListFloat32(vec![2.0]),
                 ],
                 default: None,
             },
@@ -126,6 +138,9 @@ fn lookup_response_round_trips() {
     }
     b.push(0);
     assert!(LookupResponse::decode(&b).is_err(), "trailing byte");
+    // A status byte past DEFAULTED (4) is malformed.
+    assert_eq!(Status::from_u8(Status::Defaulted as u8), Some(Status::Defaulted));
+    assert_eq!(Status::from_u8(5), None);
 }
 
 #[test]

@@ -42,7 +42,8 @@ use super::keys::{BatchKeys, Keys, event_times_ref};
 use super::sort::{Entry, KeyBytes, MEMTABLE_WALK, PARTS_PER_THREAD, par_map, sort_parts};
 use super::{EVENT_TIMESTAMP, Error, KnownAt};
 use strata_engine as engine;
-use strata_format::row::decode_row_with;
+use strata_format::row::stored_fields;
+use strata_store::{decode_stored_with, predated};
 use strata_store::refs::ViewPlan;
 
 /// Bytes of a record's header: the row's place in its batch and the
@@ -562,6 +563,7 @@ fn decode_view(
         .collect();
     if let Some(mut cols) = fixed {
         let fill = vp.defaults.iter().any(Option::is_some);
+        let any_declared = vp.declared.iter().any(Option::is_some);
         let all_fixed = all_fixed(&vp.schema);
         let mut answered = vec![0u64; if fill { rows.div_ceil(64) } else { 0 }];
         for s in records {
@@ -576,9 +578,21 @@ fn decode_view(
                 }
                 if all_fixed {
                     decode_fixed_row(&vp.schema, bytes, row, &mut cols).map_err(corrupt)?;
+                    if any_declared {
+                        // Fields the row predates read their declared default.
+                        let n = stored_fields(bytes).map_err(corrupt)?;
+                        for (f, c) in cols.iter_mut().enumerate().skip(n) {
+                            if let Some(c) = c {
+                                let (v, _) = predated(vp.declared[f].as_ref());
+                                if !v.is_null() && !c.set(row, v) {
+                                    return Err(mistyped(f));
+                                }
+                            }
+                        }
+                    }
                 } else {
                     let mut bad = None;
-                    decode_row_with(&vp.schema, bytes, |f, v| {
+                    decode_stored_with(&vp.schema, &vp.declared, bytes, |f, v, _| {
                         if let Some(c) = &mut cols[f]
                             && !c.set(row, v)
                         {
@@ -651,7 +665,7 @@ fn decode_view(
             .get(at + RECORD_HEADER..at + RECORD_HEADER + len)
             .ok_or_else(lost)?;
         let mut bad = None;
-        decode_row_with(&vp.schema, bytes, |f, v| {
+        decode_stored_with(&vp.schema, &vp.declared, bytes, |f, v, _| {
             if let Some(b) = &mut builders[f]
                 && !b.push(v)
             {

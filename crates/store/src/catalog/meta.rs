@@ -13,8 +13,10 @@
 //! (timestamps as integer µs, bytes as hex):
 //!
 //! - `default`: what an online lookup returns for the feature when there is
-//!   no value (its status still says `NOT_FOUND`, `OUTSIDE_MAX_AGE` or
-//!   `NULL_VALUE`); exports fill it only when asked (`--fill-defaults`).
+//!   no value (its status still says `NOT_FOUND` or `OUTSIDE_MAX_AGE`);
+//!   exports fill it only when asked (`--fill-defaults`). A version that
+//!   predates the feature serves it in every read and export (`DEFAULTED`),
+//!   and an input may leave out the last features if each declares one.
 //! - expectations checked at ingest: `not_null = true`, `min`, `max`
 //!   (numeric and timestamp features), `allowed = [...]` (values of the
 //!   feature's type), `max_null_fraction` (0.0 ..= 1.0).
@@ -166,6 +168,32 @@ impl FeatureView {
         let f = self.features.get(i)?;
         let v = self.settings(&f.name)?.get("default")?;
         value_from_toml(f.ty, v).ok()
+    }
+
+    /// Whether a version may be written with only its first `given`
+    /// features (an input written before the others were added): each
+    /// feature left out must declare a `default`, which the version then
+    /// reads (status `DEFAULTED`). The error names those that do not.
+    pub fn check_omitted(&self, given: usize) -> Result<(), String> {
+        let left: Vec<&str> = self
+            .features
+            .iter()
+            .skip(given)
+            .map(|f| f.name.as_str())
+            .collect();
+        let without: Vec<&str> = (given..self.features.len())
+            .filter(|&i| self.feature_default(i).is_none_or(|d| d.is_null()))
+            .filter_map(|i| self.features.get(i).map(|f| f.name.as_str()))
+            .collect();
+        if without.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "the row has {given} value(s) for {} feature(s); a row may leave out only trailing features that declare a `default` (it leaves out {}, and {} declare(s) none)",
+            self.features.len(),
+            left.join(", "),
+            without.join(", ")
+        ))
     }
 
     /// The default of every feature, in schema order.

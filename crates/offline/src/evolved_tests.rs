@@ -1,0 +1,118 @@
+//! Files written before a view gained features: the last features may be
+//! left out when each declares a default (the rows read it, `DEFAULTED`);
+//! any other missing column is refused, naming it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use parquet::arrow::ArrowWriter;
+
+use super::{ingest_file, read_file, test_catalog};
+use strata_format::schema::{KeyValue, Value};
+use strata_store::{ReadOptions, Status, Store};
+
+fn csv(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("in.csv");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn parquet(dir: &Path, cols: Vec<(&str, ArrayRef)>) -> PathBuf {
+    let batch = RecordBatch::try_from_iter(cols).unwrap();
+    let p = dir.join("in.parquet");
+    let mut w = ArrowWriter::try_new(std::fs::File::create(&p).unwrap(), batch.schema(), None)
+        .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    p
+}
+
+fn read(text: &str) -> Result<Vec<Vec<Value>>, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = csv(dir.path(), text);
+    read_file(&test_catalog(), "evolved", &p)
+        .map(|rows| rows.into_iter().map(|r| r.values).collect())
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_file_may_leave_out_the_last_features_if_they_declare_defaults() {
+    // Without `level` and `tier`: each row has the first two values.
+    assert_eq!(
+        read("user_id,event_timestamp,txn_count,note\n1,10,5,x\n").unwrap(),
+        vec![vec![Value::Int64(5), Value::String("x".into())]]
+    );
+    // Without `tier` only.
+    assert_eq!(
+        read("user_id,event_timestamp,txn_count,note,level\n1,10,5,,2\n").unwrap(),
+        vec![vec![Value::Int64(5), Value::Null, Value::Int64(2)]]
+    );
+    // `note` declares no default: a file without it is refused.
+    let e = read("user_id,event_timestamp,txn_count\n1,10,5\n").unwrap_err();
+    assert!(
+        e.contains("missing column(s) note; the file has user_id, event_timestamp, txn_count"),
+        "{e}"
+    );
+    // `level` has a default, but `tier`, after it, is in the file.
+    let e = read("user_id,event_timestamp,txn_count,note,tier\n1,10,5,x,gold\n").unwrap_err();
+    assert!(
+        e.contains("missing column(s) level;")
+            && e.contains("level declare(s) a default, but a file may leave out only the view's last features"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bulk_ingest_of_an_older_file_reads_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    store.set_catalog(test_catalog()).unwrap();
+    let ts = |v: Vec<i64>| -> ArrayRef { Arc::new(TimestampMicrosecondArray::from(v)) };
+    // A Parquet file without `level` and `tier`, and a CSV file without `tier`.
+    let p = parquet(
+        dir.path(),
+        vec![
+            ("user_id", Arc::new(Int64Array::from(vec![1])) as ArrayRef),
+            ("event_timestamp", ts(vec![10])),
+            ("txn_count", Arc::new(Int64Array::from(vec![5]))),
+            ("note", Arc::new(StringArray::from(vec!["x"]))),
+        ],
+    );
+    ingest_file(&store, "evolved", &p, false).unwrap();
+    let c = csv(
+        dir.path(),
+        "user_id,event_timestamp,txn_count,note,level\n2,10,6,y,4\n",
+    );
+    ingest_file(&store, "evolved", &c, false).unwrap();
+    let get = |k: i64| {
+        store
+            .get("evolved", &[KeyValue::Int64(k)], ReadOptions::default())
+            .unwrap()
+    };
+    let one = get(1);
+    assert_eq!(
+        one.values,
+        vec![
+            Value::Int64(5),
+            Value::String("x".into()),
+            Value::Int64(1),
+            Value::String("bronze".into())
+        ]
+    );
+    assert_eq!(
+        one.statuses,
+        vec![
+            Status::Present,
+            Status::Present,
+            Status::Defaulted,
+            Status::Defaulted
+        ]
+    );
+    let two = get(2);
+    assert_eq!(two.values[2], Value::Int64(4));
+    assert_eq!(
+        &two.statuses[2..],
+        &[Status::Present, Status::Defaulted]
+    );
+}
