@@ -1615,6 +1615,48 @@ fn admin_operations_answer_the_same_locally_and_over_the_server() {
     let applied = local(&["apply", "promote.toml"]);
     assert!(applied.ends_with("applied 3 change(s)\n"), "{applied}");
     assert_eq!(remote(&["apply", "promote.toml"]), applied);
+    // The registry: the same listing and descriptions from the store read
+    // beside its running server and from the server (one result type,
+    // every field: ids, times, owners, tags, defaults, versions, source,
+    // the last ingest).
+    let beside = |args: &[&str]| {
+        let mut a: Vec<String> = vec!["--data".into(), "data".into()];
+        a.extend(args.iter().map(|s| s.to_string()));
+        let (code, out, err) = cli(dr, &a);
+        assert_eq!(code, 0, "beside the server {args:?}: {err}");
+        out
+    };
+    for args in [
+        &["registry", "list"][..],
+        &["registry", "list", "--json"],
+        &["registry", "describe", "profile"],
+        &["registry", "describe", "kyc", "--json"],
+        &["registry", "describe", "kyc"],
+        &["registry", "describe", "device@2"],
+        &["registry", "describe", "txn_stats", "--json"],
+    ] {
+        assert_eq!(remote(args), beside(args), "{args:?}");
+    }
+    let kyc = remote(&["registry", "describe", "kyc"]);
+    for field in [
+        "feature view kyc (id ",
+        "team          risk",
+        "versions      kyc",
+        "kyc_level",
+        "last ingest: ",
+        "1 row(s) from",
+    ] {
+        assert!(kyc.contains(field), "{field:?} in {kyc}");
+    }
+    let profile: Json =
+        serde_json::from_str(&remote(&["registry", "describe", "profile", "--json"])).unwrap();
+    assert_eq!(profile["features"][0]["default"], json!("\"bronze\""));
+    assert_eq!(profile["team"], json!("growth"));
+    assert!(profile["id"].as_u64().is_some() && profile["changed_at"].is_string());
+    let txn_stats: Json =
+        serde_json::from_str(&remote(&["registry", "describe", "txn_stats", "--json"])).unwrap();
+    assert_eq!(txn_stats["source"], json!("view txn@1"), "{txn_stats}");
+
     // The unversioned name now reads @2, on both.
     let get =
         |run: &dyn Fn(&[&str]) -> String| run(&["get", "--view", "device", "--key", "1", "--json"]);

@@ -25,7 +25,7 @@ fn view<'a>(cat: &'a Catalog, name: &str) -> Result<&'a FeatureView, Failure> {
 }
 
 pub fn list(cat: &Catalog) -> Json {
-    registry_json::list(cat)
+    registry_json::list(&strata_store::registry::list(cat, |_| true))
 }
 
 pub fn describe(cat: &Catalog, dir: &std::path::Path, name: &str) -> Result<Json, Failure> {
@@ -33,7 +33,8 @@ pub fn describe(cat: &Catalog, dir: &std::path::Path, name: &str) -> Result<Json
     let last = stats::load(dir)
         .map_err(|e| Failure::new(crate::errors::Kind::Storage, e.to_string()))?
         .remove(&v.id);
-    Ok(registry_json::describe(cat, v, last.as_ref()))
+    let d = strata_store::registry::describe(cat, v, last.as_ref());
+    registry_json::describe(&d).map_err(|e| Failure::new(crate::errors::Kind::Internal, e))
 }
 
 pub fn search(cat: &Catalog, q: &Query) -> Json {
@@ -44,40 +45,14 @@ pub fn lineage(cat: &Catalog, name: &str) -> Result<Json, Failure> {
     Ok(registry_json::lineage(cat, view(cat, name)?))
 }
 
-/// A server's view list, with the keys the embedded list has where the
-/// protocol carries them.
+/// A server's view list: the same entries as the embedded list.
 pub fn remote_list(l: &p::RegistryList) -> Json {
-    Json::Array(
-        l.views
-            .iter()
-            .map(|v| {
-                json!({
-                    "name": v.name, "version": v.version, "entities": v.entities,
-                    "features": v.features, "ttl": registry_json::ttl(v.ttl_micros), "online": v.online,
-                    "owner": if v.owner.is_empty() { None } else { Some(&v.owner) },
-                    "team": if v.team.is_empty() { None } else { Some(&v.team) },
-                    "tags": v.tags, "description": v.description,
-                })
-            })
-            .collect(),
-    )
+    registry_json::list(l)
 }
 
-pub fn remote_describe(d: &p::ViewDescription) -> Json {
-    let meta: serde_json::Map<String, Json> = d
-        .metadata
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
-    json!({
-        "name": d.name, "version": d.version, "entities": d.entities,
-        "ttl": registry_json::ttl(d.ttl_micros),
-        "join_keys": d.join_keys.iter().map(|(n, t)| json!({"name": n, "type": t.name()})).collect::<Vec<_>>(),
-        "features": d.features.iter().map(|f| json!({
-            "name": f.name, "type": f.ty.name(), "description": f.description, "tags": f.tags,
-        })).collect::<Vec<_>>(),
-        "metadata": meta,
-    })
+/// A server's description of a view: the same keys as the embedded one.
+pub fn remote_describe(d: &p::ViewDescription) -> Result<Json, Failure> {
+    registry_json::describe(d).map_err(|e| Failure::new(crate::errors::Kind::Internal, e))
 }
 
 /// A server's search hits, grouped by view like the embedded search: one

@@ -302,7 +302,7 @@ impl Client {
 
     fn describe<'py>(&self, py: Python<'py>, view: String) -> PyResult<Bound<'py, PyAny>> {
         let d = run(py, || Ok(self.client.describe(&view)?))?;
-        registry::to_py(py, &registry::remote_describe(&d))
+        registry::to_py(py, &registry::remote_describe(&d)?)
     }
 
     fn search<'py>(&self, py: Python<'py>, text: String) -> PyResult<Bound<'py, PyAny>> {

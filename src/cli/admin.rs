@@ -159,91 +159,11 @@ pub fn registry(r: &RemoteArgs, cmd: RegistryCmd) -> Result {
     match cmd {
         RegistryCmd::List { json } => {
             let list = c.registry_list().map_err(client_error)?;
-            if json {
-                let all: Vec<Json> = list
-                    .views
-                    .iter()
-                    .map(|s| {
-                        json!({ "name": s.name, "version": s.version, "entities": s.entities,
-                                "features": s.features, "online": s.online,
-                                "owner": (!s.owner.is_empty()).then_some(&s.owner),
-                                "team": (!s.team.is_empty()).then_some(&s.team),
-                                "tags": s.tags, "description": s.description })
-                    })
-                    .collect();
-                out!("{}", Json::Array(all));
-            } else if list.views.is_empty() {
-                out!("no feature views this token may read");
-            } else {
-                let rows: Vec<Vec<String>> = list
-                    .views
-                    .iter()
-                    .map(|s| {
-                        vec![
-                            s.name.clone(),
-                            s.entities.join(","),
-                            s.features.to_string(),
-                            if s.online { "yes" } else { "export-only" }.into(),
-                            dash(&s.owner),
-                            dash(&s.team),
-                            dash(&s.tags.join(",")),
-                        ]
-                    })
-                    .collect();
-                outp!(
-                    "{}",
-                    output::table(
-                        &[
-                            "VIEW", "ENTITIES", "FEATURES", "ONLINE", "OWNER", "TEAM", "TAGS"
-                        ],
-                        &rows
-                    )
-                );
-            }
+            super::registry::print_list(&list, json, "no feature views this token may read")?;
         }
         RegistryCmd::Describe { view, json } => {
             let d = c.describe(&view).map_err(client_error)?;
-            let keys: Vec<String> = d
-                .join_keys
-                .iter()
-                .map(|(n, t)| format!("{n}: {t}"))
-                .collect();
-            if json {
-                let feats: Vec<Json> = d
-                    .features
-                    .iter()
-                    .map(|f| {
-                        json!({ "name": f.name, "type": f.ty.to_string(),
-                                     "description": f.description, "tags": f.tags })
-                    })
-                    .collect();
-                let meta: serde_json::Map<String, Json> = d
-                    .metadata
-                    .iter()
-                    .map(|(k, v)| (k.clone(), json!(v)))
-                    .collect();
-                out!(
-                    "{}",
-                    json!({ "name": d.name, "version": d.version, "entities": d.entities,
-                            "join_keys": keys, "ttl_micros": d.ttl_micros,
-                            "features": feats, "metadata": meta })
-                );
-            } else {
-                out!("{} (version {})", d.name, d.version);
-                out!("entities: {} ({})", d.entities.join(", "), keys.join(", "));
-                for (k, v) in &d.metadata {
-                    out!("{k}: {v}");
-                }
-                let rows: Vec<Vec<String>> = d
-                    .features
-                    .iter()
-                    .map(|f| vec![f.name.clone(), f.ty.to_string(), dash(&f.description)])
-                    .collect();
-                outp!(
-                    "{}",
-                    output::table(&["FEATURE", "TYPE", "DESCRIPTION"], &rows)
-                );
-            }
+            super::registry::print_describe(&d, json)?;
         }
         RegistryCmd::Search {
             text,

@@ -4,12 +4,13 @@
 use std::path::Path;
 
 use strata::catalog::search::{self, Query};
-use strata::catalog::{Catalog, FeatureView, duration, lineage, stats};
+use strata::catalog::{duration, lineage, stats};
+use strata::format::protocol::{RegistryList, ViewDescription, ViewSummary};
 use strata::offline::timestamp;
 use strata::store::registry;
 use strata::store::registry_json;
 
-use super::{Result, out, outp, store_for_reading, view_of};
+use super::{CliError, Result, out, outp, store_for_reading, view_of};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum RegistryCmd {
@@ -83,19 +84,43 @@ fn or_dash(s: Option<&str>) -> String {
     s.filter(|x| !x.is_empty()).unwrap_or("-").to_string()
 }
 
-fn summary_row(v: &FeatureView) -> Vec<String> {
-    let s = registry::summary(v);
+fn summary_row(s: &ViewSummary) -> Vec<String> {
     vec![
-        s.name,
-        v.id.to_string(),
+        s.name.clone(),
+        s.id.to_string(),
         s.entities.join(","),
         s.features.to_string(),
         if s.online { "yes" } else { "export-only" }.into(),
         or_dash(Some(&s.owner)),
         or_dash(Some(&s.team)),
         or_dash(Some(&s.tags.join(","))),
-        time(v.changed_at()),
+        time(s.changed_at),
     ]
+}
+
+/// Prints a listing (the store's, or a server's: the same type), or
+/// `empty` when it has no view.
+pub fn print_list(l: &RegistryList, json: bool, empty: &str) -> Result {
+    if json {
+        out!("{}", registry_json::list(l));
+    } else if l.views.is_empty() {
+        out!("{empty}");
+    } else {
+        let rows: Vec<_> = l.views.iter().map(summary_row).collect();
+        outp!("{}", table(&SUMMARY, &rows));
+    }
+    Ok(())
+}
+
+/// Prints a view's description (the store's, or a server's: the same
+/// type).
+pub fn print_describe(d: &ViewDescription, json: bool) -> Result {
+    if json {
+        out!("{}", registry_json::describe(d).map_err(CliError::msg)?);
+    } else {
+        outp!("{}", describe_text(d).map_err(CliError::msg)?);
+    }
+    Ok(())
 }
 
 const SUMMARY: [&str; 9] = [
@@ -106,24 +131,15 @@ pub fn run(dir: &Path, cmd: RegistryCmd) -> Result {
     let store = store_for_reading(dir)?;
     let cat = store.catalog();
     match cmd {
-        RegistryCmd::List { json } => {
-            if json {
-                out!("{}", registry_json::list(&cat));
-            } else if cat.views.is_empty() {
-                out!("no feature views yet; declare them with `strata apply`");
-            } else {
-                let rows: Vec<_> = cat.views.iter().map(summary_row).collect();
-                outp!("{}", table(&SUMMARY, &rows));
-            }
-        }
+        RegistryCmd::List { json } => print_list(
+            &registry::list(&cat, |_| true),
+            json,
+            "no feature views yet; declare them with `strata apply`",
+        )?,
         RegistryCmd::Describe { view, json } => {
             let v = view_of(&cat, &view)?;
             let last = stats::load(dir)?.remove(&v.id);
-            if json {
-                out!("{}", registry_json::describe(&cat, &v, last.as_ref()));
-            } else {
-                outp!("{}", describe_text(&cat, &v, last.as_ref()));
-            }
+            print_describe(&registry::describe(&cat, &v, last.as_ref()), json)?;
         }
         RegistryCmd::Search {
             text,
@@ -185,19 +201,18 @@ fn dur(t: Option<i64>) -> String {
     t.map_or_else(|| "-".into(), duration::format)
 }
 
-fn describe_text(cat: &Catalog, v: &FeatureView, last: Option<&stats::IngestStats>) -> String {
+fn describe_text(d: &ViewDescription) -> std::result::Result<String, String> {
+    let view = registry::view_of(d)?;
+    let v = &view;
+    let last = registry::last_ingest_of(d);
+    let last = last.as_ref();
     let policy = v.policy();
-    let keys: Vec<String> = cat
-        .key_columns(v)
+    let keys: Vec<String> = d
+        .join_keys
         .iter()
-        .map(|k| format!("{}: {}", k.name, k.ty))
+        .map(|(name, ty)| format!("{name}: {ty}"))
         .collect();
-    let versions: Vec<String> = cat
-        .views
-        .iter()
-        .filter(|x| x.name == v.name)
-        .map(FeatureView::qualified_name)
-        .collect();
+    let versions = &d.versions;
     let fields: Vec<(&str, String)> = vec![
         ("description", or_dash(Some(v.description()))),
         (
@@ -233,13 +248,13 @@ fn describe_text(cat: &Catalog, v: &FeatureView, last: Option<&stats::IngestStat
             policy.max_versions.map_or("all".into(), |n| n.to_string()),
         ),
         ("freshness_sla", dur(v.freshness_sla_micros())),
-        ("source", lineage::source_text(cat, v)),
+        ("source", d.source.clone()),
         ("inputs", or_dash(Some(&v.inputs().join(", ")))),
         ("quality", v.quality_policy().name().into()),
         ("created", time(v.created_at())),
         ("changed", time(v.changed_at())),
     ];
-    let mut s = format!("feature view {} (id {})\n", v.qualified_name(), v.id);
+    let mut s = format!("feature view {} (id {})\n", d.name, d.id);
     for (k, val) in fields {
         s.push_str(&format!("  {k:<14}{val}\n"));
     }
@@ -315,5 +330,5 @@ fn describe_text(cat: &Catalog, v: &FeatureView, last: Option<&stats::IngestStat
             }
         }
     }
-    s
+    Ok(s)
 }

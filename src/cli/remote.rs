@@ -9,7 +9,8 @@ use std::time::Instant;
 use arrow_buffer::Buffer;
 use arrow_ipc::reader::StreamDecoder;
 
-use strata::catalog::{Catalog, Entity, Feature, FeatureView, JoinKey};
+use strata::catalog::{Catalog, Entity, FeatureView, JoinKey};
+use strata::store::registry;
 use strata::client::{self, ClientConfig, Trust, blocking::Client};
 use strata::format::protocol::{self as p, ErrorCode};
 use strata::format::schema::KeyType;
@@ -110,8 +111,10 @@ pub fn client_error(e: client::Error) -> CliError {
     }
 }
 
-/// A catalog holding just `d`, so that the local output code can print it.
-fn local_view(d: &p::ViewDescription) -> (Catalog, FeatureView) {
+/// A catalog holding just the view `d` describes (with every declared
+/// field: defaults, expectations), so that the local code reads files for
+/// it and prints it as it would the store's own.
+fn local_view(d: &p::ViewDescription) -> Result<(Catalog, FeatureView)> {
     let key = Entity {
         name: "key".into(),
         join_keys: d
@@ -124,38 +127,21 @@ fn local_view(d: &p::ViewDescription) -> (Catalog, FeatureView) {
             .collect(),
         description: String::new(),
     };
-    let base = d.name.split('@').next().unwrap_or(&d.name).to_string();
-    let view = FeatureView {
-        id: 0,
-        name: base,
-        version: d.version,
-        entities: vec!["key".into()],
-        ttl_micros: d.ttl_micros,
-        features: d
-            .features
-            .iter()
-            .map(|f| Feature {
-                name: f.name.clone(),
-                ty: f.ty,
-                description: f.description.clone(),
-                tags: f.tags.clone(),
-            })
-            .collect(),
-        metadata: Default::default(),
-    };
+    let mut view = registry::view_of(d).map_err(CliError::msg)?;
+    view.entities = vec!["key".into()];
     let cat = Catalog {
         entities: vec![key],
         views: vec![view.clone()],
-        next_view_id: 1,
+        next_view_id: view.id + 1,
     };
-    (cat, view)
+    Ok((cat, view))
 }
 
 /// `strata get --server`.
 pub fn get(r: &RemoteArgs, args: &GetArgs, as_of: Option<i64>) -> Result {
     let c = r.connect()?;
     let d = c.describe(args.view).map_err(client_error)?;
-    let (cat, view) = local_view(&d);
+    let (cat, view) = local_view(&d)?;
     let cols = cat.key_columns(&view);
     let keys = super::parse_keys(&cols, args.keys)?;
     // `describe` answers the qualified name (`view`, or `view@N` past the
@@ -176,7 +162,7 @@ pub fn history(r: &RemoteArgs, args: &ReadArgs, from: Option<i64>, to: Option<i6
     }
     let c = r.connect()?;
     let d = c.describe(args.view).map_err(client_error)?;
-    let (cat, view) = local_view(&d);
+    let (cat, view) = local_view(&d)?;
     let cols = cat.key_columns(&view);
     let key = parse::key_arg(&cols, args.key).map_err(CliError::Usage)?;
     let resp = c
@@ -220,7 +206,7 @@ pub fn ingest(r: &RemoteArgs, args: &super::ingest::IngestArgs, file: &std::path
         )),
         _ => client_error(e),
     })?;
-    let (cat, view) = local_view(&d);
+    let (cat, view) = local_view(&d)?;
     let base = match &args.batch_id {
         Some(n) => n.clone(),
         None => offline::file_digest(file, &[])?.hex(),

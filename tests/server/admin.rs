@@ -10,7 +10,8 @@ use super::*;
 use strata::client::blocking::Client as Blocking;
 use strata::format::protocol::Status;
 
-/// `user_stats` gains a feature (with a default) and a new view appears.
+/// `user_stats` gains a feature (with a default); a new view and an
+/// aggregation over `user_stats` appear.
 fn evolved() -> String {
     let stats = DEFS.replace(
         "  { name = \"segment\", type = \"string\", tags = [\"pii\"] },\n]",
@@ -18,7 +19,7 @@ fn evolved() -> String {
     );
     assert_ne!(stats, DEFS, "the fixture changed: nothing evolved");
     format!(
-        "{stats}\n[[feature_views]]\nname = \"user_device\"\nentities = [\"user\"]\nsource = \"view:user_stats\"\nfeatures = [{{ name = \"os\", type = \"string\" }}]\n"
+        "{stats}\n[[feature_views]]\nname = \"user_device\"\nentities = [\"user\"]\nsource = \"view:user_stats\"\nfeatures = [{{ name = \"os\", type = \"string\" }}]\n\n[[feature_views]]\nname = \"user_counts\"\nsource = \"user_stats\"\nteam = \"fraud\"\naggregations = [{{ function = \"count\", window = \"1d\" }}]\n"
     )
 }
 
@@ -125,7 +126,7 @@ fn admin_over_the_server_disturbs_no_lookup_in_flight() {
         // The plan changed nothing: the new view is not there yet.
         assert!(admin.describe("user_device").is_err());
         let applied = ok(&argv("apply evolved.toml"));
-        assert!(applied.contains("applied 3 change(s)"), "{applied}");
+        assert!(applied.contains("applied 4 change(s)"), "{applied}");
         assert!(ok(&argv("apply evolved.toml")).contains("nothing to change"));
 
         // Live: the new view takes writes and reads at once.
@@ -147,6 +148,10 @@ fn admin_over_the_server_disturbs_no_lookup_in_flight() {
             ))
             .unwrap();
         assert_eq!(r.features[0].statuses, vec![Status::Present]);
+        // `risk` was added with a default: versions written before it
+        // serve it, and say so.
+        assert_eq!(r.features[1].statuses, vec![Status::Defaulted]);
+        assert_eq!(r.features[1].values, vec![Value::Float64(0.5)]);
 
         // Registry reads and lineage.
         let list = ok(&argv("registry list"));
@@ -196,6 +201,35 @@ fn admin_over_the_server_disturbs_no_lookup_in_flight() {
         assert!(local.starts_with("exported 2 row(s)"), "{local}");
         let csv = std::fs::read_to_string(dir.join("local.csv")).unwrap();
         assert!(csv.contains(",1\n") && csv.contains(",2\n"), "{csv}");
+
+        // A backfill beside the live pushes: a file of events a day older
+        // than every live one (written before `risk` existed: no column).
+        // Without --backfill they are late for `user_counts`.
+        let day = 86_400_000_000;
+        std::fs::write(
+            dir.join("history.csv"),
+            format!(
+                "user_id,event_timestamp,amount_avg,txn_count,segment\n1,{},1.0,1,old\n1,{},2.0,2,old\n",
+                t0 - day,
+                t0 - day + 1
+            ),
+        )
+        .unwrap();
+        let (code, out, err) =
+            remote(&server, &store.admin)(&argv("ingest --view user_stats history.csv"));
+        assert_eq!(code, 4, "{out}\n{err}");
+        assert!(out.contains("2 refused as late"), "{out}");
+        let out = ok(&argv("ingest --view user_stats history.csv --backfill"));
+        assert!(out.contains("2 row(s): 2 written"), "{out}");
+        let counts = |at: i64| {
+            let mut req = lookup(&["user_counts:count_1d"], "user_id", &[1]);
+            req.as_of = Some(at);
+            admin.lookup(&req).unwrap().features[0].values[0].clone()
+        };
+        // Both backfilled events are counted at their time; a day later
+        // only the live event is in the window (t - 1d, t].
+        assert_eq!(counts(t0 - day + 1), Value::Int64(2));
+        assert_eq!(counts(t0 + 1), Value::Int64(1));
 
         // Compaction under the reader.
         ok(&argv("flush"));

@@ -6,6 +6,7 @@
 use crate::auth::{Level, Token};
 use crate::session::{Failure, Session, granted_view, may_read};
 use strata_format::protocol::{self as p, ErrorCode, Kind};
+use strata_store::catalog::stats;
 use strata_store::registry;
 
 pub(crate) fn list(s: &Session, t: &Token, out: &mut Vec<u8>) -> Result<Kind, Failure> {
@@ -22,7 +23,11 @@ pub(crate) fn describe(
 ) -> Result<Kind, Failure> {
     let cat = s.shared.store.catalog();
     let v = granted_view(&cat, t, Level::Read, name)?;
-    registry::describe(&cat, v).encode(out);
+    // The last ingest's statistics, as `strata registry describe` shows them.
+    let last = stats::load(s.shared.store.dir())
+        .map_err(|e| Failure::new(ErrorCode::Storage, e.to_string()))?
+        .remove(&v.id);
+    registry::describe(&cat, v, last.as_ref()).encode(out);
     Ok(Kind::DescribeResult)
 }
 

@@ -17,7 +17,8 @@ use strata_format::protocol::{
     EntityInfo, FeatureInfo, HitKind, RegistryList, SearchHit, ViewDescription, ViewSummary,
 };
 
-use crate::catalog::{Catalog, FeatureView};
+use crate::catalog::stats::IngestStats;
+use crate::catalog::{Catalog, Feature, FeatureView, lineage};
 
 /// A view name that is not in the catalog; the message lists the views
 /// that are.
@@ -62,6 +63,9 @@ pub fn summary(v: &FeatureView) -> ViewSummary {
         team: v.team().unwrap_or_default().to_string(),
         tags: v.tags(),
         online: v.online(),
+        id: v.id,
+        created_at: v.created_at(),
+        changed_at: v.changed_at(),
     }
 }
 
@@ -86,8 +90,9 @@ pub fn list(cat: &Catalog, visible: impl Fn(&FeatureView) -> bool) -> RegistryLi
     }
 }
 
-/// One view: its key columns, features and every declared field.
-pub fn describe(cat: &Catalog, v: &FeatureView) -> ViewDescription {
+/// One view: its key columns, features, every declared field, its
+/// versions, source and last ingest (`last`, the store's record).
+pub fn describe(cat: &Catalog, v: &FeatureView, last: Option<&IngestStats>) -> ViewDescription {
     ViewDescription {
         name: v.qualified_name(),
         version: v.version,
@@ -114,7 +119,57 @@ pub fn describe(cat: &Catalog, v: &FeatureView) -> ViewDescription {
             .iter()
             .map(|(k, x)| (k.clone(), x.to_string()))
             .collect(),
+        id: v.id,
+        versions: cat
+            .views
+            .iter()
+            .filter(|x| x.name == v.name)
+            .map(FeatureView::qualified_name)
+            .collect(),
+        source: lineage::source_text(cat, v),
+        last_ingest: last.map_or_else(String::new, |l| {
+            serde_json::to_string(l).unwrap_or_default()
+        }),
     }
+}
+
+/// The view a description describes (name, version, id, ttl, features and
+/// every declared field), so that a client prints and checks it as the
+/// store it came from would: defaults, expectations, policies.
+pub fn view_of(d: &ViewDescription) -> Result<FeatureView, String> {
+    let mut meta = toml::Table::new();
+    for (k, text) in &d.metadata {
+        let one: toml::Table = toml::from_str(&format!("v = {text}"))
+            .map_err(|e| format!("field {k} of view {}: {e}", d.name))?;
+        if let Some(v) = one.get("v") {
+            meta.insert(k.clone(), v.clone());
+        }
+    }
+    let metadata = crate::catalog::metadata::persisted::deserialize(toml::Value::Table(meta))
+        .map_err(|e| format!("view {}: {e}", d.name))?;
+    Ok(FeatureView {
+        id: d.id,
+        name: d.name.split('@').next().unwrap_or(&d.name).to_string(),
+        version: d.version,
+        entities: d.entities.clone(),
+        ttl_micros: d.ttl_micros,
+        features: d
+            .features
+            .iter()
+            .map(|f| Feature {
+                name: f.name.clone(),
+                ty: f.ty,
+                description: f.description.clone(),
+                tags: f.tags.clone(),
+            })
+            .collect(),
+        metadata,
+    })
+}
+
+/// The last ingest a description carries.
+pub fn last_ingest_of(d: &ViewDescription) -> Option<IngestStats> {
+    serde_json::from_str(&d.last_ingest).ok()
 }
 
 /// Why a search was refused.

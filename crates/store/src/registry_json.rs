@@ -7,20 +7,20 @@ use serde_json::{Value as Json, json};
 
 use crate::catalog::meta::value_text;
 use crate::catalog::search::{self, Query};
-use crate::catalog::{Catalog, FeatureView, duration, lineage, stats};
+use crate::catalog::{Catalog, FeatureView, duration, lineage};
+use strata_format::protocol::{RegistryList, ViewDescription, ViewSummary};
 use crate::{registry, timestamp};
 
-/// A view's listing entry: the store's summary (the server lists the
-/// same), with the id and times of the catalog.
-pub fn summary(v: &FeatureView) -> Json {
-    let s = registry::summary(v);
+/// A view's listing entry: the store's summary, which the server lists
+/// too (so a local listing and a server's print the same).
+pub fn summary(s: &ViewSummary) -> Json {
     json!({
-        "name": s.name, "id": v.id, "version": s.version,
-        "entities": s.entities, "features": s.features, "ttl": ttl(v.ttl_micros),
+        "name": s.name, "id": s.id, "version": s.version,
+        "entities": s.entities, "features": s.features, "ttl": ttl(s.ttl_micros),
         "online": s.online, "owner": non_empty(&s.owner), "team": non_empty(&s.team),
         "tags": s.tags, "description": s.description,
-        "created_at": v.created_at().map(timestamp::format),
-        "changed_at": v.changed_at().map(timestamp::format),
+        "created_at": s.created_at.map(timestamp::format),
+        "changed_at": s.changed_at.map(timestamp::format),
     })
 }
 
@@ -38,8 +38,8 @@ fn non_empty(s: &str) -> Option<&str> {
 }
 
 /// Every view's listing entry.
-pub fn list(cat: &Catalog) -> Json {
-    Json::Array(cat.views.iter().map(summary).collect())
+pub fn list(l: &RegistryList) -> Json {
+    Json::Array(l.views.iter().map(summary).collect())
 }
 
 /// The views a [`Query`] finds: listing entries with what matched.
@@ -48,7 +48,7 @@ pub fn search(cat: &Catalog, q: &Query) -> Json {
         search::search(cat, q)
             .iter()
             .map(|h| {
-                let mut s = summary(h.view);
+                let mut s = summary(&registry::summary(h.view));
                 s["matched"] = json!(h.reasons);
                 s
             })
@@ -64,18 +64,19 @@ pub fn lineage(cat: &Catalog, v: &FeatureView) -> Json {
     })
 }
 
-/// A view's description: its listing entry, policies, keys and features
-/// (as the server's Describe has them) and its last ingest.
-pub fn describe(cat: &Catalog, v: &FeatureView, last: Option<&stats::IngestStats>) -> Json {
-    let mut j = summary(v);
+/// A view's description: its listing entry, policies, keys, features and
+/// last ingest, from the store's description (a server's `Describe`
+/// answer, or [`registry::describe`] of a local catalog).
+pub fn describe(d: &ViewDescription) -> Result<Json, String> {
+    let v = registry::view_of(d)?;
+    let mut j = summary(&registry::summary(&v));
     let policy = v.policy();
     j["retention"] = json!(policy.retention.map(duration::format));
     j["max_versions"] = json!(policy.max_versions);
     j["freshness_sla"] = json!(v.freshness_sla_micros().map(duration::format));
-    j["source"] = json!(lineage::source_text(cat, v));
+    j["source"] = json!(d.source);
     j["inputs"] = json!(v.inputs());
     j["quality"] = json!(v.quality_policy().name());
-    let d = registry::describe(cat, v);
     j["join_keys"] = json!(
         d.join_keys
             .iter()
@@ -93,6 +94,6 @@ pub fn describe(cat: &Catalog, v: &FeatureView, last: Option<&stats::IngestStats
             }))
             .collect::<Vec<_>>()
     );
-    j["last_ingest"] = json!(last);
-    j
+    j["last_ingest"] = serde_json::from_str::<Json>(&d.last_ingest).unwrap_or(Json::Null);
+    Ok(j)
 }

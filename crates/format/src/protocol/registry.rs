@@ -31,6 +31,11 @@ pub struct ViewSummary {
     pub team: String,
     pub tags: Vec<String>,
     pub online: bool,
+    /// The view's id in the store (version 4).
+    pub id: u32,
+    /// When the view was first applied and last changed, µs (version 4).
+    pub created_at: Option<i64>,
+    pub changed_at: Option<i64>,
 }
 
 /// The answer to `RegistryList`: the entities, and the views the token may read.
@@ -61,6 +66,15 @@ pub struct ViewDescription {
     pub features: Vec<FeatureInfo>,
     /// Every other declared field, the value in TOML syntax.
     pub metadata: Vec<(String, String)>,
+    /// The view's id in the store (version 4).
+    pub id: u32,
+    /// Every version of the view, as `name@N` names them (version 4).
+    pub versions: Vec<String>,
+    /// Where its data comes from, as lineage says it (version 4).
+    pub source: String,
+    /// The statistics of its last file ingest as JSON (`strata registry
+    /// describe --json`'s `last_ingest`), or empty (version 4).
+    pub last_ingest: String,
 }
 
 /// What a search hit is.
@@ -146,6 +160,9 @@ impl RegistryList {
             put_str(out, &v.team);
             put_strs(out, &v.tags);
             out.push(u8::from(v.online));
+            out.extend_from_slice(&v.id.to_le_bytes());
+            put_opt_i64(out, v.created_at);
+            put_opt_i64(out, v.changed_at);
         }
     }
 
@@ -160,7 +177,7 @@ impl RegistryList {
                 join_keys: get_keys(&mut r)?,
             });
         }
-        let n = get_count(&mut r, "views", usize::MAX, 27)?;
+        let n = get_count(&mut r, "views", usize::MAX, 33)?;
         let mut views = Vec::with_capacity(n);
         for _ in 0..n {
             views.push(ViewSummary {
@@ -174,6 +191,9 @@ impl RegistryList {
                 team: get_string(&mut r, usize::MAX)?,
                 tags: get_strs(&mut r)?,
                 online: get_bool(&mut r)?,
+                id: r.u32()?,
+                created_at: get_opt_i64(&mut r)?,
+                changed_at: get_opt_i64(&mut r)?,
             });
         }
         expect_end(&r)?;
@@ -212,6 +232,10 @@ impl ViewDescription {
             put_str(out, k);
             put_str(out, v);
         }
+        out.extend_from_slice(&self.id.to_le_bytes());
+        put_strs(out, &self.versions);
+        put_str(out, &self.source);
+        put_str(out, &self.last_ingest);
     }
 
     pub fn decode(body: &[u8]) -> Result<ViewDescription, WireError> {
@@ -237,6 +261,10 @@ impl ViewDescription {
             let k = get_string(&mut r, usize::MAX)?;
             metadata.push((k, get_string(&mut r, usize::MAX)?));
         }
+        let id = r.u32()?;
+        let versions = get_strs(&mut r)?;
+        let source = get_string(&mut r, usize::MAX)?;
+        let last_ingest = get_string(&mut r, usize::MAX)?;
         expect_end(&r)?;
         Ok(ViewDescription {
             name,
@@ -246,6 +274,10 @@ impl ViewDescription {
             ttl_micros,
             features,
             metadata,
+            id,
+            versions,
+            source,
+            last_ingest,
         })
     }
 }

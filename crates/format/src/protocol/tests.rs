@@ -250,6 +250,9 @@ fn other_messages_round_trip() {
             team: "t".into(),
             tags: vec!["a".into()],
             online: true,
+            id: 7,
+            created_at: Some(-3),
+            changed_at: None,
         }],
     };
     let mut b = Vec::new();
@@ -269,6 +272,10 @@ fn other_messages_round_trip() {
             tags: vec![],
         }],
         metadata: vec![("team".into(), "\"t\"".into())],
+        id: 4,
+        versions: vec!["v".into(), "v@2".into()],
+        source: "push".into(),
+        last_ingest: "{}".into(),
     };
     let mut b = Vec::new();
     d.encode(&mut b);
