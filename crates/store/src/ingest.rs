@@ -17,7 +17,6 @@
 //! and every tile they fall in is corrected, exactly as a late event under
 //! `late_events = "correct"`.
 
-use parking_lot::{Mutex, MutexGuard};
 use strata_engine::{Engine, WriteBatch};
 use strata_format::key::{self, ViewId};
 use strata_format::protocol as p;
@@ -25,6 +24,7 @@ use strata_format::segment::EntryKind;
 
 use crate::aggregate::write::{self as tiles, Event};
 use crate::catalog::FeatureView;
+use crate::view_locks::ViewGuard;
 use crate::{Error, Result, Store};
 
 /// The engine view that holds the ledger: greater than every catalog view
@@ -172,7 +172,7 @@ pub enum Claim<'a> {
     /// the record of an earlier run refused in part, now retried as a
     /// backfill (see [`WriteOptions::created_at`]).
     Fresh {
-        guard: Option<MutexGuard<'a, ()>>,
+        guard: Option<ViewGuard<'a>>,
         prior: Option<LedgerEntry>,
     },
 }
@@ -188,7 +188,7 @@ impl Store {
                 prior: None,
             });
         };
-        let guard = self.ledger_lock.lock();
+        let guard = self.ledger_locks.lock(view);
         let mut prior = None;
         if !opts.force
             && let Some(rec) = ledger_lookup(&self.engine, view, batch)?
@@ -276,7 +276,7 @@ impl Store {
         writable(view)?;
         let rows = events.len() as u64;
         let mut batch = WriteBatch::default();
-        let shared = self.tile_lock.read();
+        let _catalog = self.tile_lock.read();
         let summary = if self.aggregations().over(view.id).is_empty() {
             let events = tiles::dedup(events);
             for e in &events {
@@ -284,8 +284,10 @@ impl Store {
             }
             self.finish_batch(view, opts, &mut batch, rows, events.len() as u64, 0)?
         } else {
-            drop(shared);
-            let _tiles = self.tile_lock.write();
+            // Writers of this source wait for each other; writes into any
+            // other view go on (`_catalog` is still held: the catalog, and
+            // so the aggregations over the view, cannot change).
+            let _source = self.source_locks.lock(view.id);
             let index = self.aggregations();
             let aggs = index.over(view.id);
             let (accepted, late) = self.admit(view, aggs, events, opts.backfill);
@@ -366,9 +368,9 @@ impl Store {
     /// Writes the events of a source of aggregations (in file order) with
     /// their tiles and the ledger record of `opts.batch` as **one segment**
     /// ([`Engine::ingest_sorted`]): after a crash all of it is in the store
-    /// or none. Other writes wait (the tile lock, held exclusively) while
-    /// the tiles are computed and the segment written; reads go on. The
-    /// caller holds the batch's claim.
+    /// or none. Only other writes into this view wait (its source lock)
+    /// while the tiles are computed and the segment written; reads and
+    /// writes into other views go on. The caller holds the batch's claim.
     pub fn ingest_events(
         &self,
         view: &FeatureView,
@@ -377,7 +379,8 @@ impl Store {
     ) -> Result<WriteSummary> {
         writable(view)?;
         let rows = events.len() as u64;
-        let _tiles = self.tile_lock.write();
+        let _catalog = self.tile_lock.read();
+        let _source = self.source_locks.lock(view.id);
         let index = self.aggregations();
         let aggs = index.over(view.id);
         let (accepted, rejected_late) = self.admit(view, aggs, events, opts.backfill);
@@ -416,6 +419,10 @@ impl Store {
         };
         if let Some(b) = &opts.batch {
             entries.push(ledger_entry(view.id, b, &self.ledger_record(opts, summary)));
+        }
+        #[cfg(any(test, feature = "test-util"))]
+        if let Some(hook) = self.ingest_hook.lock().clone() {
+            hook();
         }
         self.engine.ingest_sorted(|add| {
             for (k, r) in &entries {
@@ -460,9 +467,6 @@ fn check_quality(view: &FeatureView, rows: &[crate::RowWrite]) -> Result<u64> {
     }
     Ok(violations.iter().map(|v| v.count).sum())
 }
-
-/// The lock type of [`Claim`], for `Store`'s field.
-pub(crate) type LedgerLock = Mutex<()>;
 
 /// Refuses writes to views the store computes (aggregation and derived
 /// views): only stored views take rows.

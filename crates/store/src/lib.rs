@@ -154,25 +154,38 @@ pub struct Store {
     aggregations: RwLock<Arc<aggregate::Index>>,
     /// The derived views of `catalog`, resolved.
     derived: RwLock<Arc<derived::Index>>,
-    /// Written while the events of a source of aggregations and their
-    /// tiles are read, combined and written (so tile updates never race)
-    /// and while the catalog changes (so no write misses a new view's
-    /// tiles); read by every other write.
+    /// Read by every write; written while the catalog changes (so no
+    /// write misses a new view's tiles) and by deletes (which remove events
+    /// and tiles of every view of an entity).
     tile_lock: RwLock<()>,
+    /// Per source of aggregations, held while its events and tiles are
+    /// read, combined and written (so tile updates never race); a write
+    /// into another view does not wait for it.
+    source_locks: view_locks::ViewLocks,
     /// Late events per aggregation view since open.
     late: Mutex<HashMap<ViewId, LateEvents>>,
     /// Held by [`Store::apply`] from its plan to the catalog it publishes.
     apply_lock: Mutex<()>,
-    /// Held from a batch's ledger check to its write ([`ingest::Claim`]).
-    ledger_lock: ingest::LedgerLock,
+    /// Per view, held from a batch's ledger check to its write
+    /// ([`ingest::Claim`]).
+    ledger_locks: view_locks::ViewLocks,
     dir: PathBuf,
+    /// Test hook: called by a source ingest ([`Store::ingest_events`]) once
+    /// it holds its locks, before it writes its segment.
+    #[cfg(any(test, feature = "test-util"))]
+    ingest_hook: Mutex<Option<IngestHook>>,
 }
+
+/// See [`Store::set_ingest_hook`].
+#[cfg(any(test, feature = "test-util"))]
+pub type IngestHook = Arc<dyn Fn() + Send + Sync>;
 
 pub use crate::aggregate::write::LateEvents;
 pub use admin::ApplyReport;
 pub use rows::{aggregate_row, decode_stored_with, encode_version_row, feature_row, predated};
 
 mod rows;
+mod view_locks;
 
 pub use ingest::{BatchId, WriteOptions, WriteSummary};
 
@@ -202,15 +215,26 @@ impl Store {
             aggregations: RwLock::new(Arc::new(aggregations)),
             catalog: RwLock::new(Arc::new(catalog)),
             tile_lock: RwLock::new(()),
+            source_locks: view_locks::ViewLocks::default(),
             late: Mutex::new(HashMap::new()),
             apply_lock: Mutex::new(()),
-            ledger_lock: ingest::LedgerLock::default(),
+            ledger_locks: view_locks::ViewLocks::default(),
             dir,
+            #[cfg(any(test, feature = "test-util"))]
+            ingest_hook: Mutex::new(None),
         })
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Test hook: `hook` runs inside every source ingest
+    /// ([`Store::ingest_events`]) while it holds its locks, before its
+    /// segment is written (a test pauses an ingest there).
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn set_ingest_hook(&self, hook: Option<IngestHook>) {
+        *self.ingest_hook.lock() = hook;
     }
 
     pub fn engine(&self) -> &Engine {

@@ -290,9 +290,15 @@ features = [{ name = "score", type = "float32" }]
         assert_eq!(l.views[0].tags, ["domain=payments"]);
         assert_eq!(l.views[0].owner, "alice");
         assert!(l.views[0].online);
-        let d = describe(&c, c.view("user_stats").unwrap());
+        let v = c.view("user_stats").unwrap();
+        let d = describe(&c, v, None);
         assert_eq!(d.join_keys[0].0, "user_id");
         assert_eq!(d.features[0].tags, ["pii"]);
+        assert_eq!((d.id, d.versions.as_slice()), (v.id, &["user_stats".to_string()][..]));
+        assert_eq!(d.last_ingest, "");
+        // A client rebuilds the very view from its description: every
+        // declared field, defaults and expectations included.
+        assert_eq!(&view_of(&d).unwrap(), v);
         let kinds = |q: &str| -> Vec<(HitKind, String, String)> {
             search(&c, q, 0, visible)
                 .unwrap()
