@@ -246,14 +246,23 @@ fn a_feature_added_with_a_default_reads_it_on_older_versions_in_reads_and_export
     // or without --fill-defaults (the version exists); a row without a
     // version gets it only when asked. `acct` is all fixed-width (the
     // export's fast decoder), `tags` is not.
-    let table = user_table([(1, 10 * hour), (2, 10 * hour), (5, 10 * hour), (3, 10 * hour)]);
+    let table = user_table([
+        (1, 10 * hour),
+        (2, 10 * hour),
+        (5, 10 * hour),
+        (3, 10 * hour),
+    ]);
     for fill in [false, true] {
         let mut req = ExportRequest::new("acct:level,tags:tier").unwrap();
         req.fill_defaults = fill;
         let out = export_one(&store, &req, table.clone());
         let levels = cells(&column::<Int64Array>(&out[0], "level"));
         let missing = fill.then_some(7);
-        assert_eq!(levels, vec![Some(7), Some(9), missing, missing], "fill {fill}");
+        assert_eq!(
+            levels,
+            vec![Some(7), Some(9), missing, missing],
+            "fill {fill}"
+        );
         let tiers = column::<StringArray>(&out[0], "tier");
         let tiers: Vec<Option<&str>> = tiers.iter().collect();
         let missing = fill.then_some("bronze");

@@ -1158,7 +1158,11 @@ fn every_surface_answers_the_same() {
                                 .collect()
                         })
                     };
-                    let want = if *surface == "http" { feast(lib) } else { lib.clone() };
+                    let want = if *surface == "http" {
+                        feast(lib)
+                    } else {
+                        lib.clone()
+                    };
                     assert_eq!(
                         answer, &want,
                         "{}: {surface} differs from the library",

@@ -79,7 +79,9 @@ fn a_paused_source_ingest_lets_writes_into_other_views_through() {
             store
                 .write("profile", &[row(1, t, Value::String("gold".into()))])
                 .unwrap();
-            store.write("clicks", &[row(1, t, Value::Int64(1))]).unwrap();
+            store
+                .write("clicks", &[row(1, t, Value::Int64(1))])
+                .unwrap();
             let clicks = read(&store, "click_stats", 1, t).0;
             // The paused ingest is not visible: all or nothing.
             let events = read(&store, "events", 1, 20 * HOUR).1;

@@ -87,6 +87,11 @@ def test_registry_and_freshness(remote, twin):
     assert us["team"] == "fraud" and us["ttl"] == "2d" and us["owner"] == "ana@example.com"
     d = remote.registry.describe("user_stats")
     assert [f["name"] for f in d["features"]] == ["amount_avg", "txn_count", "tier"]
+    # The same description as the embedded store's: one shape, every field.
+    local = twin.registry.describe("user_stats")
+    assert d.keys() == local.keys()
+    for k in ["features", "join_keys", "owner", "team", "tags", "ttl", "source", "freshness_sla", "quality"]:
+        assert d[k] == local[k], k
     assert d["join_keys"] == [{"name": "user_id", "type": "int64"}]
     hits = remote.registry.search("spending")
     assert [h["name"] for h in hits] == ["user_stats"]

@@ -10,7 +10,6 @@ use arrow_buffer::Buffer;
 use arrow_ipc::reader::StreamDecoder;
 
 use strata::catalog::{Catalog, Entity, FeatureView, JoinKey};
-use strata::store::registry;
 use strata::client::{self, ClientConfig, Trust, blocking::Client};
 use strata::format::protocol::{self as p, ErrorCode};
 use strata::format::schema::KeyType;
@@ -18,6 +17,7 @@ use strata::offline::export::{
     ExportReport, FileSink, InputFormat, OutputFormat, output::check_writable,
 };
 use strata::offline::{self, timestamp};
+use strata::store::registry;
 
 use super::export::ExportArgs;
 use super::{CliError, GetArgs, ReadArgs, Result, out, output, parse};

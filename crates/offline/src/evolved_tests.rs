@@ -21,8 +21,8 @@ fn csv(dir: &Path, text: &str) -> PathBuf {
 fn parquet(dir: &Path, cols: Vec<(&str, ArrayRef)>) -> PathBuf {
     let batch = RecordBatch::try_from_iter(cols).unwrap();
     let p = dir.join("in.parquet");
-    let mut w = ArrowWriter::try_new(std::fs::File::create(&p).unwrap(), batch.schema(), None)
-        .unwrap();
+    let mut w =
+        ArrowWriter::try_new(std::fs::File::create(&p).unwrap(), batch.schema(), None).unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
     p
@@ -58,7 +58,9 @@ fn a_file_may_leave_out_the_last_features_if_they_declare_defaults() {
     let e = read("user_id,event_timestamp,txn_count,note,tier\n1,10,5,x,gold\n").unwrap_err();
     assert!(
         e.contains("missing column(s) level;")
-            && e.contains("level declare(s) a default, but a file may leave out only the view's last features"),
+            && e.contains(
+                "level declare(s) a default, but a file may leave out only the view's last features"
+            ),
         "{e}"
     );
 }
@@ -66,7 +68,7 @@ fn a_file_may_leave_out_the_last_features_if_they_declare_defaults() {
 #[test]
 fn bulk_ingest_of_an_older_file_reads_the_defaults() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("data")).unwrap();
+    let store = Store::open(dir.path().join("data")).unwrap();
     store.set_catalog(test_catalog()).unwrap();
     let ts = |v: Vec<i64>| -> ArrayRef { Arc::new(TimestampMicrosecondArray::from(v)) };
     // A Parquet file without `level` and `tier`, and a CSV file without `tier`.
@@ -111,8 +113,5 @@ fn bulk_ingest_of_an_older_file_reads_the_defaults() {
     );
     let two = get(2);
     assert_eq!(two.values[2], Value::Int64(4));
-    assert_eq!(
-        &two.statuses[2..],
-        &[Status::Present, Status::Defaulted]
-    );
+    assert_eq!(&two.statuses[2..], &[Status::Present, Status::Defaulted]);
 }

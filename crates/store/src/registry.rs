@@ -294,7 +294,10 @@ features = [{ name = "score", type = "float32" }]
         let d = describe(&c, v, None);
         assert_eq!(d.join_keys[0].0, "user_id");
         assert_eq!(d.features[0].tags, ["pii"]);
-        assert_eq!((d.id, d.versions.as_slice()), (v.id, &["user_stats".to_string()][..]));
+        assert_eq!(
+            (d.id, d.versions.as_slice()),
+            (v.id, &["user_stats".to_string()][..])
+        );
         assert_eq!(d.last_ingest, "");
         // A client rebuilds the very view from its description: every
         // declared field, defaults and expectations included.

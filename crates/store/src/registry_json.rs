@@ -8,8 +8,8 @@ use serde_json::{Value as Json, json};
 use crate::catalog::meta::value_text;
 use crate::catalog::search::{self, Query};
 use crate::catalog::{Catalog, FeatureView, duration, lineage};
-use strata_format::protocol::{RegistryList, ViewDescription, ViewSummary};
 use crate::{registry, timestamp};
+use strata_format::protocol::{RegistryList, ViewDescription, ViewSummary};
 
 /// A view's listing entry: the store's summary, which the server lists
 /// too (so a local listing and a server's print the same).

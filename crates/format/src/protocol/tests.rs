@@ -139,7 +139,10 @@ fn lookup_response_round_trips() {
     b.push(0);
     assert!(LookupResponse::decode(&b).is_err(), "trailing byte");
     // A status byte past DEFAULTED (4) is malformed.
-    assert_eq!(Status::from_u8(Status::Defaulted as u8), Some(Status::Defaulted));
+    assert_eq!(
+        Status::from_u8(Status::Defaulted as u8),
+        Some(Status::Defaulted)
+    );
     assert_eq!(Status::from_u8(5), None);
 }
 

@@ -43,8 +43,8 @@ use super::sort::{Entry, KeyBytes, MEMTABLE_WALK, PARTS_PER_THREAD, par_map, sor
 use super::{EVENT_TIMESTAMP, Error, KnownAt};
 use strata_engine as engine;
 use strata_format::row::stored_fields;
-use strata_store::{decode_stored_with, predated};
 use strata_store::refs::ViewPlan;
+use strata_store::{decode_stored_with, predated};
 
 /// Bytes of a record's header: the row's place in its batch and the
 /// version's length, both `u32` LE.
