@@ -68,7 +68,7 @@ pub fn parse(
         (
             "bucket",
             format!(
-                "the source view {:?} has no column {name:?} (it has {})",
+                "bucket {name:?}: the source view {:?} has no column {name:?} (it has {})",
                 source.name,
                 have.join(", ")
             ),
