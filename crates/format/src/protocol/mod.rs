@@ -45,7 +45,7 @@ pub use summary::{PushOptions, WriteSummary};
 /// The first bytes of a `Hello` body.
 pub const MAGIC: [u8; 4] = *b"STRA";
 /// The protocol version this build speaks (and the only one so far).
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 /// The ALPN protocol id of the QUIC connection.
 pub const ALPN: &[u8] = b"strata/1";
 
