@@ -198,6 +198,9 @@ mod tests {
                 FeatureType::ListFloat64 => Value::ListFloat64(vec![1.0, 2.0]),
                 FeatureType::ListInt64 => Value::ListInt64(vec![]),
                 FeatureType::ListString => Value::ListString(vec!["a".into()]),
+                FeatureType::MapStringFloat64 => {
+                    Value::MapStringFloat64(vec![("b".into(), 0.5), ("a".into(), -2.0)])
+                }
                 _ => Value::MapStringInt64(vec![("a".into(), 2), ("b".into(), 1)]),
             };
             assert!(b.push(&v));

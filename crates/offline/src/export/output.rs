@@ -601,6 +601,7 @@ mod tests {
             Value::ListInt64(vec![-1, 7]),
             Value::ListFloat64(vec![0.5, 2.0]),
             Value::MapStringInt64(vec![("z".into(), 3), ("a".into(), 1)]),
+            Value::MapStringFloat64(vec![("a".into(), 2.5), ("b".into(), -1.0)]),
         ];
         let mut cols: Vec<(String, ArrayRef)> = Vec::new();
         for (n, v) in values.iter().enumerate() {
@@ -624,7 +625,8 @@ mod tests {
                 r#"["a,\"b","é"]"#,
                 "[-1,7]",
                 "[0.5,2.0]",
-                r#"{"z":3,"a":1}"#
+                r#"{"z":3,"a":1}"#,
+                r#"{"a":2.5,"b":-1.0}"#
             ]
         );
         assert!(rows[1].iter().all(str::is_empty));
