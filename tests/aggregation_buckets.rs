@@ -165,6 +165,9 @@ fn op() -> impl Strategy<Value = Op> {
 /// Stored events by `(key, event_ts, created_ts)`.
 type Model = BTreeMap<(i64, i64, i64), Row>;
 
+/// A stored event: its identity and row.
+type Stored<'a> = (&'a (i64, i64, i64), &'a Row);
+
 fn number(v: &Value) -> Option<f64> {
     match v {
         Value::Float64(x) => Some(*x),
@@ -174,7 +177,7 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 /// The value of `func` over the events `evs` (identity, row) of one bucket.
-fn one(func: &str, col: Option<usize>, evs: &[(&(i64, i64, i64), &Row)]) -> Value {
+fn one(func: &str, col: Option<usize>, evs: &[Stored]) -> Value {
     let vals: Vec<Value> = col.map_or(Vec::new(), |c| {
         evs.iter()
             .map(|(_, r)| values(r)[c].clone())
@@ -200,7 +203,7 @@ fn one(func: &str, col: Option<usize>, evs: &[(&(i64, i64, i64), &Row)]) -> Valu
 
 fn expected(m: &Model, key: i64, at: i64, known: Option<i64>, f: &Feature) -> Value {
     let (func, col, bucket, bound, w, filter) = *f;
-    let evs: Vec<(&(i64, i64, i64), &Row)> = m
+    let evs: Vec<Stored> = m
         .iter()
         .filter(|((k, ts, c), r)| {
             *k == key && *ts > at - w && *ts <= at && known.is_none_or(|kn| *c <= kn) && filter(r)
@@ -209,7 +212,7 @@ fn expected(m: &Model, key: i64, at: i64, known: Option<i64>, f: &Feature) -> Va
     let Some(b) = bucket else {
         return one(func, col, &evs);
     };
-    let mut by: BTreeMap<String, Vec<(&(i64, i64, i64), &Row)>> = BTreeMap::new();
+    let mut by: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
     for e in &evs {
         let k = match &values(e.1)[b] {
             Value::String(s) => s.clone(),
