@@ -124,6 +124,21 @@ aggregations = [
 ]
 
 [[feature_views]]
+name = "shop"
+entities = ["user"]
+team = "growth"
+features = [{ name = "amount", type = "float64" }, { name = "cat", type = "string" }]
+
+[[feature_views]]
+name = "shop_buckets"
+source = "shop"
+team = "growth"
+aggregations = [
+  { function = "count", bucket = "cat", window = "1d" },
+  { function = "sum", column = "amount", bucket = "cat", window = "1d" },
+]
+
+[[feature_views]]
 name = "txn_big"
 source = "txn"
 team = "fraud"
@@ -427,6 +442,46 @@ fn scenarios() -> Vec<Scenario> {
             ]),
         ),
         s(
+            "bucketed aggregation",
+            "shop_buckets",
+            "1",
+            Some(T0 + 2 * HOUR),
+            Expect::Row(vec![
+                (
+                    "count_by_cat_1d",
+                    json!({"a": 2, "b": 1}),
+                    "PRESENT",
+                    Some(T0 + 2 * HOUR),
+                ),
+                (
+                    "amount_sum_by_cat_1d",
+                    json!({"a": 3.5, "b": 4.0}),
+                    "PRESENT",
+                    Some(T0 + 2 * HOUR),
+                ),
+            ]),
+        ),
+        s(
+            "bucketed aggregation, empty window",
+            "shop_buckets",
+            "1",
+            Some(T0 + 30 * HOUR),
+            Expect::Row(vec![
+                (
+                    "count_by_cat_1d",
+                    Json::Null,
+                    "NULL_VALUE",
+                    Some(T0 + 30 * HOUR),
+                ),
+                (
+                    "amount_sum_by_cat_1d",
+                    Json::Null,
+                    "NULL_VALUE",
+                    Some(T0 + 30 * HOUR),
+                ),
+            ]),
+        ),
+        s(
             "aggregation to lists",
             "txn_lists",
             "1",
@@ -682,6 +737,12 @@ fn value_json(v: &Value) -> Json {
         Value::ListFloat64(l) => json!(l),
         Value::ListInt64(l) => json!(l),
         Value::ListString(l) => json!(l),
+        Value::MapStringInt64(m) => {
+            Json::Object(m.iter().map(|(k, n)| (k.clone(), json!(n))).collect())
+        }
+        Value::MapStringFloat64(m) => {
+            Json::Object(m.iter().map(|(k, x)| (k.clone(), json!(x))).collect())
+        }
         other => panic!("no JSON form in this test for {other:?}"),
     }
 }
@@ -970,6 +1031,18 @@ fn build(dir: &Path) -> PathBuf {
             KeyValue::Int64(user),
             ts,
             vec![Value::Float64(amount)],
+        );
+    }
+    for (ts, amount, cat) in [
+        (T0 + HOUR / 6, 1.5, "a"),
+        (T0 + HOUR / 3, 4.0, "b"),
+        (T0 + HOUR, 2.0, "a"),
+    ] {
+        w(
+            "shop",
+            KeyValue::Int64(1),
+            ts,
+            vec![Value::Float64(amount), s(cat)],
         );
     }
     drop(store);

@@ -30,7 +30,7 @@ const SCHEMAS: &[&[FeatureType]] = &[
         ListFloat32,
     ],
     &[Bool, Bool, Bool, Bool, Bool, Bool, Bool, Bool, Bool, String],
-    &[ListString, ListInt64, ListFloat64, MapStringInt64],
+    &[ListString, ListInt64, ListFloat64, MapStringInt64, MapStringFloat64],
     &[MapStringInt64, Int64, ListString, ListString, Bool],
     &[
         ListFloat32,

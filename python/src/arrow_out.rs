@@ -89,7 +89,8 @@ pub fn values_array<'a>(ty: FeatureType, values: impl Iterator<Item = &'a Value>
         | FeatureType::ListString
         | FeatureType::ListInt64
         | FeatureType::ListFloat64
-        | FeatureType::MapStringInt64 => match CollectionBuilder::new(ty, 0) {
+        | FeatureType::MapStringInt64
+        | FeatureType::MapStringFloat64 => match CollectionBuilder::new(ty, 0) {
             // The export's builder: the same Arrow types as an export.
             Some(mut b) => {
                 for v in values {

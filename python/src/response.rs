@@ -79,6 +79,13 @@ pub fn value<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
             }
             d.into_any()
         }
+        Value::MapStringFloat64(m) => {
+            let d = pyo3::types::PyDict::new(py);
+            for (k, x) in m {
+                d.set_item(k, x)?;
+            }
+            d.into_any()
+        }
     })
 }
 

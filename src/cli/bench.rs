@@ -135,6 +135,7 @@ async fn populate(c: &Client, d: &p::ViewDescription, n: i64) -> Result {
         FeatureType::ListInt64 => Value::ListInt64(vec![i; 4]),
         FeatureType::ListString => Value::ListString(vec![format!("s{i}"); 2]),
         FeatureType::MapStringInt64 => Value::MapStringInt64(vec![(format!("s{i}"), i)]),
+        FeatureType::MapStringFloat64 => Value::MapStringFloat64(vec![(format!("s{i}"), i as f64)]),
     };
     let mut start = 0;
     while start < n {

@@ -36,7 +36,8 @@ pub fn value_text(v: &Value) -> String {
         Value::ListString(_)
         | Value::ListInt64(_)
         | Value::ListFloat64(_)
-        | Value::MapStringInt64(_) => value_json(v),
+        | Value::MapStringInt64(_)
+        | Value::MapStringFloat64(_) => value_json(v),
     }
 }
 
@@ -77,6 +78,13 @@ pub fn value_json(v: &Value) -> String {
             "{{{}}}",
             m.iter()
                 .map(|(k, n)| format!("{}:{n}", json_str(k)))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        Value::MapStringFloat64(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, x)| format!("{}:{}", json_str(k), json_float(*x)))
                 .collect::<Vec<_>>()
                 .join(",")
         ),

@@ -138,6 +138,7 @@ pub(crate) enum Bits {
     ListInt64(Vec<i64>),
     ListFloat64(Vec<u64>),
     MapStringInt64(Vec<(String, i64)>),
+    MapStringFloat64(Vec<(String, u64)>),
 }
 
 pub(crate) fn bits(v: &Value) -> Bits {
@@ -155,6 +156,9 @@ pub(crate) fn bits(v: &Value) -> Bits {
         Value::ListInt64(l) => Bits::ListInt64(l.clone()),
         Value::ListFloat64(l) => Bits::ListFloat64(l.iter().map(|x| x.to_bits()).collect()),
         Value::MapStringInt64(m) => Bits::MapStringInt64(m.clone()),
+        Value::MapStringFloat64(m) => {
+            Bits::MapStringFloat64(m.iter().map(|(k, x)| (k.clone(), x.to_bits())).collect())
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! | `list<int64>`       | varint count, count × 8 bytes LE two's complement      |
 //! | `list<string>`      | varint count, count × (varint length, UTF-8 bytes)     |
 //! | `map<string,int64>` | varint count, count × (varint length, UTF-8, 8 bytes LE) |
+//! | `map<string,float64>` | varint count, count × (varint length, UTF-8, 8 bytes LE IEEE 754) |
 //!
 //! A count is at most [`MAX_FIELD_LEN`] items and so is each string's
 //! length. Map keys are distinct; the entries keep their order.
@@ -26,6 +27,7 @@ pub fn put_collection(out: &mut Vec<u8>, v: &Value) -> Result<bool, String> {
         Value::ListInt64(l) => l.len(),
         Value::ListString(l) => l.len(),
         Value::MapStringInt64(m) => m.len(),
+        Value::MapStringFloat64(m) => m.len(),
         _ => return Ok(false),
     };
     if count > MAX_FIELD_LEN {
@@ -56,6 +58,15 @@ pub fn put_collection(out: &mut Vec<u8>, v: &Value) -> Result<bool, String> {
                 out.extend_from_slice(&n.to_le_bytes());
             }
         }
+        Value::MapStringFloat64(m) => {
+            if let Some(k) = repeated_key(m) {
+                return Err(format!("map key {k:?} appears twice"));
+            }
+            for (k, x) in m {
+                put_str(out, k)?;
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        }
         _ => {}
     }
     Ok(true)
@@ -71,7 +82,7 @@ fn put_str(out: &mut Vec<u8>, s: &str) -> Result<(), String> {
 }
 
 /// The first key of `m` that another entry repeats.
-pub fn repeated_key(m: &[(String, i64)]) -> Option<&str> {
+pub fn repeated_key<T>(m: &[(String, T)]) -> Option<&str> {
     if m.len() < 2 {
         return None;
     }
@@ -90,7 +101,7 @@ pub(crate) fn get_collection(
         FeatureType::ListFloat32 => 4,
         FeatureType::ListFloat64 | FeatureType::ListInt64 => 8,
         FeatureType::ListString => 1,
-        FeatureType::MapStringInt64 => 9,
+        FeatureType::MapStringInt64 | FeatureType::MapStringFloat64 => 9,
         _ => return None,
     };
     Some(read_collection(r, ty, min_item))
@@ -140,6 +151,17 @@ fn read_collection(
             }
             Value::ListString(l)
         }
+        FeatureType::MapStringFloat64 => {
+            let mut m = Vec::with_capacity(count);
+            for _ in 0..count {
+                let k = get_str(r)?;
+                m.push((k, f64::from_le_bytes(r.array()?)));
+            }
+            if let Some(k) = repeated_key(&m) {
+                return Err(r.invalid(format!("map key {k:?} appears twice")));
+            }
+            Value::MapStringFloat64(m)
+        }
         _ => {
             let mut m = Vec::with_capacity(count);
             for _ in 0..count {
@@ -174,6 +196,7 @@ mod tests {
             Value::ListInt64(vec![i64::MIN, 0, 7]),
             Value::ListString(vec!["a".into(), String::new(), "é".into()]),
             Value::MapStringInt64(vec![("x".into(), 3), ("".into(), -1)]),
+            Value::MapStringFloat64(vec![("b".into(), 2.5), ("a".into(), -0.0)]),
             Value::ListString(vec![]),
         ];
         for v in values {
@@ -193,6 +216,8 @@ mod tests {
         }
         assert_eq!(put_collection(&mut Vec::new(), &Value::Int64(1)), Ok(false));
         let dup = Value::MapStringInt64(vec![("a".into(), 1), ("a".into(), 2)]);
+        assert!(put_collection(&mut Vec::new(), &dup).is_err());
+        let dup = Value::MapStringFloat64(vec![("a".into(), 1.0), ("a".into(), 2.0)]);
         assert!(put_collection(&mut Vec::new(), &dup).is_err());
     }
 

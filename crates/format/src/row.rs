@@ -140,7 +140,8 @@ pub fn decode_row_with(
             | FeatureType::ListString
             | FeatureType::ListInt64
             | FeatureType::ListFloat64
-            | FeatureType::MapStringInt64 => match get_collection(&mut r, *ty) {
+            | FeatureType::MapStringInt64
+            | FeatureType::MapStringFloat64 => match get_collection(&mut r, *ty) {
                 Some(v) => v?,
                 None => return Err(r.invalid(format!("field {i}: {ty} is not a list"))),
             },
@@ -190,6 +191,11 @@ mod tests {
             FeatureType::MapStringInt64 => {
                 prop::collection::btree_map(".{0,6}", any::<i64>(), 0..6)
                     .prop_map(|m| Value::MapStringInt64(m.into_iter().rev().collect()))
+                    .boxed()
+            }
+            FeatureType::MapStringFloat64 => {
+                prop::collection::btree_map(".{0,6}", -1e9f64..1e9, 0..6)
+                    .prop_map(|m| Value::MapStringFloat64(m.into_iter().rev().collect()))
                     .boxed()
             }
         };

@@ -24,10 +24,13 @@ pub enum FeatureType {
     ListFloat64 = 11,
     /// Ordered (string key, `int64` count) entries, keys distinct: a histogram.
     MapStringInt64 = 12,
+    /// Ordered (string key, `float64`) entries, keys distinct: a bucketed
+    /// aggregation's value per bucket.
+    MapStringFloat64 = 13,
 }
 
 impl FeatureType {
-    pub const ALL: [FeatureType; 12] = [
+    pub const ALL: [FeatureType; 13] = [
         FeatureType::Int64,
         FeatureType::Float64,
         FeatureType::Float32,
@@ -40,6 +43,7 @@ impl FeatureType {
         FeatureType::ListInt64,
         FeatureType::ListFloat64,
         FeatureType::MapStringInt64,
+        FeatureType::MapStringFloat64,
     ];
 
     /// The name used in definitions files: `int64`, `list<float32>`, ...
@@ -57,6 +61,7 @@ impl FeatureType {
             FeatureType::ListInt64 => "list<int64>",
             FeatureType::ListFloat64 => "list<float64>",
             FeatureType::MapStringInt64 => "map<string,int64>",
+            FeatureType::MapStringFloat64 => "map<string,float64>",
         }
     }
 
@@ -73,7 +78,8 @@ impl FeatureType {
             | FeatureType::ListString
             | FeatureType::ListInt64
             | FeatureType::ListFloat64
-            | FeatureType::MapStringInt64 => None,
+            | FeatureType::MapStringInt64
+            | FeatureType::MapStringFloat64 => None,
         }
     }
 
@@ -86,6 +92,7 @@ impl FeatureType {
                 | FeatureType::ListInt64
                 | FeatureType::ListFloat64
                 | FeatureType::MapStringInt64
+                | FeatureType::MapStringFloat64
         )
     }
 
@@ -157,6 +164,8 @@ pub enum Value {
     ListFloat64(Vec<f64>),
     /// Entries in their stored order; keys are distinct.
     MapStringInt64(Vec<(String, i64)>),
+    /// Entries in their stored order; keys are distinct.
+    MapStringFloat64(Vec<(String, f64)>),
 }
 
 impl Value {
@@ -176,6 +185,7 @@ impl Value {
             Value::ListInt64(_) => FeatureType::ListInt64,
             Value::ListFloat64(_) => FeatureType::ListFloat64,
             Value::MapStringInt64(_) => FeatureType::MapStringInt64,
+            Value::MapStringFloat64(_) => FeatureType::MapStringFloat64,
         })
     }
 

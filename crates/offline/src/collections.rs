@@ -7,9 +7,11 @@
 //! | `list<int64>`       | `List<Int64>`                                     |
 //! | `list<string>`      | `List<Utf8>`                                      |
 //! | `map<string,int64>` | `Map<Utf8, Int64>` (entries `keys`, `values`; unsorted) |
+//! | `map<string,float64>` | `Map<Utf8, Float64>` (likewise)                 |
 //!
 //! List items and map values are never null. A map keeps its entries in
-//! the stored order (a histogram's: by count, largest first).
+//! the stored order (a histogram's: by count, largest first; a bucketed
+//! aggregation's: by key, ascending).
 
 use std::sync::Arc;
 
@@ -30,6 +32,7 @@ enum Inner {
     I64(ListBuilder<Int64Builder>),
     Str(ListBuilder<StringBuilder>),
     Map(MapBuilder<StringBuilder, Int64Builder>),
+    MapF64(MapBuilder<StringBuilder, Float64Builder>),
 }
 
 impl CollectionBuilder {
@@ -58,6 +61,12 @@ impl CollectionBuilder {
                 Int64Builder::new(),
                 rows,
             )),
+            FeatureType::MapStringFloat64 => Inner::MapF64(MapBuilder::with_capacity(
+                None,
+                StringBuilder::new(),
+                Float64Builder::new(),
+                rows,
+            )),
             _ => return None,
         }))
     }
@@ -70,6 +79,7 @@ impl CollectionBuilder {
             Inner::Str(b) => b.append_null(),
             // Cannot fail: keys and values stay of equal length.
             Inner::Map(b) => drop(b.append(false)),
+            Inner::MapF64(b) => drop(b.append(false)),
         }
     }
 
@@ -103,6 +113,14 @@ impl CollectionBuilder {
                 // Cannot fail: one value was appended per key.
                 let _ = b.append(true);
             }
+            (Inner::MapF64(b), Value::MapStringFloat64(m)) => {
+                for (k, x) in m {
+                    b.keys().append_value(k);
+                    b.values().append_value(*x);
+                }
+                // Cannot fail: one value was appended per key.
+                let _ = b.append(true);
+            }
             _ => return false,
         }
         true
@@ -115,6 +133,7 @@ impl CollectionBuilder {
             Inner::I64(b) => Arc::new(b.finish()),
             Inner::Str(b) => Arc::new(b.finish()),
             Inner::Map(b) => Arc::new(b.finish()),
+            Inner::MapF64(b) => Arc::new(b.finish()),
         }
     }
 }
@@ -133,6 +152,7 @@ pub fn item_types(ty: FeatureType) -> Option<(FeatureType, Option<FeatureType>)>
         FeatureType::ListInt64 => (FeatureType::Int64, None),
         FeatureType::ListString => (FeatureType::String, None),
         FeatureType::MapStringInt64 => (FeatureType::String, Some(FeatureType::Int64)),
+        FeatureType::MapStringFloat64 => (FeatureType::String, Some(FeatureType::Float64)),
         _ => return None,
     })
 }
@@ -178,6 +198,9 @@ mod tests {
                 FeatureType::ListFloat64 => Value::ListFloat64(vec![1.0, 2.0]),
                 FeatureType::ListInt64 => Value::ListInt64(vec![]),
                 FeatureType::ListString => Value::ListString(vec!["a".into()]),
+                FeatureType::MapStringFloat64 => {
+                    Value::MapStringFloat64(vec![("b".into(), 0.5), ("a".into(), -2.0)])
+                }
                 _ => Value::MapStringInt64(vec![("a".into(), 2), ("b".into(), 1)]),
             };
             assert!(b.push(&v));

@@ -260,6 +260,18 @@ fn push_value(out: &mut String, v: &Value) {
             }
             out.push('}');
         }
+        Value::MapStringFloat64(m) => {
+            out.push('{');
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_str(out, k);
+                out.push(':');
+                push_f64(out, *x);
+            }
+            out.push('}');
+        }
     }
 }
 
@@ -485,11 +497,12 @@ mod tests {
             Value::ListInt64(vec![]),
             Value::ListFloat64(vec![0.5, f64::NAN]),
             Value::MapStringInt64(vec![("z".into(), 2), ("a".into(), 1)]),
+            Value::MapStringFloat64(vec![("b".into(), 0.5)]),
         ] {
             push_value(&mut s, &v);
             s.push(' ');
         }
-        assert_eq!(s, r#"["a\"",""] [] [0.5,null] {"z":2,"a":1} "#);
+        assert_eq!(s, r#"["a\"",""] [] [0.5,null] {"z":2,"a":1} {"b":0.5} "#);
     }
 
     #[test]

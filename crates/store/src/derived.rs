@@ -25,6 +25,8 @@ pub struct Resolved {
     pub inputs: Vec<FeatureView>,
     /// Per input, its resolution if it is an aggregation view.
     pub aggregations: Vec<Option<Arc<crate::aggregate::Resolved>>>,
+    /// Per input, its resolution if it is a derived view.
+    pub derived: Vec<Option<Arc<Resolved>>>,
     pub spec: Spec,
 }
 
@@ -49,31 +51,48 @@ pub struct Index {
 impl Index {
     /// Resolves every derived view of `cat` (validated when applied; a view
     /// that no longer resolves is skipped).
+    /// Derived inputs are resolved before the views reading them (a view
+    /// whose derived input does not resolve is skipped too).
     pub fn build(cat: &Catalog, aggregations: &crate::aggregate::Index) -> Index {
-        let mut by_view = HashMap::new();
-        for v in cat.views.iter().filter(|v| v.is_derived()) {
-            let names = v.metadata.inputs.clone().unwrap_or_default();
-            let inputs: Option<Vec<FeatureView>> =
-                names.iter().map(|n| cat.view(n).cloned()).collect();
-            let Some(inputs) = inputs else { continue };
-            let refs: Vec<&FeatureView> = inputs.iter().collect();
-            let Ok(spec) = derived::spec(v, &refs) else {
-                continue;
-            };
-            by_view.insert(
-                v.id,
-                Arc::new(Resolved {
-                    view: v.clone(),
+        let mut by_view: HashMap<ViewId, Arc<Resolved>> = HashMap::new();
+        let mut left: Vec<&FeatureView> = cat.views.iter().filter(|v| v.is_derived()).collect();
+        loop {
+            let before = left.len();
+            left.retain(|v| {
+                let names = v.metadata.inputs.clone().unwrap_or_default();
+                let inputs: Option<Vec<FeatureView>> =
+                    names.iter().map(|n| cat.view(n).cloned()).collect();
+                let Some(inputs) = inputs else { return false };
+                let derived: Vec<Option<Arc<Resolved>>> =
+                    inputs.iter().map(|i| by_view.get(&i.id).cloned()).collect();
+                if inputs
+                    .iter()
+                    .zip(&derived)
+                    .any(|(i, d)| i.is_derived() && d.is_none())
+                {
+                    return true; // wait for the input
+                }
+                let refs: Vec<&FeatureView> = inputs.iter().collect();
+                let Ok(spec) = derived::spec(v, &refs) else {
+                    return false;
+                };
+                let r = Resolved {
+                    view: (*v).clone(),
                     aggregations: inputs
                         .iter()
                         .map(|i| aggregations.view(i.id).cloned())
                         .collect(),
+                    derived,
                     inputs,
                     spec,
-                }),
-            );
+                };
+                by_view.insert(v.id, Arc::new(r));
+                false
+            });
+            if left.is_empty() || left.len() == before {
+                return Index { by_view };
+            }
         }
-        Index { by_view }
     }
 
     pub fn view(&self, id: ViewId) -> Option<&Arc<Resolved>> {
@@ -93,13 +112,20 @@ pub fn read_inputs(
 ) -> engine::Result<Vec<FeatureRow>> {
     d.inputs
         .iter()
-        .zip(&d.aggregations)
-        .map(|(v, agg)| match agg {
-            Some(r) => {
+        .zip(d.aggregations.iter().zip(&d.derived))
+        .map(|(v, (agg, inner))| match (agg, inner) {
+            (Some(r), _) => {
                 let values = crate::aggregate::read::read(engine, r, ek, at, known_at)?;
                 Ok(crate::aggregate_row(v, values, at))
             }
-            None => {
+            // A derived input (without request inputs: see the catalog).
+            (None, Some(inner)) => {
+                let rows = read_inputs(engine, inner, ek, at, known_at)?;
+                let refs: Vec<&FeatureRow> = rows.iter().collect();
+                let request = vec![Value::Null; inner.spec.request.len()];
+                Ok(evaluate_row(inner, &refs, &request))
+            }
+            (None, None) => {
                 let found = engine.as_of(v.id, ek, at, known_at)?;
                 crate::feature_row(v, found.as_ref(), at)
             }

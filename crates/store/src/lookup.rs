@@ -401,6 +401,7 @@ pub fn row_bytes(r: &FeatureRow) -> usize {
                     Value::ListFloat64(l) => l.len() * 8,
                     Value::ListString(l) => l.iter().map(|s| STRING + s.len()).sum(),
                     Value::MapStringInt64(m) => m.iter().map(|(k, _)| STRING + 8 + k.len()).sum(),
+                    Value::MapStringFloat64(m) => m.iter().map(|(k, _)| STRING + 8 + k.len()).sum(),
                     _ => 0,
                 }
         })

@@ -185,7 +185,8 @@ pub fn get_value(r: &mut Reader<'_>, ty: FeatureType) -> Result<Value, WireError
         | FeatureType::ListString
         | FeatureType::ListInt64
         | FeatureType::ListFloat64
-        | FeatureType::MapStringInt64 => match get_collection(r, ty) {
+        | FeatureType::MapStringInt64
+        | FeatureType::MapStringFloat64 => match get_collection(r, ty) {
             Some(v) => v?,
             None => return Err(r.invalid(format!("{ty} is not a list")).into()),
         },
@@ -233,6 +234,7 @@ mod tests {
             Value::ListInt64(vec![-1, 2]),
             Value::ListFloat64(vec![0.5]),
             Value::MapStringInt64(vec![("k".into(), 4)]),
+            Value::MapStringFloat64(vec![("k".into(), 0.5)]),
         ]
     }
 

@@ -36,7 +36,8 @@ pub fn arrow_type(ty: FeatureType) -> DataType {
         | FeatureType::ListString
         | FeatureType::ListInt64
         | FeatureType::ListFloat64
-        | FeatureType::MapStringInt64 => collection_arrow_type(ty).unwrap_or(DataType::Null),
+        | FeatureType::MapStringInt64
+        | FeatureType::MapStringFloat64 => collection_arrow_type(ty).unwrap_or(DataType::Null),
     }
 }
 
@@ -79,7 +80,8 @@ impl FeatureBuilder {
             | FeatureType::ListString
             | FeatureType::ListInt64
             | FeatureType::ListFloat64
-            | FeatureType::MapStringInt64 => match CollectionBuilder::new(ty, rows) {
+            | FeatureType::MapStringInt64
+            | FeatureType::MapStringFloat64 => match CollectionBuilder::new(ty, rows) {
                 Some(b) => FeatureBuilder::Collection(Box::new(b)),
                 None => FeatureBuilder::Bytes(BinaryBuilder::new()),
             },

@@ -126,7 +126,7 @@ fn csv_writable(dt: &DataType) -> bool {
             DataType::Struct(kv) => {
                 kv.len() == 2
                     && kv[0].data_type() == &DataType::Utf8
-                    && kv[1].data_type() == &DataType::Int64
+                    && matches!(kv[1].data_type(), DataType::Int64 | DataType::Float64)
             }
             _ => false,
         },
@@ -469,7 +469,7 @@ fn printer<'a>(a: &'a dyn Array) -> Result<Printer<'a>, String> {
             let m = a.as_map();
             let offsets = m.value_offsets();
             let keys = m.keys().as_string::<i32>();
-            let counts = m.values().as_primitive::<Int64Type>();
+            let values = json_item_printer(m.values())?;
             Box::new(move |i, s: &mut String| {
                 s.push('{');
                 for j in offsets[i] as usize..offsets[i + 1] as usize {
@@ -478,7 +478,7 @@ fn printer<'a>(a: &'a dyn Array) -> Result<Printer<'a>, String> {
                     }
                     s.push_str(&json_string(keys.value(j)));
                     s.push(':');
-                    s.push_str(&counts.value(j).to_string());
+                    values(j, s);
                 }
                 s.push('}');
             })
@@ -601,6 +601,7 @@ mod tests {
             Value::ListInt64(vec![-1, 7]),
             Value::ListFloat64(vec![0.5, 2.0]),
             Value::MapStringInt64(vec![("z".into(), 3), ("a".into(), 1)]),
+            Value::MapStringFloat64(vec![("a".into(), 2.5), ("b".into(), -1.0)]),
         ];
         let mut cols: Vec<(String, ArrayRef)> = Vec::new();
         for (n, v) in values.iter().enumerate() {
@@ -624,7 +625,8 @@ mod tests {
                 r#"["a,\"b","é"]"#,
                 "[-1,7]",
                 "[0.5,2.0]",
-                r#"{"z":3,"a":1}"#
+                r#"{"z":3,"a":1}"#,
+                r#"{"a":2.5,"b":-1.0}"#
             ]
         );
         assert!(rows[1].iter().all(str::is_empty));

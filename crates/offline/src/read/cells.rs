@@ -63,7 +63,8 @@ impl CellType {
             FeatureType::ListString
             | FeatureType::ListInt64
             | FeatureType::ListFloat64
-            | FeatureType::MapStringInt64 => CellType::Collection(ty),
+            | FeatureType::MapStringInt64
+            | FeatureType::MapStringFloat64 => CellType::Collection(ty),
         }
     }
 
@@ -166,6 +167,7 @@ fn json_example(ty: FeatureType) -> &'static str {
         FeatureType::ListString => r#"["a","b"]"#,
         FeatureType::ListInt64 => "[1,2]",
         FeatureType::MapStringInt64 => r#"{"a":3,"b":1}"#,
+        FeatureType::MapStringFloat64 => r#"{"a":2.5,"b":1}"#,
         _ => "[1.5,2.0]",
     }
 }
@@ -184,6 +186,20 @@ fn collection_from_json(ty: FeatureType, v: &Json) -> Result<Value, String> {
                     n.as_i64()
                         .map(|n| (k.clone(), n))
                         .ok_or_else(|| format!("the value of {k:?}, {}, is not an int64", short(n)))
+                })
+                .collect::<Result<_, _>>()?,
+        ));
+    }
+    if ty == FeatureType::MapStringFloat64 {
+        let o = v
+            .as_object()
+            .ok_or_else(|| format!("{} is not a {ty} (an object of numbers)", short(v)))?;
+        return Ok(Value::MapStringFloat64(
+            o.iter()
+                .map(|(k, x)| {
+                    x.as_f64()
+                        .map(|x| (k.clone(), x))
+                        .ok_or_else(|| format!("the value of {k:?}, {}, is not a number", short(x)))
                 })
                 .collect::<Result<_, _>>()?,
         ));

@@ -51,6 +51,17 @@ fn collection_cells_are_json_and_bad_ones_say_how_to_write_them() {
     let e = parse_value(FeatureType::MapStringInt64, r#"{"a": null}"#).unwrap_err();
     assert!(e.contains("is not an int64"), "{e}");
     assert_eq!(
+        parse_value(FeatureType::MapStringFloat64, r#"{"a": 1.5, "b": 2}"#),
+        Ok(Value::MapStringFloat64(vec![
+            ("a".into(), 1.5),
+            ("b".into(), 2.0)
+        ]))
+    );
+    let e = parse_value(FeatureType::MapStringFloat64, r#"{"a": "x"}"#).unwrap_err();
+    assert!(e.contains("is not a number"), "{e}");
+    let e = parse_value(FeatureType::MapStringFloat64, "a=1").unwrap_err();
+    assert!(e.contains(r#"write {"a":2.5,"b":1}"#), "{e}");
+    assert_eq!(
         value(
             from_json(
                 CellType::of(FeatureType::ListString),

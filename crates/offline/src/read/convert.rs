@@ -61,6 +61,7 @@ fn suggestion(ty: FeatureType) -> &'static str {
         FeatureType::ListInt64 => "List<Int64>",
         FeatureType::ListString => "List<Utf8>",
         FeatureType::MapStringInt64 => "Map<Utf8, Int64>",
+        FeatureType::MapStringFloat64 => "Map<Utf8, Float64>",
     }
 }
 
@@ -341,37 +342,56 @@ pub fn convert(a: &dyn Array, ty: FeatureType) -> Result<Vec<Value>, ColumnError
             let items = convert(values, item_ty).map_err(|e| in_items(e, &spans, "list"))?;
             collection_rows(a, &spans, &items, |row| Ok(list_value(ty, row)))?
         }
-        FeatureType::MapStringInt64 => {
+        FeatureType::MapStringInt64 | FeatureType::MapStringFloat64 => {
             let m = a.as_map_opt().ok_or_else(mismatch)?;
             let offsets: Vec<usize> = m.value_offsets().iter().map(|&x| x as usize).collect();
             let spans: Vec<(usize, usize)> = offsets.windows(2).map(|w| (w[0], w[1])).collect();
             let keys = convert(m.keys().as_ref(), FeatureType::String)
                 .map_err(|e| in_items(e, &spans, "map key"))?;
-            let counts = convert(m.values().as_ref(), FeatureType::Int64)
+            let (_, value_ty) = item_types(ty).ok_or_else(mismatch)?;
+            let values = convert(m.values().as_ref(), value_ty.unwrap_or(FeatureType::Int64))
                 .map_err(|e| in_items(e, &spans, "map value"))?;
             let entries: Vec<Value> = keys
                 .into_iter()
-                .zip(counts)
-                .map(|(k, n)| match (k, n) {
+                .zip(values)
+                .map(|(k, v)| match (k, v) {
                     (Value::String(k), Value::Int64(n)) => Value::MapStringInt64(vec![(k, n)]),
+                    (Value::String(k), Value::Float64(x)) => Value::MapStringFloat64(vec![(k, x)]),
                     _ => Value::Null,
                 })
                 .collect();
-            collection_rows(a, &spans, &entries, |row| {
-                let m: Vec<(String, i64)> = row
-                    .iter()
-                    .filter_map(|e| match e {
-                        Value::MapStringInt64(kv) => kv.first().cloned(),
-                        _ => None,
-                    })
-                    .collect();
-                match strata_format::collection::repeated_key(&m) {
-                    Some(k) => Err(format!("map key {k:?} appears twice")),
-                    None => Ok(Value::MapStringInt64(m)),
-                }
-            })?
+            collection_rows(a, &spans, &entries, |row| map_row(ty, row))?
         }
     })
+}
+
+/// The map of one row from its single-entry maps.
+fn map_row(ty: FeatureType, row: &[Value]) -> Result<Value, String> {
+    let repeated = |k: &str| Err(format!("map key {k:?} appears twice"));
+    if ty == FeatureType::MapStringFloat64 {
+        let m: Vec<(String, f64)> = row
+            .iter()
+            .filter_map(|e| match e {
+                Value::MapStringFloat64(kv) => kv.first().cloned(),
+                _ => None,
+            })
+            .collect();
+        return match strata_format::collection::repeated_key(&m) {
+            Some(k) => repeated(k),
+            None => Ok(Value::MapStringFloat64(m)),
+        };
+    }
+    let m: Vec<(String, i64)> = row
+        .iter()
+        .filter_map(|e| match e {
+            Value::MapStringInt64(kv) => kv.first().cloned(),
+            _ => None,
+        })
+        .collect();
+    match strata_format::collection::repeated_key(&m) {
+        Some(k) => repeated(k),
+        None => Ok(Value::MapStringInt64(m)),
+    }
 }
 
 /// An error converting the items of a list or map column, moved to the row

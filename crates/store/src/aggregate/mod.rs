@@ -23,6 +23,7 @@
 //! (`"correct"`); a source of aggregations keeps its whole history (no
 //! `retention` or `max_versions`); deletes remove events and tiles alike.
 
+pub mod bucket;
 pub mod collect;
 pub mod read;
 pub mod sketch;

@@ -183,7 +183,8 @@ fn value_hash(v: &Value) -> u64 {
         | Value::ListString(_)
         | Value::ListInt64(_)
         | Value::ListFloat64(_)
-        | Value::MapStringInt64(_) => {
+        | Value::MapStringInt64(_)
+        | Value::MapStringFloat64(_) => {
             let mut bytes = Vec::new();
             // A too-long value hashes its prefix: still a stable hash.
             let _ = strata_format::collection::put_collection(&mut bytes, v);
@@ -576,6 +577,7 @@ mod tests {
             window: 10,
             slide: 0,
             filter: None,
+            bucket: None,
         };
         let aggs = vec![
             f(Function::Count, None),

@@ -56,6 +56,8 @@
 //! (its tiles were computed for it), except `allowed_lateness` and
 //! `late_events`.
 
+use super::aggregation_bucket as bucket;
+pub use super::aggregation_bucket::Bucket;
 use super::aggregation_params as params;
 use super::duration;
 use super::error::{Error, Result, Subject};
@@ -205,6 +207,8 @@ pub struct Aggregation {
     pub slide: i64,
     /// `where`: only the events it matches enter the aggregation.
     pub filter: Option<Filter>,
+    /// `bucket`: one value per distinct value of this column.
+    pub bucket: Option<Bucket>,
 }
 
 /// A `where` filter over the events of a source view.
@@ -345,7 +349,7 @@ fn one(
     t: &toml::Table,
     source: &FeatureView,
 ) -> Result<Vec<Aggregation>> {
-    const FIELDS: [&str; 10] = [
+    const FIELDS: [&str; 12] = [
         "function",
         "column",
         "window",
@@ -356,13 +360,15 @@ fn one(
         "quantiles",
         "k",
         "limit",
+        "bucket",
+        "buckets",
     ];
     const FUNCTIONS: &str = "count, sum, mean, min, max, stddev, variance, first, last, age_of_last, count_distinct, count_distinct_exact, p50, p95, p99, percentile, collect_set, first_k, last_k, top_k, bottom_k, histogram";
     if let Some(k) = t.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(bad(
             k,
             format!(
-                "unknown field {k:?} (function, column, window(s), slide, name, where, quantiles, k, limit)"
+                "unknown field {k:?} (function, column, window(s), slide, name, where, quantiles, k, limit, bucket, buckets)"
             ),
         ));
     }
@@ -432,6 +438,8 @@ fn one(
         }
         _ => {}
     }
+    let bucket = bucket::parse(t, function, column.map(|c| c.1), source)
+        .map_err(|(field, why)| bad(field, why))?;
     let windows: Vec<i64> = match (t.get("window"), t.get("windows")) {
         (Some(w), None) => {
             vec![duration::from_toml(w).map_err(|e| bad("window", format!("window: {e}")))?]
@@ -500,9 +508,12 @@ fn one(
                 Some(None) => return Err(bad("name", "name must be a string".into())),
                 None => {
                     let w = duration::format(window);
+                    let by = bucket
+                        .and_then(|b| source.features.get(b.column))
+                        .map_or(String::new(), |f| format!("_by_{}", f.name));
                     match column {
-                        Some((c, _)) => format!("{c}_{}_{w}", function.name()),
-                        None => format!("{}_{w}", function.name()),
+                        Some((c, _)) => format!("{c}_{}{by}_{w}", function.name()),
+                        None => format!("{}{by}_{w}", function.name()),
                     }
                 }
             };
@@ -513,6 +524,7 @@ fn one(
                 window,
                 slide,
                 filter: filter.clone(),
+                bucket,
             })
         })
         .collect()
@@ -536,6 +548,9 @@ fn gcd(a: i64, b: i64) -> i64 {
 
 /// The type of the feature an aggregation computes.
 pub fn feature_type(a: &Aggregation, source: &FeatureView) -> FeatureType {
+    if a.bucket.is_some() {
+        return bucket::feature_type(a.function);
+    }
     let column = a.column.and_then(|c| source.features.get(c)).map(|f| f.ty);
     if let Some(ty) = column.and_then(|c| params::feature_type(a.function, c)) {
         return ty;

@@ -246,9 +246,9 @@ pub fn parse(text: &str) -> Result<Definitions> {
     for v in views.iter_mut().filter(|v| v.is_aggregation()) {
         super::aggregation::complete(v, &snapshot)?;
     }
-    let snapshot = views.clone();
-    for v in views.iter_mut().filter(|v| v.is_derived()) {
-        super::derived::complete(v, &snapshot)?;
+    for i in super::derived::order(&views)? {
+        let snapshot = views.clone();
+        super::derived::complete(&mut views[i], &snapshot)?;
     }
     let defs = Definitions { entities, views };
     validate(&defs)?;

@@ -18,8 +18,9 @@
 //! order) and its features are its `derived` entries, typed by their
 //! expressions (docs/EXPRESSIONS.md). In an expression a name is a request
 //! value, a feature of one input (`amount_max_30d`, when one input has it)
-//! or `view.feature`. Inputs are plain or aggregation views declared in the
-//! same file (not other derived views). A derived view stores nothing; a
+//! or `view.feature`. Inputs are plain, aggregation or derived views
+//! declared in the same file; a derived input may not have request inputs,
+//! and cycles are refused ([`order`]). A derived view stores nothing; a
 //! read at `t` (with `known_at`) reads its inputs at `t` (with `known_at`)
 //! and evaluates each expression over their values (an input feature
 //! without a value reads as its default, or null).
@@ -229,10 +230,83 @@ pub fn spec(view: &FeatureView, inputs: &[&FeatureView]) -> Result<Spec> {
     })
 }
 
+/// The file's view `src` (`name` or `name@version`; the newest version
+/// when none is given).
+fn find<'a>(views: &'a [FeatureView], src: &str) -> Option<&'a FeatureView> {
+    let (name, version) = match src.split_once('@') {
+        Some((n, v)) => (n, v.parse::<u32>().ok()),
+        None => (src, None),
+    };
+    views
+        .iter()
+        .filter(|v| v.name == name && version.is_none_or(|x| x == v.version))
+        .max_by_key(|v| v.version)
+}
+
+/// The derived views of `views` (indices) in an order where every derived
+/// input comes before the views reading it, or the error naming a cycle.
+pub fn order(views: &[FeatureView]) -> Result<Vec<usize>> {
+    let derived: Vec<usize> = (0..views.len())
+        .filter(|&i| views[i].is_derived())
+        .collect();
+    // The derived inputs of view i, as indices.
+    let deps = |i: usize| -> Vec<usize> {
+        views[i]
+            .metadata
+            .inputs
+            .iter()
+            .flatten()
+            .filter_map(|src| find(views, src.strip_prefix("view:").unwrap_or(src).trim()))
+            .filter(|v| v.is_derived())
+            .filter_map(|v| views.iter().position(|x| std::ptr::eq(x, v)))
+            .collect()
+    };
+    let mut out: Vec<usize> = Vec::new();
+    while out.len() < derived.len() {
+        let ready: Vec<usize> = derived
+            .iter()
+            .copied()
+            .filter(|i| !out.contains(i) && deps(*i).iter().all(|d| out.contains(d)))
+            .collect();
+        if ready.is_empty() {
+            // Every view left reads another left: follow inputs to a cycle.
+            let left = |i: &usize| !out.contains(i);
+            let mut path: Vec<usize> = derived.iter().copied().filter(left).take(1).collect();
+            loop {
+                let last = path.last().copied().unwrap_or_default();
+                let Some(next) = deps(last).into_iter().find(left) else {
+                    break;
+                };
+                if let Some(at) = path.iter().position(|&p| p == next) {
+                    let mut cycle: Vec<&str> =
+                        path[at..].iter().map(|&p| views[p].name.as_str()).collect();
+                    cycle.push(views[next].name.as_str());
+                    return Err(Error::invalid(
+                        Subject::View(views[next].name.clone()),
+                        "inputs",
+                        format!(
+                            "its inputs form a cycle of derived views ({}); a derived view may read derived views, but not itself through them",
+                            cycle.join(" -> ")
+                        ),
+                    ));
+                }
+                path.push(next);
+            }
+            return Err(Error::invalid(
+                Subject::View(views[path[0]].name.clone()),
+                "inputs",
+                "its derived inputs cannot be ordered".to_string(),
+            ));
+        }
+        out.extend(ready);
+    }
+    Ok(out)
+}
+
 /// Completes a derived view read from a definitions file: entities from its
 /// inputs, features from its expressions, `inputs` canonicalised to
-/// `name@version`. `views` are the file's views (aggregation views already
-/// completed).
+/// `name@version`. `views` are the file's views (aggregation views, and
+/// derived views this one reads, already completed: see [`order`]).
 pub fn complete(view: &mut FeatureView, views: &[FeatureView]) -> Result<()> {
     let subject = || Subject::View(view.name.clone());
     let bad = |field: &str, reason: String| Error::invalid(subject(), field, reason);
@@ -251,21 +325,15 @@ pub fn complete(view: &mut FeatureView, views: &[FeatureView]) -> Result<()> {
     }
     let mut inputs: Vec<&FeatureView> = Vec::new();
     for src in &names {
-        let (name, version) = match src.split_once('@') {
-            Some((n, v)) => (n, v.parse::<u32>().ok()),
-            None => (src.as_str(), None),
-        };
-        let v = views
-            .iter()
-            .filter(|v| v.name == name && version.is_none_or(|x| x == v.version))
-            .max_by_key(|v| v.version)
-            .ok_or_else(|| {
+        let v = find(views, src).ok_or_else(|| {
                 bad("inputs", format!("the input view {src:?} is not declared in this file; declare it beside the derived view"))
             })?;
-        if v.is_derived() {
+        if v.is_derived() && v.metadata.request.as_ref().is_some_and(|r| !r.is_empty()) {
             return Err(bad(
                 "inputs",
-                format!("the input {src:?} is itself a derived view; read its inputs instead"),
+                format!(
+                    "the input {src:?} is a derived view with request inputs; a derived view may read derived views without request inputs only"
+                ),
             ));
         }
         if let Some(first) = inputs.first()

@@ -270,5 +270,12 @@ pub fn value_text(v: &Value) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        Value::MapStringFloat64(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, x)| format!("{k:?}: {x:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }

@@ -17,6 +17,7 @@
 //! [`persist`] and [`stats`] read and write files.
 
 pub mod aggregation;
+pub mod aggregation_bucket;
 pub mod aggregation_params;
 pub mod defs;
 pub mod derived;

@@ -94,6 +94,13 @@ pub(crate) fn value_from_toml(ty: FeatureType, v: &toml::Value) -> Result<Value,
                 .map(|(k, n)| n.as_integer().map(|n| (k.clone(), n)).ok_or_else(wrong))
                 .collect::<Result<_, _>>()?,
         ),
+        FeatureType::MapStringFloat64 => Value::MapStringFloat64(
+            v.as_table()
+                .ok_or_else(|| format!("{v} is not a {ty} value (write {{ key = 1.5 }})"))?
+                .iter()
+                .map(|(k, x)| as_f64(x).map(|x| (k.clone(), x)).ok_or_else(wrong))
+                .collect::<Result<_, _>>()?,
+        ),
     })
 }
 
@@ -130,6 +137,11 @@ fn canonical(v: &Value) -> toml::Value {
         Value::MapStringInt64(m) => toml::Value::Table(
             m.iter()
                 .map(|(k, n)| (k.clone(), toml::Value::Integer(*n)))
+                .collect(),
+        ),
+        Value::MapStringFloat64(m) => toml::Value::Table(
+            m.iter()
+                .map(|(k, x)| (k.clone(), toml::Value::Float(*x)))
                 .collect(),
         ),
     }

@@ -115,6 +115,7 @@ enum DistinctKey {
     Ints(Vec<i64>),
     Doubles(Vec<u64>),
     Counts(Vec<(String, i64)>),
+    Amounts(Vec<(String, u64)>),
 }
 
 fn float_bits(x: f64) -> u64 {
@@ -149,6 +150,9 @@ fn distinct_key(v: &Value) -> Option<DistinctKey> {
         Value::ListInt64(l) => DistinctKey::Ints(l.clone()),
         Value::ListFloat64(l) => DistinctKey::Doubles(l.iter().map(|x| float_bits(*x)).collect()),
         Value::MapStringInt64(m) => DistinctKey::Counts(m.clone()),
+        Value::MapStringFloat64(m) => {
+            DistinctKey::Amounts(m.iter().map(|(k, x)| (k.clone(), float_bits(*x))).collect())
+        }
     })
 }
 

@@ -1,0 +1,353 @@
+//! Derived views over derived views checked against brute force: `d3`
+//! reads `d2` and `d1`, `d2` reads `d1` and an aggregation view, `d1` an
+//! aggregation view and a plain view. Read by `get` (`latest`, `as_of`,
+//! `known_at`), by one lookup of all three views, and by exports
+//! (`--as-known-at`, `--no-future-writes`), after random writes with
+//! out-of-order events, deletes, flushes and reopens. The model computes
+//! every level by hand, independent of the expression language. Cycles
+//! and derived inputs with request inputs are refused at apply.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+mod common;
+
+use common::tables::{export_one, user_table};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use proptest::prelude::*;
+use strata::engine::{Clock, Options, SyncPolicy};
+use strata::format::protocol as p;
+use strata::format::schema::{KeyValue, Value};
+use strata::offline::export::{ExportRequest, KnownAt};
+use strata::offline::read::convert::convert;
+use strata::store::{ReadOptions, RowWrite, Status, Store, StoreOptions};
+
+const DEFINITIONS: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[feature_views]]
+name = "events"
+entities = ["user"]
+features = [{ name = "amount", type = "float64" }]
+
+[[feature_views]]
+name = "stats"
+source = "events"
+tile = "10us"
+allowed_lateness = "1000us"
+aggregations = [
+  { function = "sum", column = "amount", window = "100us" },
+  { function = "count", window = "35us" },
+]
+
+[[feature_views]]
+name = "profile"
+entities = ["user"]
+features = [{ name = "limit", type = "float64" }]
+
+# Declared before its input d2, which is declared before its input d1.
+[[feature_views]]
+name = "d3"
+inputs = ["d2", "d1"]
+derived = [{ name = "score", expr = "double + coalesce(d1.headroom, 0)" }]
+
+[[feature_views]]
+name = "d2"
+inputs = ["d1", "stats"]
+derived = [
+  { name = "alert", expr = "if(headroom < 0, 1, 0) + count_35us" },
+  { name = "double", expr = "spend * 2" },
+]
+
+[[feature_views]]
+name = "d1"
+inputs = ["stats", "profile"]
+derived = [
+  { name = "spend", expr = "coalesce(amount_sum_100us, 0) + count_35us" },
+  { name = "headroom", expr = "limit - coalesce(amount_sum_100us, 0)" },
+]
+"#;
+
+/// The derived views and their features, in schema order.
+const VIEWS: [(&str, &[&str]); 3] = [
+    ("d1", &["spend", "headroom"]),
+    ("d2", &["alert", "double"]),
+    ("d3", &["score"]),
+];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Event(i64, i64, Option<i64>, Option<f64>),
+    Profile(i64, i64, Option<i64>, Option<f64>),
+    Delete(i64),
+    Flush,
+    Reopen,
+    Check(Vec<i64>),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let created = prop::option::weighted(0.3, 100i64..104);
+    let amount = prop::option::weighted(0.85, (-20i32..40).prop_map(|a| f64::from(a) * 0.5));
+    let limit = prop::option::weighted(0.8, (-5i32..50).prop_map(f64::from));
+    prop_oneof![
+        5 => (0i64..3, 0i64..300, created.clone(), amount).prop_map(|(k, t, c, a)| Op::Event(k, t, c, a)),
+        3 => (0i64..3, 0i64..300, created, limit).prop_map(|(k, t, c, l)| Op::Profile(k, t, c, l)),
+        1 => (0i64..3).prop_map(Op::Delete),
+        1 => Just(Op::Flush),
+        1 => Just(Op::Reopen),
+        2 => prop::collection::vec(-10i64..350, 1..4).prop_map(Op::Check),
+    ]
+}
+
+/// `(key, event_ts, created_ts)` → value.
+#[derive(Default)]
+struct Model {
+    events: BTreeMap<(i64, i64, i64), Option<f64>>,
+    profiles: BTreeMap<(i64, i64, i64), Option<f64>>,
+}
+
+/// Every derived view's features at `t` by hand (SQL null rules), in
+/// [`VIEWS`] order; `None` when neither `stats` nor `profile` has a
+/// version (every level is then NOT_FOUND). A `latest` read (`t` = now)
+/// reads the plain view's newest version, whatever its time.
+fn expected(
+    m: &Model,
+    key: i64,
+    t: i64,
+    known: Option<i64>,
+    latest: bool,
+) -> Option<[Vec<Value>; 3]> {
+    let vis = |k: &(i64, i64, i64)| k.0 == key && k.1 <= t && known.is_none_or(|kn| k.2 <= kn);
+    let any_event = m.events.keys().any(vis);
+    let profile = m
+        .profiles
+        .iter()
+        .filter(|(k, _)| vis(k) || (latest && k.0 == key && known.is_none_or(|kn| k.2 <= kn)))
+        .max_by_key(|(k, _)| (k.1, k.2));
+    if !any_event && profile.is_none() {
+        return None;
+    }
+    let window = |w: i64| m.events.iter().filter(move |(k, _)| vis(k) && k.1 > t - w);
+    let amounts: Vec<f64> = window(100).filter_map(|(_, a)| *a).collect();
+    let sum = (!amounts.is_empty()).then(|| amounts.iter().sum::<f64>());
+    let count = any_event.then(|| window(35).count() as i64);
+    let limit = profile.and_then(|(_, l)| *l);
+    let spend = count.map(|c| sum.unwrap_or(0.0) + c as f64);
+    let headroom = limit.map(|l| l - sum.unwrap_or(0.0));
+    let alert = count.map(|c| i64::from(headroom.is_some_and(|h| h < 0.0)) + c);
+    let double = spend.map(|s| s * 2.0);
+    let score = double.map(|d| d + headroom.unwrap_or(0.0));
+    let f = |x: Option<f64>| x.map_or(Value::Null, Value::Float64);
+    Some([
+        vec![f(spend), f(headroom)],
+        vec![alert.map_or(Value::Null, Value::Int64), f(double)],
+        vec![f(score)],
+    ])
+}
+
+fn want(m: &Model, key: i64, t: i64, known: Option<i64>, view: usize, latest: bool) -> Vec<Value> {
+    expected(m, key, t, known, latest)
+        .map_or(vec![Value::Null; VIEWS[view].1.len()], |w| w[view].clone())
+}
+
+fn close(got: &Value, want: &Value) -> bool {
+    match (got, want) {
+        (Value::Float64(g), Value::Float64(w)) => (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
+        _ => got == want,
+    }
+}
+
+fn open(dir: &std::path::Path, clock: &Arc<AtomicI64>) -> Store {
+    let c = clock.clone();
+    let mut engine = Options {
+        sync: SyncPolicy::Never,
+        memtable_bytes: 16 << 10,
+        ..Options::default()
+    };
+    engine.clock = Clock::new(move || c.load(Ordering::SeqCst));
+    Store::open_with(dir, StoreOptions { engine }).unwrap()
+}
+
+fn check_get(store: &Store, m: &Model, as_of: Option<i64>, known: Option<i64>, now: i64) {
+    let t = as_of.unwrap_or(now);
+    for key in 0..4 {
+        for (v, (view, names)) in VIEWS.iter().enumerate() {
+            let opts = ReadOptions {
+                as_of,
+                known_at: known,
+            };
+            let row = store.get(view, &[KeyValue::Int64(key)], opts).unwrap();
+            let want = want(m, key, t, known, v, as_of.is_none());
+            let found = expected(m, key, t, known, as_of.is_none()).is_some();
+            for (i, w) in want.iter().enumerate() {
+                let got = &row.values[i];
+                assert!(
+                    close(got, w),
+                    "get {view}.{} key {key} at {t} known {known:?}: got {got:?}, want {w:?}",
+                    names[i]
+                );
+                assert_eq!(
+                    row.statuses[i] == Status::NotFound,
+                    !found,
+                    "{view} key {key} at {t}"
+                );
+            }
+        }
+    }
+}
+
+/// One lookup of all three views (d3 first: its inputs are read for it).
+fn check_lookup(store: &Store, m: &Model, as_of: Option<i64>, known: Option<i64>, now: i64) {
+    let keys: Vec<i64> = (0..4).collect();
+    let req = p::LookupRequest {
+        features: vec!["d3:*".into(), "d1:*".into(), "d2:*".into()],
+        entities: vec![p::KeyColumn {
+            name: "user_id".into(),
+            values: p::KeyColumnValues::Int64(keys.clone()),
+        }],
+        as_of,
+        known_at: known,
+        with_created_ts: false,
+        request: vec![],
+    };
+    let resp = store.lookup(&req).unwrap();
+    let t = as_of.unwrap_or(now);
+    for (row, &key) in keys.iter().enumerate() {
+        for f in &resp.features {
+            let (view, name) = f.name.split_once(':').unwrap();
+            let v = VIEWS.iter().position(|x| x.0 == view).unwrap();
+            let i = VIEWS[v].1.iter().position(|n| *n == name).unwrap();
+            let w = &want(m, key, t, known, v, as_of.is_none())[i];
+            let got = &f.values[row];
+            assert!(
+                close(got, w),
+                "lookup {} key {key} at {t} known {known:?}: got {got:?}, want {w:?}",
+                f.name
+            );
+        }
+    }
+}
+
+fn check_export(store: &Store, m: &Model, ts: &[i64], known_at: KnownAt) {
+    let rows: Vec<(i64, i64)> = (0..4)
+        .flat_map(|k| ts.iter().map(move |&t| (k, t)))
+        .collect();
+    for (v, (view, names)) in VIEWS.iter().enumerate() {
+        let mut req = ExportRequest::new(&format!("{view}:*")).unwrap();
+        req.known_at = known_at;
+        req.threads = 2;
+        let out = export_one(store, &req, user_table(rows.iter().copied()));
+        let batch = arrow_select::concat::concat_batches(&out[0].schema(), &out).unwrap();
+        let types = store.catalog().view(view).unwrap().schema();
+        for (i, name) in names.iter().enumerate() {
+            let got = convert(batch.column(2 + i).as_ref(), types[i]).unwrap();
+            for (r, &(key, t)) in rows.iter().enumerate() {
+                let known = match known_at {
+                    KnownAt::Unbounded => None,
+                    KnownAt::At(k) => Some(k),
+                    KnownAt::EventTime => Some(t),
+                };
+                let w = &want(m, key, t, known, v, false)[i];
+                assert!(
+                    close(&got[r], w),
+                    "export {known_at:?} {view}.{name} key {key} at {t}: got {:?}, want {w:?}",
+                    got[r]
+                );
+            }
+        }
+    }
+}
+
+fn run(ops: Vec<Op>) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicI64::new(200));
+    let mut store = open(dir.path(), &clock);
+    common::stores::apply(&store, DEFINITIONS);
+    let mut m = Model::default();
+    for op in ops {
+        let now = clock.fetch_add(1, Ordering::SeqCst) + 1;
+        let write = |store: &Store, view, k, t, c: Option<i64>, v: Option<f64>| {
+            let w = RowWrite {
+                key: vec![KeyValue::Int64(k)],
+                event_ts: t,
+                created_ts: c,
+                values: vec![v.map_or(Value::Null, Value::Float64)],
+            };
+            store.write(view, &[w]).unwrap();
+            (k, t, c.unwrap_or(now))
+        };
+        match op {
+            Op::Event(k, t, c, a) => {
+                let id = write(&store, "events", k, t, c, a);
+                m.events.insert(id, a);
+            }
+            Op::Profile(k, t, c, l) => {
+                let id = write(&store, "profile", k, t, c, l);
+                m.profiles.insert(id, l);
+            }
+            Op::Delete(k) => {
+                store.delete("user", &[KeyValue::Int64(k)]).unwrap();
+                m.events.retain(|id, _| id.0 != k);
+                m.profiles.retain(|id, _| id.0 != k);
+            }
+            Op::Flush => store.flush().unwrap(),
+            Op::Reopen => {
+                drop(store);
+                store = open(dir.path(), &clock);
+            }
+            Op::Check(ts) => {
+                for &t in &ts {
+                    check_get(&store, &m, Some(t), None, now);
+                    check_get(&store, &m, Some(t), Some(now - 3), now);
+                    check_lookup(&store, &m, Some(t), Some(now - 2), now);
+                }
+                check_get(&store, &m, None, None, now);
+                check_lookup(&store, &m, None, None, now);
+                for known in [KnownAt::Unbounded, KnownAt::At(now - 3), KnownAt::EventTime] {
+                    check_export(&store, &m, &ts, known);
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn derived_over_derived_matches_brute_force(ops in prop::collection::vec(op(), 1..30)) {
+        run(ops);
+    }
+}
+
+#[test]
+fn cycles_and_derived_inputs_with_request_values_are_refused() {
+    let parse = |text: &str| strata::catalog::defs::parse(text).unwrap_err().to_string();
+    let cycle = DEFINITIONS.replace(
+        "inputs = [\"stats\", \"profile\"]",
+        "inputs = [\"stats\", \"profile\", \"d3\"]",
+    );
+    let e = parse(&cycle);
+    assert!(e.contains("cycle"), "{e}");
+    for needle in ["d1", "d2", "d3", "->", "inputs"] {
+        assert!(e.contains(needle), "{needle} missing in: {e}");
+    }
+    let itself = DEFINITIONS.replace("inputs = [\"d2\", \"d1\"]", "inputs = [\"d2\", \"d3\"]");
+    let e = parse(&itself);
+    assert!(e.contains("(d3 -> d3)"), "{e}");
+    let request = DEFINITIONS.replace(
+        "inputs = [\"stats\", \"profile\"]",
+        "inputs = [\"stats\", \"profile\"]\nrequest = [{ name = \"txn\", type = \"float64\" }]",
+    );
+    let e = parse(&request);
+    for needle in ["\"d2\"", "\"d1\"", "request inputs"] {
+        assert!(e.contains(needle), "{needle} missing in: {e}");
+    }
+}
