@@ -255,6 +255,7 @@ impl Server {
                 max_connections: METRICS_CONNECTIONS,
                 keep_alive: false,
                 route: metrics::route,
+                body_session: None,
             },
         )?;
         let http = spawn(
@@ -265,6 +266,7 @@ impl Server {
                 max_connections: l.max_connections as usize,
                 keep_alive: true,
                 route: feast::route,
+                body_session: Some(feast::body_session),
             },
         )?;
         Ok(Server {
