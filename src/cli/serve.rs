@@ -50,6 +50,9 @@ pub struct ServeArgs {
     /// Connections not yet authenticated (a separate small budget, so that clients that never say Hello cannot take the slots of those that do)
     #[arg(long, value_name = "N", default_value_t = D.max_unauthenticated)]
     pub max_unauthenticated: u32,
+    /// Of those, from one IP address: a new one from an address that has this many evicts that address's oldest, so that one address cannot evict the handshakes of others
+    #[arg(long, value_name = "N", default_value_t = D.max_unauthenticated_per_ip)]
+    pub max_unauthenticated_per_ip: u32,
     /// Authenticated connections of one token
     #[arg(long, value_name = "N", default_value_t = D.max_connections_per_token)]
     pub max_connections_per_token: u32,
@@ -109,6 +112,7 @@ pub fn serve(dir: &Path, a: ServeArgs) -> Result {
         max_streams_per_connection: a.max_streams,
         max_connections: a.max_connections,
         max_unauthenticated: a.max_unauthenticated,
+        max_unauthenticated_per_ip: a.max_unauthenticated_per_ip,
         max_connections_per_token: a.max_connections_per_token,
         max_requests_per_token: a.max_requests_per_token,
         max_exports: a.max_exports,

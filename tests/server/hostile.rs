@@ -171,9 +171,17 @@ async fn row3_unread_answers_are_dropped_at_the_write_timeout() {
 
 /// A connection that finishes the QUIC handshake and says nothing.
 async fn silent_conn(s: &Server) -> Option<(quinn::Endpoint, quinn::Connection)> {
+    silent_conn_from(s, std::net::Ipv4Addr::LOCALHOST).await
+}
+
+/// [`silent_conn`] from the address `from` (any 127.x.y.z is loopback).
+async fn silent_conn_from(
+    s: &Server,
+    from: std::net::Ipv4Addr,
+) -> Option<(quinn::Endpoint, quinn::Connection)> {
     let trust = Trust::pin_file(&s.cert).unwrap();
     let crypto = strata::client::quic_crypto(&trust).unwrap();
-    let mut ep = quinn::Endpoint::client((std::net::Ipv4Addr::LOCALHOST, 0).into()).unwrap();
+    let mut ep = quinn::Endpoint::client((from, 0).into()).unwrap();
     ep.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
     let connecting = ep.connect(s.addr, "localhost").ok()?;
     let conn = tokio::time::timeout(Duration::from_secs(2), connecting)
@@ -226,6 +234,50 @@ async fn row6_connections_without_hello_take_no_slots() {
         let stats = c.stats().await.unwrap();
         assert!(stat(&stats, "connections_unauthenticated") <= 16);
         assert_peak("row 6", &server, 256 << 20);
+        drop(silent);
+    })
+    .await;
+}
+
+/// Row 6, from one address: 200 connections from 127.0.0.1 that never
+/// say `Hello` evict only their own address's oldest (4 per address
+/// here), so a client from 127.0.0.2 that finished its QUIC handshake
+/// before them and says `Hello` after them is still served (with one
+/// budget for all, they evicted it).
+#[tokio::test]
+async fn row6_one_address_evicts_only_its_own() {
+    let (store, server) = started(&[
+        "--max-unauthenticated",
+        "16",
+        "--max-unauthenticated-per-ip",
+        "4",
+        "--retry",
+        "never",
+        "--handshake-timeout-ms",
+        "30000",
+    ]);
+    bounded(async {
+        let c = server.client(&store.admin).await;
+        let other = std::net::Ipv4Addr::new(127, 0, 0, 2);
+        let (_ep, slow) = silent_conn_from(&server, other)
+            .await
+            .expect("a QUIC handshake from 127.0.0.2");
+        let started = Instant::now();
+        let mut silent = Vec::new();
+        for _ in 0..200 {
+            silent.extend(silent_conn(&server).await);
+        }
+        let unauthenticated = stat(&c.stats().await.unwrap(), "connections_unauthenticated");
+        println!(
+            "row 6 per address: 200 silent connections in {:?}; {unauthenticated} unauthenticated held",
+            started.elapsed()
+        );
+        assert!(unauthenticated <= 5, "{unauthenticated} unauthenticated");
+        // The slow client from the other address says Hello now.
+        let (mut send, mut recv) = slow.open_bi().await.unwrap();
+        send.write_all(&hello(&store.reader)).await.unwrap();
+        let (h, _) = read_frame(&mut recv).await.expect("an answer to the Hello");
+        assert_eq!(h.kind(), Some(Kind::Welcome), "{h:?}");
         drop(silent);
     })
     .await;

@@ -184,11 +184,12 @@ impl Server {
             )));
         }
         if l.max_unauthenticated == 0
+            || l.max_unauthenticated_per_ip == 0
             || l.max_connections_per_token == 0
             || l.max_requests_per_token == 0
         {
             return Err(Error::Limits(
-                "unauthenticated connections, connections and requests per token need at least 1"
+                "unauthenticated connections (in all and per IP address), connections and requests per token need at least 1"
                     .into(),
             ));
         }
