@@ -17,12 +17,16 @@
 //! - row 6: 50 connections a second that never say `Hello`;
 //! - with `--http ADDR` (plaintext): 24 lookup bodies of 4 MB that stop
 //!   after one byte, renewed every 5 s.
+//!
+//! The lookups under attack are measured once every attack has been made
+//! at least once, and the number of each made is printed, with what the
+//! server refused.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use strata::client::{Client, ClientConfig};
 use strata::format::protocol::{self as p, FrameHeader, Kind};
@@ -51,42 +55,46 @@ pub(super) async fn run(
     })?;
     let wide = a.key_space;
     write_wide_key(c, d, wide).await?;
+    let table = entity_table(key_col, 300_000)?;
     let base = measure_lookups(c, &d.name, key_col, a).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut attacker_cfg = cfg.clone();
     attacker_cfg.token = attack_token;
     attacker_cfg.request_timeout = Some(Duration::from_secs(30));
+    let target = Arc::new(Target {
+        cfg: attacker_cfg,
+        view: d.name.clone(),
+        key_col: key_col.to_string(),
+        wide,
+        features: d.features.len(),
+        table,
+        done: Done::default(),
+    });
     let attacks = {
-        let (stop, view, key_col) = (stop.clone(), d.name.clone(), key_col.to_string());
-        let (features, http) = (d.features.len(), a.http);
+        let (stop, target, http) = (stop.clone(), target.clone(), a.http);
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build();
-            let Ok(rt) = rt else {
-                return String::from("attacks not run: no runtime");
-            };
-            let target = Arc::new(Target {
-                cfg: attacker_cfg,
-                view,
-                key_col,
-                wide,
-                features,
-                done: Done::default(),
-            });
-            rt.block_on(attack(target.clone(), http, stop));
-            rt.shutdown_background();
-            target.done.line()
+            if let Ok(rt) = rt {
+                rt.block_on(attack(target, http, stop));
+                rt.shutdown_background();
+            }
         })
     };
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Measured once every attack has been made (at most a minute).
+    let ready = Instant::now() + Duration::from_secs(60);
+    while !target.done.every_one(a.http.is_some()) && Instant::now() < ready {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let under = measure_lookups(c, &d.name, key_col, a).await;
     stop.store(true, Ordering::Relaxed);
-    let made = attacks
+    attacks
         .join()
         .map_err(|_| CliError::msg("the attackers' thread failed"))?;
     let under = under?;
+    let made = target.done.line();
     let line = |what: &str, s: &Sample| {
         format!(
             "{what}: {} lookups, p50 {:.0} µs, p99 {:.0} µs",
@@ -171,6 +179,8 @@ struct Target {
     key_col: String,
     wide: i64,
     features: usize,
+    /// The entity table of the unread exports (Arrow IPC).
+    table: Vec<u8>,
     done: Done,
 }
 
@@ -194,10 +204,21 @@ impl Done {
         n.fetch_add(by, Ordering::Relaxed);
     }
 
+    /// Whether each attack (but the HTTP one unless `http`) was made.
+    fn every_one(&self, http: bool) -> bool {
+        let g = |n: &AtomicU64| n.load(Ordering::Relaxed) > 0;
+        g(&self.lookups)
+            && g(&self.histories)
+            && g(&self.pushes)
+            && g(&self.unread)
+            && g(&self.silent)
+            && (!http || g(&self.http))
+    }
+
     fn line(&self) -> String {
         let g = |n: &AtomicU64| n.load(Ordering::Relaxed);
         format!(
-            "attacks made: {} huge lookups ({} refused), {} limit-1 histories, {} pushes from a reader ({} refused), {} connections of unread histories, exports and stalled bodies, {} silent connections, {} slow HTTP bodies",
+            "attacks made: {} huge lookups ({} refused), {} histories of limit one, {} pushes from a reader ({} refused), {} connections of unread histories, exports and stalled bodies, {} silent connections, {} slow HTTP bodies",
             g(&self.lookups),
             g(&self.lookups_refused),
             g(&self.histories),
@@ -268,10 +289,8 @@ async fn attack(t: Arc<Target>, http: Option<SocketAddr>, stop: Arc<AtomicBool>)
     {
         let (t, going) = (t.clone(), going.clone());
         tasks.spawn(async move {
-            let table = entity_table(&t.key_col, 300_000).unwrap_or_default();
             while going() {
-                let held = unread_requests(&t, &table).await;
-                Done::add(&t.done.unread, u64::from(held.is_some()));
+                let _held = unread_requests(&t).await;
                 tokio::time::sleep(Duration::from_secs(3)).await;
             }
         });
@@ -335,10 +354,7 @@ type Held = Vec<(quinn::SendStream, quinn::RecvStream)>;
 
 /// Rows 3, 4 and 5 on one raw connection: unread histories, an unread
 /// export, bodies that never come. Held until dropped.
-async fn unread_requests(
-    t: &Target,
-    table: &[u8],
-) -> Option<(quinn::Endpoint, quinn::Connection, Held)> {
+async fn unread_requests(t: &Target) -> Option<(quinn::Endpoint, quinn::Connection, Held)> {
     let (ep, conn) = quic_conn(&t.cfg).await?;
     let frame = |kind: Kind, id: u64, body: &[u8]| {
         let mut f = Vec::new();
@@ -365,6 +381,7 @@ async fn unread_requests(
         send.write_all(&frame(Kind::History, i, &body)).await.ok()?;
         held.push((send, recv));
     }
+    Done::add(&t.done.unread, 1);
     if let Ok((mut send, recv)) = conn.open_bi().await {
         let mut start = Vec::new();
         p::ExportStart {
@@ -376,7 +393,7 @@ async fn unread_requests(
             .write_all(&frame(Kind::ExportStart, 1, &start))
             .await
             .is_ok();
-        for chunk in table.chunks(256 << 10) {
+        for chunk in t.table.chunks(256 << 10) {
             ok = ok
                 && send
                     .write_all(&frame(Kind::ExportData, 1, chunk))

@@ -59,7 +59,7 @@ async fn fixture() -> (Store, Server, String) {
 }
 
 /// The address after "Feast HTTP on SCHEME://" in the server's first line.
-fn http_addr(line: &str, scheme: &str) -> String {
+pub fn http_addr(line: &str, scheme: &str) -> String {
     line.split(&format!("Feast HTTP on {scheme}://"))
         .nth(1)
         .unwrap_or_else(|| panic!("no HTTP address in {line:?}"))
