@@ -50,7 +50,7 @@ pub struct ServeArgs {
     /// Connections not yet authenticated (a separate small budget, so that clients that never say Hello cannot take the slots of those that do)
     #[arg(long, value_name = "N", default_value_t = D.max_unauthenticated)]
     pub max_unauthenticated: u32,
-    /// Of those, from one IP address: a new one from an address that has this many evicts that address's oldest, so that one address cannot evict the handshakes of others
+    /// Of those, from one IP address (IPv6: one /64): a new one from an address that has this many evicts that address's oldest, so that one address cannot evict the handshakes of others
     #[arg(long, value_name = "N", default_value_t = D.max_unauthenticated_per_ip)]
     pub max_unauthenticated_per_ip: u32,
     /// Authenticated connections of one token

@@ -128,7 +128,7 @@ impl Drop for Reserved<'_> {
 
 /// Connections not yet authenticated, oldest first, with their IP
 /// addresses. There are at most `max`, and at most `per_ip` from one
-/// address: a new one evicts its address's oldest if its address has
+/// address ([`source`]: an IPv6 /64 is one): a new one evicts its address's oldest if its address has
 /// `per_ip`, else the oldest of all if there are `max`. Connections that
 /// never say `Hello` can thus delay a real client's handshake by at most
 /// the time `max` newer attempts take to arrive, never refuse it; and
@@ -138,6 +138,19 @@ pub(crate) struct Unauthenticated {
     per_ip: usize,
     next: AtomicU64,
     queue: Mutex<VecDeque<Waiting>>,
+}
+
+/// The source an address is counted as: an IPv4 address (also written
+/// as IPv4-mapped IPv6) itself, an IPv6 address by its /64 prefix (one
+/// host commonly has a whole /64).
+fn source(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+    }
 }
 
 /// One unauthenticated connection: its id, address and eviction signal.
@@ -171,6 +184,7 @@ impl Unauthenticated {
     /// The pending connection ends its handshake when its
     /// [`Pending::evicted`] fires.
     pub fn enter(self: &Arc<Self>, ip: IpAddr) -> (Pending, bool) {
+        let ip = source(ip);
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let evict = Arc::new(Notify::new());
         let mut q = self.lock();
@@ -292,6 +306,18 @@ mod tests {
         assert_eq!(u.len(), 1);
         drop((a, b));
         assert_eq!(u.len(), 0);
+    }
+
+    #[test]
+    fn addresses_count_as_their_source() {
+        let v6 = |s: &str| IpAddr::V6(s.parse().unwrap());
+        assert_eq!(
+            source(v6("2001:db8:1:2:aaaa::1")),
+            source(v6("2001:db8:1:2::ffff"))
+        );
+        assert_ne!(source(v6("2001:db8:1:2::1")), source(v6("2001:db8:1:3::1")));
+        assert_eq!(source(v6("::ffff:10.0.0.1")), A);
+        assert_ne!(source(A), source(B));
     }
 
     #[tokio::test]
