@@ -177,10 +177,16 @@ impl Server {
     /// Must be called inside a Tokio runtime.
     pub async fn start(cfg: Config) -> Result<Server, Error> {
         let l = &cfg.limits;
-        if u64::from(l.max_frame_bytes) > l.memory_bytes {
+        // A body is reserved whole from each share: one above a share
+        // could never be.
+        let share = l
+            .memory_bytes
+            .min(l.connection_memory_bytes)
+            .min(l.token_memory_bytes);
+        if u64::from(l.max_frame_bytes) > share {
             return Err(Error::Limits(format!(
-                "the frame limit ({} bytes) is above the memory budget ({} bytes)",
-                l.max_frame_bytes, l.memory_bytes
+                "the frame limit ({} bytes) is above the memory budget or a connection's or a token's share of it ({share} bytes)",
+                l.max_frame_bytes
             )));
         }
         if l.max_unauthenticated == 0
