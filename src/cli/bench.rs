@@ -10,6 +10,8 @@
 //!   server that echoes each frame back on its stream (TLS with the store's
 //!   certificate), and `--echo ADDR` measures it with frames the size of a
 //!   one-key lookup: the round trip that no request can beat.
+//! - `--attack --attack-token R`: the same lookups without and then under
+//!   every attack of issue 15 at once, side by side (`bench_attack`).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -50,12 +52,33 @@ pub struct BenchArgs {
     /// Run the bare quinn echo server on ADDR (TLS with DIR/tls/) until killed
     #[arg(long, value_name = "ADDR")]
     pub echo_server: Option<SocketAddr>,
+    /// Measure the lookups without, then under, every attack of issue 15 at once (--token must write --view: the attacks' wide key is stored first)
+    #[arg(long)]
+    pub attack: bool,
+    /// The attackers' token (read on --view only), with --attack
+    #[arg(long, value_name = "TOKEN", requires = "attack")]
+    pub attack_token: Option<String>,
+    /// With --attack, also send slow bodies to the Feast HTTP endpoint at ADDR (plaintext)
+    #[arg(long, value_name = "ADDR", requires = "attack")]
+    pub http: Option<SocketAddr>,
+    /// With --attack, report the peak memory (VmHWM) of this local server process
+    #[arg(long, value_name = "PID", requires = "attack")]
+    pub server_pid: Option<u32>,
 }
 
 /// Latencies in nanoseconds and the wall time they were taken over.
-struct Sample {
-    lat: Vec<u64>,
-    wall: Duration,
+pub(super) struct Sample {
+    pub lat: Vec<u64>,
+    pub wall: Duration,
+}
+
+/// The `q` quantile of sorted latencies in nanoseconds, in µs.
+pub(super) fn quantile_us(sorted: &[u64], q: f64) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    sorted[((n as f64 * q) as usize).min(n - 1)] as f64 / 1000.0
 }
 
 fn report(what: &str, mut s: Sample, keys: usize) -> Result {
@@ -64,7 +87,7 @@ fn report(what: &str, mut s: Sample, keys: usize) -> Result {
     if n == 0 {
         return Err(CliError::msg("no request completed"));
     }
-    let q = |f: f64| s.lat[((n as f64 * f) as usize).min(n - 1)] as f64 / 1000.0;
+    let q = |f: f64| quantile_us(&s.lat, f);
     let rate = n as f64 / s.wall.as_secs_f64();
     out!(
         "{what}: {n} requests, p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, {:.0} requests/s, {:.0} keys/s",
@@ -100,7 +123,7 @@ pub fn run(dir: &Path, r: &RemoteArgs, a: BenchArgs) -> Result {
             let s = measure_echo(addr, cfg, &a).await?;
             return report(&format!("echo, {} in flight", a.in_flight), s, 1);
         }
-        let client = Client::connect(cfg).await.map_err(client_error)?;
+        let client = Client::connect(cfg.clone()).await.map_err(client_error)?;
         let d = client.describe(&a.view).await.map_err(client_error)?;
         let [(key_col, KeyType::Int64)] = d.join_keys.as_slice() else {
             return Err(CliError::Usage(format!(
@@ -111,6 +134,9 @@ pub fn run(dir: &Path, r: &RemoteArgs, a: BenchArgs) -> Result {
         if a.populate {
             populate(&client, &d, a.key_space).await?;
         }
+        if a.attack {
+            return super::bench_attack::run(&client, &cfg, &d, key_col, &a).await;
+        }
         let s = measure_lookups(&client, &d.name, key_col, &a).await?;
         report(
             &format!("lookup of {} key(s), {} in flight", a.keys, a.in_flight),
@@ -120,9 +146,9 @@ pub fn run(dir: &Path, r: &RemoteArgs, a: BenchArgs) -> Result {
     })
 }
 
-async fn populate(c: &Client, d: &p::ViewDescription, n: i64) -> Result {
-    let now = strata::store::now_micros();
-    let value = |ty: FeatureType, i: i64| match ty {
+/// A value of type `ty` for row `i` (`now` for timestamps).
+pub(super) fn value(ty: FeatureType, i: i64, now: i64) -> Value {
+    match ty {
         FeatureType::Int64 => Value::Int64(i),
         FeatureType::Float64 => Value::Float64(i as f64 / 3.0),
         FeatureType::Float32 => Value::Float32(i as f32 / 3.0),
@@ -136,7 +162,11 @@ async fn populate(c: &Client, d: &p::ViewDescription, n: i64) -> Result {
         FeatureType::ListString => Value::ListString(vec![format!("s{i}"); 2]),
         FeatureType::MapStringInt64 => Value::MapStringInt64(vec![(format!("s{i}"), i)]),
         FeatureType::MapStringFloat64 => Value::MapStringFloat64(vec![(format!("s{i}"), i as f64)]),
-    };
+    }
+}
+
+async fn populate(c: &Client, d: &p::ViewDescription, n: i64) -> Result {
+    let now = strata::store::now_micros();
     let mut start = 0;
     while start < n {
         let end = (start + 10_000).min(n);
@@ -145,7 +175,7 @@ async fn populate(c: &Client, d: &p::ViewDescription, n: i64) -> Result {
                 key: vec![strata::format::schema::KeyValue::Int64(i)],
                 event_ts: now - 1_000_000,
                 created_ts: None,
-                values: d.features.iter().map(|f| value(f.ty, i)).collect(),
+                values: d.features.iter().map(|f| value(f.ty, i, now)).collect(),
             })
             .collect();
         c.push(&d.name, &rows).await.map_err(client_error)?;
@@ -163,7 +193,12 @@ fn next(state: &mut u64) -> u64 {
     *state
 }
 
-async fn measure_lookups(c: &Client, view: &str, key_col: &str, a: &BenchArgs) -> Result<Sample> {
+pub(super) async fn measure_lookups(
+    c: &Client,
+    view: &str,
+    key_col: &str,
+    a: &BenchArgs,
+) -> Result<Sample> {
     let warm_until = Instant::now() + Duration::from_secs_f64(a.warmup_seconds);
     let end = warm_until + Duration::from_secs_f64(a.seconds);
     let feature = format!("{view}:*");

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod bench;
+mod bench_attack;
 pub mod demo;
 pub mod export;
 pub mod freshness;

@@ -29,7 +29,7 @@ pub struct ServeArgs {
     /// Runtime threads; 1 runs everything on one thread (lowest latency) [default: one per core]
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Largest frame, bytes; also the most an answer may hold while it is built (a lookup or history above it is refused LIMIT_EXCEEDED before it is complete)
+    /// Largest frame, bytes; also the most an answer may hold while it is built (a lookup above it is refused LIMIT_EXCEEDED before it is complete; a history stops reading there and says truncated)
     #[arg(long, value_name = "BYTES", default_value_t = D.max_frame_bytes)]
     pub max_frame_bytes: u32,
     /// Entity rows per lookup (each is read and answered)
@@ -50,6 +50,9 @@ pub struct ServeArgs {
     /// Connections not yet authenticated (a separate small budget, so that clients that never say Hello cannot take the slots of those that do)
     #[arg(long, value_name = "N", default_value_t = D.max_unauthenticated)]
     pub max_unauthenticated: u32,
+    /// Of those, from one IP address (IPv6: one /64): a new one from an address that has this many evicts that address's oldest, so that one address cannot evict the handshakes of others
+    #[arg(long, value_name = "N", default_value_t = D.max_unauthenticated_per_ip)]
+    pub max_unauthenticated_per_ip: u32,
     /// Authenticated connections of one token
     #[arg(long, value_name = "N", default_value_t = D.max_connections_per_token)]
     pub max_connections_per_token: u32,
@@ -77,13 +80,13 @@ pub struct ServeArgs {
     /// Time for a client to take each answer frame; a client that does not read loses the stream (and its export), and the memory is freed
     #[arg(long, value_name = "MS", default_value_t = D.write_timeout.as_millis() as u64)]
     pub write_timeout_ms: u64,
-    /// Memory for request bodies and answers being sent, all connections together
+    /// Memory for request bodies (QUIC, and HTTP with --http: reserved once their first bytes arrive) and answers being sent, all connections together
     #[arg(long, value_name = "MIB", default_value_t = D.memory_bytes >> 20)]
     pub memory_mb: u64,
-    /// The share of --memory-mb one connection may hold
+    /// The share of --memory-mb one connection (or HTTP request) may hold
     #[arg(long, value_name = "MIB", default_value_t = D.connection_memory_bytes >> 20)]
     pub connection_memory_mb: u64,
-    /// The share of --memory-mb one token may hold, all its connections together
+    /// The share of --memory-mb one token may hold, all its connections together (QUIC and HTTP)
     #[arg(long, value_name = "MIB", default_value_t = D.token_memory_bytes >> 20)]
     pub token_memory_mb: u64,
     /// QUIC address validation (a Retry round trip before the server keeps any state for a new connection): always, under-load (once half the unauthenticated slots are taken) or never
@@ -92,7 +95,7 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics (TCP; no authentication: keep it private)
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
-    /// Serve Feast's feature-server HTTP API (POST /get-online-features, GET /health) on this TCP address, with the same tokens (Authorization: Bearer) and TLS certificate
+    /// Serve Feast's feature-server HTTP API (POST /get-online-features, GET /health) on this TCP address, with the same tokens (Authorization: Bearer) and TLS certificate; a body (at most --max-frame-bytes) needs a valid token, checked on the request head before the body is read
     #[arg(long, value_name = "ADDR")]
     pub http: Option<SocketAddr>,
     /// Serve --http without TLS (loopback tests, or behind a TLS-terminating proxy)
@@ -109,6 +112,7 @@ pub fn serve(dir: &Path, a: ServeArgs) -> Result {
         max_streams_per_connection: a.max_streams,
         max_connections: a.max_connections,
         max_unauthenticated: a.max_unauthenticated,
+        max_unauthenticated_per_ip: a.max_unauthenticated_per_ip,
         max_connections_per_token: a.max_connections_per_token,
         max_requests_per_token: a.max_requests_per_token,
         max_exports: a.max_exports,

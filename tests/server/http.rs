@@ -4,6 +4,7 @@
 //! and a TLS one.
 
 use std::io::{Read, Write};
+use std::time::Instant;
 
 use rustls::pki_types::pem::PemObject;
 use std::net::TcpStream;
@@ -58,7 +59,7 @@ async fn fixture() -> (Store, Server, String) {
 }
 
 /// The address after "Feast HTTP on SCHEME://" in the server's first line.
-fn http_addr(line: &str, scheme: &str) -> String {
+pub fn http_addr(line: &str, scheme: &str) -> String {
     line.split(&format!("Feast HTTP on {scheme}://"))
         .nth(1)
         .unwrap_or_else(|| panic!("no HTTP address in {line:?}"))
@@ -389,4 +390,87 @@ async fn keep_alive_pipelining_and_100_continue() {
     })
     .await
     .unwrap();
+}
+
+/// A head and the first `sent` bytes of a lookup body of `len` bytes.
+fn body_head(addr: &str, token: Option<&str>, len: usize, sent: usize) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let head = format!(
+        "POST /get-online-features HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Length: {len}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&vec![b' '; sent]).unwrap();
+    s
+}
+
+/// Issue 15, HTTP bodies: a body is judged by its head (no valid token:
+/// `401` before it is read) and reserved from its token's memory shares,
+/// as a QUIC body is, once its first bytes arrive: 24 slow 4 MB bodies
+/// from one token hold its 16 MiB share at most, and another token's
+/// pushes and HTTP lookups go on (they waited for the 30 s body timeout
+/// when HTTP bodies took the server's budget before arriving).
+#[tokio::test]
+async fn http_bodies_are_judged_by_their_head_and_held_within_their_tokens_share() {
+    let store = Store::new();
+    let server = Server::start(
+        &store,
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--http-plaintext",
+            "--memory-mb",
+            "64",
+            "--token-memory-mb",
+            "16",
+            "--connection-memory-mb",
+            "16",
+        ],
+    );
+    let addr = http_addr(&server.first_line, "http");
+    bounded(async {
+        // No token: refused on the head (the body never comes; the test's
+        // read timeout is 5 s, the server's body timeout 30 s).
+        let mut s = body_head(&addr, None, 15_000_000, 0);
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+
+        let c = server.client(&store.admin).await;
+        let rows: Vec<_> = (0..2_000).map(|i| user_row(i, 1, 1.0, i)).collect();
+        let started = Instant::now();
+        for _ in 0..3 {
+            c.push("user_stats", &rows).await.unwrap();
+        }
+        let base = started.elapsed();
+        let lookup_body = r#"{"features":["user_stats:txn_count"],"entities":{"user_id":[1]}}"#;
+        // Slow bodies from the reader: one byte each, then nothing.
+        let held: Vec<TcpStream> = (0..24)
+            .map(|_| body_head(&addr, Some(&store.reader), 4_000_000, 1))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let reserved = stat(&c.stats().await.unwrap(), "memory_reserved_bytes");
+        println!("24 slow 4 MB bodies of one token: {reserved} bytes reserved");
+        assert!(
+            reserved >= 12_000_000,
+            "the attack holds no memory? {reserved}"
+        );
+        assert!(reserved <= 16 << 20, "beyond the token's share: {reserved}");
+        let started = Instant::now();
+        for _ in 0..3 {
+            c.push("user_stats", &rows).await.unwrap();
+        }
+        let under = started.elapsed();
+        println!("3 pushes: {under:?} beside 24 slow HTTP bodies, {base:?} without");
+        assert!(
+            under <= base * 10 + Duration::from_secs(1),
+            "{under:?} vs {base:?}"
+        );
+        let (status, body) = post(&addr, Some(&store.admin), lookup_body);
+        assert_eq!(status, 200, "{body}");
+        drop(held);
+    })
+    .await;
 }

@@ -108,3 +108,29 @@ async fn memory_budget_queues_large_frames() {
     })
     .await;
 }
+
+/// A frame limit above a connection's or a token's memory share is
+/// refused at start: such a body could never be reserved (it waited for
+/// ever).
+#[test]
+fn a_frame_above_a_memory_share_is_refused_at_start() {
+    let store = Store::new();
+    for flag in ["--connection-memory-mb", "--token-memory-mb"] {
+        let (code, _, err) = cli(
+            store.tmp.path(),
+            &[
+                "serve",
+                "--data",
+                "data",
+                "--listen",
+                "127.0.0.1:0",
+                "--max-frame-bytes",
+                "4194304",
+                flag,
+                "2",
+            ],
+        );
+        assert_ne!(code, 0, "{flag}: {err}");
+        assert!(err.contains("a token's share"), "{flag}: {err}");
+    }
+}

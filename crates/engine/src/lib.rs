@@ -14,6 +14,7 @@ mod error;
 mod flush;
 mod freshness;
 pub mod group_commit;
+mod history;
 mod ingest;
 mod io;
 mod lock;
@@ -144,8 +145,8 @@ pub struct Version {
     pub row: Vec<u8>,
 }
 
-impl From<read::HistoryEntry> for Version {
-    fn from((event_ts, created_ts, row): read::HistoryEntry) -> Version {
+impl From<history::HistoryEntry> for Version {
+    fn from((event_ts, created_ts, row): history::HistoryEntry) -> Version {
         Version {
             event_ts,
             created_ts,
@@ -390,7 +391,7 @@ impl Engine {
         known_at: Option<i64>,
     ) -> Result<Vec<Version>> {
         let rs = self.inner.current.load();
-        let (all, _) = read::history(
+        let (all, _) = history::history(
             &rs,
             view,
             entity_key,
@@ -420,7 +421,7 @@ impl Engine {
     ) -> Result<(Vec<Version>, bool)> {
         let rs = self.inner.current.load();
         let (some, more) =
-            read::history(&rs, view, entity_key, from, to, known_at, limit, max_bytes)?;
+            history::history(&rs, view, entity_key, from, to, known_at, limit, max_bytes)?;
         Ok((some.into_iter().map(Version::from).collect(), more))
     }
 

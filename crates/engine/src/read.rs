@@ -8,9 +8,6 @@
 //! - a tombstone in a source hides the key's versions in every older source,
 //!   so the search stops after the source that holds it.
 
-use std::cmp::Reverse;
-use std::collections::BTreeMap;
-
 use strata_format::bloom;
 use strata_format::hash_index::Position;
 use strata_format::key::{self, TOMBSTONE_TS, ViewId};
@@ -83,7 +80,12 @@ const SCAN_LIMIT: usize = 32;
 /// certainly lacks the key. Uses the segment's hash index (one probe, then
 /// the key's first entry, or a scan from a restart point in format 1) where
 /// it has one, else the bloom filter and the block index.
-fn position(seg: &Segment, cur: &mut Cursor<'_>, h: u64, s: &Scratch) -> Result<Option<bool>> {
+pub(crate) fn position(
+    seg: &Segment,
+    cur: &mut Cursor<'_>,
+    h: u64,
+    s: &Scratch,
+) -> Result<Option<bool>> {
     let hidx = seg.hash_index();
     if hidx.is_present() {
         for p in hidx.candidates(h) {
@@ -230,130 +232,6 @@ pub(crate) fn read_segment(seg: &Segment, h: u64, kmax: i64, s: &mut Scratch) ->
     }
     s.key_buf = cur.into_key_buf();
     Ok(tomb)
-}
-
-/// One version returned by [`history`].
-pub type HistoryEntry = (i64, i64, Vec<u8>);
-
-/// A source's share of a history: the distinct versions and bytes it has
-/// given, and the last one (they come sorted, so a repeated one is the last
-/// again).
-#[derive(Default)]
-struct Taken {
-    versions: usize,
-    bytes: usize,
-    last: Option<(i64, i64)>,
-}
-
-/// The newest versions with `from <= event_ts <= to` and `created_ts <=
-/// known_at`, newest first: at most `limit`, and, past the first, at most
-/// `max_bytes` of rows; and whether there are more. The work is bounded by
-/// `limit`, not by the key's history: each source lists its versions
-/// newest first and is left once it has given `limit + 1` of them.
-#[expect(clippy::too_many_arguments, reason = "a history's bounds")]
-pub fn history(
-    rs: &ReadSet,
-    view: ViewId,
-    entity_key: &[u8],
-    from: i64,
-    to: i64,
-    known_at: Option<i64>,
-    limit: usize,
-    max_bytes: usize,
-) -> Result<(Vec<HistoryEntry>, bool)> {
-    let mut s = Scratch::default();
-    s.prepare(view, entity_key, to.min(TOMBSTONE_TS - 1));
-    let kmax = known_at.unwrap_or(i64::MAX);
-    type Key = (Reverse<i64>, Reverse<i64>);
-    // Earlier (newer) sources win ties, so insert only what is absent.
-    let mut out: BTreeMap<Key, Vec<u8>> = BTreeMap::new();
-    // The newest place where a source was left with versions to give.
-    let mut cut: Option<Key> = None;
-    // A source is left on the count only: leaving one on its bytes is not
-    // yet exact (see the issue notes); the bytes bound the answer below.
-    let full = |t: &Taken| t.versions > limit;
-    let leave = |t: &Taken, cut: &mut Option<Key>| {
-        if let Some((e, c)) = t.last {
-            let k = (Reverse(e), Reverse(c));
-            *cut = Some(cut.map_or(k, |x| x.min(k)));
-        }
-    };
-    let mut keep = |e: i64, c: i64, row: &[u8], t: &mut Taken| {
-        if c <= kmax {
-            if t.last != Some((e, c)) {
-                t.versions += 1;
-                t.bytes += row.len();
-                t.last = Some((e, c));
-            }
-            out.entry((Reverse(e), Reverse(c)))
-                .or_insert_with(|| row.to_vec());
-        }
-    };
-    if from <= to {
-        'sources: {
-            let h = bloom::hash(&s.prefix);
-            for mem in rs.memtables() {
-                let mut t = Taken::default();
-                let mut left = false;
-                let tomb = mem.read_prefix(h, &s.prefix, &s.tomb_key, &s.target, |e, c, row| {
-                    if e < from {
-                        return false;
-                    }
-                    if full(&t) {
-                        left = true;
-                        return false;
-                    }
-                    keep(e, c, row, &mut t);
-                    true
-                });
-                if left {
-                    leave(&t, &mut cut);
-                }
-                if tomb {
-                    break 'sources;
-                }
-            }
-            for seg in &rs.segments {
-                let mut cur = seg.cursor();
-                let Some(tomb) = position(seg, &mut cur, h, &s)? else {
-                    continue;
-                };
-                let mut t = Taken::default();
-                while cur.valid() && same_prefix(cur.key(), &s.prefix) {
-                    let parts = key::split(cur.key())
-                        .map_err(|e| super::Error::corruption(&seg.path, 0, e))?;
-                    if parts.event_ts < from {
-                        break;
-                    }
-                    if full(&t) {
-                        leave(&t, &mut cut);
-                        break;
-                    }
-                    let (kind, row) = cur.entry()?;
-                    if kind == EntryKind::Version {
-                        keep(parts.event_ts, parts.created_ts, row, &mut t);
-                    }
-                    cur.next()?;
-                }
-                if tomb {
-                    break 'sources;
-                }
-            }
-        }
-    }
-    // A source left on the count had more than `limit`: the newest `limit`
-    // of all are among what each source gave.
-    let more = cut.is_some() || out.len() > limit;
-    let mut bytes = 0usize;
-    let mut versions = Vec::new();
-    for ((Reverse(e), Reverse(c)), row) in out {
-        if versions.len() == limit || (!versions.is_empty() && bytes + row.len() > max_bytes) {
-            return Ok((versions, true));
-        }
-        bytes += row.len();
-        versions.push((e, c, row));
-    }
-    Ok((versions, more))
 }
 
 /// Entity keys of `view` present in any source (deleted ones may be listed).

@@ -28,6 +28,16 @@ pub(crate) fn admin(
     Ok(Kind::AdminResult)
 }
 
+/// The grant class `op` needs, checked before its body's arguments are
+/// decoded: lineage needs a read grant (checked on its view by
+/// [`admin`]), every other operation `admin:*`.
+pub(crate) fn check_op_grant(t: &Token, op: AdminOp) -> Result<(), Failure> {
+    match op {
+        AdminOp::Lineage => Ok(()),
+        op => require_admin_all(t, op),
+    }
+}
+
 /// Refuses unless `t` has `admin:*`: these operations change or write
 /// the whole store (or files on the server), not one view.
 fn require_admin_all(t: &Token, op: AdminOp) -> Result<(), Failure> {

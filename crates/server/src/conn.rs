@@ -4,7 +4,8 @@
 //! Slots (docs/PROTOCOL.md, "Limits"): a new connection is first admitted
 //! ([`admit`]: a QUIC Retry when its address is not validated and the
 //! server is under load, or always) as *unauthenticated*, a small separate
-//! budget where a newcomer evicts the oldest; it must finish the QUIC
+//! budget where a newcomer evicts the oldest (its own address's oldest
+//! once its address has `max_unauthenticated_per_ip`); it must finish the QUIC
 //! handshake and its `Hello` within the handshake timeout. Only then does it
 //! count toward `max_connections` and its token's
 //! `max_connections_per_token`.
@@ -73,7 +74,7 @@ pub(crate) fn admit(shared: &Arc<Shared>, incoming: quinn::Incoming) -> Option<A
             return None;
         }
     }
-    let (slot, evicted) = shared.unauthenticated.enter();
+    let (slot, evicted) = shared.unauthenticated.enter(incoming.remote_address().ip());
     if evicted {
         shared
             .counters

@@ -12,7 +12,8 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use crate::session::{Failure, Session, error_frame};
+use crate::auth::Level;
+use crate::session::{Failure, Session, error_frame, granted_view, readable_refs};
 use crate::state::Counters;
 use crate::{admin, freshness, handlers, registry};
 use strata_format::protocol::{self as p, ErrorCode, FrameHeader, HEADER_LEN, Kind};
@@ -143,9 +144,26 @@ fn handle(s: &Session, h: FrameHeader, body: &[u8], out: &mut Vec<u8>) -> Result
             format!("unknown frame kind {:#04x}", h.kind_byte),
         )
     })?;
+    // Every body is decoded only after the grants its kind needs are
+    // checked on what its first fields name (the views, the admin
+    // operation): a token without them makes the server spend nothing on
+    // the rest (a push checks its write grant in its handler, the same way).
     s.with_token(|t| match kind {
-        Kind::Lookup => handlers::lookup(s, t, p::LookupRequest::decode(body, lim)?, out),
-        Kind::History => handlers::history(s, t, p::HistoryRequest::decode(body, lim)?, out),
+        Kind::Lookup => {
+            let cat = s.shared.store.catalog();
+            readable_refs(&cat, t, &p::LookupRequest::peek_features(body, lim)?)?;
+            handlers::lookup(s, t, p::LookupRequest::decode(body, lim)?, out)
+        }
+        Kind::History => {
+            let cat = s.shared.store.catalog();
+            granted_view(
+                &cat,
+                t,
+                Level::Read,
+                p::HistoryRequest::peek_view(body, lim)?,
+            )?;
+            handlers::history(s, t, p::HistoryRequest::decode(body, lim)?, out)
+        }
         Kind::Push => handlers::push(s, t, body, out),
         Kind::RegistryList => {
             p::decode_empty(body, "registry list")?;
@@ -162,7 +180,10 @@ fn handle(s: &Session, h: FrameHeader, body: &[u8], out: &mut Vec<u8>) -> Result
             handlers::health(s, t, out)
         }
         Kind::Freshness => freshness::freshness(s, t, p::FreshnessRequest::decode(body)?, out),
-        Kind::Admin => admin::admin(s, t, p::AdminRequest::decode(body, lim)?, out),
+        Kind::Admin => {
+            admin::check_op_grant(t, p::AdminRequest::peek_op(body)?)?;
+            admin::admin(s, t, p::AdminRequest::decode(body, lim)?, out)
+        }
         Kind::Hello => Err(Failure::new(
             ErrorCode::UnknownRequest,
             "Hello is only the first frame of a connection",

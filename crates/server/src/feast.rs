@@ -97,6 +97,23 @@ fn unauthorized(message: &str) -> Response {
     r
 }
 
+/// Who sends a request's body, judged on its head before the body is
+/// read: a lookup's body is its bearer token's (a `401` without a valid
+/// one, sent before the body is read); other routes take no body.
+pub(crate) fn body_session(
+    shared: &Arc<Shared>,
+    req: &Request,
+) -> Result<Option<Session>, Response> {
+    match (req.method.as_str(), req.path.as_str()) {
+        ("POST", "/get-online-features") => session(shared, req).map(Some).inspect_err(|_| {
+            let c = &shared.counters;
+            Counters::add(&c.requests, 1);
+            Counters::add(&c.errors, 1);
+        }),
+        _ => Ok(None),
+    }
+}
+
 /// The session of the request's bearer token.
 fn session(shared: &Arc<Shared>, req: &Request) -> Result<Session, Response> {
     let token = req.header("authorization").and_then(|h| {

@@ -4,9 +4,11 @@
 //!
 //! Bounded everywhere: a request head is at most [`MAX_HEAD`] bytes and must
 //! arrive within [`HEAD_TIMEOUT`]; a body needs a `Content-Length` (no
-//! chunked bodies) of at most the listener's `max_body`, counted against the
-//! server's memory budget while it is read and handled, and must arrive
-//! within [`BODY_TIMEOUT`]; at most `max_connections` connections are served
+//! chunked bodies) of at most the listener's `max_body` and a sender the
+//! listener accepts from the head alone (`body_session`: a token), is
+//! reserved from that session's memory shares once its first bytes have
+//! arrived and while it is handled ([`read_body`]), and must arrive within
+//! [`BODY_TIMEOUT`]; at most `max_connections` connections are served
 //! at once (more wait in the kernel's backlog). A listener either answers
 //! one request per connection (`Connection: close`) or keeps connections
 //! alive between requests ([`KEEP_ALIVE`] at most idle). A request whose
@@ -25,6 +27,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use crate::quota::Reserved;
+use crate::session::Session;
 use crate::state::Shared;
 
 /// Largest request head (request line and headers), bytes.
@@ -124,7 +128,16 @@ pub(crate) struct Listener {
     /// Keep connections open between requests.
     pub keep_alive: bool,
     pub route: fn(&Arc<Shared>, Request) -> Response,
+    /// Who may send a body, judged on the request head before the body
+    /// is read: the session whose memory shares the body is reserved
+    /// from; `Ok(None)`: the route takes no body (it is read and
+    /// dropped, never held); `Err`: the answer, sent before the body is
+    /// read (a `401`). Without it, a listener takes no body.
+    pub body_session: Option<BodySession>,
 }
+
+/// Judges a request head: the session its body is reserved from.
+pub(crate) type BodySession = fn(&Arc<Shared>, &Request) -> Result<Option<Session>, Response>;
 
 /// Serves until shutdown begins; then lets the requests in flight finish
 /// (for a little while).
@@ -175,17 +188,14 @@ pub(crate) async fn run(listener: TcpListener, shared: Arc<Shared>, how: Listene
 }
 
 /// What arrived of a request.
-enum Read<'a> {
-    /// The request, and its body's share of the memory budget.
-    Request(Request, Permit<'a>),
+enum Read {
+    /// The request's head (its body not read yet), and its body's length.
+    Head(Request, usize),
     /// The peer closed the connection (or went silent) between requests.
     Gone,
     /// Answer this and close.
     Refuse(Response),
 }
-
-/// The request's memory while it is handled: bytes of the server's budget.
-type Permit<'a> = Option<tokio::sync::SemaphorePermit<'a>>;
 
 /// Serves the requests of one connection.
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
@@ -198,14 +208,38 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     let mut first = true;
     loop {
         let got = tokio::select! {
-            r = read_request(&mut sock, &mut buf, how, shared, first) => r,
+            r = read_head(&mut sock, &mut buf, how, first) => r,
             _ = stop.wait_for(|s| *s), if buf.is_empty() && !first => Read::Gone,
         };
         first = false;
-        let (req, permit) = match got {
-            Read::Request(r, p) => (r, p),
+        let (mut req, len) = match got {
+            Read::Head(r, len) => (r, len),
             Read::Gone => break,
             Read::Refuse(resp) => {
+                let _ = write(&mut sock, &resp, false).await;
+                break;
+            }
+        };
+        // Who sends the body, from the head alone: a body nobody may send
+        // is refused before it is read.
+        let session = match (len, how.body_session) {
+            (0, _) | (_, None) => None,
+            (_, Some(judge)) => match judge(shared, &req) {
+                Ok(s) => s,
+                Err(resp) => {
+                    let _ = write(&mut sock, &resp, false).await;
+                    break;
+                }
+            },
+        };
+        let body = read_body(&mut sock, &mut buf, &req, len, session.as_ref()).await;
+        let permit = match body {
+            Body::Read(b, permit) => {
+                req.body = b;
+                permit
+            }
+            Body::Gone => break,
+            Body::Refuse(resp) => {
                 let _ = write(&mut sock, &resp, false).await;
                 break;
             }
@@ -231,18 +265,18 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     close(&mut sock).await;
 }
 
-fn refuse<'a>(status: u16, message: &str) -> Read<'a> {
+fn refuse(status: u16, message: &str) -> Read {
     Read::Refuse(Response::text(status, &format!("{message}\n")))
 }
 
-/// Reads one request: its head (bounded in size and time), then its body.
-async fn read_request<'a, S: AsyncRead + AsyncWrite + Unpin>(
+/// Reads one request's head (bounded in size and time) and checks its
+/// body's length; the body is left unread.
+async fn read_head<S: AsyncRead + AsyncWrite + Unpin>(
     sock: &mut S,
     buf: &mut Vec<u8>,
     how: &Listener,
-    shared: &'a Shared,
     first: bool,
-) -> Read<'a> {
+) -> Read {
     let mut chunk = [0u8; 4096];
     let mut started = (!buf.is_empty()).then(Instant::now);
     let end = loop {
@@ -326,14 +360,35 @@ async fn read_request<'a, S: AsyncRead + AsyncWrite + Unpin>(
             ),
         );
     }
-    let permit = if len == 0 {
-        None
-    } else {
-        match shared.memory.acquire_many(len as u32).await {
-            Ok(p) => Some(p),
-            Err(_) => return Read::Gone,
-        }
-    };
+    Read::Head(req, len)
+}
+
+/// What arrived of a request's body.
+enum Body<'s> {
+    /// The body, and its memory while the request is handled.
+    Read(Vec<u8>, Option<Reserved<'s>>),
+    Gone,
+    Refuse(Response),
+}
+
+/// Reads the `len` bytes of `req`'s body (some may be in `buf` already),
+/// within [`BODY_TIMEOUT`] of its head. With a session, the body is
+/// reserved whole from its memory shares (the connection's, the token's,
+/// the server's: [`Session::reserve`], as a QUIC body is) once its first
+/// bytes have arrived, so a head announcing a body that never comes holds
+/// nothing, and slow bodies hold at most their token's share; the wait
+/// for memory counts in the timeout (`408` when it runs out). Without
+/// one, the body is read and dropped, never held.
+async fn read_body<'s, S: AsyncRead + AsyncWrite + Unpin>(
+    sock: &mut S,
+    buf: &mut Vec<u8>,
+    req: &Request,
+    len: usize,
+    session: Option<&'s Session>,
+) -> Body<'s> {
+    if len == 0 {
+        return Body::Read(Vec::new(), None);
+    }
     let expect = req.header("expect");
     if len > buf.len()
         && expect.is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
@@ -342,24 +397,54 @@ async fn read_request<'a, S: AsyncRead + AsyncWrite + Unpin>(
             .await
             .is_err()
     {
-        return Read::Gone;
+        return Body::Gone;
     }
-    let body = async {
-        while buf.len() < len {
+    let mut chunk = [0u8; 4096];
+    let read = async {
+        // The first bytes, then the memory, then the rest.
+        while buf.is_empty() {
             match sock.read(&mut chunk).await {
-                Ok(0) | Err(_) => return false,
+                Ok(0) | Err(_) => return None,
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         }
-        true
+        let Some(session) = session else {
+            // Dropped as it comes: nothing is held.
+            let mut left = len;
+            loop {
+                let n = left.min(buf.len());
+                buf.drain(..n);
+                left -= n;
+                if left == 0 {
+                    return Some(Body::Read(Vec::new(), None));
+                }
+                match sock.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+        };
+        let bytes = u32::try_from(len).unwrap_or(u32::MAX);
+        let reserved = session.reserve(bytes).await?;
+        buf.reserve_exact(len.saturating_sub(buf.len()));
+        while buf.len() < len {
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        // The body moves out; what follows it (a pipelined request) stays.
+        let rest = buf.split_off(len);
+        Some(Body::Read(std::mem::replace(buf, rest), Some(reserved)))
     };
-    match tokio::time::timeout(BODY_TIMEOUT, body).await {
-        Ok(true) => {}
-        Ok(false) => return Read::Gone,
-        Err(_) => return refuse(408, "the request body did not arrive in time"),
+    match tokio::time::timeout(BODY_TIMEOUT, read).await {
+        Ok(Some(body)) => body,
+        Ok(None) => Body::Gone,
+        Err(_) => Body::Refuse(Response::text(
+            408,
+            "the request body did not arrive in time (or the server's memory for bodies stayed taken)\n",
+        )),
     }
-    req.body = buf.drain(..len).collect();
-    Read::Request(req, permit)
 }
 
 async fn write<S: AsyncWrite + Unpin>(

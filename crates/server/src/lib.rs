@@ -177,18 +177,25 @@ impl Server {
     /// Must be called inside a Tokio runtime.
     pub async fn start(cfg: Config) -> Result<Server, Error> {
         let l = &cfg.limits;
-        if u64::from(l.max_frame_bytes) > l.memory_bytes {
+        // A body is reserved whole from each share: one above a share
+        // could never be.
+        let share = l
+            .memory_bytes
+            .min(l.connection_memory_bytes)
+            .min(l.token_memory_bytes);
+        if u64::from(l.max_frame_bytes) > share {
             return Err(Error::Limits(format!(
-                "the frame limit ({} bytes) is above the memory budget ({} bytes)",
-                l.max_frame_bytes, l.memory_bytes
+                "the frame limit ({} bytes) is above the memory budget or a connection's or a token's share of it ({share} bytes)",
+                l.max_frame_bytes
             )));
         }
         if l.max_unauthenticated == 0
+            || l.max_unauthenticated_per_ip == 0
             || l.max_connections_per_token == 0
             || l.max_requests_per_token == 0
         {
             return Err(Error::Limits(
-                "unauthenticated connections, connections and requests per token need at least 1"
+                "unauthenticated connections (in all and per IP address), connections and requests per token need at least 1"
                     .into(),
             ));
         }
@@ -255,6 +262,7 @@ impl Server {
                 max_connections: METRICS_CONNECTIONS,
                 keep_alive: false,
                 route: metrics::route,
+                body_session: None,
             },
         )?;
         let http = spawn(
@@ -265,6 +273,7 @@ impl Server {
                 max_connections: l.max_connections as usize,
                 keep_alive: true,
                 route: feast::route,
+                body_session: Some(feast::body_session),
             },
         )?;
         Ok(Server {

@@ -24,6 +24,9 @@ pub struct Limits {
     /// handshake), counted apart so that they cannot take the slots of
     /// authenticated ones.
     pub max_unauthenticated: u32,
+    /// Of those, from one IP address: a newcomer from an address that has
+    /// this many evicts that address's oldest, never another's.
+    pub max_unauthenticated_per_ip: u32,
     /// Authenticated connections of one token.
     pub max_connections_per_token: u32,
     /// Requests in flight of one token, all its connections together.
@@ -83,6 +86,7 @@ impl Limits {
         max_streams_per_connection: 64,
         max_connections: 256,
         max_unauthenticated: 64,
+        max_unauthenticated_per_ip: 8,
         max_connections_per_token: 64,
         max_requests_per_token: 256,
         max_exports: 4,

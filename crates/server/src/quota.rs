@@ -9,6 +9,7 @@
 //! rest of the budget.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -125,20 +126,45 @@ impl Drop for Reserved<'_> {
     }
 }
 
-/// Connections not yet authenticated, oldest first. There are at most
-/// `max`: a new one evicts the oldest, so connections that never say
-/// `Hello` can delay a real client's handshake by at most the time `max`
-/// newer attempts take to arrive, never refuse it.
+/// Connections not yet authenticated, oldest first, with their IP
+/// addresses. There are at most `max`, and at most `per_ip` from one
+/// address ([`source`]: an IPv6 /64 is one): a new one evicts its address's oldest if its address has
+/// `per_ip`, else the oldest of all if there are `max`. Connections that
+/// never say `Hello` can thus delay a real client's handshake by at most
+/// the time `max` newer attempts take to arrive, never refuse it; and
+/// from one address they only ever evict their own.
 pub(crate) struct Unauthenticated {
     max: usize,
+    per_ip: usize,
     next: AtomicU64,
-    queue: Mutex<VecDeque<(u64, Arc<Notify>)>>,
+    queue: Mutex<VecDeque<Waiting>>,
+}
+
+/// The source an address is counted as: an IPv4 address (also written
+/// as IPv4-mapped IPv6) itself, an IPv6 address by its /64 prefix (one
+/// host commonly has a whole /64).
+fn source(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+    }
+}
+
+/// One unauthenticated connection: its id, address and eviction signal.
+struct Waiting {
+    id: u64,
+    ip: IpAddr,
+    evict: Arc<Notify>,
 }
 
 impl Unauthenticated {
-    pub fn new(max: u32) -> Unauthenticated {
+    pub fn new(max: u32, per_ip: u32) -> Unauthenticated {
         Unauthenticated {
             max: (max as usize).max(1),
+            per_ip: (per_ip as usize).max(1),
             next: AtomicU64::new(0),
             queue: Mutex::new(VecDeque::new()),
         }
@@ -149,28 +175,41 @@ impl Unauthenticated {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, Arc<Notify>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Waiting>> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Counts a new connection, evicting the oldest if there are `max`;
-    /// returns whether one was evicted. The pending connection ends its
-    /// handshake when its [`Pending::evicted`] fires.
-    pub fn enter(self: &Arc<Self>) -> (Pending, bool) {
+    /// Counts a new connection from `ip`, evicting its address's oldest
+    /// or the oldest of all as needed; returns whether one was evicted.
+    /// The pending connection ends its handshake when its
+    /// [`Pending::evicted`] fires.
+    pub fn enter(self: &Arc<Self>, ip: IpAddr) -> (Pending, bool) {
+        let ip = source(ip);
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let notify = Arc::new(Notify::new());
+        let evict = Arc::new(Notify::new());
         let mut q = self.lock();
         let mut evicted = false;
+        if q.iter().filter(|w| w.ip == ip).count() >= self.per_ip
+            && let Some(i) = q.iter().position(|w| w.ip == ip)
+            && let Some(w) = q.remove(i)
+        {
+            w.evict.notify_one();
+            evicted = true;
+        }
         while q.len() >= self.max {
-            if let Some((_, n)) = q.pop_front() {
-                n.notify_one();
+            if let Some(w) = q.pop_front() {
+                w.evict.notify_one();
                 evicted = true;
             }
         }
-        q.push_back((id, notify.clone()));
+        q.push_back(Waiting {
+            id,
+            ip,
+            evict: evict.clone(),
+        });
         let p = Pending {
             id,
-            notify,
+            notify: evict,
             all: self.clone(),
         };
         (p, evicted)
@@ -194,7 +233,7 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         let mut q = self.all.lock();
-        if let Some(i) = q.iter().position(|(id, _)| *id == self.id) {
+        if let Some(i) = q.iter().position(|w| w.id == self.id) {
             q.remove(i);
         }
     }
@@ -242,25 +281,60 @@ mod tests {
         );
     }
 
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    async fn was_evicted(p: &Pending) -> bool {
+        tokio::time::timeout(std::time::Duration::from_millis(20), p.evicted())
+            .await
+            .is_ok()
+    }
+
     #[tokio::test]
     async fn a_new_unauthenticated_connection_evicts_the_oldest() {
-        let u = Arc::new(Unauthenticated::new(2));
-        let (a, e1) = u.enter();
-        let (b, e2) = u.enter();
+        let u = Arc::new(Unauthenticated::new(2, 2));
+        let (a, e1) = u.enter(A);
+        let (b, e2) = u.enter(B);
         assert!(!e1 && !e2);
-        let (c, e3) = u.enter();
+        let (c, e3) = u.enter(B);
         assert!(e3);
         assert_eq!(u.len(), 2);
         // The oldest was told; the others were not.
-        tokio::time::timeout(std::time::Duration::from_secs(1), a.evicted())
-            .await
-            .unwrap();
-        let quiet = tokio::time::timeout(std::time::Duration::from_millis(20), b.evicted()).await;
-        assert!(quiet.is_err());
+        assert!(was_evicted(&a).await);
+        assert!(!was_evicted(&b).await);
         drop(c);
         assert_eq!(u.len(), 1);
         drop((a, b));
         assert_eq!(u.len(), 0);
+    }
+
+    #[test]
+    fn addresses_count_as_their_source() {
+        let v6 = |s: &str| IpAddr::V6(s.parse().unwrap());
+        assert_eq!(
+            source(v6("2001:db8:1:2:aaaa::1")),
+            source(v6("2001:db8:1:2::ffff"))
+        );
+        assert_ne!(source(v6("2001:db8:1:2::1")), source(v6("2001:db8:1:3::1")));
+        assert_eq!(source(v6("::ffff:10.0.0.1")), A);
+        assert_ne!(source(A), source(B));
+    }
+
+    #[tokio::test]
+    async fn one_address_evicts_only_its_own() {
+        let u = Arc::new(Unauthenticated::new(8, 3));
+        let (b, _) = u.enter(B);
+        let mut from_a = Vec::new();
+        for i in 0..50 {
+            let (p, evicted) = u.enter(A);
+            assert_eq!(evicted, i >= 3, "attempt {i}");
+            from_a.push(p);
+        }
+        // A holds its 3 newest; B's is untouched.
+        assert_eq!(u.len(), 4);
+        assert!(!was_evicted(&b).await);
+        assert!(was_evicted(&from_a[46]).await);
+        assert!(!was_evicted(&from_a[47]).await);
     }
 
     #[test]

@@ -154,11 +154,7 @@ impl Session {
         let cat = store.catalog();
         // Before the store resolves anything: its messages about an
         // unknown view or feature name the views and features it has.
-        for r in refs::parse_each(&req.features).map_err(store::Error::from)? {
-            if !cat.view(&r.view).is_some_and(|v| may_read(&cat, t, v)) {
-                return Err(store::Error::UnknownView(r.view).into());
-            }
-        }
+        readable_refs(&cat, t, &req.features)?;
         let plan = store.plan_lookup(req, |v| {
             check_grant(&cat, t, Level::Read, v, &v.name).map_err(E::from)
         })?;
@@ -232,6 +228,23 @@ pub(crate) fn may_read(cat: &Catalog, t: &Token, view: &FeatureView) -> bool {
                 cat.view(&r.view)
                     .is_some_and(|u| t.allows(Level::Read, &u.name, team(u)))
             }))
+}
+
+/// Refuses unless `t` may read the view of every feature reference in
+/// `features` (a view it may not read answers as an unknown one). Checked
+/// on a lookup body's references before its rows are decoded, and again
+/// by [`Session::lookup`].
+pub(crate) fn readable_refs<S: AsRef<str>>(
+    cat: &Catalog,
+    t: &Token,
+    features: &[S],
+) -> Result<(), store::Error> {
+    for r in refs::parse_each(features)? {
+        if !cat.view(&r.view).is_some_and(|v| may_read(cat, t, v)) {
+            return Err(store::Error::UnknownView(r.view));
+        }
+    }
+    Ok(())
 }
 
 /// The answer to a view the token may not read, the same as to an

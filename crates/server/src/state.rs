@@ -93,7 +93,10 @@ impl Shared {
             ),
             exports: Semaphore::new(limits.max_exports as usize),
             blocking: Semaphore::new(limits.max_blocking_requests.max(1) as usize),
-            unauthenticated: Arc::new(Unauthenticated::new(limits.max_unauthenticated)),
+            unauthenticated: Arc::new(Unauthenticated::new(
+                limits.max_unauthenticated,
+                limits.max_unauthenticated_per_ip,
+            )),
             authenticated: AtomicU32::new(0),
             quotas: Quotas::default(),
             shutdown,

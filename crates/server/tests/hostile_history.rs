@@ -1,5 +1,6 @@
 //! Red-team row 7 of issue 15: a history with `limit = 1` on a key with
-//! 120,000 versions. The limit stops the scan, so its work is the limit's:
+//! 120,000 versions; and a history's decoded size bounded by the answer
+//! limit. The limit stops the scan, so its work is the limit's:
 //! it takes about as long as on a key with ten versions (the fastest of 20
 //! runs each, compared in the same test; it took 73 ms on an async worker
 //! before, thousands of times the small key's).
@@ -77,4 +78,43 @@ fn row7_a_history_limit_stops_the_scan() {
         long <= short * 20 + Duration::from_millis(2),
         "{long:?} on 120,000 versions against {short:?} on 10"
     );
+}
+
+/// A history's memory is bounded in bytes once decoded, not only in
+/// encoded bytes: 2,000 narrow versions (about 20 bytes each encoded, a
+/// few hundred decoded) under a 64 KiB answer limit are cut where their
+/// decoded rows fill it, and the answer says it was truncated.
+#[test]
+fn a_history_is_bounded_by_its_decoded_size() {
+    let frame = 64 << 10;
+    let f = Fixture::new(&Limits {
+        max_frame_bytes: frame,
+        ..Limits::default()
+    });
+    let rows: Vec<_> = (0..2_000)
+        .map(|t| p::RowWrite {
+            key: vec![KeyValue::Int64(3)],
+            event_ts: t,
+            created_ts: None,
+            values: vec![Value::Float64(1.0), Value::Int64(t), Value::Null],
+        })
+        .collect();
+    f.handler.store().write("user_stats", &rows).unwrap();
+    let req = p::HistoryRequest {
+        view: "user_stats".into(),
+        key: vec![KeyValue::Int64(3)],
+        from: i64::MIN,
+        to: i64::MAX - 1,
+        known_at: None,
+        limit: 0,
+    };
+    let h = history(&f.session(&f.admin), &req).unwrap();
+    let decoded = std::mem::size_of::<p::HistoryVersion>() + 3 * std::mem::size_of::<Value>();
+    println!("{} versions of {decoded} bytes decoded", h.versions.len());
+    assert!(h.truncated);
+    assert_eq!(h.versions.len(), frame as usize / decoded);
+    assert_eq!(h.versions[0].event_ts, 1_999);
+    // The encoded rows alone (under 32 bytes a version) would have let
+    // all 2,000 into 64 KiB.
+    assert!(h.versions.len() < 1_000, "{}", h.versions.len());
 }

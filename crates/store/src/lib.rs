@@ -381,9 +381,14 @@ impl Store {
     }
 
     /// The newest of [`Store::history`]'s versions: at most `limit`, and
-    /// past the first at most `max_bytes` of encoded rows; and whether
-    /// there are more. Read with work bounded by the limits, not by the
-    /// key's history (`Engine::history_newest`).
+    /// past the first at most `max_bytes` of memory; and whether there are
+    /// more. Read with work and memory bounded by the limits, not by the
+    /// key's history (`Engine::history_newest`): the engine bounds the
+    /// encoded rows by `max_bytes` (a decoded value's heap bytes are at
+    /// most its encoded bytes), and the count by what fits in `max_bytes`
+    /// once decoded (a [`HistoryRow`] and a [`Value`](strata_format::schema::Value)
+    /// per feature each), so the rows answered hold at most about twice
+    /// `max_bytes` however wide or narrow they are.
     #[expect(clippy::too_many_arguments, reason = "a history's bounds")]
     pub fn history_newest(
         &self,
@@ -405,6 +410,9 @@ impl Store {
         let mut ek = Vec::new();
         self.encode_key(&cat, &v, key, &mut ek)?;
         let schema = v.schema();
+        let per_row = std::mem::size_of::<HistoryRow>()
+            + schema.len() * std::mem::size_of::<strata_format::schema::Value>();
+        let limit = limit.min((max_bytes / per_row).max(1));
         let (versions, more) = self
             .engine
             .history_newest(v.id, &ek, from, to, known_at, limit, max_bytes)?;

@@ -124,6 +124,14 @@ impl AdminRequest {
 
     /// Arguments are bounded by the frame (a definitions file is one);
     /// their number and the key's columns by `lim`.
+    /// The operation an admin body asks for (its first byte), without
+    /// decoding its arguments: a server checks the grant it needs first.
+    pub fn peek_op(body: &[u8]) -> Result<AdminOp, WireError> {
+        let mut r = Reader::new(body, "admin request");
+        let b = r.u8()?;
+        AdminOp::from_u8(b).ok_or_else(|| r.invalid(format!("unknown admin op {b:#04x}")).into())
+    }
+
     pub fn decode(body: &[u8], lim: &DecodeLimits) -> Result<AdminRequest, WireError> {
         let mut r = Reader::new(body, "admin request");
         let b = r.u8()?;

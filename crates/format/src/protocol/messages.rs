@@ -270,6 +270,25 @@ impl LookupRequest {
         }
     }
 
+    /// The feature references a lookup body names (they come before its
+    /// entity rows), without decoding the rows: a server checks the read
+    /// grants on their views before it spends memory on the rest.
+    pub fn peek_features<'a>(
+        body: &'a [u8],
+        lim: &DecodeLimits,
+    ) -> Result<Vec<&'a str>, WireError> {
+        let mut r = Reader::new(body, "lookup");
+        r.u8()?;
+        get_opt_i64(&mut r)?;
+        get_opt_i64(&mut r)?;
+        let n = get_count(&mut r, "features per lookup", lim.max_features, 1)?;
+        let mut features = Vec::with_capacity(n);
+        for _ in 0..n {
+            features.push(get_str(&mut r, lim.max_name)?);
+        }
+        Ok(features)
+    }
+
     pub fn decode(body: &[u8], lim: &DecodeLimits) -> Result<LookupRequest, WireError> {
         let mut r = Reader::new(body, "lookup");
         let flags = r.u8()?;

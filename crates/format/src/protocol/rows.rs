@@ -37,6 +37,13 @@ impl HistoryRequest {
         out.extend_from_slice(&self.limit.to_le_bytes());
     }
 
+    /// The view a history body names (its first field), without decoding
+    /// the rest: a server checks the read grant first.
+    pub fn peek_view<'a>(body: &'a [u8], lim: &DecodeLimits) -> Result<&'a str, WireError> {
+        let mut r = Reader::new(body, "history");
+        get_str(&mut r, lim.max_name)
+    }
+
     pub fn decode(body: &[u8], lim: &DecodeLimits) -> Result<HistoryRequest, WireError> {
         let mut r = Reader::new(body, "history");
         let view = get_string(&mut r, lim.max_name)?;
