@@ -1,7 +1,8 @@
-//! Administration of a running server (`--server`): apply, registry,
-//! lineage, snapshot, flush and compaction while a client reads in a loop
-//! (none of its lookups may fail), an export from another process beside
-//! the server, permission errors that name the missing grant, and a
+//! Administration of a running server (`--server`): apply (a new view, an
+//! evolved one whose older versions then read a default, an aggregation),
+//! registry, lineage, snapshot, a backfill, flush and compaction while a
+//! client reads in a loop (none of its lookups may fail), an export from
+//! another process beside the server, permission errors that name the missing grant, and a
 //! thousand CLI `get --server` processes that leave no connection behind.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

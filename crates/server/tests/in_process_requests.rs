@@ -203,3 +203,48 @@ fn push_lookup_history_registry_stats_health() {
     assert!(health.serving);
     assert_eq!(health.views, 2);
 }
+
+/// A feature added with a default: a push written before it (its rows
+/// without the feature's value) is accepted and its versions answer
+/// `DEFAULTED` with the default; leaving out a feature without a default
+/// is `INVALID_ARGUMENT` naming it.
+#[test]
+fn pushes_may_leave_out_features_added_with_defaults() {
+    let f = Fixture::new(&Limits::default());
+    let store = f.handler.store();
+    let evolved = DEFS.replace(
+        "  { name = \"segment\", type = \"string\", tags = [\"pii\"] },\n]",
+        "  { name = \"segment\", type = \"string\", tags = [\"pii\"] },\n  { name = \"level\", type = \"int64\", default = 2 },\n]",
+    );
+    assert_ne!(evolved, DEFS, "the fixture changed: nothing evolved");
+    let plan = strata_store::catalog::defs::plan(
+        &store.catalog(),
+        &strata_store::catalog::defs::parse(&evolved).unwrap(),
+    )
+    .unwrap();
+    store.set_catalog(plan.catalog).unwrap();
+    let c = f.session(&f.admin);
+    // Written as a client that predates `level` writes it: three values.
+    let old = user_row(1, T0, 1.5, 3);
+    assert_eq!(old.values.len(), 3);
+    assert_eq!(push(&c, "user_stats", &[old]).unwrap().written, 1);
+    let resp = lookup(
+        &c,
+        &p::LookupRequest {
+            features: vec!["user_stats:level".into()],
+            entities: vec![int_keys("user_id", &[1, 2])],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let level = &resp.features[0];
+    assert_eq!(level.statuses, [Status::Defaulted, Status::NotFound]);
+    assert_eq!(level.values, [Value::Int64(2), Value::Int64(2)]);
+    assert_eq!(level.event_ts, [Some(T0), None]);
+    // Two values: `segment` has no default.
+    let mut short = user_row(3, T0, 1.5, 3);
+    short.values.truncate(2);
+    let e = push(&c, "user_stats", &[short]).unwrap_err();
+    assert_eq!(e.code, p::ErrorCode::InvalidArgument, "{e}");
+    assert!(e.message.contains("segment declare(s) none"), "{e}");
+}
