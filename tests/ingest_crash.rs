@@ -23,25 +23,7 @@ use strata::format::schema::KeyValue;
 use strata::offline::{IngestOptions, file_digest, ingest};
 use strata::store::{ReadOptions, Store};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "txn"
-entities = ["user"]
-features = [{ name = "amount", type = "float64" }]
-
-[[feature_views]]
-name = "txn_stats"
-source = "txn"
-allowed_lateness = "1h"
-aggregations = [
-  { function = "count", windows = ["1h", "1d"] },
-  { function = "sum", column = "amount", window = "1d" },
-]
-"#;
+const DEFS: &str = include_str!("fixtures/ingest-crash.toml");
 
 const HOUR: i64 = 3_600_000_000;
 const DAY: i64 = 24 * HOUR;

@@ -17,31 +17,7 @@ use strata::format::schema::{KeyValue, Value};
 use strata::offline::{IngestOptions, ingest};
 use strata::store::{BatchId, ReadOptions, RowWrite, Store, WriteOptions};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "txn"
-entities = ["user"]
-features = [{ name = "amount", type = "float64" }]
-
-[[feature_views]]
-name = "txn_stats"
-source = "txn"
-allowed_lateness = "1h"
-aggregations = [
-  { function = "count", windows = ["1h", "1d"] },
-  { function = "sum", column = "amount", window = "1d" },
-]
-
-[[feature_views]]
-name = "scores"
-entities = ["user"]
-quality = "warn"
-features = [{ name = "score", type = "int64", min = 0 }]
-"#;
+const DEFS: &str = include_str!("fixtures/ingest-ledger.toml");
 
 const HOUR: i64 = 3_600_000_000;
 /// 2024-05-01T00:00:00Z.
