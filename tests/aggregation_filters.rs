@@ -12,13 +12,10 @@
 )]
 mod common;
 
-use common::agg_model::{
-    self, EventValues, Harness, Late, Model, Op, Read, View, check_read, event, num, scalar_cells,
-};
+use common::agg_model::{self, EventValues, Harness, Late, Model, Op, View, event, num};
 
 use proptest::prelude::*;
 use strata::format::schema::Value;
-use strata::store::Store;
 
 const DEFINITIONS: &str = include_str!("fixtures/aggregation-filters.toml");
 
@@ -114,33 +111,20 @@ fn expected(m: &Events, key: i64, at: i64, known: Option<i64>, f: &Feature) -> V
     }
 }
 
-fn check(store: &Store, m: &Events, read: Read) {
-    // A key with no event by then is NOT_FOUND: no values.
-    let want = |key, at, known| {
-        m.any(key, at, known).then(|| {
-            FEATURES
-                .iter()
-                .map(|f| expected(m, key, at, known, f))
-                .collect()
-        })
-    };
-    let close = |_: &Feature, got: &Value, want: &Value| agg_model::close(got, want);
-    let view = View {
-        name: "stats",
-        features: &FEATURES,
-        keys: 0..4,
-        threads: 0,
-    };
-    check_read(store, &view, read, want, |_, col| scalar_cells(col), close);
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
     fn filtered_aggregations_match_brute_force(ops in prop::collection::vec(op(), 1..30)) {
         let late = Late { lateness: 30, correct: true };
-        Harness::new(DEFINITIONS, late).run(ops, &[0, 50, 120, 201, 260, 320], check);
+        let view = View {
+            keys: 0..4,
+            threads: 0,
+            ..View::new("stats", &FEATURES)
+        };
+        // A key with no event by then is NOT_FOUND: no values.
+        let want = view.each_feature(expected);
+        Harness::new(DEFINITIONS, late).run(ops, &[0, 50, 120, 201, 260, 320], &view, want);
     }
 }
 

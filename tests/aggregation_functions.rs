@@ -17,9 +17,7 @@
 )]
 mod common;
 
-use common::agg_model::{
-    self, Harness, Late, Model, Op, Read, USER_EVENTS, View, check_read, event, values3,
-};
+use common::agg_model::{self, Harness, Late, Model, Op, View, aggregation_view, event, values3};
 
 use proptest::prelude::*;
 use strata::aggregate::sketch::QUANTILE_ALPHA;
@@ -27,34 +25,26 @@ use strata::format::schema::{FeatureType, Value};
 use strata::offline::read::convert::convert;
 use strata::store::Store;
 
+/// The aggregations of `stats`.
+const AGGREGATIONS: &str = r#"
+  { function = "first", column = "tag", window = "100us" },
+  { function = "first", column = "amount", window = "35us" },
+  { function = "variance", column = "amount", window = "100us" },
+  { function = "percentile", column = "amount", quantiles = [0.0, 0.25, 0.9, 1.0], window = "100us" },
+  { function = "count_distinct_exact", column = "tag", limit = 4, window = "100us" },
+  { function = "count_distinct_exact", column = "qty", limit = 3, windows = ["35us", "100us"] },
+  { function = "collect_set", column = "tag", limit = 3, window = "100us" },
+  { function = "collect_set", column = "amount", limit = 5, window = "35us" },
+  { function = "first_k", column = "qty", k = 3, window = "100us" },
+  { function = "last_k", column = "tag", k = 2, window = "35us" },
+  { function = "top_k", column = "amount", k = 3, window = "100us" },
+  { function = "bottom_k", column = "qty", k = 2, window = "100us", slide = "20us" },
+  { function = "histogram", column = "tag", k = 2, limit = 5, window = "100us" },
+  { function = "histogram", column = "qty", k = 2, limit = 3, window = "35us" },
+"#;
+
 fn definitions(late: Late) -> String {
-    let (lateness, policy) = (late.lateness, late.policy());
-    format!(
-        r#"{USER_EVENTS}
-[[feature_views]]
-name = "stats"
-source = "events"
-tile = "10us"
-allowed_lateness = "{lateness}us"
-late_events = "{policy}"
-aggregations = [
-  {{ function = "first", column = "tag", window = "100us" }},
-  {{ function = "first", column = "amount", window = "35us" }},
-  {{ function = "variance", column = "amount", window = "100us" }},
-  {{ function = "percentile", column = "amount", quantiles = [0.0, 0.25, 0.9, 1.0], window = "100us" }},
-  {{ function = "count_distinct_exact", column = "tag", limit = 4, window = "100us" }},
-  {{ function = "count_distinct_exact", column = "qty", limit = 3, windows = ["35us", "100us"] }},
-  {{ function = "collect_set", column = "tag", limit = 3, window = "100us" }},
-  {{ function = "collect_set", column = "amount", limit = 5, window = "35us" }},
-  {{ function = "first_k", column = "qty", k = 3, window = "100us" }},
-  {{ function = "last_k", column = "tag", k = 2, window = "35us" }},
-  {{ function = "top_k", column = "amount", k = 3, window = "100us" }},
-  {{ function = "bottom_k", column = "qty", k = 2, window = "100us", slide = "20us" }},
-  {{ function = "histogram", column = "tag", k = 2, limit = 5, window = "100us" }},
-  {{ function = "histogram", column = "qty", k = 2, limit = 3, window = "35us" }},
-]
-"#
-    )
+    aggregation_view("stats", "tile = \"10us\"", late, AGGREGATIONS.trim_start())
 }
 
 /// One feature of `stats`: function, column, window, slide, parameter
@@ -185,8 +175,8 @@ fn list(ty: FeatureType, ks: Vec<K>) -> Value {
     }
 }
 
-fn expected(m: &Events, key: i64, at: i64, known: Option<i64>, f: F) -> Value {
-    let (func, col, w, slide, p, ty) = f;
+fn expected(m: &Events, key: i64, at: i64, known: Option<i64>, f: &F) -> Value {
+    let (func, col, w, slide, p, ty) = *f;
     let end = if slide > 0 {
         at.div_euclid(slide) * slide
     } else {
@@ -284,41 +274,22 @@ fn close(f: &F, got: &Value, want: &Value) -> bool {
     }
 }
 
-fn check(store: &Store, m: &Events, read: Read) {
-    let want = |key, at, known| {
-        m.any(key, at, known)
-            .then(|| FEATURES.map(|f| expected(m, key, at, known, f)).to_vec())
-    };
-    let view = View {
-        name: "stats",
-        features: &FEATURES,
-        keys: 0..5,
-        threads: 2,
-    };
-    check_read(
-        store,
-        &view,
-        read,
-        want,
-        |f, col| convert(col, f.5).unwrap(),
-        close,
-    );
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
     fn new_functions_match_brute_force(
         ops in prop::collection::vec(op(), 1..30),
-        lateness in prop_oneof![Just(0u32), Just(30), Just(1000)],
-        correct in any::<bool>(),
+        late in agg_model::late(),
     ) {
-        let late = Late { lateness, correct };
         let harness = Harness::new(&definitions(late), late);
         let types: Vec<FeatureType> = harness.store().catalog().view("stats").unwrap().schema();
         assert_eq!(types, FEATURES.map(|f| f.5), "declared feature types");
-        harness.run(ops, &[0, 50, 120, 201, 260, 399, 420], check);
+        let view = View::new("stats", &FEATURES)
+            .close(close)
+            .cells(|f, col| convert(col, f.5).unwrap());
+        let want = view.each_feature(expected);
+        harness.run(ops, &[0, 50, 120, 201, 260, 399, 420], &view, want);
     }
 }
 

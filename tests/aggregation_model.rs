@@ -12,42 +12,32 @@
 mod common;
 
 use common::agg_model::{
-    self, Harness, Late, Model, Op, Read, USER_EVENTS, View, check_read, event, num, scalar_cells,
-    values3,
+    self, Harness, Late, Model, Op, View, aggregation_view, event, num, values3,
 };
 
 use proptest::prelude::*;
 use strata::aggregate::sketch::QUANTILE_ALPHA;
 use strata::format::schema::Value;
-use strata::store::Store;
+
+/// The aggregations of `stats`.
+const AGGREGATIONS: &str = r#"
+  { function = "count", windows = ["35us", "100us"] },
+  { function = "count", column = "qty", window = "35us" },
+  { function = "sum", column = "amount", windows = ["35us", "100us"] },
+  { function = "mean", column = "amount", window = "100us" },
+  { function = "min", column = "amount", window = "35us" },
+  { function = "max", column = "qty", window = "100us" },
+  { function = "stddev", column = "amount", window = "100us" },
+  { function = "last", column = "tag", window = "100us" },
+  { function = "age_of_last", window = "35us" },
+  { function = "count_distinct", column = "tag", window = "100us" },
+  { function = "p50", column = "amount", window = "100us" },
+  { function = "p95", column = "qty", window = "35us" },
+  { function = "sum", column = "qty", window = "100us", slide = "20us", name = "qty_sum_hopping" },
+"#;
 
 fn definitions(late: Late) -> String {
-    let (lateness, policy) = (late.lateness, late.policy());
-    format!(
-        r#"{USER_EVENTS}
-[[feature_views]]
-name = "stats"
-source = "events"
-tile = "10us"
-allowed_lateness = "{lateness}us"
-late_events = "{policy}"
-aggregations = [
-  {{ function = "count", windows = ["35us", "100us"] }},
-  {{ function = "count", column = "qty", window = "35us" }},
-  {{ function = "sum", column = "amount", windows = ["35us", "100us"] }},
-  {{ function = "mean", column = "amount", window = "100us" }},
-  {{ function = "min", column = "amount", window = "35us" }},
-  {{ function = "max", column = "qty", window = "100us" }},
-  {{ function = "stddev", column = "amount", window = "100us" }},
-  {{ function = "last", column = "tag", window = "100us" }},
-  {{ function = "age_of_last", window = "35us" }},
-  {{ function = "count_distinct", column = "tag", window = "100us" }},
-  {{ function = "p50", column = "amount", window = "100us" }},
-  {{ function = "p95", column = "qty", window = "35us" }},
-  {{ function = "sum", column = "qty", window = "100us", slide = "20us", name = "qty_sum_hopping" }},
-]
-"#
-    )
+    aggregation_view("stats", "tile = \"10us\"", late, AGGREGATIONS.trim_start())
 }
 
 /// What one feature of `stats` computes: (function, column, window, slide).
@@ -81,8 +71,8 @@ fn op() -> impl Strategy<Value = Op<[Value; 3]>> {
 
 /// The exact value of one feature, or for approximate ones the exact
 /// value to compare within the stated bound.
-fn expected(m: &Events, key: i64, at: i64, known: Option<i64>, f: Feature) -> Value {
-    let (func, col, w, slide) = f;
+fn expected(m: &Events, key: i64, at: i64, known: Option<i64>, f: &Feature) -> Value {
+    let (func, col, w, slide) = *f;
     let end = if slide > 0 {
         at.div_euclid(slide) * slide
     } else {
@@ -159,30 +149,16 @@ fn close(f: &Feature, got: &Value, want: &Value) -> bool {
     }
 }
 
-fn check(store: &Store, m: &Events, read: Read) {
-    let want = |key, at, known| {
-        m.any(key, at, known)
-            .then(|| FEATURES.map(|f| expected(m, key, at, known, f)).to_vec())
-    };
-    let view = View {
-        name: "stats",
-        features: &FEATURES,
-        keys: 0..5,
-        threads: 2,
-    };
-    check_read(store, &view, read, want, |_, col| scalar_cells(col), close);
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn aggregation_reads_match_brute_force(
         ops in prop::collection::vec(op(), 1..30),
-        lateness in prop_oneof![Just(0u32), Just(30), Just(1000)],
-        correct in any::<bool>(),
+        late in agg_model::late(),
     ) {
-        let late = Late { lateness, correct };
-        Harness::new(&definitions(late), late).run(ops, &[0, 50, 120, 201, 260, 399, 420], check);
+        let view = View::new("stats", &FEATURES).close(close);
+        let want = view.each_feature(expected);
+        Harness::new(&definitions(late), late).run(ops, &[0, 50, 120, 201, 260, 399, 420], &view, want);
     }
 }

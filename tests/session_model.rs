@@ -13,45 +13,40 @@
 mod common;
 
 use common::agg_model::{
-    self, Ev, Harness, Late, Model, Op, Read, USER_EVENTS, View, check_read, event, num,
-    scalar_cells, values3,
+    self, Ev, Harness, Late, Model, Op, View, aggregation_view, event, num, values3,
 };
 
 use proptest::prelude::*;
 use strata::format::schema::Value;
-use strata::store::Store;
+
+/// The aggregations of `sess`.
+const AGGREGATIONS: &str = r#"
+  { function = "count" },
+  { function = "count", column = "qty" },
+  { function = "count_distinct", column = "tag" },
+  { function = "first", column = "tag" },
+  { function = "last", column = "tag" },
+  { function = "min", column = "amount" },
+  { function = "max", column = "qty" },
+  { function = "sum", column = "amount" },
+  { function = "mean", column = "qty" },
+  { function = "session_start" },
+  { function = "session_end" },
+  { function = "duration" },
+  { function = "is_open" },
+  { function = "count", where = "tag = 't1' or qty > 10", name = "count_f" },
+  { function = "sum", column = "amount", where = "qty < 5", name = "amount_sum_f" },
+  { function = "first", column = "tag", where = "amount > 0", name = "tag_first_f" },
+  { function = "last", column = "qty", where = "tag in ('t2', 't3')", name = "qty_last_f" },
+  { function = "count_distinct", column = "tag", where = "not (qty is null)", name = "tag_distinct_f" },
+"#;
 
 fn definitions(gap: i64, late: Late) -> String {
-    let (lateness, policy) = (late.lateness, late.policy());
-    format!(
-        r#"{USER_EVENTS}
-[[feature_views]]
-name = "sess"
-source = "events"
-session_gap = "{gap}us"
-allowed_lateness = "{lateness}us"
-late_events = "{policy}"
-aggregations = [
-  {{ function = "count" }},
-  {{ function = "count", column = "qty" }},
-  {{ function = "count_distinct", column = "tag" }},
-  {{ function = "first", column = "tag" }},
-  {{ function = "last", column = "tag" }},
-  {{ function = "min", column = "amount" }},
-  {{ function = "max", column = "qty" }},
-  {{ function = "sum", column = "amount" }},
-  {{ function = "mean", column = "qty" }},
-  {{ function = "session_start" }},
-  {{ function = "session_end" }},
-  {{ function = "duration" }},
-  {{ function = "is_open" }},
-  {{ function = "count", where = "tag = 't1' or qty > 10", name = "count_f" }},
-  {{ function = "sum", column = "amount", where = "qty < 5", name = "amount_sum_f" }},
-  {{ function = "first", column = "tag", where = "amount > 0", name = "tag_first_f" }},
-  {{ function = "last", column = "qty", where = "tag in ('t2', 't3')", name = "qty_last_f" }},
-  {{ function = "count_distinct", column = "tag", where = "not (qty is null)", name = "tag_distinct_f" }},
-]
-"#
+    aggregation_view(
+        "sess",
+        &format!("session_gap = \"{gap}us\""),
+        late,
+        AGGREGATIONS.trim_start(),
     )
 }
 
@@ -208,19 +203,9 @@ fn expected(s: &[((i64, i64), [Value; 3])], at: i64, gap: i64, f: Feature) -> Va
     }
 }
 
-fn check(store: &Store, m: &Events, gap: i64, read: Read) {
-    let want = |key, at, known| {
-        let s = session(m, key, at, known, gap);
-        (!s.is_empty()).then(|| FEATURES.map(|f| expected(&s, at, gap, f)).to_vec())
-    };
-    let close = |_: &Feature, got: &Value, want: &Value| agg_model::close(got, want);
-    let view = View {
-        name: "sess",
-        features: &FEATURES,
-        keys: 0..5,
-        threads: 2,
-    };
-    check_read(store, &view, read, want, |_, col| scalar_cells(col), close);
+fn want(m: &Events, gap: i64, key: i64, at: i64, known: Option<i64>) -> Option<Vec<Value>> {
+    let s = session(m, key, at, known, gap);
+    (!s.is_empty()).then(|| FEATURES.map(|f| expected(&s, at, gap, f)).to_vec())
 }
 
 proptest! {
@@ -230,14 +215,13 @@ proptest! {
     fn session_reads_match_brute_force(
         ops in prop::collection::vec(op(), 1..30),
         gap in prop_oneof![Just(3i64), Just(20), Just(50)],
-        lateness in prop_oneof![Just(0u32), Just(30), Just(1000)],
-        correct in any::<bool>(),
+        late in agg_model::late(),
     ) {
-        let late = Late { lateness, correct };
         Harness::new(&definitions(gap, late), late).run(
             ops,
             &[0, 50, 120, 201, 260, 399, 420],
-            |store, m, read| check(store, m, gap, read),
+            &View::new("sess", &FEATURES),
+            |m, key, at, known| want(m, gap, key, at, known),
         );
     }
 }

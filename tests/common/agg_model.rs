@@ -33,6 +33,25 @@ use super::tables::{export_one, user_table};
 /// aggregate; a test appends its aggregation view.
 pub const USER_EVENTS: &str = include_str!("../fixtures/user-events.toml");
 
+/// [`USER_EVENTS`] and the aggregation view `name` over `events`, its
+/// events grouped by `grouping` (a tile or a session gap), under the
+/// policy `late`, computing `aggregations` (the TOML lines of the list).
+pub fn aggregation_view(name: &str, grouping: &str, late: Late, aggregations: &str) -> String {
+    let (lateness, policy) = (late.lateness, late.policy());
+    format!(
+        "{USER_EVENTS}
+[[feature_views]]
+name = \"{name}\"
+source = \"events\"
+{grouping}
+allowed_lateness = \"{lateness}us\"
+late_events = \"{policy}\"
+aggregations = [
+{aggregations}]
+"
+    )
+}
+
 /// A stored event's identity: `(key, event_ts, created_ts)`.
 pub type Id = (i64, i64, i64);
 
@@ -184,6 +203,13 @@ impl Late {
     }
 }
 
+/// The policies under test: lateness 0, 30 or 1000 µs, late events
+/// corrected or refused.
+pub fn late() -> impl Strategy<Value = Late> {
+    (prop_oneof![Just(0u32), Just(30), Just(1000)], any::<bool>())
+        .prop_map(|(lateness, correct)| Late { lateness, correct })
+}
+
 /// What a check reads: a lookup, or a training export at every time of
 /// `ts` for every key.
 #[derive(Debug, Clone, Copy)]
@@ -326,13 +352,18 @@ impl<V: EventValues> Harness<V> {
         }
     }
 
-    /// Applies `ops`, then reads as of each time of `finally`.
-    pub fn run(
+    /// Applies `ops`, then reads as of each time of `finally`, checking
+    /// every read of `view` against `want(model, key, t, known)`.
+    pub fn run<F: Debug>(
         mut self,
         ops: Vec<Op<V>>,
         finally: &[i64],
-        mut check: impl FnMut(&Store, &Model<V>, Read),
+        view: &View<F>,
+        want: impl Fn(&Model<V>, i64, i64, Option<i64>) -> Option<Vec<Value>>,
     ) {
+        let mut check = |store: &Store, m: &Model<V>, read: Read| {
+            view.check(store, read, |key, t, known| want(m, key, t, known));
+        };
         for op in ops {
             self.step(op, &mut check);
         }
@@ -478,46 +509,97 @@ pub fn check_export<F: Debug>(
 }
 
 /// The view a check reads: its features (as the test describes them),
-/// the keys it reads, and the threads of its exports (0: the default).
+/// the keys it reads, the threads of its exports (0: the default), how
+/// an exported column reads, and when a value read equals the model's.
 pub struct View<'a, F> {
     pub name: &'a str,
     pub features: &'a [F],
     pub keys: Range<i64>,
     pub threads: usize,
+    pub cells: fn(&F, &dyn Array) -> Vec<Value>,
+    pub close: fn(&F, &Value, &Value) -> bool,
 }
 
-/// Checks `read` of `view` against `want(key, t, known)` (`None`: the key
-/// has no event by then) by [`check_lookup`] or [`check_export`], export
-/// cells read by `cells(feature, column)`.
-pub fn check_read<F: Debug>(
-    store: &Store,
-    view: &View<F>,
-    read: Read,
-    want: impl Fn(i64, i64, Option<i64>) -> Option<Vec<Value>>,
-    cells: impl Fn(&F, &dyn Array) -> Vec<Value>,
-    close: impl Fn(&F, &Value, &Value) -> bool,
-) {
-    let (name, features, keys) = (view.name, view.features, view.keys.clone());
-    match read {
-        Read::Lookup { at, known, latest } => check_lookup(
-            store,
+/// [`View::cells`] of scalar features.
+pub fn scalar<F>(_: &F, col: &dyn Array) -> Vec<Value> {
+    scalar_cells(col)
+}
+
+/// [`View::close`] by [`close`] for every feature.
+pub fn close_any<F>(_: &F, got: &Value, want: &Value) -> bool {
+    close(got, want)
+}
+
+impl<'a, F: Debug> View<'a, F> {
+    /// Keys 0 to 4, exports on two threads, scalar cells, [`close`].
+    pub fn new(name: &'a str, features: &'a [F]) -> Self {
+        View {
             name,
             features,
-            keys,
-            (at, known, latest),
-            |key| want(key, at, known),
-            close,
-        ),
-        Read::Export { ts, known_at } => check_export(
-            store,
-            name,
-            features,
-            keys,
-            (ts, known_at, view.threads),
-            cells,
-            want,
-            close,
-        ),
+            keys: 0..5,
+            threads: 2,
+            cells: scalar,
+            close: close_any,
+        }
+    }
+
+    pub fn close(self, close: fn(&F, &Value, &Value) -> bool) -> Self {
+        View { close, ..self }
+    }
+
+    pub fn cells(self, cells: fn(&F, &dyn Array) -> Vec<Value>) -> Self {
+        View { cells, ..self }
+    }
+
+    /// The `want` of [`Harness::run`] where every feature reads the events
+    /// of the key by then: `None` where there is none, else each feature's
+    /// `expected(model, key, t, known, feature)`.
+    pub fn each_feature<V>(
+        &self,
+        expected: impl Fn(&Model<V>, i64, i64, Option<i64>, &F) -> Value,
+    ) -> impl Fn(&Model<V>, i64, i64, Option<i64>) -> Option<Vec<Value>> {
+        let features = self.features;
+        move |m, key, at, known| {
+            m.any(key, at, known).then(|| {
+                features
+                    .iter()
+                    .map(|f| expected(m, key, at, known, f))
+                    .collect()
+            })
+        }
+    }
+
+    /// Checks `read` of the view against `want(key, t, known)` (`None`:
+    /// the key has no event by then) by [`check_lookup`] or
+    /// [`check_export`].
+    pub fn check(
+        &self,
+        store: &Store,
+        read: Read,
+        want: impl Fn(i64, i64, Option<i64>) -> Option<Vec<Value>>,
+    ) {
+        let keys = self.keys.clone();
+        match read {
+            Read::Lookup { at, known, latest } => check_lookup(
+                store,
+                self.name,
+                self.features,
+                keys,
+                (at, known, latest),
+                |key| want(key, at, known),
+                self.close,
+            ),
+            Read::Export { ts, known_at } => check_export(
+                store,
+                self.name,
+                self.features,
+                keys,
+                (ts, known_at, self.threads),
+                self.cells,
+                want,
+                self.close,
+            ),
+        }
     }
 }
 
