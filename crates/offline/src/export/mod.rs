@@ -140,6 +140,18 @@ pub enum KnownAt {
     EventTime,
 }
 
+impl KnownAt {
+    /// The `created_ts` bound of a row at `event_ts` (`None`: every
+    /// version).
+    pub fn bound(self, event_ts: i64) -> Option<i64> {
+        match self {
+            KnownAt::Unbounded => None,
+            KnownAt::At(k) => Some(k),
+            KnownAt::EventTime => Some(event_ts),
+        }
+    }
+}
+
 /// What to export.
 #[derive(Debug, Clone)]
 pub struct ExportRequest {
