@@ -182,6 +182,17 @@ impl Value {
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
+
+    /// A number's value as an `f64` (what sums and means add up); `None`
+    /// for anything else.
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            Value::Int64(x) => Some(*x as f64),
+            Value::Float64(x) => Some(*x),
+            Value::Float32(x) => Some(f64::from(*x)),
+            _ => None,
+        }
+    }
 }
 
 /// One join-key value.
