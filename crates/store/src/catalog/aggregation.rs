@@ -321,6 +321,28 @@ pub fn spec(view: &FeatureView, source: &FeatureView) -> Result<Spec> {
     })
 }
 
+/// The `column` of an `aggregations` entry, if it names one: its name and
+/// index in the source view.
+pub(super) fn entry_column<'t>(
+    bad: impl Fn(&str, String) -> Error,
+    t: &'t toml::Table,
+    source: &FeatureView,
+) -> Result<Option<(&'t str, usize)>> {
+    let Some(c) = t.get("column") else {
+        return Ok(None);
+    };
+    let name = c
+        .as_str()
+        .ok_or_else(|| bad("column", "column must be a string".into()))?;
+    let idx = source.feature_index(name).ok_or_else(|| {
+        bad(
+            "column",
+            format!("the source view {:?} has no feature {name:?}", source.name),
+        )
+    })?;
+    Ok(Some((name, idx)))
+}
+
 /// The features of a view's `aggregations` (of an aggregation or a
 /// session view): `entry` parses one entry into its features, making the
 /// error of a field with the `bad` it is given (naming the view and the
@@ -391,21 +413,7 @@ fn one(
         )
     })?;
     let functions = params::expand(function, t).map_err(|(field, why)| bad(field, why))?;
-    let column = match t.get("column") {
-        None => None,
-        Some(c) => {
-            let name = c
-                .as_str()
-                .ok_or_else(|| bad("column", "column must be a string".into()))?;
-            let idx = source.feature_index(name).ok_or_else(|| {
-                bad(
-                    "column",
-                    format!("the source view {:?} has no feature {name:?}", source.name),
-                )
-            })?;
-            Some((name, idx))
-        }
-    };
+    let column = entry_column(&bad, t, source)?;
     match (function, column) {
         (Function::AgeOfLast, Some(_)) => {
             return Err(bad(

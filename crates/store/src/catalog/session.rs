@@ -53,7 +53,7 @@
 //! `first` and `last`.
 
 use super::FeatureView;
-use super::aggregation::{Filter, parse_entries};
+use super::aggregation::{Filter, entry_column, parse_entries};
 use super::error::{Error, Result, Subject};
 use super::metadata::SESSION_GAP;
 use strata_format::schema::FeatureType;
@@ -215,21 +215,7 @@ fn one(
             format!("unknown session function {fname:?} ({})", all()),
         )
     })?;
-    let column = match t.get("column") {
-        None => None,
-        Some(c) => {
-            let name = c
-                .as_str()
-                .ok_or_else(|| bad("column", "column must be a string".into()))?;
-            let idx = source.feature_index(name).ok_or_else(|| {
-                bad(
-                    "column",
-                    format!("the source view {:?} has no feature {name:?}", source.name),
-                )
-            })?;
-            Some((name, idx))
-        }
-    };
+    let column = entry_column(&bad, t, source)?;
     let f = function.name();
     match (function.column(), column) {
         (ColumnRule::None, Some(_)) => {
