@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use strata_format::protocol::{LookupRequest, RequestColumn};
-use strata_offline::export::{self, ExportRequest, KnownAt, Plan};
+use strata_offline::export::{self, ExportRequest, Plan};
 use strata_offline::{Format, IngestOptions};
 use strata_store::catalog::search::Query;
 use strata_store::catalog::{self, FeatureView};
@@ -345,16 +345,7 @@ impl Store {
                 features,
                 full_feature_names,
                 fill_defaults: false,
-                known_at: match (as_known_at, no_future_writes) {
-                    (Some(t), false) => KnownAt::At(t),
-                    (None, true) => KnownAt::EventTime,
-                    (None, false) => KnownAt::Unbounded,
-                    (Some(_), true) => {
-                        return Err(Failure::invalid(
-                            "as_known_at and no_future_writes exclude each other; pass one",
-                        ));
-                    }
-                },
+                known_at: convert::known_at(as_known_at, no_future_writes)?.into(),
                 memory_budget: export::DEFAULT_MEMORY_BUDGET,
                 threads: 0,
             };

@@ -205,16 +205,7 @@ impl Client {
     ) -> PyResult<Bound<'py, PyAny>> {
         let reader = stream(data)?;
         let (schema, batches) = run(py, move || {
-            let known_at = match (as_known_at, no_future_writes) {
-                (Some(t), false) => p::ExportKnownAt::At(t),
-                (None, true) => p::ExportKnownAt::EventTime,
-                (None, false) => p::ExportKnownAt::Unbounded,
-                (Some(_), true) => {
-                    return Err(Failure::invalid(
-                        "as_known_at and no_future_writes exclude each other; pass one",
-                    ));
-                }
-            };
+            let known_at = convert::known_at(as_known_at, no_future_writes)?;
             let schema = reader.schema();
             let input = strata_offline::export::ipc_pieces(&schema, reader)
                 .map_err(|e| Failure::invalid(format!("encoding the entity rows: {e}")))?;

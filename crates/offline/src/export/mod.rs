@@ -140,6 +140,17 @@ pub enum KnownAt {
     EventTime,
 }
 
+impl From<strata_format::protocol::ExportKnownAt> for KnownAt {
+    fn from(k: strata_format::protocol::ExportKnownAt) -> KnownAt {
+        use strata_format::protocol::ExportKnownAt as Wire;
+        match k {
+            Wire::Unbounded => KnownAt::Unbounded,
+            Wire::At(t) => KnownAt::At(t),
+            Wire::EventTime => KnownAt::EventTime,
+        }
+    }
+}
+
 impl KnownAt {
     /// The `created_ts` bound of a row at `event_ts` (`None`: every
     /// version).
