@@ -11,11 +11,13 @@
 )]
 mod common;
 
+use common::stores::values_as_of;
+
 use std::path::{Path, PathBuf};
 
 use strata::format::schema::{KeyValue, Value};
 use strata::offline::{IngestOptions, ingest};
-use strata::store::{BatchId, ReadOptions, RowWrite, Store, WriteOptions};
+use strata::store::{BatchId, RowWrite, Store, WriteOptions};
 
 const DEFS: &str = include_str!("fixtures/ingest-ledger.toml");
 
@@ -91,19 +93,7 @@ fn state(store: &Store) -> (Versions, Vec<Vec<Value>>) {
                 .collect(),
         );
         for t in grid() {
-            let read = |known_at| {
-                store
-                    .get(
-                        "txn_stats",
-                        &key,
-                        ReadOptions {
-                            as_of: Some(t),
-                            known_at,
-                        },
-                    )
-                    .unwrap()
-                    .values
-            };
+            let read = |known_at| values_as_of(store, "txn_stats", &key, t, known_at);
             let tiles = read(None);
             // A read with known_at is computed from the raw events only:
             // the tiles must agree with a recomputation from the events.
