@@ -737,6 +737,75 @@ impl Drop for Server {
     }
 }
 
+/// An admin token of the store `data` in `dir` (`strata token create`).
+fn admin_token(dir: &Path) -> String {
+    strata(
+        dir,
+        &[
+            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
+        ],
+    )
+    .trim()
+    .to_string()
+}
+
+/// A server over the store `data` of `dir`, and the CLI's arguments that
+/// reach it with an admin token.
+struct Remote {
+    /// Serving while the test runs: killed on drop.
+    _server: Server,
+    args: Vec<String>,
+}
+
+impl Remote {
+    fn start(dir: &Path, data: &Path) -> Remote {
+        let token = admin_token(dir);
+        let server = Server::start(data);
+        let cert = data.join("tls/cert.pem").display().to_string();
+        let args = ["--server", &server.addr.to_string(), "--token", &token]
+            .into_iter()
+            .chain(["--server-cert", &cert])
+            .map(String::from)
+            .collect();
+        Remote {
+            _server: server,
+            args,
+        }
+    }
+
+    fn args(&self) -> Vec<&str> {
+        self.args.iter().map(String::as_str).collect()
+    }
+}
+
+/// Exports `features` for the rows of `entities.csv` in `dir`, with the
+/// arguments `extra`, once from the store (`--data`) and once over
+/// `remote`; asserts that the two CSVs are the same and returns it.
+fn export_both(dir: &Path, remote: &Remote, features: &str, extra: &[&str]) -> String {
+    let export = |surface: &[&str], out: &str| {
+        let mut args = vec![
+            "export",
+            "--entities",
+            "entities.csv",
+            "--features",
+            features,
+            "--out",
+            out,
+        ];
+        args.extend(surface);
+        args.extend(extra);
+        strata(dir, &args);
+        std::fs::read_to_string(dir.join(out)).unwrap()
+    };
+    let local = export(&["--data", "data"], "local.csv");
+    let over_the_server = export(&remote.args(), "remote.csv");
+    assert_eq!(
+        local, over_the_server,
+        "{extra:?}: the local and the server's export differ"
+    );
+    local
+}
+
 /// Builds the store: definitions (two versions of `device`), versions
 /// written through the library.
 fn build(dir: &Path) -> PathBuf {
@@ -875,13 +944,7 @@ fn every_surface_answers_the_same() {
         a.insert("cli --data", via_cli(dir, &local, s));
     }
 
-    let admin = strata(
-        dir,
-        &[
-            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
-        ],
-    );
-    let admin = admin.trim().to_string();
+    let admin = admin_token(dir);
     let reader = strata(
         dir,
         &[
@@ -1001,43 +1064,8 @@ fn aggregation_exports_agree_with_brute_force_locally_and_over_the_server() {
         csv.push_str(&format!("{user},{},{}\n", timestamp::format(*t), i % 2));
     }
     std::fs::write(dir.join("entities.csv"), &csv).unwrap();
-    let export = |extra: &[&str], out: &str| {
-        let mut args = vec![
-            "export",
-            "--entities",
-            "entities.csv",
-            "--features",
-            "txn_stats:*,profile:tier",
-            "--out",
-            out,
-        ];
-        args.extend(extra);
-        strata(dir, &args);
-        std::fs::read_to_string(dir.join(out)).unwrap()
-    };
-    let local = export(&["--data", "data"], "local.csv");
-
-    let admin = strata(
-        dir,
-        &[
-            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
-        ],
-    );
-    let server = Server::start(&data);
-    let addr = server.addr.to_string();
-    let cert = data.join("tls/cert.pem").display().to_string();
-    let remote = export(
-        &[
-            "--server",
-            &addr,
-            "--token",
-            admin.trim(),
-            "--server-cert",
-            &cert,
-        ],
-        "remote.csv",
-    );
-    assert_eq!(local, remote, "the local and the server's export differ");
+    let remote = Remote::start(dir, &data);
+    let local = export_both(dir, &remote, "txn_stats:*,profile:tier", &[]);
 
     let mut lines = local.lines();
     assert_eq!(
@@ -1072,49 +1100,13 @@ fn derived_and_filtered_exports_agree_locally_over_the_server_and_with_brute_for
         csv.push_str(&format!("{user},{},{amount}\n", timestamp::format(*t)));
     }
     std::fs::write(dir.join("entities.csv"), &csv).unwrap();
-    let admin = strata(
-        dir,
-        &[
-            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
-        ],
-    );
-    let server = Server::start(&data);
-    let addr = server.addr.to_string();
-    let cert = data.join("tls/cert.pem").display().to_string();
-    let remote_args = [
-        "--server",
-        &addr,
-        "--token",
-        admin.trim(),
-        "--server-cert",
-        &cert,
-    ];
+    let remote = Remote::start(dir, &data);
     for mode in [
         &[][..],
         &["--no-future-writes"][..],
         &["--as-known-at", "2024-01-01T00:30:00Z"][..],
     ] {
-        let export = |surface: &[&str], out: &str| {
-            let mut args = vec![
-                "export",
-                "--entities",
-                "entities.csv",
-                "--features",
-                "txn_derived:*,txn_big:*",
-                "--out",
-                out,
-            ];
-            args.extend(surface);
-            args.extend(mode);
-            strata(dir, &args);
-            std::fs::read_to_string(dir.join(out)).unwrap()
-        };
-        let local = export(&["--data", "data"], "local.csv");
-        let remote = export(&remote_args, "remote.csv");
-        assert_eq!(
-            local, remote,
-            "{mode:?}: the local and the server's export differ"
-        );
+        let local = export_both(dir, &remote, "txn_derived:*,txn_big:*", mode);
         let mut lines = local.lines();
         assert_eq!(
             lines.next(),
@@ -1167,13 +1159,7 @@ fn a_get_of_several_keys_answers_what_single_gets_answer_and_closes_its_connecti
     // Every --key, then the lines of --keys.
     let keys = ["1", "1", "2", "3"];
     std::fs::write(dir.join("keys.txt"), "2\n\n3\n").unwrap();
-    let admin = strata(
-        dir,
-        &[
-            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
-        ],
-    );
-    let admin = admin.trim().to_string();
+    let admin = admin_token(dir);
     let local: Vec<String> = vec!["--data".into(), "data".into()];
     let get = |surface: &[String], extra: &[&str]| {
         let mut args = surface.to_vec();
@@ -1267,42 +1253,8 @@ fn session_exports_agree_with_brute_force_locally_and_over_the_server() {
         csv.push_str(&format!("{user},{}\n", timestamp::format(*t)));
     }
     std::fs::write(dir.join("entities.csv"), &csv).unwrap();
-    let export = |extra: &[&str], out: &str| {
-        let mut args = vec![
-            "export",
-            "--entities",
-            "entities.csv",
-            "--features",
-            "txn_sessions:*",
-            "--out",
-            out,
-        ];
-        args.extend(extra);
-        strata(dir, &args);
-        std::fs::read_to_string(dir.join(out)).unwrap()
-    };
-    let local = export(&["--data", "data"], "local.csv");
-    let admin = strata(
-        dir,
-        &[
-            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
-        ],
-    );
-    let server = Server::start(&data);
-    let addr = server.addr.to_string();
-    let cert = data.join("tls/cert.pem").display().to_string();
-    let remote = export(
-        &[
-            "--server",
-            &addr,
-            "--token",
-            admin.trim(),
-            "--server-cert",
-            &cert,
-        ],
-        "remote.csv",
-    );
-    assert_eq!(local, remote, "the local and the server's export differ");
+    let remote = Remote::start(dir, &data);
+    let local = export_both(dir, &remote, "txn_sessions:*", &[]);
 
     let mut lines = local.lines();
     assert_eq!(
@@ -1349,14 +1301,7 @@ fn admin_operations_answer_the_same_locally_and_over_the_server() {
     for d in [dl, dr] {
         std::fs::write(d.join("promote.toml"), &promote).unwrap();
     }
-    let admin = strata(
-        dr,
-        &[
-            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
-        ],
-    )
-    .trim()
-    .to_string();
+    let admin = admin_token(dr);
     let server = Server::start(&data);
     let cert = data.join("tls/cert.pem").display().to_string();
     let addr = server.addr.to_string();
