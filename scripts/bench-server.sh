@@ -25,23 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cat > "$tmp/defs.toml" <<'DEFS'
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "bench"
-entities = ["user"]
-features = [
-  { name = "amount_avg", type = "float64" },
-  { name = "amount_max", type = "float64" },
-  { name = "score", type = "float64" },
-  { name = "txn_count", type = "int64" },
-  { name = "days_active", type = "int64" },
-]
-DEFS
-"$bin" apply --data "$tmp/d" "$tmp/defs.toml" >/dev/null
+"$bin" apply --data "$tmp/d" scripts/defs/bench-server.toml >/dev/null
 token=$("$bin" token create --data "$tmp/d" --name bench --grant 'admin:*' 2>/dev/null)
 # 100 000 keys, bulk-ingested into a segment (in page cache), as a
 # serving store's data mostly is.

@@ -51,24 +51,7 @@ if [ ! -f "$DATA/done" ]; then
 fi
 if [ ! -f "$STORE/done" ]; then
     rm -rf "$STORE"
-    cat > "$BENCH_DIR/defs.toml" <<'DEFS'
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "bench"
-entities = ["user"]
-ttl = "30d"
-features = [
-  { name = "f0", type = "float64" },
-  { name = "f1", type = "float64" },
-  { name = "f2", type = "float64" },
-  { name = "f3", type = "int64" },
-  { name = "f4", type = "int64" },
-]
-DEFS
-    "$STRATA" apply --data "$STORE" "$BENCH_DIR/defs.toml" >/dev/null
+    "$STRATA" apply --data "$STORE" "$ROOT/scripts/defs/bench-export.toml" >/dev/null
     start=$(date +%s.%N)
     for f in "$DATA"/features/part-*.parquet; do
         "$STRATA" ingest --data "$STORE" --view bench "$f"

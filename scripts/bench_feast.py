@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import tempfile
 import time
 from datetime import timedelta
@@ -26,20 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-
-def percentiles(samples_s):
-    xs = sorted(samples_s)
-    q = lambda p: xs[min(len(xs) - 1, int(p * len(xs)))] * 1e6  # noqa: E731
-    return f"p50 {q(0.50):7.1f} us   p99 {q(0.99):7.1f} us   mean {statistics.fmean(xs) * 1e6:7.1f} us"
-
-
-def timed(fn, n):
-    out = []
-    for i in range(n):
-        t = time.perf_counter()
-        fn(i)
-        out.append(time.perf_counter() - t)
-    return out
+from bench_timing import percentiles, timed
 
 
 def main() -> None:

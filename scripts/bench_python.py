@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,37 +38,11 @@ import pyarrow.parquet as pq
 
 import strata
 
-DEFS = """
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
+from bench_timing import percentiles, timed
 
-[[feature_views]]
-name = "stats"
-entities = ["user"]
-features = [
-  { name = "f1", type = "float64" }, { name = "f2", type = "float64" },
-  { name = "f3", type = "float64" }, { name = "f4", type = "float64" },
-  { name = "f5", type = "float64" },
-]
-"""
+DEFS = (Path(__file__).parent / "defs" / "bench-python.toml").read_text()
 FEATURES = ["stats:f1", "stats:f2", "stats:f3", "stats:f4", "stats:f5"]
 T0 = pd.Timestamp("2024-01-01")
-
-
-def percentiles(samples_s):
-    xs = sorted(samples_s)
-    q = lambda p: xs[min(len(xs) - 1, int(p * len(xs)))] * 1e6  # noqa: E731
-    return f"p50 {q(0.50):7.1f} us   p99 {q(0.99):7.1f} us   mean {statistics.fmean(xs) * 1e6:7.1f} us"
-
-
-def timed(fn, n):
-    out = []
-    for i in range(n):
-        t = time.perf_counter()
-        fn(i)
-        out.append(time.perf_counter() - t)
-    return out
 
 
 def main() -> None:

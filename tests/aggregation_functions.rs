@@ -17,60 +17,34 @@
 )]
 mod common;
 
-use common::tables::{export_one, user_table};
-
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use common::agg_model::{self, Harness, Late, Model, Op, View, aggregation_view, event, values3};
 
 use proptest::prelude::*;
 use strata::aggregate::sketch::QUANTILE_ALPHA;
-use strata::engine::{Clock, Options, SyncPolicy};
-use strata::format::schema::{FeatureType, KeyValue, Value};
-use strata::offline::export::{ExportRequest, KnownAt};
+use strata::format::schema::{FeatureType, Value};
 use strata::offline::read::convert::convert;
-use strata::store::{ReadOptions, RowWrite, Status, Store, StoreOptions};
+use strata::store::Store;
 
-fn definitions(lateness: u32, policy: &str) -> String {
-    format!(
-        r#"
-[[entities]]
-name = "user"
-join_keys = [{{ name = "user_id", type = "int64" }}]
+/// The aggregations of `stats`.
+const AGGREGATIONS: &str = r#"
+  { function = "first", column = "tag", window = "100us" },
+  { function = "first", column = "amount", window = "35us" },
+  { function = "variance", column = "amount", window = "100us" },
+  { function = "percentile", column = "amount", quantiles = [0.0, 0.25, 0.9, 1.0], window = "100us" },
+  { function = "count_distinct_exact", column = "tag", limit = 4, window = "100us" },
+  { function = "count_distinct_exact", column = "qty", limit = 3, windows = ["35us", "100us"] },
+  { function = "collect_set", column = "tag", limit = 3, window = "100us" },
+  { function = "collect_set", column = "amount", limit = 5, window = "35us" },
+  { function = "first_k", column = "qty", k = 3, window = "100us" },
+  { function = "last_k", column = "tag", k = 2, window = "35us" },
+  { function = "top_k", column = "amount", k = 3, window = "100us" },
+  { function = "bottom_k", column = "qty", k = 2, window = "100us", slide = "20us" },
+  { function = "histogram", column = "tag", k = 2, limit = 5, window = "100us" },
+  { function = "histogram", column = "qty", k = 2, limit = 3, window = "35us" },
+"#;
 
-[[feature_views]]
-name = "events"
-entities = ["user"]
-features = [
-  {{ name = "amount", type = "float64" }},
-  {{ name = "qty", type = "int64" }},
-  {{ name = "tag", type = "string" }},
-]
-
-[[feature_views]]
-name = "stats"
-source = "events"
-tile = "10us"
-allowed_lateness = "{lateness}us"
-late_events = "{policy}"
-aggregations = [
-  {{ function = "first", column = "tag", window = "100us" }},
-  {{ function = "first", column = "amount", window = "35us" }},
-  {{ function = "variance", column = "amount", window = "100us" }},
-  {{ function = "percentile", column = "amount", quantiles = [0.0, 0.25, 0.9, 1.0], window = "100us" }},
-  {{ function = "count_distinct_exact", column = "tag", limit = 4, window = "100us" }},
-  {{ function = "count_distinct_exact", column = "qty", limit = 3, windows = ["35us", "100us"] }},
-  {{ function = "collect_set", column = "tag", limit = 3, window = "100us" }},
-  {{ function = "collect_set", column = "amount", limit = 5, window = "35us" }},
-  {{ function = "first_k", column = "qty", k = 3, window = "100us" }},
-  {{ function = "last_k", column = "tag", k = 2, window = "35us" }},
-  {{ function = "top_k", column = "amount", k = 3, window = "100us" }},
-  {{ function = "bottom_k", column = "qty", k = 2, window = "100us", slide = "20us" }},
-  {{ function = "histogram", column = "tag", k = 2, limit = 5, window = "100us" }},
-  {{ function = "histogram", column = "qty", k = 2, limit = 3, window = "35us" }},
-]
-"#
-    )
+fn definitions(late: Late) -> String {
+    aggregation_view("stats", "tile = \"10us\"", late, AGGREGATIONS.trim_start())
 }
 
 /// One feature of `stats`: function, column, window, slide, parameter
@@ -113,68 +87,18 @@ const FEATURES: [F; 18] = [
     ),
 ];
 
-#[derive(Debug, Clone)]
-struct Ev {
-    key: i64,
-    ts: i64,
-    created: Option<i64>,
-    values: [Value; 3],
-}
+type Events = Model<[Value; 3]>;
 
-#[derive(Debug, Clone)]
-enum Op {
-    Write(Vec<Ev>),
-    Rewrite(usize, [Value; 3]),
-    Delete(i64),
-    Flush,
-    Reopen,
-    Check(Vec<i64>),
-}
-
-fn value() -> impl Strategy<Value = [Value; 3]> {
-    (
-        prop::option::weighted(0.8, -8i32..8),
-        prop::option::weighted(0.8, 0i64..12),
-        prop::option::weighted(0.8, 0u8..6),
-    )
-        .prop_map(|(a, q, t)| {
-            [
-                a.map_or(Value::Null, |a| Value::Float64(f64::from(a) * 0.5)),
-                q.map_or(Value::Null, Value::Int64),
-                t.map_or(Value::Null, |t| Value::String(format!("t{t}"))),
-            ]
-        })
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    let ev = (
-        0i64..4,
-        // Half the events dense around the clock's start: tiles with more
-        // distinct values than the bounds.
+fn op() -> impl Strategy<Value = Op<[Value; 3]>> {
+    // Half the events dense around the clock's start: tiles with more
+    // distinct values than the bounds.
+    let ev = event(
+        0..4,
         prop_oneof![0i64..400, 185i64..215],
-        prop::option::weighted(0.3, 0i64..4),
-        value(),
-    )
-        .prop_map(|(key, ts, created, values)| Ev {
-            key,
-            ts,
-            created: created.map(|c| 100 + c),
-            values,
-        });
-    prop_oneof![
-        6 => prop::collection::vec(ev, 1..10).prop_map(Op::Write),
-        2 => (any::<usize>(), value()).prop_map(|(i, v)| Op::Rewrite(i, v)),
-        1 => (0i64..4).prop_map(Op::Delete),
-        1 => Just(Op::Flush),
-        1 => Just(Op::Reopen),
-        2 => prop::collection::vec(-10i64..450, 1..4).prop_map(Op::Check),
-    ]
-}
-
-#[derive(Default)]
-struct Model {
-    events: BTreeMap<(i64, i64, i64), [Value; 3]>,
-    watermark: Option<i64>,
+        values3(-8..8, 0..12),
+    );
+    let writes = prop::collection::vec(ev, 1..10).prop_map(Op::Write);
+    agg_model::op(6, writes, values3(-8..8, 0..12), 0..4, -10..450)
 }
 
 /// A non-null value as a sortable key: floats by total order.
@@ -251,24 +175,15 @@ fn list(ty: FeatureType, ks: Vec<K>) -> Value {
     }
 }
 
-/// A stored event: `(key, event_ts, created_ts)` and its values.
-type Stored<'a> = (&'a (i64, i64, i64), &'a [Value; 3]);
-
-fn expected(m: &Model, key: i64, at: i64, known: Option<i64>, f: F) -> Value {
-    let (func, col, w, slide, p, ty) = f;
+fn expected(m: &Events, key: i64, at: i64, known: Option<i64>, f: &F) -> Value {
+    let (func, col, w, slide, p, ty) = *f;
     let end = if slide > 0 {
         at.div_euclid(slide) * slide
     } else {
         at
     };
     // Events of the window, oldest first.
-    let evs: Vec<Stored> = m
-        .events
-        .iter()
-        .filter(|((kk, ts, c), _)| {
-            *kk == key && *ts > end - w && *ts <= end && known.is_none_or(|kn| *c <= kn)
-        })
-        .collect();
+    let evs = m.window(key, end, w, known);
     let mut by_time = evs.clone();
     by_time.sort_by_key(|(id, _)| (id.1, id.2));
     let vals: Vec<K> = by_time
@@ -359,171 +274,22 @@ fn close(f: &F, got: &Value, want: &Value) -> bool {
     }
 }
 
-fn open(dir: &std::path::Path, clock: &Arc<AtomicI64>) -> Store {
-    let c = clock.clone();
-    let mut engine = Options {
-        sync: SyncPolicy::Never,
-        memtable_bytes: 16 << 10,
-        ..Options::default()
-    };
-    engine.clock = Clock::new(move || c.load(Ordering::SeqCst));
-    Store::open_with(dir, StoreOptions { engine }).unwrap()
-}
-
-fn any_event(m: &Model, key: i64, at: i64, known: Option<i64>) -> bool {
-    m.events
-        .keys()
-        .any(|(k, ts, c)| *k == key && *ts <= at && known.is_none_or(|kn| *c <= kn))
-}
-
-fn check(store: &Store, m: &Model, at: i64, known: Option<i64>, latest: bool) {
-    for key in 0..5 {
-        let opts = ReadOptions {
-            as_of: (!latest).then_some(at),
-            known_at: known,
-        };
-        let row = store.get("stats", &[KeyValue::Int64(key)], opts).unwrap();
-        if !any_event(m, key, at, known) {
-            assert!(
-                row.statuses.iter().all(|s| *s == Status::NotFound),
-                "{row:?}"
-            );
-            continue;
-        }
-        for (i, f) in FEATURES.iter().enumerate() {
-            let want = expected(m, key, at, known, *f);
-            let got = &row.values[i];
-            assert!(
-                close(f, got, &want),
-                "key {key} at {at} known {known:?} latest {latest} feature {i} {f:?}: got {got:?}, want {want:?}"
-            );
-            let status = if got.is_null() {
-                Status::NullValue
-            } else {
-                Status::Present
-            };
-            assert_eq!(row.statuses[i], status);
-        }
-    }
-}
-
-fn check_export(store: &Store, m: &Model, ts: &[i64], known_at: KnownAt) {
-    let rows: Vec<(i64, i64)> = (0..5)
-        .flat_map(|k| ts.iter().map(move |&t| (k, t)))
-        .collect();
-    let mut req = ExportRequest::new("stats:*").unwrap();
-    req.known_at = known_at;
-    req.threads = 2;
-    let out = export_one(store, &req, user_table(rows.iter().copied()));
-    let batch = arrow_select::concat::concat_batches(&out[0].schema(), &out).unwrap();
-    for (f, feature) in FEATURES.iter().enumerate() {
-        let got = convert(batch.column(2 + f).as_ref(), feature.5).unwrap();
-        for (i, &(key, t)) in rows.iter().enumerate() {
-            let known = match known_at {
-                KnownAt::Unbounded => None,
-                KnownAt::At(k) => Some(k),
-                KnownAt::EventTime => Some(t),
-            };
-            let want = if any_event(m, key, t, known) {
-                expected(m, key, t, known, *feature)
-            } else {
-                Value::Null
-            };
-            assert!(
-                close(feature, &got[i], &want),
-                "export {known_at:?} key {key} at {t} feature {f} {feature:?}: got {:?}, want {want:?}",
-                got[i]
-            );
-        }
-    }
-}
-
-fn run(ops: Vec<Op>, lateness: u32, correct: bool) {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(AtomicI64::new(200));
-    let mut store = open(dir.path(), &clock);
-    let policy = if correct { "correct" } else { "reject" };
-    let cat = common::stores::apply(&store, &definitions(lateness, policy));
-    let types: Vec<FeatureType> = cat.view("stats").unwrap().schema();
-    assert_eq!(types, FEATURES.map(|f| f.5), "declared feature types");
-    let mut m = Model::default();
-    for op in ops {
-        let now = clock.fetch_add(1, Ordering::SeqCst) + 1;
-        match op {
-            Op::Write(evs) => {
-                let rows: Vec<RowWrite> = evs
-                    .iter()
-                    .map(|e| RowWrite {
-                        key: vec![KeyValue::Int64(e.key)],
-                        event_ts: e.ts,
-                        created_ts: e.created,
-                        values: e.values.to_vec(),
-                    })
-                    .collect();
-                store.write("events", &rows).unwrap();
-                for e in evs {
-                    let late = m.watermark.is_some_and(|w| e.ts < w - i64::from(lateness));
-                    if late && !correct {
-                        continue;
-                    }
-                    m.watermark = Some(m.watermark.map_or(e.ts, |w| w.max(e.ts)));
-                    m.events
-                        .insert((e.key, e.ts, e.created.unwrap_or(now)), e.values);
-                }
-            }
-            Op::Rewrite(i, values) => {
-                if m.events.is_empty() {
-                    continue;
-                }
-                let &(key, ts, created) = m.events.keys().nth(i % m.events.len()).unwrap();
-                let row = RowWrite {
-                    key: vec![KeyValue::Int64(key)],
-                    event_ts: ts,
-                    created_ts: Some(created),
-                    values: values.to_vec(),
-                };
-                store.write("events", &[row]).unwrap();
-                let late = m.watermark.is_some_and(|w| ts < w - i64::from(lateness));
-                if !late || correct {
-                    m.events.insert((key, ts, created), values);
-                }
-            }
-            Op::Delete(k) => {
-                store.delete("user", &[KeyValue::Int64(k)]).unwrap();
-                m.events.retain(|(key, _, _), _| *key != k);
-            }
-            Op::Flush => store.flush().unwrap(),
-            Op::Reopen => {
-                drop(store);
-                store = open(dir.path(), &clock);
-            }
-            Op::Check(ts) => {
-                for &t in &ts {
-                    check(&store, &m, t, None, false);
-                    check(&store, &m, t, Some(now - 3), false);
-                }
-                check(&store, &m, now, None, true);
-                for known in [KnownAt::Unbounded, KnownAt::At(now - 3), KnownAt::EventTime] {
-                    check_export(&store, &m, &ts, known);
-                }
-            }
-        }
-    }
-    for t in [0, 50, 120, 201, 260, 399, 420] {
-        check(&store, &m, t, None, false);
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
     fn new_functions_match_brute_force(
         ops in prop::collection::vec(op(), 1..30),
-        lateness in prop_oneof![Just(0u32), Just(30), Just(1000)],
-        correct in any::<bool>(),
+        late in agg_model::late(),
     ) {
-        run(ops, lateness, correct);
+        let harness = Harness::new(&definitions(late), late);
+        let types: Vec<FeatureType> = harness.store().catalog().view("stats").unwrap().schema();
+        assert_eq!(types, FEATURES.map(|f| f.5), "declared feature types");
+        let view = View::new("stats", &FEATURES)
+            .close(close)
+            .cells(|f, col| convert(col, f.5).unwrap());
+        let want = view.each_feature(expected);
+        harness.run(ops, &[0, 50, 120, 201, 260, 399, 420], &view, want);
     }
 }
 
@@ -531,7 +297,13 @@ proptest! {
 fn feature_names_and_types() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let cat = common::stores::apply(&store, &definitions(0, "reject"));
+    let cat = common::stores::apply(
+        &store,
+        &definitions(Late {
+            lateness: 0,
+            correct: false,
+        }),
+    );
     let names: Vec<&str> = cat
         .view("stats")
         .unwrap()

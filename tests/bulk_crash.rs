@@ -17,7 +17,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arrow_array::{Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
@@ -165,15 +165,7 @@ fn a_killed_bulk_ingest_is_all_or_nothing() {
         write_file(&file, base, ROWS);
         let at = full.mul_f64((rng % 1000) as f64 / 1000.0 * 1.1);
         let mut c = spawn(&dir, &file);
-        let started = Instant::now();
-        while started.elapsed() < at {
-            if c.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        let _ = c.kill(); // SIGKILL
-        c.wait().unwrap();
+        common::cli::kill_after(&mut c, at);
         let s = Store::open(&dir).unwrap();
         orphans += s.engine().recovery().removed_orphans.len();
         assert_eq!(

@@ -19,56 +19,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, TimestampMicrosecondArray,
-};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, TimestampMicrosecondArray};
+use common::agg_model::{cell, close, concat, known_for, open};
 use proptest::prelude::*;
-use strata::engine::{Clock, Options, SyncPolicy};
 use strata::format::protocol as p;
 use strata::format::schema::{KeyValue, Value};
 use strata::offline::export::{ExportRequest, KnownAt};
-use strata::store::{RowWrite, Status, Store, StoreOptions};
+use strata::store::{RowWrite, Status, Store};
 
-const DEFINITIONS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "events"
-entities = ["user"]
-features = [{ name = "amount", type = "float64" }]
-
-[[feature_views]]
-name = "stats"
-source = "events"
-tile = "10us"
-allowed_lateness = "1000us"
-aggregations = [
-  { function = "max", column = "amount", window = "100us" },
-  { function = "min", column = "amount", window = "100us" },
-  { function = "mean", column = "amount", window = "100us" },
-  { function = "count", window = "35us" },
-]
-
-[[feature_views]]
-name = "profile"
-entities = ["user"]
-ttl = "60us"
-features = [{ name = "limit", type = "float64" }, { name = "tier", type = "string" }]
-
-[[feature_views]]
-name = "risk"
-inputs = ["stats", "profile"]
-request = [{ name = "txn", type = "float64" }]
-derived = [
-  { name = "amount_range", expr = "amount_max_100us - amount_min_100us" },
-  { name = "txn_ratio", expr = "txn / amount_mean_100us" },
-  { name = "headroom", expr = "if(limit is null, -1, limit - coalesce(stats.amount_max_100us, 0))" },
-  { name = "busy_gold", expr = "tier in ('gold', 'silver') and count_35us > 1" },
-  { name = "score", expr = "greatest(ln(abs(limit) + 1) * count_35us, sqrt(txn))" },
-]
-"#;
+const DEFINITIONS: &str = include_str!("fixtures/derived-model.toml");
 
 const TIERS: [&str; 3] = ["gold", "silver", "bronze"];
 
@@ -180,24 +139,6 @@ fn derived(i: &Inputs, txn: Option<f64>) -> [Value; 5] {
     ]
 }
 
-fn close(got: &Value, want: &Value) -> bool {
-    match (got, want) {
-        (Value::Float64(g), Value::Float64(w)) => (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
-        _ => got == want,
-    }
-}
-
-fn open(dir: &std::path::Path, clock: &Arc<AtomicI64>) -> Store {
-    let c = clock.clone();
-    let mut engine = Options {
-        sync: SyncPolicy::Never,
-        memtable_bytes: 16 << 10,
-        ..Options::default()
-    };
-    engine.clock = Clock::new(move || c.load(Ordering::SeqCst));
-    Store::open_with(dir, StoreOptions { engine }).unwrap()
-}
-
 /// One lookup of every key at `as_of` (or latest at `now`), with `txn`.
 fn check_lookup(
     store: &Store,
@@ -246,18 +187,6 @@ fn check_lookup(
     }
 }
 
-fn cell(col: &dyn Array, i: usize) -> Value {
-    if col.is_null(i) {
-        Value::Null
-    } else if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
-        Value::Float64(a.value(i))
-    } else if let Some(a) = col.as_any().downcast_ref::<BooleanArray>() {
-        Value::Bool(a.value(i))
-    } else {
-        Value::Int64(col.as_any().downcast_ref::<Int64Array>().unwrap().value(i))
-    }
-}
-
 fn check_export(store: &Store, m: &Model, rows: &[(i64, Option<f64>)], known_at: KnownAt) {
     let all: Vec<(i64, i64, Option<f64>)> = (0..4)
         .flat_map(|k| rows.iter().map(move |&(t, x)| (k, t, x)))
@@ -281,15 +210,10 @@ fn check_export(store: &Store, m: &Model, rows: &[(i64, Option<f64>)], known_at:
     let mut req = ExportRequest::new("risk:*").unwrap();
     req.known_at = known_at;
     req.threads = 2;
-    let out = export_one(store, &req, table);
-    let batch = arrow_select::concat::concat_batches(&out[0].schema(), &out).unwrap();
+    let batch = concat(export_one(store, &req, table));
     let first = batch.schema().index_of("amount_range").unwrap();
     for (i, &(key, t, txn)) in all.iter().enumerate() {
-        let known = match known_at {
-            KnownAt::Unbounded => None,
-            KnownAt::At(k) => Some(k),
-            KnownAt::EventTime => Some(t),
-        };
+        let known = known_for(known_at, t);
         let want = inputs(m, key, t, known).map(|i| derived(&i, txn));
         for f in 0..5 {
             let got = cell(batch.column(first + f).as_ref(), i);

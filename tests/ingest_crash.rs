@@ -15,33 +15,17 @@
 )]
 mod common;
 
+use common::stores::values_as_of;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use strata::format::schema::KeyValue;
 use strata::offline::{IngestOptions, file_digest, ingest};
-use strata::store::{ReadOptions, Store};
+use strata::store::Store;
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "txn"
-entities = ["user"]
-features = [{ name = "amount", type = "float64" }]
-
-[[feature_views]]
-name = "txn_stats"
-source = "txn"
-allowed_lateness = "1h"
-aggregations = [
-  { function = "count", windows = ["1h", "1d"] },
-  { function = "sum", column = "amount", window = "1d" },
-]
-"#;
+const DEFS: &str = include_str!("fixtures/ingest-crash.toml");
 
 const HOUR: i64 = 3_600_000_000;
 const DAY: i64 = 24 * HOUR;
@@ -80,19 +64,7 @@ fn tiles_match_events(store: &Store, from: i64, to: i64) {
         let key = [KeyValue::Int64(k)];
         let mut t = from;
         while t <= to {
-            let read = |known_at| {
-                store
-                    .get(
-                        "txn_stats",
-                        &key,
-                        ReadOptions {
-                            as_of: Some(t),
-                            known_at,
-                        },
-                    )
-                    .unwrap()
-                    .values
-            };
+            let read = |known_at| values_as_of(store, "txn_stats", &key, t, known_at);
             assert_eq!(read(None), read(Some(i64::MAX - 1)), "key {k} at {t}");
             t += 5 * HOUR + 123_456_789;
         }
@@ -165,15 +137,7 @@ fn rounds(test: &str, mode: &str, setup: &dyn Fn(&Path), base: &dyn Fn(usize) ->
         // at the end, after the tiles are computed.
         let at = full.mul_f64(0.3 + (rng % 1000) as f64 / 1000.0 * 0.9);
         let mut c = spawn(test, mode, &dir, &file);
-        let started = Instant::now();
-        while started.elapsed() < at {
-            if c.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        let _ = c.kill(); // SIGKILL
-        c.wait().unwrap();
+        common::cli::kill_after(&mut c, at);
 
         let s = Store::open(&dir).unwrap();
         let got = count(&s, b, b + DAY - 1);

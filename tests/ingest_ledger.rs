@@ -11,37 +11,15 @@
 )]
 mod common;
 
+use common::stores::values_as_of;
+
 use std::path::{Path, PathBuf};
 
 use strata::format::schema::{KeyValue, Value};
 use strata::offline::{IngestOptions, ingest};
-use strata::store::{BatchId, ReadOptions, RowWrite, Store, WriteOptions};
+use strata::store::{BatchId, RowWrite, Store, WriteOptions};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "txn"
-entities = ["user"]
-features = [{ name = "amount", type = "float64" }]
-
-[[feature_views]]
-name = "txn_stats"
-source = "txn"
-allowed_lateness = "1h"
-aggregations = [
-  { function = "count", windows = ["1h", "1d"] },
-  { function = "sum", column = "amount", window = "1d" },
-]
-
-[[feature_views]]
-name = "scores"
-entities = ["user"]
-quality = "warn"
-features = [{ name = "score", type = "int64", min = 0 }]
-"#;
+const DEFS: &str = include_str!("fixtures/ingest-ledger.toml");
 
 const HOUR: i64 = 3_600_000_000;
 /// 2024-05-01T00:00:00Z.
@@ -115,19 +93,7 @@ fn state(store: &Store) -> (Versions, Vec<Vec<Value>>) {
                 .collect(),
         );
         for t in grid() {
-            let read = |known_at| {
-                store
-                    .get(
-                        "txn_stats",
-                        &key,
-                        ReadOptions {
-                            as_of: Some(t),
-                            known_at,
-                        },
-                    )
-                    .unwrap()
-                    .values
-            };
+            let read = |known_at| values_as_of(store, "txn_stats", &key, t, known_at);
             let tiles = read(None);
             // A read with known_at is computed from the raw events only:
             // the tiles must agree with a recomputation from the events.

@@ -30,140 +30,7 @@ const HOUR: i64 = 3_600_000_000;
 /// 2024-01-01T00:00:00Z.
 const T0: i64 = 1_704_067_200_000_000;
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[entities]]
-name = "merchant"
-join_keys = [{ name = "merchant_id", type = "string" }]
-
-[[feature_views]]
-name = "profile"
-entities = ["user"]
-team = "growth"
-features = [
-  { name = "tier", type = "string", default = "bronze" },
-  { name = "score", type = "float64" },
-]
-
-[[feature_views]]
-name = "activity"
-entities = ["user"]
-ttl = "1d"
-team = "growth"
-features = [{ name = "clicks", type = "int64" }]
-
-[[feature_views]]
-name = "device"
-entities = ["user"]
-team = "growth"
-features = [{ name = "os", type = "string" }]
-
-[[feature_views]]
-name = "label_only"
-entities = ["user"]
-online = false
-team = "growth"
-features = [{ name = "fraud", type = "bool" }]
-
-[[feature_views]]
-name = "kyc"
-entities = ["user"]
-team = "risk"
-features = [{ name = "checked", type = "bool" }]
-
-[[feature_views]]
-name = "merchant_risk"
-entities = ["merchant"]
-team = "risk"
-features = [{ name = "risk", type = "float64" }]
-
-[[feature_views]]
-name = "txn"
-entities = ["user"]
-team = "fraud"
-features = [{ name = "amount", type = "float64" }]
-
-[[feature_views]]
-name = "txn_stats"
-source = "txn"
-team = "fraud"
-aggregations = [
-  { function = "count", window = "1h" },
-  { function = "sum", column = "amount", window = "1d" },
-]
-
-[[feature_views]]
-name = "txn_sessions"
-source = "txn"
-team = "fraud"
-session_gap = "1h"
-aggregations = [
-  { function = "count" },
-  { function = "sum", column = "amount" },
-  { function = "first", column = "amount" },
-  { function = "session_start" },
-  { function = "session_end" },
-  { function = "duration" },
-  { function = "is_open" },
-]
-
-[[feature_views]]
-name = "txn_lists"
-source = "txn"
-team = "fraud"
-aggregations = [
-  { function = "last_k", column = "amount", k = 2, window = "1d" },
-  { function = "collect_set", column = "amount", limit = 10, window = "1d" },
-  { function = "first", column = "amount", window = "1d" },
-  { function = "variance", column = "amount", window = "1d" },
-  { function = "count_distinct_exact", column = "amount", limit = 10, window = "1d" },
-  { function = "top_k", column = "amount", k = 5, window = "1h" },
-]
-
-[[feature_views]]
-name = "shop"
-entities = ["user"]
-team = "growth"
-features = [{ name = "amount", type = "float64" }, { name = "cat", type = "string" }]
-
-[[feature_views]]
-name = "shop_buckets"
-source = "shop"
-team = "growth"
-aggregations = [
-  { function = "count", bucket = "cat", window = "1d" },
-  { function = "sum", column = "amount", bucket = "cat", window = "1d" },
-]
-
-[[feature_views]]
-name = "txn_big"
-source = "txn"
-team = "fraud"
-aggregations = [
-  { function = "count", window = "1d", where = "amount >= 5", name = "big_1d" },
-]
-
-[[feature_views]]
-name = "txn_derived"
-inputs = ["txn_stats", "profile"]
-request = [{ name = "txn_amount", type = "float64" }]
-team = "fraud"
-derived = [
-  { name = "avg_txn", expr = "amount_sum_1d / count_1h" },
-  { name = "txn_ratio", expr = "txn_amount / amount_sum_1d" },
-  { name = "gold", expr = "tier = 'gold'" },
-]
-
-[[feature_views]]
-name = "profile_plus"
-inputs = ["profile"]
-request = [{ name = "bonus", type = "float64" }]
-team = "growth"
-derived = [{ name = "score_plus", expr = "score + coalesce(bonus, 0)" }]
-"#;
+const DEFS: &str = include_str!("fixtures/parity.toml");
 
 /// `device` gets a second version with another feature.
 const DEFS_V2: &str = r#"
@@ -974,6 +841,75 @@ impl Drop for Server {
     }
 }
 
+/// An admin token of the store `data` in `dir` (`strata token create`).
+fn admin_token(dir: &Path) -> String {
+    strata(
+        dir,
+        &[
+            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
+        ],
+    )
+    .trim()
+    .to_string()
+}
+
+/// A server over the store `data` of `dir`, and the CLI's arguments that
+/// reach it with an admin token.
+struct Remote {
+    /// Serving while the test runs: killed on drop.
+    _server: Server,
+    args: Vec<String>,
+}
+
+impl Remote {
+    fn start(dir: &Path, data: &Path) -> Remote {
+        let token = admin_token(dir);
+        let server = Server::start(data);
+        let cert = data.join("tls/cert.pem").display().to_string();
+        let args = ["--server", &server.addr.to_string(), "--token", &token]
+            .into_iter()
+            .chain(["--server-cert", &cert])
+            .map(String::from)
+            .collect();
+        Remote {
+            _server: server,
+            args,
+        }
+    }
+
+    fn args(&self) -> Vec<&str> {
+        self.args.iter().map(String::as_str).collect()
+    }
+}
+
+/// Exports `features` for the rows of `entities.csv` in `dir`, with the
+/// arguments `extra`, once from the store (`--data`) and once over
+/// `remote`; asserts that the two CSVs are the same and returns it.
+fn export_both(dir: &Path, remote: &Remote, features: &str, extra: &[&str]) -> String {
+    let export = |surface: &[&str], out: &str| {
+        let mut args = vec![
+            "export",
+            "--entities",
+            "entities.csv",
+            "--features",
+            features,
+            "--out",
+            out,
+        ];
+        args.extend(surface);
+        args.extend(extra);
+        strata(dir, &args);
+        std::fs::read_to_string(dir.join(out)).unwrap()
+    };
+    let local = export(&["--data", "data"], "local.csv");
+    let over_the_server = export(&remote.args(), "remote.csv");
+    assert_eq!(
+        local, over_the_server,
+        "{extra:?}: the local and the server's export differ"
+    );
+    local
+}
+
 /// Builds the store: definitions (two versions of `device`), versions
 /// written through the library.
 fn build(dir: &Path) -> PathBuf {
@@ -1148,13 +1084,7 @@ fn every_surface_answers_the_same() {
         a.insert("cli --data", via_cli(dir, &local, s));
     }
 
-    let admin = strata(
-        dir,
-        &[
-            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
-        ],
-    );
-    let admin = admin.trim().to_string();
+    let admin = admin_token(dir);
     let reader = strata(
         dir,
         &[
@@ -1291,43 +1221,8 @@ fn aggregation_exports_agree_with_brute_force_locally_and_over_the_server() {
         csv.push_str(&format!("{user},{},{}\n", timestamp::format(*t), i % 2));
     }
     std::fs::write(dir.join("entities.csv"), &csv).unwrap();
-    let export = |extra: &[&str], out: &str| {
-        let mut args = vec![
-            "export",
-            "--entities",
-            "entities.csv",
-            "--features",
-            "txn_stats:*,profile:tier",
-            "--out",
-            out,
-        ];
-        args.extend(extra);
-        strata(dir, &args);
-        std::fs::read_to_string(dir.join(out)).unwrap()
-    };
-    let local = export(&["--data", "data"], "local.csv");
-
-    let admin = strata(
-        dir,
-        &[
-            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
-        ],
-    );
-    let server = Server::start(&data);
-    let addr = server.addr.to_string();
-    let cert = data.join("tls/cert.pem").display().to_string();
-    let remote = export(
-        &[
-            "--server",
-            &addr,
-            "--token",
-            admin.trim(),
-            "--server-cert",
-            &cert,
-        ],
-        "remote.csv",
-    );
-    assert_eq!(local, remote, "the local and the server's export differ");
+    let remote = Remote::start(dir, &data);
+    let local = export_both(dir, &remote, "txn_stats:*,profile:tier", &[]);
 
     let mut lines = local.lines();
     assert_eq!(
@@ -1362,49 +1257,13 @@ fn derived_and_filtered_exports_agree_locally_over_the_server_and_with_brute_for
         csv.push_str(&format!("{user},{},{amount}\n", timestamp::format(*t)));
     }
     std::fs::write(dir.join("entities.csv"), &csv).unwrap();
-    let admin = strata(
-        dir,
-        &[
-            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
-        ],
-    );
-    let server = Server::start(&data);
-    let addr = server.addr.to_string();
-    let cert = data.join("tls/cert.pem").display().to_string();
-    let remote_args = [
-        "--server",
-        &addr,
-        "--token",
-        admin.trim(),
-        "--server-cert",
-        &cert,
-    ];
+    let remote = Remote::start(dir, &data);
     for mode in [
         &[][..],
         &["--no-future-writes"][..],
         &["--as-known-at", "2024-01-01T00:30:00Z"][..],
     ] {
-        let export = |surface: &[&str], out: &str| {
-            let mut args = vec![
-                "export",
-                "--entities",
-                "entities.csv",
-                "--features",
-                "txn_derived:*,txn_big:*",
-                "--out",
-                out,
-            ];
-            args.extend(surface);
-            args.extend(mode);
-            strata(dir, &args);
-            std::fs::read_to_string(dir.join(out)).unwrap()
-        };
-        let local = export(&["--data", "data"], "local.csv");
-        let remote = export(&remote_args, "remote.csv");
-        assert_eq!(
-            local, remote,
-            "{mode:?}: the local and the server's export differ"
-        );
+        let local = export_both(dir, &remote, "txn_derived:*,txn_big:*", mode);
         let mut lines = local.lines();
         assert_eq!(
             lines.next(),
@@ -1457,13 +1316,7 @@ fn a_get_of_several_keys_answers_what_single_gets_answer_and_closes_its_connecti
     // Every --key, then the lines of --keys.
     let keys = ["1", "1", "2", "3"];
     std::fs::write(dir.join("keys.txt"), "2\n\n3\n").unwrap();
-    let admin = strata(
-        dir,
-        &[
-            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
-        ],
-    );
-    let admin = admin.trim().to_string();
+    let admin = admin_token(dir);
     let local: Vec<String> = vec!["--data".into(), "data".into()];
     let get = |surface: &[String], extra: &[&str]| {
         let mut args = surface.to_vec();
@@ -1557,42 +1410,8 @@ fn session_exports_agree_with_brute_force_locally_and_over_the_server() {
         csv.push_str(&format!("{user},{}\n", timestamp::format(*t)));
     }
     std::fs::write(dir.join("entities.csv"), &csv).unwrap();
-    let export = |extra: &[&str], out: &str| {
-        let mut args = vec![
-            "export",
-            "--entities",
-            "entities.csv",
-            "--features",
-            "txn_sessions:*",
-            "--out",
-            out,
-        ];
-        args.extend(extra);
-        strata(dir, &args);
-        std::fs::read_to_string(dir.join(out)).unwrap()
-    };
-    let local = export(&["--data", "data"], "local.csv");
-    let admin = strata(
-        dir,
-        &[
-            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
-        ],
-    );
-    let server = Server::start(&data);
-    let addr = server.addr.to_string();
-    let cert = data.join("tls/cert.pem").display().to_string();
-    let remote = export(
-        &[
-            "--server",
-            &addr,
-            "--token",
-            admin.trim(),
-            "--server-cert",
-            &cert,
-        ],
-        "remote.csv",
-    );
-    assert_eq!(local, remote, "the local and the server's export differ");
+    let remote = Remote::start(dir, &data);
+    let local = export_both(dir, &remote, "txn_sessions:*", &[]);
 
     let mut lines = local.lines();
     assert_eq!(
@@ -1640,14 +1459,7 @@ fn admin_operations_answer_the_same_locally_and_over_the_server() {
     for d in [dl, dr] {
         std::fs::write(d.join("promote.toml"), &promote).unwrap();
     }
-    let admin = strata(
-        dr,
-        &[
-            "token", "create", "--data", "data", "--name", "admin", "--grant", "admin:*",
-        ],
-    )
-    .trim()
-    .to_string();
+    let admin = admin_token(dr);
     let server = Server::start(&data);
     let cert = data.join("tls/cert.pem").display().to_string();
     let addr = server.addr.to_string();

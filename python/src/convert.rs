@@ -5,7 +5,7 @@ use arrow_array::RecordBatch;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyList, PyString, PyTuple};
 
-use strata_format::protocol::{KeyColumn, KeyColumnValues, RowWrite};
+use strata_format::protocol::{ExportKnownAt, KeyColumn, KeyColumnValues, RowWrite};
 use strata_format::schema::{FeatureType, KeyType, KeyValue, Value};
 use strata_offline::read::convert::{ColumnError, convert};
 use strata_offline::{CREATED_TIMESTAMP, EVENT_TIMESTAMP};
@@ -245,6 +245,22 @@ pub fn rows_of_stream(
 /// The rows of `rows` in pieces of at most `max_rows` rows.
 pub fn pieces<T>(rows: &[T], max_rows: usize) -> impl Iterator<Item = &[T]> {
     rows.chunks(max_rows.max(1))
+}
+
+/// What a training set may see: everything, versions written by
+/// `as_known_at`, or per row by its event time (`no_future_writes`).
+pub fn known_at(
+    as_known_at: Option<i64>,
+    no_future_writes: bool,
+) -> Result<ExportKnownAt, Failure> {
+    match (as_known_at, no_future_writes) {
+        (Some(t), false) => Ok(ExportKnownAt::At(t)),
+        (None, true) => Ok(ExportKnownAt::EventTime),
+        (None, false) => Ok(ExportKnownAt::Unbounded),
+        (Some(_), true) => Err(Failure::invalid(
+            "as_known_at and no_future_writes exclude each other; pass one",
+        )),
+    }
 }
 
 /// A history's `start`/`end` (inclusive, either open) as the store's range.

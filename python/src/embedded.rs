@@ -18,13 +18,13 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use strata_format::protocol::{LookupRequest, RequestColumn};
-use strata_offline::export::{self, ExportRequest, KnownAt, Plan};
+use strata_offline::export::{self, ExportRequest, Plan};
 use strata_offline::{Format, IngestOptions};
 use strata_store::catalog::search::Query;
 use strata_store::catalog::{self, FeatureView};
 
 use crate::convert::{self, RowShape};
-use crate::errors::Kind;
+use crate::errors::{Kind, write_pieces};
 use crate::response::OnlineResponse;
 use crate::{Failure, arrow_out, registry, run};
 
@@ -266,34 +266,22 @@ impl Store {
             let cat = store.catalog();
             let v = view_of(&cat, &view)?;
             let rows = convert::rows_of_stream(&shape(&v, &cat), reader)?;
-            let mut total = strata_store::WriteSummary::default();
-            for (i, piece) in convert::pieces(&rows, PUSH_BATCH_ROWS).enumerate() {
-                let opts = strata_store::WriteOptions {
-                    batch: batch_id
-                        .as_deref()
-                        .map(|b| strata_store::BatchId::named(&format!("{b}/{i}"))),
-                    label: batch_id.clone().unwrap_or_default(),
-                    force,
-                    backfill,
-                    created_at: None,
-                };
-                let s = store
-                    .write_with(&v.reference(), piece, &opts)
-                    .map_err(|e| {
-                        let f = Failure::from(e);
-                        Failure::new(
-                            f.kind,
-                            format!(
-                                "{} (after {} of {} rows were written)",
-                                f.message,
-                                total.written,
-                                rows.len()
-                            ),
-                        )
-                    })?;
-                total.add(&s);
-            }
-            Ok(total)
+            write_pieces(
+                convert::pieces(&rows, PUSH_BATCH_ROWS),
+                rows.len(),
+                |i, piece| {
+                    let opts = strata_store::WriteOptions {
+                        batch: batch_id
+                            .as_deref()
+                            .map(|b| strata_store::BatchId::named(&format!("{b}/{i}"))),
+                        label: batch_id.clone().unwrap_or_default(),
+                        force,
+                        backfill,
+                        created_at: None,
+                    };
+                    Ok(store.write_with(&v.reference(), piece, &opts)?)
+                },
+            )
         })?;
         crate::response::summary(py, &total)
     }
@@ -357,16 +345,7 @@ impl Store {
                 features,
                 full_feature_names,
                 fill_defaults: false,
-                known_at: match (as_known_at, no_future_writes) {
-                    (Some(t), false) => KnownAt::At(t),
-                    (None, true) => KnownAt::EventTime,
-                    (None, false) => KnownAt::Unbounded,
-                    (Some(_), true) => {
-                        return Err(Failure::invalid(
-                            "as_known_at and no_future_writes exclude each other; pass one",
-                        ));
-                    }
-                },
+                known_at: convert::known_at(as_known_at, no_future_writes)?.into(),
                 memory_budget: export::DEFAULT_MEMORY_BUDGET,
                 threads: 0,
             };

@@ -5,7 +5,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
-use strata_format::protocol::ErrorCode;
+use strata_format::protocol::{ErrorCode, WriteSummary};
 
 create_exception!(
     strata,
@@ -116,6 +116,30 @@ impl Failure {
     pub fn internal(message: impl Into<String>) -> Failure {
         Failure::new(Kind::Internal, message)
     }
+}
+
+/// Writes `pieces` (of `rows` rows in all) in order with `write(i,
+/// piece)`, adding up their summaries; the failure of a piece says how
+/// many rows the pieces before it wrote.
+pub fn write_pieces<P>(
+    pieces: impl IntoIterator<Item = P>,
+    rows: usize,
+    mut write: impl FnMut(usize, P) -> Result<WriteSummary, Failure>,
+) -> Result<WriteSummary, Failure> {
+    let mut total = WriteSummary::default();
+    for (i, piece) in pieces.into_iter().enumerate() {
+        let s = write(i, piece).map_err(|f| {
+            Failure::new(
+                f.kind,
+                format!(
+                    "{} (after {} of {rows} rows were written)",
+                    f.message, total.written
+                ),
+            )
+        })?;
+        total.add(&s);
+    }
+    Ok(total)
 }
 
 impl From<Failure> for PyErr {

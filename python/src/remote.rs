@@ -21,7 +21,7 @@ use strata_format::protocol::{self as p, HistoryRequest, LookupRequest, RequestC
 
 use crate::convert::{self, RowShape};
 use crate::embedded::stream;
-use crate::errors::Kind;
+use crate::errors::{Kind, write_pieces};
 use crate::response::OnlineResponse;
 use crate::{Failure, arrow_out, registry, run};
 
@@ -177,31 +177,18 @@ impl Client {
             let rows = convert::rows_of_stream(&shape, reader)?;
             let limits = self.client.limits()?;
             let name = Self::reference(&d);
-            let mut total = p::WriteSummary::default();
-            for (i, piece) in strata_client::push_chunks(&rows, &limits)
-                .into_iter()
-                .enumerate()
-            {
-                let opts = p::PushOptions {
-                    batch_id: batch_id.as_ref().map(|b| format!("{b}/{i}")),
-                    backfill,
-                    force,
-                };
-                let s = self.client.push_with(&name, piece, &opts).map_err(|e| {
-                    let f = Failure::from(e);
-                    Failure::new(
-                        f.kind,
-                        format!(
-                            "{} (after {} of {} rows were written)",
-                            f.message,
-                            total.written,
-                            rows.len()
-                        ),
-                    )
-                })?;
-                total.add(&s);
-            }
-            Ok(total)
+            write_pieces(
+                strata_client::push_chunks(&rows, &limits),
+                rows.len(),
+                |i, piece| {
+                    let opts = p::PushOptions {
+                        batch_id: batch_id.as_ref().map(|b| format!("{b}/{i}")),
+                        backfill,
+                        force,
+                    };
+                    Ok(self.client.push_with(&name, piece, &opts)?)
+                },
+            )
         })?;
         crate::response::summary(py, &total)
     }
@@ -218,16 +205,7 @@ impl Client {
     ) -> PyResult<Bound<'py, PyAny>> {
         let reader = stream(data)?;
         let (schema, batches) = run(py, move || {
-            let known_at = match (as_known_at, no_future_writes) {
-                (Some(t), false) => p::ExportKnownAt::At(t),
-                (None, true) => p::ExportKnownAt::EventTime,
-                (None, false) => p::ExportKnownAt::Unbounded,
-                (Some(_), true) => {
-                    return Err(Failure::invalid(
-                        "as_known_at and no_future_writes exclude each other; pass one",
-                    ));
-                }
-            };
+            let known_at = convert::known_at(as_known_at, no_future_writes)?;
             let schema = reader.schema();
             let input = strata_offline::export::ipc_pieces(&schema, reader)
                 .map_err(|e| Failure::invalid(format!("encoding the entity rows: {e}")))?;

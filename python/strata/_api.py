@@ -147,9 +147,10 @@ def _request_columns(
 
 
 class _Api:
-    """What the embedded store and a server connection have in common."""
+    """What the embedded store and a server connection have in common: the
+    methods of ``_strata._Backend`` that both inner objects have."""
 
-    _inner: Any
+    _inner: "_strata._Backend"
 
     @property
     def registry(self) -> Registry:
@@ -286,6 +287,28 @@ class _Api:
         now): ``{"now": datetime, "views": [...]}``."""
         return self._inner.freshness(to_micros(at, "at"))
 
+    def apply(self, path_or_toml: Union[str, "os.PathLike[str]"], plan: bool = False) -> ApplyResult:
+        """Declares entities and feature views from a definitions file (a
+        path) or TOML text, as ``strata apply`` (over a connection: live on
+        the server, with an ``admin:*`` token). With ``plan=True`` only the
+        plan is returned and nothing changes."""
+        if isinstance(path_or_toml, os.PathLike):
+            changes, applied = self._inner.apply(None, os.fspath(path_or_toml), plan)
+        elif isinstance(path_or_toml, str):
+            if "\n" not in path_or_toml and os.path.exists(path_or_toml):
+                changes, applied = self._inner.apply(None, path_or_toml, plan)
+            elif "\n" in path_or_toml or "[[" in path_or_toml or "=" in path_or_toml:
+                changes, applied = self._inner.apply(path_or_toml, None, plan)
+            else:
+                raise _strata.NotFound(
+                    f"no definitions file {path_or_toml!r}; give a path or the TOML text"
+                )
+        else:
+            raise _strata.InvalidArgument(
+                f"apply takes a path or TOML text, not {type(path_or_toml).__name__}"
+            )
+        return ApplyResult(list(changes), bool(applied))
+
     def _search(self, text: Optional[str], **filters: Optional[str]) -> List[Dict[str, Any]]:
         raise NotImplementedError
 
@@ -303,6 +326,8 @@ class Store(_Api):
     Use it as a context manager, or call :meth:`close`, to release the
     directory.
     """
+
+    _inner: "_strata.Store"
 
     def __init__(self, path: Union[str, "os.PathLike[str]", None] = None, *, create: bool = True) -> None:
         self._inner = _strata.Store(os.fspath(path) if path is not None else default_data_dir(), create)
@@ -323,27 +348,6 @@ class Store(_Api):
 
     def __repr__(self) -> str:
         return f"strata.Store({self.path!r})"
-
-    def apply(self, path_or_toml: Union[str, "os.PathLike[str]"], plan: bool = False) -> ApplyResult:
-        """Declares entities and feature views from a definitions file (a
-        path) or TOML text, as ``strata apply``. With ``plan=True`` only the
-        plan is returned and nothing changes."""
-        if isinstance(path_or_toml, os.PathLike):
-            changes, applied = self._inner.apply(None, os.fspath(path_or_toml), plan)
-        elif isinstance(path_or_toml, str):
-            if "\n" not in path_or_toml and os.path.exists(path_or_toml):
-                changes, applied = self._inner.apply(None, path_or_toml, plan)
-            elif "\n" in path_or_toml or "[[" in path_or_toml or "=" in path_or_toml:
-                changes, applied = self._inner.apply(path_or_toml, None, plan)
-            else:
-                raise _strata.NotFound(
-                    f"no definitions file {path_or_toml!r}; give a path or the TOML text"
-                )
-        else:
-            raise _strata.InvalidArgument(
-                f"apply takes a path or TOML text, not {type(path_or_toml).__name__}"
-            )
-        return ApplyResult(list(changes), bool(applied))
 
     def ingest(
         self,
@@ -398,7 +402,9 @@ class RemoteStore(_Api):
     filters) raise :class:`strata.Unsupported`.
     """
 
-    def __init__(self, inner: Any) -> None:
+    _inner: "_strata.Client"
+
+    def __init__(self, inner: "_strata.Client") -> None:
         self._inner = inner
 
     def __repr__(self) -> str:
@@ -438,24 +444,6 @@ class RemoteStore(_Api):
         """The server's health: ``serving``, ``server_version``,
         ``uptime_seconds``, ``views``."""
         return self._inner.health()
-
-    def apply(self, path_or_toml: Any, plan: bool = False) -> ApplyResult:
-        """Applies definitions (a local path or TOML text) on the server,
-        live, as ``strata apply --server`` (needs an ``admin:*`` token).
-        With ``plan=True`` only the plan is returned and nothing changes."""
-        if isinstance(path_or_toml, os.PathLike) or (
-            isinstance(path_or_toml, str) and "\n" not in path_or_toml and os.path.exists(path_or_toml)
-        ):
-            changes, applied = self._inner.apply(None, os.fspath(path_or_toml), plan)
-        elif isinstance(path_or_toml, str) and ("\n" in path_or_toml or "[[" in path_or_toml or "=" in path_or_toml):
-            changes, applied = self._inner.apply(path_or_toml, None, plan)
-        elif isinstance(path_or_toml, str):
-            raise _strata.NotFound(f"no definitions file {path_or_toml!r}; give a path or the TOML text")
-        else:
-            raise _strata.InvalidArgument(
-                f"apply takes a path or TOML text, not {type(path_or_toml).__name__}"
-            )
-        return ApplyResult(changes=list(changes), applied=bool(applied))
 
     def delete(self, entity: str, key: Key) -> None:
         raise _strata.Unsupported(

@@ -7,7 +7,7 @@ as objects with ``__arrow_c_stream__``, entity rows as key columns.
 
 import datetime
 from os import PathLike
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple, Union
 
 import pandas
 import polars
@@ -54,23 +54,15 @@ class OnlineResponse:
     def feature_names(self) -> List[str]: ...
     def __len__(self) -> int: ...
 
-class Store:
-    def __init__(self, path: Union[str, PathLike[str]], create: bool = True) -> None: ...
-    @property
-    def path(self) -> str: ...
-    def close(self) -> None: ...
+class _Backend(Protocol):
+    """Typing only (no such class at runtime): the methods that the
+    embedded :class:`Store` and the remote :class:`Client` both have, with
+    the same arguments and results; ``strata._api`` calls them through
+    either."""
+
     def apply(
         self, text: Optional[str] = None, path: Optional[str] = None, plan_only: bool = False
     ) -> Tuple[List[str], bool]: ...
-    def ingest(
-        self,
-        view: str,
-        data: Any,
-        renames: Sequence[Tuple[str, str]] = ...,
-        batch_id: Optional[str] = None,
-        backfill: bool = False,
-        force: bool = False,
-    ) -> Dict[str, Any]: ...
     def push(
         self,
         view: str,
@@ -104,10 +96,26 @@ class Store:
         end: Optional[int] = None,
         known_at: Optional[int] = None,
     ) -> pyarrow.Table: ...
-    def delete(self, entity: str, key: _Key) -> None: ...
     def flush(self) -> None: ...
     def registry_list(self) -> List[Dict[str, Any]]: ...
     def describe(self, view: str) -> Dict[str, Any]: ...
+    def freshness(self, at: Optional[int] = None) -> Dict[str, Any]: ...
+
+class Store(_Backend):
+    def __init__(self, path: Union[str, PathLike[str]], create: bool = True) -> None: ...
+    @property
+    def path(self) -> str: ...
+    def close(self) -> None: ...
+    def ingest(
+        self,
+        view: str,
+        data: Any,
+        renames: Sequence[Tuple[str, str]] = ...,
+        batch_id: Optional[str] = None,
+        backfill: bool = False,
+        force: bool = False,
+    ) -> Dict[str, Any]: ...
+    def delete(self, entity: str, key: _Key) -> None: ...
     def search(
         self,
         text: Optional[str] = None,
@@ -117,9 +125,8 @@ class Store:
         entity: Optional[str] = None,
     ) -> List[Dict[str, Any]]: ...
     def lineage(self, view: str) -> Dict[str, Any]: ...
-    def freshness(self, at: Optional[int] = None) -> Dict[str, Any]: ...
 
-class Client:
+class Client(_Backend):
     def __init__(
         self,
         addr: str,
@@ -131,41 +138,6 @@ class Client:
     ) -> None: ...
     @property
     def addr(self) -> str: ...
-    def lookup(
-        self,
-        features: Sequence[str],
-        entities: Sequence[Tuple[str, List[Any]]],
-        as_of: Optional[int] = None,
-        known_at: Optional[int] = None,
-        full_feature_names: bool = False,
-        request: Sequence[Tuple[str, List[Optional[str]]]] = ...,
-    ) -> OnlineResponse: ...
-    def push(
-        self,
-        view: str,
-        data: Any,
-        batch_id: Optional[str] = None,
-        backfill: bool = False,
-        force: bool = False,
-    ) -> Dict[str, Any]: ...
-    def historical(
-        self,
-        data: Any,
-        features: Sequence[str],
-        full_feature_names: bool = False,
-        as_known_at: Optional[int] = None,
-        no_future_writes: bool = False,
-    ) -> pyarrow.Table: ...
-    def history(
-        self,
-        view: str,
-        key: _Key,
-        start: Optional[int] = None,
-        end: Optional[int] = None,
-        known_at: Optional[int] = None,
-    ) -> pyarrow.Table: ...
-    def registry_list(self) -> List[Dict[str, Any]]: ...
-    def describe(self, view: str) -> Dict[str, Any]: ...
     def search(self, text: str) -> List[Dict[str, Any]]: ...
-    def freshness(self, at: Optional[int] = None) -> Dict[str, Any]: ...
+    def lineage(self, view: str) -> List[str]: ...
     def health(self) -> Dict[str, Any]: ...

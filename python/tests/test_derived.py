@@ -5,6 +5,8 @@ hand."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import datetime as dt
 
 import pandas as pd
@@ -12,33 +14,7 @@ import pytest
 
 import strata
 
-DEFS = """
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "txn"
-entities = ["user"]
-features = [{ name = "amount", type = "float64" }, { name = "kind", type = "string" }]
-
-[[feature_views]]
-name = "txn_stats"
-source = "txn"
-aggregations = [
-  { function = "sum", column = "amount", window = "1d" },
-  { function = "count", window = "1d", where = "kind = 'click'", name = "clicks_1d" },
-]
-
-[[feature_views]]
-name = "txn_derived"
-inputs = ["txn_stats"]
-request = [{ name = "txn_amount", type = "float64" }]
-derived = [
-  { name = "ratio", expr = "txn_amount / amount_sum_1d" },
-  { name = "clicky", expr = "clicks_1d >= 2" },
-]
-"""
+DEFS = (Path(__file__).parent / "derived.toml").read_text()
 
 T = dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc)
 

@@ -4,28 +4,13 @@ over the server), late rows are reported and a backfill writes them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 import strata
 
-AGG_DEFS = """
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "txn"
-entities = ["user"]
-features = [{ name = "amount", type = "float64" }]
-
-[[feature_views]]
-name = "txn_stats"
-source = "txn"
-aggregations = [
-  { function = "count", window = "1d" },
-  { function = "sum", column = "amount", window = "1d" },
-]
-"""
+AGG_DEFS = (Path(__file__).parent / "ingest-aggregation.toml").read_text()
 
 T0 = pd.Timestamp("2024-05-01T00:00:00")
 

@@ -4,26 +4,14 @@ pyarrow List and Map columns and as Python lists and dicts."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pyarrow as pa
 
 import strata
 
-DEFS = """
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "baskets"
-entities = ["user"]
-features = [
-  { name = "items", type = "list<string>" },
-  { name = "qty", type = "list<int64>" },
-  { name = "prices", type = "list<float64>" },
-  { name = "hist", type = "map<string,int64>" },
-]
-"""
+DEFS = (Path(__file__).parent / "lists.toml").read_text()
 
 T0 = pd.Timestamp("2024-05-01T00:00:00", tz="UTC")
 
@@ -82,29 +70,7 @@ def test_list_and_map_features_round_trip(tmp_path):
         assert hist.column("hist").to_pylist() == [[("a", 2), ("b", 1)], None]
 
 
-AGG_DEFS = """
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "txn"
-entities = ["user"]
-features = [
-  { name = "amount", type = "float64" },
-  { name = "category", type = "string" },
-]
-
-[[feature_views]]
-name = "txn_stats"
-source = "txn"
-aggregations = [
-  { function = "collect_set", column = "category", limit = 10, window = "30d" },
-  { function = "last_k", column = "amount", k = 2, window = "30d" },
-  { function = "histogram", column = "category", k = 2, window = "30d" },
-  { function = "percentile", column = "amount", quantiles = [0.5], window = "30d" },
-]
-"""
+AGG_DEFS = (Path(__file__).parent / "lists-aggregation.toml").read_text()
 
 
 def test_aggregations_to_lists_agree_online_and_in_exports(tmp_path):

@@ -78,3 +78,17 @@ pub fn assert_contains(text: &str, needles: &[&str]) {
         assert!(text.contains(n), "{n:?} is missing from:\n{text}");
     }
 }
+
+/// Lets `child` run for `at` (or until it exits), then kills it
+/// (SIGKILL) and reaps it: a crash at a random point of its work.
+pub fn kill_after(child: &mut std::process::Child, at: std::time::Duration) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < at {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let _ = child.kill(); // SIGKILL
+    child.wait().unwrap();
+}

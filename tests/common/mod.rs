@@ -3,6 +3,7 @@
 //! directory crate). Cargo does not build `tests/common/` as a test of its
 //! own.
 //!
+//! - [`agg_model`]: the harness of the brute-force aggregation tests;
 //! - [`cli`]: running the `strata` binary and reading what it printed;
 //! - [`tables`]: entity tables and Parquet files;
 //! - [`engine_ops`]: random engine operations and what they leave;
@@ -16,6 +17,7 @@
 // dead code in that crate. Acceptable for test support, not for the library.
 #![allow(dead_code)]
 
+pub mod agg_model;
 pub mod cli;
 pub mod engine_ops;
 pub mod serve;

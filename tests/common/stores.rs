@@ -4,8 +4,9 @@ use std::path::Path;
 
 use strata::catalog::{Catalog, defs};
 use strata::engine::{CompactionOptions, Options, SyncPolicy};
+use strata::format::schema::{KeyValue, Value};
 use strata::format::segment::SegmentOptions;
-use strata::store::{Store, StoreOptions};
+use strata::store::{ReadOptions, Store, StoreOptions};
 
 /// Applies the definitions `text` to `store`; returns the new catalog.
 pub fn apply(store: &Store, text: &str) -> Catalog {
@@ -61,4 +62,19 @@ pub fn no_background() -> CompactionOptions {
         background: false,
         ..CompactionOptions::default()
     }
+}
+
+/// The values of `view` for `key` as of `as_of`, known at `known_at`.
+pub fn values_as_of(
+    store: &Store,
+    view: &str,
+    key: &[KeyValue],
+    as_of: i64,
+    known_at: Option<i64>,
+) -> Vec<Value> {
+    let opts = ReadOptions {
+        as_of: Some(as_of),
+        known_at,
+    };
+    store.get(view, key, opts).unwrap().values
 }

@@ -390,18 +390,9 @@ impl Engine {
         to: i64,
         known_at: Option<i64>,
     ) -> Result<Vec<Version>> {
-        let rs = self.inner.current.load();
-        let (all, _) = history::history(
-            &rs,
-            view,
-            entity_key,
-            from,
-            to,
-            known_at,
-            usize::MAX,
-            usize::MAX,
-        )?;
-        Ok(all.into_iter().map(Version::from).collect())
+        let (all, _) =
+            self.history_newest(view, entity_key, from, to, known_at, usize::MAX, usize::MAX)?;
+        Ok(all)
     }
 
     /// The newest of [`Engine::history`]'s versions: at most `limit`, and

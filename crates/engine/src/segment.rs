@@ -234,6 +234,17 @@ impl<'a> Cursor<'a> {
         Ok(())
     }
 
+    /// Positions in the loaded block `h` at its first entry `>= target`;
+    /// `false` if the block has none.
+    fn seek_loaded(&mut self, h: BlockHandle, target: &[u8]) -> Result<bool> {
+        let block = block_of(self.seg, self.handle, self.compressed, &self.scratch)?;
+        let key_buf = std::mem::take(&mut self.iter).into_key_buf();
+        self.iter = block
+            .seek(target, key_buf)
+            .map_err(|e| self.seg.corrupt_at(h.offset, e))?;
+        Ok(self.iter.valid())
+    }
+
     /// Positions at the first entry `>= target`; `false` if there is none.
     pub fn seek(&mut self, target: &[u8]) -> Result<bool> {
         let Some((no, h)) = self
@@ -246,12 +257,7 @@ impl<'a> Cursor<'a> {
             return Ok(false);
         };
         self.load(no, h)?;
-        let block = block_of(self.seg, self.handle, self.compressed, &self.scratch)?;
-        let key_buf = std::mem::take(&mut self.iter).into_key_buf();
-        self.iter = block
-            .seek(target, key_buf)
-            .map_err(|e| self.seg.corrupt_at(h.offset, e))?;
-        if self.iter.valid() {
+        if self.seek_loaded(h, target)? {
             return Ok(true);
         }
         // The index said this block's last key is >= target: damage.
@@ -349,12 +355,7 @@ impl<'a> Cursor<'a> {
     /// if there is none.
     pub fn seek_in_block(&mut self, block_no: usize, target: &[u8]) -> Result<bool> {
         let h = self.load_indexed(block_no)?;
-        let block = block_of(self.seg, self.handle, self.compressed, &self.scratch)?;
-        let key_buf = std::mem::take(&mut self.iter).into_key_buf();
-        self.iter = block
-            .seek(target, key_buf)
-            .map_err(|e| self.seg.corrupt_at(h.offset, e))?;
-        if self.iter.valid() {
+        if self.seek_loaded(h, target)? {
             Ok(true)
         } else {
             self.next_block()

@@ -18,6 +18,8 @@ pub mod protocol;
 pub mod row;
 pub mod schema;
 pub mod segment;
+mod tagged;
+pub mod time;
 pub mod varint;
 pub mod wal;
 

@@ -1,70 +1,38 @@
 //! Types and values of features and join keys.
 
+use crate::tagged::tagged_enum;
 use std::fmt;
 
-/// The type of one feature. The tag is embedded in the catalog on disk.
-/// DO NOT CHANGE THESE TAGS: they are part of the stored format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FeatureType {
-    Int64 = 1,
-    Float64 = 2,
-    Float32 = 3,
-    Bool = 4,
-    String = 5,
-    Bytes = 6,
-    /// Microseconds since the Unix epoch, UTC.
-    Timestamp = 7,
-    /// A list of `float32`, e.g. an embedding.
-    ListFloat32 = 8,
-    /// A list of strings, e.g. a `collect_set` or `last_k` of a string column.
-    ListString = 9,
-    /// A list of `int64`.
-    ListInt64 = 10,
-    /// A list of `float64`.
-    ListFloat64 = 11,
-    /// Ordered (string key, `int64` count) entries, keys distinct: a histogram.
-    MapStringInt64 = 12,
-    /// Ordered (string key, `float64`) entries, keys distinct: a bucketed
-    /// aggregation's value per bucket.
-    MapStringFloat64 = 13,
+tagged_enum! {
+    /// The type of one feature. The tag is embedded in the catalog on disk.
+    /// DO NOT CHANGE THESE TAGS: they are part of the stored format.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum FeatureType: u8, from_u8 {
+        Int64 = 1 => "int64",
+        Float64 = 2 => "float64",
+        Float32 = 3 => "float32",
+        Bool = 4 => "bool",
+        String = 5 => "string",
+        Bytes = 6 => "bytes",
+        /// Microseconds since the Unix epoch, UTC.
+        Timestamp = 7 => "timestamp",
+        /// A list of `float32`, e.g. an embedding.
+        ListFloat32 = 8 => "list<float32>",
+        /// A list of strings, e.g. a `collect_set` or `last_k` of a string column.
+        ListString = 9 => "list<string>",
+        /// A list of `int64`.
+        ListInt64 = 10 => "list<int64>",
+        /// A list of `float64`.
+        ListFloat64 = 11 => "list<float64>",
+        /// Ordered (string key, `int64` count) entries, keys distinct: a histogram.
+        MapStringInt64 = 12 => "map<string,int64>",
+        /// Ordered (string key, `float64`) entries, keys distinct: a bucketed
+        /// aggregation's value per bucket.
+        MapStringFloat64 = 13 => "map<string,float64>",
+    }
 }
 
 impl FeatureType {
-    pub const ALL: [FeatureType; 13] = [
-        FeatureType::Int64,
-        FeatureType::Float64,
-        FeatureType::Float32,
-        FeatureType::Bool,
-        FeatureType::String,
-        FeatureType::Bytes,
-        FeatureType::Timestamp,
-        FeatureType::ListFloat32,
-        FeatureType::ListString,
-        FeatureType::ListInt64,
-        FeatureType::ListFloat64,
-        FeatureType::MapStringInt64,
-        FeatureType::MapStringFloat64,
-    ];
-
-    /// The name used in definitions files: `int64`, `list<float32>`, ...
-    pub fn name(self) -> &'static str {
-        match self {
-            FeatureType::Int64 => "int64",
-            FeatureType::Float64 => "float64",
-            FeatureType::Float32 => "float32",
-            FeatureType::Bool => "bool",
-            FeatureType::String => "string",
-            FeatureType::Bytes => "bytes",
-            FeatureType::Timestamp => "timestamp",
-            FeatureType::ListFloat32 => "list<float32>",
-            FeatureType::ListString => "list<string>",
-            FeatureType::ListInt64 => "list<int64>",
-            FeatureType::ListFloat64 => "list<float64>",
-            FeatureType::MapStringInt64 => "map<string,int64>",
-            FeatureType::MapStringFloat64 => "map<string,float64>",
-        }
-    }
-
     /// The width of a value of this type in a row, `None` when it varies
     /// (strings, bytes, lists, maps).
     pub fn fixed_width(self) -> Option<usize> {
@@ -107,12 +75,6 @@ impl FeatureType {
                 "list[float32]" | "list_float32" => Some(FeatureType::ListFloat32),
                 _ => None,
             })
-    }
-}
-
-impl fmt::Display for FeatureType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -191,6 +153,17 @@ impl Value {
 
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
+    }
+
+    /// A number's value as an `f64` (what sums and means add up); `None`
+    /// for anything else.
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            Value::Int64(x) => Some(*x as f64),
+            Value::Float64(x) => Some(*x),
+            Value::Float32(x) => Some(f64::from(*x)),
+            _ => None,
+        }
     }
 }
 

@@ -29,8 +29,8 @@ use crate::auth::Level;
 use crate::quic::finish;
 use crate::session::{Failure, Session, check_grant, error_frame, store_failure, unknown_view};
 use crate::state::Counters;
-use strata_format::protocol::{self as p, ErrorCode, ExportKnownAt, FrameHeader, HEADER_LEN, Kind};
-use strata_offline::export::{self as ex, ExportRequest, KnownAt, Plan, parse_refs};
+use strata_format::protocol::{self as p, ErrorCode, FrameHeader, HEADER_LEN, Kind};
+use strata_offline::export::{self as ex, ExportRequest, Plan, parse_refs};
 
 /// An input IPC message may be this many frames long at most.
 pub const MAX_MESSAGE_FACTOR: usize = 4;
@@ -91,11 +91,7 @@ fn request(s: &Session, start: &p::ExportStart) -> Result<ExportRequest, Failure
         full_feature_names: start.full_feature_names,
         // The protocol does not carry --fill-defaults yet.
         fill_defaults: false,
-        known_at: match start.known_at {
-            ExportKnownAt::Unbounded => KnownAt::Unbounded,
-            ExportKnownAt::At(t) => KnownAt::At(t),
-            ExportKnownAt::EventTime => KnownAt::EventTime,
-        },
+        known_at: start.known_at.into(),
         memory_budget: EXPORT_MEMORY,
         threads: 0,
     })

@@ -284,26 +284,8 @@ fn push_array<T>(out: &mut String, xs: &[T], item: impl Fn(&mut String, &T)) {
 /// A time in µs as Feast's JSON writes a protobuf `Timestamp`: RFC 3339,
 /// UTC, `Z`, with no fraction, 3 or 6 digits as the time needs.
 pub(crate) fn rfc3339(micros: i64) -> String {
-    let secs = micros.div_euclid(1_000_000);
     let frac = micros.rem_euclid(1_000_000);
-    let days = secs.div_euclid(86_400);
-    let tod = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let mut s = format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        tod / 3600,
-        tod % 3600 / 60,
-        tod % 60
-    );
+    let mut s = strata_format::time::utc_seconds(micros);
     if frac == 0 {
     } else if frac % 1000 == 0 {
         s.push_str(&format!(".{:03}", frac / 1000));

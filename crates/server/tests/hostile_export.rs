@@ -23,17 +23,7 @@ use strata_format::schema::{KeyValue, Value};
 use strata_offline::export::{self as ex, ExportFiles, ExportRequest, Plan};
 use strata_server::Limits;
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "profile"
-entities = ["user"]
-ttl = "0"
-features = [{ name = "bio", type = "string" }]
-"#;
+const DEFS: &str = include_str!("fixtures/hostile-export.toml");
 
 const WIDE: usize = 60_000;
 /// The export's budget in these scenarios (the server's is 256 MiB).

@@ -24,28 +24,7 @@ use strata_format::protocol::{self as p, ErrorCode, Kind};
 use strata_format::schema::{KeyValue, Value};
 use strata_server::Limits;
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "profile"
-entities = ["user"]
-ttl = "0"
-team = "growth"
-features = [
-  { name = "bio", type = "string" },
-  { name = "f1", type = "string" }, { name = "f2", type = "string" },
-  { name = "f3", type = "string" }, { name = "f4", type = "string" },
-  { name = "f5", type = "string" }, { name = "f6", type = "string" },
-  { name = "f7", type = "string" }, { name = "f8", type = "string" },
-  { name = "f9", type = "string" }, { name = "f10", type = "string" },
-  { name = "f11", type = "string" }, { name = "f12", type = "string" },
-  { name = "f13", type = "string" }, { name = "f14", type = "string" },
-  { name = "f15", type = "string" },
-]
-"#;
+const DEFS: &str = include_str!("fixtures/hostile-memory.toml");
 
 /// The answer limit of these scenarios.
 const FRAME: u32 = 4 << 20;

@@ -19,46 +19,7 @@ use strata_format::protocol::{self as p, ErrorCode};
 use strata_format::schema::{KeyValue, Value};
 use strata_server::Limits;
 
-const DEFS: &str = r#"
-[[entities]]
-name = "merchant"
-join_keys = [{ name = "merchant", type = "string" }]
-
-[[feature_views]]
-name = "txn"
-entities = ["merchant"]
-ttl = "0"
-team = "fraud"
-features = [{ name = "note", type = "string" }]
-
-[[feature_views]]
-name = "txn_stats"
-source = "txn"
-team = "growth"
-aggregations = [{ function = "last", column = "note", window = "3650d" }]
-
-[[feature_views]]
-name = "txn_copy"
-entities = ["merchant"]
-ttl = "0"
-team = "growth"
-inputs = ["txn"]
-features = [{ name = "note", type = "string" }]
-
-[[feature_views]]
-name = "txn_published"
-source = "txn"
-team = "growth"
-expose_sources = true
-aggregations = [{ function = "count", window = "3650d" }]
-
-[[feature_views]]
-name = "growth_own"
-entities = ["merchant"]
-ttl = "0"
-team = "growth"
-features = [{ name = "note", type = "string" }]
-"#;
+const DEFS: &str = include_str!("fixtures/policy.toml");
 
 fn scenario() -> Scenario {
     let s = Scenario::new(

@@ -315,14 +315,7 @@ impl Store {
         written: u64,
         rejected_late: u64,
     ) -> Result<WriteSummary> {
-        let summary = WriteSummary {
-            rows,
-            written,
-            rejected_late,
-            duplicates: rows - written - rejected_late,
-            violations: 0,
-            already_ingested_at: None,
-        };
+        let summary = counted(rows, written, rejected_late);
         if let Some(b) = &opts.batch {
             let rec = self.ledger_record(opts, summary);
             let (ik, row) = ledger_entry(view.id, b, &rec);
@@ -409,14 +402,7 @@ impl Store {
             entries.push((ik, e.row));
         }
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let summary = WriteSummary {
-            rows,
-            written,
-            rejected_late,
-            duplicates: rows - written - rejected_late,
-            violations: 0,
-            already_ingested_at: None,
-        };
+        let summary = counted(rows, written, rejected_late);
         if let Some(b) = &opts.batch {
             entries.push(ledger_entry(view.id, b, &self.ledger_record(opts, summary)));
         }
@@ -478,4 +464,17 @@ fn writable(view: &FeatureView) -> Result<()> {
         return Err(Error::Derived(view.qualified_name()));
     }
     Ok(())
+}
+
+/// The summary of a write of `rows` rows of which `written` were written
+/// and `rejected_late` refused as late: the rest were duplicates.
+fn counted(rows: u64, written: u64, rejected_late: u64) -> WriteSummary {
+    WriteSummary {
+        rows,
+        written,
+        rejected_late,
+        duplicates: rows - written - rejected_late,
+        violations: 0,
+        already_ingested_at: None,
+    }
 }

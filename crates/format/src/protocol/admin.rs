@@ -5,6 +5,7 @@
 
 use crate::error::Reader;
 use crate::schema::KeyValue;
+use crate::tagged::tagged_enum;
 use crate::varint;
 
 use super::DecodeLimits;
@@ -12,65 +13,32 @@ use super::frame::WireError;
 use super::messages::{decode_stats, encode_stats, expect_end};
 use super::values::*;
 
-/// What an `Admin` request asks for.
-/// DO NOT CHANGE THESE TAGS: they are part of the protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AdminOp {
-    /// args: [definitions TOML]. Applies them; answers the plan's lines.
-    Apply = 1,
-    /// args: [definitions TOML]. The plan only; changes nothing.
-    Plan = 2,
-    /// args: [view]. The view's lineage tree.
-    Lineage = 3,
-    /// args: [view, output directory on the server, from, to, known_at]
-    /// (times as decimal µs, empty for none).
-    Snapshot = 4,
-    /// args: [entity]; key: the entity key's values.
-    Delete = 5,
-    /// No args. Moves the memtable into segments.
-    Flush = 6,
-    /// No args. Merges every segment into one.
-    Compact = 7,
-    /// args: [name, grant, grant, ...]. The first line is the new token.
-    TokenCreate = 8,
-    /// No args. One line per token: id, name, grants, created (tab-separated).
-    TokenList = 9,
-    /// args: [id or token].
-    TokenRevoke = 10,
-}
-
-impl AdminOp {
-    pub const ALL: [AdminOp; 10] = [
-        AdminOp::Apply,
-        AdminOp::Plan,
-        AdminOp::Lineage,
-        AdminOp::Snapshot,
-        AdminOp::Delete,
-        AdminOp::Flush,
-        AdminOp::Compact,
-        AdminOp::TokenCreate,
-        AdminOp::TokenList,
-        AdminOp::TokenRevoke,
-    ];
-
-    pub fn from_u8(b: u8) -> Option<AdminOp> {
-        AdminOp::ALL.into_iter().find(|o| *o as u8 == b)
-    }
-
-    /// The operation's name in messages (`apply`, `token create`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            AdminOp::Apply => "apply",
-            AdminOp::Plan => "apply --plan",
-            AdminOp::Lineage => "registry lineage",
-            AdminOp::Snapshot => "snapshot",
-            AdminOp::Delete => "delete",
-            AdminOp::Flush => "flush",
-            AdminOp::Compact => "compact",
-            AdminOp::TokenCreate => "token create",
-            AdminOp::TokenList => "token list",
-            AdminOp::TokenRevoke => "token revoke",
-        }
+tagged_enum! {
+    /// What an `Admin` request asks for.
+    /// DO NOT CHANGE THESE TAGS: they are part of the protocol.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum AdminOp: u8, from_u8 {
+        /// args: [definitions TOML]. Applies them; answers the plan's lines.
+        Apply = 1 => "apply",
+        /// args: [definitions TOML]. The plan only; changes nothing.
+        Plan = 2 => "apply --plan",
+        /// args: [view]. The view's lineage tree.
+        Lineage = 3 => "registry lineage",
+        /// args: [view, output directory on the server, from, to, known_at]
+        /// (times as decimal µs, empty for none).
+        Snapshot = 4 => "snapshot",
+        /// args: [entity]; key: the entity key's values.
+        Delete = 5 => "delete",
+        /// No args. Moves the memtable into segments.
+        Flush = 6 => "flush",
+        /// No args. Merges every segment into one.
+        Compact = 7 => "compact",
+        /// args: [name, grant, grant, ...]. The first line is the new token.
+        TokenCreate = 8 => "token create",
+        /// No args. One line per token: id, name, grants, created (tab-separated).
+        TokenList = 9 => "token list",
+        /// args: [id or token].
+        TokenRevoke = 10 => "token revoke",
     }
 }
 

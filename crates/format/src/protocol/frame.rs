@@ -10,84 +10,52 @@
 //! ```
 
 use crate::DecodeError;
+use crate::tagged::tagged_enum;
 
 use super::ErrorCode;
 
 /// Bytes of a frame header.
 pub const HEADER_LEN: usize = 14;
 
-/// The kind of a frame.
-/// DO NOT CHANGE THESE TAGS: they are part of the protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    // Client to server.
-    Hello = 0x01,
-    Lookup = 0x10,
-    History = 0x11,
-    Push = 0x12,
-    ExportStart = 0x13,
-    ExportData = 0x14,
-    ExportEnd = 0x15,
-    RegistryList = 0x20,
-    Describe = 0x21,
-    Search = 0x22,
-    Stats = 0x30,
-    Health = 0x31,
-    Freshness = 0x32,
-    Admin = 0x33,
-    // Server to client.
-    Welcome = 0x81,
-    LookupResult = 0x90,
-    HistoryResult = 0x91,
-    PushAck = 0x92,
-    ExportBatch = 0x93,
-    ExportDone = 0x94,
-    RegistryListResult = 0xa0,
-    DescribeResult = 0xa1,
-    SearchResult = 0xa2,
-    StatsResult = 0xb0,
-    HealthResult = 0xb1,
-    FreshnessResult = 0xb2,
-    AdminResult = 0xb3,
-    Error = 0xff,
+tagged_enum! {
+    /// The kind of a frame.
+    /// DO NOT CHANGE THESE TAGS: they are part of the protocol.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Kind: u8, from_u8 {
+        // Client to server.
+        Hello = 0x01,
+        Lookup = 0x10,
+        History = 0x11,
+        Push = 0x12,
+        ExportStart = 0x13,
+        ExportData = 0x14,
+        ExportEnd = 0x15,
+        RegistryList = 0x20,
+        Describe = 0x21,
+        Search = 0x22,
+        Stats = 0x30,
+        Health = 0x31,
+        Freshness = 0x32,
+        Admin = 0x33,
+        // Server to client.
+        Welcome = 0x81,
+        LookupResult = 0x90,
+        HistoryResult = 0x91,
+        PushAck = 0x92,
+        ExportBatch = 0x93,
+        ExportDone = 0x94,
+        RegistryListResult = 0xa0,
+        DescribeResult = 0xa1,
+        SearchResult = 0xa2,
+        StatsResult = 0xb0,
+        HealthResult = 0xb1,
+        FreshnessResult = 0xb2,
+        AdminResult = 0xb3,
+        Error = 0xff,
+    }
 }
 
 impl Kind {
-    pub const ALL: [Kind; 28] = [
-        Kind::Hello,
-        Kind::Lookup,
-        Kind::History,
-        Kind::Push,
-        Kind::ExportStart,
-        Kind::ExportData,
-        Kind::ExportEnd,
-        Kind::RegistryList,
-        Kind::Describe,
-        Kind::Search,
-        Kind::Stats,
-        Kind::Health,
-        Kind::Freshness,
-        Kind::Admin,
-        Kind::Welcome,
-        Kind::LookupResult,
-        Kind::HistoryResult,
-        Kind::PushAck,
-        Kind::ExportBatch,
-        Kind::ExportDone,
-        Kind::RegistryListResult,
-        Kind::DescribeResult,
-        Kind::SearchResult,
-        Kind::StatsResult,
-        Kind::HealthResult,
-        Kind::FreshnessResult,
-        Kind::AdminResult,
-        Kind::Error,
-    ];
-
-    pub fn from_u8(b: u8) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| *k as u8 == b)
-    }
-
     /// Frames a client sends.
     pub fn is_request(self) -> bool {
         (self as u8) < 0x80

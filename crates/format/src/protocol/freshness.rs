@@ -10,6 +10,7 @@
 //! ```
 
 use crate::error::Reader;
+use crate::tagged::tagged_enum;
 use crate::varint;
 
 use super::frame::WireError;
@@ -17,45 +18,19 @@ use super::messages::expect_end;
 use super::values::*;
 use super::{DecodeLimits, ErrorCode};
 
-/// How a view's freshness compares with its `freshness_sla`.
-/// DO NOT CHANGE THESE TAGS: they are sent over the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FreshnessStatus {
-    /// The lag (now − newest event time) is within the SLA.
-    Ok = 0,
-    /// The lag exceeds the SLA, or the view has an SLA and no data.
-    Violated = 1,
-    /// The view has data and no `freshness_sla`.
-    NoSla = 2,
-    /// The view has neither data nor an SLA.
-    NoData = 3,
-}
-
-impl FreshnessStatus {
-    pub const ALL: [FreshnessStatus; 4] = [
-        FreshnessStatus::Ok,
-        FreshnessStatus::Violated,
-        FreshnessStatus::NoSla,
-        FreshnessStatus::NoData,
-    ];
-
-    pub fn from_u8(b: u8) -> Option<FreshnessStatus> {
-        FreshnessStatus::ALL.into_iter().find(|s| *s as u8 == b)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            FreshnessStatus::Ok => "OK",
-            FreshnessStatus::Violated => "VIOLATED",
-            FreshnessStatus::NoSla => "NO_SLA",
-            FreshnessStatus::NoData => "NO_DATA",
-        }
-    }
-}
-
-impl std::fmt::Display for FreshnessStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+tagged_enum! {
+    /// How a view's freshness compares with its `freshness_sla`.
+    /// DO NOT CHANGE THESE TAGS: they are sent over the wire.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum FreshnessStatus: u8, from_u8 {
+        /// The lag (now − newest event time) is within the SLA.
+        Ok = 0 => "OK",
+        /// The lag exceeds the SLA, or the view has an SLA and no data.
+        Violated = 1 => "VIOLATED",
+        /// The view has data and no `freshness_sla`.
+        NoSla = 2 => "NO_SLA",
+        /// The view has neither data nor an SLA.
+        NoData = 3 => "NO_DATA",
     }
 }
 

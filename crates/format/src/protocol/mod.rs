@@ -32,6 +32,8 @@ pub mod values;
 #[cfg(test)]
 mod tests;
 
+use crate::tagged::tagged_enum;
+
 pub use admin::*;
 pub use frame::{
     FrameHeader, HEADER_LEN, Kind, WireError, encode_frame, finish_frame, start_frame,
@@ -49,135 +51,68 @@ pub const VERSION: u16 = 4;
 /// The ALPN protocol id of the QUIC connection.
 pub const ALPN: &[u8] = b"strata/1";
 
-/// Why a request failed. Sent in `Error` frames and as the application
-/// close code of a connection the server closes.
-/// DO NOT CHANGE THESE CODES: they are part of the protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorCode {
-    /// The first frame of a connection was not a valid `Hello`.
-    BadHandshake = 1,
-    /// No protocol version both sides speak.
-    UnsupportedVersion = 2,
-    /// The token is unknown, malformed or revoked.
-    Unauthenticated = 3,
-    /// The token does not grant this request on this view.
-    PermissionDenied = 4,
-    /// A frame's header or body does not decode.
-    Malformed = 5,
-    /// A frame is longer than the server accepts.
-    FrameTooLarge = 6,
-    /// A frame kind the server does not know or does not expect here.
-    UnknownRequest = 7,
-    /// A request exceeds a limit (keys per lookup, rows per push, response size).
-    LimitExceeded = 8,
-    /// An unknown view, feature or entity.
-    NotFound = 9,
-    /// A request that decodes but does not fit the store (key types, rows, ranges).
-    InvalidArgument = 10,
-    /// The server has as many connections as it accepts.
-    TooManyConnections = 11,
-    /// The peer was too slow: a handshake or a frame did not arrive in time.
-    Timeout = 12,
-    /// The server is shutting down and takes no new requests.
-    ShuttingDown = 13,
-    /// The store failed (I/O error, corruption, refusing writes).
-    Storage = 14,
-    /// A bug in the server.
-    Internal = 15,
-}
-
-impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
-        ErrorCode::BadHandshake,
-        ErrorCode::UnsupportedVersion,
-        ErrorCode::Unauthenticated,
-        ErrorCode::PermissionDenied,
-        ErrorCode::Malformed,
-        ErrorCode::FrameTooLarge,
-        ErrorCode::UnknownRequest,
-        ErrorCode::LimitExceeded,
-        ErrorCode::NotFound,
-        ErrorCode::InvalidArgument,
-        ErrorCode::TooManyConnections,
-        ErrorCode::Timeout,
-        ErrorCode::ShuttingDown,
-        ErrorCode::Storage,
-        ErrorCode::Internal,
-    ];
-
-    pub fn from_u16(code: u16) -> Option<ErrorCode> {
-        ErrorCode::ALL.into_iter().find(|c| *c as u16 == code)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorCode::BadHandshake => "BAD_HANDSHAKE",
-            ErrorCode::UnsupportedVersion => "UNSUPPORTED_VERSION",
-            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
-            ErrorCode::PermissionDenied => "PERMISSION_DENIED",
-            ErrorCode::Malformed => "MALFORMED",
-            ErrorCode::FrameTooLarge => "FRAME_TOO_LARGE",
-            ErrorCode::UnknownRequest => "UNKNOWN_REQUEST",
-            ErrorCode::LimitExceeded => "LIMIT_EXCEEDED",
-            ErrorCode::NotFound => "NOT_FOUND",
-            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
-            ErrorCode::TooManyConnections => "TOO_MANY_CONNECTIONS",
-            ErrorCode::Timeout => "TIMEOUT",
-            ErrorCode::ShuttingDown => "SHUTTING_DOWN",
-            ErrorCode::Storage => "STORAGE",
-            ErrorCode::Internal => "INTERNAL",
-        }
+tagged_enum! {
+    /// Why a request failed. Sent in `Error` frames and as the application
+    /// close code of a connection the server closes.
+    /// DO NOT CHANGE THESE CODES: they are part of the protocol.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum ErrorCode: u16, from_u16 {
+        /// The first frame of a connection was not a valid `Hello`.
+        BadHandshake = 1 => "BAD_HANDSHAKE",
+        /// No protocol version both sides speak.
+        UnsupportedVersion = 2 => "UNSUPPORTED_VERSION",
+        /// The token is unknown, malformed or revoked.
+        Unauthenticated = 3 => "UNAUTHENTICATED",
+        /// The token does not grant this request on this view.
+        PermissionDenied = 4 => "PERMISSION_DENIED",
+        /// A frame's header or body does not decode.
+        Malformed = 5 => "MALFORMED",
+        /// A frame is longer than the server accepts.
+        FrameTooLarge = 6 => "FRAME_TOO_LARGE",
+        /// A frame kind the server does not know or does not expect here.
+        UnknownRequest = 7 => "UNKNOWN_REQUEST",
+        /// A request exceeds a limit (keys per lookup, rows per push, response size).
+        LimitExceeded = 8 => "LIMIT_EXCEEDED",
+        /// An unknown view, feature or entity.
+        NotFound = 9 => "NOT_FOUND",
+        /// A request that decodes but does not fit the store (key types, rows, ranges).
+        InvalidArgument = 10 => "INVALID_ARGUMENT",
+        /// The server has as many connections as it accepts.
+        TooManyConnections = 11 => "TOO_MANY_CONNECTIONS",
+        /// The peer was too slow: a handshake or a frame did not arrive in time.
+        Timeout = 12 => "TIMEOUT",
+        /// The server is shutting down and takes no new requests.
+        ShuttingDown = 13 => "SHUTTING_DOWN",
+        /// The store failed (I/O error, corruption, refusing writes).
+        Storage = 14 => "STORAGE",
+        /// A bug in the server.
+        Internal = 15 => "INTERNAL",
     }
 }
 
-impl std::fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+tagged_enum! {
+    /// The status of one returned feature value (as in Feast's serving API).
+    /// DO NOT CHANGE THESE TAGS: they are sent over the wire.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Status: u8, from_u8 {
+        Present = 0 => "PRESENT",
+        NullValue = 1 => "NULL_VALUE",
+        NotFound = 2 => "NOT_FOUND",
+        OutsideMaxAge = 3 => "OUTSIDE_MAX_AGE",
+        /// The version read predates the feature (it was written before the
+        /// feature was added, or from a file without its column): the
+        /// feature's declared default is served. Protocol version 4.
+        Defaulted = 4 => "DEFAULTED",
     }
-}
-
-/// The status of one returned feature value (as in Feast's serving API).
-/// DO NOT CHANGE THESE TAGS: they are sent over the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    Present = 0,
-    NullValue = 1,
-    NotFound = 2,
-    OutsideMaxAge = 3,
-    /// The version read predates the feature (it was written before the
-    /// feature was added, or from a file without its column): the
-    /// feature's declared default is served. Protocol version 4.
-    Defaulted = 4,
 }
 
 impl Status {
-    pub fn from_u8(b: u8) -> Option<Status> {
-        Some(match b {
-            0 => Status::Present,
-            1 => Status::NullValue,
-            2 => Status::NotFound,
-            3 => Status::OutsideMaxAge,
-            4 => Status::Defaulted,
-            _ => return None,
-        })
-    }
-
     /// Whether the row has a version whose value (or null) is answered:
     /// `PRESENT` or `NULL_VALUE`. The others carry the feature's default
     /// (`DEFAULTED` names a version, which predates the feature).
     pub fn has_value_or_null(self) -> bool {
         matches!(self, Status::Present | Status::NullValue)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Present => "PRESENT",
-            Status::NullValue => "NULL_VALUE",
-            Status::NotFound => "NOT_FOUND",
-            Status::OutsideMaxAge => "OUTSIDE_MAX_AGE",
-            Status::Defaulted => "DEFAULTED",
-        }
     }
 
     /// Whether the answer names a version (and so carries its event time).

@@ -123,27 +123,9 @@ impl fmt::Display for WriteSummary {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` of microseconds since the epoch (the proleptic
-/// Gregorian calendar, from the day count).
+/// `YYYY-MM-DDTHH:MM:SSZ` of microseconds since the epoch.
 fn utc(micros: i64) -> String {
-    let secs = micros.div_euclid(1_000_000);
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days since 0000-03-01 in 400-year eras of 146 097 days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    )
+    format!("{}Z", crate::time::utc_seconds(micros))
 }
 
 /// How a push is written.

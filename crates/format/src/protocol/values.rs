@@ -119,7 +119,7 @@ pub fn key_type(b: u8) -> Option<KeyType> {
 }
 
 pub fn feature_type(b: u8) -> Option<FeatureType> {
-    FeatureType::ALL.into_iter().find(|t| *t as u8 == b)
+    FeatureType::from_u8(b)
 }
 
 pub fn get_key_type(r: &mut Reader<'_>) -> Result<KeyType, WireError> {

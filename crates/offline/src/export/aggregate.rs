@@ -3,12 +3,14 @@
 //! computation as online reads), encoded as a row of the view's schema so
 //! that the rest of the join decodes it like any other view's version.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::keys::Keys;
 use super::{Error, KnownAt};
 use strata_engine::Engine;
 use strata_format::row::encode_row;
+use strata_format::schema::{FeatureType, Value};
 use strata_store::aggregate::Resolved;
 
 /// One thread's answers: encoded rows in `arena`, and per answered row
@@ -17,6 +19,62 @@ use strata_store::aggregate::Resolved;
 pub(crate) struct Answers {
     pub arena: Vec<u8>,
     pub out: Vec<(u32, u64, u32)>,
+}
+
+impl Answers {
+    /// Encodes `values` as a row of `schema` into the arena, as the answer
+    /// of `row`; `what` names the view in the error of a value that does
+    /// not fit.
+    pub fn push(
+        &mut self,
+        row: usize,
+        schema: &[FeatureType],
+        values: &[Value],
+        buf: &mut Vec<u8>,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), Error> {
+        encode_row(schema, values, buf)
+            .map_err(|e| Error::Internal(format!("encoding {}: {e}", what())))?;
+        self.out
+            .push((row as u32, self.arena.len() as u64, buf.len() as u32));
+        self.arena.extend_from_slice(buf);
+        Ok(())
+    }
+}
+
+/// Rows per chunk that a thread takes at a time.
+pub(crate) const CHUNK: usize = 1024;
+
+/// Runs `chunk(rows, answers, buf)` over every chunk of [`CHUNK`] of the
+/// `len` rows, on `threads` threads that take the next chunk when done;
+/// one [`Answers`] per thread.
+pub(crate) fn answer_chunks(
+    len: usize,
+    threads: usize,
+    chunk: impl Fn(Range<usize>, &mut Answers, &mut Vec<u8>) -> Result<(), Error> + Sync,
+) -> Result<Vec<Answers>, Error> {
+    let next = AtomicUsize::new(0);
+    let work = || -> Result<Answers, Error> {
+        let mut a = Answers::default();
+        let mut buf = Vec::new();
+        loop {
+            let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+            if start >= len {
+                return Ok(a);
+            }
+            chunk(start..(start + CHUNK).min(len), &mut a, &mut buf)?;
+        }
+    };
+    if threads <= 1 {
+        return Ok(vec![work()?]);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// Reads aggregation view `r` for every row with a valid key, on `threads`
@@ -30,51 +88,21 @@ pub(crate) fn answer(
     known_at: KnownAt,
     threads: usize,
 ) -> Result<Vec<Answers>, Error> {
-    const CHUNK: usize = 1024;
-    let next = AtomicUsize::new(0);
     let schema = r.view.schema();
-    let work = || -> Result<Answers, Error> {
-        let mut a = Answers::default();
-        let mut buf = Vec::new();
-        loop {
-            let start = next.fetch_add(CHUNK, Ordering::Relaxed);
-            if start >= keys.len() {
-                return Ok(a);
+    answer_chunks(keys.len(), threads, |rows, a, buf| {
+        for row in rows {
+            if !keys.is_valid(row) {
+                continue;
             }
-            let end = (start + CHUNK).min(keys.len());
-            for (row, &t) in times.iter().enumerate().take(end).skip(start) {
-                if !keys.is_valid(row) {
-                    continue;
-                }
-                let known = match known_at {
-                    KnownAt::Unbounded => None,
-                    KnownAt::At(k) => Some(k),
-                    KnownAt::EventTime => Some(t),
-                };
-                let values = keys.with_key(row, |key| {
-                    strata_store::aggregate::read::read(engine, r, key, t, known)
-                })?;
-                let Some(values) = values else { continue };
-                encode_row(&schema, &values, &mut buf).map_err(|e| {
-                    Error::Internal(format!(
-                        "encoding an aggregate of {}: {e}",
-                        r.view.qualified_name()
-                    ))
-                })?;
-                a.out
-                    .push((row as u32, a.arena.len() as u64, buf.len() as u32));
-                a.arena.extend_from_slice(&buf);
-            }
+            let t = times[row];
+            let values = keys.with_key(row, |key| {
+                strata_store::aggregate::read::read(engine, r, key, t, known_at.bound(t))
+            })?;
+            let Some(values) = values else { continue };
+            a.push(row, &schema, &values, buf, || {
+                format!("an aggregate of {}", r.view.qualified_name())
+            })?;
         }
-    };
-    if threads <= 1 {
-        return Ok(vec![work()?]);
-    }
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
+        Ok(())
     })
 }

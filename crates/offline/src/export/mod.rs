@@ -140,6 +140,29 @@ pub enum KnownAt {
     EventTime,
 }
 
+impl From<strata_format::protocol::ExportKnownAt> for KnownAt {
+    fn from(k: strata_format::protocol::ExportKnownAt) -> KnownAt {
+        use strata_format::protocol::ExportKnownAt as Wire;
+        match k {
+            Wire::Unbounded => KnownAt::Unbounded,
+            Wire::At(t) => KnownAt::At(t),
+            Wire::EventTime => KnownAt::EventTime,
+        }
+    }
+}
+
+impl KnownAt {
+    /// The `created_ts` bound of a row at `event_ts` (`None`: every
+    /// version).
+    pub fn bound(self, event_ts: i64) -> Option<i64> {
+        match self {
+            KnownAt::Unbounded => None,
+            KnownAt::At(k) => Some(k),
+            KnownAt::EventTime => Some(event_ts),
+        }
+    }
+}
+
 /// What to export.
 #[derive(Debug, Clone)]
 pub struct ExportRequest {

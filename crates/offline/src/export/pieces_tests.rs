@@ -21,17 +21,7 @@ use strata_format::schema::{KeyValue, Value};
 use strata_store::Store;
 use strata_store::catalog::defs;
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "p"
-entities = ["user"]
-ttl = "0"
-features = [{ name = "s", type = "string" }, { name = "i", type = "int64" }]
-"#;
+const DEFS: &str = include_str!("../testdata/pieces.toml");
 
 fn joined(store: &Store, plan: &Plan, input: &[RecordBatch]) -> Vec<RecordBatch> {
     export(store, plan, input.iter().cloned().map(Ok))

@@ -14,35 +14,7 @@ use strata_server::{Handler, Limits, Session, respond};
 use strata_store::Store;
 use strata_store::catalog::defs;
 
-pub const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[entities]]
-name = "merchant"
-join_keys = [{ name = "merchant", type = "string" }]
-
-[[feature_views]]
-name = "user_stats"
-entities = ["user"]
-ttl = "0"
-team = "fraud"
-description = "Spend statistics per user"
-tags = ["spend", "daily"]
-features = [
-  { name = "amount_avg", type = "float64", description = "average amount" },
-  { name = "txn_count", type = "int64" },
-  { name = "segment", type = "string", tags = ["pii"] },
-]
-
-[[feature_views]]
-name = "merchant_risk"
-entities = ["merchant"]
-ttl = "1d"
-team = "risk"
-features = [{ name = "score", type = "float32" }]
-"#;
+pub const DEFS: &str = include_str!("../fixtures/server.toml");
 
 /// A store with [`DEFS`] applied, its tokens, and a handler over both.
 pub struct Fixture {

@@ -159,15 +159,6 @@ pub struct State {
     pub columns: Vec<Column>,
 }
 
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Int64(x) => Some(*x as f64),
-        Value::Float64(x) => Some(*x),
-        Value::Float32(x) => Some(f64::from(*x)),
-        _ => None,
-    }
-}
-
 /// A stable 64-bit hash of a value, for distinct counts.
 fn value_hash(v: &Value) -> u64 {
     use xxhash_rust::xxh3::xxh3_64_with_seed as h;
@@ -228,7 +219,7 @@ impl State {
             if let Some(item) = collecting(needs).then(|| Item::of(v)).flatten() {
                 add_item(&mut *col, needs, at, item);
             }
-            let Some(x) = number(v) else { continue };
+            let Some(x) = v.as_number() else { continue };
             if needs.moments {
                 col.sum += x;
                 let delta = x - col.mean;

@@ -302,29 +302,12 @@ pub fn spec(view: &FeatureView, source: &FeatureView) -> Result<Spec> {
         });
     }
     let subject = || Subject::AggregationView(view.name.clone());
-    let list = m.aggregations.as_ref().ok_or_else(|| {
-        Error::invalid(
-            subject(),
-            AGGREGATIONS,
-            "aggregations must be an array of tables such as { function = \"count\", window = \"1h\" }",
-        )
-    })?;
-    let mut aggregations = Vec::new();
-    for (i, a) in list.iter().enumerate() {
-        let at = Subject::Aggregation {
-            view: view.name.clone(),
-            index: i + 1,
-        };
-        let bad = |field: &str, reason: String| Error::invalid(at.clone(), field, reason);
-        aggregations.extend(one(bad, a, source)?);
-    }
-    if aggregations.is_empty() {
-        return Err(Error::invalid(
-            subject(),
-            AGGREGATIONS,
-            "aggregations is empty",
-        ));
-    }
+    let aggregations = parse_entries(
+        &view.name,
+        m.aggregations.as_deref(),
+        "aggregations must be an array of tables such as { function = \"count\", window = \"1h\" }",
+        |bad, a| one(bad, a, source),
+    )?;
     let tile = match m.tile {
         Some(t) if t.micros == 0 => {
             return Err(Error::invalid(subject(), "tile", "tile cannot be 0"));
@@ -340,6 +323,59 @@ pub fn spec(view: &FeatureView, source: &FeatureView) -> Result<Spec> {
         aggregations,
         session: None,
     })
+}
+
+/// The `column` of an `aggregations` entry, if it names one: its name and
+/// index in the source view.
+pub(super) fn entry_column<'t>(
+    bad: impl Fn(&str, String) -> Error,
+    t: &'t toml::Table,
+    source: &FeatureView,
+) -> Result<Option<(&'t str, usize)>> {
+    let Some(c) = t.get("column") else {
+        return Ok(None);
+    };
+    let name = c
+        .as_str()
+        .ok_or_else(|| bad("column", "column must be a string".into()))?;
+    let idx = source.feature_index(name).ok_or_else(|| {
+        bad(
+            "column",
+            format!("the source view {:?} has no feature {name:?}", source.name),
+        )
+    })?;
+    Ok(Some((name, idx)))
+}
+
+/// The features of a view's `aggregations` (of an aggregation or a
+/// session view): `entry` parses one entry into its features, making the
+/// error of a field with the `bad` it is given (naming the view and the
+/// entry). A missing list is an error saying `missing`; an empty one too.
+pub(super) fn parse_entries<T, I: IntoIterator<Item = T>>(
+    view: &str,
+    list: Option<&[toml::Table]>,
+    missing: &str,
+    mut entry: impl FnMut(&dyn Fn(&str, String) -> Error, &toml::Table) -> Result<I>,
+) -> Result<Vec<T>> {
+    let subject = || Subject::AggregationView(view.to_string());
+    let list = list.ok_or_else(|| Error::invalid(subject(), AGGREGATIONS, missing))?;
+    let mut features = Vec::new();
+    for (i, t) in list.iter().enumerate() {
+        let at = Subject::Aggregation {
+            view: view.to_string(),
+            index: i + 1,
+        };
+        let bad = |field: &str, reason: String| Error::invalid(at.clone(), field, reason);
+        features.extend(entry(&bad, t)?);
+    }
+    if features.is_empty() {
+        return Err(Error::invalid(
+            subject(),
+            AGGREGATIONS,
+            "aggregations is empty",
+        ));
+    }
+    Ok(features)
 }
 
 /// The features of one `aggregations` entry (one per window); `bad` makes
@@ -383,21 +419,7 @@ fn one(
         )
     })?;
     let functions = params::expand(function, t).map_err(|(field, why)| bad(field, why))?;
-    let column = match t.get("column") {
-        None => None,
-        Some(c) => {
-            let name = c
-                .as_str()
-                .ok_or_else(|| bad("column", "column must be a string".into()))?;
-            let idx = source.feature_index(name).ok_or_else(|| {
-                bad(
-                    "column",
-                    format!("the source view {:?} has no feature {name:?}", source.name),
-                )
-            })?;
-            Some((name, idx))
-        }
-    };
+    let column = entry_column(&bad, t, source)?;
     match (function, column) {
         (Function::AgeOfLast, Some(_)) => {
             return Err(bad(

@@ -3,24 +3,7 @@
 use super::*;
 use crate::catalog::Catalog;
 
-const BASE: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-description = "a user"
-
-[[feature_views]]
-name = "user_stats"
-entities = ["user"]
-ttl = "30d"
-features = [
-  { name = "amount_avg", type = "float64" },
-  { name = "txn_count",  type = "int64" },
-]
-owner = "risk"
-tags = ["payments"]
-freshness_sla = "1h"
-"#;
+const BASE: &str = include_str!("../testdata/defs-base.toml");
 
 fn empty() -> Catalog {
     Catalog {
@@ -127,9 +110,10 @@ fn ttl_as_integer_seconds_and_version() {
 
 #[test]
 fn bad_ttl_names_the_line() {
+    // The ttl stands on line 9 of testdata/defs-base.toml.
     let e = err(&BASE.replace("\"30d\"", "\"3x\""));
     assert!(e.contains("bad duration \"3x\": unknown unit x"), "{e}");
-    assert!(e.contains("line 10"), "{e}");
+    assert!(e.contains("line 9"), "{e}");
 }
 
 #[test]

@@ -4,16 +4,7 @@
 use super::Catalog;
 use super::defs::{Change, parse, plan};
 
-const V1: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "device"
-entities = ["user"]
-features = [{ name = "os", type = "string" }]
-"#;
+const V1: &str = include_str!("../testdata/serving-v1.toml");
 
 fn v2(extra: &str) -> String {
     format!(

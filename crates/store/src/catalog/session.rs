@@ -53,9 +53,9 @@
 //! `first` and `last`.
 
 use super::FeatureView;
-use super::aggregation::Filter;
+use super::aggregation::{Filter, entry_column, parse_entries};
 use super::error::{Error, Result, Subject};
-use super::metadata::{AGGREGATIONS, SESSION_GAP};
+use super::metadata::SESSION_GAP;
 use strata_format::schema::FeatureType;
 
 /// A session function.
@@ -175,29 +175,12 @@ pub fn spec(view: &FeatureView, source: &FeatureView) -> Result<Option<Spec>> {
             "a session view has no tiles (its sessions are read from the source's events); remove tile",
         ));
     }
-    let list = m.aggregations.as_ref().ok_or_else(|| {
-        Error::invalid(
-            subject(),
-            AGGREGATIONS,
-            "a session view needs aggregations = [...], e.g. [{ function = \"count\" }, { function = \"duration\" }]",
-        )
-    })?;
-    let mut features = Vec::with_capacity(list.len());
-    for (i, t) in list.iter().enumerate() {
-        let at = Subject::Aggregation {
-            view: view.name.clone(),
-            index: i + 1,
-        };
-        let bad = |field: &str, reason: String| Error::invalid(at.clone(), field, reason);
-        features.push(one(bad, t, source)?);
-    }
-    if features.is_empty() {
-        return Err(Error::invalid(
-            subject(),
-            AGGREGATIONS,
-            "aggregations is empty",
-        ));
-    }
+    let features = parse_entries(
+        &view.name,
+        m.aggregations.as_deref(),
+        "a session view needs aggregations = [...], e.g. [{ function = \"count\" }, { function = \"duration\" }]",
+        |bad, t| one(bad, t, source).map(Some),
+    )?;
     Ok(Some(Spec {
         gap: gap.micros,
         features,
@@ -232,21 +215,7 @@ fn one(
             format!("unknown session function {fname:?} ({})", all()),
         )
     })?;
-    let column = match t.get("column") {
-        None => None,
-        Some(c) => {
-            let name = c
-                .as_str()
-                .ok_or_else(|| bad("column", "column must be a string".into()))?;
-            let idx = source.feature_index(name).ok_or_else(|| {
-                bad(
-                    "column",
-                    format!("the source view {:?} has no feature {name:?}", source.name),
-                )
-            })?;
-            Some((name, idx))
-        }
-    };
+    let column = entry_column(&bad, t, source)?;
     let f = function.name();
     match (function.column(), column) {
         (ColumnRule::None, Some(_)) => {

@@ -4,16 +4,7 @@ use super::*;
 use crate::catalog::defs;
 use strata_format::schema::Value;
 
-const BASE: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "clicks"
-entities = ["user"]
-features = [{ name = "page", type = "string" }, { name = "dwell", type = "float64" }]
-"#;
+const BASE: &str = include_str!("../testdata/session-base.toml");
 
 fn with(body: &str) -> Result<defs::Definitions> {
     defs::parse(&format!(

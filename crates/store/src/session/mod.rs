@@ -156,15 +156,6 @@ fn distinct_key(v: &Value) -> Option<DistinctKey> {
     })
 }
 
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Int64(x) => Some(*x as f64),
-        Value::Float64(x) => Some(*x),
-        Value::Float32(x) => Some(f64::from(*x)),
-        _ => None,
-    }
-}
-
 impl Summary {
     /// The summary of no events.
     pub fn new(s: &Spec) -> Summary {
@@ -229,7 +220,7 @@ impl Summary {
                     }
                 }
                 Acc::Numbers { n, sum, min, max } => {
-                    if let Some(x) = number(v) {
+                    if let Some(x) = v.as_number() {
                         *n += 1;
                         *sum += x;
                         *min = min.min(x);
