@@ -48,6 +48,14 @@ fn main() {
             })
             .unwrap();
     }
+    // The segment's hash slots are copied into memory advised to use huge
+    // pages (crates/engine/src/segment.rs, `resident_slots`): say whether
+    // the kernel gave them (the control buffer is not advised).
+    if let Ok(m) = std::fs::read_to_string("/proc/self/smaps_rollup") {
+        for l in m.lines().filter(|l| l.starts_with("AnonHugePages")) {
+            eprintln!("{l}");
+        }
+    }
     for _ in 0..3 {
         let mut control = Vec::with_capacity(SAMPLES);
         let mut lookups = Vec::with_capacity(SAMPLES);

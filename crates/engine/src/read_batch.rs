@@ -9,10 +9,10 @@
 //! the second of any:
 //!
 //! 1. hashes every key's prefix and prefetches its home slot (no wait);
-//! 2. reads each home slot (by now in cache, or arriving) and prefetches
-//!    the entry its first candidate names (format 2); in format 1, loads
-//!    the candidate's block offset, then (2b.) prefetches the block's
-//!    restart entry;
+//! 2. reads each home slot (by now in cache, or arriving) and notes where
+//!    its first candidate points (format 1: loads the block's offset),
+//!    then (2b.) prefetches those entries (format 1: the block's restart
+//!    entry) in a loop of little else, so that many are in flight;
 //! 3. reads each key: format 2 through [`probe_direct`], the single-key
 //!    direct path, whose slot and entry are now in cache; a key the direct
 //!    path does not answer (a tombstone, an older `as_of`, `known_at`, a
@@ -117,8 +117,18 @@ struct KeyState {
     done: bool,
     /// The best version so far: `(event_ts, created_ts, row)`.
     best: Option<(i64, i64, RowAt)>,
-    /// Format 1, step 2: the candidate's block `(offset, len)` and restart.
-    block: Option<(usize, usize, usize)>,
+    /// Step 2: what the first candidate of the segment's hash index names.
+    next: Next,
+}
+
+/// The next link of a key's chain in the current segment (step 2).
+#[derive(Debug, Clone, Copy)]
+enum Next {
+    None,
+    /// Format 2: the entry at this file offset.
+    Entry(usize),
+    /// Format 1: block `(offset, len)` and the restart point to scan from.
+    Restart(usize, usize, usize),
 }
 
 impl KeyState {
@@ -223,7 +233,7 @@ impl BatchScratch {
                 prefix,
                 done: false,
                 best: None,
-                block: None,
+                next: Next::None,
             });
         }
         if r.rs.memtables().any(|m| !m.is_empty()) {
@@ -277,23 +287,30 @@ impl BatchScratch {
                     prefetch(b);
                 }
             }
-            // 2. Entries (format 2); block offsets (format 1).
+            // 2. The first candidate of each key. (Its slot is in cache
+            // or arriving: no prefetch here, which would wait for the
+            // entry's address translation, holding back the next keys.)
             for k in keys.iter_mut().filter(|k| !k.done) {
-                k.block = None;
-                match hidx.candidates(k.hash).next() {
-                    Some(Position::Entry(at)) => prefetch_entry(file, at),
-                    Some(Position::Restart { block, restart }) => {
-                        k.block = hidx.block(block).map(|(o, l)| (o, l, restart));
-                    }
-                    Some(Position::Block(_)) | None => {}
-                }
+                k.next = match hidx.candidates(k.hash).next() {
+                    Some(Position::Entry(at)) => Next::Entry(at),
+                    Some(Position::Restart { block, restart }) => hidx
+                        .block(block)
+                        .map_or(Next::None, |(o, l)| Next::Restart(o, l, restart)),
+                    Some(Position::Block(_)) | None => Next::None,
+                };
             }
-            // 2b. Format 1: block tails and restart entries.
+            // 2b. Their entries (format 2), or block tails and restart
+            // entries (format 1), in a loop of little else, so that many
+            // prefetches (and the page walks they start) are in flight.
             for k in keys.iter().filter(|k| !k.done) {
-                if let Some((offset, len, restart)) = k.block
-                    && let Some(at) = peek_restart(file, offset, len, restart)
-                {
-                    prefetch_entry(file, at);
+                match k.next {
+                    Next::Entry(at) => prefetch_entry(file, at),
+                    Next::Restart(offset, len, restart) => {
+                        if let Some(at) = peek_restart(file, offset, len, restart) {
+                            prefetch_entry(file, at);
+                        }
+                    }
+                    Next::None => {}
                 }
             }
         }

@@ -220,6 +220,23 @@ impl<'a> HashIndex<'a> {
         }
     }
 
+    /// The same index reading its slots from the start of `slots`, a copy
+    /// of them kept elsewhere (an engine keeps them resident in memory of
+    /// its own); `self` unchanged if `slots` is shorter than the slots.
+    #[inline]
+    pub fn with_slots(self, slots: &'a [u8]) -> HashIndex<'a> {
+        if let Some(slots) = slots.get(..self.slots.len()) {
+            HashIndex { slots, ..self }
+        } else {
+            self
+        }
+    }
+
+    /// The slots' bytes (`8 × n_slots`), to copy them.
+    pub fn slot_bytes(&self) -> &'a [u8] {
+        self.slots
+    }
+
     /// Number of data blocks the offsets cover (0 without an index).
     pub fn blocks(&self) -> usize {
         (self.offsets.len() / 8).saturating_sub(1)
