@@ -48,6 +48,14 @@ fn main() {
             })
             .unwrap();
     }
+    // The segment's hash slots are copied into memory advised to use huge
+    // pages (crates/engine/src/segment.rs, `resident_slots`): say whether
+    // the kernel gave them (the control buffer is not advised).
+    if let Ok(m) = std::fs::read_to_string("/proc/self/smaps_rollup") {
+        for l in m.lines().filter(|l| l.starts_with("AnonHugePages")) {
+            eprintln!("{l}");
+        }
+    }
     for _ in 0..3 {
         let mut control = Vec::with_capacity(SAMPLES);
         let mut lookups = Vec::with_capacity(SAMPLES);
@@ -69,8 +77,8 @@ fn main() {
     }
 }
 
-/// 100 random keys read one by one beside the same 100 keys read as one
-/// batch (`Engine::as_of_many`), alternating, in the same run.
+/// 100 random keys read one by one beside 100 other random keys read as
+/// one batch (`Engine::as_of_many`), alternating, in the same run.
 fn batches(engine: &strata::engine::Engine, keys: u64, rng: &mut Rng) {
     const BATCH: usize = 100;
     const ROUNDS: usize = 20_000;
@@ -105,10 +113,18 @@ fn batches(engine: &strata::engine::Engine, keys: u64, rng: &mut Rng) {
         batched.push(s.elapsed().as_nanos() as u32);
     }
     let (a, b) = (p50(&mut single), p50(&mut batched));
+    let (a99, b99) = (p99(&single), p99(&batched));
     println!(
-        "100 keys: one by one p50 {a} ns, as one batch p50 {b} ns ({:.2} of one by one)",
+        "100 keys: one by one p50 {a} ns ({} ns/key, p99 {a99} ns), as one batch p50 {b} ns ({} ns/key, p99 {b99} ns): batch / one by one {:.2}",
+        a / BATCH as u32,
+        b / BATCH as u32,
         f64::from(b) / f64::from(a)
     );
+}
+
+/// The 99th percentile of sorted `v`.
+fn p99(v: &[u32]) -> u32 {
+    v[v.len() * 99 / 100]
 }
 
 fn p50(v: &mut [u32]) -> u32 {

@@ -1,5 +1,6 @@
-//! A warm `latest` / `as_of` lookup allocates nothing: counted with a
-//! global allocator, over segment hits, memtable hits and misses.
+//! A warm `latest` / `as_of` lookup allocates nothing, nor does a warm
+//! batched read (`Engine::as_of_many`): counted with a global allocator,
+//! over segment hits, memtable hits and misses.
 
 #![allow(
     clippy::unwrap_used,
@@ -8,7 +9,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use strata::engine::{Engine, Options, SyncPolicy, WriteBatch};
+use strata::engine::{Engine, KeyBatch, Options, SyncPolicy, WriteBatch};
 use strata::format::key::encode_int_key;
 
 struct Counting;
@@ -100,6 +101,39 @@ fn warm_lookups_do_not_allocate() {
     let during = allocations() - before;
     assert!(found > 0);
     assert_eq!(during, 0, "{during} allocations in 12000 warm lookups");
+
+    // Batches of 100 keys (more than a chunk), half of them absent.
+    let batches: Vec<KeyBatch> = (0..40)
+        .map(|b| {
+            let mut keys = KeyBatch::new();
+            for k in 0..100 {
+                keys.push(&encode_int_key(b * 100 + k));
+            }
+            keys
+        })
+        .collect();
+    let mut batched = |view: u32, t: i64| {
+        for keys in &batches {
+            engine
+                .as_of_many(view, keys, t, None, |_, v| {
+                    if let Some((_, _, row)) = v {
+                        found += row.len() as u64;
+                    }
+                })
+                .unwrap();
+        }
+    };
+    for pass in 0..2 {
+        let before = allocations();
+        batched(1, i64::MAX - 1); // segment hits and misses
+        batched(1, 15); // as_of, one version back (the checked path)
+        batched(2, i64::MAX - 1); // memtable hits and misses
+        let during = allocations() - before;
+        // The first pass warms the per-thread buffers.
+        if pass == 1 {
+            assert_eq!(during, 0, "{during} allocations in 120 warm batches");
+        }
+    }
     // The counter does see allocations: `latest` copies the row out.
     let before = allocations();
     assert!(

@@ -23,6 +23,7 @@ mod loom_tests;
 mod manifest;
 mod memtable;
 mod open;
+mod prefetch;
 mod read;
 mod read_batch;
 mod readset;

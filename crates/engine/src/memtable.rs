@@ -144,6 +144,13 @@ impl Memtable {
         self.last_seqno.fetch_max(seqno, Ordering::Release);
     }
 
+    /// `false` if this memtable certainly holds no entry of the prefix
+    /// hashing to `h` (it is empty, or its filter says so).
+    #[inline]
+    pub fn may_hold(&self, h: u64) -> bool {
+        !self.map.is_empty() && self.filter.may_contain(h)
+    }
+
     /// Reads the versions of `prefix` (whose filter hash is `h`) from the
     /// first one `>= target` on, in key order (newest first), calling
     /// `f(event_ts, created_ts, row)` until it returns false. Versions hidden
@@ -159,7 +166,7 @@ impl Memtable {
     ) -> bool {
         // An empty memtable (the common case right after a seal) costs no
         // filter line.
-        if self.map.is_empty() || !self.filter.may_contain(h) {
+        if !self.may_hold(h) {
             return false;
         }
         let mut entry = self.map.lower_bound(Bound::Included(tomb_key));

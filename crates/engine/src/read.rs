@@ -29,7 +29,7 @@ pub struct Best {
 
 impl Best {
     #[inline]
-    fn offer(&mut self, e: i64, c: i64, row: &[u8]) {
+    pub(crate) fn offer(&mut self, e: i64, c: i64, row: &[u8]) {
         if !self.found || (e, c) > (self.event_ts, self.created_ts) {
             self.found = true;
             self.event_ts = e;
@@ -41,6 +41,17 @@ impl Best {
 
     pub fn reset(&mut self) {
         self.found = false;
+        self.row.clear();
+    }
+
+    /// Starts from a version found elsewhere, `(event_ts, created_ts)`,
+    /// whose row the caller keeps: a later offer replaces it only if it is
+    /// greater, and then `row` holds the new one (a batched read checks the
+    /// older sources of a key this way).
+    pub(crate) fn seed(&mut self, event_ts: i64, created_ts: i64) {
+        self.found = true;
+        self.event_ts = event_ts;
+        self.created_ts = created_ts;
         self.row.clear();
     }
 }
@@ -173,48 +184,89 @@ pub(crate) fn read_memtables(rs: &ReadSet, h: u64, kmax: i64, s: &mut Scratch) -
     false
 }
 
+/// What the direct path found for a key in one segment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Direct<'a> {
+    /// The segment's answer: the key's newest entry there, a version with
+    /// `event_ts <= t` and `created_ts <= known_at`; `row` is in the map.
+    Hit {
+        event_ts: i64,
+        created_ts: i64,
+        row: &'a [u8],
+    },
+    /// No candidate of the hash index holds the key: the segment lacks it.
+    Absent,
+    /// The checked path must read the key here (its newest entry is a
+    /// tombstone, newer than `t` or created after `known_at`, or its block
+    /// is compressed), starting again from the slot.
+    Checked,
+}
+
 /// The direct path of [`read_segment`] (format 2, every data block
-/// verified at open): the hash index slot gives the file offset of the
-/// key's newest entry, which is decoded on its own from the mmap — one
-/// cache miss for the slot, one for the entry, no checksum, no block
-/// trailer or restart array, no allocation. It answers when that entry is
-/// the answer (a version with `event_ts <= t` and `created_ts <= known_at`)
-/// or when no candidate holds the key (`Some(false)`: absent); otherwise
-/// (a tombstone, a newer version, a compressed block) `None`, and the
-/// cursor path goes on from that entry.
+/// verified at open, `seg.is_direct()`): the hash index slot gives the
+/// file offset of the key's newest entry, which is decoded on its own from
+/// the mmap — one cache miss for the slot, one for the entry, no checksum,
+/// no block trailer or restart array, no allocation. `prefix` is the key's
+/// `view | entity key` and `h` its hash; `target_suffix` the timestamp
+/// suffix of the read's target key (see [`Scratch::prepare`]): an entry of
+/// the prefix answers if its key is at or after `prefix | target_suffix`.
+/// Batched reads ([`crate::read_batch`]) take the same path.
 #[inline]
-fn read_direct(seg: &Segment, h: u64, kmax: i64, s: &mut Scratch) -> Result<Option<bool>> {
+pub(crate) fn probe_direct<'a>(
+    seg: &'a Segment,
+    h: u64,
+    prefix: &[u8],
+    target_suffix: &[u8],
+    kmax: i64,
+) -> Result<Direct<'a>> {
     let file = seg.bytes();
     let layout = seg.layout();
     for p in seg.hash_index().candidates(h) {
         let Position::Entry(at) = p else {
-            return Ok(None);
+            return Ok(Direct::Checked);
         };
         let e = layout.entry_at(file, at).map_err(|e| seg.corrupt(e))?;
-        if !same_prefix(e.key, &s.prefix) {
+        if !same_prefix(e.key, prefix) {
             continue; // a fingerprint of another prefix
         }
-        if e.key >= s.target.as_slice() {
+        if e.key
+            .get(prefix.len()..)
+            .is_some_and(|suffix| suffix >= target_suffix)
+        {
             let (kind, row) =
                 segment::decode_value(e.value).map_err(|x| seg.corrupt_at(e.value_at, x))?;
             let parts = key::split(e.key).map_err(|x| seg.corrupt_at(at, x))?;
             if kind == EntryKind::Version && parts.created_ts <= kmax {
-                s.best.offer(parts.event_ts, parts.created_ts, row);
-                return Ok(Some(false));
+                return Ok(Direct::Hit {
+                    event_ts: parts.event_ts,
+                    created_ts: parts.created_ts,
+                    row,
+                });
             }
         }
-        return Ok(None);
+        return Ok(Direct::Checked);
     }
-    Ok(Some(false))
+    Ok(Direct::Absent)
 }
 
 /// One segment's part of [`as_of`]: offers the key's greatest qualifying
 /// version in `seg` to `s.best`; `true` if `seg` holds the key's tombstone.
 pub(crate) fn read_segment(seg: &Segment, h: u64, kmax: i64, s: &mut Scratch) -> Result<bool> {
-    if seg.is_direct()
-        && let Some(tomb) = read_direct(seg, h, kmax, s)?
-    {
-        return Ok(tomb);
+    if seg.is_direct() {
+        let suffix = s.target.len().saturating_sub(key::TS_SUFFIX_LEN);
+        let target_suffix = s.target.get(suffix..).unwrap_or_default();
+        match probe_direct(seg, h, &s.prefix, target_suffix, kmax)? {
+            Direct::Hit {
+                event_ts,
+                created_ts,
+                row,
+            } => {
+                s.best.offer(event_ts, created_ts, row);
+                return Ok(false);
+            }
+            Direct::Absent => return Ok(false),
+            Direct::Checked => {}
+        }
     }
     let mut cur = seg.cursor_with(std::mem::take(&mut s.key_buf));
     let Some(tomb) = position(seg, &mut cur, h, s)? else {

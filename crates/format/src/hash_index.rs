@@ -128,6 +128,20 @@ pub fn build(entries: &[(u64, Position)], block_offsets: &[u64], out: &mut Vec<u
     out.extend_from_slice(&(offsets.len().saturating_sub(1) as u32).to_le_bytes());
 }
 
+/// Where a parsed index's arrays lie in the file it was parsed from: a
+/// reader keeps it (`SegmentLayout` does) and rebuilds the same
+/// [`HashIndex`] with [`HashIndex::from_span`], without reading the
+/// index's counts or checking its sizes again on every lookup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HashIndexSpan {
+    /// File offset of the first slot.
+    start: usize,
+    n: u32,
+    /// Bytes of block offsets after the slots.
+    offsets_len: usize,
+    direct: bool,
+}
+
 /// A parsed hash index.
 #[derive(Debug, Clone, Copy)]
 pub struct HashIndex<'a> {
@@ -175,6 +189,54 @@ impl<'a> HashIndex<'a> {
         })
     }
 
+    /// The place of this index, parsed from the bytes at file offset
+    /// `base` of a file, for [`HashIndex::from_span`].
+    pub fn span(&self, base: usize) -> HashIndexSpan {
+        HashIndexSpan {
+            start: base,
+            n: self.n,
+            offsets_len: self.offsets.len(),
+            direct: self.direct,
+        }
+    }
+
+    /// The index `span` describes in `file` (the file it was parsed from),
+    /// rebuilt without parsing: two bounds checks, no read of the file.
+    /// A span that does not fit `file` gives [`HashIndex::EMPTY`].
+    #[inline]
+    pub fn from_span(file: &'a [u8], span: &HashIndexSpan) -> HashIndex<'a> {
+        let slots_end = span.start + span.n as usize * 8;
+        match (
+            file.get(span.start..slots_end),
+            file.get(slots_end..slots_end + span.offsets_len),
+        ) {
+            (Some(slots), Some(offsets)) => HashIndex {
+                slots,
+                offsets,
+                n: span.n,
+                direct: span.direct,
+            },
+            _ => HashIndex::EMPTY,
+        }
+    }
+
+    /// The same index reading its slots from the start of `slots`, a copy
+    /// of them kept elsewhere (an engine keeps them resident in memory of
+    /// its own); `self` unchanged if `slots` is shorter than the slots.
+    #[inline]
+    pub fn with_slots(self, slots: &'a [u8]) -> HashIndex<'a> {
+        if let Some(slots) = slots.get(..self.slots.len()) {
+            HashIndex { slots, ..self }
+        } else {
+            self
+        }
+    }
+
+    /// The slots' bytes (`8 × n_slots`), to copy them.
+    pub fn slot_bytes(&self) -> &'a [u8] {
+        self.slots
+    }
+
     /// Number of data blocks the offsets cover (0 without an index).
     pub fn blocks(&self) -> usize {
         (self.offsets.len() / 8).saturating_sub(1)
@@ -220,15 +282,16 @@ impl<'a> HashIndex<'a> {
         (at < (start + len) as u64).then_some(i)
     }
 
-    /// The home slot of `h`, the first a lookup reads (0 without an
-    /// index). A batch of lookups loads the home slots of several keys
-    /// before probing any, so that their cache misses overlap.
+    /// The first byte of the home slot of `h`, the first slot a lookup
+    /// reads (`None` without an index). A batch of lookups prefetches the
+    /// home slots of many keys before probing any, so that their cache
+    /// misses overlap.
     #[inline]
-    pub fn home_slot(&self, h: u64) -> u64 {
+    pub fn home_slot_byte(&self, h: u64) -> Option<&'a u8> {
         if self.n == 0 {
-            return EMPTY;
+            return None;
         }
-        self.slot(home(h, self.n))
+        self.slots.get(home(h, self.n) * 8)
     }
 
     /// `false` if the segment has no hash index.
@@ -301,6 +364,12 @@ mod tests {
             assert_eq!(idx.blocks(), 715);
             assert_eq!(idx.block(3), Some((300, 95)));
             assert_eq!(idx.block(715), None);
+            // Rebuilt from its span inside a larger file: the same index.
+            let file = [vec![7u8; 13], buf.clone(), vec![9u8; 5]].concat();
+            let again = HashIndex::from_span(&file, &idx.span(13));
+            assert_eq!((again.slots, again.offsets), (idx.slots, idx.offsets));
+            assert_eq!((again.n, again.direct), (idx.n, idx.direct));
+            assert!(!HashIndex::from_span(&file[..30], &idx.span(13)).is_present());
             for &(h, p) in &entries {
                 assert!(idx.candidates(h).any(|c| c == p), "{p:?}");
             }

@@ -31,7 +31,7 @@
 use super::block::{self, Block, BlockBuilder, Compression, WholeEntry};
 use super::bloom::{self, Bloom};
 use super::error::{DecodeError, Reader};
-use super::hash_index::{self, HashIndex, Position};
+use super::hash_index::{self, HashIndex, HashIndexSpan, Position};
 use super::key;
 use super::varint;
 
@@ -360,7 +360,8 @@ pub struct SegmentLayout {
     version: u32,
     index: BlockHandle,
     bloom: BlockHandle,
-    hash: BlockHandle,
+    /// The hash index, parsed and checked once (see [`HashIndexSpan`]).
+    hash_span: HashIndexSpan,
     pub props: SegmentProps,
 }
 
@@ -423,15 +424,16 @@ impl SegmentLayout {
         }
         let props = SegmentProps::decode(read_plain(file, props_h)?)
             .map_err(|e| DecodeError::invalid("segment props", props_h.offset, e.to_string()))?;
-        let layout = SegmentLayout {
+        let mut layout = SegmentLayout {
             version,
             index,
             bloom: bloom_h,
-            hash: hash_h,
+            hash_span: HashIndexSpan::default(),
             props,
         };
         Bloom::parse(layout.bloom_bytes(file)?)?;
         let hash = HashIndex::parse(read_plain(file, hash_h)?, version)?;
+        layout.hash_span = hash.span(hash_h.offset);
         if hash.is_present()
             && (hash.blocks() as u64 != layout.props.data_blocks
                 || hash
@@ -466,11 +468,12 @@ impl SegmentLayout {
             .unwrap_or(Bloom::EMPTY_ALL)
     }
 
-    /// The hash index, without re-verifying its checksum (checked at parse).
+    /// The hash index, without re-verifying its checksum or parsing it
+    /// again (both done at parse): `file` must be the file this layout
+    /// was parsed from.
+    #[inline]
     pub fn hash_index<'a>(&self, file: &'a [u8]) -> HashIndex<'a> {
-        file.get(self.hash.offset..self.hash.offset + self.hash.len)
-            .and_then(|b| HashIndex::parse(b, self.version).ok())
-            .unwrap_or(HashIndex::EMPTY)
+        HashIndex::from_span(file, &self.hash_span)
     }
 
     /// The index block, without re-verifying its checksum (checked at parse).
