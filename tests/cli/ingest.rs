@@ -79,3 +79,51 @@ fn refused_ingest_leaves_the_store_unchanged() {
         assert_eq!(ok(t.path(), &history), before, "after {input}");
     }
 }
+
+/// A JSON Lines file written before a feature with a default was added
+/// never names it: it ingests, and its rows read the default (`DEFAULTED`);
+/// in a file that names it on some line, a line without it is null.
+#[test]
+fn an_older_json_lines_file_ingests_and_reads_the_default() {
+    let t = setup();
+    let evolved = DEFS.replace(
+        "  { name = \"embedding\", type = \"list<float32>\" },\n]",
+        "  { name = \"embedding\", type = \"list<float32>\" },\n  { name = \"risk\", type = \"float64\", default = 0.5 },\n]",
+    );
+    assert_ne!(evolved, DEFS, "the fixture changed: nothing evolved");
+    write(t.path(), "defs.toml", &evolved);
+    ok(t.path(), &argv("apply --data data defs.toml"));
+    let line = |k: i64, rest: &str| {
+        format!(
+            r#"{{"user_id":{k},"event_timestamp":"2024-05-01T00:00:00Z","amount_avg":1.5,"txn_count":3,"segment":"new","embedding":[1.0]{rest}}}"#
+        )
+    };
+    write(t.path(), "old.jsonl", &format!("{}\n", line(1, "")));
+    write(
+        t.path(),
+        "new.jsonl",
+        &format!("{}\n{}\n", line(2, ""), line(3, r#","risk":0.9"#)),
+    );
+    for f in ["old.jsonl", "new.jsonl"] {
+        let out = ok(
+            t.path(),
+            &argv(&format!("ingest --data data --view user_stats {f}")),
+        );
+        assert_contains(&out, &["written"]);
+    }
+    let risk = |k: i64| {
+        let j = json(&ok(
+            t.path(),
+            &argv(&format!(
+                "get --data data --view user_stats --key {k} --json"
+            )),
+        ));
+        (
+            j["features"]["risk"]["status"].clone(),
+            j["features"]["risk"]["value"].clone(),
+        )
+    };
+    assert_eq!(risk(1), ("DEFAULTED".into(), 0.5.into()));
+    assert_eq!(risk(2), ("NULL_VALUE".into(), serde_json::Value::Null));
+    assert_eq!(risk(3), ("PRESENT".into(), 0.9.into()));
+}

@@ -115,3 +115,94 @@ fn bulk_ingest_of_an_older_file_reads_the_defaults() {
     assert_eq!(two.values[2], Value::Int64(4));
     assert_eq!(&two.statuses[2..], &[Status::Present, Status::Defaulted]);
 }
+
+fn read_jsonl(text: &str) -> Result<Vec<Vec<Value>>, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("in.jsonl");
+    std::fs::write(&p, text).unwrap();
+    read_file(&test_catalog(), "evolved", &p)
+        .map(|rows| rows.into_iter().map(|r| r.values).collect())
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_json_lines_file_that_never_names_the_last_features_leaves_them_out() {
+    let line = |rest: &str| format!(r#"{{"user_id":1,"event_timestamp":10,"txn_count":5{rest}}}"#);
+    // No line names `level` or `tier`: the rows are short, as from CSV.
+    let text = format!("{}\n\n{}\n", line(r#","note":"x""#), line(r#","note":"y""#));
+    assert_eq!(
+        read_jsonl(&text).unwrap(),
+        vec![
+            vec![Value::Int64(5), Value::String("x".into())],
+            vec![Value::Int64(5), Value::String("y".into())]
+        ]
+    );
+    // Some line names `tier` (the last one, past the first pass's first
+    // line): the file has the column, and a line without it is null there.
+    let text = format!(
+        "{}\n{}\n",
+        line(r#","note":"x","level":2"#),
+        line(r#","note":"y","level":3,"tier":"gold""#)
+    );
+    assert_eq!(
+        read_jsonl(&text).unwrap(),
+        vec![
+            vec![
+                Value::Int64(5),
+                Value::String("x".into()),
+                Value::Int64(2),
+                Value::Null
+            ],
+            vec![
+                Value::Int64(5),
+                Value::String("y".into()),
+                Value::Int64(3),
+                Value::String("gold".into())
+            ]
+        ]
+    );
+    // `note` declares no default: never naming it is still refused.
+    let e = read_jsonl(&format!("{}\n", line(""))).unwrap_err();
+    assert!(e.contains("missing field(s) note"), "{e}");
+    // `level` is never named while `tier`, after it, is: refused as CSV is.
+    let e = read_jsonl(&format!("{}\n", line(r#","note":"x","tier":"gold""#))).unwrap_err();
+    assert!(
+        e.contains("missing column(s) level;") && e.contains("level declare(s) a default"),
+        "{e}"
+    );
+    // A line that is not an object is reported, whichever pass meets it.
+    let e = read_jsonl(&format!("{}\nnope\n", line(r#","note":"x""#))).unwrap_err();
+    assert!(e.contains("row 2 (line 2): not a JSON object"), "{e}");
+}
+
+#[test]
+fn bulk_ingest_of_an_older_json_lines_file_reads_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("data")).unwrap();
+    store.set_catalog(test_catalog()).unwrap();
+    let p = dir.path().join("in.jsonl");
+    std::fs::write(
+        &p,
+        "{\"user_id\":1,\"event_timestamp\":10,\"txn_count\":5,\"note\":\"x\",\"level\":4}\n\
+         {\"user_id\":2,\"event_timestamp\":10,\"txn_count\":6,\"note\":\"y\"}\n",
+    )
+    .unwrap();
+    ingest_file(&store, "evolved", &p, false).unwrap();
+    let get = |k: i64| {
+        store
+            .get("evolved", &[KeyValue::Int64(k)], ReadOptions::default())
+            .unwrap()
+    };
+    let (one, two) = (get(1), get(2));
+    assert_eq!(
+        one.values[2..],
+        [Value::Int64(4), Value::String("bronze".into())]
+    );
+    assert_eq!(one.statuses[2..], [Status::Present, Status::Defaulted]);
+    // `level` is in the file, so the line without it is null, not defaulted.
+    assert_eq!(
+        two.values[2..],
+        [Value::Null, Value::String("bronze".into())]
+    );
+    assert_eq!(two.statuses[2..], [Status::NullValue, Status::Defaulted]);
+}

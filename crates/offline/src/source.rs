@@ -63,6 +63,7 @@ pub fn columns(target: &Target, format: Format) -> Columns {
         ty,
         required: required.map(str::to_string),
         optional: name == CREATED_TIMESTAMP,
+        omittable: false,
     };
     let mut declared: Vec<Declared> = target
         .keys
@@ -71,13 +72,15 @@ pub fn columns(target: &Target, format: Format) -> Columns {
         .collect();
     declared.push(column(EVENT_TIMESTAMP, CellType::Timestamp, Some(event)));
     declared.push(column(CREATED_TIMESTAMP, CellType::Timestamp, None));
-    declared.extend(
-        target
-            .view
-            .features
-            .iter()
-            .map(|f| column(&f.name, CellType::of(f.ty), None)),
-    );
+    // A feature declaring a default may be absent from a whole JSON Lines
+    // file (written before it was added): the file then has no such column,
+    // as a CSV file without it, and [`Layout`] decides whether it may be
+    // left out. A field absent from some lines only is null on those lines.
+    let view = &target.view;
+    declared.extend(view.features.iter().enumerate().map(|(i, f)| Declared {
+        omittable: view.feature_default(i).is_some_and(|d| !d.is_null()),
+        ..column(&f.name, CellType::of(f.ty), None)
+    }));
     Columns {
         declared,
         infer_rest: false,

@@ -88,6 +88,7 @@ fn columns(key_types: &HashMap<String, KeyType>) -> Columns {
             ty: CellType::of_key(*ty),
             required: None,
             optional: true,
+            omittable: false,
         })
         .collect();
     declared.push(Declared {
@@ -96,6 +97,7 @@ fn columns(key_types: &HashMap<String, KeyType>) -> Columns {
         ty: CellType::Timestamp,
         required: Some("the event timestamp is empty; every entity row needs one".into()),
         optional: false,
+        omittable: false,
     });
     Columns {
         declared,

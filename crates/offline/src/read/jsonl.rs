@@ -2,7 +2,14 @@
 //! into batches of the declared columns ([`super::Columns`]); other fields
 //! are ignored. A field absent or `null` is a null cell (an error if the
 //! column is required); a declared column that no line has is a missing
-//! column, unless optional.
+//! column, unless optional, or omittable: an omittable field that no line
+//! of the file has is not a column of the file at all (a file written
+//! before the feature was added), decided by a first pass over the lines
+//! before the schema is given out. The pass holds one line at a time and
+//! stops at the first line by which every omittable field has been seen,
+//! so memory stays bounded and a file that has them costs a line or so;
+//! only a file that never mentions one is read twice. The rule is per
+//! file, not per batch, so a row's meaning never depends on batch size.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Lines};
@@ -23,16 +30,23 @@ pub(super) struct Table {
 }
 
 impl Table {
-    pub(super) fn new(spec: &Columns) -> Table {
-        let fields: Vec<Field> = spec
-            .declared
+    /// The declared columns of the file at `path`, less the omittable ones
+    /// that no line has (the first pass, only if some column is omittable).
+    pub(super) fn open(path: &Path, spec: &Columns) -> Result<Table, ReadError> {
+        let mut columns = spec.declared.clone();
+        if columns.iter().any(|d| d.omittable) {
+            let seen = first_pass(path, &columns)?;
+            let mut seen = seen.into_iter();
+            columns.retain(|d| seen.next().unwrap_or(true) || !d.omittable);
+        }
+        let fields: Vec<Field> = columns
             .iter()
             .map(|d| Field::new(&d.name, d.ty.arrow(), true))
             .collect();
-        Table {
-            columns: spec.declared.clone(),
+        Ok(Table {
+            columns,
             schema: Arc::new(Schema::new(fields)),
-        }
+        })
     }
 
     pub(super) fn schema(&self) -> SchemaRef {
@@ -52,6 +66,30 @@ impl Table {
         let iter = TextBatches::new(rows, self.schema.clone(), types, batch_rows);
         Ok(Batches::new(self.schema.clone(), iter))
     }
+}
+
+/// Per declared column, whether some line has the field (only the
+/// omittable ones are looked for: the others are `true`). Stops once every
+/// omittable field is seen; a line that is not an object stops the pass
+/// (the read that follows reports it, naming the line).
+fn first_pass(path: &Path, columns: &[Declared]) -> Result<Vec<bool>, ReadError> {
+    let mut seen: Vec<bool> = columns.iter().map(|d| !d.omittable).collect();
+    let mut rows = JsonRows {
+        lines: BufReader::with_capacity(1 << 20, open_file(path)?).lines(),
+        seen: Vec::new(),
+        columns: Vec::new(),
+        line: 0,
+        row: 0,
+    };
+    while seen.iter().any(|s| !s) {
+        let Ok(Some(obj)) = rows.next_object() else {
+            break;
+        };
+        for (d, s) in columns.iter().zip(seen.iter_mut()) {
+            *s |= obj.contains_key(&d.name);
+        }
+    }
+    Ok(seen)
 }
 
 struct JsonRows {

@@ -63,6 +63,11 @@ pub struct Declared {
     /// JSON Lines: the field may be absent from every line. Otherwise such
     /// a field is a missing column (a file of no rows has none missing).
     pub optional: bool,
+    /// JSON Lines: if no line of the file has the field, the file has no
+    /// such column (it is left out of the schema, as a CSV file without
+    /// it would be). A first pass over the lines finds out, and stops as
+    /// soon as every omittable field has been seen.
+    pub omittable: bool,
 }
 
 /// The columns of a text format: declared ones, and what the rest are.
@@ -144,7 +149,8 @@ impl Source {
                 (t.schema(), Inner::Csv(t))
             }
             Format::JsonLines => {
-                let t = jsonl::Table::new(columns);
+                drop(file);
+                let t = jsonl::Table::open(path, columns)?;
                 (t.schema(), Inner::Jsonl(t))
             }
         };

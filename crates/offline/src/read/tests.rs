@@ -31,6 +31,7 @@ fn declared(name: &str, ty: CellType, required: Option<&str>) -> Declared {
         ty,
         required: required.map(str::to_string),
         optional: false,
+        omittable: false,
     }
 }
 
