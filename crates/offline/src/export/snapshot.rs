@@ -10,6 +10,17 @@
 //! a join over the snapshot breaks such ties by the greatest
 //! `created_timestamp`, as the store does.
 //!
+//! A version that predates features (written before they were added, or
+//! from an input without their columns) is written to a part that leaves
+//! out their columns when each declares a default: a part holds versions of
+//! one width (the first `w` features), `w` the smallest that the version
+//! has and past which every feature declares a default. Ingesting the part
+//! again therefore stores the version short, and it reads `DEFAULTED` as
+//! before (a predated feature without a default is null in the part, which
+//! re-ingests as the null it read). Readers that join over several parts
+//! merge their schemas by name (Spark `mergeSchema`, DuckDB
+//! `union_by_name`), the left-out columns reading null.
+//!
 //! The files are written into a hidden directory beside the result and
 //! renamed to `view=NAME` once complete; an existing `view=NAME` is an
 //! error (readers would mix old and new parts).
@@ -40,7 +51,7 @@ use super::Error;
 use super::join::{FeatureBuilder, arrow_type};
 use strata_engine::scan::ViewScan;
 use strata_format::key::decode_entity_key;
-use strata_format::row::decode_row_with;
+use strata_format::row::{decode_row_with, stored_fields};
 use strata_format::schema::{KeyType, KeyValue};
 use strata_store::Store;
 use strata_store::catalog::FeatureView;
@@ -185,6 +196,13 @@ pub fn snapshot(
         n => n,
     }
     .clamp(1, keys.len().max(1));
+    // Where the view's trailing run of features that declare a default
+    // starts: a version's part leaves out those it predates.
+    let defaulted_from = (0..view.features.len())
+        .rev()
+        .take_while(|&i| view.feature_default(i).is_some_and(|d| !d.is_null()))
+        .last()
+        .unwrap_or(view.features.len());
     let row_bytes: usize = 24
         + key_types.len() * 16
         + schema
@@ -198,6 +216,7 @@ pub fn snapshot(
         key_types: &key_types,
         schema: &schema,
         dir: &tmp.0,
+        defaulted_from,
         req,
         max_rows: (req.memory_budget / threads / row_bytes.max(1)).max(1024),
         next_part: AtomicUsize::new(0),
@@ -258,6 +277,8 @@ struct Shared<'a> {
     key_types: &'a [KeyType],
     schema: &'a SchemaRef,
     dir: &'a Path,
+    /// The first of the view's last features that all declare a default.
+    defaulted_from: usize,
     req: &'a SnapshotRequest,
     /// Rows one thread may buffer.
     max_rows: usize,
@@ -283,7 +304,8 @@ enum KeyBuilder {
 }
 
 impl Shared<'_> {
-    fn new_buf(&self) -> DayBuf {
+    /// A buffer of versions with the first `width` features.
+    fn new_buf(&self, width: usize) -> DayBuf {
         let ts = || TimestampMicrosecondBuilder::new().with_timezone("UTC");
         DayBuf {
             keys: self
@@ -300,6 +322,7 @@ impl Shared<'_> {
                 .view
                 .features
                 .iter()
+                .take(width)
                 .map(|f| FeatureBuilder::new(f.ty, 0))
                 .collect(),
             rows: 0,
@@ -321,7 +344,8 @@ impl Shared<'_> {
 
     fn walk(&self, scan: &mut ViewScan<'_>, keys: &[Vec<u8>]) -> Result<(), Error> {
         let schema = self.view.schema();
-        let mut bufs: HashMap<i64, DayBuf> = HashMap::new();
+        // By date and width (the features a part has).
+        let mut bufs: HashMap<(i64, usize), DayBuf> = HashMap::new();
         let mut buffered = 0usize;
         let mut since = 0u64;
         // One key's versions in the time range, newest first: times and
@@ -351,7 +375,16 @@ impl Shared<'_> {
                 })?;
                 for &(event_ts, created_ts, at, len) in versions.iter().rev() {
                     let day = event_ts.div_euclid(DAY);
-                    let buf = bufs.entry(day).or_insert_with(|| self.new_buf());
+                    let row = &rows[at..at + len];
+                    let corrupt =
+                        |e| Error::Engine(strata_engine::Error::corrupt_row(self.view.id, e));
+                    let width = stored_fields(row)
+                        .map_err(corrupt)?
+                        .max(self.defaulted_from)
+                        .min(schema.len());
+                    let buf = bufs
+                        .entry((day, width))
+                        .or_insert_with(|| self.new_buf(width));
                     for (b, kv) in buf.keys.iter_mut().zip(&key) {
                         match (b, kv) {
                             (KeyBuilder::Int(b), KeyValue::Int64(x)) => b.append_value(*x),
@@ -363,12 +396,12 @@ impl Shared<'_> {
                     buf.event.append_value(event_ts);
                     buf.created.append_value(created_ts);
                     let mut bad = false;
-                    decode_row_with(&schema, &rows[at..at + len], |f, val| {
-                        bad |= !buf.features[f].push(val);
+                    decode_row_with(&schema, row, |f, val| {
+                        if let Some(b) = buf.features.get_mut(f) {
+                            bad |= !b.push(val);
+                        }
                     })
-                    .map_err(|e| {
-                        Error::Engine(strata_engine::Error::corrupt_row(self.view.id, e))
-                    })?;
+                    .map_err(corrupt)?;
                     if bad {
                         return Err(Error::Internal(format!(
                             "a row of {} decoded to the wrong type",
@@ -383,7 +416,8 @@ impl Shared<'_> {
             }
             if buffered >= self.max_rows {
                 // Write the largest buffers until half the budget is free.
-                let mut days: Vec<(usize, i64)> = bufs.iter().map(|(d, b)| (b.rows, *d)).collect();
+                let mut days: Vec<(usize, (i64, usize))> =
+                    bufs.iter().map(|(d, b)| (b.rows, *d)).collect();
                 days.sort_unstable_by(|a, b| b.cmp(a));
                 for (rows, day) in days {
                     if buffered <= self.max_rows / 2 {
@@ -408,7 +442,8 @@ impl Shared<'_> {
         Ok(())
     }
 
-    fn write_part(&self, day: i64, b: DayBuf) -> Result<(), Error> {
+    /// Writes `b` as a part of `day`, with the columns of its features.
+    fn write_part(&self, (day, _): (i64, usize), b: DayBuf) -> Result<(), Error> {
         if b.rows == 0 {
             return Ok(());
         }
@@ -434,7 +469,15 @@ impl Shared<'_> {
         columns.push(Arc::new(e.finish()));
         columns.push(Arc::new(c.finish()));
         columns.extend(b.features.into_iter().map(FeatureBuilder::finish));
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)
+        let schema: SchemaRef = Arc::new(Schema::new(
+            self.schema
+                .fields()
+                .iter()
+                .take(columns.len())
+                .cloned()
+                .collect::<Vec<_>>(),
+        ));
+        let batch = RecordBatch::try_new(schema.clone(), columns)
             .map_err(|e| Error::Internal(format!("assembling a snapshot batch: {e}")))?;
         let n = self.next_part.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!("part-{n}.parquet"));
@@ -442,12 +485,8 @@ impl Shared<'_> {
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .build();
-        let mut w = ArrowWriter::try_new(
-            std::io::BufWriter::new(file),
-            self.schema.clone(),
-            Some(props),
-        )
-        .map_err(|e| fail(&path, e.to_string()))?;
+        let mut w = ArrowWriter::try_new(std::io::BufWriter::new(file), schema, Some(props))
+            .map_err(|e| fail(&path, e.to_string()))?;
         w.write(&batch).map_err(|e| fail(&path, e.to_string()))?;
         w.into_inner()
             .map_err(|e| fail(&path, e.to_string()))?
