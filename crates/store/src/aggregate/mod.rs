@@ -15,6 +15,12 @@
 //! computed from raw events only (a tile mixes events written at different
 //! times).
 //!
+//! An aggregation reads an event's columns as a lookup of that event would
+//! ([`Resolved::event_values`]): a feature the event predates (added to the
+//! source after it was written, or absent from its input) is its declared
+//! default, else null. So `sum(level)` over events written before `level`
+//! was added with `default = 1` counts 1 for each of them.
+//!
 //! Rules the store enforces for this to hold: an event rewritten with the
 //! same `(key, event_ts, created_ts)` replaces the old one in its tile
 //! (the tile is recomputed from the raw events); events older than the
@@ -37,8 +43,9 @@ use std::sync::Arc;
 use crate::catalog::aggregation::{self, Spec};
 use crate::catalog::{Catalog, FeatureView};
 pub use state::{Layout, State};
+use strata_engine as engine;
 use strata_format::key::ViewId;
-use strata_format::schema::FeatureType;
+use strata_format::schema::{FeatureType, Value};
 pub use tile::{Groups, Tile};
 
 /// An aggregation view with everything a read or write needs.
@@ -47,10 +54,29 @@ pub struct Resolved {
     pub view: FeatureView,
     pub source: FeatureView,
     pub source_schema: Vec<FeatureType>,
+    /// The source features' declared defaults, one per feature.
+    pub source_defaults: Vec<Option<Value>>,
     pub spec: Spec,
     /// The aggregations grouped by `where` filter; a tile holds one
     /// state per group ([`Tile`]).
     pub groups: Groups,
+}
+
+impl Resolved {
+    /// The values of a stored event of the source, as every tile and raw
+    /// read sees them: a field the event predates reads
+    /// [`crate::predated`] of its default (the value a lookup serves).
+    pub fn event_values(&self, stored: &[u8]) -> engine::Result<Vec<Value>> {
+        let mut values = Vec::with_capacity(self.source_schema.len());
+        crate::decode_stored_with(
+            &self.source_schema,
+            &self.source_defaults,
+            stored,
+            |_, v, _| values.push(v),
+        )
+        .map_err(|e| engine::Error::corrupt_row(self.source.id, e))?;
+        Ok(values)
+    }
 }
 
 /// The aggregation views of a catalog, by view and by source.
@@ -77,6 +103,7 @@ impl Index {
                 groups: Groups::new(&spec.aggregations, &source_schema),
                 view: v.clone(),
                 source: source.clone(),
+                source_defaults: source.defaults(),
                 source_schema,
                 spec,
             });

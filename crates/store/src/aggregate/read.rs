@@ -3,7 +3,6 @@
 use super::{Resolved, Tile};
 use strata_engine::{self as engine, Engine};
 use strata_format::key::TOMBSTONE_TS;
-use strata_format::row;
 use strata_format::schema::Value;
 
 /// The features of aggregation view `r` for one encoded key, read at `at`
@@ -156,8 +155,7 @@ fn raw(
         return Ok(());
     }
     for v in engine.history(r.source.id, key, from, to, known_at)? {
-        let values = row::decode_row(&r.source_schema, &v.row)
-            .map_err(|e| engine::Error::corrupt_row(r.source.id, e))?;
+        let values = r.event_values(&v.row)?;
         st.add(&r.groups, v.event_ts, v.created_ts, &values);
     }
     Ok(())

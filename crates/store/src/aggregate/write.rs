@@ -7,7 +7,6 @@ use super::{Resolved, Tile};
 use crate::catalog::aggregation::LatePolicy;
 use strata_engine::{self as engine, Engine, WriteBatch};
 use strata_format::key::ViewId;
-use strata_format::row;
 
 /// One source event being written.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,9 +181,6 @@ pub fn tiles_into(
             .or_default()
             .push(i);
     }
-    let decode = |view: u32, schema: &[_], bytes: &[u8]| {
-        row::decode_row(schema, bytes).map_err(|e| engine::Error::corrupt_row(view, e))
-    };
     let mut buf = Vec::new();
     for ((key, start), idx) in groups {
         let mut st = if idx.iter().any(|&i| replaces[i]) {
@@ -193,7 +189,7 @@ pub fn tiles_into(
             let mut st = Tile::new(&r.groups);
             for v in engine.history(r.source.id, key, start, end, None)? {
                 if !ids.contains(&(key, v.event_ts, v.created_ts)) {
-                    let values = decode(r.source.id, &r.source_schema, &v.row)?;
+                    let values = r.event_values(&v.row)?;
                     st.add(&r.groups, v.event_ts, v.created_ts, &values);
                 }
             }
@@ -207,7 +203,7 @@ pub fn tiles_into(
         };
         for &i in &idx {
             let e = &events[i];
-            let values = decode(r.source.id, &r.source_schema, &e.row)?;
+            let values = r.event_values(&e.row)?;
             st.add(&r.groups, e.event_ts, e.created_ts, &values);
         }
         st.encode(&r.groups, &mut buf);
@@ -228,8 +224,7 @@ pub fn backfill(engine: &Engine, r: &Resolved) -> engine::Result<u64> {
     for key in engine.keys_of_view(r.source.id)? {
         let mut by_tile: BTreeMap<i64, Tile> = BTreeMap::new();
         for v in engine.history(r.source.id, &key, i64::MIN, i64::MAX - 1, None)? {
-            let values = row::decode_row(&r.source_schema, &v.row)
-                .map_err(|e| engine::Error::corrupt_row(r.source.id, e))?;
+            let values = r.event_values(&v.row)?;
             by_tile
                 .entry(tile_start(v.event_ts, r.spec.tile))
                 .or_insert_with(|| Tile::new(&r.groups))

@@ -23,7 +23,6 @@ use crate::aggregate::Resolved;
 use crate::catalog::session::{Function, SessionFeature, Spec};
 use strata_engine::{self as engine, Engine};
 use strata_format::key::TOMBSTONE_TS;
-use strata_format::row;
 use strata_format::schema::Value;
 
 /// How many gaps of `event_ts` each backward scan step reads.
@@ -57,8 +56,7 @@ pub fn read(
                 break;
             }
             oldest = v.event_ts;
-            let values = row::decode_row(&r.source_schema, &v.row)
-                .map_err(|e| engine::Error::corrupt_row(r.source.id, e))?;
+            let values = r.event_values(&v.row)?;
             sum.add(s, v.event_ts, v.created_ts, &values);
         }
         // The next older event is at most `lo − 1`: it continues the
