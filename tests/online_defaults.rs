@@ -218,6 +218,26 @@ fn a_feature_added_with_a_default_reads_it_on_older_versions_in_reads_and_export
             assert_eq!(t.values[1], Value::String("bronze".into()));
         }
     }
+    // History (local, and what the server sends) serves the default too.
+    let h = store
+        .history("acct", &[KeyValue::Int64(1)], i64::MIN, i64::MAX - 1, None)
+        .unwrap();
+    assert_eq!(
+        h[0].values,
+        vec![Value::Float64(1.0), Value::Int64(7), Value::Null]
+    );
+    let h = store
+        .history_newest(
+            "tags",
+            &[KeyValue::Int64(3)],
+            0,
+            20 * hour,
+            None,
+            10,
+            1 << 20,
+        )
+        .unwrap();
+    assert_eq!(h.0[0].values[1], Value::String("bronze".into()));
     // The lookup the server answers says the same, and carries the default.
     let resp = store
         .lookup(&strata::format::protocol::LookupRequest {

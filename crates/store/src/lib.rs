@@ -367,6 +367,8 @@ impl Store {
     }
 
     /// Every version of one key with `from <= event_ts <= to`, newest first.
+    /// A feature a version predates reads as a lookup of it would
+    /// ([`predated`]): its declared default, else null.
     pub fn history(
         &self,
         view: &str,
@@ -410,8 +412,24 @@ impl Store {
         let mut ek = Vec::new();
         self.encode_key(&cat, &v, key, &mut ek)?;
         let schema = v.schema();
+        let declared = v.defaults();
+        // A predated feature's default is a value the encoded row does not
+        // hold: count the defaults' encoded bytes (at least their heap
+        // bytes) in every row.
+        let mut defaults = Vec::new();
+        let filled: Vec<_> = declared
+            .iter()
+            .map(|d| d.clone().unwrap_or(strata_format::schema::Value::Null))
+            .collect();
+        row::encode_row(&schema, &filled, &mut defaults).map_err(|e| {
+            Error::Internal(format!(
+                "encoding the defaults of {}: {e}",
+                v.qualified_name()
+            ))
+        })?;
         let per_row = std::mem::size_of::<HistoryRow>()
-            + schema.len() * std::mem::size_of::<strata_format::schema::Value>();
+            + schema.len() * std::mem::size_of::<strata_format::schema::Value>()
+            + defaults.len();
         let limit = limit.min((max_bytes / per_row).max(1));
         let (versions, more) = self
             .engine
@@ -419,7 +437,8 @@ impl Store {
         let rows = versions
             .into_iter()
             .map(|ver| {
-                let values = row::decode_row(&schema, &ver.row)
+                let mut values = Vec::with_capacity(schema.len());
+                decode_stored_with(&schema, &declared, &ver.row, |_, x, _| values.push(x))
                     .map_err(|e| Error::Engine(engine::Error::corrupt_row(v.id, e)))?;
                 Ok(HistoryRow {
                     event_ts: ver.event_ts,
