@@ -337,3 +337,5 @@ features = [{ name = "checked", type = "bool" }]
         d = r.to_dict(include_statuses=True)
         assert d["kyc_level"] == [1, 1, 3, 1]
         assert d["kyc_level__status"] == ["DEFAULTED", "DEFAULTED", "PRESENT", "NOT_FOUND"]
+        # History carries values: the older version shows the default.
+        assert s.history("kyc", 1).to_arrow().column("kyc_level").to_pylist() == [1]
