@@ -14,7 +14,8 @@
 //! - CSV ([`csv`]) and JSON Lines ([`jsonl`]) have no types: the caller
 //!   [declares](Declared) the columns it needs and their [`CellType`]s; the
 //!   other CSV columns are text, or with [`Columns::infer_rest`] typed by a
-//!   first pass over the file. A JSON Lines schema is the declared columns.
+//!   first pass over the file. A JSON Lines schema is the declared columns,
+//!   less the [omittable](Declared::omittable) ones that no line names.
 //!
 //! Messages name the row (1-based, a CSV header not counted; JSON Lines
 //! also the line) and the column: `row 17, column txn_count: "abc" is not an
