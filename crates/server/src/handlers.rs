@@ -19,9 +19,7 @@ pub(crate) fn lookup(
     req: p::LookupRequest,
     out: &mut Vec<u8>,
 ) -> Result<Kind, Failure> {
-    let (_, resp) = s.lookup::<Failure>(t, &req)?;
-    resp.encode(out)
-        .map_err(|e| Failure::new(ErrorCode::Internal, format!("encoding the lookup: {e}")))?;
+    s.lookup_encoded(t, &req, out)?;
     Ok(Kind::LookupResult)
 }
 

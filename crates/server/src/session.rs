@@ -150,6 +150,37 @@ impl Session {
         t: &Token,
         req: &LookupRequest,
     ) -> Result<(LookupPlan, LookupResponse), E> {
+        let plan = self.plan_lookup::<E>(t, req)?;
+        let limit = self.shared.limits.answer_bytes();
+        let resp = self.shared.store.run_lookup_within(req, &plan, limit)?;
+        self.count_lookup(&plan);
+        Ok((plan, resp))
+    }
+
+    /// [`Session::lookup`], with the answer's `LookupResult` body appended
+    /// to `out` straight from the rows the store read (no
+    /// [`LookupResponse`] built): the server's `Lookup`.
+    pub(crate) fn lookup_encoded(
+        &self,
+        t: &Token,
+        req: &LookupRequest,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Failure> {
+        let plan = self.plan_lookup::<Failure>(t, req)?;
+        let limit = self.shared.limits.answer_bytes();
+        self.shared
+            .store
+            .run_lookup_encoded(req, &plan, limit, out)?;
+        self.count_lookup(&plan);
+        Ok(())
+    }
+
+    /// The grants and the answer's size checked, the lookup planned.
+    fn plan_lookup<E: From<store::Error> + From<Failure>>(
+        &self,
+        t: &Token,
+        req: &LookupRequest,
+    ) -> Result<LookupPlan, E> {
         let store = &self.shared.store;
         let cat = store.catalog();
         // Before the store resolves anything: its messages about an
@@ -174,14 +205,17 @@ impl Session {
             )
             .into());
         }
-        let resp = store.run_lookup_within(req, &plan, limit)?;
+        Ok(plan)
+    }
+
+    /// Counts a lookup that was answered.
+    fn count_lookup(&self, plan: &LookupPlan) {
         let c = &self.shared.counters;
         Counters::add(&c.lookups, 1);
         Counters::add(
             &c.keys_looked_up,
             (plan.rows() * plan.views().count()) as u64,
         );
-        Ok((plan, resp))
     }
 
     /// Runs `f` with the session's token as the token file has it now.

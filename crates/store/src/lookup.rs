@@ -25,7 +25,10 @@
 //! answer are the same value.
 
 use strata_format::key::{self, MAX_ENTITY_KEY_LEN};
-use strata_format::protocol::{FeatureColumn, KeyColumnValues, LookupRequest, LookupResponse};
+use strata_format::protocol::{
+    FeatureColumn, KeyColumnValues, LookupRequest, LookupResponse, put_feature_column,
+    put_lookup_header,
+};
 use strata_format::schema::Value;
 
 use crate::catalog::FeatureView;
@@ -177,6 +180,32 @@ impl Store {
         plan: &LookupPlan,
         max_bytes: usize,
     ) -> Result<LookupResponse> {
+        let answers = self.read_lookup(req, plan, max_bytes)?;
+        Ok(columns(plan, answers, req.with_created_ts))
+    }
+
+    /// [`Store::run_lookup_within`], with the answer's `LookupResult` body
+    /// appended to `out` straight from the rows read, without building the
+    /// [`LookupResponse`] (its columns, names and defaults): the same bytes
+    /// as `run_lookup_within(..)?.encode(out)`. The server answers with it.
+    pub fn run_lookup_encoded(
+        &self,
+        req: &LookupRequest,
+        plan: &LookupPlan,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let answers = self.read_lookup(req, plan, max_bytes)?;
+        encode_columns(plan, &answers, req.with_created_ts, out)
+    }
+
+    /// The rows of every view of a planned lookup, in the plan's view order.
+    fn read_lookup(
+        &self,
+        req: &LookupRequest,
+        plan: &LookupPlan,
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<FeatureRow>>> {
         let now = self.now();
         let views = &plan.resolved.views;
         let mut budget = Budget {
@@ -245,11 +274,10 @@ impl Store {
         for (i, rows) in evaluated {
             answers[i] = Some(rows);
         }
-        let answers = answers
+        answers
             .into_iter()
             .map(|a| a.ok_or_else(|| Error::Internal("a lookup view was not read".into())))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(columns(plan, answers, req.with_created_ts))
+            .collect::<Result<Vec<_>>>()
     }
 
     /// The encoded keys of `view` for every entity row of `req`.
@@ -466,6 +494,40 @@ fn request_values(
                 .collect()
         })
         .collect()
+}
+
+/// Appends the `LookupResult` body of per-view rows to `out`, column by
+/// column in request order, as [`columns`] and [`LookupResponse::encode`]
+/// would, reading the values where the rows hold them.
+fn encode_columns(
+    plan: &LookupPlan,
+    answers: &[Vec<FeatureRow>],
+    with_created: bool,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let outputs = &plan.resolved.outputs;
+    put_lookup_header(out, plan.rows, outputs.len());
+    for o in outputs {
+        let vp = &plan.resolved.views[o.view];
+        let rows = &answers[o.view];
+        let field = o.field;
+        // A column without rows has no created times to send.
+        let with_created = with_created && !rows.is_empty();
+        let cells = rows.iter().map(|r| {
+            let created = if with_created { r.created_ts } else { None };
+            (r.statuses[field], r.event_ts, created, &r.values[field])
+        });
+        put_feature_column(
+            out,
+            &o.name,
+            o.ty,
+            with_created,
+            vp.defaults[field].as_ref(),
+            cells,
+        )
+        .map_err(|e| Error::Internal(format!("encoding the lookup: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Turns per-view rows into the answer's feature columns, in request order.

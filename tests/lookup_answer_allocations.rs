@@ -1,0 +1,147 @@
+//! The server answers a lookup with `Store::run_lookup_encoded`, which
+//! encodes the `LookupResult` body straight from the rows the engine read:
+//! the same bytes as `Store::lookup(..).encode(..)`, with fewer
+//! allocations (no `LookupResponse`: per feature its name, statuses, times
+//! and values). Counted with a global allocator, warm, into a reused
+//! answer buffer as the server's stream keeps one.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test may unwrap: the panic is its failure report"
+)]
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use strata::format::protocol as p;
+use strata::format::schema::{KeyValue, Value};
+use strata::store::{Error, RowWrite};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+#[expect(
+    unsafe_code,
+    reason = "UNSAFE.md §7: a counting GlobalAlloc over System"
+)]
+// SAFETY: forwards to the system allocator; only counts calls made by the
+// current thread (thread-local, no allocation of its own).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: the caller's contract for `alloc`, passed on unchanged.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` (every allocation here does) with
+        // this `layout`: the caller's contract for `dealloc`, passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: as for `dealloc`, plus the caller's `new_size` contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(|c| c.get())
+}
+
+const DEFS: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[feature_views]]
+name = "bench"
+entities = ["user"]
+features = [
+  { name = "a", type = "float64" },
+  { name = "b", type = "float64" },
+  { name = "c", type = "float64" },
+  { name = "n", type = "int64" },
+  { name = "tag", type = "string", default = "none" },
+]
+"#;
+
+#[test]
+fn an_encoded_lookup_answers_the_same_bytes_with_fewer_allocations() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::stores::store_with(dir.path(), DEFS);
+    let rows: Vec<RowWrite> = (0..500i64)
+        .map(|k| RowWrite {
+            key: vec![KeyValue::Int64(k)],
+            event_ts: 1_000_000 + k,
+            created_ts: Some(2_000_000 + k),
+            values: vec![
+                Value::Float64(k as f64),
+                Value::Float64(0.5),
+                Value::Null,
+                Value::Int64(k),
+                Value::String(format!("t{k}")),
+            ],
+        })
+        .collect();
+    store.write("bench", &rows).unwrap();
+    store.flush().unwrap();
+    let mut out = Vec::with_capacity(1 << 16);
+    for keys in [1usize, 100] {
+        for with_created_ts in [false, true] {
+            let req = p::LookupRequest {
+                features: vec!["bench:*".into()],
+                entities: vec![p::KeyColumn {
+                    name: "user_id".into(),
+                    // Every other key is absent (NOT_FOUND, with the default).
+                    values: p::KeyColumnValues::Int64((0..keys as i64).map(|k| k * 7).collect()),
+                }],
+                as_of: None,
+                known_at: None,
+                with_created_ts,
+                request: Vec::new(),
+            };
+            let old = |out: &mut Vec<u8>| store.lookup(&req).unwrap().encode(out).unwrap();
+            let new = |out: &mut Vec<u8>| {
+                let plan = store.plan_lookup(&req, |_| Ok::<(), Error>(())).unwrap();
+                store
+                    .run_lookup_encoded(&req, &plan, usize::MAX, out)
+                    .unwrap();
+            };
+            let mut want = Vec::new();
+            old(&mut want);
+            out.clear();
+            new(&mut out);
+            assert_eq!(out, want, "{keys} keys, created {with_created_ts}");
+            // Warm, then counted.
+            let count = |f: &dyn Fn(&mut Vec<u8>), out: &mut Vec<u8>| {
+                out.clear();
+                f(out);
+                out.clear();
+                let before = allocations();
+                f(out);
+                allocations() - before
+            };
+            let (a_old, a_new) = (count(&old, &mut out), count(&new, &mut out));
+            let plan_only =
+                |_: &mut Vec<u8>| drop(store.plan_lookup(&req, |_| Ok::<(), Error>(())));
+            let a_plan = count(&plan_only, &mut out);
+            println!(
+                "{keys} key(s), created_ts {with_created_ts}: {a_old} allocations (lookup + encode), {a_new} (encoded), of which {a_plan} planning"
+            );
+            // At least the response's columns: per feature its name,
+            // statuses, event times and values (and created times).
+            let saved = 5 * if with_created_ts { 5 } else { 4 };
+            assert!(
+                a_new + saved <= a_old,
+                "{a_new} allocations encoded, {a_old} through the response"
+            );
+        }
+    }
+}
