@@ -11,66 +11,16 @@
 )]
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
 use strata::format::protocol as p;
 use strata::format::schema::{KeyValue, Value};
 use strata::store::{Error, RowWrite};
 
-struct Counting;
+use counting_alloc::allocations;
 
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-#[expect(
-    unsafe_code,
-    reason = "UNSAFE.md §7: a counting GlobalAlloc over System"
-)]
-// SAFETY: forwards to the system allocator; only counts calls made by the
-// current thread (thread-local, no allocation of its own).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: the caller's contract for `alloc`, passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` (every allocation here does) with
-        // this `layout`: the caller's contract for `dealloc`, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: as for `dealloc`, plus the caller's `new_size` contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(|c| c.get())
-}
-
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "bench"
-entities = ["user"]
-features = [
-  { name = "a", type = "float64" },
-  { name = "b", type = "float64" },
-  { name = "c", type = "float64" },
-  { name = "n", type = "int64" },
-  { name = "tag", type = "string", default = "none" },
-]
-"#;
+const DEFS: &str = include_str!("fixtures/answer-allocations.toml");
 
 #[test]
 fn an_encoded_lookup_answers_the_same_bytes_with_fewer_allocations() {
