@@ -10,26 +10,13 @@
 mod common;
 
 use common::cli::{json, ok};
-use std::path::PathBuf;
 
 fn example(file: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/sessions")
-        .join(file)
-        .display()
-        .to_string()
+    common::examples::example_file("sessions", file)
 }
 
-/// The lines of the README's code block after "The export as it prints:".
 fn readme_export() -> Vec<String> {
-    let readme = std::fs::read_to_string(example("README.md")).unwrap();
-    let (_, after) = readme.split_once("The export as it prints:").unwrap();
-    let block = after.split("```").nth(1).unwrap();
-    block
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect()
+    common::examples::readme_export("sessions")
 }
 
 #[test]

@@ -12,26 +12,13 @@ mod common;
 
 use common::cli::{json, ok};
 use serde_json::Value as Json;
-use std::path::PathBuf;
 
 fn example(file: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/user_30d")
-        .join(file)
-        .display()
-        .to_string()
+    common::examples::example_file("user_30d", file)
 }
 
-/// The lines of the README's code block after "The export as it prints:".
 fn readme_export() -> Vec<String> {
-    let readme = std::fs::read_to_string(example("README.md")).unwrap();
-    let (_, after) = readme.split_once("The export as it prints:").unwrap();
-    let block = after.split("```").nth(1).unwrap();
-    block
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect()
+    common::examples::readme_export("user_30d")
 }
 
 /// The cells of one CSV line (RFC 4180 quoting: `"` around a cell, `""`
