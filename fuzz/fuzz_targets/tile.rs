@@ -2,14 +2,16 @@
 //! uses every part (moments, min/max, last, first, distinct and quantile
 //! sketches, the value set, the ranked and sorted lists).
 //!
-//! Input: tile bytes. Checks: no panic; a decoded tile re-encodes to bytes
-//! that decode to the same state; merging it into an empty state and
-//! finishing every function does not panic.
+//! Input: tile bytes, read both as a plain group's state and as a bucketed
+//! group's buckets (src/aggregate/bucket.rs). Checks: no panic; a decoded
+//! tile re-encodes to bytes that decode to the same state; merging it into
+//! an empty state and finishing every function does not panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use strata_store::aggregate::bucket::Buckets;
 use strata_store::aggregate::{Layout, State};
-use strata_store::catalog::aggregation::{Aggregation, Function};
+use strata_store::catalog::aggregation::{Aggregation, Bucket, Function};
 use strata_format::schema::FeatureType;
 
 fn aggs() -> Vec<Aggregation> {
@@ -20,6 +22,7 @@ fn aggs() -> Vec<Aggregation> {
         window: 10,
         slide: 0,
         filter: None,
+        bucket: None,
     };
     vec![
         f(Function::Count, None),
@@ -43,7 +46,51 @@ fn aggs() -> Vec<Aggregation> {
     ]
 }
 
+/// The bucketed aggregations: per distinct value of column 1.
+fn bucketed() -> Vec<Aggregation> {
+    let f = |function, column| Aggregation {
+        feature: String::new(),
+        function,
+        column,
+        window: 10,
+        slide: 0,
+        filter: None,
+        bucket: Some(Bucket {
+            column: 1,
+            limit: 3,
+        }),
+    };
+    vec![
+        f(Function::Count, None),
+        f(Function::Sum, Some(0)),
+        f(Function::Mean, Some(0)),
+        f(Function::Max, Some(0)),
+        f(Function::Last, Some(0)),
+    ]
+}
+
+fn check_buckets(data: &[u8]) {
+    let aggs = bucketed();
+    let layout = Layout::new(&aggs, &[FeatureType::Float64, FeatureType::String]);
+    let Ok(buckets) = Buckets::decode(&layout, data) else {
+        return;
+    };
+    let mut buf = Vec::new();
+    buckets.encode(&layout, &mut buf);
+    let again = Buckets::decode(&layout, &buf).expect("re-encoded buckets decode");
+    let mut buf2 = Vec::new();
+    again.encode(&layout, &mut buf2);
+    assert_eq!(buf, buf2, "bucket encoding is not stable");
+    let mut sum = Buckets::default();
+    sum.merge(&layout, 3, &buckets);
+    sum.merge(&layout, 3, &again);
+    for a in &aggs {
+        let _ = sum.finish(&layout, a, 3, 0);
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
+    check_buckets(data);
     let aggs = aggs();
     let layout = Layout::new(&aggs, &[FeatureType::Float64, FeatureType::String]);
     let Ok(state) = State::decode(&layout, data) else {
