@@ -27,37 +27,7 @@ use strata::offline::export::{ExportRequest, KnownAt};
 use strata::offline::read::convert::convert;
 use strata::store::{ReadOptions, RowWrite, Store, StoreOptions};
 
-const DEFINITIONS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "events"
-entities = ["user"]
-features = [
-  { name = "amount", type = "float64" },
-  { name = "cat", type = "string" },
-  { name = "qty", type = "int64" },
-]
-
-[[feature_views]]
-name = "stats"
-source = "events"
-tile = "10us"
-allowed_lateness = "30us"
-late_events = "correct"
-aggregations = [
-  { function = "count", window = "100us" },
-  { function = "count", bucket = "cat", window = "100us" },
-  { function = "sum", column = "amount", bucket = "cat", windows = ["35us", "100us"] },
-  { function = "avg", column = "amount", bucket = "cat", buckets = 3, window = "100us" },
-  { function = "min", column = "qty", bucket = "cat", window = "100us" },
-  { function = "max", column = "amount", bucket = "qty", buckets = 4, window = "35us" },
-  { function = "last", column = "qty", bucket = "cat", window = "100us" },
-  { function = "count", column = "amount", bucket = "cat", window = "100us", where = "qty > 3", name = "big_by_cat" },
-]
-"#;
+const DEFINITIONS: &str = include_str!("fixtures/aggregation-buckets.toml");
 
 /// The features of `stats`, in order.
 const NAMES: [&str; 9] = [

@@ -110,21 +110,7 @@ fn export_only_views_refuse_latest_reads_but_answer_as_of() {
     assert_eq!(row.statuses, vec![Status::NotFound, Status::NotFound]);
 }
 
-const EVOLVE_V1: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "acct"
-entities = ["user"]
-features = [{ name = "score", type = "float64" }]
-
-[[feature_views]]
-name = "tags"
-entities = ["user"]
-features = [{ name = "name", type = "string" }]
-"#;
+const EVOLVE_V1: &str = include_str!("fixtures/online-defaults-evolve-v1.toml");
 
 /// Each view gains features: one with a default, then one without.
 fn evolve_v2() -> String {

@@ -120,25 +120,7 @@ fn a_denied_body_is_refused_before_the_rest_is_decoded() {
     assert_eq!(code, ErrorCode::Malformed);
 }
 
-const DEFS: &str = r#"
-[[entities]]
-name = "merchant"
-join_keys = [{ name = "merchant", type = "string" }]
-
-[[feature_views]]
-name = "risk"
-entities = ["merchant"]
-ttl = "0"
-team = "risk"
-features = [{ name = "score", type = "float64" }]
-
-[[feature_views]]
-name = "open"
-entities = ["merchant"]
-ttl = "0"
-team = "growth"
-features = [{ name = "score", type = "float64" }]
-"#;
+const DEFS: &str = include_str!("fixtures/hostile-decode.toml");
 
 /// Row 8, for lookups: 32 lookups (8 at once) of 10,000 keys of 1,000
 /// bytes (10 MB) on a view the token may not read are refused before
