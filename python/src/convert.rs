@@ -5,7 +5,9 @@ use arrow_array::RecordBatch;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyList, PyString, PyTuple};
 
-use strata_format::protocol::{ExportKnownAt, KeyColumn, KeyColumnValues, RowWrite};
+use strata_format::protocol::{
+    ExportKnownAt, KeyColumn, KeyColumnValues, LookupRequest, RequestColumn, RowWrite,
+};
 use strata_format::schema::{FeatureType, KeyType, KeyValue, Value};
 use strata_offline::read::convert::{ColumnError, convert};
 use strata_offline::{CREATED_TIMESTAMP, EVENT_TIMESTAMP};
@@ -63,6 +65,28 @@ pub fn key(v: &Bound<'_, PyAny>) -> Result<Vec<KeyValue>, Failure> {
             .collect();
     }
     Ok(vec![key_value(v, "key")?])
+}
+
+/// The lookup request of `lookup`'s Python arguments, the same for the
+/// embedded store and a server.
+pub fn lookup_request(
+    features: Vec<String>,
+    entities: Vec<(String, Bound<'_, PyAny>)>,
+    as_of: Option<i64>,
+    known_at: Option<i64>,
+    request: Vec<(String, Vec<Option<String>>)>,
+) -> Result<LookupRequest, Failure> {
+    Ok(LookupRequest {
+        features,
+        entities: key_columns(entities)?,
+        as_of,
+        known_at,
+        with_created_ts: false,
+        request: request
+            .into_iter()
+            .map(|(name, values)| RequestColumn { name, values })
+            .collect(),
+    })
 }
 
 /// Entity columns `(name, list of values)` as the lookup's key columns; the

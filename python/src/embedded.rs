@@ -17,7 +17,6 @@ use arrow_pyarrow::FromPyArrow;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use strata_format::protocol::{LookupRequest, RequestColumn};
 use strata_offline::export::{self, ExportRequest, Plan};
 use strata_offline::{Format, IngestOptions};
 use strata_store::catalog::search::Query;
@@ -304,23 +303,9 @@ impl Store {
         request: Vec<(String, Vec<Option<String>>)>,
     ) -> PyResult<OnlineResponse> {
         let store = self.store()?;
-        let keys = convert::key_columns(entities)?;
-        let (resp, keys) = run(py, move || {
-            let req = LookupRequest {
-                features,
-                entities: keys,
-                as_of,
-                known_at,
-                with_created_ts: false,
-                request: request
-                    .into_iter()
-                    .map(|(name, values)| RequestColumn { name, values })
-                    .collect(),
-            };
-            let resp = store.lookup(&req)?;
-            Ok((resp, req.entities))
-        })?;
-        Ok(OnlineResponse::new(resp, keys, full_feature_names)?)
+        let req = convert::lookup_request(features, entities, as_of, known_at, request)?;
+        let (resp, req) = run(py, move || Ok((store.lookup(&req)?, req)))?;
+        Ok(OnlineResponse::new(resp, req.entities, full_feature_names)?)
     }
 
     /// A training set: `strata_offline::export` (the join of `strata

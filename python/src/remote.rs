@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use strata_client::{ClientConfig, Trust, blocking};
-use strata_format::protocol::{self as p, HistoryRequest, LookupRequest, RequestColumn};
+use strata_format::protocol::{self as p, HistoryRequest};
 
 use crate::convert::{self, RowShape};
 use crate::embedded::stream;
@@ -137,23 +137,9 @@ impl Client {
         full_feature_names: bool,
         request: Vec<(String, Vec<Option<String>>)>,
     ) -> PyResult<OnlineResponse> {
-        let keys = convert::key_columns(entities)?;
-        let (resp, keys) = run(py, || {
-            let req = LookupRequest {
-                features,
-                entities: keys,
-                as_of,
-                known_at,
-                with_created_ts: false,
-                request: request
-                    .into_iter()
-                    .map(|(name, values)| RequestColumn { name, values })
-                    .collect(),
-            };
-            let resp = self.client.lookup(&req)?;
-            Ok((resp, req.entities))
-        })?;
-        Ok(OnlineResponse::new(resp, keys, full_feature_names)?)
+        let req = convert::lookup_request(features, entities, as_of, known_at, request)?;
+        let resp = run(py, || Ok(self.client.lookup(&req)?))?;
+        Ok(OnlineResponse::new(resp, req.entities, full_feature_names)?)
     }
 
     /// Pushes rows of Arrow data into `view`, in pushes that fit the

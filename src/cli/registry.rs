@@ -28,17 +28,8 @@ pub enum RegistryCmd {
     },
     /// Views by text (in names and descriptions), tag, team, owner or entity
     Search {
-        /// Text to find in view and feature names and descriptions
-        text: Option<String>,
-        #[arg(long)]
-        tag: Option<String>,
-        #[arg(long)]
-        team: Option<String>,
-        #[arg(long)]
-        owner: Option<String>,
-        /// An entity name or join key
-        #[arg(long)]
-        entity: Option<String>,
+        #[command(flatten)]
+        filters: SearchArgs,
         #[arg(long)]
         json: bool,
     },
@@ -48,6 +39,43 @@ pub enum RegistryCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `registry search` looks for: the store's search [`Query`].
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    /// Text to find in view and feature names and descriptions
+    text: Option<String>,
+    #[arg(long)]
+    tag: Option<String>,
+    #[arg(long)]
+    team: Option<String>,
+    #[arg(long)]
+    owner: Option<String>,
+    /// An entity name or join key
+    #[arg(long)]
+    entity: Option<String>,
+}
+
+impl SearchArgs {
+    /// The text to search for when no filter but text is given (a server
+    /// searches text only), or `None`.
+    pub fn text_only(self) -> Option<String> {
+        let q = self.query();
+        let filtered =
+            q.tag.is_some() || q.team.is_some() || q.owner.is_some() || q.entity.is_some();
+        (!filtered).then(|| q.text.unwrap_or_default())
+    }
+
+    pub fn query(self) -> Query {
+        Query {
+            text: self.text,
+            tag: self.tag,
+            team: self.team,
+            owner: self.owner,
+            entity: self.entity,
+        }
+    }
 }
 
 /// Aligned columns, two spaces apart.
@@ -141,21 +169,8 @@ pub fn run(dir: &Path, cmd: RegistryCmd) -> Result {
             let last = stats::load(dir)?.remove(&v.id);
             print_describe(&registry::describe(&cat, &v, last.as_ref()), json)?;
         }
-        RegistryCmd::Search {
-            text,
-            tag,
-            team,
-            owner,
-            entity,
-            json,
-        } => {
-            let q = Query {
-                text,
-                tag,
-                team,
-                owner,
-                entity,
-            };
+        RegistryCmd::Search { filters, json } => {
+            let q = filters.query();
             if json {
                 out!("{}", registry_json::search(&cat, &q));
                 return Ok(());
