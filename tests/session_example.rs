@@ -9,28 +9,9 @@
 )]
 mod common;
 
-use common::cli::{json, ok};
-use std::path::PathBuf;
+use common::cli::{Example, json, ok};
 
-fn example(file: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/sessions")
-        .join(file)
-        .display()
-        .to_string()
-}
-
-/// The lines of the README's code block after "The export as it prints:".
-fn readme_export() -> Vec<String> {
-    let readme = std::fs::read_to_string(example("README.md")).unwrap();
-    let (_, after) = readme.split_once("The export as it prints:").unwrap();
-    let block = after.split("```").nth(1).unwrap();
-    block
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect()
-}
+const EXAMPLE: Example = Example("sessions");
 
 #[test]
 fn the_session_example_prints_what_its_readme_shows() {
@@ -38,7 +19,7 @@ fn the_session_example_prints_what_its_readme_shows() {
     let dir = tmp.path();
     ok(
         dir,
-        &["apply", "--data", "shop", &example("definitions.toml")],
+        &["apply", "--data", "shop", &EXAMPLE.file("definitions.toml")],
     );
     ok(
         dir,
@@ -48,7 +29,7 @@ fn the_session_example_prints_what_its_readme_shows() {
             "shop",
             "--view",
             "page_views",
-            &example("page_views.csv"),
+            &EXAMPLE.file("page_views.csv"),
         ],
     );
     ok(
@@ -58,7 +39,7 @@ fn the_session_example_prints_what_its_readme_shows() {
             "--data",
             "shop",
             "--entities",
-            &example("entities.csv"),
+            &EXAMPLE.file("entities.csv"),
             "--features",
             "user_sessions:*,session_rates:*",
             "--out",
@@ -67,7 +48,11 @@ fn the_session_example_prints_what_its_readme_shows() {
     );
     let exported = std::fs::read_to_string(dir.join("training.csv")).unwrap();
     let lines: Vec<&str> = exported.lines().collect();
-    assert_eq!(lines, readme_export(), "the export differs from the README");
+    assert_eq!(
+        lines,
+        EXAMPLE.readme_export(),
+        "the export differs from the README"
+    );
 
     let header: Vec<&str> = lines[0].split(',').collect();
     for line in &lines[1..] {

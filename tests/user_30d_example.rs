@@ -10,29 +10,10 @@
 )]
 mod common;
 
-use common::cli::{json, ok};
+use common::cli::{Example, json, ok};
 use serde_json::Value as Json;
-use std::path::PathBuf;
 
-fn example(file: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/user_30d")
-        .join(file)
-        .display()
-        .to_string()
-}
-
-/// The lines of the README's code block after "The export as it prints:".
-fn readme_export() -> Vec<String> {
-    let readme = std::fs::read_to_string(example("README.md")).unwrap();
-    let (_, after) = readme.split_once("The export as it prints:").unwrap();
-    let block = after.split("```").nth(1).unwrap();
-    block
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect()
-}
+const EXAMPLE: Example = Example("user_30d");
 
 /// The cells of one CSV line (RFC 4180 quoting: `"` around a cell, `""`
 /// inside it).
@@ -91,14 +72,14 @@ fn the_user_30d_example_prints_what_its_readme_shows() {
     let data = ["--data", "cards"];
     ok(
         dir,
-        &[&["apply"], &data[..], &[&example("definitions.toml")]].concat(),
+        &[&["apply"], &data[..], &[&EXAMPLE.file("definitions.toml")]].concat(),
     );
     ok(
         dir,
         &[
             &["ingest"],
             &data[..],
-            &["--view", "transactions", &example("transactions.csv")],
+            &["--view", "transactions", &EXAMPLE.file("transactions.csv")],
         ]
         .concat(),
     );
@@ -109,7 +90,7 @@ fn the_user_30d_example_prints_what_its_readme_shows() {
             &data[..],
             &[
                 "--entities",
-                &example("entities.csv"),
+                &EXAMPLE.file("entities.csv"),
                 "--features",
                 "user_30d:*,user_30d_derived:*",
                 "--out",
@@ -120,7 +101,11 @@ fn the_user_30d_example_prints_what_its_readme_shows() {
     );
     let exported = std::fs::read_to_string(dir.join("training.csv")).unwrap();
     let lines: Vec<&str> = exported.lines().collect();
-    assert_eq!(lines, readme_export(), "the export differs from the README");
+    assert_eq!(
+        lines,
+        EXAMPLE.readme_export(),
+        "the export differs from the README"
+    );
 
     let header = cells(lines[0]);
     let mut checked = 0;
