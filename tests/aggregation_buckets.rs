@@ -14,6 +14,7 @@
 )]
 mod common;
 
+use common::agg_model::open;
 use common::tables::{export_one, user_table};
 
 use std::collections::BTreeMap;
@@ -21,11 +22,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use proptest::prelude::*;
-use strata::engine::{Clock, Options, SyncPolicy};
 use strata::format::schema::{FeatureType, KeyValue, Value};
 use strata::offline::export::{ExportRequest, KnownAt};
 use strata::offline::read::convert::convert;
-use strata::store::{ReadOptions, RowWrite, Store, StoreOptions};
+use strata::store::{ReadOptions, RowWrite, Store};
 
 const DEFINITIONS: &str = include_str!("fixtures/aggregation-buckets.toml");
 
@@ -236,17 +236,6 @@ fn close(got: &Value, want: &Value) -> bool {
         }
         _ => got == want,
     }
-}
-
-fn open(dir: &std::path::Path, clock: &Arc<AtomicI64>) -> Store {
-    let c = clock.clone();
-    let mut engine = Options {
-        sync: SyncPolicy::Never,
-        memtable_bytes: 16 << 10,
-        ..Options::default()
-    };
-    engine.clock = Clock::new(move || c.load(Ordering::SeqCst));
-    Store::open_with(dir, StoreOptions { engine }).unwrap()
 }
 
 fn has_event(m: &Model, key: i64, at: i64, known: Option<i64>) -> bool {

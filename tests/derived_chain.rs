@@ -13,6 +13,7 @@
 )]
 mod common;
 
+use common::agg_model::open;
 use common::tables::{export_one, user_table};
 
 use std::collections::BTreeMap;
@@ -20,12 +21,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use proptest::prelude::*;
-use strata::engine::{Clock, Options, SyncPolicy};
 use strata::format::protocol as p;
 use strata::format::schema::{KeyValue, Value};
 use strata::offline::export::{ExportRequest, KnownAt};
 use strata::offline::read::convert::convert;
-use strata::store::{ReadOptions, RowWrite, Status, Store, StoreOptions};
+use strata::store::{ReadOptions, RowWrite, Status, Store};
 
 const DEFINITIONS: &str = include_str!("fixtures/derived-chain.toml");
 
@@ -116,17 +116,6 @@ fn close(got: &Value, want: &Value) -> bool {
         (Value::Float64(g), Value::Float64(w)) => (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
         _ => got == want,
     }
-}
-
-fn open(dir: &std::path::Path, clock: &Arc<AtomicI64>) -> Store {
-    let c = clock.clone();
-    let mut engine = Options {
-        sync: SyncPolicy::Never,
-        memtable_bytes: 16 << 10,
-        ..Options::default()
-    };
-    engine.clock = Clock::new(move || c.load(Ordering::SeqCst));
-    Store::open_with(dir, StoreOptions { engine }).unwrap()
 }
 
 fn check_get(store: &Store, m: &Model, as_of: Option<i64>, known: Option<i64>, now: i64) {
