@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::process::Command;
+use std::sync::Arc;
 
 use strata_server::auth::{self, Grant};
 use strata_server::{Handler, Limits};
@@ -122,4 +123,34 @@ pub fn assert_peak_within(what: &str, base: u64, bound: u64) {
         grew <= bound,
         "{what}: peak memory grew {grew} bytes, above the bound of {bound}"
     );
+}
+
+/// Row 8's attack: 8 threads at once each send `body` four times on a
+/// session of `token`, `attempt` sending it and checking its refusal;
+/// the peak then grows by at most the test's own copies of the body (one
+/// per request in flight) and 16 MiB.
+pub fn refused_eight_at_once(
+    s: &Arc<Scenario>,
+    token: &'static str,
+    body: Vec<u8>,
+    what: &str,
+    attempt: fn(&strata_server::Session, &[u8]),
+) {
+    let body = Arc::new(body);
+    let base = reset_peak();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (s, body) = (s.clone(), body.clone());
+            std::thread::spawn(move || {
+                let c = s.session(token);
+                for _ in 0..4 {
+                    attempt(&c, &body);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_peak_within(what, base, 8 * body.len() as u64 + (16 << 20));
 }
