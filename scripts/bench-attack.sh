@@ -19,14 +19,7 @@ else
 fi
 bin="${CARGO_TARGET_DIR:-target}/$profile/strata"
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. scripts/scratch.sh
 
 "$bin" apply --data "$tmp/d" scripts/defs/bench-attack.toml >/dev/null
 admin=$("$bin" token create --data "$tmp/d" --name bench --grant 'admin:*' 2>/dev/null)
