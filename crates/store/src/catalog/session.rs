@@ -225,7 +225,7 @@ fn one(
         (ColumnRule::Any | ColumnRule::Numeric, None) => {
             return Err(bad("column", format!("{f} needs a column")));
         }
-        (ColumnRule::Numeric, Some(c)) => numeric_column(&bad, source, &f, c)?,
+        (ColumnRule::Numeric, Some(c)) => numeric_column(&bad, source, f, c)?,
         _ => {}
     }
     let name = match t.get("name") {
