@@ -119,4 +119,16 @@ impl Example {
             .map(String::from)
             .collect()
     }
+    /// The export the test wrote at `path`, checked to be what the
+    /// README shows.
+    pub fn exported_as_readme(&self, path: &Path) -> String {
+        let exported = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<&str> = exported.lines().collect();
+        assert_eq!(
+            lines,
+            self.readme_export(),
+            "the export differs from the README"
+        );
+        exported
+    }
 }
