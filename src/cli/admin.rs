@@ -181,8 +181,6 @@ pub fn registry(r: &RemoteArgs, cmd: RegistryCmd) -> Result {
                     })
                     .collect();
                 out!("{}", Json::Array(all));
-            } else if hits.is_empty() {
-                out!("no view matches");
             } else {
                 let rows: Vec<Vec<String>> = hits
                     .iter()
@@ -195,10 +193,7 @@ pub fn registry(r: &RemoteArgs, cmd: RegistryCmd) -> Result {
                         ]
                     })
                     .collect();
-                outp!(
-                    "{}",
-                    output::table(&["KIND", "VIEW", "NAME", "MATCHED"], &rows)
-                );
+                super::registry::print_hits(&["KIND", "VIEW", "NAME", "MATCHED"], &rows)?;
             }
         }
         RegistryCmd::Lineage { view, json } => {

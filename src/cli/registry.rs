@@ -10,6 +10,7 @@ use strata::offline::timestamp;
 use strata::store::registry;
 use strata::store::registry_json;
 
+use super::output::table;
 use super::{CliError, Result, out, outp, store_for_reading, view_of};
 
 #[derive(clap::Subcommand, Debug)]
@@ -78,30 +79,15 @@ impl SearchArgs {
     }
 }
 
-/// Aligned columns, two spaces apart.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut w: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.chars().count());
-        }
+/// Prints the rows of a search's hits under `headers`, or that no view
+/// matched.
+pub fn print_hits(headers: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    if rows.is_empty() {
+        out!("no view matches");
+    } else {
+        outp!("{}", table(headers, rows));
     }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<width$}  ", width = w[i]));
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = line(headers.to_vec());
-    for r in rows {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
-    }
-    out
+    Ok(())
 }
 
 fn time(t: Option<i64>) -> String {
@@ -175,27 +161,19 @@ pub fn run(dir: &Path, cmd: RegistryCmd) -> Result {
                 out!("{}", registry_json::search(&cat, &q));
                 return Ok(());
             }
-            let hits = search::search(&cat, &q);
-            if hits.is_empty() {
-                out!("no view matches");
-            } else {
-                let rows: Vec<Vec<String>> = hits
-                    .iter()
-                    .map(|h| {
-                        vec![
-                            h.view.qualified_name(),
-                            h.reasons.join(", "),
-                            or_dash(h.view.owner()),
-                            or_dash(h.view.team()),
-                            h.view.description().to_string(),
-                        ]
-                    })
-                    .collect();
-                outp!(
-                    "{}",
-                    table(&["VIEW", "MATCHED", "OWNER", "TEAM", "DESCRIPTION"], &rows)
-                );
-            }
+            let rows: Vec<Vec<String>> = search::search(&cat, &q)
+                .iter()
+                .map(|h| {
+                    vec![
+                        h.view.qualified_name(),
+                        h.reasons.join(", "),
+                        or_dash(h.view.owner()),
+                        or_dash(h.view.team()),
+                        h.view.description().to_string(),
+                    ]
+                })
+                .collect();
+            print_hits(&["VIEW", "MATCHED", "OWNER", "TEAM", "DESCRIPTION"], &rows)?;
         }
         RegistryCmd::Lineage { view, json } => {
             let v = view_of(&cat, &view)?;
