@@ -4,8 +4,6 @@
 //! methods over it once for both classes (the arguments converted, the
 //! call run with the GIL released, the answer handed back to Python).
 
-use std::path::PathBuf;
-
 use arrow_array::RecordBatch;
 use arrow_array::ffi_stream::RecordBatchStreamReader;
 use arrow_schema::SchemaRef;
@@ -17,6 +15,7 @@ use strata_format::protocol::{
 use strata_store::freshness::Report;
 
 use crate::Failure;
+use crate::convert::Definitions;
 
 /// The operations both Python classes have, each called with the GIL
 /// released.
@@ -43,14 +42,9 @@ pub(crate) trait Backend: Sync {
     /// left out (a server's limit).
     fn history(&self, req: HistoryRequest) -> Result<(RecordBatch, bool), Failure>;
 
-    /// The changes of the definitions `text` (or the file at `path`), one
-    /// line each, and whether they were applied (not with `plan_only`).
-    fn apply(
-        &self,
-        text: Option<String>,
-        path: Option<PathBuf>,
-        plan_only: bool,
-    ) -> Result<(Vec<String>, bool), Failure>;
+    /// The changes of the definitions, one line each, and whether they
+    /// were applied (not with `plan_only`).
+    fn apply(&self, defs: Definitions, plan_only: bool) -> Result<(Vec<String>, bool), Failure>;
 
     fn flush(&self) -> Result<(), Failure>;
 
@@ -191,7 +185,8 @@ macro_rules! shared_methods {
                 path: Option<std::path::PathBuf>,
                 plan_only: bool,
             ) -> PyResult<(Vec<String>, bool)> {
-                $crate::run(py, move || $crate::backend::Backend::apply(self, text, path, plan_only))
+                let defs = $crate::convert::Definitions::of(text, path)?;
+                $crate::run(py, move || $crate::backend::Backend::apply(self, defs, plan_only))
             }
 
             /// Moves everything written so far into segments.

@@ -295,3 +295,23 @@ pub fn history_range(start: Option<i64>, end: Option<i64>) -> Result<(i64, i64),
     }
     Ok((from, to))
 }
+
+/// Definitions as `apply` takes them: TOML text, or the file at a path.
+pub enum Definitions {
+    Text(String),
+    File(std::path::PathBuf),
+}
+
+impl Definitions {
+    /// Exactly one of `text` and `path`.
+    pub fn of(
+        text: Option<String>,
+        path: Option<std::path::PathBuf>,
+    ) -> Result<Definitions, Failure> {
+        match (text, path) {
+            (Some(t), None) => Ok(Definitions::Text(t)),
+            (None, Some(p)) => Ok(Definitions::File(p)),
+            _ => Err(Failure::invalid("give definitions as text or a path")),
+        }
+    }
+}

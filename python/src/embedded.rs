@@ -30,7 +30,7 @@ use strata_store::catalog::{self, FeatureView};
 use strata_store::freshness::Report;
 
 use crate::backend::{Backend, shared_methods};
-use crate::convert::{self, RowShape};
+use crate::convert::{self, Definitions, RowShape};
 use crate::errors::{Kind, write_pieces};
 use crate::{Failure, arrow_out, registry, run};
 
@@ -327,17 +327,11 @@ impl Backend for Store {
         Ok((arrow_out::history_batch(&feats, &rows)?, false))
     }
 
-    fn apply(
-        &self,
-        text: Option<String>,
-        path: Option<PathBuf>,
-        plan_only: bool,
-    ) -> Result<(Vec<String>, bool), Failure> {
+    fn apply(&self, defs: Definitions, plan_only: bool) -> Result<(Vec<String>, bool), Failure> {
         let store = self.store()?;
-        let defs = match (text, path) {
-            (Some(t), None) => catalog::defs::parse(&t),
-            (None, Some(p)) => catalog::defs::load(&p),
-            _ => return Err(Failure::invalid("give definitions as text or a path")),
+        let defs = match defs {
+            Definitions::Text(t) => catalog::defs::parse(&t),
+            Definitions::File(p) => catalog::defs::load(&p),
         }
         .map_err(|e| Failure::invalid(e.to_string()))?;
         let plan = catalog::defs::plan(&store.catalog(), &defs)

@@ -26,7 +26,7 @@ use strata_format::protocol::{
 use strata_store::freshness::Report;
 
 use crate::backend::{Backend, shared_methods};
-use crate::convert::{self, RowShape};
+use crate::convert::{self, Definitions, RowShape};
 use crate::errors::{Kind, write_pieces};
 use crate::{Failure, arrow_out, registry, run};
 
@@ -221,17 +221,11 @@ impl Backend for Client {
 
     /// On the server, live (needs admin:*); the file at `path` is read
     /// here.
-    fn apply(
-        &self,
-        text: Option<String>,
-        path: Option<PathBuf>,
-        plan_only: bool,
-    ) -> Result<(Vec<String>, bool), Failure> {
-        let text = match (text, path) {
-            (Some(t), None) => t,
-            (None, Some(p)) => std::fs::read_to_string(&p)
+    fn apply(&self, defs: Definitions, plan_only: bool) -> Result<(Vec<String>, bool), Failure> {
+        let text = match defs {
+            Definitions::Text(t) => t,
+            Definitions::File(p) => std::fs::read_to_string(&p)
                 .map_err(|e| Failure::invalid(format!("cannot read {}: {e}", p.display())))?,
-            _ => return Err(Failure::invalid("give definitions as text or a path")),
         };
         let op = if plan_only {
             p::AdminOp::Plan
