@@ -45,18 +45,7 @@ fn wide_value() -> Scenario {
     );
     let mut values = vec![Value::String("x".repeat(60_000))];
     values.extend((1..16).map(|_| Value::Null));
-    s.handler
-        .store()
-        .write(
-            "profile",
-            &[p::RowWrite {
-                key: vec![KeyValue::Int64(1)],
-                event_ts: 1,
-                created_ts: None,
-                values,
-            }],
-        )
-        .unwrap();
+    s.write_one("profile", 1, values);
     s
 }
 

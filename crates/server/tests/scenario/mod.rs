@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::sync::Arc;
 
+use strata_format::protocol::RowWrite;
+use strata_format::schema::{KeyValue, Value};
 use strata_server::auth::{self, Grant};
 use strata_server::{Handler, Limits};
 use strata_store::Store;
@@ -48,6 +50,17 @@ impl Scenario {
             handler,
             tokens: made,
         }
+    }
+
+    /// Writes one version of int64 key `key` (event time 1) into `view`.
+    pub fn write_one(&self, view: &str, key: i64, values: Vec<Value>) {
+        let row = RowWrite {
+            key: vec![KeyValue::Int64(key)],
+            event_ts: 1,
+            created_ts: None,
+            values,
+        };
+        self.handler.store().write(view, &[row]).unwrap();
     }
 
     pub fn session(&self, name: &str) -> strata_server::Session {
