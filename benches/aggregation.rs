@@ -15,58 +15,17 @@
     reason = "a benchmark may unwrap: a failure aborts the run"
 )]
 
+mod common;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use common::store::{env, events, open};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use strata::catalog::defs;
-use strata::engine::{Options, SyncPolicy};
-use strata::format::schema::{KeyValue, Value};
-use strata::store::{ReadOptions, RowWrite, Store, StoreOptions, now_micros};
+use strata::format::schema::KeyValue;
+use strata::store::{ReadOptions, now_micros};
 
 const DEFS: &str = include_str!("fixtures/aggregation.toml");
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-fn open(dir: &std::path::Path) -> Store {
-    let engine = Options {
-        sync: SyncPolicy::Never,
-        ..Options::default()
-    };
-    let store = Store::open_with(dir, StoreOptions { engine }).unwrap();
-    let d = defs::parse(DEFS).unwrap();
-    store
-        .set_catalog(defs::apply(&store.catalog(), &d).unwrap())
-        .unwrap();
-    store
-}
-
-/// `events` events over `keys` keys, in time order over the day before `now`.
-fn events(events: usize, keys: usize, now: i64) -> Vec<RowWrite> {
-    let day = 86_400_000_000i64;
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    (0..events)
-        .map(|i| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            RowWrite {
-                key: vec![KeyValue::Int64((x % keys as u64) as i64)],
-                event_ts: now - day + (i as i64) * day / events as i64,
-                created_ts: None,
-                values: vec![
-                    Value::Float64((x >> 20) as f64 / 1e9),
-                    Value::Int64((x >> 40) as i64 % 500),
-                ],
-            }
-        })
-        .collect()
-}
 
 fn ingest(c: &mut Criterion) {
     let n = env("STRATA_BENCH_AGG_EVENTS", 200_000);
@@ -80,7 +39,7 @@ fn ingest(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     let dir = tempfile::tempdir().unwrap();
-                    let store = open(dir.path());
+                    let store = open(dir.path(), DEFS);
                     (dir, store)
                 },
                 |(dir, store)| {
@@ -101,7 +60,7 @@ fn latest(c: &mut Criterion) {
     let n = env("STRATA_BENCH_AGG_EVENTS", 200_000);
     let keys = env("STRATA_BENCH_AGG_KEYS", 10_000);
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+    let store = open(dir.path(), DEFS);
     let rows = events(n, keys, now_micros());
     for chunk in rows.chunks(1_000) {
         store.write("plain", chunk).unwrap();

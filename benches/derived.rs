@@ -15,54 +15,21 @@
     reason = "a benchmark may unwrap: a failure aborts the run"
 )]
 
+mod common;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use common::store::{env, events, open};
 use criterion::{Criterion, criterion_group, criterion_main};
-use strata::catalog::defs;
-use strata::engine::{Options, SyncPolicy};
 use strata::format::protocol as p;
-use strata::format::schema::{KeyValue, Value};
-use strata::store::{RowWrite, Store, StoreOptions, now_micros};
+use strata::store::{Store, now_micros};
 
 const DEFS: &str = include_str!("fixtures/derived.toml");
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-fn store(dir: &std::path::Path, events: usize, keys: usize) -> Store {
-    let engine = Options {
-        sync: SyncPolicy::Never,
-        ..Options::default()
-    };
-    let store = Store::open_with(dir, StoreOptions { engine }).unwrap();
-    let d = defs::parse(DEFS).unwrap();
-    store
-        .set_catalog(defs::apply(&store.catalog(), &d).unwrap())
-        .unwrap();
-    let now = now_micros();
-    let day = 86_400_000_000i64;
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let rows: Vec<RowWrite> = (0..events)
-        .map(|i| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            RowWrite {
-                key: vec![KeyValue::Int64((x % keys as u64) as i64)],
-                event_ts: now - day + (i as i64) * day / events as i64,
-                created_ts: None,
-                values: vec![
-                    Value::Float64((x >> 20) as f64 / 1e9),
-                    Value::Int64((x >> 40) as i64 % 500),
-                ],
-            }
-        })
-        .collect();
+fn store(dir: &std::path::Path, events_n: usize, keys: usize) -> Store {
+    let store = open(dir, DEFS);
+    let rows = events(events_n, keys, now_micros());
     for chunk in rows.chunks(1_000) {
         store.write("txn", chunk).unwrap();
     }

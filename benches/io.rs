@@ -23,16 +23,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::store::env;
 use common::*;
 use strata::engine::{CompactionOptions, Engine, IoMode, Options, SyncPolicy, WriteBatch};
 use strata::format::key::encode_int_key;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn modes() -> Vec<(&'static str, IoMode)> {
     let mut m = vec![("syscalls", IoMode::Syscalls)];
@@ -188,9 +182,9 @@ fn compaction(mode: &IoMode, mb: u64) -> Compaction {
 
 fn main() {
     // `cargo bench` passes `--bench`; there is nothing to filter.
-    let secs = env("STRATA_IO_BENCH_SECS", 1) as f64;
-    let rounds = env("STRATA_IO_BENCH_ROUNDS", 7) as usize;
-    let mb = env("STRATA_IO_BENCH_MB", 128);
+    let secs = env("STRATA_IO_BENCH_SECS", 1u64) as f64;
+    let rounds = env("STRATA_IO_BENCH_ROUNDS", 7u64) as usize;
+    let mb = env("STRATA_IO_BENCH_MB", 128u64);
     let modes = modes();
     println!(
         "group commit, fsync always, one 5-feature version per batch; {rounds} rounds of {secs} s \

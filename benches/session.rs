@@ -15,13 +15,14 @@
     reason = "a benchmark may unwrap: a failure aborts the run"
 )]
 
+mod common;
+
 use std::hint::black_box;
 
+use common::store::{env, open};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use strata::catalog::defs;
-use strata::engine::{Options, SyncPolicy};
 use strata::format::schema::{KeyValue, Value};
-use strata::store::{ReadOptions, RowWrite, Store, StoreOptions};
+use strata::store::{ReadOptions, RowWrite};
 
 const MINUTE: i64 = 60_000_000;
 const LENGTHS: [usize; 3] = [10, 100, 1_000];
@@ -42,26 +43,6 @@ fn definitions() -> String {
         ));
     }
     d
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-fn open(dir: &std::path::Path) -> Store {
-    let engine = Options {
-        sync: SyncPolicy::Never,
-        ..Options::default()
-    };
-    let store = Store::open_with(dir, StoreOptions { engine }).unwrap();
-    let d = defs::parse(&definitions()).unwrap();
-    store
-        .set_catalog(defs::apply(&store.catalog(), &d).unwrap())
-        .unwrap();
-    store
 }
 
 /// `keys` sessions of `n` events a minute apart, in time order.
@@ -86,7 +67,7 @@ fn events(n: usize, keys: usize) -> Vec<RowWrite> {
 fn reads(c: &mut Criterion) {
     let keys = env("STRATA_BENCH_SESSION_KEYS", 1_000);
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+    let store = open(dir.path(), &definitions());
     let mut g = c.benchmark_group("session_read");
     for n in LENGTHS {
         let rows = events(n, keys);
@@ -124,7 +105,7 @@ fn ingest(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     let dir = tempfile::tempdir().unwrap();
-                    let store = open(dir.path());
+                    let store = open(dir.path(), &definitions());
                     (dir, store)
                 },
                 |(dir, store)| {

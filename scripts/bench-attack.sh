@@ -19,30 +19,9 @@ else
 fi
 bin="${CARGO_TARGET_DIR:-target}/$profile/strata"
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. scripts/scratch.sh
 
-cat > "$tmp/defs.toml" <<'DEFS'
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "bench"
-entities = ["user"]
-features = [
-  { name = "amount_avg", type = "float64" },
-  { name = "txn_count", type = "int64" },
-  { name = "note", type = "string" },
-]
-DEFS
-"$bin" apply --data "$tmp/d" "$tmp/defs.toml" >/dev/null
+"$bin" apply --data "$tmp/d" scripts/defs/bench-attack.toml >/dev/null
 admin=$("$bin" token create --data "$tmp/d" --name bench --grant 'admin:*' 2>/dev/null)
 reader=$("$bin" token create --data "$tmp/d" --name attacker --grant 'read:view:bench' 2>/dev/null)
 http_port=$((20000 + RANDOM % 20000))

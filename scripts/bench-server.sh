@@ -16,14 +16,7 @@ cargo build --release --bin strata >&2
 bin="${CARGO_TARGET_DIR:-target}/release/strata"
 pin() { taskset -c "$core" "$@"; }
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. scripts/scratch.sh
 
 "$bin" apply --data "$tmp/d" scripts/defs/bench-server.toml >/dev/null
 token=$("$bin" token create --data "$tmp/d" --name bench --grant 'admin:*' 2>/dev/null)

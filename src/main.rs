@@ -141,29 +141,7 @@ enum Command {
     /// Write a view's history as Hive-partitioned Parquet
     /// (OUT/view=NAME/date=YYYY-MM-DD/part-N.parquet) for Spark, Trino or DuckDB;
     /// with --server, the server writes OUT on its own file system
-    Snapshot {
-        /// The feature view (`name` or `name@version`)
-        #[arg(long)]
-        view: String,
-        /// The output directory
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// Earliest event time (inclusive)
-        #[arg(long, value_name = "T", value_parser = time_arg)]
-        from: Option<i64>,
-        /// Latest event time (inclusive)
-        #[arg(long, value_name = "T", value_parser = time_arg)]
-        to: Option<i64>,
-        /// Ignore versions written (created) after T
-        #[arg(long, value_name = "T", value_parser = time_arg, alias = "as-known-at")]
-        known_at: Option<i64>,
-        /// Memory for buffered rows, in MiB
-        #[arg(long, value_name = "MIB", default_value_t = 4096)]
-        memory_mb: usize,
-        /// Threads [default: one per core]
-        #[arg(long, value_name = "N")]
-        threads: Option<usize>,
-    },
+    Snapshot(cli::export::SnapshotArgs),
     /// Create an example store, ingest example data, read it back and export a training set
     Demo,
     /// Every feature view's lag against its freshness_sla; exits 3 if any is violated
@@ -286,24 +264,7 @@ fn run(args: Args) -> cli::Result {
                 cli::export::export(&cli::data_dir(data), export)
             }
         }
-        Command::Snapshot {
-            view,
-            out,
-            from,
-            to,
-            known_at,
-            memory_mb,
-            threads,
-        } => {
-            let args = cli::export::SnapshotArgs {
-                view,
-                out,
-                from,
-                to,
-                known_at,
-                memory_mb,
-                threads,
-            };
+        Command::Snapshot(args) => {
             if remote.active() {
                 cli::admin::snapshot(&remote, &args)
             } else {

@@ -14,6 +14,7 @@
 )]
 mod common;
 
+use common::agg_model::open;
 use common::tables::{export_one, user_table};
 
 use std::collections::BTreeMap;
@@ -21,43 +22,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use proptest::prelude::*;
-use strata::engine::{Clock, Options, SyncPolicy};
 use strata::format::schema::{FeatureType, KeyValue, Value};
 use strata::offline::export::{ExportRequest, KnownAt};
 use strata::offline::read::convert::convert;
-use strata::store::{ReadOptions, RowWrite, Store, StoreOptions};
+use strata::store::{ReadOptions, RowWrite, Store};
 
-const DEFINITIONS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "events"
-entities = ["user"]
-features = [
-  { name = "amount", type = "float64" },
-  { name = "cat", type = "string" },
-  { name = "qty", type = "int64" },
-]
-
-[[feature_views]]
-name = "stats"
-source = "events"
-tile = "10us"
-allowed_lateness = "30us"
-late_events = "correct"
-aggregations = [
-  { function = "count", window = "100us" },
-  { function = "count", bucket = "cat", window = "100us" },
-  { function = "sum", column = "amount", bucket = "cat", windows = ["35us", "100us"] },
-  { function = "avg", column = "amount", bucket = "cat", buckets = 3, window = "100us" },
-  { function = "min", column = "qty", bucket = "cat", window = "100us" },
-  { function = "max", column = "amount", bucket = "qty", buckets = 4, window = "35us" },
-  { function = "last", column = "qty", bucket = "cat", window = "100us" },
-  { function = "count", column = "amount", bucket = "cat", window = "100us", where = "qty > 3", name = "big_by_cat" },
-]
-"#;
+const DEFINITIONS: &str = include_str!("fixtures/aggregation-buckets.toml");
 
 /// The features of `stats`, in order.
 const NAMES: [&str; 9] = [
@@ -266,17 +236,6 @@ fn close(got: &Value, want: &Value) -> bool {
         }
         _ => got == want,
     }
-}
-
-fn open(dir: &std::path::Path, clock: &Arc<AtomicI64>) -> Store {
-    let c = clock.clone();
-    let mut engine = Options {
-        sync: SyncPolicy::Never,
-        memtable_bytes: 16 << 10,
-        ..Options::default()
-    };
-    engine.clock = Clock::new(move || c.load(Ordering::SeqCst));
-    Store::open_with(dir, StoreOptions { engine }).unwrap()
 }
 
 fn has_event(m: &Model, key: i64, at: i64, known: Option<i64>) -> bool {

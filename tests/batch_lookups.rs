@@ -22,28 +22,7 @@ const MIN: i64 = 60_000_000;
 /// 2024-01-01T00:00:00Z.
 const T0: i64 = 1_704_067_200_000_000;
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "txn"
-entities = ["user"]
-features = [
-  { name = "amount", type = "float64" },
-  { name = "n", type = "int64" },
-]
-
-[[feature_views]]
-name = "txn_stats"
-source = "txn"
-late_events = "correct"
-aggregations = [
-  { function = "count", windows = ["10m", "1h"] },
-  { function = "sum", column = "amount", window = "30m" },
-]
-"#;
+const DEFS: &str = include_str!("fixtures/batch-lookups.toml");
 
 #[derive(Debug, Clone)]
 enum Op {

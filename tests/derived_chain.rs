@@ -13,6 +13,7 @@
 )]
 mod common;
 
+use common::agg_model::open;
 use common::tables::{export_one, user_table};
 
 use std::collections::BTreeMap;
@@ -20,60 +21,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use proptest::prelude::*;
-use strata::engine::{Clock, Options, SyncPolicy};
 use strata::format::protocol as p;
 use strata::format::schema::{KeyValue, Value};
 use strata::offline::export::{ExportRequest, KnownAt};
 use strata::offline::read::convert::convert;
-use strata::store::{ReadOptions, RowWrite, Status, Store, StoreOptions};
+use strata::store::{ReadOptions, RowWrite, Status, Store};
 
-const DEFINITIONS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "events"
-entities = ["user"]
-features = [{ name = "amount", type = "float64" }]
-
-[[feature_views]]
-name = "stats"
-source = "events"
-tile = "10us"
-allowed_lateness = "1000us"
-aggregations = [
-  { function = "sum", column = "amount", window = "100us" },
-  { function = "count", window = "35us" },
-]
-
-[[feature_views]]
-name = "profile"
-entities = ["user"]
-features = [{ name = "limit", type = "float64" }]
-
-# Declared before its input d2, which is declared before its input d1.
-[[feature_views]]
-name = "d3"
-inputs = ["d2", "d1"]
-derived = [{ name = "score", expr = "double + coalesce(d1.headroom, 0)" }]
-
-[[feature_views]]
-name = "d2"
-inputs = ["d1", "stats"]
-derived = [
-  { name = "alert", expr = "if(headroom < 0, 1, 0) + count_35us" },
-  { name = "double", expr = "spend * 2" },
-]
-
-[[feature_views]]
-name = "d1"
-inputs = ["stats", "profile"]
-derived = [
-  { name = "spend", expr = "coalesce(amount_sum_100us, 0) + count_35us" },
-  { name = "headroom", expr = "limit - coalesce(amount_sum_100us, 0)" },
-]
-"#;
+const DEFINITIONS: &str = include_str!("fixtures/derived-chain.toml");
 
 /// The derived views and their features, in schema order.
 const VIEWS: [(&str, &[&str]); 3] = [
@@ -162,17 +116,6 @@ fn close(got: &Value, want: &Value) -> bool {
         (Value::Float64(g), Value::Float64(w)) => (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
         _ => got == want,
     }
-}
-
-fn open(dir: &std::path::Path, clock: &Arc<AtomicI64>) -> Store {
-    let c = clock.clone();
-    let mut engine = Options {
-        sync: SyncPolicy::Never,
-        memtable_bytes: 16 << 10,
-        ..Options::default()
-    };
-    engine.clock = Clock::new(move || c.load(Ordering::SeqCst));
-    Store::open_with(dir, StoreOptions { engine }).unwrap()
 }
 
 fn check_get(store: &Store, m: &Model, as_of: Option<i64>, known: Option<i64>, now: i64) {

@@ -12,7 +12,7 @@ mod common;
 use common::engine_ops::{self, Model, Op, string_key};
 use common::stores;
 use proptest::prelude::*;
-use strata::engine::{Engine, Options, SyncPolicy, Version};
+use strata::engine::{Engine, HistoryBounds, Options, SyncPolicy, Version};
 
 impl Model {
     fn as_of(&self, view: u32, key: &[u8], t: i64, known: Option<i64>) -> Option<Version> {
@@ -121,9 +121,14 @@ fn check(engine: &Engine, model: &Model) -> Result<(), TestCaseError> {
                         want.push(v.clone());
                     }
                     let more = want.len() < all.len();
-                    let (got, got_more) = engine
-                        .history_newest(view, &key, from, to, known, limit, bytes)
-                        .unwrap();
+                    let bounds = HistoryBounds {
+                        from,
+                        to,
+                        known_at: known,
+                        limit,
+                        max_bytes: bytes,
+                    };
+                    let (got, got_more) = engine.history_newest(view, &key, &bounds).unwrap();
                     prop_assert_eq!(&got, &want);
                     // More is said when there are more; it may be said
                     // when a source was left exactly at its end.

@@ -11,7 +11,7 @@ mod common;
 use common::tables::{cells, column, export_one, user_table};
 
 use strata::format::schema::{KeyValue, Value};
-use strata::store::{ReadOptions, RowWrite, Status, Store};
+use strata::store::{HistoryBounds, ReadOptions, RowWrite, Status, Store};
 
 const DEFS: &str = include_str!("fixtures/online-defaults.toml");
 
@@ -110,21 +110,7 @@ fn export_only_views_refuse_latest_reads_but_answer_as_of() {
     assert_eq!(row.statuses, vec![Status::NotFound, Status::NotFound]);
 }
 
-const EVOLVE_V1: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "acct"
-entities = ["user"]
-features = [{ name = "score", type = "float64" }]
-
-[[feature_views]]
-name = "tags"
-entities = ["user"]
-features = [{ name = "name", type = "string" }]
-"#;
+const EVOLVE_V1: &str = include_str!("fixtures/online-defaults-evolve-v1.toml");
 
 /// Each view gains features: one with a default, then one without.
 fn evolve_v2() -> String {
@@ -230,11 +216,13 @@ fn a_feature_added_with_a_default_reads_it_on_older_versions_in_reads_and_export
         .history_newest(
             "tags",
             &[KeyValue::Int64(3)],
-            0,
-            20 * hour,
-            None,
-            10,
-            1 << 20,
+            &HistoryBounds {
+                from: 0,
+                to: 20 * hour,
+                known_at: None,
+                limit: 10,
+                max_bytes: 1 << 20,
+            },
         )
         .unwrap();
     assert_eq!(h.0[0].values[1], Value::String("bronze".into()));

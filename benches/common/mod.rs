@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod store;
+
 use std::path::{Path, PathBuf};
 
 use strata::engine::{Engine, Options, SyncPolicy, WriteBatch};

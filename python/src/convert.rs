@@ -5,7 +5,9 @@ use arrow_array::RecordBatch;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyList, PyString, PyTuple};
 
-use strata_format::protocol::{ExportKnownAt, KeyColumn, KeyColumnValues, RowWrite};
+use strata_format::protocol::{
+    ExportKnownAt, KeyColumn, KeyColumnValues, LookupRequest, RequestColumn, RowWrite,
+};
 use strata_format::schema::{FeatureType, KeyType, KeyValue, Value};
 use strata_offline::read::convert::{ColumnError, convert};
 use strata_offline::{CREATED_TIMESTAMP, EVENT_TIMESTAMP};
@@ -63,6 +65,28 @@ pub fn key(v: &Bound<'_, PyAny>) -> Result<Vec<KeyValue>, Failure> {
             .collect();
     }
     Ok(vec![key_value(v, "key")?])
+}
+
+/// The lookup request of `lookup`'s Python arguments, the same for the
+/// embedded store and a server.
+pub fn lookup_request(
+    features: Vec<String>,
+    entities: Vec<(String, Bound<'_, PyAny>)>,
+    as_of: Option<i64>,
+    known_at: Option<i64>,
+    request: Vec<(String, Vec<Option<String>>)>,
+) -> Result<LookupRequest, Failure> {
+    Ok(LookupRequest {
+        features,
+        entities: key_columns(entities)?,
+        as_of,
+        known_at,
+        with_created_ts: false,
+        request: request
+            .into_iter()
+            .map(|(name, values)| RequestColumn { name, values })
+            .collect(),
+    })
 }
 
 /// Entity columns `(name, list of values)` as the lookup's key columns; the
@@ -270,4 +294,24 @@ pub fn history_range(start: Option<i64>, end: Option<i64>) -> Result<(i64, i64),
         return Err(Failure::invalid("start is after end"));
     }
     Ok((from, to))
+}
+
+/// Definitions as `apply` takes them: TOML text, or the file at a path.
+pub enum Definitions {
+    Text(String),
+    File(std::path::PathBuf),
+}
+
+impl Definitions {
+    /// Exactly one of `text` and `path`.
+    pub fn of(
+        text: Option<String>,
+        path: Option<std::path::PathBuf>,
+    ) -> Result<Definitions, Failure> {
+        match (text, path) {
+            (Some(t), None) => Ok(Definitions::Text(t)),
+            (None, Some(p)) => Ok(Definitions::File(p)),
+            _ => Err(Failure::invalid("give definitions as text or a path")),
+        }
+    }
 }

@@ -10,22 +10,28 @@
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use arrow_array::RecordBatchReader;
 use arrow_array::ffi_stream::RecordBatchStreamReader;
+use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_ipc::writer::StreamWriter;
 use arrow_pyarrow::FromPyArrow;
+use arrow_schema::SchemaRef;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use serde_json::Value as Json;
 
-use strata_format::protocol::{LookupRequest, RequestColumn};
+use strata_format::protocol::{
+    ExportStart, HistoryRequest, LookupRequest, LookupResponse, PushOptions, WriteSummary,
+};
+
 use strata_offline::export::{self, ExportRequest, Plan};
 use strata_offline::{Format, IngestOptions};
 use strata_store::catalog::search::Query;
 use strata_store::catalog::{self, FeatureView};
+use strata_store::freshness::Report;
 
-use crate::convert::{self, RowShape};
+use crate::backend::{Backend, shared_methods};
+use crate::convert::{self, Definitions, RowShape};
 use crate::errors::{Kind, write_pieces};
-use crate::response::OnlineResponse;
 use crate::{Failure, arrow_out, registry, run};
 
 /// Rows per atomic write of `push`.
@@ -86,8 +92,7 @@ fn view_of(cat: &catalog::Catalog, name: &str) -> Result<FeatureView, Failure> {
         .map_err(|e| Failure::not_found(e.to_string()))
 }
 
-#[pymethods]
-impl Store {
+shared_methods!(Store {
     /// Opens (creating it if `create`) the store in `path`.
     #[new]
     #[pyo3(signature = (path, create = true))]
@@ -128,35 +133,6 @@ impl Store {
     fn close(&self, py: Python<'_>) {
         let taken = self.inner.write().ok().and_then(|mut g| g.take());
         py.detach(move || drop(taken));
-    }
-
-    /// Plans, and unless `plan_only` applies, definitions (TOML text, or
-    /// the file at `path`). Returns the changes, one line each.
-    #[pyo3(signature = (text = None, path = None, plan_only = false))]
-    fn apply(
-        &self,
-        py: Python<'_>,
-        text: Option<String>,
-        path: Option<PathBuf>,
-        plan_only: bool,
-    ) -> PyResult<(Vec<String>, bool)> {
-        let store = self.store()?;
-        run(py, move || {
-            let defs = match (text, path) {
-                (Some(t), None) => catalog::defs::parse(&t),
-                (None, Some(p)) => catalog::defs::load(&p),
-                _ => return Err(Failure::invalid("give definitions as text or a path")),
-            }
-            .map_err(|e| Failure::invalid(e.to_string()))?;
-            let plan = catalog::defs::plan(&store.catalog(), &defs)
-                .map_err(|e| Failure::invalid(e.to_string()))?;
-            let changes: Vec<String> = plan.changes.iter().map(|c| c.to_string()).collect();
-            let applied = !plan_only && !plan.is_noop();
-            if applied {
-                store.set_catalog(plan.catalog)?;
-            }
-            Ok((changes, applied))
-        })
     }
 
     /// Bulk ingest of Arrow data into `view`: `strata ingest`'s fast path
@@ -246,168 +222,11 @@ impl Store {
         Ok(d)
     }
 
-    /// Writes rows of Arrow data into `view` through the WAL, in atomic
-    /// batches of 10 000 rows, each durable when this returns. With
-    /// `batch_id`, piece `i` is the batch `ID/i`: a retry writes only the
-    /// pieces not written before. Returns the summary as a dict.
-    #[pyo3(signature = (view, data, batch_id = None, backfill = false, force = false))]
-    fn push<'py>(
-        &self,
-        py: Python<'py>,
-        view: String,
-        data: &Bound<'py, PyAny>,
-        batch_id: Option<String>,
-        backfill: bool,
-        force: bool,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let store = self.store()?;
-        let reader = stream(data)?;
-        let total = run(py, move || {
-            let cat = store.catalog();
-            let v = view_of(&cat, &view)?;
-            let rows = convert::rows_of_stream(&shape(&v, &cat), reader)?;
-            write_pieces(
-                convert::pieces(&rows, PUSH_BATCH_ROWS),
-                rows.len(),
-                |i, piece| {
-                    let opts = strata_store::WriteOptions {
-                        batch: batch_id
-                            .as_deref()
-                            .map(|b| strata_store::BatchId::named(&format!("{b}/{i}"))),
-                        label: batch_id.clone().unwrap_or_default(),
-                        force,
-                        backfill,
-                        created_at: None,
-                    };
-                    Ok(store.write_with(&v.reference(), piece, &opts)?)
-                },
-            )
-        })?;
-        crate::response::summary(py, &total)
-    }
-
-    /// One lookup (`Store::lookup`): `features` are references
-    /// (`view:feature`, `view:*`), `entities` the key columns.
-    #[pyo3(signature = (features, entities, as_of = None, known_at = None, full_feature_names = false, request = Vec::new()))]
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the Python signature, keyword arguments"
-    )]
-    fn lookup(
-        &self,
-        py: Python<'_>,
-        features: Vec<String>,
-        entities: Vec<(String, Bound<'_, PyAny>)>,
-        as_of: Option<i64>,
-        known_at: Option<i64>,
-        full_feature_names: bool,
-        request: Vec<(String, Vec<Option<String>>)>,
-    ) -> PyResult<OnlineResponse> {
-        let store = self.store()?;
-        let keys = convert::key_columns(entities)?;
-        let (resp, keys) = run(py, move || {
-            let req = LookupRequest {
-                features,
-                entities: keys,
-                as_of,
-                known_at,
-                with_created_ts: false,
-                request: request
-                    .into_iter()
-                    .map(|(name, values)| RequestColumn { name, values })
-                    .collect(),
-            };
-            let resp = store.lookup(&req)?;
-            Ok((resp, req.entities))
-        })?;
-        Ok(OnlineResponse::new(resp, keys, full_feature_names)?)
-    }
-
-    /// A training set: `strata_offline::export` (the join of `strata
-    /// export`) over the entity rows of `data`. `known_at`: None, an int
-    /// (µs: `--as-known-at`) or "event_time" (`--no-future-writes`).
-    #[pyo3(signature = (data, features, full_feature_names = false, as_known_at = None, no_future_writes = false))]
-    fn historical<'py>(
-        &self,
-        py: Python<'py>,
-        data: &Bound<'py, PyAny>,
-        features: Vec<String>,
-        full_feature_names: bool,
-        as_known_at: Option<i64>,
-        no_future_writes: bool,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let store = self.store()?;
-        let reader = stream(data)?;
-        let (schema, batches) = run(py, move || {
-            let features = strata_store::refs::parse_each(&features)
-                .map_err(|e| Failure::invalid(e.to_string()))?;
-            let req = ExportRequest {
-                features,
-                full_feature_names,
-                fill_defaults: false,
-                known_at: convert::known_at(as_known_at, no_future_writes)?.into(),
-                memory_budget: export::DEFAULT_MEMORY_BUDGET,
-                threads: 0,
-            };
-            let input_schema = reader.schema();
-            let plan = Plan::new(&store, &req, &input_schema)?;
-            let input =
-                reader.map(|b| b.map_err(|e| export::Error::Table(format!("cannot be read: {e}"))));
-            let batches = export::export(&store, &plan, input).collect::<Result<Vec<_>, _>>()?;
-            Ok((plan.schema(), batches))
-        })?;
-        arrow_out::table(py, schema, batches)
-    }
-
-    /// Every version of one key with `start <= event_ts <= end`, newest
-    /// first, as a table (`event_timestamp`, `created_timestamp`, features).
-    #[pyo3(signature = (view, key, start = None, end = None, known_at = None))]
-    fn history<'py>(
-        &self,
-        py: Python<'py>,
-        view: String,
-        key: &Bound<'py, PyAny>,
-        start: Option<i64>,
-        end: Option<i64>,
-        known_at: Option<i64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let store = self.store()?;
-        let key = convert::key(key)?;
-        let b = run(py, move || {
-            let (from, to) = convert::history_range(start, end)?;
-            let cat = store.catalog();
-            let v = view_of(&cat, &view)?;
-            let rows = store.history(&v.reference(), &key, from, to, known_at)?;
-            let feats: Vec<_> = v.features.iter().map(|f| (f.name.clone(), f.ty)).collect();
-            arrow_out::history_batch(&feats, &rows)
-        })?;
-        arrow_out::table(py, b.schema(), vec![b])
-    }
-
     /// Removes every version of `key` in every view of `entity`, durably.
     fn delete(&self, py: Python<'_>, entity: String, key: &Bound<'_, PyAny>) -> PyResult<()> {
         let store = self.store()?;
         let key = convert::key(key)?;
         run(py, move || Ok(store.delete(&entity, &key)?))
-    }
-
-    /// Moves everything written so far into segments.
-    fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        let store = self.store()?;
-        run(py, move || Ok(store.flush()?))
-    }
-
-    fn registry_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let j = registry::list(&self.store()?.catalog());
-        registry::to_py(py, &j)
-    }
-
-    fn describe<'py>(&self, py: Python<'py>, view: String) -> PyResult<Bound<'py, PyAny>> {
-        let store = self.store()?;
-        let j = run(py, move || {
-            registry::describe(&store.catalog(), store.dir(), &view)
-        })?;
-        registry::to_py(py, &j)
     }
 
     #[pyo3(signature = (text = None, tag = None, team = None, owner = None, entity = None))]
@@ -436,14 +255,111 @@ impl Store {
         registry::to_py(py, &j)
     }
 
-    /// Freshness of every view at `at` (µs; default: the store's clock).
-    #[pyo3(signature = (at = None))]
-    fn freshness<'py>(&self, py: Python<'py>, at: Option<i64>) -> PyResult<Bound<'py, PyDict>> {
+});
+
+impl Backend for Store {
+    fn lookup(&self, req: &LookupRequest) -> Result<LookupResponse, Failure> {
+        Ok(self.store()?.lookup(req)?)
+    }
+
+    /// Through the WAL, in atomic batches of 10 000 rows.
+    fn push(
+        &self,
+        view: &str,
+        reader: RecordBatchStreamReader,
+        opts: &PushOptions,
+    ) -> Result<WriteSummary, Failure> {
         let store = self.store()?;
-        let report = run(py, move || {
-            let now = at.unwrap_or_else(|| store.now());
-            Ok(strata_store::freshness::report(&store, now))
-        })?;
-        registry::freshness(py, &report)
+        let cat = store.catalog();
+        let v = view_of(&cat, view)?;
+        let rows = convert::rows_of_stream(&shape(&v, &cat), reader)?;
+        write_pieces(
+            convert::pieces(&rows, PUSH_BATCH_ROWS),
+            rows.len(),
+            |i, piece| {
+                let w = strata_store::WriteOptions {
+                    batch: opts
+                        .batch_id
+                        .as_deref()
+                        .map(|b| strata_store::BatchId::named(&format!("{b}/{i}"))),
+                    label: opts.batch_id.clone().unwrap_or_default(),
+                    force: opts.force,
+                    backfill: opts.backfill,
+                    created_at: None,
+                };
+                Ok(store.write_with(&v.reference(), piece, &w)?)
+            },
+        )
+    }
+
+    /// `strata_offline::export` (the join of `strata export`).
+    fn historical(
+        &self,
+        reader: RecordBatchStreamReader,
+        start: ExportStart,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), Failure> {
+        let store = self.store()?;
+        let features = strata_store::refs::parse_each(&start.features)
+            .map_err(|e| Failure::invalid(e.to_string()))?;
+        let req = ExportRequest {
+            features,
+            full_feature_names: start.full_feature_names,
+            fill_defaults: false,
+            known_at: start.known_at.into(),
+            memory_budget: export::DEFAULT_MEMORY_BUDGET,
+            threads: 0,
+        };
+        let input_schema = reader.schema();
+        let plan = Plan::new(&store, &req, &input_schema)?;
+        let input =
+            reader.map(|b| b.map_err(|e| export::Error::Table(format!("cannot be read: {e}"))));
+        let batches = export::export(&store, &plan, input).collect::<Result<Vec<_>, _>>()?;
+        Ok((plan.schema(), batches))
+    }
+
+    /// Every version (no limit).
+    fn history(&self, req: HistoryRequest) -> Result<(RecordBatch, bool), Failure> {
+        let store = self.store()?;
+        let cat = store.catalog();
+        let v = view_of(&cat, &req.view)?;
+        let rows = store.history(&v.reference(), &req.key, req.from, req.to, req.known_at)?;
+        let feats: Vec<_> = v.features.iter().map(|f| (f.name.clone(), f.ty)).collect();
+        Ok((arrow_out::history_batch(&feats, &rows)?, false))
+    }
+
+    fn apply(&self, defs: Definitions, plan_only: bool) -> Result<(Vec<String>, bool), Failure> {
+        let store = self.store()?;
+        let defs = match defs {
+            Definitions::Text(t) => catalog::defs::parse(&t),
+            Definitions::File(p) => catalog::defs::load(&p),
+        }
+        .map_err(|e| Failure::invalid(e.to_string()))?;
+        let plan = catalog::defs::plan(&store.catalog(), &defs)
+            .map_err(|e| Failure::invalid(e.to_string()))?;
+        let changes: Vec<String> = plan.changes.iter().map(|c| c.to_string()).collect();
+        let applied = !plan_only && !plan.is_noop();
+        if applied {
+            store.set_catalog(plan.catalog)?;
+        }
+        Ok((changes, applied))
+    }
+
+    fn flush(&self) -> Result<(), Failure> {
+        Ok(self.store()?.flush()?)
+    }
+
+    fn freshness(&self, at: Option<i64>) -> Result<Report, Failure> {
+        let store = self.store()?;
+        let now = at.unwrap_or_else(|| store.now());
+        Ok(strata_store::freshness::report(&store, now))
+    }
+
+    fn registry_list(&self) -> Result<Json, Failure> {
+        Ok(registry::list(&self.store()?.catalog()))
+    }
+
+    fn describe(&self, view: &str) -> Result<Json, Failure> {
+        let store = self.store()?;
+        registry::describe(&store.catalog(), store.dir(), view)
     }
 }

@@ -12,6 +12,7 @@
 //! `strata.InternalError` rather than PyO3's `PanicException`.
 
 mod arrow_out;
+mod backend;
 mod convert;
 mod embedded;
 mod errors;

@@ -10,19 +10,24 @@ use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use arrow_array::ffi_stream::RecordBatchStreamReader;
 use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_buffer::Buffer;
 use arrow_ipc::reader::StreamDecoder;
+use arrow_schema::SchemaRef;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use serde_json::Value as Json;
 
 use strata_client::{ClientConfig, Trust, blocking};
-use strata_format::protocol::{self as p, HistoryRequest, LookupRequest, RequestColumn};
+use strata_format::protocol::{
+    self as p, HistoryRequest, LookupRequest, LookupResponse, WriteSummary,
+};
+use strata_store::freshness::Report;
 
-use crate::convert::{self, RowShape};
-use crate::embedded::stream;
+use crate::backend::{Backend, shared_methods};
+use crate::convert::{self, Definitions, RowShape};
 use crate::errors::{Kind, write_pieces};
-use crate::response::OnlineResponse;
 use crate::{Failure, arrow_out, registry, run};
 
 /// A connection to a Strata server (QUIC + TLS), shared by every thread.
@@ -50,8 +55,7 @@ impl Client {
     }
 }
 
-#[pymethods]
-impl Client {
+shared_methods!(Client {
     /// Connects and authenticates. Trust the server by pinning its
     /// certificate (`server_cert`, e.g. its `DIR/tls/cert.pem`) or by a CA
     /// (`ca`), not both.
@@ -122,178 +126,9 @@ impl Client {
         self.addr.clone()
     }
 
-    #[pyo3(signature = (features, entities, as_of = None, known_at = None, full_feature_names = false, request = Vec::new()))]
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the Python signature, keyword arguments"
-    )]
-    fn lookup(
-        &self,
-        py: Python<'_>,
-        features: Vec<String>,
-        entities: Vec<(String, Bound<'_, PyAny>)>,
-        as_of: Option<i64>,
-        known_at: Option<i64>,
-        full_feature_names: bool,
-        request: Vec<(String, Vec<Option<String>>)>,
-    ) -> PyResult<OnlineResponse> {
-        let keys = convert::key_columns(entities)?;
-        let (resp, keys) = run(py, || {
-            let req = LookupRequest {
-                features,
-                entities: keys,
-                as_of,
-                known_at,
-                with_created_ts: false,
-                request: request
-                    .into_iter()
-                    .map(|(name, values)| RequestColumn { name, values })
-                    .collect(),
-            };
-            let resp = self.client.lookup(&req)?;
-            Ok((resp, req.entities))
-        })?;
-        Ok(OnlineResponse::new(resp, keys, full_feature_names)?)
-    }
-
-    /// Pushes rows of Arrow data into `view`, in pushes that fit the
-    /// server's limits, each durable when acknowledged. With `batch_id`,
-    /// push `i` carries the batch id `ID/i`: a retry writes only the pushes
-    /// the server does not have. Returns the summary the server acknowledged
-    /// (summed over the pushes) as a dict.
-    #[pyo3(signature = (view, data, batch_id = None, backfill = false, force = false))]
-    fn push<'py>(
-        &self,
-        py: Python<'py>,
-        view: String,
-        data: &Bound<'py, PyAny>,
-        batch_id: Option<String>,
-        backfill: bool,
-        force: bool,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let reader = stream(data)?;
-        let total = run(py, move || {
-            let (d, shape) = self.describe_shape(&view)?;
-            let rows = convert::rows_of_stream(&shape, reader)?;
-            let limits = self.client.limits()?;
-            let name = Self::reference(&d);
-            write_pieces(
-                strata_client::push_chunks(&rows, &limits),
-                rows.len(),
-                |i, piece| {
-                    let opts = p::PushOptions {
-                        batch_id: batch_id.as_ref().map(|b| format!("{b}/{i}")),
-                        backfill,
-                        force,
-                    };
-                    Ok(self.client.push_with(&name, piece, &opts)?)
-                },
-            )
-        })?;
-        crate::response::summary(py, &total)
-    }
-
-    #[pyo3(signature = (data, features, full_feature_names = false, as_known_at = None, no_future_writes = false))]
-    fn historical<'py>(
-        &self,
-        py: Python<'py>,
-        data: &Bound<'py, PyAny>,
-        features: Vec<String>,
-        full_feature_names: bool,
-        as_known_at: Option<i64>,
-        no_future_writes: bool,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let reader = stream(data)?;
-        let (schema, batches) = run(py, move || {
-            let known_at = convert::known_at(as_known_at, no_future_writes)?;
-            let schema = reader.schema();
-            let input = strata_offline::export::ipc_pieces(&schema, reader)
-                .map_err(|e| Failure::invalid(format!("encoding the entity rows: {e}")))?;
-            let mut dec = StreamDecoder::new();
-            let mut out: Vec<RecordBatch> = Vec::new();
-            self.client.export(
-                &p::ExportStart {
-                    features,
-                    full_feature_names,
-                    known_at,
-                },
-                input,
-                |bytes| {
-                    let mut buf = Buffer::from(bytes.to_vec());
-                    while !buf.is_empty() {
-                        if let Some(b) = dec.decode(&mut buf).map_err(|e| e.to_string())? {
-                            out.push(b);
-                        }
-                    }
-                    Ok(())
-                },
-            )?;
-            let schema = dec
-                .schema()
-                .ok_or_else(|| Failure::new(Kind::Internal, "the server sent no training set"))?;
-            Ok((schema, out))
-        })?;
-        arrow_out::table(py, schema, batches)
-    }
-
-    #[pyo3(signature = (view, key, start = None, end = None, known_at = None))]
-    fn history<'py>(
-        &self,
-        py: Python<'py>,
-        view: String,
-        key: &Bound<'py, PyAny>,
-        start: Option<i64>,
-        end: Option<i64>,
-        known_at: Option<i64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let key = convert::key(key)?;
-        let (b, truncated) = run(py, move || {
-            let (from, to) = convert::history_range(start, end)?;
-            let resp = self.client.history(&HistoryRequest {
-                view,
-                key,
-                from,
-                to,
-                known_at,
-                limit: 0,
-            })?;
-            Ok((
-                arrow_out::history_batch(&resp.features, &resp.versions)?,
-                resp.truncated,
-            ))
-        })?;
-        if truncated {
-            PyErr::warn(
-                py,
-                &py.get_type::<pyo3::exceptions::PyUserWarning>(),
-                c"the server sent only the newest versions (its limit); narrow start/end to see older ones",
-                1,
-            )?;
-        }
-        arrow_out::table(py, b.schema(), vec![b])
-    }
-
-    fn registry_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let l = run(py, || Ok(self.client.registry_list()?))?;
-        registry::to_py(py, &registry::remote_list(&l))
-    }
-
-    fn describe<'py>(&self, py: Python<'py>, view: String) -> PyResult<Bound<'py, PyAny>> {
-        let d = run(py, || Ok(self.client.describe(&view)?))?;
-        registry::to_py(py, &registry::remote_describe(&d)?)
-    }
-
     fn search<'py>(&self, py: Python<'py>, text: String) -> PyResult<Bound<'py, PyAny>> {
         let hits = run(py, || Ok(self.client.search(&text, 0)?))?;
         registry::to_py(py, &registry::remote_search(&hits))
-    }
-
-    #[pyo3(signature = (at = None))]
-    fn freshness<'py>(&self, py: Python<'py>, at: Option<i64>) -> PyResult<Bound<'py, PyDict>> {
-        let r = run(py, || {
-            Ok(self.client.freshness(&p::FreshnessRequest { at })?)
-        })?;
-        registry::freshness(py, &r)
     }
 
     /// The server's health answer, as a dict.
@@ -307,48 +142,6 @@ impl Client {
         Ok(d)
     }
 
-    /// Plans, and unless `plan_only` applies, definitions (TOML text, or
-    /// the file at `path`, read here) on the server, live (needs admin:*).
-    /// Returns the changes, one line each, and whether they were applied:
-    /// as the embedded store's `apply`.
-    #[pyo3(signature = (text = None, path = None, plan_only = false))]
-    fn apply(
-        &self,
-        py: Python<'_>,
-        text: Option<String>,
-        path: Option<PathBuf>,
-        plan_only: bool,
-    ) -> PyResult<(Vec<String>, bool)> {
-        let r = run(py, || {
-            let text = match (text, path) {
-                (Some(t), None) => t,
-                (None, Some(p)) => std::fs::read_to_string(&p)
-                    .map_err(|e| Failure::invalid(format!("cannot read {}: {e}", p.display())))?,
-                _ => return Err(Failure::invalid("give definitions as text or a path")),
-            };
-            let op = if plan_only {
-                p::AdminOp::Plan
-            } else {
-                p::AdminOp::Apply
-            };
-            Ok(self.client.admin(&p::AdminRequest::new(op, &[&text]))?)
-        })?;
-        let applied = r.count("applied") == Some(1);
-        // The report's last line says what happened; the changes precede it.
-        let mut lines = r.lines;
-        lines.pop();
-        Ok((lines, applied))
-    }
-
-    /// Moves the server's memtable into segments (needs admin:*).
-    fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        run(py, || {
-            self.client
-                .admin(&p::AdminRequest::new(p::AdminOp::Flush, &[]))?;
-            Ok(())
-        })
-    }
-
     /// The lineage tree of `view`, one line each, sources first.
     fn lineage(&self, py: Python<'_>, view: String) -> PyResult<Vec<String>> {
         let r = run(py, || {
@@ -357,5 +150,112 @@ impl Client {
                 .admin(&p::AdminRequest::new(p::AdminOp::Lineage, &[&view]))?)
         })?;
         Ok(r.lines)
+    }
+});
+
+impl Backend for Client {
+    fn lookup(&self, req: &LookupRequest) -> Result<LookupResponse, Failure> {
+        Ok(self.client.lookup(req)?)
+    }
+
+    /// In pushes that fit the server's limits, each durable when
+    /// acknowledged; the summary is the sum of the acknowledgements.
+    fn push(
+        &self,
+        view: &str,
+        reader: RecordBatchStreamReader,
+        opts: &p::PushOptions,
+    ) -> Result<WriteSummary, Failure> {
+        let (d, shape) = self.describe_shape(view)?;
+        let rows = convert::rows_of_stream(&shape, reader)?;
+        let limits = self.client.limits()?;
+        let name = Self::reference(&d);
+        write_pieces(
+            strata_client::push_chunks(&rows, &limits),
+            rows.len(),
+            |i, piece| {
+                let piece_opts = p::PushOptions {
+                    batch_id: opts.batch_id.as_ref().map(|b| format!("{b}/{i}")),
+                    ..*opts
+                };
+                Ok(self.client.push_with(&name, piece, &piece_opts)?)
+            },
+        )
+    }
+
+    /// The entity rows sent as Arrow IPC, the training set decoded as it
+    /// streams back.
+    fn historical(
+        &self,
+        reader: RecordBatchStreamReader,
+        start: p::ExportStart,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), Failure> {
+        let schema = reader.schema();
+        let input = strata_offline::export::ipc_pieces(&schema, reader)
+            .map_err(|e| Failure::invalid(format!("encoding the entity rows: {e}")))?;
+        let mut dec = StreamDecoder::new();
+        let mut out: Vec<RecordBatch> = Vec::new();
+        self.client.export(&start, input, |bytes| {
+            let mut buf = Buffer::from(bytes.to_vec());
+            while !buf.is_empty() {
+                if let Some(b) = dec.decode(&mut buf).map_err(|e| e.to_string())? {
+                    out.push(b);
+                }
+            }
+            Ok(())
+        })?;
+        let schema = dec
+            .schema()
+            .ok_or_else(|| Failure::new(Kind::Internal, "the server sent no training set"))?;
+        Ok((schema, out))
+    }
+
+    /// As many as the server's limit allows.
+    fn history(&self, req: HistoryRequest) -> Result<(RecordBatch, bool), Failure> {
+        let resp = self.client.history(&req)?;
+        Ok((
+            arrow_out::history_batch(&resp.features, &resp.versions)?,
+            resp.truncated,
+        ))
+    }
+
+    /// On the server, live (needs admin:*); the file at `path` is read
+    /// here.
+    fn apply(&self, defs: Definitions, plan_only: bool) -> Result<(Vec<String>, bool), Failure> {
+        let text = match defs {
+            Definitions::Text(t) => t,
+            Definitions::File(p) => std::fs::read_to_string(&p)
+                .map_err(|e| Failure::invalid(format!("cannot read {}: {e}", p.display())))?,
+        };
+        let op = if plan_only {
+            p::AdminOp::Plan
+        } else {
+            p::AdminOp::Apply
+        };
+        let r = self.client.admin(&p::AdminRequest::new(op, &[&text]))?;
+        let applied = r.count("applied") == Some(1);
+        // The report's last line says what happened; the changes precede it.
+        let mut lines = r.lines;
+        lines.pop();
+        Ok((lines, applied))
+    }
+
+    /// The server's memtable into segments (needs admin:*).
+    fn flush(&self) -> Result<(), Failure> {
+        self.client
+            .admin(&p::AdminRequest::new(p::AdminOp::Flush, &[]))?;
+        Ok(())
+    }
+
+    fn freshness(&self, at: Option<i64>) -> Result<Report, Failure> {
+        Ok(self.client.freshness(&p::FreshnessRequest { at })?)
+    }
+
+    fn registry_list(&self) -> Result<Json, Failure> {
+        Ok(registry::remote_list(&self.client.registry_list()?))
+    }
+
+    fn describe(&self, view: &str) -> Result<Json, Failure> {
+        registry::remote_describe(&self.client.describe(view)?)
     }
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -308,16 +309,7 @@ def test_close_and_reopen(tmp_path):
 
 
 def test_a_feature_added_with_a_default_reads_it_on_older_rows(tmp_path):
-    v1 = """
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "kyc"
-entities = ["user"]
-features = [{ name = "checked", type = "bool" }]
-"""
+    v1 = (Path(__file__).parent / "kyc.toml").read_text()
     v2 = v1.replace(
         'features = [{ name = "checked", type = "bool" }]',
         'features = [{ name = "checked", type = "bool" }, { name = "kyc_level", type = "int64", default = 1 }]',

@@ -165,20 +165,12 @@ pub fn registry(r: &RemoteArgs, cmd: RegistryCmd) -> Result {
             let d = c.describe(&view).map_err(client_error)?;
             super::registry::print_describe(&d, json)?;
         }
-        RegistryCmd::Search {
-            text,
-            tag,
-            team,
-            owner,
-            entity,
-            json,
-        } => {
-            if tag.is_some() || team.is_some() || owner.is_some() || entity.is_some() {
+        RegistryCmd::Search { filters, json } => {
+            let Some(q) = filters.text_only() else {
                 return Err(CliError::Usage(
                     "registry search --server searches text only; drop --tag, --team, --owner and --entity".into(),
                 ));
-            }
-            let q = text.unwrap_or_default();
+            };
             let hits = c.search(&q, 0).map_err(client_error)?;
             if json {
                 let all: Vec<Json> = hits
@@ -189,8 +181,6 @@ pub fn registry(r: &RemoteArgs, cmd: RegistryCmd) -> Result {
                     })
                     .collect();
                 out!("{}", Json::Array(all));
-            } else if hits.is_empty() {
-                out!("no view matches");
             } else {
                 let rows: Vec<Vec<String>> = hits
                     .iter()
@@ -203,10 +193,7 @@ pub fn registry(r: &RemoteArgs, cmd: RegistryCmd) -> Result {
                         ]
                     })
                     .collect();
-                outp!(
-                    "{}",
-                    output::table(&["KIND", "VIEW", "NAME", "MATCHED"], &rows)
-                );
+                super::registry::print_hits(&["KIND", "VIEW", "NAME", "MATCHED"], &rows)?;
             }
         }
         RegistryCmd::Lineage { view, json } => {

@@ -29,13 +29,28 @@ pub struct ExportArgs {
 }
 
 /// The options of `strata snapshot`.
+#[derive(clap::Args, Debug)]
 pub struct SnapshotArgs {
+    /// The feature view (`name` or `name@version`)
+    #[arg(long)]
     pub view: String,
+    /// The output directory
+    #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Earliest event time (inclusive)
+    #[arg(long, value_name = "T", value_parser = super::parse::time_arg)]
     pub from: Option<i64>,
+    /// Latest event time (inclusive)
+    #[arg(long, value_name = "T", value_parser = super::parse::time_arg)]
     pub to: Option<i64>,
+    /// Ignore versions written (created) after T
+    #[arg(long, value_name = "T", value_parser = super::parse::time_arg, alias = "as-known-at")]
     pub known_at: Option<i64>,
+    /// Memory for buffered rows, in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 4096)]
     pub memory_mb: usize,
+    /// Threads [default: one per core]
+    #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 }
 

@@ -145,6 +145,17 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The text of a feature's value in a table: the value (DEFAULTED: the
+/// version predates the feature), or without one the feature's declared
+/// default (the status says why), else `-`.
+fn shown(v: &Value, s: &Status) -> String {
+    match s {
+        Status::Present | Status::NullValue | Status::Defaulted => value_text(v),
+        Status::NotFound | Status::OutsideMaxAge if !v.is_null() => value_text(v),
+        Status::NotFound | Status::OutsideMaxAge => "-".into(),
+    }
+}
+
 /// The table of a point read: feature, value, status, event_timestamp.
 pub fn feature_row_table(view: &FeatureView, row: &FeatureRow) -> String {
     let ts = row
@@ -155,20 +166,12 @@ pub fn feature_row_table(view: &FeatureView, row: &FeatureRow) -> String {
         .iter()
         .zip(row.values.iter().zip(&row.statuses))
         .map(|(f, (v, s))| {
-            // Without a value, the feature's declared default (the status
-            // says why), else `-`.
-            let shown = match s {
-                // DEFAULTED: the version predates the feature.
-                Status::Present | Status::NullValue | Status::Defaulted => value_text(v),
-                Status::NotFound | Status::OutsideMaxAge if !v.is_null() => value_text(v),
-                Status::NotFound | Status::OutsideMaxAge => "-".into(),
-            };
             let ts = if *s == Status::NotFound {
                 "-".to_string()
             } else {
                 ts.clone()
             };
-            vec![f.name.clone(), shown, s.name().to_string(), ts]
+            vec![f.name.clone(), shown(v, s), s.name().to_string(), ts]
         })
         .collect();
     table(&["feature", "value", "status", "event_timestamp"], &rows)
@@ -277,10 +280,10 @@ pub fn feature_rows_table(
                     .map_or_else(|| "-".to_string(), timestamp::format),
             );
             c.extend(row.values.iter().zip(&row.statuses).map(|(v, s)| match s {
-                // DEFAULTED: the version predates the feature.
-                Status::Present | Status::NullValue | Status::Defaulted => value_text(v),
-                _ if v.is_null() => format!("- ({})", s.name()),
-                _ => format!("{} ({})", value_text(v), s.name()),
+                Status::NotFound | Status::OutsideMaxAge => {
+                    format!("{} ({})", shown(v, s), s.name())
+                }
+                _ => shown(v, s),
             }));
             c
         })

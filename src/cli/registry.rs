@@ -10,6 +10,7 @@ use strata::offline::timestamp;
 use strata::store::registry;
 use strata::store::registry_json;
 
+use super::output::table;
 use super::{CliError, Result, out, outp, store_for_reading, view_of};
 
 #[derive(clap::Subcommand, Debug)]
@@ -28,17 +29,8 @@ pub enum RegistryCmd {
     },
     /// Views by text (in names and descriptions), tag, team, owner or entity
     Search {
-        /// Text to find in view and feature names and descriptions
-        text: Option<String>,
-        #[arg(long)]
-        tag: Option<String>,
-        #[arg(long)]
-        team: Option<String>,
-        #[arg(long)]
-        owner: Option<String>,
-        /// An entity name or join key
-        #[arg(long)]
-        entity: Option<String>,
+        #[command(flatten)]
+        filters: SearchArgs,
         #[arg(long)]
         json: bool,
     },
@@ -50,30 +42,52 @@ pub enum RegistryCmd {
     },
 }
 
-/// Aligned columns, two spaces apart.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut w: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.chars().count());
+/// What `registry search` looks for: the store's search [`Query`].
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    /// Text to find in view and feature names and descriptions
+    text: Option<String>,
+    #[arg(long)]
+    tag: Option<String>,
+    #[arg(long)]
+    team: Option<String>,
+    #[arg(long)]
+    owner: Option<String>,
+    /// An entity name or join key
+    #[arg(long)]
+    entity: Option<String>,
+}
+
+impl SearchArgs {
+    /// The text to search for when no filter but text is given (a server
+    /// searches text only), or `None`.
+    pub fn text_only(self) -> Option<String> {
+        let q = self.query();
+        let filtered =
+            q.tag.is_some() || q.team.is_some() || q.owner.is_some() || q.entity.is_some();
+        (!filtered).then(|| q.text.unwrap_or_default())
+    }
+
+    pub fn query(self) -> Query {
+        Query {
+            text: self.text,
+            tag: self.tag,
+            team: self.team,
+            owner: self.owner,
+            entity: self.entity,
         }
     }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<width$}  ", width = w[i]));
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = line(headers.to_vec());
-    for r in rows {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
+}
+
+/// Prints the rows of a search's hits under `headers`, or that no view
+/// matched.
+pub fn print_hits(headers: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    if rows.is_empty() {
+        out!("no view matches");
+    } else {
+        outp!("{}", table(headers, rows));
     }
-    out
+    Ok(())
 }
 
 fn time(t: Option<i64>) -> String {
@@ -141,46 +155,25 @@ pub fn run(dir: &Path, cmd: RegistryCmd) -> Result {
             let last = stats::load(dir)?.remove(&v.id);
             print_describe(&registry::describe(&cat, &v, last.as_ref()), json)?;
         }
-        RegistryCmd::Search {
-            text,
-            tag,
-            team,
-            owner,
-            entity,
-            json,
-        } => {
-            let q = Query {
-                text,
-                tag,
-                team,
-                owner,
-                entity,
-            };
+        RegistryCmd::Search { filters, json } => {
+            let q = filters.query();
             if json {
                 out!("{}", registry_json::search(&cat, &q));
                 return Ok(());
             }
-            let hits = search::search(&cat, &q);
-            if hits.is_empty() {
-                out!("no view matches");
-            } else {
-                let rows: Vec<Vec<String>> = hits
-                    .iter()
-                    .map(|h| {
-                        vec![
-                            h.view.qualified_name(),
-                            h.reasons.join(", "),
-                            or_dash(h.view.owner()),
-                            or_dash(h.view.team()),
-                            h.view.description().to_string(),
-                        ]
-                    })
-                    .collect();
-                outp!(
-                    "{}",
-                    table(&["VIEW", "MATCHED", "OWNER", "TEAM", "DESCRIPTION"], &rows)
-                );
-            }
+            let rows: Vec<Vec<String>> = search::search(&cat, &q)
+                .iter()
+                .map(|h| {
+                    vec![
+                        h.view.qualified_name(),
+                        h.reasons.join(", "),
+                        or_dash(h.view.owner()),
+                        or_dash(h.view.team()),
+                        h.view.description().to_string(),
+                    ]
+                })
+                .collect();
+            print_hits(&["VIEW", "MATCHED", "OWNER", "TEAM", "DESCRIPTION"], &rows)?;
         }
         RegistryCmd::Lineage { view, json } => {
             let v = view_of(&cat, &view)?;

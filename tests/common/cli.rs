@@ -92,3 +92,43 @@ pub fn kill_after(child: &mut std::process::Child, at: std::time::Duration) {
     let _ = child.kill(); // SIGKILL
     child.wait().unwrap();
 }
+
+/// One of `examples/NAME/`, as its tests run it through the CLI.
+pub struct Example(pub &'static str);
+
+impl Example {
+    /// The path of one of its files, as a CLI argument.
+    pub fn file(&self, file: &str) -> String {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(self.0)
+            .join(file)
+            .display()
+            .to_string()
+    }
+
+    /// The lines of its README's code block after "The export as it
+    /// prints:".
+    pub fn readme_export(&self) -> Vec<String> {
+        let readme = std::fs::read_to_string(self.file("README.md")).unwrap();
+        let (_, after) = readme.split_once("The export as it prints:").unwrap();
+        let block = after.split("```").nth(1).unwrap();
+        block
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect()
+    }
+    /// The export the test wrote at `path`, checked to be what the
+    /// README shows.
+    pub fn exported_as_readme(&self, path: &Path) -> String {
+        let exported = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<&str> = exported.lines().collect();
+        assert_eq!(
+            lines,
+            self.readme_export(),
+            "the export differs from the README"
+        );
+        exported
+    }
+}

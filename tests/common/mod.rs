@@ -8,8 +8,7 @@
 //! - [`tables`]: entity tables and Parquet files;
 //! - [`engine_ops`]: random engine operations and what they leave;
 //! - [`stores`]: stores with definitions applied, and engine options;
-//! - [`serve`]: starting `strata serve` and reading its addresses;
-//! - [`examples`]: the runnable examples' files and README exports.
+//! - [`serve`]: starting `strata serve` and reading its addresses.
 //!
 //! The catalog definitions the tests apply are TOML files in
 //! `tests/fixtures/`, read with `include_str!`.
@@ -21,7 +20,6 @@
 pub mod agg_model;
 pub mod cli;
 pub mod engine_ops;
-pub mod examples;
 pub mod serve;
 pub mod stores;
 pub mod tables;

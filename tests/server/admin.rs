@@ -39,16 +39,6 @@ fn remote<'a>(
     token: &'a str,
 ) -> impl Fn(&[&str]) -> (i32, String, String) + 'a {
     move |args: &[&str]| {
-        let addr = server.addr.to_string();
-        let mut a: Vec<&str> = args.to_vec();
-        a.extend([
-            "--server",
-            &addr,
-            "--token",
-            token,
-            "--server-cert",
-            "data/tls/cert.pem",
-        ]);
         let dir = server
             .cert
             .parent()
@@ -58,7 +48,7 @@ fn remote<'a>(
             .parent()
             .unwrap()
             .to_path_buf();
-        cli(&dir, &a)
+        server.cli(&dir, token, args)
     }
 }
 

@@ -20,19 +20,7 @@ fn remote_commands_match_local_ones() {
     std::fs::write(dir.join("rows.csv"), CSV).unwrap();
     std::fs::write(dir.join("entities.csv"), ENTITIES).unwrap();
     let server = Server::start(&store, &[]);
-    let addr = server.addr.to_string();
-    let remote = |args: &[&str]| {
-        let mut a: Vec<&str> = args.to_vec();
-        a.extend([
-            "--server",
-            &addr,
-            "--token",
-            &store.admin,
-            "--server-cert",
-            "data/tls/cert.pem",
-        ]);
-        cli(dir, &a)
-    };
+    let remote = |args: &[&str]| server.cli(dir, &store.admin, args);
     let (code, out, err) = remote(&argv("ingest --view user_stats rows.csv"));
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -115,6 +103,7 @@ fn remote_commands_match_local_ones() {
             None,
         ),
     ];
+    let addr = server.addr.to_string();
     for (name, options, want, message) in cases {
         let mut a = argv("get --view user_stats --key 1 --server");
         a.push(&addr);

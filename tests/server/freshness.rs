@@ -57,19 +57,10 @@ fn freshness_over_the_protocol_equals_the_local_command() {
     );
 
     let server = Server::start(&store, &[]);
-    let addr = server.addr.to_string();
     let remote = |token: &str, c: &[&str]| {
         let mut a = vec!["freshness"];
         a.extend_from_slice(c);
-        a.extend([
-            "--server",
-            &addr,
-            "--token",
-            token,
-            "--server-cert",
-            "data/tls/cert.pem",
-        ]);
-        cli(dir, &a)
+        server.cli(dir, token, &a)
     };
     for (c, want) in cases.iter().zip(&local) {
         assert_eq!(&remote(&store.admin, c), want, "freshness {c:?}");

@@ -164,24 +164,13 @@ fn every_surface_reports_the_same_summary() {
     // The CLI through a server, twice for the last case's file.
     let s = store();
     let server = Server::start(&s, &[]);
-    let addr = server.addr.to_string();
     let got = cases()
         .iter()
         .map(|c| {
-            let (code, out, err) = cli(
+            let (code, out, err) = server.cli(
                 s.tmp.path(),
-                &[
-                    "ingest",
-                    "--view",
-                    c.view,
-                    c.file,
-                    "--server",
-                    &addr,
-                    "--token",
-                    &s.admin,
-                    "--server-cert",
-                    "data/tls/cert.pem",
-                ],
+                &s.admin,
+                &["ingest", "--view", c.view, c.file],
             );
             assert!(code == 0 || code == 4, "{}: {err}", c.name);
             parse(&out, code)
@@ -225,7 +214,6 @@ fn the_same_file_twice_over_the_server_changes_nothing() {
     let s = store();
     let dir = s.tmp.path();
     let server = Server::start(&s, &[]);
-    let addr = server.addr.to_string();
     std::fs::write(
         dir.join("later.csv"),
         "user_id,event_timestamp,amount_avg,txn_count,segment\n1,2024-05-04T00:00:00Z,1.0,3,new\n",
@@ -236,41 +224,20 @@ fn the_same_file_twice_over_the_server_changes_nothing() {
         if !extra.contains(&"later.csv") {
             a.push("first.csv");
         }
-        a.extend_from_slice(&[
-            "--server",
-            &addr,
-            "--token",
-            &s.admin,
-            "--server-cert",
-            "data/tls/cert.pem",
-        ]);
         a.extend_from_slice(extra);
-        let (code, out, err) = cli(dir, &a);
-        assert_eq!(code, 0, "{err}");
-        out
+        server.ok(dir, &s.admin, &a)
     };
     let read = || {
         let mut out = String::new();
         for key in ["1", "2"] {
-            out.push_str(&strata(
+            out.push_str(&server.ok(
                 dir,
-                &[
-                    "history",
-                    "--view",
-                    "user_stats",
-                    "--key",
-                    key,
-                    "--json",
-                    "--server",
-                    &addr,
-                    "--token",
-                    &s.admin,
-                    "--server-cert",
-                    "data/tls/cert.pem",
-                ],
+                &s.admin,
+                &["history", "--view", "user_stats", "--key", key, "--json"],
             ));
-            out.push_str(&strata(
+            out.push_str(&server.ok(
                 dir,
+                &s.admin,
                 &[
                     "get",
                     "--view",
@@ -280,12 +247,6 @@ fn the_same_file_twice_over_the_server_changes_nothing() {
                     "--as-of",
                     "2024-05-02T06:00:00Z",
                     "--json",
-                    "--server",
-                    &addr,
-                    "--token",
-                    &s.admin,
-                    "--server-cert",
-                    "data/tls/cert.pem",
                 ],
             ));
         }

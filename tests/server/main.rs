@@ -124,6 +124,30 @@ impl Server {
         c
     }
 
+    /// Runs the CLI in `dir` against this server: `args`, then `--server`,
+    /// `--token token` and `--server-cert data/tls/cert.pem` (the store's
+    /// certificate, relative to `dir`).
+    pub fn cli(&self, dir: &Path, token: &str, args: &[&str]) -> (i32, String, String) {
+        let addr = self.addr.to_string();
+        let mut a = args.to_vec();
+        a.extend([
+            "--server",
+            &addr,
+            "--token",
+            token,
+            "--server-cert",
+            "data/tls/cert.pem",
+        ]);
+        cli(dir, &a)
+    }
+
+    /// [`Server::cli`], expected to succeed; returns stdout.
+    pub fn ok(&self, dir: &Path, token: &str, args: &[&str]) -> String {
+        let (code, out, err) = self.cli(dir, token, args);
+        assert_eq!(code, 0, "strata {args:?} --server: {err}");
+        out
+    }
+
     pub async fn client(&self, token: &str) -> Client {
         Client::connect(self.config(token)).await.unwrap()
     }

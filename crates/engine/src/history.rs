@@ -37,6 +37,31 @@ use super::readset::ReadSet;
 /// One version returned by [`history`].
 pub type HistoryEntry = (i64, i64, Vec<u8>);
 
+/// What a history read answers: the versions with `from <= event_ts <=
+/// to` and `created_ts <= known_at`, newest first; at most `limit` of
+/// them, and past the first at most `max_bytes` of rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryBounds {
+    pub from: i64,
+    pub to: i64,
+    pub known_at: Option<i64>,
+    pub limit: usize,
+    pub max_bytes: usize,
+}
+
+impl HistoryBounds {
+    /// Every version with `from <= event_ts <= to` known at `known_at`.
+    pub fn all(from: i64, to: i64, known_at: Option<i64>) -> HistoryBounds {
+        HistoryBounds {
+            from,
+            to,
+            known_at,
+            limit: usize::MAX,
+            max_bytes: usize::MAX,
+        }
+    }
+}
+
 /// Newest first: `(Reverse(event_ts), Reverse(created_ts))`.
 type Key = (Reverse<i64>, Reverse<i64>);
 
@@ -96,22 +121,23 @@ impl Merge {
     }
 }
 
-/// The newest versions with `from <= event_ts <= to` and `created_ts <=
-/// known_at`, newest first: at most `limit`, and, past the first, at most
-/// `max_bytes` of rows; and whether there are more (it may be said when
-/// a source was left exactly at its end). The work and the memory are
-/// bounded by the limits, not by the key's history (module docs).
-#[expect(clippy::too_many_arguments, reason = "a history's bounds")]
+/// The versions within `bounds` (see [`HistoryBounds`]), newest first;
+/// and whether there are more (it may be said when a source was left
+/// exactly at its end). The work and the memory are bounded by the
+/// limits, not by the key's history (module docs).
 pub fn history(
     rs: &ReadSet,
     view: ViewId,
     entity_key: &[u8],
-    from: i64,
-    to: i64,
-    known_at: Option<i64>,
-    limit: usize,
-    max_bytes: usize,
+    bounds: &HistoryBounds,
 ) -> Result<(Vec<HistoryEntry>, bool)> {
+    let HistoryBounds {
+        from,
+        to,
+        known_at,
+        limit,
+        max_bytes,
+    } = *bounds;
     let mut s = Scratch::default();
     s.prepare(view, entity_key, to.min(TOMBSTONE_TS - 1));
     let kmax = known_at.unwrap_or(i64::MAX);

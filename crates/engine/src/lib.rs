@@ -36,6 +36,7 @@ mod wal;
 pub use compact::{CompactionOptions, MergeStats, ViewPolicy};
 pub use error::{Error, Result};
 pub use freshness::ViewFreshness;
+pub use history::HistoryBounds;
 #[doc(hidden)]
 pub use io::fs::{Installed, install};
 pub use io::fs::{replace, replace_with_mode};
@@ -391,29 +392,22 @@ impl Engine {
         to: i64,
         known_at: Option<i64>,
     ) -> Result<Vec<Version>> {
-        let (all, _) =
-            self.history_newest(view, entity_key, from, to, known_at, usize::MAX, usize::MAX)?;
-        Ok(all)
+        let bounds = HistoryBounds::all(from, to, known_at);
+        Ok(self.history_newest(view, entity_key, &bounds)?.0)
     }
 
-    /// The newest of [`Engine::history`]'s versions: at most `limit`, and
-    /// past the first at most `max_bytes` of rows; and whether there are
-    /// more. Read with work bounded by the limits, not by the key's
-    /// history.
-    #[expect(clippy::too_many_arguments, reason = "a history's bounds")]
+    /// The newest of [`Engine::history`]'s versions within `bounds` (at
+    /// most `limit`, and past the first at most `max_bytes` of rows); and
+    /// whether there are more. Read with work bounded by the limits, not
+    /// by the key's history.
     pub fn history_newest(
         &self,
         view: ViewId,
         entity_key: &[u8],
-        from: i64,
-        to: i64,
-        known_at: Option<i64>,
-        limit: usize,
-        max_bytes: usize,
+        bounds: &HistoryBounds,
     ) -> Result<(Vec<Version>, bool)> {
         let rs = self.inner.current.load();
-        let (some, more) =
-            history::history(&rs, view, entity_key, from, to, known_at, limit, max_bytes)?;
+        let (some, more) = history::history(&rs, view, entity_key, bounds)?;
         Ok((some.into_iter().map(Version::from).collect(), more))
     }
 

@@ -9,6 +9,7 @@ use crate::auth::{Level, Token};
 use crate::session::{Failure, Session, granted_view, store_failure};
 use crate::state::Counters;
 use strata_format::protocol::{self as p, ErrorCode, Kind};
+use strata_store::HistoryBounds;
 use tokio::sync::Semaphore;
 
 /// `Lookup`: the store's lookup, with the token's read grant checked on
@@ -47,16 +48,15 @@ pub(crate) fn history(
     // The limit and the answer's size stop the scan, so the work and the
     // memory are theirs, not the key's history's.
     let max_bytes = s.shared.limits.answer_bytes();
+    let bounds = HistoryBounds {
+        from: req.from,
+        to: req.to,
+        known_at: req.known_at,
+        limit: cap,
+        max_bytes,
+    };
     let (rows, truncated) = store
-        .history_newest(
-            &name,
-            &req.key,
-            req.from,
-            req.to,
-            req.known_at,
-            cap,
-            max_bytes,
-        )
+        .history_newest(&name, &req.key, &bounds)
         .map_err(store_failure)?;
     let resp = p::HistoryResponse {
         view: name,

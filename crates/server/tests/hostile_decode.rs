@@ -20,7 +20,7 @@ mod scenario;
 use std::sync::Arc;
 
 use common::{Fixture, call, exchange, string_keys};
-use scenario::{Scenario, assert_peak_within, in_own_process, reset_peak};
+use scenario::{Scenario, in_own_process, refused_eight_at_once};
 use strata_format::protocol::{self as p, AdminOp, ErrorCode, FrameHeader, Kind};
 use strata_server::{Limits, Session};
 
@@ -120,25 +120,7 @@ fn a_denied_body_is_refused_before_the_rest_is_decoded() {
     assert_eq!(code, ErrorCode::Malformed);
 }
 
-const DEFS: &str = r#"
-[[entities]]
-name = "merchant"
-join_keys = [{ name = "merchant", type = "string" }]
-
-[[feature_views]]
-name = "risk"
-entities = ["merchant"]
-ttl = "0"
-team = "risk"
-features = [{ name = "score", type = "float64" }]
-
-[[feature_views]]
-name = "open"
-entities = ["merchant"]
-ttl = "0"
-team = "growth"
-features = [{ name = "score", type = "float64" }]
-"#;
+const DEFS: &str = include_str!("fixtures/hostile-decode.toml");
 
 /// Row 8, for lookups: 32 lookups (8 at once) of 10,000 keys of 1,000
 /// bytes (10 MB) on a view the token may not read are refused before
@@ -162,35 +144,16 @@ fn row8_denied_lookups_are_refused_before_decoding() {
         req.encode(&mut body);
         drop(req);
         assert!(body.len() > 10_000_000);
-        let body = Arc::new(body);
-        let base = reset_peak();
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let (s, body) = (s.clone(), body.clone());
-                std::thread::spawn(move || {
-                    let c = s.session("growth");
-                    for _ in 0..4 {
-                        let e = call(
-                            &c,
-                            Kind::Lookup,
-                            |o| o.extend_from_slice(&body),
-                            Kind::LookupResult,
-                            p::LookupResponse::decode,
-                        )
-                        .unwrap_err();
-                        assert_eq!(e.code, ErrorCode::NotFound, "{e}");
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        // The test's own copies of the body (one per request in `call`).
-        assert_peak_within(
-            "row 8, denied lookups",
-            base,
-            8 * body.len() as u64 + (16 << 20),
-        );
+        refused_eight_at_once(&s, "growth", body, "row 8, denied lookups", |c, body| {
+            let e = call(
+                c,
+                Kind::Lookup,
+                |o| o.extend_from_slice(body),
+                Kind::LookupResult,
+                p::LookupResponse::decode,
+            )
+            .unwrap_err();
+            assert_eq!(e.code, ErrorCode::NotFound, "{e}");
+        });
     });
 }

@@ -18,8 +18,7 @@ use std::sync::Arc;
 use arrow_array::{Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use scenario::{Scenario, assert_peak_within, in_own_process, reset_peak};
-use strata_format::protocol as p;
-use strata_format::schema::{KeyValue, Value};
+use strata_format::schema::Value;
 use strata_offline::export::{self as ex, ExportFiles, ExportRequest, Plan};
 use strata_server::Limits;
 
@@ -36,18 +35,7 @@ const FILE_BOUND: u64 = (BUDGET * 5 / 2) as u64;
 
 fn wide_store() -> Scenario {
     let s = Scenario::new(DEFS, &[], &Limits::default());
-    s.handler
-        .store()
-        .write(
-            "profile",
-            &[p::RowWrite {
-                key: vec![KeyValue::Int64(1)],
-                event_ts: 1,
-                created_ts: None,
-                values: vec![Value::String("x".repeat(WIDE))],
-            }],
-        )
-        .unwrap();
+    s.write_one("profile", 1, vec![Value::String("x".repeat(WIDE))]);
     s
 }
 

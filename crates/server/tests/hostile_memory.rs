@@ -19,7 +19,7 @@ mod scenario;
 use std::sync::Arc;
 
 use common::{call, lookup};
-use scenario::{Scenario, assert_peak_within, in_own_process, reset_peak};
+use scenario::{Scenario, assert_peak_within, in_own_process, refused_eight_at_once, reset_peak};
 use strata_format::protocol::{self as p, ErrorCode, Kind};
 use strata_format::schema::{KeyValue, Value};
 use strata_server::Limits;
@@ -45,18 +45,7 @@ fn wide_value() -> Scenario {
     );
     let mut values = vec![Value::String("x".repeat(60_000))];
     values.extend((1..16).map(|_| Value::Null));
-    s.handler
-        .store()
-        .write(
-            "profile",
-            &[p::RowWrite {
-                key: vec![KeyValue::Int64(1)],
-                event_ts: 1,
-                created_ts: None,
-                values,
-            }],
-        )
-        .unwrap();
+    s.write_one("profile", 1, values);
     s
 }
 
@@ -138,36 +127,17 @@ fn row8_push_from_a_reader_is_refused_before_decoding() {
         p::encode_push(&mut body, "profile", &rows);
         drop(rows);
         assert!(body.len() > 3_000_000);
-        let body = Arc::new(body);
-        let base = reset_peak();
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let (s, body) = (s.clone(), body.clone());
-                std::thread::spawn(move || {
-                    let c = s.session("reader");
-                    for _ in 0..4 {
-                        let e = call(
-                            &c,
-                            Kind::Push,
-                            |o| o.extend_from_slice(&body),
-                            Kind::PushAck,
-                            p::decode_push_ack,
-                        )
-                        .unwrap_err();
-                        assert_eq!(e.code, ErrorCode::PermissionDenied, "{e}");
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        // The test's own copies of the body (one per request in `call`).
-        assert_peak_within(
-            "row 8, pushes of nulls",
-            base,
-            8 * body.len() as u64 + (16 << 20),
-        );
+        refused_eight_at_once(&s, "reader", body, "row 8, pushes of nulls", |c, body| {
+            let e = call(
+                c,
+                Kind::Push,
+                |o| o.extend_from_slice(body),
+                Kind::PushAck,
+                p::decode_push_ack,
+            )
+            .unwrap_err();
+            assert_eq!(e.code, ErrorCode::PermissionDenied, "{e}");
+        });
     });
 }
 

@@ -122,38 +122,21 @@ fn push_lookup_history_registry_stats_health() {
     assert!(r.features[0].event_ts[0].is_some());
 
     // History: newest first, limit and truncation.
-    let h = history(
-        &c,
-        &p::HistoryRequest {
-            view: "user_stats".into(),
-            key: vec![KeyValue::Int64(7)],
-            from: i64::MIN,
-            to: i64::MAX - 1,
-            known_at: None,
-            limit: 0,
-        },
-    )
-    .unwrap();
+    let all = p::HistoryRequest {
+        view: "user_stats".into(),
+        key: vec![KeyValue::Int64(7)],
+        from: i64::MIN,
+        to: i64::MAX - 1,
+        known_at: None,
+        limit: 0,
+    };
+    let h = history(&c, &all).unwrap();
     assert_eq!(h.versions.len(), 2);
     assert!(!h.truncated);
     assert_eq!(h.versions[0].event_ts, T0 + 7);
     assert_eq!(h.versions[1].values[1], Value::Int64(99));
     assert_eq!(h.features[2], ("segment".to_string(), FeatureType::String));
-    let h1 = history(
-        &c,
-        &p::HistoryRequest {
-            limit: 1,
-            ..p::HistoryRequest {
-                view: "user_stats".into(),
-                key: vec![KeyValue::Int64(7)],
-                from: i64::MIN,
-                to: i64::MAX - 1,
-                known_at: None,
-                limit: 0,
-            }
-        },
-    )
-    .unwrap();
+    let h1 = history(&c, &p::HistoryRequest { limit: 1, ..all }).unwrap();
     assert_eq!((h1.versions.len(), h1.truncated), (1, true));
 
     // Registry.

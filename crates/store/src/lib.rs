@@ -44,6 +44,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::aggregate::write::Event;
 
 use crate::catalog::{Catalog, FeatureView};
+pub use strata_engine::HistoryBounds;
 use strata_engine::{self as engine, Engine, WriteBatch};
 use strata_format::key::{self, ViewId};
 use strata_format::row;
@@ -377,13 +378,12 @@ impl Store {
         to: i64,
         known_at: Option<i64>,
     ) -> Result<Vec<HistoryRow>> {
-        Ok(self
-            .history_newest(view, key, from, to, known_at, usize::MAX, usize::MAX)?
-            .0)
+        let bounds = HistoryBounds::all(from, to, known_at);
+        Ok(self.history_newest(view, key, &bounds)?.0)
     }
 
-    /// The newest of [`Store::history`]'s versions: at most `limit`, and
-    /// past the first at most `max_bytes` of memory; and whether there are
+    /// The newest of [`Store::history`]'s versions within `bounds`: at
+    /// most `limit`, and past the first at most `max_bytes` of memory; and whether there are
     /// more. Read with work and memory bounded by the limits, not by the
     /// key's history (`Engine::history_newest`): the engine bounds the
     /// encoded rows by `max_bytes` (a decoded value's heap bytes are at
@@ -391,16 +391,11 @@ impl Store {
     /// once decoded (a [`HistoryRow`] and a [`Value`](strata_format::schema::Value)
     /// per feature each), so the rows answered hold at most about twice
     /// `max_bytes` however wide or narrow they are.
-    #[expect(clippy::too_many_arguments, reason = "a history's bounds")]
     pub fn history_newest(
         &self,
         view: &str,
         key: &[KeyValue],
-        from: i64,
-        to: i64,
-        known_at: Option<i64>,
-        limit: usize,
-        max_bytes: usize,
+        bounds: &HistoryBounds,
     ) -> Result<(Vec<HistoryRow>, bool)> {
         let (cat, v) = self.resolve(view)?;
         if v.is_aggregation() {
@@ -430,10 +425,11 @@ impl Store {
         let per_row = std::mem::size_of::<HistoryRow>()
             + schema.len() * std::mem::size_of::<strata_format::schema::Value>()
             + defaults.len();
-        let limit = limit.min((max_bytes / per_row).max(1));
-        let (versions, more) = self
-            .engine
-            .history_newest(v.id, &ek, from, to, known_at, limit, max_bytes)?;
+        let bounds = HistoryBounds {
+            limit: bounds.limit.min((bounds.max_bytes / per_row).max(1)),
+            ..*bounds
+        };
+        let (versions, more) = self.engine.history_newest(v.id, &ek, &bounds)?;
         let rows = versions
             .into_iter()
             .map(|ver| {

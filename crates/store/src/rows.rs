@@ -62,20 +62,7 @@ pub fn feature_row_of(
     at: i64,
 ) -> Result<FeatureRow, engine::Error> {
     let declared = view.defaults();
-    row_from(view, &view.schema(), &declared, found, at)
-}
-
-/// [`feature_row_of`] with the view's schema and declared defaults (one
-/// per feature) already at hand (a lookup's plan holds them): nothing is
-/// derived per row.
-pub fn feature_row_in(
-    view: &FeatureView,
-    schema: &[FeatureType],
-    declared: &[Option<Value>],
-    found: Option<(i64, i64, &[u8])>,
-    at: i64,
-) -> Result<FeatureRow, engine::Error> {
-    row_from(view, schema, declared, found, at)
+    feature_row_in(view, &view.schema(), &declared, found, at)
 }
 
 /// What a feature reads on a stored row that predates it (the row was
@@ -83,7 +70,7 @@ pub fn feature_row_in(
 /// without its column), given the feature's declared default: the default
 /// with [`Status::Defaulted`], else null with [`Status::NullValue`].
 ///
-/// The one rule for such fields: lookups (`row_from`) and exports
+/// The one rule for such fields: lookups ([`feature_row_in`]) and exports
 /// (`strata-offline`'s join, through [`decode_stored_with`]) apply it.
 pub fn predated(declared: Option<&Value>) -> (Value, Status) {
     match declared {
@@ -114,9 +101,11 @@ pub fn decode_stored_with(
     })
 }
 
-/// A row from the version found: the declared defaults (else nulls) when
-/// there is no value, and the statuses say why.
-fn row_from(
+/// [`feature_row_of`] with the view's schema and declared defaults (one
+/// per feature) already at hand (a lookup's plan holds them): nothing is
+/// derived per row. The declared defaults (else nulls) stand
+/// where there is no value, and the statuses say why.
+pub fn feature_row_in(
     view: &FeatureView,
     schema: &[FeatureType],
     declared: &[Option<Value>],

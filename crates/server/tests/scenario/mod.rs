@@ -11,7 +11,10 @@
 
 use std::collections::HashMap;
 use std::process::Command;
+use std::sync::Arc;
 
+use strata_format::protocol::RowWrite;
+use strata_format::schema::{KeyValue, Value};
 use strata_server::auth::{self, Grant};
 use strata_server::{Handler, Limits};
 use strata_store::Store;
@@ -47,6 +50,17 @@ impl Scenario {
             handler,
             tokens: made,
         }
+    }
+
+    /// Writes one version of int64 key `key` (event time 1) into `view`.
+    pub fn write_one(&self, view: &str, key: i64, values: Vec<Value>) {
+        let row = RowWrite {
+            key: vec![KeyValue::Int64(key)],
+            event_ts: 1,
+            created_ts: None,
+            values,
+        };
+        self.handler.store().write(view, &[row]).unwrap();
     }
 
     pub fn session(&self, name: &str) -> strata_server::Session {
@@ -122,4 +136,34 @@ pub fn assert_peak_within(what: &str, base: u64, bound: u64) {
         grew <= bound,
         "{what}: peak memory grew {grew} bytes, above the bound of {bound}"
     );
+}
+
+/// Row 8's attack: 8 threads at once each send `body` four times on a
+/// session of `token`, `attempt` sending it and checking its refusal;
+/// the peak then grows by at most the test's own copies of the body (one
+/// per request in flight) and 16 MiB.
+pub fn refused_eight_at_once(
+    s: &Arc<Scenario>,
+    token: &'static str,
+    body: Vec<u8>,
+    what: &str,
+    attempt: fn(&strata_server::Session, &[u8]),
+) {
+    let body = Arc::new(body);
+    let base = reset_peak();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (s, body) = (s.clone(), body.clone());
+            std::thread::spawn(move || {
+                let c = s.session(token);
+                for _ in 0..4 {
+                    attempt(&c, &body);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_peak_within(what, base, 8 * body.len() as u64 + (16 << 20));
 }

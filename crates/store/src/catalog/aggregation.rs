@@ -58,6 +58,7 @@
 
 use super::aggregation_bucket as bucket;
 pub use super::aggregation_bucket::Bucket;
+use super::aggregation_entry::{entry_column, entry_filter, numeric_column, parse_entries};
 use super::aggregation_params as params;
 use super::duration;
 use super::error::{Error, Result, Subject};
@@ -325,59 +326,6 @@ pub fn spec(view: &FeatureView, source: &FeatureView) -> Result<Spec> {
     })
 }
 
-/// The `column` of an `aggregations` entry, if it names one: its name and
-/// index in the source view.
-pub(super) fn entry_column<'t>(
-    bad: impl Fn(&str, String) -> Error,
-    t: &'t toml::Table,
-    source: &FeatureView,
-) -> Result<Option<(&'t str, usize)>> {
-    let Some(c) = t.get("column") else {
-        return Ok(None);
-    };
-    let name = c
-        .as_str()
-        .ok_or_else(|| bad("column", "column must be a string".into()))?;
-    let idx = source.feature_index(name).ok_or_else(|| {
-        bad(
-            "column",
-            format!("the source view {:?} has no feature {name:?}", source.name),
-        )
-    })?;
-    Ok(Some((name, idx)))
-}
-
-/// The features of a view's `aggregations` (of an aggregation or a
-/// session view): `entry` parses one entry into its features, making the
-/// error of a field with the `bad` it is given (naming the view and the
-/// entry). A missing list is an error saying `missing`; an empty one too.
-pub(super) fn parse_entries<T, I: IntoIterator<Item = T>>(
-    view: &str,
-    list: Option<&[toml::Table]>,
-    missing: &str,
-    mut entry: impl FnMut(&dyn Fn(&str, String) -> Error, &toml::Table) -> Result<I>,
-) -> Result<Vec<T>> {
-    let subject = || Subject::AggregationView(view.to_string());
-    let list = list.ok_or_else(|| Error::invalid(subject(), AGGREGATIONS, missing))?;
-    let mut features = Vec::new();
-    for (i, t) in list.iter().enumerate() {
-        let at = Subject::Aggregation {
-            view: view.to_string(),
-            index: i + 1,
-        };
-        let bad = |field: &str, reason: String| Error::invalid(at.clone(), field, reason);
-        features.extend(entry(&bad, t)?);
-    }
-    if features.is_empty() {
-        return Err(Error::invalid(
-            subject(),
-            AGGREGATIONS,
-            "aggregations is empty",
-        ));
-    }
-    Ok(features)
-}
-
 /// The features of one `aggregations` entry (one per window); `bad` makes
 /// the error of a field.
 fn one(
@@ -430,22 +378,7 @@ fn one(
         (f, None) if f != Function::Count && f != Function::AgeOfLast => {
             return Err(bad("column", format!("{} needs a column", f.base_name())));
         }
-        (f, Some((name, idx))) if f.needs_number() => {
-            let ty = source.features.get(idx).map(|f| f.ty);
-            if !matches!(
-                ty,
-                Some(FeatureType::Int64 | FeatureType::Float64 | FeatureType::Float32)
-            ) {
-                let ty = ty.map_or("missing".to_string(), |t| t.to_string());
-                return Err(bad(
-                    "column",
-                    format!(
-                        "{} needs a numeric column (int64, float64, float32); {name:?} is {ty}",
-                        f.base_name()
-                    ),
-                ));
-            }
-        }
+        (f, Some(c)) if f.needs_number() => numeric_column(&bad, source, &f.base_name(), c)?,
         (f, Some((name, idx))) => {
             let ty = source.features.get(idx).map(|f| f.ty);
             if let Some(why) = ty.and_then(|ty| params::column_error(f, ty)) {
@@ -492,29 +425,13 @@ fn one(
         Some(s) => duration::from_toml(s).map_err(|e| bad("slide", format!("slide: {e}")))?,
     };
     let name = t.get("name").map(|n| n.as_str());
-    let filter = match t.get("where") {
-        None => None,
-        Some(w) => {
-            let src = w.as_str().ok_or_else(|| {
-                bad(
-                    "where",
-                    "where must be a string such as \"event_type = 'click'\"".into(),
-                )
-            })?;
-            let Some(Some(feature)) = name else {
-                return Err(bad(
-                    "where",
-                    "an aggregation with where needs a name (its default name is the unfiltered aggregation's)".into(),
-                ));
-            };
-            Some(Filter::compile(src, source).map_err(|e| {
-                bad(
-                    "where",
-                    format!("feature {feature:?}: where = {src:?}: {e}"),
-                )
-            })?)
-        }
-    };
+    let filter = entry_filter(
+        &bad,
+        t,
+        source,
+        name.flatten(),
+        "an aggregation with where needs a name (its default name is the unfiltered aggregation's)",
+    )?;
     if name.is_some() && windows.len() * functions.len() != 1 {
         return Err(bad(
             "name",

@@ -18,6 +18,7 @@
 
 pub mod aggregation;
 pub mod aggregation_bucket;
+mod aggregation_entry;
 pub mod aggregation_params;
 pub mod defs;
 pub mod derived;

@@ -53,7 +53,8 @@
 //! `first` and `last`.
 
 use super::FeatureView;
-use super::aggregation::{Filter, entry_column, parse_entries};
+use super::aggregation::Filter;
+use super::aggregation_entry::{entry_column, entry_filter, numeric_column, parse_entries};
 use super::error::{Error, Result, Subject};
 use super::metadata::SESSION_GAP;
 use strata_format::schema::FeatureType;
@@ -224,21 +225,7 @@ fn one(
         (ColumnRule::Any | ColumnRule::Numeric, None) => {
             return Err(bad("column", format!("{f} needs a column")));
         }
-        (ColumnRule::Numeric, Some((name, idx))) => {
-            let ty = source.features.get(idx).map(|f| f.ty);
-            if !matches!(
-                ty,
-                Some(FeatureType::Int64 | FeatureType::Float64 | FeatureType::Float32)
-            ) {
-                let ty = ty.map_or("missing".to_string(), |t| t.to_string());
-                return Err(bad(
-                    "column",
-                    format!(
-                        "{f} needs a numeric column (int64, float64, float32); {name:?} is {ty}"
-                    ),
-                ));
-            }
-        }
+        (ColumnRule::Numeric, Some(c)) => numeric_column(&bad, source, f, c)?,
         _ => {}
     }
     let name = match t.get("name") {
@@ -249,37 +236,21 @@ fn one(
         ),
         None => None,
     };
-    let filter = match t.get("where") {
-        None => None,
-        Some(w) => {
-            let src = w.as_str().ok_or_else(|| {
-                bad(
-                    "where",
-                    "where must be a string such as \"event_type = 'click'\"".into(),
-                )
-            })?;
-            if matches!(function.column(), ColumnRule::None) {
-                return Err(bad(
-                    "where",
-                    format!(
-                        "{f} describes the whole session and takes no where (a filter selects the events of a count, sum, first, ...)"
-                    ),
-                ));
-            }
-            let Some(feature) = &name else {
-                return Err(bad(
-                    "where",
-                    "a feature with where needs a name (its default name is the unfiltered feature's)".into(),
-                ));
-            };
-            Some(Filter::compile(src, source).map_err(|e| {
-                bad(
-                    "where",
-                    format!("feature {feature:?}: where = {src:?}: {e}"),
-                )
-            })?)
-        }
-    };
+    if t.contains_key("where") && matches!(function.column(), ColumnRule::None) {
+        return Err(bad(
+            "where",
+            format!(
+                "{f} describes the whole session and takes no where (a filter selects the events of a count, sum, first, ...)"
+            ),
+        ));
+    }
+    let filter = entry_filter(
+        &bad,
+        t,
+        source,
+        name.as_deref(),
+        "a feature with where needs a name (its default name is the unfiltered feature's)",
+    )?;
     let feature = name.unwrap_or_else(|| match column {
         Some((c, _)) => format!("{c}_{f}"),
         None => f.to_string(),
