@@ -14,16 +14,25 @@ use strata_store::aggregate::{Layout, State};
 use strata_store::catalog::aggregation::{Aggregation, Bucket, Function};
 use strata_format::schema::FeatureType;
 
-fn aggs() -> Vec<Aggregation> {
-    let f = |function, column| Aggregation {
+/// An aggregation over `column` (0: the float, 1: the string), bucketed
+/// by the string column when `bucket`.
+fn agg(function: Function, column: Option<usize>, bucket: bool) -> Aggregation {
+    Aggregation {
         feature: String::new(),
         function,
         column,
         window: 10,
         slide: 0,
         filter: None,
-        bucket: None,
-    };
+        bucket: bucket.then_some(Bucket {
+            column: 1,
+            limit: 3,
+        }),
+    }
+}
+
+fn aggs() -> Vec<Aggregation> {
+    let f = |function, column| agg(function, column, false);
     vec![
         f(Function::Count, None),
         f(Function::AgeOfLast, None),
@@ -48,18 +57,7 @@ fn aggs() -> Vec<Aggregation> {
 
 /// The bucketed aggregations: per distinct value of column 1.
 fn bucketed() -> Vec<Aggregation> {
-    let f = |function, column| Aggregation {
-        feature: String::new(),
-        function,
-        column,
-        window: 10,
-        slide: 0,
-        filter: None,
-        bucket: Some(Bucket {
-            column: 1,
-            limit: 3,
-        }),
-    };
+    let f = |function, column| agg(function, column, true);
     vec![
         f(Function::Count, None),
         f(Function::Sum, Some(0)),
@@ -69,43 +67,53 @@ fn bucketed() -> Vec<Aggregation> {
     ]
 }
 
-fn check_buckets(data: &[u8]) {
-    let aggs = bucketed();
-    let layout = Layout::new(&aggs, &[FeatureType::Float64, FeatureType::String]);
-    let Ok(buckets) = Buckets::decode(&layout, data) else {
-        return;
-    };
+/// Decodes `data`; if it decodes, checks that its encoding decodes to a
+/// value that encodes the same, and returns both values.
+fn round_trip<T, E>(
+    data: &[u8],
+    decode: impl Fn(&[u8]) -> Result<T, E>,
+    encode: impl Fn(&T, &mut Vec<u8>),
+) -> Option<(T, T)> {
+    let first = decode(data).ok()?;
     let mut buf = Vec::new();
-    buckets.encode(&layout, &mut buf);
-    let again = Buckets::decode(&layout, &buf).expect("re-encoded buckets decode");
+    encode(&first, &mut buf);
+    let Ok(again) = decode(&buf) else {
+        panic!("a re-encoded tile does not decode");
+    };
     let mut buf2 = Vec::new();
-    again.encode(&layout, &mut buf2);
-    assert_eq!(buf, buf2, "bucket encoding is not stable");
-    let mut sum = Buckets::default();
-    sum.merge(&layout, 3, &buckets);
-    sum.merge(&layout, 3, &again);
-    for a in &aggs {
-        let _ = sum.finish(&layout, a, 3, 0);
-    }
+    encode(&again, &mut buf2);
+    assert_eq!(buf, buf2, "tile encoding is not stable");
+    Some((first, again))
 }
 
 fuzz_target!(|data: &[u8]| {
-    check_buckets(data);
+    let columns = [FeatureType::Float64, FeatureType::String];
     let aggs = aggs();
-    let layout = Layout::new(&aggs, &[FeatureType::Float64, FeatureType::String]);
-    let Ok(state) = State::decode(&layout, data) else {
-        return;
-    };
-    let mut buf = Vec::new();
-    state.encode(&layout, &mut buf);
-    let again = State::decode(&layout, &buf).expect("a re-encoded tile decodes");
-    let mut buf2 = Vec::new();
-    again.encode(&layout, &mut buf2);
-    assert_eq!(buf, buf2, "tile encoding is not stable");
-    let mut sum = State::new(&layout);
-    sum.merge(&layout, &state);
-    sum.merge(&layout, &again);
-    for a in &aggs {
-        let _ = sum.finish(&layout, a, 0);
+    let layout = Layout::new(&aggs, &columns);
+    if let Some((state, again)) = round_trip(
+        data,
+        |b| State::decode(&layout, b),
+        |s, out| s.encode(&layout, out),
+    ) {
+        let mut sum = State::new(&layout);
+        sum.merge(&layout, &state);
+        sum.merge(&layout, &again);
+        for a in &aggs {
+            let _ = sum.finish(&layout, a, 0);
+        }
+    }
+    let aggs = bucketed();
+    let layout = Layout::new(&aggs, &columns);
+    if let Some((buckets, again)) = round_trip(
+        data,
+        |b| Buckets::decode(&layout, b),
+        |s, out| s.encode(&layout, out),
+    ) {
+        let mut sum = Buckets::default();
+        sum.merge(&layout, 3, &buckets);
+        sum.merge(&layout, 3, &again);
+        for a in &aggs {
+            let _ = sum.finish(&layout, a, 3, 0);
+        }
     }
 });
