@@ -292,12 +292,12 @@ impl Store {
             let aggs = index.over(view.id);
             let (accepted, late) = self.admit(view, aggs, events, opts.backfill);
             let events = tiles::dedup(accepted);
-            let replaces = tiles::replaced_for(&self.engine, aggs, view.id, &events)?;
+            let prior = tiles::prior_for(&self.engine, aggs, view.id, &events)?;
             for e in &events {
                 batch.put(view.id, &e.key, e.event_ts, e.created_ts, &e.row)?;
             }
             for r in aggs {
-                tiles::add_tiles(&self.engine, r, &events, &replaces, &mut batch)?;
+                tiles::add_tiles(&self.engine, r, &events, &prior, &mut batch)?;
             }
             let n = events.len() as u64;
             self.finish_batch(view, opts, &mut batch, rows, n, late)?
@@ -378,7 +378,7 @@ impl Store {
         let aggs = index.over(view.id);
         let (accepted, rejected_late) = self.admit(view, aggs, events, opts.backfill);
         let events = tiles::dedup(accepted);
-        let replaces = tiles::replaced_for(&self.engine, aggs, view.id, &events)?;
+        let prior = tiles::prior_for(&self.engine, aggs, view.id, &events)?;
         let written = events.len() as u64;
         let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(events.len() * 2);
         for r in aggs {
@@ -386,7 +386,7 @@ impl Store {
                 &self.engine,
                 r,
                 &events,
-                &replaces,
+                &prior,
                 &mut |id, k, start, row| {
                     let mut ik = Vec::new();
                     key::internal_key(id, k, start, 0, &mut ik);
@@ -395,7 +395,7 @@ impl Store {
                 },
             )?;
         }
-        drop(replaces);
+        drop(prior);
         for e in events {
             let mut ik = Vec::new();
             key::internal_key(view.id, &e.key, e.event_ts, e.created_ts, &mut ik);

@@ -58,6 +58,11 @@ pub fn read(
 }
 
 /// The states of `windows` (each `(start, end]`), from tiles and raw edges.
+///
+/// The scan of the key's tiles also covers the tiles holding the raw
+/// edges: a tile is stored exactly when an event of the key falls in it
+/// (it is written with its events, and deleted with them), so an edge
+/// whose tile is absent has no event, and its raw read is skipped.
 fn tiled_windows(
     engine: &Engine,
     r: &Resolved,
@@ -73,36 +78,55 @@ fn tiled_windows(
                 .flatten()
         })
         .collect();
-    // Every tile any window needs, decoded once, ascending by start.
-    let mut tiles: Vec<(i64, Tile)> = Vec::new();
-    let lo = spans.iter().flatten().map(|s| s.0).min();
-    let hi = spans.iter().flatten().map(|s| s.1).max();
+    // Every stored tile any window or edge falls in, ascending by start;
+    // decoded only if some window merges it (edge tiles only say that
+    // their edge has events).
+    let mut tiles = Tiles::default();
+    let nonempty = || windows.iter().filter(|w| w.1 > w.0);
+    let lo = nonempty().map(|w| tile_start(w.0 + 1, tile)).min();
+    let hi = nonempty().map(|w| tile_start(w.1, tile)).max();
     if let (Some(lo), Some(hi)) = (lo, hi) {
-        for v in engine.history(r.view.id, key, lo, hi - tile, None)? {
-            let st = Tile::decode(&r.groups, &v.row)
-                .map_err(|e| engine::Error::corrupt_row(r.view.id, e))?;
-            tiles.push((v.event_ts, st));
+        for v in engine.history(r.view.id, key, lo, hi, None)? {
+            let merged = spans
+                .iter()
+                .flatten()
+                .any(|&(first, past)| first <= v.event_ts && v.event_ts < past);
+            let st = if merged {
+                Some(
+                    Tile::decode(&r.groups, &v.row)
+                        .map_err(|e| engine::Error::corrupt_row(r.view.id, e))?,
+                )
+            } else {
+                None
+            };
+            tiles.0.push((v.event_ts, st));
         }
-        tiles.reverse();
+        tiles.0.reverse();
     }
     let mut right_edges: Vec<((i64, i64), Tile)> = Vec::new();
     let mut out = Vec::with_capacity(windows.len());
     for (&(start, end), span) in windows.iter().zip(&spans) {
         let Some((first, past)) = *span else {
-            out.push(raw_window(engine, r, key, start, end, None)?);
+            let mut st = Tile::new(&r.groups);
+            if end > start {
+                raw_if(engine, r, key, start + 1, end, &tiles, &mut st)?;
+            }
+            out.push(st);
             continue;
         };
         let mut st = Tile::new(&r.groups);
-        raw(engine, r, key, start + 1, first - 1, None, &mut st)?;
-        let from = tiles.partition_point(|t| t.0 < first);
-        for (_, t) in tiles[from..].iter().take_while(|t| t.0 < past) {
-            st.merge(&r.groups, t);
+        raw_if(engine, r, key, start + 1, first - 1, &tiles, &mut st)?;
+        let from = tiles.0.partition_point(|t| t.0 < first);
+        for (_, t) in tiles.0[from..].iter().take_while(|t| t.0 < past) {
+            if let Some(t) = t {
+                st.merge(&r.groups, t);
+            }
         }
         let edge = match right_edges.iter().position(|e| e.0 == (past, end)) {
             Some(i) => i,
             None => {
                 let mut e = Tile::new(&r.groups);
-                raw(engine, r, key, past, end, None, &mut e)?;
+                raw_if(engine, r, key, past, end, &tiles, &mut e)?;
                 right_edges.push(((past, end), e));
                 right_edges.len() - 1
             }
@@ -111,6 +135,41 @@ fn tiled_windows(
         out.push(st);
     }
     Ok(out)
+}
+
+/// The key's stored tiles over the span a read needs, ascending by start;
+/// decoded if a window merges them.
+#[derive(Default)]
+struct Tiles(Vec<(i64, Option<Tile>)>);
+
+impl Tiles {
+    /// Whether a stored tile starts in `[from, to]`.
+    fn any_in(&self, from: i64, to: i64) -> bool {
+        let i = self.0.partition_point(|t| t.0 < from);
+        self.0.get(i).is_some_and(|t| t.0 <= to)
+    }
+}
+
+/// [`raw`] over `[from, to]`, skipped when no stored tile covers any of
+/// it (then no event of the key falls in it).
+fn raw_if(
+    engine: &Engine,
+    r: &Resolved,
+    key: &[u8],
+    from: i64,
+    to: i64,
+    tiles: &Tiles,
+    st: &mut Tile,
+) -> engine::Result<()> {
+    if from > to || !tiles.any_in(tile_start(from, r.spec.tile), to) {
+        return Ok(());
+    }
+    raw(engine, r, key, from, to, None, st)
+}
+
+/// The start of the tile holding `ts`.
+fn tile_start(ts: i64, tile: i64) -> i64 {
+    super::write::tile_start(ts, tile)
 }
 
 /// The state of the events of `key` with `start < event_ts <= end`, from
@@ -163,7 +222,16 @@ fn raw(
 
 #[cfg(test)]
 mod tests {
-    use super::full_tiles;
+    use super::{Tiles, full_tiles};
+
+    #[test]
+    fn an_edge_has_events_only_if_a_tile_starts_in_it() {
+        let tiles = Tiles(vec![(-10, None), (20, None), (40, None)]);
+        assert!(tiles.any_in(-10, -1));
+        assert!(tiles.any_in(20, 29) && tiles.any_in(11, 20) && tiles.any_in(30, 45));
+        assert!(!tiles.any_in(0, 19) && !tiles.any_in(21, 39) && !tiles.any_in(41, 99));
+        assert!(!Tiles::default().any_in(i64::MIN, i64::MAX));
+    }
 
     #[test]
     fn full_tiles_are_those_inside_the_window() {

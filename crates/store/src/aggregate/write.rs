@@ -1,6 +1,6 @@
 //! Tile maintenance: the tile versions a batch of source events changes.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{Resolved, Tile};
@@ -111,30 +111,72 @@ pub fn dedup(events: Vec<Event>) -> Vec<Event> {
     keep
 }
 
-/// [`replaced`] for a write that `aggs` read from: sessions are read from
+/// What the store held of a batch's keys before the batch: per key, the
+/// identity `(event_ts, created_ts)` of its newest stored source event
+/// (`None`: no event), and whether each event replaces a stored version.
+///
+/// One lookup per key of the batch answers the common case of a stream,
+/// events newer than everything stored for their key: such an event
+/// replaces nothing, and no tile starting after the key's newest stored
+/// event exists (a tile is written only with events in it, and a delete
+/// removes events and tiles alike), so neither needs a lookup of its own.
+#[derive(Debug, Default)]
+pub struct Prior {
+    /// Per event of the batch: whether it replaces a stored version.
+    pub replaces: Vec<bool>,
+    newest: HashMap<Vec<u8>, Option<(i64, i64)>>,
+}
+
+impl Prior {
+    /// Whether the tile of `key` starting at `start` may be stored: only
+    /// if a stored event of the key is at or after `start` (unknown keys:
+    /// may be).
+    fn may_hold_tile(&self, key: &[u8], start: i64) -> bool {
+        self.newest
+            .get(key)
+            .is_none_or(|n| n.is_some_and(|(e, _)| e >= start))
+    }
+}
+
+/// [`Prior`] for a write that `aggs` read from: sessions are read from
 /// the events, so when every reader is a session view nothing needs to
-/// know what an event replaces.
-pub fn replaced_for(
+/// know what the store held.
+pub fn prior_for(
     engine: &Engine,
     aggs: &[std::sync::Arc<Resolved>],
     source: u32,
     events: &[Event],
-) -> engine::Result<Vec<bool>> {
+) -> engine::Result<Prior> {
     if aggs.iter().all(|r| r.spec.session.is_some()) {
-        return Ok(vec![false; events.len()]);
+        return Ok(Prior {
+            replaces: vec![false; events.len()],
+            newest: HashMap::new(),
+        });
     }
-    replaced(engine, source, events)
+    prior(engine, source, events)
 }
 
-/// Whether each event replaces a version already stored in `source`.
-pub fn replaced(engine: &Engine, source: u32, events: &[Event]) -> engine::Result<Vec<bool>> {
-    events
+/// [`Prior`] of `events` (deduplicated) in `source`.
+pub fn prior(engine: &Engine, source: u32, events: &[Event]) -> engine::Result<Prior> {
+    let mut newest: HashMap<Vec<u8>, Option<(i64, i64)>> = HashMap::new();
+    for e in events {
+        if !newest.contains_key(&e.key) {
+            let n = engine.latest(source, &e.key, None)?;
+            newest.insert(e.key.clone(), n.map(|v| (v.event_ts, v.created_ts)));
+        }
+    }
+    let replaces = events
         .iter()
         .map(|e| {
+            let stored = newest.get(&e.key).copied().flatten();
+            if stored.is_none_or(|n| (e.event_ts, e.created_ts) > n) {
+                return Ok(false); // newer than every stored event of its key
+            }
             let found = engine.as_of(source, &e.key, e.event_ts, Some(e.created_ts))?;
             Ok(found.is_some_and(|v| v.event_ts == e.event_ts && v.created_ts == e.created_ts))
         })
-        .collect()
+        .collect::<engine::Result<_>>()?;
+    Ok(Prior { replaces, newest })
 }
 
 /// The start of the tile holding `ts`.
@@ -143,18 +185,18 @@ pub fn tile_start(ts: i64, tile: i64) -> i64 {
 }
 
 /// Adds to `batch` the new versions of every tile of `r` that `events`
-/// (deduplicated, not yet written) fall in. `replaces[i]` says whether
-/// event `i` replaces a stored version: its tile is then recomputed from the
-/// stored events, as a replaced event's old values cannot be taken out of a
-/// tile.
+/// (deduplicated, not yet written) fall in. `prior.replaces[i]` says
+/// whether event `i` replaces a stored version: its tile is then recomputed
+/// from the stored events, as a replaced event's old values cannot be taken
+/// out of a tile.
 pub fn add_tiles(
     engine: &Engine,
     r: &Resolved,
     events: &[Event],
-    replaces: &[bool],
+    prior: &Prior,
     batch: &mut WriteBatch,
 ) -> engine::Result<()> {
-    tiles_into(engine, r, events, replaces, &mut |view, key, start, row| {
+    tiles_into(engine, r, events, prior, &mut |view, key, start, row| {
         batch.put(view, key, start, 0, row)
     })
 }
@@ -168,7 +210,7 @@ pub fn tiles_into(
     engine: &Engine,
     r: &Resolved,
     events: &[Event],
-    replaces: &[bool],
+    prior: &Prior,
     emit: &mut TileSink<'_>,
 ) -> engine::Result<()> {
     if r.spec.session.is_some() {
@@ -183,7 +225,7 @@ pub fn tiles_into(
     }
     let mut buf = Vec::new();
     for ((key, start), idx) in groups {
-        let mut st = if idx.iter().any(|&i| replaces[i]) {
+        let mut st = if idx.iter().any(|&i| prior.replaces[i]) {
             let ids: HashSet<_> = idx.iter().map(|&i| events[i].identity()).collect();
             let end = start.saturating_add(r.spec.tile - 1);
             let mut st = Tile::new(&r.groups);
@@ -194,6 +236,8 @@ pub fn tiles_into(
                 }
             }
             st
+        } else if !prior.may_hold_tile(key, start) {
+            Tile::new(&r.groups)
         } else {
             match engine.as_of(r.view.id, key, start, None)? {
                 Some(v) if v.event_ts == start => Tile::decode(&r.groups, &v.row)
