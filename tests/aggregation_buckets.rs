@@ -7,6 +7,8 @@
 //! rewrites, deletes, flushes and reopens; tiles of 10 µs, windows of 35
 //! and 100 µs; bucket columns of strings and of int64; bounds that windows
 //! exceed (a group's bound and a smaller one of a feature in that group).
+//! The operations, the model and the reads are the shared harness's
+//! ([`common::agg_model::Harness`]).
 
 #![allow(
     clippy::unwrap_used,
@@ -14,20 +16,29 @@
 )]
 mod common;
 
-use common::agg_model::open;
+use common::agg_model::{
+    EventValues, Harness, Id, Late, Model, Op, View, event, num as number, op, open,
+};
 use common::tables::{export_one, user_table};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 
+use arrow_array::Array;
 use proptest::prelude::*;
 use strata::format::schema::{FeatureType, KeyValue, Value};
-use strata::offline::export::{ExportRequest, KnownAt};
+use strata::offline::export::ExportRequest;
 use strata::offline::read::convert::convert;
-use strata::store::{ReadOptions, RowWrite, Store};
+use strata::store::{ReadOptions, RowWrite};
 
 const DEFINITIONS: &str = include_str!("fixtures/aggregation-buckets.toml");
+
+/// The fixture's late-event policy: 30 µs, late events corrected.
+const LATE: Late = Late {
+    lateness: 30,
+    correct: true,
+};
 
 /// The features of `stats`, in order.
 const NAMES: [&str; 9] = [
@@ -42,10 +53,13 @@ const NAMES: [&str; 9] = [
     "big_by_cat",
 ];
 
-type Row = (Option<f64>, Option<&'static str>, Option<i64>);
+#[derive(Debug, Clone)]
+struct Row(Option<f64>, Option<&'static str>, Option<i64>);
 
-/// Per feature: (function, column, bucket column, bound, window, filter).
+/// Per feature: (type, function, column, bucket column, bound, window,
+/// filter).
 type Feature = (
+    FeatureType,
     &'static str,
     Option<usize>,
     Option<usize>,
@@ -58,39 +72,23 @@ fn all(_: &Row) -> bool {
     true
 }
 
+use FeatureType::{Int64, MapStringFloat64 as F, MapStringInt64 as I};
+
 const FEATURES: [Feature; 9] = [
-    ("count", None, None, 0, 100, all),
-    ("count", None, Some(1), 100, 100, all),
-    ("sum", Some(0), Some(1), 100, 35, all),
-    ("sum", Some(0), Some(1), 100, 100, all),
-    ("mean", Some(0), Some(1), 3, 100, all),
-    ("min", Some(2), Some(1), 100, 100, all),
-    ("max", Some(0), Some(2), 4, 35, all),
-    ("last", Some(2), Some(1), 100, 100, all),
-    ("count", Some(0), Some(1), 100, 100, |r| {
+    (Int64, "count", None, None, 0, 100, all),
+    (I, "count", None, Some(1), 100, 100, all),
+    (F, "sum", Some(0), Some(1), 100, 35, all),
+    (F, "sum", Some(0), Some(1), 100, 100, all),
+    (F, "mean", Some(0), Some(1), 3, 100, all),
+    (F, "min", Some(2), Some(1), 100, 100, all),
+    (F, "max", Some(0), Some(2), 4, 35, all),
+    (F, "last", Some(2), Some(1), 100, 100, all),
+    (I, "count", Some(0), Some(1), 100, 100, |r| {
         r.2.is_some_and(|q| q > 3)
     }),
 ];
 
 const CATS: [&str; 4] = ["a", "b", "c", "d"];
-
-#[derive(Debug, Clone)]
-struct Ev {
-    key: i64,
-    ts: i64,
-    created: Option<i64>,
-    row: Row,
-}
-
-#[derive(Debug, Clone)]
-enum Op {
-    Write(Vec<Ev>),
-    Rewrite(usize, Row),
-    Delete(i64),
-    Flush,
-    Reopen,
-    Check(Vec<i64>),
-}
 
 fn row() -> impl Strategy<Value = Row> {
     (
@@ -98,59 +96,34 @@ fn row() -> impl Strategy<Value = Row> {
         prop::option::weighted(0.85, 0usize..4),
         prop::option::weighted(0.8, 0i64..7),
     )
-        .prop_map(|(a, c, q)| (a.map(|a| f64::from(a) * 0.5), c.map(|c| CATS[c]), q))
+        .prop_map(|(a, c, q)| Row(a.map(|a| f64::from(a) * 0.5), c.map(|c| CATS[c]), q))
 }
 
-fn values(r: &Row) -> Vec<Value> {
-    vec![
-        r.0.map_or(Value::Null, Value::Float64),
-        r.1.map_or(Value::Null, |k| Value::String(k.into())),
-        r.2.map_or(Value::Null, Value::Int64),
-    ]
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    let ev = (
-        0i64..3,
-        0i64..300,
-        prop::option::weighted(0.3, 0i64..4),
-        row(),
-    )
-        .prop_map(|(key, ts, created, row)| Ev {
-            key,
-            ts,
-            created: created.map(|c| 100 + c),
-            row,
-        });
-    prop_oneof![
-        6 => prop::collection::vec(ev, 1..8).prop_map(Op::Write),
-        2 => (any::<usize>(), row()).prop_map(|(i, r)| Op::Rewrite(i, r)),
-        1 => (0i64..3).prop_map(Op::Delete),
-        1 => Just(Op::Flush),
-        1 => Just(Op::Reopen),
-        2 => prop::collection::vec(-10i64..350, 1..4).prop_map(Op::Check),
-    ]
-}
-
-/// Stored events by `(key, event_ts, created_ts)`.
-type Model = BTreeMap<(i64, i64, i64), Row>;
-
-/// A stored event: its identity and row.
-type Stored<'a> = (&'a (i64, i64, i64), &'a Row);
-
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Float64(x) => Some(*x),
-        Value::Int64(x) => Some(*x as f64),
-        _ => None,
+impl EventValues for Row {
+    fn to_values(&self) -> Vec<Value> {
+        vec![
+            self.0.map_or(Value::Null, Value::Float64),
+            self.1.map_or(Value::Null, |k| Value::String(k.into())),
+            self.2.map_or(Value::Null, Value::Int64),
+        ]
     }
 }
+
+/// Writes of one to seven events of keys 0 to 2 at 0 to 299 µs among
+/// rewrites, deletes, flushes, reopens and checks at −10 to 349 µs.
+fn ops() -> impl Strategy<Value = Op<Row>> {
+    let writes = prop::collection::vec(event(0..3, 0i64..300, row()), 1..8).prop_map(Op::Write);
+    op(6, writes, row(), 0..3, -10..350)
+}
+
+/// A stored event: its identity and row.
+type Stored<'a> = (&'a Id, &'a Row);
 
 /// The value of `func` over the events `evs` (identity, row) of one bucket.
 fn one(func: &str, col: Option<usize>, evs: &[Stored]) -> Value {
     let vals: Vec<Value> = col.map_or(Vec::new(), |c| {
         evs.iter()
-            .map(|(_, r)| values(r)[c].clone())
+            .map(|(_, r)| r.to_values()[c].clone())
             .filter(|v| !v.is_null())
             .collect()
     });
@@ -165,15 +138,16 @@ fn one(func: &str, col: Option<usize>, evs: &[Stored]) -> Value {
         "max" => float(nums.iter().copied().reduce(f64::max)),
         "last" => {
             let newest = evs.iter().max_by_key(|(id, _)| (id.1, id.2));
-            float(newest.and_then(|(_, r)| number(&values(r)[col.unwrap()])))
+            float(newest.and_then(|(_, r)| number(&r.to_values()[col.unwrap()])))
         }
         _ => unreachable!(),
     }
 }
 
-fn expected(m: &Model, key: i64, at: i64, known: Option<i64>, f: &Feature) -> Value {
-    let (func, col, bucket, bound, w, filter) = *f;
+fn expected(m: &Model<Row>, key: i64, at: i64, known: Option<i64>, f: &Feature) -> Value {
+    let (_, func, col, bucket, bound, w, filter) = *f;
     let evs: Vec<Stored> = m
+        .events
         .iter()
         .filter(|((k, ts, c), r)| {
             *k == key && *ts > at - w && *ts <= at && known.is_none_or(|kn| *c <= kn) && filter(r)
@@ -184,7 +158,7 @@ fn expected(m: &Model, key: i64, at: i64, known: Option<i64>, f: &Feature) -> Va
     };
     let mut by: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
     for e in &evs {
-        let k = match &values(e.1)[b] {
+        let k = match &e.1.to_values()[b] {
             Value::String(s) => s.clone(),
             Value::Int64(x) => x.to_string(),
             _ => continue,
@@ -225,7 +199,9 @@ fn near(g: f64, w: f64) -> bool {
     (g - w).abs() <= 1e-9 * (1.0 + w.abs())
 }
 
-fn close(got: &Value, want: &Value) -> bool {
+/// [`View::close`]: floats, and the floats of maps, equal within a
+/// relative 1e-9; anything else exactly.
+fn close(_: &Feature, got: &Value, want: &Value) -> bool {
     match (got, want) {
         (Value::Float64(g), Value::Float64(w)) => near(*g, *w),
         (Value::MapStringFloat64(g), Value::MapStringFloat64(w)) => {
@@ -238,135 +214,30 @@ fn close(got: &Value, want: &Value) -> bool {
     }
 }
 
-fn has_event(m: &Model, key: i64, at: i64, known: Option<i64>) -> bool {
-    m.keys()
-        .any(|(k, ts, c)| *k == key && *ts <= at && known.is_none_or(|kn| *c <= kn))
+/// [`View::cells`]: the column converted as the feature's type.
+fn cells(f: &Feature, col: &dyn Array) -> Vec<Value> {
+    convert(col, f.0).unwrap()
 }
 
-fn want(m: &Model, key: i64, at: i64, known: Option<i64>, f: &Feature) -> Value {
-    // A key with no event by then is NOT_FOUND: no values.
-    if has_event(m, key, at, known) {
-        expected(m, key, at, known, f)
-    } else {
-        Value::Null
+/// Applies `ops`, checking every read of `stats` (keys 0 to 3) against
+/// [`expected`], then reads as of six times across the events.
+fn run(ops: Vec<Op<Row>>) {
+    let view = View {
+        keys: 0..4,
+        threads: 0,
+        ..View::new("stats", &FEATURES)
     }
-}
-
-fn check(store: &Store, m: &Model, at: i64, known: Option<i64>, latest: bool) {
-    for key in 0..4 {
-        let opts = ReadOptions {
-            as_of: (!latest).then_some(at),
-            known_at: known,
-        };
-        let row = store.get("stats", &[KeyValue::Int64(key)], opts).unwrap();
-        for (i, f) in FEATURES.iter().enumerate() {
-            let (got, want) = (&row.values[i], want(m, key, at, known, f));
-            assert!(
-                close(got, &want),
-                "key {key} at {at} known {known:?} latest {latest} {}: got {got:?}, want {want:?}",
-                NAMES[i]
-            );
-        }
-    }
-}
-
-fn check_export(store: &Store, m: &Model, ts: &[i64], known_at: KnownAt) {
-    let rows: Vec<(i64, i64)> = (0..4)
-        .flat_map(|k| ts.iter().map(move |&t| (k, t)))
-        .collect();
-    let mut req = ExportRequest::new("stats:*").unwrap();
-    req.known_at = known_at;
-    let out = export_one(store, &req, user_table(rows.iter().copied()));
-    let batch = arrow_select::concat::concat_batches(&out[0].schema(), &out).unwrap();
-    let types = store.catalog().view("stats").unwrap().schema();
-    for (f, feature) in FEATURES.iter().enumerate() {
-        let got = convert(batch.column(2 + f).as_ref(), types[f]).unwrap();
-        for (i, &(key, t)) in rows.iter().enumerate() {
-            let known = match known_at {
-                KnownAt::Unbounded => None,
-                KnownAt::At(k) => Some(k),
-                KnownAt::EventTime => Some(t),
-            };
-            let want = want(m, key, t, known, feature);
-            assert!(
-                close(&got[i], &want),
-                "export {known_at:?} key {key} at {t} {}: got {:?}, want {want:?}",
-                NAMES[f],
-                got[i]
-            );
-        }
-    }
-}
-
-fn run(ops: Vec<Op>) {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(AtomicI64::new(200));
-    let mut store = open(dir.path(), &clock);
-    common::stores::apply(&store, DEFINITIONS);
-    let mut m = Model::new();
-    for op in ops {
-        let now = clock.fetch_add(1, Ordering::SeqCst) + 1;
-        match op {
-            Op::Write(evs) => {
-                let rows: Vec<RowWrite> = evs
-                    .iter()
-                    .map(|e| RowWrite {
-                        key: vec![KeyValue::Int64(e.key)],
-                        event_ts: e.ts,
-                        created_ts: e.created,
-                        values: values(&e.row),
-                    })
-                    .collect();
-                store.write("events", &rows).unwrap();
-                for e in evs {
-                    m.insert((e.key, e.ts, e.created.unwrap_or(now)), e.row);
-                }
-            }
-            Op::Rewrite(i, row) => {
-                if m.is_empty() {
-                    continue;
-                }
-                let &(key, ts, created) = m.keys().nth(i % m.len()).unwrap();
-                let w = RowWrite {
-                    key: vec![KeyValue::Int64(key)],
-                    event_ts: ts,
-                    created_ts: Some(created),
-                    values: values(&row),
-                };
-                store.write("events", &[w]).unwrap();
-                m.insert((key, ts, created), row);
-            }
-            Op::Delete(k) => {
-                store.delete("user", &[KeyValue::Int64(k)]).unwrap();
-                m.retain(|(key, _, _), _| *key != k);
-            }
-            Op::Flush => store.flush().unwrap(),
-            Op::Reopen => {
-                drop(store);
-                store = open(dir.path(), &clock);
-            }
-            Op::Check(ts) => {
-                for &t in &ts {
-                    check(&store, &m, t, None, false);
-                    check(&store, &m, t, Some(now - 3), false);
-                }
-                check(&store, &m, now, None, true);
-                for known in [KnownAt::Unbounded, KnownAt::At(now - 3), KnownAt::EventTime] {
-                    check_export(&store, &m, &ts, known);
-                }
-            }
-        }
-    }
-    for t in [0, 50, 120, 201, 260, 320] {
-        check(&store, &m, t, None, false);
-    }
+    .close(close)
+    .cells(cells);
+    let want = view.each_feature(expected);
+    Harness::new(DEFINITIONS, LATE).run(ops, &[0, 50, 120, 201, 260, 320], &view, want);
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
-    fn bucketed_aggregations_match_brute_force(ops in prop::collection::vec(op(), 1..30)) {
+    fn bucketed_aggregations_match_brute_force(ops in prop::collection::vec(ops(), 1..30)) {
         run(ops);
     }
 }
@@ -380,8 +251,8 @@ fn bucketed_features_are_named_and_typed_as_maps() {
     let names: Vec<&str> = view.features.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, NAMES);
     let types: Vec<FeatureType> = view.features.iter().map(|f| f.ty).collect();
-    use FeatureType::{Int64, MapStringFloat64 as F, MapStringInt64 as I};
     assert_eq!(types, [Int64, I, F, F, F, F, F, F, I]);
+    assert_eq!(types, FEATURES.map(|f| f.0));
 }
 
 #[test]
