@@ -16,9 +16,8 @@
 )]
 mod common;
 
-use common::agg_model::{
-    EventValues, Harness, Id, Late, Model, Op, View, event, num as number, op, open,
-};
+use common::agg_checks::{View, num as number};
+use common::agg_model::{EventValues, Harness, Id, Late, Model, Op, event, op, open};
 use common::tables::{export_one, user_table};
 
 use std::collections::BTreeMap;

@@ -12,7 +12,8 @@
 )]
 mod common;
 
-use common::agg_model::{self, EventValues, Harness, Late, Model, Op, View, event, num};
+use common::agg_checks::{View, num};
+use common::agg_model::{self, EventValues, Harness, Late, Model, Op, event};
 
 use proptest::prelude::*;
 use strata::format::schema::Value;

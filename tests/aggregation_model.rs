@@ -11,9 +11,8 @@
 )]
 mod common;
 
-use common::agg_model::{
-    self, Harness, Late, Model, Op, View, aggregation_view, event, num, values3,
-};
+use common::agg_checks::{View, num};
+use common::agg_model::{self, Harness, Late, Model, Op, aggregation_view, event, values3};
 
 use proptest::prelude::*;
 use strata::aggregate::sketch::QUANTILE_ALPHA;

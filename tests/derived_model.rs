@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, TimestampMicrosecondArray};
-use common::agg_model::{cell, close, concat, known_for, open};
+use common::agg_checks::{cell, close, concat, known_for};
+use common::agg_model::open;
 use proptest::prelude::*;
 use strata::format::protocol as p;
 use strata::format::schema::{KeyValue, Value};

@@ -12,9 +12,8 @@
 )]
 mod common;
 
-use common::agg_model::{
-    self, Ev, Harness, Late, Model, Op, View, aggregation_view, event, num, values3,
-};
+use common::agg_checks::{View, num};
+use common::agg_model::{self, Ev, Harness, Late, Model, Op, aggregation_view, event, values3};
 
 use proptest::prelude::*;
 use strata::format::schema::Value;

@@ -3,7 +3,8 @@
 //! directory crate). Cargo does not build `tests/common/` as a test of its
 //! own.
 //!
-//! - [`agg_model`]: the harness of the brute-force aggregation tests;
+//! - [`agg_model`]: the harness of the brute-force aggregation tests, and
+//!   [`agg_checks`]: the lookups and exports it checks;
 //! - [`cli`]: running the `strata` binary and reading what it printed;
 //! - [`tables`]: entity tables and Parquet files;
 //! - [`engine_ops`]: random engine operations and what they leave;
@@ -17,6 +18,7 @@
 // dead code in that crate. Acceptable for test support, not for the library.
 #![allow(dead_code)]
 
+pub mod agg_checks;
 pub mod agg_model;
 pub mod cli;
 pub mod engine_ops;
