@@ -58,13 +58,13 @@
 
 use super::aggregation_bucket as bucket;
 pub use super::aggregation_bucket::Bucket;
+pub use super::aggregation_entry::Filter;
 use super::aggregation_entry::{entry_column, entry_filter, numeric_column, parse_entries};
 use super::aggregation_params as params;
 use super::duration;
 use super::error::{Error, Result, Subject};
 use super::{Feature, FeatureView};
-use crate::expr::{self, Expr, ExprError, Type};
-use strata_format::schema::{FeatureType, Value};
+use strata_format::schema::FeatureType;
 
 pub use super::metadata::{AGGREGATION_ONLY as KEYS, AGGREGATIONS, LatePolicy};
 
@@ -210,48 +210,6 @@ pub struct Aggregation {
     pub filter: Option<Filter>,
     /// `bucket`: one value per distinct value of this column.
     pub bucket: Option<Bucket>,
-}
-
-/// A `where` filter over the events of a source view.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Filter {
-    pub expr: Expr,
-    /// The source column of each of the expression's inputs.
-    pub columns: Vec<usize>,
-}
-
-impl Filter {
-    /// Compiles `src` over the columns of `source`; the error is the
-    /// expression's (its column) for the caller to place.
-    pub fn compile(src: &str, source: &FeatureView) -> Result<Filter, ExprError> {
-        let mut columns = Vec::new();
-        let expr = Expr::predicate(src, |name| {
-            let i = source.feature_index(name).ok_or_else(|| {
-                let have: Vec<&str> = source.features.iter().map(|f| f.name.as_str()).collect();
-                format!(
-                    "the source view {:?} has no column {name:?} (it has {})",
-                    source.name,
-                    have.join(", ")
-                )
-            })?;
-            let ty = source.features[i].ty;
-            let t = Type::of(ty)
-                .ok_or_else(|| format!("column {name:?} is {ty}, which expressions cannot read"))?;
-            columns.push(i);
-            Ok(t)
-        })?;
-        Ok(Filter { expr, columns })
-    }
-
-    /// Whether the event with these values (the source schema) passes.
-    pub fn matches(&self, values: &[Value]) -> bool {
-        let inputs: Vec<Value> = self
-            .columns
-            .iter()
-            .map(|&c| expr::input(values.get(c).unwrap_or(&Value::Null)))
-            .collect();
-        self.expr.matches(&inputs)
-    }
 }
 
 impl Aggregation {

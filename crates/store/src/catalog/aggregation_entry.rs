@@ -1,11 +1,13 @@
 //! The entries of a view's `aggregations`, as aggregation views and
 //! session views share them: the list itself, an entry's `column`, the
-//! numeric check of a column and an entry's `where` filter.
+//! numeric check of a column, and an entry's `where` filter ([`Filter`]:
+//! compiled over the source's columns, matched against its events).
 
 use super::FeatureView;
-use super::aggregation::{AGGREGATIONS, Filter};
+use super::aggregation::AGGREGATIONS;
 use super::error::{Error, Result, Subject};
-use strata_format::schema::FeatureType;
+use crate::expr::{self, Expr, ExprError, Type};
+use strata_format::schema::{FeatureType, Value};
 
 /// The `column` of an `aggregations` entry, if it names one: its name and
 /// index in the source view.
@@ -110,4 +112,46 @@ pub(super) fn entry_filter(
         )
     })?;
     Ok(Some(filter))
+}
+
+/// A `where` filter over the events of a source view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    pub expr: Expr,
+    /// The source column of each of the expression's inputs.
+    pub columns: Vec<usize>,
+}
+
+impl Filter {
+    /// Compiles `src` over the columns of `source`; the error is the
+    /// expression's (its column) for the caller to place.
+    pub fn compile(src: &str, source: &FeatureView) -> Result<Filter, ExprError> {
+        let mut columns = Vec::new();
+        let expr = Expr::predicate(src, |name| {
+            let i = source.feature_index(name).ok_or_else(|| {
+                let have: Vec<&str> = source.features.iter().map(|f| f.name.as_str()).collect();
+                format!(
+                    "the source view {:?} has no column {name:?} (it has {})",
+                    source.name,
+                    have.join(", ")
+                )
+            })?;
+            let ty = source.features[i].ty;
+            let t = Type::of(ty)
+                .ok_or_else(|| format!("column {name:?} is {ty}, which expressions cannot read"))?;
+            columns.push(i);
+            Ok(t)
+        })?;
+        Ok(Filter { expr, columns })
+    }
+
+    /// Whether the event with these values (the source schema) passes.
+    pub fn matches(&self, values: &[Value]) -> bool {
+        let inputs: Vec<Value> = self
+            .columns
+            .iter()
+            .map(|&c| expr::input(values.get(c).unwrap_or(&Value::Null)))
+            .collect();
+        self.expr.matches(&inputs)
+    }
 }

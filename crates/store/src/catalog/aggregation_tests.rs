@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::catalog::defs;
+use strata_format::schema::Value;
 
 const BASE: &str = include_str!("testdata/aggregation-base.toml");
 
