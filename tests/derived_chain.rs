@@ -13,8 +13,8 @@
 )]
 mod common;
 
+use common::agg_checks::{Read, check_export, check_lookup, close, close_any};
 use common::agg_model::open;
-use common::tables::{export_one, user_table};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,9 +23,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use proptest::prelude::*;
 use strata::format::protocol as p;
 use strata::format::schema::{KeyValue, Value};
-use strata::offline::export::{ExportRequest, KnownAt};
 use strata::offline::read::convert::convert;
-use strata::store::{ReadOptions, RowWrite, Status, Store};
+use strata::store::{RowWrite, Store};
 
 const DEFINITIONS: &str = include_str!("fixtures/derived-chain.toml");
 
@@ -106,48 +105,58 @@ fn expected(
     ])
 }
 
-fn want(m: &Model, key: i64, t: i64, known: Option<i64>, view: usize, latest: bool) -> Vec<Value> {
-    expected(m, key, t, known, latest)
-        .map_or(vec![Value::Null; VIEWS[view].1.len()], |w| w[view].clone())
+/// The features of view number `view` (of [`VIEWS`]) for `key` at `t`;
+/// `None` where every level is NOT_FOUND.
+fn want(
+    m: &Model,
+    key: i64,
+    t: i64,
+    known: Option<i64>,
+    view: usize,
+    latest: bool,
+) -> Option<Vec<Value>> {
+    expected(m, key, t, known, latest).map(|w| w[view].clone())
 }
 
-fn close(got: &Value, want: &Value) -> bool {
-    match (got, want) {
-        (Value::Float64(g), Value::Float64(w)) => (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
-        _ => got == want,
-    }
-}
-
-fn check_get(store: &Store, m: &Model, as_of: Option<i64>, known: Option<i64>, now: i64) {
-    let t = as_of.unwrap_or(now);
-    for key in 0..4 {
-        for (v, (view, names)) in VIEWS.iter().enumerate() {
-            let opts = ReadOptions {
-                as_of,
-                known_at: known,
-            };
-            let row = store.get(view, &[KeyValue::Int64(key)], opts).unwrap();
-            let want = want(m, key, t, known, v, as_of.is_none());
-            let found = expected(m, key, t, known, as_of.is_none()).is_some();
-            for (i, w) in want.iter().enumerate() {
-                let got = &row.values[i];
-                assert!(
-                    close(got, w),
-                    "get {view}.{} key {key} at {t} known {known:?}: got {got:?}, want {w:?}",
-                    names[i]
-                );
-                assert_eq!(
-                    row.statuses[i] == Status::NotFound,
-                    !found,
-                    "{view} key {key} at {t}"
+/// Checks `read` of every derived view (keys 0 to 3), a lookup also as
+/// one lookup of all three views.
+fn check(store: &Store, m: &Model, read: Read) {
+    for (v, (view, names)) in VIEWS.iter().enumerate() {
+        match read {
+            Read::Lookup { at, known, latest } => check_lookup(
+                store,
+                view,
+                names,
+                0..4,
+                (at, known, latest),
+                |key| want(m, key, at, known, v, latest),
+                close_any,
+            ),
+            Read::Export { ts, known_at } => {
+                let types = store.catalog().view(view).unwrap().schema();
+                check_export(
+                    store,
+                    view,
+                    names,
+                    0..4,
+                    (ts, known_at, 2),
+                    |name, col| {
+                        let i = names.iter().position(|n| n == name).unwrap();
+                        convert(col, types[i]).unwrap()
+                    },
+                    |key, t, known| want(m, key, t, known, v, false),
+                    close_any,
                 );
             }
         }
     }
+    if let Read::Lookup { at, known, latest } = read {
+        check_one_lookup(store, m, (!latest).then_some(at), known, at);
+    }
 }
 
 /// One lookup of all three views (d3 first: its inputs are read for it).
-fn check_lookup(store: &Store, m: &Model, as_of: Option<i64>, known: Option<i64>, now: i64) {
+fn check_one_lookup(store: &Store, m: &Model, as_of: Option<i64>, known: Option<i64>, now: i64) {
     let keys: Vec<i64> = (0..4).collect();
     let req = p::LookupRequest {
         features: vec!["d3:*".into(), "d1:*".into(), "d2:*".into()],
@@ -167,43 +176,14 @@ fn check_lookup(store: &Store, m: &Model, as_of: Option<i64>, known: Option<i64>
             let (view, name) = f.name.split_once(':').unwrap();
             let v = VIEWS.iter().position(|x| x.0 == view).unwrap();
             let i = VIEWS[v].1.iter().position(|n| *n == name).unwrap();
-            let w = &want(m, key, t, known, v, as_of.is_none())[i];
+            let want = want(m, key, t, known, v, as_of.is_none());
+            let w = want.as_ref().map_or(&Value::Null, |w| &w[i]);
             let got = &f.values[row];
             assert!(
                 close(got, w),
                 "lookup {} key {key} at {t} known {known:?}: got {got:?}, want {w:?}",
                 f.name
             );
-        }
-    }
-}
-
-fn check_export(store: &Store, m: &Model, ts: &[i64], known_at: KnownAt) {
-    let rows: Vec<(i64, i64)> = (0..4)
-        .flat_map(|k| ts.iter().map(move |&t| (k, t)))
-        .collect();
-    for (v, (view, names)) in VIEWS.iter().enumerate() {
-        let mut req = ExportRequest::new(&format!("{view}:*")).unwrap();
-        req.known_at = known_at;
-        req.threads = 2;
-        let out = export_one(store, &req, user_table(rows.iter().copied()));
-        let batch = arrow_select::concat::concat_batches(&out[0].schema(), &out).unwrap();
-        let types = store.catalog().view(view).unwrap().schema();
-        for (i, name) in names.iter().enumerate() {
-            let got = convert(batch.column(2 + i).as_ref(), types[i]).unwrap();
-            for (r, &(key, t)) in rows.iter().enumerate() {
-                let known = match known_at {
-                    KnownAt::Unbounded => None,
-                    KnownAt::At(k) => Some(k),
-                    KnownAt::EventTime => Some(t),
-                };
-                let w = &want(m, key, t, known, v, false)[i];
-                assert!(
-                    close(&got[r], w),
-                    "export {known_at:?} {view}.{name} key {key} at {t}: got {:?}, want {w:?}",
-                    got[r]
-                );
-            }
         }
     }
 }
@@ -246,15 +226,8 @@ fn run(ops: Vec<Op>) {
                 store = open(dir.path(), &clock);
             }
             Op::Check(ts) => {
-                for &t in &ts {
-                    check_get(&store, &m, Some(t), None, now);
-                    check_get(&store, &m, Some(t), Some(now - 3), now);
-                    check_lookup(&store, &m, Some(t), Some(now - 2), now);
-                }
-                check_get(&store, &m, None, None, now);
-                check_lookup(&store, &m, None, None, now);
-                for known in [KnownAt::Unbounded, KnownAt::At(now - 3), KnownAt::EventTime] {
-                    check_export(&store, &m, &ts, known);
+                for read in Read::each(&ts, now) {
+                    check(&store, &m, read);
                 }
             }
         }

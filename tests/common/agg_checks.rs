@@ -32,6 +32,35 @@ pub enum Read<'a> {
     },
 }
 
+impl<'a> Read<'a> {
+    /// The reads of a check at the times `ts` when the clock is `now`:
+    /// lookups as of each time (then also known at `now − 3`), a latest
+    /// lookup, and exports at those times unbounded, known at `now − 3`
+    /// and at each row's own time.
+    pub fn each(ts: &'a [i64], now: i64) -> Vec<Read<'a>> {
+        let mut reads: Vec<Read> = ts
+            .iter()
+            .flat_map(|&at| {
+                [None, Some(now - 3)].map(|known| Read::Lookup {
+                    at,
+                    known,
+                    latest: false,
+                })
+            })
+            .collect();
+        reads.push(Read::Lookup {
+            at: now,
+            known: None,
+            latest: true,
+        });
+        reads.extend(
+            [KnownAt::Unbounded, KnownAt::At(now - 3), KnownAt::EventTime]
+                .map(|known_at| Read::Export { ts, known_at }),
+        );
+        reads
+    }
+}
+
 /// The `known_at` bound of an export row at `t`.
 pub fn known_for(known_at: KnownAt, t: i64) -> Option<i64> {
     match known_at {

@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use proptest::prelude::*;
 use strata::engine::{Clock, Options, SyncPolicy};
 use strata::format::schema::{KeyValue, Value};
-use strata::offline::export::KnownAt;
 use strata::store::{RowWrite, Store, StoreOptions};
 
 use super::agg_checks::{Read, View};
@@ -311,24 +310,8 @@ impl<V: EventValues> Harness<V> {
                 self.store = Some(open(self.dir.path(), &self.clock));
             }
             Op::Check(ts) => {
-                for &at in &ts {
-                    for known in [None, Some(now - 3)] {
-                        let read = Read::Lookup {
-                            at,
-                            known,
-                            latest: false,
-                        };
-                        check(store, m, read);
-                    }
-                }
-                let latest = Read::Lookup {
-                    at: now,
-                    known: None,
-                    latest: true,
-                };
-                check(store, m, latest);
-                for known_at in [KnownAt::Unbounded, KnownAt::At(now - 3), KnownAt::EventTime] {
-                    check(store, m, Read::Export { ts: &ts, known_at });
+                for read in Read::each(&ts, now) {
+                    check(store, m, read);
                 }
             }
         }
