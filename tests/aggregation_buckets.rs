@@ -146,11 +146,9 @@ fn one(func: &str, col: Option<usize>, evs: &[Stored]) -> Value {
 fn expected(m: &Model<Row>, key: i64, at: i64, known: Option<i64>, f: &Feature) -> Value {
     let (_, func, col, bucket, bound, w, filter) = *f;
     let evs: Vec<Stored> = m
-        .events
-        .iter()
-        .filter(|((k, ts, c), r)| {
-            *k == key && *ts > at - w && *ts <= at && known.is_none_or(|kn| *c <= kn) && filter(r)
-        })
+        .window(key, at, w, known)
+        .into_iter()
+        .filter(|(_, r)| filter(r))
         .collect();
     let Some(b) = bucket else {
         return one(func, col, &evs);

@@ -14,11 +14,9 @@
 mod common;
 
 use common::agg_checks::{Read, check_export, check_lookup, close, close_any};
-use common::agg_model::open;
+use common::agg_model::Clocked;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use proptest::prelude::*;
 use strata::format::protocol as p;
@@ -189,13 +187,10 @@ fn check_one_lookup(store: &Store, m: &Model, as_of: Option<i64>, known: Option<
 }
 
 fn run(ops: Vec<Op>) {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(AtomicI64::new(200));
-    let mut store = open(dir.path(), &clock);
-    common::stores::apply(&store, DEFINITIONS);
+    let (clocked, mut store) = Clocked::new(DEFINITIONS);
     let mut m = Model::default();
     for op in ops {
-        let now = clock.fetch_add(1, Ordering::SeqCst) + 1;
+        let now = clocked.tick();
         let write = |store: &Store, view, k, t, c: Option<i64>, v: Option<f64>| {
             let w = RowWrite {
                 key: vec![KeyValue::Int64(k)],
@@ -223,7 +218,7 @@ fn run(ops: Vec<Op>) {
             Op::Flush => store.flush().unwrap(),
             Op::Reopen => {
                 drop(store);
-                store = open(dir.path(), &clock);
+                store = clocked.reopen();
             }
             Op::Check(ts) => {
                 for read in Read::each(&ts, now) {

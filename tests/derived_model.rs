@@ -17,11 +17,10 @@ use common::tables::{columns, export_one};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, TimestampMicrosecondArray};
 use common::agg_checks::{cell, close, concat, known_for};
-use common::agg_model::open;
+use common::agg_model::Clocked;
 use proptest::prelude::*;
 use strata::format::protocol as p;
 use strata::format::schema::{KeyValue, Value};
@@ -228,13 +227,10 @@ fn check_export(store: &Store, m: &Model, rows: &[(i64, Option<f64>)], known_at:
 }
 
 fn run(ops: Vec<Op>) {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(AtomicI64::new(200));
-    let mut store = open(dir.path(), &clock);
-    common::stores::apply(&store, DEFINITIONS);
+    let (clocked, mut store) = Clocked::new(DEFINITIONS);
     let mut m = Model::default();
     for op in ops {
-        let now = clock.fetch_add(1, Ordering::SeqCst) + 1;
+        let now = clocked.tick();
         match op {
             Op::Event(k, t, c, a) => {
                 let w = RowWrite {
@@ -267,7 +263,7 @@ fn run(ops: Vec<Op>) {
             Op::Flush => store.flush().unwrap(),
             Op::Reopen => {
                 drop(store);
-                store = open(dir.path(), &clock);
+                store = clocked.reopen();
             }
             Op::Check(rows) => {
                 for &(t, txn) in &rows {

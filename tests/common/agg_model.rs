@@ -219,11 +219,38 @@ pub fn open(dir: &Path, clock: &Arc<AtomicI64>) -> Store {
     Store::open_with(dir, StoreOptions { engine }).unwrap()
 }
 
+/// The directory and the clock (from 200 µs, one µs a step) of a store
+/// the test drives and reopens.
+pub struct Clocked {
+    dir: tempfile::TempDir,
+    clock: Arc<AtomicI64>,
+}
+
+impl Clocked {
+    /// A new store at a clock of 200 µs with `definitions` applied.
+    pub fn new(definitions: &str) -> (Clocked, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(AtomicI64::new(200));
+        let store = open(dir.path(), &clock);
+        stores::apply(&store, definitions);
+        (Clocked { dir, clock }, store)
+    }
+
+    /// Advances the clock by one µs: the new time.
+    pub fn tick(&self) -> i64 {
+        self.clock.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// The store opened again (the old one must be closed first).
+    pub fn reopen(&self) -> Store {
+        open(self.dir.path(), &self.clock)
+    }
+}
+
 /// A store at a clock of 200 µs, with the definitions applied; the model
 /// of what it holds.
 pub struct Harness<V> {
-    dir: tempfile::TempDir,
-    clock: Arc<AtomicI64>,
+    clocked: Clocked,
     /// `None` only while reopening.
     store: Option<Store>,
     model: Model<V>,
@@ -232,13 +259,9 @@ pub struct Harness<V> {
 
 impl<V: EventValues> Harness<V> {
     pub fn new(definitions: &str, late: Late) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(AtomicI64::new(200));
-        let store = open(dir.path(), &clock);
-        stores::apply(&store, definitions);
+        let (clocked, store) = Clocked::new(definitions);
         Harness {
-            dir,
-            clock,
+            clocked,
             store: Some(store),
             model: Model::default(),
             late,
@@ -254,7 +277,7 @@ impl<V: EventValues> Harness<V> {
     /// `now − 3`), latest at `now`, and exports at those times unbounded,
     /// known at `now − 3` and at each row's own time.
     pub fn step(&mut self, op: Op<V>, check: &mut impl FnMut(&Store, &Model<V>, Read)) {
-        let now = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
+        let now = self.clocked.tick();
         let store = self.store.as_ref().unwrap();
         let m = &mut self.model;
         match op {
@@ -307,7 +330,7 @@ impl<V: EventValues> Harness<V> {
             Op::Reopen => {
                 // The old store closes before the new one opens.
                 self.store = None;
-                self.store = Some(open(self.dir.path(), &self.clock));
+                self.store = Some(self.clocked.reopen());
             }
             Op::Check(ts) => {
                 for read in Read::each(&ts, now) {
