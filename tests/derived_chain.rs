@@ -15,11 +15,11 @@ mod common;
 
 use common::agg_checks::{Read, check_export, check_lookup, close, close_any};
 use common::agg_model::Clocked;
+use common::tables::user_lookup;
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use strata::format::protocol as p;
 use strata::format::schema::{KeyValue, Value};
 use strata::offline::read::convert::convert;
 use strata::store::{RowWrite, Store};
@@ -156,17 +156,7 @@ fn check(store: &Store, m: &Model, read: Read) {
 /// One lookup of all three views (d3 first: its inputs are read for it).
 fn check_one_lookup(store: &Store, m: &Model, as_of: Option<i64>, known: Option<i64>, now: i64) {
     let keys: Vec<i64> = (0..4).collect();
-    let req = p::LookupRequest {
-        features: vec!["d3:*".into(), "d1:*".into(), "d2:*".into()],
-        entities: vec![p::KeyColumn {
-            name: "user_id".into(),
-            values: p::KeyColumnValues::Int64(keys.clone()),
-        }],
-        as_of,
-        known_at: known,
-        with_created_ts: false,
-        request: vec![],
-    };
+    let req = user_lookup(&["d3:*", "d1:*", "d2:*"], &keys, as_of, known);
     let resp = store.lookup(&req).unwrap();
     let t = as_of.unwrap_or(now);
     for (row, &key) in keys.iter().enumerate() {

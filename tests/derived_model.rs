@@ -13,7 +13,7 @@
 )]
 mod common;
 
-use common::tables::{columns, export_one};
+use common::tables::{columns, export_one, user_lookup};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -149,20 +149,11 @@ fn check_lookup(
     txn: Option<f64>,
 ) {
     let keys: Vec<i64> = (0..4).collect();
-    let req = p::LookupRequest {
-        features: vec!["risk:*".into()],
-        entities: vec![p::KeyColumn {
-            name: "user_id".into(),
-            values: p::KeyColumnValues::Int64(keys.clone()),
-        }],
-        as_of,
-        known_at: known,
-        with_created_ts: false,
-        request: vec![p::RequestColumn {
-            name: "txn".into(),
-            values: keys.iter().map(|_| txn.map(|x| x.to_string())).collect(),
-        }],
-    };
+    let mut req = user_lookup(&["risk:*"], &keys, as_of, known);
+    req.request = vec![p::RequestColumn {
+        name: "txn".into(),
+        values: keys.iter().map(|_| txn.map(|x| x.to_string())).collect(),
+    }];
     let resp = store.lookup(&req).unwrap();
     let t = as_of.unwrap_or(now);
     for (row, &key) in keys.iter().enumerate() {

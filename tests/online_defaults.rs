@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::tables::{cells, column, export_one, user_table};
+use common::tables::{cells, column, export_one, user_lookup, user_table};
 
 use strata::format::schema::{KeyValue, Value};
 use strata::store::{HistoryBounds, ReadOptions, RowWrite, Status, Store};
@@ -228,17 +228,7 @@ fn a_feature_added_with_a_default_reads_it_on_older_versions_in_reads_and_export
     assert_eq!(h.0[0].values[1], Value::String("bronze".into()));
     // The lookup the server answers says the same, and carries the default.
     let resp = store
-        .lookup(&strata::format::protocol::LookupRequest {
-            features: vec!["acct:level".into()],
-            entities: vec![strata::format::protocol::KeyColumn {
-                name: "user_id".into(),
-                values: strata::format::protocol::KeyColumnValues::Int64(vec![1, 2, 5]),
-            }],
-            as_of: None,
-            known_at: None,
-            with_created_ts: false,
-            request: Vec::new(),
-        })
+        .lookup(&user_lookup(&["acct:level"], &[1, 2, 5], None, None))
         .unwrap();
     let col = &resp.features[0];
     assert_eq!(

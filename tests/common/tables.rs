@@ -1,4 +1,5 @@
-//! Entity tables (the rows an export joins features onto) and Parquet files.
+//! Entity tables (the rows an export joins features onto), their online
+//! counterpart (a lookup of user keys) and Parquet files.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
+use strata::format::protocol as p;
 use strata::offline::export::{ExportRequest, Plan, export};
 use strata::store::Store;
 
@@ -87,4 +89,26 @@ pub fn column_names(batch: &RecordBatch) -> Vec<&str> {
         .iter()
         .map(|f| f.name().as_str())
         .collect()
+}
+
+/// A lookup of `features` for the users `keys` (`user_id`) as of `as_of`
+/// (`None`: latest) known at `known_at`, without request values or
+/// creation times.
+pub fn user_lookup(
+    features: &[&str],
+    keys: &[i64],
+    as_of: Option<i64>,
+    known_at: Option<i64>,
+) -> p::LookupRequest {
+    p::LookupRequest {
+        features: features.iter().map(|f| f.to_string()).collect(),
+        entities: vec![p::KeyColumn {
+            name: "user_id".into(),
+            values: p::KeyColumnValues::Int64(keys.to_vec()),
+        }],
+        as_of,
+        known_at,
+        with_created_ts: false,
+        request: Vec::new(),
+    }
 }
