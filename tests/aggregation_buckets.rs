@@ -16,7 +16,7 @@
 )]
 mod common;
 
-use common::agg_checks::{View, num as number};
+use common::agg_checks::{View, column_values, num as number};
 use common::agg_model::{EventValues, Harness, Id, Late, Model, Op, event, op, open};
 use common::tables::{export_one, user_table};
 
@@ -120,13 +120,7 @@ type Stored<'a> = (&'a Id, &'a Row);
 
 /// The value of `func` over the events `evs` (identity, row) of one bucket.
 fn one(func: &str, col: Option<usize>, evs: &[Stored]) -> Value {
-    let vals: Vec<Value> = col.map_or(Vec::new(), |c| {
-        evs.iter()
-            .map(|(_, r)| r.to_values()[c].clone())
-            .filter(|v| !v.is_null())
-            .collect()
-    });
-    let nums: Vec<f64> = vals.iter().filter_map(number).collect();
+    let (vals, nums) = column_values(col, evs.iter().map(|(_, r)| r.to_values()));
     let float = |x: Option<f64>| x.map_or(Value::Null, Value::Float64);
     match func {
         "count" if col.is_none() => Value::Int64(evs.len() as i64),

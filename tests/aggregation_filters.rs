@@ -12,7 +12,7 @@
 )]
 mod common;
 
-use common::agg_checks::{View, num};
+use common::agg_checks::{View, column_values};
 use common::agg_model::{self, EventValues, Harness, Late, Model, Op, event};
 
 use proptest::prelude::*;
@@ -92,13 +92,7 @@ fn expected(m: &Events, key: i64, at: i64, known: Option<i64>, f: &Feature) -> V
         .into_iter()
         .filter(|(_, r)| filter(r) == Some(true))
         .collect();
-    let vals: Vec<Value> = col.map_or(Vec::new(), |c| {
-        evs.iter()
-            .map(|(_, r)| r.to_values()[c].clone())
-            .filter(|v| !v.is_null())
-            .collect()
-    });
-    let nums: Vec<f64> = vals.iter().filter_map(num).collect();
+    let (_, nums) = column_values(col, evs.iter().map(|(_, r)| r.to_values()));
     let newest = evs.iter().max_by_key(|(id, _)| (id.1, id.2));
     match func {
         "count" => Value::Int64(evs.len() as i64),

@@ -11,8 +11,10 @@
 )]
 mod common;
 
-use common::agg_checks::{View, num};
-use common::agg_model::{self, Harness, Late, Model, Op, aggregation_view, event, values3};
+use common::agg_checks::{View, column_values};
+use common::agg_model::{
+    self, EventValues, Harness, Late, Model, Op, aggregation_view, event, values3,
+};
 
 use proptest::prelude::*;
 use strata::aggregate::sketch::QUANTILE_ALPHA;
@@ -78,13 +80,7 @@ fn expected(m: &Events, key: i64, at: i64, known: Option<i64>, f: &Feature) -> V
         at
     };
     let evs = m.window(key, end, w, known);
-    let vals: Vec<&Value> = col.map_or(Vec::new(), |c| {
-        evs.iter()
-            .map(|(_, v)| &v[c])
-            .filter(|v| !v.is_null())
-            .collect()
-    });
-    let nums: Vec<f64> = vals.iter().filter_map(|v| num(v)).collect();
+    let (vals, nums) = column_values(col, evs.iter().map(|(_, v)| v.to_values()));
     let float = |ok: bool, x: f64| if ok { Value::Float64(x) } else { Value::Null };
     let newest = evs.iter().max_by_key(|(id, _)| (id.1, id.2));
     match func {

@@ -12,8 +12,10 @@
 )]
 mod common;
 
-use common::agg_checks::{View, num};
-use common::agg_model::{self, Ev, Harness, Late, Model, Op, aggregation_view, event, values3};
+use common::agg_checks::{View, column_values};
+use common::agg_model::{
+    self, Ev, EventValues, Harness, Late, Model, Op, aggregation_view, event, values3,
+};
 
 use proptest::prelude::*;
 use strata::format::schema::Value;
@@ -164,13 +166,7 @@ fn expected(s: &[((i64, i64), [Value; 3])], at: i64, gap: i64, f: Feature) -> Va
         .filter(|(_, v)| filter.is_none_or(|w| w(v)))
         .cloned()
         .collect();
-    let vals: Vec<&Value> = col.map_or(Vec::new(), |c| {
-        s.iter()
-            .map(|(_, v)| &v[c])
-            .filter(|v| !v.is_null())
-            .collect()
-    });
-    let nums: Vec<f64> = vals.iter().filter_map(|v| num(v)).collect();
+    let (vals, nums) = column_values(col, s.iter().map(|(_, v)| v.to_values()));
     let float = |x: f64| {
         if nums.is_empty() {
             Value::Null

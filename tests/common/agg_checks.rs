@@ -79,6 +79,22 @@ pub fn num(v: &Value) -> Option<f64> {
     }
 }
 
+/// The non-null values of column `col` (none without a column) of the
+/// events whose values are `rows`, in their order, and the numbers among
+/// them as floats: what the brute-force functions aggregate.
+pub fn column_values(
+    col: Option<usize>,
+    rows: impl Iterator<Item = Vec<Value>>,
+) -> (Vec<Value>, Vec<f64>) {
+    let vals: Vec<Value> = col.map_or(Vec::new(), |c| {
+        rows.map(|mut r| r.swap_remove(c))
+            .filter(|v| !v.is_null())
+            .collect()
+    });
+    let nums = vals.iter().filter_map(num).collect();
+    (vals, nums)
+}
+
 /// Floats equal within a relative 1e-9; anything else exactly.
 pub fn close(got: &Value, want: &Value) -> bool {
     match (got, want) {
