@@ -112,6 +112,9 @@ mod tests {
         );
         assert_eq!(ErrorCode::NotFound.to_string(), "NOT_FOUND");
         assert_eq!(FeatureType::MapStringInt64.name(), "map<string,int64>");
-        assert_eq!(Status::ALL.len(), 4);
+        assert_eq!(FeatureType::MapStringFloat64.name(), "map<string,float64>");
+        assert_eq!(Status::ALL.len(), 5);
+        assert_eq!(Status::Defaulted.name(), "DEFAULTED");
+        assert_eq!(FeatureType::ALL.len(), 13);
     }
 }
