@@ -407,21 +407,23 @@ impl Store {
         let mut ek = Vec::new();
         self.encode_key(&cat, &v, key, &mut ek)?;
         let schema = v.schema();
-        let declared = v.defaults();
         // A predated feature's default is a value the encoded row does not
-        // hold: count the defaults' encoded bytes (at least their heap
-        // bytes) in every row.
+        // hold: when the view declares defaults, count their encoded bytes
+        // (at least their heap bytes) in every row.
+        let declared = v.defaults();
         let mut defaults = Vec::new();
-        let filled: Vec<_> = declared
-            .iter()
-            .map(|d| d.clone().unwrap_or(strata_format::schema::Value::Null))
-            .collect();
-        row::encode_row(&schema, &filled, &mut defaults).map_err(|e| {
-            Error::Internal(format!(
-                "encoding the defaults of {}: {e}",
-                v.qualified_name()
-            ))
-        })?;
+        if declared.iter().any(Option::is_some) {
+            let filled: Vec<_> = declared
+                .iter()
+                .map(|d| d.clone().unwrap_or(strata_format::schema::Value::Null))
+                .collect();
+            row::encode_row(&schema, &filled, &mut defaults).map_err(|e| {
+                Error::Internal(format!(
+                    "encoding the defaults of {}: {e}",
+                    v.qualified_name()
+                ))
+            })?;
+        }
         let per_row = std::mem::size_of::<HistoryRow>()
             + schema.len() * std::mem::size_of::<strata_format::schema::Value>()
             + defaults.len();
