@@ -170,6 +170,9 @@ pub struct Store {
     /// Per view, held from a batch's ledger check to its write
     /// ([`ingest::Claim`]).
     ledger_locks: view_locks::ViewLocks,
+    /// Lookups' resolved features per feature list, for the current
+    /// catalog only ([`plan_cache`]).
+    plan_cache: plan_cache::PlanCache,
     dir: PathBuf,
     /// Test hook: called by a source ingest ([`Store::ingest_events`]) once
     /// it holds its locks, before it writes its segment.
@@ -185,6 +188,7 @@ pub use crate::aggregate::write::LateEvents;
 pub use admin::ApplyReport;
 pub use rows::{aggregate_row, decode_stored_with, encode_version_row, feature_row, predated};
 
+mod plan_cache;
 mod rows;
 mod view_locks;
 
@@ -220,6 +224,7 @@ impl Store {
             late: Mutex::new(HashMap::new()),
             apply_lock: Mutex::new(()),
             ledger_locks: view_locks::ViewLocks::default(),
+            plan_cache: plan_cache::PlanCache::default(),
             dir,
             #[cfg(any(test, feature = "test-util"))]
             ingest_hook: Mutex::new(None),
@@ -354,19 +359,68 @@ impl Store {
         names: refs::Names,
         fill_defaults: bool,
     ) -> Result<refs::Resolved> {
-        let mut resolved = refs::resolve(&self.catalog(), features, names)?;
-        let aggregations = self.aggregations();
-        let derived = self.derived();
-        for vp in &mut resolved.views {
-            if fill_defaults {
-                vp.defaults = vp.view.defaults();
-            }
-            vp.aggregation = aggregations.view(vp.view.id).cloned();
-            vp.derived = derived.view(vp.view.id).cloned();
+        let snapshot = self.snapshot();
+        resolve_in(&snapshot, features, names, fill_defaults)
+    }
+
+    /// The current catalog with its resolved aggregation and derived views.
+    fn snapshot(&self) -> plan_cache::Snapshot {
+        plan_cache::Snapshot {
+            catalog: self.catalog(),
+            aggregations: self.aggregations(),
+            derived: self.derived(),
         }
+    }
+
+    /// A lookup's features (`view:feature` references, each item possibly
+    /// a comma-separated list) resolved with qualified names and defaults,
+    /// from the plan cache when the current catalog resolved the same list
+    /// before.
+    pub(crate) fn resolve_lookup_features(
+        &self,
+        features: &[String],
+    ) -> Result<Arc<refs::Resolved>> {
+        let snapshot = self.snapshot();
+        if let Some(r) = self.plan_cache.get(&snapshot, features) {
+            return Ok(r);
+        }
+        let parsed = refs::parse_each(features)?;
+        let resolved = Arc::new(resolve_in(
+            &snapshot,
+            &parsed,
+            refs::Names::Qualified,
+            true,
+        )?);
+        self.plan_cache.put(&snapshot, features, &resolved);
         Ok(resolved)
     }
 
+    /// Lookups planned from the plan cache since the store opened (tests
+    /// check that a catalog change is not served from it).
+    pub fn lookup_plan_cache_hits(&self) -> u64 {
+        self.plan_cache.hits()
+    }
+}
+
+/// [`Store::resolve_features`] against one catalog snapshot.
+fn resolve_in(
+    snapshot: &plan_cache::Snapshot,
+    features: &[refs::FeatureRef],
+    names: refs::Names,
+    fill_defaults: bool,
+) -> Result<refs::Resolved> {
+    let mut resolved = refs::resolve(&snapshot.catalog, features, names)?;
+    for vp in &mut resolved.views {
+        if fill_defaults {
+            vp.defaults = vp.view.defaults();
+        }
+        vp.aggregation = snapshot.aggregations.view(vp.view.id).cloned();
+        vp.derived = snapshot.derived.view(vp.view.id).cloned();
+    }
+    Ok(resolved)
+}
+
+impl Store {
     /// Every version of one key with `from <= event_ts <= to`, newest first.
     /// A feature a version predates reads as a lookup of it would
     /// ([`predated`]): its declared default, else null.
