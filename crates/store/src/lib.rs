@@ -360,64 +360,8 @@ impl Store {
         fill_defaults: bool,
     ) -> Result<refs::Resolved> {
         let snapshot = self.snapshot();
-        resolve_in(&snapshot, features, names, fill_defaults)
+        plan_cache::resolve_in(&snapshot, features, names, fill_defaults)
     }
-
-    /// The current catalog with its resolved aggregation and derived views.
-    fn snapshot(&self) -> plan_cache::Snapshot {
-        plan_cache::Snapshot {
-            catalog: self.catalog(),
-            aggregations: self.aggregations(),
-            derived: self.derived(),
-        }
-    }
-
-    /// A lookup's features (`view:feature` references, each item possibly
-    /// a comma-separated list) resolved with qualified names and defaults,
-    /// from the plan cache when the current catalog resolved the same list
-    /// before.
-    pub(crate) fn resolve_lookup_features(
-        &self,
-        features: &[String],
-    ) -> Result<Arc<refs::Resolved>> {
-        let snapshot = self.snapshot();
-        if let Some(r) = self.plan_cache.get(&snapshot, features) {
-            return Ok(r);
-        }
-        let parsed = refs::parse_each(features)?;
-        let resolved = Arc::new(resolve_in(
-            &snapshot,
-            &parsed,
-            refs::Names::Qualified,
-            true,
-        )?);
-        self.plan_cache.put(&snapshot, features, &resolved);
-        Ok(resolved)
-    }
-
-    /// Lookups planned from the plan cache since the store opened (tests
-    /// check that a catalog change is not served from it).
-    pub fn lookup_plan_cache_hits(&self) -> u64 {
-        self.plan_cache.hits()
-    }
-}
-
-/// [`Store::resolve_features`] against one catalog snapshot.
-fn resolve_in(
-    snapshot: &plan_cache::Snapshot,
-    features: &[refs::FeatureRef],
-    names: refs::Names,
-    fill_defaults: bool,
-) -> Result<refs::Resolved> {
-    let mut resolved = refs::resolve(&snapshot.catalog, features, names)?;
-    for vp in &mut resolved.views {
-        if fill_defaults {
-            vp.defaults = vp.view.defaults();
-        }
-        vp.aggregation = snapshot.aggregations.view(vp.view.id).cloned();
-        vp.derived = snapshot.derived.view(vp.view.id).cloned();
-    }
-    Ok(resolved)
 }
 
 impl Store {

@@ -76,7 +76,9 @@ impl Store {
 
     /// Resolves and checks `req` without reading; `authorize` is asked about
     /// every view before its key columns are checked (the server refuses
-    /// the views a token may not read).
+    /// the views a token may not read). The resolution of a feature list
+    /// seen before comes from the store's plan cache (for the current
+    /// catalog only); the checks and `authorize` run on every request.
     pub fn plan_lookup<E: From<Error>>(
         &self,
         req: &LookupRequest,

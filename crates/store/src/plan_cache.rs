@@ -114,3 +114,61 @@ impl PlanCache {
         self.inner.lock().hits
     }
 }
+
+impl crate::Store {
+    /// The current catalog with its resolved aggregation and derived views.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            catalog: self.catalog(),
+            aggregations: self.aggregations(),
+            derived: self.derived(),
+        }
+    }
+
+    /// A lookup's features (`view:feature` references, each item possibly
+    /// a comma-separated list) resolved with qualified names and defaults,
+    /// from the plan cache when the current catalog resolved the same list
+    /// before.
+    pub(crate) fn resolve_lookup_features(
+        &self,
+        features: &[String],
+    ) -> crate::Result<Arc<crate::refs::Resolved>> {
+        let snapshot = self.snapshot();
+        if let Some(r) = self.plan_cache.get(&snapshot, features) {
+            return Ok(r);
+        }
+        let parsed = crate::refs::parse_each(features)?;
+        let resolved = Arc::new(resolve_in(
+            &snapshot,
+            &parsed,
+            crate::refs::Names::Qualified,
+            true,
+        )?);
+        self.plan_cache.put(&snapshot, features, &resolved);
+        Ok(resolved)
+    }
+
+    /// Lookups planned from the plan cache since the store opened (tests
+    /// check that a catalog change is not served from it).
+    pub fn lookup_plan_cache_hits(&self) -> u64 {
+        self.plan_cache.hits()
+    }
+}
+
+/// [`crate::Store::resolve_features`] against one catalog snapshot.
+pub(crate) fn resolve_in(
+    snapshot: &Snapshot,
+    features: &[crate::refs::FeatureRef],
+    names: crate::refs::Names,
+    fill_defaults: bool,
+) -> crate::Result<crate::refs::Resolved> {
+    let mut resolved = crate::refs::resolve(&snapshot.catalog, features, names)?;
+    for vp in &mut resolved.views {
+        if fill_defaults {
+            vp.defaults = vp.view.defaults();
+        }
+        vp.aggregation = snapshot.aggregations.view(vp.view.id).cloned();
+        vp.derived = snapshot.derived.view(vp.view.id).cloned();
+    }
+    Ok(resolved)
+}
