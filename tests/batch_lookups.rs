@@ -85,7 +85,7 @@ proptest! {
                 Op::Compact => drop(store.compact().unwrap()),
             }
         }
-        for (users, at, known) in &reads {
+        for (read, (users, at, known)) in reads.iter().enumerate() {
             let as_of = at.map(|m| T0 + m * MIN);
             let known_at = known.map(|m| T0 + m * MIN);
             let req = p::LookupRequest {
@@ -101,8 +101,31 @@ proptest! {
                 with_created_ts: as_of.is_some(),
                 request: Vec::new(),
             };
+            let hits = store.lookup_plan_cache_hits();
             let resp = store.lookup(&req).unwrap();
             prop_assert_eq!(resp.rows, users.len());
+            if read > 0 {
+                // The same features as the first read: planned from the
+                // store's plan cache, whatever the keys and times.
+                prop_assert!(store.lookup_plan_cache_hits() > hits);
+            }
+            // Another request shape (the views swapped) answers the same
+            // columns, swapped.
+            let swapped = p::LookupRequest {
+                features: vec!["txn_stats:*".into(), "txn:*".into()],
+                ..req.clone()
+            };
+            let other = store.lookup(&swapped).unwrap();
+            let split = other.features.len() - 2;
+            let mut cols: Vec<(&str, &p::Status)> = Vec::new();
+            let mut swapped_cols: Vec<(&str, &p::Status)> = Vec::new();
+            for c in &resp.features {
+                cols.extend(c.statuses.iter().map(|s| (c.name.as_str(), s)));
+            }
+            for c in other.features[split..].iter().chain(&other.features[..split]) {
+                swapped_cols.extend(c.statuses.iter().map(|s| (c.name.as_str(), s)));
+            }
+            prop_assert_eq!(swapped_cols, cols);
             if as_of.is_some() {
                 // The server's answer, encoded straight from the rows, is
                 // the response's encoding (a latest aggregation is dated at

@@ -183,12 +183,23 @@ impl Session {
     ) -> Result<LookupPlan, E> {
         let store = &self.shared.store;
         let cat = store.catalog();
-        // Before the store resolves anything: its messages about an
-        // unknown view or feature name the views and features it has.
-        readable_refs(&cat, t, &req.features)?;
-        let plan = store.plan_lookup(req, |v| {
+        let planned = store.plan_lookup(req, |v| {
             check_grant(&cat, t, Level::Read, v, &v.name).map_err(E::from)
-        })?;
+        });
+        // A plan is only made once every view it reads passed the read
+        // grant (which a view the token may not read fails), so the
+        // references are checked again only to choose a refusal's answer:
+        // a view the token may not read answers as an unknown one, before
+        // the store's messages, which name the views and features it has.
+        // (A repeated request shape is planned from the store's cache
+        // without parsing its references.)
+        let plan = match planned {
+            Ok(plan) => plan,
+            Err(e) => {
+                readable_refs(&cat, t, &req.features)?;
+                return Err(e);
+            }
+        };
         let limit = self.shared.limits.answer_bytes();
         // What the request alone says the answer needs: per row and
         // feature a status and up to two times, before any value.

@@ -170,6 +170,9 @@ pub struct Store {
     /// Per view, held from a batch's ledger check to its write
     /// ([`ingest::Claim`]).
     ledger_locks: view_locks::ViewLocks,
+    /// Lookups' resolved features per feature list, for the current
+    /// catalog only ([`plan_cache`]).
+    plan_cache: plan_cache::PlanCache,
     dir: PathBuf,
     /// Test hook: called by a source ingest ([`Store::ingest_events`]) once
     /// it holds its locks, before it writes its segment.
@@ -185,6 +188,7 @@ pub use crate::aggregate::write::LateEvents;
 pub use admin::ApplyReport;
 pub use rows::{aggregate_row, decode_stored_with, encode_version_row, feature_row, predated};
 
+mod plan_cache;
 mod rows;
 mod view_locks;
 
@@ -220,6 +224,7 @@ impl Store {
             late: Mutex::new(HashMap::new()),
             apply_lock: Mutex::new(()),
             ledger_locks: view_locks::ViewLocks::default(),
+            plan_cache: plan_cache::PlanCache::default(),
             dir,
             #[cfg(any(test, feature = "test-util"))]
             ingest_hook: Mutex::new(None),
@@ -354,19 +359,12 @@ impl Store {
         names: refs::Names,
         fill_defaults: bool,
     ) -> Result<refs::Resolved> {
-        let mut resolved = refs::resolve(&self.catalog(), features, names)?;
-        let aggregations = self.aggregations();
-        let derived = self.derived();
-        for vp in &mut resolved.views {
-            if fill_defaults {
-                vp.defaults = vp.view.defaults();
-            }
-            vp.aggregation = aggregations.view(vp.view.id).cloned();
-            vp.derived = derived.view(vp.view.id).cloned();
-        }
-        Ok(resolved)
+        let snapshot = self.snapshot();
+        plan_cache::resolve_in(&snapshot, features, names, fill_defaults)
     }
+}
 
+impl Store {
     /// Every version of one key with `from <= event_ts <= to`, newest first.
     /// A feature a version predates reads as a lookup of it would
     /// ([`predated`]): its declared default, else null.

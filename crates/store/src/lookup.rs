@@ -32,7 +32,9 @@ use strata_format::protocol::{
 use strata_format::schema::Value;
 
 use crate::catalog::FeatureView;
-use crate::refs::{self, Names, Resolved};
+use std::sync::Arc;
+
+use crate::refs::Resolved;
 use crate::rows::feature_row_in;
 use crate::{Error, FeatureRow, Result, Store, aggregate_row, feature_row};
 use strata_engine::KeyBatch;
@@ -41,7 +43,8 @@ use strata_engine::KeyBatch;
 /// columns; [`Store::run_lookup`] reads it.
 #[derive(Debug, Clone)]
 pub struct LookupPlan {
-    resolved: Resolved,
+    /// Shared with the plan cache ([`Store::resolve_lookup_features`]).
+    resolved: Arc<Resolved>,
     /// Per view, the request's entity column of each join key.
     key_cols: Vec<Vec<usize>>,
     rows: usize,
@@ -73,7 +76,9 @@ impl Store {
 
     /// Resolves and checks `req` without reading; `authorize` is asked about
     /// every view before its key columns are checked (the server refuses
-    /// the views a token may not read).
+    /// the views a token may not read). The resolution of a feature list
+    /// seen before comes from the store's plan cache (for the current
+    /// catalog only); the checks and `authorize` run on every request.
     pub fn plan_lookup<E: From<Error>>(
         &self,
         req: &LookupRequest,
@@ -89,9 +94,8 @@ impl Store {
             ))
             .into());
         }
-        let features = refs::parse_each(&req.features).map_err(Error::from)?;
         let resolved = self
-            .resolve_features(&features, Names::Qualified, true)
+            .resolve_lookup_features(&req.features)
             .map_err(E::from)?;
         for v in &resolved.views {
             authorize(&v.view)?;
