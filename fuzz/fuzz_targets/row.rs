@@ -58,6 +58,13 @@ fn same(a: &Value, b: &Value) -> bool {
         (Value::ListFloat64(x), Value::ListFloat64(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
         }
+        (Value::MapStringFloat64(x), Value::MapStringFloat64(y)) => {
+            x.len() == y.len()
+                && x
+                    .iter()
+                    .zip(y)
+                    .all(|((k, p), (l, q))| k == l && p.to_bits() == q.to_bits())
+        }
         _ => a == b,
     }
 }
