@@ -13,46 +13,13 @@ use strata::format::protocol as p;
 use strata::format::schema::Value;
 use strata::store::{Error, Store};
 
-const DEFS: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
-
-[[feature_views]]
-name = "v"
-entities = ["user"]
-features = [
-  { name = "a", type = "int64", default = 1 },
-]
-"#;
+const DEFS: &str = include_str!("fixtures/plan-cache.toml");
 
 /// `v` with its default changed and a feature added.
-const CHANGED: &str = r#"
-[[entities]]
-name = "user"
-join_keys = [{ name = "user_id", type = "int64" }]
+const CHANGED: &str = include_str!("fixtures/plan-cache-changed.toml");
 
-[[feature_views]]
-name = "v"
-entities = ["user"]
-features = [
-  { name = "a", type = "int64", default = 2 },
-  { name = "b", type = "string", default = "x" },
-]
-"#;
-
-fn request(features: &str) -> p::LookupRequest {
-    p::LookupRequest {
-        features: vec![features.into()],
-        entities: vec![p::KeyColumn {
-            name: "user_id".into(),
-            values: p::KeyColumnValues::Int64(vec![7]),
-        }],
-        as_of: None,
-        known_at: None,
-        with_created_ts: false,
-        request: Vec::new(),
-    }
+fn request(feature: &str) -> p::LookupRequest {
+    common::tables::user_lookup(&[feature], &[7], None, None)
 }
 
 /// (name, value of the one row) per output column, read through the plan
