@@ -58,6 +58,7 @@ struct Inner {
     /// The next entry replaced when full.
     next: usize,
     /// Look-ups answered from the cache (tests read it).
+    #[cfg(any(test, feature = "test-util"))]
     hits: u64,
 }
 
@@ -77,6 +78,7 @@ impl PlanCache {
             .iter()
             .find(|(k, _)| k.as_slice() == features)
             .map(|(_, r)| Arc::clone(r));
+        #[cfg(any(test, feature = "test-util"))]
         if found.is_some() {
             inner.hits += 1;
         }
@@ -110,6 +112,7 @@ impl PlanCache {
     }
 
     /// Look-ups answered from the cache since the store opened.
+    #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn hits(&self) -> u64 {
         self.inner.lock().hits
     }
@@ -150,6 +153,7 @@ impl crate::Store {
 
     /// Lookups planned from the plan cache since the store opened (tests
     /// check that a catalog change is not served from it).
+    #[cfg(any(test, feature = "test-util"))]
     pub fn lookup_plan_cache_hits(&self) -> u64 {
         self.plan_cache.hits()
     }
