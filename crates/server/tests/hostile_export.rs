@@ -11,6 +11,7 @@
     reason = "a test may unwrap: the panic is its failure report"
 )]
 
+mod common;
 mod scenario;
 
 use std::sync::Arc;

@@ -21,12 +21,8 @@ use strata_server::Limits;
 
 fn fastest(c: &strata_server::Session, key: i64) -> Duration {
     let req = p::HistoryRequest {
-        view: "user_stats".into(),
-        key: vec![KeyValue::Int64(key)],
-        from: i64::MIN,
-        to: i64::MAX - 1,
-        known_at: None,
         limit: 1,
+        ..full_history("user_stats", key)
     };
     (0..20)
         .map(|_| {
@@ -64,12 +60,8 @@ fn row7_a_history_limit_stops_the_scan() {
     let c = f.session(&f.admin);
     // The newest version of the long history is the one answered.
     let req = p::HistoryRequest {
-        view: "user_stats".into(),
-        key: vec![KeyValue::Int64(1)],
-        from: i64::MIN,
-        to: i64::MAX - 1,
-        known_at: None,
         limit: 1,
+        ..full_history("user_stats", 1)
     };
     assert_eq!(history(&c, &req).unwrap().versions[0].event_ts, 119_999);
     let (long, short) = (fastest(&c, 1), fastest(&c, 2));
@@ -100,14 +92,7 @@ fn a_history_is_bounded_by_its_decoded_size() {
         })
         .collect();
     f.handler.store().write("user_stats", &rows).unwrap();
-    let req = p::HistoryRequest {
-        view: "user_stats".into(),
-        key: vec![KeyValue::Int64(3)],
-        from: i64::MIN,
-        to: i64::MAX - 1,
-        known_at: None,
-        limit: 0,
-    };
+    let req = full_history("user_stats", 3);
     let h = history(&f.session(&f.admin), &req).unwrap();
     let decoded = std::mem::size_of::<p::HistoryVersion>() + 3 * std::mem::size_of::<Value>();
     println!("{} versions of {decoded} bytes decoded", h.versions.len());

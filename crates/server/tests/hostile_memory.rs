@@ -110,11 +110,6 @@ fn row1_lookup_of_many_cells_is_refused_before_reading() {
 #[test]
 fn row8_push_from_a_reader_is_refused_before_decoding() {
     in_own_process("row8_push_from_a_reader_is_refused_before_decoding", || {
-        let s = Arc::new(Scenario::new(
-            DEFS,
-            &[("reader", &["read:view:profile"])],
-            &Limits::default(),
-        ));
         let rows: Vec<p::RowWrite> = (0..50_000)
             .map(|i| p::RowWrite {
                 key: vec![KeyValue::Int64(i)],
@@ -127,17 +122,13 @@ fn row8_push_from_a_reader_is_refused_before_decoding() {
         p::encode_push(&mut body, "profile", &rows);
         drop(rows);
         assert!(body.len() > 3_000_000);
-        refused_eight_at_once(&s, "reader", body, "row 8, pushes of nulls", |c, body| {
-            let e = call(
-                c,
-                Kind::Push,
-                |o| o.extend_from_slice(body),
-                Kind::PushAck,
-                p::decode_push_ack,
-            )
-            .unwrap_err();
-            assert_eq!(e.code, ErrorCode::PermissionDenied, "{e}");
-        });
+        refused_eight_at_once(
+            DEFS,
+            ("reader", "read:view:profile"),
+            (Kind::Push, body),
+            ErrorCode::PermissionDenied,
+            "row 8, pushes of nulls",
+        );
     });
 }
 
@@ -174,14 +165,7 @@ fn row1_history_of_wide_versions_is_bounded_while_built() {
                 }
             }
             let c = s.session("reader");
-            let req = p::HistoryRequest {
-                view: "profile".into(),
-                key: vec![KeyValue::Int64(1)],
-                from: i64::MIN,
-                to: i64::MAX - 1,
-                known_at: None,
-                limit: 0,
-            };
+            let req = common::full_history("profile", 1);
             let base = reset_peak();
             for _ in 0..4 {
                 let h = common::history(&c, &req).unwrap();

@@ -56,10 +56,7 @@ fn request_errors() {
     );
     let wrong = p::LookupRequest {
         features: vec!["user_stats:*".into()],
-        entities: vec![p::KeyColumn {
-            name: "user_id".into(),
-            values: p::KeyColumnValues::String(vec!["1".into()]),
-        }],
+        entities: vec![string_keys("user_id", &["1"])],
         ..Default::default()
     };
     assert_eq!(code(lookup(&c, &wrong)), ErrorCode::InvalidArgument);
@@ -124,10 +121,7 @@ fn auth_refusals() {
     lookup(&r, &lookup_req(&["user_stats:*"], "user_id", &[1])).unwrap();
     let risk = p::LookupRequest {
         features: vec!["merchant_risk:*".into()],
-        entities: vec![p::KeyColumn {
-            name: "merchant".into(),
-            values: p::KeyColumnValues::String(vec!["a".into()]),
-        }],
+        entities: vec![string_keys("merchant", &["a"])],
         ..Default::default()
     };
     // A view the token may not read answers exactly as an unknown one.

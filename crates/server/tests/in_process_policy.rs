@@ -13,7 +13,7 @@
 mod common;
 mod scenario;
 
-use common::{code, describe, lookup, registry_list, search};
+use common::{code, describe, lookup, registry_list, search, string_keys};
 use scenario::Scenario;
 use strata_format::protocol::{self as p, ErrorCode};
 use strata_format::schema::{KeyValue, Value};
@@ -53,10 +53,7 @@ fn scenario() -> Scenario {
 fn read(view_feature: &str) -> p::LookupRequest {
     p::LookupRequest {
         features: vec![view_feature.into()],
-        entities: vec![p::KeyColumn {
-            name: "merchant".into(),
-            values: p::KeyColumnValues::String(vec!["m1".into()]),
-        }],
+        entities: vec![string_keys("merchant", &["m1"])],
         as_of: Some(2_000_000),
         ..Default::default()
     }

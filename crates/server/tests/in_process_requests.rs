@@ -109,10 +109,7 @@ fn push_lookup_history_registry_stats_health() {
         &c,
         &p::LookupRequest {
             features: vec!["merchant_risk:*".into()],
-            entities: vec![p::KeyColumn {
-                name: "merchant".into(),
-                values: p::KeyColumnValues::String(vec!["shop".into()]),
-            }],
+            entities: vec![string_keys("merchant", &["shop"])],
             as_of: Some(strata_store::now_micros() + 3 * 86_400_000_000),
             ..Default::default()
         },
@@ -122,14 +119,7 @@ fn push_lookup_history_registry_stats_health() {
     assert!(r.features[0].event_ts[0].is_some());
 
     // History: newest first, limit and truncation.
-    let all = p::HistoryRequest {
-        view: "user_stats".into(),
-        key: vec![KeyValue::Int64(7)],
-        from: i64::MIN,
-        to: i64::MAX - 1,
-        known_at: None,
-        limit: 0,
-    };
+    let all = full_history("user_stats", 7);
     let h = history(&c, &all).unwrap();
     assert_eq!(h.versions.len(), 2);
     assert!(!h.truncated);

@@ -6,7 +6,9 @@
 
 pub mod wire;
 #[allow(unused_imports, reason = "each test file uses a part")]
-pub use wire::{error_code, frame, int_keys, string_keys, user_row};
+pub use wire::{error_code, frame, full_history, int_keys, string_keys, user_row};
+
+use std::collections::HashMap;
 
 use strata_format::protocol::{self as p, ErrorCode, FrameHeader, HEADER_LEN, Kind, WireError};
 use strata_server::auth::{self, Grant};
@@ -27,27 +29,22 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new(limits: &Limits) -> Fixture {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("data");
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = Store::open(&dir).unwrap();
-        let d = defs::parse(DEFS).unwrap();
-        let plan = defs::plan(&store.catalog(), &d).unwrap();
-        store.set_catalog(plan.catalog).unwrap();
-        let token = |name: &str, grants: &[&str]| {
-            let g: Vec<Grant> = grants.iter().map(|g| Grant::parse(g).unwrap()).collect();
-            auth::create(&dir, name, &g).unwrap().1
-        };
-        let admin = token("admin", &["admin:*"]);
-        let reader = token("reader", &["read:view:user_stats"]);
-        let fraud_writer = token("fraud", &["write:team:fraud"]);
-        let handler = Handler::new(store, auth::load(&dir).unwrap(), limits);
+        let (tmp, handler, mut tokens) = handler_over(
+            DEFS,
+            &[
+                ("admin", &["admin:*"]),
+                ("reader", &["read:view:user_stats"]),
+                ("fraud", &["write:team:fraud"]),
+            ],
+            limits,
+        );
+        let mut token = |name: &str| tokens.remove(name).unwrap();
         Fixture {
+            admin: token("admin"),
+            reader: token("reader"),
+            fraud_writer: token("fraud"),
             tmp,
             handler,
-            admin,
-            reader,
-            fraud_writer,
         }
     }
 
@@ -58,6 +55,29 @@ impl Fixture {
     pub fn session(&self, token: &str) -> Session {
         self.handler.session(token).unwrap()
     }
+}
+
+/// A store in `TMP/data` with `defs_text` applied, one token per `(name,
+/// grants)` (by name), and a handler over both.
+pub fn handler_over(
+    defs_text: &str,
+    tokens: &[(&str, &[&str])],
+    limits: &Limits,
+) -> (tempfile::TempDir, Handler, HashMap<String, String>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(&dir).unwrap();
+    let d = defs::parse(defs_text).unwrap();
+    let plan = defs::plan(&store.catalog(), &d).unwrap();
+    store.set_catalog(plan.catalog).unwrap();
+    let mut made = HashMap::new();
+    for (name, grants) in tokens {
+        let g: Vec<Grant> = grants.iter().map(|g| Grant::parse(g).unwrap()).collect();
+        made.insert(name.to_string(), auth::create(&dir, name, &g).unwrap().1);
+    }
+    let handler = Handler::new(store, auth::load(&dir).unwrap(), limits);
+    (tmp, handler, made)
 }
 
 /// A refused request: its code and message.

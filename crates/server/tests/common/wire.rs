@@ -52,3 +52,15 @@ pub fn string_keys(name: &str, keys: &[&str]) -> p::KeyColumn {
         values: p::KeyColumnValues::String(keys.iter().map(|k| k.to_string()).collect()),
     }
 }
+
+/// The whole history of the int64 key `key` of `view`, with no limit.
+pub fn full_history(view: &str, key: i64) -> p::HistoryRequest {
+    p::HistoryRequest {
+        view: view.into(),
+        key: vec![KeyValue::Int64(key)],
+        from: i64::MIN,
+        to: i64::MAX - 1,
+        known_at: None,
+        limit: 0,
+    }
+}

@@ -1,4 +1,5 @@
-//! What the hostile-load scenarios share: a handler over a store with the
+//! What the hostile-load scenarios share (with `common`, which each test
+//! that uses this module also includes): a handler over a store with the
 //! scenario's own definitions and tokens, and the peak-memory harness.
 //!
 //! Peak memory (`VmHWM` of `/proc/self/status`) belongs to the whole
@@ -13,12 +14,9 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::sync::Arc;
 
-use strata_format::protocol::RowWrite;
+use strata_format::protocol::{ErrorCode, FrameHeader, Kind, RowWrite};
 use strata_format::schema::{KeyValue, Value};
-use strata_server::auth::{self, Grant};
 use strata_server::{Handler, Limits};
-use strata_store::Store;
-use strata_store::catalog::defs;
 
 const SCENARIO_ENV: &str = "STRATA_SCENARIO";
 
@@ -32,23 +30,11 @@ pub struct Scenario {
 
 impl Scenario {
     pub fn new(defs_text: &str, tokens: &[(&str, &[&str])], limits: &Limits) -> Scenario {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("data");
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = Store::open(&dir).unwrap();
-        let d = defs::parse(defs_text).unwrap();
-        let plan = defs::plan(&store.catalog(), &d).unwrap();
-        store.set_catalog(plan.catalog).unwrap();
-        let mut made = HashMap::new();
-        for (name, grants) in tokens {
-            let g: Vec<Grant> = grants.iter().map(|g| Grant::parse(g).unwrap()).collect();
-            made.insert(name.to_string(), auth::create(&dir, name, &g).unwrap().1);
-        }
-        let handler = Handler::new(store, auth::load(&dir).unwrap(), limits);
+        let (tmp, handler, tokens) = crate::common::handler_over(defs_text, tokens, limits);
         Scenario {
             tmp,
             handler,
-            tokens: made,
+            tokens,
         }
     }
 
@@ -138,17 +124,23 @@ pub fn assert_peak_within(what: &str, base: u64, bound: u64) {
     );
 }
 
-/// Row 8's attack: 8 threads at once each send `body` four times on a
-/// session of `token`, `attempt` sending it and checking its refusal;
-/// the peak then grows by at most the test's own copies of the body (one
-/// per request in flight) and 16 MiB.
+/// Row 8's attack on a scenario of `defs_text` with one token, `token`
+/// with `grant`: 8 threads at once each send `body`, a request of `kind`,
+/// four times on a session of the token, and check that it is refused
+/// with `refusal`; the peak then grows by at most the test's own copies of
+/// the body (one per request in flight) and 16 MiB.
 pub fn refused_eight_at_once(
-    s: &Arc<Scenario>,
-    token: &'static str,
-    body: Vec<u8>,
+    defs_text: &str,
+    (token, grant): (&'static str, &str),
+    (kind, body): (Kind, Vec<u8>),
+    refusal: ErrorCode,
     what: &str,
-    attempt: fn(&strata_server::Session, &[u8]),
 ) {
+    let s = Arc::new(Scenario::new(
+        defs_text,
+        &[(token, &[grant])],
+        &Limits::default(),
+    ));
     let body = Arc::new(body);
     let base = reset_peak();
     let threads: Vec<_> = (0..8)
@@ -157,7 +149,9 @@ pub fn refused_eight_at_once(
             std::thread::spawn(move || {
                 let c = s.session(token);
                 for _ in 0..4 {
-                    attempt(&c, &body);
+                    let h = FrameHeader::new(kind, 42, body.len() as u32);
+                    let answer = crate::common::exchange(&c, h, &body);
+                    assert_eq!(crate::common::error_code(&answer), refusal);
                 }
             })
         })
