@@ -18,14 +18,13 @@ them (not apply/delete).
 from __future__ import annotations
 
 import datetime as dt
-import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 import polars as pl
 
 import strata
+from _walkthrough import run
 
 DEFINITIONS = (Path(__file__).parent / "fraud.toml").read_text()
 
@@ -98,8 +97,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1:
-        main(sys.argv[1])
-    else:
-        with tempfile.TemporaryDirectory() as d:
-            main(d + "/store")
+    run(main)

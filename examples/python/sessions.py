@@ -15,13 +15,12 @@ given); the reads work the same on `strata.connect(...)`.
 
 from __future__ import annotations
 
-import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 import strata
+from _walkthrough import run
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "sessions"
 FEATURES = [
@@ -87,8 +86,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1:
-        main(sys.argv[1])
-    else:
-        with tempfile.TemporaryDirectory() as d:
-            main(str(Path(d) / "store"))
+    run(main)

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BinaryBuilder, BooleanBuilder, Float32Builder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+use arrow_array::builder::TimestampMicrosecondBuilder;
+use arrow_array::{
+    ArrayRef, BinaryArray, BooleanArray, Float32Array, Float64Array, Int64Array, RecordBatch,
+    StringArray,
 };
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_pyarrow::{IntoPyArrow, Table};
 use arrow_schema::{Field, Schema, SchemaRef};
 use pyo3::prelude::*;
@@ -18,69 +18,29 @@ use strata_offline::export::arrow_type;
 
 use crate::Failure;
 
+/// The `$array` of the values of `$values` that are `Value::$variant`,
+/// each through `$inner` (any other value: null).
+macro_rules! array_of {
+    ($values:expr, $variant:ident, $array:ty, $inner:expr) => {{
+        let array: $array = $values
+            .map(|v| match v {
+                Value::$variant(x) => Some($inner(x)),
+                _ => None,
+            })
+            .collect();
+        Arc::new(array) as ArrayRef
+    }};
+}
+
 /// An array of `ty` from values (a value of another type is null).
 pub fn values_array<'a>(ty: FeatureType, values: impl Iterator<Item = &'a Value>) -> ArrayRef {
     match ty {
-        FeatureType::Int64 => {
-            let mut b = Int64Builder::new();
-            for v in values {
-                b.append_option(match v {
-                    Value::Int64(x) => Some(*x),
-                    _ => None,
-                });
-            }
-            Arc::new(b.finish())
-        }
-        FeatureType::Float64 => {
-            let mut b = Float64Builder::new();
-            for v in values {
-                b.append_option(match v {
-                    Value::Float64(x) => Some(*x),
-                    _ => None,
-                });
-            }
-            Arc::new(b.finish())
-        }
-        FeatureType::Float32 => {
-            let mut b = Float32Builder::new();
-            for v in values {
-                b.append_option(match v {
-                    Value::Float32(x) => Some(*x),
-                    _ => None,
-                });
-            }
-            Arc::new(b.finish())
-        }
-        FeatureType::Bool => {
-            let mut b = BooleanBuilder::new();
-            for v in values {
-                b.append_option(match v {
-                    Value::Bool(x) => Some(*x),
-                    _ => None,
-                });
-            }
-            Arc::new(b.finish())
-        }
-        FeatureType::String => {
-            let mut b = StringBuilder::new();
-            for v in values {
-                b.append_option(match v {
-                    Value::String(x) => Some(x.as_str()),
-                    _ => None,
-                });
-            }
-            Arc::new(b.finish())
-        }
-        FeatureType::Bytes => {
-            let mut b = BinaryBuilder::new();
-            for v in values {
-                b.append_option(match v {
-                    Value::Bytes(x) => Some(x.as_slice()),
-                    _ => None,
-                });
-            }
-            Arc::new(b.finish())
-        }
+        FeatureType::Int64 => array_of!(values, Int64, Int64Array, |x: &i64| *x),
+        FeatureType::Float64 => array_of!(values, Float64, Float64Array, |x: &f64| *x),
+        FeatureType::Float32 => array_of!(values, Float32, Float32Array, |x: &f32| *x),
+        FeatureType::Bool => array_of!(values, Bool, BooleanArray, |x: &bool| *x),
+        FeatureType::String => array_of!(values, String, StringArray, String::as_str),
+        FeatureType::Bytes => array_of!(values, Bytes, BinaryArray, Vec::as_slice),
         FeatureType::Timestamp => times_array(values.map(|v| match v {
             Value::Timestamp(t) => Some(*t),
             _ => None,

@@ -51,20 +51,22 @@ fn type_name(v: &Bound<'_, PyAny>) -> String {
 /// A key: an `int`, a `str`, or a tuple (or list) of them for a composite key.
 pub fn key(v: &Bound<'_, PyAny>) -> Result<Vec<KeyValue>, Failure> {
     if let Ok(t) = v.cast::<PyTuple>() {
-        return t
-            .iter()
-            .enumerate()
-            .map(|(i, x)| key_value(&x, &format!("key part {}", i + 1)))
-            .collect();
+        return key_parts(t.iter());
     }
     if let Ok(l) = v.cast::<PyList>() {
-        return l
-            .iter()
-            .enumerate()
-            .map(|(i, x)| key_value(&x, &format!("key part {}", i + 1)))
-            .collect();
+        return key_parts(l.iter());
     }
     Ok(vec![key_value(v, "key")?])
+}
+
+/// The parts of a composite key, in order.
+fn key_parts<'py>(
+    parts: impl Iterator<Item = Bound<'py, PyAny>>,
+) -> Result<Vec<KeyValue>, Failure> {
+    parts
+        .enumerate()
+        .map(|(i, x)| key_value(&x, &format!("key part {}", i + 1)))
+        .collect()
 }
 
 /// The lookup request of `lookup`'s Python arguments, the same for the

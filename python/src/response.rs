@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use strata_format::protocol::{KeyColumn, KeyColumnValues, LookupResponse};
+use strata_format::protocol::{FeatureColumn, KeyColumn, KeyColumnValues, LookupResponse};
 use strata_format::schema::Value;
 
 use crate::Failure;
@@ -164,6 +164,21 @@ impl OnlineResponse {
     }
 }
 
+/// The names of a feature's statuses, one per entity row.
+fn status_names(f: &FeatureColumn) -> Vec<&'static str> {
+    f.statuses.iter().map(|s| s.name()).collect()
+}
+
+/// A feature's event times (`None` where no version was read), one per
+/// entity row.
+fn event_times<'py>(py: Python<'py>, f: &FeatureColumn) -> PyResult<Bound<'py, PyList>> {
+    let ts = PyList::empty(py);
+    for t in &f.event_ts {
+        ts.append(opt_datetime(py, *t)?)?;
+    }
+    Ok(ts)
+}
+
 #[pymethods]
 impl OnlineResponse {
     /// Feast's shape: `{join key: [...], feature: [...], ...}`, one list
@@ -191,15 +206,10 @@ impl OnlineResponse {
             }
             d.set_item(name, vals)?;
             if include_event_timestamps {
-                let ts = PyList::empty(py);
-                for t in &f.event_ts {
-                    ts.append(opt_datetime(py, *t)?)?;
-                }
-                d.set_item(format!("{name}__event_timestamp"), ts)?;
+                d.set_item(format!("{name}__event_timestamp"), event_times(py, f)?)?;
             }
             if include_statuses {
-                let st: Vec<&str> = f.statuses.iter().map(|s| s.name()).collect();
-                d.set_item(format!("{name}__status"), st)?;
+                d.set_item(format!("{name}__status"), status_names(f))?;
             }
         }
         Ok(d)
@@ -248,8 +258,7 @@ impl OnlineResponse {
     fn statuses<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         for (f, name) in self.resp.features.iter().zip(&self.names) {
-            let st: Vec<&str> = f.statuses.iter().map(|s| s.name()).collect();
-            d.set_item(name, st)?;
+            d.set_item(name, status_names(f))?;
         }
         Ok(d)
     }
@@ -259,11 +268,7 @@ impl OnlineResponse {
     fn event_timestamps<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         for (f, name) in self.resp.features.iter().zip(&self.names) {
-            let ts = PyList::empty(py);
-            for t in &f.event_ts {
-                ts.append(opt_datetime(py, *t)?)?;
-            }
-            d.set_item(name, ts)?;
+            d.set_item(name, event_times(py, f)?)?;
         }
         Ok(d)
     }

@@ -309,6 +309,30 @@ class _Api:
             )
         return ApplyResult(list(changes), bool(applied))
 
+    def ingest(
+        self,
+        view: str,
+        data: Any,
+        *,
+        renames: Optional[Dict[str, str]] = None,
+        batch_id: Optional[str] = None,
+        backfill: bool = False,
+        force: bool = False,
+    ) -> Dict[str, Any]:
+        """Bulk ingest into ``view`` of ``data`` (a DataFrame or Arrow table
+        with the join keys, ``event_timestamp``, optionally
+        ``created_timestamp``, and every feature). ``renames`` maps data
+        columns to view columns; ``backfill`` writes events older than the
+        aggregations' watermark. Embedded, as ``strata ingest`` (one atomic
+        segment, see ``Store._ingest``); over a connection, a sequence of
+        pushes (see ``RemoteStore._ingest``)."""
+        return self._ingest(view, arrow_stream(data, "data"), renames or {}, batch_id, bool(backfill), bool(force))
+
+    def _ingest(
+        self, view: str, stream: Any, renames: Dict[str, str], batch_id: Optional[str], backfill: bool, force: bool
+    ) -> Dict[str, Any]:
+        raise NotImplementedError
+
     def _search(self, text: Optional[str], **filters: Optional[str]) -> List[Dict[str, Any]]:
         raise NotImplementedError
 
@@ -349,33 +373,16 @@ class Store(_Api):
     def __repr__(self) -> str:
         return f"strata.Store({self.path!r})"
 
-    def ingest(
-        self,
-        view: str,
-        data: Any,
-        *,
-        renames: Optional[Dict[str, str]] = None,
-        batch_id: Optional[str] = None,
-        backfill: bool = False,
-        force: bool = False,
+    def _ingest(
+        self, view: str, stream: Any, renames: Dict[str, str], batch_id: Optional[str], backfill: bool, force: bool
     ) -> Dict[str, Any]:
-        """Bulk ingest, as ``strata ingest``: ``data`` (a DataFrame or Arrow
-        table with the join keys, ``event_timestamp``, optionally
-        ``created_timestamp``, and every feature) is validated whole, checked
+        """As ``strata ingest``: the data is validated whole, checked
         against the view's expectations, and written as one atomic segment
-        (with the tiles of aggregations over the view).
-        ``renames`` maps data columns to view columns. The same data ingested
-        again (or the same ``batch_id``) writes nothing unless ``force``;
-        ``backfill`` writes events older than the aggregations' watermark.
-        Returns the report; its ``summary`` has the numbers the CLI prints."""
-        return self._inner.ingest(
-            view,
-            arrow_stream(data, "data"),
-            list((renames or {}).items()),
-            batch_id,
-            bool(backfill),
-            bool(force),
-        )
+        (with the tiles of aggregations over the view). The same data
+        ingested again (or the same ``batch_id``) writes nothing unless
+        ``force``. Returns the report; its ``summary`` has the numbers the
+        CLI prints."""
+        return self._inner.ingest(view, stream, list(renames.items()), batch_id, backfill, force)
 
     def delete(self, entity: str, key: Key) -> None:
         """Removes every version of ``key`` in every view of ``entity``,
@@ -419,25 +426,17 @@ class RemoteStore(_Api):
     def close(self) -> None:
         """Nothing to do: the connection closes when the object is collected."""
 
-    def ingest(
-        self,
-        view: str,
-        data: Any,
-        *,
-        renames: Optional[Dict[str, str]] = None,
-        batch_id: Optional[str] = None,
-        backfill: bool = False,
-        force: bool = False,
+    def _ingest(
+        self, view: str, stream: Any, renames: Dict[str, str], batch_id: Optional[str], backfill: bool, force: bool
     ) -> Dict[str, Any]:
         """Over the network an ingest is a sequence of pushes (each durable
         when acknowledged; with ``batch_id``, push ``i`` is the batch
         ``batch_id/i``, so a retry writes only what is missing); returns
         ``{"view", "rows", "written", "summary"}``."""
-        stream = arrow_stream(data, "data")
         if renames:
             table = pa.table(stream)
             stream = table.rename_columns([renames.get(c, c) for c in table.column_names])
-        summary = self._inner.push(view, stream, batch_id, bool(backfill), bool(force))
+        summary = self._inner.push(view, stream, batch_id, backfill, force)
         return {"view": view, "rows": summary["rows"], "written": summary["written"], "summary": summary}
 
     def health(self) -> Dict[str, Any]:

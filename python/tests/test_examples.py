@@ -6,22 +6,23 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 
-def test_fraud_walkthrough(tmp_path):
+@pytest.mark.parametrize(
+    "script, shown",
+    [
+        ("fraud.py", ["online features:", "deleted user 1"]),
+        ("sessions.py", ["training set:", "after the late page view"]),
+    ],
+)
+def test_walkthrough(tmp_path, script, shown):
     r = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "python" / "fraud.py"), str(tmp_path / "store")],
+        [sys.executable, str(REPO / "examples" / "python" / script), str(tmp_path / "store")],
         capture_output=True, text=True, timeout=300,
     )
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "online features:" in r.stdout and "deleted user 1" in r.stdout
-
-
-def test_sessions_walkthrough(tmp_path):
-    r = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "python" / "sessions.py"), str(tmp_path / "store")],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "training set:" in r.stdout and "after the late page view" in r.stdout
+    for line in shown:
+        assert line in r.stdout, r.stdout
