@@ -103,41 +103,7 @@ enum Command {
     Compact,
     /// Build a point-in-time-correct training set: each entity row gets the
     /// features as of its event_timestamp
-    Export {
-        /// The entity table (.parquet, .arrow or .csv): the join keys, event_timestamp, and any label columns
-        #[arg(long, value_name = "FILE")]
-        entities: PathBuf,
-        /// Features as view:feature, view:* or view@2:feature, separated by commas
-        #[arg(long, value_name = "REFS")]
-        features: String,
-        /// The output file
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-        /// Name feature columns view__feature instead of feature
-        #[arg(long)]
-        full_feature_names: bool,
-        /// Fill features that have no value with their declared defaults
-        #[arg(long)]
-        fill_defaults: bool,
-        /// Ignore versions written (created) after T
-        #[arg(long, value_name = "T", value_parser = time_arg, alias = "known-at", conflicts_with = "no_future_writes")]
-        as_known_at: Option<i64>,
-        /// For each row, ignore versions written after the row's event_timestamp
-        #[arg(long)]
-        no_future_writes: bool,
-        /// The output format: parquet, arrow or csv [default: by --out's extension]
-        #[arg(long, value_name = "FORMAT")]
-        format: Option<String>,
-        /// The entity table's format: parquet, arrow or csv [default: by its extension]
-        #[arg(long, value_name = "FORMAT")]
-        entities_format: Option<String>,
-        /// Memory for rows in flight, in MiB
-        #[arg(long, value_name = "MIB", default_value_t = 4096)]
-        memory_mb: usize,
-        /// Joining threads [default: one per core]
-        #[arg(long, value_name = "N")]
-        threads: Option<usize>,
-    },
+    Export(cli::export::ExportArgs),
     /// Write a view's history as Hive-partitioned Parquet
     /// (OUT/view=NAME/date=YYYY-MM-DD/part-N.parquet) for Spark, Trino or DuckDB;
     /// with --server, the server writes OUT on its own file system
@@ -232,32 +198,7 @@ fn run(args: Args) -> cli::Result {
         Command::Delete { entity, key } => cli::delete(&cli::data_dir(data), &entity, &key),
         Command::Flush => cli::flush(&cli::data_dir(data)),
         Command::Compact => cli::compact(&cli::data_dir(data)),
-        Command::Export {
-            entities,
-            features,
-            out,
-            full_feature_names,
-            fill_defaults,
-            as_known_at,
-            no_future_writes,
-            format,
-            entities_format,
-            memory_mb,
-            threads,
-        } => {
-            let export = cli::export::ExportArgs {
-                entities,
-                entities_format,
-                features,
-                out,
-                format,
-                full_feature_names,
-                fill_defaults,
-                as_known_at,
-                no_future_writes,
-                memory_mb,
-                threads,
-            };
+        Command::Export(export) => {
             if remote.active() {
                 cli::remote::export(&remote, export)
             } else {

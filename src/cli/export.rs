@@ -14,17 +14,40 @@ use strata::offline::export::{
 use super::{CliError, Result, out, store_for_reading, view_of};
 
 /// The options of `strata export`.
+#[derive(clap::Args, Debug)]
 pub struct ExportArgs {
+    /// The entity table (.parquet, .arrow or .csv): the join keys, event_timestamp, and any label columns
+    #[arg(long, value_name = "FILE")]
     pub entities: PathBuf,
-    pub entities_format: Option<String>,
+    /// Features as view:feature, view:* or view@2:feature, separated by commas
+    #[arg(long, value_name = "REFS")]
     pub features: String,
+    /// The output file
+    #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
-    pub format: Option<String>,
+    /// Name feature columns view__feature instead of feature
+    #[arg(long)]
     pub full_feature_names: bool,
+    /// Fill features that have no value with their declared defaults
+    #[arg(long)]
     pub fill_defaults: bool,
+    /// Ignore versions written (created) after T
+    #[arg(long, value_name = "T", value_parser = super::parse::time_arg, alias = "known-at", conflicts_with = "no_future_writes")]
     pub as_known_at: Option<i64>,
+    /// For each row, ignore versions written after the row's event_timestamp
+    #[arg(long)]
     pub no_future_writes: bool,
+    /// The output format: parquet, arrow or csv [default: by --out's extension]
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// The entity table's format: parquet, arrow or csv [default: by its extension]
+    #[arg(long, value_name = "FORMAT")]
+    pub entities_format: Option<String>,
+    /// Memory for rows in flight, in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 4096)]
     pub memory_mb: usize,
+    /// Joining threads [default: one per core]
+    #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 }
 
