@@ -92,18 +92,7 @@ fn apply(engine: &Engine, model: &mut Model, op: &Op) {
 }
 
 fn model_as_of(model: &Model, k: u8, t: i64, known: Option<i64>) -> Option<Version> {
-    let kmax = known.unwrap_or(i64::MAX);
-    model
-        .versions
-        .get(&(VIEW, ek(k)))?
-        .iter()
-        .rev()
-        .find(|((e, c), _)| *e <= t && *c <= kmax)
-        .map(|((e, c), r)| Version {
-            event_ts: *e,
-            created_ts: *c,
-            row: r.clone(),
-        })
+    model.as_of(VIEW, &ek(k), t, known)
 }
 
 const TIMES: [i64; 9] = [-4, -1, 0, 3, 7, 13, 22, 38, 41];

@@ -15,19 +15,6 @@ use proptest::prelude::*;
 use strata::engine::{Engine, HistoryBounds, Options, SyncPolicy, Version};
 
 impl Model {
-    fn as_of(&self, view: u32, key: &[u8], t: i64, known: Option<i64>) -> Option<Version> {
-        let k = known.unwrap_or(i64::MAX);
-        self.versions
-            .get(&(view, key.to_vec()))?
-            .iter()
-            .rev()
-            .find(|((e, c), _)| *e <= t && *c <= k)
-            .map(|((e, c), r)| Version {
-                event_ts: *e,
-                created_ts: *c,
-                row: r.clone(),
-            })
-    }
     fn history(
         &self,
         view: u32,

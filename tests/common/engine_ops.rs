@@ -1,12 +1,13 @@
 //! Random operations on an engine (batches of puts, deletes, flushes,
 //! compactions, reopens) and a brute-force record of the versions they
-//! leave, for the engine's model tests. Each test adds the reads it checks
-//! to [`Model`] in an `impl` of its own.
+//! leave, for the engine's model tests. [`Model::as_of`] is the point read
+//! they share; each test adds the other reads it checks to [`Model`] in an
+//! `impl` of its own.
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use strata::engine::{Engine, WriteBatch};
+use strata::engine::{Engine, Version, WriteBatch};
 
 /// A key's versions: `(event_ts, created_ts) -> row`.
 pub type Versions = BTreeMap<(i64, i64), Vec<u8>>;
@@ -27,6 +28,22 @@ impl Model {
 
     pub fn delete(&mut self, view: u32, key: &[u8]) {
         self.versions.remove(&(view, key.to_vec()));
+    }
+
+    /// The newest version of `key` in `view` with `event_ts <= t`, among
+    /// those created at or before `known` (all without it).
+    pub fn as_of(&self, view: u32, key: &[u8], t: i64, known: Option<i64>) -> Option<Version> {
+        let k = known.unwrap_or(i64::MAX);
+        self.versions
+            .get(&(view, key.to_vec()))?
+            .iter()
+            .rev()
+            .find(|((e, c), _)| *e <= t && *c <= k)
+            .map(|((e, c), r)| Version {
+                event_ts: *e,
+                created_ts: *c,
+                row: r.clone(),
+            })
     }
 }
 

@@ -266,22 +266,33 @@ fn denied_admin_and_writes_name_the_missing_grant() {
     assert!(out.contains("<- this view"), "{out}");
     // A write with only a read grant, and a write without any grant, both
     // say write.
-    std::fs::write(
-        dir.join("rows.csv"),
-        "user_id,event_timestamp,amount_avg,txn_count,segment\n1,2024-05-01T00:00:00Z,1.5,3,new\n",
-    )
-    .unwrap();
-    let (code, _, err) = reader(&argv("ingest --view user_stats rows.csv"));
-    assert_eq!(code, 1, "{err}");
+    // An ingest of the file `name` holding `rows` into `view`: refused,
+    // with this message.
+    let refused_ingest = |client: &dyn Fn(&[&str]) -> (i32, String, String),
+                          (name, rows): (&str, &str),
+                          view: &str| {
+        std::fs::write(dir.join(name), rows).unwrap();
+        let (code, _, err) = client(&argv(&format!("ingest --view {view} {name}")));
+        assert_eq!(code, 1, "{err}");
+        err
+    };
+    let err = refused_ingest(
+        &reader,
+        (
+            "rows.csv",
+            "user_id,event_timestamp,amount_avg,txn_count,segment\n1,2024-05-01T00:00:00Z,1.5,3,new\n",
+        ),
+        "user_stats",
+    );
     assert!(err.contains("no write grant"), "{err}");
-    std::fs::write(
-        dir.join("m.csv"),
-        "merchant,event_timestamp,score\nm1,2024-05-01T00:00:00Z,0.5\n",
-    )
-    .unwrap();
-    let writer = remote(&server, &store.fraud_writer);
-    let (code, _, err) = writer(&argv("ingest --view merchant_risk m.csv"));
-    assert_eq!(code, 1, "{err}");
+    let err = refused_ingest(
+        &remote(&server, &store.fraud_writer),
+        (
+            "m.csv",
+            "merchant,event_timestamp,score\nm1,2024-05-01T00:00:00Z,0.5\n",
+        ),
+        "merchant_risk",
+    );
     // The token may not read merchant_risk, so the server answers as for
     // an unknown view; the CLI still names the grant ingest needs.
     assert!(

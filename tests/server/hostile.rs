@@ -290,12 +290,7 @@ async fn unread_export(
     table: &[u8],
 ) -> Option<(quinn::SendStream, quinn::RecvStream)> {
     let (mut send, recv) = conn.open_bi().await.ok()?;
-    let mut start = Vec::new();
-    p::ExportStart {
-        features: vec!["user_stats:*".into()],
-        ..Default::default()
-    }
-    .encode(&mut start);
+    let start = export_all_user_stats();
     send.write_all(&frame(Kind::ExportStart, 1, &start))
         .await
         .ok()?;

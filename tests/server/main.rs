@@ -34,7 +34,7 @@ use std::time::Duration;
 pub use common::cli::argv;
 use strata::client::{Client, ClientConfig, Trust};
 use strata::format::protocol::{self as p, FrameHeader, HEADER_LEN, Kind};
-pub use wire::{error_code, frame, int_keys, string_keys, user_row};
+pub use wire::{error_code, frame, full_history, int_keys, string_keys, user_row};
 
 pub const DEFS: &str = include_str!("../fixtures/server.toml");
 
@@ -247,16 +247,15 @@ pub fn lookup(features: &[&str], col: &str, keys: &[i64]) -> p::LookupRequest {
     }
 }
 
-/// The whole history of the int64 key `key` of `view`, with no limit.
-pub fn full_history(view: &str, key: i64) -> p::HistoryRequest {
-    p::HistoryRequest {
-        view: view.into(),
-        key: vec![strata::format::schema::KeyValue::Int64(key)],
-        from: i64::MIN,
-        to: i64::MAX - 1,
-        known_at: None,
-        limit: 0,
+/// The body of an `ExportStart` of every feature of `user_stats`.
+pub fn export_all_user_stats() -> Vec<u8> {
+    let mut start = Vec::new();
+    p::ExportStart {
+        features: vec!["user_stats:*".into()],
+        ..Default::default()
     }
+    .encode(&mut start);
+    start
 }
 
 /// The counter `name` of a `stats` answer.

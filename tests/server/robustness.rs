@@ -102,12 +102,7 @@ async fn clients_that_vanish_mid_stream() {
         // A connection that asks for an export and vanishes while it streams.
         let (conn, _s, _r) = welcomed(&server, &store.admin).await;
         let (mut s, mut r) = conn.open_bi().await.unwrap();
-        let mut start = Vec::new();
-        p::ExportStart {
-            features: vec!["user_stats:*".into()],
-            ..Default::default()
-        }
-        .encode(&mut start);
+        let start = export_all_user_stats();
         s.write_all(&frame(Kind::ExportStart, 2, &start))
             .await
             .unwrap();

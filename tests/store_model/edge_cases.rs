@@ -50,6 +50,45 @@ fn assert_matches(store: &Store, model: &Model) {
     }
 }
 
+/// Writes (one `put` each) the version `(e, c)` with row `n` of every user
+/// in `user_stats` and of every user-merchant pair in `user_merchant`.
+fn put_users_and_pairs(s: &Store, model: &mut Model, (e, c): (i64, i64), n: i64) {
+    for u in 0..USERS.len() {
+        put(
+            s,
+            model,
+            View::UserStats,
+            (Key::User(u), e, c, stats_row(n)),
+        );
+        for m in 0..MERCHANTS.len() {
+            let row = (Key::Pair(u, m), e, c, pair_row(n));
+            put(s, model, View::UserMerchant, row);
+        }
+    }
+}
+
+/// A store in a new directory (an `Option`, for [`reopen`]), its catalog,
+/// and the model of nothing written yet.
+fn reopenable() -> (tempfile::TempDir, Option<Store>, Catalog, Model) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, cat) = create(dir.path(), false);
+    (dir, Some(store), cat, Model::default())
+}
+
+/// Reopens `store`, which must still match `model`.
+fn reopen_and_match(store: &mut Option<Store>, dir: &Path, cat: &Catalog, model: &Model) {
+    reopen(store, dir, cat, false);
+    assert_matches(store.as_ref().unwrap(), model);
+}
+
+/// Compacts `store`, then reopens it: after each it must still match
+/// `model`.
+fn compact_and_reopen(store: &mut Option<Store>, dir: &Path, cat: &Catalog, model: &Model) {
+    store.as_ref().unwrap().engine().compact().unwrap();
+    assert_matches(store.as_ref().unwrap(), model);
+    reopen_and_match(store, dir, cat, model);
+}
+
 #[test]
 fn a_late_write_with_an_older_event_never_hides_the_newer_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,10 +128,7 @@ fn a_late_write_with_an_older_event_never_hides_the_newer_one() {
 
 #[test]
 fn an_exact_rewrite_replaces_the_version_across_flush_and_compaction() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, cat) = create(dir.path(), false);
-    let mut store = Some(store);
-    let mut model = Model::default();
+    let (dir, mut store, cat, mut model) = reopenable();
     let k = Key::Merchant(2);
     for n in 1..4 {
         let s = store.as_ref().unwrap();
@@ -121,10 +157,7 @@ fn an_exact_rewrite_replaces_the_version_across_flush_and_compaction() {
         assert_matches(s, &model);
         s.flush().unwrap();
     }
-    store.as_ref().unwrap().engine().compact().unwrap();
-    assert_matches(store.as_ref().unwrap(), &model);
-    reopen(&mut store, dir.path(), &cat, false);
-    assert_matches(store.as_ref().unwrap(), &model);
+    compact_and_reopen(&mut store, dir.path(), &cat, &model);
 }
 
 #[test]
@@ -162,20 +195,10 @@ fn ttl_boundary_and_latest_of_an_old_version_are_outside_max_age() {
 
 #[test]
 fn delete_then_write_again_across_a_flush() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, cat) = create(dir.path(), false);
-    let mut store = Some(store);
-    let mut model = Model::default();
+    let (dir, mut store, cat, mut model) = reopenable();
     {
         let s = store.as_ref().unwrap();
-        for u in 0..USERS.len() {
-            let row = (Key::User(u), 10 * SEC, SEC, stats_row(1));
-            put(s, &mut model, View::UserStats, row);
-            for m in 0..MERCHANTS.len() {
-                let row = (Key::Pair(u, m), 10 * SEC, SEC, pair_row(1));
-                put(s, &mut model, View::UserMerchant, row);
-            }
-        }
+        put_users_and_pairs(s, &mut model, (10 * SEC, SEC), 1);
         for m in 0..MERCHANTS.len() {
             let row = (Key::Merchant(m), 10 * SEC, SEC, risk_row(1));
             put(s, &mut model, View::MerchantRisk, row);
@@ -228,31 +251,15 @@ fn delete_then_write_again_across_a_flush() {
     assert_eq!((got.event_ts, got.values), (Some(3 * SEC), pair_row(7)));
     s.flush().unwrap();
     assert_matches(s, &model);
-    s.engine().compact().unwrap();
-    assert_matches(s, &model);
-    reopen(&mut store, dir.path(), &cat, false);
-    assert_matches(store.as_ref().unwrap(), &model);
+    compact_and_reopen(&mut store, dir.path(), &cat, &model);
 }
 
 #[test]
 fn reopen_keeps_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, cat) = create(dir.path(), false);
-    let mut store = Some(store);
-    let mut model = Model::default();
+    let (dir, mut store, cat, mut model) = reopenable();
     let s = store.as_ref().unwrap();
     for round in 0..3i64 {
-        for u in 0..USERS.len() {
-            let k = Key::User(u);
-            let (e, c) = ((20 - round) * SEC, round * SEC);
-            write(s, View::UserStats, &[(k, e, c, stats_row(round))]);
-            model.put(View::UserStats, k, e, c, stats_row(round));
-            for m in 0..MERCHANTS.len() {
-                let k = Key::Pair(u, m);
-                write(s, View::UserMerchant, &[(k, e, c, pair_row(round))]);
-                model.put(View::UserMerchant, k, e, c, pair_row(round));
-            }
-        }
+        put_users_and_pairs(s, &mut model, ((20 - round) * SEC, round * SEC), round);
         for m in 0..MERCHANTS.len() {
             let k = Key::Merchant(m);
             let rows: Vec<_> = (0..3)
@@ -269,10 +276,8 @@ fn reopen_keeps_everything() {
         }
     }
     assert_matches(s, &model);
-    reopen(&mut store, dir.path(), &cat, false);
-    assert_matches(store.as_ref().unwrap(), &model);
-    reopen(&mut store, dir.path(), &cat, false);
-    assert_matches(store.as_ref().unwrap(), &model);
+    reopen_and_match(&mut store, dir.path(), &cat, &model);
+    reopen_and_match(&mut store, dir.path(), &cat, &model);
 }
 
 /// A store whose only view keeps one version per key (`max_versions = 1`).
