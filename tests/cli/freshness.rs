@@ -50,17 +50,10 @@ fn an_sla_met_then_violated_sets_the_exit_code() {
         "{out}"
     );
     let header = out.lines().nth(1).unwrap();
+    let columns = "view newest_event last_ingest rows/min lag sla status";
     assert_eq!(
         header.split_whitespace().collect::<Vec<_>>(),
-        [
-            "view",
-            "newest_event",
-            "last_ingest",
-            "rows/min",
-            "lag",
-            "sla",
-            "status"
-        ]
+        columns.split(' ').collect::<Vec<_>>()
     );
     let clicks = line_of(&out, "clicks");
     assert_eq!(clicks[1], "2024-05-03T00:00:00Z");
@@ -158,6 +151,10 @@ fn a_view_with_an_sla_and_no_data_is_violated() {
 #[test]
 fn without_a_store() {
     let t = tempfile::tempdir().unwrap();
-    let err = fails(t.path(), &argv("freshness --data nothing"), 1);
-    assert!(err.contains("no store at"), "{err}");
+    fails_with(
+        t.path(),
+        &argv("freshness --data nothing"),
+        1,
+        "no store at",
+    );
 }

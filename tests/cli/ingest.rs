@@ -35,10 +35,7 @@ fn ingest_parquet() {
 fn refused_ingest_leaves_the_store_unchanged() {
     let t = setup();
     write(t.path(), "a.csv", CSV);
-    ok(
-        t.path(),
-        &argv("ingest --data data --view user_stats a.csv"),
-    );
+    ingest(t.path(), "user_stats", "a.csv");
     let history = argv("history --data data --view user_stats --key 1 --json");
     let before = ok(t.path(), &history);
 

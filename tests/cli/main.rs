@@ -25,7 +25,7 @@ use arrow_array::{
     ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, StringArray,
     TimestampMillisecondArray,
 };
-pub use common::cli::{argv, assert_contains, fails, json, ok, strata, write};
+pub use common::cli::{argv, assert_contains, fails, fails_with, json, ok, strata, write};
 
 const DEFS: &str = include_str!("../fixtures/cli.toml");
 
@@ -35,6 +35,12 @@ fn setup() -> tempfile::TempDir {
     std::fs::write(t.path().join("defs.toml"), DEFS).unwrap();
     ok(t.path(), &argv("apply --data data defs.toml"));
     t
+}
+
+/// `strata ingest --data data --view VIEW FILE` in `t`, which must
+/// succeed: its stdout.
+fn ingest(t: &Path, view: &str, file: &str) -> String {
+    ok(t, &["ingest", "--data", "data", "--view", view, file])
 }
 
 const CSV: &str = "user_id,event_timestamp,amount_avg,txn_count,segment,embedding\n\

@@ -5,34 +5,32 @@ use super::*;
 #[test]
 fn usage_errors_exit_2() {
     let t = setup();
-    let err = fails(
+    fails_with(
         t.path(),
         &argv("get --data data --view user_stats --key one"),
         2,
+        "user_id is int64, and \"one\" is not an integer",
     );
-    assert!(
-        err.contains("user_id is int64, and \"one\" is not an integer"),
-        "{err}"
+    fails_with(
+        t.path(),
+        &argv("get --data data --view nope --key 1"),
+        2,
+        "unknown feature view \"nope\"; this store has: user_stats, user_country",
     );
-    let err = fails(t.path(), &argv("get --data data --view nope --key 1"), 2);
-    assert!(
-        err.contains("unknown feature view \"nope\"; this store has: user_stats, user_country"),
-        "{err}"
-    );
-    let err = fails(
+    fails_with(
         t.path(),
         &argv("get --data data --view user_stats --key 1 --as-of noon"),
         2,
+        "--as-of",
     );
-    assert!(err.contains("--as-of"), "{err}");
     fails(t.path(), &argv("get --data data --view user_stats"), 2);
     fails(t.path(), &["frobnicate"], 2);
-    let err = fails(
+    fails_with(
         t.path(),
         &argv("get --data elsewhere --view user_stats --key 1"),
         1,
+        "no store at elsewhere",
     );
-    assert!(err.contains("no store at elsewhere"), "{err}");
     assert!(
         !t.path().join("elsewhere").exists(),
         "a read must not create a store"
@@ -85,6 +83,16 @@ fn demo_runs() {
             "does not hide",
         ],
     );
+    // It exports a training set.
+    assert_contains(
+        &out,
+        &[
+            "5. Exported a point-in-time training set",
+            "user_id,event_timestamp,label,segment,txn_count",
+            "4 of 6 rows found a version",
+        ],
+    );
+    assert!(t.path().join("store/training_set.csv").exists());
     assert!(
         out.contains("segment     vip"),
         "latest read shows the newest version: {out}"

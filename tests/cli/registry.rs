@@ -85,8 +85,12 @@ fn list_describe_search_lineage() {
          \u{20}   \u{2514}\u{2500}> model_input (source: push)\n",
         "{out}"
     );
-    let e = fails(d, &argv("registry describe nope --data data"), 2);
-    assert!(e.contains("unknown feature view \"nope\""), "{e}");
+    fails_with(
+        d,
+        &argv("registry describe nope --data data"),
+        2,
+        "unknown feature view \"nope\"",
+    );
 }
 
 #[test]
@@ -130,8 +134,12 @@ fn ingest_from_the_declared_source_then_describe_shows_statistics() {
     );
 
     // No source declared: a clear usage error.
-    let e = fails(d, &argv("ingest --data data --view model_input"), 2);
-    assert!(e.contains("source of view model_input is Push"), "{e}");
+    fails_with(
+        d,
+        &argv("ingest --data data --view model_input"),
+        2,
+        "source of view model_input is Push",
+    );
     // --map and --format.
     write(
         d,
@@ -143,18 +151,18 @@ fn ingest_from_the_declared_source_then_describe_shows_statistics() {
         &argv("ingest --data data --view model_input other.txt --format csv --map uid=user_id"),
     );
     assert!(out.contains("1 row(s): 1 written"), "{out}");
-    let e = fails(
+    fails_with(
         d,
         &argv("ingest --data data --view model_input other.txt --map uid"),
         2,
+        "SOURCE_COLUMN=FEATURE",
     );
-    assert!(e.contains("SOURCE_COLUMN=FEATURE"), "{e}");
-    let e = fails(
+    fails_with(
         d,
         &argv("ingest --data data --view model_input in/*.parquet"),
         1,
+        "no file matches",
     );
-    assert!(e.contains("no file matches"), "{e}");
 }
 
 #[test]

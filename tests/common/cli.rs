@@ -52,6 +52,14 @@ pub fn fails(dir: &Path, args: &[&str], code: i32) -> String {
     r.stderr
 }
 
+/// Runs and expects failure with `code` and an `error: ` message that
+/// contains `needle`; returns stderr.
+pub fn fails_with(dir: &Path, args: &[&str], code: i32, needle: &str) -> String {
+    let err = fails(dir, args, code);
+    assert!(err.contains(needle), "{needle:?} not in {err}");
+    err
+}
+
 /// The words of a command line: `argv("get --key 1")` is
 /// `["get", "--key", "1"]`. For arguments with no white space in them;
 /// write the others as an array.
