@@ -15,12 +15,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::{Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use arrow_array::{Float64Array, Int64Array, TimestampMicrosecondArray};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use strata::format::schema::{KeyValue, Value};
@@ -36,45 +35,38 @@ const T0: i64 = 1_700_000_000_000_000;
 
 /// `rows` rows over `KEYS` keys starting at event time `base`.
 fn write_file(path: &Path, base: i64, rows: i64) {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("user_id", DataType::Int64, false),
-        Field::new(
+    let b = common::tables::columns(vec![
+        (
+            "user_id",
+            Arc::new(Int64Array::from_iter_values(
+                (0..rows).map(|i| (i * 7919) % KEYS),
+            )),
+        ),
+        (
             "event_timestamp",
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            false,
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                (0..rows).map(|i| base + i),
+            )),
         ),
-        Field::new(
+        (
             "created_timestamp",
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            false,
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                (0..rows).map(|_| base),
+            )),
         ),
-        Field::new("a", DataType::Float64, true),
-        Field::new("b", DataType::Int64, true),
-    ]));
+        (
+            "a",
+            Arc::new(Float64Array::from_iter_values((0..rows).map(|i| i as f64))),
+        ),
+        ("b", Arc::new(Int64Array::from_iter_values(0..rows))),
+    ]);
     let props = WriterProperties::builder()
         .set_max_row_group_row_count(Some(20_000))
         .build();
     let mut w = ArrowWriter::try_new(
         std::fs::File::create(path).unwrap(),
-        schema.clone(),
+        b.schema(),
         Some(props),
-    )
-    .unwrap();
-    let b = RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(Int64Array::from_iter_values(
-                (0..rows).map(|i| (i * 7919) % KEYS),
-            )),
-            Arc::new(TimestampMicrosecondArray::from_iter_values(
-                (0..rows).map(|i| base + i),
-            )),
-            Arc::new(TimestampMicrosecondArray::from_iter_values(
-                (0..rows).map(|_| base),
-            )),
-            Arc::new(Float64Array::from_iter_values((0..rows).map(|i| i as f64))),
-            Arc::new(Int64Array::from_iter_values(0..rows)),
-        ],
     )
     .unwrap();
     w.write(&b).unwrap();
@@ -109,21 +101,14 @@ fn child(dir: &Path, file: &Path) {
 }
 
 fn spawn(dir: &Path, file: &Path) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "a_killed_bulk_ingest_is_all_or_nothing",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(
+    common::cli::rerun_test(
+        "a_killed_bulk_ingest_is_all_or_nothing",
+        (
             "STRATA_BULK_CRASH_CHILD",
             format!("{}|{}", dir.display(), file.display()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+        ),
+        Stdio::null(),
+    )
 }
 
 #[test]

@@ -11,10 +11,12 @@
     clippy::unwrap_used,
     reason = "a test may unwrap: the panic is its failure report"
 )]
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use strata::engine::{Engine, Options, SyncPolicy, WriteBatch};
@@ -120,21 +122,14 @@ fn acknowledged_writes_survive_sigkill() {
         rng ^= rng >> 7;
         rng ^= rng << 17;
         let run_for = Duration::from_millis(20 + rng % 150);
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "acknowledged_writes_survive_sigkill",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(
+        let mut child = common::cli::rerun_test(
+            "acknowledged_writes_survive_sigkill",
+            (
                 "STRATA_CRASH_CHILD",
                 format!("{}|{next}", dir.path().display()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            ),
+            Stdio::piped(),
+        );
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
             let mut acked = None;

@@ -18,7 +18,7 @@ mod common;
 use common::stores::values_as_of;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
 use strata::format::schema::KeyValue;
@@ -87,21 +87,18 @@ fn child(spec: &str) {
 }
 
 fn spawn(test: &str, mode: &str, dir: &Path, file: &Path) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(
-            "STRATA_INGEST_CRASH_CHILD",
-            format!("{mode}|{}|{}", dir.display(), file.display()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    let spec = format!("{mode}|{}|{}", dir.display(), file.display());
+    common::cli::rerun_test(test, ("STRATA_INGEST_CRASH_CHILD", spec), Stdio::null())
 }
 
 /// Rounds of killed ingests. `base(round)` is the first event time of the
-/// round's file; `setup` prepares a store.
+/// round's file; `setup` prepares a store. In the child (the test run
+/// again by [`spawn`]), the ingest of one round instead.
 fn rounds(test: &str, mode: &str, setup: &dyn Fn(&Path), base: &dyn Fn(usize) -> i64) {
+    if let Ok(spec) = std::env::var("STRATA_INGEST_CRASH_CHILD") {
+        child(&spec);
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("store");
     setup(&dir);
@@ -189,10 +186,6 @@ fn rounds(test: &str, mode: &str, setup: &dyn Fn(&Path), base: &dyn Fn(usize) ->
 
 #[test]
 fn a_killed_ingest_into_an_aggregation_source_is_all_or_nothing() {
-    if let Ok(spec) = std::env::var("STRATA_INGEST_CRASH_CHILD") {
-        child(&spec);
-        return;
-    }
     let setup = |dir: &Path| {
         let s = common::stores::store_with(dir, DEFS);
         let before = dir.with_extension("before.csv");
@@ -210,10 +203,6 @@ fn a_killed_ingest_into_an_aggregation_source_is_all_or_nothing() {
 
 #[test]
 fn a_killed_backfill_is_all_or_nothing() {
-    if let Ok(spec) = std::env::var("STRATA_INGEST_CRASH_CHILD") {
-        child(&spec);
-        return;
-    }
     // Live events 30 days on: every round's file is late, so only a
     // backfill writes it.
     let setup = |dir: &Path| {

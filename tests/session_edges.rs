@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use arrow_array::{Array, BooleanArray, Int64Array, TimestampMicrosecondArray};
-use strata::engine::{Clock, Options};
 use strata::format::schema::{KeyValue, Value};
 use strata::offline::export::{ExportRequest, KnownAt};
 use strata::store::{ReadOptions, RowWrite, Status, Store, StoreOptions};
@@ -28,30 +27,15 @@ const M: i64 = 60_000_000;
 /// The gap: 30 min.
 const GAP: i64 = 30 * M;
 
+/// Sessions of clicks (30 min gap, 2 h allowed lateness) whose late
+/// events are rejected.
+const DEFS: &str = include_str!("fixtures/session-edges.toml");
+
+/// [`DEFS`] with the late events `policy` (`reject`, `correct`).
 fn definitions(policy: &str) -> String {
-    format!(
-        r#"
-[[entities]]
-name = "user"
-join_keys = [{{ name = "user_id", type = "int64" }}]
-
-[[feature_views]]
-name = "clicks"
-entities = ["user"]
-features = [{{ name = "page", type = "string" }}]
-
-[[feature_views]]
-name = "sessions"
-source = "clicks"
-session_gap = "30m"
-allowed_lateness = "2h"
-late_events = "{policy}"
-aggregations = [
-  {{ function = "count" }},
-  {{ function = "session_start" }},
-  {{ function = "is_open" }},
-]
-"#
+    DEFS.replace(
+        "late_events = \"reject\"",
+        &format!("late_events = \"{policy}\""),
     )
 }
 
@@ -64,11 +48,7 @@ struct Fixture {
 fn fixture(policy: &str) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(AtomicI64::new(1000 * M));
-    let c = clock.clone();
-    let engine = Options {
-        clock: Clock::new(move || c.load(Ordering::SeqCst)),
-        ..Options::default()
-    };
+    let engine = common::stores::clocked(&clock);
     let store = common::stores::store_with_options(
         dir.path(),
         StoreOptions { engine },

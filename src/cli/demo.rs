@@ -34,6 +34,12 @@ fn write_file(path: &Path, text: &str) -> Result {
         .map_err(|e| CliError::msg(format!("cannot write {}: {e}", path.display())))
 }
 
+/// Writes the CSV `text` to `path` and ingests it into `user_stats`.
+fn ingest_csv(store: &Store, path: &Path, text: &str) -> Result<offline::IngestReport> {
+    write_file(path, text)?;
+    Ok(offline::ingest_file(store, "user_stats", path, false)?)
+}
+
 /// One CSV row of the regular data.
 fn csv_row(out: &mut String, user: i64, days_ago: i64, now: i64) {
     let amount = ((user % 100) * 3 + days_ago * 7) as f64 / 4.0;
@@ -91,8 +97,7 @@ pub fn run(data: Option<PathBuf>) -> Result {
         }
     }
     let csv_path = input.join("user_stats.csv");
-    write_file(&csv_path, &csv)?;
-    let report = offline::ingest_file(&store, "user_stats", &csv_path, false)?;
+    let report = ingest_csv(&store, &csv_path, &csv)?;
     out!(
         "2. Ingested {} rows from {}: {} users x {} versions (event times {} days ago, in that order)",
         report.rows,
@@ -108,8 +113,7 @@ pub fn run(data: Option<PathBuf>) -> Result {
         let _ = writeln!(late, "{user},{ts},0.0,1,backfill,0;0;0");
     }
     let late_path = input.join("backfill.csv");
-    write_file(&late_path, &late)?;
-    let report = offline::ingest_file(&store, "user_stats", &late_path, false)?;
+    let report = ingest_csv(&store, &late_path, &late)?;
     out!(
         "3. Ingested a late backfill of {} rows from {}: event times {BACKFILL_DAYS_AGO} days ago, written last",
         report.rows,

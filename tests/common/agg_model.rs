@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use proptest::prelude::*;
-use strata::engine::{Clock, Options, SyncPolicy};
+use strata::engine::{Options, SyncPolicy};
 use strata::format::schema::{KeyValue, Value};
 use strata::store::{RowWrite, Store, StoreOptions};
 
@@ -209,13 +209,11 @@ pub fn late() -> impl Strategy<Value = Late> {
 /// A store with small memtables, no fsync, and a clock the test drives,
 /// at `dir`.
 pub fn open(dir: &Path, clock: &Arc<AtomicI64>) -> Store {
-    let c = clock.clone();
-    let mut engine = Options {
+    let engine = Options {
         sync: SyncPolicy::Never,
         memtable_bytes: 16 << 10,
-        ..Options::default()
+        ..stores::clocked(clock)
     };
-    engine.clock = Clock::new(move || c.load(Ordering::SeqCst));
     Store::open_with(dir, StoreOptions { engine }).unwrap()
 }
 

@@ -87,6 +87,24 @@ pub fn assert_contains(text: &str, needles: &[&str]) {
     }
 }
 
+/// Runs this test binary again as a child process, filtered to exactly
+/// `test`, with the environment variable `env` set to `value` (which tells
+/// the test that it is the child); its stdout goes to `stdout`, its stderr
+/// nowhere.
+pub fn rerun_test(
+    test: &str,
+    (env, value): (&str, String),
+    stdout: std::process::Stdio,
+) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(env, value)
+        .stdout(stdout)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Lets `child` run for `at` (or until it exits), then kills it
 /// (SIGKILL) and reaps it: a crash at a random point of its work.
 pub fn kill_after(child: &mut std::process::Child, at: std::time::Duration) {

@@ -1,12 +1,24 @@
 //! Stores with definitions applied, and engine options.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use strata::catalog::{Catalog, defs};
-use strata::engine::{CompactionOptions, Options, SyncPolicy};
+use strata::engine::{Clock, CompactionOptions, Options, SyncPolicy};
 use strata::format::schema::{KeyValue, Value};
 use strata::format::segment::SegmentOptions;
 use strata::store::{ReadOptions, Store, StoreOptions};
+
+/// The default engine options but for the clock: the time in `clock`,
+/// which the test sets.
+pub fn clocked(clock: &Arc<AtomicI64>) -> Options {
+    let c = clock.clone();
+    Options {
+        clock: Clock::new(move || c.load(Ordering::SeqCst)),
+        ..Options::default()
+    }
+}
 
 /// Applies the definitions `text` to `store`; returns the new catalog.
 pub fn apply(store: &Store, text: &str) -> Catalog {

@@ -78,6 +78,16 @@ fn ingest(e: &Engine, m: &Shared, b: u64) {
 
 /// Runs `work` on the simulator, then reopens every crash image and checks
 /// it against the model.
+/// Writes batches `1..=batches`, flushing after every `every`-th.
+fn write_flushing(e: &Engine, m: &Shared, batches: u64, every: u64) {
+    for b in 1..=batches {
+        write(e, m, b);
+        if b % every == 0 {
+            e.flush().unwrap();
+        }
+    }
+}
+
 fn crash_test(name: &str, work: impl FnOnce(&Engine, &Shared)) {
     let model: Shared = Arc::default();
     let m = model.clone();
@@ -175,14 +185,7 @@ fn crash_at_every_sync_point_of_group_commit() {
 
 #[test]
 fn crash_at_every_sync_point_of_flushes() {
-    crash_test("flush", |e, m| {
-        for b in 1..=(9 * scale() as u64) {
-            write(e, m, b);
-            if b % 3 == 0 {
-                e.flush().unwrap();
-            }
-        }
-    });
+    crash_test("flush", |e, m| write_flushing(e, m, 9 * scale() as u64, 3));
 }
 
 #[test]
@@ -198,12 +201,7 @@ fn crash_at_every_sync_point_of_bulk_ingest() {
 #[test]
 fn crash_at_every_sync_point_of_compaction() {
     crash_test("compaction", |e, m| {
-        for b in 1..=(8 * scale() as u64) {
-            write(e, m, b);
-            if b % 2 == 0 {
-                e.flush().unwrap();
-            }
-        }
+        write_flushing(e, m, 8 * scale() as u64, 2);
         e.compact_as_needed().unwrap();
         write(e, m, 10_000);
         e.flush().unwrap();
