@@ -119,14 +119,9 @@ fn check_events_and_tiles(store: &Store, s: &Model, tiles: bool, at: &str) {
     let mut seen = BTreeSet::new();
     let mut per_key = Vec::new();
     for k in 0..KEYS {
+        let key = [KeyValue::Int64(k)];
         let hist = store
-            .history(
-                "events",
-                &[KeyValue::Int64(k)],
-                i64::MIN,
-                i64::MAX - 1,
-                None,
-            )
+            .history("events", &key, i64::MIN, i64::MAX - 1, None)
             .unwrap();
         let ts: BTreeSet<usize> = hist.iter().map(|h| h.event_ts as usize).collect();
         per_key.push(hist);
@@ -161,12 +156,10 @@ fn check_events_and_tiles(store: &Store, s: &Model, tiles: bool, at: &str) {
                 .unwrap();
             let count = Value::Int64(inside.len() as i64);
             assert_eq!(row.values[0], count, "{at}: key {k} count at {t}");
+            // The sum of nothing is null.
             let sum = inside.iter().sum::<i64>() as f64;
-            let want = if inside.is_empty() {
-                Value::Null
-            } else {
-                Value::Float64(sum)
-            };
+            let want = (!inside.is_empty()).then_some(Value::Float64(sum));
+            let want = want.unwrap_or(Value::Null);
             assert_eq!(row.values[1], want, "{at}: key {k} sum at {t}");
         }
     }
