@@ -16,8 +16,10 @@ mod scenario;
 
 use std::sync::Arc;
 
-use arrow_array::{Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use arrow_array::{
+    Array, ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+
 use scenario::{Scenario, assert_peak_within, in_own_process, reset_peak};
 use strata_format::schema::Value;
 use strata_offline::export::{self as ex, ExportFiles, ExportRequest, Plan};
@@ -53,29 +55,21 @@ fn row2_export_join_counts_real_bytes() {
     in_own_process("row2_export_join_counts_real_bytes", || {
         let s = wide_store();
         let rows = 20_000;
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("user_id", DataType::Int64, false),
-            Field::new(
-                "event_timestamp",
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                false,
+        let batch = RecordBatch::try_from_iter([
+            (
+                "user_id",
+                Arc::new(Int64Array::from(vec![1; 4_000])) as ArrayRef,
             ),
-        ]));
-        let input: Vec<RecordBatch> = (0..rows / 4_000)
-            .map(|_| {
-                RecordBatch::try_new(
-                    schema.clone(),
-                    vec![
-                        Arc::new(Int64Array::from(vec![1; 4_000])),
-                        Arc::new(
-                            TimestampMicrosecondArray::from(vec![1_000_000; 4_000])
-                                .with_timezone("UTC"),
-                        ),
-                    ],
-                )
-                .unwrap()
-            })
-            .collect();
+            (
+                "event_timestamp",
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![1_000_000; 4_000]).with_timezone("UTC"),
+                ),
+            ),
+        ])
+        .unwrap();
+        let schema = batch.schema();
+        let input = vec![batch; rows / 4_000];
         let store = s.handler.store();
         let plan = Plan::new(store, &request(), &schema).unwrap();
         let base = reset_peak();
