@@ -239,6 +239,20 @@ fn admin_over_the_server_disturbs_no_lookup_in_flight() {
     assert_eq!(failed.load(Ordering::Relaxed), 0, "{n} lookups");
 }
 
+/// An ingest by `client` of the file `name`, holding `rows`, into `view`:
+/// refused; its message.
+fn refused_ingest(
+    dir: &Path,
+    client: impl Fn(&[&str]) -> (i32, String, String),
+    (name, rows): (&str, &str),
+    view: &str,
+) -> String {
+    std::fs::write(dir.join(name), rows).unwrap();
+    let (code, _, err) = client(&argv(&format!("ingest --view {view} {name}")));
+    assert_eq!(code, 1, "{err}");
+    err
+}
+
 #[test]
 fn denied_admin_and_writes_name_the_missing_grant() {
     let store = Store::new();
@@ -266,17 +280,8 @@ fn denied_admin_and_writes_name_the_missing_grant() {
     assert!(out.contains("<- this view"), "{out}");
     // A write with only a read grant, and a write without any grant, both
     // say write.
-    // An ingest of the file `name` holding `rows` into `view`: refused,
-    // with this message.
-    let refused_ingest = |client: &dyn Fn(&[&str]) -> (i32, String, String),
-                          (name, rows): (&str, &str),
-                          view: &str| {
-        std::fs::write(dir.join(name), rows).unwrap();
-        let (code, _, err) = client(&argv(&format!("ingest --view {view} {name}")));
-        assert_eq!(code, 1, "{err}");
-        err
-    };
     let err = refused_ingest(
+        &dir,
         &reader,
         (
             "rows.csv",
@@ -286,7 +291,8 @@ fn denied_admin_and_writes_name_the_missing_grant() {
     );
     assert!(err.contains("no write grant"), "{err}");
     let err = refused_ingest(
-        &remote(&server, &store.fraud_writer),
+        &dir,
+        remote(&server, &store.fraud_writer),
         (
             "m.csv",
             "merchant,event_timestamp,score\nm1,2024-05-01T00:00:00Z,0.5\n",

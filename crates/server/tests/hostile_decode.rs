@@ -17,10 +17,8 @@
 mod common;
 mod scenario;
 
-use std::sync::Arc;
-
-use common::{Fixture, call, exchange, string_keys};
-use scenario::{Scenario, in_own_process, refused_eight_at_once};
+use common::{Fixture, exchange, string_keys};
+use scenario::{in_own_process, refused_eight_at_once};
 use strata_format::protocol::{self as p, AdminOp, ErrorCode, FrameHeader, Kind};
 use strata_server::{Limits, Session};
 

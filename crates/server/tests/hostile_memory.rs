@@ -16,9 +16,7 @@
 mod common;
 mod scenario;
 
-use std::sync::Arc;
-
-use common::{call, lookup};
+use common::lookup;
 use scenario::{Scenario, assert_peak_within, in_own_process, refused_eight_at_once, reset_peak};
 use strata_format::protocol::{self as p, ErrorCode, Kind};
 use strata_format::schema::{KeyValue, Value};
