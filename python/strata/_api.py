@@ -323,9 +323,14 @@ class _Api:
         with the join keys, ``event_timestamp``, optionally
         ``created_timestamp``, and every feature). ``renames`` maps data
         columns to view columns; ``backfill`` writes events older than the
-        aggregations' watermark. Embedded, as ``strata ingest`` (one atomic
-        segment, see ``Store._ingest``); over a connection, a sequence of
-        pushes (see ``RemoteStore._ingest``)."""
+        aggregations' watermark; ``batch_id`` makes a retry write nothing
+        again (unless ``force``).
+
+        Embedded, as ``strata ingest``: validated whole and written as one
+        atomic segment; returns the report, whose ``summary`` has the
+        numbers the CLI prints. Over a connection: a sequence of pushes,
+        each durable when acknowledged; returns ``{"view", "rows",
+        "written", "summary"}``."""
         return self._ingest(view, arrow_stream(data, "data"), renames or {}, batch_id, bool(backfill), bool(force))
 
     def _ingest(
