@@ -10,7 +10,8 @@ use strata_format::schema::Value;
 /// when the key has no event at or before `at`.
 ///
 /// The windows of a read share work: the tiles of all of them are read
-/// with one scan and decoded once, and windows that end together share
+/// with one scan and decoded once (a numeric-only view's are merged from
+/// their bytes, not decoded), and windows that end together share
 /// their right edge's raw events. A session view is read by
 /// [`crate::session::read`].
 pub fn read(
@@ -79,8 +80,9 @@ fn tiled_windows(
         })
         .collect();
     // Every stored tile any window or edge falls in, ascending by start;
-    // merged from its bytes by the windows that cover it (edge tiles only
-    // say that their edge has events).
+    // merged by the windows that cover it, from its bytes if the view's
+    // tiles allow, else decoded once if some window merges it (edge tiles
+    // only say that their edge has events).
     let mut tiles = Tiles::default();
     let nonempty = || windows.iter().filter(|w| w.1 > w.0);
     let lo = nonempty().map(|w| tile_start(w.0 + 1, tile)).min();
@@ -89,6 +91,26 @@ fn tiled_windows(
         tiles.0 = engine.history(r.view.id, key, lo, hi, None)?;
         tiles.0.reverse();
     }
+    let decoded: Vec<Option<Tile>> = if Tile::merges_encoded(&r.groups) {
+        Vec::new()
+    } else {
+        let merged = |ts: i64| {
+            spans
+                .iter()
+                .flatten()
+                .any(|&(first, past)| first <= ts && ts < past)
+        };
+        tiles
+            .0
+            .iter()
+            .map(|v| {
+                merged(v.event_ts)
+                    .then(|| Tile::decode(&r.groups, &v.row))
+                    .transpose()
+                    .map_err(|e| engine::Error::corrupt_row(r.view.id, e))
+            })
+            .collect::<engine::Result<_>>()?
+    };
     let mut right_edges: Vec<((i64, i64), Tile)> = Vec::new();
     let mut out = Vec::with_capacity(windows.len());
     for (&(start, end), span) in windows.iter().zip(&spans) {
@@ -103,9 +125,14 @@ fn tiled_windows(
         let mut st = Tile::new(&r.groups);
         raw_if(engine, r, key, start + 1, first - 1, &tiles, &mut st)?;
         let from = tiles.0.partition_point(|t| t.event_ts < first);
-        for t in tiles.0[from..].iter().take_while(|t| t.event_ts < past) {
-            st.merge_encoded(&r.groups, &t.row)
-                .map_err(|e| engine::Error::corrupt_row(r.view.id, e))?;
+        let inside = tiles.0[from..].iter().take_while(|t| t.event_ts < past);
+        for (i, t) in inside.enumerate() {
+            match decoded.get(from + i) {
+                Some(Some(d)) => st.merge(&r.groups, d),
+                _ => st
+                    .merge_encoded(&r.groups, &t.row)
+                    .map_err(|e| engine::Error::corrupt_row(r.view.id, e))?,
+            }
         }
         let edge = match right_edges.iter().position(|e| e.0 == (past, end)) {
             Some(i) => i,
