@@ -102,6 +102,10 @@ impl Merge {
     /// key wins), and counts the merged versions up to it.
     fn take(&mut self, w: &mut Walk, k: Key, row: &[u8]) {
         self.out.entry(k).or_insert_with(|| row.to_vec());
+        if self.limit == usize::MAX && self.max_bytes == usize::MAX {
+            w.last = Some(k);
+            return; // unbounded: no source is ever left, nothing to count
+        }
         let from = w.last.map_or(Bound::Unbounded, Bound::Excluded);
         for (_, r) in self.out.range((from, Bound::Included(k))) {
             w.versions += 1;

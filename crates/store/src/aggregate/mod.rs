@@ -31,6 +31,7 @@
 
 pub mod bucket;
 pub mod collect;
+mod numeric;
 pub mod read;
 pub mod sketch;
 pub mod state;

@@ -10,7 +10,8 @@ use strata_format::schema::Value;
 /// when the key has no event at or before `at`.
 ///
 /// The windows of a read share work: the tiles of all of them are read
-/// with one scan and decoded once, and windows that end together share
+/// with one scan and decoded once (a numeric-only view's are merged from
+/// their bytes, not decoded), and windows that end together share
 /// their right edge's raw events. A session view is read by
 /// [`crate::session::read`].
 pub fn read(
@@ -79,30 +80,37 @@ fn tiled_windows(
         })
         .collect();
     // Every stored tile any window or edge falls in, ascending by start;
-    // decoded only if some window merges it (edge tiles only say that
-    // their edge has events).
+    // merged by the windows that cover it, from its bytes if the view's
+    // tiles allow, else decoded once if some window merges it (edge tiles
+    // only say that their edge has events).
     let mut tiles = Tiles::default();
     let nonempty = || windows.iter().filter(|w| w.1 > w.0);
     let lo = nonempty().map(|w| tile_start(w.0 + 1, tile)).min();
     let hi = nonempty().map(|w| tile_start(w.1, tile)).max();
     if let (Some(lo), Some(hi)) = (lo, hi) {
-        for v in engine.history(r.view.id, key, lo, hi, None)? {
-            let merged = spans
-                .iter()
-                .flatten()
-                .any(|&(first, past)| first <= v.event_ts && v.event_ts < past);
-            let st = if merged {
-                Some(
-                    Tile::decode(&r.groups, &v.row)
-                        .map_err(|e| engine::Error::corrupt_row(r.view.id, e))?,
-                )
-            } else {
-                None
-            };
-            tiles.0.push((v.event_ts, st));
-        }
+        tiles.0 = engine.history(r.view.id, key, lo, hi, None)?;
         tiles.0.reverse();
     }
+    let decoded: Vec<Option<Tile>> = if Tile::merges_encoded(&r.groups) {
+        Vec::new()
+    } else {
+        let merged = |ts: i64| {
+            spans
+                .iter()
+                .flatten()
+                .any(|&(first, past)| first <= ts && ts < past)
+        };
+        tiles
+            .0
+            .iter()
+            .map(|v| {
+                merged(v.event_ts)
+                    .then(|| Tile::decode(&r.groups, &v.row))
+                    .transpose()
+                    .map_err(|e| engine::Error::corrupt_row(r.view.id, e))
+            })
+            .collect::<engine::Result<_>>()?
+    };
     let mut right_edges: Vec<((i64, i64), Tile)> = Vec::new();
     let mut out = Vec::with_capacity(windows.len());
     for (&(start, end), span) in windows.iter().zip(&spans) {
@@ -116,10 +124,14 @@ fn tiled_windows(
         };
         let mut st = Tile::new(&r.groups);
         raw_if(engine, r, key, start + 1, first - 1, &tiles, &mut st)?;
-        let from = tiles.0.partition_point(|t| t.0 < first);
-        for (_, t) in tiles.0[from..].iter().take_while(|t| t.0 < past) {
-            if let Some(t) = t {
-                st.merge(&r.groups, t);
+        let from = tiles.0.partition_point(|t| t.event_ts < first);
+        let inside = tiles.0[from..].iter().take_while(|t| t.event_ts < past);
+        for (i, t) in inside.enumerate() {
+            match decoded.get(from + i) {
+                Some(Some(d)) => st.merge(&r.groups, d),
+                _ => st
+                    .merge_encoded(&r.groups, &t.row)
+                    .map_err(|e| engine::Error::corrupt_row(r.view.id, e))?,
             }
         }
         let edge = match right_edges.iter().position(|e| e.0 == (past, end)) {
@@ -137,16 +149,16 @@ fn tiled_windows(
     Ok(out)
 }
 
-/// The key's stored tiles over the span a read needs, ascending by start;
-/// decoded if a window merges them.
+/// The key's stored tiles over the span a read needs, ascending by start
+/// (`event_ts`), encoded.
 #[derive(Default)]
-struct Tiles(Vec<(i64, Option<Tile>)>);
+struct Tiles(Vec<engine::Version>);
 
 impl Tiles {
     /// Whether a stored tile starts in `[from, to]`.
     fn any_in(&self, from: i64, to: i64) -> bool {
-        let i = self.0.partition_point(|t| t.0 < from);
-        self.0.get(i).is_some_and(|t| t.0 <= to)
+        let i = self.0.partition_point(|t| t.event_ts < from);
+        self.0.get(i).is_some_and(|t| t.event_ts <= to)
     }
 }
 
@@ -226,7 +238,12 @@ mod tests {
 
     #[test]
     fn an_edge_has_events_only_if_a_tile_starts_in_it() {
-        let tiles = Tiles(vec![(-10, None), (20, None), (40, None)]);
+        let at = |event_ts| strata_engine::Version {
+            event_ts,
+            created_ts: 0,
+            row: Vec::new(),
+        };
+        let tiles = Tiles(vec![at(-10), at(20), at(40)]);
         assert!(tiles.any_in(-10, -1));
         assert!(tiles.any_in(20, 29) && tiles.any_in(11, 20) && tiles.any_in(30, 45));
         assert!(!tiles.any_in(0, 19) && !tiles.any_in(21, 39) && !tiles.any_in(41, 99));

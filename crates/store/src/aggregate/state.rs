@@ -30,6 +30,7 @@
 //! the functions that need them encodes as before they existed.)
 
 use super::collect::{self, Extremes, Item, Ranked, ValueSet};
+use super::numeric;
 use super::sketch::{Distinct, Quantiles};
 use crate::catalog::aggregation::{Aggregation, Function};
 use strata_format::error::{DecodeError, Reader};
@@ -37,7 +38,7 @@ use strata_format::row;
 use strata_format::schema::{FeatureType, Value};
 use strata_format::varint;
 
-const VERSION: u8 = 1;
+pub(super) const VERSION: u8 = 1;
 
 /// What the functions over one column need kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -267,19 +268,7 @@ impl State {
                 continue;
             }
             merge_items(a, b, needs);
-            let (na, nb) = (a.count as f64, b.count as f64);
-            a.count = a.count.saturating_add(b.count);
-            if needs.moments {
-                let n = na + nb;
-                let delta = b.mean - a.mean;
-                a.sum += b.sum;
-                a.mean += delta * nb / n;
-                a.m2 += b.m2 + delta * delta * na * nb / n;
-            }
-            if needs.min_max {
-                a.min = a.min.min(b.min);
-                a.max = a.max.max(b.max);
-            }
+            numeric::merge_numbers(a, needs, &numeric::Numbers::of(b));
             if needs.distinct {
                 a.distinct.merge(&b.distinct);
             }

@@ -165,6 +165,28 @@ impl Tile {
         }
     }
 
+    /// Adds the events of the encoded tile `buf`: the same as
+    /// [`Tile::decode`] and [`Tile::merge`], but a tile of one unbucketed
+    /// group keeping only numbers is merged from its bytes, without
+    /// building (allocating) the decoded tile.
+    pub fn merge_encoded(&mut self, g: &Groups, buf: &[u8]) -> Result<(), DecodeError> {
+        if let ([grp], [Part::Whole(st)]) = (g.groups.as_slice(), self.parts.as_mut_slice())
+            && Tile::merges_encoded(g)
+        {
+            return st.merge_encoded(&grp.layout, buf);
+        }
+        let other = Tile::decode(g, buf)?;
+        self.merge(g, &other);
+        Ok(())
+    }
+
+    /// Whether [`Tile::merge_encoded`] merges the tiles of `g` from their
+    /// bytes (else it decodes them: a caller merging a tile into several
+    /// states had better decode it once).
+    pub fn merges_encoded(g: &Groups) -> bool {
+        matches!(g.groups.as_slice(), [grp @ Group { bucket: None, .. }] if State::merges_encoded(&grp.layout))
+    }
+
     /// The value of aggregation `i` (`a`), read at `end`.
     pub fn finish(&self, g: &Groups, i: usize, a: &Aggregation, end: i64) -> Value {
         let at = g.of.get(i).copied().unwrap_or(0);

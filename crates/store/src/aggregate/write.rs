@@ -161,8 +161,11 @@ pub fn prior(engine: &Engine, source: u32, events: &[Event]) -> engine::Result<P
     let mut newest: HashMap<Vec<u8>, Option<(i64, i64)>> = HashMap::new();
     for e in events {
         if !newest.contains_key(&e.key) {
-            let n = engine.latest(source, &e.key, None)?;
-            newest.insert(e.key.clone(), n.map(|v| (v.event_ts, v.created_ts)));
+            let newest_ts = strata_format::key::TOMBSTONE_TS - 1;
+            let n = engine.as_of_with(source, &e.key, newest_ts, None, |v| {
+                v.map(|(event_ts, created_ts, _)| (event_ts, created_ts))
+            })?;
+            newest.insert(e.key.clone(), n);
         }
     }
     let replaces = events
