@@ -26,11 +26,12 @@ echo "# $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg), core $core, $
 for r in $(seq "$rounds"); do
     for side in A B; do
         bin=$a_bin; [ "$side" = B ] && bin=$b_bin
-        pin "$bin" serve --data "$tmp/d" --listen 127.0.0.1:0 --threads 1 > "$tmp/serve.out" 2>/dev/null &
+        taskset -c "$core" "$bin" serve --data "$tmp/d" --listen 127.0.0.1:0 --threads 1 > "$tmp/serve.out" 2>"$tmp/serve.err" &
         server=$!
         pids+=($server)
         for _ in $(seq 100); do [ -s "$tmp/serve.out" ] && break; sleep 0.1; done
         addr=$(sed -n 's/.* on \([0-9.:]*\)[ ;].*/\1/p' "$tmp/serve.out" | head -1)
+        [ -n "$addr" ] || { echo "server $side did not start:" >&2; cat "$tmp/serve.err" >&2; exit 1; }
         for cfg in "1 1" "100 1" "1 32" "100 32"; do
             read -r keys inflight <<< "$cfg"
             echo -n "round $r $side: "
