@@ -2,7 +2,9 @@
 # Network benchmark: `strata serve` lookups over QUIC on loopback, beside a
 # bare quinn echo (the floor for any request/response over QUIC) and Redis
 # GET/MGET at the same concurrency, everything pinned to one core (waking a
-# thread on the other vCPU of this VM costs ~75 µs, more than a request).
+# thread on the other vCPU of this VM costs ~75 µs, more than a request);
+# then, at 32 in flight, a one-thread server on the other core against a
+# two-thread server on both (`--threads 1` vs `--threads 2`, same run).
 #
 #   scripts/bench-server.sh [SECONDS]      (default 5 per measurement)
 #
@@ -37,14 +39,22 @@ addr_of() {
     done
     echo "no address in $f" >&2; exit 1
 }
-pin "$bin" serve --data "$tmp/d" --listen 127.0.0.1:0 --threads 1 > "$tmp/serve.out" 2>/dev/null &
-pids+=($!)
-addr=$(addr_of "$tmp/serve.out")
+# A server on CORES with THREADS runtime threads; sets $server (its pid)
+# and $remote (the client's arguments for it).
+start_server() {
+    local cores=$1 threads=$2
+    taskset -c "$cores" "$bin" serve --data "$tmp/d" --listen 127.0.0.1:0 --threads "$threads" \
+        > "$tmp/serve.out" 2>/dev/null &
+    server=$!
+    pids+=($server)
+    remote=(--server "$(addr_of "$tmp/serve.out")" --token "$token" --server-cert "$tmp/d/tls/cert.pem")
+}
+stop_server() { kill "$server"; wait "$server" 2>/dev/null || true; rm -f "$tmp/serve.out"; }
+start_server "$core" 1
 pin "$bin" bench-client --data "$tmp/d" --echo-server 127.0.0.1:0 > "$tmp/echo.out" 2>/dev/null &
 pids+=($!)
 echo_addr=$(addr_of "$tmp/echo.out")
 
-remote=(--server "$addr" --token "$token" --server-cert "$tmp/d/tls/cert.pem")
 echo "# $(date -u +%FT%TZ), $(nproc) vCPU, client and servers pinned to core $core, ${secs}s each"
 for inflight in 1 32; do
     pin "$bin" bench-client "${remote[@]}" --echo "$echo_addr" --in-flight "$inflight" --seconds "$secs"
@@ -52,6 +62,22 @@ for inflight in 1 32; do
         pin "$bin" bench-client "${remote[@]}" --view bench --keys "$keys" --in-flight "$inflight" \
             --key-space 100000 --seconds "$secs"
     done
+done
+
+stop_server
+
+# One server thread against two, both beside a client on core 0: the
+# one-thread server alone on core 1, the two-thread one on both cores.
+other=$(( core == 0 ? 1 : 0 ))
+for cores_threads in "$other 1" "0,1 2"; do
+    read -r cores threads <<< "$cores_threads"
+    start_server "$cores" "$threads"
+    for keys in 1 100; do
+        echo -n "server --threads $threads on core(s) $cores, client on core $core: "
+        pin "$bin" bench-client "${remote[@]}" --view bench --keys "$keys" --in-flight 32 \
+            --key-space 100000 --seconds "$secs"
+    done
+    stop_server
 done
 
 port=$((20000 + RANDOM % 20000))

@@ -104,3 +104,59 @@ fn an_encoded_lookup_answers_the_same_bytes_with_fewer_allocations() {
         }
     }
 }
+
+/// The encoded answer is refused for its size exactly where the response
+/// is: the same bytes counted per row read, against every limit from
+/// nothing to what the whole answer holds.
+#[test]
+fn an_encoded_lookup_is_refused_at_the_same_answer_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::stores::store_with(dir.path(), DEFS);
+    let rows: Vec<RowWrite> = (0..50i64)
+        .map(|k| RowWrite {
+            key: vec![KeyValue::Int64(k)],
+            event_ts: 1_000_000 + k,
+            created_ts: None,
+            values: vec![
+                Value::Float64(k as f64),
+                Value::Float64(0.5),
+                Value::Null,
+                Value::Int64(k),
+                Value::String("t".repeat(k as usize)),
+            ],
+        })
+        .collect();
+    store.write("bench", &rows).unwrap();
+    let req = p::LookupRequest {
+        features: vec!["bench:*".into()],
+        entities: vec![p::KeyColumn {
+            name: "user_id".into(),
+            // Keys never written (the defaults) among written ones.
+            values: p::KeyColumnValues::Int64((0..40).map(|k| k * 3 - 20).collect()),
+        }],
+        ..Default::default()
+    };
+    let plan = store.plan_lookup(&req, |_| Ok::<(), Error>(())).unwrap();
+    let (mut refused, mut accepted) = (0, 0);
+    for limit in (0..20_000).step_by(97) {
+        let within = store.run_lookup_within(&req, &plan, limit);
+        let mut out = Vec::new();
+        let encoded = store.run_lookup_encoded(&req, &plan, limit, &mut out);
+        assert_eq!(
+            within.is_err(),
+            encoded.is_err(),
+            "limit {limit}: {within:?} / {encoded:?}"
+        );
+        match (&within, &encoded) {
+            (Err(a), Err(b)) => {
+                assert_eq!(a.to_string(), b.to_string());
+                refused += 1;
+            }
+            _ => accepted += 1,
+        }
+    }
+    assert!(
+        refused > 10 && accepted > 10,
+        "the limits tried refuse {refused} answers and accept {accepted}"
+    );
+}

@@ -12,8 +12,8 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use crate::auth::Level;
-use crate::session::{Failure, Session, error_frame, granted_view, readable_refs};
+use crate::auth::{Level, Token};
+use crate::session::{Failure, Session, error_frame, granted_view, may_read, readable_refs};
 use crate::state::Counters;
 use crate::{admin, freshness, handlers, registry};
 use strata_format::protocol::{self as p, ErrorCode, FrameHeader, HEADER_LEN, Kind};
@@ -135,6 +135,23 @@ fn answer(s: &Session, h: FrameHeader, body: &[u8], out: &mut Vec<u8>) -> bool {
     }
 }
 
+/// Refuses unless `t` may read every view of a lookup's `features` (read
+/// from its body before the rest is decoded). A feature list the store
+/// planned before is checked on its cached resolution (no reference
+/// parsed); any refusal, or a list that does not resolve, is answered by
+/// [`readable_refs`] on the references as written, so its answer is the
+/// same either way.
+fn readable_lookup(s: &Session, t: &Token, features: &[&str]) -> Result<(), Failure> {
+    let store = &s.shared.store;
+    let cat = store.catalog();
+    if let Ok(resolved) = store.resolve_lookup_features(features)
+        && resolved.views.iter().all(|v| may_read(&cat, t, &v.view))
+    {
+        return Ok(());
+    }
+    Ok(readable_refs(&cat, t, features)?)
+}
+
 /// Decodes the body of a request of kind `h.kind()` and runs its handler.
 fn handle(s: &Session, h: FrameHeader, body: &[u8], out: &mut Vec<u8>) -> Result<Kind, Failure> {
     let lim = &s.shared.decode;
@@ -150,8 +167,7 @@ fn handle(s: &Session, h: FrameHeader, body: &[u8], out: &mut Vec<u8>) -> Result
     // the rest (a push checks its write grant in its handler, the same way).
     s.with_token(|t| match kind {
         Kind::Lookup => {
-            let cat = s.shared.store.catalog();
-            readable_refs(&cat, t, &p::LookupRequest::peek_features(body, lim)?)?;
+            readable_lookup(s, t, &p::LookupRequest::peek_features(body, lim)?)?;
             handlers::lookup(s, t, p::LookupRequest::decode(body, lim)?, out)
         }
         Kind::History => {

@@ -28,6 +28,7 @@ pub mod expr;
 pub mod freshness;
 pub mod ingest;
 pub mod lookup;
+mod lookup_encoded;
 pub mod refs;
 pub mod registry;
 pub mod registry_json;
@@ -150,11 +151,10 @@ pub struct StoreOptions {
 /// An open store directory.
 pub struct Store {
     engine: Engine,
-    catalog: RwLock<Arc<Catalog>>,
-    /// The aggregation views of `catalog`, resolved.
-    aggregations: RwLock<Arc<aggregate::Index>>,
-    /// The derived views of `catalog`, resolved.
-    derived: RwLock<Arc<derived::Index>>,
+    /// The catalog, its aggregation and derived views resolved, and the
+    /// lookups' plan cache of that catalog: read without a lock, replaced
+    /// whole by a catalog change ([`plan_cache`]).
+    published: arc_swap::ArcSwap<plan_cache::Published>,
     /// Read by every write; written while the catalog changes (so no
     /// write misses a new view's tiles) and by deletes (which remove events
     /// and tiles of every view of an entity).
@@ -170,9 +170,9 @@ pub struct Store {
     /// Per view, held from a batch's ledger check to its write
     /// ([`ingest::Claim`]).
     ledger_locks: view_locks::ViewLocks,
-    /// Lookups' resolved features per feature list, for the current
-    /// catalog only ([`plan_cache`]).
-    plan_cache: plan_cache::PlanCache,
+    /// Lookups planned from the plan cache (tests read it).
+    #[cfg(any(test, feature = "test-util"))]
+    plan_cache_hits: plan_cache::Hits,
     dir: PathBuf,
     /// Test hook: called by a source ingest ([`Store::ingest_events`]) once
     /// it holds its locks, before it writes its segment.
@@ -213,18 +213,16 @@ impl Store {
         let engine = Engine::open(&dir, opts.engine)?;
         let catalog = crate::catalog::persist::load(&dir).map_err(Error::Catalog)?;
         engine.set_view_policies(policies(&catalog));
-        let aggregations = aggregate::Index::build(&catalog);
         Ok(Store {
             engine,
-            derived: RwLock::new(Arc::new(derived::Index::build(&catalog, &aggregations))),
-            aggregations: RwLock::new(Arc::new(aggregations)),
-            catalog: RwLock::new(Arc::new(catalog)),
+            published: arc_swap::ArcSwap::from_pointee(plan_cache::Published::new(catalog)),
             tile_lock: RwLock::new(()),
             source_locks: view_locks::ViewLocks::default(),
             late: Mutex::new(HashMap::new()),
             apply_lock: Mutex::new(()),
             ledger_locks: view_locks::ViewLocks::default(),
-            plan_cache: plan_cache::PlanCache::default(),
+            #[cfg(any(test, feature = "test-util"))]
+            plan_cache_hits: plan_cache::Hits::default(),
             dir,
             #[cfg(any(test, feature = "test-util"))]
             ingest_hook: Mutex::new(None),
@@ -249,12 +247,14 @@ impl Store {
 
     /// The current definitions.
     pub fn catalog(&self) -> Arc<Catalog> {
-        self.catalog.read().clone()
+        Arc::clone(&self.published().catalog)
     }
 
     /// Replaces the definitions: persists `next` durably, then publishes it.
     /// A new aggregation view over a source that already has events gets
-    /// its tiles computed from them first.
+    /// its tiles computed from them first. The catalog, its resolved views
+    /// and an empty plan cache are published at once (writers are one at a
+    /// time: they hold the tile lock).
     pub fn set_catalog(&self, next: Catalog) -> Result<()> {
         let _tiles = self.tile_lock.write();
         let index = aggregate::Index::build(&next);
@@ -266,24 +266,24 @@ impl Store {
                 aggregate::write::backfill(&self.engine, r)?;
             }
         }
-        let mut cur = self.catalog.write();
         crate::catalog::persist::save_with(&self.engine.fs(), &self.dir, &next)
             .map_err(Error::Catalog)?;
         self.engine.set_view_policies(policies(&next));
-        *self.derived.write() = Arc::new(derived::Index::build(&next, &index));
-        *self.aggregations.write() = Arc::new(index);
-        *cur = Arc::new(next);
+        self.published
+            .store(Arc::new(plan_cache::Published::with_aggregations(
+                next, index,
+            )));
         Ok(())
     }
 
     /// The aggregation views, resolved.
     pub fn aggregations(&self) -> Arc<aggregate::Index> {
-        self.aggregations.read().clone()
+        Arc::clone(&self.published().aggregations)
     }
 
     /// The derived views, resolved.
     pub fn derived(&self) -> Arc<derived::Index> {
-        self.derived.read().clone()
+        Arc::clone(&self.published().derived)
     }
 
     /// Late events of each aggregation view since the store was opened.
@@ -359,8 +359,7 @@ impl Store {
         names: refs::Names,
         fill_defaults: bool,
     ) -> Result<refs::Resolved> {
-        let snapshot = self.snapshot();
-        plan_cache::resolve_in(&snapshot, features, names, fill_defaults)
+        plan_cache::resolve_in(&self.published(), features, names, fill_defaults)
     }
 }
 

@@ -25,10 +25,7 @@
 //! answer are the same value.
 
 use strata_format::key::{self, MAX_ENTITY_KEY_LEN};
-use strata_format::protocol::{
-    FeatureColumn, KeyColumnValues, LookupRequest, LookupResponse, put_feature_column,
-    put_lookup_header,
-};
+use strata_format::protocol::{FeatureColumn, KeyColumnValues, LookupRequest, LookupResponse};
 use strata_format::schema::Value;
 
 use crate::catalog::FeatureView;
@@ -44,10 +41,10 @@ use strata_engine::KeyBatch;
 #[derive(Debug, Clone)]
 pub struct LookupPlan {
     /// Shared with the plan cache ([`Store::resolve_lookup_features`]).
-    resolved: Arc<Resolved>,
+    pub(crate) resolved: Arc<Resolved>,
     /// Per view, the request's entity column of each join key.
-    key_cols: Vec<Vec<usize>>,
-    rows: usize,
+    pub(crate) key_cols: Vec<Vec<usize>>,
+    pub(crate) rows: usize,
 }
 
 impl LookupPlan {
@@ -188,23 +185,8 @@ impl Store {
         Ok(columns(plan, answers, req.with_created_ts))
     }
 
-    /// [`Store::run_lookup_within`], with the answer's `LookupResult` body
-    /// appended to `out` straight from the rows read, without building the
-    /// [`LookupResponse`] (its columns, names and defaults): the same bytes
-    /// as `run_lookup_within(..)?.encode(out)`. The server answers with it.
-    pub fn run_lookup_encoded(
-        &self,
-        req: &LookupRequest,
-        plan: &LookupPlan,
-        max_bytes: usize,
-        out: &mut Vec<u8>,
-    ) -> Result<()> {
-        let answers = self.read_lookup(req, plan, max_bytes)?;
-        encode_columns(plan, &answers, req.with_created_ts, out)
-    }
-
     /// The rows of every view of a planned lookup, in the plan's view order.
-    fn read_lookup(
+    pub(crate) fn read_lookup(
         &self,
         req: &LookupRequest,
         plan: &LookupPlan,
@@ -285,7 +267,7 @@ impl Store {
     }
 
     /// The encoded keys of `view` for every entity row of `req`.
-    fn lookup_keys(
+    pub(crate) fn lookup_keys(
         &self,
         req: &LookupRequest,
         rows: usize,
@@ -319,7 +301,7 @@ impl Store {
     }
 
     /// The rows of one stored or aggregation view for every key.
-    fn read_view(
+    pub(crate) fn read_view(
         &self,
         req: &LookupRequest,
         n: usize,
@@ -419,38 +401,44 @@ impl Store {
 /// The memory a row read by a lookup holds: per value its inline size and
 /// the bytes it owns, per feature its status, and the row's own fields.
 pub fn row_bytes(r: &FeatureRow) -> usize {
+    r.values.iter().map(value_bytes).sum::<usize>()
+        + r.statuses.len()
+        + std::mem::size_of::<FeatureRow>()
+}
+
+/// A value's inline size and the bytes it owns (its part of
+/// [`row_bytes`]).
+pub(crate) fn value_bytes(v: &Value) -> usize {
     const STRING: usize = std::mem::size_of::<String>();
-    let values: usize = r
-        .values
-        .iter()
-        .map(|v| {
-            std::mem::size_of::<Value>()
-                + match v {
-                    Value::String(s) => s.len(),
-                    Value::Bytes(b) => b.len(),
-                    Value::ListFloat32(l) => l.len() * 4,
-                    Value::ListInt64(l) => l.len() * 8,
-                    Value::ListFloat64(l) => l.len() * 8,
-                    Value::ListString(l) => l.iter().map(|s| STRING + s.len()).sum(),
-                    Value::MapStringInt64(m) => m.iter().map(|(k, _)| STRING + 8 + k.len()).sum(),
-                    Value::MapStringFloat64(m) => m.iter().map(|(k, _)| STRING + 8 + k.len()).sum(),
-                    _ => 0,
-                }
-        })
-        .sum();
-    values + r.statuses.len() + std::mem::size_of::<FeatureRow>()
+    std::mem::size_of::<Value>()
+        + match v {
+            Value::String(s) => s.len(),
+            Value::Bytes(b) => b.len(),
+            Value::ListFloat32(l) => l.len() * 4,
+            Value::ListInt64(l) => l.len() * 8,
+            Value::ListFloat64(l) => l.len() * 8,
+            Value::ListString(l) => l.iter().map(|s| STRING + s.len()).sum(),
+            Value::MapStringInt64(m) => m.iter().map(|(k, _)| STRING + 8 + k.len()).sum(),
+            Value::MapStringFloat64(m) => m.iter().map(|(k, _)| STRING + 8 + k.len()).sum(),
+            _ => 0,
+        }
 }
 
 /// What the rows of a lookup hold so far, against its limit.
-struct Budget {
-    held: usize,
-    max: usize,
+pub(crate) struct Budget {
+    pub(crate) held: usize,
+    pub(crate) max: usize,
 }
 
 impl Budget {
     /// Counts `r`; refused once the rows hold more than the limit.
     fn add(&mut self, r: &FeatureRow) -> Result<()> {
-        self.held = self.held.saturating_add(row_bytes(r));
+        self.add_bytes(row_bytes(r))
+    }
+
+    /// Counts `bytes` of rows; refused once they hold more than the limit.
+    pub(crate) fn add_bytes(&mut self, bytes: usize) -> Result<()> {
+        self.held = self.held.saturating_add(bytes);
         if self.held > self.max {
             return Err(Error::TooLarge(format!(
                 "the answer holds more than {} bytes after {} bytes of rows were read; ask for fewer keys or features",
@@ -498,40 +486,6 @@ fn request_values(
                 .collect()
         })
         .collect()
-}
-
-/// Appends the `LookupResult` body of per-view rows to `out`, column by
-/// column in request order, as [`columns`] and [`LookupResponse::encode`]
-/// would, reading the values where the rows hold them.
-fn encode_columns(
-    plan: &LookupPlan,
-    answers: &[Vec<FeatureRow>],
-    with_created: bool,
-    out: &mut Vec<u8>,
-) -> Result<()> {
-    let outputs = &plan.resolved.outputs;
-    put_lookup_header(out, plan.rows, outputs.len());
-    for o in outputs {
-        let vp = &plan.resolved.views[o.view];
-        let rows = &answers[o.view];
-        let field = o.field;
-        // A column without rows has no created times to send.
-        let with_created = with_created && !rows.is_empty();
-        let cells = rows.iter().map(|r| {
-            let created = if with_created { r.created_ts } else { None };
-            (r.statuses[field], r.event_ts, created, &r.values[field])
-        });
-        put_feature_column(
-            out,
-            &o.name,
-            o.ty,
-            with_created,
-            vp.defaults[field].as_ref(),
-            cells,
-        )
-        .map_err(|e| Error::Internal(format!("encoding the lookup: {e}")))?;
-    }
-    Ok(())
 }
 
 /// Turns per-view rows into the answer's feature columns, in request order.

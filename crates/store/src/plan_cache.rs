@@ -1,15 +1,21 @@
-//! A small cache of resolved lookup features, so that a repeated request
-//! shape (the same feature list) skips parsing and resolving its
-//! references: no reference parsed, no view definition copied, no output
-//! name built.
+//! The store's published definitions, and a small cache of resolved
+//! lookup features beside them, so that a repeated request shape (the
+//! same feature list) skips parsing and resolving its references: no
+//! reference parsed, no view definition copied, no output name built.
 //!
-//! Staleness: an entry is only valid for the catalog it was resolved
-//! against. The cache remembers the `Arc`s of the catalog, the aggregation
-//! index and the derived index it was filled from, and holds them (so their
-//! addresses cannot be reused); every look-up compares them by pointer with
-//! the store's current ones, and any difference empties the cache. Every
-//! catalog change ([`crate::Store::set_catalog`], which `apply` calls)
-//! publishes new `Arc`s, so no cached plan outlives its definitions.
+//! [`Published`] is one immutable value: the catalog, its resolved
+//! aggregation and derived views, and the plan cache *of that catalog*.
+//! The store holds it in an [`ArcSwap`]: a reader loads it without a lock
+//! (and, in the common case, without touching a reference count), and
+//! every catalog change ([`crate::Store::set_catalog`], which `apply`
+//! calls) swaps in a new one whose cache starts empty. A cached plan can
+//! therefore never outlive its definitions: it is only reachable through
+//! the catalog it was resolved against.
+//!
+//! The cache itself is an immutable table swapped in on a miss (copy on
+//! write; a table holds at most [`ENTRIES`] entries, and misses are as
+//! rare as new request shapes), so a hit takes no lock either: one atomic
+//! load, a comparison of the feature list, one reference count.
 //!
 //! Only what depends on the feature list and the catalog is cached: the
 //! request's key and request columns, the online check and the caller's
@@ -17,7 +23,7 @@
 
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use arc_swap::ArcSwap;
 
 use crate::aggregate;
 use crate::catalog::Catalog;
@@ -30,124 +36,117 @@ const ENTRIES: usize = 16;
 /// memory).
 const MAX_FEATURES: usize = 64;
 
-/// The catalog snapshot a cached resolution belongs to.
-#[derive(Clone)]
-pub(crate) struct Snapshot {
+/// The definitions a store serves, all from one catalog change.
+pub(crate) struct Published {
     pub catalog: Arc<Catalog>,
     pub aggregations: Arc<aggregate::Index>,
     pub derived: Arc<derived::Index>,
+    /// Lookups' resolutions against these definitions only.
+    plans: ArcSwap<Plans>,
 }
 
-impl Snapshot {
-    fn same(&self, other: &Snapshot) -> bool {
-        Arc::ptr_eq(&self.catalog, &other.catalog)
-            && Arc::ptr_eq(&self.aggregations, &other.aggregations)
-            && Arc::ptr_eq(&self.derived, &other.derived)
+impl Published {
+    pub(crate) fn new(catalog: Catalog) -> Published {
+        let aggregations = aggregate::Index::build(&catalog);
+        Published::with_aggregations(catalog, aggregations)
     }
-}
 
-#[derive(Default)]
-pub(crate) struct PlanCache {
-    inner: Mutex<Inner>,
-}
-
-#[derive(Default)]
-struct Inner {
-    snapshot: Option<Snapshot>,
-    entries: Vec<(Vec<String>, Arc<Resolved>)>,
-    /// The next entry replaced when full.
-    next: usize,
-    /// Look-ups answered from the cache (tests read it).
-    #[cfg(any(test, feature = "test-util"))]
-    hits: u64,
-}
-
-impl PlanCache {
-    /// The resolution of `features` cached for `snapshot`, if any.
-    pub(crate) fn get(&self, snapshot: &Snapshot, features: &[String]) -> Option<Arc<Resolved>> {
-        let mut inner = self.inner.lock();
-        if !inner.snapshot.as_ref().is_some_and(|s| s.same(snapshot)) {
-            // The catalog changed: nothing cached is valid.
-            inner.entries.clear();
-            inner.next = 0;
-            inner.snapshot = None;
-            return None;
+    pub(crate) fn with_aggregations(catalog: Catalog, aggregations: aggregate::Index) -> Published {
+        Published {
+            derived: Arc::new(derived::Index::build(&catalog, &aggregations)),
+            aggregations: Arc::new(aggregations),
+            catalog: Arc::new(catalog),
+            plans: ArcSwap::from_pointee(Plans::default()),
         }
-        let found = inner
+    }
+
+    /// The cached resolution of `features`, if any.
+    fn cached<S: AsRef<str>>(&self, features: &[S]) -> Option<Arc<Resolved>> {
+        self.plans
+            .load()
             .entries
             .iter()
-            .find(|(k, _)| k.as_slice() == features)
-            .map(|(_, r)| Arc::clone(r));
-        #[cfg(any(test, feature = "test-util"))]
-        if found.is_some() {
-            inner.hits += 1;
-        }
-        found
+            .find(|(k, _)| same_list(k, features))
+            .map(|(_, r)| Arc::clone(r))
     }
 
-    /// Remembers `resolved` as the resolution of `features` in `snapshot`.
-    pub(crate) fn put(&self, snapshot: &Snapshot, features: &[String], resolved: &Arc<Resolved>) {
+    /// Remembers `resolved` as the resolution of `features` (unless a
+    /// concurrent miss already did).
+    fn remember<S: AsRef<str>>(&self, features: &[S], resolved: &Arc<Resolved>) {
         if features.len() > MAX_FEATURES {
             return;
         }
-        let mut inner = self.inner.lock();
-        if !inner.snapshot.as_ref().is_some_and(|s| s.same(snapshot)) {
-            inner.entries.clear();
-            inner.next = 0;
-            inner.snapshot = Some(snapshot.clone());
-        }
-        if inner.entries.iter().any(|(k, _)| k.as_slice() == features) {
-            return;
-        }
-        let entry = (features.to_vec(), Arc::clone(resolved));
-        if inner.entries.len() < ENTRIES {
-            inner.entries.push(entry);
-        } else {
-            let i = inner.next;
-            if let Some(slot) = inner.entries.get_mut(i) {
-                *slot = entry;
+        let key: Vec<String> = features.iter().map(|f| f.as_ref().to_string()).collect();
+        self.plans.rcu(|plans| {
+            if plans.entries.iter().any(|(k, _)| same_list(k, &key)) {
+                return Arc::clone(plans);
             }
-            inner.next = (i + 1) % ENTRIES;
-        }
-    }
-
-    /// Look-ups answered from the cache since the store opened.
-    #[cfg(any(test, feature = "test-util"))]
-    pub(crate) fn hits(&self) -> u64 {
-        self.inner.lock().hits
+            let mut next = Plans::clone(plans);
+            let entry = (key.clone(), Arc::clone(resolved));
+            if next.entries.len() < ENTRIES {
+                next.entries.push(entry);
+            } else {
+                if let Some(slot) = next.entries.get_mut(next.next) {
+                    *slot = entry;
+                }
+                next.next = (next.next + 1) % ENTRIES;
+            }
+            Arc::new(next)
+        });
     }
 }
 
+fn same_list<S: AsRef<str>>(cached: &[String], features: &[S]) -> bool {
+    cached.len() == features.len()
+        && cached
+            .iter()
+            .zip(features)
+            .all(|(c, f)| c.as_str() == f.as_ref())
+}
+
+/// One version of the cache's table.
+#[derive(Default, Clone)]
+struct Plans {
+    entries: Vec<(Vec<String>, Arc<Resolved>)>,
+    /// The next entry replaced when full.
+    next: usize,
+}
+
+/// Look-ups answered from the cache (tests read it).
+#[cfg(any(test, feature = "test-util"))]
+#[derive(Default)]
+pub(crate) struct Hits(std::sync::atomic::AtomicU64);
+
 impl crate::Store {
-    /// The current catalog with its resolved aggregation and derived views.
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            catalog: self.catalog(),
-            aggregations: self.aggregations(),
-            derived: self.derived(),
-        }
+    /// The current definitions, without a lock or a reference count.
+    pub(crate) fn published(&self) -> arc_swap::Guard<Arc<Published>> {
+        self.published.load()
     }
 
     /// A lookup's features (`view:feature` references, each item possibly
     /// a comma-separated list) resolved with qualified names and defaults,
     /// from the plan cache when the current catalog resolved the same list
     /// before.
-    pub(crate) fn resolve_lookup_features(
+    pub fn resolve_lookup_features<S: AsRef<str>>(
         &self,
-        features: &[String],
+        features: &[S],
     ) -> crate::Result<Arc<crate::refs::Resolved>> {
-        let snapshot = self.snapshot();
-        if let Some(r) = self.plan_cache.get(&snapshot, features) {
+        let current = self.published();
+        if let Some(r) = current.cached(features) {
+            #[cfg(any(test, feature = "test-util"))]
+            self.plan_cache_hits
+                .0
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(r);
         }
         let parsed = crate::refs::parse_each(features)?;
         let resolved = Arc::new(resolve_in(
-            &snapshot,
+            &current,
             &parsed,
             crate::refs::Names::Qualified,
             true,
         )?);
-        self.plan_cache.put(&snapshot, features, &resolved);
+        current.remember(features, &resolved);
         Ok(resolved)
     }
 
@@ -155,24 +154,26 @@ impl crate::Store {
     /// check that a catalog change is not served from it).
     #[cfg(any(test, feature = "test-util"))]
     pub fn lookup_plan_cache_hits(&self) -> u64 {
-        self.plan_cache.hits()
+        self.plan_cache_hits
+            .0
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
-/// [`crate::Store::resolve_features`] against one catalog snapshot.
+/// [`crate::Store::resolve_features`] against one set of definitions.
 pub(crate) fn resolve_in(
-    snapshot: &Snapshot,
+    published: &Published,
     features: &[crate::refs::FeatureRef],
     names: crate::refs::Names,
     fill_defaults: bool,
 ) -> crate::Result<crate::refs::Resolved> {
-    let mut resolved = crate::refs::resolve(&snapshot.catalog, features, names)?;
+    let mut resolved = crate::refs::resolve(&published.catalog, features, names)?;
     for vp in &mut resolved.views {
         if fill_defaults {
             vp.defaults = vp.view.defaults();
         }
-        vp.aggregation = snapshot.aggregations.view(vp.view.id).cloned();
-        vp.derived = snapshot.derived.view(vp.view.id).cloned();
+        vp.aggregation = published.aggregations.view(vp.view.id).cloned();
+        vp.derived = published.derived.view(vp.view.id).cloned();
     }
     Ok(resolved)
 }

@@ -113,41 +113,52 @@ pub fn feature_row_in(
     at: i64,
 ) -> Result<FeatureRow, engine::Error> {
     let n = view.features.len();
-    let defaults = || -> Vec<Value> {
-        (0..n)
-            .map(|i| declared.get(i).cloned().flatten().unwrap_or(Value::Null))
-            .collect()
-    };
-    let Some((event_ts, created_ts, stored)) = found else {
-        return Ok(FeatureRow {
-            event_ts: None,
-            created_ts: None,
-            values: defaults(),
-            statuses: vec![Status::NotFound; n],
-        });
-    };
-    let expired = view.ttl_micros > 0 && event_ts < at.saturating_sub(view.ttl_micros);
-    if expired {
-        return Ok(FeatureRow {
-            event_ts: Some(event_ts),
-            created_ts: Some(created_ts),
-            values: defaults(),
-            statuses: vec![Status::OutsideMaxAge; n],
-        });
-    }
     let mut values = Vec::with_capacity(n);
     let mut statuses = Vec::with_capacity(n);
-    decode_stored_with(schema, declared, stored, |_, v, s| {
+    let (event_ts, created_ts) = cells_in(view, schema, declared, found, at, |v, s| {
         values.push(v);
         statuses.push(s);
-    })
-    .map_err(|e| engine::Error::corrupt_row(view.id, e))?;
+    })?;
     Ok(FeatureRow {
-        event_ts: Some(event_ts),
-        created_ts: Some(created_ts),
+        event_ts,
+        created_ts,
         values,
         statuses,
     })
+}
+
+/// [`feature_row_in`] without the row: `cell` takes each feature's value
+/// and status in schema order; returns the version's event and created
+/// times (a lookup's encoded answer keeps its rows flat with it).
+pub(crate) fn cells_in(
+    view: &FeatureView,
+    schema: &[FeatureType],
+    declared: &[Option<Value>],
+    found: Option<(i64, i64, &[u8])>,
+    at: i64,
+    mut cell: impl FnMut(Value, Status),
+) -> Result<(Option<i64>, Option<i64>), engine::Error> {
+    let n = view.features.len();
+    let mut defaults = |status: Status| {
+        for i in 0..n {
+            cell(
+                declared.get(i).cloned().flatten().unwrap_or(Value::Null),
+                status,
+            );
+        }
+    };
+    let Some((event_ts, created_ts, stored)) = found else {
+        defaults(Status::NotFound);
+        return Ok((None, None));
+    };
+    let expired = view.ttl_micros > 0 && event_ts < at.saturating_sub(view.ttl_micros);
+    if expired {
+        defaults(Status::OutsideMaxAge);
+        return Ok((Some(event_ts), Some(created_ts)));
+    }
+    decode_stored_with(schema, declared, stored, |_, v, s| cell(v, s))
+        .map_err(|e| engine::Error::corrupt_row(view.id, e))?;
+    Ok((Some(event_ts), Some(created_ts)))
 }
 
 /// Encodes the values of a version to write into `out`: one per feature,
