@@ -2,14 +2,13 @@
 
 use super::*;
 use crate::catalog::defs;
+use crate::catalog::test_support::{parse_with_view, refusals};
 use strata_format::schema::Value;
 
 const BASE: &str = include_str!("testdata/aggregation-base.toml");
 
 fn with(agg: &str) -> Result<defs::Definitions> {
-    defs::parse(&format!(
-        "{BASE}\n[[feature_views]]\nname = \"stats\"\nsource = \"txn\"\n{agg}"
-    ))
+    parse_with_view(BASE, "stats", "txn", agg)
 }
 
 #[test]
@@ -53,55 +52,8 @@ fn an_aggregation_view_gets_its_features_entities_and_source() {
 
 #[test]
 fn bad_aggregations_are_refused_with_the_reason() {
-    let cases = [
-        (
-            r#"aggregations = [{ function = "median", column = "amount", window = "1h" }]"#,
-            "unknown function",
-        ),
-        (
-            r#"aggregations = [{ function = "sum", window = "1h" }]"#,
-            "sum needs a column",
-        ),
-        (
-            r#"aggregations = [{ function = "sum", column = "merchant", window = "1h" }]"#,
-            "needs a numeric column",
-        ),
-        (
-            r#"aggregations = [{ function = "sum", column = "nope", window = "1h" }]"#,
-            "has no feature \"nope\"",
-        ),
-        (
-            r#"aggregations = [{ function = "count", windows = ["1h", "2h"], name = "n" }]"#,
-            "only allowed with one window",
-        ),
-        (
-            r#"aggregations = [{ function = "count" }]"#,
-            "exactly one of window",
-        ),
-        (
-            r#"aggregations = [{ function = "count", window = "0" }]"#,
-            "longer than 0",
-        ),
-        (
-            r#"aggregations = [{ function = "age_of_last", column = "amount", window = "1h" }]"#,
-            "takes no column",
-        ),
-        (
-            r#"aggregations = [{ function = "count", window = "1h", every = "1h" }]"#,
-            "unknown field",
-        ),
-        (r#"aggregations = []"#, "aggregations is empty"),
-        (
-            "aggregations = [{ function = \"count\", window = \"1h\" }]\nlate_events = \"drop\"",
-            "late_events",
-        ),
-        (
-            "aggregations = [{ function = \"count\", window = \"1h\" }]\nttl = \"1d\"",
-            "ttl does not apply",
-        ),
-    ];
-    for (agg, want) in cases {
-        let e = with(agg).unwrap_err().to_string();
+    for (agg, want) in refusals(include_str!("testdata/aggregation-refused.txt")) {
+        let e = with(&agg).unwrap_err().to_string();
         assert!(e.contains(want), "{agg}: {e}");
     }
     let e = defs::parse(&format!(
@@ -215,57 +167,7 @@ fn parameterised_functions_name_their_features_and_check_their_parameters() {
         s.aggregations[4].function,
         Function::Histogram { k: 3, limit: 1000 }
     );
-    let cases = [
-        (
-            r#"{ function = "top_k", column = "amount", window = "1h" }"#,
-            "top_k needs k",
-        ),
-        (
-            r#"{ function = "top_k", column = "amount", k = 0, window = "1h" }"#,
-            "from 1 to 1000",
-        ),
-        (
-            r#"{ function = "sum", column = "amount", k = 3, window = "1h" }"#,
-            "sum takes no k",
-        ),
-        (
-            r#"{ function = "collect_set", column = "merchant", window = "1h" }"#,
-            "collect_set needs limit",
-        ),
-        (
-            r#"{ function = "count_distinct_exact", column = "merchant", limit = 1000000, window = "1h" }"#,
-            "from 1 to 100000",
-        ),
-        (
-            r#"{ function = "percentile", column = "amount", window = "1h" }"#,
-            "needs quantiles",
-        ),
-        (
-            r#"{ function = "percentile", column = "amount", quantiles = [1.5], window = "1h" }"#,
-            "from 0 to 1",
-        ),
-        (
-            r#"{ function = "percentile", column = "amount", quantiles = [0.5, 0.5], window = "1h" }"#,
-            "listed twice",
-        ),
-        (
-            r#"{ function = "percentile", column = "merchant", quantiles = [0.5], window = "1h" }"#,
-            "needs a numeric column",
-        ),
-        (
-            r#"{ function = "percentile", column = "amount", quantiles = [0.5, 0.9], window = "1h", name = "x" }"#,
-            "one quantile",
-        ),
-        (
-            r#"{ function = "histogram", column = "amount", k = 3, window = "1h" }"#,
-            "histogram needs a string, int64 or bool column",
-        ),
-        (
-            r#"{ function = "first_k", k = 3, window = "1h" }"#,
-            "needs a column",
-        ),
-    ];
-    for (agg, want) in cases {
+    for (agg, want) in refusals(include_str!("testdata/aggregation-refused-alone.txt")) {
         let e = with(&format!("aggregations = [{agg}]"))
             .unwrap_err()
             .to_string();

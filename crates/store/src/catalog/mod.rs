@@ -36,6 +36,8 @@ pub mod stats;
 
 #[cfg(test)]
 mod serving_tests;
+#[cfg(test)]
+mod test_support;
 
 use strata_format::key::ViewId;
 use strata_format::schema::{FeatureType, KeyType};

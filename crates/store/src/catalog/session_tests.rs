@@ -2,14 +2,13 @@
 
 use super::*;
 use crate::catalog::defs;
+use crate::catalog::test_support::{parse_with_view, refusals};
 use strata_format::schema::Value;
 
 const BASE: &str = include_str!("../testdata/session-base.toml");
 
 fn with(body: &str) -> Result<defs::Definitions> {
-    defs::parse(&format!(
-        "{BASE}\n[[feature_views]]\nname = \"sessions\"\nsource = \"clicks\"\n{body}"
-    ))
+    parse_with_view(BASE, "sessions", "clicks", body)
 }
 
 #[test]
@@ -69,67 +68,8 @@ aggregations = [
 
 #[test]
 fn bad_session_views_are_refused_with_the_reason() {
-    let cases = [
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"count\", window = \"1h\" }]",
-            "window does not apply to a session view",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"p95\", column = \"dwell\" }]",
-            "unknown session function \"p95\"",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"sum\", column = \"page\" }]",
-            "needs a numeric column",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"first\" }]",
-            "first needs a column",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"duration\", column = \"page\" }]",
-            "duration takes no column",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"count\", every = 1 }]",
-            "unknown field \"every\"",
-        ),
-        (
-            "session_gap = \"0\"\naggregations = [{ function = \"count\" }]",
-            "session_gap must be longer than 0",
-        ),
-        (
-            "session_gap = \"30m\"\ntile = \"1m\"\naggregations = [{ function = \"count\" }]",
-            "a session view has no tiles",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = []",
-            "aggregations is empty",
-        ),
-        (
-            "session_gap = \"half an hour\"\naggregations = [{ function = \"count\" }]",
-            "session_gap",
-        ),
-        ("session_gap = \"30m\"", "applies only to aggregation views"),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"count\", where = \"page = 'cart'\" }]",
-            "a feature with where needs a name",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"duration\", where = \"page = 'cart'\", name = \"d\" }]",
-            "duration describes the whole session and takes no where",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"count\", where = \"pge = 'cart'\", name = \"carts\" }]",
-            "feature \"carts\": where = \"pge = 'cart'\": at column 1: the source view \"clicks\" has no column \"pge\"",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"count\", where = \"page = 1\", name = \"carts\" }]",
-            "where",
-        ),
-    ];
-    for (body, want) in cases {
-        let e = with(body).unwrap_err().to_string();
+    for (body, want) in refusals(include_str!("../testdata/session-refused.txt")) {
+        let e = with(&body).unwrap_err().to_string();
         assert!(e.contains(want), "{body}: {e}");
         assert!(e.contains("sessions"), "the error names the view: {e}");
     }

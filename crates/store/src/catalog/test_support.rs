@@ -1,0 +1,38 @@
+//! What the catalog's tests share: definitions with one more view, and
+//! tables of refused declarations kept in `testdata` files.
+
+use super::defs;
+use super::Result;
+
+/// `base` with one more feature view, `name`, reading `source`, declaring
+/// `body`.
+pub(crate) fn parse_with_view(
+    base: &str,
+    name: &str,
+    source: &str,
+    body: &str,
+) -> Result<defs::Definitions> {
+    defs::parse(&format!(
+        "{base}\n[[feature_views]]\nname = \"{name}\"\nsource = \"{source}\"\n{body}"
+    ))
+}
+
+/// The cases of a refusals file: each is its lines up to one starting with
+/// `=> `, which says what the error must contain. Lines starting with `#`
+/// are comments.
+pub(crate) fn refusals(text: &str) -> Vec<(String, &str)> {
+    let mut cases = Vec::new();
+    let mut lines: Vec<&str> = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        match line.strip_prefix("=> ") {
+            Some(want) => cases.push((lines.drain(..).collect::<Vec<_>>().join("\n"), want)),
+            None if !line.is_empty() => lines.push(line),
+            None => {}
+        }
+    }
+    assert!(
+        lines.is_empty() && !cases.is_empty(),
+        "every case ends with a `=> ` line"
+    );
+    cases
+}
