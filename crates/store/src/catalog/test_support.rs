@@ -1,8 +1,8 @@
 //! What the catalog's tests share: definitions with one more view, and
 //! tables of refused declarations kept in `testdata` files.
 
-use super::defs;
 use super::Result;
+use super::defs;
 
 /// `base` with one more feature view, `name`, reading `source`, declaring
 /// `body`.
