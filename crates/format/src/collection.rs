@@ -49,27 +49,28 @@ pub fn put_collection(out: &mut Vec<u8>, v: &Value) -> Result<bool, String> {
                 put_str(out, s)?;
             }
         }
-        Value::MapStringInt64(m) => {
-            if let Some(k) = repeated_key(m) {
-                return Err(format!("map key {k:?} appears twice"));
-            }
-            for (k, n) in m {
-                put_str(out, k)?;
-                out.extend_from_slice(&n.to_le_bytes());
-            }
-        }
-        Value::MapStringFloat64(m) => {
-            if let Some(k) = repeated_key(m) {
-                return Err(format!("map key {k:?} appears twice"));
-            }
-            for (k, x) in m {
-                put_str(out, k)?;
-                out.extend_from_slice(&x.to_le_bytes());
-            }
-        }
+        Value::MapStringInt64(m) => put_map(out, m, i64::to_le_bytes)?,
+        Value::MapStringFloat64(m) => put_map(out, m, f64::to_le_bytes)?,
         _ => {}
     }
     Ok(true)
+}
+
+/// A map's entries, each its key and its value's 8 bytes; refused if a key
+/// repeats.
+fn put_map<T: Copy>(
+    out: &mut Vec<u8>,
+    m: &[(String, T)],
+    le_bytes: fn(T) -> [u8; 8],
+) -> Result<(), String> {
+    if let Some(k) = repeated_key(m) {
+        return Err(format!("map key {k:?} appears twice"));
+    }
+    for (k, v) in m {
+        put_str(out, k)?;
+        out.extend_from_slice(&le_bytes(*v));
+    }
+    Ok(())
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) -> Result<(), String> {
