@@ -357,6 +357,15 @@ impl FileSink {
 /// appends the text of a non-null cell.
 type Printer<'a> = Box<dyn Fn(usize, &mut String) + 'a>;
 
+/// The printer of an array with a `value(i)`: the text of each value by
+/// `$text`.
+macro_rules! text {
+    ($array:expr, $text:expr) => {{
+        let x = $array;
+        Box::new(move |i, s: &mut String| s.push_str(&$text(x.value(i))))
+    }};
+}
+
 fn printer<'a>(a: &'a dyn Array) -> Result<Printer<'a>, String> {
     use std::fmt::Write as _;
     macro_rules! display {
@@ -397,34 +406,13 @@ fn printer<'a>(a: &'a dyn Array) -> Result<Printer<'a>, String> {
         DataType::UInt64 => display!(UInt64Type),
         DataType::Float32 => float!(Float32Type),
         DataType::Float64 => float!(Float64Type),
-        DataType::Utf8 => {
-            let x = a.as_string::<i32>();
-            Box::new(move |i, s: &mut String| s.push_str(x.value(i)))
-        }
-        DataType::LargeUtf8 => {
-            let x = a.as_string::<i64>();
-            Box::new(move |i, s: &mut String| s.push_str(x.value(i)))
-        }
-        DataType::Utf8View => {
-            let x = a.as_string_view();
-            Box::new(move |i, s: &mut String| s.push_str(x.value(i)))
-        }
-        DataType::Binary => {
-            let x = a.as_binary::<i32>();
-            Box::new(move |i, s: &mut String| s.push_str(&to_hex(x.value(i))))
-        }
-        DataType::LargeBinary => {
-            let x = a.as_binary::<i64>();
-            Box::new(move |i, s: &mut String| s.push_str(&to_hex(x.value(i))))
-        }
-        DataType::BinaryView => {
-            let x = a.as_binary_view();
-            Box::new(move |i, s: &mut String| s.push_str(&to_hex(x.value(i))))
-        }
-        DataType::FixedSizeBinary(_) => {
-            let x = a.as_fixed_size_binary();
-            Box::new(move |i, s: &mut String| s.push_str(&to_hex(x.value(i))))
-        }
+        DataType::Utf8 => text!(a.as_string::<i32>(), |v| v),
+        DataType::LargeUtf8 => text!(a.as_string::<i64>(), |v| v),
+        DataType::Utf8View => text!(a.as_string_view(), |v| v),
+        DataType::Binary => text!(a.as_binary::<i32>(), to_hex),
+        DataType::LargeBinary => text!(a.as_binary::<i64>(), to_hex),
+        DataType::BinaryView => text!(a.as_binary_view(), to_hex),
+        DataType::FixedSizeBinary(_) => text!(a.as_fixed_size_binary(), to_hex),
         DataType::Timestamp(TimeUnit::Second, _) => {
             time!(TimestampSecondType, |v: i64| timestamp::format(
                 v.saturating_mul(1_000_000)
@@ -504,14 +492,8 @@ fn printer<'a>(a: &'a dyn Array) -> Result<Printer<'a>, String> {
 /// A list item's printer: strings as JSON strings, others as in a cell.
 fn json_item_printer(values: &dyn Array) -> Result<Printer<'_>, String> {
     Ok(match values.data_type() {
-        DataType::Utf8 => {
-            let x = values.as_string::<i32>();
-            Box::new(move |i, s: &mut String| s.push_str(&json_string(x.value(i))))
-        }
-        DataType::LargeUtf8 => {
-            let x = values.as_string::<i64>();
-            Box::new(move |i, s: &mut String| s.push_str(&json_string(x.value(i))))
-        }
+        DataType::Utf8 => text!(values.as_string::<i32>(), json_string),
+        DataType::LargeUtf8 => text!(values.as_string::<i64>(), json_string),
         _ => printer(values)?,
     })
 }

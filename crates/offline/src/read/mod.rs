@@ -100,6 +100,24 @@ impl Batches {
         }
     }
 
+    /// The batches of `iter`, counting their rows from `row`: an error is
+    /// worded by `failed` with the number of rows read before it.
+    fn counting<E>(
+        schema: SchemaRef,
+        mut row: u64,
+        iter: impl Iterator<Item = Result<RecordBatch, E>> + Send + 'static,
+        failed: impl Fn(u64, E) -> ReadError + Send + 'static,
+    ) -> Batches {
+        let iter = iter.map(move |b| match b {
+            Ok(b) => {
+                row += b.num_rows() as u64;
+                Ok(b)
+            }
+            Err(e) => Err(failed(row, e)),
+        });
+        Batches::new(schema, iter)
+    }
+
     /// The schema of every batch.
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
