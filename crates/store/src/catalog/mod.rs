@@ -37,7 +37,7 @@ pub mod stats;
 #[cfg(test)]
 mod serving_tests;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 use strata_format::key::ViewId;
 use strata_format::schema::{FeatureType, KeyType};

@@ -1,5 +1,5 @@
-//! What the catalog's tests share: definitions with one more view, and
-//! tables of refused declarations kept in `testdata` files.
+//! What the store's tests share: definitions with one more view, and
+//! tables of refused inputs (some kept in `testdata` files).
 
 use super::Result;
 use super::defs;
@@ -35,4 +35,19 @@ pub(crate) fn refusals(text: &str) -> Vec<(String, &str)> {
         "every case ends with a `=> ` line"
     );
     cases
+}
+
+/// Asserts that `f` refuses each input of `cases` with an error that says
+/// the text paired with it.
+pub(crate) fn assert_each_refused<T, E: std::fmt::Display>(
+    cases: &[(&str, &str)],
+    f: impl Fn(&str) -> std::result::Result<T, E>,
+) {
+    for (input, says) in cases {
+        let Err(e) = f(input) else {
+            panic!("{input:?} is accepted")
+        };
+        let e = e.to_string();
+        assert!(e.contains(says), "{input:?}: {e}");
+    }
 }
