@@ -206,12 +206,16 @@ pub(crate) fn missing_columns(missing: &[&str], present: &[&str]) -> String {
     format!(
         "missing column(s) {}; the file has {}",
         missing.join(", "),
-        if present.is_empty() {
-            "no columns".to_string()
-        } else {
-            present.join(", ")
-        }
+        column_list(present)
     )
+}
+
+/// Column names, listed; or `no columns`.
+pub(crate) fn column_list<S: std::borrow::Borrow<str>>(names: &[S]) -> String {
+    if names.is_empty() {
+        return "no columns".to_string();
+    }
+    names.join(", ")
 }
 
 /// Reads and validates a whole input file for `view`; writes nothing.
