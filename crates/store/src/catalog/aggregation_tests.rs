@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::catalog::defs;
-use crate::catalog::test_support::{parse_with_view, refusals};
+use crate::catalog::test_support::{feature_list, parse_with_view, refusals};
 use strata_format::schema::Value;
 
 const BASE: &str = include_str!("testdata/aggregation-base.toml");
@@ -24,16 +24,9 @@ fn an_aggregation_view_gets_its_features_entities_and_source() {
     .unwrap();
     let v = &d.views[1];
     assert_eq!(v.entities, vec!["user".to_string()]);
-    let names: Vec<_> = v.features.iter().map(|f| (f.name.as_str(), f.ty)).collect();
     assert_eq!(
-        names,
-        vec![
-            ("count_1h", FeatureType::Int64),
-            ("count_1d", FeatureType::Int64),
-            ("amount_sum_1d", FeatureType::Float64),
-            ("merchant_last_30d", FeatureType::String),
-            ("amount_p95_hourly", FeatureType::Float64),
-        ]
+        feature_list(&v),
+        "count_1h int64, count_1d int64, amount_sum_1d float64, merchant_last_30d string, amount_p95_hourly float64"
     );
     assert_eq!(v.metadata.source.as_deref(), Some("txn@1"));
     let s = spec(v, &d.views[0]).unwrap();
@@ -143,23 +136,9 @@ fn parameterised_functions_name_their_features_and_check_their_parameters() {
 ]"#,
     )
     .unwrap();
-    let names: Vec<_> = d.views[1]
-        .features
-        .iter()
-        .map(|f| (f.name.as_str(), f.ty))
-        .collect();
     assert_eq!(
-        names,
-        vec![
-            ("amount_p50_1d", FeatureType::Float64),
-            ("amount_p99_9_1d", FeatureType::Float64),
-            ("merchant_collect_set_30d", FeatureType::ListString),
-            ("amount_last5_1d", FeatureType::ListFloat64),
-            ("merchant_histogram_1d", FeatureType::MapStringInt64),
-            ("merchant_first_1d", FeatureType::String),
-            ("amount_variance_1d", FeatureType::Float64),
-            ("merchants", FeatureType::Int64),
-        ]
+        feature_list(&d.views[1]),
+        "amount_p50_1d float64, amount_p99_9_1d float64, merchant_collect_set_30d list<string>, amount_last5_1d list<float64>, merchant_histogram_1d map<string,int64>, merchant_first_1d string, amount_variance_1d float64, merchants int64"
     );
     let s = spec(&d.views[1], &d.views[0]).unwrap();
     assert_eq!(s.aggregations[1].function, Function::Quantile(9990));

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::catalog::defs;
-use crate::catalog::test_support::{parse_with_view, refusals};
+use crate::catalog::test_support::{feature_list, parse_with_view, refusals};
 use strata_format::schema::Value;
 
 const BASE: &str = include_str!("../testdata/session-base.toml");
@@ -33,21 +33,9 @@ aggregations = [
     let v = &d.views[1];
     assert!(v.is_aggregation() && v.is_session());
     assert_eq!(v.entities, vec!["user".to_string()]);
-    let names: Vec<_> = v.features.iter().map(|f| (f.name.as_str(), f.ty)).collect();
     assert_eq!(
-        names,
-        vec![
-            ("count", FeatureType::Int64),
-            ("unique_pages", FeatureType::Int64),
-            ("landing_page", FeatureType::String),
-            ("page_last", FeatureType::String),
-            ("dwell_sum", FeatureType::Float64),
-            ("session_start", FeatureType::Timestamp),
-            ("session_end", FeatureType::Timestamp),
-            ("duration", FeatureType::Int64),
-            ("is_open", FeatureType::Bool),
-            ("carts", FeatureType::Int64),
-        ]
+        feature_list(&v),
+        "count int64, unique_pages int64, landing_page string, page_last string, dwell_sum float64, session_start timestamp, session_end timestamp, duration int64, is_open bool, carts int64"
     );
     let s = super::super::aggregation::spec(v, &d.views[0]).unwrap();
     assert!(s.aggregations.is_empty());

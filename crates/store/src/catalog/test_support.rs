@@ -1,8 +1,8 @@
 //! What the store's tests share: definitions with one more view, and
 //! tables of refused inputs (some kept in `testdata` files).
 
-use super::Result;
 use super::defs;
+use super::{FeatureView, Result};
 
 /// `base` with one more feature view, `name`, reading `source`, declaring
 /// `body`.
@@ -15,6 +15,16 @@ pub(crate) fn parse_with_view(
     defs::parse(&format!(
         "{base}\n[[feature_views]]\nname = \"{name}\"\nsource = \"{source}\"\n{body}"
     ))
+}
+
+/// A view's features as `name type`, comma-separated, in order.
+pub(crate) fn feature_list(v: &FeatureView) -> String {
+    let features: Vec<String> = v
+        .features
+        .iter()
+        .map(|f| format!("{} {}", f.name, f.ty))
+        .collect();
+    features.join(", ")
 }
 
 /// The cases of a refusals file: each is its lines up to one starting with
