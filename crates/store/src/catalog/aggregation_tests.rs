@@ -2,30 +2,28 @@
 
 use super::*;
 use crate::catalog::defs;
-use crate::catalog::test_support::{feature_list, parse_with_view, refusals};
+use crate::catalog::test_support::{WithView, feature_list, refusals};
 use strata_format::schema::Value;
 
 const BASE: &str = include_str!("testdata/aggregation-base.toml");
-
-fn with(agg: &str) -> Result<defs::Definitions> {
-    parse_with_view(BASE, "stats", "txn", agg)
-}
+const STATS: WithView = WithView::new(BASE, "stats", "txn");
 
 #[test]
 fn an_aggregation_view_gets_its_features_entities_and_source() {
-    let d = with(
-        r#"aggregations = [
+    let d = STATS
+        .with(
+            r#"aggregations = [
   { function = "count", windows = ["1h", "1d"] },
   { function = "sum", column = "amount", window = "1d" },
   { function = "last", column = "merchant", window = "30d" },
   { function = "p95", column = "amount", window = "1d", slide = "1h", name = "amount_p95_hourly" },
 ]"#,
-    )
-    .unwrap();
+        )
+        .unwrap();
     let v = &d.views[1];
     assert_eq!(v.entities, vec!["user".to_string()]);
     assert_eq!(
-        feature_list(&v),
+        feature_list(v),
         "count_1h int64, count_1d int64, amount_sum_1d float64, merchant_last_30d string, amount_p95_hourly float64"
     );
     assert_eq!(v.metadata.source.as_deref(), Some("txn@1"));
@@ -46,7 +44,7 @@ fn an_aggregation_view_gets_its_features_entities_and_source() {
 #[test]
 fn bad_aggregations_are_refused_with_the_reason() {
     for (agg, want) in refusals(include_str!("testdata/aggregation-refused.txt")) {
-        let e = with(&agg).unwrap_err().to_string();
+        let e = STATS.with(&agg).unwrap_err().to_string();
         assert!(e.contains(want), "{agg}: {e}");
     }
     let e = defs::parse(&format!(
@@ -69,23 +67,26 @@ fn bad_aggregations_are_refused_with_the_reason() {
 #[test]
 fn only_lateness_may_change_in_place() {
     let agg = r#"aggregations = [{ function = "count", window = "1h" }]"#;
-    let cat = defs::apply(&Default::default(), &with(agg).unwrap()).unwrap();
-    let relaxed = with(&format!(
-        "{agg}\nallowed_lateness = \"1h\"\nlate_events = \"correct\""
-    ))
-    .unwrap();
+    let cat = defs::apply(&Default::default(), &STATS.with(agg).unwrap()).unwrap();
+    let relaxed = STATS
+        .with(&format!(
+            "{agg}\nallowed_lateness = \"1h\"\nlate_events = \"correct\""
+        ))
+        .unwrap();
     assert!(defs::apply(&cat, &relaxed).is_ok());
-    let wider = with(r#"aggregations = [{ function = "count", window = "2h" }]"#).unwrap();
+    let wider = STATS
+        .with(r#"aggregations = [{ function = "count", window = "2h" }]"#)
+        .unwrap();
     let e = defs::apply(&cat, &wider).unwrap_err().to_string();
     assert!(e.contains("declare it as version = 2"), "{e}");
-    let retiled = with(&format!("{agg}\ntile = \"1m\"")).unwrap();
+    let retiled = STATS.with(&format!("{agg}\ntile = \"1m\"")).unwrap();
     let e = defs::apply(&cat, &retiled).unwrap_err().to_string();
     assert!(e.contains("its tile changes"), "{e}");
 }
 
 #[test]
 fn a_where_filter_is_checked_and_needs_a_name() {
-    let d = with(
+    let d = STATS.with(
         r#"aggregations = [
   { function = "count", window = "1d", where = "merchant in ('a', 'b') and amount > 0", name = "ab_1d" },
   { function = "count", window = "1d" },
@@ -112,11 +113,12 @@ fn a_where_filter_is_checked_and_needs_a_name() {
         (r#"where = 3, name = "m""#, "must be a string"),
     ];
     for (field, msg) in cases {
-        let e = with(&format!(
-            "aggregations = [{{ function = \"count\", window = \"1d\", {field} }}]"
-        ))
-        .unwrap_err()
-        .to_string();
+        let e = STATS
+            .with(&format!(
+                "aggregations = [{{ function = \"count\", window = \"1d\", {field} }}]"
+            ))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(msg), "{field}: {e}");
         assert!(e.contains("\"stats\""), "{field}: {e}");
     }
@@ -124,7 +126,7 @@ fn a_where_filter_is_checked_and_needs_a_name() {
 
 #[test]
 fn parameterised_functions_name_their_features_and_check_their_parameters() {
-    let d = with(
+    let d = STATS.with(
         r#"aggregations = [
   { function = "percentile", column = "amount", quantiles = [0.5, 0.999], window = "1d" },
   { function = "collect_set", column = "merchant", limit = 20, window = "30d" },
@@ -147,7 +149,8 @@ fn parameterised_functions_name_their_features_and_check_their_parameters() {
         Function::Histogram { k: 3, limit: 1000 }
     );
     for (agg, want) in refusals(include_str!("testdata/aggregation-refused-alone.txt")) {
-        let e = with(&format!("aggregations = [{agg}]"))
+        let e = STATS
+            .with(&format!("aggregations = [{agg}]"))
             .unwrap_err()
             .to_string();
         assert!(e.contains(want), "{agg}: {e}");

@@ -2,19 +2,17 @@
 
 use super::*;
 use crate::catalog::defs;
-use crate::catalog::test_support::{feature_list, parse_with_view, refusals};
+use crate::catalog::test_support::{WithView, feature_list, refusals};
 use strata_format::schema::Value;
 
 const BASE: &str = include_str!("../testdata/session-base.toml");
-
-fn with(body: &str) -> Result<defs::Definitions> {
-    parse_with_view(BASE, "sessions", "clicks", body)
-}
+const SESSIONS: WithView = WithView::new(BASE, "sessions", "clicks");
 
 #[test]
 fn a_session_view_gets_typed_features_named_after_their_function() {
-    let d = with(
-        r#"session_gap = "30m"
+    let d = SESSIONS
+        .with(
+            r#"session_gap = "30m"
 allowed_lateness = "1h"
 aggregations = [
   { function = "count" },
@@ -28,13 +26,13 @@ aggregations = [
   { function = "is_open" },
   { function = "count", where = "page = 'cart' and dwell > 1", name = "carts" },
 ]"#,
-    )
-    .unwrap();
+        )
+        .unwrap();
     let v = &d.views[1];
     assert!(v.is_aggregation() && v.is_session());
     assert_eq!(v.entities, vec!["user".to_string()]);
     assert_eq!(
-        feature_list(&v),
+        feature_list(v),
         "count int64, unique_pages int64, landing_page string, page_last string, dwell_sum float64, session_start timestamp, session_end timestamp, duration int64, is_open bool, carts int64"
     );
     let s = super::super::aggregation::spec(v, &d.views[0]).unwrap();
@@ -57,7 +55,7 @@ aggregations = [
 #[test]
 fn bad_session_views_are_refused_with_the_reason() {
     for (body, want) in refusals(include_str!("../testdata/session-refused.txt")) {
-        let e = with(&body).unwrap_err().to_string();
+        let e = SESSIONS.with(&body).unwrap_err().to_string();
         assert!(e.contains(want), "{body}: {e}");
         assert!(e.contains("sessions"), "the error names the view: {e}");
     }
@@ -66,19 +64,27 @@ fn bad_session_views_are_refused_with_the_reason() {
 #[test]
 fn the_gap_cannot_change_in_place_but_lateness_can() {
     let body = "session_gap = \"30m\"\naggregations = [{ function = \"count\" }]";
-    let cat = defs::apply(&Default::default(), &with(body).unwrap()).unwrap();
-    let relaxed = with(&format!("{body}\nallowed_lateness = \"1h\"")).unwrap();
+    let cat = defs::apply(&Default::default(), &SESSIONS.with(body).unwrap()).unwrap();
+    let relaxed = SESSIONS
+        .with(&format!("{body}\nallowed_lateness = \"1h\""))
+        .unwrap();
     assert!(defs::apply(&cat, &relaxed).is_ok());
-    let wider = with("session_gap = \"1h\"\naggregations = [{ function = \"count\" }]").unwrap();
+    let wider = SESSIONS
+        .with("session_gap = \"1h\"\naggregations = [{ function = \"count\" }]")
+        .unwrap();
     let e = defs::apply(&cat, &wider).unwrap_err().to_string();
     assert!(e.contains("declare it as version = 2"), "{e}");
-    let windowed = with("aggregations = [{ function = \"count\", window = \"1h\" }]").unwrap();
+    let windowed = SESSIONS
+        .with("aggregations = [{ function = \"count\", window = \"1h\" }]")
+        .unwrap();
     assert!(defs::apply(&cat, &windowed).is_err());
 }
 
 #[test]
 fn a_session_view_survives_the_catalog_file() {
-    let d = with("session_gap = \"45m\"\naggregations = [{ function = \"is_open\" }]").unwrap();
+    let d = SESSIONS
+        .with("session_gap = \"45m\"\naggregations = [{ function = \"is_open\" }]")
+        .unwrap();
     let cat = defs::apply(&Default::default(), &d).unwrap();
     let v = cat.view("sessions").unwrap();
     let table = v.metadata.to_table();

@@ -4,17 +4,26 @@
 use super::defs;
 use super::{FeatureView, Result};
 
-/// `base` with one more feature view, `name`, reading `source`, declaring
-/// `body`.
-pub(crate) fn parse_with_view(
-    base: &str,
-    name: &str,
-    source: &str,
-    body: &str,
-) -> Result<defs::Definitions> {
-    defs::parse(&format!(
-        "{base}\n[[feature_views]]\nname = \"{name}\"\nsource = \"{source}\"\n{body}"
-    ))
+/// Definitions, `base`, to which a test adds one feature view, `name`,
+/// reading `source`.
+pub(crate) struct WithView {
+    base: &'static str,
+    name: &'static str,
+    source: &'static str,
+}
+
+impl WithView {
+    pub(crate) const fn new(base: &'static str, name: &'static str, source: &'static str) -> Self {
+        WithView { base, name, source }
+    }
+
+    /// The definitions with the view, declaring `body`, parsed.
+    pub(crate) fn with(&self, body: &str) -> Result<defs::Definitions> {
+        let WithView { base, name, source } = self;
+        defs::parse(&format!(
+            "{base}\n[[feature_views]]\nname = \"{name}\"\nsource = \"{source}\"\n{body}"
+        ))
+    }
 }
 
 /// A view's features as `name type`, comma-separated, in order.
