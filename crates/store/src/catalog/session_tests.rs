@@ -10,9 +10,7 @@ const SESSIONS: WithView = WithView::new(BASE, "sessions", "clicks");
 
 #[test]
 fn a_session_view_gets_typed_features_named_after_their_function() {
-    let d = SESSIONS
-        .with(
-            r#"session_gap = "30m"
+    let declared = r#"session_gap = "30m"
 allowed_lateness = "1h"
 aggregations = [
   { function = "count" },
@@ -25,9 +23,8 @@ aggregations = [
   { function = "duration" },
   { function = "is_open" },
   { function = "count", where = "page = 'cart' and dwell > 1", name = "carts" },
-]"#,
-        )
-        .unwrap();
+]"#;
+    let d = SESSIONS.with(declared).unwrap();
     let v = &d.views[1];
     assert!(v.is_aggregation() && v.is_session());
     assert_eq!(v.entities, vec!["user".to_string()]);
