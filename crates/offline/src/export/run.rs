@@ -146,14 +146,8 @@ fn lookup_view(
     held: &Held,
     request: &[Vec<strata_format::schema::Value>],
 ) -> Result<Found, Error> {
-    if let Some(r) = &vp.aggregation {
-        let found = aggregate_view(spec, r, keys, times, starts)?;
-        let bytes = found.streams.iter().flatten().map(Vec::len).sum();
-        held.add(bytes)?;
-        return Ok(found);
-    }
-    if let Some(d) = &vp.derived {
-        let found = derived_view(spec, d, keys, times, starts, request)?;
+    if vp.aggregation.is_some() || vp.derived.is_some() {
+        let found = computed_view(spec, vp, keys, times, starts, request)?;
         let bytes = found.streams.iter().flatten().map(Vec::len).sum();
         held.add(bytes)?;
         return Ok(found);
@@ -220,27 +214,15 @@ fn lookup_view(
     Ok(found)
 }
 
-/// Answers every row of an aggregation view: its windows at the row's time
-/// ([`super::aggregate`]), as records like any view's versions.
-fn aggregate_view(
+/// Answers every row of a computed view, as records like any view's
+/// versions: an aggregation view's windows at the row's time
+/// ([`super::aggregate`]), or a derived view's inputs read at the row's
+/// time and its expressions evaluated a column at a time
+/// ([`super::derived`]), with request inputs taken from the entity
+/// table's columns of the same name.
+fn computed_view(
     spec: &JoinSpec,
-    r: &strata_store::aggregate::Resolved,
-    keys: Vec<BatchKeys>,
-    times: &[Cow<[i64]>],
-    starts: &[usize],
-) -> Result<Found, Error> {
-    let keys = Keys::concat(keys.into_iter().map(BatchKeys::into_keys).collect());
-    let all: Vec<i64> = times.iter().flat_map(|t| t.iter().copied()).collect();
-    let parts = super::aggregate::answer(spec.engine, r, &keys, &all, spec.known_at, spec.threads)?;
-    records(parts, starts)
-}
-
-/// Answers every row of a derived view: its inputs read at the row's time,
-/// its expressions evaluated a column at a time ([`super::derived`]), with
-/// request inputs taken from the entity table's columns of the same name.
-fn derived_view(
-    spec: &JoinSpec,
-    d: &strata_store::derived::Resolved,
+    vp: &ViewPlan,
     keys: Vec<BatchKeys>,
     times: &[Cow<[i64]>],
     starts: &[usize],
@@ -248,15 +230,14 @@ fn derived_view(
 ) -> Result<Found, Error> {
     let keys = Keys::concat(keys.into_iter().map(BatchKeys::into_keys).collect());
     let all: Vec<i64> = times.iter().flat_map(|t| t.iter().copied()).collect();
-    let parts = super::derived::answer(
-        spec.engine,
-        d,
-        &keys,
-        &all,
-        request,
-        spec.known_at,
-        spec.threads,
-    )?;
+    let (engine, known_at, threads) = (spec.engine, spec.known_at, spec.threads);
+    let parts = match (&vp.aggregation, &vp.derived) {
+        (Some(r), _) => super::aggregate::answer(engine, r, &keys, &all, known_at, threads)?,
+        (None, Some(d)) => {
+            super::derived::answer(engine, d, &keys, &all, request, known_at, threads)?
+        }
+        (None, None) => return Err(Error::Internal("a stored view answered as computed".into())),
+    };
     records(parts, starts)
 }
 
