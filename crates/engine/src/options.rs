@@ -39,6 +39,17 @@ pub struct Options {
     pub io: IoMode,
 }
 
+impl Options {
+    /// The defaults but for the WAL, which is never synced: for tests and
+    /// benchmarks, whose stores need not survive a crash.
+    pub fn unsynced() -> Options {
+        Options {
+            sync: SyncPolicy::Never,
+            ..Options::default()
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {

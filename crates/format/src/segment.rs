@@ -554,5 +554,20 @@ pub fn read_data_block(
     }
 }
 
+/// The bytes of data block `h` ([`read_data_block`]): decompressed into
+/// `scratch` if it is compressed, else where they stand in `file`.
+pub fn data_block<'a>(
+    file: &'a [u8],
+    h: BlockHandle,
+    verify: bool,
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8], DecodeError> {
+    if read_data_block(file, h, verify, scratch)? {
+        let decompressed: &'a [u8] = scratch;
+        return Ok(decompressed);
+    }
+    Ok(&file[h.offset..h.offset + h.len])
+}
+
 #[cfg(test)]
 mod tests;

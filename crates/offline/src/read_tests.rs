@@ -43,16 +43,16 @@ fn reads_every_type_from_csv() {
     assert_eq!(rows[0].created_ts, None);
     assert_eq!(
         rows[0].values,
-        vec![
-            Value::Int64(42),
-            Value::Float64(2.5),
-            Value::Float32(1.5),
-            Value::Bool(true),
-            Value::String("hello".into()),
-            Value::Bytes(vec![0x0a, 0xff]),
-            Value::Timestamp(1_714_521_600_000_000 + 86_400_000_000 - 7_200_000_000),
-            Value::ListFloat32(vec![1.0, 2.5]),
-        ]
+        all_types_values((
+            42,
+            2.5,
+            1.5,
+            true,
+            "hello",
+            &[0x0a, 0xff],
+            1_714_521_600_000_000 + 86_400_000_000 - 7_200_000_000,
+            &[1.0, 2.5]
+        ))
     );
     assert_eq!(
         rows[1].key,
