@@ -50,6 +50,18 @@ pub enum ReadError {
     Invalid(String),
 }
 
+impl ReadError {
+    /// Why the file is not acceptable, `empty` if it has no bytes; or the
+    /// I/O error that stopped its reading.
+    pub fn reason(self, empty: &str) -> Result<String, std::io::Error> {
+        match self {
+            ReadError::Io(e) => Err(e),
+            ReadError::Empty => Ok(empty.to_string()),
+            ReadError::Invalid(reason) => Ok(reason),
+        }
+    }
+}
+
 /// A column a text format must be read with.
 #[derive(Debug, Clone)]
 pub struct Declared {

@@ -10,20 +10,7 @@ const SESSIONS: WithView = WithView::new(BASE, "sessions", "clicks");
 
 #[test]
 fn a_session_view_gets_typed_features_named_after_their_function() {
-    let declared = r#"session_gap = "30m"
-allowed_lateness = "1h"
-aggregations = [
-  { function = "count" },
-  { function = "count_distinct", column = "page", name = "unique_pages" },
-  { function = "first", column = "page", name = "landing_page" },
-  { function = "last", column = "page" },
-  { function = "sum", column = "dwell" },
-  { function = "session_start" },
-  { function = "session_end" },
-  { function = "duration" },
-  { function = "is_open" },
-  { function = "count", where = "page = 'cart' and dwell > 1", name = "carts" },
-]"#;
+    let declared = include_str!("../testdata/session-every-function.toml");
     let d = SESSIONS.with(declared).unwrap();
     let v = &d.views[1];
     assert!(v.is_aggregation() && v.is_session());
