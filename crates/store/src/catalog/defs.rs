@@ -255,6 +255,35 @@ pub fn parse(text: &str) -> Result<Definitions> {
     Ok(defs)
 }
 
+/// Checks the name of a column declared in `field` (`join_keys` or
+/// `features`): an identifier, not one `seen` before in the list, not a
+/// reserved column.
+fn column_name<'a>(
+    subject: &Subject,
+    field: &'static str,
+    name: &'a str,
+    seen: &mut HashSet<&'a str>,
+) -> Result<()> {
+    let join_key = field == "join_keys";
+    identifier(subject, if join_key { "join key" } else { "feature" }, name)?;
+    let why = if !seen.insert(name) {
+        if join_key {
+            format!("join key {name:?} appears twice")
+        } else {
+            format!("feature {name:?} is declared twice")
+        }
+    } else if RESERVED_COLUMNS.contains(&name) {
+        if join_key {
+            format!("{name:?} is reserved for the timestamp columns; rename the join key")
+        } else {
+            format!("a feature cannot be named {name:?} (a reserved column); rename it")
+        }
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid(subject.clone(), field, why))
+}
+
 fn identifier(subject: &Subject, kind: &str, name: &str) -> Result<()> {
     if is_identifier(name) {
         return Ok(());
@@ -273,7 +302,6 @@ pub fn validate(defs: &Definitions) -> Result<()> {
     let mut seen = HashSet::new();
     for e in &defs.entities {
         let subject = Subject::Entity(e.name.clone());
-        let bad = |field: &str, reason: String| Error::invalid(subject.clone(), field, reason);
         identifier(&subject, "entity", &e.name)?;
         if !seen.insert(e.name.as_str()) {
             return Err(Error::Duplicate {
@@ -293,22 +321,7 @@ pub fn validate(defs: &Definitions) -> Result<()> {
         }
         let mut keys = HashSet::new();
         for k in &e.join_keys {
-            identifier(&subject, "join key", &k.name)?;
-            if !keys.insert(k.name.as_str()) {
-                return Err(bad(
-                    "join_keys",
-                    format!("join key {:?} appears twice", k.name),
-                ));
-            }
-            if RESERVED_COLUMNS.contains(&k.name.as_str()) {
-                return Err(bad(
-                    "join_keys",
-                    format!(
-                        "{:?} is reserved for the timestamp columns; rename the join key",
-                        k.name
-                    ),
-                ));
-            }
+            column_name(&subject, "join_keys", &k.name, &mut keys)?;
         }
     }
     let mut seen = HashSet::new();
@@ -385,22 +398,7 @@ fn validate_view<'a>(
     }
     let mut names = HashSet::new();
     for f in &v.features {
-        identifier(&subject, "feature", &f.name)?;
-        if !names.insert(f.name.as_str()) {
-            return Err(bad(
-                "features",
-                format!("feature {:?} is declared twice", f.name),
-            ));
-        }
-        if RESERVED_COLUMNS.contains(&f.name.as_str()) {
-            return Err(bad(
-                "features",
-                format!(
-                    "a feature cannot be named {:?} (a reserved column); rename it",
-                    f.name
-                ),
-            ));
-        }
+        column_name(&subject, "features", &f.name, &mut names)?;
         if let Some((_, ent)) = key_names.iter().find(|(n, _)| *n == f.name) {
             return Err(bad(
                 "features",
