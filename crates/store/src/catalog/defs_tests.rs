@@ -195,6 +195,20 @@ fn entities_must_exist_and_have_keys() {
 }
 
 #[test]
+fn join_keys_must_be_distinct_and_not_reserved() {
+    let keys = "join_keys = [{ name = \"user_id\", type = \"int64\" }]";
+    let twice =
+        "join_keys = [{ name = \"k\", type = \"int64\" }, { name = \"k\", type = \"string\" }]";
+    let e = err(&BASE.replace(keys, twice));
+    assert_contains(&e, &["entity \"user\"", "join key \"k\" appears twice"]);
+    let e = err(&BASE.replace("\"user_id\"", "\"created_timestamp\""));
+    assert_contains(
+        &e,
+        &["\"created_timestamp\" is reserved for the timestamp columns; rename the join key"],
+    );
+}
+
+#[test]
 fn feature_types_must_be_known() {
     let e = err(&BASE.replace("\"float64\"", "\"double\""));
     assert_contains(
