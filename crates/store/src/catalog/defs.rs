@@ -62,7 +62,7 @@
 //! - a new view gets `created_at` and `changed_at` (µs); an existing one
 //!   keeps `created_at`, and `changed_at` moves when anything changed.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -364,7 +364,7 @@ fn validate_view<'a>(
             reason: "names no entities; add e.g. entities = [\"user\"]".into(),
         });
     }
-    let mut key_names: Vec<(&str, &str)> = Vec::new();
+    let mut key_names: HashMap<&str, &str> = HashMap::new();
     for (i, name) in v.entities.iter().enumerate() {
         if v.entities[..i].contains(name) {
             return Err(bad("entities", format!("entity {name:?} is listed twice")));
@@ -376,16 +376,13 @@ fn validate_view<'a>(
             });
         };
         for k in &e.join_keys {
-            if let Some((_, other)) = key_names.iter().find(|(n, _)| *n == k.name) {
-                return Err(bad(
-                    "entities",
-                    format!(
-                        "entities {other:?} and {name:?} both have a join key named {:?}; the view's key columns must have distinct names",
-                        k.name
-                    ),
-                ));
+            let key = k.name.as_str();
+            if let Some(other) = key_names.insert(key, name.as_str()) {
+                let why = format!(
+                    "entities {other:?} and {name:?} both have a join key named {key:?}; the view's key columns must have distinct names"
+                );
+                return Err(bad("entities", why));
             }
-            key_names.push((&k.name, name));
         }
     }
     if v.features.is_empty() {
@@ -399,14 +396,12 @@ fn validate_view<'a>(
     let mut names = HashSet::new();
     for f in &v.features {
         column_name(&subject, "features", &f.name, &mut names)?;
-        if let Some((_, ent)) = key_names.iter().find(|(n, _)| *n == f.name) {
-            return Err(bad(
-                "features",
-                format!(
-                    "feature {:?} has the name of a join key of entity {ent:?}; rename the feature",
-                    f.name
-                ),
-            ));
+        if let Some(ent) = key_names.get(f.name.as_str()) {
+            let why = format!(
+                "feature {:?} has the name of a join key of entity {ent:?}; rename the feature",
+                f.name
+            );
+            return Err(bad("features", why));
         }
     }
     v.metadata.check(&subject)

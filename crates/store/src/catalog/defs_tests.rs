@@ -33,6 +33,11 @@ fn err(text: &str) -> String {
     parse(text).unwrap_err().to_string()
 }
 
+/// Why `BASE` with `from` replaced by `to` is refused.
+fn err_edited(from: &str, to: &str) -> String {
+    err(&BASE.replace(from, to))
+}
+
 /// `BASE` with its feature list replaced.
 fn with_features(features: &str) -> String {
     BASE.replace(
@@ -123,28 +128,28 @@ fn ttl_as_integer_seconds_and_version() {
 #[test]
 fn bad_ttl_names_the_line() {
     // The ttl stands on line 9 of testdata/defs-base.toml.
-    let e = err(&BASE.replace("\"30d\"", "\"3x\""));
+    let e = err_edited("\"30d\"", "\"3x\"");
     assert_contains(&e, &["bad duration \"3x\": unknown unit x", "line 9"]);
 }
 
 #[test]
 fn bad_version() {
-    assert!(err(&BASE.replace("ttl = \"30d\"", "version = 0")).contains("version = 0"));
-    assert!(err(&BASE.replace("ttl = \"30d\"", "version = -2")).contains("version = -2"));
+    assert!(err_edited("ttl = \"30d\"", "version = 0").contains("version = 0"));
+    assert!(err_edited("ttl = \"30d\"", "version = -2").contains("version = -2"));
 }
 
 #[test]
 fn names_must_be_identifiers() {
-    let e = err(&BASE.replace("name = \"user_stats\"", "name = \"user-stats\""));
+    let e = err_edited("name = \"user_stats\"", "name = \"user-stats\"");
     assert!(
         e.contains(
             "feature view \"user-stats\": the feature view name \"user-stats\" is not an identifier"
         ),
         "{e}"
     );
-    let e = err(&BASE.replace("name = \"amount_avg\"", "name = \"9lives\""));
+    let e = err_edited("name = \"amount_avg\"", "name = \"9lives\"");
     assert_contains(&e, &["feature name \"9lives\""]);
-    let e = err(&BASE.replace("name = \"user_id\"", "name = \"user id\""));
+    let e = err_edited("name = \"user_id\"", "name = \"user id\"");
     assert_contains(&e, &["join key name \"user id\""]);
     assert!(
         is_identifier("_x9") && is_identifier("A") && !is_identifier("") && !is_identifier("é")
@@ -175,19 +180,19 @@ fn duplicate_names() {
 
 #[test]
 fn entities_must_exist_and_have_keys() {
-    let e = err(&BASE.replace("entities = [\"user\"]", "entities = [\"usr\"]"));
+    let e = err_edited("entities = [\"user\"]", "entities = [\"usr\"]");
     assert_contains(
         &e,
         &["uses the entity \"usr\", which this file does not declare"],
     );
-    let e = err(&BASE.replace("entities = [\"user\"]", "entities = []"));
+    let e = err_edited("entities = [\"user\"]", "entities = []");
     assert_contains(&e, &["names no entities"]);
-    let e = err(&BASE.replace(
+    let e = err_edited(
         "join_keys = [{ name = \"user_id\", type = \"int64\" }]",
         "join_keys = []",
-    ));
+    );
     assert_contains(&e, &["entity \"user\" has no join keys"]);
-    let e = err(&BASE.replace("type = \"int64\" }]", "type = \"float64\" }]"));
+    let e = err_edited("type = \"int64\" }]", "type = \"float64\" }]");
     assert_contains(
         &e,
         &["join key \"user_id\" has the unknown type \"float64\"; use int64 or string"],
@@ -199,9 +204,9 @@ fn join_keys_must_be_distinct_and_not_reserved() {
     let keys = "join_keys = [{ name = \"user_id\", type = \"int64\" }]";
     let twice =
         "join_keys = [{ name = \"k\", type = \"int64\" }, { name = \"k\", type = \"string\" }]";
-    let e = err(&BASE.replace(keys, twice));
+    let e = err_edited(keys, twice);
     assert_contains(&e, &["entity \"user\"", "join key \"k\" appears twice"]);
-    let e = err(&BASE.replace("\"user_id\"", "\"created_timestamp\""));
+    let e = err_edited("\"user_id\"", "\"created_timestamp\"");
     assert_contains(
         &e,
         &["\"created_timestamp\" is reserved for the timestamp columns; rename the join key"],
@@ -210,7 +215,7 @@ fn join_keys_must_be_distinct_and_not_reserved() {
 
 #[test]
 fn feature_types_must_be_known() {
-    let e = err(&BASE.replace("\"float64\"", "\"double\""));
+    let e = err_edited("\"float64\"", "\"double\"");
     assert_contains(
         &e,
         &[
@@ -271,7 +276,7 @@ fn known_metadata_is_type_checked() {
         ("id = 7", "`id` is assigned by the store"),
     ];
     for (line, want) in cases {
-        let e = err(&BASE.replace("owner = \"risk\"\ntags = [\"payments\"]", line));
+        let e = err_edited("owner = \"risk\"\ntags = [\"payments\"]", line);
         assert!(e.contains(want), "{line}: {e}");
     }
     parse(&BASE.replace(
@@ -283,13 +288,16 @@ fn known_metadata_is_type_checked() {
 
 #[test]
 fn unknown_top_level_and_feature_fields_are_refused() {
-    let e = err(&BASE.replace("[[feature_views]]", "[[feature_view]]"));
-    assert_contains(&e, &["feature_view"]);
-    let e = err(&BASE.replace(
-        "type = \"float64\" }",
-        "type = \"float64\", dtype = \"x\" }",
-    ));
-    assert_contains(&e, &["dtype"]);
+    for (from, to, says) in [
+        ("[[feature_views]]", "[[feature_view]]", "feature_view"),
+        (
+            "type = \"float64\" }",
+            "type = \"float64\", dtype = \"x\" }",
+            "dtype",
+        ),
+    ] {
+        assert_contains(&err_edited(from, to), &[says]);
+    }
     let e = err("entities = [\"user\"]\n");
     assert_contains(&e, &["an entity table"]);
 }
