@@ -316,8 +316,9 @@ impl Engine {
         to: i64,
         known_at: Option<i64>,
     ) -> Result<Vec<Version>> {
-        let bounds = HistoryBounds::all(from, to, known_at);
-        Ok(self.history_newest(view, entity_key, &bounds)?.0)
+        Ok(self
+            .history_newest(view, entity_key, &HistoryBounds::all(from, to, known_at))?
+            .0)
     }
 
     /// The newest of [`Engine::history`]'s versions within `bounds` (at
