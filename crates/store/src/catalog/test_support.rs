@@ -44,7 +44,7 @@ pub(crate) fn refusals(text: &str) -> Vec<(String, &str)> {
     let mut lines: Vec<&str> = Vec::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         match line.strip_prefix("=> ") {
-            Some(want) => cases.push((lines.drain(..).collect::<Vec<_>>().join("\n"), want)),
+            Some(want) => cases.push((std::mem::take(&mut lines).join("\n"), want)),
             None if !line.is_empty() => lines.push(line),
             None => {}
         }
