@@ -39,13 +39,10 @@ fn parquet_file(rows: usize) -> PathBuf {
     if p.exists() {
         return p;
     }
+    let utc_micros = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
     let schema = Arc::new(Schema::new(vec![
         Field::new("user_id", DataType::Int64, false),
-        Field::new(
-            "event_timestamp",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
+        Field::new("event_timestamp", utc_micros, false),
         Field::new("a", DataType::Float64, true),
         Field::new("b", DataType::Float64, true),
         Field::new("c", DataType::Float64, true),

@@ -9,7 +9,7 @@ pub mod store;
 
 use std::path::{Path, PathBuf};
 
-use strata::engine::{Engine, Options, SyncPolicy, WriteBatch};
+use strata::engine::{Engine, Options, WriteBatch};
 use strata::format::key::encode_int_key;
 use strata::format::row::encode_row;
 use strata::format::schema::{FeatureType, Value};
@@ -88,10 +88,7 @@ pub fn bench_dir(name: &str) -> PathBuf {
 /// version `STRATA_BENCH_SEGMENT_FORMAT` (default: the current one), so a
 /// run can measure an older layout beside the current one.
 pub fn options() -> Options {
-    let mut o = Options {
-        sync: SyncPolicy::Never,
-        ..Options::default()
-    };
+    let mut o = Options::unsynced();
     if let Some(v) = std::env::var("STRATA_BENCH_SEGMENT_FORMAT")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use strata::catalog::defs;
-use strata::engine::{Options, SyncPolicy};
+use strata::engine::Options;
 use strata::format::schema::{KeyValue, Value};
 use strata::store::{RowWrite, Store, StoreOptions};
 
@@ -21,10 +21,7 @@ pub fn env<T: FromStr>(name: &str, default: T) -> T {
 /// A store in `dir` (fsync never, to measure the engine rather than the
 /// disk) with the definitions `defs` applied.
 pub fn open(dir: &Path, defs: &str) -> Store {
-    let engine = Options {
-        sync: SyncPolicy::Never,
-        ..Options::default()
-    };
+    let engine = Options::unsynced();
     let store = Store::open_with(dir, StoreOptions { engine }).unwrap();
     let d = defs::parse(defs).unwrap();
     store

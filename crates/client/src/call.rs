@@ -371,14 +371,27 @@ impl Inner {
         }
     }
 
-    #[cfg(any(test, feature = "test-util"))]
+    pub async fn close(&self) {
+        if let Some(c) = self.current.swap(None) {
+            c.conn.close(0u32.into(), b"client closed");
+        }
+        self.endpoint.wait_idle().await;
+    }
+}
+
+/// Sends raw bytes, for tests of how the server treats bad input.
+#[cfg(any(test, feature = "test-util"))]
+impl crate::Client {
+    /// Sends `bytes` as they are on a new stream, ends the stream if
+    /// `finish`, and returns every frame received until the server ends it
+    /// (or `wait` passes).
     pub async fn raw_exchange(
         &self,
         bytes: &[u8],
         finish: bool,
         wait: Duration,
     ) -> Result<Vec<(FrameHeader, Vec<u8>)>> {
-        let conn = self.conn().await?;
+        let conn = self.inner.conn().await?;
         let (_permit, mut st) = conn.own_stream().await?;
         st.send
             .write_all(bytes)
@@ -401,12 +414,5 @@ impl Inner {
             Ok(Err(e)) if frames.is_empty() => Err(e),
             _ => Ok(frames),
         }
-    }
-
-    pub async fn close(&self) {
-        if let Some(c) = self.current.swap(None) {
-            c.conn.close(0u32.into(), b"client closed");
-        }
-        self.endpoint.wait_idle().await;
     }
 }

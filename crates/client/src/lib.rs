@@ -261,19 +261,6 @@ impl Client {
         export::run(&self.inner, start, input, output).await
     }
 
-    /// Sends `bytes` as they are on a new stream, ends the stream if
-    /// `finish`, and returns every frame received until the server ends it
-    /// (or `wait` passes). For tests of how the server treats bad input.
-    #[cfg(any(test, feature = "test-util"))]
-    pub async fn raw_exchange(
-        &self,
-        bytes: &[u8],
-        finish: bool,
-        wait: Duration,
-    ) -> Result<Vec<(p::FrameHeader, Vec<u8>)>> {
-        self.inner.raw_exchange(bytes, finish, wait).await
-    }
-
     /// Closes the connection (requests in flight fail).
     pub async fn close(&self) {
         self.inner.close().await;

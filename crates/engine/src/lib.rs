@@ -23,6 +23,7 @@ mod loom_tests;
 mod manifest;
 mod memtable;
 mod open;
+mod options;
 mod prefetch;
 mod read;
 mod read_batch;
@@ -44,13 +45,13 @@ pub use io::fs::{replace, replace_with_mode};
 pub use io::{FaultOp, Faults, crash::CrashFs};
 pub use io::{Fs, IoMode};
 pub use open::OpenMode;
+pub use options::{Clock, Options, SyncPolicy};
 pub use read_batch::KeyBatch;
 pub use segment::EntrySink;
 
 use crate::sync::Arc;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use crate::sync::SwapCell;
 use parking_lot::{Condvar, Mutex};
@@ -59,85 +60,8 @@ use readset::ReadSet;
 use strata_format::manifest::Manifest;
 
 use strata_format::key::{self, ViewId};
-use strata_format::segment::{EntryKind, SegmentOptions};
+use strata_format::segment::EntryKind;
 use strata_format::wal::BatchEncoder;
-
-/// When the WAL is synced to stable storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SyncPolicy {
-    /// Every acknowledged write is synced first (group commit shares syncs).
-    #[default]
-    Always,
-    /// A background thread syncs at this interval; a crash may lose the
-    /// writes of the last interval.
-    Interval(Duration),
-    /// Never sync explicitly (the OS writes back eventually).
-    Never,
-}
-
-/// Engine configuration.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Read-write (the default) or read-only.
-    pub mode: OpenMode,
-    pub sync: SyncPolicy,
-    /// A memtable is sealed and flushed once it holds this many bytes. At
-    /// most five memtables (one active, four sealed) exist at once: the
-    /// memory budget for recent writes is five times this.
-    pub memtable_bytes: usize,
-    pub segment: SegmentOptions,
-    pub compaction: CompactionOptions,
-    /// The clock retention is measured against, and freshness recorded by.
-    pub clock: Clock,
-    /// The I/O backend of WAL appends and syncs and of segment writes and
-    /// compaction reads.
-    pub io: IoMode,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            mode: OpenMode::ReadWrite,
-            sync: SyncPolicy::Always,
-            memtable_bytes: 64 << 20,
-            segment: SegmentOptions::default(),
-            compaction: CompactionOptions::default(),
-            clock: Clock::default(),
-            io: IoMode::default(),
-        }
-    }
-}
-
-/// Microseconds since the Unix epoch; the system clock unless a test injects one.
-#[derive(Clone)]
-pub struct Clock(std::sync::Arc<dyn Fn() -> i64 + Send + Sync>);
-
-impl Clock {
-    pub fn new(f: impl Fn() -> i64 + Send + Sync + 'static) -> Clock {
-        Clock(std::sync::Arc::new(f))
-    }
-
-    pub fn now(&self) -> i64 {
-        (self.0)()
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::new(|| {
-            let d = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
-        })
-    }
-}
-
-impl std::fmt::Debug for Clock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Clock({})", self.now())
-    }
-}
 
 /// A version as read: its timestamps and encoded row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -392,8 +316,9 @@ impl Engine {
         to: i64,
         known_at: Option<i64>,
     ) -> Result<Vec<Version>> {
-        let bounds = HistoryBounds::all(from, to, known_at);
-        Ok(self.history_newest(view, entity_key, &bounds)?.0)
+        Ok(self
+            .history_newest(view, entity_key, &HistoryBounds::all(from, to, known_at))?
+            .0)
     }
 
     /// The newest of [`Engine::history`]'s versions within `bounds` (at

@@ -204,15 +204,7 @@ pub fn read_stored(
     let tag = r.u8()?;
     let crc = r.u32()?;
     if verify {
-        let got = super::checksum(&[data, &[tag]]);
-        if got != crc {
-            return Err(DecodeError::ChecksumMismatch {
-                what: "block",
-                offset,
-                expected: crc,
-                got,
-            });
-        }
+        DecodeError::verify_checksum("block", offset, crc, super::checksum(&[data, &[tag]]))?;
     }
     let compression = match tag {
         0 => Compression::None,

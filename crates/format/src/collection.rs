@@ -49,27 +49,28 @@ pub fn put_collection(out: &mut Vec<u8>, v: &Value) -> Result<bool, String> {
                 put_str(out, s)?;
             }
         }
-        Value::MapStringInt64(m) => {
-            if let Some(k) = repeated_key(m) {
-                return Err(format!("map key {k:?} appears twice"));
-            }
-            for (k, n) in m {
-                put_str(out, k)?;
-                out.extend_from_slice(&n.to_le_bytes());
-            }
-        }
-        Value::MapStringFloat64(m) => {
-            if let Some(k) = repeated_key(m) {
-                return Err(format!("map key {k:?} appears twice"));
-            }
-            for (k, x) in m {
-                put_str(out, k)?;
-                out.extend_from_slice(&x.to_le_bytes());
-            }
-        }
+        Value::MapStringInt64(m) => put_map(out, m, i64::to_le_bytes)?,
+        Value::MapStringFloat64(m) => put_map(out, m, f64::to_le_bytes)?,
         _ => {}
     }
     Ok(true)
+}
+
+/// A map's entries, each its key and its value's 8 bytes; refused if a key
+/// repeats.
+fn put_map<T: Copy>(
+    out: &mut Vec<u8>,
+    m: &[(String, T)],
+    le_bytes: fn(T) -> [u8; 8],
+) -> Result<(), String> {
+    if let Some(k) = repeated_key(m) {
+        return Err(format!("map key {k:?} appears twice"));
+    }
+    for (k, v) in m {
+        put_str(out, k)?;
+        out.extend_from_slice(&le_bytes(*v));
+    }
+    Ok(())
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) -> Result<(), String> {
@@ -130,50 +131,43 @@ fn read_collection(
                     .collect(),
             )
         }
-        FeatureType::ListFloat64 => {
-            let mut l = Vec::with_capacity(count);
-            for _ in 0..count {
-                l.push(f64::from_le_bytes(r.array()?));
-            }
-            Value::ListFloat64(l)
-        }
-        FeatureType::ListInt64 => {
-            let mut l = Vec::with_capacity(count);
-            for _ in 0..count {
-                l.push(r.i64()?);
-            }
-            Value::ListInt64(l)
-        }
-        FeatureType::ListString => {
-            let mut l = Vec::with_capacity(count);
-            for _ in 0..count {
-                l.push(get_str(r)?);
-            }
-            Value::ListString(l)
-        }
-        FeatureType::MapStringFloat64 => {
-            let mut m = Vec::with_capacity(count);
-            for _ in 0..count {
-                let k = get_str(r)?;
-                m.push((k, f64::from_le_bytes(r.array()?)));
-            }
-            if let Some(k) = repeated_key(&m) {
-                return Err(r.invalid(format!("map key {k:?} appears twice")));
-            }
-            Value::MapStringFloat64(m)
-        }
-        _ => {
-            let mut m = Vec::with_capacity(count);
-            for _ in 0..count {
-                let k = get_str(r)?;
-                m.push((k, r.i64()?));
-            }
-            if let Some(k) = repeated_key(&m) {
-                return Err(r.invalid(format!("map key {k:?} appears twice")));
-            }
-            Value::MapStringInt64(m)
-        }
+        FeatureType::ListFloat64 => Value::ListFloat64(items(r, count, get_f64)?),
+        FeatureType::ListInt64 => Value::ListInt64(items(r, count, Reader::i64)?),
+        FeatureType::ListString => Value::ListString(items(r, count, get_str)?),
+        FeatureType::MapStringFloat64 => Value::MapStringFloat64(map(r, count, get_f64)?),
+        _ => Value::MapStringInt64(map(r, count, Reader::i64)?),
     })
+}
+
+/// `count` items, each read by `item`.
+fn items<'r, T>(
+    r: &mut Reader<'r>,
+    count: usize,
+    item: impl Fn(&mut Reader<'r>) -> Result<T, DecodeError>,
+) -> Result<Vec<T>, DecodeError> {
+    let mut l = Vec::with_capacity(count);
+    for _ in 0..count {
+        l.push(item(r)?);
+    }
+    Ok(l)
+}
+
+/// `count` map entries, each a key and a value read by `value`; refused if
+/// a key repeats.
+fn map<'r, T>(
+    r: &mut Reader<'r>,
+    count: usize,
+    value: impl Fn(&mut Reader<'r>) -> Result<T, DecodeError>,
+) -> Result<Vec<(String, T)>, DecodeError> {
+    let m = items(r, count, |r| Ok((get_str(r)?, value(r)?)))?;
+    if let Some(k) = repeated_key(&m) {
+        return Err(r.invalid(format!("map key {k:?} appears twice")));
+    }
+    Ok(m)
+}
+
+fn get_f64(r: &mut Reader<'_>) -> Result<f64, DecodeError> {
+    Ok(f64::from_le_bytes(r.array()?))
 }
 
 fn get_str(r: &mut Reader<'_>) -> Result<String, DecodeError> {

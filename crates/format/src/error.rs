@@ -56,6 +56,25 @@ impl DecodeError {
         }
     }
 
+    /// `Ok` if `computed`, the checksum of bytes of `what` at `offset`, is
+    /// the one `stored` with them; else [`DecodeError::ChecksumMismatch`].
+    pub fn verify_checksum(
+        what: &'static str,
+        offset: usize,
+        stored: u32,
+        computed: u32,
+    ) -> Result<(), DecodeError> {
+        if computed == stored {
+            return Ok(());
+        }
+        Err(DecodeError::ChecksumMismatch {
+            what,
+            offset,
+            expected: stored,
+            got: computed,
+        })
+    }
+
     /// The offset, relative to the decoded buffer, where the damage was found.
     pub fn offset(&self) -> usize {
         match self {
@@ -123,6 +142,21 @@ impl<'a> Reader<'a> {
         let mut a = [0u8; N];
         a.copy_from_slice(s);
         Ok(a)
+    }
+
+    /// Reads an 8-byte magic number: [`DecodeError::BadMagic`] if it is not
+    /// `want`.
+    pub fn magic(&mut self, want: [u8; 8]) -> Result<(), DecodeError> {
+        let offset = self.pos;
+        let got = self.array::<8>()?;
+        if got != want {
+            return Err(DecodeError::BadMagic {
+                what: self.what,
+                offset,
+                got: u64::from_le_bytes(got),
+            });
+        }
+        Ok(())
     }
 
     pub fn u8(&mut self) -> Result<u8, DecodeError> {

@@ -93,14 +93,7 @@ impl Manifest {
 
     pub fn decode(buf: &[u8]) -> Result<Manifest, DecodeError> {
         let mut r = Reader::new(buf, "manifest");
-        let magic = r.array::<8>()?;
-        if magic != MAGIC {
-            return Err(DecodeError::BadMagic {
-                what: "manifest",
-                offset: 0,
-                got: u64::from_le_bytes(magic),
-            });
-        }
+        r.magic(MAGIC)?;
         let version = r.u32()?;
         if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(DecodeError::UnsupportedVersion {
@@ -113,15 +106,12 @@ impl Manifest {
         let payload = r.bytes(len)?;
         let covered = r.pos();
         let crc = r.u32()?;
-        let got = super::checksum(&[&buf[..covered]]);
-        if got != crc {
-            return Err(DecodeError::ChecksumMismatch {
-                what: "manifest",
-                offset: covered,
-                expected: crc,
-                got,
-            });
-        }
+        DecodeError::verify_checksum(
+            "manifest",
+            covered,
+            crc,
+            super::checksum(&[&buf[..covered]]),
+        )?;
         if !r.is_empty() {
             return Err(r.invalid("trailing bytes after the checksum"));
         }

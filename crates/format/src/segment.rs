@@ -111,21 +111,17 @@ pub struct SegmentProps {
 
 impl SegmentProps {
     fn encode(&self, out: &mut Vec<u8>) {
-        for v in [
-            self.entries,
-            self.tombstones,
-            self.prefixes,
-            self.data_blocks,
+        for le_bytes in [
+            self.entries.to_le_bytes(),
+            self.tombstones.to_le_bytes(),
+            self.prefixes.to_le_bytes(),
+            self.data_blocks.to_le_bytes(),
+            self.min_event_ts.to_le_bytes(),
+            self.max_event_ts.to_le_bytes(),
+            self.min_created_ts.to_le_bytes(),
+            self.max_created_ts.to_le_bytes(),
         ] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        for v in [
-            self.min_event_ts,
-            self.max_event_ts,
-            self.min_created_ts,
-            self.max_created_ts,
-        ] {
-            out.extend_from_slice(&v.to_le_bytes());
+            out.extend_from_slice(&le_bytes);
         }
         for k in [&self.first_key, &self.last_key] {
             varint::put(out, k.len() as u64);
@@ -385,23 +381,9 @@ impl SegmentLayout {
         }
         let version = r.u32()?;
         let crc = r.u32()?;
-        let magic = r.array::<8>()?;
-        if magic != MAGIC {
-            return Err(DecodeError::BadMagic {
-                what: "segment footer",
-                offset: footer_at + FOOTER_LEN - 8,
-                got: u64::from_le_bytes(magic),
-            });
-        }
+        r.magic(MAGIC)?;
         let got = super::checksum(&[&file[footer_at..footer_at + FOOTER_LEN - 12]]);
-        if got != crc {
-            return Err(DecodeError::ChecksumMismatch {
-                what: "segment footer",
-                offset: footer_at,
-                expected: crc,
-                got,
-            });
-        }
+        DecodeError::verify_checksum("segment footer", footer_at, crc, got)?;
         if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(DecodeError::UnsupportedVersion {
                 what: "segment",
@@ -570,6 +552,21 @@ pub fn read_data_block(
             Ok(true)
         }
     }
+}
+
+/// The bytes of data block `h` ([`read_data_block`]): decompressed into
+/// `scratch` if it is compressed, else where they stand in `file`.
+pub fn data_block<'a>(
+    file: &'a [u8],
+    h: BlockHandle,
+    verify: bool,
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8], DecodeError> {
+    if read_data_block(file, h, verify, scratch)? {
+        let decompressed: &'a [u8] = scratch;
+        return Ok(decompressed);
+    }
+    Ok(&file[h.offset..h.offset + h.len])
 }
 
 #[cfg(test)]

@@ -82,34 +82,17 @@ mod tests {
         assert_eq!(unused.and_then(&from), None);
     }
 
+    /// [`round_trip`] of each enum tagged by a `u8`.
+    macro_rules! round_trip_u8 {
+        ($($t:ident),*) => {$(
+            round_trip(&$t::ALL, |v| v as u16, |t| $t::from_u8(t.try_into().ok()?));
+        )*};
+    }
+
     #[test]
     fn every_tagged_enum_round_trips_its_tags() {
-        round_trip(
-            &AdminOp::ALL,
-            |v| v as u16,
-            |t| AdminOp::from_u8(t.try_into().ok()?),
-        );
-        round_trip(
-            &Kind::ALL,
-            |v| v as u16,
-            |t| Kind::from_u8(t.try_into().ok()?),
-        );
+        round_trip_u8!(AdminOp, Kind, Status, FreshnessStatus, FeatureType);
         round_trip(&ErrorCode::ALL, |v| v as u16, ErrorCode::from_u16);
-        round_trip(
-            &Status::ALL,
-            |v| v as u16,
-            |t| Status::from_u8(t.try_into().ok()?),
-        );
-        round_trip(
-            &FreshnessStatus::ALL,
-            |v| v as u16,
-            |t| FreshnessStatus::from_u8(t.try_into().ok()?),
-        );
-        round_trip(
-            &FeatureType::ALL,
-            |v| v as u16,
-            |t| FeatureType::from_u8(t.try_into().ok()?),
-        );
         assert_eq!(ErrorCode::NotFound.to_string(), "NOT_FOUND");
         assert_eq!(FeatureType::MapStringInt64.name(), "map<string,int64>");
         assert_eq!(FeatureType::MapStringFloat64.name(), "map<string,float64>");

@@ -64,26 +64,11 @@ pub fn encode_header(file_number: u64) -> [u8; HEADER_LEN] {
 /// Checks a file header and returns the file number it carries.
 pub fn decode_header(buf: &[u8]) -> Result<u64, DecodeError> {
     let mut r = Reader::new(buf, "wal header");
-    let magic = r.array::<8>()?;
-    if magic != MAGIC {
-        return Err(DecodeError::BadMagic {
-            what: "wal header",
-            offset: 0,
-            got: u64::from_le_bytes(magic),
-        });
-    }
+    r.magic(MAGIC)?;
     let version = r.u32()?;
     let number = r.u64()?;
     let crc = r.u32()?;
-    let got = super::checksum(&[&buf[..20]]);
-    if got != crc {
-        return Err(DecodeError::ChecksumMismatch {
-            what: "wal header",
-            offset: 0,
-            expected: crc,
-            got,
-        });
-    }
+    DecodeError::verify_checksum("wal header", 0, crc, super::checksum(&[&buf[..20]]))?;
     if version != FORMAT_VERSION {
         return Err(DecodeError::UnsupportedVersion {
             what: "wal",
@@ -208,9 +193,8 @@ fn check_record(rest: &[u8], pos: usize) -> Result<usize, (bool, DecodeError)> {
     };
     let (len, header_crc) = (word(header, 0) as usize, word(header, 4));
     let got = super::checksum(&[&header[..4]]);
-    if got != header_crc {
-        return Err((false, mismatch("wal record header", pos, header_crc, got)));
-    }
+    DecodeError::verify_checksum("wal record header", pos, header_crc, got)
+        .map_err(|e| (false, e))?;
     if len > MAX_RECORD_LEN {
         let e = DecodeError::invalid("wal record", pos, "record length over the limit");
         return Err((false, e));
@@ -222,19 +206,8 @@ fn check_record(rest: &[u8], pos: usize) -> Result<usize, (bool, DecodeError)> {
     };
     let stored = word(record, RECORD_HEADER_LEN + len);
     let got = super::checksum(&[&record[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len]]);
-    if got != stored {
-        return Err((false, mismatch("wal record", pos, stored, got)));
-    }
+    DecodeError::verify_checksum("wal record", pos, stored, got).map_err(|e| (false, e))?;
     Ok(end)
-}
-
-fn mismatch(what: &'static str, offset: usize, expected: u32, got: u32) -> DecodeError {
-    DecodeError::ChecksumMismatch {
-        what,
-        offset,
-        expected,
-        got,
-    }
 }
 
 /// Whether an intact record (see the module docs) starts anywhere in

@@ -206,12 +206,16 @@ pub(crate) fn missing_columns(missing: &[&str], present: &[&str]) -> String {
     format!(
         "missing column(s) {}; the file has {}",
         missing.join(", "),
-        if present.is_empty() {
-            "no columns".to_string()
-        } else {
-            present.join(", ")
-        }
+        column_list(present)
     )
+}
+
+/// Column names, listed; or `no columns`.
+pub(crate) fn column_list<S: std::borrow::Borrow<str>>(names: &[S]) -> String {
+    if names.is_empty() {
+        return "no columns".to_string();
+    }
+    names.join(", ")
 }
 
 /// Reads and validates a whole input file for `view`; writes nothing.
@@ -278,6 +282,29 @@ pub(crate) fn test_catalog() -> Catalog {
         &defs,
     )
     .expect("test definitions apply")
+}
+
+/// A row of `all_types` in [`test_catalog`]: the values of its features
+/// `i f g b s y t e`, in order.
+#[cfg(test)]
+type AllTypes<'a> = (i64, f64, f32, bool, &'a str, &'a [u8], i64, &'a [f32]);
+
+/// The values of a row of `all_types` in [`test_catalog`].
+#[cfg(test)]
+pub(crate) fn all_types_values(
+    (i, f, g, b, s, y, t, e): AllTypes<'_>,
+) -> Vec<strata_format::schema::Value> {
+    use strata_format::schema::Value;
+    vec![
+        Value::Int64(i),
+        Value::Float64(f),
+        Value::Float32(g),
+        Value::Bool(b),
+        Value::String(s.into()),
+        Value::Bytes(y.to_vec()),
+        Value::Timestamp(t),
+        Value::ListFloat32(e.to_vec()),
+    ]
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use arrow_schema::{DataType, Field};
 use parquet::arrow::ArrowWriter;
 
 use crate::read::convert::{ColumnError, convert};
-use crate::{read_file, test_catalog};
+use crate::{all_types_values, read_file, test_catalog};
 use strata_format::schema::{FeatureType, KeyValue, Value};
 use strata_store::RowWrite;
 
@@ -303,16 +303,16 @@ fn reads_a_file_of_every_type() {
     assert_eq!((rows[0].event_ts, rows[0].created_ts), (1, Some(5)));
     assert_eq!(
         rows[0].values,
-        vec![
-            Value::Int64(1),
-            Value::Float64(0.5),
-            Value::Float32(0.25),
-            Value::Bool(false),
-            Value::String("x".into()),
-            Value::Bytes(vec![0xff]),
-            Value::Timestamp(2 * 86_400_000_000),
-            Value::ListFloat32(vec![1.0, 2.0]),
-        ]
+        all_types_values((
+            1,
+            0.5,
+            0.25,
+            false,
+            "x",
+            &[0xff],
+            2 * 86_400_000_000,
+            &[1.0, 2.0]
+        ))
     );
     assert_eq!((rows[1].event_ts, rows[1].created_ts), (2, None));
     assert!(rows[1].values.iter().all(Value::is_null));

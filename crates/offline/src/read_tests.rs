@@ -9,6 +9,13 @@ fn csv_file(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// Why reading `path` into `view` of the test catalog fails.
+fn read_err(view: &str, path: &Path) -> String {
+    read_file(&test_catalog(), view, path)
+        .unwrap_err()
+        .to_string()
+}
+
 fn read_csv(text: &str) -> Result<Vec<RowWrite>, String> {
     let dir = tempfile::tempdir().unwrap();
     let p = csv_file(&dir, "in.csv", text);
@@ -36,16 +43,16 @@ fn reads_every_type_from_csv() {
     assert_eq!(rows[0].created_ts, None);
     assert_eq!(
         rows[0].values,
-        vec![
-            Value::Int64(42),
-            Value::Float64(2.5),
-            Value::Float32(1.5),
-            Value::Bool(true),
-            Value::String("hello".into()),
-            Value::Bytes(vec![0x0a, 0xff]),
-            Value::Timestamp(1_714_521_600_000_000 + 86_400_000_000 - 7_200_000_000),
-            Value::ListFloat32(vec![1.0, 2.5]),
-        ]
+        all_types_values((
+            42,
+            2.5,
+            1.5,
+            true,
+            "hello",
+            &[0x0a, 0xff],
+            1_714_521_600_000_000 + 86_400_000_000 - 7_200_000_000,
+            &[1.0, 2.5]
+        ))
     );
     assert_eq!(
         rows[1].key,
@@ -155,9 +162,7 @@ fn bad_cells_of_every_type_name_row_and_column() {
             "bad.csv",
             &format!("{HEADER}{good}\n{}\n", cells.join(",")),
         );
-        let err = read_file(&test_catalog(), "all_types", &p)
-            .unwrap_err()
-            .to_string();
+        let err = read_err("all_types", &p);
         assert!(
             err.contains(&format!("row 2, column {col}: ")),
             "{col}: {err}"
@@ -169,21 +174,15 @@ fn bad_cells_of_every_type_name_row_and_column() {
 fn unknown_view_and_extension() {
     let dir = tempfile::tempdir().unwrap();
     let p = csv_file(&dir, "in.csv", "a\n");
-    let err = read_file(&test_catalog(), "nope", &p)
-        .unwrap_err()
-        .to_string();
+    let err = read_err("nope", &p);
     assert!(err.contains("unknown feature view \"nope\""), "{err}");
     let p = csv_file(&dir, "in.xlsx", "{}");
-    let err = read_file(&test_catalog(), "small", &p)
-        .unwrap_err()
-        .to_string();
+    let err = read_err("small", &p);
     assert!(
         err.contains("unknown file type; name the file *.csv, *.parquet, *.pq, *.arrow"),
         "{err}"
     );
-    let err = read_file(&test_catalog(), "small", &dir.path().join("missing.csv"))
-        .unwrap_err()
-        .to_string();
+    let err = read_err("small", &dir.path().join("missing.csv"));
     assert!(
         err.contains("cannot read") && err.contains("missing.csv"),
         "{err}"
@@ -230,9 +229,7 @@ fn crlf_line_endings_and_quoted_newlines() {
         "in.csv",
         &format!("{HEADER}7,\"multi\nline\",1,,,,,,,,,,\n8,x,1,,bad,,,,,,,,\n"),
     );
-    let err = read_file(&test_catalog(), "all_types", &p)
-        .unwrap_err()
-        .to_string();
+    let err = read_err("all_types", &p);
     assert!(
         err.contains("row 2, column i: \"bad\" is not an int64"),
         "{err}"

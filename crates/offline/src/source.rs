@@ -115,13 +115,9 @@ fn open(target: &Target, path: &Path, format: Format) -> Result<(Source, Layout)
 
 fn read_error(path: &Path, e: ReadError) -> Error {
     let path = path.to_path_buf();
-    match e {
-        ReadError::Io(source) => Error::Io { path, source },
-        ReadError::Empty => Error::Invalid {
-            path,
-            reason: "the file is empty".into(),
-        },
-        ReadError::Invalid(reason) => Error::Invalid { path, reason },
+    match e.reason("the file is empty") {
+        Ok(reason) => Error::Invalid { path, reason },
+        Err(source) => Error::Io { path, source },
     }
 }
 

@@ -235,43 +235,12 @@ fn push_value(out: &mut String, v: &Value) {
         Value::String(s) => push_str(out, s),
         Value::Bytes(b) => push_str(out, &base64(b)),
         Value::Timestamp(us) => out.push_str(&(us / 1_000_000).to_string()),
-        Value::ListFloat32(xs) => {
-            out.push('[');
-            for (i, x) in xs.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                push_f64(out, f64::from(*x));
-            }
-            out.push(']');
-        }
+        Value::ListFloat32(xs) => push_array(out, xs, |out, x| push_f64(out, f64::from(*x))),
         Value::ListFloat64(xs) => push_array(out, xs, |out, x| push_f64(out, *x)),
         Value::ListInt64(xs) => push_array(out, xs, |out, x| out.push_str(&x.to_string())),
         Value::ListString(xs) => push_array(out, xs, |out, x| push_str(out, x)),
-        Value::MapStringInt64(m) => {
-            out.push('{');
-            for (i, (k, n)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                push_str(out, k);
-                out.push(':');
-                out.push_str(&n.to_string());
-            }
-            out.push('}');
-        }
-        Value::MapStringFloat64(m) => {
-            out.push('{');
-            for (i, (k, x)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                push_str(out, k);
-                out.push(':');
-                push_f64(out, *x);
-            }
-            out.push('}');
-        }
+        Value::MapStringInt64(m) => push_object(out, m, |out, n| out.push_str(&n.to_string())),
+        Value::MapStringFloat64(m) => push_object(out, m, |out, x| push_f64(out, *x)),
     }
 }
 
@@ -279,6 +248,17 @@ fn push_array<T>(out: &mut String, xs: &[T], item: impl Fn(&mut String, &T)) {
     out.push('[');
     push_list(out, xs.len(), |out, i| item(out, &xs[i]));
     out.push(']');
+}
+
+/// A map as an object, its entries in order.
+fn push_object<T>(out: &mut String, m: &[(String, T)], value: impl Fn(&mut String, &T)) {
+    out.push('{');
+    push_list(out, m.len(), |out, i| {
+        push_str(out, &m[i].0);
+        out.push(':');
+        value(out, &m[i].1);
+    });
+    out.push('}');
 }
 
 /// A time in µs as Feast's JSON writes a protobuf `Timestamp`: RFC 3339,

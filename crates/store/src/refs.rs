@@ -294,6 +294,7 @@ pub fn resolve(cat: &Catalog, refs: &[FeatureRef], names_as: Names) -> Result<Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::test_support::assert_each_refused;
 
     fn cat() -> Catalog {
         let text = include_str!("testdata/refs.toml");
@@ -327,18 +328,18 @@ mod tests {
                 },
             ]
         );
-        for (bad, why) in [
-            ("a", "names no view"),
-            ("a:x,", "reference 2 is empty"),
-            ("a@0:x", "not a number from 1 up"),
-            ("a@v:x", "not a number from 1 up"),
-            ("a:x-y", "is not a feature name"),
-            ("1a:x", "is not a view name"),
-            ("", "reference 1 is empty"),
-        ] {
-            let e = parse_refs(bad).unwrap_err().to_string();
-            assert!(e.contains(why), "{bad}: {e}");
-        }
+        assert_each_refused(
+            &[
+                ("a", "names no view"),
+                ("a:x,", "reference 2 is empty"),
+                ("a@0:x", "not a number from 1 up"),
+                ("a@v:x", "not a number from 1 up"),
+                ("a:x-y", "is not a feature name"),
+                ("1a:x", "is not a view name"),
+                ("", "reference 1 is empty"),
+            ],
+            parse_refs,
+        );
     }
 
     #[test]

@@ -126,14 +126,7 @@ impl Backend for Faulty {
                 if let Some(e) = self.faults.check(write) {
                     return fail(buf, Stage::Write, e);
                 }
-                let out = syscalls::run(
-                    &op.file,
-                    OpKind::Write {
-                        offset,
-                        buf,
-                        sync: None,
-                    },
-                );
+                let out = syscalls::write_unsynced(&op.file, offset, buf);
                 let (Some(k), Ok(())) = (then_sync, &out.result) else {
                     return Ticket::Ready(out);
                 };

@@ -60,6 +60,20 @@ pub(crate) fn run(file: &File, kind: OpKind) -> Outcome {
     }
 }
 
+/// Writes `buf` at `offset`, without a sync (a backend that syncs on its
+/// own terms, after the write).
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) fn write_unsynced(file: &File, offset: u64, buf: Vec<u8>) -> Outcome {
+    run(
+        file,
+        OpKind::Write {
+            offset,
+            buf,
+            sync: None,
+        },
+    )
+}
+
 pub(crate) fn sync_file(file: &File, kind: SyncKind) -> std::io::Result<()> {
     match kind {
         SyncKind::Data => file.sync_data(),

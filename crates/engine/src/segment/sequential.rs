@@ -332,6 +332,15 @@ mod tests {
         Segment::open(dir, number).unwrap()
     }
 
+    /// Segment 1 with `n` versions, built in a new directory, read through
+    /// the plain backend.
+    fn built(n: u64) -> (tempfile::TempDir, Io, Segment) {
+        let dir = tempfile::tempdir().unwrap();
+        let io = Io::detached();
+        let seg = build(&io, dir.path(), 1, n, None);
+        (dir, io, seg)
+    }
+
     fn all<C: EntryCursor>(mut c: C) -> Vec<(Vec<u8>, EntryKind, Vec<u8>)> {
         let mut out = Vec::new();
         let mut more = c.seek_first().unwrap();
@@ -376,9 +385,7 @@ mod tests {
 
     #[test]
     fn detects_a_damaged_block() {
-        let dir = tempfile::tempdir().unwrap();
-        let io = Io::detached();
-        let seg = build(&io, dir.path(), 1, 5_000, None);
+        let (dir, io, seg) = built(5_000);
         let path = seg.path.clone();
         let at = seg.sequential_cursor(&io).unwrap().handles[3].offset + 10;
         drop(seg);
@@ -400,9 +407,7 @@ mod tests {
 
     #[test]
     fn empty_cursor_before_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let io = Io::detached();
-        let seg = build(&io, dir.path(), 1, 10, None);
+        let (_dir, io, seg) = built(10);
         let c: SequentialCursor<'_> = seg.sequential_cursor(&io).unwrap();
         assert!(!c.valid());
         assert!(c.entry().is_err());

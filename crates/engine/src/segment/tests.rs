@@ -9,7 +9,7 @@ use strata_format::bloom;
 use strata_format::key::{self, encode_int_key};
 
 use crate::read_batch::KeyBatch;
-use crate::{Engine, Options, SyncPolicy, WriteBatch};
+use crate::{Engine, Options, WriteBatch};
 
 /// A segment whose slots take more than `RESIDENT_SLOTS_MIN` reads them
 /// from its copy, which names the same positions as the file's slots, and
@@ -17,14 +17,7 @@ use crate::{Engine, Options, SyncPolicy, WriteBatch};
 #[test]
 fn a_large_index_is_read_from_its_resident_copy() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(
-        dir.path(),
-        Options {
-            sync: SyncPolicy::Never,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let engine = Engine::open(dir.path(), Options::unsynced()).unwrap();
     const KEYS: i64 = 110_000; // 8 × 4/3 × KEYS > 1 MiB of slots
     let mut b = WriteBatch::default();
     for k in 0..KEYS {

@@ -32,13 +32,7 @@ fn sample(n: i64) -> BTreeMap<Vec<u8>, Vec<u8>> {
 fn seek_all(file: &[u8], layout: &SegmentLayout, target: &[u8]) -> Option<Vec<u8>> {
     let (_, h) = layout.find_block(file, target).unwrap()?;
     let mut scratch = Vec::new();
-    let compressed = read_data_block(file, h, true, &mut scratch).unwrap();
-    let data = if compressed {
-        &scratch[..]
-    } else {
-        &file[h.offset..h.offset + h.len]
-    };
-    let block = Block::new(data).unwrap();
+    let block = Block::new(data_block(file, h, true, &mut scratch).unwrap()).unwrap();
     let it = block.seek(target, Vec::new()).unwrap();
     assert!(
         it.valid(),
@@ -110,12 +104,7 @@ fn hash_index_names_each_prefix_first_entry() {
                     let (offset, len) = hidx.block(b).unwrap();
                     let mut scratch = Vec::new();
                     let h = BlockHandle { offset, len };
-                    let z = read_data_block(&file, h, true, &mut scratch).unwrap();
-                    let bytes = if z {
-                        &scratch[..]
-                    } else {
-                        &file[offset..offset + len]
-                    };
+                    let bytes = data_block(&file, h, true, &mut scratch).unwrap();
                     let it = Block::new(bytes).unwrap().seek(k, Vec::new()).unwrap();
                     it.key() == k.as_slice()
                 }

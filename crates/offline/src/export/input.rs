@@ -265,12 +265,10 @@ impl EntityTable {
 /// A reader's error about the entity table at `path`.
 fn read_error(path: &Path, e: ReadError) -> Error {
     let path = path.to_path_buf();
-    match e {
-        ReadError::Io(source) => Error::Io { path, source },
-        ReadError::Empty => Error::Input {
-            path,
-            reason: "the file is empty; an entity table has the join-key columns, event_timestamp and any label columns".into(),
-        },
-        ReadError::Invalid(reason) => Error::Input { path, reason },
+    match e.reason(
+        "the file is empty; an entity table has the join-key columns, event_timestamp and any label columns",
+    ) {
+        Ok(reason) => Error::Input { path, reason },
+        Err(source) => Error::Io { path, source },
     }
 }

@@ -289,11 +289,7 @@ impl Plan {
             return Err(Error::Table(format!(
                 "lacks the column(s) {}; it has {}",
                 missing.join(", "),
-                if names.is_empty() {
-                    "no columns".to_string()
-                } else {
-                    names.join(", ")
-                }
+                crate::column_list(&names)
             )));
         }
         let ts_col = ts_col.unwrap_or(0);

@@ -60,13 +60,10 @@ proptest! {
             })
             .collect();
         store.write("p", &writes).unwrap();
+        let micros = DataType::Timestamp(TimeUnit::Microsecond, None);
         let schema = Arc::new(Schema::new(vec![
             Field::new("user_id", DataType::Int64, false),
-            Field::new(
-                "event_timestamp",
-                DataType::Timestamp(TimeUnit::Microsecond, None),
-                false,
-            ),
+            Field::new("event_timestamp", micros, false),
         ]));
         let input: Vec<RecordBatch> = rows
             .chunks(37)

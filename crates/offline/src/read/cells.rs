@@ -172,37 +172,43 @@ fn json_example(ty: FeatureType) -> &'static str {
     }
 }
 
+/// A JSON object (`an object of ...`, as the error says) as the entries
+/// of a map of type `ty`, each value read by `value` (`None`: not `a_value`).
+fn map_from_json<T>(
+    ty: FeatureType,
+    v: &Json,
+    an_object_of: &str,
+    a_value: &str,
+    value: impl Fn(&Json) -> Option<T>,
+) -> Result<Vec<(String, T)>, String> {
+    let o = v
+        .as_object()
+        .ok_or_else(|| format!("{} is not a {ty} ({an_object_of})", short(v)))?;
+    o.iter()
+        .map(|(k, x)| match value(x) {
+            Some(x) => Ok((k.clone(), x)),
+            None => Err(format!(
+                "the value of {k:?}, {}, is not {a_value}",
+                short(x)
+            )),
+        })
+        .collect()
+}
+
 /// A JSON array or object as a list or map value of type `ty`.
 fn collection_from_json(ty: FeatureType, v: &Json) -> Result<Value, String> {
     let item =
         |i: usize, x: &Json, what: &str| format!("item {} {} is not {what}", i + 1, short(x));
-    if ty == FeatureType::MapStringInt64 {
-        let o = v
-            .as_object()
-            .ok_or_else(|| format!("{} is not a {ty} (an object of integers)", short(v)))?;
-        return Ok(Value::MapStringInt64(
-            o.iter()
-                .map(|(k, n)| {
-                    n.as_i64()
-                        .map(|n| (k.clone(), n))
-                        .ok_or_else(|| format!("the value of {k:?}, {}, is not an int64", short(n)))
-                })
-                .collect::<Result<_, _>>()?,
-        ));
-    }
-    if ty == FeatureType::MapStringFloat64 {
-        let o = v
-            .as_object()
-            .ok_or_else(|| format!("{} is not a {ty} (an object of numbers)", short(v)))?;
-        return Ok(Value::MapStringFloat64(
-            o.iter()
-                .map(|(k, x)| {
-                    x.as_f64()
-                        .map(|x| (k.clone(), x))
-                        .ok_or_else(|| format!("the value of {k:?}, {}, is not a number", short(x)))
-                })
-                .collect::<Result<_, _>>()?,
-        ));
+    match ty {
+        FeatureType::MapStringInt64 => {
+            let m = map_from_json(ty, v, "an object of integers", "an int64", Json::as_i64)?;
+            return Ok(Value::MapStringInt64(m));
+        }
+        FeatureType::MapStringFloat64 => {
+            let m = map_from_json(ty, v, "an object of numbers", "a number", Json::as_f64)?;
+            return Ok(Value::MapStringFloat64(m));
+        }
+        _ => {}
     }
     let a = v
         .as_array()

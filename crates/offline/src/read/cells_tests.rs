@@ -82,73 +82,44 @@ fn collection_cells_are_json_and_bad_ones_say_how_to_write_them() {
 
 #[test]
 fn cells() {
-    assert_eq!(
-        parse_value(FeatureType::Int64, " 42 "),
-        Ok(Value::Int64(42))
-    );
-    assert_eq!(parse_value(FeatureType::Int64, ""), Ok(Value::Null));
-    assert_eq!(
-        parse_value(FeatureType::Int64, "abc").unwrap_err(),
-        "\"abc\" is not an int64"
-    );
-    assert_eq!(
-        parse_value(FeatureType::Int64, "1.5").unwrap_err(),
-        "\"1.5\" is not an int64"
-    );
-    assert_eq!(
-        parse_value(FeatureType::Float64, "2.5"),
-        Ok(Value::Float64(2.5))
-    );
-    assert_eq!(
-        parse_value(FeatureType::Float32, "-1e3"),
-        Ok(Value::Float32(-1000.0))
-    );
-    assert!(
-        parse_value(FeatureType::Float64, "x")
-            .unwrap_err()
-            .contains("is not a float64")
-    );
-    assert_eq!(
-        parse_value(FeatureType::Bool, "TRUE"),
-        Ok(Value::Bool(true))
-    );
-    assert_eq!(parse_value(FeatureType::Bool, "0"), Ok(Value::Bool(false)));
-    assert!(
-        parse_value(FeatureType::Bool, "yes")
-            .unwrap_err()
-            .contains("true, false, 1 or 0")
-    );
-    assert_eq!(
-        parse_value(FeatureType::String, " a b "),
-        Ok(Value::String(" a b ".into()))
-    );
-    assert_eq!(
-        parse_value(FeatureType::Bytes, "0x00ff1A"),
-        Ok(Value::Bytes(vec![0, 255, 26]))
-    );
-    assert!(
-        parse_value(FeatureType::Bytes, "abc")
-            .unwrap_err()
-            .contains("odd number of hex digits")
-    );
-    assert!(
-        parse_value(FeatureType::Bytes, "zz")
-            .unwrap_err()
-            .contains("'z' is not a hex digit")
-    );
-    assert_eq!(
-        parse_value(FeatureType::Timestamp, "1970-01-01T00:00:01Z"),
-        Ok(Value::Timestamp(1_000_000))
-    );
-    assert_eq!(
-        parse_value(FeatureType::Timestamp, "12"),
-        Ok(Value::Timestamp(12))
-    );
-    assert!(
-        parse_value(FeatureType::Timestamp, "soon")
-            .unwrap_err()
-            .contains("is not a timestamp")
-    );
+    for (ty, text, want) in [
+        (FeatureType::Int64, " 42 ", Value::Int64(42)),
+        (FeatureType::Int64, "", Value::Null),
+        (FeatureType::Float64, "2.5", Value::Float64(2.5)),
+        (FeatureType::Float32, "-1e3", Value::Float32(-1000.0)),
+        (FeatureType::Bool, "TRUE", Value::Bool(true)),
+        (FeatureType::Bool, "0", Value::Bool(false)),
+        (FeatureType::String, " a b ", Value::String(" a b ".into())),
+        (
+            FeatureType::Bytes,
+            "0x00ff1A",
+            Value::Bytes(vec![0, 255, 26]),
+        ),
+        (
+            FeatureType::Timestamp,
+            "1970-01-01T00:00:01Z",
+            Value::Timestamp(1_000_000),
+        ),
+        (FeatureType::Timestamp, "12", Value::Timestamp(12)),
+    ] {
+        assert_eq!(parse_value(ty, text), Ok(want), "{ty} {text:?}");
+    }
+    for text in ["abc", "1.5"] {
+        assert_eq!(
+            parse_value(FeatureType::Int64, text).unwrap_err(),
+            format!("{text:?} is not an int64")
+        );
+    }
+    for (ty, text, says) in [
+        (FeatureType::Float64, "x", "is not a float64"),
+        (FeatureType::Bool, "yes", "true, false, 1 or 0"),
+        (FeatureType::Bytes, "abc", "odd number of hex digits"),
+        (FeatureType::Bytes, "zz", "'z' is not a hex digit"),
+        (FeatureType::Timestamp, "soon", "is not a timestamp"),
+    ] {
+        let e = parse_value(ty, text).unwrap_err();
+        assert!(e.contains(says), "{ty} {text:?}: {e}");
+    }
 }
 
 #[test]

@@ -367,30 +367,29 @@ pub fn convert(a: &dyn Array, ty: FeatureType) -> Result<Vec<Value>, ColumnError
 
 /// The map of one row from its single-entry maps.
 fn map_row(ty: FeatureType, row: &[Value]) -> Result<Value, String> {
-    let repeated = |k: &str| Err(format!("map key {k:?} appears twice"));
     if ty == FeatureType::MapStringFloat64 {
-        let m: Vec<(String, f64)> = row
-            .iter()
-            .filter_map(|e| match e {
-                Value::MapStringFloat64(kv) => kv.first().cloned(),
-                _ => None,
-            })
-            .collect();
-        return match strata_format::collection::repeated_key(&m) {
-            Some(k) => repeated(k),
-            None => Ok(Value::MapStringFloat64(m)),
-        };
-    }
-    let m: Vec<(String, i64)> = row
-        .iter()
-        .filter_map(|e| match e {
-            Value::MapStringInt64(kv) => kv.first().cloned(),
+        let m = first_entries(row, |e| match e {
+            Value::MapStringFloat64(kv) => kv.first().cloned(),
             _ => None,
-        })
-        .collect();
+        })?;
+        return Ok(Value::MapStringFloat64(m));
+    }
+    let m = first_entries(row, |e| match e {
+        Value::MapStringInt64(kv) => kv.first().cloned(),
+        _ => None,
+    })?;
+    Ok(Value::MapStringInt64(m))
+}
+
+/// The `entry` of each single-entry map of a row; refused if a key repeats.
+fn first_entries<T>(
+    row: &[Value],
+    entry: impl Fn(&Value) -> Option<(String, T)>,
+) -> Result<Vec<(String, T)>, String> {
+    let m: Vec<(String, T)> = row.iter().filter_map(entry).collect();
     match strata_format::collection::repeated_key(&m) {
-        Some(k) => repeated(k),
-        None => Ok(Value::MapStringInt64(m)),
+        Some(k) => Err(format!("map key {k:?} appears twice")),
+        None => Ok(m),
     }
 }
 

@@ -56,15 +56,7 @@ pub(super) fn open(file: &File) -> Result<SchemaRef, ReadError> {
 pub(super) fn batches(path: &Path, projection: Option<&[usize]>) -> Result<Batches, ReadError> {
     let ((schema, it), stream) = reader(open_file(path)?, projection.map(<[usize]>::to_vec))?;
     let bad = unreadable(stream);
-    let mut row = 0u64;
-    Ok(Batches::new(
-        schema,
-        it.map(move |b| match b {
-            Ok(b) => {
-                row += b.num_rows() as u64;
-                Ok(b)
-            }
-            Err(e) => Err(ReadError::Invalid(format!("after row {row}: {}", bad(e)))),
-        }),
-    ))
+    Ok(Batches::counting(schema, 0, it, move |row, e| {
+        ReadError::Invalid(format!("after row {row}: {}", bad(e)))
+    }))
 }

@@ -50,6 +50,18 @@ pub enum ReadError {
     Invalid(String),
 }
 
+impl ReadError {
+    /// Why the file is not acceptable, `empty` if it has no bytes; or the
+    /// I/O error that stopped its reading.
+    pub fn reason(self, empty: &str) -> Result<String, std::io::Error> {
+        match self {
+            ReadError::Io(e) => Err(e),
+            ReadError::Empty => Ok(empty.to_string()),
+            ReadError::Invalid(reason) => Ok(reason),
+        }
+    }
+}
+
 /// A column a text format must be read with.
 #[derive(Debug, Clone)]
 pub struct Declared {
@@ -98,6 +110,24 @@ impl Batches {
             schema,
             iter: Box::new(iter),
         }
+    }
+
+    /// The batches of `iter`, counting their rows from `row`: an error is
+    /// worded by `failed` with the number of rows read before it.
+    fn counting<E>(
+        schema: SchemaRef,
+        mut row: u64,
+        iter: impl Iterator<Item = Result<RecordBatch, E>> + Send + 'static,
+        failed: impl Fn(u64, E) -> ReadError + Send + 'static,
+    ) -> Batches {
+        let iter = iter.map(move |b| match b {
+            Ok(b) => {
+                row += b.num_rows() as u64;
+                Ok(b)
+            }
+            Err(e) => Err(failed(row, e)),
+        });
+        Batches::new(schema, iter)
     }
 
     /// The schema of every batch.

@@ -84,16 +84,7 @@ pub(super) fn batches(
         .build()
         .map_err(|e| ReadError::Invalid(format!("cannot read the Parquet data: {e}")))?;
     let schema = reader.schema();
-    Ok(Batches::new(
-        schema,
-        reader.map(move |b| match b {
-            Ok(b) => {
-                row += b.num_rows() as u64;
-                Ok(b)
-            }
-            Err(e) => Err(ReadError::Invalid(format!(
-                "cannot read the Parquet data after row {row}: {e}"
-            ))),
-        }),
-    ))
+    Ok(Batches::counting(schema, row, reader, |row, e| {
+        ReadError::Invalid(format!("cannot read the Parquet data after row {row}: {e}"))
+    }))
 }

@@ -24,6 +24,13 @@ fn file(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// `a.csv`, holding `text`, in a new temporary directory.
+fn csv_in_a_new_dir(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = file(&dir, "a.csv", text);
+    (dir, p)
+}
+
 fn declared(name: &str, ty: CellType, required: Option<&str>) -> Declared {
     Declared {
         name: name.into(),
@@ -50,10 +57,7 @@ fn read_all(src: &Source, batch_rows: usize) -> (Vec<RecordBatch>, Option<String
 
 #[test]
 fn csv_columns_are_declared_inferred_or_text() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = file(
-        &dir,
-        "a.csv",
+    let (dir, p) = csv_in_a_new_dir(
         "id,event_timestamp,n,x,flag,word,empty\n\
          1,1970-01-01T00:00:01Z,3,1.5,true,a,\n\
          2,2,-4,2,FALSE,7,\n",
@@ -121,8 +125,7 @@ fn csv_columns_are_declared_inferred_or_text() {
 
 #[test]
 fn a_bad_row_ends_the_batch_before_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = file(&dir, "a.csv", "n\n1\n2\n3\nx\n5\n");
+    let (_dir, p) = csv_in_a_new_dir("n\n1\n2\n3\nx\n5\n");
     let spec = Columns {
         declared: vec![declared("n", CellType::Int64, None)],
         infer_rest: false,
@@ -216,10 +219,7 @@ fn json_cells() {
 /// the same keys and event times.
 #[test]
 fn ingest_and_export_read_a_csv_alike() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = file(
-        &dir,
-        "a.csv",
+    let (_dir, p) = csv_in_a_new_dir(
         "user_id,event_timestamp,txn_count\n 7 ,2024-05-01T02:00:00+02:00,1\n-1,12,\n",
     );
     let cat = test_catalog();

@@ -188,11 +188,15 @@ mod tests {
 
     #[test]
     fn quantile_names() {
-        assert_eq!(quantile_name(5000), "p50");
-        assert_eq!(quantile_name(9990), "p99_9");
-        assert_eq!(quantile_name(9995), "p99_95");
-        assert_eq!(quantile_name(0), "p0");
-        assert_eq!(quantile_name(10_000), "p100");
-        assert_eq!(quantile_name(5), "p0_05");
+        for (q, name) in [
+            (5000, "p50"),
+            (9990, "p99_9"),
+            (9995, "p99_95"),
+            (0, "p0"),
+            (10_000, "p100"),
+            (5, "p0_05"),
+        ] {
+            assert_eq!(quantile_name(q), name);
+        }
     }
 }

@@ -2,39 +2,29 @@
 
 use super::*;
 use crate::catalog::defs;
+use crate::catalog::test_support::{WithView, feature_list, refusals};
 use strata_format::schema::Value;
 
 const BASE: &str = include_str!("testdata/aggregation-base.toml");
-
-fn with(agg: &str) -> Result<defs::Definitions> {
-    defs::parse(&format!(
-        "{BASE}\n[[feature_views]]\nname = \"stats\"\nsource = \"txn\"\n{agg}"
-    ))
-}
+const STATS: WithView = WithView::new(BASE, "stats", "txn");
 
 #[test]
 fn an_aggregation_view_gets_its_features_entities_and_source() {
-    let d = with(
-        r#"aggregations = [
+    let d = STATS
+        .with(
+            r#"aggregations = [
   { function = "count", windows = ["1h", "1d"] },
   { function = "sum", column = "amount", window = "1d" },
   { function = "last", column = "merchant", window = "30d" },
   { function = "p95", column = "amount", window = "1d", slide = "1h", name = "amount_p95_hourly" },
 ]"#,
-    )
-    .unwrap();
+        )
+        .unwrap();
     let v = &d.views[1];
     assert_eq!(v.entities, vec!["user".to_string()]);
-    let names: Vec<_> = v.features.iter().map(|f| (f.name.as_str(), f.ty)).collect();
     assert_eq!(
-        names,
-        vec![
-            ("count_1h", FeatureType::Int64),
-            ("count_1d", FeatureType::Int64),
-            ("amount_sum_1d", FeatureType::Float64),
-            ("merchant_last_30d", FeatureType::String),
-            ("amount_p95_hourly", FeatureType::Float64),
-        ]
+        feature_list(v),
+        "count_1h int64, count_1d int64, amount_sum_1d float64, merchant_last_30d string, amount_p95_hourly float64"
     );
     assert_eq!(v.metadata.source.as_deref(), Some("txn@1"));
     let s = spec(v, &d.views[0]).unwrap();
@@ -53,55 +43,8 @@ fn an_aggregation_view_gets_its_features_entities_and_source() {
 
 #[test]
 fn bad_aggregations_are_refused_with_the_reason() {
-    let cases = [
-        (
-            r#"aggregations = [{ function = "median", column = "amount", window = "1h" }]"#,
-            "unknown function",
-        ),
-        (
-            r#"aggregations = [{ function = "sum", window = "1h" }]"#,
-            "sum needs a column",
-        ),
-        (
-            r#"aggregations = [{ function = "sum", column = "merchant", window = "1h" }]"#,
-            "needs a numeric column",
-        ),
-        (
-            r#"aggregations = [{ function = "sum", column = "nope", window = "1h" }]"#,
-            "has no feature \"nope\"",
-        ),
-        (
-            r#"aggregations = [{ function = "count", windows = ["1h", "2h"], name = "n" }]"#,
-            "only allowed with one window",
-        ),
-        (
-            r#"aggregations = [{ function = "count" }]"#,
-            "exactly one of window",
-        ),
-        (
-            r#"aggregations = [{ function = "count", window = "0" }]"#,
-            "longer than 0",
-        ),
-        (
-            r#"aggregations = [{ function = "age_of_last", column = "amount", window = "1h" }]"#,
-            "takes no column",
-        ),
-        (
-            r#"aggregations = [{ function = "count", window = "1h", every = "1h" }]"#,
-            "unknown field",
-        ),
-        (r#"aggregations = []"#, "aggregations is empty"),
-        (
-            "aggregations = [{ function = \"count\", window = \"1h\" }]\nlate_events = \"drop\"",
-            "late_events",
-        ),
-        (
-            "aggregations = [{ function = \"count\", window = \"1h\" }]\nttl = \"1d\"",
-            "ttl does not apply",
-        ),
-    ];
-    for (agg, want) in cases {
-        let e = with(agg).unwrap_err().to_string();
+    for (agg, want) in refusals(include_str!("testdata/aggregation-refused.txt")) {
+        let e = STATS.with(&agg).unwrap_err().to_string();
         assert!(e.contains(want), "{agg}: {e}");
     }
     let e = defs::parse(&format!(
@@ -124,23 +67,26 @@ fn bad_aggregations_are_refused_with_the_reason() {
 #[test]
 fn only_lateness_may_change_in_place() {
     let agg = r#"aggregations = [{ function = "count", window = "1h" }]"#;
-    let cat = defs::apply(&Default::default(), &with(agg).unwrap()).unwrap();
-    let relaxed = with(&format!(
-        "{agg}\nallowed_lateness = \"1h\"\nlate_events = \"correct\""
-    ))
-    .unwrap();
+    let cat = defs::apply(&Default::default(), &STATS.with(agg).unwrap()).unwrap();
+    let relaxed = STATS
+        .with(&format!(
+            "{agg}\nallowed_lateness = \"1h\"\nlate_events = \"correct\""
+        ))
+        .unwrap();
     assert!(defs::apply(&cat, &relaxed).is_ok());
-    let wider = with(r#"aggregations = [{ function = "count", window = "2h" }]"#).unwrap();
+    let wider = STATS
+        .with(r#"aggregations = [{ function = "count", window = "2h" }]"#)
+        .unwrap();
     let e = defs::apply(&cat, &wider).unwrap_err().to_string();
     assert!(e.contains("declare it as version = 2"), "{e}");
-    let retiled = with(&format!("{agg}\ntile = \"1m\"")).unwrap();
+    let retiled = STATS.with(&format!("{agg}\ntile = \"1m\"")).unwrap();
     let e = defs::apply(&cat, &retiled).unwrap_err().to_string();
     assert!(e.contains("its tile changes"), "{e}");
 }
 
 #[test]
 fn a_where_filter_is_checked_and_needs_a_name() {
-    let d = with(
+    let d = STATS.with(
         r#"aggregations = [
   { function = "count", window = "1d", where = "merchant in ('a', 'b') and amount > 0", name = "ab_1d" },
   { function = "count", window = "1d" },
@@ -167,11 +113,12 @@ fn a_where_filter_is_checked_and_needs_a_name() {
         (r#"where = 3, name = "m""#, "must be a string"),
     ];
     for (field, msg) in cases {
-        let e = with(&format!(
-            "aggregations = [{{ function = \"count\", window = \"1d\", {field} }}]"
-        ))
-        .unwrap_err()
-        .to_string();
+        let e = STATS
+            .with(&format!(
+                "aggregations = [{{ function = \"count\", window = \"1d\", {field} }}]"
+            ))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(msg), "{field}: {e}");
         assert!(e.contains("\"stats\""), "{field}: {e}");
     }
@@ -179,7 +126,7 @@ fn a_where_filter_is_checked_and_needs_a_name() {
 
 #[test]
 fn parameterised_functions_name_their_features_and_check_their_parameters() {
-    let d = with(
+    let d = STATS.with(
         r#"aggregations = [
   { function = "percentile", column = "amount", quantiles = [0.5, 0.999], window = "1d" },
   { function = "collect_set", column = "merchant", limit = 20, window = "30d" },
@@ -191,23 +138,9 @@ fn parameterised_functions_name_their_features_and_check_their_parameters() {
 ]"#,
     )
     .unwrap();
-    let names: Vec<_> = d.views[1]
-        .features
-        .iter()
-        .map(|f| (f.name.as_str(), f.ty))
-        .collect();
     assert_eq!(
-        names,
-        vec![
-            ("amount_p50_1d", FeatureType::Float64),
-            ("amount_p99_9_1d", FeatureType::Float64),
-            ("merchant_collect_set_30d", FeatureType::ListString),
-            ("amount_last5_1d", FeatureType::ListFloat64),
-            ("merchant_histogram_1d", FeatureType::MapStringInt64),
-            ("merchant_first_1d", FeatureType::String),
-            ("amount_variance_1d", FeatureType::Float64),
-            ("merchants", FeatureType::Int64),
-        ]
+        feature_list(&d.views[1]),
+        "amount_p50_1d float64, amount_p99_9_1d float64, merchant_collect_set_30d list<string>, amount_last5_1d list<float64>, merchant_histogram_1d map<string,int64>, merchant_first_1d string, amount_variance_1d float64, merchants int64"
     );
     let s = spec(&d.views[1], &d.views[0]).unwrap();
     assert_eq!(s.aggregations[1].function, Function::Quantile(9990));
@@ -215,58 +148,9 @@ fn parameterised_functions_name_their_features_and_check_their_parameters() {
         s.aggregations[4].function,
         Function::Histogram { k: 3, limit: 1000 }
     );
-    let cases = [
-        (
-            r#"{ function = "top_k", column = "amount", window = "1h" }"#,
-            "top_k needs k",
-        ),
-        (
-            r#"{ function = "top_k", column = "amount", k = 0, window = "1h" }"#,
-            "from 1 to 1000",
-        ),
-        (
-            r#"{ function = "sum", column = "amount", k = 3, window = "1h" }"#,
-            "sum takes no k",
-        ),
-        (
-            r#"{ function = "collect_set", column = "merchant", window = "1h" }"#,
-            "collect_set needs limit",
-        ),
-        (
-            r#"{ function = "count_distinct_exact", column = "merchant", limit = 1000000, window = "1h" }"#,
-            "from 1 to 100000",
-        ),
-        (
-            r#"{ function = "percentile", column = "amount", window = "1h" }"#,
-            "needs quantiles",
-        ),
-        (
-            r#"{ function = "percentile", column = "amount", quantiles = [1.5], window = "1h" }"#,
-            "from 0 to 1",
-        ),
-        (
-            r#"{ function = "percentile", column = "amount", quantiles = [0.5, 0.5], window = "1h" }"#,
-            "listed twice",
-        ),
-        (
-            r#"{ function = "percentile", column = "merchant", quantiles = [0.5], window = "1h" }"#,
-            "needs a numeric column",
-        ),
-        (
-            r#"{ function = "percentile", column = "amount", quantiles = [0.5, 0.9], window = "1h", name = "x" }"#,
-            "one quantile",
-        ),
-        (
-            r#"{ function = "histogram", column = "amount", k = 3, window = "1h" }"#,
-            "histogram needs a string, int64 or bool column",
-        ),
-        (
-            r#"{ function = "first_k", k = 3, window = "1h" }"#,
-            "needs a column",
-        ),
-    ];
-    for (agg, want) in cases {
-        let e = with(&format!("aggregations = [{agg}]"))
+    for (agg, want) in refusals(include_str!("testdata/aggregation-refused-alone.txt")) {
+        let e = STATS
+            .with(&format!("aggregations = [{agg}]"))
             .unwrap_err()
             .to_string();
         assert!(e.contains(want), "{agg}: {e}");

@@ -62,7 +62,7 @@
 //! - a new view gets `created_at` and `changed_at` (µs); an existing one
 //!   keeps `created_at`, and `changed_at` moves when anything changed.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -255,6 +255,35 @@ pub fn parse(text: &str) -> Result<Definitions> {
     Ok(defs)
 }
 
+/// Checks the name of a column declared in `field` (`join_keys` or
+/// `features`): an identifier, not one `seen` before in the list, not a
+/// reserved column.
+fn column_name<'a>(
+    subject: &Subject,
+    field: &'static str,
+    name: &'a str,
+    seen: &mut HashSet<&'a str>,
+) -> Result<()> {
+    let join_key = field == "join_keys";
+    identifier(subject, if join_key { "join key" } else { "feature" }, name)?;
+    let why = if !seen.insert(name) {
+        if join_key {
+            format!("join key {name:?} appears twice")
+        } else {
+            format!("feature {name:?} is declared twice")
+        }
+    } else if RESERVED_COLUMNS.contains(&name) {
+        if join_key {
+            format!("{name:?} is reserved for the timestamp columns; rename the join key")
+        } else {
+            format!("a feature cannot be named {name:?} (a reserved column); rename it")
+        }
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid(subject.clone(), field, why))
+}
+
 fn identifier(subject: &Subject, kind: &str, name: &str) -> Result<()> {
     if is_identifier(name) {
         return Ok(());
@@ -273,7 +302,6 @@ pub fn validate(defs: &Definitions) -> Result<()> {
     let mut seen = HashSet::new();
     for e in &defs.entities {
         let subject = Subject::Entity(e.name.clone());
-        let bad = |field: &str, reason: String| Error::invalid(subject.clone(), field, reason);
         identifier(&subject, "entity", &e.name)?;
         if !seen.insert(e.name.as_str()) {
             return Err(Error::Duplicate {
@@ -293,22 +321,7 @@ pub fn validate(defs: &Definitions) -> Result<()> {
         }
         let mut keys = HashSet::new();
         for k in &e.join_keys {
-            identifier(&subject, "join key", &k.name)?;
-            if !keys.insert(k.name.as_str()) {
-                return Err(bad(
-                    "join_keys",
-                    format!("join key {:?} appears twice", k.name),
-                ));
-            }
-            if RESERVED_COLUMNS.contains(&k.name.as_str()) {
-                return Err(bad(
-                    "join_keys",
-                    format!(
-                        "{:?} is reserved for the timestamp columns; rename the join key",
-                        k.name
-                    ),
-                ));
-            }
+            column_name(&subject, "join_keys", &k.name, &mut keys)?;
         }
     }
     let mut seen = HashSet::new();
@@ -351,7 +364,7 @@ fn validate_view<'a>(
             reason: "names no entities; add e.g. entities = [\"user\"]".into(),
         });
     }
-    let mut key_names: Vec<(&str, &str)> = Vec::new();
+    let mut key_names: HashMap<&str, &str> = HashMap::new();
     for (i, name) in v.entities.iter().enumerate() {
         if v.entities[..i].contains(name) {
             return Err(bad("entities", format!("entity {name:?} is listed twice")));
@@ -363,16 +376,13 @@ fn validate_view<'a>(
             });
         };
         for k in &e.join_keys {
-            if let Some((_, other)) = key_names.iter().find(|(n, _)| *n == k.name) {
-                return Err(bad(
-                    "entities",
-                    format!(
-                        "entities {other:?} and {name:?} both have a join key named {:?}; the view's key columns must have distinct names",
-                        k.name
-                    ),
-                ));
+            let key = k.name.as_str();
+            if let Some(other) = key_names.insert(key, name.as_str()) {
+                let why = format!(
+                    "entities {other:?} and {name:?} both have a join key named {key:?}; the view's key columns must have distinct names"
+                );
+                return Err(bad("entities", why));
             }
-            key_names.push((&k.name, name));
         }
     }
     if v.features.is_empty() {
@@ -385,30 +395,13 @@ fn validate_view<'a>(
     }
     let mut names = HashSet::new();
     for f in &v.features {
-        identifier(&subject, "feature", &f.name)?;
-        if !names.insert(f.name.as_str()) {
-            return Err(bad(
-                "features",
-                format!("feature {:?} is declared twice", f.name),
-            ));
-        }
-        if RESERVED_COLUMNS.contains(&f.name.as_str()) {
-            return Err(bad(
-                "features",
-                format!(
-                    "a feature cannot be named {:?} (a reserved column); rename it",
-                    f.name
-                ),
-            ));
-        }
-        if let Some((_, ent)) = key_names.iter().find(|(n, _)| *n == f.name) {
-            return Err(bad(
-                "features",
-                format!(
-                    "feature {:?} has the name of a join key of entity {ent:?}; rename the feature",
-                    f.name
-                ),
-            ));
+        column_name(&subject, "features", &f.name, &mut names)?;
+        if let Some(ent) = key_names.get(f.name.as_str()) {
+            let why = format!(
+                "feature {:?} has the name of a join key of entity {ent:?}; rename the feature",
+                f.name
+            );
+            return Err(bad("features", why));
         }
     }
     v.metadata.check(&subject)

@@ -17,8 +17,25 @@ fn applied(text: &str) -> Catalog {
     apply(&empty(), &parse(text).unwrap()).unwrap()
 }
 
+/// Why applying `text` over `cat` is refused.
+fn refused(cat: &Catalog, text: &str) -> String {
+    apply(cat, &parse(text).unwrap()).unwrap_err().to_string()
+}
+
+/// Asserts that `e` says each of `parts`.
+fn assert_contains(e: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(e.contains(part), "{part:?} is not in: {e}");
+    }
+}
+
 fn err(text: &str) -> String {
     parse(text).unwrap_err().to_string()
+}
+
+/// Why `BASE` with `from` replaced by `to` is refused.
+fn err_edited(from: &str, to: &str) -> String {
+    err(&BASE.replace(from, to))
 }
 
 /// `BASE` with its feature list replaced.
@@ -79,9 +96,9 @@ fn unknown_metadata_is_refused_and_ttl_defaults_to_unlimited() {
         (&Subject::View("user_stats".into()), "sla_pager")
     );
     let e = e.to_string();
-    assert!(
-        e.contains("feature view \"user_stats\": unknown field \"sla_pager\""),
-        "{e}"
+    assert_contains(
+        &e,
+        &["feature view \"user_stats\": unknown field \"sla_pager\""],
     );
     assert!(e.contains("freshness_sla") && e.contains("tags = {"), "{e}");
 }
@@ -111,30 +128,29 @@ fn ttl_as_integer_seconds_and_version() {
 #[test]
 fn bad_ttl_names_the_line() {
     // The ttl stands on line 9 of testdata/defs-base.toml.
-    let e = err(&BASE.replace("\"30d\"", "\"3x\""));
-    assert!(e.contains("bad duration \"3x\": unknown unit x"), "{e}");
-    assert!(e.contains("line 9"), "{e}");
+    let e = err_edited("\"30d\"", "\"3x\"");
+    assert_contains(&e, &["bad duration \"3x\": unknown unit x", "line 9"]);
 }
 
 #[test]
 fn bad_version() {
-    assert!(err(&BASE.replace("ttl = \"30d\"", "version = 0")).contains("version = 0"));
-    assert!(err(&BASE.replace("ttl = \"30d\"", "version = -2")).contains("version = -2"));
+    assert!(err_edited("ttl = \"30d\"", "version = 0").contains("version = 0"));
+    assert!(err_edited("ttl = \"30d\"", "version = -2").contains("version = -2"));
 }
 
 #[test]
 fn names_must_be_identifiers() {
-    let e = err(&BASE.replace("name = \"user_stats\"", "name = \"user-stats\""));
+    let e = err_edited("name = \"user_stats\"", "name = \"user-stats\"");
     assert!(
         e.contains(
             "feature view \"user-stats\": the feature view name \"user-stats\" is not an identifier"
         ),
         "{e}"
     );
-    let e = err(&BASE.replace("name = \"amount_avg\"", "name = \"9lives\""));
-    assert!(e.contains("feature name \"9lives\""), "{e}");
-    let e = err(&BASE.replace("name = \"user_id\"", "name = \"user id\""));
-    assert!(e.contains("join key name \"user id\""), "{e}");
+    let e = err_edited("name = \"amount_avg\"", "name = \"9lives\"");
+    assert_contains(&e, &["feature name \"9lives\""]);
+    let e = err_edited("name = \"user_id\"", "name = \"user id\"");
+    assert_contains(&e, &["join key name \"user id\""]);
     assert!(
         is_identifier("_x9") && is_identifier("A") && !is_identifier("") && !is_identifier("é")
     );
@@ -145,12 +161,12 @@ fn duplicate_names() {
     let e = err(&format!(
         "{BASE}\n[[entities]]\nname = \"user\"\njoin_keys = [{{ name = \"id\", type = \"string\" }}]\n"
     ));
-    assert!(e.contains("entity \"user\" is declared twice"), "{e}");
+    assert_contains(&e, &["entity \"user\" is declared twice"]);
     let twice = BASE.split("[[feature_views]]").nth(1).unwrap();
     let e = err(&format!("{BASE}\n[[feature_views]]{twice}"));
-    assert!(
-        e.contains("feature view \"user_stats\" version 1 is declared twice"),
-        "{e}"
+    assert_contains(
+        &e,
+        &["feature view \"user_stats\" version 1 is declared twice"],
     );
     // Two versions side by side are fine.
     let v2 = twice.replace("ttl = \"30d\"", "version = 2");
@@ -159,55 +175,71 @@ fn duplicate_names() {
     let e = err(&with_features(
         "{ name = \"a\", type = \"int64\" }, { name = \"a\", type = \"bool\" }",
     ));
-    assert!(e.contains("feature \"a\" is declared twice"), "{e}");
+    assert_contains(&e, &["feature \"a\" is declared twice"]);
 }
 
 #[test]
 fn entities_must_exist_and_have_keys() {
-    let e = err(&BASE.replace("entities = [\"user\"]", "entities = [\"usr\"]"));
-    assert!(
-        e.contains("uses the entity \"usr\", which this file does not declare"),
-        "{e}"
+    let e = err_edited("entities = [\"user\"]", "entities = [\"usr\"]");
+    assert_contains(
+        &e,
+        &["uses the entity \"usr\", which this file does not declare"],
     );
-    let e = err(&BASE.replace("entities = [\"user\"]", "entities = []"));
-    assert!(e.contains("names no entities"), "{e}");
-    let e = err(&BASE.replace(
+    let e = err_edited("entities = [\"user\"]", "entities = []");
+    assert_contains(&e, &["names no entities"]);
+    let e = err_edited(
         "join_keys = [{ name = \"user_id\", type = \"int64\" }]",
         "join_keys = []",
-    ));
-    assert!(e.contains("entity \"user\" has no join keys"), "{e}");
-    let e = err(&BASE.replace("type = \"int64\" }]", "type = \"float64\" }]"));
-    assert!(
-        e.contains("join key \"user_id\" has the unknown type \"float64\"; use int64 or string"),
-        "{e}"
+    );
+    assert_contains(&e, &["entity \"user\" has no join keys"]);
+    let e = err_edited("type = \"int64\" }]", "type = \"float64\" }]");
+    assert_contains(
+        &e,
+        &["join key \"user_id\" has the unknown type \"float64\"; use int64 or string"],
+    );
+}
+
+#[test]
+fn join_keys_must_be_distinct_and_not_reserved() {
+    let keys = "join_keys = [{ name = \"user_id\", type = \"int64\" }]";
+    let twice =
+        "join_keys = [{ name = \"k\", type = \"int64\" }, { name = \"k\", type = \"string\" }]";
+    let e = err_edited(keys, twice);
+    assert_contains(&e, &["entity \"user\"", "join key \"k\" appears twice"]);
+    let e = err_edited("\"user_id\"", "\"created_timestamp\"");
+    assert_contains(
+        &e,
+        &["\"created_timestamp\" is reserved for the timestamp columns; rename the join key"],
     );
 }
 
 #[test]
 fn feature_types_must_be_known() {
-    let e = err(&BASE.replace("\"float64\"", "\"double\""));
-    assert!(
-        e.contains("feature \"amount_avg\" has the unknown type \"double\""),
-        "{e}"
+    let e = err_edited("\"float64\"", "\"double\"");
+    assert_contains(
+        &e,
+        &[
+            "feature \"amount_avg\" has the unknown type \"double\"",
+            "list<float32>",
+        ],
     );
-    assert!(e.contains("list<float32>"), "{e}");
 }
 
 #[test]
 fn features_may_not_shadow_keys_or_timestamps() {
     let e = err(&with_features("{ name = \"user_id\", type = \"int64\" }"));
-    assert!(
-        e.contains("feature \"user_id\" has the name of a join key of entity \"user\""),
-        "{e}"
+    assert_contains(
+        &e,
+        &["feature \"user_id\" has the name of a join key of entity \"user\""],
     );
     for reserved in ["event_timestamp", "created_timestamp"] {
         let e = err(&with_features(&format!(
             "{{ name = \"{reserved}\", type = \"timestamp\" }}"
         )));
-        assert!(e.contains("reserved column"), "{e}");
+        assert_contains(&e, &["reserved column"]);
     }
     let e = err(&with_features(""));
-    assert!(e.contains("has no features"), "{e}");
+    assert_contains(&e, &["has no features"]);
 }
 
 #[test]
@@ -217,7 +249,7 @@ fn colliding_join_keys_across_entities() {
     )
     .replace("entities = [\"user\"]", "entities = [\"user\", \"account\"]");
     let e = err(&text);
-    assert!(e.contains("both have a join key named \"user_id\""), "{e}");
+    assert_contains(&e, &["both have a join key named \"user_id\""]);
 }
 
 #[test]
@@ -244,7 +276,7 @@ fn known_metadata_is_type_checked() {
         ("id = 7", "`id` is assigned by the store"),
     ];
     for (line, want) in cases {
-        let e = err(&BASE.replace("owner = \"risk\"\ntags = [\"payments\"]", line));
+        let e = err_edited("owner = \"risk\"\ntags = [\"payments\"]", line);
         assert!(e.contains(want), "{line}: {e}");
     }
     parse(&BASE.replace(
@@ -256,15 +288,18 @@ fn known_metadata_is_type_checked() {
 
 #[test]
 fn unknown_top_level_and_feature_fields_are_refused() {
-    let e = err(&BASE.replace("[[feature_views]]", "[[feature_view]]"));
-    assert!(e.contains("feature_view"), "{e}");
-    let e = err(&BASE.replace(
-        "type = \"float64\" }",
-        "type = \"float64\", dtype = \"x\" }",
-    ));
-    assert!(e.contains("dtype"), "{e}");
+    for (from, to, says) in [
+        ("[[feature_views]]", "[[feature_view]]", "feature_view"),
+        (
+            "type = \"float64\" }",
+            "type = \"float64\", dtype = \"x\" }",
+            "dtype",
+        ),
+    ] {
+        assert_contains(&err_edited(from, to), &[says]);
+    }
     let e = err("entities = [\"user\"]\n");
-    assert!(e.contains("an entity table"), "{e}");
+    assert_contains(&e, &["an entity table"]);
 }
 
 #[test]
@@ -316,35 +351,24 @@ fn appending_a_feature_keeps_the_id() {
 #[test]
 fn removing_a_feature_is_refused() {
     let cat = applied(BASE);
-    let e = apply(
+    let e = refused(
         &cat,
-        &parse(&with_features(
-            "{ name = \"amount_avg\", type = \"float64\" }",
-        ))
-        .unwrap(),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        e.contains("feature view user_stats: feature \"txn_count\" is removed or renamed"),
-        "{e}"
+        &with_features("{ name = \"amount_avg\", type = \"float64\" }"),
     );
-    assert!(e.contains("declare it as version = 2 instead"), "{e}");
+    assert_contains(
+        &e,
+        &[
+            "feature view user_stats: feature \"txn_count\" is removed or renamed",
+            "declare it as version = 2 instead",
+        ],
+    );
 }
 
 #[test]
 fn renaming_a_feature_is_refused() {
     let cat = applied(BASE);
-    let e = apply(
-        &cat,
-        &parse(&BASE.replace("txn_count", "txn_total")).unwrap(),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        e.contains("feature \"txn_count\" is removed or renamed"),
-        "{e}"
-    );
+    let e = refused(&cat, &BASE.replace("txn_count", "txn_total"));
+    assert_contains(&e, &["feature \"txn_count\" is removed or renamed"]);
 }
 
 #[test]
@@ -353,30 +377,30 @@ fn reordering_features_is_refused() {
     let swapped = with_features(
         "{ name = \"txn_count\", type = \"int64\" }, { name = \"amount_avg\", type = \"float64\" }",
     );
-    let e = apply(&cat, &parse(&swapped).unwrap())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("features are reordered (position 1 was \"amount_avg\", is now \"txn_count\")"),
-        "{e}"
+    let e = refused(&cat, &swapped);
+    assert_contains(
+        &e,
+        &[
+            "features are reordered (position 1 was \"amount_avg\", is now \"txn_count\")",
+            "version = 2",
+        ],
     );
-    assert!(e.contains("version = 2"), "{e}");
 }
 
 #[test]
 fn changing_a_type_is_refused() {
     let cat = applied(BASE);
-    let e = apply(
+    let e = refused(
         &cat,
-        &parse(&BASE.replace("type = \"int64\" },", "type = \"float64\" },")).unwrap(),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        e.contains("feature \"txn_count\" changes type from int64 to float64"),
-        "{e}"
+        &BASE.replace("type = \"int64\" },", "type = \"float64\" },"),
     );
-    assert!(e.contains("declare it as version = 2 instead"), "{e}");
+    assert_contains(
+        &e,
+        &[
+            "feature \"txn_count\" changes type from int64 to float64",
+            "declare it as version = 2 instead",
+        ],
+    );
 }
 
 #[test]
@@ -384,23 +408,22 @@ fn changing_entities_is_refused() {
     let cat = applied(BASE);
     let text = format!("{BASE}\n[[entities]]\nname = \"account\"\njoin_keys = [{{ name = \"account_id\", type = \"string\" }}]\n")
         .replace("entities = [\"user\"]", "entities = [\"account\"]");
-    let e = apply(&cat, &parse(&text).unwrap()).unwrap_err().to_string();
-    assert!(
-        e.contains("entities change from [user] to [account]"),
-        "{e}"
-    );
+    let e = refused(&cat, &text);
+    assert_contains(&e, &["entities change from [user] to [account]"]);
 }
 
 #[test]
 fn changing_join_key_types_is_refused_while_views_use_them() {
     let cat = applied(BASE);
     let text = BASE.replace("type = \"int64\" }]", "type = \"string\" }]");
-    let e = apply(&cat, &parse(&text).unwrap()).unwrap_err().to_string();
-    assert!(
-        e.contains("entity \"user\": join keys change from (user_id: int64) to (user_id: string)"),
-        "{e}"
+    let e = refused(&cat, &text);
+    assert_contains(
+        &e,
+        &[
+            "entity \"user\": join keys change from (user_id: int64) to (user_id: string)",
+            "user_stats",
+        ],
     );
-    assert!(e.contains("user_stats"), "{e}");
     // An entity no view uses may change.
     let only_entity =
         "[[entities]]\nname = \"m\"\njoin_keys = [{ name = \"k\", type = \"int64\" }]\n";
@@ -456,9 +479,7 @@ fn a_new_version_is_a_new_view() {
     );
     // Refusing a change to version 2 now suggests version 3.
     let v2_changed = v2.replace("\"txn_count\"", "\"n\"");
-    let e = apply(&cat, &parse(&v2_changed).unwrap())
-        .unwrap_err()
-        .to_string();
+    let e = refused(&cat, &v2_changed);
     assert!(
         e.contains("feature view user_stats@2:") && e.contains("version = 3"),
         "{e}"
@@ -490,9 +511,7 @@ fn all_refusals_are_reported_together() {
     let broken = two
         .replace("type = \"bool\"", "type = \"int64\"")
         .replace("type = \"int64\" },", "type = \"string\" },");
-    let e = apply(&cat, &parse(&broken).unwrap())
-        .unwrap_err()
-        .to_string();
+    let e = refused(&cat, &broken);
     assert_eq!(e.lines().count(), 2, "{e}");
 }
 

@@ -222,22 +222,10 @@ mod tests {
     use super::*;
     use crate::catalog::defs;
 
+    /// `user` and the view `raw`, read from files, with `extra`.
     fn cat(extra: &str) -> crate::catalog::Result<Catalog> {
-        let text = format!(
-            r#"
-[[entities]]
-name = "user"
-join_keys = [{{ name = "user_id", type = "int64" }}]
-
-[[feature_views]]
-name = "raw"
-entities = ["user"]
-source = "/data/raw/*.parquet"
-features = [{{ name = "x", type = "float64" }}]
-{extra}
-"#
-        );
-        let d = defs::parse(&text)?;
+        let raw = include_str!("testdata/lineage-raw.toml");
+        let d = defs::parse(&format!("{raw}{extra}\n"))?;
         defs::apply(&Catalog::default(), &d)
     }
 

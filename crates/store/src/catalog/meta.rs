@@ -263,19 +263,16 @@ pub fn value_text(v: &Value) -> String {
         Value::ListString(l) => format!("{l:?}"),
         Value::ListInt64(l) => format!("{l:?}"),
         Value::ListFloat64(l) => format!("{l:?}"),
-        Value::MapStringInt64(m) => format!(
-            "{{{}}}",
-            m.iter()
-                .map(|(k, n)| format!("{k:?}: {n}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Value::MapStringFloat64(m) => format!(
-            "{{{}}}",
-            m.iter()
-                .map(|(k, x)| format!("{k:?}: {x:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Value::MapStringInt64(m) => map_literal(m, |n| n.to_string()),
+        Value::MapStringFloat64(m) => map_literal(m, |x| format!("{x:?}")),
     }
+}
+
+/// A map as `{"key": value, ...}`, each value written by `value`.
+fn map_literal<T>(m: &[(String, T)], value: impl Fn(&T) -> String) -> String {
+    let entries: Vec<String> = m
+        .iter()
+        .map(|(k, v)| format!("{k:?}: {}", value(v)))
+        .collect();
+    format!("{{{}}}", entries.join(", "))
 }

@@ -36,6 +36,8 @@ pub mod stats;
 
 #[cfg(test)]
 mod serving_tests;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use strata_format::key::ViewId;
 use strata_format::schema::{FeatureType, KeyType};
@@ -206,30 +208,30 @@ impl Catalog {
     }
 }
 
-mod key_type_name {
-    use strata_format::schema::KeyType;
-    pub fn serialize<S: serde::Serializer>(t: &KeyType, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(t.name())
-    }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<KeyType, D::Error> {
-        let n: String = serde::Deserialize::deserialize(d)?;
-        KeyType::parse(&n).ok_or_else(|| {
-            serde::de::Error::custom(format!("unknown join key type {n:?} (int64 or string)"))
-        })
-    }
+/// A serde module (for `#[serde(with)]`) that writes a `$ty` by its name
+/// and reads it back, refusing an unknown name as not a `$what`, one of
+/// `$names`.
+macro_rules! by_name {
+    ($module:ident, $ty:ident, $what:literal, $names:literal) => {
+        mod $module {
+            use strata_format::schema::$ty;
+            pub fn serialize<S: serde::Serializer>(t: &$ty, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(t.name())
+            }
+            pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+                let n: String = serde::Deserialize::deserialize(d)?;
+                $ty::parse(&n).ok_or_else(|| {
+                    serde::de::Error::custom(format!("unknown {} {n:?} ({})", $what, $names))
+                })
+            }
+        }
+    };
 }
 
-mod feature_type_name {
-    use strata_format::schema::FeatureType;
-    pub fn serialize<S: serde::Serializer>(t: &FeatureType, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(t.name())
-    }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<FeatureType, D::Error> {
-        let n: String = serde::Deserialize::deserialize(d)?;
-        FeatureType::parse(&n).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "unknown feature type {n:?} (int64, float64, float32, bool, string, bytes, timestamp, list<float32>, list<string>, list<int64>, list<float64>, map<string,int64>)"
-            ))
-        })
-    }
-}
+by_name!(key_type_name, KeyType, "join key type", "int64 or string");
+by_name!(
+    feature_type_name,
+    FeatureType,
+    "feature type",
+    "int64, float64, float32, bool, string, bytes, timestamp, list<float32>, list<string>, list<int64>, list<float64>, map<string,int64>"
+);

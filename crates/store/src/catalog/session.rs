@@ -59,38 +59,35 @@ use super::error::{Error, Result, Subject};
 use super::metadata::SESSION_GAP;
 use strata_format::schema::FeatureType;
 
-/// A session function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Function {
-    Count,
-    CountDistinct,
-    First,
-    Last,
-    Min,
-    Max,
-    Sum,
-    Mean,
-    SessionStart,
-    SessionEnd,
-    Duration,
-    IsOpen,
+/// Declares [`Function`] and `NAMES`, each function with its name in a
+/// definitions file.
+macro_rules! functions {
+    ($($variant:ident => $name:literal),+ $(,)?) => {
+        /// A session function.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Function {
+            $($variant),+
+        }
+
+        /// The functions, as written in a definitions file.
+        const NAMES: [(&str, Function); [$($name),+].len()] = [$(($name, Function::$variant)),+];
+    };
 }
 
-/// The functions, as written in a definitions file.
-const NAMES: [(&str, Function); 12] = [
-    ("count", Function::Count),
-    ("count_distinct", Function::CountDistinct),
-    ("first", Function::First),
-    ("last", Function::Last),
-    ("min", Function::Min),
-    ("max", Function::Max),
-    ("sum", Function::Sum),
-    ("mean", Function::Mean),
-    ("session_start", Function::SessionStart),
-    ("session_end", Function::SessionEnd),
-    ("duration", Function::Duration),
-    ("is_open", Function::IsOpen),
-];
+functions! {
+    Count => "count",
+    CountDistinct => "count_distinct",
+    First => "first",
+    Last => "last",
+    Min => "min",
+    Max => "max",
+    Sum => "sum",
+    Mean => "mean",
+    SessionStart => "session_start",
+    SessionEnd => "session_end",
+    Duration => "duration",
+    IsOpen => "is_open",
+}
 
 impl Function {
     pub fn parse(name: &str) -> Option<Function> {

@@ -2,53 +2,22 @@
 
 use super::*;
 use crate::catalog::defs;
+use crate::catalog::test_support::{WithView, feature_list, refusals};
 use strata_format::schema::Value;
 
 const BASE: &str = include_str!("../testdata/session-base.toml");
-
-fn with(body: &str) -> Result<defs::Definitions> {
-    defs::parse(&format!(
-        "{BASE}\n[[feature_views]]\nname = \"sessions\"\nsource = \"clicks\"\n{body}"
-    ))
-}
+const SESSIONS: WithView = WithView::new(BASE, "sessions", "clicks");
 
 #[test]
 fn a_session_view_gets_typed_features_named_after_their_function() {
-    let d = with(
-        r#"session_gap = "30m"
-allowed_lateness = "1h"
-aggregations = [
-  { function = "count" },
-  { function = "count_distinct", column = "page", name = "unique_pages" },
-  { function = "first", column = "page", name = "landing_page" },
-  { function = "last", column = "page" },
-  { function = "sum", column = "dwell" },
-  { function = "session_start" },
-  { function = "session_end" },
-  { function = "duration" },
-  { function = "is_open" },
-  { function = "count", where = "page = 'cart' and dwell > 1", name = "carts" },
-]"#,
-    )
-    .unwrap();
+    let declared = include_str!("../testdata/session-every-function.toml");
+    let d = SESSIONS.with(declared).unwrap();
     let v = &d.views[1];
     assert!(v.is_aggregation() && v.is_session());
     assert_eq!(v.entities, vec!["user".to_string()]);
-    let names: Vec<_> = v.features.iter().map(|f| (f.name.as_str(), f.ty)).collect();
     assert_eq!(
-        names,
-        vec![
-            ("count", FeatureType::Int64),
-            ("unique_pages", FeatureType::Int64),
-            ("landing_page", FeatureType::String),
-            ("page_last", FeatureType::String),
-            ("dwell_sum", FeatureType::Float64),
-            ("session_start", FeatureType::Timestamp),
-            ("session_end", FeatureType::Timestamp),
-            ("duration", FeatureType::Int64),
-            ("is_open", FeatureType::Bool),
-            ("carts", FeatureType::Int64),
-        ]
+        feature_list(v),
+        "count int64, unique_pages int64, landing_page string, page_last string, dwell_sum float64, session_start timestamp, session_end timestamp, duration int64, is_open bool, carts int64"
     );
     let s = super::super::aggregation::spec(v, &d.views[0]).unwrap();
     assert!(s.aggregations.is_empty());
@@ -69,67 +38,8 @@ aggregations = [
 
 #[test]
 fn bad_session_views_are_refused_with_the_reason() {
-    let cases = [
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"count\", window = \"1h\" }]",
-            "window does not apply to a session view",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"p95\", column = \"dwell\" }]",
-            "unknown session function \"p95\"",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"sum\", column = \"page\" }]",
-            "needs a numeric column",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"first\" }]",
-            "first needs a column",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"duration\", column = \"page\" }]",
-            "duration takes no column",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"count\", every = 1 }]",
-            "unknown field \"every\"",
-        ),
-        (
-            "session_gap = \"0\"\naggregations = [{ function = \"count\" }]",
-            "session_gap must be longer than 0",
-        ),
-        (
-            "session_gap = \"30m\"\ntile = \"1m\"\naggregations = [{ function = \"count\" }]",
-            "a session view has no tiles",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = []",
-            "aggregations is empty",
-        ),
-        (
-            "session_gap = \"half an hour\"\naggregations = [{ function = \"count\" }]",
-            "session_gap",
-        ),
-        ("session_gap = \"30m\"", "applies only to aggregation views"),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"count\", where = \"page = 'cart'\" }]",
-            "a feature with where needs a name",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"duration\", where = \"page = 'cart'\", name = \"d\" }]",
-            "duration describes the whole session and takes no where",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"count\", where = \"pge = 'cart'\", name = \"carts\" }]",
-            "feature \"carts\": where = \"pge = 'cart'\": at column 1: the source view \"clicks\" has no column \"pge\"",
-        ),
-        (
-            "session_gap = \"30m\"\naggregations = [{ function = \"count\", where = \"page = 1\", name = \"carts\" }]",
-            "where",
-        ),
-    ];
-    for (body, want) in cases {
-        let e = with(body).unwrap_err().to_string();
+    for (body, want) in refusals(include_str!("../testdata/session-refused.txt")) {
+        let e = SESSIONS.with(&body).unwrap_err().to_string();
         assert!(e.contains(want), "{body}: {e}");
         assert!(e.contains("sessions"), "the error names the view: {e}");
     }
@@ -138,19 +48,27 @@ fn bad_session_views_are_refused_with_the_reason() {
 #[test]
 fn the_gap_cannot_change_in_place_but_lateness_can() {
     let body = "session_gap = \"30m\"\naggregations = [{ function = \"count\" }]";
-    let cat = defs::apply(&Default::default(), &with(body).unwrap()).unwrap();
-    let relaxed = with(&format!("{body}\nallowed_lateness = \"1h\"")).unwrap();
+    let cat = defs::apply(&Default::default(), &SESSIONS.with(body).unwrap()).unwrap();
+    let relaxed = SESSIONS
+        .with(&format!("{body}\nallowed_lateness = \"1h\""))
+        .unwrap();
     assert!(defs::apply(&cat, &relaxed).is_ok());
-    let wider = with("session_gap = \"1h\"\naggregations = [{ function = \"count\" }]").unwrap();
+    let wider = SESSIONS
+        .with("session_gap = \"1h\"\naggregations = [{ function = \"count\" }]")
+        .unwrap();
     let e = defs::apply(&cat, &wider).unwrap_err().to_string();
     assert!(e.contains("declare it as version = 2"), "{e}");
-    let windowed = with("aggregations = [{ function = \"count\", window = \"1h\" }]").unwrap();
+    let windowed = SESSIONS
+        .with("aggregations = [{ function = \"count\", window = \"1h\" }]")
+        .unwrap();
     assert!(defs::apply(&cat, &windowed).is_err());
 }
 
 #[test]
 fn a_session_view_survives_the_catalog_file() {
-    let d = with("session_gap = \"45m\"\naggregations = [{ function = \"is_open\" }]").unwrap();
+    let d = SESSIONS
+        .with("session_gap = \"45m\"\naggregations = [{ function = \"is_open\" }]")
+        .unwrap();
     let cat = defs::apply(&Default::default(), &d).unwrap();
     let v = cat.view("sessions").unwrap();
     let table = v.metadata.to_table();
