@@ -18,7 +18,8 @@
 # events with t - window < event_ts <= t (docs/AGGREGATIONS.md), and a row
 # whose user has no event at or before t gets null features:
 # - Strata: the events are ingested once into the source view `txn` (the
-#   aggregation view `txn_stats` keeps its tiles as they come), then flushed
+#   aggregation view `txn_stats` keeps its tiles as they come; `--backfill`,
+#   for the events are historical and not in time order), then flushed
 #   and compacted; timed is the wall time of the whole `strata export
 #   --features 'txn_stats:*'` process (opening the store, reading the entity
 #   table, reading every row's windows, writing Parquet);
@@ -64,7 +65,7 @@ if [ ! -f "$STORE/done" ]; then
     "$STRATA" apply --data "$STORE" "$ROOT/scripts/defs/bench-agg-export.toml" >/dev/null
     start=$(date +%s.%N)
     for f in "$DATA"/events/part-*.parquet; do
-        "$STRATA" ingest --data "$STORE" --view txn "$f"
+        "$STRATA" ingest --data "$STORE" --view txn --backfill "$f" >/dev/null
     done
     "$STRATA" flush --data "$STORE" >/dev/null
     "$TARGET/release/examples/compact_store" "$STORE"

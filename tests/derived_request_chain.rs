@@ -96,7 +96,10 @@ fn expected(
     let vis = |k: &(i64, i64, i64)| k.0 == key && k.1 <= t && known.is_none_or(|kn| k.2 <= kn);
     let any_event = m.events.keys().any(vis);
     let newest = |versions: &mut dyn Iterator<Item = &(i64, i64, i64)>| {
-        versions.filter(|k| vis(k)).max_by_key(|k| (k.1, k.2)).copied()
+        versions
+            .filter(|k| vis(k))
+            .max_by_key(|k| (k.1, k.2))
+            .copied()
     };
     let profile = newest(&mut m.profiles.keys()).map(|k| m.profiles[&k]);
     let flag = newest(&mut m.flags.keys()).map(|k| m.flags[&k]);
@@ -265,7 +268,14 @@ fn run(ops: Vec<Op>) {
                 m.profiles.insert(id, l);
             }
             Op::Flag(k, t, c, l) => {
-                let id = write(&store, "flags", k, t, c, l.map_or(Value::Null, Value::Int64));
+                let id = write(
+                    &store,
+                    "flags",
+                    k,
+                    t,
+                    c,
+                    l.map_or(Value::Null, Value::Int64),
+                );
                 m.flags.insert(id, l);
             }
             Op::Delete(k) => {

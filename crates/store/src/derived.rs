@@ -131,7 +131,9 @@ impl Resolved {
                 .sources
                 .iter()
                 .map(|src| match *src {
-                    Source::Leaf(l) => Source::Leaf(self.leaf(&inner.inputs[l], &inner.aggregations[l])),
+                    Source::Leaf(l) => {
+                        Source::Leaf(self.leaf(&inner.inputs[l], &inner.aggregations[l]))
+                    }
                     Source::Step(j) => Source::Step(step_at[j]),
                 })
                 .collect();
@@ -311,7 +313,12 @@ fn not_found(n: usize) -> FeatureRow {
 }
 
 /// The row of step `s` over the leaf rows and the rows of earlier steps.
-fn step_row(s: &Step, leaves: &[&FeatureRow], done: &[FeatureRow], request: &[Value]) -> FeatureRow {
+fn step_row(
+    s: &Step,
+    leaves: &[&FeatureRow],
+    done: &[FeatureRow],
+    request: &[Value],
+) -> FeatureRow {
     let row_of = |input: usize| -> Option<&FeatureRow> {
         match *s.sources.get(input)? {
             Source::Leaf(l) => leaves.get(l).copied(),
@@ -376,7 +383,9 @@ pub fn evaluate_columns(
         let source = |input: usize| -> (Option<&Vec<Vec<Value>>>, &Vec<bool>) {
             match s.sources.get(input) {
                 Some(Source::Leaf(l)) => (inputs.get(*l), found.get(*l).unwrap_or(&no_rows)),
-                Some(Source::Step(j)) => done.get(*j).map_or((None, &no_rows), |d| (Some(&d.0), &d.1)),
+                Some(Source::Step(j)) => done
+                    .get(*j)
+                    .map_or((None, &no_rows), |d| (Some(&d.0), &d.1)),
                 None => (None, &no_rows),
             }
         };
