@@ -3,11 +3,12 @@
 //! lookup with the two derived features of `txn_derived` (over those
 //! aggregations and a request value) added, in the same run; printed as a
 //! ratio (the issue's target: ≤ 1.10): the median of the ratios of many
-//! interleaved rounds (each round: every batch without, every batch with).
+//! interleaved pairs (one batch of keys without, the same batch with).
 //!
 //! `cargo bench --bench derived` (`STRATA_BENCH_DERIVED_EVENTS=100000`,
 //! `STRATA_BENCH_DERIVED_KEYS=10000`, `STRATA_BENCH_DERIVED_BATCH=64`,
-//! `STRATA_BENCH_DERIVED_ROUNDS=300` are the defaults). The store is the aggregation bench's (benches/fixtures/
+//! `STRATA_BENCH_DERIVED_ROUNDS=100` (rounds of pairs over the 64 batches)
+//! are the defaults). The store is the aggregation bench's (benches/fixtures/
 //! aggregation.toml, events in time order over the last day, fsync never)
 //! plus the derived view of benches/fixtures/derived.toml.
 
@@ -93,46 +94,49 @@ fn lookup(c: &mut Criterion) {
         });
     }
     g.finish();
-    // The ratio, measured interleaved in this run: each round times every
-    // batch without, then with the derived features (or the other way
-    // round: rounds alternate which goes first, so drift and cache warmth
-    // fall on both alike), and the rounds' ratios are summarised by their
-    // median and quartiles, so that a round slowed by the machine's other
+    // The ratio, measured interleaved in this run: each batch of keys is
+    // looked up without, then with the derived features (or the other way
+    // round: pairs alternate which goes first, so drift and cache warmth
+    // fall on both alike), and the pairs' ratios are summarised by their
+    // median and quartiles, so that a pair slowed by the machine's other
     // work moves neither much.
-    let rounds = env("STRATA_BENCH_DERIVED_ROUNDS", 300);
-    let time = |reqs: &[p::LookupRequest]| {
+    let rounds = env("STRATA_BENCH_DERIVED_ROUNDS", 100);
+    let time = |q: &p::LookupRequest| {
         let t = Instant::now();
-        for q in reqs {
-            black_box(store.lookup(q).unwrap());
-        }
+        black_box(store.lookup(q).unwrap());
         t.elapsed()
     };
     // Warm-up: one round of each.
-    time(&base);
-    time(&with);
+    for (b, w) in base.iter().zip(&with) {
+        time(b);
+        time(w);
+    }
     let (mut t_base, mut t_with) = (Duration::ZERO, Duration::ZERO);
-    let mut ratios = Vec::with_capacity(rounds);
+    let mut ratios = Vec::with_capacity(rounds * base.len());
     for r in 0..rounds {
-        let (b, w) = if r % 2 == 0 {
-            let b = time(&base);
-            (b, time(&with))
-        } else {
-            let w = time(&with);
-            (time(&base), w)
-        };
-        t_base += b;
-        t_with += w;
-        ratios.push(w.as_secs_f64() / b.as_secs_f64());
+        for (i, (qb, qw)) in base.iter().zip(&with).enumerate() {
+            let (b, w) = if (r + i) % 2 == 0 {
+                let b = time(qb);
+                (b, time(qw))
+            } else {
+                let w = time(qw);
+                (time(qb), w)
+            };
+            t_base += b;
+            t_with += w;
+            ratios.push(w.as_secs_f64() / b.as_secs_f64());
+        }
     }
     ratios.sort_by(f64::total_cmp);
     let q = |f: f64| ratios[((ratios.len() - 1) as f64 * f).round() as usize];
     let n = (rounds * base.len() * batch) as f64;
     eprintln!(
         "derived lookup: {:.2} µs per key without, {:.2} µs with the derived features; \
-         ratio over {rounds} interleaved rounds: median {:.3} (quartiles {:.3}-{:.3}), \
+         ratio over {} interleaved pairs: median {:.3} (quartiles {:.3}-{:.3}), \
          total {:.3} (target ≤ 1.10)",
         t_base.as_secs_f64() * 1e6 / n,
         t_with.as_secs_f64() * 1e6 / n,
+        ratios.len(),
         q(0.5),
         q(0.25),
         q(0.75),
