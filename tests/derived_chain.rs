@@ -5,7 +5,8 @@
 //! (`--as-known-at`, `--no-future-writes`), after random writes with
 //! out-of-order events, deletes, flushes and reopens. The model computes
 //! every level by hand, independent of the expression language. Cycles
-//! and derived inputs with request inputs are refused at apply.
+//! are refused at apply; derived inputs with request inputs are not
+//! (tests/derived_request_chain.rs).
 
 #![allow(
     clippy::unwrap_used,
@@ -229,7 +230,7 @@ proptest! {
 }
 
 #[test]
-fn cycles_and_derived_inputs_with_request_values_are_refused() {
+fn cycles_are_refused_and_derived_inputs_may_have_request_values() {
     let parse = |text: &str| strata::catalog::defs::parse(text).unwrap_err().to_string();
     let cycle = DEFINITIONS.replace(
         "inputs = [\"stats\", \"profile\"]",
@@ -247,8 +248,7 @@ fn cycles_and_derived_inputs_with_request_values_are_refused() {
         "inputs = [\"stats\", \"profile\"]",
         "inputs = [\"stats\", \"profile\"]\nrequest = [{ name = \"txn\", type = \"float64\" }]",
     );
-    let e = parse(&request);
-    for needle in ["\"d2\"", "\"d1\"", "request inputs"] {
-        assert!(e.contains(needle), "{needle} missing in: {e}");
-    }
+    // A derived input may have request inputs now: its readers supply
+    // them (tests/derived_request_chain.rs checks the values).
+    strata::catalog::defs::parse(&request).unwrap();
 }

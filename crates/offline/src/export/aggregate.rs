@@ -79,7 +79,9 @@ pub(crate) fn answer_chunks(
 
 /// Reads aggregation view `r` for every row with a valid key, on `threads`
 /// threads; a row whose key has no event at or before its time gets no
-/// answer (null features, as for any view).
+/// answer (null features, as for any view). Without `known_at` (and for a
+/// view of windows, not sessions) the rows are answered key by key
+/// ([`super::aggregate_keyed`]); otherwise a row at a time.
 pub(crate) fn answer(
     engine: &Engine,
     r: &Resolved,
@@ -88,6 +90,9 @@ pub(crate) fn answer(
     known_at: KnownAt,
     threads: usize,
 ) -> Result<Vec<Answers>, Error> {
+    if r.spec.session.is_none() && matches!(known_at, KnownAt::Unbounded) {
+        return super::aggregate_keyed::answer(engine, r, keys, times, threads);
+    }
     let schema = r.view.schema();
     answer_chunks(keys.len(), threads, |rows, a, buf| {
         for row in rows {

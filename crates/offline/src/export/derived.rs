@@ -5,7 +5,8 @@
 //! chunk ([`strata_store::derived::evaluate_columns`], the same operator
 //! functions as the online per-row evaluation), encoded as rows of the
 //! view's schema so that the join decodes them like any view's versions.
-//! Request inputs come from the entity table's columns of the same name.
+//! Request inputs (the view's own and those of the derived views it reads)
+//! come from the entity table's columns of the same name.
 
 use super::aggregate::{Answers, answer_chunks};
 use super::keys::Keys;
@@ -16,7 +17,8 @@ use strata_store::derived::{Resolved, evaluate_columns, read_inputs};
 
 /// Evaluates derived view `d` for every row with a valid key, on `threads`
 /// threads, a column at a time over each chunk of rows; `request[j]`
-/// holds request input `j`'s value of every row. A row none of whose
+/// holds request input `j`'s value of every row (in
+/// [`Resolved::request`] order). A row none of whose
 /// inputs has a version gets no answer (null features).
 pub(crate) fn answer(
     engine: &Engine,
@@ -36,6 +38,12 @@ pub(crate) fn answer(
             .iter()
             .map(|v| vec![Vec::with_capacity(chunk.len()); v.features.len()])
             .collect();
+        // Per input, whether each of those rows has a version of it.
+        let mut found_in: Vec<Vec<bool>> = d
+            .inputs
+            .iter()
+            .map(|_| Vec::with_capacity(chunk.len()))
+            .collect();
         for row in chunk {
             if !keys.is_valid(row) {
                 continue;
@@ -47,7 +55,8 @@ pub(crate) fn answer(
                 continue;
             }
             rows.push(row);
-            for (cols, r) in inputs.iter_mut().zip(found) {
+            for ((cols, has), r) in inputs.iter_mut().zip(&mut found_in).zip(found) {
+                has.push(r.event_ts.is_some());
                 for (col, v) in cols.iter_mut().zip(r.values) {
                     col.push(v);
                 }
@@ -57,7 +66,7 @@ pub(crate) fn answer(
             .iter()
             .map(|c| rows.iter().map(|&r| c[r].clone()).collect())
             .collect();
-        let out = evaluate_columns(d, &inputs, &req, rows.len());
+        let out = evaluate_columns(d, &inputs, &found_in, &req, rows.len());
         let mut values = Vec::with_capacity(out.len());
         for (i, &row) in rows.iter().enumerate() {
             values.clear();

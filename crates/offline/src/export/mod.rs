@@ -30,6 +30,7 @@
 //! cores at once.
 
 mod aggregate;
+mod aggregate_keyed;
 mod derived;
 mod file;
 pub mod input;

@@ -254,15 +254,21 @@ fn request_columns(
 ) -> Result<Vec<Vec<strata_format::schema::Value>>, Error> {
     use crate::read::convert::{ColumnError, convert};
     let mut request = Vec::new();
-    for (name, ty) in d.request() {
+    for (i, (name, ty)) in d.request().enumerate() {
         let ft = ty
             .feature_type()
             .ok_or_else(|| Error::Internal(format!("request input {name} has no type")))?;
         let mut col = Vec::new();
         for (b, batch) in run.iter().enumerate() {
             let array = batch.column_by_name(name).ok_or_else(|| {
+                let by = d.request_declared_by(i);
+                let through = if by == d.view.qualified_name() {
+                    String::new()
+                } else {
+                    format!(" through its input {by}, which declares it")
+                };
                 Error::Table(format!(
-                    "has no column {name}: the derived view {} reads it as its request input {name} ({ty}); add it",
+                    "has no column {name}: the derived view {} reads it as its request input {name} ({ty}){through}; add it",
                     d.view.qualified_name()
                 ))
             })?;

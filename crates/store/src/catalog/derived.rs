@@ -19,8 +19,11 @@
 //! expressions (docs/EXPRESSIONS.md). In an expression a name is a request
 //! value, a feature of one input (`amount_max_30d`, when one input has it)
 //! or `view.feature`. Inputs are plain, aggregation or derived views
-//! declared in the same file; a derived input may not have request inputs,
-//! and cycles are refused ([`order`]). A derived view stores nothing; a
+//! declared in the same file, and cycles are refused ([`order`]). A read
+//! supplies the request inputs of the view and of every derived view it
+//! reads (transitively), by name: a derived input's request input takes
+//! the value the read sends under its name, so one name has one type
+//! along a chain. A derived view stores nothing; a
 //! read at `t` (with `known_at`) reads its inputs at `t` (with `known_at`)
 //! and evaluates each expression over their values (an input feature
 //! without a value reads as its default, or null).
@@ -303,6 +306,37 @@ pub fn order(views: &[FeatureView]) -> Result<Vec<usize>> {
     Ok(out)
 }
 
+/// Adds to `out` the request inputs of derived view `view` and of the
+/// derived views it reads (transitively), each with the view declaring
+/// it, unless a view before declared the name; a read of a view supplies
+/// them all, by name, to every view of its chain. The error: one name
+/// declared with two types.
+fn chain_request(
+    view: &FeatureView,
+    views: &[FeatureView],
+    out: &mut Vec<(RequestInput, String)>,
+) -> std::result::Result<(), String> {
+    let own = request_inputs(view).map_err(|e| e.to_string())?;
+    for r in own {
+        match out.iter().find(|(x, _)| x.name == r.name) {
+            Some((x, by)) if x.ty != r.ty => {
+                return Err(format!(
+                    "the request input {:?} is {} in {by:?} and {} in {:?}; the views of a chain of derived views share request inputs by name, so one name needs one type",
+                    r.name, x.ty, r.ty, view.name
+                ));
+            }
+            Some(_) => {}
+            None => out.push((r, view.name.clone())),
+        }
+    }
+    for src in view.metadata.inputs.iter().flatten() {
+        if let Some(v) = find(views, src).filter(|v| v.is_derived()) {
+            chain_request(v, views, out)?;
+        }
+    }
+    Ok(())
+}
+
 /// Completes a derived view read from a definitions file: entities from its
 /// inputs, features from its expressions, `inputs` canonicalised to
 /// `name@version`. `views` are the file's views (aggregation views, and
@@ -328,14 +362,6 @@ pub fn complete(view: &mut FeatureView, views: &[FeatureView]) -> Result<()> {
         let v = find(views, src).ok_or_else(|| {
                 bad("inputs", format!("the input view {src:?} is not declared in this file; declare it beside the derived view"))
             })?;
-        if v.is_derived() && v.metadata.request.as_ref().is_some_and(|r| !r.is_empty()) {
-            return Err(bad(
-                "inputs",
-                format!(
-                    "the input {src:?} is a derived view with request inputs; a derived view may read derived views without request inputs only"
-                ),
-            ));
-        }
         if let Some(first) = inputs.first()
             && first.entities != v.entities
         {
@@ -353,6 +379,14 @@ pub fn complete(view: &mut FeatureView, views: &[FeatureView]) -> Result<()> {
         inputs.push(v);
     }
     let spec = spec(view, &inputs)?;
+    let mut request: Vec<(RequestInput, String)> = spec
+        .request
+        .iter()
+        .map(|r| (r.clone(), view.name.clone()))
+        .collect();
+    for v in inputs.iter().filter(|v| v.is_derived()) {
+        chain_request(v, views, &mut request).map_err(|reason| bad("request", reason))?;
+    }
     view.entities = inputs
         .first()
         .map(|v| v.entities.clone())

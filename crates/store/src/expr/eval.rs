@@ -8,6 +8,7 @@
 //! checker inserted the widenings); null is absorbing except where stated
 //! (`and`, `or`, `is null`, `coalesce`, `least`, `greatest`, `if`).
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 
 use super::Type;
@@ -157,13 +158,13 @@ pub fn compare(op: BinOp, a: &Value, b: &Value) -> Value {
 
 /// `x in (items)`: true if an item equals `x`; otherwise null if `x` or an
 /// item is null; otherwise false. `not in` is its negation.
-pub fn in_list<'a>(negated: bool, x: &Value, items: impl Iterator<Item = &'a Value>) -> Value {
+pub fn in_list(negated: bool, x: &Value, items: impl Iterator<Item = impl Borrow<Value>>) -> Value {
     if x.is_null() {
         return Value::Null;
     }
     let mut unknown = false;
     for it in items {
-        match order(x, it) {
+        match order(x, it.borrow()) {
             Some(Ordering::Equal) => return Value::Bool(!negated),
             None => unknown = true,
             Some(_) => {}
@@ -189,13 +190,13 @@ pub fn math(m: Math, v: &Value) -> Value {
 }
 
 /// `greatest` / `least`: nulls are skipped; null only if every value is.
-pub fn extreme<'a>(greatest: bool, values: impl Iterator<Item = &'a Value>) -> Value {
-    let mut best: Option<&Value> = None;
-    for v in values.filter(|v| !v.is_null()) {
+pub fn extreme<V: Borrow<Value>>(greatest: bool, values: impl Iterator<Item = V>) -> Value {
+    let mut best: Option<V> = None;
+    for v in values.filter(|v| !v.borrow().is_null()) {
         best = match best {
             None => Some(v),
             Some(b) => {
-                let o = order(v, b);
+                let o = order(v.borrow(), b.borrow());
                 let better = if greatest {
                     o == Some(Ordering::Greater)
                 } else {
@@ -205,7 +206,7 @@ pub fn extreme<'a>(greatest: bool, values: impl Iterator<Item = &'a Value>) -> V
             }
         };
     }
-    best.cloned().unwrap_or(Value::Null)
+    best.map_or(Value::Null, |b| b.borrow().clone())
 }
 
 /// `cast(v as to)`: null when the value has no image (a float out of
@@ -261,10 +262,17 @@ impl Node {
     /// The value for one row; `inputs[slot]` is the value of each input
     /// (already passed through [`input`]).
     pub fn eval_row(&self, inputs: &[Value]) -> Value {
-        let ev = |n: &Node| n.eval_row(inputs);
+        self.eval_with(&|i| inputs.get(i).cloned().unwrap_or(Value::Null))
+    }
+
+    /// [`Node::eval_row`] with input slot `i`'s value given by `input(i)`
+    /// (through [`input`]) when the node reads it, so that a caller need
+    /// not gather the inputs first.
+    pub fn eval_with(&self, input: &dyn Fn(usize) -> Value) -> Value {
+        let ev = |n: &Node| n.eval_with(input);
         match self {
             Node::Lit(v) => v.clone(),
-            Node::Input(i) => inputs.get(*i).cloned().unwrap_or(Value::Null),
+            Node::Input(i) => input(*i),
             Node::Neg(e) => negate(&ev(e)),
             Node::Not(e) => not(&ev(e)),
             Node::Arith(op, a, b) => binary(*op, &ev(a), &ev(b)),
@@ -272,10 +280,7 @@ impl Node {
             Node::And(a, b) => and(&ev(a), &ev(b)),
             Node::Or(a, b) => or(&ev(a), &ev(b)),
             Node::IsNull(neg, e) => Value::Bool(ev(e).is_null() != *neg),
-            Node::In(neg, e, list) => {
-                let items: Vec<Value> = list.iter().map(ev).collect();
-                in_list(*neg, &ev(e), items.iter())
-            }
+            Node::In(neg, e, list) => in_list(*neg, &ev(e), list.iter().map(ev)),
             Node::If(c, a, b) => {
                 if ev(c) == Value::Bool(true) {
                     ev(a)
@@ -289,10 +294,7 @@ impl Node {
                 .find(|v| !v.is_null())
                 .unwrap_or(Value::Null),
             Node::Math(m, e) => math(*m, &ev(e)),
-            Node::Extreme(g, list) => {
-                let items: Vec<Value> = list.iter().map(ev).collect();
-                extreme(*g, items.iter())
-            }
+            Node::Extreme(g, list) => extreme(*g, list.iter().map(ev)),
             Node::Cast(t, e) => cast(*t, &ev(e)),
         }
     }

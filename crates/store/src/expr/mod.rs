@@ -195,6 +195,13 @@ impl Expr {
         self.node.eval_row(inputs)
     }
 
+    /// [`Expr::eval_row`] with slot `i`'s value given by `input(i)`
+    /// (through [`input`]), asked when the expression reads it: a caller
+    /// evaluating from its own rows gathers no input vector.
+    pub fn eval_row_with(&self, input: &dyn Fn(usize) -> Value) -> Value {
+        self.node.eval_with(input)
+    }
+
     /// Whether a row passes (true; false and null do not).
     pub fn matches(&self, inputs: &[Value]) -> bool {
         self.eval_row(inputs) == Value::Bool(true)
