@@ -33,44 +33,18 @@ ROWS=${ROWS:-5000000}
 RUNS=${RUNS:-3}
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/strata-bench-export}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-STRATA=$TARGET/release/strata
-
-python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install --quiet duckdb
-echo "duckdb $(python3 -c 'import duckdb; print(duckdb.__version__)')"
-
-(cd "$ROOT" && cargo build --release --quiet --bin strata --example compact_store)
+. "$ROOT/scripts/lib/vs_duckdb.sh"
+vs_duckdb_setup
 
 DATA=$BENCH_DIR/data-$VERSIONS-$ENTITIES-$ROWS
 STORE=$BENCH_DIR/store-$VERSIONS-$ENTITIES
-mkdir -p "$BENCH_DIR"
-if [ ! -f "$DATA/done" ]; then
-    rm -rf "$DATA"
-    python3 "$ROOT/scripts/bench_export_data.py" "$DATA" "$VERSIONS" "$ENTITIES" "$ROWS" 10
-    touch "$DATA/done"
-fi
-if [ ! -f "$STORE/done" ]; then
-    rm -rf "$STORE"
-    "$STRATA" apply --data "$STORE" "$ROOT/scripts/defs/bench-export.toml" >/dev/null
-    start=$(date +%s.%N)
-    for f in "$DATA"/features/part-*.parquet; do
-        "$STRATA" ingest --data "$STORE" --view bench "$f"
-    done
-    "$STRATA" flush --data "$STORE" >/dev/null
-    "$TARGET/release/examples/compact_store" "$STORE"
-    echo "ingested and compacted in $(echo "$(date +%s.%N) - $start" | bc) s"
-    touch "$STORE/done"
-fi
+make_data "$DATA" "$ROOT/scripts/bench_export_data.py" "$VERSIONS" "$ENTITIES" "$ROWS" 10
+make_store "$STORE" "$ROOT/scripts/defs/bench-export.toml" bench "$DATA/features/part-*.parquet"
 
 OUT=$BENCH_DIR/out
 mkdir -p "$OUT"
 strata_run() {
-    local start end
-    start=$(date +%s.%N)
-    "$STRATA" export --data "$STORE" --entities "$DATA/entities.parquet" \
-        --features 'bench:*' --out "$OUT/strata.parquet" >"$OUT/strata.log"
-    end=$(date +%s.%N)
-    echo "$end - $start" | bc
+    time_strata_export "$STORE" "$DATA/entities.parquet" 'bench:*' "$OUT/strata.parquet"
 }
 duckdb_run() {
     python3 - "$DATA" "$OUT/duckdb.parquet" <<'PY'
@@ -94,17 +68,8 @@ print(time.perf_counter() - start)
 PY
 }
 
-s_times=(); d_times=()
-for i in $(seq "$RUNS"); do
-    s=$(strata_run); d=$(duckdb_run)
-    echo "run $i: strata $s s, duckdb $d s (load average $(cut -d' ' -f1 /proc/loadavg))"
-    s_times+=("$s"); d_times+=("$d")
-done
-cat "$OUT/strata.log"
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-best() { printf '%s\n' "$@" | sort -g | head -1; }
-S=$(median "${s_times[@]}"); D=$(median "${d_times[@]}")
-SB=$(best "${s_times[@]}"); DB=$(best "${d_times[@]}")
+alternate strata_run duckdb_run
+cat "$OUT/strata.parquet.log"
 
 python3 - "$OUT" <<'PY'
 import sys, duckdb
@@ -127,9 +92,4 @@ if bad or order:
     sys.exit("the outputs differ")
 PY
 
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows both)"
-awk -v s="$S" -v d="$D" -v sb="$SB" -v db="$DB" -v n="$ROWS" 'BEGIN {
-    printf "strata export: median %.2f s (%.0f rows/s), best %.2f s (%.0f rows/s)\n", s, n / s, sb, n / sb;
-    printf "duckdb ASOF:   median %.2f s (%.0f rows/s), best %.2f s (%.0f rows/s)\n", d, n / d, db, n / db;
-    printf "ratio (strata rows/s / duckdb rows/s): median %.2fx, best %.2fx\n", d / s, db / sb;
-}'
+report "duckdb ASOF" "$ROWS"

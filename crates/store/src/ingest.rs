@@ -290,9 +290,7 @@ impl Store {
             let _source = self.source_locks.lock(view.id);
             let index = self.aggregations();
             let aggs = index.over(view.id);
-            let (accepted, late) = self.admit(view, aggs, events, opts.backfill);
-            let events = tiles::dedup(accepted);
-            let prior = tiles::prior_for(&self.engine, aggs, view.id, &events)?;
+            let (events, late, prior) = self.admit(view, aggs, events, opts.backfill)?;
             for e in &events {
                 batch.put(view.id, &e.key, e.event_ts, e.created_ts, &e.row)?;
             }
@@ -340,14 +338,16 @@ impl Store {
         }
     }
 
-    /// Splits events into admitted and late, counting the late per view.
+    /// The events of a source of aggregations to write: those admitted
+    /// (the late ones counted per view, and their number returned),
+    /// deduplicated, with what the store held of their keys.
     fn admit(
         &self,
         view: &FeatureView,
         aggs: &[std::sync::Arc<crate::aggregate::Resolved>],
         events: Vec<Event>,
         backfill: bool,
-    ) -> (Vec<Event>, u64) {
+    ) -> Result<(Vec<Event>, u64, tiles::Prior)> {
         let (accepted, late) = tiles::admit(&self.engine, view.id, aggs, events, backfill);
         let mut counts = self.late.lock();
         for (id, l) in late.per_view {
@@ -355,7 +355,10 @@ impl Store {
             c.rejected += l.rejected;
             c.corrected += l.corrected;
         }
-        (accepted, late.rejected_events as u64)
+        drop(counts);
+        let events = tiles::dedup(accepted);
+        let prior = tiles::prior_for(&self.engine, aggs, view.id, &events)?;
+        Ok((events, late.rejected_events as u64, prior))
     }
 
     /// Writes the events of a source of aggregations (in file order) with
@@ -376,9 +379,7 @@ impl Store {
         let _source = self.source_locks.lock(view.id);
         let index = self.aggregations();
         let aggs = index.over(view.id);
-        let (accepted, rejected_late) = self.admit(view, aggs, events, opts.backfill);
-        let events = tiles::dedup(accepted);
-        let prior = tiles::prior_for(&self.engine, aggs, view.id, &events)?;
+        let (events, rejected_late, prior) = self.admit(view, aggs, events, opts.backfill)?;
         let written = events.len() as u64;
         let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(events.len() * 2);
         for r in aggs {

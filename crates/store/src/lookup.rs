@@ -207,7 +207,8 @@ impl Store {
             if vp.view.is_derived() {
                 continue;
             }
-            answers[i] = Some(self.read_view(req, plan.rows, vp, &keys[i], now, &mut budget)?);
+            let read = ViewRead::new(req, plan.rows, vp, &keys[i], now);
+            answers[i] = Some(self.read_view(&read, &mut budget)?);
         }
         let mut evaluated = Vec::new();
         for (i, vp) in views.iter().enumerate() {
@@ -301,15 +302,8 @@ impl Store {
     }
 
     /// The rows of one stored or aggregation view for every key.
-    pub(crate) fn read_view(
-        &self,
-        req: &LookupRequest,
-        n: usize,
-        vp: &crate::refs::ViewPlan,
-        keys: &KeyBatch,
-        now: i64,
-        budget: &mut Budget,
-    ) -> Result<Vec<FeatureRow>> {
+    pub(crate) fn read_view(&self, r: &ViewRead, budget: &mut Budget) -> Result<Vec<FeatureRow>> {
+        let (req, n, vp, keys, now) = (r.req, r.rows, r.vp, r.keys, r.now);
         let mut rows = Vec::with_capacity(n);
         let at = req.as_of.unwrap_or(now);
         if vp.view.is_aggregation() {
@@ -422,6 +416,35 @@ pub(crate) fn value_bytes(v: &Value) -> usize {
             Value::MapStringFloat64(m) => m.iter().map(|(k, _)| STRING + 8 + k.len()).sum(),
             _ => 0,
         }
+}
+
+/// One view's read in a lookup: the request, its number of rows, the
+/// view's plan, its keys (one per row) and the time ages are measured at.
+#[derive(Clone, Copy)]
+pub(crate) struct ViewRead<'a> {
+    pub(crate) req: &'a LookupRequest,
+    pub(crate) rows: usize,
+    pub(crate) vp: &'a crate::refs::ViewPlan,
+    pub(crate) keys: &'a KeyBatch,
+    pub(crate) now: i64,
+}
+
+impl<'a> ViewRead<'a> {
+    pub(crate) fn new(
+        req: &'a LookupRequest,
+        rows: usize,
+        vp: &'a crate::refs::ViewPlan,
+        keys: &'a KeyBatch,
+        now: i64,
+    ) -> Self {
+        Self {
+            req,
+            rows,
+            vp,
+            keys,
+            now,
+        }
+    }
 }
 
 /// What the rows of a lookup hold so far, against its limit.

@@ -10,12 +10,11 @@
 //!
 //! [`LookupResponse`]: strata_format::protocol::LookupResponse
 
-use strata_engine::KeyBatch;
 use strata_format::key;
 use strata_format::protocol::{LookupRequest, put_feature_column, put_lookup_header};
 use strata_format::schema::Value;
 
-use crate::lookup::{Budget, LookupPlan, value_bytes};
+use crate::lookup::{Budget, LookupPlan, ViewRead, value_bytes};
 use crate::rows::cells_in;
 use crate::{Error, FeatureRow, Result, Status, Store};
 
@@ -62,23 +61,10 @@ impl Store {
             let mut answers = Vec::with_capacity(views.len());
             for (vp, cols) in views.iter().zip(&plan.key_cols) {
                 let keys = self.lookup_keys(req, plan.rows, &vp.view, cols)?;
+                let read = ViewRead::new(req, plan.rows, vp, &keys, now);
                 answers.push(match vp.view.is_aggregation() {
-                    true => ViewRows::Rows(self.read_view(
-                        req,
-                        plan.rows,
-                        vp,
-                        &keys,
-                        now,
-                        &mut budget,
-                    )?),
-                    false => ViewRows::Flat(self.read_flat(
-                        req,
-                        plan.rows,
-                        vp,
-                        &keys,
-                        now,
-                        &mut budget,
-                    )?),
+                    true => ViewRows::Rows(self.read_view(&read, &mut budget)?),
+                    false => ViewRows::Flat(self.read_flat(&read, &mut budget)?),
                 });
             }
             answers
@@ -88,15 +74,8 @@ impl Store {
 
     /// [`Store::read_view`] of a stored view, into one flat table: the
     /// same cells, statuses, times and budget.
-    fn read_flat(
-        &self,
-        req: &LookupRequest,
-        n: usize,
-        vp: &crate::refs::ViewPlan,
-        keys: &KeyBatch,
-        now: i64,
-        budget: &mut Budget,
-    ) -> Result<FlatRows> {
+    fn read_flat(&self, r: &ViewRead, budget: &mut Budget) -> Result<FlatRows> {
+        let (req, n, vp, keys, now) = (r.req, r.rows, r.vp, r.keys, r.now);
         let features = vp.view.features.len();
         let mut rows = FlatRows {
             features,

@@ -23,6 +23,7 @@
 pub mod admin;
 pub mod frame;
 pub mod freshness;
+pub mod lookup;
 pub mod messages;
 pub mod registry;
 pub mod rows;
@@ -39,6 +40,7 @@ pub use frame::{
     FrameHeader, HEADER_LEN, Kind, WireError, encode_frame, finish_frame, start_frame,
 };
 pub use freshness::*;
+pub use lookup::*;
 pub use messages::*;
 pub use registry::*;
 pub use rows::*;

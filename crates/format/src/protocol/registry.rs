@@ -414,7 +414,7 @@ pub fn check_request(kind: super::Kind, body: &[u8], lim: &DecodeLimits) -> Resu
     use super::messages as m;
     let r: Result<(), WireError> = match kind {
         K::Hello => m::Hello::decode(body, lim).map(drop),
-        K::Lookup => m::LookupRequest::decode(body, lim).map(drop),
+        K::Lookup => super::lookup::LookupRequest::decode(body, lim).map(drop),
         K::History => super::rows::HistoryRequest::decode(body, lim).map(drop),
         K::Push => super::rows::PushRequest::decode(body, lim).map(drop),
         K::ExportStart => ExportStart::decode(body, lim).map(drop),
