@@ -13,12 +13,12 @@
 )]
 mod common;
 
-use common::tables::{columns, export_one, user_lookup};
+use common::tables::{export_one, user_lookup, user_table_with};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float64Array, Int64Array, TimestampMicrosecondArray};
+use arrow_array::Float64Array;
 use common::agg_checks::{cell, close, concat, known_for};
 use common::agg_model::Clocked;
 use proptest::prelude::*;
@@ -182,22 +182,13 @@ fn check_export(store: &Store, m: &Model, rows: &[(i64, Option<f64>)], known_at:
     let all: Vec<(i64, i64, Option<f64>)> = (0..4)
         .flat_map(|k| rows.iter().map(move |&(t, x)| (k, t, x)))
         .collect();
-    let table = columns(vec![
-        (
-            "user_id",
-            Arc::new(Int64Array::from_iter_values(all.iter().map(|r| r.0))) as ArrayRef,
-        ),
-        (
-            "event_timestamp",
-            Arc::new(TimestampMicrosecondArray::from_iter_values(
-                all.iter().map(|r| r.1),
-            )),
-        ),
-        (
+    let table = user_table_with(
+        all.iter().map(|r| (r.0, r.1)),
+        vec![(
             "txn",
             Arc::new(Float64Array::from_iter(all.iter().map(|r| r.2))),
-        ),
-    ]);
+        )],
+    );
     let mut req = ExportRequest::new("risk:*").unwrap();
     req.known_at = known_at;
     req.threads = 2;

@@ -20,10 +20,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float64Array, Int64Array, TimestampMicrosecondArray};
+use arrow_array::{ArrayRef, Float64Array, Int64Array};
 use common::agg_checks::{cell, close, concat, known_for};
 use common::agg_model::Clocked;
-use common::tables::{columns, export_one, user_lookup};
+use common::tables::{export_one, user_lookup, user_table_with};
 use proptest::prelude::*;
 use strata::format::protocol as p;
 use strata::format::schema::{KeyValue, Value};
@@ -202,26 +202,19 @@ fn check_export(store: &Store, m: &Model, view: usize, rows: &[(i64, Request)], 
     let all: Vec<(i64, i64, Request)> = (0..4)
         .flat_map(|k| rows.iter().map(move |&(t, r)| (k, t, r)))
         .collect();
-    let table = columns(vec![
-        (
-            "user_id",
-            Arc::new(Int64Array::from_iter_values(all.iter().map(|r| r.0))) as ArrayRef,
-        ),
-        (
-            "event_timestamp",
-            Arc::new(TimestampMicrosecondArray::from_iter_values(
-                all.iter().map(|r| r.1),
-            )),
-        ),
-        (
-            "boost",
-            Arc::new(Int64Array::from_iter(all.iter().map(|r| r.2.1))),
-        ),
-        (
-            "txn",
-            Arc::new(Float64Array::from_iter(all.iter().map(|r| r.2.0))),
-        ),
-    ]);
+    let table = user_table_with(
+        all.iter().map(|r| (r.0, r.1)),
+        vec![
+            (
+                "boost",
+                Arc::new(Int64Array::from_iter(all.iter().map(|r| r.2.1))),
+            ),
+            (
+                "txn",
+                Arc::new(Float64Array::from_iter(all.iter().map(|r| r.2.0))),
+            ),
+        ],
+    );
     let (name, features) = VIEWS[view];
     let mut req = ExportRequest::new(&format!("{name}:*")).unwrap();
     req.known_at = known_at;
@@ -360,17 +353,8 @@ fn a_lookup_of_the_outer_view_passes_its_request_values_down() {
 fn an_export_without_a_request_column_of_the_chain_names_the_view_declaring_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = small_store(dir.path());
-    let table = columns(vec![
-        (
-            "user_id",
-            Arc::new(Int64Array::from_iter_values([1])) as ArrayRef,
-        ),
-        (
-            "event_timestamp",
-            Arc::new(TimestampMicrosecondArray::from_iter_values([20])),
-        ),
-        ("txn", Arc::new(Float64Array::from_iter_values([6.0]))),
-    ]);
+    let txn: ArrayRef = Arc::new(Float64Array::from_iter_values([6.0]));
+    let table = user_table_with([(1, 20)], vec![("txn", txn)]);
     let req = ExportRequest::new("r3:*").unwrap();
     let e = strata::offline::export::Plan::new(&store, &req, &table.schema())
         .and_then(|plan| {

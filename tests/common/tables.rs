@@ -40,6 +40,21 @@ pub fn user_table(rows: impl IntoIterator<Item = (i64, i64)>) -> RecordBatch {
     .unwrap()
 }
 
+/// An entity table of `(user_id, event_timestamp)` rows followed by the
+/// `extra` columns (request values, labels).
+pub fn user_table_with(
+    rows: impl IntoIterator<Item = (i64, i64)>,
+    extra: Vec<(&str, ArrayRef)>,
+) -> RecordBatch {
+    let users = user_table(rows);
+    let mut cols: Vec<(&str, ArrayRef)> = vec![
+        ("user_id", users.column(0).clone()),
+        ("event_timestamp", users.column(1).clone()),
+    ];
+    cols.extend(extra);
+    columns(cols)
+}
+
 /// A batch of named columns.
 pub fn columns(cols: Vec<(&str, ArrayRef)>) -> RecordBatch {
     RecordBatch::try_from_iter(cols).unwrap()

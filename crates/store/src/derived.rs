@@ -347,16 +347,7 @@ fn step_row(
     FeatureRow {
         event_ts: rows().filter_map(|r| r.event_ts).max(),
         created_ts: rows().filter_map(|r| r.created_ts).max(),
-        statuses: values
-            .iter()
-            .map(|v| {
-                if v.is_null() {
-                    Status::NullValue
-                } else {
-                    Status::Present
-                }
-            })
-            .collect(),
+        statuses: values.iter().map(crate::rows::status_of).collect(),
         values,
     }
 }

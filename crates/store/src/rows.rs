@@ -33,7 +33,8 @@ pub fn aggregate_row(view: &FeatureView, values: Option<Vec<Value>>, at: i64) ->
     }
 }
 
-fn status_of(v: &Value) -> Status {
+/// A read value's status: `NULL_VALUE` for a null, else `PRESENT`.
+pub(crate) fn status_of(v: &Value) -> Status {
     if v.is_null() {
         Status::NullValue
     } else {
