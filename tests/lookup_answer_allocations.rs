@@ -160,3 +160,122 @@ fn an_encoded_lookup_is_refused_at_the_same_answer_limit() {
         "the limits tried refuse {refused} answers and accept {accepted}"
     );
 }
+
+/// Two views, the second keyed by strings: the encoded answer checks every
+/// view's keys before reading any, as the response does, so an over-long
+/// key of the second view is refused as a bad key even where the first
+/// view's rows alone exceed the answer's limit.
+#[test]
+fn an_encoded_lookup_refuses_a_bad_key_before_reading_any_view() {
+    const TWO_VIEWS: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[entities]]
+name = "shop"
+join_keys = [{ name = "shop_id", type = "string" }]
+
+[[feature_views]]
+name = "notes"
+entities = ["user"]
+features = [{ name = "text", type = "string" }]
+
+[[feature_views]]
+name = "shops"
+entities = ["shop"]
+features = [{ name = "n", type = "int64" }]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::stores::store_with(dir.path(), TWO_VIEWS);
+    let rows: Vec<RowWrite> = (0..3i64)
+        .map(|k| RowWrite {
+            key: vec![KeyValue::Int64(k)],
+            event_ts: 1_000_000,
+            created_ts: None,
+            values: vec![Value::String("t".repeat(1_000))],
+        })
+        .collect();
+    store.write("notes", &rows).unwrap();
+    let mut shops = vec!["a".to_string(); 3];
+    shops[2] = "s".repeat(strata::format::key::MAX_ENTITY_KEY_LEN + 1);
+    let req = p::LookupRequest {
+        features: vec!["notes:text".into(), "shops:n".into()],
+        entities: vec![
+            p::KeyColumn {
+                name: "user_id".into(),
+                values: p::KeyColumnValues::Int64(vec![0, 1, 2]),
+            },
+            p::KeyColumn {
+                name: "shop_id".into(),
+                values: p::KeyColumnValues::String(shops),
+            },
+        ],
+        ..Default::default()
+    };
+    let plan = store.plan_lookup(&req, |_| Ok::<(), Error>(())).unwrap();
+    for limit in [100, 1 << 20] {
+        let within = store.run_lookup_within(&req, &plan, limit).unwrap_err();
+        let mut out = Vec::new();
+        let encoded = store
+            .run_lookup_encoded(&req, &plan, limit, &mut out)
+            .unwrap_err();
+        assert!(matches!(within, Error::BadKey { .. }), "{within}");
+        assert_eq!(within.to_string(), encoded.to_string(), "limit {limit}");
+    }
+}
+
+/// A derived view's inputs that the request does not ask for are read to
+/// evaluate it, and count against the answer's limit as the rows answered
+/// do: a few small derived values over large stored rows are refused for
+/// their size (both answers), and accepted under a limit that holds them.
+#[test]
+fn the_inputs_a_derived_view_reads_count_against_the_answer_limit() {
+    const DERIVED: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[feature_views]]
+name = "notes"
+entities = ["user"]
+features = [{ name = "text", type = "string" }, { name = "n", type = "int64" }]
+
+[[feature_views]]
+name = "twice"
+inputs = ["notes"]
+derived = [{ name = "n2", expr = "n * 2" }]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::stores::store_with(dir.path(), DERIVED);
+    let rows: Vec<RowWrite> = (0..20i64)
+        .map(|k| RowWrite {
+            key: vec![KeyValue::Int64(k)],
+            event_ts: 1_000_000,
+            created_ts: None,
+            values: vec![Value::String("t".repeat(10_000)), Value::Int64(k)],
+        })
+        .collect();
+    store.write("notes", &rows).unwrap();
+    let req = p::LookupRequest {
+        features: vec!["twice:n2".into()],
+        entities: vec![p::KeyColumn {
+            name: "user_id".into(),
+            values: p::KeyColumnValues::Int64((0..20).collect()),
+        }],
+        ..Default::default()
+    };
+    let plan = store.plan_lookup(&req, |_| Ok::<(), Error>(())).unwrap();
+    // 20 derived rows of one int64 hold far less than 20 kB; the 20 rows
+    // of `notes` read for them, 200 kB.
+    let limit = 20_000;
+    let within = store.run_lookup_within(&req, &plan, limit).unwrap_err();
+    assert!(matches!(within, Error::TooLarge(_)), "{within}");
+    let mut out = Vec::new();
+    let encoded = store
+        .run_lookup_encoded(&req, &plan, limit, &mut out)
+        .unwrap_err();
+    assert_eq!(within.to_string(), encoded.to_string());
+    let r = store.run_lookup_within(&req, &plan, 1 << 20).unwrap();
+    assert_eq!(r.features[0].values[7], Value::Int64(14));
+}

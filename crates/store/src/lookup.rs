@@ -224,10 +224,15 @@ impl Store {
                     .iter()
                     .position(|v| v.view.id == input.id && !v.view.is_derived());
                 if j.is_none() {
+                    // Held until the view is evaluated: counted as the
+                    // answer's rows are.
                     own.push(
                         (0..plan.rows)
                             .map(|row| {
-                                self.read_row(input, keys[i].get(row), req.as_of, req.known_at, now)
+                                let ek = keys[i].get(row);
+                                let r = self.read_row(input, ek, req.as_of, req.known_at, now)?;
+                                budget.add(&r)?;
+                                Ok(r)
                             })
                             .collect::<Result<_>>()?,
                     );
@@ -481,15 +486,17 @@ fn unresolved(view: &FeatureView) -> Error {
 }
 
 /// The request values of derived view `d`'s inputs, one column each (in
-/// its spec's order), parsed from the request's text; an input the request
-/// does not send is null.
+/// [`crate::derived::Resolved::request`]'s order: its own, then those of
+/// the derived views it reads), parsed from the request's text; an input
+/// the request does not send is null.
 fn request_values(
     req: &LookupRequest,
     d: &crate::derived::Resolved,
     rows: usize,
 ) -> Result<Vec<Vec<Value>>> {
     d.request()
-        .map(|(name, ty)| {
+        .enumerate()
+        .map(|(i, (name, ty))| {
             let Some(col) = req.request.iter().find(|c| c.name == name) else {
                 return Ok(vec![Value::Null; rows]);
             };
@@ -502,7 +509,7 @@ fn request_values(
                         Error::BadRequest(format!(
                             "request value {name} of entity row {}: {text:?} is not a {ty} (view {})",
                             row + 1,
-                            d.view.qualified_name()
+                            d.request_declared_by(i)
                         ))
                     }),
                 })

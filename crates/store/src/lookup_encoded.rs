@@ -58,10 +58,16 @@ impl Store {
                 held: 0,
                 max: max_bytes,
             };
+            // Every view's keys are checked before any is read (the error
+            // `read_lookup` answers for a bad key).
+            let keys = views
+                .iter()
+                .zip(&plan.key_cols)
+                .map(|(vp, cols)| self.lookup_keys(req, plan.rows, &vp.view, cols))
+                .collect::<Result<Vec<_>>>()?;
             let mut answers = Vec::with_capacity(views.len());
-            for (vp, cols) in views.iter().zip(&plan.key_cols) {
-                let keys = self.lookup_keys(req, plan.rows, &vp.view, cols)?;
-                let read = ViewRead::new(req, plan.rows, vp, &keys, now);
+            for (vp, keys) in views.iter().zip(&keys) {
+                let read = ViewRead::new(req, plan.rows, vp, keys, now);
                 answers.push(match vp.view.is_aggregation() {
                     true => ViewRows::Rows(self.read_view(&read, &mut budget)?),
                     false => ViewRows::Flat(self.read_flat(&read, &mut budget)?),
