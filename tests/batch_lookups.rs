@@ -132,7 +132,7 @@ proptest! {
                 // each call's clock, so only as-of reads compare).
                 let mut want = Vec::new();
                 resp.encode(&mut want).unwrap();
-                let plan = store.plan_lookup(&req, |_| Ok::<(), Error>(())).unwrap();
+                let plan = store.plan_lookup(&req, |_, _| Ok::<(), Error>(())).unwrap();
                 let mut got = Vec::new();
                 store.run_lookup_encoded(&req, &plan, usize::MAX, &mut got).unwrap();
                 prop_assert_eq!(got, want);

@@ -59,7 +59,7 @@ fn an_encoded_lookup_answers_the_same_bytes_with_fewer_allocations() {
             };
             let old = |out: &mut Vec<u8>| store.lookup(&req).unwrap().encode(out).unwrap();
             let new = |out: &mut Vec<u8>| {
-                let plan = store.plan_lookup(&req, |_| Ok::<(), Error>(())).unwrap();
+                let plan = store.plan_lookup(&req, |_, _| Ok::<(), Error>(())).unwrap();
                 store
                     .run_lookup_encoded(&req, &plan, usize::MAX, out)
                     .unwrap();
@@ -80,7 +80,7 @@ fn an_encoded_lookup_answers_the_same_bytes_with_fewer_allocations() {
             };
             let (a_old, a_new) = (count(&old, &mut out), count(&new, &mut out));
             let plan_only =
-                |_: &mut Vec<u8>| drop(store.plan_lookup(&req, |_| Ok::<(), Error>(())));
+                |_: &mut Vec<u8>| drop(store.plan_lookup(&req, |_, _| Ok::<(), Error>(())));
             let a_plan = count(&plan_only, &mut out);
             println!(
                 "{keys} key(s), created_ts {with_created_ts}: {a_old} allocations (lookup + encode), {a_new} (encoded), of which {a_plan} planning"
@@ -136,7 +136,7 @@ fn an_encoded_lookup_is_refused_at_the_same_answer_limit() {
         }],
         ..Default::default()
     };
-    let plan = store.plan_lookup(&req, |_| Ok::<(), Error>(())).unwrap();
+    let plan = store.plan_lookup(&req, |_, _| Ok::<(), Error>(())).unwrap();
     let (mut refused, mut accepted) = (0, 0);
     for limit in (0..20_000).step_by(97) {
         let within = store.run_lookup_within(&req, &plan, limit);
@@ -213,7 +213,7 @@ features = [{ name = "n", type = "int64" }]
         ],
         ..Default::default()
     };
-    let plan = store.plan_lookup(&req, |_| Ok::<(), Error>(())).unwrap();
+    let plan = store.plan_lookup(&req, |_, _| Ok::<(), Error>(())).unwrap();
     for limit in [100, 1 << 20] {
         let within = store.run_lookup_within(&req, &plan, limit).unwrap_err();
         let mut out = Vec::new();
@@ -265,7 +265,7 @@ derived = [{ name = "n2", expr = "n * 2" }]
         }],
         ..Default::default()
     };
-    let plan = store.plan_lookup(&req, |_| Ok::<(), Error>(())).unwrap();
+    let plan = store.plan_lookup(&req, |_, _| Ok::<(), Error>(())).unwrap();
     // 20 derived rows of one int64 hold far less than 20 kB; the 20 rows
     // of `notes` read for them, 200 kB.
     let limit = 20_000;

@@ -26,7 +26,7 @@ fn request(feature: &str) -> p::LookupRequest {
 /// path and checked against the encoded path's bytes.
 fn read(store: &Store, req: &p::LookupRequest) -> Vec<(String, Value)> {
     let resp = store.lookup(req).unwrap();
-    let plan = store.plan_lookup(req, |_| Ok::<(), Error>(())).unwrap();
+    let plan = store.plan_lookup(req, |_, _| Ok::<(), Error>(())).unwrap();
     let mut encoded = Vec::new();
     store
         .run_lookup_encoded(req, &plan, usize::MAX, &mut encoded)
@@ -85,15 +85,39 @@ fn the_grant_check_runs_on_every_request() {
     let dir = tempfile::tempdir().unwrap();
     let store = common::stores::store_with(dir.path(), DEFS);
     let req = request("v:a");
-    store.plan_lookup(&req, |_| Ok::<(), Error>(())).unwrap();
-    store.plan_lookup(&req, |_| Ok::<(), Error>(())).unwrap();
+    store.plan_lookup(&req, |_, _| Ok::<(), Error>(())).unwrap();
+    store.plan_lookup(&req, |_, _| Ok::<(), Error>(())).unwrap();
     let hits = store.lookup_plan_cache_hits();
     let mut asked = Vec::new();
-    let refused = store.plan_lookup(&req, |v| {
+    let refused = store.plan_lookup(&req, |_, v| {
         asked.push(v.name.clone());
         Err(Error::BadRequest("no".into()))
     });
     assert!(refused.is_err(), "a cached plan is still authorized");
     assert_eq!(asked, vec!["v".to_string()]);
     assert!(store.lookup_plan_cache_hits() > hits);
+}
+
+/// A resolution is cached only once the caller's check accepted every
+/// view it reads: a caller refused on a feature list never fills the
+/// cache (nor evicts others' entries), and the first accepted request of
+/// that list is planned afresh.
+#[test]
+fn a_refused_feature_list_is_not_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::stores::store_with(dir.path(), DEFS);
+    let req = request("v:a");
+    for _ in 0..3 {
+        let refused = store.plan_lookup(&req, |_, _| Err(Error::BadRequest("no".into())));
+        assert!(refused.is_err());
+    }
+    let hits = store.lookup_plan_cache_hits();
+    store.plan_lookup(&req, |_, _| Ok::<(), Error>(())).unwrap();
+    assert_eq!(
+        store.lookup_plan_cache_hits(),
+        hits,
+        "planned from a cache the refused requests filled"
+    );
+    store.plan_lookup(&req, |_, _| Ok::<(), Error>(())).unwrap();
+    assert_eq!(store.lookup_plan_cache_hits(), hits + 1);
 }

@@ -143,13 +143,24 @@ fn answer(s: &Session, h: FrameHeader, body: &[u8], out: &mut Vec<u8>) -> bool {
 /// same either way.
 fn readable_lookup(s: &Session, t: &Token, features: &[&str]) -> Result<(), Failure> {
     let store = &s.shared.store;
-    let cat = store.catalog();
-    if let Ok(resolved) = store.resolve_lookup_features(features)
-        && resolved.views.iter().all(|v| may_read(&cat, t, &v.view))
-    {
-        return Ok(());
+    let readable = store.resolve_lookup_features(features, |cat, v| match may_read(cat, t, v) {
+        true => Ok(()),
+        false => Err(Unreadable),
+    });
+    match readable {
+        Ok(_) => Ok(()),
+        Err(_) => Ok(readable_refs(&store.catalog(), t, features)?),
     }
-    Ok(readable_refs(&cat, t, features)?)
+}
+
+/// A view of a lookup the token may not read, or a feature list that does
+/// not resolve: [`readable_lookup`] then answers as [`readable_refs`] does.
+struct Unreadable;
+
+impl From<strata_store::Error> for Unreadable {
+    fn from(_: strata_store::Error) -> Self {
+        Unreadable
+    }
 }
 
 /// Decodes the body of a request of kind `h.kind()` and runs its handler.

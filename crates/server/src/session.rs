@@ -182,9 +182,8 @@ impl Session {
         req: &LookupRequest,
     ) -> Result<LookupPlan, E> {
         let store = &self.shared.store;
-        let cat = store.catalog();
-        let planned = store.plan_lookup(req, |v| {
-            check_grant(&cat, t, Level::Read, v, &v.name).map_err(E::from)
+        let planned = store.plan_lookup(req, |planned_in, v| {
+            check_grant(planned_in, t, Level::Read, v, &v.name).map_err(E::from)
         });
         // A plan is only made once every view it reads passed the read
         // grant (which a view the token may not read fails), so the
@@ -196,7 +195,7 @@ impl Session {
         let plan = match planned {
             Ok(plan) => plan,
             Err(e) => {
-                readable_refs(&cat, t, &req.features)?;
+                readable_refs(&store.catalog(), t, &req.features)?;
                 return Err(e);
             }
         };

@@ -36,7 +36,9 @@ fn a_warm_plan_and_a_plain_views_grant_check_allocate_nothing() {
     let store = f.handler.store();
     let features = ["user_stats:*"];
     let plan = warm_allocations(|| {
-        let r = store.resolve_lookup_features(&features).unwrap();
+        let r = store
+            .resolve_lookup_features(&features, |_, _| Ok::<(), strata_store::Error>(()))
+            .unwrap();
         assert_eq!(r.views.len(), 1);
     });
     assert_eq!(plan, 0, "{plan} allocations planning a cached feature list");

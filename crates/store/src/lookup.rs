@@ -67,19 +67,20 @@ impl LookupPlan {
 impl Store {
     /// Reads `req`: see the module docs.
     pub fn lookup(&self, req: &LookupRequest) -> Result<LookupResponse> {
-        let plan = self.plan_lookup(req, |_| Ok::<(), Error>(()))?;
+        let plan = self.plan_lookup(req, |_, _| Ok::<(), Error>(()))?;
         self.run_lookup(req, &plan)
     }
 
     /// Resolves and checks `req` without reading; `authorize` is asked about
-    /// every view before its key columns are checked (the server refuses
-    /// the views a token may not read). The resolution of a feature list
+    /// every view, with the catalog the plan was resolved against, before
+    /// its key columns are checked (the server refuses the views a token
+    /// may not read). The resolution of a feature list
     /// seen before comes from the store's plan cache (for the current
     /// catalog only); the checks and `authorize` run on every request.
     pub fn plan_lookup<E: From<Error>>(
         &self,
         req: &LookupRequest,
-        mut authorize: impl FnMut(&FeatureView) -> std::result::Result<(), E>,
+        mut authorize: impl FnMut(&crate::catalog::Catalog, &FeatureView) -> std::result::Result<(), E>,
     ) -> std::result::Result<LookupPlan, E> {
         let rows = req.rows();
         if let Some(c) = req.entities.iter().find(|c| c.values.len() != rows) {
@@ -91,12 +92,7 @@ impl Store {
             ))
             .into());
         }
-        let resolved = self
-            .resolve_lookup_features(&req.features)
-            .map_err(E::from)?;
-        for v in &resolved.views {
-            authorize(&v.view)?;
-        }
+        let resolved = self.resolve_lookup_features(&req.features, &mut authorize)?;
         let mut key_cols = Vec::with_capacity(resolved.views.len());
         for vp in &resolved.views {
             let mut cols = Vec::with_capacity(vp.keys.len());

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::aggregate;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, FeatureView};
 use crate::derived;
 use crate::refs::Resolved;
 
@@ -76,13 +76,13 @@ impl Published {
         if features.len() > MAX_FEATURES {
             return;
         }
-        let key: Vec<String> = features.iter().map(|f| f.as_ref().to_string()).collect();
+        let key: Arc<[String]> = features.iter().map(|f| f.as_ref().to_string()).collect();
         self.plans.rcu(|plans| {
-            if plans.entries.iter().any(|(k, _)| same_list(k, &key)) {
+            if plans.entries.iter().any(|(k, _)| same_list(k, &key[..])) {
                 return Arc::clone(plans);
             }
             let mut next = Plans::clone(plans);
-            let entry = (key.clone(), Arc::clone(resolved));
+            let entry = (Arc::clone(&key), Arc::clone(resolved));
             if next.entries.len() < ENTRIES {
                 next.entries.push(entry);
             } else {
@@ -107,7 +107,9 @@ fn same_list<S: AsRef<str>>(cached: &[String], features: &[S]) -> bool {
 /// One version of the cache's table.
 #[derive(Default, Clone)]
 struct Plans {
-    entries: Vec<(Vec<String>, Arc<Resolved>)>,
+    /// Feature lists shared between versions of the table (a miss copies
+    /// the table's pointers, not its strings).
+    entries: Vec<(Arc<[String]>, Arc<Resolved>)>,
     /// The next entry replaced when full.
     next: usize,
 }
@@ -126,27 +128,38 @@ impl crate::Store {
     /// A lookup's features (`view:feature` references, each item possibly
     /// a comma-separated list) resolved with qualified names and defaults,
     /// from the plan cache when the current catalog resolved the same list
-    /// before.
-    pub fn resolve_lookup_features<S: AsRef<str>>(
+    /// before. `authorize` is called for every view the resolution reads,
+    /// with the catalog it was resolved against (so grants and lineage are
+    /// checked on the definitions the lookup will read); a new resolution
+    /// is cached only once `authorize` accepted all of them, so a caller
+    /// without grants neither fills nor churns the cache.
+    pub fn resolve_lookup_features<S: AsRef<str>, E: From<crate::Error>>(
         &self,
         features: &[S],
-    ) -> crate::Result<Arc<crate::refs::Resolved>> {
+        mut authorize: impl FnMut(&Catalog, &FeatureView) -> Result<(), E>,
+    ) -> Result<Arc<crate::refs::Resolved>, E> {
         let current = self.published();
-        if let Some(r) = current.cached(features) {
-            #[cfg(any(test, feature = "test-util"))]
+        let cached = current.cached(features);
+        #[cfg(any(test, feature = "test-util"))]
+        if cached.is_some() {
             self.plan_cache_hits
                 .0
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return Ok(r);
         }
-        let parsed = crate::refs::parse_each(features)?;
-        let resolved = Arc::new(resolve_in(
-            &current,
-            &parsed,
-            crate::refs::Names::Qualified,
-            true,
-        )?);
-        current.remember(features, &resolved);
+        let resolved = match &cached {
+            Some(r) => Arc::clone(r),
+            None => {
+                let parsed = crate::refs::parse_each(features).map_err(crate::Error::from)?;
+                let names = crate::refs::Names::Qualified;
+                Arc::new(resolve_in(&current, &parsed, names, true).map_err(E::from)?)
+            }
+        };
+        for vp in &resolved.views {
+            authorize(&current.catalog, &vp.view)?;
+        }
+        if cached.is_none() {
+            current.remember(features, &resolved);
+        }
         Ok(resolved)
     }
 
