@@ -380,3 +380,46 @@ fn one_request_name_with_two_types_along_a_chain_is_refused() {
         assert!(e.contains(needle), "{needle} missing in: {e}");
     }
 }
+
+/// A later apply that declares only an inner view of a chain, retyping its
+/// request input in place, is refused for the outer view it leaves
+/// inconsistent (kept, not declared again), instead of leaving that view
+/// unresolvable.
+#[test]
+fn retyping_a_request_input_under_a_kept_view_is_refused() {
+    const FIRST: &str = r#"
+[[entities]]
+name = "user"
+join_keys = [{ name = "user_id", type = "int64" }]
+
+[[feature_views]]
+name = "base"
+entities = ["user"]
+features = [{ name = "x", type = "float64" }]
+
+[[feature_views]]
+name = "inner"
+inputs = ["base"]
+request = [{ name = "k", type = "float64" }]
+derived = [{ name = "y", expr = "x + k" }]
+
+[[feature_views]]
+name = "outer"
+inputs = ["inner"]
+request = [{ name = "k", type = "float64" }]
+derived = [{ name = "z", expr = "y * k" }]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::stores::store_with(dir.path(), FIRST);
+    let second = FIRST[..FIRST.find("[[feature_views]]\nname = \"outer\"").unwrap()].replace(
+        "{ name = \"k\", type = \"float64\" }",
+        "{ name = \"k\", type = \"int64\" }",
+    );
+    let parsed = strata::catalog::defs::parse(&second).unwrap();
+    let e = strata::catalog::defs::apply(&store.catalog(), &parsed)
+        .unwrap_err()
+        .to_string();
+    for needle in ["outer", "\"k\"", "int64", "float64"] {
+        assert!(e.contains(needle), "{needle} missing in: {e}");
+    }
+}

@@ -306,6 +306,9 @@ pub fn plan_at(current: &Catalog, defs: &Definitions, now: i64) -> Result<Plan> 
     }
     serving(current, &mut cat, &mut changes, &mut errors);
     errors.extend(lineage::check(&cat));
+    if errors.is_empty() {
+        errors.extend(crate::catalog::derived::check_chains(&cat));
+    }
     if let Some(e) = Error::many(errors) {
         return Err(e);
     }

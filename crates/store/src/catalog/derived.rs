@@ -30,7 +30,7 @@
 
 use super::error::{Error, Result, Subject};
 use super::metadata::{DERIVED, REQUEST, is_identifier};
-use super::{Feature, FeatureView};
+use super::{Catalog, Feature, FeatureView};
 use crate::expr::{Expr, Type};
 
 /// What an expression input is bound to.
@@ -335,6 +335,24 @@ fn chain_request(
         }
     }
     Ok(())
+}
+
+/// Every derived view of `cat` with its request inputs checked along its
+/// chain, as [`complete`] checks the views of the file applied: a view
+/// kept from an earlier apply is not completed again, so an input edited
+/// in place (a request input retyped in a view it reads) is caught here.
+/// `cat` must have no lineage cycle ([`super::lineage::check`] first).
+pub fn check_chains(cat: &Catalog) -> Vec<Error> {
+    cat.views
+        .iter()
+        .filter(|v| v.is_derived())
+        .filter_map(|v| {
+            let mut request = Vec::new();
+            chain_request(v, &cat.views, &mut request)
+                .err()
+                .map(|reason| Error::invalid(Subject::View(v.qualified_name()), "request", reason))
+        })
+        .collect()
 }
 
 /// Completes a derived view read from a definitions file: entities from its
