@@ -94,14 +94,19 @@ pub enum Source {
 
 /// Reads `source` text: `push`, `view:NAME`, a bare view name that
 /// `is_view` accepts, or else a file glob.
+/// Whether [`parse_source`] reads `text` as a view, without building
+/// the [`Source`].
+pub fn names_a_view(text: &str, is_view: impl Fn(&str) -> bool) -> bool {
+    let t = text.trim();
+    t != "push" && (t.starts_with("view:") || is_view(t))
+}
+
 pub fn parse_source(text: &str, is_view: impl Fn(&str) -> bool) -> Source {
     let t = text.trim();
     if t == "push" {
         Source::Push
-    } else if let Some(v) = t.strip_prefix("view:") {
-        Source::View(v.trim().to_string())
-    } else if is_view(t) {
-        Source::View(t.to_string())
+    } else if names_a_view(t, is_view) {
+        Source::View(t.strip_prefix("view:").map_or(t, str::trim).to_string())
     } else {
         Source::Files(t.to_string())
     }
