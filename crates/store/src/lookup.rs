@@ -215,7 +215,7 @@ impl Store {
             // Inputs the request does not read themselves are read here.
             let mut own: Vec<Vec<FeatureRow>> = Vec::new();
             let mut from: Vec<Option<usize>> = Vec::with_capacity(d.inputs.len());
-            for input in &d.inputs {
+            for (k, input) in d.inputs.iter().enumerate() {
                 let j = views
                     .iter()
                     .position(|v| v.view.id == input.id && !v.view.is_derived());
@@ -226,7 +226,7 @@ impl Store {
                         (0..plan.rows)
                             .map(|row| {
                                 let ek = keys[i].get(row);
-                                let r = self.read_row(input, ek, req.as_of, req.known_at, now)?;
+                                let r = self.read_leaf(d, k, ek, req.as_of, req.known_at, now)?;
                                 budget.add(&r)?;
                                 Ok(r)
                             })
@@ -355,6 +355,30 @@ impl Store {
         Ok(rows)
     }
 
+    /// Reads leaf input `k` of derived view `d` for one encoded key, as
+    /// [`Store::read_row`] does, an aggregation leaf with the definition `d`
+    /// was resolved with (not the store's current one, which an `apply`
+    /// may have replaced since the lookup was planned).
+    fn read_leaf(
+        &self,
+        d: &crate::derived::Resolved,
+        k: usize,
+        ek: &[u8],
+        as_of: Option<i64>,
+        known_at: Option<i64>,
+        now: i64,
+    ) -> Result<FeatureRow> {
+        let view = &d.inputs[k];
+        match d.aggregations.get(k).and_then(Option::as_deref) {
+            Some(agg) => {
+                let at = as_of.unwrap_or(now);
+                let values = crate::aggregate::read::read(self.engine(), agg, ek, at, known_at)?;
+                Ok(aggregate_row(view, values, at))
+            }
+            None => self.read_row(view, ek, as_of, known_at, now),
+        }
+    }
+
     /// Reads one encoded key of `view` as of `as_of` (latest if `None`,
     /// its age measured at `now`), ignoring versions created after
     /// `known_at`. The one per-key read of the store.
@@ -370,10 +394,8 @@ impl Store {
         if view.is_derived() {
             let index = self.derived();
             let d = index.view(view.id).ok_or_else(|| unresolved(view))?;
-            let inputs = d
-                .inputs
-                .iter()
-                .map(|v| self.read_row(v, ek, as_of, known_at, now))
+            let inputs = (0..d.inputs.len())
+                .map(|k| self.read_leaf(d, k, ek, as_of, known_at, now))
                 .collect::<Result<Vec<_>>>()?;
             let refs: Vec<&FeatureRow> = inputs.iter().collect();
             let request = vec![Value::Null; d.spec.request.len()];
