@@ -154,9 +154,7 @@ impl Buckets {
             }
             entries.insert(key, st);
         }
-        if !r.is_empty() {
-            return Err(r.invalid("trailing bytes after the buckets"));
-        }
+        super::state::expect_end(&r, "the buckets")?;
         Ok(Buckets {
             events,
             overflow,

@@ -31,7 +31,9 @@
 
 pub mod bucket;
 pub mod collect;
-mod numeric;
+mod collected;
+pub mod layout;
+pub mod numeric;
 pub mod read;
 pub mod sketch;
 pub mod state;
@@ -43,7 +45,8 @@ use std::sync::Arc;
 
 use crate::catalog::aggregation::{self, Spec};
 use crate::catalog::{Catalog, FeatureView};
-pub use state::{Layout, State};
+pub use layout::Layout;
+pub use state::State;
 use strata_engine as engine;
 use strata_format::key::ViewId;
 use strata_format::schema::{FeatureType, Value};
