@@ -32,6 +32,8 @@
 pub mod bucket;
 pub mod collect;
 mod collected;
+#[doc(hidden)]
+pub mod fixture;
 pub mod layout;
 pub mod numeric;
 pub mod read;

@@ -150,20 +150,13 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::aggregation::{Aggregation, Function};
+    use crate::aggregate::fixture::aggregation;
+    use crate::catalog::aggregation::Function;
     use proptest::prelude::*;
     use strata_format::schema::{FeatureType, Value};
 
     fn numeric_layout() -> Layout {
-        let f = |function, column| Aggregation {
-            feature: String::new(),
-            function,
-            column,
-            window: 10,
-            slide: 0,
-            filter: None,
-            bucket: None,
-        };
+        let f = |function, column| aggregation(function, column, None);
         let aggs = [
             f(Function::Count, None),
             f(Function::Sum, Some(0)),
@@ -221,15 +214,7 @@ mod tests {
 
     #[test]
     fn only_layouts_of_numbers_merge_encoded() {
-        let f = |function| Aggregation {
-            feature: String::new(),
-            function,
-            column: Some(0),
-            window: 10,
-            slide: 0,
-            filter: None,
-            bucket: None,
-        };
+        let f = |function| aggregation(function, Some(0), None);
         let of = |function| Layout::new(&[f(function)], &[FeatureType::Int64]);
         assert!(State::merges_encoded(&of(Function::Max)));
         assert!(State::merges_encoded(&of(Function::Variance)));

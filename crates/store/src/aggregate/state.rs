@@ -381,17 +381,10 @@ pub(super) fn expect_end(r: &Reader<'_>, what: &str) -> Result<(), DecodeError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::fixture::aggregation;
 
     fn layout() -> (Vec<Aggregation>, Layout) {
-        let f = |function, column| Aggregation {
-            feature: String::new(),
-            function,
-            column,
-            window: 10,
-            slide: 0,
-            filter: None,
-            bucket: None,
-        };
+        let f = |function, column| aggregation(function, column, None);
         let aggs = vec![
             f(Function::Count, None),
             f(Function::Mean, Some(0)),
