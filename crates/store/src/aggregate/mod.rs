@@ -5,8 +5,8 @@
 //! span of `event_ts`, the view's `tile`) are summarised in a [`State`],
 //! stored as a version of the aggregation view with `event_ts` = the
 //! tile's start and `created_ts` = 0. The store updates the tiles in the
-//! same atomic batch as the events ([`write`]), so tiles and events never
-//! disagree, not even after a crash.
+//! same atomic batch as the events ([`write`](mod@write)), so tiles and
+//! events never disagree, not even after a crash.
 //!
 //! A read at time `t` ([`read`]) covers `(t − w, t]` (with a slide, the
 //! window ends at the last multiple of the slide): the tiles inside the

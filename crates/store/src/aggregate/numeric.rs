@@ -16,14 +16,16 @@ use strata_format::varint;
 pub struct Numbers {
     /// How many values are not null (numeric or not).
     pub count: u64,
-    /// Sum, mean and M2 (Welford) of the numeric values, if the column's
-    /// needs keep moments.
+    /// The sum of the numeric values (kept with the moments).
     pub sum: f64,
+    /// Their mean (Welford; kept with the moments).
     pub mean: f64,
+    /// The sum of their squared deviations from the mean, M2 (kept with
+    /// the moments).
     pub m2: f64,
-    /// The least and greatest numeric value (∞ and −∞ if none), if the
-    /// column's needs keep them.
+    /// The least numeric value, ∞ if none (kept with the extremes).
     pub min: f64,
+    /// The greatest numeric value, −∞ if none (kept with the extremes).
     pub max: f64,
 }
 

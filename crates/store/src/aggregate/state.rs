@@ -32,7 +32,8 @@
 //!
 //! What a state keeps is its [`Layout`]; the parts of a column live with
 //! their family: the numbers in [`super::numeric`], the sketches in
-//! [`super::sketch`], the collected values in [`super::collected`].
+//! [`super::sketch`], the collected values in
+//! `collected.rs` (over [`super::collect`]'s partials).
 
 use super::collect::{Extremes, Item, Ranked, ValueSet};
 use super::collected::{
