@@ -1,6 +1,7 @@
-//! Aggregation tile decoding (src/aggregate/state.rs) against a layout that
-//! uses every part (moments, min/max, last, first, distinct and quantile
-//! sketches, the value set, the ranked and sorted lists).
+//! Aggregation tile decoding (src/aggregate/state.rs, its columns' parts in
+//! numeric.rs, sketch.rs and collected.rs) against a layout that uses every
+//! part (moments, min/max, last, first, distinct and quantile sketches, the
+//! value set, the ranked and sorted lists).
 //!
 //! Input: tile bytes, read both as a plain group's state and as a bucketed
 //! group's buckets (src/aggregate/bucket.rs). Checks: no panic; a decoded
@@ -10,6 +11,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use strata_store::aggregate::bucket::Buckets;
+use strata_store::aggregate::fixture::aggregation;
 use strata_store::aggregate::{Layout, State};
 use strata_store::catalog::aggregation::{Aggregation, Bucket, Function};
 use strata_format::schema::FeatureType;
@@ -17,18 +19,11 @@ use strata_format::schema::FeatureType;
 /// An aggregation over `column` (0: the float, 1: the string), bucketed
 /// by the string column when `bucket`.
 fn agg(function: Function, column: Option<usize>, bucket: bool) -> Aggregation {
-    Aggregation {
-        feature: String::new(),
-        function,
-        column,
-        window: 10,
-        slide: 0,
-        filter: None,
-        bucket: bucket.then_some(Bucket {
-            column: 1,
-            limit: 3,
-        }),
-    }
+    let by = Bucket {
+        column: 1,
+        limit: 3,
+    };
+    aggregation(function, column, bucket.then_some(by))
 }
 
 fn aggs() -> Vec<Aggregation> {

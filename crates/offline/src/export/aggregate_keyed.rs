@@ -4,27 +4,24 @@
 //! the key's tiles and one of its raw events over the group's span,
 //! instead of a tile read and raw edge reads per row.
 //!
-//! Each row's windows are computed from those as the store's read
-//! ([`strata_store::aggregate::read::read`] without `known_at`) computes
-//! them from the engine: per window `(start, end]`, the raw events from
-//! `start + 1` to the first whole tile, the whole tiles in ascending
-//! order, then the raw events from the end of the last whole tile to
-//! `end` (added in a state of their own and merged), raw events in the
-//! engine's order (newest first); so the states and the values are the
-//! same, bit for bit. A row whose windows are all empty is `NOT_FOUND`
-//! unless its key has an event at or before its time.
+//! Each row's windows are computed from those by the store's own window
+//! code ([`strata_store::aggregate::read::Windows::from_history`], what
+//! [`strata_store::aggregate::read::read`] without `known_at` runs over the
+//! engine), so the states and the values are the same, bit for bit. A row
+//! whose windows are all empty is `NOT_FOUND` unless its key has an event
+//! at or before its time.
 
 use std::ops::Range;
 
 use super::Error;
 use super::aggregate::{Answers, answer_chunks};
 use super::keys::Keys;
+use strata_engine::Engine;
 use strata_engine::scan::ViewScan;
-use strata_engine::{self as engine, Engine};
 use strata_format::key::TOMBSTONE_TS;
 use strata_format::schema::{FeatureType, Value};
 use strata_store::aggregate::Resolved;
-use strata_store::aggregate::Tile;
+use strata_store::aggregate::read::{KeyHistory, Windows};
 use strata_store::aggregate::write::tile_start;
 
 /// A group spans at most this many times the reach of its rows' windows,
@@ -60,11 +57,10 @@ pub(crate) fn answer(
             engine,
             r,
             schema: &schema,
-            tiles: Vec::new(),
-            events: Vec::new(),
+            history: KeyHistory::default(),
+            windows: Windows::default(),
             span: None,
             before_span: None,
-            bucketed: r.groups.groups.iter().any(|g| g.bucket.is_some()),
         };
         let from = keys.with_key(order[first.start] as usize, <[u8]>::to_vec);
         // Two forward scans (the tiles, the source's events) from the
@@ -159,17 +155,14 @@ struct GroupReader<'a> {
     engine: &'a Engine,
     r: &'a Resolved,
     schema: &'a [FeatureType],
-    /// The key's stored tiles over the group's span, ascending by start.
-    tiles: Vec<(i64, Tile)>,
-    /// The key's source events over the group's span, newest first (the
-    /// engine's order): `(event_ts, created_ts, values)`.
-    events: Vec<(i64, i64, Vec<Value>)>,
+    /// The key's stored tiles and source events over the group's span.
+    history: KeyHistory,
+    /// A row's windows and their states.
+    windows: Windows,
     /// The group's span, and whether the key has an event before it (read
     /// when a row first needs it).
     span: Option<(i64, i64)>,
     before_span: Option<bool>,
-    /// Whether a group of the view's aggregations keeps buckets.
-    bucketed: bool,
 }
 
 impl GroupReader<'_> {
@@ -230,11 +223,7 @@ impl GroupReader<'_> {
         events: &mut ViewScan<'_>,
     ) -> Result<bool, Error> {
         let r = self.r;
-        self.tiles.clear();
-        self.events.clear();
-        self.span = span;
-        self.before_span = None;
-        let Some((lo, hi)) = span else {
+        let Some((lo, hi)) = self.reset(span) else {
             return Ok(true);
         };
         events.seek(key)?;
@@ -248,12 +237,12 @@ impl GroupReader<'_> {
                 break;
             }
             if v.event_ts <= hi {
-                if self.events.len() == KEY_VERSIONS {
-                    self.events.clear();
+                if self.history.counts().1 == KEY_VERSIONS {
+                    self.history.clear();
                     return Ok(false);
                 }
-                let values = r.event_values(v.row)?;
-                self.events.push((v.event_ts, v.created_ts, values));
+                self.history
+                    .push_event(r, v.event_ts, v.created_ts, v.row)?;
             }
             events.advance()?;
         }
@@ -265,20 +254,24 @@ impl GroupReader<'_> {
                 break;
             }
             if v.event_ts <= last {
-                if self.tiles.len() == KEY_VERSIONS {
-                    self.tiles.clear();
-                    self.events.clear();
+                if self.history.counts().0 == KEY_VERSIONS {
+                    self.history.clear();
                     return Ok(false);
                 }
-                let t = Tile::decode(&r.groups, v.row)
-                    .map_err(|e| engine::Error::corrupt_row(r.view.id, e))?;
-                self.tiles.push((v.event_ts, t));
+                self.history.push_tile(r, v.event_ts, v.row)?;
             }
             tiles.advance()?;
         }
-        self.tiles.reverse();
         self.before_span = Some(before);
         Ok(true)
+    }
+
+    /// Forgets the versions held and sets the group's span, returning it.
+    fn reset(&mut self, span: Option<(i64, i64)>) -> Option<(i64, i64)> {
+        self.history.clear();
+        self.span = span;
+        self.before_span = None;
+        span
     }
 
     /// Answers `rows` (of one key, ascending by time) from the versions
@@ -292,32 +285,15 @@ impl GroupReader<'_> {
         buf: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let r = self.r;
-        let aggs = &r.spec.aggregations;
-        let mut windows: Vec<(i64, i64)> = Vec::new();
-        let mut states: Vec<Tile> = Vec::new();
-        let mut values: Vec<Value> = Vec::with_capacity(aggs.len());
+        let mut values: Vec<Value> = Vec::with_capacity(r.spec.aggregations.len());
         for &row in rows {
             let t = at(row);
-            windows.clear();
-            for a in aggs {
-                let w = a.window_at(t);
-                if !windows.contains(&w) {
-                    windows.push(w);
-                }
-            }
-            states.clear();
-            for &(start, end) in &windows {
-                states.push(self.window(start, end));
-            }
-            if states.iter().all(Tile::is_empty) && !self.has_event_by(key, t)? {
+            self.windows.from_history(r, t, &self.history);
+            if self.windows.is_empty() && !self.has_event_by(key, t)? {
                 continue;
             }
             values.clear();
-            for (n, agg) in aggs.iter().enumerate() {
-                let w = agg.window_at(t);
-                let i = windows.iter().position(|x| *x == w).unwrap_or(0);
-                values.push(states[i].finish(&r.groups, n, agg, w.1));
-            }
+            self.windows.finish(r, &mut values);
             a.push(row as usize, self.schema, &values, buf, || {
                 format!("an aggregate of {}", r.view.qualified_name())
             })?;
@@ -328,84 +304,16 @@ impl GroupReader<'_> {
     /// Reads the key's tiles and source events over `span` (`[lo, hi]`
     /// of event times; none without a span).
     fn read(&mut self, key: &[u8], span: Option<(i64, i64)>) -> Result<(), Error> {
-        let r = self.r;
-        self.tiles.clear();
-        self.events.clear();
-        self.span = span;
-        self.before_span = None;
-        let Some((lo, hi)) = span else {
-            return Ok(());
-        };
-        let tile = r.spec.tile;
-        let stored = self.engine.history(
-            r.view.id,
-            key,
-            tile_start(lo, tile),
-            tile_start(hi, tile),
-            None,
-        )?;
-        for v in stored.into_iter().rev() {
-            let t = Tile::decode(&r.groups, &v.row)
-                .map_err(|e| engine::Error::corrupt_row(r.view.id, e))?;
-            self.tiles.push((v.event_ts, t));
-        }
-        for v in self.engine.history(r.source.id, key, lo, hi, None)? {
-            self.events
-                .push((v.event_ts, v.created_ts, r.event_values(&v.row)?));
+        if let Some(span) = self.reset(span) {
+            self.history.read(self.engine, self.r, key, span)?;
         }
         Ok(())
-    }
-
-    /// The state of window `(start, end]`, as the store's tiled read
-    /// computes it (module docs).
-    fn window(&self, start: i64, end: i64) -> Tile {
-        let g = &self.r.groups;
-        let mut st = Tile::new(g);
-        if end <= start {
-            return st;
-        }
-        let Some((first, past)) = full_tiles(start + 1, end, self.r.spec.tile) else {
-            self.raw(start + 1, end, &mut st);
-            return st;
-        };
-        self.raw(start + 1, first - 1, &mut st);
-        let from = self.tiles.partition_point(|t| t.0 < first);
-        for (_, t) in self.tiles[from..].iter().take_while(|t| t.0 < past) {
-            st.merge(g, t);
-        }
-        // Merging an empty state changes nothing unless a group keeps
-        // buckets (a merge bounds their number): then it is merged as the
-        // store's read merges it.
-        if self.any_in(past, end) || self.bucketed {
-            let mut edge = Tile::new(g);
-            self.raw(past, end, &mut edge);
-            st.merge(g, &edge);
-        }
-        st
-    }
-
-    /// Whether an event has `from <= event_ts <= to`.
-    fn any_in(&self, from: i64, to: i64) -> bool {
-        let newer = self.events.partition_point(|e| e.0 > to);
-        self.events.get(newer).is_some_and(|e| e.0 >= from)
-    }
-
-    /// Adds the events with `from <= event_ts <= to`, newest first.
-    fn raw(&self, from: i64, to: i64, st: &mut Tile) {
-        if from > to {
-            return;
-        }
-        let newer = self.events.partition_point(|e| e.0 > to);
-        let older = self.events.partition_point(|e| e.0 >= from);
-        for (ts, created, values) in &self.events[newer..older.max(newer)] {
-            st.add(&self.r.groups, *ts, *created, values);
-        }
     }
 
     /// Whether the key has a source event at or before `t` (a time of the
     /// group's rows): one in the group's span, or one before it.
     fn has_event_by(&mut self, key: &[u8], t: i64) -> Result<bool, Error> {
-        if self.events.last().is_some_and(|e| e.0 <= t) {
+        if self.history.oldest_event().is_some_and(|ts| ts <= t) {
             return Ok(true);
         }
         let Some((lo, _)) = self.span else {
@@ -420,30 +328,5 @@ impl GroupReader<'_> {
             return Ok(self.before_span == Some(true));
         }
         Ok(self.engine.as_of(self.r.source.id, key, t, None)?.is_some())
-    }
-}
-
-/// `[first, past)`: the tiles wholly inside `[lo, end]`, if any.
-fn full_tiles(lo: i64, end: i64, tile: i64) -> Option<(i64, i64)> {
-    let (lo, end, tile) = (i128::from(lo), i128::from(end), i128::from(tile));
-    let first = (lo + tile - 1).div_euclid(tile) * tile;
-    let past = (end + 1).div_euclid(tile) * tile;
-    if first >= past {
-        return None;
-    }
-    Some((i64::try_from(first).ok()?, i64::try_from(past).ok()?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::full_tiles;
-
-    #[test]
-    fn full_tiles_are_those_inside_the_window() {
-        assert_eq!(full_tiles(1, 25, 10), Some((10, 20)));
-        assert_eq!(full_tiles(10, 29, 10), Some((10, 30)));
-        assert_eq!(full_tiles(11, 29, 10), Some((20, 30)));
-        assert_eq!(full_tiles(11, 28, 10), None);
-        assert_eq!(full_tiles(-25, -1, 10), Some((-20, 0)));
     }
 }

@@ -154,9 +154,7 @@ impl Buckets {
             }
             entries.insert(key, st);
         }
-        if !r.is_empty() {
-            return Err(r.invalid("trailing bytes after the buckets"));
-        }
+        super::state::expect_end(&r, "the buckets")?;
         Ok(Buckets {
             events,
             overflow,
@@ -171,18 +169,11 @@ mod tests {
     use strata_format::schema::FeatureType;
 
     fn agg(function: Function, column: Option<usize>) -> Aggregation {
-        Aggregation {
-            feature: String::new(),
-            function,
-            column,
-            window: 10,
-            slide: 0,
-            filter: None,
-            bucket: Some(bucket::Bucket {
-                column: 1,
-                limit: 3,
-            }),
-        }
+        let by = bucket::Bucket {
+            column: 1,
+            limit: 3,
+        };
+        crate::aggregate::fixture::aggregation(function, column, Some(by))
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! span of `event_ts`, the view's `tile`) are summarised in a [`State`],
 //! stored as a version of the aggregation view with `event_ts` = the
 //! tile's start and `created_ts` = 0. The store updates the tiles in the
-//! same atomic batch as the events ([`write`]), so tiles and events never
-//! disagree, not even after a crash.
+//! same atomic batch as the events ([`write`](mod@write)), so tiles and
+//! events never disagree, not even after a crash.
 //!
 //! A read at time `t` ([`read`]) covers `(t − w, t]` (with a slide, the
 //! window ends at the last multiple of the slide): the tiles inside the
@@ -31,7 +31,11 @@
 
 pub mod bucket;
 pub mod collect;
-mod numeric;
+mod collected;
+#[doc(hidden)]
+pub mod fixture;
+pub mod layout;
+pub mod numeric;
 pub mod read;
 pub mod sketch;
 pub mod state;
@@ -43,7 +47,8 @@ use std::sync::Arc;
 
 use crate::catalog::aggregation::{self, Spec};
 use crate::catalog::{Catalog, FeatureView};
-pub use state::{Layout, State};
+pub use layout::Layout;
+pub use state::State;
 use strata_engine as engine;
 use strata_format::key::ViewId;
 use strata_format::schema::{FeatureType, Value};

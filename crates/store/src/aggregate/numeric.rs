@@ -1,59 +1,118 @@
-//! Merging a tile's encoding into a [`State`] without decoding it, for
-//! layouts that keep only numbers (count, moments, extremes): the common
-//! `count`, `sum`, `mean`, `stddev`, `variance`, `min`, `max`. A window
-//! read merges every stored tile inside it; this spares each the decoded
-//! state (its allocation, building and drop). The encoding read is
-//! [`super::state`]'s, unchanged.
+//! The numeric partials of a column (count, moments, extremes), what the
+//! common `count`, `sum`, `mean`, `stddev`, `variance`, `min`, `max` read;
+//! and merging a tile's encoding into a [`State`] without decoding it, for
+//! layouts that keep only numbers. A window read merges every stored tile
+//! inside it; this spares each the decoded state (its allocation, building
+//! and drop). The encoding read is [`super::state`]'s, unchanged.
 
-use super::state::{Column, Needs, VERSION};
+use super::layout::Needs;
+use super::state;
 use super::{Layout, State};
 use strata_format::error::{DecodeError, Reader};
+use strata_format::varint;
 
-/// The numeric partials of one column: what [`State::merge_encoded`]
-/// reads of a column whose layout keeps nothing else.
-pub(super) struct Numbers {
-    pub(super) count: u64,
-    sum: f64,
-    mean: f64,
-    m2: f64,
-    min: f64,
-    max: f64,
+/// The numeric partials of one column's non-null values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Numbers {
+    /// How many values are not null (numeric or not).
+    pub count: u64,
+    /// The sum of the numeric values (kept with the moments).
+    pub sum: f64,
+    /// Their mean (Welford; kept with the moments).
+    pub mean: f64,
+    /// The sum of their squared deviations from the mean, M2 (kept with
+    /// the moments).
+    pub m2: f64,
+    /// The least numeric value, ∞ if none (kept with the extremes).
+    pub min: f64,
+    /// The greatest numeric value, −∞ if none (kept with the extremes).
+    pub max: f64,
 }
 
-impl Numbers {
-    pub(super) fn of(c: &Column) -> Numbers {
+impl Default for Numbers {
+    fn default() -> Self {
         Numbers {
-            count: c.count,
-            sum: c.sum,
-            mean: c.mean,
-            m2: c.m2,
-            min: c.min,
-            max: c.max,
+            count: 0,
+            sum: 0.0,
+            mean: 0.0,
+            m2: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
         }
     }
 }
 
-/// Adds the count, moments (Chan's formula) and extremes of `b` to `a`:
-/// the arithmetic of [`State::merge`] and [`State::merge_encoded`] alike,
-/// so both give the same bits.
-pub(super) fn merge_numbers(a: &mut Column, needs: &Needs, b: &Numbers) {
-    let (na, nb) = (a.count as f64, b.count as f64);
-    a.count = a.count.saturating_add(b.count);
-    if needs.moments {
-        let n = na + nb;
-        let delta = b.mean - a.mean;
-        a.sum += b.sum;
-        a.mean += delta * nb / n;
-        a.m2 += b.m2 + delta * delta * na * nb / n;
+impl Numbers {
+    /// Adds numeric value `x`, already counted in `count`.
+    pub(super) fn add(&mut self, needs: &Needs, x: f64) {
+        if needs.moments {
+            self.sum += x;
+            let delta = x - self.mean;
+            self.mean += delta / self.count as f64;
+            self.m2 += delta * (x - self.mean);
+        }
+        if needs.min_max {
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+        }
     }
-    if needs.min_max {
-        a.min = a.min.min(b.min);
-        a.max = a.max.max(b.max);
+
+    /// Adds the count, moments (Chan's formula) and extremes of `b`: the
+    /// arithmetic of [`State::merge`] and [`State::merge_encoded`] alike,
+    /// so both give the same bits.
+    pub(super) fn merge(&mut self, needs: &Needs, b: &Numbers) {
+        let (na, nb) = (self.count as f64, b.count as f64);
+        self.count = self.count.saturating_add(b.count);
+        if needs.moments {
+            let n = na + nb;
+            let delta = b.mean - self.mean;
+            self.sum += b.sum;
+            self.mean += delta * nb / n;
+            self.m2 += b.m2 + delta * delta * na * nb / n;
+        }
+        if needs.min_max {
+            self.min = self.min.min(b.min);
+            self.max = self.max.max(b.max);
+        }
+    }
+
+    /// Appends the encoding of the partials `needs` keeps: the count, then
+    /// the moments and extremes (see [`super::state`]).
+    pub(super) fn encode(&self, needs: &Needs, out: &mut Vec<u8>) {
+        varint::put(out, self.count);
+        if needs.moments {
+            for x in [self.sum, self.mean, self.m2] {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        if needs.min_max {
+            out.extend_from_slice(&self.min.to_le_bytes());
+            out.extend_from_slice(&self.max.to_le_bytes());
+        }
+    }
+
+    /// Reads what [`Numbers::encode`] writes.
+    pub(super) fn decode(needs: &Needs, r: &mut Reader<'_>) -> Result<Numbers, DecodeError> {
+        let f64_ = |r: &mut Reader<'_>| r.u64().map(f64::from_bits);
+        let mut n = Numbers {
+            count: r.varint()?,
+            ..Numbers::default()
+        };
+        if needs.moments {
+            n.sum = f64_(r)?;
+            n.mean = f64_(r)?;
+            n.m2 = f64_(r)?;
+        }
+        if needs.min_max {
+            n.min = f64_(r)?;
+            n.max = f64_(r)?;
+        }
+        Ok(n)
     }
 }
 
 /// Whether a column keeps only numbers (count, moments, extremes): its
-/// encoding can be merged without decoding it into a [`Column`].
+/// encoding can be merged without decoding it into a [`super::state::Column`].
 fn numeric_only(n: &Needs) -> bool {
     *n == Needs {
         moments: n.moments,
@@ -75,75 +134,31 @@ impl State {
     /// encoding is checked as [`State::decode`] checks it; on an error
     /// `self` may hold part of `buf`.
     pub fn merge_encoded(&mut self, layout: &Layout, buf: &[u8]) -> Result<(), DecodeError> {
-        let mut r = Reader::new(buf, "aggregation tile");
-        let v = r.u8()?;
-        if v != VERSION {
-            return Err(r.invalid(format!("unknown tile version {v}")));
-        }
-        let events = r.varint()?;
-        let last = match r.u8()? {
-            0 => None,
-            1 => Some((r.i64()?, r.i64()?)),
-            k => return Err(r.invalid(format!("bad last flag {k}"))),
-        };
+        let mut r = Reader::new(buf, state::WHAT);
+        let (events, last) = state::decode_head(&mut r)?;
         if events > 0 {
-            self.events = self.events.saturating_add(events);
-            let newer = match (self.last, last) {
-                (None, o) => o.is_some(),
-                (Some(a), Some(b)) => b > a,
-                (Some(_), None) => false,
-            };
-            if newer {
-                self.last = last;
-            }
+            self.merge_head(events, last);
         }
-        let f64_ = |r: &mut Reader<'_>| r.u64().map(f64::from_bits);
         for ((_, _, needs), a) in layout.columns.iter().zip(&mut self.columns) {
-            let mut b = Numbers {
-                count: r.varint()?,
-                sum: 0.0,
-                mean: 0.0,
-                m2: 0.0,
-                min: f64::INFINITY,
-                max: f64::NEG_INFINITY,
-            };
-            if needs.moments {
-                b.sum = f64_(&mut r)?;
-                b.mean = f64_(&mut r)?;
-                b.m2 = f64_(&mut r)?;
-            }
-            if needs.min_max {
-                b.min = f64_(&mut r)?;
-                b.max = f64_(&mut r)?;
-            }
+            let b = Numbers::decode(needs, &mut r)?;
             if events > 0 && b.count > 0 {
-                merge_numbers(a, needs, &b);
+                a.numbers.merge(needs, &b);
             }
         }
-        if !r.is_empty() {
-            return Err(r.invalid("trailing bytes after the tile"));
-        }
-        Ok(())
+        state::expect_end(&r, "the tile")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::aggregation::{Aggregation, Function};
+    use crate::aggregate::fixture::aggregation;
+    use crate::catalog::aggregation::Function;
     use proptest::prelude::*;
     use strata_format::schema::{FeatureType, Value};
 
     fn numeric_layout() -> Layout {
-        let f = |function, column| Aggregation {
-            feature: String::new(),
-            function,
-            column,
-            window: 10,
-            slide: 0,
-            filter: None,
-            bucket: None,
-        };
+        let f = |function, column| aggregation(function, column, None);
         let aggs = [
             f(Function::Count, None),
             f(Function::Sum, Some(0)),
@@ -193,23 +208,15 @@ mod tests {
                 prop_assert!(State::decode(&l, &buf).is_err());
             }
             for (a, b) in merged.columns.iter().zip(&decoded.columns) {
-                prop_assert_eq!(a.sum.to_bits(), b.sum.to_bits());
-                prop_assert_eq!(a.m2.to_bits(), b.m2.to_bits());
+                prop_assert_eq!(a.numbers.sum.to_bits(), b.numbers.sum.to_bits());
+                prop_assert_eq!(a.numbers.m2.to_bits(), b.numbers.m2.to_bits());
             }
         }
     }
 
     #[test]
     fn only_layouts_of_numbers_merge_encoded() {
-        let f = |function| Aggregation {
-            feature: String::new(),
-            function,
-            column: Some(0),
-            window: 10,
-            slide: 0,
-            filter: None,
-            bucket: None,
-        };
+        let f = |function| aggregation(function, Some(0), None);
         let of = |function| Layout::new(&[f(function)], &[FeatureType::Int64]);
         assert!(State::merges_encoded(&of(Function::Max)));
         assert!(State::merges_encoded(&of(Function::Variance)));

@@ -3,9 +3,10 @@
 //!
 //! A [`State`] keeps, for one key, the number of events, the identity
 //! `(event_ts, created_ts)` of the newest, and per aggregated column only
-//! what its functions need ([`Needs`]): the count of non-null values, sum,
-//! mean and M2 (Welford; states merge with Chan's formula), min and max,
-//! the newest event's value, a distinct-count sketch, a quantile sketch.
+//! what its functions need ([`super::layout::Needs`]): the count of
+//! non-null values, sum, mean and M2 (Welford; states merge with Chan's
+//! formula), min and max, the newest event's value, a distinct-count
+//! sketch, a quantile sketch.
 //! Merging two states gives the state of the union of their events.
 //!
 //! Encoding (a tile's row in the engine), fields present per the layout,
@@ -28,9 +29,18 @@
 //!
 //! (`set`, `ranked`, `sorted`: see [`super::collect`]. A layout without
 //! the functions that need them encodes as before they existed.)
+//!
+//! What a state keeps is its [`Layout`]; the parts of a column live with
+//! their family: the numbers in [`super::numeric`], the sketches in
+//! [`super::sketch`], the collected values in
+//! `collected.rs` (over [`super::collect`]'s partials).
 
-use super::collect::{self, Extremes, Item, Ranked, ValueSet};
-use super::numeric;
+use super::collect::{Extremes, Item, Ranked, ValueSet};
+use super::collected::{
+    add_item, collecting, decode_items, encode_items, finish_items, merge_items,
+};
+use super::layout::Layout;
+use super::numeric::Numbers;
 use super::sketch::{Distinct, Quantiles};
 use crate::catalog::aggregation::{Aggregation, Function};
 use strata_format::error::{DecodeError, Reader};
@@ -40,81 +50,14 @@ use strata_format::varint;
 
 pub(super) const VERSION: u8 = 1;
 
-/// What the functions over one column need kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Needs {
-    pub moments: bool,
-    pub min_max: bool,
-    pub last: bool,
-    pub distinct: bool,
-    pub quantiles: bool,
-    pub first: bool,
-    /// How many distinct values to keep (0: no set).
-    pub set_cap: u32,
-    /// How many oldest, newest, largest, smallest values to keep.
-    pub oldest_k: u32,
-    pub newest_k: u32,
-    pub largest_k: u32,
-    pub smallest_k: u32,
-}
-
-/// The columns a view aggregates and what each needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Layout {
-    /// `(source column index, its type, needs)`, by column index.
-    pub columns: Vec<(usize, FeatureType, Needs)>,
-}
-
-impl Layout {
-    pub fn new(aggs: &[Aggregation], source_schema: &[FeatureType]) -> Layout {
-        let mut columns: Vec<(usize, FeatureType, Needs)> = Vec::new();
-        for a in aggs {
-            let Some(c) = a.column else { continue };
-            let at = match columns.iter().position(|x| x.0 == c) {
-                Some(i) => i,
-                None => {
-                    columns.push((c, source_schema[c], Needs::default()));
-                    columns.len() - 1
-                }
-            };
-            let n = &mut columns[at].2;
-            match a.function {
-                Function::Count | Function::AgeOfLast => {}
-                Function::Sum | Function::Mean | Function::Stddev => n.moments = true,
-                Function::Min | Function::Max => n.min_max = true,
-                Function::Last => n.last = true,
-                Function::CountDistinct => n.distinct = true,
-                Function::Percentile(_) | Function::Quantile(_) => n.quantiles = true,
-                Function::First => n.first = true,
-                Function::Variance => n.moments = true,
-                Function::CountDistinctExact { limit }
-                | Function::CollectSet { limit }
-                | Function::Histogram { limit, .. } => n.set_cap = n.set_cap.max(limit),
-                Function::FirstK(k) => n.oldest_k = n.oldest_k.max(k),
-                Function::LastK(k) => n.newest_k = n.newest_k.max(k),
-                Function::TopK(k) => n.largest_k = n.largest_k.max(k),
-                Function::BottomK(k) => n.smallest_k = n.smallest_k.max(k),
-            }
-        }
-        columns.sort_by_key(|c| c.0);
-        Layout { columns }
-    }
-
-    /// Position of source column `c` in the layout.
-    pub fn position(&self, c: usize) -> Option<usize> {
-        self.columns.iter().position(|x| x.0 == c)
-    }
-}
+/// What a [`Reader`] of a state's encoding is reading.
+pub(super) const WHAT: &str = "aggregation tile";
 
 /// The partial aggregate of one column.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {
-    pub count: u64,
-    pub sum: f64,
-    pub mean: f64,
-    pub m2: f64,
-    pub min: f64,
-    pub max: f64,
+    /// The count of non-null values, the moments and the extremes.
+    pub numbers: Numbers,
     /// The value of the state's newest event (null if none or null).
     pub last: Value,
     pub distinct: Distinct,
@@ -131,12 +74,7 @@ pub struct Column {
 impl Default for Column {
     fn default() -> Self {
         Column {
-            count: 0,
-            sum: 0.0,
-            mean: 0.0,
-            m2: 0.0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
+            numbers: Numbers::default(),
             last: Value::Null,
             distinct: Distinct::default(),
             quantiles: Quantiles::default(),
@@ -186,6 +124,7 @@ fn value_hash(v: &Value) -> u64 {
 }
 
 impl State {
+    /// The state of no event.
     pub fn new(layout: &Layout) -> State {
         State {
             events: 0,
@@ -213,7 +152,7 @@ impl State {
             if v.is_null() {
                 continue;
             }
-            col.count = col.count.saturating_add(1);
+            col.numbers.count = col.numbers.count.saturating_add(1);
             if needs.distinct {
                 col.distinct.add_hash(value_hash(v));
             }
@@ -221,16 +160,7 @@ impl State {
                 add_item(&mut *col, needs, at, item);
             }
             let Some(x) = v.as_number() else { continue };
-            if needs.moments {
-                col.sum += x;
-                let delta = x - col.mean;
-                col.mean += delta / col.count as f64;
-                col.m2 += delta * (x - col.mean);
-            }
-            if needs.min_max {
-                col.min = col.min.min(x);
-                col.max = col.max.max(x);
-            }
+            col.numbers.add(needs, x);
             if needs.quantiles {
                 col.quantiles.add(x);
             }
@@ -242,15 +172,7 @@ impl State {
         if other.events == 0 {
             return;
         }
-        self.events = self.events.saturating_add(other.events);
-        let newer = match (self.last, other.last) {
-            (None, o) => o.is_some(),
-            (Some(a), Some(b)) => b > a,
-            (Some(_), None) => false,
-        };
-        if newer {
-            self.last = other.last;
-        }
+        let newer = self.merge_head(other.events, other.last);
         for ((_, _, needs), (a, b)) in layout
             .columns
             .iter()
@@ -264,11 +186,11 @@ impl State {
             {
                 a.first = Some(bf.clone());
             }
-            if b.count == 0 {
+            if b.numbers.count == 0 {
                 continue;
             }
             merge_items(a, b, needs);
-            numeric::merge_numbers(a, needs, &numeric::Numbers::of(b));
+            a.numbers.merge(needs, &b.numbers);
             if needs.distinct {
                 a.distinct.merge(&b.distinct);
             }
@@ -276,6 +198,21 @@ impl State {
                 a.quantiles.merge(&b.quantiles);
             }
         }
+    }
+
+    /// Adds `events` (> 0) events whose newest is `last` to the count and
+    /// the newest; whether `last` is newer than this state's.
+    pub(super) fn merge_head(&mut self, events: u64, last: Option<(i64, i64)>) -> bool {
+        self.events = self.events.saturating_add(events);
+        let newer = match (self.last, last) {
+            (None, o) => o.is_some(),
+            (Some(a), Some(b)) => b > a,
+            (Some(_), None) => false,
+        };
+        if newer {
+            self.last = last;
+        }
+        newer
     }
 
     /// The value of aggregation `a` over this state's events, read at
@@ -286,37 +223,39 @@ impl State {
             .and_then(|c| layout.position(c))
             .map(|i| &self.columns[i]);
         let float = |ok: bool, x: f64| if ok { Value::Float64(x) } else { Value::Null };
-        match (a.function, col) {
+        match (a.function, col.map(|c| (c, &c.numbers))) {
             (Function::Count, None) => Value::Int64(self.events as i64),
-            (Function::Count, Some(c)) => Value::Int64(c.count as i64),
+            (Function::Count, Some((_, n))) => Value::Int64(n.count as i64),
             (Function::AgeOfLast, _) => self
                 .last
                 .map_or(Value::Null, |(t, _)| Value::Int64(end.saturating_sub(t))),
             (_, None) => Value::Null,
-            (Function::Sum, Some(c)) => float(c.count > 0, c.sum),
-            (Function::Mean, Some(c)) => float(c.count > 0, c.sum / c.count as f64),
-            (Function::Min, Some(c)) => float(c.count > 0, c.min),
-            (Function::Max, Some(c)) => float(c.count > 0, c.max),
-            (Function::Stddev, Some(c)) => float(
-                c.count > 1,
-                (c.m2.max(0.0) / c.count.saturating_sub(1).max(1) as f64).sqrt(),
+            (Function::Sum, Some((_, n))) => float(n.count > 0, n.sum),
+            (Function::Mean, Some((_, n))) => float(n.count > 0, n.sum / n.count as f64),
+            (Function::Min, Some((_, n))) => float(n.count > 0, n.min),
+            (Function::Max, Some((_, n))) => float(n.count > 0, n.max),
+            (Function::Stddev, Some((_, n))) => float(
+                n.count > 1,
+                (n.m2.max(0.0) / n.count.saturating_sub(1).max(1) as f64).sqrt(),
             ),
-            (Function::Last, Some(c)) => c.last.clone(),
-            (Function::CountDistinct, Some(c)) => Value::Int64(c.distinct.estimate() as i64),
-            (Function::Percentile(p), Some(c)) => c
+            (Function::Last, Some((c, _))) => c.last.clone(),
+            (Function::CountDistinct, Some((c, _))) => Value::Int64(c.distinct.estimate() as i64),
+            (Function::Percentile(p), Some((c, _))) => c
                 .quantiles
                 .quantile(f64::from(p) / 100.0)
                 .map_or(Value::Null, Value::Float64),
-            (Function::First, Some(c)) => c.first.as_ref().map_or(Value::Null, |f| f.1.clone()),
-            (Function::Variance, Some(c)) => float(
-                c.count > 1,
-                c.m2.max(0.0) / c.count.saturating_sub(1).max(1) as f64,
+            (Function::First, Some((c, _))) => {
+                c.first.as_ref().map_or(Value::Null, |f| f.1.clone())
+            }
+            (Function::Variance, Some((_, n))) => float(
+                n.count > 1,
+                n.m2.max(0.0) / n.count.saturating_sub(1).max(1) as f64,
             ),
-            (Function::Quantile(q), Some(c)) => c
+            (Function::Quantile(q), Some((c, _))) => c
                 .quantiles
                 .quantile(f64::from(q) / 10_000.0)
                 .map_or(Value::Null, Value::Float64),
-            (f, Some(c)) => {
+            (f, Some((c, _))) => {
                 let ty = a
                     .column
                     .and_then(|i| layout.columns.iter().find(|x| x.0 == i));
@@ -325,6 +264,7 @@ impl State {
         }
     }
 
+    /// Writes this state's encoding (module docs) to `out`, cleared first.
     pub fn encode(&self, layout: &Layout, out: &mut Vec<u8>) {
         out.clear();
         out.push(VERSION);
@@ -339,16 +279,7 @@ impl State {
         }
         let mut one = Vec::new();
         for ((_, ty, needs), col) in layout.columns.iter().zip(&self.columns) {
-            varint::put(out, col.count);
-            if needs.moments {
-                for x in [col.sum, col.mean, col.m2] {
-                    out.extend_from_slice(&x.to_le_bytes());
-                }
-            }
-            if needs.min_max {
-                out.extend_from_slice(&col.min.to_le_bytes());
-                out.extend_from_slice(&col.max.to_le_bytes());
-            }
+            col.numbers.encode(needs, out);
             if needs.last {
                 // A value of the column's own type always encodes.
                 let _ = row::encode_row(&[*ty], std::slice::from_ref(&col.last), &mut one);
@@ -378,34 +309,16 @@ impl State {
         }
     }
 
+    /// Reads what [`State::encode`] writes with the same layout.
     pub fn decode(layout: &Layout, buf: &[u8]) -> Result<State, DecodeError> {
-        let mut r = Reader::new(buf, "aggregation tile");
-        let v = r.u8()?;
-        if v != VERSION {
-            return Err(r.invalid(format!("unknown tile version {v}")));
-        }
-        let events = r.varint()?;
-        let last = match r.u8()? {
-            0 => None,
-            1 => Some((r.i64()?, r.i64()?)),
-            k => return Err(r.invalid(format!("bad last flag {k}"))),
-        };
-        let f64_ = |r: &mut Reader<'_>| r.u64().map(f64::from_bits);
+        let mut r = Reader::new(buf, WHAT);
+        let (events, last) = decode_head(&mut r)?;
         let mut columns = Vec::with_capacity(layout.columns.len());
         for (_, ty, needs) in &layout.columns {
             let mut c = Column {
-                count: r.varint()?,
+                numbers: Numbers::decode(needs, &mut r)?,
                 ..Column::default()
             };
-            if needs.moments {
-                c.sum = f64_(&mut r)?;
-                c.mean = f64_(&mut r)?;
-                c.m2 = f64_(&mut r)?;
-            }
-            if needs.min_max {
-                c.min = f64_(&mut r)?;
-                c.max = f64_(&mut r)?;
-            }
             if needs.last {
                 let n = r.len(row::MAX_FIELD_LEN)?;
                 let bytes = r.bytes(n)?;
@@ -433,9 +346,7 @@ impl State {
             decode_items(&mut c, needs, &mut r)?;
             columns.push(c);
         }
-        if !r.is_empty() {
-            return Err(r.invalid("trailing bytes after the tile"));
-        }
+        expect_end(&r, "the tile")?;
         Ok(State {
             events,
             last,
@@ -444,121 +355,37 @@ impl State {
     }
 }
 
-/// Whether a column keeps any of [`collect`]'s partials.
-fn collecting(n: &Needs) -> bool {
-    n.set_cap > 0 || n.oldest_k > 0 || n.newest_k > 0 || n.largest_k > 0 || n.smallest_k > 0
+/// Reads a state's version, event count and newest event identity.
+pub(super) fn decode_head(r: &mut Reader<'_>) -> Result<(u64, Option<(i64, i64)>), DecodeError> {
+    let v = r.u8()?;
+    if v != VERSION {
+        return Err(r.invalid(format!("unknown tile version {v}")));
+    }
+    let events = r.varint()?;
+    let last = match r.u8()? {
+        0 => None,
+        1 => Some((r.i64()?, r.i64()?)),
+        k => return Err(r.invalid(format!("bad last flag {k}"))),
+    };
+    Ok((events, last))
 }
 
-fn add_item(col: &mut Column, n: &Needs, at: (i64, i64), item: Item) {
-    if n.oldest_k > 0 {
-        col.oldest.add(at, item.clone(), n.oldest_k as usize, false);
+/// An error unless `r` has read all its bytes (`what` names what they
+/// encode).
+pub(super) fn expect_end(r: &Reader<'_>, what: &str) -> Result<(), DecodeError> {
+    if r.is_empty() {
+        return Ok(());
     }
-    if n.newest_k > 0 {
-        col.newest.add(at, item.clone(), n.newest_k as usize, true);
-    }
-    if n.largest_k > 0 {
-        col.largest.add(item.clone(), n.largest_k as usize, true);
-    }
-    if n.smallest_k > 0 {
-        col.smallest.add(item.clone(), n.smallest_k as usize, false);
-    }
-    if n.set_cap > 0 {
-        col.set.add(item, n.set_cap as usize);
-    }
-}
-
-fn merge_items(a: &mut Column, b: &Column, n: &Needs) {
-    if n.set_cap > 0 {
-        a.set.merge(&b.set, n.set_cap as usize);
-    }
-    if n.oldest_k > 0 {
-        a.oldest.merge(&b.oldest, n.oldest_k as usize, false);
-    }
-    if n.newest_k > 0 {
-        a.newest.merge(&b.newest, n.newest_k as usize, true);
-    }
-    if n.largest_k > 0 {
-        a.largest.merge(&b.largest, n.largest_k as usize, true);
-    }
-    if n.smallest_k > 0 {
-        a.smallest.merge(&b.smallest, n.smallest_k as usize, false);
-    }
-}
-
-/// The value of a collecting function over a column's partial.
-fn finish_items(f: Function, c: &Column, bools: bool) -> Value {
-    let take = |k: u32| k as usize;
-    match f {
-        Function::CountDistinctExact { limit } => c
-            .set
-            .exact_len(limit as usize)
-            .map_or(Value::Null, |n| Value::Int64(n as i64)),
-        Function::CollectSet { limit } => {
-            collect::list_value(c.set.entries.iter().take(take(limit)).map(|e| &e.0))
-        }
-        Function::Histogram { k, limit } => match c.set.exact_len(limit as usize) {
-            Some(n) if n > 0 => collect::histogram(&c.set, take(k), bools),
-            _ => Value::Null,
-        },
-        Function::FirstK(k) => collect::list_value(c.oldest.0.iter().take(take(k)).map(|e| &e.2)),
-        Function::LastK(k) => collect::list_value(c.newest.0.iter().take(take(k)).map(|e| &e.2)),
-        Function::TopK(k) => collect::list_value(c.largest.0.iter().take(take(k))),
-        Function::BottomK(k) => collect::list_value(c.smallest.0.iter().take(take(k))),
-        _ => Value::Null,
-    }
-}
-
-fn encode_items(col: &Column, n: &Needs, out: &mut Vec<u8>) {
-    if n.set_cap > 0 {
-        col.set.encode(out);
-    }
-    if n.oldest_k > 0 {
-        col.oldest.encode(out);
-    }
-    if n.newest_k > 0 {
-        col.newest.encode(out);
-    }
-    if n.largest_k > 0 {
-        col.largest.encode(out);
-    }
-    if n.smallest_k > 0 {
-        col.smallest.encode(out);
-    }
-}
-
-fn decode_items(c: &mut Column, n: &Needs, r: &mut Reader<'_>) -> Result<(), DecodeError> {
-    if n.set_cap > 0 {
-        c.set = ValueSet::decode(r)?;
-    }
-    if n.oldest_k > 0 {
-        c.oldest = Ranked::decode(r)?;
-    }
-    if n.newest_k > 0 {
-        c.newest = Ranked::decode(r)?;
-    }
-    if n.largest_k > 0 {
-        c.largest = Extremes::decode(r)?;
-    }
-    if n.smallest_k > 0 {
-        c.smallest = Extremes::decode(r)?;
-    }
-    Ok(())
+    Err(r.invalid(format!("trailing bytes after {what}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::fixture::aggregation;
 
     fn layout() -> (Vec<Aggregation>, Layout) {
-        let f = |function, column| Aggregation {
-            feature: String::new(),
-            function,
-            column,
-            window: 10,
-            slide: 0,
-            filter: None,
-            bucket: None,
-        };
+        let f = |function, column| aggregation(function, column, None);
         let aggs = vec![
             f(Function::Count, None),
             f(Function::Mean, Some(0)),
@@ -614,7 +441,7 @@ mod tests {
         let mut s = State::new(&l);
         s.add(&l, 1, 1, &[Value::Int64(1), Value::Null]);
         s.events = u64::MAX;
-        s.columns[0].count = u64::MAX;
+        s.columns[0].numbers.count = u64::MAX;
         let copy = s.clone();
         s.merge(&l, &copy);
         assert_eq!(s.events, u64::MAX);
