@@ -32,7 +32,7 @@
 pub mod bucket;
 pub mod collect;
 mod collected;
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-util"))]
 pub mod fixture;
 pub mod layout;
 pub mod numeric;
