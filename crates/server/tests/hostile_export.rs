@@ -33,8 +33,13 @@ const BUDGET: usize = 96 << 20;
 /// The peak's bound: one and a half budgets (the budget is what the rows
 /// in flight are sized for; allocator slack and threads come on top).
 const BOUND: u64 = (BUDGET + BUDGET / 2) as u64;
-/// The file export's: two and a half budgets.
-const FILE_BOUND: u64 = (BUDGET * 5 / 2) as u64;
+/// The file export's: three budgets. The writer's row groups in flight
+/// (three, 16 MiB each) hold slices of the joined batches, which keep those
+/// whole batches alive (a batch of these rows is ~37 MB), and how many are
+/// alive at the peak depends on how far the joins run ahead of the
+/// encoders: 203–260 MiB over 14 runs on 2026-12-03, the highest with
+/// other builds on the machine (2.5 budgets, 240 MiB, failed twice).
+const FILE_BOUND: u64 = (BUDGET * 3) as u64;
 
 fn wide_store() -> Scenario {
     let s = Scenario::new(DEFS, &[], &Limits::default());
